@@ -1,0 +1,247 @@
+//! The canonical byte encoding of [`Value`], documented in `docs/FORMAT.md`.
+//!
+//! ```text
+//! 0x00                         Null
+//! 0x01 b                       Bool (b is 0 or 1)
+//! 0x02 i64 (8 bytes LE)        I64
+//! 0x03 f64 bits (8 bytes LE)   F64
+//! 0x04 len(varint) utf8        String
+//! 0x05 len(varint) bytes       Bytes
+//! 0x06 count(varint) value*    Array
+//! 0x07 count(varint) (len(varint) utf8 value)*   Map, keys strictly ascending
+//! ```
+//!
+//! Hand-written rather than derived so that the decoder can bound nesting depth and refuse
+//! non-canonical input (unsorted or duplicate map keys, bools other than 0/1), which a derived
+//! decoder cannot; garbage therefore decodes to an error, never a panic or a stack overflow.
+
+use std::collections::BTreeMap;
+
+use super::Value;
+use crate::error::{Error, Result};
+use crate::limits::{VALUE_BYTES_MAX, VALUE_DEPTH_MAX};
+use crate::varint;
+
+const TAG_NULL: u8 = 0x00;
+const TAG_BOOL: u8 = 0x01;
+const TAG_I64: u8 = 0x02;
+const TAG_F64: u8 = 0x03;
+const TAG_STRING: u8 = 0x04;
+const TAG_BYTES: u8 = 0x05;
+const TAG_ARRAY: u8 = 0x06;
+const TAG_MAP: u8 = 0x07;
+
+impl Value {
+    /// The canonical encoding. Errors if the value nests deeper than [`VALUE_DEPTH_MAX`] or
+    /// encodes to more than [`VALUE_BYTES_MAX`] bytes.
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        encode_into(self, &mut out, 1)?;
+        if out.len() > VALUE_BYTES_MAX {
+            return Err(Error::ValueTooLarge {
+                len: out.len(),
+                max: VALUE_BYTES_MAX,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The encoding of `Value::Bytes(bytes)`, without building the `Value`: the byte API's path.
+    pub fn encode_bytes(bytes: &[u8]) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(bytes.len() + 4);
+        out.push(TAG_BYTES);
+        varint::write_u64(&mut out, bytes.len() as u64);
+        out.extend_from_slice(bytes);
+        if out.len() > VALUE_BYTES_MAX {
+            return Err(Error::ValueTooLarge {
+                len: out.len(),
+                max: VALUE_BYTES_MAX,
+            });
+        }
+        Ok(out)
+    }
+
+    /// If `encoded` is the encoding of a `Value::Bytes`, the bytes it holds, borrowed; `Ok(None)`
+    /// if it encodes another type; an error if it is not a valid encoding.
+    pub fn decode_bytes(encoded: &[u8]) -> Result<Option<&[u8]>> {
+        if encoded.first() != Some(&TAG_BYTES) {
+            return Value::decode(encoded).map(|_| None);
+        }
+        let mut pos = 1;
+        let len = read_len(encoded, &mut pos)?;
+        let bytes = take(encoded, &mut pos, len)?;
+        if pos != encoded.len() {
+            return Err(malformed(pos, "trailing bytes after the value"));
+        }
+        Ok(Some(bytes))
+    }
+
+    /// Decodes a canonical encoding. Any other input gives [`Error::Malformed`].
+    pub fn decode(encoded: &[u8]) -> Result<Value> {
+        let mut pos = 0;
+        let value = decode_at(encoded, &mut pos, 1)?;
+        if pos != encoded.len() {
+            return Err(malformed(pos, "trailing bytes after the value"));
+        }
+        Ok(value)
+    }
+
+    /// The name of the type an encoding holds, read from its first byte, without decoding it.
+    pub fn encoded_type_name(encoded: &[u8]) -> &'static str {
+        match encoded.first() {
+            Some(&TAG_NULL) => "null",
+            Some(&TAG_BOOL) => "bool",
+            Some(&TAG_I64) => "i64",
+            Some(&TAG_F64) => "f64",
+            Some(&TAG_STRING) => "string",
+            Some(&TAG_BYTES) => "bytes",
+            Some(&TAG_ARRAY) => "array",
+            Some(&TAG_MAP) => "map",
+            _ => "unknown",
+        }
+    }
+}
+
+fn encode_into(value: &Value, out: &mut Vec<u8>, depth: usize) -> Result<()> {
+    if depth > VALUE_DEPTH_MAX {
+        return Err(Error::ValueTooDeep {
+            depth,
+            max: VALUE_DEPTH_MAX,
+        });
+    }
+    match value {
+        Value::Null => out.push(TAG_NULL),
+        Value::Bool(b) => out.extend_from_slice(&[TAG_BOOL, u8::from(*b)]),
+        Value::I64(n) => {
+            out.push(TAG_I64);
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        Value::F64(x) => {
+            out.push(TAG_F64);
+            out.extend_from_slice(&x.to_bits().to_le_bytes());
+        }
+        Value::String(s) => {
+            out.push(TAG_STRING);
+            varint::write_u64(out, s.len() as u64);
+            out.extend_from_slice(s.as_bytes());
+        }
+        Value::Bytes(b) => {
+            out.push(TAG_BYTES);
+            varint::write_u64(out, b.len() as u64);
+            out.extend_from_slice(b);
+        }
+        Value::Array(items) => {
+            out.push(TAG_ARRAY);
+            varint::write_u64(out, items.len() as u64);
+            for item in items {
+                encode_into(item, out, depth + 1)?;
+            }
+        }
+        Value::Map(map) => {
+            out.push(TAG_MAP);
+            varint::write_u64(out, map.len() as u64);
+            for (k, v) in map {
+                varint::write_u64(out, k.len() as u64);
+                out.extend_from_slice(k.as_bytes());
+                encode_into(v, out, depth + 1)?;
+            }
+        }
+    }
+    // Fail early on huge values instead of building gigabytes before the final check.
+    if out.len() > VALUE_BYTES_MAX {
+        return Err(Error::ValueTooLarge {
+            len: out.len(),
+            max: VALUE_BYTES_MAX,
+        });
+    }
+    Ok(())
+}
+
+fn decode_at(bytes: &[u8], pos: &mut usize, depth: usize) -> Result<Value> {
+    if depth > VALUE_DEPTH_MAX {
+        return Err(malformed(*pos, "value nests deeper than the limit"));
+    }
+    let tag_at = *pos;
+    let tag = *bytes
+        .get(tag_at)
+        .ok_or(malformed(tag_at, "value is cut short"))?;
+    *pos += 1;
+    Ok(match tag {
+        TAG_NULL => Value::Null,
+        TAG_BOOL => match take(bytes, pos, 1)? {
+            [0] => Value::Bool(false),
+            [1] => Value::Bool(true),
+            _ => return Err(malformed(*pos - 1, "bool byte is neither 0 nor 1")),
+        },
+        TAG_I64 => Value::I64(i64::from_le_bytes(take_array(bytes, pos)?)),
+        TAG_F64 => Value::F64(f64::from_bits(u64::from_le_bytes(take_array(bytes, pos)?))),
+        TAG_STRING => Value::String(read_string(bytes, pos)?),
+        TAG_BYTES => {
+            let len = read_len(bytes, pos)?;
+            Value::Bytes(take(bytes, pos, len)?.to_vec())
+        }
+        TAG_ARRAY => {
+            let count = read_len(bytes, pos)?;
+            // Every item takes at least one byte, so a count above the remaining bytes is a lie;
+            // capping the allocation by it keeps garbage from reserving gigabytes.
+            let mut items = Vec::with_capacity(count.min(bytes.len() - *pos));
+            for _ in 0..count {
+                items.push(decode_at(bytes, pos, depth + 1)?);
+            }
+            Value::Array(items)
+        }
+        TAG_MAP => {
+            let count = read_len(bytes, pos)?;
+            let mut map = BTreeMap::new();
+            let mut previous: Option<String> = None;
+            for _ in 0..count {
+                let key_at = *pos;
+                let key = read_string(bytes, pos)?;
+                if previous.as_ref().is_some_and(|p| *p >= key) {
+                    return Err(malformed(key_at, "map keys are not strictly ascending"));
+                }
+                let value = decode_at(bytes, pos, depth + 1)?;
+                previous = Some(key.clone());
+                map.insert(key, value);
+            }
+            Value::Map(map)
+        }
+        _ => return Err(malformed(tag_at, "unknown value type tag")),
+    })
+}
+
+fn malformed(offset: usize, reason: &'static str) -> Error {
+    Error::Malformed {
+        what: "value",
+        offset,
+        reason,
+    }
+}
+
+fn read_len(bytes: &[u8], pos: &mut usize) -> Result<usize> {
+    let at = *pos;
+    let n = varint::read_u64(bytes, pos).ok_or(malformed(at, "length is not a valid varint"))?;
+    usize::try_from(n).map_err(|_| malformed(at, "length does not fit in memory"))
+}
+
+fn take<'a>(bytes: &'a [u8], pos: &mut usize, len: usize) -> Result<&'a [u8]> {
+    let end = pos.checked_add(len).filter(|&end| end <= bytes.len());
+    let end = end.ok_or(malformed(*pos, "length runs past the end of the value"))?;
+    let slice = &bytes[*pos..end];
+    *pos = end;
+    Ok(slice)
+}
+
+fn take_array<const N: usize>(bytes: &[u8], pos: &mut usize) -> Result<[u8; N]> {
+    let slice = take(bytes, pos, N)?;
+    Ok(slice.try_into().expect("take returned exactly N bytes"))
+}
+
+fn read_string(bytes: &[u8], pos: &mut usize) -> Result<String> {
+    let len = read_len(bytes, pos)?;
+    let at = *pos;
+    let raw = take(bytes, pos, len)?;
+    std::str::from_utf8(raw)
+        .map(str::to_owned)
+        .map_err(|_| malformed(at, "text is not UTF-8"))
+}

@@ -1,0 +1,1 @@
+//! The in-mem Database: runs, commit pipeline, recovery wiring, background work

@@ -1,0 +1,1 @@
+//! in-mem: an embedded, durable, memory-resident database for AI agent state

@@ -1,0 +1,1 @@
+//! Agent primitives of in-mem: KVStore with typed serde values

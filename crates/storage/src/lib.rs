@@ -1,0 +1,1 @@
+//! MVCC memtable of in-mem: versioned skiplist, newest-version index, version counter, TTL
