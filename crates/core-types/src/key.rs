@@ -103,13 +103,13 @@ impl Key {
                     offset: bytes.len(),
                     reason: "namespace name has no terminator",
                 })?;
-            *name = std::str::from_utf8(&bytes[pos..pos + len])
+            std::str::from_utf8(&bytes[pos..pos + len])
                 .map_err(|_| Error::Malformed {
                     what: "key",
                     offset: pos,
                     reason: "namespace name is not UTF-8",
                 })?
-                .to_owned();
+                .clone_into(name);
             pos += len + 1;
         }
         let run_end = pos + 16;
