@@ -86,7 +86,7 @@ fn nesting_past_the_limit_is_refused_both_ways() {
     }
     assert!(matches!(v.encode(), Err(Error::ValueTooDeep { .. })));
     // A hand-built encoding nested a million deep must not overflow the stack.
-    let mut deep = vec![0x06, 1].repeat(1_000_000);
+    let mut deep = [0x06, 1].repeat(1_000_000);
     deep.push(0x00);
     assert!(matches!(Value::decode(&deep), Err(Error::Malformed { .. })));
 }
