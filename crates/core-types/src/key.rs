@@ -135,6 +135,28 @@ impl Key {
     }
 }
 
+impl Key {
+    /// The type tag of an encoded key, read without decoding (or allocating) the rest.
+    pub fn decode_type_tag(bytes: &[u8]) -> Result<TypeTag> {
+        let mut pos = 0;
+        for _ in 0..3 {
+            let len = bytes[pos..].iter().position(|&b| b == 0).ok_or(Error::Malformed {
+                what: "key",
+                offset: bytes.len(),
+                reason: "namespace name has no terminator",
+            })?;
+            pos += len + 1;
+        }
+        let tag_at = pos + 16;
+        let tag = *bytes.get(tag_at).ok_or(Error::Malformed {
+            what: "key",
+            offset: tag_at.min(bytes.len()),
+            reason: "type tag is missing",
+        })?;
+        TypeTag::try_from(tag)
+    }
+}
+
 /// Checks a user key: non-empty and at most [`USER_KEY_BYTES_MAX`] bytes.
 pub(crate) fn validate_user_key(user_key: &[u8]) -> Result<()> {
     if user_key.is_empty() {

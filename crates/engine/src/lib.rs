@@ -1,1 +1,42 @@
-//! The in-mem Database: runs, commit pipeline, recovery wiring, background work
+//! The in-mem `Database`: runs, the commit pipeline, recovery wiring and background work.
+//!
+//! This crate wires the memtable (`in-mem-storage`) to the write-ahead log
+//! (`in-mem-durability`) and gives them the run model of the getting-started guide: every
+//! operation names a run; a run sees its agent's memory as it was when the run began, plus its
+//! own writes. It is *not* the typed layer: `KVStore` and the other primitives live in
+//! `in-mem-primitives`, and most users take everything from the `in-mem` umbrella crate.
+//!
+//! ```
+//! use in_mem_engine::{Database, DurabilityMode};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let db = Database::open_with_mode(dir.path(), DurabilityMode::Strict)?;
+//! let run = db.begin_run();
+//! let version = db.put(run, b"user:1", b"Ada")?;
+//! assert_eq!(db.get(run, b"user:1")?, Some(b"Ada".to_vec()));
+//! assert!(version > 0);
+//! db.end_run(run)?;
+//! db.close()?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod clock;
+mod commit;
+mod database;
+mod error;
+mod instance;
+mod open_registry;
+mod options;
+mod recovery;
+mod runs;
+mod sweeper;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use database::Database;
+pub use error::{Error, Result};
+pub use in_mem_storage::SweepStats;
+pub use options::{DurabilityMode, OpenOptions};
+pub use recovery::{RecoveryReport, TailReport};
+pub use runs::{RunInfo, RunStatus};

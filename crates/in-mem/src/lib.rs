@@ -1,1 +1,72 @@
-//! in-mem: an embedded, durable, memory-resident database for AI agent state
+//! **in-mem**: an embedded, durable, memory-resident database for AI agent state.
+//!
+//! Every operation is scoped to a *run* (one agent execution). A run sees its agent's memory as
+//! it was when the run began, plus its own writes; runs executing side by side are isolated, and
+//! a run begun after a crash reads what the crashed run wrote. Everything acknowledged survives
+//! a crash as the chosen [`DurabilityMode`] promises.
+//!
+//! This crate only re-exports: the database lives in `in-mem-engine`, the typed primitives in
+//! `in-mem-primitives`, the vocabulary in `in-mem-core-types`.
+//!
+//! The getting-started flow:
+//!
+//! ```
+//! use std::time::Duration;
+//! use in_mem::{Database, DurabilityMode, Namespace, RunId, primitives::KVStore};
+//!
+//! # fn main() -> in_mem::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let path = dir.path().join("my-agent-db");
+//! let db = Database::open(&path)?; // creates, or recovers after a crash
+//! let run_id: RunId = db.begin_run(); // every operation is run-scoped
+//!
+//! db.put(run_id, b"user:123", b"Alice")?;
+//! assert_eq!(db.get(run_id, b"user:123")?, Some(b"Alice".to_vec()));
+//! db.put_with_ttl(run_id, b"session:abc", b"data", Duration::from_secs(3600))?;
+//! for (key, value) in db.list(run_id, b"user:")? {
+//!     println!("{} = {}", String::from_utf8_lossy(&key), String::from_utf8_lossy(&value));
+//! }
+//! assert!(db.delete(run_id, b"user:123")?);
+//!
+//! let kv = KVStore::new(&db); // typed values through serde
+//! kv.put(run_id, "config:max_retries", 3)?;
+//! let retries: i64 = kv.get(run_id, "config:max_retries")?.unwrap();
+//! assert_eq!(retries, 3);
+//!
+//! let ns = Namespace::new("tenant1", "my-app", "agent-v1", run_id);
+//! assert_eq!(ns.tenant(), "tenant1");
+//!
+//! db.end_run(run_id)?;
+//! db.flush()?;
+//! # drop(db);
+//! // The same directory, reopened with an explicit mode.
+//! let db = Database::open_with_mode(&path, DurabilityMode::Strict)?;
+//! let reader = db.begin_run();
+//! assert_eq!(kv_retries(&db, reader)?, 3);
+//! # fn kv_retries(db: &Database, run: RunId) -> in_mem::Result<i64> {
+//! #     Ok(KVStore::new(db).get(run, "config:max_retries")?.unwrap())
+//! # }
+//! # Ok(())
+//! # }
+//! ```
+
+pub use in_mem_core_types::{
+    AgentId, Key, Namespace, RunId, Timestamp, TypeTag, Value, Version, VersionedValue, limits,
+};
+pub use in_mem_engine::{
+    Clock, Database, DurabilityMode, ManualClock, OpenOptions, RecoveryReport, RunInfo,
+    RunStatus, SweepStats, SystemClock, TailReport,
+};
+pub use in_mem_primitives::{Error, Result};
+
+/// The typed primitives: `KVStore` today; EventLog, StateMachine and TraceStore next.
+pub mod primitives {
+    pub use in_mem_primitives::KVStore;
+    pub use in_mem_primitives::value_serde::{from_value, to_value};
+}
+
+/// The engine's own error type (what `Database` methods return); it converts into
+/// [`Error`] with `?`.
+pub mod engine {
+    pub use in_mem_engine::{Error, Result};
+}

@@ -46,8 +46,14 @@ proptest! {
     }
 
     #[test]
+    fn type_tag_peek_agrees_with_full_decode(k in arb_key()) {
+        prop_assert_eq!(Key::decode_type_tag(&k.encode()).unwrap(), k.type_tag());
+    }
+
+    #[test]
     fn decoding_garbage_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
         let _ = Key::decode(&bytes);
+        let _ = Key::decode_type_tag(&bytes);
     }
 }
 

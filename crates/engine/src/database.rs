@@ -1,0 +1,416 @@
+//! `Database`: the handle users hold, with the getting-started API.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use in_mem_core_types::{AgentId, Key, Namespace, RunId, Value, VersionedValue};
+use in_mem_durability::{SyncPolicy, SyncPolicyGuard, WaitFor};
+use in_mem_storage::StoredValue;
+
+use crate::commit::{PendingOp, PendingWrite};
+use crate::error::{Error, Result};
+use crate::instance::Instance;
+use crate::open_registry;
+use crate::options::{DurabilityMode, OpenOptions};
+use crate::recovery::RecoveryReport;
+use crate::runs::{Lifecycle, RunInfo, RunRecord, RunState, RunStatus, StoredStatus};
+
+/// A handle to an open database. Cheap to clone; `Send + Sync`; every method takes `&self`.
+///
+/// Opening a path that is already open in this process returns another handle to the same
+/// database; each handle commits with its own durability mode. The database closes (flushing
+/// everything) when its last handle is closed or dropped.
+#[derive(Debug, Clone)]
+pub struct Database {
+    instance: Arc<Instance>,
+    handle: Arc<Handle>,
+}
+
+/// What is particular to one handle: its durability mode and the log cadence it asked for.
+#[derive(Debug)]
+struct Handle {
+    mode: DurabilityMode,
+    wait: WaitFor,
+    _policy: Option<SyncPolicyGuard>,
+}
+
+impl Database {
+    /// Opens the database at `path`, creating it if missing and recovering it after a crash,
+    /// in the default mode (`Batched { interval_ms: 100, max_commits: 1000 }`).
+    pub fn open(path: impl AsRef<Path>) -> Result<Database> {
+        Self::open_with_options(path, OpenOptions::new())
+    }
+
+    /// Opens the database at `path` with the given durability mode.
+    pub fn open_with_mode(path: impl AsRef<Path>, mode: DurabilityMode) -> Result<Database> {
+        Self::open_with_options(path, OpenOptions::new().mode(mode))
+    }
+
+    /// Opens the database at `path` with every option spelled out.
+    pub fn open_with_options(path: impl AsRef<Path>, options: OpenOptions) -> Result<Database> {
+        let (wait, policy) = match options.mode {
+            DurabilityMode::Strict => (WaitFor::Synced, None),
+            DurabilityMode::Batched { interval_ms, max_commits } => {
+                check_positive("Batched interval_ms", interval_ms)?;
+                check_positive("Batched max_commits", max_commits)?;
+                let policy = SyncPolicy {
+                    interval: Duration::from_millis(interval_ms),
+                    max_commits: Some(max_commits),
+                };
+                (WaitFor::Written, Some(policy))
+            }
+            DurabilityMode::Async { interval_ms } => {
+                check_positive("Async interval_ms", interval_ms)?;
+                let policy =
+                    SyncPolicy { interval: Duration::from_millis(interval_ms), max_commits: None };
+                (WaitFor::Buffered, Some(policy))
+            }
+        };
+        if options.segment_bytes < 4096 {
+            return Err(Error::InvalidOptions {
+                reason: format!("segment_bytes is {}, below the minimum of 4096", options.segment_bytes),
+            });
+        }
+        let instance = open_registry::open(path.as_ref(), &options)?;
+        let policy = policy.map(|p| instance.wal.add_sync_policy(p));
+        Ok(Database { instance, handle: Arc::new(Handle { mode: options.mode, wait, _policy: policy }) })
+    }
+
+    /// The directory this database lives in.
+    pub fn path(&self) -> &Path {
+        &self.instance.path
+    }
+
+    /// This handle's durability mode.
+    pub fn durability_mode(&self) -> DurabilityMode {
+        self.handle.mode
+    }
+
+    /// What recovery found when the database was opened.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.instance.recovery
+    }
+
+    // ----- runs -------------------------------------------------------------------------------
+
+    /// Begins a run of the default agent (`default/default/default`). Its view is the agent's
+    /// memory as of now plus its own writes.
+    ///
+    /// Infallible, as the getting-started guide uses it: if the run's record cannot be logged
+    /// (the log is poisoned or closed), the run still exists in memory and its first write
+    /// returns that error. Use [`Database::try_begin_run`] to see the error here.
+    pub fn begin_run(&self) -> RunId {
+        let run = RunId::new();
+        if let Err(e) = self.begin(run, AgentId::default_agent(), true) {
+            tracing::warn!(%run, error = %e, "could not log the beginning of a run");
+        }
+        run
+    }
+
+    /// Begins a run of the default agent, returning any error from logging its record.
+    pub fn try_begin_run(&self) -> Result<RunId> {
+        self.begin_run_in(&AgentId::default_agent())
+    }
+
+    /// Begins a run of the given agent (tenant, app, agent). Runs of one agent share its memory;
+    /// different agents never see each other's data.
+    pub fn begin_run_in(&self, agent: &AgentId) -> Result<RunId> {
+        agent.validate()?;
+        let run = RunId::new();
+        self.begin(run, agent.clone(), false)?;
+        Ok(run)
+    }
+
+    /// Begins a run with a caller-chosen id in the namespace's agent (for ids made elsewhere,
+    /// e.g. `Namespace::new("tenant1", "my-app", "agent-v1", run_id)`).
+    pub fn begin_run_with_namespace(&self, namespace: &Namespace) -> Result<RunId> {
+        namespace.validate()?;
+        let run = namespace.run();
+        if run.is_nil() {
+            return Err(in_mem_core_types::Error::NilRunId.into());
+        }
+        if self.instance.runs.get(run).is_ok() {
+            return Err(Error::RunState { run, status: "existing", action: "begun again" });
+        }
+        self.begin(run, namespace.agent_id().clone(), false)?;
+        Ok(run)
+    }
+
+    fn begin(&self, run: RunId, agent: AgentId, keep_on_failure: bool) -> Result<()> {
+        let instance = &self.instance;
+        let created_at = instance.clock.now();
+        let snapshot = instance.runs.pins.pin_new(|| instance.memtable.versions().visible());
+        let lifecycle = Lifecycle { status: RunStatus::Active, ended_at: None };
+        let state = Arc::new(RunState::new(run, agent, snapshot, created_at, lifecycle));
+        instance.runs.insert(Arc::clone(&state));
+        let record =
+            RunRecord { status: StoredStatus::Active, snapshot, created_at, ended_at: None };
+        let result = self.write_run_record(&state, &record);
+        if result.is_err() && !keep_on_failure {
+            instance.runs.remove(run);
+            instance.runs.pins.end(snapshot, created_at);
+        }
+        result
+    }
+
+    /// Ends a run: it takes no more writes and stays readable (its view is kept for
+    /// `OpenOptions::ended_run_retention`). Ending an interrupted run is allowed.
+    pub fn end_run(&self, run: RunId) -> Result<()> {
+        let state = self.instance.runs.get(run)?;
+        let mut lifecycle = state.transition();
+        if lifecycle.status == RunStatus::Completed {
+            return Err(Error::RunEnded { run });
+        }
+        let ended_at = self.instance.clock.now();
+        let record = RunRecord {
+            status: StoredStatus::Completed,
+            snapshot: state.snapshot,
+            created_at: state.created_at,
+            ended_at: Some(ended_at),
+        };
+        self.write_run_record(&state, &record)?;
+        lifecycle.status = RunStatus::Completed;
+        lifecycle.ended_at = Some(ended_at);
+        self.instance.runs.pins.end(state.snapshot, ended_at);
+        Ok(())
+    }
+
+    /// Resumes a run that was interrupted by a crash: it takes writes again, with the view it
+    /// had (its start snapshot plus its own writes).
+    pub fn resume_run(&self, run: RunId) -> Result<()> {
+        let state = self.instance.runs.get(run)?;
+        let mut lifecycle = state.transition();
+        if lifecycle.status != RunStatus::Interrupted {
+            return Err(Error::RunState { run, status: lifecycle.status.as_str(), action: "resumed" });
+        }
+        let record = RunRecord {
+            status: StoredStatus::Active,
+            snapshot: state.snapshot,
+            created_at: state.created_at,
+            ended_at: None,
+        };
+        self.write_run_record(&state, &record)?;
+        lifecycle.status = RunStatus::Active;
+        Ok(())
+    }
+
+    /// A description of `run`.
+    pub fn run_info(&self, run: RunId) -> Result<RunInfo> {
+        Ok(self.instance.runs.get(run)?.info())
+    }
+
+    /// Every run this database knows, oldest first.
+    pub fn runs(&self) -> Vec<RunInfo> {
+        self.instance.runs.all()
+    }
+
+    fn write_run_record(&self, state: &RunState, record: &RunRecord) -> Result<()> {
+        let value = record.to_value().encode()?;
+        let write = PendingWrite {
+            key: Arc::from(&*state.record_key),
+            op: PendingOp::Put { value: Arc::from(value), ttl: None },
+        };
+        self.instance.commit(state.id, &[write], self.handle.wait)?;
+        Ok(())
+    }
+
+    // ----- key-value data (the agent's memory) ------------------------------------------------
+
+    /// Stores `value` (bytes) under `key` in `run`'s agent memory. Returns the commit version.
+    pub fn put(&self, run: RunId, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<u64> {
+        let value = Value::encode_bytes(value.as_ref())?;
+        self.put_encoded(run, key.as_ref(), value, None)
+    }
+
+    /// Like [`Database::put`], but the value reads as absent once `ttl` has passed.
+    pub fn put_with_ttl(
+        &self,
+        run: RunId,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        ttl: Duration,
+    ) -> Result<u64> {
+        let value = Value::encode_bytes(value.as_ref())?;
+        self.put_encoded(run, key.as_ref(), value, Some(ttl))
+    }
+
+    /// Stores a typed [`Value`] under `key` (what `KVStore` builds on).
+    pub fn put_value(&self, run: RunId, key: impl AsRef<[u8]>, value: &Value) -> Result<u64> {
+        self.put_encoded(run, key.as_ref(), value.encode()?, None)
+    }
+
+    /// Stores a typed [`Value`] under `key` with a time to live.
+    pub fn put_value_with_ttl(
+        &self,
+        run: RunId,
+        key: impl AsRef<[u8]>,
+        value: &Value,
+        ttl: Duration,
+    ) -> Result<u64> {
+        self.put_encoded(run, key.as_ref(), value.encode()?, Some(ttl))
+    }
+
+    fn put_encoded(
+        &self,
+        run: RunId,
+        key: &[u8],
+        value: Vec<u8>,
+        ttl: Option<Duration>,
+    ) -> Result<u64> {
+        Key::validate_user_key(key)?;
+        let state = self.instance.runs.get(run)?;
+        let _writable = state.writable()?;
+        let write = PendingWrite {
+            key: kv_key(&state, key),
+            op: PendingOp::Put { value: Arc::from(value), ttl },
+        };
+        Ok(self.instance.commit(run, &[write], self.handle.wait)?.get())
+    }
+
+    /// The bytes stored under `key` in `run`'s view, or `None`.
+    pub fn get(&self, run: RunId, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+        let key = key.as_ref();
+        match self.read(run, key)? {
+            None => Ok(None),
+            Some(stored) => bytes_of(key, &stored.value).map(|b| Some(b.to_vec())),
+        }
+    }
+
+    /// The typed value under `key` in `run`'s view, with its version, timestamp and TTL.
+    pub fn get_versioned(&self, run: RunId, key: impl AsRef<[u8]>) -> Result<Option<VersionedValue>> {
+        let key = key.as_ref();
+        let Some(stored) = self.read(run, key)? else { return Ok(None) };
+        let value = Value::decode(&stored.value).map_err(|e| damaged(key, &e))?;
+        Ok(Some(VersionedValue {
+            value,
+            version: stored.version.get(),
+            timestamp: stored.timestamp,
+            ttl: stored.expires_at.map(|at| at.saturating_since(stored.timestamp)),
+        }))
+    }
+
+    /// The typed value under `key` in `run`'s view.
+    pub fn get_value(&self, run: RunId, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
+        Ok(self.get_versioned(run, key)?.map(|v| v.value))
+    }
+
+    fn read(&self, run: RunId, key: &[u8]) -> Result<Option<StoredValue>> {
+        Key::validate_user_key(key)?;
+        let state = self.instance.runs.get(run)?;
+        let view = self.instance.view_of(&state);
+        let lookup = [&*state.kv_prefix, key].concat();
+        let found = self.instance.memtable.get(&lookup, &view, self.instance.clock.now());
+        self.instance.check_view_retained(&state)?;
+        Ok(found)
+    }
+
+    /// Deletes `key` from `run`'s agent memory. Returns whether it existed in the run's view
+    /// (an absent key is not written to the log at all).
+    pub fn delete(&self, run: RunId, key: impl AsRef<[u8]>) -> Result<bool> {
+        let key = key.as_ref();
+        Key::validate_user_key(key)?;
+        let state = self.instance.runs.get(run)?;
+        let _writable = state.writable()?;
+        let full_key = kv_key(&state, key);
+        let view = self.instance.view_of(&state);
+        if self.instance.memtable.get(&full_key, &view, self.instance.clock.now()).is_none() {
+            return Ok(false);
+        }
+        let write = PendingWrite { key: full_key, op: PendingOp::Delete };
+        self.instance.commit(run, &[write], self.handle.wait)?;
+        Ok(true)
+    }
+
+    /// Every (key, bytes) pair in `run`'s view whose key starts with `prefix`, in key order.
+    pub fn list(&self, run: RunId, prefix: impl AsRef<[u8]>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.scan(run, prefix.as_ref(), |key, stored| {
+            bytes_of(key, &stored.value).map(<[u8]>::to_vec)
+        })
+    }
+
+    /// Every (key, typed value) pair in `run`'s view whose key starts with `prefix`, in key order.
+    pub fn list_values(&self, run: RunId, prefix: impl AsRef<[u8]>) -> Result<Vec<(Vec<u8>, Value)>> {
+        self.scan(run, prefix.as_ref(), |key, stored| {
+            Value::decode(&stored.value).map_err(|e| damaged(key, &e))
+        })
+    }
+
+    fn scan<T>(
+        &self,
+        run: RunId,
+        prefix: &[u8],
+        mut convert: impl FnMut(&[u8], &StoredValue) -> Result<T>,
+    ) -> Result<Vec<(Vec<u8>, T)>> {
+        if prefix.len() > in_mem_core_types::limits::USER_KEY_BYTES_MAX {
+            let max = in_mem_core_types::limits::USER_KEY_BYTES_MAX;
+            return Err(in_mem_core_types::Error::KeyTooLong { len: prefix.len(), max }.into());
+        }
+        let state = self.instance.runs.get(run)?;
+        let view = self.instance.view_of(&state);
+        let full_prefix = [&*state.kv_prefix, prefix].concat();
+        let strip = state.kv_prefix.len();
+        let now = self.instance.clock.now();
+        let mut out = Vec::new();
+        for (key, stored) in self.instance.memtable.scan_prefix(&full_prefix, view, now) {
+            let user_key = &key[strip..];
+            out.push((user_key.to_vec(), convert(user_key, &stored)?));
+        }
+        self.instance.check_view_retained(&state)?;
+        Ok(out)
+    }
+
+    // ----- durability and lifetime ------------------------------------------------------------
+
+    /// Makes every commit acknowledged so far durable (written and fdatasynced), in any mode.
+    pub fn flush(&self) -> Result<()> {
+        self.instance.wal.flush()?;
+        Ok(())
+    }
+
+    /// Reclaims expired values and versions no run can see any more, now rather than at the
+    /// next background sweep. Returns what was reclaimed.
+    pub fn sweep(&self) -> in_mem_storage::SweepStats {
+        self.instance.sweep()
+    }
+
+    /// Closes this handle, making everything acknowledged durable first. When it is the last
+    /// handle, the database shuts down (background threads stop, the directory lock is released)
+    /// and any failure of the final flush is returned.
+    pub fn close(self) -> Result<()> {
+        if Arc::strong_count(&self.instance) == 1 {
+            self.instance.shutdown()
+        } else {
+            self.flush()
+        }
+    }
+}
+
+fn kv_key(state: &RunState, user_key: &[u8]) -> Arc<[u8]> {
+    let mut key = Vec::with_capacity(state.kv_prefix.len() + user_key.len());
+    key.extend_from_slice(&state.kv_prefix);
+    key.extend_from_slice(user_key);
+    Arc::from(key)
+}
+
+fn bytes_of<'a>(key: &[u8], encoded: &'a [u8]) -> Result<&'a [u8]> {
+    match Value::decode_bytes(encoded) {
+        Ok(Some(bytes)) => Ok(bytes),
+        Ok(None) => Err(Error::NotBytes {
+            key: String::from_utf8_lossy(key).into_owned(),
+            found: Value::encoded_type_name(encoded),
+        }),
+        Err(e) => Err(damaged(key, &e)),
+    }
+}
+
+fn damaged(key: &[u8], e: &in_mem_core_types::Error) -> Error {
+    Error::Damaged { what: format!("key {:?}", String::from_utf8_lossy(key)), reason: e.to_string() }
+}
+
+fn check_positive(what: &str, n: u64) -> Result<()> {
+    if n == 0 {
+        return Err(Error::InvalidOptions { reason: format!("{what} must be at least 1") });
+    }
+    Ok(())
+}

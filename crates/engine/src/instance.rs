@@ -1,0 +1,143 @@
+//! One open database directory: the memtable, the log, the runs and the sweeper. Every
+//! `Database` handle on the same path in this process shares one `Instance`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use in_mem_core_types::Version;
+use in_mem_durability::{DataDir, Wal, WalOptions};
+use in_mem_storage::{Memtable, ReadView, SweepStats};
+
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::options::OpenOptions;
+use crate::recovery::{RecoveryReport, replay_record};
+use crate::runs::{RunRegistry, RunState};
+use crate::sweeper::Sweeper;
+
+pub(crate) struct Instance {
+    /// The key of this instance in the process-wide registry of open databases.
+    pub registry_key: PathBuf,
+    pub path: PathBuf,
+    pub memtable: Memtable,
+    pub runs: RunRegistry,
+    pub clock: Arc<dyn Clock>,
+    pub ended_run_retention: Duration,
+    /// The horizon of the newest sweep: views below it may have lost versions.
+    pub swept_horizon: AtomicU64,
+    pub recovery: RecoveryReport,
+    sweeper: Mutex<Option<Sweeper>>,
+    // Field order is drop order: the log flushes and stops before the directory lock goes.
+    pub wal: Wal,
+    _dir: DataDir,
+}
+
+impl Instance {
+    /// Opens the directory: takes its lock, replays the log, starts the sweeper.
+    pub fn open(path: &Path, registry_key: PathBuf, options: &OpenOptions) -> Result<Arc<Self>> {
+        let dir = DataDir::open(Arc::clone(&options.vfs), path)?;
+        let memtable = Memtable::new(Version::ZERO);
+        let runs = RunRegistry::default();
+        let mut replay = |record| replay_record(&memtable, &runs, record);
+        let wal_options = WalOptions { segment_bytes: options.segment_bytes };
+        let (wal, found) = Wal::open(&dir, wal_options, Version::ZERO, &mut replay)?;
+        let interrupted_runs = runs.finish_recovery();
+        let recovery = RecoveryReport {
+            records_replayed: found.records_replayed,
+            last_version: memtable.versions().visible().get(),
+            tail: found.tail.into(),
+            interrupted_runs,
+        };
+        tracing::info!(
+            path = %path.display(),
+            records = recovery.records_replayed,
+            last_version = recovery.last_version,
+            interrupted_runs = recovery.interrupted_runs.len(),
+            tail = ?recovery.tail,
+            "opened database"
+        );
+        let instance = Arc::new(Instance {
+            registry_key,
+            path: path.to_path_buf(),
+            memtable,
+            runs,
+            clock: Arc::clone(&options.clock),
+            ended_run_retention: options.ended_run_retention,
+            swept_horizon: AtomicU64::new(0),
+            recovery,
+            sweeper: Mutex::new(None),
+            wal,
+            _dir: dir,
+        });
+        let sweeper = Sweeper::start(Arc::downgrade(&instance), options.sweep_interval)
+            .map_err(|source| in_mem_durability::Error::Io {
+                op: "start the sweeper thread for",
+                path: path.to_path_buf(),
+                source,
+            })?;
+        *instance.sweeper.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(sweeper);
+        Ok(instance)
+    }
+
+    /// The view of `run`: the agent's memory at its start snapshot plus its own writes.
+    pub fn view_of(&self, run: &RunState) -> ReadView {
+        ReadView {
+            snapshot: run.snapshot,
+            own: Some((run.id, self.memtable.versions().visible())),
+        }
+    }
+
+    /// Errors if a sweep may have reclaimed versions `run`'s view needs. Called after a read,
+    /// so that a sweep that started during the read is noticed (the sweeper publishes its
+    /// horizon before it removes anything).
+    pub fn check_view_retained(&self, run: &RunState) -> Result<()> {
+        if run.snapshot.get() < self.swept_horizon.load(Ordering::SeqCst) {
+            return Err(Error::RunViewReleased { run: run.id });
+        }
+        Ok(())
+    }
+
+    /// One sweep: reclaims versions below the oldest snapshot any run may still read at.
+    pub fn sweep(&self) -> SweepStats {
+        let now = self.clock.now();
+        let visible = || self.memtable.versions().visible();
+        let horizon = self.runs.pins.horizon(now, self.ended_run_retention, visible);
+        self.swept_horizon.fetch_max(horizon.get(), Ordering::SeqCst);
+        self.memtable.sweep(horizon, now)
+    }
+
+    /// Stops background work and closes the log, reporting any failure of the final flush.
+    pub fn shutdown(&self) -> Result<()> {
+        self.stop_sweeper();
+        self.wal.close()?;
+        Ok(())
+    }
+
+    fn stop_sweeper(&self) {
+        let sweeper = self.sweeper.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(mut sweeper) = sweeper {
+            sweeper.stop();
+        }
+    }
+}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance")
+            .field("path", &self.path)
+            .field("visible", &self.memtable.versions().visible())
+            .field("recovery", &self.recovery)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.stop_sweeper();
+        crate::open_registry::forget(&self.registry_key);
+        // The log's own drop flushes what is buffered; the lock goes after it.
+    }
+}

@@ -1,0 +1,114 @@
+//! How a database is opened: durability mode, log segment size, clock, retention.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use in_mem_durability::{StdFs, Vfs};
+
+use crate::clock::{Clock, SystemClock};
+
+/// When a commit returns, and so what a crash can take. See the contract table in the README.
+///
+/// | mode | a commit returns once its record is | process killed | machine loses power |
+/// | --- | --- | --- | --- |
+/// | `Strict` | covered by a completed fdatasync | nothing lost | nothing lost |
+/// | `Batched` | written to the OS | nothing lost | at most the last `interval_ms` or `max_commits` commits |
+/// | `Async` | in the in-process log buffer | at most the last `interval_ms` | at most the last `interval_ms` |
+///
+/// Whatever the mode, what survives a crash is a prefix of the commit order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DurabilityMode {
+    /// Every commit waits for an fdatasync that covers it; concurrent commits share one.
+    Strict,
+    /// Every commit is written to the OS before it returns; a background fdatasync runs every
+    /// `interval_ms`, or sooner once `max_commits` commits are unsynced.
+    Batched { interval_ms: u64, max_commits: u64 },
+    /// Commits return once buffered in the process; a background thread writes and syncs every
+    /// `interval_ms`.
+    Async { interval_ms: u64 },
+}
+
+impl Default for DurabilityMode {
+    /// `Batched { interval_ms: 100, max_commits: 1000 }`.
+    fn default() -> Self {
+        DurabilityMode::Batched { interval_ms: 100, max_commits: 1000 }
+    }
+}
+
+/// Everything `Database::open_with_options` can be told. Start from `OpenOptions::new()`.
+///
+/// When a path is already open in this process, only `mode` applies to the new handle; the
+/// rest was fixed by the first open.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    pub(crate) mode: DurabilityMode,
+    pub(crate) segment_bytes: u64,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) vfs: Arc<dyn Vfs>,
+    pub(crate) ended_run_retention: Duration,
+    pub(crate) sweep_interval: Duration,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            mode: DurabilityMode::default(),
+            segment_bytes: 32 << 20,
+            clock: Arc::new(SystemClock),
+            vfs: Arc::new(StdFs),
+            ended_run_retention: Duration::from_secs(600),
+            sweep_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+impl OpenOptions {
+    /// The defaults: `Batched { 100 ms, 1000 }`, 32 MiB log segments, the system clock, the real
+    /// file system, ended runs readable for 10 minutes, a sweep every second.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The durability mode of this handle.
+    #[must_use]
+    pub fn mode(mut self, mode: DurabilityMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Size of each write-ahead-log segment file (preallocated in full).
+    #[must_use]
+    pub fn segment_bytes(mut self, bytes: u64) -> Self {
+        self.segment_bytes = bytes;
+        self
+    }
+
+    /// The clock for commit timestamps and TTL expiry.
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The file system every file access goes through.
+    #[must_use]
+    pub fn vfs(mut self, vfs: Arc<dyn Vfs>) -> Self {
+        self.vfs = vfs;
+        self
+    }
+
+    /// How long after a run ends its exact view (the memory as of its start plus its own
+    /// writes) stays readable. Until then, overwritten versions it could see are kept.
+    #[must_use]
+    pub fn ended_run_retention(mut self, d: Duration) -> Self {
+        self.ended_run_retention = d;
+        self
+    }
+
+    /// How often the background sweeper reclaims expired and overwritten versions.
+    #[must_use]
+    pub fn sweep_interval(mut self, d: Duration) -> Self {
+        self.sweep_interval = d;
+        self
+    }
+}

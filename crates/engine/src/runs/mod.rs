@@ -1,0 +1,204 @@
+//! The run registry: every run of the database, its agent, its view and its lifecycle.
+//!
+//! A run's *view* is the agent's memory as of its start snapshot plus its own writes. Its
+//! *lifecycle* is Active until `end_run` (Completed); a run that was still Active when the
+//! process stopped comes back Interrupted. Writers hold the run's lifecycle lock shared for the
+//! whole commit and transitions take it exclusively, so no write lands after the record that
+//! ends its run.
+
+mod pins;
+mod record;
+
+use std::fmt;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use dashmap::DashMap;
+use in_mem_core_types::{AgentId, Key, Namespace, RunId, Timestamp, TypeTag, Version};
+
+pub(crate) use pins::Pins;
+pub(crate) use record::{RunRecord, StoredStatus};
+
+use crate::error::{Error, Result};
+
+/// Where a run is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RunStatus {
+    /// Begun and taking writes.
+    Active,
+    /// Ended with `end_run`: readable, takes no writes.
+    Completed,
+    /// Was active when the process stopped; readable; `resume_run` or `end_run` it.
+    Interrupted,
+}
+
+impl RunStatus {
+    /// Lower-case name, as in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Active => "active",
+            RunStatus::Completed => "completed",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A description of one run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunInfo {
+    /// The run.
+    pub run: RunId,
+    /// The agent it belongs to.
+    pub agent: AgentId,
+    /// Where it is in its life.
+    pub status: RunStatus,
+    /// The commit version its view starts from: it sees every commit up to this one.
+    pub snapshot: u64,
+    /// When it began.
+    pub created_at: Timestamp,
+    /// When it ended, if it has.
+    pub ended_at: Option<Timestamp>,
+}
+
+impl RunInfo {
+    /// The run's namespace: its agent and its id.
+    pub fn namespace(&self) -> Namespace {
+        Namespace::for_run(self.agent.clone(), self.run)
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Lifecycle {
+    pub status: RunStatus,
+    pub ended_at: Option<Timestamp>,
+}
+
+/// One run, as the engine holds it.
+#[derive(Debug)]
+pub(crate) struct RunState {
+    pub id: RunId,
+    pub agent: AgentId,
+    /// Encoded prefix of the agent's KV memory; a KV key is this plus the user key.
+    pub kv_prefix: Box<[u8]>,
+    /// Encoded key of this run's record.
+    pub record_key: Box<[u8]>,
+    pub snapshot: Version,
+    pub created_at: Timestamp,
+    lifecycle: RwLock<Lifecycle>,
+}
+
+impl RunState {
+    pub fn new(
+        id: RunId,
+        agent: AgentId,
+        snapshot: Version,
+        created_at: Timestamp,
+        lifecycle: Lifecycle,
+    ) -> Self {
+        let kv_prefix = Key::type_prefix(&Namespace::agent_memory(agent.clone()), TypeTag::Kv);
+        let record_key = Key::type_prefix(&Namespace::for_run(agent.clone(), id), TypeTag::Run);
+        RunState {
+            id,
+            agent,
+            kv_prefix: kv_prefix.into_boxed_slice(),
+            record_key: record_key.into_boxed_slice(),
+            snapshot,
+            created_at,
+            lifecycle: RwLock::new(lifecycle),
+        }
+    }
+
+    /// Shared hold on the lifecycle for one commit; errors unless the run is active.
+    pub fn writable(&self) -> Result<RwLockReadGuard<'_, Lifecycle>> {
+        let guard = self.lifecycle.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match guard.status {
+            RunStatus::Active => Ok(guard),
+            RunStatus::Completed => Err(Error::RunEnded { run: self.id }),
+            RunStatus::Interrupted => Err(Error::RunInterrupted { run: self.id }),
+        }
+    }
+
+    /// Exclusive hold on the lifecycle, for a transition.
+    pub fn transition(&self) -> RwLockWriteGuard<'_, Lifecycle> {
+        self.lifecycle.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn info(&self) -> RunInfo {
+        let lifecycle = self.lifecycle.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        RunInfo {
+            run: self.id,
+            agent: self.agent.clone(),
+            status: lifecycle.status,
+            snapshot: self.snapshot.get(),
+            created_at: self.created_at,
+            ended_at: lifecycle.ended_at,
+        }
+    }
+}
+
+/// Every run of the database, and the snapshots they pin.
+#[derive(Debug, Default)]
+pub(crate) struct RunRegistry {
+    runs: DashMap<RunId, Arc<RunState>>,
+    pub pins: Pins,
+}
+
+impl RunRegistry {
+    pub fn get(&self, run: RunId) -> Result<Arc<RunState>> {
+        self.runs.get(&run).map(|r| Arc::clone(r.value())).ok_or(Error::UnknownRun { run })
+    }
+
+    pub fn insert(&self, state: Arc<RunState>) {
+        self.runs.insert(state.id, state);
+    }
+
+    pub fn remove(&self, run: RunId) {
+        self.runs.remove(&run);
+    }
+
+    pub fn all(&self) -> Vec<RunInfo> {
+        let mut infos: Vec<RunInfo> = self.runs.iter().map(|r| r.value().info()).collect();
+        infos.sort_by_key(|info| (info.created_at, info.run));
+        infos
+    }
+
+    /// Applies a run record found in the log during recovery (later records win).
+    pub fn recover(&self, run: RunId, agent: AgentId, record: &RunRecord) {
+        let status = match record.status {
+            StoredStatus::Active => RunStatus::Active,
+            StoredStatus::Completed => RunStatus::Completed,
+        };
+        let lifecycle = Lifecycle { status, ended_at: record.ended_at };
+        let state = RunState::new(run, agent, record.snapshot, record.created_at, lifecycle);
+        self.runs.insert(run, Arc::new(state));
+    }
+
+    /// After replay: runs still active were interrupted; pin every view that must stay readable.
+    /// Returns the interrupted runs.
+    pub fn finish_recovery(&self) -> Vec<RunId> {
+        let mut interrupted = Vec::new();
+        for entry in &self.runs {
+            let state = entry.value();
+            let mut lifecycle = state.transition();
+            match lifecycle.status {
+                RunStatus::Active | RunStatus::Interrupted => {
+                    lifecycle.status = RunStatus::Interrupted;
+                    interrupted.push(state.id);
+                    self.pins.pin(state.snapshot);
+                }
+                RunStatus::Completed => {
+                    let ended_at = lifecycle.ended_at.unwrap_or(state.created_at);
+                    self.pins.pin_ended(state.snapshot, ended_at);
+                }
+            }
+        }
+        interrupted.sort();
+        interrupted
+    }
+}

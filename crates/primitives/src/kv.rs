@@ -1,0 +1,115 @@
+//! `KVStore`: the agent's memory with typed values, through serde.
+
+use std::any::type_name;
+use std::time::Duration;
+
+use in_mem_core_types::{RunId, Value, VersionedValue};
+use in_mem_engine::Database;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+use crate::value_serde::{from_value, to_value};
+
+/// Typed key-value access to an agent's memory. Shares one key space with the byte API of
+/// [`Database`]: a key written here reads through `Database::get_value`, and bytes written with
+/// `Database::put` read here as `Vec<u8>`.
+///
+/// ```
+/// use in_mem_engine::Database;
+/// use in_mem_primitives::KVStore;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let db = Database::open(dir.path())?;
+/// let kv = KVStore::new(&db);
+/// let run_id = db.begin_run();
+/// kv.put(run_id, "config:max_retries", 3)?;
+/// let retries: i64 = kv.get(run_id, "config:max_retries")?.unwrap();
+/// assert_eq!(retries, 3);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct KVStore {
+    db: Database,
+}
+
+impl KVStore {
+    /// A typed view of `db` (holds its own handle, so it can outlive the borrow).
+    pub fn new(db: &Database) -> Self {
+        KVStore { db: db.clone() }
+    }
+
+    /// Stores `value` under `key` in `run`'s agent memory. Returns the commit version.
+    pub fn put<T: Serialize>(&self, run: RunId, key: impl AsRef<[u8]>, value: T) -> Result<u64> {
+        let value = convert_in(&value)?;
+        Ok(self.db.put_value(run, key, &value)?)
+    }
+
+    /// Like [`KVStore::put`], but the value reads as absent once `ttl` has passed.
+    pub fn put_with_ttl<T: Serialize>(
+        &self,
+        run: RunId,
+        key: impl AsRef<[u8]>,
+        value: T,
+        ttl: Duration,
+    ) -> Result<u64> {
+        let value = convert_in(&value)?;
+        Ok(self.db.put_value_with_ttl(run, key, &value, ttl)?)
+    }
+
+    /// The value under `key` in `run`'s view, as a `T`; `None` if absent. A value that cannot
+    /// become a `T` is [`Error::TypeMismatch`], naming the stored and requested types.
+    pub fn get<T: DeserializeOwned>(&self, run: RunId, key: impl AsRef<[u8]>) -> Result<Option<T>> {
+        let key = key.as_ref();
+        match self.db.get_value(run, key)? {
+            None => Ok(None),
+            Some(value) => convert_out(key, value).map(Some),
+        }
+    }
+
+    /// The stored [`Value`] under `key`, with its version, timestamp and TTL.
+    pub fn get_versioned(
+        &self,
+        run: RunId,
+        key: impl AsRef<[u8]>,
+    ) -> Result<Option<VersionedValue>> {
+        Ok(self.db.get_versioned(run, key)?)
+    }
+
+    /// Deletes `key`; returns whether it existed in the run's view.
+    pub fn delete(&self, run: RunId, key: impl AsRef<[u8]>) -> Result<bool> {
+        Ok(self.db.delete(run, key)?)
+    }
+
+    /// Every (key, value) under `prefix` in `run`'s view, in key order, each as a `T`.
+    pub fn list<T: DeserializeOwned>(
+        &self,
+        run: RunId,
+        prefix: impl AsRef<[u8]>,
+    ) -> Result<Vec<(Vec<u8>, T)>> {
+        self.db
+            .list_values(run, prefix)?
+            .into_iter()
+            .map(|(key, value)| {
+                let typed = convert_out(&key, value)?;
+                Ok((key, typed))
+            })
+            .collect()
+    }
+}
+
+fn convert_in<T: Serialize>(value: &T) -> Result<Value> {
+    to_value(value).map_err(|e| Error::Unrepresentable { type_name: type_name::<T>(), detail: e.0 })
+}
+
+fn convert_out<T: DeserializeOwned>(key: &[u8], value: Value) -> Result<T> {
+    let stored = value.type_name();
+    from_value(value).map_err(|e| Error::TypeMismatch {
+        key: String::from_utf8_lossy(key).into_owned(),
+        stored,
+        requested: type_name::<T>(),
+        detail: e.0,
+    })
+}

@@ -1,0 +1,51 @@
+//! Conversion between any serde type and a stored [`Value`].
+//!
+//! Integers of every width become `Value::I64` and read back as any integer type they fit in
+//! (the getting-started guide stores `3`, an `i32`, and reads an `i64`). Structs and maps become
+//! `Value::Map`, sequences and tuples `Value::Array`, `Option::None` and `()` `Value::Null`,
+//! enum variants follow serde's external tagging (`"Variant"` or `{"Variant": content}`).
+
+mod de;
+mod ser;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+use in_mem_core_types::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A conversion failure, with serde's description of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConvertError(pub String);
+
+impl fmt::Display for ConvertError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConvertError {}
+
+impl serde::ser::Error for ConvertError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        ConvertError(msg.to_string())
+    }
+}
+
+impl serde::de::Error for ConvertError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        ConvertError(msg.to_string())
+    }
+}
+
+/// Converts a serde value into a stored [`Value`].
+pub fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, ConvertError> {
+    value.serialize(ser::ValueSerializer)
+}
+
+/// Converts a stored [`Value`] into a serde type.
+pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ConvertError> {
+    T::deserialize(de::ValueDeserializer(value))
+}
