@@ -35,6 +35,8 @@ fn child_process() {
     let mode = std::env::var(MODE_VAR).unwrap();
     let db = Database::open_with_options(&dir, common::options(mode_named(&mode))).unwrap();
     let mut out = std::io::stdout().lock();
+    // libtest has printed `test child_process ... ` without a newline; start a fresh line.
+    writeln!(out).unwrap();
     if mode == "hold" {
         writeln!(out, "OPEN").unwrap();
         out.flush().unwrap();
@@ -130,8 +132,9 @@ fn sigkill_under_load_loses_nothing_acknowledged_in_batched_mode() {
 fn another_process_gets_a_lock_error() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = spawn_child(dir.path(), "hold");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().unwrap().unwrap(), "OPEN");
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let opened = lines.map_while(Result::ok).any(|line| line == "OPEN");
+    assert!(opened, "the child opened the database");
     let err = Database::open(dir.path()).unwrap_err();
     child.kill().unwrap();
     child.wait().unwrap();

@@ -33,6 +33,11 @@ pub fn segments(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// The newest segment holding any data (a preallocated spare after it is all zeros).
+pub fn last_data_segment(dir: &Path) -> PathBuf {
+    segments(dir).into_iter().rev().find(|s| written_len(s) > 0).expect("a segment with data")
+}
+
 /// Offset just past the last non-zero byte of a file (segments are preallocated with zeros).
 pub fn written_len(file: &Path) -> usize {
     let bytes = std::fs::read(file).expect("read segment");
