@@ -1,125 +1,61 @@
 //! The MVCC memtable of in-mem: every version of every key, in memory, readable at any snapshot.
 //!
-//! API SKELETON: signatures are the contract the engine is written against; bodies are being
-//! implemented.
+//! - [`VersionCounter`] hands out commit versions and publishes them in order: readers snapshot at
+//!   [`VersionCounter::visible`] and never see half a commit, nor a later commit before an earlier
+//!   one.
+//! - [`Memtable`] keeps every version (value or tombstone, with its commit timestamp, optional
+//!   expiry and writing run) in a lock-free skiplist ordered by (key, version descending), beside a
+//!   hash index of each key's newest version, so a point get costs about one hash lookup.
+//! - A [`ReadView`] says which versions a read sees: a snapshot, plus a run's own later writes
+//!   (a run sees the agent's memory as it was when the run began, plus its own writes).
+//! - [`Memtable::sweep`] drops versions no reader at or above a horizon can observe, and reclaims
+//!   deleted and expired keys.
+//!
+//! What this crate is *not*: it never touches a file (the write-ahead log and checkpoints live in
+//! in-mem-durability; the engine wires the two), it does not encode keys or values (keys are
+//! opaque byte strings ordered by bytes, values opaque bytes), and it does not decide isolation
+//! or conflicts (the engine picks snapshots and validates transactions).
+//!
+//! ```
+//! use in_mem_core_types::{RunId, Timestamp, Version};
+//! use in_mem_storage::{Memtable, Mutation, ReadView};
+//!
+//! let memtable = Memtable::new(Version::ZERO);
+//! let run = RunId::new();
+//! let now = Timestamp::from_micros(1_000);
+//!
+//! // A commit: take a version, apply its writes, publish it.
+//! let v1 = memtable.versions().allocate();
+//! memtable.apply(v1, run, now, &[Mutation::put(&b"user:1"[..], &b"ada"[..])]);
+//! memtable.versions().publish(v1);
+//! let before_delete = ReadView::at(memtable.versions().visible());
+//!
+//! let v2 = memtable.versions().allocate();
+//! memtable.apply(v2, run, now, &[Mutation::delete(&b"user:1"[..])]);
+//! memtable.versions().publish(v2);
+//!
+//! // The old snapshot still reads the value; a new one sees the delete.
+//! let old = memtable.get(b"user:1", &before_delete, now).expect("visible at v1");
+//! assert_eq!(&old.value[..], b"ada");
+//! assert!(memtable.get(b"user:1", &ReadView::at(v2), now).is_none());
+//!
+//! // Once no reader is older than v2, the sweeper reclaims the key.
+//! let stats = memtable.sweep(v2, now);
+//! assert_eq!(stats.versions_removed, 2);
+//! assert_eq!(memtable.key_count(), 0);
+//! ```
 
-use std::sync::Arc;
+#[cfg(not(inmem_loom))]
+mod memtable;
+mod mutation;
+mod read_view;
+mod stored;
+mod sync;
+mod version_counter;
 
-use in_mem_core_types::{RunId, Timestamp, Version};
-
-/// Allocates commit versions and publishes them in order (see the spec in the crate docs).
-pub struct VersionCounter {}
-
-impl VersionCounter {
-    /// A counter whose last committed (and visible) version is `last`.
-    pub fn new(last: Version) -> Self {
-        let _ = last;
-        todo!()
-    }
-    /// Takes the next version. Every allocated version must later be passed to `publish` once.
-    pub fn allocate(&self) -> Version {
-        todo!()
-    }
-    /// Marks `v` applied; `visible` advances over every contiguous applied version.
-    pub fn publish(&self, v: Version) {
-        let _ = v;
-        todo!()
-    }
-    /// Every version up to this one is applied; readers snapshot here.
-    pub fn visible(&self) -> Version {
-        todo!()
-    }
-    /// The last version handed out by `allocate`.
-    pub fn allocated(&self) -> Version {
-        todo!()
-    }
-    /// Blocks until `visible() >= v`.
-    pub fn wait_visible(&self, v: Version) {
-        let _ = v;
-        todo!()
-    }
-}
-
-/// One write of a commit.
-#[derive(Debug, Clone)]
-pub struct Mutation {
-    pub key: Arc<[u8]>,
-    pub kind: MutationKind,
-}
-
-/// What a mutation does.
-#[derive(Debug, Clone)]
-pub enum MutationKind {
-    Put { value: Arc<[u8]>, expires_at: Option<Timestamp> },
-    Delete,
-}
-
-/// Which versions a read may see.
-#[derive(Debug, Clone, Copy)]
-pub struct ReadView {
-    pub snapshot: Version,
-    pub own: Option<(RunId, Version)>,
-}
-
-impl ReadView {
-    /// Sees every version up to `snapshot`.
-    pub fn at(snapshot: Version) -> Self {
-        ReadView { snapshot, own: None }
-    }
-    /// True if a version `v` written by `writer` is visible in this view.
-    pub fn sees(&self, v: Version, writer: RunId) -> bool {
-        v <= self.snapshot || self.own.is_some_and(|(run, upto)| run == writer && v <= upto)
-    }
-}
-
-/// A live value as read.
-#[derive(Debug, Clone)]
-pub struct StoredValue {
-    pub value: Arc<[u8]>,
-    pub version: Version,
-    pub timestamp: Timestamp,
-    pub expires_at: Option<Timestamp>,
-    pub writer: RunId,
-}
-
-/// What one sweep reclaimed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SweepStats {
-    pub versions_removed: u64,
-    pub keys_removed: u64,
-}
-
-/// The memtable.
-pub struct Memtable {}
-
-impl Memtable {
-    /// An empty memtable whose counter starts after `last`.
-    pub fn new(last: Version) -> Self {
-        let _ = last;
-        todo!()
-    }
-    pub fn versions(&self) -> &VersionCounter {
-        todo!()
-    }
-    pub fn apply(&self, version: Version, writer: RunId, timestamp: Timestamp, mutations: &[Mutation]) {
-        let _ = (version, writer, timestamp, mutations);
-        todo!()
-    }
-    pub fn get(&self, key: &[u8], view: &ReadView, now: Timestamp) -> Option<StoredValue> {
-        let _ = (key, view, now);
-        todo!()
-    }
-    pub fn scan_prefix<'a>(
-        &'a self,
-        prefix: &[u8],
-        view: ReadView,
-        now: Timestamp,
-    ) -> impl Iterator<Item = (Arc<[u8]>, StoredValue)> + 'a {
-        let _ = (prefix, view, now);
-        std::iter::empty()
-    }
-    pub fn sweep(&self, horizon: Version, now: Timestamp) -> SweepStats {
-        let _ = (horizon, now);
-        todo!()
-    }
-}
+#[cfg(not(inmem_loom))]
+pub use memtable::{Memtable, Scan, SweepStats};
+pub use mutation::{Mutation, MutationKind};
+pub use read_view::ReadView;
+pub use stored::{StoredValue, StoredVersion};
+pub use version_counter::VersionCounter;

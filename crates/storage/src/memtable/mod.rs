@@ -1,0 +1,211 @@
+//! `Memtable`: every version of every key, in memory, readable at any snapshot.
+//!
+//! Two structures share each version's `Record` (see `record.rs`):
+//! - `history`, a lock-free `crossbeam_skiplist::SkipMap` ordered by (key ascending, version
+//!   descending) holding every stored version: values, tombstones, expired values not yet swept;
+//! - `index` (`index.rs`), a `DashMap` from each key to its newest version, so that a point get is
+//!   about one hash lookup instead of a skiplist descent.
+//!
+//! Prefix and range scans walk the skiplist (`scan.rs`); the sweeper (`sweep.rs`) removes versions
+//! no reader at or above a horizon can observe.
+
+mod index;
+mod record;
+mod scan;
+mod sweep;
+
+use std::fmt;
+use std::ops::Bound;
+use std::sync::{Arc, Mutex};
+
+use crossbeam_skiplist::SkipMap;
+use in_mem_core_types::{RunId, Timestamp, Version};
+
+use crate::{Mutation, ReadView, StoredValue, StoredVersion, VersionCounter};
+use index::NewestIndex;
+use record::{Probe, Record, SeekKey, VersionKey};
+pub use scan::Scan;
+pub use sweep::SweepStats;
+
+/// The skiplist of every stored version.
+type History = SkipMap<VersionKey, Arc<Record>>;
+
+/// An entry of the skiplist, pinned for as long as it is held.
+type HistoryEntry<'a> = crossbeam_skiplist::map::Entry<'a, VersionKey, Arc<Record>>;
+
+/// The MVCC memtable: every version of every key, with the counter that orders commits.
+///
+/// Writers [`apply`](Self::apply) a commit's mutations at its version and then publish it through
+/// [`versions`](Self::versions); readers read at a [`ReadView`]. Reads never block writers and
+/// writers never block readers (beyond a hash shard's lock held for a few instructions).
+pub struct Memtable {
+    /// Orders commits and says which of them readers may see.
+    counter: VersionCounter,
+    /// Each key's newest version.
+    index: NewestIndex,
+    /// Every stored version.
+    history: History,
+    /// Serializes sweeps, so that each sweep alone decides what to remove.
+    sweep_lock: Mutex<()>,
+}
+
+impl Memtable {
+    /// An empty memtable whose counter starts after `last`.
+    pub fn new(last: Version) -> Self {
+        Memtable {
+            counter: VersionCounter::new(last),
+            index: NewestIndex::new(),
+            history: SkipMap::new(),
+            sweep_lock: Mutex::new(()),
+        }
+    }
+
+    /// The counter that allocates and publishes this memtable's commit versions.
+    pub fn versions(&self) -> &VersionCounter {
+        &self.counter
+    }
+
+    /// Inserts every mutation of commit `version`, written by `writer` at `timestamp`.
+    ///
+    /// Many threads may apply different commits at once, in any order, also for the same key.
+    /// This does not publish: the caller calls `versions().publish(version)` once the apply
+    /// returns. If one commit writes a key twice, the later mutation wins.
+    ///
+    /// Applying a version that is already visible is allowed only while nobody reads or sweeps
+    /// (rebuilding a memtable from a checkpoint, for example): readers could see it half-done.
+    pub fn apply(
+        &self,
+        version: Version,
+        writer: RunId,
+        timestamp: Timestamp,
+        mutations: &[Mutation],
+    ) {
+        for mutation in mutations {
+            let record = Arc::new(Record::new(version, writer, timestamp, &mutation.kind));
+            // The index first, then the skiplist: the index thus always holds at least the newest
+            // version the skiplist has, which is what lets `get` trust an index miss, and the
+            // version goes into the skiplist under the key allocation the index already shares.
+            let key = self.index.offer(&mutation.key, &record);
+            self.history.insert(VersionKey { key, version }, record);
+        }
+    }
+
+    /// The newest version of `key` that `view` sees, if it is a value that is live at `now`.
+    ///
+    /// `None` if the view sees no version of the key, or the newest one it sees is a tombstone or
+    /// has expired (`expires_at <= now`); an expired value hides the versions below it, exactly
+    /// like a tombstone.
+    pub fn get(&self, key: &[u8], view: &ReadView, now: Timestamp) -> Option<StoredValue> {
+        // A key missing from the index has no version anyone may see: versions enter the index
+        // before the skiplist and before they are published, and leave it only once swept.
+        let from_index = self.index.with_newest(key, |newest| {
+            view.sees(newest.version, newest.writer)
+                .then(|| newest.read(now))
+        })?;
+        match from_index {
+            // The newest version is visible, so it is the answer.
+            Some(answer) => answer,
+            // The view is older than the key's newest version (or the version is another run's
+            // own write): find the newest version it sees in the skiplist.
+            None => self.get_from_history(key, view, now),
+        }
+    }
+
+    /// The slow path of `get`: seeks the skiplist to the newest version the view could see and
+    /// walks down to the first one it does see.
+    fn get_from_history(&self, key: &[u8], view: &ReadView, now: Timestamp) -> Option<StoredValue> {
+        let probe = Probe::at(key, view.newest_visible_bound());
+        let mut entry = self
+            .history
+            .lower_bound(Bound::Included(&probe as &dyn SeekKey))?;
+        loop {
+            if entry.key().key_bytes() != key {
+                return None;
+            }
+            let record = entry.value();
+            // Terminates: every version at or below the snapshot is visible.
+            if view.sees(record.version, record.writer) {
+                return record.read(now);
+            }
+            entry = entry.next()?;
+        }
+    }
+
+    /// The highest version of `key` applied so far (visible or not, live or not), or `None` if
+    /// the key has no stored version.
+    ///
+    /// For optimistic concurrency control: a key read at snapshot `s` was changed since if this is
+    /// above `s`. Sweeping never lowers it below a horizon-respecting snapshot: it removes a key's
+    /// versions only when a version at or below the horizon hides them.
+    pub fn newest_version(&self, key: &[u8]) -> Option<Version> {
+        self.index.newest_version(key)
+    }
+
+    /// The live keys under `prefix` that `view` sees at `now`, in key byte order, each with the
+    /// newest version the view sees.
+    ///
+    /// Keys whose newest visible version is a tombstone or expired are skipped. The iterator
+    /// walks the skiplist (it does not look keys up in the index) and holds no lock; it sees
+    /// concurrent writes above the view's versions as invisible, so its answer is the view's.
+    pub fn scan_prefix<'a>(
+        &'a self,
+        prefix: &[u8],
+        view: ReadView,
+        now: Timestamp,
+    ) -> impl Iterator<Item = (Arc<[u8]>, StoredValue)> + use<'a> {
+        Scan::prefix(&self.history, prefix, view, now)
+    }
+
+    /// Like [`scan_prefix`](Self::scan_prefix), over the keys between `start` and `end`.
+    pub fn scan_range<'a>(
+        &'a self,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        view: ReadView,
+        now: Timestamp,
+    ) -> Scan<'a> {
+        Scan::range(&self.history, start, end, view, now)
+    }
+
+    /// Every stored version, live or not, in (key ascending, version descending) order: for
+    /// checkpoints and debugging.
+    ///
+    /// Re-applying each yielded version (`apply(version, writer, timestamp, &[Mutation { key,
+    /// kind }])`) into an empty memtable rebuilds this one.
+    pub fn iter_versions(&self) -> impl Iterator<Item = StoredVersion> + '_ {
+        self.history.iter().map(|entry| {
+            let record = entry.value();
+            StoredVersion {
+                key: Arc::clone(&entry.key().key),
+                version: record.version,
+                writer: record.writer,
+                timestamp: record.timestamp,
+                kind: record.kind(),
+            }
+        })
+    }
+
+    /// The number of keys with at least one stored version: live, deleted or expired until the
+    /// sweeper reclaims them. Not a count of live keys; count `scan_prefix(..)` for that.
+    pub fn key_count(&self) -> usize {
+        self.index.len()
+    }
+
+    /// The number of stored versions (values and tombstones) of all keys.
+    pub fn version_count(&self) -> usize {
+        self.history.len()
+    }
+}
+
+impl fmt::Debug for Memtable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Memtable")
+            .field("versions", &self.counter)
+            .field("keys", &self.key_count())
+            .field("stored_versions", &self.version_count())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests;

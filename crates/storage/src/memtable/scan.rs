@@ -1,0 +1,214 @@
+//! `Scan`: the live keys of a prefix or key range at a view, straight off the skiplist.
+//!
+//! The skiplist holds a key's versions together, newest first, so a scan visits each key group
+//! once: it steps down to the newest version the view sees, yields it if it is live, and moves
+//! on to the next key, stepping over a few older versions and seeking past many.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use in_mem_core_types::Timestamp;
+
+use super::record::{Probe, SeekKey, same_key};
+use super::{History, HistoryEntry};
+use crate::{ReadView, StoredValue};
+
+/// Older versions of a key the scan steps over one by one before it seeks past the rest. A step
+/// is one cache miss; a seek is a descent from the top of the skiplist, about as costly as a
+/// dozen steps on a large map, so small counts step and large ones seek.
+const STEPS_BEFORE_SEEK_MAX: usize = 8;
+
+/// What a scan yields: a key and its newest visible version.
+type ScanItem = (Arc<[u8]>, StoredValue);
+
+/// Where a scan stops.
+#[derive(Debug)]
+enum End {
+    /// At the first key that does not start with these bytes.
+    Prefix(Box<[u8]>),
+    /// At the first key that is not below (or at, when included) this bound.
+    Bound(Bound<Box<[u8]>>),
+}
+
+impl End {
+    /// True if the scan goes on to `key` (keys arrive in ascending order).
+    fn admits(&self, key: &[u8]) -> bool {
+        match self {
+            End::Prefix(prefix) => key.starts_with(prefix),
+            End::Bound(Bound::Unbounded) => true,
+            End::Bound(Bound::Included(end)) => key <= &end[..],
+            End::Bound(Bound::Excluded(end)) => key < &end[..],
+        }
+    }
+}
+
+/// An iterator over the live keys of a prefix or range, in key byte order, each with the newest
+/// version the view sees. Created by [`Memtable::scan_prefix`](crate::Memtable::scan_prefix) and
+/// [`Memtable::scan_range`](crate::Memtable::scan_range).
+///
+/// It holds no lock: writers go on while it runs. Versions they add are above the view (or are
+/// not the view's own), so they do not change what it yields.
+pub struct Scan<'a> {
+    history: &'a History,
+    /// The next key to look at.
+    cursor: Option<Cursor<'a>>,
+    end: End,
+    view: ReadView,
+    now: Timestamp,
+}
+
+impl<'a> Scan<'a> {
+    /// The keys starting with `prefix`.
+    pub(crate) fn prefix(
+        history: &'a History,
+        prefix: &[u8],
+        view: ReadView,
+        now: Timestamp,
+    ) -> Self {
+        let start = Probe::before_all_versions_of(prefix);
+        Scan {
+            history,
+            cursor: history
+                .lower_bound(Bound::Included(&start as &dyn SeekKey))
+                .map(|entry| Cursor::at(entry, &view)),
+            end: End::Prefix(prefix.into()),
+            view,
+            now,
+        }
+    }
+
+    /// The keys between `start` and `end`.
+    pub(crate) fn range(
+        history: &'a History,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        view: ReadView,
+        now: Timestamp,
+    ) -> Self {
+        let cursor = match start {
+            Bound::Unbounded => history.front(),
+            Bound::Included(key) => {
+                let start = Probe::before_all_versions_of(key);
+                history.lower_bound(Bound::Included(&start as &dyn SeekKey))
+            }
+            Bound::Excluded(key) => {
+                let start = Probe::after_all_versions_of(key);
+                history.lower_bound(Bound::Excluded(&start as &dyn SeekKey))
+            }
+        };
+        Scan {
+            history,
+            cursor: cursor.map(|entry| Cursor::at(entry, &view)),
+            end: End::Bound(end.map(Box::from)),
+            view,
+            now,
+        }
+    }
+
+    /// Finds the newest version the view sees of the key whose newest stored version is
+    /// `entry`, knowing whether the view sees `entry` itself. Returns the key and what a get
+    /// would return, and the next key's position.
+    fn resolve(
+        &self,
+        entry: HistoryEntry<'a>,
+        sees_entry: bool,
+    ) -> (Option<ScanItem>, Option<Cursor<'a>>) {
+        let mut version = entry;
+        let mut sees = sees_entry;
+        let mut steps = 0;
+        let bound = self.view.newest_visible_bound();
+        // Versions of one key are adjacent and share their key: each step compares the next
+        // entry's key with the current one's.
+        while !sees {
+            steps += 1;
+            let next = if steps > STEPS_BEFORE_SEEK_MAX && version.key().version > bound {
+                // Many versions above the view (a long-lived view over a busy key): jump to the
+                // newest one it could see. Below that point only stepping can tell which of the
+                // run's own writes it sees, so this happens at most once per key.
+                let probe = Probe::at(&version.key().key, bound);
+                self.history
+                    .lower_bound(Bound::Included(&probe as &dyn SeekKey))
+            } else {
+                version.next()
+            };
+            match next {
+                Some(next) if same_key(&next.key().key, &version.key().key) => version = next,
+                // The view sees no version of this key.
+                other => return (None, other.map(|next| Cursor::at(next, &self.view))),
+            }
+            let record = version.value();
+            sees = self.view.sees(record.version, record.writer);
+        }
+        let answer = version.value().read(self.now);
+        let answer = answer.map(|value| (Arc::clone(&version.key().key), value));
+        (answer, self.skip_rest(version))
+    }
+
+    /// Moves from `version` to the newest version of the next key.
+    fn skip_rest(&self, mut version: HistoryEntry<'a>) -> Option<Cursor<'a>> {
+        for _ in 0..STEPS_BEFORE_SEEK_MAX {
+            let next = version.next()?;
+            if !same_key(&next.key().key, &version.key().key) {
+                return Some(Cursor::at(next, &self.view));
+            }
+            version = next;
+        }
+        let past = Probe::after_all_versions_of(&version.key().key);
+        let next = self
+            .history
+            .lower_bound(Bound::Excluded(&past as &dyn SeekKey))?;
+        Some(Cursor::at(next, &self.view))
+    }
+}
+
+/// The scan's position: the newest stored version of the next key to look at, and whether the
+/// view sees it.
+struct Cursor<'a> {
+    entry: HistoryEntry<'a>,
+    sees: bool,
+}
+
+impl<'a> Cursor<'a> {
+    /// Positions a scan at `entry`, the newest stored version of a key.
+    ///
+    /// Reading the record here, right after the skiplist step and before any reference count is
+    /// touched, lets its cache miss overlap the key's (the key was just compared): an atomic
+    /// read-modify-write, such as an `Arc` clone, waits for every earlier load to finish. On a
+    /// 1M-key map this made a 1,000-key scan about a tenth faster.
+    fn at(entry: HistoryEntry<'a>, view: &ReadView) -> Self {
+        let record = entry.value();
+        let sees = view.sees(record.version, record.writer);
+        Cursor { entry, sees }
+    }
+}
+
+impl Iterator for Scan<'_> {
+    type Item = ScanItem;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let Cursor { entry, sees } = self.cursor.take()?;
+            if !self.end.admits(&entry.key().key) {
+                return None;
+            }
+            let (answer, next_key) = self.resolve(entry, sees);
+            self.cursor = next_key;
+            if answer.is_some() {
+                return answer;
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Scan<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scan")
+            .field("end", &self.end)
+            .field("view", &self.view)
+            .field("now", &self.now)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests;

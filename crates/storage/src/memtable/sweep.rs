@@ -1,0 +1,112 @@
+//! The sweeper: garbage collection of versions no reader can observe, and reclaiming of deleted
+//! and expired keys (the TTL sweeper).
+//!
+//! # What may go
+//!
+//! `horizon` is the oldest snapshot any reader may still use. Take any view with
+//! `snapshot >= horizon` (plus, possibly, its run's own writes). Every version `<= horizon` is
+//! `<= snapshot`, so the view sees it, whoever wrote it. For a key, let `b` be its newest version
+//! `<= horizon`. The view's answer is the newest version it sees: `b` or a newer one. Hence:
+//!
+//! 1. Every version older than `b` is never anyone's answer: it may go.
+//! 2. If `b` reads as absent at `now` (a tombstone, or `expires_at <= now`), a view whose answer
+//!    is `b` reads "absent"; with `b` and all older versions gone, it finds no version and reads
+//!    "absent" too. Views whose answer is newer than `b` do not change. So `b` may go with them,
+//!    for every read at `now` or later (an expired value stays expired).
+//! 3. Versions above the horizon always stay: a view below them needs the older versions, and a
+//!    view at or above them needs them.
+//!
+//! # Running beside writers and readers
+//!
+//! Writers in flight apply versions above `visible`, and the horizon is clamped to `visible`, so
+//! no version `<= horizon` is ever inserted while the sweep runs: the part of a key group the
+//! sweep edits (from `b` down) is stable; new versions land above it. A key leaves the index only
+//! through `NewestIndex::remove_if_newest`, which removes it only while its newest record is still
+//! the `b` just removed: a writer that offered a newer version first keeps the key, and one that
+//! offers after finds it vacant and inserts. `docs/CONCURRENCY.md` has the full argument.
+
+use std::sync::{Arc, PoisonError};
+
+use in_mem_core_types::{Timestamp, Version};
+
+use super::record::same_key;
+use super::{HistoryEntry, Memtable};
+
+/// What one sweep reclaimed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepStats {
+    /// Versions (values and tombstones) removed from the skiplist.
+    pub versions_removed: u64,
+    /// Keys removed from the index: they have no stored version left.
+    pub keys_removed: u64,
+}
+
+impl Memtable {
+    /// Removes every version that no view with `snapshot >= horizon` can observe at `now` or
+    /// later: versions hidden by a newer version at or below the horizon, and keys whose newest
+    /// version at or below the horizon is a tombstone or has expired (with everything older).
+    ///
+    /// `horizon` is clamped to `versions().visible()`. Runs beside writers and readers; sweeps
+    /// run one at a time.
+    pub fn sweep(&self, horizon: Version, now: Timestamp) -> SweepStats {
+        let _one_at_a_time = self
+            .sweep_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let horizon = horizon.min(self.counter.visible());
+        let mut stats = SweepStats::default();
+        let mut cursor = self.history.front();
+        while let Some(first) = cursor {
+            cursor = self.sweep_key(first, horizon, now, &mut stats);
+        }
+        stats
+    }
+
+    /// Sweeps the versions of one key, starting at `entry`, and returns the first entry of the
+    /// next key.
+    fn sweep_key<'a>(
+        &'a self,
+        mut entry: HistoryEntry<'a>,
+        horizon: Version,
+        now: Timestamp,
+        stats: &mut SweepStats,
+    ) -> Option<HistoryEntry<'a>> {
+        let key = Arc::clone(&entry.key().key);
+        // Rule 3: step over the versions above the horizon.
+        while entry.key().version > horizon {
+            match entry.next() {
+                Some(next) if same_key(&next.key().key, &key) => entry = next,
+                other => return other,
+            }
+        }
+        // `entry` is `b`, the newest version at or below the horizon. Rule 1: everything below it
+        // goes. Nothing can be inserted down here while we work (see the module docs).
+        let base = entry;
+        let mut cursor = base.next();
+        while let Some(older) = cursor {
+            if !same_key(&older.key().key, &key) {
+                cursor = Some(older);
+                break;
+            }
+            cursor = older.next();
+            if older.remove() {
+                stats.versions_removed += 1;
+            }
+        }
+        // Rule 2: a tombstone or expired value at `b` goes too, and the key leaves the index if
+        // `b` is still its newest version.
+        if base.value().is_absent_at(now) {
+            let record = Arc::clone(base.value());
+            if base.remove() {
+                stats.versions_removed += 1;
+            }
+            if self.index.remove_if_newest(&key, &record) {
+                stats.keys_removed += 1;
+            }
+        }
+        cursor
+    }
+}
+
+#[cfg(test)]
+mod tests;

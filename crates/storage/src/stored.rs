@@ -1,0 +1,41 @@
+//! What reads return: `StoredValue` (a live value) and `StoredVersion` (any stored version).
+
+use std::sync::Arc;
+
+use in_mem_core_types::{RunId, Timestamp, Version};
+
+use crate::MutationKind;
+
+/// A live value as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredValue {
+    /// The value bytes (shared with the memtable, not copied).
+    pub value: Arc<[u8]>,
+    /// The commit that wrote it.
+    pub version: Version,
+    /// The commit's timestamp.
+    pub timestamp: Timestamp,
+    /// When it stops being readable, if ever.
+    pub expires_at: Option<Timestamp>,
+    /// The run that wrote it.
+    pub writer: RunId,
+}
+
+/// One stored version of a key, live or not: a value (possibly expired) or a tombstone.
+///
+/// [`Memtable::iter_versions`](crate::Memtable::iter_versions) yields these, for checkpoints and
+/// debugging. `Mutation { key, kind }` re-applied at `version` by `writer` at `timestamp`
+/// rebuilds the version exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredVersion {
+    /// The key.
+    pub key: Arc<[u8]>,
+    /// The commit that wrote this version.
+    pub version: Version,
+    /// The run that wrote it.
+    pub writer: RunId,
+    /// The commit's timestamp.
+    pub timestamp: Timestamp,
+    /// A put (with its value and expiry) or a delete (a tombstone).
+    pub kind: MutationKind,
+}
