@@ -33,7 +33,9 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock reading `start`.
     pub fn new(start: Timestamp) -> Self {
-        ManualClock { micros: AtomicU64::new(start.as_micros()) }
+        ManualClock {
+            micros: AtomicU64::new(start.as_micros()),
+        }
     }
 
     /// Moves the clock forward by `d`.

@@ -26,15 +26,18 @@ pub(crate) struct PendingWrite {
 /// What a pending write does.
 #[derive(Debug, Clone)]
 pub(crate) enum PendingOp {
-    Put { value: Arc<[u8]>, ttl: Option<Duration> },
+    Put {
+        value: Arc<[u8]>,
+        ttl: Option<Duration>,
+    },
     Delete,
 }
 
 impl Instance {
-    /// Commits `writes` atomically as one log record on behalf of `writer`.
+    /// Commits `writes` atomically as one log record on behalf of run `author`.
     pub(crate) fn commit(
         &self,
-        writer: RunId,
+        author: RunId,
         writes: &[PendingWrite],
         wait: WaitFor,
     ) -> Result<Version> {
@@ -49,7 +52,7 @@ impl Instance {
                 },
             })
             .collect();
-        let body = CommitBody::encode(timestamp, writer, &refs)?;
+        let body = CommitBody::encode(timestamp, author, &refs)?;
         let versions = self.memtable.versions();
         let ticket = self.wal.append(&body, || versions.allocate())?;
         if let Err(e) = self.wal.wait(ticket, wait) {
@@ -71,7 +74,8 @@ impl Instance {
                 },
             })
             .collect();
-        self.memtable.apply(ticket.version, writer, timestamp, &mutations);
+        self.memtable
+            .apply(ticket.version, author, timestamp, &mutations);
         versions.publish(ticket.version);
         // Read-your-writes: the caller's next read must see this commit, so wait until every
         // earlier version has been applied too.

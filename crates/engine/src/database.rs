@@ -48,10 +48,15 @@ impl Database {
     }
 
     /// Opens the database at `path` with every option spelled out.
+    // Taken by value so that a builder chain reads naturally at the call site.
+    #[allow(clippy::needless_pass_by_value)]
     pub fn open_with_options(path: impl AsRef<Path>, options: OpenOptions) -> Result<Database> {
         let (wait, policy) = match options.mode {
             DurabilityMode::Strict => (WaitFor::Synced, None),
-            DurabilityMode::Batched { interval_ms, max_commits } => {
+            DurabilityMode::Batched {
+                interval_ms,
+                max_commits,
+            } => {
                 check_positive("Batched interval_ms", interval_ms)?;
                 check_positive("Batched max_commits", max_commits)?;
                 let policy = SyncPolicy {
@@ -62,19 +67,31 @@ impl Database {
             }
             DurabilityMode::Async { interval_ms } => {
                 check_positive("Async interval_ms", interval_ms)?;
-                let policy =
-                    SyncPolicy { interval: Duration::from_millis(interval_ms), max_commits: None };
+                let policy = SyncPolicy {
+                    interval: Duration::from_millis(interval_ms),
+                    max_commits: None,
+                };
                 (WaitFor::Buffered, Some(policy))
             }
         };
         if options.segment_bytes < 4096 {
             return Err(Error::InvalidOptions {
-                reason: format!("segment_bytes is {}, below the minimum of 4096", options.segment_bytes),
+                reason: format!(
+                    "segment_bytes is {}, below the minimum of 4096",
+                    options.segment_bytes
+                ),
             });
         }
         let instance = open_registry::open(path.as_ref(), &options)?;
         let policy = policy.map(|p| instance.wal.add_sync_policy(p));
-        Ok(Database { instance, handle: Arc::new(Handle { mode: options.mode, wait, _policy: policy }) })
+        Ok(Database {
+            instance,
+            handle: Arc::new(Handle {
+                mode: options.mode,
+                wait,
+                _policy: policy,
+            }),
+        })
     }
 
     /// The directory this database lives in.
@@ -131,7 +148,11 @@ impl Database {
             return Err(in_mem_core_types::Error::NilRunId.into());
         }
         if self.instance.runs.get(run).is_ok() {
-            return Err(Error::RunState { run, status: "existing", action: "begun again" });
+            return Err(Error::RunState {
+                run,
+                status: "existing",
+                action: "begun again",
+            });
         }
         self.begin(run, namespace.agent_id().clone(), false)?;
         Ok(run)
@@ -140,12 +161,22 @@ impl Database {
     fn begin(&self, run: RunId, agent: AgentId, keep_on_failure: bool) -> Result<()> {
         let instance = &self.instance;
         let created_at = instance.clock.now();
-        let snapshot = instance.runs.pins.pin_new(|| instance.memtable.versions().visible());
-        let lifecycle = Lifecycle { status: RunStatus::Active, ended_at: None };
+        let snapshot = instance
+            .runs
+            .pins
+            .pin_new(|| instance.memtable.versions().visible());
+        let lifecycle = Lifecycle {
+            status: RunStatus::Active,
+            ended_at: None,
+        };
         let state = Arc::new(RunState::new(run, agent, snapshot, created_at, lifecycle));
         instance.runs.insert(Arc::clone(&state));
-        let record =
-            RunRecord { status: StoredStatus::Active, snapshot, created_at, ended_at: None };
+        let record = RunRecord {
+            status: StoredStatus::Active,
+            snapshot,
+            created_at,
+            ended_at: None,
+        };
         let result = self.write_run_record(&state, &record);
         if result.is_err() && !keep_on_failure {
             instance.runs.remove(run);
@@ -182,7 +213,11 @@ impl Database {
         let state = self.instance.runs.get(run)?;
         let mut lifecycle = state.transition();
         if lifecycle.status != RunStatus::Interrupted {
-            return Err(Error::RunState { run, status: lifecycle.status.as_str(), action: "resumed" });
+            return Err(Error::RunState {
+                run,
+                status: lifecycle.status.as_str(),
+                action: "resumed",
+            });
         }
         let record = RunRecord {
             status: StoredStatus::Active,
@@ -209,7 +244,10 @@ impl Database {
         let value = record.to_value().encode()?;
         let write = PendingWrite {
             key: Arc::from(&*state.record_key),
-            op: PendingOp::Put { value: Arc::from(value), ttl: None },
+            op: PendingOp::Put {
+                value: Arc::from(value),
+                ttl: None,
+            },
         };
         self.instance.commit(state.id, &[write], self.handle.wait)?;
         Ok(())
@@ -263,9 +301,16 @@ impl Database {
         let _writable = state.writable()?;
         let write = PendingWrite {
             key: kv_key(&state, key),
-            op: PendingOp::Put { value: Arc::from(value), ttl },
+            op: PendingOp::Put {
+                value: Arc::from(value),
+                ttl,
+            },
         };
-        Ok(self.instance.commit(run, &[write], self.handle.wait)?.get())
+        let version = self.instance.commit(run, &[write], self.handle.wait)?;
+        if ttl.is_some() {
+            self.instance.note_ttl_write();
+        }
+        Ok(version.get())
     }
 
     /// The bytes stored under `key` in `run`'s view, or `None`.
@@ -278,15 +323,23 @@ impl Database {
     }
 
     /// The typed value under `key` in `run`'s view, with its version, timestamp and TTL.
-    pub fn get_versioned(&self, run: RunId, key: impl AsRef<[u8]>) -> Result<Option<VersionedValue>> {
+    pub fn get_versioned(
+        &self,
+        run: RunId,
+        key: impl AsRef<[u8]>,
+    ) -> Result<Option<VersionedValue>> {
         let key = key.as_ref();
-        let Some(stored) = self.read(run, key)? else { return Ok(None) };
+        let Some(stored) = self.read(run, key)? else {
+            return Ok(None);
+        };
         let value = Value::decode(&stored.value).map_err(|e| damaged(key, &e))?;
         Ok(Some(VersionedValue {
             value,
             version: stored.version.get(),
             timestamp: stored.timestamp,
-            ttl: stored.expires_at.map(|at| at.saturating_since(stored.timestamp)),
+            ttl: stored
+                .expires_at
+                .map(|at| at.saturating_since(stored.timestamp)),
         }))
     }
 
@@ -300,7 +353,10 @@ impl Database {
         let state = self.instance.runs.get(run)?;
         let view = self.instance.view_of(&state);
         let lookup = [&*state.kv_prefix, key].concat();
-        let found = self.instance.memtable.get(&lookup, &view, self.instance.clock.now());
+        let found = self
+            .instance
+            .memtable
+            .get(&lookup, &view, self.instance.clock.now());
         self.instance.check_view_retained(&state)?;
         Ok(found)
     }
@@ -314,10 +370,18 @@ impl Database {
         let _writable = state.writable()?;
         let full_key = kv_key(&state, key);
         let view = self.instance.view_of(&state);
-        if self.instance.memtable.get(&full_key, &view, self.instance.clock.now()).is_none() {
+        if self
+            .instance
+            .memtable
+            .get(&full_key, &view, self.instance.clock.now())
+            .is_none()
+        {
             return Ok(false);
         }
-        let write = PendingWrite { key: full_key, op: PendingOp::Delete };
+        let write = PendingWrite {
+            key: full_key,
+            op: PendingOp::Delete,
+        };
         self.instance.commit(run, &[write], self.handle.wait)?;
         Ok(true)
     }
@@ -330,7 +394,11 @@ impl Database {
     }
 
     /// Every (key, typed value) pair in `run`'s view whose key starts with `prefix`, in key order.
-    pub fn list_values(&self, run: RunId, prefix: impl AsRef<[u8]>) -> Result<Vec<(Vec<u8>, Value)>> {
+    pub fn list_values(
+        &self,
+        run: RunId,
+        prefix: impl AsRef<[u8]>,
+    ) -> Result<Vec<(Vec<u8>, Value)>> {
         self.scan(run, prefix.as_ref(), |key, stored| {
             Value::decode(&stored.value).map_err(|e| damaged(key, &e))
         })
@@ -344,7 +412,11 @@ impl Database {
     ) -> Result<Vec<(Vec<u8>, T)>> {
         if prefix.len() > in_mem_core_types::limits::USER_KEY_BYTES_MAX {
             let max = in_mem_core_types::limits::USER_KEY_BYTES_MAX;
-            return Err(in_mem_core_types::Error::KeyTooLong { len: prefix.len(), max }.into());
+            return Err(in_mem_core_types::Error::KeyTooLong {
+                len: prefix.len(),
+                max,
+            }
+            .into());
         }
         let state = self.instance.runs.get(run)?;
         let view = self.instance.view_of(&state);
@@ -374,6 +446,17 @@ impl Database {
         self.instance.sweep()
     }
 
+    /// Counts that describe the database's memory use.
+    pub fn stats(&self) -> DatabaseStats {
+        let memtable = &self.instance.memtable;
+        DatabaseStats {
+            keys: memtable.key_count() as u64,
+            versions: memtable.version_count() as u64,
+            visible_version: memtable.versions().visible().get(),
+            runs: self.instance.runs.len() as u64,
+        }
+    }
+
     /// Closes this handle, making everything acknowledged durable first. When it is the last
     /// handle, the database shuts down (background threads stop, the directory lock is released)
     /// and any failure of the final flush is returned.
@@ -384,6 +467,20 @@ impl Database {
             self.flush()
         }
     }
+}
+
+/// Counts that describe a database's memory use (see [`Database::stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatabaseStats {
+    /// Keys held in memory, including deleted and expired ones not yet swept.
+    pub keys: u64,
+    /// Versions held in memory (values and tombstones of every key); the sweeper reclaims those
+    /// no run can see any more.
+    pub versions: u64,
+    /// The newest commit version every reader can see.
+    pub visible_version: u64,
+    /// Runs the database knows (active, interrupted and ended).
+    pub runs: u64,
 }
 
 fn kv_key(state: &RunState, user_key: &[u8]) -> Arc<[u8]> {
@@ -405,12 +502,17 @@ fn bytes_of<'a>(key: &[u8], encoded: &'a [u8]) -> Result<&'a [u8]> {
 }
 
 fn damaged(key: &[u8], e: &in_mem_core_types::Error) -> Error {
-    Error::Damaged { what: format!("key {:?}", String::from_utf8_lossy(key)), reason: e.to_string() }
+    Error::Damaged {
+        what: format!("key {:?}", String::from_utf8_lossy(key)),
+        reason: e.to_string(),
+    }
 }
 
 fn check_positive(what: &str, n: u64) -> Result<()> {
     if n == 0 {
-        return Err(Error::InvalidOptions { reason: format!("{what} must be at least 1") });
+        return Err(Error::InvalidOptions {
+            reason: format!("{what} must be at least 1"),
+        });
     }
     Ok(())
 }

@@ -26,7 +26,11 @@ pub enum Error {
     RunInterrupted { run: RunId },
     /// The run is not in a state that allows this transition.
     #[error("run {run} is {status} and cannot be {action}")]
-    RunState { run: RunId, status: &'static str, action: &'static str },
+    RunState {
+        run: RunId,
+        status: &'static str,
+        action: &'static str,
+    },
     /// The run ended long enough ago that the retention policy released the history its view
     /// needs; reading it now could return values it never saw.
     #[error(
@@ -48,6 +52,9 @@ pub enum Error {
 impl Error {
     /// True if the data directory is locked by another process.
     pub fn is_locked(&self) -> bool {
-        matches!(self, Error::Durability(in_mem_durability::Error::Locked { .. }))
+        matches!(
+            self,
+            Error::Durability(in_mem_durability::Error::Locked { .. })
+        )
     }
 }

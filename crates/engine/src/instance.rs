@@ -2,11 +2,11 @@
 //! `Database` handle on the same path in this process shares one `Instance`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use in_mem_core_types::Version;
+use in_mem_core_types::{Timestamp, Version};
 use in_mem_durability::{DataDir, Wal, WalOptions};
 use in_mem_storage::{Memtable, ReadView, SweepStats};
 
@@ -27,6 +27,8 @@ pub(crate) struct Instance {
     pub ended_run_retention: Duration,
     /// The horizon of the newest sweep: views below it may have lost versions.
     pub swept_horizon: AtomicU64,
+    /// When a background sweep is worth its cost (a sweep walks every stored version).
+    sweep_due: SweepDue,
     pub recovery: RecoveryReport,
     sweeper: Mutex<Option<Sweeper>>,
     // Field order is drop order: the log flushes and stops before the directory lock goes.
@@ -41,7 +43,9 @@ impl Instance {
         let memtable = Memtable::new(Version::ZERO);
         let runs = RunRegistry::default();
         let mut replay = |record| replay_record(&memtable, &runs, record);
-        let wal_options = WalOptions { segment_bytes: options.segment_bytes };
+        let wal_options = WalOptions {
+            segment_bytes: options.segment_bytes,
+        };
         let (wal, found) = Wal::open(&dir, wal_options, Version::ZERO, &mut replay)?;
         let interrupted_runs = runs.finish_recovery();
         let recovery = RecoveryReport {
@@ -66,19 +70,23 @@ impl Instance {
             clock: Arc::clone(&options.clock),
             ended_run_retention: options.ended_run_retention,
             swept_horizon: AtomicU64::new(0),
+            sweep_due: SweepDue::new(options.sweep_interval),
             recovery,
             sweeper: Mutex::new(None),
             wal,
             _dir: dir,
         });
-        let sweeper = Sweeper::start(Arc::downgrade(&instance), options.sweep_interval)
-            .map_err(|source| in_mem_durability::Error::Io {
+        let sweeper = Sweeper::start(Arc::downgrade(&instance), options.sweep_interval).map_err(
+            |source| in_mem_durability::Error::Io {
                 op: "start the sweeper thread for",
                 path: path.to_path_buf(),
                 source,
-            })?;
-        *instance.sweeper.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some(sweeper);
+            },
+        )?;
+        *instance
+            .sweeper
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(sweeper);
         Ok(instance)
     }
 
@@ -103,10 +111,45 @@ impl Instance {
     /// One sweep: reclaims versions below the oldest snapshot any run may still read at.
     pub fn sweep(&self) -> SweepStats {
         let now = self.clock.now();
+        self.sweep_at(self.horizon(now), now)
+    }
+
+    /// A sweep if one is due (see [`SweepDue`]); what the background sweeper calls.
+    pub fn sweep_if_due(&self) -> Option<SweepStats> {
+        let now = self.clock.now();
+        let horizon = self.horizon(now);
+        let due =
+            self.sweep_due
+                .is_due(horizon, self.garbage_versions(), self.memtable.key_count());
+        due.then(|| self.sweep_at(horizon, now))
+    }
+
+    /// Notes that a value with a time to live was written, so sweeps come to reclaim it.
+    pub fn note_ttl_write(&self) {
+        self.sweep_due.ttl_written.store(true, Ordering::Relaxed);
+    }
+
+    fn horizon(&self, now: Timestamp) -> Version {
         let visible = || self.memtable.versions().visible();
-        let horizon = self.runs.pins.horizon(now, self.ended_run_retention, visible);
-        self.swept_horizon.fetch_max(horizon.get(), Ordering::SeqCst);
-        self.memtable.sweep(horizon, now)
+        self.runs
+            .pins
+            .horizon(now, self.ended_run_retention, visible)
+    }
+
+    fn sweep_at(&self, horizon: Version, now: Timestamp) -> SweepStats {
+        // Published before anything is removed, so that readers of older views notice.
+        self.swept_horizon
+            .fetch_max(horizon.get(), Ordering::SeqCst);
+        let stats = self.memtable.sweep(horizon, now);
+        self.sweep_due.swept(horizon);
+        stats
+    }
+
+    /// Stored versions that are not the newest of their key: overwritten values and tombstones.
+    fn garbage_versions(&self) -> usize {
+        self.memtable
+            .version_count()
+            .saturating_sub(self.memtable.key_count())
     }
 
     /// Stops background work and closes the log, reporting any failure of the final flush.
@@ -117,10 +160,65 @@ impl Instance {
     }
 
     fn stop_sweeper(&self) {
-        let sweeper = self.sweeper.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let sweeper = self
+            .sweeper
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         if let Some(mut sweeper) = sweeper {
             sweeper.stop();
         }
+    }
+}
+
+/// Decides when a background sweep is worth walking every stored version.
+///
+/// A sweep can only reclaim an overwritten version once the horizon (the oldest snapshot a run
+/// still reads at) has moved past its successor, so one is due when the horizon has advanced
+/// since the last sweep and at least `GARBAGE_VERSIONS_MIN` (or a quarter of the live keys)
+/// versions are not the newest of their key. Expiry needs no horizon move, so once values with a
+/// time to live have been written, a sweep is also due every `TTL_SWEEP_INTERVALS` intervals.
+/// A long-running run that pins the horizon therefore causes no futile sweeps.
+#[derive(Debug)]
+struct SweepDue {
+    last_horizon: AtomicU64,
+    ttl_written: AtomicBool,
+    last: Mutex<Instant>,
+    ttl_period: Duration,
+}
+
+const GARBAGE_VERSIONS_MIN: usize = 4096;
+const TTL_SWEEP_INTERVALS: u32 = 10;
+
+impl SweepDue {
+    fn new(interval: Duration) -> Self {
+        SweepDue {
+            last_horizon: AtomicU64::new(0),
+            ttl_written: AtomicBool::new(false),
+            last: Mutex::new(Instant::now()),
+            ttl_period: interval.saturating_mul(TTL_SWEEP_INTERVALS),
+        }
+    }
+
+    fn is_due(&self, horizon: Version, garbage: usize, keys: usize) -> bool {
+        let advanced = horizon.get() > self.last_horizon.load(Ordering::Relaxed);
+        if advanced && garbage >= GARBAGE_VERSIONS_MIN.max(keys / 4) {
+            return true;
+        }
+        let last = *self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.ttl_written.load(Ordering::Relaxed) && last.elapsed() >= self.ttl_period
+    }
+
+    fn swept(&self, horizon: Version) {
+        self.last_horizon
+            .fetch_max(horizon.get(), Ordering::Relaxed);
+        *self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
     }
 }
 

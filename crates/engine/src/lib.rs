@@ -34,7 +34,7 @@ mod runs;
 mod sweeper;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use database::Database;
+pub use database::{Database, DatabaseStats};
 pub use error::{Error, Result};
 pub use in_mem_storage::SweepStats;
 pub use options::{DurabilityMode, OpenOptions};

@@ -50,7 +50,9 @@ pub(crate) fn open(path: &Path, options: &OpenOptions) -> Result<Arc<Instance>> 
 pub(crate) fn forget(key: &Path) {
     let mut open = lock(&OPEN);
     let reopened = open.get(key).is_some_and(|slot| {
-        slot.try_lock().map_or(true, |last| last.as_ref().is_some_and(|w| w.strong_count() > 0))
+        slot.try_lock().map_or(true, |last| {
+            last.as_ref().is_some_and(|w| w.strong_count() > 0)
+        })
     });
     if !reopened {
         open.remove(key);
@@ -65,7 +67,10 @@ fn registry_key(path: &Path) -> PathBuf {
     let mut rest = Vec::new();
     loop {
         if let Ok(canonical) = std::fs::canonicalize(existing) {
-            return rest.iter().rev().fold(canonical, |acc, part| acc.join(part));
+            return rest
+                .iter()
+                .rev()
+                .fold(canonical, |acc, part| acc.join(part));
         }
         match (existing.parent(), existing.file_name()) {
             (Some(parent), Some(name)) => {

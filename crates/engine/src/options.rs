@@ -31,7 +31,10 @@ pub enum DurabilityMode {
 impl Default for DurabilityMode {
     /// `Batched { interval_ms: 100, max_commits: 1000 }`.
     fn default() -> Self {
-        DurabilityMode::Batched { interval_ms: 100, max_commits: 1000 }
+        DurabilityMode::Batched {
+            interval_ms: 100,
+            max_commits: 1000,
+        }
     }
 }
 

@@ -29,18 +29,29 @@ pub enum TailReport {
     /// The log ended cleanly.
     Clean,
     /// A torn or damaged tail (a commit that was never acknowledged) was cut off.
-    Cut { file: PathBuf, offset: u64, bytes: u64, reason: String },
+    Cut {
+        file: PathBuf,
+        offset: u64,
+        bytes: u64,
+        reason: String,
+    },
 }
 
 impl From<TailState> for TailReport {
     fn from(tail: TailState) -> Self {
         match tail {
-            TailState::Cut { file, offset, bytes, reason } => {
-                TailReport::Cut { file, offset, bytes, reason }
-            }
-            // `TailState` may grow variants; anything that is not a cut is a clean end.
-            #[allow(unreachable_patterns)]
-            _ => TailReport::Clean,
+            TailState::Cut {
+                file,
+                offset,
+                bytes,
+                reason,
+            } => TailReport::Cut {
+                file,
+                offset,
+                bytes,
+                reason,
+            },
+            TailState::Clean => TailReport::Clean,
         }
     }
 }
@@ -79,7 +90,10 @@ pub(crate) fn replay_record(
             #[allow(unreachable_patterns)]
             _ => return Err(ReplayRejected("unknown log operation".to_owned())),
         };
-        mutations.push(Mutation { key: Arc::from(write.key), kind });
+        mutations.push(Mutation {
+            key: Arc::from(write.key),
+            kind,
+        });
     }
     let version = versions.allocate();
     memtable.apply(version, record.writer, record.timestamp, &mutations);
@@ -90,7 +104,10 @@ pub(crate) fn replay_record(
 fn recover_run(runs: &RunRegistry, key: &[u8], op: &LogOp) -> Result<(), ReplayRejected> {
     let key = Key::decode(key).map_err(|e| ReplayRejected(format!("run key: {e}")))?;
     let LogOp::Put { value, .. } = op else {
-        return Err(ReplayRejected(format!("run record of {} deleted", key.namespace())));
+        return Err(ReplayRejected(format!(
+            "run record of {} deleted",
+            key.namespace()
+        )));
     };
     let value = Value::decode(value).map_err(|e| ReplayRejected(format!("run record: {e}")))?;
     let record = RunRecord::from_value(&value).map_err(ReplayRejected)?;

@@ -1,4 +1,5 @@
-//! The background sweeper: reclaims expired values and versions no view can see any more.
+//! The background sweeper: reclaims expired values and versions no view can see any more,
+//! when a sweep is due (see `Instance::sweep_if_due`).
 
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::{self, JoinHandle, ThreadId};
@@ -20,36 +21,48 @@ impl Sweeper {
     pub fn start(instance: Weak<Instance>, interval: Duration) -> std::io::Result<Sweeper> {
         let signal = Arc::new((Mutex::new(false), Condvar::new()));
         let thread_signal = Arc::clone(&signal);
-        let thread = thread::Builder::new().name("in-mem-sweeper".to_owned()).spawn(move || {
-            let (stopped, wake) = &*thread_signal;
-            loop {
-                let guard = stopped.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                let (guard, _) = wake
-                    .wait_timeout_while(guard, interval, |stop| !*stop)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if *guard {
-                    return;
+        let thread = thread::Builder::new()
+            .name("in-mem-sweeper".to_owned())
+            .spawn(move || {
+                let (stopped, wake) = &*thread_signal;
+                loop {
+                    let guard = stopped
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let (guard, _) = wake
+                        .wait_timeout_while(guard, interval, |stop| !*stop)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if *guard {
+                        return;
+                    }
+                    drop(guard);
+                    let Some(instance) = instance.upgrade() else {
+                        return;
+                    };
+                    instance.sweep_if_due();
                 }
-                drop(guard);
-                let Some(instance) = instance.upgrade() else { return };
-                instance.sweep();
-            }
-        })?;
+            })?;
         let thread_id = thread.thread().id();
-        Ok(Sweeper { signal, thread: Some(thread), thread_id })
+        Ok(Sweeper {
+            signal,
+            thread: Some(thread),
+            thread_id,
+        })
     }
 
     /// Stops the thread and waits for it, unless called from the thread itself (the sweeper
     /// may hold the last reference to the instance it is dropping).
     pub fn stop(&mut self) {
         let (stopped, wake) = &*self.signal;
-        *stopped.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+        *stopped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
         wake.notify_all();
-        if let Some(thread) = self.thread.take() {
-            if thread::current().id() != self.thread_id {
-                // A sweep that panicked has nothing left to clean up.
-                let _ = thread.join();
-            }
+        if let Some(thread) = self.thread.take()
+            && thread::current().id() != self.thread_id
+        {
+            // A sweep that panicked has nothing left to clean up.
+            let _ = thread.join();
         }
     }
 }

@@ -1,5 +1,7 @@
 //! Many threads writing and reading at once.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+
 mod common;
 
 use std::sync::Arc;
@@ -13,7 +15,13 @@ fn eight_threads_write_and_read_one_run_and_everything_survives() {
     const PER_THREAD: u32 = 300;
     let dir = tempfile::tempdir().unwrap();
     let run = {
-        let db = Arc::new(common::open(dir.path(), DurabilityMode::Batched { interval_ms: 20, max_commits: 64 }));
+        let db = Arc::new(common::open(
+            dir.path(),
+            DurabilityMode::Batched {
+                interval_ms: 20,
+                max_commits: 64,
+            },
+        ));
         let run = db.begin_run();
         let workers: Vec<_> = (0..THREADS)
             .map(|t| {
@@ -26,7 +34,10 @@ fn eight_threads_write_and_read_one_run_and_everything_survives() {
                         assert!(version > last_version, "a thread's versions increase");
                         last_version = version;
                         // Read-your-writes, at once.
-                        assert_eq!(db.get(run, &key).unwrap(), Some(format!("{t}/{i}").into_bytes()));
+                        assert_eq!(
+                            db.get(run, &key).unwrap(),
+                            Some(format!("{t}/{i}").into_bytes())
+                        );
                         // Another thread's key is absent or exactly what it wrote.
                         let other = format!("t{}:{i:04}", (t + 1) % THREADS);
                         if let Some(v) = db.get(run, &other).unwrap() {
@@ -46,8 +57,14 @@ fn eight_threads_write_and_read_one_run_and_everything_survives() {
         run
     };
     let db: Database = common::open(dir.path(), DurabilityMode::Strict);
-    assert_eq!(db.list(run, b"t").unwrap().len() as u32, THREADS * PER_THREAD);
-    assert_eq!(db.recovery_report().last_version, u64::from(THREADS * PER_THREAD) + 1);
+    assert_eq!(
+        db.list(run, b"t").unwrap().len() as u32,
+        THREADS * PER_THREAD
+    );
+    assert_eq!(
+        db.recovery_report().last_version,
+        u64::from(THREADS * PER_THREAD) + 1
+    );
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! Damaged logs through the `Database` API: a torn tail is cut and reported, damage before the
 //! tail is refused with file, offset and reason, garbage never panics.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+
 mod common;
 
 use std::collections::BTreeMap;
@@ -18,7 +20,8 @@ fn write_commits(n: u32) -> tempfile::TempDir {
     .unwrap();
     let run = db.begin_run();
     for i in 0..n {
-        db.put(run, format!("k{i:04}"), format!("value-{i}")).unwrap();
+        db.put(run, format!("k{i:04}"), format!("value-{i}"))
+            .unwrap();
     }
     db.close().unwrap();
     dir
@@ -33,7 +36,11 @@ fn recovered(path: &Path) -> Result<(Vec<u32>, TailReport), Error> {
         .into_iter()
         .map(|(k, v)| {
             let i: u32 = std::str::from_utf8(&k[1..]).unwrap().parse().unwrap();
-            assert_eq!(v, format!("value-{i}").into_bytes(), "recovered data is never altered");
+            assert_eq!(
+                v,
+                format!("value-{i}").into_bytes(),
+                "recovered data is never altered"
+            );
             i
         })
         .collect();
@@ -57,7 +64,11 @@ fn a_torn_tail_cut_at_any_offset_keeps_a_prefix_and_later_writes_work() {
 
         let (keys, tail) = recovered(copy.path()).unwrap();
         let n = keys.len() as u32;
-        assert_eq!(keys, (0..n).collect::<Vec<_>>(), "cut at {cut}: not a prefix");
+        assert_eq!(
+            keys,
+            (0..n).collect::<Vec<_>>(),
+            "cut at {cut}: not a prefix"
+        );
         if cut < end {
             assert!(n < 40, "cut at {cut} must lose the last record");
         } else {
@@ -70,15 +81,25 @@ fn a_torn_tail_cut_at_any_offset_keeps_a_prefix_and_later_writes_work() {
             continue;
         }
         {
-            let db = Database::open_with_options(copy.path(), common::options(DurabilityMode::Strict)).unwrap();
+            let db =
+                Database::open_with_options(copy.path(), common::options(DurabilityMode::Strict))
+                    .unwrap();
             let run = db.begin_run();
             db.put(run, b"after", b"cut").unwrap();
         }
-        let db = Database::open_with_options(copy.path(), common::options(DurabilityMode::Strict)).unwrap();
-        assert_eq!(db.get(db.begin_run(), b"after").unwrap(), Some(b"cut".to_vec()), "cut at {cut}");
+        let db = Database::open_with_options(copy.path(), common::options(DurabilityMode::Strict))
+            .unwrap();
+        assert_eq!(
+            db.get(db.begin_run(), b"after").unwrap(),
+            Some(b"cut".to_vec()),
+            "cut at {cut}"
+        );
     }
     let counts: Vec<u32> = kept_by_offset.values().copied().collect();
-    assert!(counts.windows(2).all(|w| w[0] <= w[1]), "a later cut never keeps less");
+    assert!(
+        counts.windows(2).all(|w| w[0] <= w[1]),
+        "a later cut never keeps less"
+    );
     assert!(counts[0] < counts[counts.len() - 1]);
 }
 
@@ -100,7 +121,10 @@ fn garbage_after_the_last_record_is_cut_and_reported() {
     // the damaged region) and reaches the last garbage byte.
     match &tail {
         TailReport::Cut { offset, bytes, .. } => {
-            assert!((*offset as usize) < end && end - (*offset as usize) <= 8, "{tail:?}");
+            assert!(
+                (*offset as usize) < end && end - (*offset as usize) <= 8,
+                "{tail:?}"
+            );
             assert_eq!((offset + bytes) as usize, end + 37, "{tail:?}");
         }
         TailReport::Clean => panic!("garbage must be reported"),
@@ -122,7 +146,10 @@ fn a_flipped_bit_before_the_tail_is_refused_with_file_and_offset() {
     match recovered(original.path()) {
         Err(Error::Durability(in_mem_durability::Error::Corruption { file, offset, .. })) => {
             assert_eq!(file.file_name(), segment.file_name());
-            assert!(offset as usize <= at, "the damaged record starts at or before the flip");
+            assert!(
+                offset as usize <= at,
+                "the damaged record starts at or before the flip"
+            );
         }
         other => panic!("expected corruption, got {other:?}"),
     }

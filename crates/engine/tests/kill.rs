@@ -1,8 +1,10 @@
-//! Real processes: a child writing under load is SIGKILLed, and every write it acknowledged is
+//! Real processes: a child writing under load is killed with `SIGKILL`, and every write it acknowledged is
 //! there after reopen; a second process opening a locked directory gets a clear error.
 //!
 //! The child is this test binary, re-run with `--exact child_process --ignored` and its orders
 //! in environment variables.
+
+#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
 
 mod common;
 
@@ -19,9 +21,11 @@ const MODE_VAR: &str = "IN_MEM_TEST_CHILD_MODE";
 
 fn mode_named(name: &str) -> DurabilityMode {
     match name {
-        "strict" => DurabilityMode::Strict,
-        "batched" => DurabilityMode::Batched { interval_ms: 100, max_commits: 1000 },
-        "hold" => DurabilityMode::Strict,
+        "strict" | "hold" => DurabilityMode::Strict,
+        "batched" => DurabilityMode::Batched {
+            interval_ms: 100,
+            max_commits: 1000,
+        },
         other => panic!("unknown mode {other}"),
     }
 }
@@ -31,7 +35,9 @@ fn mode_named(name: &str) -> DurabilityMode {
 #[test]
 #[ignore = "run by the other tests as a child process"]
 fn child_process() {
-    let Ok(dir) = std::env::var(DIR_VAR) else { return };
+    let Ok(dir) = std::env::var(DIR_VAR) else {
+        return;
+    };
     let mode = std::env::var(MODE_VAR).unwrap();
     let db = Database::open_with_options(&dir, common::options(mode_named(&mode))).unwrap();
     let mut out = std::io::stdout().lock();
@@ -59,7 +65,13 @@ fn value_of(i: u64) -> Vec<u8> {
 
 fn spawn_child(dir: &Path, mode: &str) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_process", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_process",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(DIR_VAR, dir)
         .env(MODE_VAR, mode)
         .stdout(Stdio::piped())
@@ -76,7 +88,7 @@ fn kill_under_load(mode: &str, acks: u64) {
     let mut run = None;
     let mut acked = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while let Some(line) = lines.next() {
+    for line in lines.by_ref() {
         let line = line.unwrap();
         if let Some(id) = line.strip_prefix("RUN ") {
             run = Some(id.parse::<RunId>().unwrap());
@@ -101,17 +113,25 @@ fn kill_under_load(mode: &str, acks: u64) {
     let run = run.expect("child began a run");
     assert!(acked.len() as u64 >= acks, "child died early");
 
-    let db = Database::open_with_options(dir.path(), common::options(DurabilityMode::Strict)).unwrap();
+    let db =
+        Database::open_with_options(dir.path(), common::options(DurabilityMode::Strict)).unwrap();
     for &(i, version) in &acked {
         let got = db.get_versioned(run, format!("key:{i:08}")).unwrap();
         let got = got.unwrap_or_else(|| panic!("{mode}: acknowledged write {i} lost"));
         assert_eq!(got.version, version, "{mode}: write {i}");
-        assert_eq!(db.get(run, format!("key:{i:08}")).unwrap(), Some(value_of(i)));
+        assert_eq!(
+            db.get(run, format!("key:{i:08}")).unwrap(),
+            Some(value_of(i))
+        );
     }
     // What survived is a prefix: keys 0..n, nothing after a hole.
     let keys = db.list(run, b"key:").unwrap();
     for (n, (key, value)) in keys.iter().enumerate() {
-        assert_eq!(key, format!("key:{n:08}").as_bytes(), "{mode}: hole before {key:?}");
+        assert_eq!(
+            key,
+            format!("key:{n:08}").as_bytes(),
+            "{mode}: hole before {key:?}"
+        );
         assert_eq!(value, &value_of(n as u64));
     }
     assert_eq!(db.run_info(run).unwrap().status, RunStatus::Interrupted);
@@ -139,7 +159,10 @@ fn another_process_gets_a_lock_error() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(err.is_locked(), "{err}");
-    assert!(err.to_string().contains("locked by another process"), "{err}");
+    assert!(
+        err.to_string().contains("locked by another process"),
+        "{err}"
+    );
     // Once the other process is gone, the directory opens.
     Database::open(dir.path()).unwrap();
 }

@@ -1,6 +1,8 @@
 //! Model test: random sequences of put / TTL put / delete / list / clock moves / reopen,
 //! checked against a `BTreeMap` after every step.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+
 mod common;
 
 use std::collections::BTreeMap;
@@ -75,7 +77,9 @@ fn run_ops(ops: &[Op], mode: DurabilityMode) {
         .sweep_interval(Duration::from_millis(5));
     let mut db = Some(Database::open_with_options(dir.path(), options.clone()).unwrap());
     let mut run = db.as_ref().unwrap().begin_run();
-    let mut model = Model { entries: BTreeMap::new() };
+    let mut model = Model {
+        entries: BTreeMap::new(),
+    };
     for op in ops {
         let d = db.as_ref().unwrap();
         let now = clock.now();
@@ -87,7 +91,9 @@ fn run_ops(ops: &[Op], mode: DurabilityMode) {
             Op::PutTtl(k, v, secs) => {
                 let ttl = Duration::from_secs(u64::from(*secs));
                 d.put_with_ttl(run, key_of(*k), [*v], ttl).unwrap();
-                model.entries.insert(key_of(*k), (vec![*v], Some(now.saturating_add(ttl))));
+                model
+                    .entries
+                    .insert(key_of(*k), (vec![*v], Some(now.saturating_add(ttl))));
             }
             Op::Delete(k) => {
                 let existed = model.live(now).contains_key(&key_of(*k));
@@ -100,8 +106,11 @@ fn run_ops(ops: &[Op], mode: DurabilityMode) {
             }
             Op::List(p) => {
                 let prefix = prefix_of(*p);
-                let want: Vec<(Vec<u8>, Vec<u8>)> =
-                    model.live(now).into_iter().filter(|(k, _)| k.starts_with(&prefix)).collect();
+                let want: Vec<(Vec<u8>, Vec<u8>)> = model
+                    .live(now)
+                    .into_iter()
+                    .filter(|(k, _)| k.starts_with(&prefix))
+                    .collect();
                 assert_eq!(d.list(run, &prefix).unwrap(), want, "list {p}");
             }
             Op::Advance(secs) => clock.advance(Duration::from_millis(u64::from(*secs) * 700)),

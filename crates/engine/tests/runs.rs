@@ -1,5 +1,7 @@
 //! The run model: isolation between runs, visibility of earlier runs, lifecycle and its errors.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+
 mod common;
 
 use in_mem_core_types::AgentId;
@@ -22,7 +24,12 @@ fn runs_begun_before_either_writes_never_see_each_other() {
     assert_eq!(db.get(a, b"shared").unwrap(), Some(b"from a".to_vec()));
     assert_eq!(db.get(b, b"shared").unwrap(), Some(b"from b".to_vec()));
     assert_eq!(db.get(b, b"only-a").unwrap(), None);
-    let listed: Vec<_> = db.list(b, b"").unwrap().into_iter().map(|(k, _)| k).collect();
+    let listed: Vec<_> = db
+        .list(b, b"")
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     assert_eq!(listed, vec![b"shared".to_vec()]);
 
     // A run begun later sees both, the newest commit winning.
@@ -41,22 +48,37 @@ fn a_run_sees_its_own_deletes_but_not_later_ones_of_others() {
     assert!(db.delete(a, b"k").unwrap());
     assert_eq!(db.get(a, b"k").unwrap(), None);
     assert!(!db.delete(a, b"k").unwrap(), "already gone in a's view");
-    assert_eq!(db.get(b, b"k").unwrap(), Some(b"v".to_vec()), "b began before the delete");
+    assert_eq!(
+        db.get(b, b"k").unwrap(),
+        Some(b"v".to_vec()),
+        "b began before the delete"
+    );
     assert_eq!(db.get(db.begin_run(), b"k").unwrap(), None);
 }
 
 #[test]
 fn agents_never_see_each_others_memory() {
     let (_dir, db) = db();
-    let one = db.begin_run_in(&AgentId::new("tenant1", "app", "agent")).unwrap();
-    let two = db.begin_run_in(&AgentId::new("tenant2", "app", "agent")).unwrap();
+    let one = db
+        .begin_run_in(&AgentId::new("tenant1", "app", "agent"))
+        .unwrap();
+    let two = db
+        .begin_run_in(&AgentId::new("tenant2", "app", "agent"))
+        .unwrap();
     db.put(one, b"secret", b"1").unwrap();
-    let later_two = db.begin_run_in(&AgentId::new("tenant2", "app", "agent")).unwrap();
+    let later_two = db
+        .begin_run_in(&AgentId::new("tenant2", "app", "agent"))
+        .unwrap();
     assert_eq!(db.get(later_two, b"secret").unwrap(), None);
     assert_eq!(db.get(two, b"secret").unwrap(), None);
-    let later_one = db.begin_run_in(&AgentId::new("tenant1", "app", "agent")).unwrap();
+    let later_one = db
+        .begin_run_in(&AgentId::new("tenant1", "app", "agent"))
+        .unwrap();
     assert_eq!(db.get(later_one, b"secret").unwrap(), Some(b"1".to_vec()));
-    assert_eq!(db.run_info(one).unwrap().agent, AgentId::new("tenant1", "app", "agent"));
+    assert_eq!(
+        db.run_info(one).unwrap().agent,
+        AgentId::new("tenant1", "app", "agent")
+    );
 }
 
 #[test]
@@ -78,10 +100,21 @@ fn ended_runs_stay_readable_and_refuse_writes() {
 fn unknown_runs_are_typed_errors() {
     let (_dir, db) = db();
     let stranger = in_mem_core_types::RunId::new();
-    assert!(matches!(db.put(stranger, b"k", b"v"), Err(Error::UnknownRun { run }) if run == stranger));
-    assert!(matches!(db.get(stranger, b"k"), Err(Error::UnknownRun { .. })));
-    assert!(matches!(db.end_run(stranger), Err(Error::UnknownRun { .. })));
-    assert!(matches!(db.list(stranger, b""), Err(Error::UnknownRun { .. })));
+    assert!(
+        matches!(db.put(stranger, b"k", b"v"), Err(Error::UnknownRun { run }) if run == stranger)
+    );
+    assert!(matches!(
+        db.get(stranger, b"k"),
+        Err(Error::UnknownRun { .. })
+    ));
+    assert!(matches!(
+        db.end_run(stranger),
+        Err(Error::UnknownRun { .. })
+    ));
+    assert!(matches!(
+        db.list(stranger, b""),
+        Err(Error::UnknownRun { .. })
+    ));
 }
 
 #[test]
@@ -102,7 +135,10 @@ fn a_namespace_names_a_run_that_can_be_begun_with_its_id() {
     let ns = in_mem_core_types::Namespace::new("tenant1", "my-app", "agent-v1", id);
     assert_eq!(db.begin_run_with_namespace(&ns).unwrap(), id);
     assert_eq!(db.run_info(id).unwrap().namespace(), ns);
-    assert!(db.begin_run_with_namespace(&ns).is_err(), "ids are never reused");
+    assert!(
+        db.begin_run_with_namespace(&ns).is_err(),
+        "ids are never reused"
+    );
 }
 
 #[test]
@@ -111,7 +147,10 @@ fn handles_on_one_path_share_one_database_with_their_own_modes() {
     let strict = common::open(dir.path(), DurabilityMode::Strict);
     let fast = common::open(dir.path(), DurabilityMode::Async { interval_ms: 1000 });
     assert_eq!(strict.durability_mode(), DurabilityMode::Strict);
-    assert_eq!(fast.durability_mode(), DurabilityMode::Async { interval_ms: 1000 });
+    assert_eq!(
+        fast.durability_mode(),
+        DurabilityMode::Async { interval_ms: 1000 }
+    );
     let run = fast.begin_run();
     fast.put(run, b"k", b"fast").unwrap();
     strict.put(run, b"k2", b"strict").unwrap();

@@ -12,12 +12,11 @@ use std::time::Duration;
 use in_mem::{Database, DurabilityMode, Namespace, primitives::KVStore};
 
 fn main() -> in_mem::Result<()> {
-    let (path, temporary) = match std::env::args().nth(1) {
-        Some(dir) => (std::path::PathBuf::from(dir), false),
-        None => {
-            let dir = std::env::temp_dir().join(format!("in-mem-quickstart-{}", std::process::id()));
-            (dir, true)
-        }
+    let (path, temporary) = if let Some(dir) = std::env::args().nth(1) {
+        (std::path::PathBuf::from(dir), false)
+    } else {
+        let dir = std::env::temp_dir().join(format!("in-mem-quickstart-{}", std::process::id()));
+        (dir, true)
     };
     println!("in-mem quickstart, data directory {}", path.display());
 
@@ -56,7 +55,14 @@ fn main() -> in_mem::Result<()> {
     );
     let reader = db.begin_run();
     println!("new run {reader} reads:");
-    for key in ["user:123", "user:456", "session:abc", "config:max_retries", "config:models", "scratch"] {
+    for key in [
+        "user:123",
+        "user:456",
+        "session:abc",
+        "config:max_retries",
+        "config:models",
+        "scratch",
+    ] {
         match db.get_versioned(reader, key)? {
             Some(v) => println!(
                 "  {key:<20} = {:<28} version {:>3}  ttl {:?}",
@@ -67,15 +73,27 @@ fn main() -> in_mem::Result<()> {
             None => println!("  {key:<20}   (absent)"),
         }
     }
-    let retries: i64 = KVStore::new(&db).get(reader, "config:max_retries")?.unwrap_or_default();
+    let retries: i64 = KVStore::new(&db)
+        .get(reader, "config:max_retries")?
+        .unwrap_or_default();
     println!("  config:max_retries read back as i64: {retries}");
     for (key, value) in db.list(reader, b"user:")? {
-        println!("  list user: -> {} = {}", String::from_utf8_lossy(&key), String::from_utf8_lossy(&value));
+        println!(
+            "  list user: -> {} = {}",
+            String::from_utf8_lossy(&key),
+            String::from_utf8_lossy(&value)
+        );
     }
     println!("\nruns in this database:");
     for info in db.runs() {
         let ns: Namespace = info.namespace();
-        println!("  {} {:<11} snapshot v{:<3} in {}", info.run, info.status.to_string(), info.snapshot, ns);
+        println!(
+            "  {} {:<11} snapshot v{:<3} in {}",
+            info.run,
+            info.status.to_string(),
+            info.snapshot,
+            ns
+        );
     }
     db.end_run(reader)?;
     assert!(db.runs().iter().any(|r| r.run == run_id));

@@ -54,12 +54,12 @@ pub use in_mem_core_types::{
     AgentId, Key, Namespace, RunId, Timestamp, TypeTag, Value, Version, VersionedValue, limits,
 };
 pub use in_mem_engine::{
-    Clock, Database, DurabilityMode, ManualClock, OpenOptions, RecoveryReport, RunInfo,
-    RunStatus, SweepStats, SystemClock, TailReport,
+    Clock, Database, DurabilityMode, ManualClock, OpenOptions, RecoveryReport, RunInfo, RunStatus,
+    SweepStats, SystemClock, TailReport,
 };
 pub use in_mem_primitives::{Error, Result};
 
-/// The typed primitives: `KVStore` today; EventLog, StateMachine and TraceStore next.
+/// The typed primitives: `KVStore` today; `EventLog`, `StateMachine` and `TraceStore` next.
 pub mod primitives {
     pub use in_mem_primitives::KVStore;
     pub use in_mem_primitives::value_serde::{from_value, to_value};

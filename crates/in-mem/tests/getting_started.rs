@@ -5,6 +5,16 @@
 //! The snippets use relative paths (`./data`, `./my-agent-db`), so this binary has one test,
 //! which first moves into a fresh temporary directory.
 
+#![allow(clippy::unwrap_used)]
+// tests may unwrap (STYLE.md)
+// The snippets stay exactly as the guide prints them, lints and all.
+#![allow(
+    unused_variables,
+    clippy::uninlined_format_args,
+    clippy::unnecessary_wraps
+)]
+#![allow(clippy::type_complexity)]
+
 use std::error::Error;
 use std::time::Duration;
 
@@ -87,17 +97,20 @@ fn durability_modes() -> Outcome {
     // Batched: fsync every 100ms (balanced, default)
     let db = Database::open_with_mode(
         "./data",
-        DurabilityMode::Batched { interval_ms: 100, max_commits: 1000 }
+        DurabilityMode::Batched {
+            interval_ms: 100,
+            max_commits: 1000,
+        },
     )?;
 
     // Async: background fsync (fastest, may lose recent writes on crash)
-    let db = Database::open_with_mode(
-        "./data",
-        DurabilityMode::Async { interval_ms: 1000 }
-    )?;
+    let db = Database::open_with_mode("./data", DurabilityMode::Async { interval_ms: 1000 })?;
 
     // context: the last handle is the Async one, on the same database as the others.
-    assert_eq!(db.durability_mode(), DurabilityMode::Async { interval_ms: 1000 });
+    assert_eq!(
+        db.durability_mode(),
+        DurabilityMode::Async { interval_ms: 1000 }
+    );
     Ok(())
 }
 
@@ -105,11 +118,18 @@ fn data_model() -> Outcome {
     use in_mem::{Key, Timestamp, TypeTag, Value, VersionedValue}; // context
     // The guide shows the two structs; these are their fields as users meet them.
     let run_id = RunId::new();
-    let key = Key::new(Namespace::new("t", "a", "g", run_id), TypeTag::Kv, b"user".to_vec());
-    assert_eq!((key.namespace().run(), key.type_tag(), key.user_key()), (run_id, TypeTag::Kv, &b"user"[..]));
+    let key = Key::new(
+        Namespace::new("t", "a", "g", run_id),
+        TypeTag::Kv,
+        b"user".to_vec(),
+    );
+    assert_eq!(
+        (key.namespace().run(), key.type_tag(), key.user_key()),
+        (run_id, TypeTag::Kv, &b"user"[..])
+    );
     let versioned = VersionedValue {
         value: Value::I64(1),
-        version: 7,             // Monotonically increasing
+        version: 7, // Monotonically increasing
         timestamp: Timestamp::now(),
         ttl: Some(Duration::from_secs(60)),
     };
@@ -127,7 +147,7 @@ fn time_to_live() -> Outcome {
         run_id,
         b"session:abc123",
         b"user-data",
-        Duration::from_secs(3600)
+        Duration::from_secs(3600),
     )?;
 
     // Value expires after 1 hour
@@ -153,7 +173,11 @@ fn listing_keys() -> Outcome {
     db.end_run(run_id)?;
 
     // context: the listing had both users, in key order.
-    let keys: Vec<Vec<u8>> = db.list(run_id, b"user:")?.into_iter().map(|(k, _)| k).collect();
+    let keys: Vec<Vec<u8>> = db
+        .list(run_id, b"user:")?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     assert_eq!(keys, vec![b"user:1".to_vec(), b"user:2".to_vec()]);
     Ok(())
 }
@@ -235,8 +259,7 @@ fn ttl_for_temporary_data() -> Outcome {
 
 fn troubleshooting() -> Outcome {
     // Check permissions and disk space
-    let db = Database::open("./data")
-        .expect("Failed to open database");
+    let db = Database::open("./data").expect("Failed to open database");
     drop(db); // context
     Ok(())
 }
@@ -260,7 +283,10 @@ fn every_snippet_of_the_getting_started_guide_runs() -> Outcome {
         ("namespaces", namespaces),
         ("TTL for temporary data", ttl_for_temporary_data),
         ("troubleshooting", troubleshooting),
-        ("crash recovery, again over the earlier snippets' data", crash_recovery),
+        (
+            "crash recovery, again over the earlier snippets' data",
+            crash_recovery,
+        ),
     ];
     for (name, snippet) in snippets {
         snippet().map_err(|e| format!("snippet {name:?} failed: {e}"))?;

@@ -15,8 +15,16 @@ pub enum Error {
     Invalid(#[from] in_mem_core_types::Error),
     /// A stored value read as a type it cannot become.
     #[error("key {key:?} holds a {stored} value that cannot be read as {requested}: {detail}")]
-    TypeMismatch { key: String, stored: &'static str, requested: &'static str, detail: String },
+    TypeMismatch {
+        key: String,
+        stored: &'static str,
+        requested: &'static str,
+        detail: String,
+    },
     /// A Rust value that has no stored form (a map with non-text keys, an integer beyond i64).
     #[error("cannot store a {type_name}: {detail}")]
-    Unrepresentable { type_name: &'static str, detail: String },
+    Unrepresentable {
+        type_name: &'static str,
+        detail: String,
+    },
 }

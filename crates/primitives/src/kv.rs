@@ -101,7 +101,10 @@ impl KVStore {
 }
 
 fn convert_in<T: Serialize>(value: &T) -> Result<Value> {
-    to_value(value).map_err(|e| Error::Unrepresentable { type_name: type_name::<T>(), detail: e.0 })
+    to_value(value).map_err(|e| Error::Unrepresentable {
+        type_name: type_name::<T>(),
+        detail: e.0,
+    })
 }
 
 fn convert_out<T: DeserializeOwned>(key: &[u8], value: Value) -> Result<T> {

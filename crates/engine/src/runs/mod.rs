@@ -116,7 +116,10 @@ impl RunState {
 
     /// Shared hold on the lifecycle for one commit; errors unless the run is active.
     pub fn writable(&self) -> Result<RwLockReadGuard<'_, Lifecycle>> {
-        let guard = self.lifecycle.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let guard = self
+            .lifecycle
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match guard.status {
             RunStatus::Active => Ok(guard),
             RunStatus::Completed => Err(Error::RunEnded { run: self.id }),
@@ -126,11 +129,16 @@ impl RunState {
 
     /// Exclusive hold on the lifecycle, for a transition.
     pub fn transition(&self) -> RwLockWriteGuard<'_, Lifecycle> {
-        self.lifecycle.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.lifecycle
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn info(&self) -> RunInfo {
-        let lifecycle = self.lifecycle.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let lifecycle = self
+            .lifecycle
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         RunInfo {
             run: self.id,
             agent: self.agent.clone(),
@@ -151,7 +159,10 @@ pub(crate) struct RunRegistry {
 
 impl RunRegistry {
     pub fn get(&self, run: RunId) -> Result<Arc<RunState>> {
-        self.runs.get(&run).map(|r| Arc::clone(r.value())).ok_or(Error::UnknownRun { run })
+        self.runs
+            .get(&run)
+            .map(|r| Arc::clone(r.value()))
+            .ok_or(Error::UnknownRun { run })
     }
 
     pub fn insert(&self, state: Arc<RunState>) {
@@ -160,6 +171,10 @@ impl RunRegistry {
 
     pub fn remove(&self, run: RunId) {
         self.runs.remove(&run);
+    }
+
+    pub fn len(&self) -> usize {
+        self.runs.len()
     }
 
     pub fn all(&self) -> Vec<RunInfo> {
@@ -174,7 +189,10 @@ impl RunRegistry {
             StoredStatus::Active => RunStatus::Active,
             StoredStatus::Completed => RunStatus::Completed,
         };
-        let lifecycle = Lifecycle { status, ended_at: record.ended_at };
+        let lifecycle = Lifecycle {
+            status,
+            ended_at: record.ended_at,
+        };
         let state = RunState::new(run, agent, record.snapshot, record.created_at, lifecycle);
         self.runs.insert(run, Arc::new(state));
     }

@@ -73,7 +73,10 @@ impl Pins {
         let oldest_live = inner.live.keys().next().copied();
         let oldest_ended = inner.ended_counts.keys().next().copied();
         let visible = visible();
-        [oldest_live, oldest_ended].into_iter().flatten().fold(visible, Version::min)
+        [oldest_live, oldest_ended]
+            .into_iter()
+            .flatten()
+            .fold(visible, Version::min)
     }
 
     fn push_ended(inner: &mut Inner, snapshot: Version, ended_at: Timestamp) {
@@ -86,7 +89,9 @@ impl Pins {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding this lock leaves the maps consistent (each update is one
         // statement), so a poisoned lock is still safe to use.
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -109,12 +114,24 @@ mod tests {
         let v = Version::new;
         let t = Timestamp::from_micros;
         let window = Duration::from_micros(100);
-        assert_eq!(pins.horizon(t(0), window, || v(50)), v(50), "nothing pinned");
+        assert_eq!(
+            pins.horizon(t(0), window, || v(50)),
+            v(50),
+            "nothing pinned"
+        );
         assert_eq!(pins.pin_new(|| v(10)), v(10));
         pins.pin(v(20));
         assert_eq!(pins.horizon(t(0), window, || v(50)), v(10));
         pins.end(v(10), t(1_000));
-        assert_eq!(pins.horizon(t(1_050), window, || v(50)), v(10), "inside retention");
-        assert_eq!(pins.horizon(t(1_100), window, || v(50)), v(20), "retention over");
+        assert_eq!(
+            pins.horizon(t(1_050), window, || v(50)),
+            v(10),
+            "inside retention"
+        );
+        assert_eq!(
+            pins.horizon(t(1_100), window, || v(50)),
+            v(20),
+            "retention over"
+        );
     }
 }

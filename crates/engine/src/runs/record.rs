@@ -32,8 +32,14 @@ impl RunRecord {
             StoredStatus::Completed => "completed",
         };
         map.insert("status".to_owned(), Value::String(status.to_owned()));
-        map.insert("snapshot".to_owned(), Value::I64(as_i64(self.snapshot.get())));
-        map.insert("created_at".to_owned(), Value::I64(as_i64(self.created_at.as_micros())));
+        map.insert(
+            "snapshot".to_owned(),
+            Value::I64(as_i64(self.snapshot.get())),
+        );
+        map.insert(
+            "created_at".to_owned(),
+            Value::I64(as_i64(self.created_at.as_micros())),
+        );
         if let Some(ended) = self.ended_at {
             map.insert("ended_at".to_owned(), Value::I64(as_i64(ended.as_micros())));
         }
@@ -52,7 +58,9 @@ impl RunRecord {
         let number = |field: &str| match map.get(field) {
             Some(Value::I64(n)) if *n >= 0 => Ok(Some(n.unsigned_abs())),
             None => Ok(None),
-            Some(other) => Err(format!("run record field {field} is {other:?}, not a count")),
+            Some(other) => Err(format!(
+                "run record field {field} is {other:?}, not a count"
+            )),
         };
         let required = |field: &str| {
             number(field)?.ok_or_else(|| format!("run record lacks the field {field}"))
@@ -84,7 +92,11 @@ mod tests {
             ended_at: Some(Timestamp::from_micros(2_000)),
         };
         assert_eq!(RunRecord::from_value(&record.to_value()).unwrap(), record);
-        let active = RunRecord { status: StoredStatus::Active, ended_at: None, ..record };
+        let active = RunRecord {
+            status: StoredStatus::Active,
+            ended_at: None,
+            ..record
+        };
         assert_eq!(RunRecord::from_value(&active.to_value()).unwrap(), active);
     }
 
@@ -95,9 +107,15 @@ mod tests {
         assert!(RunRecord::from_value(&Value::Null).is_err());
         let mut map = BTreeMap::new();
         map.insert("status".to_owned(), Value::String("active".to_owned()));
-        assert!(RunRecord::from_value(&Value::Map(map.clone())).is_err(), "no snapshot");
+        assert!(
+            RunRecord::from_value(&Value::Map(map.clone())).is_err(),
+            "no snapshot"
+        );
         map.insert("snapshot".to_owned(), Value::I64(-1));
         map.insert("created_at".to_owned(), Value::I64(5));
-        assert!(RunRecord::from_value(&Value::Map(map)).is_err(), "negative snapshot");
+        assert!(
+            RunRecord::from_value(&Value::Map(map)).is_err(),
+            "negative snapshot"
+        );
     }
 }

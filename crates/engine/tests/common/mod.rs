@@ -11,7 +11,9 @@ use in_mem_engine::{Database, DurabilityMode, ManualClock, OpenOptions};
 pub const SMALL_SEGMENT_BYTES: u64 = 16 * 1024;
 
 pub fn options(mode: DurabilityMode) -> OpenOptions {
-    OpenOptions::new().mode(mode).segment_bytes(SMALL_SEGMENT_BYTES)
+    OpenOptions::new()
+        .mode(mode)
+        .segment_bytes(SMALL_SEGMENT_BYTES)
 }
 
 pub fn open(path: &Path, mode: DurabilityMode) -> Database {
@@ -19,7 +21,9 @@ pub fn open(path: &Path, mode: DurabilityMode) -> Database {
 }
 
 pub fn manual_clock() -> Arc<ManualClock> {
-    Arc::new(ManualClock::new(Timestamp::from_micros(1_700_000_000_000_000)))
+    Arc::new(ManualClock::new(Timestamp::from_micros(
+        1_700_000_000_000_000,
+    )))
 }
 
 /// The write-ahead-log segment files of a database directory, oldest first.
@@ -35,7 +39,11 @@ pub fn segments(dir: &Path) -> Vec<PathBuf> {
 
 /// The newest segment holding any data (a preallocated spare after it is all zeros).
 pub fn last_data_segment(dir: &Path) -> PathBuf {
-    segments(dir).into_iter().rev().find(|s| written_len(s) > 0).expect("a segment with data")
+    segments(dir)
+        .into_iter()
+        .rev()
+        .find(|s| written_len(s) > 0)
+        .expect("a segment with data")
 }
 
 /// Offset just past the last non-zero byte of a file (segments are preallocated with zeros).

@@ -43,7 +43,10 @@ impl<'de> Deserializer<'de> for ValueDeserializer {
             Value::String(s) => visitor.visit_string(s),
             Value::Bytes(b) => visitor.visit_byte_buf(b),
             Value::Array(items) => visitor.visit_seq(Items(items.into_iter())),
-            Value::Map(map) => visitor.visit_map(Entries { iter: map.into_iter(), value: None }),
+            Value::Map(map) => visitor.visit_map(Entries {
+                iter: map.into_iter(),
+                value: None,
+            }),
         }
     }
 
@@ -85,7 +88,10 @@ impl<'de> Deserializer<'de> for ValueDeserializer {
                 let (variant, content) = map.into_iter().next().expect("map has one entry");
                 visitor.visit_enum(Variant { variant, content })
             }
-            other => Err(de::Error::invalid_type(unexpected(&other), &"an enum variant")),
+            other => Err(de::Error::invalid_type(
+                unexpected(&other),
+                &"an enum variant",
+            )),
         }
     }
 
@@ -100,7 +106,10 @@ struct Items(vec::IntoIter<Value>);
 impl<'de> SeqAccess<'de> for Items {
     type Error = ConvertError;
     fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>> {
-        self.0.next().map(|v| seed.deserialize(ValueDeserializer(v))).transpose()
+        self.0
+            .next()
+            .map(|v| seed.deserialize(ValueDeserializer(v)))
+            .transpose()
     }
     fn size_hint(&self) -> Option<usize> {
         Some(self.0.len())
@@ -133,7 +142,9 @@ struct Entries {
 impl<'de> MapAccess<'de> for Entries {
     type Error = ConvertError;
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>> {
-        let Some((key, value)) = self.iter.next() else { return Ok(None) };
+        let Some((key, value)) = self.iter.next() else {
+            return Ok(None);
+        };
         self.value = Some(value);
         seed.deserialize(MapKey(key)).map(Some)
     }
@@ -224,7 +235,10 @@ impl<'de> VariantAccess<'de> for VariantContent {
     fn unit_variant(self) -> Result<()> {
         match self.0 {
             Value::Null => Ok(()),
-            other => Err(de::Error::invalid_type(unexpected(&other), &"a unit variant")),
+            other => Err(de::Error::invalid_type(
+                unexpected(&other),
+                &"a unit variant",
+            )),
         }
     }
     fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value> {

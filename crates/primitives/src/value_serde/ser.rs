@@ -95,10 +95,19 @@ impl ser::Serializer for ValueSerializer {
     fn serialize_unit_struct(self, _name: &'static str) -> Result<Value> {
         Ok(Value::Null)
     }
-    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<Value> {
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<Value> {
         Ok(Value::String(variant.to_owned()))
     }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, value: &T) -> Result<Value> {
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<Value> {
         value.serialize(self)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -111,7 +120,10 @@ impl ser::Serializer for ValueSerializer {
         Ok(variant_map(variant, value.serialize(self)?))
     }
     fn serialize_seq(self, len: Option<usize>) -> Result<SeqBuilder> {
-        Ok(SeqBuilder { items: Vec::with_capacity(len.unwrap_or(0).min(4096)), variant: None })
+        Ok(SeqBuilder {
+            items: Vec::with_capacity(len.unwrap_or(0).min(4096)),
+            variant: None,
+        })
     }
     fn serialize_tuple(self, len: usize) -> Result<SeqBuilder> {
         self.serialize_seq(Some(len))
@@ -131,7 +143,11 @@ impl ser::Serializer for ValueSerializer {
         Ok(builder)
     }
     fn serialize_map(self, _len: Option<usize>) -> Result<MapBuilder> {
-        Ok(MapBuilder { map: BTreeMap::new(), next_key: None, variant: None })
+        Ok(MapBuilder {
+            map: BTreeMap::new(),
+            next_key: None,
+            variant: None,
+        })
     }
     fn serialize_struct(self, _: &'static str, len: usize) -> Result<MapBuilder> {
         self.serialize_map(Some(len))
@@ -256,7 +272,11 @@ impl ser::SerializeMap for MapBuilder {
 impl ser::SerializeStruct for MapBuilder {
     type Ok = Value;
     type Error = ConvertError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<()> {
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<()> {
         self.insert(key.to_owned(), value)
     }
     fn end(self) -> Result<Value> {
@@ -267,7 +287,11 @@ impl ser::SerializeStruct for MapBuilder {
 impl ser::SerializeStructVariant for MapBuilder {
     type Ok = Value;
     type Error = ConvertError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<()> {
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<()> {
         self.insert(key.to_owned(), value)
     }
     fn end(self) -> Result<Value> {
@@ -280,7 +304,9 @@ impl ser::SerializeStructVariant for MapBuilder {
 struct MapKeySerializer;
 
 fn key_error<T>(what: &str) -> Result<T> {
-    Err(ConvertError(format!("map keys must be text or integers, not {what}")))
+    Err(ConvertError(format!(
+        "map keys must be text or integers, not {what}"
+    )))
 }
 
 impl ser::Serializer for MapKeySerializer {
@@ -300,10 +326,19 @@ impl ser::Serializer for MapKeySerializer {
     fn serialize_char(self, v: char) -> Result<String> {
         Ok(v.to_string())
     }
-    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<String> {
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<String> {
         Ok(variant.to_owned())
     }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, value: &T) -> Result<String> {
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<String> {
         value.serialize(self)
     }
     fn serialize_i8(self, v: i8) -> Result<String> {
@@ -369,7 +404,11 @@ impl ser::Serializer for MapKeySerializer {
     fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple> {
         key_error("tuples")
     }
-    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeTupleStruct> {
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct> {
         key_error("tuple structs")
     }
     fn serialize_tuple_variant(

@@ -32,7 +32,12 @@ fn round_trip<T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt:
 
 #[test]
 fn structs_enums_options_and_collections_round_trip() {
-    for mode in [Mode::Off, Mode::Fixed(7), Mode::Range { lo: -1, hi: 9 }, Mode::Pair(-3, 4)] {
+    for mode in [
+        Mode::Off,
+        Mode::Fixed(7),
+        Mode::Range { lo: -1, hi: 9 },
+        Mode::Pair(-3, 4),
+    ] {
         let inner = Config {
             name: "inner".into(),
             retries: 1,
@@ -67,7 +72,10 @@ fn integers_read_back_as_any_width_they_fit() {
     assert_eq!(from_value::<i64>(stored.clone()).unwrap(), 3);
     assert_eq!(from_value::<u8>(stored.clone()).unwrap(), 3);
     assert_eq!(from_value::<u128>(stored.clone()).unwrap(), 3);
-    assert_eq!(from_value::<f64>(stored).unwrap(), 3.0);
+    assert_eq!(
+        from_value::<f64>(stored).unwrap().to_bits(),
+        3.0f64.to_bits()
+    );
     let big = to_value(&300u16).unwrap();
     assert!(from_value::<u8>(big).unwrap_err().0.contains("300"));
     let negative = to_value(&-1i64).unwrap();
