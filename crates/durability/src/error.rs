@@ -1,0 +1,164 @@
+//! The one error type of the durability crate, and the kinds of on-disk corruption it names.
+
+use std::io;
+use std::path::PathBuf;
+
+use in_mem_core_types::Version;
+
+/// Result of durability operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the durability layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The data directory path names something that is not a directory.
+    #[error("{path} is not a directory")]
+    NotADirectory { path: PathBuf },
+    /// Another process, or another open handle in this process, holds the directory lock.
+    #[error("database directory {path} is locked by another process; close it there first")]
+    Locked { path: PathBuf },
+    /// A file-system operation failed.
+    #[error("cannot {op} {path}: {source}{hint}", hint = io_hint(.source))]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The log holds bytes that recovery refuses to interpret.
+    #[error("corrupt write-ahead log {file} at offset {offset}: {kind}")]
+    Corruption {
+        file: PathBuf,
+        offset: u64,
+        kind: CorruptionKind,
+    },
+    /// An earlier write or fdatasync failed; the log accepts nothing more.
+    #[error("write-ahead log is poisoned by an earlier failed {op} ({cause}); reopen the database")]
+    Poisoned { op: &'static str, cause: String },
+    /// An encoded commit is larger than `COMMIT_BYTES_MAX`.
+    #[error("commit of {len} bytes is larger than the limit of {max} bytes")]
+    CommitTooLarge { len: usize, max: usize },
+    /// The log was closed.
+    #[error("write-ahead log is closed")]
+    Closed,
+    /// A `WalOptions` field is out of range.
+    #[error("invalid write-ahead log option {option}: {reason}")]
+    InvalidOption {
+        option: &'static str,
+        reason: String,
+    },
+    /// A write-ahead log is already open on this data directory handle.
+    #[error("a write-ahead log is already open in {path}; drop or close it first")]
+    WalAlreadyOpen { path: PathBuf },
+}
+
+/// What recovery found wrong, at the file and offset an [`Error::Corruption`] names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CorruptionKind {
+    /// The segment does not start with the log's magic bytes.
+    #[error("segment header has the wrong magic bytes")]
+    BadMagic,
+    /// The segment was written by a format this build does not read.
+    #[error(
+        "segment format version {found} is not supported (this build reads version {supported})"
+    )]
+    UnsupportedFormatVersion { found: u32, supported: u32 },
+    /// The segment header's checksum does not match its bytes.
+    #[error("segment header checksum mismatch")]
+    BadHeaderChecksum,
+    /// The file is shorter than a segment header.
+    #[error("segment is shorter than its header")]
+    TruncatedHeader,
+    /// The header is all zeros but the segment holds data.
+    #[error("segment header is missing but the segment holds data")]
+    MissingHeader,
+    /// The sequence in the header is not the one in the file name.
+    #[error("segment header names sequence {found} but the file name says {expected}")]
+    SequenceMismatch { expected: u64, found: u64 },
+    /// A record's checksum does not match its bytes.
+    #[error("record checksum mismatch")]
+    BadRecordChecksum,
+    /// A record's length field is impossible (too small, above the limit, or past the file end).
+    #[error("record length {len} is impossible")]
+    BadLength { len: u64 },
+    /// Fewer bytes than a frame header remain, and they are not zeros.
+    #[error("record frame is cut short")]
+    TruncatedFrame,
+    /// A zero frame header (the clean end) is followed by bytes that are not zero.
+    #[error("non-zero bytes after the end of the log")]
+    DataAfterEnd,
+    /// A record's checksum matched but its body does not decode.
+    #[error("record body does not decode: {reason}")]
+    UndecodableBody { reason: String },
+    /// Versions are not contiguous.
+    #[error("expected version {expected} but found {found}")]
+    VersionGap { expected: Version, found: Version },
+    /// A segment sequence number is missing between two segments.
+    #[error("segment {expected} is missing")]
+    MissingSegment { expected: u64 },
+    /// The replay callback rejected the record.
+    #[error("record rejected during replay: {0}")]
+    RecordRejected(String),
+}
+
+/// A hint that says what to do about the I/O errors a user can fix, appended to the message.
+fn io_hint(source: &io::Error) -> &'static str {
+    match source.kind() {
+        io::ErrorKind::PermissionDenied => {
+            "; check that the user running the database may read and write there, or choose another directory"
+        }
+        io::ErrorKind::ReadOnlyFilesystem => {
+            "; the file system is read-only, choose a writable directory"
+        }
+        io::ErrorKind::StorageFull => "; the disk is full, free some space and reopen",
+        _ => "",
+    }
+}
+
+impl Error {
+    /// An [`Error::Io`].
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Error {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permission_errors_say_what_to_do() {
+        let err = Error::io(
+            "create directory",
+            "/x",
+            io::Error::from(io::ErrorKind::PermissionDenied),
+        );
+        let text = err.to_string();
+        assert!(text.starts_with("cannot create directory /x: "), "{text}");
+        assert!(text.contains("check that the user"), "{text}");
+        let other = Error::io("read", "/x", io::Error::other("boom")).to_string();
+        assert_eq!(other, "cannot read /x: boom");
+    }
+
+    #[test]
+    fn corruption_names_file_offset_and_reason() {
+        let err = Error::Corruption {
+            file: "/d/wal/00000000000000000001.seg".into(),
+            offset: 96,
+            kind: CorruptionKind::VersionGap {
+                expected: Version::new(4),
+                found: Version::new(6),
+            },
+        };
+        assert_eq!(
+            err.to_string(),
+            "corrupt write-ahead log /d/wal/00000000000000000001.seg at offset 96: expected version v4 but found v6"
+        );
+    }
+}

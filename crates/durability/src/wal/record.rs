@@ -1,0 +1,310 @@
+//! The commit record: what one commit writes, and the postcard encoding of its body.
+//!
+//! ```text
+//! body = postcard of (timestamp, writer, writes):
+//!   timestamp    varint u64, microseconds since the Unix epoch
+//!   writer       16 raw bytes, the run id (big-endian UUID bytes)
+//!   writes       varint count, then per write:
+//!     key        varint length + bytes
+//!     op         varint variant: 0 = Put, 1 = Delete
+//!       Put:     value: varint length + bytes; ttl: 0x00 (none) | 0x01 varint micros
+//! ```
+//!
+//! Keys and values are opaque bytes here (the engine's encodings, see `docs/FORMAT.md`) and
+//! are written with `serialize_bytes`, so encoding them is one copy, not one call per byte.
+
+use std::fmt;
+use std::time::Duration;
+
+use in_mem_core_types::limits::COMMIT_BYTES_MAX;
+use in_mem_core_types::{RunId, Timestamp, Version};
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::ser::{SerializeStructVariant, SerializeTuple, Serializer};
+use serde::{Deserialize, Serialize};
+
+use super::format::COMBINE_BYTES_MIN;
+use crate::error::{Error, Result};
+
+/// One write of a commit, borrowed, for encoding.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteRef<'a> {
+    pub key: &'a [u8],
+    pub op: OpRef<'a>,
+}
+
+/// What a [`WriteRef`] does to its key.
+#[derive(Debug, Clone, Copy)]
+pub enum OpRef<'a> {
+    /// Sets the key to `value`, expiring `ttl` after the commit's timestamp (stored in whole
+    /// microseconds).
+    Put {
+        value: &'a [u8],
+        ttl: Option<Duration>,
+    },
+    /// Deletes the key.
+    Delete,
+}
+
+/// One write of a commit, owned, as replayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogWrite {
+    pub key: Vec<u8>,
+    pub op: LogOp,
+}
+
+/// What a [`LogWrite`] does to its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogOp {
+    Put {
+        value: Vec<u8>,
+        ttl: Option<Duration>,
+    },
+    Delete,
+}
+
+/// A commit as replayed from the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitRecord {
+    pub version: Version,
+    pub timestamp: Timestamp,
+    pub writer: RunId,
+    pub writes: Vec<LogWrite>,
+}
+
+/// The encoded body of a commit (everything but its version), built outside the log lock.
+pub struct CommitBody {
+    bytes: Vec<u8>,
+    /// CRC-32C of `bytes` for large bodies, so that the log lock only combines it with the
+    /// frame's head instead of reading the whole body (see `format::frame_prefix`).
+    crc: Option<u32>,
+}
+
+impl CommitBody {
+    /// Encodes a commit. Errors with [`Error::CommitTooLarge`] if the body would be larger
+    /// than [`COMMIT_BYTES_MAX`].
+    ///
+    /// # Panics
+    /// Never: encoding integers and bytes into a `Vec` cannot fail.
+    #[allow(clippy::similar_names)] // `writer` and `writes` are the names the engine uses.
+    pub fn encode(
+        timestamp: Timestamp,
+        writer: RunId,
+        writes: &[WriteRef<'_>],
+    ) -> Result<CommitBody> {
+        // The raw bytes bound the encoding from below: refuse before sizing a huge commit.
+        let raw = writes.iter().fold(0usize, |sum, w| {
+            let value = match w.op {
+                OpRef::Put { value, .. } => value.len(),
+                OpRef::Delete => 0,
+            };
+            sum.saturating_add(w.key.len()).saturating_add(value)
+        });
+        if raw > COMMIT_BYTES_MAX {
+            return Err(Error::CommitTooLarge {
+                len: raw,
+                max: COMMIT_BYTES_MAX,
+            });
+        }
+        let body = BodySer {
+            timestamp: timestamp.as_micros(),
+            writer: writer.to_bytes(),
+            writes,
+        };
+        let len: usize =
+            postcard::serialize_with_flavor(&body, postcard::ser_flavors::Size::default())
+                .expect("sizing integers and bytes cannot fail");
+        if len > COMMIT_BYTES_MAX {
+            return Err(Error::CommitTooLarge {
+                len,
+                max: COMMIT_BYTES_MAX,
+            });
+        }
+        let bytes = postcard::to_extend(&body, Vec::with_capacity(len))
+            .expect("encoding integers and bytes into a Vec cannot fail");
+        let crc = (bytes.len() >= COMBINE_BYTES_MIN).then(|| crc32c::crc32c(&bytes));
+        Ok(CommitBody { bytes, crc })
+    }
+
+    /// Length of the encoded body in bytes; the log record adds 16.
+    pub fn encoded_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub(crate) fn crc(&self) -> Option<u32> {
+        self.crc
+    }
+}
+
+impl fmt::Debug for CommitBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CommitBody")
+            .field("len", &self.bytes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Decodes the body of the record with `version`. The error is a reason for
+/// `CorruptionKind::UndecodableBody`.
+pub(crate) fn decode_body(
+    version: Version,
+    body: &[u8],
+) -> std::result::Result<CommitRecord, String> {
+    let (decoded, rest): (BodyDe, &[u8]) =
+        postcard::take_from_bytes(body).map_err(|e| e.to_string())?;
+    if !rest.is_empty() {
+        return Err(format!("{} trailing bytes after the body", rest.len()));
+    }
+    Ok(CommitRecord {
+        version,
+        timestamp: Timestamp::from_micros(decoded.timestamp),
+        writer: RunId::from_bytes(decoded.writer),
+        writes: decoded.writes.0,
+    })
+}
+
+fn ttl_micros(ttl: Option<Duration>) -> Option<u64> {
+    ttl.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+// ---- encoding -------------------------------------------------------------------------------
+
+struct BodySer<'a> {
+    timestamp: u64,
+    writer: [u8; 16],
+    writes: &'a [WriteRef<'a>],
+}
+
+impl Serialize for BodySer<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut t = s.serialize_tuple(3)?;
+        t.serialize_element(&self.timestamp)?;
+        t.serialize_element(&self.writer)?;
+        t.serialize_element(&WritesSer(self.writes))?;
+        t.end()
+    }
+}
+
+struct WritesSer<'a>(&'a [WriteRef<'a>]);
+
+impl Serialize for WritesSer<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(WriteSer))
+    }
+}
+
+struct WriteSer<'a>(&'a WriteRef<'a>);
+
+impl Serialize for WriteSer<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut t = s.serialize_tuple(2)?;
+        t.serialize_element(&Bytes(self.0.key))?;
+        t.serialize_element(&OpSer(&self.0.op))?;
+        t.end()
+    }
+}
+
+struct OpSer<'a>(&'a OpRef<'a>);
+
+impl Serialize for OpSer<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match *self.0 {
+            OpRef::Put { value, ttl } => {
+                let mut v = s.serialize_struct_variant("Op", 0, "Put", 2)?;
+                v.serialize_field("value", &Bytes(value))?;
+                v.serialize_field("ttl", &ttl_micros(ttl))?;
+                v.end()
+            }
+            OpRef::Delete => s.serialize_unit_variant("Op", 1, "Delete"),
+        }
+    }
+}
+
+/// Bytes serialized as bytes (a length and one copy), not as a sequence of `u8`.
+struct Bytes<'a>(&'a [u8]);
+
+impl Serialize for Bytes<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
+}
+
+// ---- decoding -------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct BodyDe {
+    timestamp: u64,
+    writer: [u8; 16],
+    writes: WritesDe,
+}
+
+#[derive(Deserialize)]
+struct WriteDe {
+    key: ByteBuf,
+    op: OpDe,
+}
+
+#[derive(Deserialize)]
+enum OpDe {
+    Put { value: ByteBuf, ttl: Option<u64> },
+    Delete,
+}
+
+/// The writes, built straight into the replayed form.
+struct WritesDe(Vec<LogWrite>);
+
+impl<'de> Deserialize<'de> for WritesDe {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct WritesVisitor;
+        impl<'de> Visitor<'de> for WritesVisitor {
+            type Value = WritesDe;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a sequence of writes")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<WritesDe, A::Error> {
+                // The count comes from the bytes: cap what it may reserve up front.
+                let mut writes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+                while let Some(WriteDe { key, op }) = seq.next_element()? {
+                    let op = match op {
+                        OpDe::Put { value, ttl } => LogOp::Put {
+                            value: value.0,
+                            ttl: ttl.map(Duration::from_micros),
+                        },
+                        OpDe::Delete => LogOp::Delete,
+                    };
+                    writes.push(LogWrite { key: key.0, op });
+                }
+                Ok(WritesDe(writes))
+            }
+        }
+        d.deserialize_seq(WritesVisitor)
+    }
+}
+
+/// Owned bytes read as bytes.
+struct ByteBuf(Vec<u8>);
+
+impl<'de> Deserialize<'de> for ByteBuf {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct BytesVisitor;
+        impl Visitor<'_> for BytesVisitor {
+            type Value = ByteBuf;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> std::result::Result<ByteBuf, E> {
+                Ok(ByteBuf(v.to_vec()))
+            }
+        }
+        d.deserialize_byte_buf(BytesVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests;

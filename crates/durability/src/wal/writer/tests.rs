@@ -1,0 +1,43 @@
+use super::*;
+
+#[test]
+fn policies_combine_to_the_smallest_interval_and_commit_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recovered = Recovered {
+        active: None,
+        spare: None,
+        next_sequence: 1,
+        last_version: Version::ZERO,
+        records_replayed: 0,
+        tail: super::super::TailState::Clean,
+    };
+    let shared = Shared::new(
+        Arc::new(crate::vfs::StdFs),
+        tmp.path().to_owned(),
+        4096,
+        recovered,
+    );
+    let slow = SyncPolicy {
+        interval: Duration::from_millis(100),
+        max_commits: Some(1000),
+    };
+    let fast = SyncPolicy {
+        interval: Duration::from_millis(10),
+        max_commits: None,
+    };
+    let a = shared.add_policy(slow);
+    let b = shared.add_policy(fast);
+    {
+        let st = shared.lock();
+        assert_eq!(st.interval_min, Some(Duration::from_millis(10)));
+        assert_eq!(st.max_commits_min, Some(1000));
+    }
+    shared.remove_policy(b);
+    {
+        let st = shared.lock();
+        assert_eq!(st.interval_min, Some(Duration::from_millis(100)));
+    }
+    shared.remove_policy(a);
+    let st = shared.lock();
+    assert_eq!((st.interval_min, st.max_commits_min), (None, None));
+}
