@@ -56,7 +56,7 @@ impl Default for OpenOptions {
     fn default() -> Self {
         OpenOptions {
             mode: DurabilityMode::default(),
-            segment_bytes: 32 << 20,
+            segment_bytes: 16 << 20,
             clock: Arc::new(SystemClock),
             vfs: Arc::new(StdFs),
             ended_run_retention: Duration::from_secs(600),
@@ -66,7 +66,7 @@ impl Default for OpenOptions {
 }
 
 impl OpenOptions {
-    /// The defaults: `Batched { 100 ms, 1000 }`, 32 MiB log segments, the system clock, the real
+    /// The defaults: `Batched { 100 ms, 1000 }`, 16 MiB log segments, the system clock, the real
     /// file system, ended runs readable for 10 minutes, a sweep every second.
     pub fn new() -> Self {
         Self::default()
