@@ -18,7 +18,13 @@ const SCAN_KEYS: u64 = 1_000;
 
 const MODES: [(&str, DurabilityMode); 3] = [
     ("strict", DurabilityMode::Strict),
-    ("batched", DurabilityMode::Batched { interval_ms: 100, max_commits: 1000 }),
+    (
+        "batched",
+        DurabilityMode::Batched {
+            interval_ms: 100,
+            max_commits: 1000,
+        },
+    ),
     ("async", DurabilityMode::Async { interval_ms: 1000 }),
 ];
 
@@ -43,7 +49,10 @@ fn put(c: &mut Criterion) {
         });
         let mut rng = Rng::new(7);
         group.bench_function(BenchmarkId::new("random", name), |b| {
-            b.iter(|| db.put(run, key(rng.below(u64::MAX >> 1)), VALUE).expect("put"));
+            b.iter(|| {
+                db.put(run, key(rng.below(u64::MAX >> 1)), VALUE)
+                    .expect("put")
+            });
         });
     }
     group.finish();
@@ -84,7 +93,8 @@ fn loaded() -> (tempfile::TempDir, Database, RunId) {
         db.put(writer, key(i), VALUE).expect("load");
     }
     for i in 0..SCAN_KEYS {
-        db.put(writer, format!("scan:{i:019}"), VALUE).expect("load");
+        db.put(writer, format!("scan:{i:019}"), VALUE)
+            .expect("load");
     }
     let reader = db.begin_run();
     (dir, db, reader)
@@ -112,14 +122,21 @@ fn reads(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for threads in [1u64, 2] {
         group.bench_function(BenchmarkId::new("in-mem", threads), |b| {
-            b.iter_custom(|iters| parallel(threads, iters, |rng| {
-                black_box(db.get(run, key(rng.below(READ_KEYS))).expect("get"));
-            }));
+            b.iter_custom(|iters| {
+                parallel(threads, iters, |rng| {
+                    black_box(db.get(run, key(rng.below(READ_KEYS))).expect("get"));
+                })
+            });
         });
         group.bench_function(BenchmarkId::new("skipmap-floor", threads), |b| {
-            b.iter_custom(|iters| parallel(threads, iters, |rng| {
-                black_box(map.get(&key(rng.below(READ_KEYS))[..]).map(|e| e.value().clone()));
-            }));
+            b.iter_custom(|iters| {
+                parallel(threads, iters, |rng| {
+                    black_box(
+                        map.get(&key(rng.below(READ_KEYS))[..])
+                            .map(|e| e.value().clone()),
+                    );
+                })
+            });
         });
     }
     group.finish();

@@ -33,12 +33,26 @@ fn cargo(args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
         .envs(env.iter().copied())
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if status.success() { Ok(()) } else { Err(format!("`cargo {}` failed ({status})", args.join(" "))) }
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`cargo {}` failed ({status})", args.join(" ")))
+    }
 }
 
 fn ci() -> Result<(), String> {
     cargo(&["fmt", "--all", "--", "--check"], &[])?;
-    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[])?;
+    cargo(
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
     cargo(&["test", "--workspace"], &[])?;
     loom()?;
     cargo(&["run", "--release", "--example", "quickstart"], &[])
@@ -48,7 +62,14 @@ fn ci() -> Result<(), String> {
 /// build, and sharing a directory would rebuild the normal build each time.
 fn loom() -> Result<(), String> {
     cargo(
-        &["test", "--release", "-p", "in-mem-storage", "--test", "loom"],
+        &[
+            "test",
+            "--release",
+            "-p",
+            "in-mem-storage",
+            "--test",
+            "loom",
+        ],
         &[
             ("RUSTFLAGS", "--cfg inmem_loom"),
             ("LOOM_MAX_PREEMPTIONS", "2"),

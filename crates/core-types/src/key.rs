@@ -140,11 +140,14 @@ impl Key {
     pub fn decode_type_tag(bytes: &[u8]) -> Result<TypeTag> {
         let mut pos = 0;
         for _ in 0..3 {
-            let len = bytes[pos..].iter().position(|&b| b == 0).ok_or(Error::Malformed {
-                what: "key",
-                offset: bytes.len(),
-                reason: "namespace name has no terminator",
-            })?;
+            let len = bytes[pos..]
+                .iter()
+                .position(|&b| b == 0)
+                .ok_or(Error::Malformed {
+                    what: "key",
+                    offset: bytes.len(),
+                    reason: "namespace name has no terminator",
+                })?;
             pos += len + 1;
         }
         let tag_at = pos + 16;
