@@ -9,6 +9,19 @@ pub(crate) fn write_u64(out: &mut Vec<u8>, mut n: u64) {
     out.push(n as u8);
 }
 
+/// `n` as an unsigned LEB128 varint in a stack buffer: the buffer and how many bytes are used.
+pub(crate) fn encode_u64(mut n: u64) -> ([u8; 10], usize) {
+    let mut buf = [0u8; 10];
+    let mut len = 0;
+    while n >= 0x80 {
+        buf[len] = (n as u8) | 0x80;
+        n >>= 7;
+        len += 1;
+    }
+    buf[len] = n as u8;
+    (buf, len + 1)
+}
+
 /// Reads an unsigned LEB128 varint at `*pos`, advancing it. `None` on truncation or overflow.
 pub(crate) fn read_u64(bytes: &[u8], pos: &mut usize) -> Option<u64> {
     let mut n: u64 = 0;
@@ -39,6 +52,8 @@ mod tests {
             let mut pos = 0;
             assert_eq!(read_u64(&buf, &mut pos), Some(n));
             assert_eq!(pos, buf.len());
+            let (stack, len) = encode_u64(n);
+            assert_eq!(&stack[..len], buf.as_slice());
         }
         let mut pos = 0;
         assert_eq!(read_u64(&[0xff; 11], &mut pos), None);

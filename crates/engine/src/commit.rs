@@ -42,16 +42,13 @@ impl Instance {
         wait: WaitFor,
     ) -> Result<Version> {
         let timestamp = self.clock.now();
-        let refs: Vec<WriteRef<'_>> = writes
-            .iter()
-            .map(|w| WriteRef {
-                key: &w.key,
-                op: match &w.op {
-                    PendingOp::Put { value, ttl } => OpRef::Put { value, ttl: *ttl },
-                    PendingOp::Delete => OpRef::Delete,
-                },
-            })
-            .collect();
+        let refs = map_small(writes, |w| WriteRef {
+            key: &w.key,
+            op: match &w.op {
+                PendingOp::Put { value, ttl } => OpRef::Put { value, ttl: *ttl },
+                PendingOp::Delete => OpRef::Delete,
+            },
+        });
         let body = CommitBody::encode(timestamp, author, &refs)?;
         let versions = self.memtable.versions();
         let ticket = self.wal.append(&body, || versions.allocate())?;
@@ -61,19 +58,16 @@ impl Instance {
             versions.publish(ticket.version);
             return Err(e.into());
         }
-        let mutations: Vec<Mutation> = writes
-            .iter()
-            .map(|w| Mutation {
-                key: Arc::clone(&w.key),
-                kind: match &w.op {
-                    PendingOp::Put { value, ttl } => MutationKind::Put {
-                        value: Arc::clone(value),
-                        expires_at: ttl.map(|ttl| timestamp.saturating_add(ttl)),
-                    },
-                    PendingOp::Delete => MutationKind::Delete,
+        let mutations = map_small(writes, |w| Mutation {
+            key: Arc::clone(&w.key),
+            kind: match &w.op {
+                PendingOp::Put { value, ttl } => MutationKind::Put {
+                    value: Arc::clone(value),
+                    expires_at: ttl.map(|ttl| timestamp.saturating_add(ttl)),
                 },
-            })
-            .collect();
+                PendingOp::Delete => MutationKind::Delete,
+            },
+        });
         self.memtable
             .apply(ticket.version, author, timestamp, &mutations);
         versions.publish(ticket.version);
@@ -81,5 +75,28 @@ impl Instance {
         // earlier version has been applied too.
         versions.wait_visible(ticket.version);
         Ok(ticket.version)
+    }
+}
+
+/// A slice mapped to a new list, without a heap allocation for the common one-write commit.
+enum Small<T> {
+    One([T; 1]),
+    Many(Vec<T>),
+}
+
+impl<T> std::ops::Deref for Small<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        match self {
+            Small::One(one) => one,
+            Small::Many(many) => many,
+        }
+    }
+}
+
+fn map_small<'a, T, U>(items: &'a [T], mut f: impl FnMut(&'a T) -> U) -> Small<U> {
+    match items {
+        [one] => Small::One([f(one)]),
+        _ => Small::Many(items.iter().map(f).collect()),
     }
 }

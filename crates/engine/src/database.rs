@@ -257,7 +257,7 @@ impl Database {
 
     /// Stores `value` (bytes) under `key` in `run`'s agent memory. Returns the commit version.
     pub fn put(&self, run: RunId, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<u64> {
-        let value = Value::encode_bytes(value.as_ref())?;
+        let value = Value::encode_bytes_shared(value.as_ref())?;
         self.put_encoded(run, key.as_ref(), value, None)
     }
 
@@ -269,13 +269,13 @@ impl Database {
         value: impl AsRef<[u8]>,
         ttl: Duration,
     ) -> Result<u64> {
-        let value = Value::encode_bytes(value.as_ref())?;
+        let value = Value::encode_bytes_shared(value.as_ref())?;
         self.put_encoded(run, key.as_ref(), value, Some(ttl))
     }
 
     /// Stores a typed [`Value`] under `key` (what `KVStore` builds on).
     pub fn put_value(&self, run: RunId, key: impl AsRef<[u8]>, value: &Value) -> Result<u64> {
-        self.put_encoded(run, key.as_ref(), value.encode()?, None)
+        self.put_encoded(run, key.as_ref(), Arc::from(value.encode()?), None)
     }
 
     /// Stores a typed [`Value`] under `key` with a time to live.
@@ -286,27 +286,25 @@ impl Database {
         value: &Value,
         ttl: Duration,
     ) -> Result<u64> {
-        self.put_encoded(run, key.as_ref(), value.encode()?, Some(ttl))
+        self.put_encoded(run, key.as_ref(), Arc::from(value.encode()?), Some(ttl))
     }
 
     fn put_encoded(
         &self,
         run: RunId,
         key: &[u8],
-        value: Vec<u8>,
+        value: Arc<[u8]>,
         ttl: Option<Duration>,
     ) -> Result<u64> {
         Key::validate_user_key(key)?;
-        let state = self.instance.runs.get(run)?;
-        let _writable = state.writable()?;
-        let write = PendingWrite {
-            key: kv_key(&state, key),
-            op: PendingOp::Put {
-                value: Arc::from(value),
-                ttl,
-            },
-        };
-        let version = self.instance.commit(run, &[write], self.handle.wait)?;
+        let version = self.instance.runs.with(run, |state| {
+            let _writable = state.writable()?;
+            let write = PendingWrite {
+                key: kv_key(state, key),
+                op: PendingOp::Put { value, ttl },
+            };
+            self.instance.commit(run, &[write], self.handle.wait)
+        })?;
         if ttl.is_some() {
             self.instance.note_ttl_write();
         }
@@ -350,15 +348,16 @@ impl Database {
 
     fn read(&self, run: RunId, key: &[u8]) -> Result<Option<StoredValue>> {
         Key::validate_user_key(key)?;
-        let state = self.instance.runs.get(run)?;
-        let view = self.instance.view_of(&state);
-        let lookup = [&*state.kv_prefix, key].concat();
-        let found = self
-            .instance
-            .memtable
-            .get(&lookup, &view, self.instance.clock.now());
-        self.instance.check_view_retained(&state)?;
-        Ok(found)
+        let instance = &self.instance;
+        instance.runs.with(run, |state| {
+            let view = instance.view_of(state);
+            let now = instance.clock.now();
+            let found = with_joined(&state.kv_prefix, key, |full| {
+                instance.memtable.get(full, &view, now)
+            });
+            instance.check_view_retained(state)?;
+            Ok(found)
+        })
     }
 
     /// Deletes `key` from `run`'s agent memory. Returns whether it existed in the run's view
@@ -366,24 +365,25 @@ impl Database {
     pub fn delete(&self, run: RunId, key: impl AsRef<[u8]>) -> Result<bool> {
         let key = key.as_ref();
         Key::validate_user_key(key)?;
-        let state = self.instance.runs.get(run)?;
-        let _writable = state.writable()?;
-        let full_key = kv_key(&state, key);
-        let view = self.instance.view_of(&state);
-        if self
-            .instance
-            .memtable
-            .get(&full_key, &view, self.instance.clock.now())
-            .is_none()
-        {
-            return Ok(false);
-        }
-        let write = PendingWrite {
-            key: full_key,
-            op: PendingOp::Delete,
-        };
-        self.instance.commit(run, &[write], self.handle.wait)?;
-        Ok(true)
+        let instance = &self.instance;
+        instance.runs.with(run, |state| {
+            let _writable = state.writable()?;
+            let full_key = kv_key(state, key);
+            let view = instance.view_of(state);
+            if instance
+                .memtable
+                .get(&full_key, &view, instance.clock.now())
+                .is_none()
+            {
+                return Ok(false);
+            }
+            let write = PendingWrite {
+                key: full_key,
+                op: PendingOp::Delete,
+            };
+            instance.commit(run, &[write], self.handle.wait)?;
+            Ok(true)
+        })
     }
 
     /// Every (key, bytes) pair in `run`'s view whose key starts with `prefix`, in key order.
@@ -418,18 +418,20 @@ impl Database {
             }
             .into());
         }
-        let state = self.instance.runs.get(run)?;
-        let view = self.instance.view_of(&state);
-        let full_prefix = [&*state.kv_prefix, prefix].concat();
-        let strip = state.kv_prefix.len();
-        let now = self.instance.clock.now();
-        let mut out = Vec::new();
-        for (key, stored) in self.instance.memtable.scan_prefix(&full_prefix, view, now) {
-            let user_key = &key[strip..];
-            out.push((user_key.to_vec(), convert(user_key, &stored)?));
-        }
-        self.instance.check_view_retained(&state)?;
-        Ok(out)
+        let instance = &self.instance;
+        instance.runs.with(run, |state| {
+            let view = instance.view_of(state);
+            let full_prefix = [&*state.kv_prefix, prefix].concat();
+            let strip = state.kv_prefix.len();
+            let now = instance.clock.now();
+            let mut out = Vec::new();
+            for (key, stored) in instance.memtable.scan_prefix(&full_prefix, view, now) {
+                let user_key = &key[strip..];
+                out.push((user_key.to_vec(), convert(user_key, &stored)?));
+            }
+            instance.check_view_retained(state)?;
+            Ok(out)
+        })
     }
 
     // ----- durability and lifetime ------------------------------------------------------------
@@ -483,11 +485,27 @@ pub struct DatabaseStats {
     pub runs: u64,
 }
 
+/// The full key of `user_key` in `state`'s agent memory, in one exact-size allocation.
 fn kv_key(state: &RunState, user_key: &[u8]) -> Arc<[u8]> {
-    let mut key = Vec::with_capacity(state.kv_prefix.len() + user_key.len());
-    key.extend_from_slice(&state.kv_prefix);
-    key.extend_from_slice(user_key);
-    Arc::from(key)
+    in_mem_core_types::concat_shared(&[&state.kv_prefix, user_key])
+}
+
+thread_local! {
+    /// Reused buffer for the full key of a point read, so a get allocates only its answer.
+    static LOOKUP_KEY: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Calls `f` with `prefix + rest`, built in a per-thread buffer.
+fn with_joined<T>(prefix: &[u8], rest: &[u8], f: impl FnOnce(&[u8]) -> T) -> T {
+    LOOKUP_KEY.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            buf.extend_from_slice(prefix);
+            buf.extend_from_slice(rest);
+            f(&buf)
+        }
+        Err(_) => f(&[prefix, rest].concat()),
+    })
 }
 
 fn bytes_of<'a>(key: &[u8], encoded: &'a [u8]) -> Result<&'a [u8]> {

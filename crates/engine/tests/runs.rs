@@ -169,3 +169,18 @@ fn database_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
     assert_send_sync::<Database>();
 }
+
+#[test]
+fn a_run_of_one_database_is_unknown_to_another_even_just_after_use() {
+    // The per-thread run cache must be keyed by database, not only by run id.
+    let (_a_dir, a) = db();
+    let (_b_dir, b) = db();
+    let run = a.begin_run();
+    a.put(run, b"k", b"v").unwrap();
+    assert_eq!(a.get(run, b"k").unwrap(), Some(b"v".to_vec()));
+    assert!(matches!(b.get(run, b"k"), Err(Error::UnknownRun { .. })));
+    assert!(matches!(b.put(run, b"k", b"w"), Err(Error::UnknownRun { .. })));
+    // And a run's state seen through the cache follows its lifecycle.
+    a.end_run(run).unwrap();
+    assert!(matches!(a.put(run, b"k", b"w"), Err(Error::RunEnded { .. })));
+}

@@ -61,6 +61,24 @@ impl Value {
         Ok(out)
     }
 
+    /// [`Value::encode_bytes`] into a shared allocation: the byte API's hot path, with one
+    /// allocation of the exact size (see [`crate::concat_shared`]).
+    pub fn encode_bytes_shared(bytes: &[u8]) -> Result<std::sync::Arc<[u8]>> {
+        let (prefix, prefix_len) = varint::encode_u64(bytes.len() as u64);
+        let total = 1 + prefix_len + bytes.len();
+        if total > VALUE_BYTES_MAX {
+            return Err(Error::ValueTooLarge {
+                len: total,
+                max: VALUE_BYTES_MAX,
+            });
+        }
+        Ok(crate::concat_shared(&[
+            &[TAG_BYTES],
+            &prefix[..prefix_len],
+            bytes,
+        ]))
+    }
+
     /// If `encoded` is the encoding of a `Value::Bytes`, the bytes it holds, borrowed; `Ok(None)`
     /// if it encodes another type; an error if it is not a valid encoding.
     pub fn decode_bytes(encoded: &[u8]) -> Result<Option<&[u8]>> {

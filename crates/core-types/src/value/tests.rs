@@ -42,6 +42,7 @@ proptest! {
     fn bytes_fast_path_agrees_with_the_general_encoding(b in prop::collection::vec(any::<u8>(), 0..64)) {
         let fast = Value::encode_bytes(&b).unwrap();
         prop_assert_eq!(&fast, &Value::Bytes(b.clone()).encode().unwrap());
+        prop_assert_eq!(&*Value::encode_bytes_shared(&b).unwrap(), fast.as_slice());
         prop_assert_eq!(Value::decode_bytes(&fast).unwrap(), Some(b.as_slice()));
     }
 }

@@ -6,6 +6,7 @@
 //! whole commit and transitions take it exclusively, so no write lands after the record that
 //! ends its run.
 
+mod cache;
 mod pins;
 mod record;
 
@@ -151,10 +152,22 @@ impl RunState {
 }
 
 /// Every run of the database, and the snapshots they pin.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct RunRegistry {
+    /// Distinguishes this registry in the per-thread run cache.
+    id: u64,
     runs: DashMap<RunId, Arc<RunState>>,
     pub pins: Pins,
+}
+
+impl Default for RunRegistry {
+    fn default() -> Self {
+        RunRegistry {
+            id: cache::next_registry_id(),
+            runs: DashMap::new(),
+            pins: Pins::default(),
+        }
+    }
 }
 
 impl RunRegistry {
@@ -165,12 +178,26 @@ impl RunRegistry {
             .ok_or(Error::UnknownRun { run })
     }
 
+    /// Calls `f` with `run`'s state; the hot path of every operation, served from a per-thread
+    /// cache when this thread used the same run last (see `cache.rs`).
+    pub fn with<T>(&self, run: RunId, f: impl FnOnce(&RunState) -> Result<T>) -> Result<T> {
+        let mut f = Some(f);
+        let mut call = |state: &RunState| (f.take().expect("called once"))(state);
+        if let Some(out) = cache::with_cached(self.id, run, &mut call) {
+            return out;
+        }
+        let state = self.get(run)?;
+        cache::remember(self.id, &state);
+        call(&state)
+    }
+
     pub fn insert(&self, state: Arc<RunState>) {
         self.runs.insert(state.id, state);
     }
 
     pub fn remove(&self, run: RunId) {
         self.runs.remove(&run);
+        cache::forget(self.id, run);
     }
 
     pub fn len(&self) -> usize {
