@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use in_mem::{Database, DurabilityMode, Namespace, primitives::KVStore};
+use in_mem::{Database, DurabilityMode, Namespace, Value, primitives::KVStore};
 
 fn main() -> in_mem::Result<()> {
     let (path, temporary) = if let Some(dir) = std::env::args().nth(1) {
@@ -66,7 +66,7 @@ fn main() -> in_mem::Result<()> {
         match db.get_versioned(reader, key)? {
             Some(v) => println!(
                 "  {key:<20} = {:<28} version {:>3}  ttl {:?}",
-                format!("{:?}", v.value),
+                show(&v.value),
                 v.version,
                 v.ttl
             ),
@@ -103,4 +103,15 @@ fn main() -> in_mem::Result<()> {
         let _ = std::fs::remove_dir_all(&path);
     }
     Ok(())
+}
+
+/// A value as a person reads it: bytes as text where they are UTF-8.
+fn show(value: &Value) -> String {
+    match value {
+        Value::Bytes(bytes) => match std::str::from_utf8(bytes) {
+            Ok(text) => format!("b{text:?}"),
+            Err(_) => format!("{bytes:?}"),
+        },
+        other => format!("{other:?}"),
+    }
 }
