@@ -57,7 +57,7 @@ impl Key {
     /// [`USER_KEY_BYTES_MAX`] bytes).
     pub fn validate(&self) -> Result<()> {
         self.namespace.validate()?;
-        validate_user_key(&self.user_key)
+        Self::validate_user_key(&self.user_key)
     }
 
     /// The memcomparable encoding (see the module docs). The namespace must be valid.
@@ -92,25 +92,18 @@ impl Key {
     /// Decodes an encoding made by [`Key::encode`]. Any other bytes give
     /// [`Error::Malformed`] or [`Error::UnknownTypeTag`], never a panic.
     pub fn decode(bytes: &[u8]) -> Result<Key> {
-        let mut pos = 0;
+        let (name_ends, pos) = name_ends(bytes)?;
+        let mut start = 0;
         let mut names = [String::new(), String::new(), String::new()];
-        for name in &mut names {
-            let len = bytes[pos..]
-                .iter()
-                .position(|&b| b == 0)
-                .ok_or(Error::Malformed {
-                    what: "key",
-                    offset: bytes.len(),
-                    reason: "namespace name has no terminator",
-                })?;
-            std::str::from_utf8(&bytes[pos..pos + len])
+        for (name, end) in names.iter_mut().zip(name_ends) {
+            std::str::from_utf8(&bytes[start..end])
                 .map_err(|_| Error::Malformed {
                     what: "key",
-                    offset: pos,
+                    offset: start,
                     reason: "namespace name is not UTF-8",
                 })?
                 .clone_into(name);
-            pos += len + 1;
+            start = end + 1;
         }
         let run_end = pos + 16;
         let run: [u8; 16] = bytes
@@ -133,23 +126,10 @@ impl Key {
             user_key: bytes[run_end + 1..].to_vec(),
         })
     }
-}
 
-impl Key {
     /// The type tag of an encoded key, read without decoding (or allocating) the rest.
     pub fn decode_type_tag(bytes: &[u8]) -> Result<TypeTag> {
-        let mut pos = 0;
-        for _ in 0..3 {
-            let len = bytes[pos..]
-                .iter()
-                .position(|&b| b == 0)
-                .ok_or(Error::Malformed {
-                    what: "key",
-                    offset: bytes.len(),
-                    reason: "namespace name has no terminator",
-                })?;
-            pos += len + 1;
-        }
+        let (_, pos) = name_ends(bytes)?;
         let tag_at = pos + 16;
         let tag = *bytes.get(tag_at).ok_or(Error::Malformed {
             what: "key",
@@ -158,27 +138,40 @@ impl Key {
         })?;
         TypeTag::try_from(tag)
     }
-}
 
-/// Checks a user key: non-empty and at most [`USER_KEY_BYTES_MAX`] bytes.
-pub(crate) fn validate_user_key(user_key: &[u8]) -> Result<()> {
-    if user_key.is_empty() {
-        return Err(Error::EmptyKey);
-    }
-    if user_key.len() > USER_KEY_BYTES_MAX {
-        return Err(Error::KeyTooLong {
-            len: user_key.len(),
-            max: USER_KEY_BYTES_MAX,
-        });
-    }
-    Ok(())
-}
-
-impl Key {
     /// Checks a user key on its own: non-empty and at most [`USER_KEY_BYTES_MAX`] bytes.
     pub fn validate_user_key(user_key: &[u8]) -> Result<()> {
-        validate_user_key(user_key)
+        if user_key.is_empty() {
+            return Err(Error::EmptyKey);
+        }
+        if user_key.len() > USER_KEY_BYTES_MAX {
+            return Err(Error::KeyTooLong {
+                len: user_key.len(),
+                max: USER_KEY_BYTES_MAX,
+            });
+        }
+        Ok(())
     }
+}
+
+/// Where the three 0x00-terminated namespace names of an encoded key end (the offsets of their
+/// terminators), and the offset just past the last one.
+fn name_ends(bytes: &[u8]) -> Result<([usize; 3], usize)> {
+    let mut ends = [0; 3];
+    let mut pos = 0;
+    for end in &mut ends {
+        let len = bytes[pos..]
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or(Error::Malformed {
+                what: "key",
+                offset: bytes.len(),
+                reason: "namespace name has no terminator",
+            })?;
+        *end = pos + len;
+        pos += len + 1;
+    }
+    Ok((ends, pos))
 }
 
 #[cfg(test)]

@@ -51,7 +51,7 @@ impl Instance {
         let recovery = RecoveryReport {
             records_replayed: found.records_replayed,
             last_version: memtable.versions().visible().get(),
-            tail: found.tail.into(),
+            tail: found.tail,
             interrupted_runs,
         };
         tracing::info!(

@@ -1,6 +1,5 @@
 //! Replaying the log into memory at open, and what recovery found.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use in_mem_core_types::{Key, TypeTag, Value};
@@ -17,43 +16,11 @@ pub struct RecoveryReport {
     pub records_replayed: u64,
     /// The newest commit version after recovery (0 for an empty database).
     pub last_version: u64,
-    /// Whether the end of the log was clean or a torn tail was cut off.
-    pub tail: TailReport,
+    /// Whether the end of the log was clean or a torn tail (a commit that was never
+    /// acknowledged) was cut off.
+    pub tail: TailState,
     /// Runs that were active when the process stopped.
     pub interrupted_runs: Vec<in_mem_core_types::RunId>,
-}
-
-/// The state of the log's end at recovery.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TailReport {
-    /// The log ended cleanly.
-    Clean,
-    /// A torn or damaged tail (a commit that was never acknowledged) was cut off.
-    Cut {
-        file: PathBuf,
-        offset: u64,
-        bytes: u64,
-        reason: String,
-    },
-}
-
-impl From<TailState> for TailReport {
-    fn from(tail: TailState) -> Self {
-        match tail {
-            TailState::Cut {
-                file,
-                offset,
-                bytes,
-                reason,
-            } => TailReport::Cut {
-                file,
-                offset,
-                bytes,
-                reason,
-            },
-            TailState::Clean => TailReport::Clean,
-        }
-    }
 }
 
 /// Applies one replayed commit to the memtable (and the run registry, for run records).

@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use in_mem_engine::{Database, DurabilityMode, Error, TailReport};
+use in_mem_engine::{Database, DurabilityMode, Error, TailState};
 
 /// Writes `n` commits (`k0000` = 0 ... in order) and closes; returns the directory.
 fn write_commits(n: u32) -> tempfile::TempDir {
@@ -28,7 +28,7 @@ fn write_commits(n: u32) -> tempfile::TempDir {
 }
 
 /// The `k....` keys that a fresh run sees, as numbers, or the open error.
-fn recovered(path: &Path) -> Result<(Vec<u32>, TailReport), Error> {
+fn recovered(path: &Path) -> Result<(Vec<u32>, TailState), Error> {
     let db = Database::open_with_options(path, common::options(DurabilityMode::Strict))?;
     let run = db.begin_run();
     let keys = db
@@ -72,7 +72,7 @@ fn a_torn_tail_cut_at_any_offset_keeps_a_prefix_and_later_writes_work() {
         if cut < end {
             assert!(n < 40, "cut at {cut} must lose the last record");
         } else {
-            assert_eq!((n, &tail), (40, &TailReport::Clean));
+            assert_eq!((n, &tail), (40, &TailState::Clean));
         }
         kept_by_offset.insert(cut, n);
 
@@ -120,18 +120,18 @@ fn garbage_after_the_last_record_is_cut_and_reported() {
     // The cut starts at the end of the last record (the zeros before the garbage are part of
     // the damaged region) and reaches the last garbage byte.
     match &tail {
-        TailReport::Cut { offset, bytes, .. } => {
+        TailState::Cut { offset, bytes, .. } => {
             assert!(
                 (*offset as usize) < end && end - (*offset as usize) <= 8,
                 "{tail:?}"
             );
             assert_eq!((offset + bytes) as usize, end + 37, "{tail:?}");
         }
-        TailReport::Clean => panic!("garbage must be reported"),
+        TailState::Clean => panic!("garbage must be reported"),
     }
     // Recovery is idempotent: the second open finds a clean log with the same data.
     let (again, tail) = recovered(original.path()).unwrap();
-    assert_eq!((again, tail), (keys, TailReport::Clean));
+    assert_eq!((again, tail), (keys, TailState::Clean));
 }
 
 #[test]

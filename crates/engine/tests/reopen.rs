@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use in_mem_engine::{Database, DurabilityMode, OpenOptions, RunStatus, TailReport};
+use in_mem_engine::{Database, DurabilityMode, OpenOptions, RunStatus, TailState};
 
 const MODES: [DurabilityMode; 3] = [
     DurabilityMode::Strict,
@@ -34,7 +34,7 @@ fn everything_survives_drop_without_close_in_every_mode() {
         };
         let db = common::open(dir.path(), mode);
         assert_eq!(db.recovery_report().last_version, last, "{mode:?}");
-        assert_eq!(db.recovery_report().tail, TailReport::Clean);
+        assert_eq!(db.recovery_report().tail, TailState::Clean);
         let reader = db.begin_run();
         let listed = db.list(reader, b"key:").unwrap();
         assert_eq!(listed.len(), 499, "{mode:?}");

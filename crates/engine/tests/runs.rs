@@ -179,8 +179,14 @@ fn a_run_of_one_database_is_unknown_to_another_even_just_after_use() {
     a.put(run, b"k", b"v").unwrap();
     assert_eq!(a.get(run, b"k").unwrap(), Some(b"v".to_vec()));
     assert!(matches!(b.get(run, b"k"), Err(Error::UnknownRun { .. })));
-    assert!(matches!(b.put(run, b"k", b"w"), Err(Error::UnknownRun { .. })));
+    assert!(matches!(
+        b.put(run, b"k", b"w"),
+        Err(Error::UnknownRun { .. })
+    ));
     // And a run's state seen through the cache follows its lifecycle.
     a.end_run(run).unwrap();
-    assert!(matches!(a.put(run, b"k", b"w"), Err(Error::RunEnded { .. })));
+    assert!(matches!(
+        a.put(run, b"k", b"w"),
+        Err(Error::RunEnded { .. })
+    ));
 }

@@ -55,7 +55,7 @@ pub use in_mem_core_types::{
 };
 pub use in_mem_engine::{
     Clock, Database, DurabilityMode, ManualClock, OpenOptions, RecoveryReport, RunInfo, RunStatus,
-    SweepStats, SystemClock, TailReport,
+    SweepStats, SystemClock, TailState,
 };
 pub use in_mem_primitives::{Error, Result};
 
