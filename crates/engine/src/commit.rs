@@ -1,20 +1,30 @@
-//! The commit pipeline: encode -> append to the log (version allocated there) -> wait for the
-//! durability the handle's mode promises -> apply to the memtable -> publish the version.
+//! The commit pipeline: encode -> (under the run's commit lock: validate the read set, append to
+//! the log, where the version is allocated, register the writes as pending) -> wait for the
+//! durability the handle's mode promises -> apply to the memtable -> publish the version ->
+//! deregister the pending writes.
 //!
 //! The log lock covers only version allocation and a buffer append, so log order is version
 //! order while encoding, syscalls and memtable inserts run outside it. Applying after the
 //! durability wait means no reader ever sees a commit that a crash could still take back in
 //! `Strict` mode.
+//!
+//! Optimistic concurrency: a run sees other runs' writes only up to its start snapshot, so only
+//! the run's own concurrent commits can change what one of its transactions read. Those are
+//! either visible in the memtable or registered in the run's pending map (logged, not yet
+//! visible); validating against both under the run's commit lock, and registering before that
+//! lock is released, makes every conflicting pair of commits see each other.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use in_mem_core_types::{RunId, Version};
+use in_mem_core_types::limits::COMMIT_WRITES_MAX;
+use in_mem_core_types::{Key, Version};
 use in_mem_durability::{CommitBody, OpRef, WaitFor, WriteRef};
-use in_mem_storage::{Mutation, MutationKind};
+use in_mem_storage::{Mutation, MutationKind, ReadView};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::instance::Instance;
+use crate::runs::RunState;
 
 /// One write waiting to be committed.
 #[derive(Debug, Clone)]
@@ -33,14 +43,30 @@ pub(crate) enum PendingOp {
     Delete,
 }
 
+/// A key a transaction read, and the version it saw (`None`: no version at all).
+#[derive(Debug, Clone)]
+pub(crate) struct ReadCheck {
+    pub key: Arc<[u8]>,
+    pub observed: Option<Version>,
+}
+
 impl Instance {
-    /// Commits `writes` atomically as one log record on behalf of run `author`.
+    /// Commits `writes` atomically as one log record on behalf of `run`, provided that every key
+    /// in `reads` still has the version that was read. The caller holds the run's lifecycle
+    /// lock shared (`RunState::writable`).
     pub(crate) fn commit(
         &self,
-        author: RunId,
+        run: &RunState,
         writes: &[PendingWrite],
+        reads: &[ReadCheck],
         wait: WaitFor,
     ) -> Result<Version> {
+        if writes.len() > COMMIT_WRITES_MAX {
+            return Err(Error::CommitTooLarge {
+                writes: writes.len(),
+                max: COMMIT_WRITES_MAX,
+            });
+        }
         let timestamp = self.clock.now();
         let refs = map_small(writes, |w| WriteRef {
             key: &w.key,
@@ -49,32 +75,93 @@ impl Instance {
                 PendingOp::Delete => OpRef::Delete,
             },
         });
-        let body = CommitBody::encode(timestamp, author, &refs)?;
+        let body = CommitBody::encode(timestamp, run.id, &refs)?;
         let versions = self.memtable.versions();
-        let ticket = self.wal.append(&body, || versions.allocate())?;
-        if let Err(e) = self.wal.wait(ticket, wait) {
-            // The version is taken; publish it empty so later versions can still become
-            // visible. The log is poisoned now, so no later commit will be acknowledged.
-            versions.publish(ticket.version);
-            return Err(e.into());
-        }
-        let mutations = map_small(writes, |w| Mutation {
-            key: Arc::clone(&w.key),
-            kind: match &w.op {
-                PendingOp::Put { value, ttl } => MutationKind::Put {
-                    value: Arc::clone(value),
-                    expires_at: ttl.map(|ttl| timestamp.saturating_add(ttl)),
+        let ticket = {
+            let mut pending = run.pending();
+            self.validate(run, &pending, reads)?;
+            let ticket = self.wal.append(&body, || versions.allocate())?;
+            for write in writes {
+                pending.insert(Arc::clone(&write.key), ticket.version);
+            }
+            ticket
+        };
+        let outcome = self.wal.wait(ticket, wait);
+        if outcome.is_ok() {
+            let mutations = map_small(writes, |w| Mutation {
+                key: Arc::clone(&w.key),
+                kind: match &w.op {
+                    PendingOp::Put { value, ttl } => MutationKind::Put {
+                        value: Arc::clone(value),
+                        expires_at: ttl.map(|ttl| timestamp.saturating_add(ttl)),
+                    },
+                    PendingOp::Delete => MutationKind::Delete,
                 },
-                PendingOp::Delete => MutationKind::Delete,
-            },
-        });
-        self.memtable
-            .apply(ticket.version, author, timestamp, &mutations);
+            });
+            self.memtable
+                .apply(ticket.version, run.id, timestamp, &mutations);
+        }
+        // On failure the version is published empty, so that later versions can still become
+        // visible; the log is poisoned, so no later commit will be acknowledged anyway.
         versions.publish(ticket.version);
         // Read-your-writes: the caller's next read must see this commit, so wait until every
         // earlier version has been applied too.
         versions.wait_visible(ticket.version);
+        let mut pending = run.pending();
+        for write in writes {
+            if pending.get(&write.key) == Some(&ticket.version) {
+                pending.remove(&write.key);
+            }
+        }
+        drop(pending);
+        outcome?;
         Ok(ticket.version)
+    }
+
+    /// Checks that every read key still has the version that was read, in the run's view as it
+    /// is now: its snapshot plus every write of its own that is visible or pending.
+    fn validate(
+        &self,
+        run: &RunState,
+        pending: &std::collections::HashMap<Arc<[u8]>, Version>,
+        reads: &[ReadCheck],
+    ) -> Result<()> {
+        if reads.is_empty() {
+            return Ok(());
+        }
+        let view = ReadView {
+            snapshot: run.snapshot,
+            own: Some((run.id, self.memtable.versions().visible())),
+        };
+        let now = self.clock.now();
+        for read in reads {
+            let current = pending.get(&read.key).copied().or_else(|| {
+                self.memtable
+                    .lookup(&read.key, &view, now)
+                    .map(|l| l.version)
+            });
+            if current != read.observed {
+                return Err(Error::Conflict {
+                    run: run.id,
+                    key: describe_key(&read.key),
+                    read: read.observed.map(Version::get),
+                    found: current.map(Version::get),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A readable name for an encoded key: its type and user key, e.g. `kv:user:1`.
+pub(crate) fn describe_key(encoded: &[u8]) -> String {
+    match Key::decode(encoded) {
+        Ok(key) => format!(
+            "{}:{}",
+            key.type_tag(),
+            String::from_utf8_lossy(key.user_key())
+        ),
+        Err(_) => String::from_utf8_lossy(encoded).into_owned(),
     }
 }
 

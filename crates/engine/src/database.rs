@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use in_mem_core_types::{AgentId, Key, Namespace, RunId, Value, VersionedValue};
+use in_mem_core_types::{AgentId, Key, Namespace, RunId, Value, Version, VersionedValue};
 use in_mem_durability::{SyncPolicy, SyncPolicyGuard, WaitFor};
 use in_mem_storage::StoredValue;
 
@@ -15,6 +15,7 @@ use crate::open_registry;
 use crate::options::{DurabilityMode, OpenOptions};
 use crate::recovery::RecoveryReport;
 use crate::runs::{Lifecycle, RunInfo, RunRecord, RunState, RunStatus, StoredStatus};
+use crate::transaction::{RetryPolicy, Transaction};
 
 /// A handle to an open database. Cheap to clone; `Send + Sync`; every method takes `&self`.
 ///
@@ -249,7 +250,8 @@ impl Database {
                 ttl: None,
             },
         };
-        self.instance.commit(state.id, &[write], self.handle.wait)?;
+        self.instance
+            .commit(state, &[write], &[], self.handle.wait)?;
         Ok(())
     }
 
@@ -303,7 +305,7 @@ impl Database {
                 key: kv_key(state, key),
                 op: PendingOp::Put { value, ttl },
             };
-            self.instance.commit(run, &[write], self.handle.wait)
+            self.instance.commit(state, &[write], &[], self.handle.wait)
         })?;
         if ttl.is_some() {
             self.instance.note_ttl_write();
@@ -360,30 +362,79 @@ impl Database {
         })
     }
 
-    /// Deletes `key` from `run`'s agent memory. Returns whether it existed in the run's view
-    /// (an absent key is not written to the log at all).
+    /// Deletes `key` from `run`'s agent memory. Returns whether it existed in the run's view;
+    /// an absent key writes nothing to the log. Of two concurrent deletes of one key in one run,
+    /// exactly one returns `true`.
     pub fn delete(&self, run: RunId, key: impl AsRef<[u8]>) -> Result<bool> {
         let key = key.as_ref();
-        Key::validate_user_key(key)?;
-        let instance = &self.instance;
-        instance.runs.with(run, |state| {
-            let _writable = state.writable()?;
-            let full_key = kv_key(state, key);
-            let view = instance.view_of(state);
-            if instance
-                .memtable
-                .get(&full_key, &view, instance.clock.now())
-                .is_none()
-            {
-                return Ok(false);
+        self.transaction_with_retry(run, RetryPolicy::default(), |tx| tx.delete(key))
+    }
+
+    // ----- transactions -----------------------------------------------------------------------
+
+    /// Runs `f` in a transaction of `run` and commits its writes atomically, as one log record
+    /// with one version. Reads see the run's view as of now plus the transaction's own writes;
+    /// if another commit of the same run changed a key `f` read before this one commits, nothing
+    /// is written and the result is [`Error::Conflict`]. If `f` returns an error, nothing is
+    /// written. A transaction that only reads writes nothing to the log.
+    ///
+    /// ```
+    /// # use in_mem_engine::Database;
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = Database::open(dir.path()).unwrap();
+    /// let run = db.begin_run();
+    /// db.transaction(run, |tx| {
+    ///     let n = tx.get(b"counter")?.map_or(0, |b| b[0]);
+    ///     tx.put(b"counter", [n + 1])?;
+    ///     tx.put(b"last-step", b"counted")
+    /// })?;
+    /// assert_eq!(db.get(run, b"counter")?, Some(vec![1]));
+    /// # Ok::<(), in_mem_engine::Error>(())
+    /// ```
+    pub fn transaction<T, E: From<Error>>(
+        &self,
+        run: RunId,
+        f: impl FnOnce(&mut Transaction<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let state = self.instance.runs.get(run)?;
+        let mut tx = Transaction::new(&self.instance, &state);
+        let out = f(&mut tx)?;
+        tx.commit(self.handle.wait)?;
+        Ok(out)
+    }
+
+    /// Like [`Database::transaction`], but a conflict runs `f` again (after the commit that
+    /// caused it is visible, and a short, growing, jittered wait), up to `policy.max_attempts`
+    /// times. `f` may therefore run more than once: it must have no effects outside the
+    /// transaction.
+    pub fn transaction_with_retry<T, E: From<Error>>(
+        &self,
+        run: RunId,
+        policy: RetryPolicy,
+        mut f: impl FnMut(&mut Transaction<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let state = self.instance.runs.get(run)?;
+        let salt = retry_salt();
+        let mut attempt = 1;
+        loop {
+            let mut tx = Transaction::new(&self.instance, &state);
+            let out = f(&mut tx)?;
+            match tx.commit(self.handle.wait) {
+                Ok(_) => return Ok(out),
+                Err(Error::Conflict { found, .. }) if attempt < policy.max_attempts.max(1) => {
+                    // The next attempt must read what the other commit wrote.
+                    if let Some(found) = found {
+                        self.instance
+                            .memtable
+                            .versions()
+                            .wait_visible(Version::new(found));
+                    }
+                    attempt += 1;
+                    std::thread::sleep(policy.delay(attempt, salt));
+                }
+                Err(e) => return Err(e.into()),
             }
-            let write = PendingWrite {
-                key: full_key,
-                op: PendingOp::Delete,
-            };
-            instance.commit(run, &[write], self.handle.wait)?;
-            Ok(true)
-        })
+        }
     }
 
     /// Every (key, bytes) pair in `run`'s view whose key starts with `prefix`, in key order.
@@ -508,7 +559,7 @@ fn with_joined<T>(prefix: &[u8], rest: &[u8], f: impl FnOnce(&[u8]) -> T) -> T {
     })
 }
 
-fn bytes_of<'a>(key: &[u8], encoded: &'a [u8]) -> Result<&'a [u8]> {
+pub(crate) fn bytes_of<'a>(key: &[u8], encoded: &'a [u8]) -> Result<&'a [u8]> {
     match Value::decode_bytes(encoded) {
         Ok(Some(bytes)) => Ok(bytes),
         Ok(None) => Err(Error::NotBytes {
@@ -519,7 +570,7 @@ fn bytes_of<'a>(key: &[u8], encoded: &'a [u8]) -> Result<&'a [u8]> {
     }
 }
 
-fn damaged(key: &[u8], e: &in_mem_core_types::Error) -> Error {
+pub(crate) fn damaged(key: &[u8], e: &in_mem_core_types::Error) -> Error {
     Error::Damaged {
         what: format!("key {:?}", String::from_utf8_lossy(key)),
         reason: e.to_string(),
@@ -533,4 +584,10 @@ fn check_positive(what: &str, n: u64) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// A per-thread number that spreads the retry delays of contending threads apart.
+fn retry_salt() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::thread::current().id())
 }

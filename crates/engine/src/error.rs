@@ -41,6 +41,27 @@ pub enum Error {
     /// The byte API read a key that holds a typed value written through `KVStore`.
     #[error("key {key:?} holds a {found} value, not bytes; read it with KVStore")]
     NotBytes { key: String, found: &'static str },
+    /// Another commit of the same run changed a key this transaction read, after it read it.
+    /// Nothing was written; run the transaction again (`Database::transaction_with_retry` does).
+    #[error(
+        "transaction conflict in run {run}: key {key} was read at version {read:?} but is now \
+         at {found:?}; retry the transaction"
+    )]
+    Conflict {
+        run: RunId,
+        key: String,
+        read: Option<u64>,
+        found: Option<u64>,
+    },
+    /// A commit with more writes than `limits::COMMIT_WRITES_MAX`.
+    #[error("commit has {writes} writes, more than the limit of {max}")]
+    CommitTooLarge { writes: usize, max: usize },
+    /// A type tag that this call cannot use (agent memory and run records have their own calls).
+    #[error("type tag {tag} cannot be used here: {reason}")]
+    ReservedTypeTag {
+        tag: in_mem_core_types::TypeTag,
+        reason: &'static str,
+    },
     /// An option that cannot work (a zero interval, a tiny segment size).
     #[error("invalid options: {reason}")]
     InvalidOptions { reason: String },

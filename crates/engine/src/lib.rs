@@ -32,6 +32,7 @@ mod options;
 mod recovery;
 mod runs;
 mod sweeper;
+mod transaction;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use database::{Database, DatabaseStats};
@@ -41,3 +42,4 @@ pub use in_mem_storage::SweepStats;
 pub use options::{DurabilityMode, OpenOptions};
 pub use recovery::RecoveryReport;
 pub use runs::{RunInfo, RunStatus};
+pub use transaction::{RetryPolicy, Transaction};

@@ -57,5 +57,5 @@ mod version_counter;
 pub use memtable::{Memtable, Scan, SweepStats};
 pub use mutation::{Mutation, MutationKind};
 pub use read_view::ReadView;
-pub use stored::{StoredValue, StoredVersion};
+pub use stored::{Lookup, StoredValue, StoredVersion};
 pub use version_counter::VersionCounter;

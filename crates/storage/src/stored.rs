@@ -21,6 +21,16 @@ pub struct StoredValue {
     pub writer: RunId,
 }
 
+/// What [`Memtable::lookup`](crate::Memtable::lookup) found: the newest version a view sees, and
+/// its value if that version is a live value (not a tombstone, not expired).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    /// The newest version of the key the view sees.
+    pub version: Version,
+    /// Its value, if it is live.
+    pub live: Option<StoredValue>,
+}
+
 /// One stored version of a key, live or not: a value (possibly expired) or a tombstone.
 ///
 /// [`Memtable::iter_versions`](crate::Memtable::iter_versions) yields these, for checkpoints and

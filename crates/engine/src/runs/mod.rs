@@ -10,8 +10,9 @@ mod cache;
 mod pins;
 mod record;
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use dashmap::DashMap;
 use in_mem_core_types::{AgentId, Key, Namespace, RunId, Timestamp, TypeTag, Version};
@@ -89,9 +90,16 @@ pub(crate) struct RunState {
     pub kv_prefix: Box<[u8]>,
     /// Encoded key of this run's record.
     pub record_key: Box<[u8]>,
+    /// Encoded namespace of this run (agent and run id); its per-run data of type tag `t` lives
+    /// under this plus the byte of `t`.
+    pub data_prefix: Box<[u8]>,
     pub snapshot: Version,
     pub created_at: Timestamp,
     lifecycle: RwLock<Lifecycle>,
+    /// Writes of this run that are in the log but not yet visible, newest version per key.
+    /// Its mutex is the run's commit lock: validating a transaction's reads, appending to the
+    /// log and registering here happen under it (see `commit.rs`).
+    pending: Mutex<HashMap<Arc<[u8]>, Version>>,
 }
 
 impl RunState {
@@ -103,16 +111,29 @@ impl RunState {
         lifecycle: Lifecycle,
     ) -> Self {
         let kv_prefix = Key::type_prefix(&Namespace::agent_memory(agent.clone()), TypeTag::Kv);
-        let record_key = Key::type_prefix(&Namespace::for_run(agent.clone(), id), TypeTag::Run);
+        let namespace = Namespace::for_run(agent.clone(), id);
+        let record_key = Key::type_prefix(&namespace, TypeTag::Run);
+        let mut data_prefix = Vec::new();
+        namespace.encode_into(&mut data_prefix);
         RunState {
             id,
             agent,
             kv_prefix: kv_prefix.into_boxed_slice(),
             record_key: record_key.into_boxed_slice(),
+            data_prefix: data_prefix.into_boxed_slice(),
             snapshot,
             created_at,
             lifecycle: RwLock::new(lifecycle),
+            pending: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The run's commit lock, over its writes that are logged but not yet visible.
+    pub fn pending(&self) -> MutexGuard<'_, HashMap<Arc<[u8]>, Version>> {
+        // Every update under this lock is a single insert or remove.
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Shared hold on the lifecycle for one commit; errors unless the run is active.

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use crossbeam_skiplist::SkipMap;
 use in_mem_core_types::{RunId, Timestamp, Version};
 
-use crate::{Mutation, ReadView, StoredValue, StoredVersion, VersionCounter};
+use crate::{Lookup, Mutation, ReadView, StoredValue, StoredVersion, VersionCounter};
 use index::NewestIndex;
 use record::{Probe, Record, SeekKey, VersionKey};
 pub use scan::Scan;
@@ -126,6 +126,40 @@ impl Memtable {
             // Terminates: every version at or below the snapshot is visible.
             if view.sees(record.version, record.writer) {
                 return record.read(now);
+            }
+            entry = entry.next()?;
+        }
+    }
+
+    /// Like [`get`](Self::get), but also says *which* version the view sees when that version is
+    /// a tombstone or has expired: `None` only if the view sees no version of `key` at all.
+    ///
+    /// Optimistic concurrency control records this version when a transaction reads a key and
+    /// compares it at commit: a delete is a change just as a put is.
+    pub fn lookup(&self, key: &[u8], view: &ReadView, now: Timestamp) -> Option<Lookup> {
+        let from_index = self.index.with_newest(key, |newest| {
+            view.sees(newest.version, newest.writer).then(|| Lookup {
+                version: newest.version,
+                live: newest.read(now),
+            })
+        })?;
+        if let Some(found) = from_index {
+            return Some(found);
+        }
+        let probe = Probe::at(key, view.newest_visible_bound());
+        let mut entry = self
+            .history
+            .lower_bound(Bound::Included(&probe as &dyn SeekKey))?;
+        loop {
+            if entry.key().key_bytes() != key {
+                return None;
+            }
+            let record = entry.value();
+            if view.sees(record.version, record.writer) {
+                return Some(Lookup {
+                    version: record.version,
+                    live: record.read(now),
+                });
             }
             entry = entry.next()?;
         }

@@ -272,3 +272,30 @@ fn the_memtable_is_shared_across_threads() {
     assert_send_sync::<Memtable>();
     assert_send_sync::<VersionCounter>();
 }
+
+#[test]
+fn lookup_names_the_version_seen_even_when_it_is_a_tombstone_or_expired() {
+    let memtable = Memtable::new(Version::ZERO);
+    let run = RunId::new();
+    let put = commit(&memtable, run, &[Mutation::put(&b"k"[..], &b"v"[..])]);
+    let delete = commit(&memtable, run, &[Mutation::delete(&b"k"[..])]);
+    let expiring = commit(
+        &memtable,
+        run,
+        &[Mutation::put_expiring(&b"e"[..], &b"x"[..], NOW)],
+    );
+    let latest = ReadView::at(Version::MAX);
+    let tomb = memtable.lookup(b"k", &latest, NOW).unwrap();
+    assert_eq!((tomb.version, tomb.live), (delete, None));
+    // An older view takes the skiplist path and sees the put, live.
+    let old = memtable.lookup(b"k", &ReadView::at(put), NOW).unwrap();
+    assert_eq!(old.version, put);
+    assert_eq!(&*old.live.unwrap().value, b"v");
+    let expired = memtable.lookup(b"e", &latest, NOW).unwrap();
+    assert_eq!((expired.version, expired.live), (expiring, None));
+    assert_eq!(memtable.lookup(b"absent", &latest, NOW), None);
+    assert_eq!(
+        memtable.lookup(b"k", &ReadView::at(Version::ZERO), NOW),
+        None
+    );
+}

@@ -1,0 +1,395 @@
+//! Transactions: several reads and writes of one run, committed atomically as one log record,
+//! with snapshot reads and optimistic concurrency control.
+//!
+//! A transaction reads the run's view as of its start (the run's snapshot plus the run's own
+//! writes visible then), sees its own writes, and buffers its writes. At commit, every key it
+//! read must still have the version it saw; otherwise the commit fails with
+//! `Error::Conflict` naming the key and writes nothing (`Database::transaction_with_retry` runs
+//! the closure again). Prefix scans are not validated: two transactions may each scan and write
+//! disjoint keys (snapshot isolation's write skew), as with every snapshot-isolation store.
+//! A transaction that writes nothing commits nothing: no log record, no version.
+
+mod retry;
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::Arc;
+use std::time::Duration;
+
+use in_mem_core_types::{Key, RunId, TypeTag, Value, VersionedValue, concat_shared};
+use in_mem_storage::{ReadView, StoredValue};
+
+pub use retry::RetryPolicy;
+
+use crate::commit::{PendingOp, PendingWrite, ReadCheck};
+use crate::error::{Error, Result};
+use crate::instance::Instance;
+use crate::runs::RunState;
+
+/// An open transaction of one run. Created by `Database::transaction`; see the module docs.
+pub struct Transaction<'a> {
+    instance: &'a Instance,
+    run: &'a RunState,
+    view: ReadView,
+    reads: Vec<ReadCheck>,
+    writes: BTreeMap<Arc<[u8]>, PendingOp>,
+}
+
+impl std::fmt::Debug for Transaction<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction")
+            .field("run", &self.run.id)
+            .field("snapshot", &self.view.snapshot)
+            .field("reads", &self.reads.len())
+            .field("writes", &self.writes.len())
+            .finish()
+    }
+}
+
+/// A value read inside a transaction: committed (with its version) or written by this
+/// transaction (no version yet).
+struct Found {
+    value: Arc<[u8]>,
+    stored: Option<StoredValue>,
+}
+
+impl<'a> Transaction<'a> {
+    pub(crate) fn new(instance: &'a Instance, run: &'a RunState) -> Self {
+        Transaction {
+            instance,
+            run,
+            view: instance.view_of(run),
+            reads: Vec::new(),
+            writes: BTreeMap::new(),
+        }
+    }
+
+    /// The run this transaction belongs to.
+    pub fn run(&self) -> RunId {
+        self.run.id
+    }
+
+    /// Number of writes buffered so far.
+    pub fn write_count(&self) -> usize {
+        self.writes.len()
+    }
+
+    // ----- the agent's memory (what `Database::put` / `get` use) ------------------------------
+
+    /// The bytes under `key` in the agent's memory, as this transaction sees it.
+    pub fn get(&mut self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+        let key = key.as_ref();
+        let Some(found) = self.read(self.kv_key(key)?)? else {
+            return Ok(None);
+        };
+        crate::database::bytes_of(key, &found.value).map(|b| Some(b.to_vec()))
+    }
+
+    /// The typed value under `key`, with its version (0 for a value this transaction wrote:
+    /// it has no version until the commit), timestamp and time to live.
+    pub fn get_versioned(&mut self, key: impl AsRef<[u8]>) -> Result<Option<VersionedValue>> {
+        let key = key.as_ref();
+        let found = self.read(self.kv_key(key)?)?;
+        found.map(|f| versioned(key, &f)).transpose()
+    }
+
+    /// The typed value under `key`.
+    pub fn get_value(&mut self, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
+        Ok(self.get_versioned(key)?.map(|v| v.value))
+    }
+
+    /// Whether `key` holds a live value.
+    pub fn exists(&mut self, key: impl AsRef<[u8]>) -> Result<bool> {
+        Ok(self.read(self.kv_key(key.as_ref())?)?.is_some())
+    }
+
+    /// Stores bytes under `key`.
+    pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
+        let value = Value::encode_bytes_shared(value.as_ref())?;
+        self.write(
+            self.kv_key(key.as_ref())?,
+            PendingOp::Put { value, ttl: None },
+        );
+        Ok(())
+    }
+
+    /// Stores bytes under `key` that read as absent once `ttl` has passed.
+    pub fn put_with_ttl(
+        &mut self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        ttl: Duration,
+    ) -> Result<()> {
+        let value = Value::encode_bytes_shared(value.as_ref())?;
+        self.write(
+            self.kv_key(key.as_ref())?,
+            PendingOp::Put {
+                value,
+                ttl: Some(ttl),
+            },
+        );
+        Ok(())
+    }
+
+    /// Stores a typed value under `key`.
+    pub fn put_value(&mut self, key: impl AsRef<[u8]>, value: &Value) -> Result<()> {
+        let value = Arc::from(value.encode()?);
+        self.write(
+            self.kv_key(key.as_ref())?,
+            PendingOp::Put { value, ttl: None },
+        );
+        Ok(())
+    }
+
+    /// Stores a typed value under `key` with a time to live.
+    pub fn put_value_with_ttl(
+        &mut self,
+        key: impl AsRef<[u8]>,
+        value: &Value,
+        ttl: Duration,
+    ) -> Result<()> {
+        let value = Arc::from(value.encode()?);
+        self.write(
+            self.kv_key(key.as_ref())?,
+            PendingOp::Put {
+                value,
+                ttl: Some(ttl),
+            },
+        );
+        Ok(())
+    }
+
+    /// Deletes `key`; returns whether it held a live value in this transaction's view. The
+    /// read is validated at commit, so two concurrent deletes of one key cannot both say `true`.
+    pub fn delete(&mut self, key: impl AsRef<[u8]>) -> Result<bool> {
+        let full = self.kv_key(key.as_ref())?;
+        let existed = self.read(Arc::clone(&full))?.is_some();
+        if existed {
+            self.write(full, PendingOp::Delete);
+        }
+        Ok(existed)
+    }
+
+    /// Every (key, bytes) under `prefix`, in key order, as this transaction sees them.
+    pub fn list(&mut self, prefix: impl AsRef<[u8]>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let prefix = prefix.as_ref();
+        check_prefix(prefix)?;
+        let full = concat_shared(&[&self.run.kv_prefix, prefix]);
+        self.scan(&full, self.run.kv_prefix.len(), |key, found| {
+            crate::database::bytes_of(key, &found.value).map(<[u8]>::to_vec)
+        })
+    }
+
+    /// Every (key, typed value) under `prefix`, in key order, with versions.
+    pub fn list_versioned(
+        &mut self,
+        prefix: impl AsRef<[u8]>,
+    ) -> Result<Vec<(Vec<u8>, VersionedValue)>> {
+        let prefix = prefix.as_ref();
+        check_prefix(prefix)?;
+        let full = concat_shared(&[&self.run.kv_prefix, prefix]);
+        self.scan(&full, self.run.kv_prefix.len(), versioned)
+    }
+
+    // ----- the run's own data (what the primitives build on) ----------------------------------
+
+    /// The value under `key` in this run's data of type `tag` (events, state cells, spans).
+    pub fn get_run_value(&mut self, tag: TypeTag, key: &[u8]) -> Result<Option<VersionedValue>> {
+        let full = self.run_key(tag, key)?;
+        let found = self.read(full)?;
+        found.map(|f| versioned(key, &f)).transpose()
+    }
+
+    /// Stores `value` under `key` in this run's data of type `tag`.
+    pub fn put_run_value(&mut self, tag: TypeTag, key: &[u8], value: &Value) -> Result<()> {
+        let full = self.run_key(tag, key)?;
+        let value = Arc::from(value.encode()?);
+        self.write(full, PendingOp::Put { value, ttl: None });
+        Ok(())
+    }
+
+    /// Deletes `key` from this run's data of type `tag`; returns whether it existed.
+    pub fn delete_run_value(&mut self, tag: TypeTag, key: &[u8]) -> Result<bool> {
+        let full = self.run_key(tag, key)?;
+        let existed = self.read(Arc::clone(&full))?.is_some();
+        if existed {
+            self.write(full, PendingOp::Delete);
+        }
+        Ok(existed)
+    }
+
+    /// Every (key, value) of this run's data of type `tag` under `prefix`, in key order.
+    pub fn scan_run_values(
+        &mut self,
+        tag: TypeTag,
+        prefix: &[u8],
+    ) -> Result<Vec<(Vec<u8>, VersionedValue)>> {
+        let type_prefix = self.run_key(tag, b"")?;
+        let full = concat_shared(&[&type_prefix, prefix]);
+        self.scan(&full, type_prefix.len(), versioned)
+    }
+
+    // ----- internals --------------------------------------------------------------------------
+
+    fn kv_key(&self, user_key: &[u8]) -> Result<Arc<[u8]>> {
+        Key::validate_user_key(user_key)?;
+        Ok(concat_shared(&[&self.run.kv_prefix, user_key]))
+    }
+
+    fn run_key(&self, tag: TypeTag, user_key: &[u8]) -> Result<Arc<[u8]>> {
+        match tag {
+            TypeTag::Kv => Err(Error::ReservedTypeTag {
+                tag,
+                reason: "key-value data is the agent's memory; use get / put",
+            }),
+            TypeTag::Run => Err(Error::ReservedTypeTag {
+                tag,
+                reason: "run records are written by the run lifecycle calls",
+            }),
+            _ if user_key.len() > in_mem_core_types::limits::USER_KEY_BYTES_MAX => {
+                let max = in_mem_core_types::limits::USER_KEY_BYTES_MAX;
+                Err(in_mem_core_types::Error::KeyTooLong {
+                    len: user_key.len(),
+                    max,
+                }
+                .into())
+            }
+            _ => Ok(concat_shared(&[
+                &self.run.data_prefix,
+                &[tag.as_byte()],
+                user_key,
+            ])),
+        }
+    }
+
+    /// Reads `key`: this transaction's own write if any, else the view (recording the version
+    /// seen, for validation).
+    fn read(&mut self, key: Arc<[u8]>) -> Result<Option<Found>> {
+        if let Some(op) = self.writes.get(&key) {
+            return Ok(match op {
+                PendingOp::Put { value, .. } => Some(Found {
+                    value: Arc::clone(value),
+                    stored: None,
+                }),
+                PendingOp::Delete => None,
+            });
+        }
+        let now = self.instance.clock.now();
+        let lookup = self.instance.memtable.lookup(&key, &self.view, now);
+        self.instance.check_view_retained(self.run)?;
+        self.reads.push(ReadCheck {
+            key,
+            observed: lookup.as_ref().map(|l| l.version),
+        });
+        Ok(lookup.and_then(|l| l.live).map(|s| Found {
+            value: Arc::clone(&s.value),
+            stored: Some(s),
+        }))
+    }
+
+    fn write(&mut self, key: Arc<[u8]>, op: PendingOp) {
+        self.writes.insert(key, op);
+    }
+
+    /// The live entries under `full_prefix`: the view's, overlaid with this transaction's writes.
+    fn scan<T>(
+        &mut self,
+        full_prefix: &[u8],
+        strip: usize,
+        mut convert: impl FnMut(&[u8], &Found) -> Result<T>,
+    ) -> Result<Vec<(Vec<u8>, T)>> {
+        let now = self.instance.clock.now();
+        let committed = self
+            .instance
+            .memtable
+            .scan_prefix(full_prefix, self.view, now);
+        let own = self
+            .writes
+            .range::<[u8], _>((Bound::Included(full_prefix), Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(full_prefix));
+        let mut merged: BTreeMap<Arc<[u8]>, Option<Found>> = committed
+            .map(|(k, s)| {
+                (
+                    k,
+                    Some(Found {
+                        value: Arc::clone(&s.value),
+                        stored: Some(s),
+                    }),
+                )
+            })
+            .collect();
+        for (key, op) in own {
+            let found = match op {
+                PendingOp::Put { value, .. } => Some(Found {
+                    value: Arc::clone(value),
+                    stored: None,
+                }),
+                PendingOp::Delete => None,
+            };
+            merged.insert(Arc::clone(key), found);
+        }
+        self.instance.check_view_retained(self.run)?;
+        let mut out = Vec::with_capacity(merged.len());
+        for (key, found) in merged {
+            if let Some(found) = found {
+                let user_key = &key[strip..];
+                out.push((user_key.to_vec(), convert(user_key, &found)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Commits the buffered writes (nothing at all for a read-only transaction). Returns the
+    /// commit version, or `None` if there was nothing to write.
+    pub(crate) fn commit(self, wait: in_mem_durability::WaitFor) -> Result<Option<u64>> {
+        if self.writes.is_empty() {
+            return Ok(None);
+        }
+        let _writable = self.run.writable()?;
+        let writes: Vec<PendingWrite> = self
+            .writes
+            .into_iter()
+            .map(|(key, op)| PendingWrite { key, op })
+            .collect();
+        let version = self.instance.commit(self.run, &writes, &self.reads, wait)?;
+        if writes
+            .iter()
+            .any(|w| matches!(w.op, PendingOp::Put { ttl: Some(_), .. }))
+        {
+            self.instance.note_ttl_write();
+        }
+        Ok(Some(version.get()))
+    }
+}
+
+fn versioned(key: &[u8], found: &Found) -> Result<VersionedValue> {
+    let value = Value::decode(&found.value).map_err(|e| crate::database::damaged(key, &e))?;
+    Ok(match &found.stored {
+        Some(stored) => VersionedValue {
+            value,
+            version: stored.version.get(),
+            timestamp: stored.timestamp,
+            ttl: stored
+                .expires_at
+                .map(|at| at.saturating_since(stored.timestamp)),
+        },
+        None => VersionedValue {
+            value,
+            version: 0,
+            timestamp: in_mem_core_types::Timestamp::EPOCH,
+            ttl: None,
+        },
+    })
+}
+
+fn check_prefix(prefix: &[u8]) -> Result<()> {
+    let max = in_mem_core_types::limits::USER_KEY_BYTES_MAX;
+    if prefix.len() > max {
+        return Err(in_mem_core_types::Error::KeyTooLong {
+            len: prefix.len(),
+            max,
+        }
+        .into());
+    }
+    Ok(())
+}

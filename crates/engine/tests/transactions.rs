@@ -1,0 +1,258 @@
+#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+//! Transactions: atomic commits of several writes, read-your-writes, optimistic conflicts,
+//! retries, and the run-data calls the primitives build on.
+
+mod common;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use in_mem_core_types::{TypeTag, Value};
+use in_mem_engine::{Database, DurabilityMode, Error, RetryPolicy};
+
+fn db(dir: &tempfile::TempDir) -> Database {
+    common::open(dir.path(), DurabilityMode::Batched { interval_ms: 20, max_commits: 100 })
+}
+
+#[test]
+fn all_writes_of_a_transaction_commit_together_with_one_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let run;
+    {
+        let db = db(&dir);
+        run = db.begin_run();
+        let before = db.stats().visible_version;
+        db.transaction(run, |tx| {
+            tx.put(b"a", b"1")?;
+            tx.put(b"b", b"2")?;
+            tx.put_run_value(TypeTag::Event, b"e0", &Value::I64(7))?;
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+        assert_eq!(db.stats().visible_version, before + 1, "one commit, one version");
+        let a = db.get_versioned(run, b"a").unwrap().unwrap();
+        let b = db.get_versioned(run, b"b").unwrap().unwrap();
+        assert_eq!(a.version, b.version);
+    }
+    let db = db(&dir);
+    assert_eq!(db.get(run, b"a").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(db.get(run, b"b").unwrap(), Some(b"2".to_vec()));
+    let e0 = db.transaction(run, |tx| tx.get_run_value(TypeTag::Event, b"e0")).unwrap();
+    assert_eq!(e0.unwrap().value, Value::I64(7));
+}
+
+#[test]
+fn a_failed_closure_writes_nothing_even_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (run, before) = {
+        let db = db(&dir);
+        let run = db.begin_run();
+        let before = db.stats().visible_version;
+        let result: Result<(), Error> = db.transaction(run, |tx| {
+            tx.put(b"a", b"1")?;
+            tx.put(b"", b"bad key")?; // fails: nothing of this transaction may land
+            Ok(())
+        });
+        assert!(matches!(result, Err(Error::Invalid(_))));
+        assert_eq!(db.get(run, b"a").unwrap(), None);
+        (run, before)
+    };
+    let db = db(&dir);
+    assert_eq!(db.recovery_report().last_version, before);
+    assert_eq!(db.get(run, b"a").unwrap(), None);
+}
+
+#[test]
+fn a_transaction_reads_its_own_writes_and_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db(&dir);
+    let run = db.begin_run();
+    db.put(run, b"k1", b"old").unwrap();
+    db.put(run, b"k2", b"gone soon").unwrap();
+    db.transaction(run, |tx| {
+        tx.put(b"k1", b"new")?;
+        assert_eq!(tx.get(b"k1")?, Some(b"new".to_vec()));
+        assert_eq!(tx.get_versioned(b"k1")?.unwrap().version, 0, "uncommitted: no version");
+        assert!(tx.delete(b"k2")?);
+        assert_eq!(tx.get(b"k2")?, None);
+        assert!(!tx.delete(b"k2")?);
+        tx.put(b"k3", b"added")?;
+        let keys: Vec<Vec<u8>> = tx.list(b"k")?.into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, vec![b"k1".to_vec(), b"k3".to_vec()]);
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+    assert_eq!(db.get(run, b"k1").unwrap(), Some(b"new".to_vec()));
+    assert_eq!(db.get(run, b"k2").unwrap(), None);
+}
+
+#[test]
+fn a_key_changed_after_it_was_read_is_a_conflict_naming_it_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db(&dir);
+    let run = db.begin_run();
+    db.put(run, b"balance", b"10").unwrap();
+    let before = db.stats().visible_version;
+    let result = db.transaction(run, |tx| {
+        let seen = tx.get(b"balance")?;
+        // Another commit of the same run changes the key in the meantime.
+        db.put(run, b"balance", b"99").unwrap();
+        tx.put(b"balance", [seen.unwrap(), b"-spent".to_vec()].concat())?;
+        tx.put(b"receipt", b"1")?;
+        Ok::<_, Error>(())
+    });
+    match result {
+        Err(Error::Conflict { key, read, found, .. }) => {
+            assert_eq!(key, "kv:balance");
+            assert!(found > read);
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(db.get(run, b"balance").unwrap(), Some(b"99".to_vec()));
+    assert_eq!(db.get(run, b"receipt").unwrap(), None);
+    assert_eq!(db.stats().visible_version, before + 1, "only the inner put committed");
+}
+
+#[test]
+fn a_deleted_key_counts_as_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db(&dir);
+    let run = db.begin_run();
+    db.put(run, b"k", b"v").unwrap();
+    let result = db.transaction(run, |tx| {
+        tx.get(b"k")?;
+        assert!(db.delete(run, b"k").unwrap());
+        tx.put(b"other", b"x")
+    });
+    assert!(matches!(result, Err(Error::Conflict { .. })), "{result:?}");
+}
+
+#[test]
+fn read_only_transactions_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db(&dir);
+    let run = db.begin_run();
+    db.put(run, b"k", b"v").unwrap();
+    let before = db.stats().visible_version;
+    let seen = db.transaction(run, |tx| tx.get(b"k")).unwrap();
+    assert_eq!(seen, Some(b"v".to_vec()));
+    assert_eq!(db.stats().visible_version, before);
+    // Reading an ended run's data through a transaction works; writing does not.
+    db.end_run(run).unwrap();
+    assert_eq!(db.transaction(run, |tx| tx.get(b"k")).unwrap(), Some(b"v".to_vec()));
+    let write = db.transaction(run, |tx| tx.put(b"k", b"w"));
+    assert!(matches!(write, Err(Error::RunEnded { .. })), "{write:?}");
+}
+
+#[test]
+fn retry_runs_the_closure_again_after_a_conflict() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db(&dir);
+    let run = db.begin_run();
+    db.put(run, b"n", [0]).unwrap();
+    let attempts = AtomicU32::new(0);
+    db.transaction_with_retry(run, RetryPolicy::default(), |tx| {
+        let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
+        let n = tx.get(b"n")?.unwrap()[0];
+        if attempt == 1 {
+            db.put(run, b"n", [n + 10]).unwrap();
+        }
+        tx.put(b"n", [n + 1])
+    })
+    .unwrap();
+    assert_eq!(attempts.load(Ordering::SeqCst), 2);
+    assert_eq!(db.get(run, b"n").unwrap(), Some(vec![11]), "the retry saw the other write");
+
+    let policy = RetryPolicy { max_attempts: 3, ..RetryPolicy::default() };
+    let always = db.transaction_with_retry(run, policy, |tx| {
+        tx.get(b"n")?;
+        db.put(run, b"n", [0]).unwrap();
+        tx.put(b"n", [1])
+    });
+    assert!(matches!(always, Err(Error::Conflict { .. })), "gives up after max_attempts");
+}
+
+#[test]
+fn eight_threads_incrementing_one_counter_lose_no_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db(&dir);
+    let run = db.begin_run();
+    db.put(run, b"counter", 0u64.to_le_bytes()).unwrap();
+    let commits = AtomicU32::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                for _ in 0..50 {
+                    db.transaction_with_retry(run, RetryPolicy::default(), |tx| {
+                        let bytes = tx.get(b"counter")?.unwrap();
+                        let n = u64::from_le_bytes(bytes.try_into().unwrap());
+                        tx.put(b"counter", (n + 1).to_le_bytes())
+                    })
+                    .unwrap();
+                    commits.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    let bytes = db.get(run, b"counter").unwrap().unwrap();
+    assert_eq!(u64::from_le_bytes(bytes.try_into().unwrap()), 400);
+    assert_eq!(commits.load(Ordering::SeqCst), 400);
+}
+
+#[test]
+fn of_two_concurrent_deletes_exactly_one_says_the_key_existed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db(&dir);
+    let run = db.begin_run();
+    for round in 0..50u32 {
+        let key = format!("k{round}");
+        db.put(run, &key, b"v").unwrap();
+        let barrier = std::sync::Barrier::new(2);
+        let existed: Vec<bool> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..2)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        db.delete(run, &key).unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(existed.iter().filter(|e| **e).count(), 1, "round {round}: {existed:?}");
+    }
+}
+
+#[test]
+fn run_data_is_private_to_its_run_and_reserved_tags_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db(&dir);
+    let a = db.begin_run();
+    db.transaction(a, |tx| tx.put_run_value(TypeTag::State, b"cell", &Value::I64(1))).unwrap();
+    let b = db.begin_run();
+    let seen = db.transaction(b, |tx| tx.get_run_value(TypeTag::State, b"cell")).unwrap();
+    assert_eq!(seen, None, "another run's state cells are not in this run's data");
+    let scanned = db.transaction(a, |tx| tx.scan_run_values(TypeTag::State, b"")).unwrap();
+    assert_eq!(scanned.len(), 1);
+    for tag in [TypeTag::Kv, TypeTag::Run] {
+        let err = db.transaction(a, |tx| tx.put_run_value(tag, b"x", &Value::Null)).unwrap_err();
+        assert!(matches!(err, Error::ReservedTypeTag { .. }), "{err}");
+    }
+}
+
+#[test]
+fn a_commit_over_the_write_limit_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db(&dir);
+    let run = db.begin_run();
+    let max = in_mem_core_types::limits::COMMIT_WRITES_MAX;
+    let err = db
+        .transaction(run, |tx| {
+            for i in 0..=max {
+                tx.put(i.to_le_bytes(), b"")?;
+            }
+            Ok::<_, Error>(())
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::CommitTooLarge { writes, .. } if writes == max + 1), "{err}");
+    assert_eq!(db.get(run, 0usize.to_le_bytes()).unwrap(), None);
+}
