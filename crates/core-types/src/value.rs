@@ -10,9 +10,10 @@ mod tests;
 
 /// A stored value. Maps are `BTreeMap`s so that every value has exactly one encoding, whatever
 /// process built it (hashes over encodings stay stable).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub enum Value {
     /// No value (distinct from "absent": a key holding `Null` exists).
+    #[default]
     Null,
     /// A boolean.
     Bool(bool),

@@ -24,6 +24,9 @@ pub enum Error {
     /// The run was active when the process stopped without ending it.
     #[error("run {run} was interrupted (the process stopped before it ended); resume or end it")]
     RunInterrupted { run: RunId },
+    /// A run named as a parent does not exist.
+    #[error("unknown parent run {parent}; a parent must be a run of this database")]
+    UnknownParent { parent: RunId },
     /// The run is not in a state that allows this transition.
     #[error("run {run} is {status} and cannot be {action}")]
     RunState {

@@ -35,7 +35,7 @@ mod sweeper;
 mod transaction;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use database::{Database, DatabaseStats};
+pub use database::{Database, DatabaseStats, RunOptions, RunQuery};
 pub use error::{Error, Result};
 pub use in_mem_durability::TailState;
 pub use in_mem_storage::SweepStats;

@@ -10,7 +10,13 @@ use in_mem_core_types::{TypeTag, Value};
 use in_mem_engine::{Database, DurabilityMode, Error, RetryPolicy};
 
 fn db(dir: &tempfile::TempDir) -> Database {
-    common::open(dir.path(), DurabilityMode::Batched { interval_ms: 20, max_commits: 100 })
+    common::open(
+        dir.path(),
+        DurabilityMode::Batched {
+            interval_ms: 20,
+            max_commits: 100,
+        },
+    )
 }
 
 #[test]
@@ -28,7 +34,11 @@ fn all_writes_of_a_transaction_commit_together_with_one_version() {
             Ok::<_, Error>(())
         })
         .unwrap();
-        assert_eq!(db.stats().visible_version, before + 1, "one commit, one version");
+        assert_eq!(
+            db.stats().visible_version,
+            before + 1,
+            "one commit, one version"
+        );
         let a = db.get_versioned(run, b"a").unwrap().unwrap();
         let b = db.get_versioned(run, b"b").unwrap().unwrap();
         assert_eq!(a.version, b.version);
@@ -36,7 +46,9 @@ fn all_writes_of_a_transaction_commit_together_with_one_version() {
     let db = db(&dir);
     assert_eq!(db.get(run, b"a").unwrap(), Some(b"1".to_vec()));
     assert_eq!(db.get(run, b"b").unwrap(), Some(b"2".to_vec()));
-    let e0 = db.transaction(run, |tx| tx.get_run_value(TypeTag::Event, b"e0")).unwrap();
+    let e0 = db
+        .transaction(run, |tx| tx.get_run_value(TypeTag::Event, b"e0"))
+        .unwrap();
     assert_eq!(e0.unwrap().value, Value::I64(7));
 }
 
@@ -71,7 +83,11 @@ fn a_transaction_reads_its_own_writes_and_deletes() {
     db.transaction(run, |tx| {
         tx.put(b"k1", b"new")?;
         assert_eq!(tx.get(b"k1")?, Some(b"new".to_vec()));
-        assert_eq!(tx.get_versioned(b"k1")?.unwrap().version, 0, "uncommitted: no version");
+        assert_eq!(
+            tx.get_versioned(b"k1")?.unwrap().version,
+            0,
+            "uncommitted: no version"
+        );
         assert!(tx.delete(b"k2")?);
         assert_eq!(tx.get(b"k2")?, None);
         assert!(!tx.delete(b"k2")?);
@@ -101,7 +117,9 @@ fn a_key_changed_after_it_was_read_is_a_conflict_naming_it_and_nothing_is_writte
         Ok::<_, Error>(())
     });
     match result {
-        Err(Error::Conflict { key, read, found, .. }) => {
+        Err(Error::Conflict {
+            key, read, found, ..
+        }) => {
             assert_eq!(key, "kv:balance");
             assert!(found > read);
         }
@@ -109,7 +127,11 @@ fn a_key_changed_after_it_was_read_is_a_conflict_naming_it_and_nothing_is_writte
     }
     assert_eq!(db.get(run, b"balance").unwrap(), Some(b"99".to_vec()));
     assert_eq!(db.get(run, b"receipt").unwrap(), None);
-    assert_eq!(db.stats().visible_version, before + 1, "only the inner put committed");
+    assert_eq!(
+        db.stats().visible_version,
+        before + 1,
+        "only the inner put committed"
+    );
 }
 
 #[test]
@@ -138,7 +160,10 @@ fn read_only_transactions_write_nothing() {
     assert_eq!(db.stats().visible_version, before);
     // Reading an ended run's data through a transaction works; writing does not.
     db.end_run(run).unwrap();
-    assert_eq!(db.transaction(run, |tx| tx.get(b"k")).unwrap(), Some(b"v".to_vec()));
+    assert_eq!(
+        db.transaction(run, |tx| tx.get(b"k")).unwrap(),
+        Some(b"v".to_vec())
+    );
     let write = db.transaction(run, |tx| tx.put(b"k", b"w"));
     assert!(matches!(write, Err(Error::RunEnded { .. })), "{write:?}");
 }
@@ -160,15 +185,25 @@ fn retry_runs_the_closure_again_after_a_conflict() {
     })
     .unwrap();
     assert_eq!(attempts.load(Ordering::SeqCst), 2);
-    assert_eq!(db.get(run, b"n").unwrap(), Some(vec![11]), "the retry saw the other write");
+    assert_eq!(
+        db.get(run, b"n").unwrap(),
+        Some(vec![11]),
+        "the retry saw the other write"
+    );
 
-    let policy = RetryPolicy { max_attempts: 3, ..RetryPolicy::default() };
+    let policy = RetryPolicy {
+        max_attempts: 3,
+        ..RetryPolicy::default()
+    };
     let always = db.transaction_with_retry(run, policy, |tx| {
         tx.get(b"n")?;
         db.put(run, b"n", [0]).unwrap();
         tx.put(b"n", [1])
     });
-    assert!(matches!(always, Err(Error::Conflict { .. })), "gives up after max_attempts");
+    assert!(
+        matches!(always, Err(Error::Conflict { .. })),
+        "gives up after max_attempts"
+    );
 }
 
 #[test]
@@ -218,7 +253,11 @@ fn of_two_concurrent_deletes_exactly_one_says_the_key_existed() {
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
-        assert_eq!(existed.iter().filter(|e| **e).count(), 1, "round {round}: {existed:?}");
+        assert_eq!(
+            existed.iter().filter(|e| **e).count(),
+            1,
+            "round {round}: {existed:?}"
+        );
     }
 }
 
@@ -227,14 +266,26 @@ fn run_data_is_private_to_its_run_and_reserved_tags_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let db = db(&dir);
     let a = db.begin_run();
-    db.transaction(a, |tx| tx.put_run_value(TypeTag::State, b"cell", &Value::I64(1))).unwrap();
+    db.transaction(a, |tx| {
+        tx.put_run_value(TypeTag::State, b"cell", &Value::I64(1))
+    })
+    .unwrap();
     let b = db.begin_run();
-    let seen = db.transaction(b, |tx| tx.get_run_value(TypeTag::State, b"cell")).unwrap();
-    assert_eq!(seen, None, "another run's state cells are not in this run's data");
-    let scanned = db.transaction(a, |tx| tx.scan_run_values(TypeTag::State, b"")).unwrap();
+    let seen = db
+        .transaction(b, |tx| tx.get_run_value(TypeTag::State, b"cell"))
+        .unwrap();
+    assert_eq!(
+        seen, None,
+        "another run's state cells are not in this run's data"
+    );
+    let scanned = db
+        .transaction(a, |tx| tx.scan_run_values(TypeTag::State, b""))
+        .unwrap();
     assert_eq!(scanned.len(), 1);
     for tag in [TypeTag::Kv, TypeTag::Run] {
-        let err = db.transaction(a, |tx| tx.put_run_value(tag, b"x", &Value::Null)).unwrap_err();
+        let err = db
+            .transaction(a, |tx| tx.put_run_value(tag, b"x", &Value::Null))
+            .unwrap_err();
         assert!(matches!(err, Error::ReservedTypeTag { .. }), "{err}");
     }
 }
@@ -253,6 +304,9 @@ fn a_commit_over_the_write_limit_is_refused() {
             Ok::<_, Error>(())
         })
         .unwrap_err();
-    assert!(matches!(err, Error::CommitTooLarge { writes, .. } if writes == max + 1), "{err}");
+    assert!(
+        matches!(err, Error::CommitTooLarge { writes, .. } if writes == max + 1),
+        "{err}"
+    );
     assert_eq!(db.get(run, 0usize.to_le_bytes()).unwrap(), None);
 }

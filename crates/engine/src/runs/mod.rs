@@ -15,7 +15,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use dashmap::DashMap;
-use in_mem_core_types::{AgentId, Key, Namespace, RunId, Timestamp, TypeTag, Version};
+use in_mem_core_types::{AgentId, Key, Namespace, RunId, Timestamp, TypeTag, Value, Version};
 
 pub(crate) use pins::Pins;
 pub(crate) use record::{RunRecord, StoredStatus};
@@ -23,24 +23,84 @@ pub(crate) use record::{RunRecord, StoredStatus};
 use crate::error::{Error, Result};
 
 /// Where a run is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// ```text
+///   begin -> Active <-> Paused          Active, Paused, Interrupted -> Completed | Failed | Cancelled
+///              |  (process stops)
+///              v
+///         Interrupted -> Active (resume)
+/// ```
+///
+/// Completed, Failed and Cancelled are terminal: a run never comes back from them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum RunStatus {
     /// Begun and taking writes.
     Active,
+    /// Paused by the caller: readable, takes no writes until resumed.
+    Paused,
     /// Ended with `end_run`: readable, takes no writes.
     Completed,
-    /// Was active when the process stopped; readable; `resume_run` or `end_run` it.
+    /// Ended with `fail_run`, with an error text.
+    Failed,
+    /// Ended with `cancel_run`.
+    Cancelled,
+    /// Was active when the process stopped; readable; `resume_run` or end it.
     Interrupted,
 }
 
 impl RunStatus {
+    /// Every status, in declaration order.
+    pub const ALL: [RunStatus; 6] = [
+        RunStatus::Active,
+        RunStatus::Paused,
+        RunStatus::Completed,
+        RunStatus::Failed,
+        RunStatus::Cancelled,
+        RunStatus::Interrupted,
+    ];
+
     /// Lower-case name, as in messages.
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Active => "active",
+            RunStatus::Paused => "paused",
             RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
             RunStatus::Interrupted => "interrupted",
+        }
+    }
+
+    /// Completed, Failed or Cancelled: the run has ended for good.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled
+        )
+    }
+
+    /// Whether a run may go from `self` to `to`. No run leaves a terminal status, and nothing
+    /// becomes `Interrupted` except through recovery.
+    pub fn can_become(self, to: RunStatus) -> bool {
+        use RunStatus::{Active, Cancelled, Completed, Failed, Interrupted, Paused};
+        matches!(
+            (self, to),
+            (
+                Active | Paused | Interrupted,
+                Completed | Failed | Cancelled
+            ) | (Active, Paused)
+                | (Paused | Interrupted, Active)
+        )
+    }
+
+    fn stored(self) -> StoredStatus {
+        match self {
+            RunStatus::Active | RunStatus::Interrupted => StoredStatus::Active,
+            RunStatus::Paused => StoredStatus::Paused,
+            RunStatus::Completed => StoredStatus::Completed,
+            RunStatus::Failed => StoredStatus::Failed,
+            RunStatus::Cancelled => StoredStatus::Cancelled,
         }
     }
 }
@@ -51,21 +111,31 @@ impl fmt::Display for RunStatus {
     }
 }
 
-/// A description of one run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A description of one run: its place, lineage, lifecycle and metadata.
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunInfo {
     /// The run.
     pub run: RunId,
     /// The agent it belongs to.
     pub agent: AgentId,
+    /// The run it was begun from, if any (lineage).
+    pub parent: Option<RunId>,
     /// Where it is in its life.
     pub status: RunStatus,
     /// The commit version its view starts from: it sees every commit up to this one.
     pub snapshot: u64,
     /// When it began.
     pub created_at: Timestamp,
+    /// When its status, tags or metadata last changed.
+    pub updated_at: Timestamp,
     /// When it ended, if it has.
     pub ended_at: Option<Timestamp>,
+    /// Its tags, sorted.
+    pub tags: Vec<String>,
+    /// The caller's metadata (`Value::Null` if none).
+    pub metadata: Value,
+    /// Why it failed, for a failed run.
+    pub error: Option<String>,
 }
 
 impl RunInfo {
@@ -75,10 +145,29 @@ impl RunInfo {
     }
 }
 
-#[derive(Debug)]
+/// The mutable part of a run: its status and metadata.
+#[derive(Debug, Clone)]
 pub(crate) struct Lifecycle {
     pub status: RunStatus,
+    pub updated_at: Timestamp,
     pub ended_at: Option<Timestamp>,
+    pub tags: Vec<String>,
+    pub metadata: Value,
+    pub error: Option<String>,
+}
+
+impl Lifecycle {
+    /// A freshly begun run's lifecycle.
+    pub fn begun(at: Timestamp, tags: Vec<String>, metadata: Value) -> Self {
+        Lifecycle {
+            status: RunStatus::Active,
+            updated_at: at,
+            ended_at: None,
+            tags,
+            metadata,
+            error: None,
+        }
+    }
 }
 
 /// One run, as the engine holds it.
@@ -86,6 +175,7 @@ pub(crate) struct Lifecycle {
 pub(crate) struct RunState {
     pub id: RunId,
     pub agent: AgentId,
+    pub parent: Option<RunId>,
     /// Encoded prefix of the agent's KV memory; a KV key is this plus the user key.
     pub kv_prefix: Box<[u8]>,
     /// Encoded key of this run's record.
@@ -106,6 +196,7 @@ impl RunState {
     pub fn new(
         id: RunId,
         agent: AgentId,
+        parent: Option<RunId>,
         snapshot: Version,
         created_at: Timestamp,
         lifecycle: Lifecycle,
@@ -118,6 +209,7 @@ impl RunState {
         RunState {
             id,
             agent,
+            parent,
             kv_prefix: kv_prefix.into_boxed_slice(),
             record_key: record_key.into_boxed_slice(),
             data_prefix: data_prefix.into_boxed_slice(),
@@ -144,8 +236,13 @@ impl RunState {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match guard.status {
             RunStatus::Active => Ok(guard),
-            RunStatus::Completed => Err(Error::RunEnded { run: self.id }),
             RunStatus::Interrupted => Err(Error::RunInterrupted { run: self.id }),
+            status if status.is_terminal() => Err(Error::RunEnded { run: self.id }),
+            status => Err(Error::RunState {
+                run: self.id,
+                status: status.as_str(),
+                action: "written to",
+            }),
         }
     }
 
@@ -161,13 +258,37 @@ impl RunState {
             .lifecycle
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.info_with(&lifecycle)
+    }
+
+    pub fn info_with(&self, lifecycle: &Lifecycle) -> RunInfo {
         RunInfo {
             run: self.id,
             agent: self.agent.clone(),
+            parent: self.parent,
             status: lifecycle.status,
             snapshot: self.snapshot.get(),
             created_at: self.created_at,
+            updated_at: lifecycle.updated_at,
             ended_at: lifecycle.ended_at,
+            tags: lifecycle.tags.clone(),
+            metadata: lifecycle.metadata.clone(),
+            error: lifecycle.error.clone(),
+        }
+    }
+
+    /// The record that stores this run with `lifecycle`.
+    pub fn record(&self, lifecycle: &Lifecycle) -> RunRecord {
+        RunRecord {
+            status: lifecycle.status.stored(),
+            snapshot: self.snapshot,
+            created_at: self.created_at,
+            updated_at: lifecycle.updated_at,
+            ended_at: lifecycle.ended_at,
+            parent: self.parent,
+            tags: lifecycle.tags.clone(),
+            metadata: lifecycle.metadata.clone(),
+            error: lifecycle.error.clone(),
         }
     }
 }
@@ -235,13 +356,27 @@ impl RunRegistry {
     pub fn recover(&self, run: RunId, agent: AgentId, record: &RunRecord) {
         let status = match record.status {
             StoredStatus::Active => RunStatus::Active,
+            StoredStatus::Paused => RunStatus::Paused,
             StoredStatus::Completed => RunStatus::Completed,
+            StoredStatus::Failed => RunStatus::Failed,
+            StoredStatus::Cancelled => RunStatus::Cancelled,
         };
         let lifecycle = Lifecycle {
             status,
+            updated_at: record.updated_at,
             ended_at: record.ended_at,
+            tags: record.tags.clone(),
+            metadata: record.metadata.clone(),
+            error: record.error.clone(),
         };
-        let state = RunState::new(run, agent, record.snapshot, record.created_at, lifecycle);
+        let state = RunState::new(
+            run,
+            agent,
+            record.parent,
+            record.snapshot,
+            record.created_at,
+            lifecycle,
+        );
         self.runs.insert(run, Arc::new(state));
     }
 
@@ -258,8 +393,9 @@ impl RunRegistry {
                     interrupted.push(state.id);
                     self.pins.pin(state.snapshot);
                 }
-                RunStatus::Completed => {
-                    let ended_at = lifecycle.ended_at.unwrap_or(state.created_at);
+                RunStatus::Paused => self.pins.pin(state.snapshot),
+                _ => {
+                    let ended_at = lifecycle.ended_at.unwrap_or(lifecycle.updated_at);
                     self.pins.pin_ended(state.snapshot, ended_at);
                 }
             }

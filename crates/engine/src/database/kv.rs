@@ -1,0 +1,169 @@
+//! The agent's memory through the byte API: put, get, delete, list.
+
+use super::{
+    Arc, Database, Duration, Key, PendingOp, PendingWrite, Result, RetryPolicy, RunId, StoredValue,
+    Value, VersionedValue, bytes_of, damaged, kv_key, with_joined,
+};
+
+impl Database {
+    /// Stores `value` (bytes) under `key` in `run`'s agent memory. Returns the commit version.
+    pub fn put(&self, run: RunId, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<u64> {
+        let value = Value::encode_bytes_shared(value.as_ref())?;
+        self.put_encoded(run, key.as_ref(), value, None)
+    }
+
+    /// Like [`Database::put`], but the value reads as absent once `ttl` has passed.
+    pub fn put_with_ttl(
+        &self,
+        run: RunId,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        ttl: Duration,
+    ) -> Result<u64> {
+        let value = Value::encode_bytes_shared(value.as_ref())?;
+        self.put_encoded(run, key.as_ref(), value, Some(ttl))
+    }
+
+    /// Stores a typed [`Value`] under `key` (what `KVStore` builds on).
+    pub fn put_value(&self, run: RunId, key: impl AsRef<[u8]>, value: &Value) -> Result<u64> {
+        self.put_encoded(run, key.as_ref(), Arc::from(value.encode()?), None)
+    }
+
+    /// Stores a typed [`Value`] under `key` with a time to live.
+    pub fn put_value_with_ttl(
+        &self,
+        run: RunId,
+        key: impl AsRef<[u8]>,
+        value: &Value,
+        ttl: Duration,
+    ) -> Result<u64> {
+        self.put_encoded(run, key.as_ref(), Arc::from(value.encode()?), Some(ttl))
+    }
+
+    fn put_encoded(
+        &self,
+        run: RunId,
+        key: &[u8],
+        value: Arc<[u8]>,
+        ttl: Option<Duration>,
+    ) -> Result<u64> {
+        Key::validate_user_key(key)?;
+        let version = self.instance.runs.with(run, |state| {
+            let _writable = state.writable()?;
+            let write = PendingWrite {
+                key: kv_key(state, key),
+                op: PendingOp::Put { value, ttl },
+            };
+            self.instance.commit(state, &[write], &[], self.handle.wait)
+        })?;
+        if ttl.is_some() {
+            self.instance.note_ttl_write();
+        }
+        Ok(version.get())
+    }
+
+    /// The bytes stored under `key` in `run`'s view, or `None`.
+    pub fn get(&self, run: RunId, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+        let key = key.as_ref();
+        match self.read(run, key)? {
+            None => Ok(None),
+            Some(stored) => bytes_of(key, &stored.value).map(|b| Some(b.to_vec())),
+        }
+    }
+
+    /// The typed value under `key` in `run`'s view, with its version, timestamp and TTL.
+    pub fn get_versioned(
+        &self,
+        run: RunId,
+        key: impl AsRef<[u8]>,
+    ) -> Result<Option<VersionedValue>> {
+        let key = key.as_ref();
+        let Some(stored) = self.read(run, key)? else {
+            return Ok(None);
+        };
+        let value = Value::decode(&stored.value).map_err(|e| damaged(key, &e))?;
+        Ok(Some(VersionedValue {
+            value,
+            version: stored.version.get(),
+            timestamp: stored.timestamp,
+            ttl: stored
+                .expires_at
+                .map(|at| at.saturating_since(stored.timestamp)),
+        }))
+    }
+
+    /// The typed value under `key` in `run`'s view.
+    pub fn get_value(&self, run: RunId, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
+        Ok(self.get_versioned(run, key)?.map(|v| v.value))
+    }
+
+    fn read(&self, run: RunId, key: &[u8]) -> Result<Option<StoredValue>> {
+        Key::validate_user_key(key)?;
+        let instance = &self.instance;
+        instance.runs.with(run, |state| {
+            let view = instance.view_of(state);
+            let now = instance.clock.now();
+            let found = with_joined(&state.kv_prefix, key, |full| {
+                instance.memtable.get(full, &view, now)
+            });
+            instance.check_view_retained(state)?;
+            Ok(found)
+        })
+    }
+
+    /// Deletes `key` from `run`'s agent memory. Returns whether it existed in the run's view;
+    /// an absent key writes nothing to the log. Of two concurrent deletes of one key in one run,
+    /// exactly one returns `true`.
+    pub fn delete(&self, run: RunId, key: impl AsRef<[u8]>) -> Result<bool> {
+        let key = key.as_ref();
+        self.transaction_with_retry(run, RetryPolicy::default(), |tx| tx.delete(key))
+    }
+
+    /// Every (key, bytes) pair in `run`'s view whose key starts with `prefix`, in key order.
+    pub fn list(&self, run: RunId, prefix: impl AsRef<[u8]>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.scan(run, prefix.as_ref(), |key, stored| {
+            bytes_of(key, &stored.value).map(<[u8]>::to_vec)
+        })
+    }
+
+    /// Every (key, typed value) pair in `run`'s view whose key starts with `prefix`, in key order.
+    pub fn list_values(
+        &self,
+        run: RunId,
+        prefix: impl AsRef<[u8]>,
+    ) -> Result<Vec<(Vec<u8>, Value)>> {
+        self.scan(run, prefix.as_ref(), |key, stored| {
+            Value::decode(&stored.value).map_err(|e| damaged(key, &e))
+        })
+    }
+
+    fn scan<T>(
+        &self,
+        run: RunId,
+        prefix: &[u8],
+        mut convert: impl FnMut(&[u8], &StoredValue) -> Result<T>,
+    ) -> Result<Vec<(Vec<u8>, T)>> {
+        if prefix.len() > in_mem_core_types::limits::USER_KEY_BYTES_MAX {
+            let max = in_mem_core_types::limits::USER_KEY_BYTES_MAX;
+            return Err(in_mem_core_types::Error::KeyTooLong {
+                len: prefix.len(),
+                max,
+            }
+            .into());
+        }
+        let instance = &self.instance;
+        instance.runs.with(run, |state| {
+            let view = instance.view_of(state);
+            let full_prefix = [&*state.kv_prefix, prefix].concat();
+            let strip = state.kv_prefix.len();
+            let now = instance.clock.now();
+            let mut out = Vec::new();
+            for (key, stored) in instance.memtable.scan_prefix(&full_prefix, view, now) {
+                let user_key = &key[strip..];
+                out.push((user_key.to_vec(), convert(user_key, &stored)?));
+            }
+            instance.check_view_retained(state)?;
+            Ok(out)
+        })
+    }
+}

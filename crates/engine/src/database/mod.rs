@@ -1,0 +1,227 @@
+//! `Database`: the handle users hold, with the getting-started API.
+//!
+//! This file holds opening, durability and lifetime; `runs.rs` the run lifecycle, `kv.rs` the
+//! agent's memory, `transactions.rs` transactions.
+
+mod kv;
+mod runs;
+mod transactions;
+
+pub use runs::{RunOptions, RunQuery};
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use in_mem_core_types::{AgentId, Key, Namespace, RunId, Value, Version, VersionedValue};
+use in_mem_durability::{SyncPolicy, SyncPolicyGuard, WaitFor};
+use in_mem_storage::StoredValue;
+
+use crate::commit::{PendingOp, PendingWrite};
+use crate::error::{Error, Result};
+use crate::instance::Instance;
+use crate::open_registry;
+use crate::options::{DurabilityMode, OpenOptions};
+use crate::recovery::RecoveryReport;
+use crate::runs::{Lifecycle, RunInfo, RunState, RunStatus};
+use crate::transaction::{RetryPolicy, Transaction};
+
+/// A handle to an open database. Cheap to clone; `Send + Sync`; every method takes `&self`.
+///
+/// Opening a path that is already open in this process returns another handle to the same
+/// database; each handle commits with its own durability mode. The database closes (flushing
+/// everything) when its last handle is closed or dropped.
+#[derive(Debug, Clone)]
+pub struct Database {
+    instance: Arc<Instance>,
+    handle: Arc<Handle>,
+}
+
+/// What is particular to one handle: its durability mode and the log cadence it asked for.
+#[derive(Debug)]
+struct Handle {
+    mode: DurabilityMode,
+    wait: WaitFor,
+    _policy: Option<SyncPolicyGuard>,
+}
+
+impl Database {
+    /// Opens the database at `path`, creating it if missing and recovering it after a crash,
+    /// in the default mode (`Batched { interval_ms: 100, max_commits: 1000 }`).
+    pub fn open(path: impl AsRef<Path>) -> Result<Database> {
+        Self::open_with_options(path, OpenOptions::new())
+    }
+
+    /// Opens the database at `path` with the given durability mode.
+    pub fn open_with_mode(path: impl AsRef<Path>, mode: DurabilityMode) -> Result<Database> {
+        Self::open_with_options(path, OpenOptions::new().mode(mode))
+    }
+
+    /// Opens the database at `path` with every option spelled out.
+    // Taken by value so that a builder chain reads naturally at the call site.
+    #[allow(clippy::needless_pass_by_value)]
+    pub fn open_with_options(path: impl AsRef<Path>, options: OpenOptions) -> Result<Database> {
+        let (wait, policy) = match options.mode {
+            DurabilityMode::Strict => (WaitFor::Synced, None),
+            DurabilityMode::Batched {
+                interval_ms,
+                max_commits,
+            } => {
+                check_positive("Batched interval_ms", interval_ms)?;
+                check_positive("Batched max_commits", max_commits)?;
+                let policy = SyncPolicy {
+                    interval: Duration::from_millis(interval_ms),
+                    max_commits: Some(max_commits),
+                };
+                (WaitFor::Written, Some(policy))
+            }
+            DurabilityMode::Async { interval_ms } => {
+                check_positive("Async interval_ms", interval_ms)?;
+                let policy = SyncPolicy {
+                    interval: Duration::from_millis(interval_ms),
+                    max_commits: None,
+                };
+                (WaitFor::Buffered, Some(policy))
+            }
+        };
+        if options.segment_bytes < 4096 {
+            return Err(Error::InvalidOptions {
+                reason: format!(
+                    "segment_bytes is {}, below the minimum of 4096",
+                    options.segment_bytes
+                ),
+            });
+        }
+        let instance = open_registry::open(path.as_ref(), &options)?;
+        let policy = policy.map(|p| instance.wal.add_sync_policy(p));
+        Ok(Database {
+            instance,
+            handle: Arc::new(Handle {
+                mode: options.mode,
+                wait,
+                _policy: policy,
+            }),
+        })
+    }
+
+    /// The directory this database lives in.
+    pub fn path(&self) -> &Path {
+        &self.instance.path
+    }
+
+    /// This handle's durability mode.
+    pub fn durability_mode(&self) -> DurabilityMode {
+        self.handle.mode
+    }
+
+    /// What recovery found when the database was opened.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.instance.recovery
+    }
+
+    // ----- durability and lifetime ------------------------------------------------------------
+
+    /// Makes every commit acknowledged so far durable (written and fdatasynced), in any mode.
+    pub fn flush(&self) -> Result<()> {
+        self.instance.wal.flush()?;
+        Ok(())
+    }
+
+    /// Reclaims expired values and versions no run can see any more, now rather than at the
+    /// next background sweep. Returns what was reclaimed.
+    pub fn sweep(&self) -> in_mem_storage::SweepStats {
+        self.instance.sweep()
+    }
+
+    /// Counts that describe the database's memory use.
+    pub fn stats(&self) -> DatabaseStats {
+        let memtable = &self.instance.memtable;
+        DatabaseStats {
+            keys: memtable.key_count() as u64,
+            versions: memtable.version_count() as u64,
+            visible_version: memtable.versions().visible().get(),
+            runs: self.instance.runs.len() as u64,
+        }
+    }
+
+    /// Closes this handle, making everything acknowledged durable first. When it is the last
+    /// handle, the database shuts down (background threads stop, the directory lock is released)
+    /// and any failure of the final flush is returned.
+    pub fn close(self) -> Result<()> {
+        if Arc::strong_count(&self.instance) == 1 {
+            self.instance.shutdown()
+        } else {
+            self.flush()
+        }
+    }
+}
+
+/// Counts that describe a database's memory use (see [`Database::stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatabaseStats {
+    /// Keys held in memory, including deleted and expired ones not yet swept.
+    pub keys: u64,
+    /// Versions held in memory (values and tombstones of every key); the sweeper reclaims those
+    /// no run can see any more.
+    pub versions: u64,
+    /// The newest commit version every reader can see.
+    pub visible_version: u64,
+    /// Runs the database knows (active, interrupted and ended).
+    pub runs: u64,
+}
+
+/// The full key of `user_key` in `state`'s agent memory, in one exact-size allocation.
+fn kv_key(state: &RunState, user_key: &[u8]) -> Arc<[u8]> {
+    in_mem_core_types::concat_shared(&[&state.kv_prefix, user_key])
+}
+
+thread_local! {
+    /// Reused buffer for the full key of a point read, so a get allocates only its answer.
+    static LOOKUP_KEY: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Calls `f` with `prefix + rest`, built in a per-thread buffer.
+fn with_joined<T>(prefix: &[u8], rest: &[u8], f: impl FnOnce(&[u8]) -> T) -> T {
+    LOOKUP_KEY.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            buf.extend_from_slice(prefix);
+            buf.extend_from_slice(rest);
+            f(&buf)
+        }
+        Err(_) => f(&[prefix, rest].concat()),
+    })
+}
+
+pub(crate) fn bytes_of<'a>(key: &[u8], encoded: &'a [u8]) -> Result<&'a [u8]> {
+    match Value::decode_bytes(encoded) {
+        Ok(Some(bytes)) => Ok(bytes),
+        Ok(None) => Err(Error::NotBytes {
+            key: String::from_utf8_lossy(key).into_owned(),
+            found: Value::encoded_type_name(encoded),
+        }),
+        Err(e) => Err(damaged(key, &e)),
+    }
+}
+
+pub(crate) fn damaged(key: &[u8], e: &in_mem_core_types::Error) -> Error {
+    Error::Damaged {
+        what: format!("key {:?}", String::from_utf8_lossy(key)),
+        reason: e.to_string(),
+    }
+}
+
+fn check_positive(what: &str, n: u64) -> Result<()> {
+    if n == 0 {
+        return Err(Error::InvalidOptions {
+            reason: format!("{what} must be at least 1"),
+        });
+    }
+    Ok(())
+}
+
+/// A per-thread number that spreads the retry delays of contending threads apart.
+fn retry_salt() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::thread::current().id())
+}
