@@ -22,16 +22,20 @@ pub enum TypeTag {
     Trace = 0x04,
     /// Run metadata: one entry per run.
     Run = 0x05,
+    /// Secondary index entries and bookkeeping of the primitives (event-log heads, span
+    /// indexes), written in the same commit as the data they describe.
+    Index = 0x06,
 }
 
 impl TypeTag {
     /// Every tag in byte order.
-    pub const ALL: [TypeTag; 5] = [
+    pub const ALL: [TypeTag; 6] = [
         TypeTag::Kv,
         TypeTag::Event,
         TypeTag::State,
         TypeTag::Trace,
         TypeTag::Run,
+        TypeTag::Index,
     ];
 
     /// The byte stored on disk for this tag.
@@ -47,6 +51,7 @@ impl TypeTag {
             TypeTag::State => "state",
             TypeTag::Trace => "trace",
             TypeTag::Run => "run",
+            TypeTag::Index => "index",
         }
     }
 }
@@ -84,6 +89,6 @@ mod tests {
     #[test]
     fn on_disk_bytes_are_frozen() {
         let bytes: Vec<u8> = TypeTag::ALL.iter().map(|t| t.as_byte()).collect();
-        assert_eq!(bytes, [1, 2, 3, 4, 5]);
+        assert_eq!(bytes, [1, 2, 3, 4, 5, 6]);
     }
 }

@@ -2,15 +2,17 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 mod codec;
+mod serde_impl;
 #[cfg(test)]
 mod tests;
 
 /// A stored value. Maps are `BTreeMap`s so that every value has exactly one encoding, whatever
 /// process built it (hashes over encodings stay stable).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+///
+/// With serde, a `Value` is transparent: `I64(3)` serializes as the integer 3, `Map` as a map,
+/// `Bytes` as bytes, `Null` as unit; deserializing takes whatever the format holds.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub enum Value {
     /// No value (distinct from "absent": a key holding `Null` exists).
     #[default]

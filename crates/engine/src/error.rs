@@ -59,6 +59,9 @@ pub enum Error {
     /// A commit with more writes than `limits::COMMIT_WRITES_MAX`.
     #[error("commit has {writes} writes, more than the limit of {max}")]
     CommitTooLarge { writes: usize, max: usize },
+    /// An attempt to change or delete a record that is append-only (an event).
+    #[error("{key} is an event: events cannot be changed or deleted")]
+    Immutable { key: String },
     /// A type tag that this call cannot use (agent memory and run records have their own calls).
     #[error("type tag {tag} cannot be used here: {reason}")]
     ReservedTypeTag {

@@ -310,3 +310,27 @@ fn a_commit_over_the_write_limit_is_refused() {
     );
     assert_eq!(db.get(run, 0usize.to_le_bytes()).unwrap(), None);
 }
+
+#[test]
+fn event_records_cannot_be_overwritten_or_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db(&dir);
+    let run = db.begin_run();
+    db.transaction(run, |tx| {
+        tx.put_run_value(TypeTag::Event, b"e1", &Value::I64(1))
+    })
+    .unwrap();
+    let overwrite = db.transaction(run, |tx| {
+        tx.put_run_value(TypeTag::Event, b"e1", &Value::I64(2))
+    });
+    assert!(
+        matches!(overwrite, Err(Error::Immutable { .. })),
+        "{overwrite:?}"
+    );
+    let delete = db.transaction(run, |tx| tx.delete_run_value(TypeTag::Event, b"e1"));
+    assert!(matches!(delete, Err(Error::Immutable { .. })), "{delete:?}");
+    let kept = db
+        .transaction(run, |tx| tx.get_run_value(TypeTag::Event, b"e1"))
+        .unwrap();
+    assert_eq!(kept.unwrap().value, Value::I64(1));
+}

@@ -201,16 +201,31 @@ impl<'a> Transaction<'a> {
     }
 
     /// Stores `value` under `key` in this run's data of type `tag`.
+    ///
+    /// Event records are append-only: storing over an existing `TypeTag::Event` key is
+    /// [`Error::Immutable`]. (The read that checks this is validated at commit, so two
+    /// transactions creating the same event key cannot both succeed.)
     pub fn put_run_value(&mut self, tag: TypeTag, key: &[u8], value: &Value) -> Result<()> {
         let full = self.run_key(tag, key)?;
+        if tag == TypeTag::Event && self.read(Arc::clone(&full))?.is_some() {
+            return Err(Error::Immutable {
+                key: crate::commit::describe_key(&full),
+            });
+        }
         let value = Arc::from(value.encode()?);
         self.write(full, PendingOp::Put { value, ttl: None });
         Ok(())
     }
 
-    /// Deletes `key` from this run's data of type `tag`; returns whether it existed.
+    /// Deletes `key` from this run's data of type `tag`; returns whether it existed. Event
+    /// records cannot be deleted ([`Error::Immutable`]).
     pub fn delete_run_value(&mut self, tag: TypeTag, key: &[u8]) -> Result<bool> {
         let full = self.run_key(tag, key)?;
+        if tag == TypeTag::Event {
+            return Err(Error::Immutable {
+                key: crate::commit::describe_key(&full),
+            });
+        }
         let existed = self.read(Arc::clone(&full))?.is_some();
         if existed {
             self.write(full, PendingOp::Delete);

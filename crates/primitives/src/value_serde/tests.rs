@@ -110,3 +110,34 @@ fn null_is_stored_as_a_value() {
     assert_eq!(to_value(&None::<i32>).unwrap(), Value::Null);
     assert_eq!(from_value::<Option<i32>>(Value::Null).unwrap(), None);
 }
+
+#[test]
+fn a_value_converts_to_itself_both_ways() {
+    // `Value`'s serde is transparent, so primitive records with `Value` fields store the data
+    // they hold, not an enum wrapper around it.
+    let value = Value::Array(vec![
+        Value::Null,
+        Value::Bool(true),
+        Value::I64(-3),
+        Value::F64(1.5),
+        Value::from("text"),
+        Value::Bytes(vec![0, 255]),
+        Value::Map(BTreeMap::from([("k".to_owned(), Value::I64(1))])),
+    ]);
+    assert_eq!(to_value(&value).unwrap(), value);
+    assert_eq!(from_value::<Value>(value.clone()).unwrap(), value);
+
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct Record {
+        payload: Value,
+    }
+    let record = Record {
+        payload: Value::I64(7),
+    };
+    let stored = to_value(&record).unwrap();
+    assert_eq!(
+        stored,
+        Value::Map(BTreeMap::from([("payload".to_owned(), Value::I64(7))]))
+    );
+    assert_eq!(from_value::<Record>(stored).unwrap(), record);
+}
