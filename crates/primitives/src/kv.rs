@@ -4,7 +4,7 @@ use std::any::type_name;
 use std::time::Duration;
 
 use in_mem_core_types::{RunId, Value, VersionedValue};
-use in_mem_engine::Database;
+use in_mem_engine::{Database, RetryPolicy};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -16,7 +16,7 @@ use crate::value_serde::{from_value, to_value};
 /// `Database::put` read here as `Vec<u8>`.
 ///
 /// ```
-/// use in_mem_engine::Database;
+/// use in_mem_engine::{Database, RetryPolicy};
 /// use in_mem_primitives::KVStore;
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -78,9 +78,69 @@ impl KVStore {
         Ok(self.db.get_versioned(run, key)?)
     }
 
+    /// Whether `key` holds a live value in `run`'s view.
+    pub fn exists(&self, run: RunId, key: impl AsRef<[u8]>) -> Result<bool> {
+        let key = key.as_ref();
+        Ok(self.db.transaction(run, |tx| tx.exists(key))?)
+    }
+
+    /// Stores `value` under `key` only if the key's current version is `expected` (`None`: only
+    /// if the key does not exist). Returns the new commit version. A mismatch is
+    /// [`Error::VersionMismatch`] and writes nothing.
+    pub fn compare_and_swap<T: Serialize>(
+        &self,
+        run: RunId,
+        key: impl AsRef<[u8]>,
+        expected: Option<u64>,
+        value: T,
+    ) -> Result<u64> {
+        let key = key.as_ref();
+        let value = convert_in(&value)?;
+        let written = self
+            .db
+            .transaction_with_retry(run, RetryPolicy::default(), |tx| {
+                let actual = tx.get_versioned(key)?.map(|v| v.version);
+                if actual != expected {
+                    return Err(Error::VersionMismatch {
+                        key: String::from_utf8_lossy(key).into_owned(),
+                        expected,
+                        actual,
+                    });
+                }
+                tx.put_value(key, &value)?;
+                Ok(())
+            });
+        written?;
+        Ok(self
+            .db
+            .get_versioned(run, key)?
+            .map(|v| v.version)
+            .expect("the value was just written by this run"))
+    }
+
     /// Deletes `key`; returns whether it existed in the run's view.
     pub fn delete(&self, run: RunId, key: impl AsRef<[u8]>) -> Result<bool> {
         Ok(self.db.delete(run, key)?)
+    }
+
+    /// Every key under `prefix` in `run`'s view, in key order, without values.
+    pub fn list_keys(&self, run: RunId, prefix: impl AsRef<[u8]>) -> Result<Vec<Vec<u8>>> {
+        Ok(self
+            .db
+            .list_values(run, prefix)?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect())
+    }
+
+    /// Every (key, value, version) under `prefix` in `run`'s view, in key order.
+    pub fn list_versioned(
+        &self,
+        run: RunId,
+        prefix: impl AsRef<[u8]>,
+    ) -> Result<Vec<(Vec<u8>, VersionedValue)>> {
+        let prefix = prefix.as_ref();
+        Ok(self.db.transaction(run, |tx| tx.list_versioned(prefix))?)
     }
 
     /// Every (key, value) under `prefix` in `run`'s view, in key order, each as a `T`.

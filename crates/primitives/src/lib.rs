@@ -1,15 +1,53 @@
-//! Agent primitives of in-mem, built on the engine's `Database`.
+//! Agent primitives of in-mem, built on the engine's `Database`:
 //!
-//! Today: [`KVStore`], the agent's memory with typed values through serde. The type tags of
-//! `EventLog`, `StateMachine` and `TraceStore` are reserved in `in-mem-core-types` (`TypeTag::Event`,
-//! `TypeTag::State`, `TypeTag::Trace`); the primitives themselves come next.
+//! - [`KVStore`]: the agent's memory with typed values through serde.
+//! - [`EventLog`]: a run's append-only, hash-chained log of what happened.
+//! - [`StateMachine`]: a run's versioned state cells with compare-and-swap, and declared
+//!   machines whose transitions the store enforces.
+//! - [`TraceStore`]: a run's spans (tool calls, decisions, queries, thoughts, errors) as a tree.
+//! - [`RunIndex`]: the runs themselves: lifecycle, lineage, tags, metadata, queries.
+//!
+//! Every primitive has `*_in` calls that work inside `Database::transaction`, so one commit can
+//! put a KV value, append an event, advance a state machine and record a span atomically:
+//!
+//! ```
+//! use in_mem_engine::Database;
+//! use in_mem_primitives::{EventLog, NewSpan, StateMachine, TraceStore};
+//!
+//! # fn main() -> Result<(), in_mem_primitives::Error> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! let db = Database::open(dir.path())?;
+//! let run = db.begin_run();
+//! StateMachine::new(&db).init(run, "step", 0)?;
+//! db.transaction(run, |tx| {
+//!     tx.put(b"last-tool", b"search")?;
+//!     EventLog::append_in(tx, "tool_called", "search")?;
+//!     StateMachine::set_in(tx, "step", 1)?;
+//!     TraceStore::record_in(tx, NewSpan::thought("searching"))?;
+//!     Ok::<_, in_mem_primitives::Error>(())
+//! })?;
+//! assert_eq!(EventLog::new(&db).len(run)?, 1);
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! This crate never touches storage or durability directly: everything goes through
 //! `Database`.
 
 mod error;
+mod events;
 mod kv;
+mod record;
+mod runs;
+mod state;
+mod trace;
 pub mod value_serde;
 
 pub use error::{Error, Result};
+pub use events::{ChainSummary, Event, EventIter, EventLog};
 pub use kv::KVStore;
+pub use runs::RunIndex;
+pub use state::{Cell, MachineDefinition, StateMachine, Transition};
+pub use trace::{
+    NewSpan, SPAN_TREE_DEPTH_MAX, Span, SpanId, SpanKind, SpanStatus, SpanTree, TraceStore,
+};

@@ -69,6 +69,11 @@ impl<'a> Transaction<'a> {
         self.run.id
     }
 
+    /// The database clock's time now (what commits are stamped with).
+    pub fn now(&self) -> in_mem_core_types::Timestamp {
+        self.instance.clock.now()
+    }
+
     /// Number of writes buffered so far.
     pub fn write_count(&self) -> usize {
         self.writes.len()
@@ -175,9 +180,12 @@ impl<'a> Transaction<'a> {
         let prefix = prefix.as_ref();
         check_prefix(prefix)?;
         let full = concat_shared(&[&self.run.kv_prefix, prefix]);
-        self.scan(&full, self.run.kv_prefix.len(), |key, found| {
-            crate::database::bytes_of(key, &found.value).map(<[u8]>::to_vec)
-        })
+        self.scan(
+            &full,
+            Upper::WithinPrefix(&full),
+            self.run.kv_prefix.len(),
+            |key, found| crate::database::bytes_of(key, &found.value).map(<[u8]>::to_vec),
+        )
     }
 
     /// Every (key, typed value) under `prefix`, in key order, with versions.
@@ -188,7 +196,12 @@ impl<'a> Transaction<'a> {
         let prefix = prefix.as_ref();
         check_prefix(prefix)?;
         let full = concat_shared(&[&self.run.kv_prefix, prefix]);
-        self.scan(&full, self.run.kv_prefix.len(), versioned)
+        self.scan(
+            &full,
+            Upper::WithinPrefix(&full),
+            self.run.kv_prefix.len(),
+            versioned,
+        )
     }
 
     // ----- the run's own data (what the primitives build on) ----------------------------------
@@ -241,7 +254,30 @@ impl<'a> Transaction<'a> {
     ) -> Result<Vec<(Vec<u8>, VersionedValue)>> {
         let type_prefix = self.run_key(tag, b"")?;
         let full = concat_shared(&[&type_prefix, prefix]);
-        self.scan(&full, type_prefix.len(), versioned)
+        self.scan(
+            &full,
+            Upper::WithinPrefix(&full),
+            type_prefix.len(),
+            versioned,
+        )
+    }
+
+    /// Every (key, value) of this run's data of type `tag` with `start <= key < end`, in key
+    /// order (`end: None` means to the end of the type's keys).
+    pub fn scan_run_range(
+        &mut self,
+        tag: TypeTag,
+        start: &[u8],
+        end: Option<&[u8]>,
+    ) -> Result<Vec<(Vec<u8>, VersionedValue)>> {
+        let type_prefix = self.run_key(tag, b"")?;
+        let lo = concat_shared(&[&type_prefix, start]);
+        let hi = end.map(|end| concat_shared(&[&type_prefix, end]));
+        let upper = match &hi {
+            Some(hi) => Upper::Before(hi),
+            None => Upper::WithinPrefix(&type_prefix),
+        };
+        self.scan(&lo, upper, type_prefix.len(), versioned)
     }
 
     // ----- internals --------------------------------------------------------------------------
@@ -306,22 +342,33 @@ impl<'a> Transaction<'a> {
         self.writes.insert(key, op);
     }
 
-    /// The live entries under `full_prefix`: the view's, overlaid with this transaction's writes.
+    /// The live entries from `lo` up to `upper`: the view's, overlaid with this transaction's
+    /// writes. `strip` leading bytes are cut from each returned key.
     fn scan<T>(
         &mut self,
-        full_prefix: &[u8],
+        lo: &[u8],
+        upper: Upper<'_>,
         strip: usize,
         mut convert: impl FnMut(&[u8], &Found) -> Result<T>,
     ) -> Result<Vec<(Vec<u8>, T)>> {
         let now = self.instance.clock.now();
-        let committed = self
-            .instance
-            .memtable
-            .scan_prefix(full_prefix, self.view, now);
-        let own = self
-            .writes
-            .range::<[u8], _>((Bound::Included(full_prefix), Bound::Unbounded))
-            .take_while(|(k, _)| k.starts_with(full_prefix));
+        let memtable = &self.instance.memtable;
+        let committed: Box<dyn Iterator<Item = (Arc<[u8]>, StoredValue)>> = match upper {
+            Upper::WithinPrefix(prefix) if prefix == lo => {
+                Box::new(memtable.scan_prefix(prefix, self.view, now))
+            }
+            Upper::WithinPrefix(prefix) => Box::new(
+                memtable
+                    .scan_range(Bound::Included(lo), Bound::Unbounded, self.view, now)
+                    .take_while(move |(k, _)| k.starts_with(prefix)),
+            ),
+            Upper::Before(hi) => Box::new(memtable.scan_range(
+                Bound::Included(lo),
+                Bound::Excluded(hi),
+                self.view,
+                now,
+            )),
+        };
         let mut merged: BTreeMap<Arc<[u8]>, Option<Found>> = committed
             .map(|(k, s)| {
                 (
@@ -333,6 +380,10 @@ impl<'a> Transaction<'a> {
                 )
             })
             .collect();
+        let own = self
+            .writes
+            .range::<[u8], _>((Bound::Included(lo), Bound::Unbounded))
+            .take_while(|(k, _)| upper.admits(k));
         for (key, op) in own {
             let found = match op {
                 PendingOp::Put { value, .. } => Some(Found {
@@ -374,6 +425,22 @@ impl<'a> Transaction<'a> {
             self.instance.note_ttl_write();
         }
         Ok(Some(version.get()))
+    }
+}
+
+/// Where a scan stops: at the end of a prefix, or before a key.
+#[derive(Clone, Copy)]
+enum Upper<'k> {
+    WithinPrefix(&'k [u8]),
+    Before(&'k [u8]),
+}
+
+impl Upper<'_> {
+    fn admits(&self, key: &[u8]) -> bool {
+        match self {
+            Upper::WithinPrefix(prefix) => key.starts_with(prefix),
+            Upper::Before(hi) => key < *hi,
+        }
     }
 }
 

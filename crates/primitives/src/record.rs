@@ -1,0 +1,186 @@
+//! Reading and writing the primitives' stored records, which are `Value::Map`s.
+//!
+//! Records are built and read field by field rather than through serde derive so that their
+//! stored form is explicit (it is part of the on-disk format, see docs/FORMAT.md) and every
+//! missing or mistyped field is an error naming it, never a silent default.
+
+use std::collections::BTreeMap;
+
+use in_mem_core_types::{Timestamp, Value};
+
+use crate::error::{Error, Result};
+
+/// A record being built.
+#[derive(Debug, Default)]
+pub(crate) struct RecordBuilder(BTreeMap<String, Value>);
+
+impl RecordBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    #[must_use]
+    pub fn field(mut self, name: &str, value: Value) -> Self {
+        self.0.insert(name.to_owned(), value);
+        self
+    }
+
+    #[must_use]
+    pub fn text(self, name: &str, text: &str) -> Self {
+        self.field(name, Value::String(text.to_owned()))
+    }
+
+    #[must_use]
+    pub fn count(self, name: &str, n: u64) -> Self {
+        self.field(name, Value::I64(i64::try_from(n).unwrap_or(i64::MAX)))
+    }
+
+    #[must_use]
+    pub fn time(self, name: &str, t: Timestamp) -> Self {
+        self.count(name, t.as_micros())
+    }
+
+    #[must_use]
+    pub fn bytes(self, name: &str, bytes: &[u8]) -> Self {
+        self.field(name, Value::Bytes(bytes.to_vec()))
+    }
+
+    #[must_use]
+    pub fn flag(self, name: &str, b: bool) -> Self {
+        self.field(name, Value::Bool(b))
+    }
+
+    #[must_use]
+    pub fn texts(self, name: &str, items: &[String]) -> Self {
+        self.field(
+            name,
+            Value::Array(items.iter().cloned().map(Value::String).collect()),
+        )
+    }
+
+    pub fn build(self) -> Value {
+        Value::Map(self.0)
+    }
+}
+
+/// A stored record being read; `what` names it in errors.
+pub(crate) struct Record<'a> {
+    what: &'a str,
+    map: &'a BTreeMap<String, Value>,
+}
+
+impl<'a> Record<'a> {
+    pub fn new(what: &'a str, value: &'a Value) -> Result<Self> {
+        match value {
+            Value::Map(map) => Ok(Record { what, map }),
+            other => Err(damaged(
+                what,
+                format!("is a {}, not a map", other.type_name()),
+            )),
+        }
+    }
+
+    pub fn value(&self, name: &str) -> Result<&'a Value> {
+        self.map
+            .get(name)
+            .ok_or_else(|| damaged(self.what, format!("lacks the field {name}")))
+    }
+
+    pub fn optional(&self, name: &str) -> Option<&'a Value> {
+        self.map.get(name).filter(|v| **v != Value::Null)
+    }
+
+    pub fn text(&self, name: &str) -> Result<&'a str> {
+        match self.value(name)? {
+            Value::String(s) => Ok(s),
+            other => Err(self.mistyped(name, "text", other)),
+        }
+    }
+
+    pub fn count(&self, name: &str) -> Result<u64> {
+        match self.value(name)? {
+            Value::I64(n) if *n >= 0 => Ok(n.unsigned_abs()),
+            other => Err(self.mistyped(name, "a count", other)),
+        }
+    }
+
+    pub fn time(&self, name: &str) -> Result<Timestamp> {
+        self.count(name).map(Timestamp::from_micros)
+    }
+
+    pub fn bytes(&self, name: &str) -> Result<&'a [u8]> {
+        match self.value(name)? {
+            Value::Bytes(b) => Ok(b),
+            other => Err(self.mistyped(name, "bytes", other)),
+        }
+    }
+
+    pub fn flag(&self, name: &str) -> Result<bool> {
+        match self.value(name)? {
+            Value::Bool(b) => Ok(*b),
+            other => Err(self.mistyped(name, "a bool", other)),
+        }
+    }
+
+    pub fn texts(&self, name: &str) -> Result<Vec<String>> {
+        match self.value(name)? {
+            Value::Array(items) => items
+                .iter()
+                .map(|item| match item {
+                    Value::String(s) => Ok(s.clone()),
+                    other => Err(self.mistyped(name, "a list of text", other)),
+                })
+                .collect(),
+            other => Err(self.mistyped(name, "a list of text", other)),
+        }
+    }
+
+    fn mistyped(&self, name: &str, want: &str, found: &Value) -> Error {
+        damaged(
+            self.what,
+            format!("field {name} is a {}, not {want}", found.type_name()),
+        )
+    }
+}
+
+pub(crate) fn damaged(what: &str, reason: impl Into<String>) -> Error {
+    Error::Damaged {
+        what: what.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Refuses values that have no single canonical encoding: NaN has many bit patterns, so a hash
+/// or a comparison over it would not be stable.
+pub(crate) fn check_canonical(value: &Value) -> Result<()> {
+    match value {
+        Value::F64(x) if x.is_nan() => Err(Error::NotCanonical {
+            reason: "NaN has no canonical encoding",
+        }),
+        Value::Array(items) => items.iter().try_for_each(check_canonical),
+        Value::Map(map) => map.values().try_for_each(check_canonical),
+        _ => Ok(()),
+    }
+}
+
+/// Checks a name used inside index keys (event types, cell and machine names, span tags): 1 to
+/// 128 bytes, no 0x00 (the index keys' separator) and no other control characters.
+pub(crate) fn check_name(what: &'static str, name: &str) -> Result<()> {
+    let problem = if name.is_empty() {
+        "it is empty"
+    } else if name.len() > NAME_BYTES_MAX {
+        "it is longer than 128 bytes"
+    } else if name.chars().any(char::is_control) {
+        "it contains a control character"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidName {
+        what,
+        name: name.to_owned(),
+        problem,
+    })
+}
+
+/// Longest event type, cell, machine or tag name, in bytes.
+pub(crate) const NAME_BYTES_MAX: usize = 128;

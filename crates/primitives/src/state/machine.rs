@@ -1,0 +1,278 @@
+//! Declared state machines: named states, events, the allowed (state, event) -> state moves, and
+//! terminal states; `fire` applies one move atomically or refuses it with an error naming the
+//! state and the event.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use in_mem_core_types::{RunId, TypeTag, Value};
+use in_mem_engine::{RetryPolicy, Transaction};
+
+use super::{Cell, CellKey, StateMachine, Stored, cas_in, init_in, read_in};
+use crate::error::{Error, Result};
+use crate::record::{Record, RecordBuilder, check_name};
+
+/// A machine's definition. Build it with [`MachineDefinition::new`] and the builder methods;
+/// [`StateMachine::define`] checks it.
+///
+/// ```
+/// use in_mem_primitives::MachineDefinition;
+/// let plan = MachineDefinition::new("planning")
+///     .transition("planning", "plan_ready", "executing")
+///     .transition("executing", "step_failed", "planning")
+///     .transition("executing", "all_done", "done")
+///     .terminal("done");
+/// assert_eq!(plan.next("executing", "all_done"), Some("done"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MachineDefinition {
+    initial: String,
+    states: BTreeSet<String>,
+    moves: BTreeMap<(String, String), String>,
+    terminal: BTreeSet<String>,
+}
+
+impl MachineDefinition {
+    /// A machine that starts in `initial`.
+    pub fn new(initial: impl Into<String>) -> Self {
+        let initial = initial.into();
+        MachineDefinition {
+            states: BTreeSet::from([initial.clone()]),
+            initial,
+            moves: BTreeMap::new(),
+            terminal: BTreeSet::new(),
+        }
+    }
+
+    /// Adds a state (states named in transitions are added by [`MachineDefinition::transition`]).
+    #[must_use]
+    pub fn state(mut self, state: impl Into<String>) -> Self {
+        self.states.insert(state.into());
+        self
+    }
+
+    /// Allows event `event` to move the machine from `from` to `to`.
+    #[must_use]
+    pub fn transition(
+        mut self,
+        from: impl Into<String>,
+        event: impl Into<String>,
+        to: impl Into<String>,
+    ) -> Self {
+        let (from, to) = (from.into(), to.into());
+        self.states.insert(from.clone());
+        self.states.insert(to.clone());
+        self.moves.insert((from, event.into()), to);
+        self
+    }
+
+    /// Marks `state` terminal: no event moves the machine out of it.
+    #[must_use]
+    pub fn terminal(mut self, state: impl Into<String>) -> Self {
+        let state = state.into();
+        self.states.insert(state.clone());
+        self.terminal.insert(state);
+        self
+    }
+
+    /// The state event `event` moves `from` to, if that move is allowed.
+    pub fn next(&self, from: &str, event: &str) -> Option<&str> {
+        self.moves
+            .get(&(from.to_owned(), event.to_owned()))
+            .map(String::as_str)
+    }
+
+    /// The initial state.
+    pub fn initial(&self) -> &str {
+        &self.initial
+    }
+
+    /// Whether `state` is terminal.
+    pub fn is_terminal(&self, state: &str) -> bool {
+        self.terminal.contains(state)
+    }
+
+    fn check(&self) -> Result<()> {
+        for name in self
+            .states
+            .iter()
+            .chain(self.moves.keys().map(|(_, event)| event))
+        {
+            check_name("machine state or event", name)?;
+        }
+        if let Some(((from, event), _)) = self
+            .moves
+            .iter()
+            .find(|((from, _), _)| self.terminal.contains(from))
+        {
+            return Err(Error::InvalidMachine {
+                reason: format!("terminal state {from:?} has a transition on {event:?}"),
+            });
+        }
+        Ok(())
+    }
+
+    fn encode(&self) -> Value {
+        let moves = self
+            .moves
+            .iter()
+            .map(|((from, event), to)| {
+                Value::Array(vec![
+                    Value::from(from.as_str()),
+                    Value::from(event.as_str()),
+                    Value::from(to.as_str()),
+                ])
+            })
+            .collect();
+        let states: Vec<String> = self.states.iter().cloned().collect();
+        let terminal: Vec<String> = self.terminal.iter().cloned().collect();
+        RecordBuilder::new()
+            .text("initial", &self.initial)
+            .texts("states", &states)
+            .texts("terminal", &terminal)
+            .field("transitions", Value::Array(moves))
+            .build()
+    }
+
+    fn decode(value: &Value) -> Result<Self> {
+        let record = Record::new("machine definition", value)?;
+        let mut moves = BTreeMap::new();
+        let Value::Array(items) = record.value("transitions")? else {
+            return Err(crate::record::damaged(
+                "machine definition",
+                "transitions are not a list",
+            ));
+        };
+        for item in items {
+            match item {
+                Value::Array(parts) => match parts.as_slice() {
+                    [Value::String(from), Value::String(event), Value::String(to)] => {
+                        moves.insert((from.clone(), event.clone()), to.clone());
+                    }
+                    _ => {
+                        return Err(crate::record::damaged(
+                            "machine definition",
+                            "a transition is not [from, event, to]",
+                        ));
+                    }
+                },
+                _ => {
+                    return Err(crate::record::damaged(
+                        "machine definition",
+                        "a transition is not a list",
+                    ));
+                }
+            }
+        }
+        Ok(MachineDefinition {
+            initial: record.text("initial")?.to_owned(),
+            states: record.texts("states")?.into_iter().collect(),
+            moves,
+            terminal: record.texts("terminal")?.into_iter().collect(),
+        })
+    }
+}
+
+/// One applied move of a machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    /// The state before.
+    pub from: String,
+    /// The event that moved it.
+    pub event: String,
+    /// The state after.
+    pub to: String,
+    /// The machine state's version after the move.
+    pub version: u64,
+}
+
+fn definition_key(name: &str) -> Result<Vec<u8>> {
+    check_name("machine name", name)?;
+    Ok([&b"machine:"[..], name.as_bytes()].concat())
+}
+
+impl StateMachine {
+    /// Declares machine `name` in `run` and puts it in its initial state. An error if a machine
+    /// of that name exists, or if the definition is inconsistent.
+    pub fn define(&self, run: RunId, name: &str, definition: &MachineDefinition) -> Result<()> {
+        definition.check()?;
+        self.db
+            .transaction_with_retry(run, RetryPolicy::default(), |tx| {
+                let key = definition_key(name)?;
+                if tx.get_run_value(TypeTag::State, &key)?.is_some() {
+                    return Err(Error::CellExists {
+                        name: name.to_owned(),
+                    });
+                }
+                tx.put_run_value(TypeTag::State, &key, &definition.encode())?;
+                init_in(
+                    tx,
+                    CellKey::MachineState(name),
+                    Value::from(definition.initial()),
+                )?;
+                Ok(())
+            })
+    }
+
+    /// Machine `name`'s definition.
+    pub fn definition(&self, run: RunId, name: &str) -> Result<Option<MachineDefinition>> {
+        self.db.transaction(run, |tx| read_definition(tx, name))
+    }
+
+    /// Machine `name`'s current state, with its version and update time.
+    pub fn machine_state(&self, run: RunId, name: &str) -> Result<Option<Cell>> {
+        self.db.transaction(run, |tx| {
+            Ok(read_in(tx, CellKey::MachineState(name))?.and_then(Stored::live))
+        })
+    }
+
+    /// Applies `event` to machine `name` atomically: the allowed move from its current state,
+    /// or [`Error::ForbiddenTransition`] naming the state and the event.
+    pub fn fire(&self, run: RunId, name: &str, event: &str) -> Result<Transition> {
+        self.db
+            .transaction_with_retry(run, RetryPolicy::default(), |tx| {
+                Self::fire_in(tx, name, event)
+            })
+    }
+
+    /// [`StateMachine::fire`] inside a transaction.
+    pub fn fire_in(tx: &mut Transaction<'_>, name: &str, event: &str) -> Result<Transition> {
+        let definition = read_definition(tx, name)?.ok_or_else(|| Error::UnknownMachine {
+            name: name.to_owned(),
+        })?;
+        let key = CellKey::MachineState(name);
+        let current =
+            read_in(tx, key)?
+                .and_then(Stored::live)
+                .ok_or_else(|| Error::UnknownMachine {
+                    name: name.to_owned(),
+                })?;
+        let Value::String(state) = &current.value else {
+            return Err(crate::record::damaged(
+                "machine state",
+                "is not a state name",
+            ));
+        };
+        let to = definition
+            .next(state, event)
+            .ok_or_else(|| Error::ForbiddenTransition {
+                machine: name.to_owned(),
+                state: state.clone(),
+                event: event.to_owned(),
+                terminal: definition.is_terminal(state),
+            })?;
+        let version = cas_in(tx, key, current.version, Value::from(to))?;
+        Ok(Transition {
+            from: state.clone(),
+            event: event.to_owned(),
+            to: to.to_owned(),
+            version,
+        })
+    }
+}
+
+fn read_definition(tx: &mut Transaction<'_>, name: &str) -> Result<Option<MachineDefinition>> {
+    let stored = tx.get_run_value(TypeTag::State, &definition_key(name)?)?;
+    stored
+        .map(|v| MachineDefinition::decode(&v.value))
+        .transpose()
+}
