@@ -96,9 +96,9 @@ impl KVStore {
     ) -> Result<u64> {
         let key = key.as_ref();
         let value = convert_in(&value)?;
-        let written = self
+        let ((), version) = self
             .db
-            .transaction_with_retry(run, RetryPolicy::default(), |tx| {
+            .transaction_committed(run, RetryPolicy::default(), |tx| {
                 let actual = tx.get_versioned(key)?.map(|v| v.version);
                 if actual != expected {
                     return Err(Error::VersionMismatch {
@@ -109,13 +109,9 @@ impl KVStore {
                 }
                 tx.put_value(key, &value)?;
                 Ok(())
-            });
-        written?;
-        Ok(self
-            .db
-            .get_versioned(run, key)?
-            .map(|v| v.version)
-            .expect("the value was just written by this run"))
+            })?;
+        // A transaction that wrote a value always has a commit version.
+        Ok(version.unwrap_or_default())
     }
 
     /// Deletes `key`; returns whether it existed in the run's view.

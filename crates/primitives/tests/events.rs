@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
-//! EventLog: dense sequences, reads, the hash chain and its verification, immutability.
+//! `EventLog`: dense sequences, reads, the hash chain and its verification, immutability.
 
 use std::collections::BTreeMap;
 
@@ -124,7 +124,7 @@ fn eight_threads_appending_to_one_log_never_duplicate_or_skip() {
     assert_eq!(log.verify_chain(run).unwrap().events, 200);
 }
 
-/// A well-formed event record, written below the EventLog API (the engine only refuses to
+/// A well-formed event record, written below the `EventLog` API (the engine only refuses to
 /// change existing events, so a forger can still add one).
 fn forge(
     db: &Database,

@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
-//! KVStore: typed values, integer widths, type errors, versioned reads, exists, listing,
+//! `KVStore`: typed values, integer widths, type errors, versioned reads, exists, listing,
 //! compare-and-swap.
 
 use serde::{Deserialize, Serialize};

@@ -101,102 +101,107 @@ fn check(db: &Database, run: RunId, model: &Model) {
     assert_eq!(parents, model.spans);
 }
 
+/// Applies one operation (not a reopen) to the database and the model, checking its result.
+fn apply(db: &Database, run: RunId, model: &mut Model, op: &Op) {
+    let kv = KVStore::new(db);
+    let log = EventLog::new(db);
+    let state = StateMachine::new(db);
+    let trace = TraceStore::new(db);
+    match op {
+        Op::KvPut(k, v) => {
+            kv.put(run, format!("k{k}"), v).unwrap();
+            model.kv.insert(format!("k{k}"), *v);
+        }
+        Op::KvDelete(k) => {
+            let existed = kv.delete(run, format!("k{k}")).unwrap();
+            assert_eq!(existed, model.kv.remove(&format!("k{k}")).is_some());
+        }
+        Op::Append(t, v) => {
+            let seq = log.append(run, &format!("type{t}"), v).unwrap();
+            assert_eq!(seq, model.events.len() as u64);
+            model.events.push((format!("type{t}"), *v));
+        }
+        Op::StateSet(c, v) => {
+            let version = state.set(run, &format!("c{c}"), v).unwrap();
+            let entry = model.cells.entry(format!("c{c}")).or_insert((0, 0));
+            *entry = (*v, entry.1 + 1);
+            assert_eq!(version, entry.1);
+        }
+        Op::StateCas(c, fresh, v) => {
+            let name = format!("c{c}");
+            let current = model.cells.get(&name).copied();
+            let expected = match (current, fresh) {
+                (Some((_, version)), true) => version,
+                (Some((_, version)), false) => version.saturating_sub(1),
+                (None, _) => 1,
+            };
+            match (state.cas(run, &name, expected, v), current) {
+                (Ok(version), Some((_, old))) if old == expected => {
+                    assert_eq!(version, old + 1);
+                    model.cells.insert(name, (*v, version));
+                }
+                (Err(Error::StaleVersion { .. }), Some((_, old))) => assert_ne!(old, expected),
+                (Err(Error::CellMissing { .. }), None) => {}
+                (other, current) => {
+                    panic!("cas {name} expecting {expected} with {current:?}: {other:?}")
+                }
+            }
+        }
+        Op::Span(parent) => {
+            let parent = parent
+                .map(u64::from)
+                .filter(|p| *p >= 1 && *p <= model.spans.len() as u64);
+            let mut span = NewSpan::thought("step");
+            if let Some(p) = parent {
+                span = span.parent(p);
+            }
+            let id = trace.record(run, span).unwrap();
+            model.spans.push(parent);
+            assert_eq!(id, model.spans.len() as u64);
+        }
+        Op::Tx {
+            key,
+            cell,
+            value,
+            fail,
+        } => {
+            let result = db.transaction(run, |tx| {
+                tx.put_value(format!("k{key}"), &Value::I64(*value))?;
+                EventLog::append_in(tx, "tx", value)?;
+                StateMachine::set_in(tx, &format!("c{cell}"), value)?;
+                TraceStore::record_in(tx, NewSpan::thought("tx"))?;
+                if *fail {
+                    return Err(Error::InvalidSpan {
+                        reason: "the test fails this one".into(),
+                    });
+                }
+                Ok(())
+            });
+            assert_eq!(result.is_ok(), !fail);
+            if !fail {
+                model.kv.insert(format!("k{key}"), *value);
+                model.events.push(("tx".to_owned(), *value));
+                let entry = model.cells.entry(format!("c{cell}")).or_insert((0, 0));
+                *entry = (*value, entry.1 + 1);
+                model.spans.push(None);
+            }
+        }
+        Op::Reopen => unreachable!("handled by run_ops"),
+    }
+}
+
 fn run_ops(ops: &[Op]) {
     let dir = tempfile::tempdir().unwrap();
     let mut db = open(dir.path());
     let run = db.begin_run();
     let mut model = Model::default();
     for op in ops {
-        let kv = KVStore::new(&db);
-        let log = EventLog::new(&db);
-        let state = StateMachine::new(&db);
-        let trace = TraceStore::new(&db);
-        match op {
-            Op::KvPut(k, v) => {
-                kv.put(run, format!("k{k}"), v).unwrap();
-                model.kv.insert(format!("k{k}"), *v);
-            }
-            Op::KvDelete(k) => {
-                let existed = kv.delete(run, format!("k{k}")).unwrap();
-                assert_eq!(existed, model.kv.remove(&format!("k{k}")).is_some());
-            }
-            Op::Append(t, v) => {
-                let seq = log.append(run, &format!("type{t}"), v).unwrap();
-                assert_eq!(seq, model.events.len() as u64);
-                model.events.push((format!("type{t}"), *v));
-            }
-            Op::StateSet(c, v) => {
-                let version = state.set(run, &format!("c{c}"), v).unwrap();
-                let entry = model.cells.entry(format!("c{c}")).or_insert((0, 0));
-                *entry = (*v, entry.1 + 1);
-                assert_eq!(version, entry.1);
-            }
-            Op::StateCas(c, fresh, v) => {
-                let name = format!("c{c}");
-                let current = model.cells.get(&name).copied();
-                let expected = match (current, fresh) {
-                    (Some((_, version)), true) => version,
-                    (Some((_, version)), false) => version.saturating_sub(1),
-                    (None, _) => 1,
-                };
-                match (state.cas(run, &name, expected, v), current) {
-                    (Ok(version), Some((_, old))) if old == expected => {
-                        assert_eq!(version, old + 1);
-                        model.cells.insert(name, (*v, version));
-                    }
-                    (Err(Error::StaleVersion { .. }), Some((_, old))) => assert_ne!(old, expected),
-                    (Err(Error::CellMissing { .. }), None) => {}
-                    (other, current) => {
-                        panic!("cas {name} expecting {expected} with {current:?}: {other:?}")
-                    }
-                }
-            }
-            Op::Span(parent) => {
-                let parent = parent
-                    .map(u64::from)
-                    .filter(|p| *p >= 1 && *p <= model.spans.len() as u64);
-                let mut span = NewSpan::thought("step");
-                if let Some(p) = parent {
-                    span = span.parent(p);
-                }
-                let id = trace.record(run, span).unwrap();
-                model.spans.push(parent);
-                assert_eq!(id, model.spans.len() as u64);
-            }
-            Op::Tx {
-                key,
-                cell,
-                value,
-                fail,
-            } => {
-                let result = db.transaction(run, |tx| {
-                    tx.put_value(format!("k{key}"), &Value::I64(*value))?;
-                    EventLog::append_in(tx, "tx", value)?;
-                    StateMachine::set_in(tx, &format!("c{cell}"), value)?;
-                    TraceStore::record_in(tx, NewSpan::thought("tx"))?;
-                    if *fail {
-                        return Err(Error::InvalidSpan {
-                            reason: "the test fails this one".into(),
-                        });
-                    }
-                    Ok(())
-                });
-                assert_eq!(result.is_ok(), !fail);
-                if !fail {
-                    model.kv.insert(format!("k{key}"), *value);
-                    model.events.push(("tx".to_owned(), *value));
-                    let entry = model.cells.entry(format!("c{cell}")).or_insert((0, 0));
-                    *entry = (*value, entry.1 + 1);
-                    model.spans.push(None);
-                }
-            }
-            Op::Reopen => {
-                // The primitives hold handles too: all of them must go for the database to close.
-                drop((kv, log, state, trace));
-                drop(db);
-                db = open(dir.path());
-                db.resume_run(run).unwrap();
-            }
+        if let Op::Reopen = op {
+            drop(db);
+            db = open(dir.path());
+            db.resume_run(run).unwrap();
+        } else {
+            apply(&db, run, &mut model, op);
         }
         check(&db, run, &model);
     }

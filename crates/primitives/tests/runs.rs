@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
-//! RunIndex: the primitives' view of runs.
+//! `RunIndex`: the primitives' view of runs.
 
 use in_mem_core_types::{AgentId, Value};
 use in_mem_engine::{Database, RunOptions, RunQuery, RunStatus};

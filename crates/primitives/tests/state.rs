@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
-//! StateMachine: cells, versions that never go backwards, compare-and-swap, transitions,
+//! `StateMachine`: cells, versions that never go backwards, compare-and-swap, transitions,
 //! declared machines.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,19 +36,19 @@ fn cells_init_read_set_cas_and_delete() {
     assert_eq!((cell.value, cell.version), (Value::from("draft"), 1));
     assert_eq!(state.set(run, "plan", "final").unwrap(), 2);
     assert_eq!(state.cas(run, "plan", 2, "approved").unwrap(), 3);
-    let stale = state.cas(run, "plan", 2, "sneaky").unwrap_err();
+    let refused = state.cas(run, "plan", 2, "sneaky").unwrap_err();
     assert!(
         matches!(
-            stale,
+            refused,
             Error::StaleVersion {
                 expected: 2,
                 actual: 3,
                 ..
             }
         ),
-        "{stale}"
+        "{refused}"
     );
-    assert!(stale.to_string().contains("plan"), "{stale}");
+    assert!(refused.to_string().contains("plan"), "{refused}");
     assert!(matches!(
         state.cas(run, "missing", 1, 0),
         Err(Error::CellMissing { .. })

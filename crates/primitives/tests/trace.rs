@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
-//! TraceStore: span ids, parents, start/finish, trees and the index queries.
+//! `TraceStore`: span ids, parents, start/finish, trees and the index queries.
 
 use std::time::Duration;
 

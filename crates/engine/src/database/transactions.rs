@@ -42,8 +42,20 @@ impl Database {
         &self,
         run: RunId,
         policy: RetryPolicy,
-        mut f: impl FnMut(&mut Transaction<'_>) -> std::result::Result<T, E>,
+        f: impl FnMut(&mut Transaction<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
+        self.transaction_committed(run, policy, f)
+            .map(|(out, _)| out)
+    }
+
+    /// Like [`Database::transaction_with_retry`], and also returns the commit's version (`None`
+    /// if the transaction wrote nothing).
+    pub fn transaction_committed<T, E: From<Error>>(
+        &self,
+        run: RunId,
+        policy: RetryPolicy,
+        mut f: impl FnMut(&mut Transaction<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<(T, Option<u64>), E> {
         let state = self.instance.runs.get(run)?;
         let salt = retry_salt();
         let mut attempt = 1;
@@ -51,7 +63,7 @@ impl Database {
             let mut tx = Transaction::new(&self.instance, &state);
             let out = f(&mut tx)?;
             match tx.commit(self.handle.wait) {
-                Ok(_) => return Ok(out),
+                Ok(version) => return Ok((out, version)),
                 Err(Error::Conflict { found, .. }) if attempt < policy.max_attempts.max(1) => {
                     // The next attempt must read what the other commit wrote.
                     if let Some(found) = found {

@@ -238,7 +238,7 @@ impl EventLog {
             prev = event.hash;
             expected += 1;
         }
-        let (next, head_hash) = self.db.transaction(run, |tx| read_head(tx))?;
+        let (next, head_hash) = self.db.transaction(run, read_head)?;
         if next != expected || head_hash != prev {
             return Err(Error::ChainBroken {
                 run,

@@ -58,6 +58,9 @@ impl TraceStore {
     }
 
     /// Records a finished span; returns its id.
+    // Spans are built by value (`NewSpan::thought(..).tag(..)`) at the call site; a retried
+    // transaction clones it per attempt.
+    #[allow(clippy::needless_pass_by_value)]
     pub fn record(&self, run: RunId, span: NewSpan) -> Result<SpanId> {
         self.db
             .transaction_with_retry(run, RetryPolicy::default(), |tx| {
@@ -77,6 +80,7 @@ impl TraceStore {
     }
 
     /// Starts a long span (status `Running`, no end); [`TraceStore::finish`] ends it.
+    #[allow(clippy::needless_pass_by_value)] // as for `record`
     pub fn start(&self, run: RunId, span: NewSpan) -> Result<SpanId> {
         self.db
             .transaction_with_retry(run, RetryPolicy::default(), |tx| {
@@ -97,6 +101,7 @@ impl TraceStore {
 
     /// Finishes a running span now, with `status` and, for a tool call or query, its result
     /// (a tool call's duration is set from its start to now).
+    #[allow(clippy::needless_pass_by_value)] // as for `record`
     pub fn finish_with(
         &self,
         run: RunId,
@@ -131,7 +136,7 @@ impl TraceStore {
             check_canonical(&value)?;
             match &mut span.kind {
                 SpanKind::ToolCall { result, .. } | SpanKind::Query { result, .. } => {
-                    *result = Some(value)
+                    *result = Some(value);
                 }
                 _ => {
                     return Err(Error::InvalidSpan {

@@ -248,7 +248,7 @@ impl NewSpan {
     pub fn result(mut self, value: Value) -> Self {
         match &mut self.kind {
             SpanKind::ToolCall { result, .. } | SpanKind::Query { result, .. } => {
-                *result = Some(value)
+                *result = Some(value);
             }
             _ => {}
         }

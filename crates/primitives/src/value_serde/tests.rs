@@ -113,6 +113,10 @@ fn null_is_stored_as_a_value() {
 
 #[test]
 fn a_value_converts_to_itself_both_ways() {
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct Record {
+        payload: Value,
+    }
     // `Value`'s serde is transparent, so primitive records with `Value` fields store the data
     // they hold, not an enum wrapper around it.
     let value = Value::Array(vec![
@@ -126,11 +130,6 @@ fn a_value_converts_to_itself_both_ways() {
     ]);
     assert_eq!(to_value(&value).unwrap(), value);
     assert_eq!(from_value::<Value>(value.clone()).unwrap(), value);
-
-    #[derive(Serialize, Deserialize, PartialEq, Debug)]
-    struct Record {
-        payload: Value,
-    }
     let record = Record {
         payload: Value::I64(7),
     };
