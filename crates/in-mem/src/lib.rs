@@ -8,6 +8,12 @@
 //! This crate only re-exports: the database lives in `in-mem-engine`, the typed primitives in
 //! `in-mem-primitives`, the vocabulary in `in-mem-core-types`.
 //!
+//! Beyond key-value memory, a run keeps an append-only, hash-chained event log
+//! ([`primitives::EventLog`]), versioned state cells and declared state machines
+//! ([`primitives::StateMachine`]), and a trace of tool calls and decisions
+//! ([`primitives::TraceStore`]); [`Database::transaction`] commits any mix of them atomically,
+//! and [`primitives::RunIndex`] finds runs by agent, status, tag, time and parent.
+//!
 //! The getting-started flow:
 //!
 //! ```
@@ -54,15 +60,23 @@ pub use in_mem_core_types::{
     AgentId, Key, Namespace, RunId, Timestamp, TypeTag, Value, Version, VersionedValue, limits,
 };
 pub use in_mem_engine::{
-    Clock, Database, DurabilityMode, ManualClock, OpenOptions, RecoveryReport, RunInfo, RunStatus,
-    SweepStats, SystemClock, TailState,
+    Clock, Database, DatabaseStats, DurabilityMode, ManualClock, OpenOptions, RecoveryReport,
+    RetryPolicy, RunInfo, RunOptions, RunQuery, RunStatus, SweepStats, SystemClock, TailState,
+    Transaction,
 };
 pub use in_mem_primitives::{Error, Result};
 
-/// The typed primitives: `KVStore` today; `EventLog`, `StateMachine` and `TraceStore` next.
+/// The agent primitives: `KVStore`, `EventLog`, `StateMachine`, `TraceStore`, `RunIndex`.
+///
+/// Each has `*_in` calls that take a [`Transaction`](crate::Transaction), so one
+/// `Database::transaction` can change several of them atomically.
 pub mod primitives {
-    pub use in_mem_primitives::KVStore;
     pub use in_mem_primitives::value_serde::{from_value, to_value};
+    pub use in_mem_primitives::{
+        Cell, ChainSummary, Event, EventIter, EventLog, KVStore, MachineDefinition, NewSpan,
+        RunIndex, SPAN_TREE_DEPTH_MAX, Span, SpanId, SpanKind, SpanStatus, SpanTree, StateMachine,
+        TraceStore, Transition,
+    };
 }
 
 /// The engine's own error type (what `Database` methods return); it converts into
