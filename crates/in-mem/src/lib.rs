@@ -84,3 +84,20 @@ pub mod primitives {
 pub mod engine {
     pub use in_mem_engine::{Error, Result};
 }
+
+/// The guides in `docs/primitives/`, compiled and run as doc tests so their examples stay true.
+#[cfg(doctest)]
+mod guides {
+    #[doc = include_str!("../../../docs/primitives/kv.md")]
+    struct Kv;
+    #[doc = include_str!("../../../docs/primitives/event-log.md")]
+    struct EventLog;
+    #[doc = include_str!("../../../docs/primitives/state-machine.md")]
+    struct StateMachine;
+    #[doc = include_str!("../../../docs/primitives/trace-store.md")]
+    struct TraceStore;
+    #[doc = include_str!("../../../docs/primitives/run-index.md")]
+    struct RunIndex;
+    #[doc = include_str!("../../../docs/primitives/transactions.md")]
+    struct Transactions;
+}
