@@ -5,8 +5,10 @@
 //! - [`Wal`] appends one record per commit to preallocated segments, makes records durable
 //!   at the level a commit asks for ([`WaitFor`]: buffered, written to the OS, or fdatasynced,
 //!   with concurrent committers sharing one fdatasync), and recovers the log at open: torn
-//!   tails are cut and reported, any other damage is refused with the file, offset and reason.
-//! - [`Vfs`] is the file-system trait; [`StdFs`] is the real one.
+//!   and unsynced tails are cut and reported, any other damage is refused with the file,
+//!   offset and reason, or, with [`RecoveryMode::Salvage`], cut to the longest valid prefix.
+//! - [`Vfs`] is the file-system trait; [`StdFs`] is the real one, [`SimFs`] a simulated one
+//!   for tests that models power loss and injects I/O errors.
 //!
 //! This crate is *not* the database: it never interprets keys or values (they are bytes,
 //! encoded by the engine) and knows nothing of the memtable; recovery hands records back
@@ -41,14 +43,19 @@
 
 mod dir;
 mod error;
+mod sync;
 mod vfs;
 mod wal;
 
 pub use dir::{DataDir, LOCK_FILE_NAME, WAL_DIR_NAME};
 pub use error::{CorruptionKind, Error, Result};
-pub use vfs::{LockGuard, Metadata, OpenMode, StdFs, Vfs, VfsFile};
+pub use vfs::{LockGuard, Metadata, OpenMode, SimFaults, SimFs, StdFs, Timeline, Vfs, VfsFile};
+/// What `tests/loom.rs` drives; only under `--cfg inmem_loom`.
+#[cfg(inmem_loom)]
+#[doc(hidden)]
+pub use wal::loom_hooks;
 pub use wal::{
-    CommitBody, CommitRecord, LogOp, LogWrite, OpRef, ReplayRejected, SEGMENT_BYTES_MAX,
-    SEGMENT_BYTES_MIN, SyncPolicy, SyncPolicyGuard, TailState, Ticket, WaitFor, Wal, WalOptions,
-    WalRecovery, WriteRef,
+    CommitBody, CommitRecord, LogOp, LogWrite, OpRef, RecoveryMode, ReplayRejected,
+    SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN, Salvaged, SyncPolicy, SyncPolicyGuard, TailState, Ticket,
+    WaitFor, Wal, WalOptions, WalRecovery, WriteRef,
 };

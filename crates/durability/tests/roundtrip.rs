@@ -9,13 +9,13 @@ use std::sync::Arc;
 use common::*;
 use in_mem_core_types::{RunId, Timestamp, Version};
 use in_mem_durability::{
-    CommitBody, DataDir, Error, OpRef, StdFs, TailState, WaitFor, Wal, WalOptions, WriteRef,
+    CommitBody, DataDir, Error, OpRef, StdFs, TailState, WaitFor, Wal, WriteRef,
 };
 
 #[test]
 fn many_records_round_trip_across_many_small_segments() {
     let tmp = tempfile::tempdir().unwrap();
-    make_log(tmp.path(), SEGMENT, 300);
+    make_log_waiting(tmp.path(), SEGMENT, 300, WaitFor::Buffered);
     assert!(
         live_segments(tmp.path()).len() >= 10,
         "records must span many segments"
@@ -28,7 +28,7 @@ fn many_records_round_trip_across_many_small_segments() {
 #[test]
 fn reopen_and_append_more_several_times() {
     let tmp = tempfile::tempdir().unwrap();
-    make_log(tmp.path(), SEGMENT, 50);
+    make_log_waiting(tmp.path(), SEGMENT, 50, WaitFor::Buffered);
     let mut n = 50;
     for round in 0..4 {
         let (_dir, wal, recovery) = reopen_expect(tmp.path(), SEGMENT, n);
@@ -83,7 +83,7 @@ fn a_record_larger_than_a_segment_gets_a_segment_of_its_own() {
 #[test]
 fn records_at_or_below_after_are_skipped() {
     let tmp = tempfile::tempdir().unwrap();
-    make_log(tmp.path(), SEGMENT, 40);
+    make_log_waiting(tmp.path(), SEGMENT, 40, WaitFor::Buffered);
     let dir = std_dir(tmp.path());
     let (wal, recovery, records) = open_wal(&dir, SEGMENT, Version::new(25)).unwrap();
     assert_eq!(recovery.records_replayed, 15);
@@ -98,7 +98,7 @@ fn records_at_or_below_after_are_skipped() {
 #[test]
 fn a_checkpoint_ahead_of_the_log_continues_after_it() {
     let tmp = tempfile::tempdir().unwrap();
-    make_log(tmp.path(), SEGMENT, 10);
+    make_log_waiting(tmp.path(), SEGMENT, 10, WaitFor::Buffered);
     {
         let dir = std_dir(tmp.path());
         let (wal, recovery, records) = open_wal(&dir, SEGMENT, Version::new(15)).unwrap();
@@ -220,13 +220,7 @@ fn segment_size_is_checked() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = std_dir(tmp.path());
     for bad in [0, 100, 4095, (1 << 30) + 1] {
-        let err = Wal::open(
-            &dir,
-            WalOptions { segment_bytes: bad },
-            Version::ZERO,
-            &mut |_| Ok(()),
-        )
-        .unwrap_err();
+        let err = Wal::open(&dir, options(bad), Version::ZERO, &mut |_| Ok(())).unwrap_err();
         assert!(
             matches!(
                 err,

@@ -36,7 +36,7 @@ fn damage(segment: &Path, cut: usize, end: usize, fill: Fill) {
 #[test]
 fn torn_tail_at_every_offset_of_the_last_records() {
     const N: u64 = 60;
-    let base = tempfile::tempdir().unwrap();
+    let base = scratch_dir();
     make_log(base.path(), SEGMENT, N);
     let live = live_segments(base.path());
     assert!(live.len() >= 3, "the log must span several segments");
@@ -103,7 +103,7 @@ fn torn_tail_at_every_offset_of_the_last_records() {
 /// Named regression: a bad record must not discard the valid records before it.
 #[test]
 fn a_bad_record_does_not_discard_valid_records_before_it() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch_dir();
     make_log(tmp.path(), SEGMENT, 100);
     let last = live_segments(tmp.path()).pop().unwrap();
     let (offset, len) = *frames(&last).last().unwrap();
@@ -131,7 +131,7 @@ fn a_bad_record_does_not_discard_valid_records_before_it() {
 
 #[test]
 fn zero_filled_tail_and_extra_zero_segments_are_clean() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch_dir();
     make_log(tmp.path(), SEGMENT, 30);
     let last = live_segments(tmp.path()).pop().unwrap();
     // A longer zero tail, and two all-zero segments after the last one.
@@ -150,17 +150,6 @@ fn zero_filled_tail_and_extra_zero_segments_are_clean() {
         wal.close().unwrap();
     }
     reopen_expect(tmp.path(), SEGMENT, 70);
-}
-
-/// The bytes of a valid segment header.
-fn header(sequence: u64, first_version: u64) -> Vec<u8> {
-    let mut h = b"INMEMWAL".to_vec();
-    h.extend_from_slice(&1u32.to_le_bytes());
-    h.extend_from_slice(&sequence.to_le_bytes());
-    h.extend_from_slice(&first_version.to_le_bytes());
-    let crc = crc32c::crc32c(&h);
-    h.extend_from_slice(&crc.to_le_bytes());
-    h
 }
 
 /// The segment after the last live one, made of `bytes` then zeros.
@@ -187,7 +176,7 @@ fn write_next_segment(log: &Path, bytes: &[u8]) -> std::path::PathBuf {
 
 #[test]
 fn a_torn_header_of_an_empty_last_segment_is_cut() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch_dir();
     make_log(tmp.path(), SEGMENT, 30);
     let live = live_segments(tmp.path()).len() as u64;
     let torn = &header(live + 1, 31)[..13];
@@ -213,7 +202,7 @@ fn a_torn_header_of_an_empty_last_segment_is_cut() {
 
 #[test]
 fn a_header_only_last_segment_is_clean_and_appends_continue() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch_dir();
     make_log(tmp.path(), SEGMENT, 30);
     let live = live_segments(tmp.path()).len() as u64;
     write_next_segment(tmp.path(), &header(live + 1, 31));
@@ -227,7 +216,7 @@ fn a_header_only_last_segment_is_clean_and_appends_continue() {
 
 #[test]
 fn several_header_only_last_segments_are_cleared() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch_dir();
     make_log(tmp.path(), SEGMENT, 30);
     let live = live_segments(tmp.path()).len() as u64;
     write_next_segment(tmp.path(), &header(live + 1, 31));
@@ -251,7 +240,7 @@ fn several_header_only_last_segments_are_cleared() {
 /// not the header's first version, so the empty segment must not be reused as it is.
 #[test]
 fn a_header_only_last_segment_behind_a_checkpoint_is_not_reused() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch_dir();
     make_log(tmp.path(), SEGMENT, 30);
     let live = live_segments(tmp.path()).len() as u64;
     write_next_segment(tmp.path(), &header(live + 1, 31));
@@ -270,11 +259,72 @@ fn a_header_only_last_segment_behind_a_checkpoint_is_not_reused() {
 
 #[test]
 fn leftover_temporary_segments_are_deleted() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = scratch_dir();
     make_log(tmp.path(), SEGMENT, 10);
     let leftover = tmp.path().join("wal").join("00000000000000000009.seg.tmp");
     std::fs::write(&leftover, b"half-prepared").unwrap();
     let (_dir, _wal, recovery) = reopen_expect(tmp.path(), SEGMENT, 10);
     assert_eq!(recovery.tail, TailState::Clean);
     assert!(!leftover.exists());
+}
+
+/// Named regression (TESTING.md: "ids reused after reopen made replay skip commits"): a cut
+/// that dropped unsynced records which reached the disk out of order frees their versions; the
+/// records appended next reuse them, and every later recovery replays the new records, never a
+/// dropped one and never skipping one.
+#[test]
+fn versions_freed_by_a_cut_are_reused_and_replayed_with_their_new_content() {
+    use in_mem_core_types::Timestamp;
+    use in_mem_durability::{CommitBody, LogOp, OpRef, WriteRef};
+
+    let tmp = scratch_dir();
+    make_log_waiting(tmp.path(), SEGMENT, 30, WaitFor::Written);
+    let last = live_segments(tmp.path()).pop().unwrap();
+    let all = frames(&last);
+    let (offset, len) = all[1];
+    let mut bytes = std::fs::read(&last).unwrap();
+    let hole = u64::from_le_bytes(bytes[offset + 8..offset + 16].try_into().unwrap());
+    bytes[offset..offset + len].fill(0);
+    std::fs::write(&last, bytes).unwrap();
+
+    let other = |v: u64| {
+        let value = format!("second life of v{v}").into_bytes();
+        let writes = [WriteRef {
+            key: b"reused",
+            op: OpRef::Put {
+                value: &value,
+                ttl: None,
+            },
+        }];
+        CommitBody::encode(Timestamp::from_micros(v), writer(), &writes).unwrap()
+    };
+    {
+        let dir = std_dir(tmp.path());
+        let (wal, recovery, records) = open_wal(&dir, SEGMENT, Version::ZERO).unwrap();
+        assert_eq!(records.len() as u64, hole - 1);
+        assert!(recovery.records_dropped > 0, "{recovery:?}");
+        for v in hole..hole + 10 {
+            let ticket = wal.append(&other(v), || Version::new(v)).unwrap();
+            wal.wait(ticket, WaitFor::Synced).unwrap();
+        }
+    }
+    for _ in 0..2 {
+        let dir = std_dir(tmp.path());
+        let (_wal, recovery, records) = open_wal(&dir, SEGMENT, Version::ZERO).unwrap();
+        assert_eq!(recovery.tail, TailState::Clean);
+        assert_eq!(records.len() as u64, hole + 9);
+        for (i, r) in records.iter().enumerate() {
+            let v = i as u64 + 1;
+            if v < hole {
+                check_record(r, v);
+            } else {
+                assert_eq!(r.version, Version::new(v));
+                assert_eq!(r.writes[0].key, b"reused");
+                let LogOp::Put { value, .. } = &r.writes[0].op else {
+                    panic!("a put")
+                };
+                assert_eq!(value, &format!("second life of v{v}").into_bytes());
+            }
+        }
+    }
 }

@@ -45,23 +45,13 @@ impl Instance {
         let mut replay = |record| replay_record(&memtable, &runs, record);
         let wal_options = WalOptions {
             segment_bytes: options.segment_bytes,
+            recovery_mode: options.recovery_mode,
         };
         let (wal, found) = Wal::open(&dir, wal_options, Version::ZERO, &mut replay)?;
         let interrupted_runs = runs.finish_recovery();
-        let recovery = RecoveryReport {
-            records_replayed: found.records_replayed,
-            last_version: memtable.versions().visible().get(),
-            tail: found.tail,
-            interrupted_runs,
-        };
-        tracing::info!(
-            path = %path.display(),
-            records = recovery.records_replayed,
-            last_version = recovery.last_version,
-            interrupted_runs = recovery.interrupted_runs.len(),
-            tail = ?recovery.tail,
-            "opened database"
-        );
+        let last_version = memtable.versions().visible().get();
+        let recovery = RecoveryReport::new(&found, last_version, interrupted_runs);
+        recovery.log(path);
         let instance = Arc::new(Instance {
             registry_key,
             path: path.to_path_buf(),

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use in_mem_durability::{StdFs, Vfs};
+use in_mem_durability::{RecoveryMode, StdFs, Vfs};
 
 use crate::clock::{Clock, SystemClock};
 
@@ -50,6 +50,7 @@ pub struct OpenOptions {
     pub(crate) vfs: Arc<dyn Vfs>,
     pub(crate) ended_run_retention: Duration,
     pub(crate) sweep_interval: Duration,
+    pub(crate) recovery_mode: RecoveryMode,
 }
 
 impl Default for OpenOptions {
@@ -61,13 +62,15 @@ impl Default for OpenOptions {
             vfs: Arc::new(StdFs),
             ended_run_retention: Duration::from_secs(600),
             sweep_interval: Duration::from_secs(1),
+            recovery_mode: RecoveryMode::Refuse,
         }
     }
 }
 
 impl OpenOptions {
     /// The defaults: `Batched { 100 ms, 1000 }`, 16 MiB log segments, the system clock, the real
-    /// file system, ended runs readable for 10 minutes, a sweep every second.
+    /// file system, ended runs readable for 10 minutes, a sweep every second, and recovery that
+    /// refuses damage a crash cannot explain.
     pub fn new() -> Self {
         Self::default()
     }
@@ -112,6 +115,21 @@ impl OpenOptions {
     #[must_use]
     pub fn sweep_interval(mut self, d: Duration) -> Self {
         self.sweep_interval = d;
+        self
+    }
+
+    /// What recovery does with damage before the end of the log that no crash can explain (a
+    /// bad checksum before records that were durable, a missing segment, a version gap); the
+    /// type is `in_mem_durability::RecoveryMode`.
+    /// `RecoveryMode::Refuse` (the default) fails the open with an error naming file, offset and
+    /// reason; `RecoveryMode::Salvage` keeps the longest valid prefix, **destroys everything
+    /// after the damage** (copy the directory first if it may matter), and says what it dropped
+    /// in [`RecoveryReport::salvaged`](crate::RecoveryReport::salvaged). A torn or unsynced tail
+    /// is cut in both modes. Applies only when this open recovers the directory (not to another
+    /// handle of a database already open in this process).
+    #[must_use]
+    pub fn recovery_mode(mut self, mode: RecoveryMode) -> Self {
+        self.recovery_mode = mode;
         self
     }
 }

@@ -1,9 +1,10 @@
 //! Replaying the log into memory at open, and what recovery found.
 
+use std::path::Path;
 use std::sync::Arc;
 
-use in_mem_core_types::{Key, TypeTag, Value};
-use in_mem_durability::{CommitRecord, LogOp, ReplayRejected, TailState};
+use in_mem_core_types::{Key, TypeTag, Value, Version};
+use in_mem_durability::{CommitRecord, LogOp, ReplayRejected, Salvaged, TailState, WalRecovery};
 use in_mem_storage::{Memtable, Mutation, MutationKind};
 
 use crate::runs::{RunRecord, RunRegistry};
@@ -11,16 +12,104 @@ use crate::runs::{RunRecord, RunRegistry};
 /// What `open` found and did. Logged through `tracing` at open; available from
 /// `Database::recovery_report`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RecoveryReport {
     /// Commits replayed from the write-ahead log.
     pub records_replayed: u64,
     /// The newest commit version after recovery (0 for an empty database).
     pub last_version: u64,
-    /// Whether the end of the log was clean or a torn tail (a commit that was never
-    /// acknowledged) was cut off.
+    /// Whether the end of the log was clean or was cut (a torn or unsynced tail, or what
+    /// salvage dropped): where, why, and how many bytes.
     pub tail: TailState,
+    /// Bytes cut from the log (the `bytes` of a `TailState::Cut`, 0 for a clean end).
+    pub bytes_cut: u64,
+    /// Complete commits found after the cut and dropped with it: commits that reached the disk
+    /// out of order while an earlier one did not (never acknowledged in `Strict` mode), or,
+    /// when salvaging, commits after the damage.
+    pub records_dropped: u64,
+    /// The newest version among the dropped commits.
+    pub newest_dropped: Option<u64>,
+    /// Set when `RecoveryMode::Salvage` dropped damage that the default mode refuses: where it
+    /// was, what it was, and the first version lost.
+    pub salvaged: Option<Salvaged>,
+    /// The version of the checkpoint recovery started from. Always `None` until checkpoints
+    /// exist: recovery replays the whole log.
+    pub checkpoint: Option<u64>,
     /// Runs that were active when the process stopped.
     pub interrupted_runs: Vec<in_mem_core_types::RunId>,
+}
+
+impl RecoveryReport {
+    /// The report of a recovery whose log part is `wal`.
+    pub(crate) fn new(
+        wal: &WalRecovery,
+        last_version: u64,
+        interrupted_runs: Vec<in_mem_core_types::RunId>,
+    ) -> RecoveryReport {
+        let bytes_cut = match &wal.tail {
+            TailState::Cut { bytes, .. } => *bytes,
+            TailState::Clean => 0,
+        };
+        RecoveryReport {
+            records_replayed: wal.records_replayed,
+            last_version,
+            tail: wal.tail.clone(),
+            bytes_cut,
+            records_dropped: wal.records_dropped,
+            newest_dropped: wal.newest_dropped.map(Version::get),
+            salvaged: wal.salvaged.clone(),
+            checkpoint: None,
+            interrupted_runs,
+        }
+    }
+
+    /// Logs the report: `info` for a clean recovery, `warn` for a cut tail, `error` when
+    /// salvage dropped data.
+    pub(crate) fn log(&self, path: &Path) {
+        let tail = match &self.tail {
+            TailState::Clean => "clean".to_owned(),
+            TailState::Cut {
+                file,
+                offset,
+                reason,
+                ..
+            } => format!("cut at {}:{offset} ({reason})", file.display()),
+        };
+        if let Some(salvaged) = &self.salvaged {
+            tracing::error!(
+                path = %path.display(),
+                records = self.records_replayed,
+                last_version = self.last_version,
+                file = %salvaged.file.display(),
+                offset = salvaged.offset,
+                reason = %salvaged.kind,
+                first_lost = %salvaged.first_lost,
+                bytes_cut = self.bytes_cut,
+                records_dropped = self.records_dropped,
+                "opened database; salvage dropped damaged data and every commit after it"
+            );
+        } else if self.bytes_cut > 0 {
+            tracing::warn!(
+                path = %path.display(),
+                records = self.records_replayed,
+                last_version = self.last_version,
+                interrupted_runs = self.interrupted_runs.len(),
+                %tail,
+                bytes_cut = self.bytes_cut,
+                records_dropped = self.records_dropped,
+                "opened database after cutting a torn or unsynced log tail"
+            );
+        } else {
+            tracing::info!(
+                path = %path.display(),
+                records = self.records_replayed,
+                last_version = self.last_version,
+                interrupted_runs = self.interrupted_runs.len(),
+                %tail,
+                "opened database"
+            );
+        }
+    }
 }
 
 /// Applies one replayed commit to the memtable (and the run registry, for run records).

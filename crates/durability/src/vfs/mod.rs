@@ -1,11 +1,13 @@
 //! The file-system trait every file access of the durability layer goes through.
 //!
-//! [`StdFs`] is the real file system. Tests wrap it to count or fail operations, and a simulated
-//! file system that models power loss (keeping only synced bytes, tearing the last write,
-//! forgetting unsynced directory entries) implements the same two traits. For that reason the
+//! [`StdFs`] is the real file system. Tests wrap it to count or fail operations, and
+//! [`SimFs`], a simulated file system that models power loss (keeping only synced bytes plus
+//! any subset of the rest, tearing the last write, forgetting unsynced directory entries) and
+//! injects I/O errors, implements the same two traits. For that reason the
 //! traits name every operation whose durability matters separately: data reaches the disk only
 //! through [`VfsFile::sync_data`], and a directory entry only through [`Vfs::sync_dir`].
 
+mod sim;
 mod std_fs;
 
 use std::ffi::OsString;
@@ -13,6 +15,7 @@ use std::fmt;
 use std::io;
 use std::path::Path;
 
+pub use sim::{SimFaults, SimFs, Timeline};
 pub use std_fs::StdFs;
 
 /// How [`Vfs::open`] opens a file. Every mode but `Read` opens for reading and writing.

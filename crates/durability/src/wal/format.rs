@@ -10,7 +10,8 @@
 //!  28  CRC-32C of bytes 0..28  4 bytes
 //! record frame:
 //!   [len: u32 LE][crc: u32 LE][payload: len bytes], crc = CRC-32C(len bytes ++ payload)
-//!   payload = [version: u64 LE][body]
+//!   payload = [version: u64 LE][durable lag: varint][body]
+//!   durable lag = version - (highest version a completed fdatasync covered at append), >= 1
 //! ```
 
 use in_mem_core_types::Version;
@@ -28,10 +29,14 @@ pub(crate) const HEADER_BYTES: usize = 32;
 pub(crate) const FRAME_HEADER_BYTES: usize = 8;
 /// Bytes of the version at the start of a payload.
 pub(crate) const VERSION_BYTES: usize = 8;
-/// Bytes a frame adds in front of the encoded body.
-pub(crate) const FRAME_PREFIX_BYTES: usize = FRAME_HEADER_BYTES + VERSION_BYTES;
-/// Largest payload: a version and the largest commit body.
-pub(crate) const PAYLOAD_BYTES_MAX: usize = VERSION_BYTES + COMMIT_BYTES_MAX;
+/// Largest encoding of the durable lag (a varint of a `u64`).
+pub(crate) const LAG_BYTES_MAX: usize = 10;
+/// Most bytes a frame adds in front of the encoded body (the durable lag is a varint).
+pub(crate) const FRAME_PREFIX_BYTES_MAX: usize = FRAME_HEADER_BYTES + VERSION_BYTES + LAG_BYTES_MAX;
+/// Smallest payload: a version and a one-byte lag (the body may be empty to the frame layer).
+pub(crate) const PAYLOAD_BYTES_MIN: usize = VERSION_BYTES + 1;
+/// Largest payload: a version, the longest lag and the largest commit body.
+pub(crate) const PAYLOAD_BYTES_MAX: usize = VERSION_BYTES + LAG_BYTES_MAX + COMMIT_BYTES_MAX;
 
 const _: () = assert!(PAYLOAD_BYTES_MAX <= u32::MAX as usize);
 const _: () = assert!(HEADER_BYTES == 8 + 4 + 8 + 8 + 4);
@@ -110,26 +115,107 @@ impl SegmentHeader {
 /// direct checksum under the lock is cheaper.
 pub(crate) const COMBINE_BYTES_MIN: usize = 256 << 10;
 
-/// The 16 bytes in front of a body: length, checksum, version. `body_crc` is the CRC-32C of
-/// the body alone when the caller computed it (large bodies, outside the log lock).
+/// The bytes in front of a body: length, checksum, version, durable lag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FramePrefix {
+    bytes: [u8; FRAME_PREFIX_BYTES_MAX],
+    len: usize,
+}
+
+impl FramePrefix {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// The prefix of the frame of `body` at `version`, appended while `durable` was the highest
+/// version a completed fdatasync covered. `body_crc` is the CRC-32C of the body alone when the
+/// caller computed it (large bodies, outside the log lock).
+///
+/// # Panics
+/// If `durable >= version`: a record cannot be durable before it is written.
 pub(crate) fn frame_prefix(
     version: Version,
+    durable: Version,
     body: &[u8],
     body_crc: Option<u32>,
-) -> [u8; FRAME_PREFIX_BYTES] {
-    let body_len = body.len();
-    let payload_len = u32::try_from(VERSION_BYTES + body_len)
-        .expect("bodies are bounded by COMMIT_BYTES_MAX when encoded");
-    let mut out = [0u8; FRAME_PREFIX_BYTES];
-    out[0..4].copy_from_slice(&payload_len.to_le_bytes());
+) -> FramePrefix {
+    assert!(
+        durable < version,
+        "durable {durable} is not below {version}"
+    );
+    let mut out = [0u8; FRAME_PREFIX_BYTES_MAX];
     out[8..16].copy_from_slice(&version.get().to_le_bytes());
-    let head = crc32c::crc32c_append(crc32c::crc32c(&out[0..4]), &out[8..16]);
+    let lag_len = put_varint(&mut out[16..], version.get() - durable.get());
+    let head_len = FRAME_HEADER_BYTES + VERSION_BYTES + lag_len;
+    let body_len = body.len();
+    let payload_len = u32::try_from(head_len - FRAME_HEADER_BYTES + body_len)
+        .expect("bodies are bounded by COMMIT_BYTES_MAX when encoded");
+    out[0..4].copy_from_slice(&payload_len.to_le_bytes());
+    let head = crc32c::crc32c_append(crc32c::crc32c(&out[0..4]), &out[8..head_len]);
     let crc = match body_crc {
         Some(body_crc) => crc32c::crc32c_combine(head, body_crc, body_len),
         None => crc32c::crc32c_append(head, body),
     };
     out[4..8].copy_from_slice(&crc.to_le_bytes());
-    out
+    FramePrefix {
+        bytes: out,
+        len: head_len,
+    }
+}
+
+/// Bytes of the prefix [`frame_prefix`] builds for `version` appended while `durable` was the
+/// highest synced version.
+pub(crate) fn frame_prefix_len(version: Version, durable: Version) -> usize {
+    let lag = version.get().saturating_sub(durable.get()).max(1);
+    let bits = 64 - lag.leading_zeros() as usize;
+    FRAME_HEADER_BYTES + VERSION_BYTES + bits.div_ceil(7)
+}
+
+/// Reads the durable lag at the start of `rest` (the payload after the version): the durable
+/// version it names and the bytes it took. `None` if it is not a canonical varint in
+/// `1..=version`.
+pub(crate) fn read_lag(version: Version, rest: &[u8]) -> Option<(Version, usize)> {
+    let (lag, len) = get_varint(rest)?;
+    if lag == 0 || lag > version.get() {
+        return None;
+    }
+    Some((Version::new(version.get() - lag), len))
+}
+
+/// Writes `value` as an unsigned LEB128 varint at the start of `out`; returns its length.
+fn put_varint(out: &mut [u8], mut value: u64) -> usize {
+    let mut i = 0;
+    loop {
+        let byte = (value & 0x7F) as u8;
+        value >>= 7;
+        if value == 0 {
+            out[i] = byte;
+            return i + 1;
+        }
+        out[i] = byte | 0x80;
+        i += 1;
+    }
+}
+
+/// Reads a canonical unsigned LEB128 varint (no redundant trailing zero group, at most ten
+/// bytes, no overflow) from the start of `bytes`.
+fn get_varint(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut value = 0u64;
+    for (i, &byte) in bytes.iter().enumerate().take(LAG_BYTES_MAX) {
+        let group = u64::from(byte & 0x7F);
+        if i == LAG_BYTES_MAX - 1 && group > 1 {
+            return None;
+        }
+        value |= group << (7 * i);
+        if byte & 0x80 == 0 {
+            if i > 0 && byte == 0 {
+                return None;
+            }
+            return Some((value, i + 1));
+        }
+    }
+    None
 }
 
 /// The checksum a frame with length field `len_bytes` and `payload` must carry.

@@ -6,6 +6,8 @@
 //! `writer.rs` for the group-commit protocol.
 
 mod format;
+#[cfg(inmem_loom)]
+pub mod loom_hooks;
 mod reader;
 mod record;
 mod recovery;
@@ -39,14 +41,34 @@ pub const SEGMENT_BYTES_MAX: u64 = 1 << 30;
 pub struct WalOptions {
     /// Size of a segment file, preallocated in full (default 32 MiB).
     pub segment_bytes: u64,
+    /// What recovery does with damage that is not a torn or unsynced tail (default: refuse).
+    pub recovery_mode: RecoveryMode,
 }
 
 impl Default for WalOptions {
     fn default() -> Self {
         WalOptions {
             segment_bytes: 32 << 20,
+            recovery_mode: RecoveryMode::Refuse,
         }
     }
+}
+
+/// What recovery does with damage that a crash cannot explain (a bad checksum before records
+/// that were durable, a missing segment, a version gap ...). A torn or unsynced tail is cut in
+/// every mode; see `docs/RECOVERY.md` for each on-disk state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum RecoveryMode {
+    /// Refuse to open with [`Error::Corruption`] naming file, offset and reason. The default:
+    /// nothing acknowledged is ever dropped silently.
+    #[default]
+    Refuse,
+    /// Keep the longest valid prefix of the log and cut everything after the damage (the
+    /// damaged segment is overwritten with zeros from the damage on, later segments deleted),
+    /// reporting it in [`WalRecovery::salvaged`]. Commits after the damage are lost, including
+    /// acknowledged ones: copy the data directory first if they may matter.
+    Salvage,
 }
 
 /// Where an appended record is, for [`Wal::wait`].
@@ -116,12 +138,32 @@ pub enum TailState {
 
 /// What recovery did.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WalRecovery {
     /// Records handed to the replay callback (those above `after`).
     pub records_replayed: u64,
     /// The last version in the log, or `after` if that is later (or the log is empty).
     pub last_version: Version,
+    /// Whether the log ended cleanly or was cut, where, and how many bytes went.
     pub tail: TailState,
+    /// Valid records found after the cut and dropped with it: unsynced records that reached
+    /// the disk out of order, or, when salvaging, records after the damage.
+    pub records_dropped: u64,
+    /// The newest version among the dropped records.
+    pub newest_dropped: Option<Version>,
+    /// Set when [`RecoveryMode::Salvage`] cut damage that [`RecoveryMode::Refuse`] refuses.
+    pub salvaged: Option<Salvaged>,
+}
+
+/// Damage that [`RecoveryMode::Salvage`] cut instead of refusing: what the default mode's
+/// [`Error::Corruption`] would have named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Salvaged {
+    pub file: PathBuf,
+    pub offset: u64,
+    pub kind: crate::CorruptionKind,
+    /// The first version recovery could not keep: every commit from it on is gone.
+    pub first_lost: Version,
 }
 
 /// Rejection of a replayed record by the caller; recovery reports it as corruption at the
@@ -186,17 +228,28 @@ impl Wal {
         chunk: usize,
     ) -> Result<(Wal, WalRecovery)> {
         let vfs = Arc::clone(&inner.vfs);
-        let recovered = recovery::recover(&*vfs, &inner.wal_path, after, replay, chunk)?;
+        let recovered = recovery::recover(
+            &*vfs,
+            &inner.wal_path,
+            after,
+            replay,
+            chunk,
+            options.recovery_mode,
+        )?;
         let report = WalRecovery {
             records_replayed: recovered.records_replayed,
             last_version: recovered.last_version,
             tail: recovered.tail.clone(),
+            records_dropped: recovered.records_dropped,
+            newest_dropped: recovered.newest_dropped,
+            salvaged: recovered.salvaged.clone(),
         };
         let shared = Arc::new(Shared::new(
             vfs,
             inner.wal_path.clone(),
             options.segment_bytes,
             recovered,
+            crate::sync::Clock::new(),
         ));
         let wal = Wal {
             shared,

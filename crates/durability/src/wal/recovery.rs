@@ -1,18 +1,28 @@
-//! Recovery: reads every segment in order, replays records, cuts a torn tail, and refuses
-//! anything else that is not a clean log (see `docs/FORMAT.md` and the decision list below).
+//! Recovery: reads every segment in order, replays records, cuts what a crash can leave at the
+//! end of the log, and refuses anything else (see `docs/FORMAT.md` and `docs/RECOVERY.md`).
 //!
-//! Decisions, per thing found:
-//! - a leftover `*.seg.tmp` file: deleted (a segment being prepared when the process stopped);
-//! - a gap in segment sequence numbers: refused (`MissingSegment`);
-//! - a zero frame header followed only by zeros: the clean end of a segment;
-//! - damage (bad checksum, impossible length, torn frame, undecodable body, torn header,
-//!   non-zero bytes after the clean end) with no valid header or frame anywhere after it: a
-//!   torn tail, cut by overwriting it with zeros (synced), and reported;
-//! - the same damage followed by anything valid: refused, naming file, offset and reason;
-//! - a complete header that is wrong (format, sequence, first version) or a version gap:
-//!   refused wherever it is, since no torn write produces a valid checksum;
-//! - segments after the last one with a header: all zeros are unused (the first is kept as the
-//!   spare, the others deleted); garbage there was cut with the tail.
+//! The scan replays records until the log stops being a valid continuation: the *stop*. What
+//! follows it decides what the stop is:
+//! - nothing but zeros: the clean end of the log;
+//! - a **soft** stop (a bad checksum, an impossible length, a torn frame or header, an
+//!   undecodable body, non-zero bytes after the clean end, an all-zero segment or a segment
+//!   whose header continues the log with a version gap after a clean end) is what a power loss
+//!   can leave: the last writes torn, and unsynced writes persisted out of order (a later one
+//!   on disk, an earlier one not). It is a **tail to cut** unless a valid frame after it was
+//!   appended once the stop's record was already durable: every frame records the highest
+//!   version a completed fdatasync covered when it was appended, and a frame claiming the
+//!   stop's version proves that the record there had been synced, so the damage is corruption.
+//!   A complete segment header that is wrong (another format, another sequence) or a gap in
+//!   sequence numbers after the stop is corruption too: no crash makes one;
+//! - a **hard** stop (a gap in segment sequence numbers, a complete header that is wrong, a
+//!   version that does not continue the log inside a segment) is corruption wherever it is,
+//!   since no torn or lost write produces it.
+//!
+//! Corruption is refused with its file, offset and reason (`RecoveryMode::Refuse`, the
+//! default) or, with `RecoveryMode::Salvage`, cut like a tail and reported. A cut overwrites the
+//! stop's segment with zeros from the stop (synced), then deletes later segments that hold
+//! anything, newest first with a directory sync after each, so that a crash during recovery
+//! leaves a state the next recovery cuts the same way (never a gap in sequence numbers).
 //!
 //! Nothing here trusts a length it reads: every length is checked against the file's size and
 //! `PAYLOAD_BYTES_MAX` before a byte is read or allocated, so no input can panic, hang, or
@@ -23,19 +33,20 @@ use std::path::{Path, PathBuf};
 use in_mem_core_types::Version;
 
 use super::format::{
-    FRAME_HEADER_BYTES, FRAME_PREFIX_BYTES, HEADER_BYTES, HeaderRead, PAYLOAD_BYTES_MAX,
-    SegmentHeader, VERSION_BYTES, frame_crc, u32_at, u64_at,
+    FRAME_HEADER_BYTES, HEADER_BYTES, HeaderRead, PAYLOAD_BYTES_MAX, PAYLOAD_BYTES_MIN,
+    SegmentHeader, VERSION_BYTES, frame_crc, read_lag, u32_at, u64_at,
 };
 use super::reader::WindowReader;
 use super::record::{CommitRecord, decode_body};
 use super::segment::{self, EntryName, Segment};
-use super::{ReplayRejected, TailState};
+use super::{RecoveryMode, ReplayRejected, Salvaged, TailState};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::vfs::{OpenMode, Vfs, write_zeros};
 
-/// The smallest possible frame: prefix, a one-byte timestamp, the run id, a zero write count.
-/// Bounds how many versions can follow a damaged spot, for the scan that looks for them.
-const FRAME_BYTES_MIN: u64 = (FRAME_PREFIX_BYTES + 1 + 16 + 1) as u64;
+/// The smallest possible frame: length, checksum, version, a one-byte lag, and a body of a
+/// one-byte timestamp, the run id and a zero write count. Bounds how many versions can follow a
+/// damaged spot, for the scan that looks for them.
+const FRAME_BYTES_MIN: u64 = (FRAME_HEADER_BYTES + PAYLOAD_BYTES_MIN + 1 + 16 + 1) as u64;
 
 /// Smallest segment that recovery adopts as the spare rather than deleting it.
 const SPARE_BYTES_MIN: u64 = 4096;
@@ -53,7 +64,7 @@ pub(crate) struct SpareSegment {
     pub(crate) capacity: u64,
 }
 
-/// What recovery leaves for the writer.
+/// What recovery leaves for the writer, and what it did.
 pub(crate) struct Recovered {
     pub(crate) active: Option<ActiveSegment>,
     pub(crate) spare: Option<SpareSegment>,
@@ -61,9 +72,35 @@ pub(crate) struct Recovered {
     pub(crate) last_version: Version,
     pub(crate) records_replayed: u64,
     pub(crate) tail: TailState,
+    /// Valid records found after the stop and cut with it.
+    pub(crate) records_dropped: u64,
+    /// The newest version among them.
+    pub(crate) newest_dropped: Option<Version>,
+    /// Set when salvage cut damage that the default mode refuses.
+    pub(crate) salvaged: Option<Salvaged>,
 }
 
 type Replay<'r> = dyn FnMut(CommitRecord) -> std::result::Result<(), ReplayRejected> + 'r;
+
+/// A segment with a header and the records before its clean end (or its cut).
+#[derive(Debug, Clone, Copy)]
+struct Live {
+    index: usize,
+    end: u64,
+    records: u64,
+}
+
+/// Where the log stops being a valid continuation, and why.
+#[derive(Debug, Clone)]
+struct Stop {
+    segment: usize,
+    offset: u64,
+    kind: CorruptionKind,
+    /// True if no crash can produce it (see the module docs).
+    hard: bool,
+    /// Records of the segment before the stop.
+    records: u64,
+}
 
 /// Recovers the log in `dir`, calling `replay` for every record above `after`, reading
 /// `chunk` bytes per system call.
@@ -73,8 +110,9 @@ pub(crate) fn recover(
     after: Version,
     replay: &mut Replay<'_>,
     chunk: usize,
+    mode: RecoveryMode,
 ) -> Result<Recovered> {
-    let segments = list_segments(vfs, dir)?;
+    let (segments, gap) = list_segments(vfs, dir)?;
     let mut scan = Scan {
         after,
         prev: None,
@@ -82,76 +120,110 @@ pub(crate) fn recover(
         replay,
         chunk,
     };
-    // Every segment with a header: index, clean end (or cut), records.
-    let mut live: Vec<(usize, u64, u64)> = Vec::new();
-    let mut first_unused: Option<usize> = None;
-    let mut tail = TailState::Clean;
-    for i in 0..segments.len() {
-        match scan.segment(&segments[i])? {
-            Outcome::Live { end, records } => {
-                if let Some(u) = first_unused {
-                    return Err(corruption(&segments[u], 0, CorruptionKind::MissingHeader));
-                }
-                live.push((i, end, records));
-            }
-            Outcome::Unused => {
-                // Only unused segments and garbage may follow an unused segment: a valid
-                // header or frame after it means its content was lost.
-                if first_unused.is_none() {
-                    let len = segments[i].len;
-                    if i + 1 < segments.len() && scan.valid_after(&segments, i, len)?.is_some() {
-                        return Err(corruption(&segments[i], 0, CorruptionKind::MissingHeader));
-                    }
-                    first_unused = Some(i);
-                }
-            }
-            Outcome::Damaged {
-                offset,
-                kind,
-                records,
-            } => {
-                // A valid header after an unused segment: that segment lost its content.
-                if let Some(u) = first_unused
-                    && offset >= HEADER_BYTES as u64
-                {
-                    return Err(corruption(&segments[u], 0, CorruptionKind::MissingHeader));
-                }
-                if let Some(found) = scan.valid_after(&segments, i, offset)? {
-                    tracing::debug!(
-                        file = %segments[found.0].path.display(),
-                        offset = found.1,
-                        "valid log data after damage"
-                    );
-                    return Err(corruption(&segments[i], offset, kind));
-                }
-                let bytes = cut(&segments, i, offset, chunk)?;
-                tracing::warn!(
-                    file = %segments[i].path.display(),
-                    offset,
-                    bytes,
-                    reason = %kind,
-                    "cut the torn tail of the write-ahead log"
-                );
-                tail = TailState::Cut {
-                    file: segments[i].path.clone(),
-                    offset,
-                    bytes,
-                    reason: kind.to_string(),
-                };
-                if offset >= HEADER_BYTES as u64 {
-                    live.push((i, offset, records));
-                }
-                break;
-            }
+    let (mut live, stop) = scan.log(&segments, gap)?;
+    let mut recovered = Recovered {
+        active: None,
+        spare: None,
+        next_sequence: 1,
+        last_version: Version::ZERO,
+        records_replayed: 0,
+        tail: TailState::Clean,
+        records_dropped: 0,
+        newest_dropped: None,
+        salvaged: None,
+    };
+    if let Some(stop) = stop {
+        settle_stop(&scan, &segments, &stop, mode, &mut recovered)?;
+        if stop.offset >= HEADER_BYTES as u64 {
+            live.push(Live {
+                index: stop.segment,
+                end: stop.offset,
+                records: stop.records,
+            });
         }
     }
-    let recovered = finish(vfs, dir, segments, live, &scan, chunk)?;
+    finish(vfs, dir, segments, live, chunk, &mut recovered)?;
+    recovered.last_version = scan.prev.map_or(scan.after, |v| v.max(scan.after));
+    recovered.records_replayed = scan.replayed;
     tracing::info!(
         records = scan.replayed,
         last_version = %recovered.last_version,
         "write-ahead log recovered"
     );
-    Ok(Recovered { tail, ..recovered })
+    Ok(recovered)
+}
+
+/// Decides what the stop is (see the module docs): corruption is refused (returned as the
+/// error) unless salvaging; a tail, or salvaged corruption, is cut and reported in
+/// `recovered`.
+fn settle_stop(
+    scan: &Scan<'_, '_>,
+    segments: &[Found],
+    stop: &Stop,
+    mode: RecoveryMode,
+    recovered: &mut Recovered,
+) -> Result<()> {
+    let expected = scan.expected_next();
+    let evidence = scan.evidence_after(segments, stop.segment, stop.offset)?;
+    let refused = if let Some((j, kind)) = &evidence.foreign {
+        Some((*j, 0, kind.clone()))
+    } else if stop.hard || evidence.durable.is_some_and(|d| d >= expected) {
+        Some((stop.segment, stop.offset, stop.kind.clone()))
+    } else {
+        None
+    };
+    if let Some((j, offset, kind)) = &refused {
+        tracing::debug!(
+            stop = %segments[stop.segment].path.display(),
+            stop_offset = stop.offset,
+            hard = stop.hard,
+            durable_claim = ?evidence.durable,
+            expected = %expected,
+            "log damage is not a torn or unsynced tail"
+        );
+        // A segment of a newer format is data this build cannot read, not damage: salvage
+        // must not destroy it.
+        let newer = matches!(kind, CorruptionKind::UnsupportedFormatVersion { .. });
+        if mode == RecoveryMode::Refuse || newer {
+            return Err(corruption(&segments[*j], *offset, kind.clone()));
+        }
+    }
+    let bytes = cut(segments, stop, scan.chunk)?;
+    let found = &segments[stop.segment];
+    if refused.is_some() {
+        tracing::error!(
+            file = %found.path.display(),
+            offset = stop.offset,
+            bytes,
+            records_dropped = evidence.frames,
+            reason = %stop.kind,
+            "salvage cut damaged data from the write-ahead log"
+        );
+    } else {
+        tracing::warn!(
+            file = %found.path.display(),
+            offset = stop.offset,
+            bytes,
+            records_dropped = evidence.frames,
+            reason = %stop.kind,
+            "cut the torn or unsynced tail of the write-ahead log"
+        );
+    }
+    recovered.tail = TailState::Cut {
+        file: found.path.clone(),
+        offset: stop.offset,
+        bytes,
+        reason: stop.kind.to_string(),
+    };
+    recovered.records_dropped = evidence.frames;
+    recovered.newest_dropped = evidence.newest;
+    recovered.salvaged = refused.map(|(j, offset, kind)| Salvaged {
+        file: segments[j].path.clone(),
+        offset,
+        kind,
+        first_lost: expected,
+    });
+    Ok(())
 }
 
 /// A segment file found in the log directory, opened for reading and writing.
@@ -162,8 +234,9 @@ struct Found {
     segment: Segment,
 }
 
-/// Lists segments in sequence order, deleting leftover temporary files and refusing gaps.
-fn list_segments(vfs: &dyn Vfs, dir: &Path) -> Result<Vec<Found>> {
+/// Lists segments in sequence order, deleting leftover temporary files. Also returns the index
+/// of the first segment after a gap in sequence numbers, if any.
+fn list_segments(vfs: &dyn Vfs, dir: &Path) -> Result<(Vec<Found>, Option<usize>)> {
     let names = vfs
         .read_dir(dir)
         .map_err(|e| Error::io("list the log directory", dir, e))?;
@@ -189,18 +262,14 @@ fn list_segments(vfs: &dyn Vfs, dir: &Path) -> Result<Vec<Found>> {
     }
     sequences.sort_unstable();
     let mut found: Vec<Found> = Vec::with_capacity(sequences.len());
+    let mut gap = None;
     for sequence in sequences {
         let path = dir.join(segment::segment_file_name(sequence));
         if let Some(prev) = found.last()
             && prev.sequence.checked_add(1) != Some(sequence)
+            && gap.is_none()
         {
-            return Err(Error::Corruption {
-                file: path,
-                offset: 0,
-                kind: CorruptionKind::MissingSegment {
-                    expected: prev.sequence + 1,
-                },
-            });
+            gap = Some(found.len());
         }
         let file = vfs
             .open(&path, OpenMode::ReadWrite)
@@ -219,7 +288,7 @@ fn list_segments(vfs: &dyn Vfs, dir: &Path) -> Result<Vec<Found>> {
             },
         });
     }
-    Ok(found)
+    Ok((found, gap))
 }
 
 /// What one segment holds.
@@ -228,12 +297,8 @@ enum Outcome {
     Live { end: u64, records: u64 },
     /// All zeros: never became active.
     Unused,
-    /// Damage that a torn write can explain, at `offset`, after `records` good records.
-    Damaged {
-        offset: u64,
-        kind: CorruptionKind,
-        records: u64,
-    },
+    /// The log stops in this segment (its `segment` field is filled in by the caller).
+    Stop(Stop),
 }
 
 /// What one frame position holds.
@@ -242,8 +307,22 @@ enum Frame {
     Record { len: u64 },
     /// The clean end of the segment.
     End,
-    /// Damage that a torn write can explain.
-    Damaged(CorruptionKind),
+    /// The log stops here; `hard` as in [`Stop`].
+    Stop { kind: CorruptionKind, hard: bool },
+}
+
+/// What lies after a stop.
+#[derive(Debug, Default)]
+struct Evidence {
+    /// Valid frames (checksum right, version after the stop's).
+    frames: u64,
+    /// The newest version among them.
+    newest: Option<Version>,
+    /// The highest version they claim a completed fdatasync covered when they were appended.
+    durable: Option<Version>,
+    /// A complete segment header that no crash can produce, or a gap in sequence numbers:
+    /// the segment and what is wrong.
+    foreign: Option<(usize, CorruptionKind)>,
 }
 
 struct Scan<'s, 'r> {
@@ -255,20 +334,75 @@ struct Scan<'s, 'r> {
     chunk: usize,
 }
 
+fn stop(offset: u64, kind: CorruptionKind, hard: bool, records: u64) -> Outcome {
+    Outcome::Stop(Stop {
+        segment: 0,
+        offset,
+        kind,
+        hard,
+        records,
+    })
+}
+
 impl Scan<'_, '_> {
-    /// Reads one segment, replaying its records.
-    fn segment(&mut self, found: &Found) -> Result<Outcome> {
+    /// Reads segments in order, replaying records, until the end of the log or the stop.
+    /// Returns the segments with a header read up to their clean end, and the stop, if any.
+    fn log(&mut self, segments: &[Found], gap: Option<usize>) -> Result<(Vec<Live>, Option<Stop>)> {
+        let mut live: Vec<Live> = Vec::new();
+        for (i, found) in segments.iter().enumerate() {
+            if gap == Some(i) {
+                let expected = segments[i - 1].sequence + 1;
+                let stop = Stop {
+                    segment: i,
+                    offset: 0,
+                    kind: CorruptionKind::MissingSegment { expected },
+                    hard: true,
+                    records: 0,
+                };
+                return Ok((live, Some(stop)));
+            }
+            match self.segment(found, !live.is_empty())? {
+                Outcome::Live { end, records } => live.push(Live {
+                    index: i,
+                    end,
+                    records,
+                }),
+                Outcome::Unused => {
+                    // The log ends here, cleanly if nothing but zeros follows.
+                    let stop = any_nonzero(&segments[i + 1..], self.chunk)?.then_some(Stop {
+                        segment: i,
+                        offset: 0,
+                        kind: CorruptionKind::MissingHeader,
+                        hard: false,
+                        records: 0,
+                    });
+                    return Ok((live, stop));
+                }
+                Outcome::Stop(s) => return Ok((live, Some(Stop { segment: i, ..s }))),
+            }
+        }
+        Ok((live, None))
+    }
+
+    /// The version the next record must have.
+    fn expected_next(&self) -> Version {
+        match self.prev {
+            Some(p) if p >= self.after => p.next(),
+            _ => self.after.next(),
+        }
+    }
+
+    /// Reads one segment, replaying its records. `after_live` is true when an earlier segment
+    /// held a header: then a header whose first version skips ahead may follow a tail that
+    /// was lost, and is a soft stop.
+    fn segment(&mut self, found: &Found, after_live: bool) -> Result<Outcome> {
         let io = |e| Error::io("read segment", &found.path, e);
         let len = found.len;
         let mut reader = WindowReader::new(&*found.segment.file, len, self.chunk);
         if len < HEADER_BYTES as u64 {
             return Ok(match reader.first_nonzero(0).map_err(io)? {
                 None => Outcome::Unused,
-                Some(_) => Outcome::Damaged {
-                    offset: 0,
-                    kind: CorruptionKind::TruncatedHeader,
-                    records: 0,
-                },
+                Some(_) => stop(0, CorruptionKind::TruncatedHeader, false, 0),
             });
         }
         let mut header_bytes = [0u8; HEADER_BYTES];
@@ -277,21 +411,10 @@ impl Scan<'_, '_> {
             HeaderRead::Zero => {
                 return Ok(match reader.first_nonzero(0).map_err(io)? {
                     None => Outcome::Unused,
-                    Some(_) => Outcome::Damaged {
-                        offset: 0,
-                        kind: CorruptionKind::MissingHeader,
-                        records: 0,
-                    },
+                    Some(_) => stop(0, CorruptionKind::MissingHeader, false, 0),
                 });
             }
-            HeaderRead::Bad { kind, torn: true } => {
-                return Ok(Outcome::Damaged {
-                    offset: 0,
-                    kind,
-                    records: 0,
-                });
-            }
-            HeaderRead::Bad { kind, torn: false } => return Err(corruption(found, 0, kind)),
+            HeaderRead::Bad { kind, torn } => return Ok(stop(0, kind, !torn, 0)),
             HeaderRead::Valid(header) => header,
         };
         if header.sequence != found.sequence {
@@ -299,14 +422,20 @@ impl Scan<'_, '_> {
                 expected: found.sequence,
                 found: header.sequence,
             };
-            return Err(corruption(found, 0, kind));
+            return Ok(stop(0, kind, true, 0));
         }
         if let Err(expected) = check_version(self.prev, header.first_version, self.after) {
             let kind = CorruptionKind::VersionGap {
                 expected,
                 found: header.first_version,
             };
-            return Err(corruption(found, 0, kind));
+            // A lost tail of the segment before can explain a first version that skips
+            // ahead, but not a first record that disagrees with its own header (both are
+            // written by one write).
+            let lost_tail = after_live
+                && header.first_version > expected
+                && !first_frame_disagrees(&mut reader, header.first_version).map_err(io)?;
+            return Ok(stop(0, kind, !lost_tail, 0));
         }
         let mut pos = HEADER_BYTES as u64;
         let mut records = 0u64;
@@ -317,13 +446,7 @@ impl Scan<'_, '_> {
                     pos += len;
                 }
                 Frame::End => return Ok(Outcome::Live { end: pos, records }),
-                Frame::Damaged(kind) => {
-                    return Ok(Outcome::Damaged {
-                        offset: pos,
-                        kind,
-                        records,
-                    });
-                }
+                Frame::Stop { kind, hard } => return Ok(stop(pos, kind, hard, records)),
             }
         }
     }
@@ -339,11 +462,12 @@ impl Scan<'_, '_> {
         records: u64,
     ) -> Result<Frame> {
         let io = |e| Error::io("read segment", &found.path, e);
+        let soft = |kind| Frame::Stop { kind, hard: false };
         let len = reader.file_len();
         if pos + FRAME_HEADER_BYTES as u64 > len {
             return Ok(match reader.first_nonzero(pos).map_err(io)? {
                 None => Frame::End,
-                Some(_) => Frame::Damaged(CorruptionKind::TruncatedFrame),
+                Some(_) => soft(CorruptionKind::TruncatedFrame),
             });
         }
         let head = reader.get(pos, FRAME_HEADER_BYTES).map_err(io)?;
@@ -351,13 +475,14 @@ impl Scan<'_, '_> {
         if len_field == 0 && crc == 0 {
             return Ok(match reader.first_nonzero(pos).map_err(io)? {
                 None => Frame::End,
-                Some(_) => Frame::Damaged(CorruptionKind::DataAfterEnd),
+                Some(_) => soft(CorruptionKind::DataAfterEnd),
             });
         }
         let payload_len = len_field as usize;
         let frame_len = (FRAME_HEADER_BYTES + payload_len) as u64;
-        if !(VERSION_BYTES..=PAYLOAD_BYTES_MAX).contains(&payload_len) || pos + frame_len > len {
-            return Ok(Frame::Damaged(CorruptionKind::BadLength {
+        if !(PAYLOAD_BYTES_MIN..=PAYLOAD_BYTES_MAX).contains(&payload_len) || pos + frame_len > len
+        {
+            return Ok(soft(CorruptionKind::BadLength {
                 len: u64::from(len_field),
             }));
         }
@@ -365,7 +490,7 @@ impl Scan<'_, '_> {
             .get(pos, FRAME_HEADER_BYTES + payload_len)
             .map_err(io)?;
         if frame_crc(&frame[0..4], &frame[FRAME_HEADER_BYTES..]) != crc {
-            return Ok(Frame::Damaged(CorruptionKind::BadRecordChecksum));
+            return Ok(soft(CorruptionKind::BadRecordChecksum));
         }
         let version = Version::new(u64_at(frame, FRAME_HEADER_BYTES));
         let expected = if records == 0 && version != first_version {
@@ -378,11 +503,17 @@ impl Scan<'_, '_> {
                 expected,
                 found: version,
             };
-            return Err(corruption(found, pos, kind));
+            return Ok(Frame::Stop { kind, hard: true });
         }
-        let record = match decode_body(version, &frame[FRAME_PREFIX_BYTES..]) {
+        let body_at = FRAME_HEADER_BYTES + VERSION_BYTES;
+        let Some((_durable, lag_len)) = read_lag(version, &frame[body_at..]) else {
+            return Ok(soft(CorruptionKind::UndecodableBody {
+                reason: "the durable version field is malformed".to_owned(),
+            }));
+        };
+        let record = match decode_body(version, &frame[body_at + lag_len..]) {
             Ok(record) => record,
-            Err(reason) => return Ok(Frame::Damaged(CorruptionKind::UndecodableBody { reason })),
+            Err(reason) => return Ok(soft(CorruptionKind::UndecodableBody { reason })),
         };
         if version > self.after {
             (self.replay)(record).map_err(|ReplayRejected(reason)| {
@@ -394,14 +525,10 @@ impl Scan<'_, '_> {
         Ok(Frame::Record { len: frame_len })
     }
 
-    /// The first valid header or frame after damage at `offset` of segment `i`, if any.
-    fn valid_after(
-        &self,
-        segments: &[Found],
-        i: usize,
-        offset: u64,
-    ) -> Result<Option<(usize, u64)>> {
-        // A frame of this log that follows the damage carries a later version, and at most one
+    /// Everything after the stop at `offset` of segment `i`: valid frames (and what they claim
+    /// was durable), and complete headers or sequence gaps that no crash can produce.
+    fn evidence_after(&self, segments: &[Found], i: usize, offset: u64) -> Result<Evidence> {
+        // A frame of this log that follows the stop carries a later version, and at most one
         // version per smallest frame in the bytes that remain: a tight filter that garbage
         // passes about once in 2^40 positions, so the checksum is rarely computed in vain.
         let remaining = segments[i..]
@@ -409,51 +536,55 @@ impl Scan<'_, '_> {
             .map(|s| s.len)
             .fold(0u64, u64::saturating_add)
             .saturating_sub(offset);
-        let lo = self.prev.map_or(0, |v| v.get().saturating_add(1));
-        let hi = self
-            .prev
-            .map_or(0, Version::get)
-            .max(self.after.get())
-            .saturating_add(1)
-            .saturating_add(remaining / FRAME_BYTES_MIN);
+        let lo = self.expected_next().get();
+        let hi = lo.saturating_add(remaining / FRAME_BYTES_MIN);
+        let mut evidence = Evidence::default();
         for (j, found) in segments.iter().enumerate().skip(i) {
             let io = |e| Error::io("read segment", &found.path, e);
             let mut reader = WindowReader::new(&*found.segment.file, found.len, self.chunk);
-            let from = if j == i {
-                offset + 1
-            } else {
-                if found.len >= HEADER_BYTES as u64 {
-                    let mut header = [0u8; HEADER_BYTES];
-                    header.copy_from_slice(reader.get(0, HEADER_BYTES).map_err(io)?);
-                    if matches!(
-                        SegmentHeader::decode(&header),
-                        HeaderRead::Valid(_) | HeaderRead::Bad { torn: false, .. }
-                    ) {
-                        return Ok(Some((j, 0)));
-                    }
-                }
-                0
-            };
-            if let Some(at) = find_frame(&mut reader, from, lo, hi, self.chunk).map_err(io)? {
-                return Ok(Some((j, at)));
+            let from = if j == i { offset } else { 0 };
+            let expected = segments[j - usize::from(j > i)].sequence + 1;
+            if j > i && found.sequence != expected && evidence.foreign.is_none() {
+                // A gap in sequence numbers: segments are created in order and deleted newest
+                // first, so no crash leaves one.
+                evidence.foreign = Some((j, CorruptionKind::MissingSegment { expected }));
             }
+            if j > i && found.len >= HEADER_BYTES as u64 && evidence.foreign.is_none() {
+                let mut header = [0u8; HEADER_BYTES];
+                header.copy_from_slice(reader.get(0, HEADER_BYTES).map_err(io)?);
+                match SegmentHeader::decode(&header) {
+                    HeaderRead::Bad { kind, torn: false } => evidence.foreign = Some((j, kind)),
+                    HeaderRead::Valid(h) if h.sequence != found.sequence => {
+                        let kind = CorruptionKind::SequenceMismatch {
+                            expected: found.sequence,
+                            found: h.sequence,
+                        };
+                        evidence.foreign = Some((j, kind));
+                    }
+                    _ => {}
+                }
+            }
+            scan_frames(&mut reader, from, lo, hi, self.chunk, &mut evidence).map_err(io)?;
         }
-        Ok(None)
+        Ok(evidence)
     }
 }
 
-/// The first offset at or after `from` holding a frame with a valid checksum and a version in
-/// `lo..=hi`.
-fn find_frame(
+/// Adds to `evidence` every frame at or after `from` with a valid checksum and a version in
+/// `lo..=hi`. After a frame the scan continues at its end (the next frame, if it survived).
+fn scan_frames(
     reader: &mut WindowReader<'_>,
     from: u64,
     lo: u64,
     hi: u64,
     chunk: usize,
-) -> std::io::Result<Option<u64>> {
+    evidence: &mut Evidence,
+) -> std::io::Result<()> {
     let len = reader.file_len();
-    let probe = FRAME_PREFIX_BYTES;
+    let probe = FRAME_HEADER_BYTES + VERSION_BYTES;
     let mut at = from;
+    // Frames are not looked for inside a frame already found.
+    let mut skip_until = from;
     let mut candidates = Vec::new();
     while at + probe as u64 <= len {
         let window = reader.window(at, chunk + probe - 1)?;
@@ -461,7 +592,7 @@ fn find_frame(
         for k in 0..positions {
             let head = &window[k..k + probe];
             let payload_len = u32_at(head, 0) as usize;
-            if !(VERSION_BYTES..=PAYLOAD_BYTES_MAX).contains(&payload_len) {
+            if !(PAYLOAD_BYTES_MIN..=PAYLOAD_BYTES_MAX).contains(&payload_len) {
                 continue;
             }
             let p = at + k as u64;
@@ -474,30 +605,82 @@ fn find_frame(
             }
         }
         for (p, payload_len, crc) in candidates.drain(..) {
-            let frame = reader.get(p, FRAME_HEADER_BYTES + payload_len)?;
-            if frame_crc(&frame[0..4], &frame[FRAME_HEADER_BYTES..]) == crc {
-                return Ok(Some(p));
+            if p < skip_until {
+                continue;
             }
+            let frame = reader.get(p, FRAME_HEADER_BYTES + payload_len)?;
+            if frame_crc(&frame[0..4], &frame[FRAME_HEADER_BYTES..]) != crc {
+                continue;
+            }
+            let version = Version::new(u64_at(frame, FRAME_HEADER_BYTES));
+            evidence.frames += 1;
+            evidence.newest = evidence.newest.max(Some(version));
+            if let Some((durable, _)) =
+                read_lag(version, &frame[FRAME_HEADER_BYTES + VERSION_BYTES..])
+            {
+                evidence.durable = evidence.durable.max(Some(durable));
+            }
+            skip_until = p + (FRAME_HEADER_BYTES + payload_len) as u64;
         }
-        at += positions as u64;
+        at = (at + positions as u64).max(skip_until);
     }
-    Ok(None)
+    Ok(())
 }
 
-/// Cuts the torn tail that starts at `offset` of segment `i`: zeros over its non-zero bytes,
-/// synced. Later segments hold nothing valid; their non-zero bytes are counted here and the
-/// files are deleted by [`finish`]. Returns the number of bytes discarded.
-fn cut(segments: &[Found], i: usize, offset: u64, chunk: usize) -> Result<u64> {
-    let found = &segments[i];
+/// True if the segment's first frame (right after its header) is valid but carries a version
+/// other than `first_version`.
+fn first_frame_disagrees(
+    reader: &mut WindowReader<'_>,
+    first_version: Version,
+) -> std::io::Result<bool> {
+    let pos = HEADER_BYTES as u64;
+    let len = reader.file_len();
+    if pos + (FRAME_HEADER_BYTES + PAYLOAD_BYTES_MIN) as u64 > len {
+        return Ok(false);
+    }
+    let head = reader.get(pos, FRAME_HEADER_BYTES)?;
+    let (payload_len, crc) = (u32_at(head, 0) as usize, u32_at(head, 4));
+    if !(PAYLOAD_BYTES_MIN..=PAYLOAD_BYTES_MAX).contains(&payload_len)
+        || pos + (FRAME_HEADER_BYTES + payload_len) as u64 > len
+    {
+        return Ok(false);
+    }
+    let frame = reader.get(pos, FRAME_HEADER_BYTES + payload_len)?;
+    Ok(frame_crc(&frame[0..4], &frame[FRAME_HEADER_BYTES..]) == crc
+        && u64_at(frame, FRAME_HEADER_BYTES) != first_version.get())
+}
+
+/// True if any of `segments` holds a non-zero byte.
+fn any_nonzero(segments: &[Found], chunk: usize) -> Result<bool> {
+    for found in segments {
+        let first = WindowReader::new(&*found.segment.file, found.len, chunk)
+            .first_nonzero(0)
+            .map_err(|e| Error::io("read segment", &found.path, e))?;
+        if first.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Cuts the log at `stop`: zeros over the non-zero bytes of its segment from the stop on,
+/// synced (unless the segment follows a gap in sequence numbers: [`finish`] deletes it whole).
+/// Later segments are deleted by `finish`. Returns the number of non-zero bytes discarded,
+/// in this segment and all later ones.
+fn cut(segments: &[Found], stop: &Stop, chunk: usize) -> Result<u64> {
+    let found = &segments[stop.segment];
     let file = &*found.segment.file;
     let end = WindowReader::new(file, found.len, chunk)
-        .nonzero_end(offset)
+        .nonzero_end(stop.offset)
         .map_err(|e| Error::io("read segment", &found.path, e))?;
-    write_zeros(file, offset, end)
-        .and_then(|()| file.sync_data())
-        .map_err(|e| Error::io("cut the torn tail of", &found.path, e))?;
-    let mut bytes = end - offset;
-    for later in &segments[i + 1..] {
+    let after_gap = matches!(stop.kind, CorruptionKind::MissingSegment { .. });
+    if end > stop.offset && !after_gap {
+        write_zeros(file, stop.offset, end)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| Error::io("cut the tail of", &found.path, e))?;
+    }
+    let mut bytes = end - stop.offset;
+    for later in &segments[stop.segment + 1..] {
         bytes += WindowReader::new(&*later.segment.file, later.len, chunk)
             .nonzero_end(0)
             .map_err(|e| Error::io("read segment", &later.path, e))?;
@@ -505,33 +688,39 @@ fn cut(segments: &[Found], i: usize, offset: u64, chunk: usize) -> Result<u64> {
     Ok(bytes)
 }
 
-/// Settles the files after the scan: an empty last segment is zeroed, the first all-zero
-/// trailing segment is kept as the spare, other trailing segments are deleted, and every
-/// segment kept is synced so that what was recovered stays durable.
+/// Settles the files after the scan: an empty last segment is zeroed, every segment kept is
+/// synced (so that what was recovered stays durable), the first all-zero segment after the
+/// live ones is kept as the spare if its sequence continues theirs, and every other segment
+/// after them is deleted, newest first, with a directory sync after each: a crash in between
+/// leaves a suffix deleted, never a gap.
 fn finish(
     vfs: &dyn Vfs,
     dir: &Path,
     segments: Vec<Found>,
-    mut live: Vec<(usize, u64, u64)>,
-    scan: &Scan<'_, '_>,
+    mut live: Vec<Live>,
     chunk: usize,
-) -> Result<Recovered> {
+    recovered: &mut Recovered,
+) -> Result<()> {
     let first_sequence = segments.first().map(|s| s.sequence);
     // Trailing segments with a header but no record hold nothing, and their header may name a
     // first version the next append will not have (a checkpoint can be ahead of the log):
     // clear them, which makes them unused.
-    while let Some(&(i, _, 0)) = live.last() {
-        let found = &segments[i];
+    while let Some(&Live {
+        index, records: 0, ..
+    }) = live.last()
+    {
+        let found = &segments[index];
         write_zeros(&*found.segment.file, 0, HEADER_BYTES as u64)
             .and_then(|()| found.segment.file.sync_data())
             .map_err(|e| Error::io("clear the header of", &found.path, e))?;
         live.pop();
     }
     let last_live = live.last().copied();
-    let live_count = last_live.map_or(0, |(i, ..)| i + 1);
+    let live_count = last_live.map_or(0, |l| l.index + 1);
+    let spare_sequence = last_live.map(|l| segments[l.index].sequence + 1);
     let mut active = None;
     let mut spare = None;
-    let mut deleted = false;
+    let mut doomed = Vec::new();
     for (i, found) in segments.into_iter().enumerate() {
         if i < live_count {
             found
@@ -539,49 +728,48 @@ fn finish(
                 .file
                 .sync_data()
                 .map_err(|e| Error::io("sync segment", &found.path, e))?;
-            if let Some((last, end, _)) = last_live
-                && i == last
+            if let Some(l) = last_live
+                && i == l.index
             {
                 active = Some(ActiveSegment {
                     capacity: found.len,
-                    offset: end,
+                    offset: l.end,
                     segment: found.segment,
                 });
             }
             continue;
         }
-        let zero = WindowReader::new(&*found.segment.file, found.len, chunk)
-            .first_nonzero(0)
-            .map_err(|e| Error::io("read segment", &found.path, e))?
-            .is_none();
-        if i == live_count && zero && found.len >= SPARE_BYTES_MIN {
+        let candidate = i == live_count
+            && found.len >= SPARE_BYTES_MIN
+            && spare_sequence.is_none_or(|s| s == found.sequence);
+        let zero = candidate
+            && WindowReader::new(&*found.segment.file, found.len, chunk)
+                .first_nonzero(0)
+                .map_err(|e| Error::io("read segment", &found.path, e))?
+                .is_none();
+        if zero {
             spare = Some(SpareSegment {
                 capacity: found.len,
                 segment: found.segment,
             });
         } else {
-            vfs.remove_file(&found.path)
-                .map_err(|e| Error::io("remove unused segment", &found.path, e))?;
-            deleted = true;
+            doomed.push(found.path);
         }
     }
-    if deleted {
+    for path in doomed.iter().rev() {
+        vfs.remove_file(path)
+            .map_err(|e| Error::io("remove unused segment", path, e))?;
         vfs.sync_dir(dir)
             .map_err(|e| Error::io("sync directory", dir, e))?;
     }
-    let next_sequence = match (&spare, &active) {
+    recovered.next_sequence = match (&spare, &active) {
         (Some(s), _) => s.segment.sequence + 1,
         (None, Some(a)) => a.segment.sequence + 1,
         (None, None) => first_sequence.unwrap_or(1),
     };
-    Ok(Recovered {
-        active,
-        spare,
-        next_sequence,
-        last_version: scan.prev.map_or(scan.after, |v| v.max(scan.after)),
-        records_replayed: scan.replayed,
-        tail: TailState::Clean,
-    })
+    recovered.active = active;
+    recovered.spare = spare;
+    Ok(())
 }
 
 /// Checks that a record (or segment) with version `found` may follow `prev` given the

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::writer::{EARLY_WRITE_BYTES, Shared, SpareState, State, ThreadWait, wait, wait_timeout};
+use super::writer::{EARLY_WRITE_BYTES, Shared, SpareState, State, ThreadWait, wait};
 
 /// How long the preallocation thread waits after a failure before trying again.
 const PREPARE_RETRY_DELAY: Duration = Duration::from_secs(1);
@@ -54,7 +54,7 @@ pub(crate) fn run_sync_thread(shared: &Arc<Shared>) {
         if st.shutdown {
             return;
         }
-        let now = Instant::now();
+        let now = shared.clock.now();
         match decide(&st, now) {
             Action::Sync => {
                 let target = st.appended_lsn;
@@ -77,9 +77,11 @@ pub(crate) fn run_sync_thread(shared: &Arc<Shared>) {
             Action::Sleep(deadline) => {
                 st.thread_wait = deadline.map_or(ThreadWait::Forever, ThreadWait::Until);
                 st = match deadline {
-                    Some(d) => {
-                        wait_timeout(&shared.sync_thread, st, d.saturating_duration_since(now))
-                    }
+                    Some(d) => shared.wait_timeout(
+                        &shared.sync_thread,
+                        st,
+                        d.saturating_duration_since(now),
+                    ),
                     None => wait(&shared.sync_thread, st),
                 };
                 st.thread_wait = ThreadWait::Busy;
@@ -96,12 +98,12 @@ pub(crate) fn run_prealloc_thread(shared: &Arc<Shared>) {
         if st.shutdown {
             return;
         }
-        let now = Instant::now();
+        let now = shared.clock.now();
         let wanted = matches!(st.spare, SpareState::Missing) && st.poison.is_none() && !st.closed;
         match retry_at {
             _ if !wanted => st = wait(&shared.spare_changed, st),
             Some(at) if now < at => {
-                st = wait_timeout(&shared.spare_changed, st, at - now);
+                st = shared.wait_timeout(&shared.spare_changed, st, at - now);
             }
             _ => {
                 let (guard, result) = shared.ensure_spare(st, shared.segment_bytes);
@@ -110,7 +112,7 @@ pub(crate) fn run_prealloc_thread(shared: &Arc<Shared>) {
                     Ok(()) => None,
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot prepare the next log segment; will retry");
-                        Some(Instant::now() + PREPARE_RETRY_DELAY)
+                        Some(shared.clock.now() + PREPARE_RETRY_DELAY)
                     }
                 };
             }

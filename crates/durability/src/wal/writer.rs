@@ -28,18 +28,18 @@
 use std::io;
 use std::mem;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use in_mem_core_types::Version;
 
-use super::format::{FRAME_PREFIX_BYTES, HEADER_BYTES, SegmentHeader, frame_prefix};
+use super::format::{HEADER_BYTES, SegmentHeader, frame_prefix, frame_prefix_len};
 use super::record::CommitBody;
 use super::recovery::Recovered;
 use super::segment::{self, Segment};
 use super::{SyncPolicy, Ticket};
 use crate::error::{Error, Result};
+use crate::sync::{AtomicBool, Clock, Condvar, Mutex, MutexGuard, Ordering};
 use crate::vfs::{Vfs, write_all_at};
 
 /// Pending bytes at which the sync thread writes them out early, so that an `Async` log does
@@ -74,6 +74,8 @@ pub(crate) struct Shared {
     pub(super) spare_changed: Condvar,
     /// Mirrors `State::poison.is_some()` for the lock-free `Buffered` wait.
     poisoned: AtomicBool,
+    /// Time, for the gathering window and the sync cadence (a logical clock under loom).
+    pub(super) clock: Clock,
 }
 
 /// State behind the log lock.
@@ -92,11 +94,17 @@ pub(super) struct State {
 
     written_lsn: u64,
     written_commits: u64,
+    /// Version of the last record written to the OS.
+    written_version: Version,
     /// Segments written since the last sync snapshot, in sequence order.
     dirty: Vec<Arc<Segment>>,
 
     pub(super) synced_lsn: u64,
     pub(super) synced_commits: u64,
+    /// Version of the last record a completed fdatasync covered (everything recovery found
+    /// counts: recovery syncs what it keeps). Every frame records it, which is how recovery
+    /// tells an unsynced tail that reached the disk out of order from damage to durable data.
+    synced_version: Version,
     /// True while a leader is writing and syncing.
     pub(super) syncing: bool,
     /// Number of the sync in flight, or of the next one.
@@ -170,6 +178,7 @@ struct Chunk {
     bytes: Vec<u8>,
     end_lsn: u64,
     end_commits: u64,
+    end_version: Version,
 }
 
 /// Waits on `cv`, recovering the guard as [`Shared::lock`] does.
@@ -177,15 +186,16 @@ pub(super) fn wait<'a>(cv: &Condvar, st: MutexGuard<'a, State>) -> MutexGuard<'a
     cv.wait(st).unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Waits on `cv` for at most `timeout`.
-pub(super) fn wait_timeout<'a>(
-    cv: &Condvar,
-    st: MutexGuard<'a, State>,
-    timeout: Duration,
-) -> MutexGuard<'a, State> {
-    cv.wait_timeout(st, timeout)
-        .unwrap_or_else(PoisonError::into_inner)
-        .0
+impl Shared {
+    /// Waits on `cv` (a condition variable of this log) for at most `timeout`.
+    pub(super) fn wait_timeout<'a>(
+        &'a self,
+        cv: &Condvar,
+        st: MutexGuard<'a, State>,
+        timeout: Duration,
+    ) -> MutexGuard<'a, State> {
+        crate::sync::wait_timeout(cv, st, &self.state, timeout, &self.clock)
+    }
 }
 
 impl State {
@@ -201,6 +211,13 @@ impl State {
             op,
             cause: cause.clone(),
         })
+    }
+
+    /// Bytes of the frame of `body` if it were appended now (the durable lag in its prefix
+    /// depends on the next version and the synced one).
+    fn frame_len(&self, body: &CommitBody) -> u64 {
+        let next = self.last_version.next();
+        (frame_prefix_len(next, self.synced_version) + body.bytes().len()) as u64
     }
 
     /// True if a frame of `frame_len` bytes fits in the active segment.
@@ -224,6 +241,7 @@ impl State {
                 bytes,
                 end_lsn: self.appended_lsn,
                 end_commits: self.appended_commits,
+                end_version: self.last_version,
             });
         }
         let chunk = self
@@ -256,6 +274,7 @@ impl Shared {
         dir: PathBuf,
         segment_bytes: u64,
         recovered: Recovered,
+        clock: Clock,
     ) -> Shared {
         let active = recovered.active.map(|a| Active {
             segment: Arc::new(a.segment),
@@ -286,9 +305,11 @@ impl Shared {
                 free_buffers: Vec::new(),
                 written_lsn: 0,
                 written_commits: 0,
+                written_version: recovered.last_version,
                 dirty: Vec::new(),
                 synced_lsn: 0,
                 synced_commits: 0,
+                synced_version: recovered.last_version,
                 syncing: false,
                 sync_seq: 0,
                 sync_target: None,
@@ -313,6 +334,7 @@ impl Shared {
             sync_thread: Condvar::new(),
             spare_changed: Condvar::new(),
             poisoned: AtomicBool::new(false),
+            clock,
         }
     }
 
@@ -333,18 +355,18 @@ impl Shared {
         body: &CommitBody,
         allocate: impl FnOnce() -> Version,
     ) -> Result<Ticket> {
-        let frame_len = (FRAME_PREFIX_BYTES + body.bytes().len()) as u64;
         let mut st = self.lock();
         loop {
             st.usable()?;
-            if st.fits(frame_len) {
+            if st.fits(st.frame_len(body)) {
                 break;
             }
-            let (guard, ready) = self.ensure_spare(st, HEADER_BYTES as u64 + frame_len);
+            let needed = HEADER_BYTES as u64 + st.frame_len(body);
+            let (guard, ready) = self.ensure_spare(st, needed);
             st = guard;
             ready?;
             st.usable()?;
-            if st.fits(frame_len) {
+            if st.fits(st.frame_len(body)) {
                 // Another appender rotated while this one waited for the spare.
                 break;
             }
@@ -368,7 +390,9 @@ impl Shared {
             st.last_version.next(),
             "versions must be allocated contiguously, in log order"
         );
-        let prefix = frame_prefix(version, body.bytes(), body.crc());
+        let prefix = frame_prefix(version, st.synced_version, body.bytes(), body.crc());
+        let prefix = prefix.as_bytes();
+        let frame_len = (prefix.len() + body.bytes().len()) as u64;
         let active = st
             .active
             .as_mut()
@@ -385,12 +409,14 @@ impl Shared {
         active.offset = offset + header.map_or(0, |h| h.len() as u64) + frame_len;
         active.fresh = false;
         match &header {
-            Some(h) => st.push(&segment, offset, &[&h[..], &prefix[..], body.bytes()]),
-            None => st.push(&segment, offset, &[&prefix[..], body.bytes()]),
+            Some(h) => st.push(&segment, offset, &[&h[..], prefix, body.bytes()]),
+            None => st.push(&segment, offset, &[prefix, body.bytes()]),
         }
         st.appended_commits += 1;
         let commits = st.appended_commits;
-        st.pending.last_mut().expect("pushed above").end_commits = commits;
+        let chunk = st.pending.last_mut().expect("pushed above");
+        chunk.end_commits = commits;
+        chunk.end_version = version;
         st.last_version = version;
         let ticket = Ticket {
             version,
@@ -399,7 +425,7 @@ impl Shared {
 
         let mut wake = false;
         if st.interval_min.is_some() && st.first_unsynced_at.is_none() {
-            st.first_unsynced_at = Some(Instant::now());
+            st.first_unsynced_at = Some(self.clock.now());
             wake = st.thread_wait == ThreadWait::Forever;
         }
         if st
@@ -525,6 +551,7 @@ impl Shared {
         let last = chunks.last().expect("not empty");
         st.written_lsn = last.end_lsn;
         st.written_commits = last.end_commits;
+        st.written_version = last.end_version;
         for chunk in chunks {
             if !st
                 .dirty
@@ -608,7 +635,7 @@ impl Shared {
                 let current = st.sync_target.is_none_or(|target| lsn <= target);
                 (st.sync_seq + u64::from(!current), None)
             } else {
-                let now = Instant::now();
+                let now = self.clock.now();
                 let window = (st.last_sync_took / 2).min(GATHER_WINDOW_MAX);
                 let open = st
                     .last_sync_end
@@ -633,7 +660,7 @@ impl Shared {
             st.commit_waiters[slot] += u32::from(committer);
             st = match timeout {
                 Some(t) => {
-                    let mut st = wait_timeout(&self.synced[slot], st, t);
+                    let mut st = self.wait_timeout(&self.synced[slot], st, t);
                     // Back from the timer: the loop leads if the window has closed.
                     if st.gather_timer == Some(seq) {
                         st.gather_timer = None;
@@ -653,9 +680,9 @@ impl Shared {
         st.syncing = true;
         st.sync_target = None;
         drop(st);
-        let started = Instant::now();
+        let started = self.clock.now();
         let led = self.lead_sync();
-        let ended = Instant::now();
+        let ended = self.clock.now();
         st = self.lock();
         // Every failure of the leader's path poisons the log; the caller's loop reports it.
         debug_assert!(led.is_ok() || st.poison.is_some());
@@ -663,9 +690,10 @@ impl Shared {
         st.sync_target = None;
         st.last_sync_end = Some(ended);
         st.last_sync_took = ended - started;
-        if let Ok((lsn_done, commits_done)) = led {
+        if let Ok((lsn_done, commits_done, version_done)) = led {
             st.synced_lsn = st.synced_lsn.max(lsn_done);
             st.synced_commits = st.synced_commits.max(commits_done);
+            st.synced_version = st.synced_version.max(version_done);
             // Records not covered were appended after this sync began.
             st.first_unsynced_at =
                 (st.appended_lsn > st.synced_lsn && st.interval_min.is_some()).then_some(started);
@@ -690,15 +718,20 @@ impl Shared {
 
     /// The leader's work: write everything pending, then fdatasync every segment written since
     /// the last sync, in sequence order (so a segment is durable before any later one counts).
-    fn lead_sync(&self) -> Result<(u64, u64)> {
+    fn lead_sync(&self) -> Result<(u64, u64, Version)> {
         self.write_out(true)?;
-        let (lsn, commits, dirty) = {
+        let (lsn, commits, version, dirty) = {
             let mut st = self.lock();
             // A concurrent write may have failed since: then nothing more is synced.
             if let Some(e) = st.poison_error() {
                 return Err(e);
             }
-            (st.written_lsn, st.written_commits, mem::take(&mut st.dirty))
+            (
+                st.written_lsn,
+                st.written_commits,
+                st.written_version,
+                mem::take(&mut st.dirty),
+            )
         };
         for segment in &dirty {
             segment
@@ -706,7 +739,7 @@ impl Shared {
                 .sync_data()
                 .map_err(|e| self.poison("fdatasync", &segment.path, &e))?;
         }
-        Ok((lsn, commits))
+        Ok((lsn, commits, version))
     }
 
     /// Everything appended so far, written and synced.
@@ -754,7 +787,7 @@ impl Shared {
         st.policies.push((id, policy));
         st.recompute_policies();
         if st.appended_lsn > st.synced_lsn && st.first_unsynced_at.is_none() {
-            st.first_unsynced_at = Some(Instant::now());
+            st.first_unsynced_at = Some(self.clock.now());
         }
         st.thread_wait = ThreadWait::Busy;
         self.sync_thread.notify_one();

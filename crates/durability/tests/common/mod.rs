@@ -32,7 +32,10 @@ pub fn scratch_dir() -> tempfile::TempDir {
 }
 
 pub fn options(segment_bytes: u64) -> WalOptions {
-    WalOptions { segment_bytes }
+    WalOptions {
+        segment_bytes,
+        ..WalOptions::default()
+    }
 }
 
 pub fn writer() -> RunId {
@@ -113,6 +116,35 @@ pub fn open_wal(
     Ok((wal, recovery, records))
 }
 
+/// Opens the log with `mode`, collecting replayed records.
+pub fn open_wal_mode(
+    dir: &DataDir,
+    segment_bytes: u64,
+    mode: in_mem_durability::RecoveryMode,
+) -> in_mem_durability::Result<(Wal, WalRecovery, Vec<CommitRecord>)> {
+    let mut records = Vec::new();
+    let options = WalOptions {
+        recovery_mode: mode,
+        ..options(segment_bytes)
+    };
+    let (wal, recovery) = Wal::open(dir, options, Version::ZERO, &mut |r| {
+        records.push(r);
+        Ok(())
+    })?;
+    Ok((wal, recovery, records))
+}
+
+/// The bytes of a valid segment header.
+pub fn header(sequence: u64, first_version: u64) -> Vec<u8> {
+    let mut h = b"INMEMWAL".to_vec();
+    h.extend_from_slice(&1u32.to_le_bytes());
+    h.extend_from_slice(&sequence.to_le_bytes());
+    h.extend_from_slice(&first_version.to_le_bytes());
+    let crc = crc32c::crc32c(&h);
+    h.extend_from_slice(&crc.to_le_bytes());
+    h
+}
+
 pub fn std_dir(path: &Path) -> DataDir {
     DataDir::open(Arc::new(StdFs), path).unwrap()
 }
@@ -130,12 +162,21 @@ pub fn reopen_expect(path: &Path, segment_bytes: u64, n: u64) -> (DataDir, Wal, 
     (dir, wal, recovery)
 }
 
-/// Writes `n` commits into a fresh log at `path` and closes it.
+/// Writes `n` commits into a fresh log at `path`, each synced before the next is appended
+/// (so every record claims the one before it durable, and damage followed by a valid record
+/// is corruption, not an unsynced tail), and closes it.
 pub fn make_log(path: &Path, segment_bytes: u64, n: u64) {
+    make_log_waiting(path, segment_bytes, n, WaitFor::Synced);
+}
+
+/// Writes `n` commits into a fresh log at `path`, each waiting as `level` asks, and closes
+/// it. With `Buffered` or `Written` nothing is synced before the close, so every record
+/// claims only version 0 durable: the whole log is, to recovery, an unsynced tail.
+pub fn make_log_waiting(path: &Path, segment_bytes: u64, n: u64, level: WaitFor) {
     let dir = std_dir(path);
     let (wal, _, records) = open_wal(&dir, segment_bytes, Version::ZERO).unwrap();
     assert!(records.is_empty());
-    append_range(&wal, 1, n, WaitFor::Buffered);
+    append_range(&wal, 1, n, level);
     wal.close().unwrap();
 }
 

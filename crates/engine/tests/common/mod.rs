@@ -71,3 +71,16 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Options for a database on a simulated file system: the smallest segments (so that a short
+/// workload crosses many), a fixed manual clock (TTLs never expire during a check), and a
+/// sweeper that never runs during a test (so a closed database is gone at once and the next
+/// open of the same virtual path gets a fresh instance).
+pub fn sim_options(fs: &in_mem_durability::SimFs, mode: DurabilityMode) -> OpenOptions {
+    OpenOptions::new()
+        .mode(mode)
+        .segment_bytes(4096)
+        .vfs(Arc::new(fs.clone()))
+        .clock(manual_clock())
+        .sweep_interval(std::time::Duration::from_secs(3600))
+}

@@ -61,14 +61,69 @@ fn header_damage_is_classified() {
 #[test]
 fn combined_frame_checksum_equals_the_direct_one() {
     for body in [&b""[..], b"x", &[7u8; 1000]] {
-        let prefix = frame_prefix(Version::new(42), body, Some(crc32c::crc32c(body)));
-        let direct = frame_prefix(Version::new(42), body, None);
-        assert_eq!(prefix, direct);
-        let mut payload = prefix[8..16].to_vec();
-        payload.extend_from_slice(body);
-        assert_eq!(u32_at(&prefix, 0) as usize, 8 + body.len());
-        assert_eq!(u32_at(&prefix, 4), frame_crc(&prefix[0..4], &payload));
+        for durable in [0, 41, 3] {
+            let durable = Version::new(durable);
+            let prefix = frame_prefix(Version::new(42), durable, body, Some(crc32c::crc32c(body)));
+            let direct = frame_prefix(Version::new(42), durable, body, None);
+            assert_eq!(prefix, direct);
+            let prefix = prefix.as_bytes();
+            assert_eq!(prefix.len(), frame_prefix_len(Version::new(42), durable));
+            let mut payload = prefix[8..].to_vec();
+            payload.extend_from_slice(body);
+            assert_eq!(u32_at(prefix, 0) as usize, payload.len());
+            assert_eq!(u32_at(prefix, 4), frame_crc(&prefix[0..4], &payload));
+            assert_eq!(
+                read_lag(Version::new(42), &payload[8..]),
+                Some((durable, prefix.len() - 16))
+            );
+        }
     }
+}
+
+#[test]
+fn the_durable_lag_is_a_canonical_varint_in_range() {
+    // The documented layout: version, then version - durable as LEB128.
+    let prefix = frame_prefix(Version::new(300), Version::new(0), b"", None);
+    assert_eq!(&prefix.as_bytes()[8..16], &300u64.to_le_bytes());
+    assert_eq!(&prefix.as_bytes()[16..], &[0xAC, 0x02]);
+    for (version, durable) in [(1, 0), (128, 0), (u64::MAX, 0), (u64::MAX, u64::MAX - 1)] {
+        let (version, durable) = (Version::new(version), Version::new(durable));
+        let prefix = frame_prefix(version, durable, b"", None);
+        assert_eq!(
+            read_lag(version, &prefix.as_bytes()[16..]),
+            Some((durable, prefix.as_bytes().len() - 16))
+        );
+        assert_eq!(prefix.as_bytes().len(), frame_prefix_len(version, durable));
+    }
+    let v = Version::new(10);
+    assert_eq!(
+        read_lag(v, &[0x00]),
+        None,
+        "a lag of 0 would claim the record itself"
+    );
+    assert_eq!(read_lag(v, &[0x0B]), None, "a lag above the version");
+    assert_eq!(read_lag(v, &[0x85, 0x00]), None, "not canonical");
+    assert_eq!(read_lag(v, &[0x85]), None, "cut short");
+    assert_eq!(read_lag(v, &[]), None);
+    assert_eq!(
+        read_lag(Version::new(u64::MAX), &[0xFF; 11]),
+        None,
+        "too long"
+    );
+    assert_eq!(
+        read_lag(
+            Version::new(u64::MAX),
+            &[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x02]
+        ),
+        None,
+        "overflow"
+    );
+}
+
+#[test]
+#[should_panic(expected = "not below")]
+fn a_record_cannot_claim_itself_durable() {
+    let _ = frame_prefix(Version::new(5), Version::new(5), b"", None);
 }
 
 #[test]

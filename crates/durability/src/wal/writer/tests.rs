@@ -10,12 +10,16 @@ fn policies_combine_to_the_smallest_interval_and_commit_count() {
         last_version: Version::ZERO,
         records_replayed: 0,
         tail: super::super::TailState::Clean,
+        records_dropped: 0,
+        newest_dropped: None,
+        salvaged: None,
     };
     let shared = Shared::new(
         Arc::new(crate::vfs::StdFs),
         tmp.path().to_owned(),
         4096,
         recovered,
+        crate::sync::Clock::new(),
     );
     let slow = SyncPolicy {
         interval: Duration::from_millis(100),

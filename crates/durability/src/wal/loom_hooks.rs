@@ -1,0 +1,97 @@
+//! What `tests/loom.rs` drives (only under `--cfg inmem_loom`): a log's group-commit state
+//! without the background threads of a [`Wal`](super::Wal), so that the test's own loom
+//! threads append, wait and flush through the real code of `writer.rs`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use in_mem_core_types::Version;
+
+use super::reader::READ_CHUNK_BYTES;
+use super::record::CommitBody;
+use super::recovery;
+use super::writer::Shared;
+use super::{RecoveryMode, Ticket, WaitFor};
+use crate::dir::DataDir;
+use crate::error::Result;
+use crate::vfs::SimFs;
+
+pub use crate::sync::Clock;
+
+/// A log over `dir` whose time is `clock`, with no background thread.
+pub struct LoomLog {
+    shared: Arc<Shared>,
+    /// The next version to allocate, as the engine's version counter would.
+    next: AtomicU64,
+}
+
+impl LoomLog {
+    /// Recovers the log of `dir` and opens it for appends.
+    pub fn open(dir: &DataDir, segment_bytes: u64, clock: Clock) -> Result<LoomLog> {
+        let inner = dir.inner();
+        let recovered = recovery::recover(
+            &*inner.vfs,
+            &inner.wal_path,
+            Version::ZERO,
+            &mut |_| Ok(()),
+            READ_CHUNK_BYTES,
+            RecoveryMode::Refuse,
+        )?;
+        let next = AtomicU64::new(recovered.last_version.get());
+        let shared = Shared::new(
+            Arc::clone(&inner.vfs),
+            inner.wal_path.clone(),
+            segment_bytes,
+            recovered,
+            clock,
+        );
+        Ok(LoomLog {
+            shared: Arc::new(shared),
+            next,
+        })
+    }
+
+    /// [`Wal::append`](super::Wal::append), allocating the next version.
+    pub fn append(&self, body: &CommitBody) -> Result<Ticket> {
+        self.shared.append(body, || {
+            Version::new(self.next.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1)
+        })
+    }
+
+    /// [`Wal::wait`](super::Wal::wait).
+    pub fn wait(&self, ticket: Ticket, level: WaitFor) -> Result<()> {
+        match level {
+            WaitFor::Buffered => self.shared.wait_buffered(ticket.lsn),
+            WaitFor::Written => self.shared.wait_written(ticket.lsn),
+            WaitFor::Synced => self.shared.sync_through(ticket.lsn, true),
+        }
+    }
+
+    /// [`Wal::flush`](super::Wal::flush).
+    pub fn flush(&self) -> Result<()> {
+        self.shared.flush()
+    }
+
+    /// True once a write or fdatasync failed.
+    pub fn is_poisoned(&self) -> bool {
+        self.shared.lock().poison.is_some()
+    }
+}
+
+/// The last version a power loss now would keep: recovery of exactly the durable bytes of the
+/// log in `wal_dir` of `fs`.
+pub fn durable_version(fs: &SimFs, wal_dir: &Path) -> Version {
+    let image = fs.crash_durable_only();
+    match recovery::recover(
+        &image,
+        wal_dir,
+        Version::ZERO,
+        &mut |_| Ok(()),
+        READ_CHUNK_BYTES,
+        RecoveryMode::Refuse,
+    ) {
+        Ok(recovered) => recovered.last_version,
+        Err(e) => panic!("the durable bytes do not recover: {e}"),
+    }
+}
