@@ -350,8 +350,16 @@ fn explore(name: &str, mode: DurabilityMode) -> Figures {
                 .iter()
                 .filter(|op| op.acked_at <= k && op.version > v)
                 .count() as u64;
-            if mode == DurabilityMode::Strict {
-                assert_eq!(lost, 0, "{context}: acknowledged commits after v{v} lost");
+            match mode {
+                DurabilityMode::Strict => {
+                    assert_eq!(lost, 0, "{context}: acknowledged commits after v{v} lost");
+                }
+                DurabilityMode::Batched { max_commits, .. } => assert!(
+                    lost <= max_commits,
+                    "{context}: {lost} acknowledged commits lost, more than max_commits \
+                     ({max_commits})"
+                ),
+                DurabilityMode::Async { .. } => {}
             }
             figures.acked_lost_max = figures.acked_lost_max.max(lost);
             figures.acked_lost_images += u64::from(lost > 0);

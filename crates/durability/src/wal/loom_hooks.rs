@@ -63,7 +63,7 @@ impl LoomLog {
     pub fn wait(&self, ticket: Ticket, level: WaitFor) -> Result<()> {
         match level {
             WaitFor::Buffered => self.shared.wait_buffered(ticket.lsn),
-            WaitFor::Written => self.shared.wait_written(ticket.lsn),
+            WaitFor::Written => self.shared.wait_written(ticket.lsn, ticket.version),
             WaitFor::Synced => self.shared.sync_through(ticket.lsn, true),
         }
     }

@@ -583,13 +583,25 @@ impl Shared {
         st.poison_error().map_or(Ok(()), Err)
     }
 
-    /// Returns once the record ending at `lsn` is written to the OS, writing it if needed.
-    pub(crate) fn wait_written(&self, lsn: u64) -> Result<()> {
+    /// Returns once the record ending at `lsn` (of commit `version`) is written to the OS,
+    /// writing it if needed.
+    ///
+    /// `Batched` promises to lose at most `max_commits` acknowledged commits on power loss, so
+    /// a committer whose record would leave more than the smallest registered `max_commits`
+    /// written but unsynced joins a sync before it returns. Waking the sync thread alone is not
+    /// enough: under load it runs late, and every commit acknowledged meanwhile widens the
+    /// window.
+    pub(crate) fn wait_written(&self, lsn: u64, version: Version) -> Result<()> {
         loop {
             {
                 let st = self.lock();
                 assert!(lsn <= st.appended_lsn, "ticket from another log");
                 if st.written_lsn >= lsn {
+                    let unsynced = version.get().saturating_sub(st.synced_version.get());
+                    if st.max_commits_min.is_some_and(|max| unsynced > max) {
+                        drop(st);
+                        return self.sync_through(lsn, true);
+                    }
                     return Ok(());
                 }
                 if let Some(e) = st.poison_error() {
