@@ -147,7 +147,13 @@ fn every_crash_point_of_concurrent_commits_recovers_a_prefix_keeping_every_synce
         "power loss (log): {points} crash points, {images} images, {total} commits, \
          {cut_with_later_records} cuts dropped records that reached the disk out of order"
     );
-    assert!(points > 2 * total, "every commit is several I/O calls");
+    // Concurrent committers share writes and fdatasyncs (group commit), so how many I/O calls
+    // the run makes depends on scheduling; it is at least one write and one sync per group, and
+    // a group holds at most the three committers.
+    assert!(
+        points > 2 * total / 3,
+        "{points} crash points for {total} commits: too few to mean much"
+    );
     assert!(
         cut_with_later_records > 0,
         "the run never produced out-of-order persistence; the test would not see the rule"
