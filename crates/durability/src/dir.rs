@@ -12,6 +12,8 @@ use crate::vfs::{LockGuard, Vfs};
 pub const LOCK_FILE_NAME: &str = "LOCK";
 /// Name of the write-ahead log's subdirectory.
 pub const WAL_DIR_NAME: &str = "wal";
+/// Name of the checkpoint directory inside a data directory.
+pub const CHECKPOINT_DIR_NAME: &str = "checkpoints";
 
 /// An opened, locked data directory. The lock is released when the `DataDir` and every log
 /// opened in it are dropped.
@@ -25,6 +27,7 @@ pub(crate) struct DirInner {
     pub(crate) vfs: Arc<dyn Vfs>,
     pub(crate) path: PathBuf,
     pub(crate) wal_path: PathBuf,
+    pub(crate) checkpoint_path: PathBuf,
     /// True while a `Wal` is open on this directory: two logs appending to one directory would
     /// corrupt each other.
     pub(crate) wal_open: AtomicBool,
@@ -58,17 +61,15 @@ impl DataDir {
             Err(e) => return Err(Error::io("lock", lock_path, e)),
         };
         let wal_path = path.join(WAL_DIR_NAME);
-        match vfs.metadata(&wal_path) {
-            Ok(Some(meta)) if meta.is_dir => {}
-            Ok(Some(_)) => return Err(Error::NotADirectory { path: wal_path }),
-            Ok(None) => create_dir(&*vfs, &wal_path)?,
-            Err(e) => return Err(Error::io("inspect the log directory", wal_path, e)),
-        }
+        ensure_subdir(&*vfs, &wal_path, "inspect the log directory")?;
+        let checkpoint_path = path.join(CHECKPOINT_DIR_NAME);
+        ensure_subdir(&*vfs, &checkpoint_path, "inspect the checkpoint directory")?;
         Ok(DataDir {
             inner: Arc::new(DirInner {
                 vfs,
                 path: path.to_owned(),
                 wal_path,
+                checkpoint_path,
                 wal_open: AtomicBool::new(false),
                 _lock: lock,
             }),
@@ -85,6 +86,11 @@ impl DataDir {
         &self.inner.wal_path
     }
 
+    /// The directory holding checkpoints (`<dir>/checkpoints`).
+    pub fn checkpoint_path(&self) -> &Path {
+        &self.inner.checkpoint_path
+    }
+
     /// The file system this directory lives on.
     pub fn vfs(&self) -> &Arc<dyn Vfs> {
         &self.inner.vfs
@@ -92,6 +98,18 @@ impl DataDir {
 
     pub(crate) fn inner(&self) -> &Arc<DirInner> {
         &self.inner
+    }
+}
+
+/// Creates the subdirectory `path` if missing; refuses a file in its place.
+fn ensure_subdir(vfs: &dyn Vfs, path: &Path, op: &'static str) -> Result<()> {
+    match vfs.metadata(path) {
+        Ok(Some(meta)) if meta.is_dir => Ok(()),
+        Ok(Some(_)) => Err(Error::NotADirectory {
+            path: path.to_owned(),
+        }),
+        Ok(None) => create_dir(vfs, path),
+        Err(e) => Err(Error::io(op, path, e)),
     }
 }
 

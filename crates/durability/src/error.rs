@@ -57,6 +57,9 @@ pub enum Error {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CorruptionKind {
+    /// A checkpoint file that does not verify (header, a record's checksum, the trailer).
+    #[error("checkpoint is damaged: {0}")]
+    BadCheckpoint(&'static str),
     /// The segment does not start with the log's magic bytes.
     #[error("segment header has the wrong magic bytes")]
     BadMagic,

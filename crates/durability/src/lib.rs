@@ -41,13 +41,14 @@
 //! assert_eq!(replayed[0].writes[0].key, b"k");
 //! ```
 
+pub mod checkpoint;
 mod dir;
 mod error;
 mod sync;
 mod vfs;
 mod wal;
 
-pub use dir::{DataDir, LOCK_FILE_NAME, WAL_DIR_NAME};
+pub use dir::{CHECKPOINT_DIR_NAME, DataDir, LOCK_FILE_NAME, WAL_DIR_NAME};
 pub use error::{CorruptionKind, Error, Result};
 pub use vfs::{LockGuard, Metadata, OpenMode, SimFaults, SimFs, StdFs, Timeline, Vfs, VfsFile};
 /// What `tests/loom.rs` drives; only under `--cfg inmem_loom`.

@@ -10,6 +10,7 @@ use in_mem_core_types::{Timestamp, Version};
 use in_mem_durability::{DataDir, Wal, WalOptions};
 use in_mem_storage::{Memtable, ReadView, SweepStats};
 
+use crate::checkpoint::{self, Checkpoints, Loaded};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::options::OpenOptions;
@@ -31,26 +32,34 @@ pub(crate) struct Instance {
     sweep_due: SweepDue,
     pub recovery: RecoveryReport,
     sweeper: Mutex<Option<Sweeper>>,
+    pub checkpoints: Checkpoints,
     // Field order is drop order: the log flushes and stops before the directory lock goes.
     pub wal: Wal,
-    _dir: DataDir,
+    pub dir: DataDir,
 }
 
 impl Instance {
     /// Opens the directory: takes its lock, replays the log, starts the sweeper.
     pub fn open(path: &Path, registry_key: PathBuf, options: &OpenOptions) -> Result<Arc<Self>> {
         let dir = DataDir::open(Arc::clone(&options.vfs), path)?;
-        let memtable = Memtable::new(Version::ZERO);
-        let runs = RunRegistry::default();
+        let Loaded {
+            memtable,
+            runs,
+            checkpoint,
+            skipped,
+        } = checkpoint::load_newest(&dir)?;
+        let after = checkpoint.as_ref().map_or(Version::ZERO, |c| c.version);
         let mut replay = |record| replay_record(&memtable, &runs, record);
         let wal_options = WalOptions {
             segment_bytes: options.segment_bytes,
             recovery_mode: options.recovery_mode,
         };
-        let (wal, found) = Wal::open(&dir, wal_options, Version::ZERO, &mut replay)?;
+        let (wal, found) = Wal::open(&dir, wal_options, after, &mut replay)?;
         let interrupted_runs = runs.finish_recovery();
         let last_version = memtable.versions().visible().get();
-        let recovery = RecoveryReport::new(&found, last_version, interrupted_runs);
+        let mut recovery = RecoveryReport::new(&found, last_version, interrupted_runs);
+        recovery.checkpoint = checkpoint.as_ref().map(|c| c.version.get());
+        recovery.checkpoints_skipped = skipped;
         recovery.log(path);
         let instance = Arc::new(Instance {
             registry_key,
@@ -62,9 +71,13 @@ impl Instance {
             swept_horizon: AtomicU64::new(0),
             sweep_due: SweepDue::new(options.sweep_interval),
             recovery,
+            checkpoints: Checkpoints::new(
+                checkpoint.map(|c| c.version),
+                options.checkpoint_every_bytes,
+            ),
             sweeper: Mutex::new(None),
             wal,
-            _dir: dir,
+            dir,
         });
         let sweeper = Sweeper::start(Arc::downgrade(&instance), options.sweep_interval).map_err(
             |source| in_mem_durability::Error::Io {

@@ -22,6 +22,7 @@
 //! # }
 //! ```
 
+mod checkpoint;
 mod clock;
 mod commit;
 mod database;
@@ -34,6 +35,7 @@ mod runs;
 mod sweeper;
 mod transaction;
 
+pub use checkpoint::CheckpointInfo;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use database::{Database, DatabaseStats, RunOptions, RunQuery};
 pub use error::{Error, Result};

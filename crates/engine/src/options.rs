@@ -51,6 +51,7 @@ pub struct OpenOptions {
     pub(crate) ended_run_retention: Duration,
     pub(crate) sweep_interval: Duration,
     pub(crate) recovery_mode: RecoveryMode,
+    pub(crate) checkpoint_every_bytes: u64,
 }
 
 impl Default for OpenOptions {
@@ -62,6 +63,7 @@ impl Default for OpenOptions {
             vfs: Arc::new(StdFs),
             ended_run_retention: Duration::from_secs(600),
             sweep_interval: Duration::from_secs(1),
+            checkpoint_every_bytes: 64 << 20,
             recovery_mode: RecoveryMode::Refuse,
         }
     }
@@ -108,6 +110,15 @@ impl OpenOptions {
     #[must_use]
     pub fn ended_run_retention(mut self, d: Duration) -> Self {
         self.ended_run_retention = d;
+        self
+    }
+
+    /// Log growth (bytes appended since the last checkpoint) after which the background thread
+    /// writes a checkpoint; 0 turns background checkpoints off (`Database::checkpoint` still
+    /// works). Default 64 MiB.
+    #[must_use]
+    pub fn checkpoint_every_bytes(mut self, bytes: u64) -> Self {
+        self.checkpoint_every_bytes = bytes;
         self
     }
 

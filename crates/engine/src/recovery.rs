@@ -32,9 +32,12 @@ pub struct RecoveryReport {
     /// Set when `RecoveryMode::Salvage` dropped damage that the default mode refuses: where it
     /// was, what it was, and the first version lost.
     pub salvaged: Option<Salvaged>,
-    /// The version of the checkpoint recovery started from. Always `None` until checkpoints
-    /// exist: recovery replays the whole log.
+    /// The version of the checkpoint recovery started from (the log was replayed after it);
+    /// `None` if it replayed the whole log.
     pub checkpoint: Option<u64>,
+    /// Damaged checkpoints that were skipped (newest first), with why: recovery fell back to an
+    /// older checkpoint plus the log after it.
+    pub checkpoints_skipped: Vec<String>,
     /// Runs that were active when the process stopped.
     pub interrupted_runs: Vec<in_mem_core_types::RunId>,
 }
@@ -59,6 +62,7 @@ impl RecoveryReport {
             newest_dropped: wal.newest_dropped.map(Version::get),
             salvaged: wal.salvaged.clone(),
             checkpoint: None,
+            checkpoints_skipped: Vec::new(),
             interrupted_runs,
         }
     }

@@ -1,5 +1,6 @@
-//! The background sweeper: reclaims expired values and versions no view can see any more,
-//! when a sweep is due (see `Instance::sweep_if_due`).
+//! The background thread: reclaims expired values and versions no view can see any more when a
+//! sweep is due (see `Instance::sweep_if_due`), and writes a checkpoint when the log has grown
+//! enough (see `Instance::checkpoint_if_due`).
 
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::{self, JoinHandle, ThreadId};
@@ -40,6 +41,9 @@ impl Sweeper {
                         return;
                     };
                     instance.sweep_if_due();
+                if let Some(Err(e)) = instance.checkpoint_if_due() {
+                    tracing::error!(error = %e, "background checkpoint failed; the log keeps growing until one succeeds");
+                }
                 }
             })?;
         let thread_id = thread.thread().id();

@@ -151,3 +151,127 @@ fn salvage_through_the_database_keeps_the_prefix_and_reports_what_it_dropped() {
     assert_eq!(db.recovery_report().tail, TailState::Clean);
     assert_eq!(keys(&db).len(), n);
 }
+
+// ----- checkpoints ----------------------------------------------------------------------------
+
+/// Writes `k0000`.. in two rounds with a checkpoint after each, then `extra` more commits;
+/// small segments, so checkpoints delete some. Returns the two checkpoints' versions.
+fn write_with_checkpoints(path: &Path, extra: u32) -> (u64, u64) {
+    let options = strict().segment_bytes(4096).checkpoint_every_bytes(0);
+    let db = Database::open_with_options(path, options).unwrap();
+    let run = db.try_begin_run().unwrap();
+    let mut versions = Vec::new();
+    for round in 0..2u32 {
+        for i in 0..60 {
+            let n = round * 60 + i;
+            db.put(run, format!("k{n:04}"), format!("value-{n}"))
+                .unwrap();
+        }
+        versions.push(db.checkpoint().unwrap().version);
+    }
+    for i in 0..extra {
+        let n = 120 + i;
+        db.put(run, format!("k{n:04}"), format!("value-{n}"))
+            .unwrap();
+    }
+    db.end_run(run).unwrap();
+    db.close().unwrap();
+    (versions[0], versions[1])
+}
+
+fn checkpoint_files(path: &Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(path.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn damaged_newest_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (older, newest) = write_with_checkpoints(dir.path(), 30);
+    let files = checkpoint_files(dir.path());
+    assert_eq!(files.len(), 2, "two checkpoints are kept");
+    let newest_file = files.last().unwrap();
+    let mut bytes = std::fs::read(newest_file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(newest_file, &bytes).unwrap();
+
+    let db = Database::open_with_options(dir.path(), strict()).unwrap();
+    let report = db.recovery_report().clone();
+    assert_eq!(
+        report.checkpoint,
+        Some(older),
+        "fell back from v{newest} to v{older}"
+    );
+    assert_eq!(report.checkpoints_skipped.len(), 1, "{report:?}");
+    assert!(
+        report.checkpoints_skipped[0].contains("checkpoint"),
+        "{report:?}"
+    );
+    assert_eq!(
+        keys(&db).len(),
+        150,
+        "the older checkpoint plus the log after it has everything"
+    );
+}
+
+#[test]
+fn stale_checkpoint_temp_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write_with_checkpoints(dir.path(), 5);
+    let stale = dir
+        .path()
+        .join("checkpoints")
+        .join("00000000000000099999.ckpt.tmp");
+    std::fs::write(&stale, b"half a checkpoint").unwrap();
+    let db = Database::open_with_options(dir.path(), strict()).unwrap();
+    assert!(
+        !stale.exists(),
+        "the temp file of an interrupted checkpoint is deleted"
+    );
+    assert_eq!(keys(&db).len(), 125);
+}
+
+#[test]
+fn checkpoint_newer_than_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, newest) = write_with_checkpoints(dir.path(), 0);
+    let db = Database::open_with_options(dir.path(), strict()).unwrap();
+    let report = db.recovery_report().clone();
+    assert_eq!(report.checkpoint, Some(newest));
+    // Only the run's end came after the newest checkpoint.
+    assert_eq!(report.records_replayed, 1, "{report:?}");
+    let run = db.try_begin_run().unwrap();
+    let version = db.put(run, b"next", b"1").unwrap();
+    assert!(
+        version > newest + 1,
+        "versions continue after the checkpoint and the log"
+    );
+    drop(db);
+    let db = Database::open_with_options(dir.path(), strict()).unwrap();
+    assert_eq!(
+        db.get(db.try_begin_run().unwrap(), b"next").unwrap(),
+        Some(b"1".to_vec())
+    );
+}
+
+#[test]
+fn log_segments_below_the_checkpoint_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (older, _) = write_with_checkpoints(dir.path(), 20);
+    let first_left = common::segments(dir.path())
+        .first()
+        .map(|s| s.file_name().unwrap().to_string_lossy().into_owned())
+        .unwrap();
+    assert_ne!(
+        first_left, "00000000000000000001.seg",
+        "segments below v{older} were deleted"
+    );
+    let db = Database::open_with_options(dir.path(), strict()).unwrap();
+    assert!(db.recovery_report().checkpoint.is_some());
+    assert_eq!(keys(&db).len(), 140);
+}

@@ -8,6 +8,7 @@
 mod format;
 #[cfg(inmem_loom)]
 pub mod loom_hooks;
+mod prune;
 mod reader;
 mod record;
 mod recovery;
@@ -333,6 +334,19 @@ impl Wal {
     /// The version of the last record appended (or recovered; or `after` if later).
     pub fn last_version(&self) -> Version {
         self.shared.last_version()
+    }
+
+    /// Bytes appended to the log since it was opened (frames and segment headers): what the
+    /// engine measures to decide when a checkpoint is due.
+    pub fn appended_bytes(&self) -> u64 {
+        self.shared.lock().appended_lsn
+    }
+
+    /// Deletes the oldest segments whose records are all at or below `version` (covered by a
+    /// durable checkpoint), oldest first; the segment being appended to always stays. Returns
+    /// how many were deleted.
+    pub fn remove_segments_below(&self, version: Version) -> Result<usize> {
+        prune::remove_segments_below(&*self.shared.vfs, &self.shared.dir, version)
     }
 
     /// Stops the threads and gives up the directory's claim.

@@ -17,6 +17,7 @@ use in_mem_core_types::{AgentId, Key, Namespace, RunId, Value, Version, Versione
 use in_mem_durability::{SyncPolicy, SyncPolicyGuard, WaitFor};
 use in_mem_storage::StoredValue;
 
+use crate::checkpoint::CheckpointInfo;
 use crate::commit::{PendingOp, PendingWrite};
 use crate::error::{Error, Result};
 use crate::instance::Instance;
@@ -125,6 +126,15 @@ impl Database {
     pub fn flush(&self) -> Result<()> {
         self.instance.wal.flush()?;
         Ok(())
+    }
+
+    /// Writes a checkpoint now: a snapshot of every version the database keeps up to the newest
+    /// commit, written beside the log (temp file, fsync, rename, directory fsync) without
+    /// stopping writers. Recovery then starts from it; the checkpoints and log segments that
+    /// the previous checkpoint made unnecessary are deleted. Background checkpoints also run
+    /// every `OpenOptions::checkpoint_every_bytes` of log.
+    pub fn checkpoint(&self) -> Result<CheckpointInfo> {
+        self.instance.checkpoint()
     }
 
     /// Reclaims expired values and versions no run can see any more, now rather than at the

@@ -225,6 +225,28 @@ impl Memtable {
         self.index.len()
     }
 
+    /// Calls `f` with every stored version at or below `upto`, in (key ascending, version
+    /// descending) order, while no sweep runs: what a checkpoint writes. Writers go on (their
+    /// versions are above `upto` once `upto` is visible); only sweeps wait, so that no version
+    /// the copy still has to visit disappears while a newer one that hid it was already copied
+    /// (which would bring back a deleted key).
+    pub fn for_each_version_upto<E>(
+        &self,
+        upto: Version,
+        mut f: impl FnMut(StoredVersion) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let _no_sweep = self
+            .sweep_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for version in self.iter_versions() {
+            if version.version <= upto {
+                f(version)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The number of stored versions (values and tombstones) of all keys.
     pub fn version_count(&self) -> usize {
         self.history.len()

@@ -1,0 +1,82 @@
+//! Checkpoints: a snapshot of every stored version up to a commit version, so that recovery
+//! replays only the log after it and the log segments below it can be deleted.
+//!
+//! ```text
+//! checkpoints/{version:020}.ckpt     (written as .ckpt.tmp, fsynced, renamed, directory fsynced)
+//!
+//! header (32 bytes):
+//!   0  magic "INMEMCKP"           8 bytes
+//!   8  format version (u32 LE)    4 bytes   (1)
+//!  12  reserved, zero             4 bytes
+//!  16  checkpoint version (u64)   8 bytes   every entry's version is at or below it
+//!  24  CRC-32C of bytes 0..24     4 bytes
+//!  28  reserved, zero             4 bytes
+//! frames, as in the log: [len: u32 LE][crc: u32 LE over len ++ payload][payload]
+//!   entry:   0x01 | key len u32 | key | version u64 | writer 16 | timestamp u64
+//!                 | 0x00 put | expires u64 (0: never) | value len u32 | value
+//!                 | 0x01 tombstone
+//!   trailer: 0x02 | entries u64        (last frame; the file ends right after it)
+//! ```
+//! All integers little-endian. Entries come in (key ascending, version descending) order, as the
+//! memtable holds them. A file without its trailer, with a wrong count, or with anything after
+//! the trailer is damaged: recovery then falls back to the previous checkpoint.
+
+mod format;
+mod reader;
+#[cfg(test)]
+mod tests;
+mod writer;
+
+use std::path::PathBuf;
+
+use in_mem_core_types::{RunId, Timestamp, Version};
+
+pub use reader::{list_checkpoints, read_checkpoint, remove_checkpoints_below};
+pub use writer::CheckpointWriter;
+
+/// One stored version, as a checkpoint holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointEntry {
+    /// The encoded key.
+    pub key: Vec<u8>,
+    /// The commit that wrote it.
+    pub version: Version,
+    /// The run that wrote it.
+    pub writer: RunId,
+    /// The commit's timestamp.
+    pub timestamp: Timestamp,
+    /// A value (with its expiry) or a tombstone.
+    pub op: CheckpointOp,
+}
+
+/// What a checkpoint entry holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckpointOp {
+    /// A value, expiring at `expires_at` if set.
+    Put {
+        value: Vec<u8>,
+        expires_at: Option<Timestamp>,
+    },
+    /// A tombstone.
+    Delete,
+}
+
+/// A checkpoint file on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointFile {
+    /// Every entry is at or below this commit version; the log replays from the next one.
+    pub version: Version,
+    /// Where it is.
+    pub path: PathBuf,
+}
+
+/// What writing a checkpoint produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointWritten {
+    /// The file.
+    pub file: CheckpointFile,
+    /// Entries in it.
+    pub entries: u64,
+    /// Its size in bytes.
+    pub bytes: u64,
+}

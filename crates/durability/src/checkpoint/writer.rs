@@ -1,0 +1,143 @@
+//! Writing a checkpoint: entries streamed into a temp file, then trailer, fdatasync, rename and
+//! directory fsync, so that a crash at any point leaves either no new checkpoint or a whole one.
+
+use std::path::PathBuf;
+
+use in_mem_core_types::{RunId, Timestamp, Version};
+
+use super::format::{
+    FILE_SUFFIX, HEADER_BYTES, TEMP_SUFFIX, encode_entry, encode_header, encode_trailer, push_frame,
+};
+use super::{CheckpointFile, CheckpointWritten};
+use crate::dir::DataDir;
+use crate::error::{Error, Result};
+use crate::vfs::{OpenMode, VfsFile, write_all_at};
+
+/// Bytes buffered before a write to the file.
+const WRITE_CHUNK_BYTES: usize = 1 << 20;
+
+/// A checkpoint being written. Dropping it without [`CheckpointWriter::finish`] leaves only a
+/// temp file, which the next open deletes.
+pub struct CheckpointWriter {
+    dir: DataDir,
+    version: Version,
+    temp: PathBuf,
+    file: Box<dyn VfsFile>,
+    offset: u64,
+    buffer: Vec<u8>,
+    payload: Vec<u8>,
+    entries: u64,
+}
+
+impl std::fmt::Debug for CheckpointWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckpointWriter")
+            .field("version", &self.version)
+            .field("entries", &self.entries)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(super) fn file_name(version: Version, suffix: &str) -> String {
+    format!("{:020}{suffix}", version.get())
+}
+
+impl CheckpointWriter {
+    /// Starts a checkpoint of every version up to `version` in `dir`.
+    pub fn create(dir: &DataDir, version: Version) -> Result<CheckpointWriter> {
+        let temp = dir.checkpoint_path().join(file_name(version, TEMP_SUFFIX));
+        let vfs = dir.vfs();
+        // A leftover temp file of the same version is from an earlier attempt that died.
+        if vfs
+            .metadata(&temp)
+            .map_err(|e| Error::io("inspect", &temp, e))?
+            .is_some()
+        {
+            vfs.remove_file(&temp)
+                .map_err(|e| Error::io("remove", &temp, e))?;
+        }
+        let file = vfs
+            .open(&temp, OpenMode::CreateNew)
+            .map_err(|e| Error::io("create", &temp, e))?;
+        let mut buffer = Vec::with_capacity(WRITE_CHUNK_BYTES + 4096);
+        buffer.extend_from_slice(&encode_header(version));
+        Ok(CheckpointWriter {
+            dir: dir.clone(),
+            version,
+            temp,
+            file,
+            offset: 0,
+            buffer,
+            payload: Vec::new(),
+            entries: 0,
+        })
+    }
+
+    /// Adds one stored version: a value (`Some((value, expires_at))`) or a tombstone (`None`).
+    ///
+    /// # Panics
+    /// If `version` is above the checkpoint's version (a caller bug: the checkpoint would claim
+    /// to cover less than it holds).
+    pub fn push(
+        &mut self,
+        key: &[u8],
+        version: Version,
+        writer: RunId,
+        timestamp: Timestamp,
+        value: Option<(&[u8], Option<Timestamp>)>,
+    ) -> Result<()> {
+        assert!(
+            version <= self.version,
+            "entry {version} above checkpoint {}",
+            self.version
+        );
+        self.payload.clear();
+        encode_entry(&mut self.payload, key, version, writer, timestamp, value);
+        push_frame(&mut self.buffer, &self.payload);
+        self.entries += 1;
+        if self.buffer.len() >= WRITE_CHUNK_BYTES {
+            self.write_buffer()?;
+        }
+        Ok(())
+    }
+
+    fn write_buffer(&mut self) -> Result<()> {
+        write_all_at(&*self.file, &self.buffer, self.offset)
+            .map_err(|e| Error::io("write checkpoint", &self.temp, e))?;
+        self.offset += self.buffer.len() as u64;
+        self.buffer.clear();
+        Ok(())
+    }
+
+    /// Writes the trailer and makes the checkpoint durable under its final name.
+    pub fn finish(mut self) -> Result<CheckpointWritten> {
+        push_frame(&mut self.buffer, &encode_trailer(self.entries));
+        self.write_buffer()?;
+        self.file
+            .sync_data()
+            .map_err(|e| Error::io("sync checkpoint", &self.temp, e))?;
+        let path = self
+            .dir
+            .checkpoint_path()
+            .join(file_name(self.version, FILE_SUFFIX));
+        let vfs = self.dir.vfs();
+        vfs.rename(&self.temp, &path)
+            .map_err(|e| Error::io("rename checkpoint", &path, e))?;
+        vfs.sync_dir(self.dir.checkpoint_path()).map_err(|e| {
+            Error::io(
+                "sync the checkpoint directory",
+                self.dir.checkpoint_path(),
+                e,
+            )
+        })?;
+        let bytes = self.offset.max(HEADER_BYTES as u64);
+        Ok(CheckpointWritten {
+            file: CheckpointFile {
+                version: self.version,
+                path,
+            },
+            entries: self.entries,
+            bytes,
+        })
+    }
+}
