@@ -1,0 +1,541 @@
+//! The child process: opens the data directory in the mode under test and runs the seeded
+//! workload on several writer threads until it is killed, printing `SUBMIT` before each call and
+//! `ACK` after it returns (one line each, flushed).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use in_mem::primitives::KVStore;
+use in_mem::{Database, Namespace, OpenOptions, RetryPolicy, RunId, RunStatus};
+use serde::Serialize;
+
+use super::args::Args;
+use super::rng::{Rng, derive};
+use super::workload::{
+    AGENTS, AckResult, AckVersion, AgentIdx, BeginHow, CHECK_SEGMENT_BYTES, KEYS_PER_THREAD, Line,
+    Mode, Op, OpId, Payload, TXN_WRITES_MAX, TxnWrite, Typed, TypedSink, agent_id, agent_index,
+    bytes_value, key_name, now_us, unique_key_name,
+};
+
+/// Long TTLs: far beyond any test, so they never expire during one.
+const LONG_TTL_MS: u64 = 3_600_000;
+/// Short TTLs expire during the test; the oracle accepts their expiry from the earliest moment
+/// it could have happened.
+const SHORT_TTL_MS: (u64, u64) = (100, 1500);
+/// The largest value written: the limit, less room for the value's encoding.
+const VALUE_LEN_MAX: u64 = in_mem::limits::VALUE_BYTES_MAX as u64 - 1024;
+/// Active runs a writer thread keeps at most.
+const ACTIVE_RUNS_MAX: usize = 3;
+/// Puts that write a key of their own, never overwritten: the oracle then checks each such
+/// commit individually (a commit whose key is overwritten later is only seen through the
+/// final state), so a lost commit from the middle of the log shows.
+const UNIQUE_PER_MILLE: u64 = 300;
+/// How often a thread calls `flush`. Rarely: a flush makes everything before it durable, which
+/// in `Async` would hide the loss window the oracle checks.
+const FLUSH_EVERY: Duration = Duration::from_secs(3);
+/// Own-key puts a thread remembers, to delete some of them again.
+const RECENT_UNIQUE_MAX: usize = 32;
+
+/// What the child was told on its command line.
+struct ChildOptions {
+    dir: PathBuf,
+    mode: Mode,
+    seed: u64,
+    threads: u16,
+    iteration: u32,
+    /// Log segment size.
+    segment_bytes: u64,
+    /// Stop after this many operations per thread and close cleanly (for trying the protocol by
+    /// hand); unset, the child runs until it is killed.
+    ops: Option<u64>,
+}
+
+impl ChildOptions {
+    fn parse(raw: &[String]) -> Result<Self, String> {
+        let mut args = Args::new(raw);
+        let dir = PathBuf::from(args.required("--dir")?);
+        let mode = args.required("--mode")?;
+        let mode = Mode::parse(&mode).ok_or_else(|| format!("unknown mode {mode:?}"))?;
+        let options = ChildOptions {
+            dir,
+            mode,
+            seed: args.number("--seed")?.unwrap_or(1),
+            threads: args.number("--threads")?.unwrap_or(4),
+            iteration: args.number("--iteration")?.unwrap_or(0),
+            segment_bytes: args
+                .number("--segment-bytes")?
+                .unwrap_or(CHECK_SEGMENT_BYTES),
+            ops: args.number("--ops")?,
+        };
+        args.finish()?;
+        Ok(options)
+    }
+}
+
+/// The options every open in the crash test uses (the child's in its mode; the parent's
+/// checks in `Strict`): a test segment size, and no background sweep during the parent's
+/// checks (a sweep between two reads would change the counts they compare).
+pub fn open_options(mode: Mode, segment_bytes: u64, sweeps: bool) -> OpenOptions {
+    let options = OpenOptions::new()
+        .mode(mode.durability())
+        .segment_bytes(segment_bytes);
+    if sweeps {
+        options
+    } else {
+        // About twelve days: never, for a check that takes a second.
+        options.sweep_interval(Duration::from_secs(1 << 20))
+    }
+}
+
+/// Runs the child. Returns only on an error, or after `--ops` operations per thread.
+pub fn main(raw: &[String]) -> Result<(), String> {
+    let options = ChildOptions::parse(raw)?;
+    let out = Output::default();
+    out.emit(&Line::Opening)?;
+    let db = Database::open_with_options(
+        &options.dir,
+        open_options(options.mode, options.segment_bytes, true),
+    )
+    .map_err(|e| format!("open failed: {e}"))?;
+    out.emit(&Line::Ready {
+        last_version: db.recovery_report().last_version,
+    })?;
+
+    // Runs interrupted by earlier kills are shared out among the threads, which resume or end
+    // some of them. Each run has one owner, as each key has.
+    let threads = options.threads.max(1);
+    let mut leftovers: Vec<Vec<(RunId, AgentIdx)>> = vec![Vec::new(); usize::from(threads)];
+    let mut interrupted: Vec<_> = db
+        .runs()
+        .into_iter()
+        .filter(|r| r.status == RunStatus::Interrupted)
+        .collect();
+    interrupted.sort_by_key(|r| r.run);
+    for (i, info) in interrupted.iter().enumerate() {
+        let agent = agent_index(&info.agent)
+            .ok_or_else(|| format!("run {} has an unknown agent {:?}", info.run, info.agent))?;
+        leftovers[i % usize::from(threads)].push((info.run, agent));
+    }
+
+    let results: Vec<Result<(), String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = leftovers
+            .into_iter()
+            .zip(0..threads)
+            .map(|(mine, thread)| {
+                let worker = Worker {
+                    db: &db,
+                    kv: KVStore::new(&db),
+                    out: &out,
+                    segment_bytes: options.segment_bytes,
+                    rng: Rng::new(derive(&[options.seed, u64::from(thread)])),
+                    iteration: options.iteration,
+                    thread,
+                    seq: 0,
+                    active: Vec::new(),
+                    leftovers: mine,
+                    recent: Vec::new(),
+                    next_flush: Instant::now()
+                        + Duration::from_millis(
+                            derive(&[options.seed, 99, u64::from(thread)]) % 3000,
+                        ),
+                };
+                scope.spawn(move || worker.run(options.ops))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a writer thread panicked".to_owned()))
+            })
+            .collect()
+    });
+    for result in results {
+        result?;
+    }
+    db.close().map_err(|e| format!("close failed: {e}"))
+}
+
+/// Standard output, one whole line per write, flushed at once so that the parent sees every
+/// line printed before the kill.
+#[derive(Default)]
+struct Output {
+    lock: Mutex<()>,
+}
+
+impl Output {
+    fn emit(&self, line: &Line) -> Result<(), String> {
+        let text = format!("{line}\n");
+        let _guard = self
+            .lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| format!("cannot write to the parent: {e}"))
+    }
+}
+
+/// One writer thread: its own keys (`t<thread>/...` in every agent), its own runs.
+struct Worker<'a> {
+    db: &'a Database,
+    kv: KVStore,
+    out: &'a Output,
+    segment_bytes: u64,
+    rng: Rng,
+    iteration: u32,
+    thread: u16,
+    seq: u32,
+    /// Runs this thread began or resumed, with their agents.
+    active: Vec<(RunId, AgentIdx)>,
+    /// Interrupted runs handed to this thread.
+    leftovers: Vec<(RunId, AgentIdx)>,
+    /// The newest keys of their own that this thread's puts wrote.
+    recent: Vec<(AgentIdx, String)>,
+    /// When this thread next calls `flush`.
+    next_flush: Instant,
+}
+
+impl Worker<'_> {
+    fn run(mut self, budget: Option<u64>) -> Result<(), String> {
+        let mut done = 0u64;
+        while budget.is_none_or(|b| done < b) {
+            done += 1;
+            let op = self.choose();
+            let id = OpId {
+                iteration: self.iteration,
+                thread: self.thread,
+                seq: self.seq,
+            };
+            self.seq += 1;
+            self.out.emit(&Line::Submit {
+                id,
+                us: now_us(),
+                op: op.clone(),
+            })?;
+            match self.execute(id, &op) {
+                Ok((version, result)) => {
+                    let us = now_us();
+                    self.note(&op, result);
+                    self.out.emit(&Line::Ack {
+                        id,
+                        us,
+                        version,
+                        result,
+                    })?;
+                }
+                Err(message) => {
+                    let us = now_us();
+                    self.out.emit(&Line::Fail { id, us, message })?;
+                    return Err(format!("operation {id} ({op}) failed"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Picks the next operation from the thread's state.
+    fn choose(&mut self) -> Op {
+        let can_write = !self.active.is_empty();
+        let w = |on: bool, weight: u64| if on { weight } else { 0 };
+        // Extension point: the weights of new operations go here (and their arms below).
+        let weights = [
+            w(can_write, 30),                                              // 0 bytes put
+            w(can_write, 16),                                              // 1 typed put
+            w(can_write, 8),                                               // 2 put with a long TTL
+            w(can_write, 3),                                               // 3 put with a short TTL
+            w(can_write, 18),                                              // 4 delete
+            w(self.active.len() < ACTIVE_RUNS_MAX, 2) + w(!can_write, 50), // 5 begin
+            w(can_write, 2),                                               // 6 end an active run
+            w(!self.leftovers.is_empty(), 3), // 7 resume an interrupted run
+            w(!self.leftovers.is_empty(), 1), // 8 end an interrupted run
+            w(can_write, 6),                  // 9 a multi-key transaction
+        ];
+        if Instant::now() >= self.next_flush {
+            self.next_flush += FLUSH_EVERY;
+            return Op::Flush;
+        }
+        match self.rng.weighted(&weights) {
+            choice @ 0..=4 => {
+                let (run, agent) = self.active[self.rng.below(self.active.len() as u64) as usize];
+                let n = if self.rng.chance(500) {
+                    self.rng.below(8)
+                } else {
+                    self.rng.below(KEYS_PER_THREAD)
+                };
+                let key = if choice != 4 && self.rng.chance(UNIQUE_PER_MILLE) {
+                    let key = unique_key_name(self.thread, self.iteration, self.seq);
+                    if self.recent.len() == RECENT_UNIQUE_MAX {
+                        self.recent.remove(0);
+                    }
+                    self.recent.push((agent, key.clone()));
+                    key
+                } else if choice == 4
+                    && self.rng.chance(200)
+                    && let Some((_, key)) = self.recent.iter().rev().find(|(a, _)| *a == agent)
+                {
+                    key.clone()
+                } else {
+                    key_name(self.thread, n)
+                };
+                let payload = if choice == 1 || (choice >= 2 && self.rng.chance(300)) {
+                    Payload::Typed(Typed::pick(&mut self.rng))
+                } else {
+                    Payload::Bytes(self.value_len())
+                };
+                let ttl_ms = match choice {
+                    2 => Some(LONG_TTL_MS),
+                    3 => Some(self.rng.range(SHORT_TTL_MS.0, SHORT_TTL_MS.1)),
+                    _ => None,
+                };
+                if choice == 4 {
+                    Op::Delete { run, agent, key }
+                } else {
+                    Op::Put {
+                        run,
+                        agent,
+                        key,
+                        payload,
+                        ttl_ms,
+                    }
+                }
+            }
+            5 => {
+                let agent = self.rng.below(AGENTS.len() as u64) as AgentIdx;
+                let how = match self.rng.below(3) {
+                    0 if agent == 0 => BeginHow::Default,
+                    0 | 1 => BeginHow::In,
+                    _ => {
+                        let mut bytes = [0u8; 16];
+                        bytes[..8].copy_from_slice(&self.rng.next_u64().to_le_bytes());
+                        bytes[8..].copy_from_slice(&self.rng.next_u64().to_le_bytes());
+                        bytes[0] |= 1; // never the nil id
+                        BeginHow::WithId(RunId::from_bytes(bytes))
+                    }
+                };
+                Op::Begin { agent, how }
+            }
+            6 => {
+                let (run, _) = self.active[self.rng.below(self.active.len() as u64) as usize];
+                Op::End { run }
+            }
+            9 => self.transaction(),
+            // 7 and 8: resume or end an interrupted run (chosen only when there is one).
+            _ => {
+                let (run, _) = self.leftovers[self.rng.below(self.leftovers.len() as u64) as usize];
+                if self.rng.chance(750) {
+                    Op::Resume { run }
+                } else {
+                    Op::End { run }
+                }
+            }
+        }
+    }
+
+    /// A transaction of 2 to 8 puts and deletes on distinct keys of this thread, in one of its
+    /// active runs (there is one whenever this is chosen).
+    fn transaction(&mut self) -> Op {
+        let (run, agent) = self.active[self.rng.below(self.active.len() as u64) as usize];
+        let count = self.rng.range(2, TXN_WRITES_MAX as u64 + 1);
+        let mut writes: Vec<TxnWrite> = Vec::new();
+        let mut keys = std::collections::BTreeSet::new();
+        while (writes.len() as u64) < count {
+            let unique = self.rng.chance(UNIQUE_PER_MILLE);
+            let key = if unique {
+                unique_key_name(self.thread, self.iteration, self.seq)
+                    + &format!("#{}", writes.len())
+            } else {
+                key_name(self.thread, self.rng.below(KEYS_PER_THREAD))
+            };
+            if !keys.insert(key.clone()) {
+                continue;
+            }
+            writes.push(if !unique && self.rng.chance(300) {
+                TxnWrite::Delete { key }
+            } else {
+                let payload = if self.rng.chance(300) {
+                    Payload::Typed(Typed::pick(&mut self.rng))
+                } else {
+                    Payload::Bytes(self.rng.below(400) as u32)
+                };
+                TxnWrite::Put { key, payload }
+            });
+        }
+        Op::Txn { run, agent, writes }
+    }
+
+    /// Value sizes: mostly small, some kilobytes, a few tens of kilobytes, and rarely larger
+    /// than a whole log segment (such a record gets a segment of its own).
+    fn value_len(&mut self) -> u32 {
+        let len = match self.rng.below(10_000) {
+            0..7500 => self.rng.below(200),
+            7500..9700 => self.rng.range(200, 2000),
+            9700..9998 => self.rng.range(2000, 20_000),
+            _ => self
+                .rng
+                .range(self.segment_bytes, self.segment_bytes + (100 << 10))
+                .min(VALUE_LEN_MAX),
+        };
+        len as u32
+    }
+
+    /// Performs `op`; returns the version to report and the call's result.
+    fn execute(&self, id: OpId, op: &Op) -> Result<(AckVersion, AckResult), String> {
+        let db = self.db;
+        let err = |e: in_mem::engine::Error| e.to_string();
+        match op {
+            Op::Put {
+                run,
+                key,
+                payload,
+                ttl_ms,
+                ..
+            } => {
+                let ttl = ttl_ms.map(Duration::from_millis);
+                let version = match *payload {
+                    Payload::Bytes(len) => {
+                        let value = bytes_value(id, 0, len);
+                        match ttl {
+                            Some(ttl) => db.put_with_ttl(*run, key, value, ttl).map_err(err)?,
+                            None => db.put(*run, key, value).map_err(err)?,
+                        }
+                    }
+                    Payload::Typed(typed) => typed.with_value(
+                        id,
+                        0,
+                        TypedPut {
+                            kv: &self.kv,
+                            run: *run,
+                            key,
+                            ttl,
+                        },
+                    )?,
+                };
+                Ok((AckVersion::Exact(version), AckResult::Nothing))
+            }
+            Op::Delete { run, key, .. } => {
+                let (existed, range) = self.ranged(|| db.delete(*run, key))?;
+                let version = if existed { range } else { AckVersion::None };
+                Ok((version, AckResult::Deleted(existed)))
+            }
+            Op::Begin { agent, how } => {
+                let (run, range) = self.ranged(|| match how {
+                    BeginHow::Default => db.try_begin_run(),
+                    BeginHow::In => db.begin_run_in(&agent_id(*agent)),
+                    BeginHow::WithId(run) => {
+                        db.begin_run_with_namespace(&Namespace::for_run(agent_id(*agent), *run))
+                    }
+                })?;
+                if let BeginHow::WithId(asked) = how
+                    && *asked != run
+                {
+                    return Err(format!("began run {run}, asked for {asked}"));
+                }
+                Ok((range, AckResult::Run(run)))
+            }
+            Op::End { run } => {
+                let ((), range) = self.ranged(|| db.end_run(*run))?;
+                Ok((range, AckResult::Nothing))
+            }
+            Op::Resume { run } => {
+                let ((), range) = self.ranged(|| db.resume_run(*run))?;
+                Ok((range, AckResult::Nothing))
+            }
+            Op::Txn { run, writes, .. } => {
+                // Typed values are converted before the transaction, whose closure may run
+                // again on a conflict (none are expected: each run has one writer thread).
+                let values = writes
+                    .iter()
+                    .zip(0u16..)
+                    .map(|(w, part)| match w {
+                        TxnWrite::Put { payload, .. } => payload.expected(id, part).map(Some),
+                        TxnWrite::Delete { .. } => Ok(None),
+                    })
+                    .collect::<Result<Vec<_>, String>>()?;
+                let (mask, version) = db
+                    .transaction_committed(*run, RetryPolicy::default(), |tx| {
+                        let mut mask = 0u8;
+                        for ((write, value), bit) in writes.iter().zip(&values).zip(0u32..) {
+                            match (write, value) {
+                                (TxnWrite::Put { key, .. }, Some(value)) => {
+                                    tx.put_value(key, value)?;
+                                }
+                                (TxnWrite::Delete { key }, _) => {
+                                    if tx.delete(key)? {
+                                        mask |= 1 << bit;
+                                    }
+                                }
+                                (TxnWrite::Put { .. }, None) => {}
+                            }
+                        }
+                        Ok::<u8, in_mem::engine::Error>(mask)
+                    })
+                    .map_err(err)?;
+                let version = version.map_or(AckVersion::None, AckVersion::Exact);
+                Ok((version, AckResult::Deletes(mask)))
+            }
+            Op::Flush => {
+                db.flush().map_err(err)?;
+                Ok((AckVersion::None, AckResult::Nothing))
+            }
+        }
+    }
+
+    /// Calls `f`, a call that commits once but returns no version, and bounds its version by
+    /// the visible version before and after it.
+    fn ranged<T>(
+        &self,
+        f: impl FnOnce() -> in_mem::engine::Result<T>,
+    ) -> Result<(T, AckVersion), String> {
+        let before = self.db.stats().visible_version;
+        let out = f().map_err(|e| e.to_string())?;
+        let after = self.db.stats().visible_version;
+        Ok((
+            out,
+            AckVersion::Range {
+                lo: before + 1,
+                hi: after,
+            },
+        ))
+    }
+
+    /// Updates the thread's runs after an acknowledged operation.
+    fn note(&mut self, op: &Op, result: AckResult) {
+        match (op, result) {
+            (Op::Begin { agent, .. }, AckResult::Run(run)) => self.active.push((run, *agent)),
+            (Op::End { run }, _) => {
+                self.active.retain(|(r, _)| r != run);
+                self.leftovers.retain(|(r, _)| r != run);
+            }
+            (Op::Resume { run }, _) => {
+                if let Some(at) = self.leftovers.iter().position(|(r, _)| r == run) {
+                    let entry = self.leftovers.swap_remove(at);
+                    self.active.push(entry);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Puts a typed value through `KVStore`.
+struct TypedPut<'a> {
+    kv: &'a KVStore,
+    run: RunId,
+    key: &'a str,
+    ttl: Option<Duration>,
+}
+
+impl TypedSink for TypedPut<'_> {
+    type Out = Result<u64, String>;
+    fn take<T: Serialize>(self, value: &T) -> Self::Out {
+        match self.ttl {
+            Some(ttl) => self.kv.put_with_ttl(self.run, self.key, value, ttl),
+            None => self.kv.put(self.run, self.key, value),
+        }
+        .map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,703 @@
+//! The parent process: for each mode, iterations of spawn a child on the mode's data directory,
+//! kill it with SIGKILL at a seeded moment, recover, and check the oracles; then a summary.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::args::Args;
+use super::observe::{observe, panic_text};
+use super::oracle::{self, KvKey, OpRecord, Outcome, Params, Promise, State};
+use super::rng::{Rng, derive};
+use super::workload::{ASYNC_INTERVAL_MS, Line, Mode, Op, OpId, SEGMENT_BYTES, TxnWrite, now_us};
+
+/// How long a child may take to open its directory before the run counts as hung.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long any phase of an iteration may take before the watchdog stops everything.
+const PHASE_TIMEOUT: Duration = Duration::from_secs(200);
+
+/// `cargo xtask crash-test`'s flags.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub modes: Vec<Mode>,
+    pub iterations: Option<u64>,
+    pub seed: u64,
+    pub duration: Option<Duration>,
+    pub threads: u16,
+    pub kill_max_ms: u64,
+    pub async_slack_ms: u64,
+    pub fresh_every: u64,
+    pub dir: Option<PathBuf>,
+    pub keep: bool,
+    pub verbose: bool,
+}
+
+/// Default total duration when neither `--iterations` nor `--duration` is given.
+const DEFAULT_DURATION: Duration = Duration::from_secs(75);
+const DEFAULT_SEED: u64 = 1;
+const DEFAULT_THREADS: u16 = 4;
+const DEFAULT_KILL_MAX_MS: u64 = 1200;
+/// Scheduling slack on top of `Async`'s interval: on a loaded two-core machine the log's
+/// background thread can be late by a few hundred milliseconds.
+const DEFAULT_ASYNC_SLACK_MS: u64 = 400;
+/// Iterations on one directory before starting from an empty one, which bounds the log (and so
+/// each recovery's time) under the fastest modes.
+const DEFAULT_FRESH_EVERY: u64 = 8;
+
+pub const USAGE: &str = "\
+usage: cargo xtask crash-test [--mode strict|batched|async|all] [--iterations N] [--seed S]
+                              [--duration SECS] [--threads N] [--kill-max-ms MS]
+                              [--async-slack-ms MS] [--fresh-every N] [--dir PATH] [--keep]
+                              [--verbose]";
+
+impl Options {
+    pub fn parse(raw: &[String]) -> Result<Self, String> {
+        let mut args = Args::new(raw);
+        let modes = match args.value("--mode")?.as_deref() {
+            None | Some("all") => Mode::ALL.to_vec(),
+            Some(name) => vec![Mode::parse(name).ok_or_else(|| format!("unknown mode {name:?}"))?],
+        };
+        let iterations = args.number("--iterations")?;
+        let duration = args.number::<f64>("--duration")?;
+        let duration = match (duration, iterations) {
+            (Some(secs), _) if secs.is_finite() && secs > 0.0 => {
+                Some(Duration::from_secs_f64(secs))
+            }
+            (Some(secs), _) => return Err(format!("--duration {secs} is not a positive number")),
+            (None, Some(_)) => None,
+            (None, None) => Some(DEFAULT_DURATION),
+        };
+        let options = Options {
+            modes,
+            iterations,
+            seed: args.number("--seed")?.unwrap_or(DEFAULT_SEED),
+            duration,
+            threads: args.number("--threads")?.unwrap_or(DEFAULT_THREADS).max(1),
+            kill_max_ms: args
+                .number("--kill-max-ms")?
+                .unwrap_or(DEFAULT_KILL_MAX_MS)
+                .max(2),
+            async_slack_ms: args
+                .number("--async-slack-ms")?
+                .unwrap_or(DEFAULT_ASYNC_SLACK_MS),
+            fresh_every: args
+                .number("--fresh-every")?
+                .unwrap_or(DEFAULT_FRESH_EVERY)
+                .max(1),
+            dir: args.value("--dir")?.map(PathBuf::from),
+            keep: args.flag("--keep")?,
+            verbose: args.flag("--verbose")?,
+        };
+        args.finish()?;
+        Ok(options)
+    }
+
+    /// The command that replays `mode` up to and including iteration `iteration`.
+    fn command(&self, mode: Mode, iteration: u64) -> String {
+        let mut cmd = format!(
+            "cargo xtask crash-test --mode {} --seed {} --iterations {}",
+            mode.name(),
+            self.seed,
+            iteration + 1
+        );
+        if self.threads != DEFAULT_THREADS {
+            let _ = write!(cmd, " --threads {}", self.threads);
+        }
+        if self.kill_max_ms != DEFAULT_KILL_MAX_MS {
+            let _ = write!(cmd, " --kill-max-ms {}", self.kill_max_ms);
+        }
+        if self.async_slack_ms != DEFAULT_ASYNC_SLACK_MS && mode == Mode::Async {
+            let _ = write!(cmd, " --async-slack-ms {}", self.async_slack_ms);
+        }
+        if self.fresh_every != DEFAULT_FRESH_EVERY {
+            let _ = write!(cmd, " --fresh-every {}", self.fresh_every);
+        }
+        cmd
+    }
+}
+
+/// Totals of one mode.
+#[derive(Debug, Default)]
+struct ModeSummary {
+    iterations: u64,
+    kills: u64,
+    kills_in_open: u64,
+    acked_commits: u64,
+    lost: u64,
+    oldest_loss_us: Option<u64>,
+    failed: bool,
+}
+
+/// Runs the crash test; `Err` if any oracle failed.
+pub fn run(options: &Options) -> Result<(), String> {
+    let started = Instant::now();
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let root = match &options.dir {
+        Some(dir) => dir.clone(),
+        None => std::env::temp_dir().join(format!("in-mem-crash-test-{}", std::process::id())),
+    };
+    let watchdog = Watchdog::start();
+    let mut summaries = Vec::new();
+    for (n, &mode) in options.modes.iter().enumerate() {
+        let deadline = options.duration.map(|d| {
+            let modes = u32::try_from(options.modes.len()).unwrap_or(1);
+            let done = u32::try_from(n + 1).unwrap_or(1);
+            started + d / modes * done
+        });
+        let dir = root.join(mode.name());
+        let summary = run_mode(options, mode, &exe, &dir, deadline, &watchdog)?;
+        if !summary.failed && !options.keep {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        summaries.push((mode, summary));
+    }
+    if !options.keep && summaries.iter().all(|(_, s)| !s.failed) {
+        let _ = std::fs::remove_dir(&root);
+    }
+
+    let failed = summaries.iter().any(|(_, s)| s.failed);
+    let per_mode: Vec<String> = summaries
+        .iter()
+        .map(|(mode, s)| describe_summary(*mode, s, options))
+        .collect();
+    println!(
+        "crash-test: {}; {} in {:.0} s (seed {})",
+        per_mode.join("; "),
+        if failed { "FAILED" } else { "passed" },
+        started.elapsed().as_secs_f64(),
+        options.seed
+    );
+    if failed {
+        Err("an oracle failed (see above)".to_owned())
+    } else {
+        Ok(())
+    }
+}
+
+fn describe_summary(mode: Mode, s: &ModeSummary, options: &Options) -> String {
+    let mut text = format!(
+        "{}: {} iterations, {} kills ({} during recovery), {} acknowledged commits checked, {} lost",
+        mode.name(),
+        s.iterations,
+        s.kills,
+        s.kills_in_open,
+        s.acked_commits,
+        s.lost
+    );
+    if mode == Mode::Async {
+        let _ = write!(
+            text,
+            " (allowed: acknowledged < {}+{} ms before the kill",
+            ASYNC_INTERVAL_MS, options.async_slack_ms
+        );
+        if let Some(age) = s.oldest_loss_us {
+            let _ = write!(text, "; oldest lost {} ms", age / 1000);
+        }
+        text.push(')');
+    }
+    if s.failed {
+        text.push_str(" FAILED");
+    }
+    text
+}
+
+/// The iterations of one mode on one directory, each continuing from the last one's state.
+fn run_mode(
+    options: &Options,
+    mode: Mode,
+    exe: &Path,
+    dir: &Path,
+    deadline: Option<Instant>,
+    watchdog: &Watchdog,
+) -> Result<ModeSummary, String> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|e| format!("cannot clear {}: {e}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let data = dir.join("data");
+    let mut summary = ModeSummary::default();
+    let mut base = State::default();
+    let mut open_estimate = Duration::from_millis(20);
+    let mode_seed = derive(&[options.seed, mode.salt()]);
+    for i in 0.. {
+        if options.iterations.is_some_and(|n| i >= n)
+            || deadline.is_some_and(|d| Instant::now() >= d)
+        {
+            break;
+        }
+        let context = format!(
+            "{} iteration {i} (seed {}; reproduce: {})",
+            mode.name(),
+            options.seed,
+            options.command(mode, i)
+        );
+        watchdog.phase(format!("{context}: running"));
+        if i > 0 && i % options.fresh_every == 0 {
+            std::fs::remove_dir_all(&data)
+                .map_err(|e| format!("cannot clear {}: {e}", data.display()))?;
+            base = State::default();
+            open_estimate = Duration::from_millis(20);
+        }
+        let iteration = Iteration {
+            options,
+            mode,
+            exe,
+            dir,
+            data: &data,
+            i,
+            seed: derive(&[mode_seed, i]),
+        };
+        let outcome = iteration.run(&mut base, &mut open_estimate, watchdog, &context);
+        summary.iterations += 1;
+        match outcome {
+            Ok(report) => {
+                summary.kills += 1;
+                summary.kills_in_open += u64::from(report.in_open);
+                summary.acked_commits += report.acked_commits;
+                summary.lost += report.lost;
+                if let Some(age) = report.oldest_loss_us {
+                    summary.oldest_loss_us = Some(summary.oldest_loss_us.unwrap_or(0).max(age));
+                }
+                if options.verbose {
+                    eprintln!(
+                        "{} #{i}: {} ops, {} acked commits, {} lost, killed {} ({}), last version {}",
+                        mode.name(),
+                        report.ops,
+                        report.acked_commits,
+                        report.lost,
+                        report.kill,
+                        report.tail,
+                        base.last_version
+                    );
+                }
+            }
+            Err(failures) => {
+                summary.failed = true;
+                summary.kills += 1;
+                eprintln!("\ncrash-test FAILED: {context}");
+                for failure in &failures {
+                    eprintln!("  - {failure}");
+                }
+                eprintln!("  data directory kept: {}", data.display());
+                eprintln!("  child output kept: {}\n", dir.display());
+                // Later iterations would start from a state the oracle does not know.
+                break;
+            }
+        }
+    }
+    watchdog.idle();
+    Ok(summary)
+}
+
+/// What one iteration found.
+struct IterationReport {
+    ops: usize,
+    acked_commits: u64,
+    lost: u64,
+    oldest_loss_us: Option<u64>,
+    in_open: bool,
+    kill: String,
+    tail: String,
+}
+
+/// When the child is killed.
+#[derive(Debug, Clone, Copy)]
+enum KillPlan {
+    /// This long after the spawn, likely during the child's own recovery.
+    DuringOpen(Duration),
+    /// This long after the child reported its open complete.
+    AfterReady(Duration),
+}
+
+/// One iteration: its place in the run, and where its files go.
+struct Iteration<'a> {
+    options: &'a Options,
+    mode: Mode,
+    exe: &'a Path,
+    /// Where the child's standard error goes.
+    dir: &'a Path,
+    /// The data directory.
+    data: &'a Path,
+    i: u64,
+    seed: u64,
+}
+
+impl Iteration<'_> {
+    /// Spawns, kills, recovers and checks; on success, `base` becomes the verified state.
+    fn run(
+        &self,
+        base: &mut State,
+        open_estimate: &mut Duration,
+        watchdog: &Watchdog,
+        context: &str,
+    ) -> Result<IterationReport, Vec<String>> {
+        let mut rng = Rng::new(self.seed);
+        let plan = if self.i > 0 && rng.chance(150) {
+            let max = u64::try_from(open_estimate.as_micros()).unwrap_or(u64::MAX);
+            KillPlan::DuringOpen(Duration::from_micros(rng.below(max + 1)))
+        } else if rng.chance(200) {
+            KillPlan::AfterReady(Duration::from_millis(rng.range(1, 50)))
+        } else {
+            let max = self.options.kill_max_ms;
+            KillPlan::AfterReady(Duration::from_millis(rng.range(50, max)))
+        };
+        let segment_bytes = SEGMENT_BYTES[rng.below(SEGMENT_BYTES.len() as u64) as usize];
+        let (lines, kill_us) = self.spawn_and_kill(plan, segment_bytes, open_estimate)?;
+        let (records, protocol) = records_of(&lines);
+        if !protocol.is_empty() {
+            return Err(protocol);
+        }
+
+        watchdog.phase(format!("{context}: recovering and checking"));
+        let probe: BTreeSet<KvKey> = base
+            .kv
+            .keys()
+            .cloned()
+            .chain(records.iter().flat_map(|r| {
+                match &r.op {
+                    Op::Put { agent, key, .. } | Op::Delete { agent, key, .. } => {
+                        vec![(*agent, key.clone())]
+                    }
+                    Op::Txn { agent, writes, .. } => writes
+                        .iter()
+                        .map(|w| match w {
+                            TxnWrite::Put { key, .. } | TxnWrite::Delete { key } => {
+                                (*agent, key.clone())
+                            }
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                }
+            }))
+            .collect();
+        // A panic anywhere in recovery or the reads is a failure of this iteration, reported
+        // with its seed like any other.
+        let observed =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| observe(self.data, &probe)))
+                .map_err(|panic| {
+                    vec![format!(
+                        "the database panicked during recovery or the reads after it: {}",
+                        panic_text(&*panic)
+                    )]
+                })??;
+        let promise = match self.mode {
+            Mode::Strict | Mode::Batched => Promise::Lossless,
+            Mode::Async => Promise::Window {
+                window_us: (ASYNC_INTERVAL_MS + self.options.async_slack_ms) * 1000,
+            },
+        };
+        let verdict = oracle::check(&Params { promise, kill_us }, base, &records, &observed);
+        if !verdict.failures.is_empty() {
+            return Err(verdict.failures);
+        }
+        *base = verdict.next_base;
+        let in_open = matches!(plan, KillPlan::DuringOpen(_))
+            && !lines.iter().any(|(_, l)| matches!(l, Line::Ready { .. }));
+        Ok(IterationReport {
+            ops: records.len(),
+            acked_commits: verdict.acked_commits,
+            lost: verdict.lost,
+            oldest_loss_us: verdict.oldest_loss_us,
+            in_open,
+            kill: match plan {
+                KillPlan::DuringOpen(d) => format!("{} us after spawn", d.as_micros()),
+                KillPlan::AfterReady(d) => format!("{} ms after open", d.as_millis()),
+            },
+            tail: format!(
+                "{} KiB segments, recovered version {}",
+                segment_bytes >> 10,
+                observed.last_version
+            ),
+        })
+    }
+
+    /// Runs the child until the plan's moment, kills it, and returns its complete lines and
+    /// the time of the kill.
+    fn spawn_and_kill(
+        &self,
+        plan: KillPlan,
+        segment_bytes: u64,
+        open_estimate: &mut Duration,
+    ) -> Result<(Numbered, u64), Vec<String>> {
+        let stderr_path = self.dir.join(format!("child-{}.stderr", self.i));
+        let stderr = File::create(&stderr_path).map_err(|e| vec![format!("stderr file: {e}")])?;
+        let spawned_at = Instant::now();
+        let mut child = Command::new(self.exe)
+            .arg("crash-child")
+            .arg("--dir")
+            .arg(self.data)
+            .args(["--mode", self.mode.name()])
+            .args(["--seed", &self.seed.to_string()])
+            .args(["--threads", &self.options.threads.to_string()])
+            .args(["--iteration", &self.i.to_string()])
+            .args(["--segment-bytes", &segment_bytes.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr))
+            .spawn()
+            .map_err(|e| vec![format!("cannot start the child: {e}")])?;
+        let Some(stdout) = child.stdout.take() else {
+            let _ = child.kill();
+            return Err(vec!["the child has no standard output".to_owned()]);
+        };
+        let (events, reader) = read_lines(stdout);
+
+        let mut failures = Vec::new();
+        let kill_us = match wait_for_kill(plan, &events, spawned_at, open_estimate) {
+            Ok(()) => {
+                if let Ok(Some(status)) = child.try_wait() {
+                    failures.push(format!("the child exited by itself ({status})"));
+                }
+                let at = now_us();
+                let _ = child.kill();
+                at
+            }
+            Err(e) => {
+                let _ = child.kill();
+                failures.push(e);
+                now_us()
+            }
+        };
+        let status = child.wait();
+        let (lines, bad) = reader.join().unwrap_or_else(|_| {
+            (
+                Vec::new(),
+                vec!["the output reader thread panicked".to_owned()],
+            )
+        });
+        failures.extend(bad);
+        match status {
+            Ok(status) if status.signal() == Some(9) => {}
+            Ok(status) if failures.is_empty() => {
+                failures.push(format!("the child ended with {status}, not by SIGKILL"));
+            }
+            Ok(_) => {}
+            Err(e) => failures.push(format!("cannot wait for the child: {e}")),
+        }
+        let child_err = read_text(&stderr_path);
+        if child_err.contains("panicked") || !failures.is_empty() {
+            failures.push(format!(
+                "the child's standard error ends with: {}",
+                tail_of(&child_err, 1500)
+            ));
+        }
+        if failures.is_empty() {
+            Ok((lines, kill_us))
+        } else {
+            Err(failures)
+        }
+    }
+}
+
+/// Waits until the plan says to kill. Learns how long the child's open takes, so that later
+/// kills during open land inside it.
+fn wait_for_kill(
+    plan: KillPlan,
+    events: &Receiver<Event>,
+    spawned_at: Instant,
+    open_estimate: &mut Duration,
+) -> Result<(), String> {
+    match plan {
+        KillPlan::DuringOpen(delay) => {
+            let until = spawned_at + delay;
+            loop {
+                let left = until.saturating_duration_since(Instant::now());
+                match events.recv_timeout(left) {
+                    Ok(Event::Ready) => *open_estimate = spawned_at.elapsed(),
+                    Ok(Event::Eof) => return Err("the child closed its output early".to_owned()),
+                    Err(RecvTimeoutError::Timeout) => return Ok(()),
+                    Err(RecvTimeoutError::Disconnected) => {
+                        return Err("the child's output ended before the kill".to_owned());
+                    }
+                }
+            }
+        }
+        KillPlan::AfterReady(delay) => {
+            match events.recv_timeout(OPEN_TIMEOUT) {
+                Ok(Event::Ready) => *open_estimate = spawned_at.elapsed(),
+                Ok(Event::Eof) | Err(RecvTimeoutError::Disconnected) => {
+                    return Err("the child stopped before its open completed".to_owned());
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(format!(
+                        "the child did not complete open within {} s",
+                        OPEN_TIMEOUT.as_secs()
+                    ));
+                }
+            }
+            match events.recv_timeout(delay) {
+                Ok(Event::Eof) | Err(RecvTimeoutError::Disconnected) => {
+                    Err("the child's output ended before the kill".to_owned())
+                }
+                Ok(Event::Ready) | Err(RecvTimeoutError::Timeout) => Ok(()),
+            }
+        }
+    }
+}
+
+/// What the reader thread tells the main thread as it happens.
+enum Event {
+    Ready,
+    Eof,
+}
+
+type Numbered = Vec<(u64, Line)>;
+
+/// Reads the child's lines on a thread; a last line without its newline was cut by the kill
+/// and is dropped (its call either never started, or never acknowledged).
+fn read_lines(
+    stdout: impl Read + Send + 'static,
+) -> (Receiver<Event>, JoinHandle<(Numbered, Vec<String>)>) {
+    let (tx, rx) = mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let mut reader = BufReader::with_capacity(1 << 16, stdout);
+        let mut lines = Vec::new();
+        let mut bad = Vec::new();
+        let mut buf = String::new();
+        let mut n = 0u64;
+        loop {
+            buf.clear();
+            match reader.read_line(&mut buf) {
+                Ok(0) => break,
+                Ok(_) if !buf.ends_with('\n') => break,
+                Ok(_) => {
+                    n += 1;
+                    match buf.trim_end_matches('\n').parse::<Line>() {
+                        Ok(line) => {
+                            if matches!(line, Line::Ready { .. }) {
+                                let _ = tx.send(Event::Ready);
+                            }
+                            lines.push((n, line));
+                        }
+                        Err(e) => bad.push(format!("child line {n} does not parse ({e}): {buf:?}")),
+                    }
+                }
+                Err(e) => {
+                    bad.push(format!("reading the child's output failed: {e}"));
+                    break;
+                }
+            }
+        }
+        let _ = tx.send(Event::Eof);
+        (lines, bad)
+    });
+    (rx, handle)
+}
+
+/// Pairs `SUBMIT` lines with their `ACK` / `FAIL` lines.
+fn records_of(lines: &[(u64, Line)]) -> (Vec<OpRecord>, Vec<String>) {
+    let mut records: Vec<OpRecord> = Vec::new();
+    let mut index: BTreeMap<OpId, usize> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (n, line) in lines {
+        match line {
+            Line::Submit { id, us, op } => {
+                if index.insert(*id, records.len()).is_some() {
+                    problems.push(format!("operation {id} submitted twice"));
+                }
+                records.push(OpRecord {
+                    id: *id,
+                    submit_line: *n,
+                    submit_us: *us,
+                    op: op.clone(),
+                    outcome: Outcome::InFlight,
+                });
+            }
+            Line::Ack {
+                id,
+                us,
+                version,
+                result,
+            } => match index.get(id) {
+                Some(&at) if matches!(records[at].outcome, Outcome::InFlight) => {
+                    records[at].outcome = Outcome::Acked {
+                        line: *n,
+                        us: *us,
+                        version: *version,
+                        result: *result,
+                    };
+                }
+                _ => problems.push(format!("acknowledgement of {id} without a submission")),
+            },
+            Line::Fail { id, message, .. } => match index.get(id) {
+                Some(&at) => {
+                    records[at].outcome = Outcome::Failed {
+                        message: message.clone(),
+                    };
+                }
+                None => problems.push(format!("failure of {id} without a submission")),
+            },
+            Line::Opening | Line::Ready { .. } => {}
+        }
+    }
+    (records, problems)
+}
+
+fn read_text(path: &Path) -> String {
+    std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+fn tail_of(text: &str, max: usize) -> String {
+    let text = text.trim_end();
+    if text.is_empty() {
+        return "(nothing)".to_owned();
+    }
+    let start = (text.len().saturating_sub(max)..=text.len())
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    text[start..].to_owned()
+}
+
+/// Stops the whole run, naming the phase and how to reproduce it, if any phase hangs.
+struct Watchdog {
+    phase: Arc<Mutex<Option<(Instant, String)>>>,
+}
+
+impl Watchdog {
+    fn start() -> Self {
+        let phase: Arc<Mutex<Option<(Instant, String)>>> = Arc::new(Mutex::new(None));
+        let watched = Arc::clone(&phase);
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_millis(500));
+                let guard = watched
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Some((since, what)) = &*guard
+                    && since.elapsed() > PHASE_TIMEOUT
+                {
+                    eprintln!(
+                        "\ncrash-test FAILED: {what}: no progress for {} s (a hang)",
+                        PHASE_TIMEOUT.as_secs()
+                    );
+                    std::process::exit(1);
+                }
+            }
+        });
+        Watchdog { phase }
+    }
+
+    fn phase(&self, what: String) {
+        *self
+            .phase
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), what));
+    }
+
+    fn idle(&self) {
+        *self
+            .phase
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+}

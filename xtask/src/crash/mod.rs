@@ -1,0 +1,37 @@
+//! `cargo xtask crash-test`: real processes killed with SIGKILL under load keep every
+//! acknowledged write (TESTING.md, "Kill under load"). The crate docs (`main.rs`) describe the
+//! harness as a user sees it; this module is the code:
+//!
+//! - `driver.rs`: the parent: iterations of spawn, kill, recover, check; flags; the summary;
+//! - `child.rs`: the child (`xtask crash-child`, hidden): opens the directory and runs the seeded
+//!   workload on several threads until killed, printing `SUBMIT` / `ACK` lines;
+//! - `workload.rs`: the operations, the values they write, the modes, the line protocol, and the
+//!   extension point for transactions and the other primitives;
+//! - `observe.rs`: recovery twice (idempotence), then every key and run read back;
+//! - `oracle.rs`: the oracles, a pure function of (previous state, ops, recovered state), with
+//!   unit tests that feed it synthetic logs;
+//! - `rng.rs`, `args.rs`: a seeded generator and a flag reader, to keep the xtask dependency-free
+//!   beyond the workspace's own crates.
+
+mod args;
+mod child;
+mod driver;
+mod observe;
+mod oracle;
+mod rng;
+mod workload;
+
+/// `cargo xtask crash-test [flags]` (see `driver::USAGE`).
+pub fn crash_test(raw: &[String]) -> Result<(), String> {
+    if raw.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{}", driver::USAGE);
+        return Ok(());
+    }
+    let options = driver::Options::parse(raw).map_err(|e| format!("{e}\n{}", driver::USAGE))?;
+    driver::run(&options)
+}
+
+/// The hidden `crash-child` subcommand the parent starts.
+pub fn crash_child(raw: &[String]) -> Result<(), String> {
+    child::main(raw)
+}

@@ -1,0 +1,991 @@
+//! The oracles of TESTING.md ("Oracles after any crash"), as one pure function:
+//! [`check`]`(what the last check left, what the child said, what recovery produced)`.
+//!
+//! The recovered state must be the base state plus a *prefix of the commit order* of the ops
+//! the child submitted. Call the recovered last version `V`. Every op that commits gets a
+//! version interval from its acknowledgement (exact for `put`; bounded by the visible version
+//! before and after the call for `delete`, `end_run` and the `begin_run` family; from its
+//! thread's previous op to infinity when it was in flight at the kill). Then each op is
+//!
+//! - **in** (its version is `<= V`, so its effect must be there): its interval ends at or below
+//!   `V`, or the mode promises it survived (every acknowledged commit in `Strict` and `Batched`;
+//!   in `Async` every commit acknowledged more than the window before the kill; in every mode
+//!   every commit acknowledged before a `flush` that returned was called);
+//! - **out** (its effect must not be there): its interval starts above `V`;
+//! - **maybe** otherwise (in flight, or an interval that straddles `V`).
+//!
+//! A promised op that is out is a lost commit. A thread's ops commit in program order, so its
+//! in-ops come first, then its maybe-ops, then its out-ops, and what recovery kept of the
+//! thread must be the effects of its first `c` ops for some cut `c` across the maybe-ops. Each
+//! key and each run is written by one thread only (the workload guarantees it; the oracle checks
+//! it), so the thread's cut fixes every key's and run's expected state: the oracle tries each cut
+//! and requires one under which every key and run of the thread matches exactly (value, version,
+//! timestamp, TTL, run status and agent). Keys and runs no op touched must be exactly as the base
+//! had them, and nothing else may exist, except a run begun by a call that never returned (its
+//! id was never printed).
+//!
+//! A value with a short TTL may read as absent from the earliest moment it could have expired;
+//! a value present after its own expiry is a failure.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use in_mem::{RunId, RunStatus, Value};
+
+use super::workload::{AckResult, AckVersion, AgentIdx, BeginHow, Op, OpId, TxnWrite};
+
+#[cfg(test)]
+mod tests;
+
+/// Clock slack for comparing commit timestamps with the child's own clock readings.
+const TIME_SLACK_US: u64 = 2_000;
+/// At most this many mismatching keys or runs are described per failure.
+const DESCRIBE_MAX: usize = 6;
+
+/// A key of an agent's memory.
+pub type KvKey = (AgentIdx, String);
+
+/// A value as recovery returned it (or as the oracle expects it exactly).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    pub value: Value,
+    pub version: u64,
+    pub timestamp_us: u64,
+    pub ttl_us: Option<u64>,
+}
+
+/// A run as recovery returned it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunEntry {
+    pub agent: AgentIdx,
+    pub status: RunStatus,
+}
+
+/// A database state the oracle knows exactly: what the previous check verified.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct State {
+    /// Every present key.
+    pub kv: BTreeMap<KvKey, Stored>,
+    /// Every run.
+    pub runs: BTreeMap<RunId, RunEntry>,
+    /// The newest version, durable (the check that made it closed the database cleanly).
+    pub last_version: u64,
+}
+
+/// One operation the child submitted, and what became of it.
+#[derive(Debug, Clone)]
+pub struct OpRecord {
+    pub id: OpId,
+    /// Position of its `SUBMIT` line in the child's output.
+    pub submit_line: u64,
+    pub submit_us: u64,
+    pub op: Op,
+    pub outcome: Outcome,
+}
+
+/// How an operation ended.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// No `ACK` or `FAIL` was printed before the kill.
+    InFlight,
+    /// The call returned.
+    Acked {
+        line: u64,
+        us: u64,
+        version: AckVersion,
+        result: AckResult,
+    },
+    /// The call returned an error.
+    Failed { message: String },
+}
+
+/// What the parent read back after the kill.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// `recovery_report().last_version`.
+    pub last_version: u64,
+    /// `recovery_report().interrupted_runs`.
+    pub interrupted: Vec<RunId>,
+    /// Every present key of every agent.
+    pub kv: BTreeMap<KvKey, Stored>,
+    /// The reads happened between these two clock readings.
+    pub read_from_us: u64,
+    pub read_to_us: u64,
+    /// Every run, as recovered (before the checker's own runs began).
+    pub runs: BTreeMap<RunId, RunEntry>,
+    /// The runs the check began to read each agent's memory, then ended.
+    pub checker_runs: Vec<(RunId, AgentIdx)>,
+    /// The newest version after the check's own commits, made durable by a clean close.
+    pub final_version: u64,
+}
+
+/// What the mode promises about acknowledged commits through a process kill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Promise {
+    /// `Strict` and `Batched`: nothing acknowledged is lost.
+    Lossless,
+    /// `Async`: commits acknowledged more than `window_us` before the kill survive.
+    Window { window_us: u64 },
+}
+
+/// The circumstances of one kill.
+#[derive(Debug, Clone, Copy)]
+pub struct Params {
+    pub promise: Promise,
+    /// When the parent sent SIGKILL.
+    pub kill_us: u64,
+}
+
+/// The oracle's answer.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    /// Empty when every oracle held.
+    pub failures: Vec<String>,
+    /// Acknowledged operations that committed something.
+    pub acked_commits: u64,
+    /// Acknowledged commits that recovery did not keep (provably: their version is above `V`).
+    pub lost: u64,
+    /// Age at the kill of the oldest lost acknowledgement.
+    pub oldest_loss_us: Option<u64>,
+    /// What the next iteration starts from: the state just verified, plus the checker's runs.
+    pub next_base: State,
+}
+
+/// Where an op's effect lands. Extension point: event logs, state cells and trace spans get
+/// their own variants.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Cell {
+    Kv(KvKey),
+    Run(RunId),
+}
+
+/// What an op does to one cell.
+#[derive(Debug, Clone)]
+enum Effect {
+    Put {
+        value: Value,
+        ttl_us: Option<u64>,
+    },
+    Delete,
+    /// A delete whose call never returned: it deletes if the key was in its run's view.
+    MaybeDelete,
+    /// Begin or resume: the run is active, so recovery reports it interrupted.
+    Activate {
+        agent: Option<AgentIdx>,
+    },
+    End,
+}
+
+/// The cells an op changes when it commits. Extension point: transactions return several
+/// `Cell::Kv` effects; the primitives return effects on their own cells.
+fn effects_of(record: &OpRecord) -> Result<Vec<(Cell, Effect)>, String> {
+    let acked = match &record.outcome {
+        Outcome::Acked { result, .. } => Some(*result),
+        _ => None,
+    };
+    Ok(match &record.op {
+        Op::Put {
+            agent,
+            key,
+            payload,
+            ttl_ms,
+            ..
+        } => vec![(
+            Cell::Kv((*agent, key.clone())),
+            Effect::Put {
+                value: payload.expected(record.id, 0)?,
+                ttl_us: ttl_ms.map(|ms| ms * 1000),
+            },
+        )],
+        Op::Txn { agent, writes, .. } => {
+            let mut effects = Vec::new();
+            for (write, part) in writes.iter().zip(0u16..) {
+                match write {
+                    TxnWrite::Put { key, payload } => effects.push((
+                        Cell::Kv((*agent, key.clone())),
+                        Effect::Put {
+                            value: payload.expected(record.id, part)?,
+                            ttl_us: None,
+                        },
+                    )),
+                    TxnWrite::Delete { key } => {
+                        let cell = Cell::Kv((*agent, key.clone()));
+                        match acked {
+                            Some(AckResult::Deletes(mask)) if mask & (1 << part) != 0 => {
+                                effects.push((cell, Effect::Delete));
+                            }
+                            Some(_) => {}
+                            None => effects.push((cell, Effect::MaybeDelete)),
+                        }
+                    }
+                }
+            }
+            effects
+        }
+        Op::Delete { agent, key, .. } => {
+            let cell = Cell::Kv((*agent, key.clone()));
+            match acked {
+                Some(AckResult::Deleted(true)) => vec![(cell, Effect::Delete)],
+                Some(_) => vec![],
+                None => vec![(cell, Effect::MaybeDelete)],
+            }
+        }
+        Op::Begin { agent, how } => {
+            let run = match (acked, how) {
+                (Some(AckResult::Run(run)), _) => Some(run),
+                (_, BeginHow::WithId(run)) => Some(*run),
+                _ => None,
+            };
+            run.map(|run| {
+                (
+                    Cell::Run(run),
+                    Effect::Activate {
+                        agent: Some(*agent),
+                    },
+                )
+            })
+            .into_iter()
+            .collect()
+        }
+        Op::Resume { run } => vec![(Cell::Run(*run), Effect::Activate { agent: None })],
+        Op::End { run } => vec![(Cell::Run(*run), Effect::End)],
+        Op::Flush => vec![],
+    })
+}
+
+/// Where an op stands against the recovered last version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    In,
+    Maybe,
+    Out,
+}
+
+/// One committing op, prepared for the cut search.
+#[derive(Debug)]
+struct Step<'a> {
+    record: &'a OpRecord,
+    /// Inclusive bounds of its version.
+    lo: u64,
+    hi: u64,
+    /// Bounds of its commit timestamp.
+    ts: (u64, u64),
+    standing: Standing,
+    effects: Vec<(Cell, Effect)>,
+}
+
+/// One acceptable state of a key.
+#[derive(Debug, Clone)]
+enum KvExpect {
+    Absent,
+    Present {
+        source: String,
+        value: Value,
+        version: (u64, u64),
+        ts: (u64, u64),
+        ttl_us: Option<u64>,
+    },
+}
+
+/// One acceptable state of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunExpect {
+    Absent,
+    Is(RunStatus),
+}
+
+/// Acceptable states of one cell (more than one when a delete's call never returned).
+#[derive(Debug, Clone)]
+enum Expect {
+    Kv(Vec<KvExpect>),
+    Run {
+        agent: Option<AgentIdx>,
+        states: Vec<RunExpect>,
+    },
+}
+
+/// Checks `observed` against `base` plus `ops`; see the module docs.
+pub fn check(params: &Params, base: &State, ops: &[OpRecord], observed: &Observed) -> Verdict {
+    let mut failures = Vec::new();
+    let v = observed.last_version;
+
+    check_versions(base, ops, observed, &mut failures);
+    check_run_report(observed, &mut failures);
+
+    // Program order per thread.
+    let mut threads: BTreeMap<u16, Vec<&OpRecord>> = BTreeMap::new();
+    for record in ops {
+        if let Outcome::Failed { message } = &record.outcome {
+            failures.push(format!(
+                "operation {} ({}) returned an error: {message}",
+                record.id,
+                short_op(&record.op)
+            ));
+        }
+        threads.entry(record.id.thread).or_default().push(record);
+    }
+    let flush_line = ops
+        .iter()
+        .filter(|r| matches!(r.op, Op::Flush) && matches!(r.outcome, Outcome::Acked { .. }))
+        .map(|r| r.submit_line)
+        .max();
+
+    let mut losses = Vec::new();
+    let mut acked_commits = 0;
+    let mut lost = 0;
+    let mut oldest_loss_us = None;
+    let mut steps_by_thread: BTreeMap<u16, Vec<Step<'_>>> = BTreeMap::new();
+    for (&thread, records) in &mut threads {
+        records.sort_by_key(|r| r.id.seq);
+        let mut steps = Vec::new();
+        let mut prev_lo = base.last_version;
+        for record in records.iter() {
+            let Some(step) = prepare(
+                record,
+                &mut prev_lo,
+                params,
+                flush_line,
+                v,
+                &mut failures,
+                &mut losses,
+            ) else {
+                continue;
+            };
+            if let Outcome::Acked { us, .. } = record.outcome {
+                acked_commits += 1;
+                if step.lo > v {
+                    lost += 1;
+                    let age = params.kill_us.saturating_sub(us);
+                    oldest_loss_us = Some(oldest_loss_us.map_or(age, |o: u64| o.max(age)));
+                }
+            }
+            steps.push(step);
+        }
+        propagate(thread, &mut steps, &mut failures);
+        steps_by_thread.insert(thread, steps);
+    }
+    if !losses.is_empty() {
+        failures.insert(
+            0,
+            format!(
+                "{} acknowledged commits lost (recovered last version {v}): {}",
+                losses.len(),
+                list(&losses)
+            ),
+        );
+    }
+
+    check_cells(base, &steps_by_thread, observed, &mut failures);
+    check_unknown_runs(base, &steps_by_thread, observed, &mut failures);
+
+    let mut next_base = State {
+        kv: observed.kv.clone(),
+        runs: observed.runs.clone(),
+        last_version: observed.final_version,
+    };
+    for &(run, agent) in &observed.checker_runs {
+        next_base.runs.insert(
+            run,
+            RunEntry {
+                agent,
+                status: RunStatus::Completed,
+            },
+        );
+    }
+    Verdict {
+        failures,
+        acked_commits,
+        lost,
+        oldest_loss_us,
+        next_base,
+    }
+}
+
+/// The recovered last version against what can be true at all.
+fn check_versions(base: &State, ops: &[OpRecord], observed: &Observed, failures: &mut Vec<String>) {
+    let v = observed.last_version;
+    if v < base.last_version {
+        failures.push(format!(
+            "recovered last version {v} is below {}, which the previous check made durable",
+            base.last_version
+        ));
+    }
+    let submitted = ops.iter().filter(|r| r.op.commits()).count() as u64;
+    if v > base.last_version + submitted {
+        failures.push(format!(
+            "recovered last version {v} is beyond every commit submitted ({} + {submitted})",
+            base.last_version
+        ));
+    }
+    for (key, stored) in &observed.kv {
+        if stored.version > v {
+            failures.push(format!(
+                "{} has version {} above the recovered last version {v}",
+                describe_key(key),
+                stored.version
+            ));
+        }
+    }
+}
+
+/// Runs after recovery: none active, and the report's interrupted list is exactly the
+/// interrupted runs.
+fn check_run_report(observed: &Observed, failures: &mut Vec<String>) {
+    let interrupted: BTreeSet<RunId> = observed
+        .runs
+        .iter()
+        .filter(|(_, e)| e.status == RunStatus::Interrupted)
+        .map(|(r, _)| *r)
+        .collect();
+    let reported: BTreeSet<RunId> = observed.interrupted.iter().copied().collect();
+    if interrupted != reported {
+        failures.push(format!(
+            "recovery reports {} interrupted runs, but {} runs are interrupted",
+            reported.len(),
+            interrupted.len()
+        ));
+    }
+    for (run, entry) in &observed.runs {
+        if !matches!(entry.status, RunStatus::Interrupted | RunStatus::Completed) {
+            failures.push(format!("run {run} is {} after recovery", entry.status));
+        }
+    }
+}
+
+/// Bounds one op's version and decides its standing; `None` for ops that commit nothing.
+/// Promised commits that recovery lost go to `losses`.
+fn prepare<'a>(
+    record: &'a OpRecord,
+    prev_lo: &mut u64,
+    params: &Params,
+    flush_line: Option<u64>,
+    v: u64,
+    failures: &mut Vec<String>,
+    losses: &mut Vec<String>,
+) -> Option<Step<'a>> {
+    if !record.op.commits() {
+        return None;
+    }
+    let (lo, hi, ack) = match &record.outcome {
+        Outcome::Acked {
+            version: AckVersion::None,
+            ..
+        } => return None,
+        Outcome::Acked {
+            version: AckVersion::Exact(x),
+            line,
+            us,
+            ..
+        } => {
+            if *x <= *prev_lo {
+                failures.push(format!(
+                    "operation {} got version {x}, not above its thread's previous commit ({})",
+                    record.id, *prev_lo
+                ));
+            }
+            (*x, *x, Some((*line, *us)))
+        }
+        Outcome::Acked {
+            version: AckVersion::Range { lo, hi },
+            line,
+            us,
+            ..
+        } => ((*lo).max(*prev_lo + 1), *hi, Some((*line, *us))),
+        Outcome::InFlight | Outcome::Failed { .. } => (*prev_lo + 1, u64::MAX, None),
+    };
+    *prev_lo = lo;
+    let promised = ack.is_some_and(|(line, us)| {
+        let by_mode = match params.promise {
+            Promise::Lossless => true,
+            Promise::Window { window_us } => us.saturating_add(window_us) < params.kill_us,
+        };
+        by_mode || flush_line.is_some_and(|f| line < f)
+    });
+    let mut standing = if lo > v {
+        Standing::Out
+    } else if hi <= v {
+        Standing::In
+    } else {
+        Standing::Maybe
+    };
+    if promised {
+        if standing == Standing::Out {
+            let (_, us) = ack.unwrap_or_default();
+            losses.push(format!(
+                "operation {} ({}) version {} acknowledged {} ms before the kill",
+                record.id,
+                short_op(&record.op),
+                if lo == hi {
+                    lo.to_string()
+                } else {
+                    format!("{lo}..={hi}")
+                },
+                params.kill_us.saturating_sub(us) / 1000
+            ));
+        } else {
+            standing = Standing::In;
+        }
+    }
+    let effects = match effects_of(record) {
+        Ok(effects) => effects,
+        Err(e) => {
+            failures.push(format!("harness: operation {}: {e}", record.id));
+            Vec::new()
+        }
+    };
+    let ts_hi = ack.map_or(u64::MAX, |(_, us)| us.saturating_add(TIME_SLACK_US));
+    Some(Step {
+        record,
+        lo,
+        hi,
+        ts: (record.submit_us.saturating_sub(TIME_SLACK_US), ts_hi),
+        standing,
+        effects,
+    })
+}
+
+/// A thread's versions increase, so everything before an in-op is in and everything after an
+/// out-op is out.
+fn propagate(thread: u16, steps: &mut [Step<'_>], failures: &mut Vec<String>) {
+    let last_in = steps.iter().rposition(|s| s.standing == Standing::In);
+    let first_out = steps.iter().position(|s| s.standing == Standing::Out);
+    if let (Some(i), Some(o)) = (last_in, first_out)
+        && o < i
+    {
+        failures.push(format!(
+            "thread {thread}: operation {} is in the recovered prefix but the earlier operation \
+             {} is not (a hole in the commit order)",
+            steps[i].record.id, steps[o].record.id
+        ));
+        return;
+    }
+    for (n, step) in steps.iter_mut().enumerate() {
+        if last_in.is_some_and(|i| n < i) {
+            step.standing = Standing::In;
+        }
+        if first_out.is_some_and(|o| n > o) {
+            step.standing = Standing::Out;
+        }
+    }
+}
+
+/// The expected state of a cell in `base`.
+fn base_expect(base: &State, cell: &Cell) -> Expect {
+    match cell {
+        Cell::Kv(key) => Expect::Kv(vec![match base.kv.get(key) {
+            None => KvExpect::Absent,
+            Some(s) => KvExpect::Present {
+                source: "the previous check".to_owned(),
+                value: s.value.clone(),
+                version: (s.version, s.version),
+                ts: (s.timestamp_us, s.timestamp_us),
+                ttl_us: s.ttl_us,
+            },
+        }]),
+        Cell::Run(run) => match base.runs.get(run) {
+            None => Expect::Run {
+                agent: None,
+                states: vec![RunExpect::Absent],
+            },
+            Some(e) => Expect::Run {
+                agent: Some(e.agent),
+                states: vec![RunExpect::Is(e.status)],
+            },
+        },
+    }
+}
+
+/// Applies one effect of `step` to a cell's acceptable states.
+fn apply(expect: &mut Expect, step: &Step<'_>, effect: &Effect) {
+    match (expect, effect) {
+        (Expect::Kv(states), Effect::Put { value, ttl_us }) => {
+            *states = vec![KvExpect::Present {
+                source: format!("operation {}", step.record.id),
+                value: value.clone(),
+                version: (step.lo, step.hi),
+                ts: step.ts,
+                ttl_us: *ttl_us,
+            }];
+        }
+        (Expect::Kv(states), Effect::Delete) => *states = vec![KvExpect::Absent],
+        (Expect::Kv(states), Effect::MaybeDelete) => states.push(KvExpect::Absent),
+        (Expect::Run { agent, states }, Effect::Activate { agent: a }) => {
+            if a.is_some() {
+                *agent = *a;
+            }
+            *states = vec![RunExpect::Is(RunStatus::Interrupted)];
+        }
+        (Expect::Run { states, .. }, Effect::End) => {
+            *states = vec![RunExpect::Is(RunStatus::Completed)];
+        }
+        // A kv effect on a run cell or the reverse cannot be built by `effects_of`.
+        _ => {}
+    }
+}
+
+/// Whether an observed key matches one acceptable state.
+fn kv_matches(expect: &KvExpect, got: Option<&Stored>, observed: &Observed) -> bool {
+    match (expect, got) {
+        (KvExpect::Absent, None) => true,
+        (KvExpect::Absent, Some(_)) => false,
+        (
+            KvExpect::Present {
+                value,
+                version,
+                ts,
+                ttl_us,
+                ..
+            },
+            Some(s),
+        ) => {
+            s.value == *value
+                && version.0 <= s.version
+                && s.version <= version.1.min(observed.last_version)
+                && ts.0 <= s.timestamp_us
+                && s.timestamp_us <= ts.1
+                && s.ttl_us == *ttl_us
+        }
+        // Expired: possible from the earliest moment it could have expired.
+        (KvExpect::Present { ts, ttl_us, .. }, None) => {
+            ttl_us.is_some_and(|ttl| ts.0.saturating_add(ttl) <= observed.read_to_us)
+        }
+    }
+}
+
+/// Whether the observed cell is one of the acceptable states.
+fn cell_matches(expect: &Expect, cell: &Cell, observed: &Observed) -> bool {
+    match (expect, cell) {
+        (Expect::Kv(states), Cell::Kv(key)) => {
+            let got = observed.kv.get(key);
+            states.iter().any(|e| kv_matches(e, got, observed))
+        }
+        (Expect::Run { agent, states }, Cell::Run(run)) => {
+            let got = observed.runs.get(run);
+            states.iter().any(|e| match (e, got) {
+                (RunExpect::Absent, None) => true,
+                (RunExpect::Is(status), Some(g)) => {
+                    g.status == *status && agent.is_none_or(|a| a == g.agent)
+                }
+                _ => false,
+            })
+        }
+        _ => false,
+    }
+}
+
+/// Every key and run: the base plus a per-thread prefix of the ops.
+fn check_cells(
+    base: &State,
+    steps_by_thread: &BTreeMap<u16, Vec<Step<'_>>>,
+    observed: &Observed,
+    failures: &mut Vec<String>,
+) {
+    // Each cell must belong to one thread, or program order says nothing about its writes.
+    let mut owner: BTreeMap<&Cell, u16> = BTreeMap::new();
+    for (&thread, steps) in steps_by_thread {
+        for step in steps {
+            for (cell, _) in &step.effects {
+                if let Some(&other) = owner.get(cell)
+                    && other != thread
+                {
+                    failures.push(format!(
+                        "harness: {} is written by threads {other} and {thread}",
+                        describe_cell(cell)
+                    ));
+                }
+                owner.insert(cell, thread);
+            }
+        }
+    }
+
+    for (&thread, steps) in steps_by_thread {
+        check_thread(base, thread, steps, observed, failures);
+    }
+
+    // Cells no op touched: exactly as the base had them.
+    let mut untouched: BTreeSet<Cell> = BTreeSet::new();
+    untouched.extend(base.kv.keys().cloned().map(Cell::Kv));
+    untouched.extend(observed.kv.keys().cloned().map(Cell::Kv));
+    untouched.extend(base.runs.keys().copied().map(Cell::Run));
+    let mut wrong = Vec::new();
+    for cell in untouched {
+        if owner.contains_key(&cell) {
+            continue;
+        }
+        let expect = base_expect(base, &cell);
+        if !cell_matches(&expect, &cell, observed) {
+            wrong.push(describe_mismatch(&cell, &expect, observed));
+        }
+    }
+    if !wrong.is_empty() {
+        failures.push(format!(
+            "{} keys or runs that no operation touched differ from the previous check: {}",
+            wrong.len(),
+            list(&wrong)
+        ));
+    }
+}
+
+/// Finds a cut of the thread's maybe-ops under which all its cells match.
+fn check_thread(
+    base: &State,
+    thread: u16,
+    steps: &[Step<'_>],
+    observed: &Observed,
+    failures: &mut Vec<String>,
+) {
+    let first = steps
+        .iter()
+        .position(|s| s.standing != Standing::In)
+        .unwrap_or(steps.len());
+    let last = steps
+        .iter()
+        .position(|s| s.standing == Standing::Out)
+        .unwrap_or(steps.len());
+    let mut expects: BTreeMap<Cell, Expect> = BTreeMap::new();
+    let push = |expects: &mut BTreeMap<Cell, Expect>, step: &Step<'_>| {
+        for (cell, effect) in &step.effects {
+            let expect = expects
+                .entry(cell.clone())
+                .or_insert_with(|| base_expect(base, cell));
+            apply(expect, step, effect);
+        }
+    };
+    // Every cell the thread touches, so that cells whose ops are all out are checked too.
+    for step in steps {
+        for (cell, _) in &step.effects {
+            expects
+                .entry(cell.clone())
+                .or_insert_with(|| base_expect(base, cell));
+        }
+    }
+    for step in &steps[..first] {
+        push(&mut expects, step);
+    }
+    let mut best: Option<(usize, Vec<String>)> = None;
+    for cut in first..=last {
+        if cut > first {
+            push(&mut expects, &steps[cut - 1]);
+        }
+        let wrong: Vec<String> = expects
+            .iter()
+            .filter(|(cell, expect)| !cell_matches(expect, cell, observed))
+            .map(|(cell, expect)| describe_mismatch(cell, expect, observed))
+            .collect();
+        if wrong.is_empty() {
+            return;
+        }
+        if best.as_ref().is_none_or(|(_, w)| wrong.len() < w.len()) {
+            best = Some((cut, wrong));
+        }
+    }
+    if let Some((cut, wrong)) = best {
+        let at = steps.get(cut).map_or_else(
+            || "the end".to_owned(),
+            |s| format!("operation {}", s.record.id),
+        );
+        failures.push(format!(
+            "thread {thread}: no prefix of its operations explains the recovered state \
+             ({} operations certainly in, {} uncertain; closest cut before {at}): {}",
+            first,
+            last - first,
+            list(&wrong)
+        ));
+    }
+}
+
+/// Runs nobody knows of: each must come from a begin call that never returned its id.
+fn check_unknown_runs(
+    base: &State,
+    steps_by_thread: &BTreeMap<u16, Vec<Step<'_>>>,
+    observed: &Observed,
+    failures: &mut Vec<String>,
+) {
+    let mut known: BTreeSet<RunId> = base.runs.keys().copied().collect();
+    for steps in steps_by_thread.values() {
+        for step in steps {
+            for (cell, _) in &step.effects {
+                if let Cell::Run(run) = cell {
+                    known.insert(*run);
+                }
+            }
+        }
+    }
+    // Begin calls whose run id was never printed, and that may have committed.
+    let mut allowance: Vec<AgentIdx> = Vec::new();
+    for steps in steps_by_thread.values() {
+        for step in steps {
+            if let Op::Begin { agent, how } = &step.record.op
+                && !matches!(how, BeginHow::WithId(_))
+                && !matches!(step.record.outcome, Outcome::Acked { .. })
+                && step.standing != Standing::Out
+            {
+                allowance.push(*agent);
+            }
+        }
+    }
+    for (run, entry) in &observed.runs {
+        if known.contains(run) {
+            continue;
+        }
+        let allowed = allowance.iter().position(|a| *a == entry.agent);
+        match allowed {
+            Some(at) if entry.status == RunStatus::Interrupted => {
+                allowance.swap_remove(at);
+            }
+            _ => failures.push(format!(
+                "run {run} (agent {}, {}) was recovered but never begun",
+                entry.agent, entry.status
+            )),
+        }
+    }
+}
+
+/// An op's text form, with long keys shortened.
+fn short_op(op: &Op) -> String {
+    op.to_string()
+        .split(' ')
+        .map(|word| {
+            if word.len() > 32 {
+                format!("{}...", &word[..char_boundary(word, 24)])
+            } else {
+                word.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn describe_key(key: &KvKey) -> String {
+    let (agent, name) = key;
+    let name = if name.len() > 24 {
+        format!("{}...", &name[..char_boundary(name, 24)])
+    } else {
+        name.clone()
+    };
+    format!("key {name:?} of agent {agent}")
+}
+
+fn describe_cell(cell: &Cell) -> String {
+    match cell {
+        Cell::Kv(key) => describe_key(key),
+        Cell::Run(run) => format!("run {run}"),
+    }
+}
+
+/// A short description of a value: type, size, and the start of its bytes.
+pub fn describe_value(value: &Value) -> String {
+    match value {
+        Value::Bytes(b) => {
+            // Values the workload writes start with the id of the op that wrote them.
+            let head = &b[..b.len().min(24)];
+            match head.iter().position(|&c| c == b'|') {
+                Some(end) if head[..end].iter().all(u8::is_ascii_graphic) => format!(
+                    "{} bytes \"{}|...\"",
+                    b.len(),
+                    String::from_utf8_lossy(&head[..end])
+                ),
+                _ => format!("{} bytes {:02x?}", b.len(), &b[..b.len().min(8)]),
+            }
+        }
+        other => {
+            let mut text = format!("{other:?}");
+            if text.len() > 60 {
+                text.truncate(char_boundary(&text, 60));
+                text.push_str("...");
+            }
+            text
+        }
+    }
+}
+
+fn describe_stored(s: &Stored) -> String {
+    let mut text = format!(
+        "{} at version {} (time {})",
+        describe_value(&s.value),
+        s.version,
+        s.timestamp_us
+    );
+    if let Some(ttl) = s.ttl_us {
+        let _ = write!(text, " ttl {} ms", ttl / 1000);
+    }
+    text
+}
+
+fn describe_mismatch(cell: &Cell, expect: &Expect, observed: &Observed) -> String {
+    let wanted = match expect {
+        Expect::Kv(states) => states
+            .iter()
+            .map(|e| match e {
+                KvExpect::Absent => "absent".to_owned(),
+                KvExpect::Present {
+                    source,
+                    value,
+                    version,
+                    ttl_us,
+                    ..
+                } => {
+                    let versions = if version.0 == version.1 {
+                        version.0.to_string()
+                    } else if version.1 == u64::MAX {
+                        format!("{}..", version.0)
+                    } else {
+                        format!("{}..={}", version.0, version.1)
+                    };
+                    let ttl = ttl_us.map_or(String::new(), |t| format!(" ttl {} ms", t / 1000));
+                    format!(
+                        "{} from {source} at version {versions}{ttl}",
+                        describe_value(value)
+                    )
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" or "),
+        Expect::Run { agent, states } => {
+            let agent = agent.map_or(String::new(), |a| format!(" of agent {a}"));
+            let states: Vec<String> = states
+                .iter()
+                .map(|s| match s {
+                    RunExpect::Absent => "absent".to_owned(),
+                    RunExpect::Is(status) => status.to_string(),
+                })
+                .collect();
+            format!("{}{agent}", states.join(" or "))
+        }
+    };
+    let got = match cell {
+        Cell::Kv(key) => observed
+            .kv
+            .get(key)
+            .map_or_else(|| "absent".to_owned(), describe_stored),
+        Cell::Run(run) => observed.runs.get(run).map_or_else(
+            || "absent".to_owned(),
+            |e| format!("{} of agent {}", e.status, e.agent),
+        ),
+    };
+    format!(
+        "{}: expected {wanted}, recovered {got}",
+        describe_cell(cell)
+    )
+}
+
+fn list(items: &[String]) -> String {
+    let mut text = items
+        .iter()
+        .take(DESCRIBE_MAX)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if items.len() > DESCRIBE_MAX {
+        let _ = write!(text, "; and {} more", items.len() - DESCRIBE_MAX);
+    }
+    text
+}
+
+/// The largest char boundary of `text` at or below `at`.
+fn char_boundary(text: &str, at: usize) -> usize {
+    (0..=at.min(text.len()))
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0)
+}
