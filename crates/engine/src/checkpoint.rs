@@ -76,6 +76,11 @@ impl Instance {
         // Whatever no view can see any more need not be written (nor read back at recovery).
         self.sweep();
         let version = self.memtable.versions().visible();
+        // Every record at or below `version` is appended (a commit is visible only after its
+        // append); flushing makes them durable in the log too, so that the log stays complete
+        // up to this checkpoint and a fall back from it to the previous one never meets a hole
+        // (in Async mode they could still be only in the process's buffer).
+        self.wal.flush()?;
         let mut writer = CheckpointWriter::create(&self.dir, version)?;
         self.memtable.for_each_version_upto(version, |stored| {
             let value = match &stored.kind {
