@@ -225,6 +225,32 @@ fn recovery(c: &mut Criterion) {
             db.close().expect("close");
         });
     });
+    // The same million keys, opened from a checkpoint: checkpoint twice, so that the log below
+    // the first checkpoint is deleted and open reads the checkpoint, not the old log.
+    let from_checkpoint = tempfile::tempdir().expect("tempdir");
+    {
+        let db = Database::open_with_mode(
+            from_checkpoint.path(),
+            DurabilityMode::Async { interval_ms: 1000 },
+        )
+        .expect("open");
+        let run = db.begin_run();
+        for i in 0..COMMITS {
+            db.put(run, key(i), VALUE).expect("load");
+        }
+        db.end_run(run).expect("end");
+        db.checkpoint().expect("checkpoint");
+        db.checkpoint().expect("checkpoint");
+        db.close().expect("close");
+    }
+    group.bench_function("open_1m_keys_from_checkpoint", |b| {
+        b.iter(|| {
+            let db = Database::open(from_checkpoint.path()).expect("open");
+            assert!(db.recovery_report().checkpoint.is_some());
+            assert!(db.stats().keys > COMMITS);
+            db.close().expect("close");
+        });
+    });
     group.finish();
 }
 

@@ -97,3 +97,27 @@ fn compare_and_swap_on_a_keys_version() {
     assert!(kv.compare_and_swap(run, "lock", Some(v1), "stale").is_err());
     assert_eq!(kv.get::<String>(run, "lock").unwrap().unwrap(), "owner-c");
 }
+
+#[test]
+fn storing_null_is_not_a_delete() {
+    // Named regression (TESTING.md): storing Null looked like a delete.
+    let dir = tempfile::tempdir().unwrap();
+    let run;
+    {
+        let db = Database::open(dir.path()).unwrap();
+        let kv = KVStore::new(&db);
+        run = db.begin_run();
+        kv.put(run, "nothing", ()).unwrap();
+        kv.put(run, "none", None::<i64>).unwrap();
+        assert!(kv.exists(run, "nothing").unwrap());
+        assert_eq!(kv.get::<Option<i64>>(run, "none").unwrap(), Some(None));
+        assert_eq!(kv.list_keys(run, "no").unwrap().len(), 2);
+    }
+    let db = Database::open(dir.path()).unwrap();
+    let kv = KVStore::new(&db);
+    assert!(
+        kv.exists(run, "nothing").unwrap(),
+        "still there after reopen"
+    );
+    assert_eq!(kv.get::<Option<i64>>(run, "none").unwrap(), Some(None));
+}
