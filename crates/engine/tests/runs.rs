@@ -190,3 +190,53 @@ fn a_run_of_one_database_is_unknown_to_another_even_just_after_use() {
         Err(Error::RunEnded { .. })
     ));
 }
+
+#[test]
+fn a_strict_commit_makes_every_earlier_commit_of_any_handle_durable() {
+    use in_mem_durability::SimFs;
+    let fs = SimFs::new(3);
+    let path = std::path::Path::new("/in-mem-sim/handles/db");
+    let fast = Database::open_with_options(
+        path,
+        common::sim_options(
+            &fs,
+            DurabilityMode::Async {
+                interval_ms: 3_600_000,
+            },
+        ),
+    )
+    .unwrap();
+    let strict =
+        Database::open_with_options(path, common::sim_options(&fs, DurabilityMode::Strict))
+            .unwrap();
+    let run = fast.try_begin_run().unwrap();
+    fast.put(run, b"warm-up", b"w").unwrap();
+    fast.flush().unwrap();
+    for i in 0..20u32 {
+        fast.put(run, format!("async:{i}"), b"x").unwrap();
+    }
+    // Nothing has synced the Async commits yet: power loss now would take them.
+    let before_strict = fs.crash_durable_only();
+    strict.put(run, b"strict", b"y").unwrap();
+    // The Strict commit's fdatasync covers every earlier record of the shared log.
+    let after_strict = fs.crash_durable_only();
+    // The images are opened once the live database is gone (a second open of the same path in
+    // this process would return the live one).
+    drop((fast, strict));
+    let count = |image: &SimFs| {
+        let db =
+            Database::open_with_options(path, common::sim_options(image, DurabilityMode::Strict))
+                .unwrap();
+        let reader = db.try_begin_run().unwrap();
+        let found = db.list(reader, b"async:").unwrap().len();
+        (found, db.get(reader, b"strict").unwrap())
+    };
+    let (lost, _) = count(&before_strict);
+    assert!(
+        lost < 20,
+        "the Async commits were durable already; the test shows nothing"
+    );
+    let (kept, strict_value) = count(&after_strict);
+    assert_eq!(kept, 20);
+    assert_eq!(strict_value, Some(b"y".to_vec()));
+}
