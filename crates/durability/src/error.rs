@@ -27,7 +27,7 @@ pub enum Error {
         source: io::Error,
     },
     /// The log holds bytes that recovery refuses to interpret.
-    #[error("corrupt write-ahead log {file} at offset {offset}: {kind}")]
+    #[error("{file} is corrupt at offset {offset}: {kind}")]
     Corruption {
         file: PathBuf,
         offset: u64,
@@ -161,7 +161,7 @@ mod tests {
         };
         assert_eq!(
             err.to_string(),
-            "corrupt write-ahead log /d/wal/00000000000000000001.seg at offset 96: expected version v4 but found v6"
+            "/d/wal/00000000000000000001.seg is corrupt at offset 96: expected version v4 but found v6"
         );
     }
 }

@@ -271,3 +271,59 @@ fn a_spare_segment_is_prepared_and_reused_after_reopen() {
     assert!(live_segments(tmp.path()).contains(&all[1]));
     reopen_expect(tmp.path(), SEGMENT, 65);
 }
+
+#[test]
+fn records_larger_than_a_segment_fit_theirs_while_others_append() {
+    // Named regression (found by the crash test): a record larger than a segment got a segment
+    // sized for its frame, but the frame's durable-lag field grew by a byte while the log lock
+    // was released to create it (other appenders moved the lag past 127); the record no longer
+    // fit, and the empty segment stayed in the middle of the log, which recovery refused.
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = std_dir(tmp.path());
+    let (wal, _, _) = open_wal(&dir, SEGMENT, Version::ZERO).unwrap();
+    let next = AtomicU64::new(1);
+    let big = vec![0x5A; 2 * SEGMENT as usize];
+    let big_body = CommitBody::encode(
+        Timestamp::EPOCH,
+        RunId::NIL,
+        &[WriteRef {
+            key: b"big",
+            op: OpRef::Put {
+                value: &big,
+                ttl: None,
+            },
+        }],
+    )
+    .unwrap();
+    let small_body = common::body(1);
+    let allocate = || Version::new(next.fetch_add(1, Ordering::SeqCst));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..4_000u32 {
+                wal.append(&small_body, allocate).unwrap();
+                // Flushing now and then brings the lag back down, so it crosses 127 often.
+                if i % 140 == 0 {
+                    wal.flush().unwrap();
+                }
+            }
+        });
+        s.spawn(|| {
+            for _ in 0..150 {
+                wal.append(&big_body, allocate).unwrap();
+            }
+        });
+    });
+    wal.flush().unwrap();
+    let total = next.load(Ordering::SeqCst) - 1;
+    drop(wal);
+    drop(dir);
+    let dir = std_dir(tmp.path());
+    let (_wal, recovery, records) = open_wal(&dir, SEGMENT, Version::ZERO).unwrap();
+    assert_eq!(recovery.tail, TailState::Clean);
+    assert_eq!(
+        records.len() as u64,
+        total,
+        "every appended record is recovered"
+    );
+}

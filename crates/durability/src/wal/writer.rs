@@ -33,7 +33,9 @@ use std::time::{Duration, Instant};
 
 use in_mem_core_types::Version;
 
-use super::format::{HEADER_BYTES, SegmentHeader, frame_prefix, frame_prefix_len};
+use super::format::{
+    FRAME_PREFIX_BYTES_MAX, HEADER_BYTES, SegmentHeader, frame_prefix, frame_prefix_len,
+};
 use super::record::CommitBody;
 use super::recovery::Recovered;
 use super::segment::{self, Segment};
@@ -361,7 +363,11 @@ impl Shared {
             if st.fits(st.frame_len(body)) {
                 break;
             }
-            let needed = HEADER_BYTES as u64 + st.frame_len(body);
+            // Sized for the longest frame this body can have: the durable-lag field in its
+            // prefix may grow while the lock is released to create the segment (other
+            // appenders move the lag), and a record that then no longer fits would leave the
+            // fresh segment empty in the middle of the log.
+            let needed = (HEADER_BYTES + FRAME_PREFIX_BYTES_MAX + body.bytes().len()) as u64;
             let (guard, ready) = self.ensure_spare(st, needed);
             st = guard;
             ready?;

@@ -130,7 +130,8 @@ impl Database {
 
     /// Writes a checkpoint now: a snapshot of every version the database keeps up to the newest
     /// commit, written beside the log (temp file, fsync, rename, directory fsync) without
-    /// stopping writers. Recovery then starts from it; the checkpoints and log segments that
+    /// stopping writers. Like [`Database::flush`], everything acknowledged before the call is
+    /// durable when it returns, whatever the handle's mode. Recovery then starts from it; the checkpoints and log segments that
     /// the previous checkpoint made unnecessary are deleted. Background checkpoints also run
     /// every `OpenOptions::checkpoint_every_bytes` of log.
     pub fn checkpoint(&self) -> Result<CheckpointInfo> {
