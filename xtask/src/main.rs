@@ -18,16 +18,21 @@
 //! long TTL and a few with a short one (100 ms to 1.5 s), deletes, multi-key transactions of
 //! puts and deletes (`transaction_committed`), `begin_run_in` /
 //! `try_begin_run` / `begin_run_with_namespace`, `end_run` of active and of interrupted runs,
-//! `resume_run` of runs an earlier kill interrupted, and a rare `flush`. Some runs are ended,
-//! others stay active until the kill. Each thread writes only its own keys (about a third of its
-//! puts to keys no other op overwrites, so that each of those commits is checked on its own)
-//! and its own runs. Segment sizes vary per iteration (64 KiB to 4 MiB), and some values are
-//! larger than a segment. Before each call the child prints `SUBMIT <id> <time> <op>` and
-//! after it returns `ACK <id> <time> <version> <result>`, one flushed line each. Calls that
-//! return no version (`delete`, `end_run`, `resume_run`, the `begin_run` family) report
-//! `lo..hi`: the visible version before the call plus one, and after it. Where the
-//! `EventLog` / `StateMachine` / `TraceStore` primitives plug into the workload is described in
-//! `crash/workload.rs`.
+//! `resume_run` of runs an earlier kill interrupted, the primitives of every active run
+//! (`EventLog::append`; `StateMachine::init`, then `cas` from the cell's current version;
+//! `TraceStore::record` of spans of every kind with tags, many with a parent among the run's
+//! earlier spans), mixed transactions that put a key, append an event, swap a state cell and
+//! record a span in one commit, a rare `flush`, and, in about half the children, a
+//! `checkpoint` at a seeded moment. Some runs are ended, others stay active until the kill.
+//! Each thread writes only its own keys (about a third of its puts to keys no other op
+//! overwrites, so that each of those commits is checked on its own) and its own runs. Segment
+//! sizes vary per iteration (64 KiB to 4 MiB), and some values are larger than a segment.
+//! Before each call the child prints `SUBMIT <id> <time> <op>` and after it returns
+//! `ACK <id> <time> <version> <result>`, one flushed line each (the result carries what the
+//! primitives returned: sequence, cell version, span id, checkpoint version). Calls that
+//! return no version (`delete`, `end_run`, `resume_run`, the `begin_run` family, the
+//! primitives' own calls) report `lo..hi`: the visible version before the call plus one, and
+//! after it. How to add operations is described in `crash/workload.rs`.
 //!
 //! The parent SIGKILLs the child at a seeded moment (mostly 50 ms to `--kill-max-ms` after its
 //! open completed, sometimes within its first 50 ms, and about one time in seven during its
@@ -39,12 +44,23 @@
 //!    the submitted operations: every operation at or below the recovered last version is
 //!    reflected, none above it, no holes in any thread's order, nothing that was never
 //!    submitted, every value, version, timestamp and TTL exactly as written.
+//!    Each run's event log is exactly the appends of that prefix (types, payloads, times),
+//!    each state cell holds the value and version of the prefix's last compare-and-swap, each
+//!    trace exactly its recorded spans (kind, parent, tags, attributes); a mixed transaction is
+//!    there whole or not at all; each primitive call returned the sequence, cell version or
+//!    span id its program order implies.
 //! 3. `Strict` and `Batched` lose no acknowledged commit. `Async { interval_ms: 100 }` loses
 //!    only commits acknowledged less than 100 ms plus `--async-slack-ms` (default 400 ms, for
 //!    scheduling on a loaded machine) before the kill, and only from the end. In every mode, a
-//!    commit acknowledged before a `flush` that returned survives.
+//!    commit acknowledged before a `flush` or `checkpoint` that returned survives.
 //! 4. Runs active at the kill come back `Interrupted` (and are listed in the recovery report),
-//!    ended runs `Completed`; a run appears only if a begin call for it was made.
+//!    ended runs `Completed`; a run appears only if a begin call for it was made; the run index
+//!    agrees with itself (`runs`, `run_info`, `run_counts`, `query_runs`) and lists every run
+//!    that wrote primitive data. Every event log is dense from sequence 0 and `verify_chain`
+//!    succeeds; every trace is dense from span id 1 and every parent exists; no state cell's
+//!    version goes backwards from one check to the next. Recovery starts from a checkpoint at
+//!    least as new as any that returned and as the previous recovery's, and never finds a
+//!    damaged one.
 //!
 //! The check then begins and ends one reader run per agent and closes cleanly, and the next
 //! iteration's child continues on the same directory: later kills hit a log that has been
@@ -62,8 +78,11 @@
 //! directory and the child's standard error are kept. The seed fixes each iteration's kill
 //! moment and each thread's operations (and the segment size); the interleaving of threads,
 //! and so how far each thread gets, is up to the machine.
-//! The run ends with one summary line per mode: iterations, kills, acknowledged commits
-//! checked, commits lost. The exit status is non-zero if any oracle failed.
+//! The run ends with one summary line per mode: iterations, kills (during recovery, during a
+//! checkpoint), acknowledged commits checked (and how many of them on events, state and
+//! spans), checkpoints written, recoveries that started from a checkpoint (and from a log
+//! whose first segments a checkpoint had deleted), commits lost. The exit status is non-zero
+//! if any oracle failed.
 //!
 //! The crash test runs in release: from a debug build of this program, `crash-test` re-runs
 //! itself with `cargo run --release`.

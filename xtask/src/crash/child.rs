@@ -2,21 +2,23 @@
 //! workload on several writer threads until it is killed, printing `SUBMIT` before each call and
 //! `ACK` after it returns (one line each, flushed).
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use in_mem::primitives::KVStore;
+use in_mem::primitives::{EventLog, KVStore, StateMachine, TraceStore};
 use in_mem::{Database, Namespace, OpenOptions, RetryPolicy, RunId, RunStatus};
 use serde::Serialize;
 
 use super::args::Args;
 use super::rng::{Rng, derive};
 use super::workload::{
-    AGENTS, AckResult, AckVersion, AgentIdx, BeginHow, CHECK_SEGMENT_BYTES, KEYS_PER_THREAD, Line,
-    Mode, Op, OpId, Payload, TXN_WRITES_MAX, TxnWrite, Typed, TypedSink, agent_id, agent_index,
-    bytes_value, key_name, now_us, unique_key_name,
+    AGENTS, AckResult, AckVersion, AgentIdx, BeginHow, CELL_NAMES, CHECK_SEGMENT_BYTES,
+    EVENT_TYPES, KEYS_PER_THREAD, Line, Mode, Op, OpId, Payload, SPAN_TAGS, SpanShape, SpanSpec,
+    TXN_WRITES_MAX, TxnWrite, Typed, TypedSink, agent_id, agent_index, bytes_value, key_name,
+    now_us, unique_key_name,
 };
 
 /// Long TTLs: far beyond any test, so they never expire during one.
@@ -37,6 +39,14 @@ const UNIQUE_PER_MILLE: u64 = 300;
 const FLUSH_EVERY: Duration = Duration::from_secs(3);
 /// Own-key puts a thread remembers, to delete some of them again.
 const RECENT_UNIQUE_MAX: usize = 32;
+/// Chance (per mille) that a writer thread calls `checkpoint` once in a child's life, at a
+/// seeded moment in its first `CHECKPOINT_WITHIN`. With four threads, about half the children
+/// checkpoint; a checkpoint of a directory that has been through several children takes long
+/// enough that some kills land in the middle of one.
+const CHECKPOINT_PER_MILLE: u64 = 200;
+const CHECKPOINT_WITHIN: Duration = Duration::from_secs(1);
+/// Chance (per mille) that a child leaves an interrupted run alone (see `main`).
+const PARKED_PER_MILLE: u64 = 500;
 
 /// What the child was told on its command line.
 struct ChildOptions {
@@ -84,8 +94,11 @@ pub fn open_options(mode: Mode, segment_bytes: u64, sweeps: bool) -> OpenOptions
     if sweeps {
         options
     } else {
-        // About twelve days: never, for a check that takes a second.
-        options.sweep_interval(Duration::from_secs(1 << 20))
+        // About twelve days: never, for a check that takes a second; and ended runs (whose
+        // event logs, state and traces the check reads) readable for as long.
+        options
+            .sweep_interval(Duration::from_secs(1 << 20))
+            .ended_run_retention(Duration::from_secs(1 << 20))
     }
 }
 
@@ -104,13 +117,19 @@ pub fn main(raw: &[String]) -> Result<(), String> {
     })?;
 
     // Runs interrupted by earlier kills are shared out among the threads, which resume or end
-    // some of them. Each run has one owner, as each key has.
+    // some of them. Each run has one owner, as each key has. About half of them (seeded) are
+    // left alone by this child: runs that stay idle across checkpoints and kills, and are
+    // resumed and written again by a later child, when their state may be only in a checkpoint.
     let threads = options.threads.max(1);
     let mut leftovers: Vec<Vec<(RunId, AgentIdx)>> = vec![Vec::new(); usize::from(threads)];
     let mut interrupted: Vec<_> = db
         .runs()
         .into_iter()
         .filter(|r| r.status == RunStatus::Interrupted)
+        .filter(|r| {
+            let id = u128::from_le_bytes(r.run.to_bytes());
+            derive(&[options.seed, 97, id as u64, (id >> 64) as u64]) % 1000 >= PARKED_PER_MILLE
+        })
         .collect();
     interrupted.sort_by_key(|r| r.run);
     for (i, info) in interrupted.iter().enumerate() {
@@ -124,9 +143,17 @@ pub fn main(raw: &[String]) -> Result<(), String> {
             .into_iter()
             .zip(0..threads)
             .map(|(mine, thread)| {
+                let mut timer = Rng::new(derive(&[options.seed, 98, u64::from(thread)]));
+                let next_checkpoint = timer.chance(CHECKPOINT_PER_MILLE).then(|| {
+                    let within = CHECKPOINT_WITHIN.as_millis() as u64;
+                    Instant::now() + Duration::from_millis(timer.below(within))
+                });
                 let worker = Worker {
                     db: &db,
                     kv: KVStore::new(&db),
+                    events: EventLog::new(&db),
+                    state: StateMachine::new(&db),
+                    trace: TraceStore::new(&db),
                     out: &out,
                     segment_bytes: options.segment_bytes,
                     rng: Rng::new(derive(&[options.seed, u64::from(thread)])),
@@ -136,6 +163,8 @@ pub fn main(raw: &[String]) -> Result<(), String> {
                     active: Vec::new(),
                     leftovers: mine,
                     recent: Vec::new(),
+                    prims: BTreeMap::new(),
+                    next_checkpoint,
                     next_flush: Instant::now()
                         + Duration::from_millis(
                             derive(&[options.seed, 99, u64::from(thread)]) % 3000,
@@ -183,6 +212,9 @@ impl Output {
 struct Worker<'a> {
     db: &'a Database,
     kv: KVStore,
+    events: EventLog,
+    state: StateMachine,
+    trace: TraceStore,
     out: &'a Output,
     segment_bytes: u64,
     rng: Rng,
@@ -195,8 +227,22 @@ struct Worker<'a> {
     leftovers: Vec<(RunId, AgentIdx)>,
     /// The newest keys of their own that this thread's puts wrote.
     recent: Vec<(AgentIdx, String)>,
+    /// What the event log, state cells and trace of each active run hold, as this thread
+    /// knows it from its acknowledgements (or, for a resumed run, from reading them).
+    prims: BTreeMap<RunId, Prims>,
+    /// When this thread calls `checkpoint`, if it does.
+    next_checkpoint: Option<Instant>,
     /// When this thread next calls `flush`.
     next_flush: Instant,
+}
+
+/// The primitives of one run: the next event sequence, each cell's version (0: no cell), the
+/// newest span id (spans are 1..=spans).
+#[derive(Debug, Clone, Default)]
+struct Prims {
+    events: u64,
+    cells: [u64; CELL_NAMES.len()],
+    spans: u64,
 }
 
 impl Worker<'_> {
@@ -219,7 +265,7 @@ impl Worker<'_> {
             match self.execute(id, &op) {
                 Ok((version, result)) => {
                     let us = now_us();
-                    self.note(&op, result);
+                    self.note(&op, result)?;
                     self.out.emit(&Line::Ack {
                         id,
                         us,
@@ -253,10 +299,18 @@ impl Worker<'_> {
             w(!self.leftovers.is_empty(), 3), // 7 resume an interrupted run
             w(!self.leftovers.is_empty(), 1), // 8 end an interrupted run
             w(can_write, 6),                  // 9 a multi-key transaction
+            w(can_write, 10),                 // 10 an event append
+            w(can_write, 8),                  // 11 a state compare-and-swap
+            w(can_write, 8),                  // 12 a span
+            w(can_write, 4),                  // 13 a mixed transaction
         ];
         if Instant::now() >= self.next_flush {
             self.next_flush += FLUSH_EVERY;
             return Op::Flush;
+        }
+        if self.next_checkpoint.is_some_and(|at| Instant::now() >= at) {
+            self.next_checkpoint = None;
+            return Op::Checkpoint;
         }
         match self.rng.weighted(&weights) {
             choice @ 0..=4 => {
@@ -303,26 +357,13 @@ impl Worker<'_> {
                     }
                 }
             }
-            5 => {
-                let agent = self.rng.below(AGENTS.len() as u64) as AgentIdx;
-                let how = match self.rng.below(3) {
-                    0 if agent == 0 => BeginHow::Default,
-                    0 | 1 => BeginHow::In,
-                    _ => {
-                        let mut bytes = [0u8; 16];
-                        bytes[..8].copy_from_slice(&self.rng.next_u64().to_le_bytes());
-                        bytes[8..].copy_from_slice(&self.rng.next_u64().to_le_bytes());
-                        bytes[0] |= 1; // never the nil id
-                        BeginHow::WithId(RunId::from_bytes(bytes))
-                    }
-                };
-                Op::Begin { agent, how }
-            }
+            5 => self.begin(),
             6 => {
                 let (run, _) = self.active[self.rng.below(self.active.len() as u64) as usize];
                 Op::End { run }
             }
             9 => self.transaction(),
+            choice @ 10..=13 => self.primitive(choice),
             // 7 and 8: resume or end an interrupted run (chosen only when there is one).
             _ => {
                 let (run, _) = self.leftovers[self.rng.below(self.leftovers.len() as u64) as usize];
@@ -333,6 +374,23 @@ impl Worker<'_> {
                 }
             }
         }
+    }
+
+    /// Begins a run of a random agent, one of the three ways.
+    fn begin(&mut self) -> Op {
+        let agent = self.rng.below(AGENTS.len() as u64) as AgentIdx;
+        let how = match self.rng.below(3) {
+            0 if agent == 0 => BeginHow::Default,
+            0 | 1 => BeginHow::In,
+            _ => {
+                let mut bytes = [0u8; 16];
+                bytes[..8].copy_from_slice(&self.rng.next_u64().to_le_bytes());
+                bytes[8..].copy_from_slice(&self.rng.next_u64().to_le_bytes());
+                bytes[0] |= 1; // never the nil id
+                BeginHow::WithId(RunId::from_bytes(bytes))
+            }
+        };
+        Op::Begin { agent, how }
     }
 
     /// A transaction of 2 to 8 puts and deletes on distinct keys of this thread, in one of its
@@ -365,6 +423,104 @@ impl Worker<'_> {
             });
         }
         Op::Txn { run, agent, writes }
+    }
+
+    /// An operation on the primitives of one of this thread's active runs (there is one
+    /// whenever this is chosen): 10 an event, 11 a state compare-and-swap, 12 a span, 13 all of
+    /// them and a put in one transaction.
+    fn primitive(&mut self, choice: usize) -> Op {
+        let (run, agent) = self.active[self.rng.below(self.active.len() as u64) as usize];
+        let prims = self.prims.get(&run).cloned().unwrap_or_default();
+        let event_type = EVENT_TYPES[self.rng.below(EVENT_TYPES.len() as u64) as usize];
+        let event_payload = self.small_payload();
+        let c = self.rng.below(CELL_NAMES.len() as u64) as usize;
+        let (cell, expected) = (CELL_NAMES[c], prims.cells[c]);
+        let span = self.span_spec(prims.spans);
+        match choice {
+            10 => Op::EventAppend {
+                run,
+                event_type,
+                payload: event_payload,
+            },
+            11 => Op::StateCas {
+                run,
+                cell,
+                expected,
+                payload: event_payload,
+            },
+            12 => Op::TraceSpan { run, span },
+            _ => {
+                let key = if self.rng.chance(UNIQUE_PER_MILLE) {
+                    unique_key_name(self.thread, self.iteration, self.seq)
+                } else {
+                    key_name(self.thread, self.rng.below(KEYS_PER_THREAD))
+                };
+                Op::Mixed {
+                    run,
+                    agent,
+                    key,
+                    payload: self.small_payload(),
+                    event_type,
+                    event_payload,
+                    cell,
+                    expected,
+                    span,
+                }
+            }
+        }
+    }
+
+    /// A payload for an event or a state cell: mostly typed, some bytes, a few kilobytes at most.
+    fn small_payload(&mut self) -> Payload {
+        if self.rng.chance(700) {
+            Payload::Typed(Typed::pick(&mut self.rng))
+        } else if self.rng.chance(900) {
+            Payload::Bytes(self.rng.below(300) as u32)
+        } else {
+            Payload::Bytes(self.rng.range(300, 4000) as u32)
+        }
+    }
+
+    /// A span whose parent, if any, is one of the run's `spans` earlier spans (mostly a recent
+    /// one, as a trace of nested calls would have).
+    fn span_spec(&mut self, spans: u64) -> SpanSpec {
+        let parent = (spans > 0 && self.rng.chance(600)).then(|| {
+            if self.rng.chance(700) {
+                spans - self.rng.below(spans.min(4))
+            } else {
+                self.rng.range(1, spans + 1)
+            }
+        });
+        SpanSpec {
+            shape: SpanShape::pick(&mut self.rng),
+            parent,
+            tags: self.rng.below(1 << SPAN_TAGS.len()) as u8,
+        }
+    }
+
+    /// What a resumed run's primitives hold, read from the database.
+    fn read_prims(&self, run: RunId) -> Result<Prims, String> {
+        let err = |e: in_mem::Error| format!("reading the primitives of resumed run {run}: {e}");
+        let mut prims = Prims {
+            events: self.events.len(run).map_err(err)?,
+            ..Prims::default()
+        };
+        for (version, name) in prims.cells.iter_mut().zip(CELL_NAMES) {
+            *version = self
+                .state
+                .read(run, name)
+                .map_err(err)?
+                .map_or(0, |c| c.version);
+        }
+        prims.spans = self
+            .trace
+            .spans(run)
+            .map_err(err)?
+            .iter()
+            .map(|s| s.id)
+            .max()
+            .unwrap_or(0);
+        Ok(prims)
     }
 
     /// Value sizes: mostly small, some kilobytes, a few tens of kilobytes, and rarely larger
@@ -444,51 +600,146 @@ impl Worker<'_> {
                 let ((), range) = self.ranged(|| db.resume_run(*run))?;
                 Ok((range, AckResult::Nothing))
             }
-            Op::Txn { run, writes, .. } => {
-                // Typed values are converted before the transaction, whose closure may run
-                // again on a conflict (none are expected: each run has one writer thread).
-                let values = writes
-                    .iter()
-                    .zip(0u16..)
-                    .map(|(w, part)| match w {
-                        TxnWrite::Put { payload, .. } => payload.expected(id, part).map(Some),
-                        TxnWrite::Delete { .. } => Ok(None),
-                    })
-                    .collect::<Result<Vec<_>, String>>()?;
-                let (mask, version) = db
-                    .transaction_committed(*run, RetryPolicy::default(), |tx| {
-                        let mut mask = 0u8;
-                        for ((write, value), bit) in writes.iter().zip(&values).zip(0u32..) {
-                            match (write, value) {
-                                (TxnWrite::Put { key, .. }, Some(value)) => {
-                                    tx.put_value(key, value)?;
-                                }
-                                (TxnWrite::Delete { key }, _) => {
-                                    if tx.delete(key)? {
-                                        mask |= 1 << bit;
-                                    }
-                                }
-                                (TxnWrite::Put { .. }, None) => {}
-                            }
-                        }
-                        Ok::<u8, in_mem::engine::Error>(mask)
-                    })
-                    .map_err(err)?;
-                let version = version.map_or(AckVersion::None, AckVersion::Exact);
-                Ok((version, AckResult::Deletes(mask)))
-            }
+            Op::Txn { run, writes, .. } => self.execute_txn(id, *run, writes),
             Op::Flush => {
                 db.flush().map_err(err)?;
                 Ok((AckVersion::None, AckResult::Nothing))
             }
+            Op::Checkpoint => {
+                let info = db.checkpoint().map_err(err)?;
+                Ok((AckVersion::None, AckResult::Checkpoint(info.version)))
+            }
+            Op::EventAppend { .. }
+            | Op::StateCas { .. }
+            | Op::TraceSpan { .. }
+            | Op::Mixed { .. } => self.execute_primitive(id, op),
+        }
+    }
+
+    /// Performs a multi-key transaction.
+    fn execute_txn(
+        &self,
+        id: OpId,
+        run: RunId,
+        writes: &[TxnWrite],
+    ) -> Result<(AckVersion, AckResult), String> {
+        let db = self.db;
+        let err = |e: in_mem::engine::Error| e.to_string();
+        // Typed values are converted before the transaction, whose closure may run
+        // again on a conflict (none are expected: each run has one writer thread).
+        let values = writes
+            .iter()
+            .zip(0u16..)
+            .map(|(w, part)| match w {
+                TxnWrite::Put { payload, .. } => payload.expected(id, part).map(Some),
+                TxnWrite::Delete { .. } => Ok(None),
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let (mask, version) = db
+            .transaction_committed(run, RetryPolicy::default(), |tx| {
+                let mut mask = 0u8;
+                for ((write, value), bit) in writes.iter().zip(&values).zip(0u32..) {
+                    match (write, value) {
+                        (TxnWrite::Put { key, .. }, Some(value)) => {
+                            tx.put_value(key, value)?;
+                        }
+                        (TxnWrite::Delete { key }, _) => {
+                            if tx.delete(key)? {
+                                mask |= 1 << bit;
+                            }
+                        }
+                        (TxnWrite::Put { .. }, None) => {}
+                    }
+                }
+                Ok::<u8, in_mem::engine::Error>(mask)
+            })
+            .map_err(err)?;
+        let version = version.map_or(AckVersion::None, AckVersion::Exact);
+        Ok((version, AckResult::Deletes(mask)))
+    }
+
+    /// Performs an operation on the primitives.
+    fn execute_primitive(&self, id: OpId, op: &Op) -> Result<(AckVersion, AckResult), String> {
+        let db = self.db;
+        match op {
+            Op::EventAppend {
+                run,
+                event_type,
+                payload,
+            } => {
+                let value = payload.expected(id, 0)?;
+                let (seq, range) = self.ranged(|| self.events.append(*run, event_type, &value))?;
+                Ok((range, AckResult::Seq(seq)))
+            }
+            Op::StateCas {
+                run,
+                cell,
+                expected,
+                payload,
+            } => {
+                let value = payload.expected(id, 0)?;
+                let (version, range) = self.ranged(|| {
+                    if *expected == 0 {
+                        self.state.init(*run, cell, &value)
+                    } else {
+                        self.state.cas(*run, cell, *expected, &value)
+                    }
+                })?;
+                Ok((range, AckResult::CellVersion(version)))
+            }
+            Op::TraceSpan { run, span } => {
+                let new = span.new_span(id, 0)?;
+                let (span_id, range) = self.ranged(|| self.trace.record(*run, new))?;
+                Ok((range, AckResult::Span(span_id)))
+            }
+            Op::Mixed {
+                run,
+                key,
+                payload,
+                event_type,
+                event_payload,
+                cell,
+                expected,
+                span,
+                ..
+            } => {
+                let kv_value = payload.expected(id, 0)?;
+                let event_value = event_payload.expected(id, 1)?;
+                let cell_value = event_payload.expected(id, 2)?;
+                let new = span.new_span(id, 3)?;
+                let ((seq, cell_version, span_id), version) = db
+                    .transaction_committed(*run, RetryPolicy::default(), |tx| {
+                        tx.put_value(key, &kv_value)?;
+                        let seq = EventLog::append_in(tx, event_type, &event_value)?;
+                        let cell_version = if *expected == 0 {
+                            StateMachine::init_in(tx, cell, &cell_value)?
+                        } else {
+                            StateMachine::cas_in(tx, cell, *expected, &cell_value)?
+                        };
+                        let span_id = TraceStore::record_in(tx, new.clone())?;
+                        Ok::<_, in_mem::Error>((seq, cell_version, span_id))
+                    })
+                    .map_err(|e| e.to_string())?;
+                let version =
+                    version.ok_or("a transaction that wrote four things committed nothing")?;
+                Ok((
+                    AckVersion::Exact(version),
+                    AckResult::Mixed {
+                        seq,
+                        cell: cell_version,
+                        span: span_id,
+                    },
+                ))
+            }
+            _ => Err(format!("{op} is not an operation on the primitives")),
         }
     }
 
     /// Calls `f`, a call that commits once but returns no version, and bounds its version by
     /// the visible version before and after it.
-    fn ranged<T>(
+    fn ranged<T, E: std::fmt::Display>(
         &self,
-        f: impl FnOnce() -> in_mem::engine::Result<T>,
+        f: impl FnOnce() -> Result<T, E>,
     ) -> Result<(T, AckVersion), String> {
         let before = self.db.stats().visible_version;
         let out = f().map_err(|e| e.to_string())?;
@@ -502,22 +753,46 @@ impl Worker<'_> {
         ))
     }
 
-    /// Updates the thread's runs after an acknowledged operation.
-    fn note(&mut self, op: &Op, result: AckResult) {
+    /// Updates the thread's runs and what their primitives hold after an acknowledged
+    /// operation.
+    fn note(&mut self, op: &Op, result: AckResult) -> Result<(), String> {
+        let cell_index = |cell: &str| CELL_NAMES.iter().position(|c| *c == cell).unwrap_or(0);
         match (op, result) {
-            (Op::Begin { agent, .. }, AckResult::Run(run)) => self.active.push((run, *agent)),
+            (Op::Begin { agent, .. }, AckResult::Run(run)) => {
+                self.active.push((run, *agent));
+                self.prims.insert(run, Prims::default());
+            }
             (Op::End { run }, _) => {
                 self.active.retain(|(r, _)| r != run);
                 self.leftovers.retain(|(r, _)| r != run);
+                self.prims.remove(run);
             }
             (Op::Resume { run }, _) => {
                 if let Some(at) = self.leftovers.iter().position(|(r, _)| r == run) {
                     let entry = self.leftovers.swap_remove(at);
                     self.active.push(entry);
                 }
+                let prims = self.read_prims(*run)?;
+                self.prims.insert(*run, prims);
+            }
+            (Op::EventAppend { run, .. }, AckResult::Seq(seq)) => {
+                self.prims.entry(*run).or_default().events = seq + 1;
+            }
+            (Op::StateCas { run, cell, .. }, AckResult::CellVersion(version)) => {
+                self.prims.entry(*run).or_default().cells[cell_index(cell)] = version;
+            }
+            (Op::TraceSpan { run, .. }, AckResult::Span(id)) => {
+                self.prims.entry(*run).or_default().spans = id;
+            }
+            (Op::Mixed { run, cell, .. }, AckResult::Mixed { seq, cell: v, span }) => {
+                let prims = self.prims.entry(*run).or_default();
+                prims.events = seq + 1;
+                prims.cells[cell_index(cell)] = v;
+                prims.spans = span;
             }
             _ => {}
         }
+        Ok(())
     }
 }
 

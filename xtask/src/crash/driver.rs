@@ -17,7 +17,7 @@ use super::args::Args;
 use super::observe::{observe, panic_text};
 use super::oracle::{self, KvKey, OpRecord, Outcome, Params, Promise, State};
 use super::rng::{Rng, derive};
-use super::workload::{ASYNC_INTERVAL_MS, Line, Mode, Op, OpId, SEGMENT_BYTES, TxnWrite, now_us};
+use super::workload::{ASYNC_INTERVAL_MS, Line, Mode, Op, OpId, SEGMENT_BYTES, now_us};
 
 /// How long a child may take to open its directory before the run counts as hung.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(90);
@@ -130,7 +130,12 @@ struct ModeSummary {
     iterations: u64,
     kills: u64,
     kills_in_open: u64,
+    kills_in_checkpoint: u64,
     acked_commits: u64,
+    acked_primitive: u64,
+    checkpoints: u64,
+    from_checkpoint: u64,
+    pruned: u64,
     lost: u64,
     oldest_loss_us: Option<u64>,
     failed: bool,
@@ -184,12 +189,19 @@ pub fn run(options: &Options) -> Result<(), String> {
 
 fn describe_summary(mode: Mode, s: &ModeSummary, options: &Options) -> String {
     let mut text = format!(
-        "{}: {} iterations, {} kills ({} during recovery), {} acknowledged commits checked, {} lost",
+        "{}: {} iterations, {} kills ({} during recovery, {} during a checkpoint), {} \
+         acknowledged commits checked ({} on events, state and spans), {} checkpoints, {} \
+         recoveries from a checkpoint ({} after log pruning), {} lost",
         mode.name(),
         s.iterations,
         s.kills,
         s.kills_in_open,
+        s.kills_in_checkpoint,
         s.acked_commits,
+        s.acked_primitive,
+        s.checkpoints,
+        s.from_checkpoint,
+        s.pruned,
         s.lost
     );
     if mode == Mode::Async {
@@ -261,20 +273,41 @@ fn run_mode(
             Ok(report) => {
                 summary.kills += 1;
                 summary.kills_in_open += u64::from(report.in_open);
+                summary.kills_in_checkpoint += u64::from(report.in_checkpoint);
                 summary.acked_commits += report.acked_commits;
+                summary.acked_primitive += report.acked_primitive;
+                summary.checkpoints += report.checkpoints;
+                summary.from_checkpoint += u64::from(report.from != RecoveredFrom::Log);
+                summary.pruned += u64::from(report.from == RecoveredFrom::PrunedLog);
                 summary.lost += report.lost;
                 if let Some(age) = report.oldest_loss_us {
                     summary.oldest_loss_us = Some(summary.oldest_loss_us.unwrap_or(0).max(age));
                 }
                 if options.verbose {
                     eprintln!(
-                        "{} #{i}: {} ops, {} acked commits, {} lost, killed {} ({}), last version {}",
+                        "{} #{i}: {} ops, {} acked commits ({} on primitives), {} lost, {} \
+                         checkpoints{}, killed {}{} ({}), recovered from {}, last version {}",
                         mode.name(),
                         report.ops,
                         report.acked_commits,
+                        report.acked_primitive,
                         report.lost,
+                        report.checkpoints,
+                        report
+                            .longest_checkpoint_us
+                            .map_or(String::new(), |us| format!(" (longest {} ms)", us / 1000)),
                         report.kill,
+                        if report.in_checkpoint {
+                            " during a checkpoint"
+                        } else {
+                            ""
+                        },
                         report.tail,
+                        match report.from {
+                            RecoveredFrom::Log => "the log",
+                            RecoveredFrom::Checkpoint => "a checkpoint",
+                            RecoveredFrom::PrunedLog => "a checkpoint and a pruned log",
+                        },
                         base.last_version
                     );
                 }
@@ -301,11 +334,31 @@ fn run_mode(
 struct IterationReport {
     ops: usize,
     acked_commits: u64,
+    acked_primitive: u64,
     lost: u64,
     oldest_loss_us: Option<u64>,
     in_open: bool,
+    /// Checkpoints the child wrote (that returned).
+    checkpoints: u64,
+    /// Whether a checkpoint was in progress at the kill.
+    in_checkpoint: bool,
+    /// The longest checkpoint call that returned.
+    longest_checkpoint_us: Option<u64>,
+    /// Where the parent's recovery started.
+    from: RecoveredFrom,
     kill: String,
     tail: String,
+}
+
+/// Where a recovery started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RecoveredFrom {
+    /// The whole log.
+    Log,
+    /// A checkpoint and the log after it.
+    Checkpoint,
+    /// A checkpoint, and a log whose first segments an earlier checkpoint had deleted.
+    PrunedLog,
 }
 
 /// When the child is killed.
@@ -361,23 +414,10 @@ impl Iteration<'_> {
             .kv
             .keys()
             .cloned()
-            .chain(records.iter().flat_map(|r| {
-                match &r.op {
-                    Op::Put { agent, key, .. } | Op::Delete { agent, key, .. } => {
-                        vec![(*agent, key.clone())]
-                    }
-                    Op::Txn { agent, writes, .. } => writes
-                        .iter()
-                        .map(|w| match w {
-                            TxnWrite::Put { key, .. } | TxnWrite::Delete { key } => {
-                                (*agent, key.clone())
-                            }
-                        })
-                        .collect(),
-                    _ => Vec::new(),
-                }
-            }))
+            .chain(records.iter().flat_map(|r| r.op.kv_keys()))
             .collect();
+        // Whether the log starts after segment 1: a checkpoint pruned its first segments.
+        let pruned = first_segment(self.data).is_some_and(|s| s > 1);
         // A panic anywhere in recovery or the reads is a failure of this iteration, reported
         // with its seed like any other.
         let observed =
@@ -404,9 +444,25 @@ impl Iteration<'_> {
         Ok(IterationReport {
             ops: records.len(),
             acked_commits: verdict.acked_commits,
+            acked_primitive: verdict.acked_primitive,
             lost: verdict.lost,
             oldest_loss_us: verdict.oldest_loss_us,
             in_open,
+            checkpoints: verdict.checkpoints,
+            in_checkpoint: verdict.killed_in_checkpoint,
+            longest_checkpoint_us: records
+                .iter()
+                .filter(|r| matches!(r.op, Op::Checkpoint))
+                .filter_map(|r| match r.outcome {
+                    Outcome::Acked { us, .. } => Some(us.saturating_sub(r.submit_us)),
+                    _ => None,
+                })
+                .max(),
+            from: match (observed.checkpoint, pruned) {
+                (None, _) => RecoveredFrom::Log,
+                (Some(_), false) => RecoveredFrom::Checkpoint,
+                (Some(_), true) => RecoveredFrom::PrunedLog,
+            },
             kill: match plan {
                 KillPlan::DuringOpen(d) => format!("{} us after spawn", d.as_micros()),
                 KillPlan::AfterReady(d) => format!("{} ms after open", d.as_millis()),
@@ -639,6 +695,17 @@ fn records_of(lines: &[(u64, Line)]) -> (Vec<OpRecord>, Vec<String>) {
         }
     }
     (records, problems)
+}
+
+/// The sequence number of the first log segment in the data directory `data`, if any.
+fn first_segment(data: &Path) -> Option<u64> {
+    std::fs::read_dir(data.join("wal"))
+        .ok()?
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name();
+            name.to_str()?.strip_suffix(".seg")?.parse::<u64>().ok()
+        })
+        .min()
 }
 
 fn read_text(path: &Path) -> String {

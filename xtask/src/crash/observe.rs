@@ -5,10 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
-use in_mem::{Database, RunId, RunInfo, RunStatus};
+use in_mem::primitives::{EventLog, StateMachine, TraceStore};
+use in_mem::{Database, RunId, RunInfo, RunQuery, RunStatus};
 
 use super::child::open_options;
-use super::oracle::{KvKey, Observed, RunEntry, Stored};
+use super::oracle::{CellRec, EventRec, KvKey, Observed, RunEntry, SpanRec, Stored};
 use super::workload::{AGENTS, AgentIdx, CHECK_SEGMENT_BYTES, Mode, agent_id, agent_index, now_us};
 
 /// What one recovery found, for comparing two recoveries of the same directory.
@@ -21,6 +22,8 @@ struct Recovered {
     keys: u64,
     versions: u64,
     visible_version: u64,
+    checkpoint: Option<u64>,
+    checkpoints_skipped: Vec<String>,
 }
 
 impl Recovered {
@@ -39,11 +42,14 @@ impl Recovered {
             keys: stats.keys,
             versions: stats.versions,
             visible_version: stats.visible_version,
+            checkpoint: report.checkpoint,
+            checkpoints_skipped: report.checkpoints_skipped.clone(),
         }
     }
 }
 
-/// Opens `dir` (in `Strict`, no background sweep); a typed error or a panic is a failure.
+/// Opens `dir` (in `Strict`, no background sweep, ended runs readable for as long as a test
+/// runs); a typed error or a panic is a failure.
 fn open(dir: &Path, which: &str) -> Result<Database, String> {
     match catch_unwind(AssertUnwindSafe(|| {
         Database::open_with_options(dir, open_options(Mode::Strict, CHECK_SEGMENT_BYTES, false))
@@ -92,8 +98,11 @@ pub fn observe(dir: &Path, probe: &BTreeSet<KvKey>) -> Result<Observed, Vec<Stri
     let mut observed = Observed {
         last_version: second.last_version,
         interrupted: second.interrupted.clone(),
+        checkpoint: second.checkpoint,
+        checkpoints_skipped: second.checkpoints_skipped.clone(),
         ..Observed::default()
     };
+    check_run_index(&db, &second.runs, &mut failures);
     for info in &second.runs {
         match agent_index(&info.agent) {
             Some(agent) => {
@@ -120,6 +129,11 @@ pub fn observe(dir: &Path, probe: &BTreeSet<KvKey>) -> Result<Observed, Vec<Stri
 
     if let Err(e) = read_all(&db, probe, &mut observed, &mut failures) {
         failures.push(e);
+    }
+    for info in &second.runs {
+        if let Err(e) = read_primitives(&db, info.run, &mut observed) {
+            failures.push(e);
+        }
     }
     observed.final_version = db.stats().visible_version;
     if let Err(e) = db.close() {
@@ -240,4 +254,110 @@ fn read_all(
         }
     }
     Ok(())
+}
+
+/// Reads `run`'s event log (and verifies its chain), state cells and trace.
+fn read_primitives(db: &Database, run: RunId, observed: &mut Observed) -> Result<(), String> {
+    let err = |what: &'static str| {
+        move |e: in_mem::Error| format!("reading the {what} of run {run} failed: {e}")
+    };
+    let log = EventLog::new(db);
+    let events = log
+        .iter(run)
+        .map(|e| {
+            e.map(|e| EventRec {
+                sequence: e.sequence,
+                event_type: e.event_type,
+                payload: e.payload,
+                timestamp_us: e.timestamp.as_micros(),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(err("event log"))?;
+    let chain = log
+        .verify_chain(run)
+        .map(|summary| summary.events)
+        .map_err(|e| e.to_string());
+    if !events.is_empty() || chain != Ok(0) {
+        observed.events.insert(run, events);
+        observed.chains.insert(run, chain);
+    }
+    for (name, cell) in StateMachine::new(db)
+        .cells(run)
+        .map_err(err("state cells"))?
+    {
+        observed.cells.insert(
+            (run, name),
+            CellRec {
+                value: cell.value,
+                version: cell.version,
+                updated_us: cell.updated_at.as_micros(),
+            },
+        );
+    }
+    let spans: Vec<SpanRec> = TraceStore::new(db)
+        .spans(run)
+        .map_err(err("trace"))?
+        .into_iter()
+        .map(|s| SpanRec {
+            id: s.id,
+            parent: s.parent,
+            kind: s.kind,
+            status: s.status,
+            start_us: s.start.as_micros(),
+            end_us: s.end.map(in_mem::Timestamp::as_micros),
+            tags: s.tags,
+            attributes: s.attributes,
+        })
+        .collect();
+    if !spans.is_empty() {
+        observed.spans.insert(run, spans);
+    }
+    Ok(())
+}
+
+/// The run index agrees with itself: each run's `run_info` is its entry in `runs()`, the
+/// counts by status are those of `runs()`, and a query by status returns exactly its runs.
+fn check_run_index(db: &Database, runs: &[RunInfo], failures: &mut Vec<String>) {
+    let mut counts: BTreeMap<RunStatus, u64> = BTreeMap::new();
+    for info in runs {
+        *counts.entry(info.status).or_default() += 1;
+        match db.run_info(info.run) {
+            Ok(found) if found == *info => {}
+            other => failures.push(format!(
+                "the run index lists run {} as {info:?}, but run_info says {other:?}",
+                info.run
+            )),
+        }
+    }
+    let reported: BTreeMap<RunStatus, u64> = db
+        .run_counts()
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    if reported != counts {
+        failures.push(format!(
+            "the run index counts {reported:?} by status, but lists {counts:?}"
+        ));
+    }
+    for status in counts.keys() {
+        let mut queried: Vec<RunId> = db
+            .query_runs(&RunQuery::new().status(*status))
+            .into_iter()
+            .map(|i| i.run)
+            .collect();
+        queried.sort();
+        let listed: Vec<RunId> = runs
+            .iter()
+            .filter(|i| i.status == *status)
+            .map(|i| i.run)
+            .collect();
+        if queried != listed {
+            failures.push(format!(
+                "a query for {status} runs returns {} runs, the run index lists {}",
+                queried.len(),
+                listed.len()
+            ));
+        }
+    }
 }

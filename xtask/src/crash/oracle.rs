@@ -26,16 +26,28 @@
 //!
 //! A value with a short TTL may read as absent from the earliest moment it could have expired;
 //! a value present after its own expiry is a failure.
+//!
+//! The primitives are cells too: a run's whole event log, each state cell, a run's whole trace
+//! (see the workload's module docs for what each must hold). On top of the prefix check, oracle
+//! 4 holds of the recovered state whatever the ops: every event log is dense from sequence 0 and
+//! its chain verifies, every trace is dense from span id 1 and every parent exists, no state
+//! cell's version is below what the previous check saw, and every run with primitive data is in
+//! the run index. A `flush` or `checkpoint` that returned protects every acknowledgement before
+//! it; recovery starts from a checkpoint at least as new as any that returned.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+use in_mem::primitives::{SpanKind, SpanStatus};
 use in_mem::{RunId, RunStatus, Value};
 
-use super::workload::{AckResult, AckVersion, AgentIdx, BeginHow, Op, OpId, TxnWrite};
+use super::workload::{AckResult, AckVersion, AgentIdx, BeginHow, Op, OpId, SpanSpec, TxnWrite};
 
+mod invariants;
 #[cfg(test)]
 mod tests;
+
+use invariants::{check_checkpoints, check_returns, check_runs_with_data, check_structure};
 
 /// Clock slack for comparing commit timestamps with the child's own clock readings.
 const TIME_SLACK_US: u64 = 2_000;
@@ -61,6 +73,39 @@ pub struct RunEntry {
     pub status: RunStatus,
 }
 
+/// A state cell of a run: the run and the cell's name.
+pub type CellKey = (RunId, String);
+
+/// An event as recovery returned it (`EventLog::iter`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRec {
+    pub sequence: u64,
+    pub event_type: String,
+    pub payload: Value,
+    pub timestamp_us: u64,
+}
+
+/// A state cell as recovery returned it (`StateMachine::cells`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellRec {
+    pub value: Value,
+    pub version: u64,
+    pub updated_us: u64,
+}
+
+/// A span as recovery returned it (`TraceStore::spans`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpanRec {
+    pub id: u64,
+    pub parent: Option<u64>,
+    pub kind: SpanKind,
+    pub status: SpanStatus,
+    pub start_us: u64,
+    pub end_us: Option<u64>,
+    pub tags: Vec<String>,
+    pub attributes: BTreeMap<String, Value>,
+}
+
 /// A database state the oracle knows exactly: what the previous check verified.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct State {
@@ -68,8 +113,17 @@ pub struct State {
     pub kv: BTreeMap<KvKey, Stored>,
     /// Every run.
     pub runs: BTreeMap<RunId, RunEntry>,
+    /// Every non-empty event log.
+    pub events: BTreeMap<RunId, Vec<EventRec>>,
+    /// Every state cell.
+    pub cells: BTreeMap<CellKey, CellRec>,
+    /// Every non-empty trace.
+    pub spans: BTreeMap<RunId, Vec<SpanRec>>,
     /// The newest version, durable (the check that made it closed the database cleanly).
     pub last_version: u64,
+    /// The version of the newest checkpoint recovery started from; it never goes away (only
+    /// checkpoints older than the previous one are deleted).
+    pub checkpoint: Option<u64>,
 }
 
 /// One operation the child submitted, and what became of it.
@@ -117,6 +171,19 @@ pub struct Observed {
     pub checker_runs: Vec<(RunId, AgentIdx)>,
     /// The newest version after the check's own commits, made durable by a clean close.
     pub final_version: u64,
+    /// Every non-empty event log of a run in the run index, in sequence order as read.
+    pub events: BTreeMap<RunId, Vec<EventRec>>,
+    /// What `EventLog::verify_chain` said of each of those logs: the events it verified, or
+    /// its error.
+    pub chains: BTreeMap<RunId, Result<u64, String>>,
+    /// Every state cell of a run in the run index.
+    pub cells: BTreeMap<CellKey, CellRec>,
+    /// Every non-empty trace of a run in the run index, in id order as read.
+    pub spans: BTreeMap<RunId, Vec<SpanRec>>,
+    /// `recovery_report().checkpoint`: the checkpoint recovery started from.
+    pub checkpoint: Option<u64>,
+    /// `recovery_report().checkpoints_skipped`.
+    pub checkpoints_skipped: Vec<String>,
 }
 
 /// What the mode promises about acknowledged commits through a process kill.
@@ -147,16 +214,26 @@ pub struct Verdict {
     pub lost: u64,
     /// Age at the kill of the oldest lost acknowledgement.
     pub oldest_loss_us: Option<u64>,
+    /// Acknowledged operations on event logs, state cells and traces (mixed transactions
+    /// included).
+    pub acked_primitive: u64,
+    /// Checkpoints that returned.
+    pub checkpoints: u64,
+    /// Whether a checkpoint was in progress at the kill.
+    pub killed_in_checkpoint: bool,
     /// What the next iteration starts from: the state just verified, plus the checker's runs.
     pub next_base: State,
 }
 
-/// Where an op's effect lands. Extension point: event logs, state cells and trace spans get
-/// their own variants.
+/// Where an op's effect lands: a key, a run's status, a run's whole event log, one state
+/// cell, or a run's whole trace.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Cell {
     Kv(KvKey),
     Run(RunId),
+    Events(RunId),
+    State(CellKey),
+    Spans(RunId),
 }
 
 /// What an op does to one cell.
@@ -174,10 +251,44 @@ enum Effect {
         agent: Option<AgentIdx>,
     },
     End,
+    /// An event appended at the end of the run's log.
+    Append {
+        event_type: String,
+        payload: Value,
+    },
+    /// A state cell set to `value` at version `expected + 1`.
+    Cas {
+        expected: u64,
+        value: Value,
+    },
+    /// A span recorded with the next id of the run's trace.
+    Span(Box<SpanEffect>),
 }
 
-/// The cells an op changes when it commits. Extension point: transactions return several
-/// `Cell::Kv` effects; the primitives return effects on their own cells.
+/// What a recorded span holds besides its id and times.
+#[derive(Debug, Clone, PartialEq)]
+struct SpanEffect {
+    parent: Option<u64>,
+    kind: SpanKind,
+    status: SpanStatus,
+    tags: Vec<String>,
+    attributes: BTreeMap<String, Value>,
+}
+
+impl SpanEffect {
+    fn of(spec: SpanSpec, id: OpId, part: u16) -> Result<Effect, String> {
+        Ok(Effect::Span(Box::new(SpanEffect {
+            parent: spec.parent,
+            kind: spec.kind(id, part)?,
+            status: spec.status(),
+            tags: spec.tag_names(),
+            attributes: SpanSpec::attributes(id),
+        })))
+    }
+}
+
+/// The cells an op changes when it commits: one for a put, several for a transaction, four
+/// for a mixed transaction (all applied together, so atomicity needs nothing more).
 fn effects_of(record: &OpRecord) -> Result<Vec<(Cell, Effect)>, String> {
     let acked = match &record.outcome {
         Outcome::Acked { result, .. } => Some(*result),
@@ -249,7 +360,78 @@ fn effects_of(record: &OpRecord) -> Result<Vec<(Cell, Effect)>, String> {
         }
         Op::Resume { run } => vec![(Cell::Run(*run), Effect::Activate { agent: None })],
         Op::End { run } => vec![(Cell::Run(*run), Effect::End)],
-        Op::Flush => vec![],
+        Op::Flush | Op::Checkpoint => vec![],
+        Op::EventAppend { .. } | Op::StateCas { .. } | Op::TraceSpan { .. } | Op::Mixed { .. } => {
+            primitive_effects(record)?
+        }
+    })
+}
+
+/// The cells an operation on the primitives changes: the run's event log, a state cell, the
+/// run's trace (and a key, for a mixed transaction).
+fn primitive_effects(record: &OpRecord) -> Result<Vec<(Cell, Effect)>, String> {
+    Ok(match &record.op {
+        Op::EventAppend {
+            run,
+            event_type,
+            payload,
+        } => vec![(
+            Cell::Events(*run),
+            Effect::Append {
+                event_type: (*event_type).to_owned(),
+                payload: payload.expected(record.id, 0)?,
+            },
+        )],
+        Op::StateCas {
+            run,
+            cell,
+            expected,
+            payload,
+        } => vec![(
+            Cell::State((*run, (*cell).to_owned())),
+            Effect::Cas {
+                expected: *expected,
+                value: payload.expected(record.id, 0)?,
+            },
+        )],
+        Op::TraceSpan { run, span } => {
+            vec![(Cell::Spans(*run), SpanEffect::of(*span, record.id, 0)?)]
+        }
+        Op::Mixed {
+            run,
+            agent,
+            key,
+            payload,
+            event_type,
+            event_payload,
+            cell,
+            expected,
+            span,
+        } => vec![
+            (
+                Cell::Kv((*agent, key.clone())),
+                Effect::Put {
+                    value: payload.expected(record.id, 0)?,
+                    ttl_us: None,
+                },
+            ),
+            (
+                Cell::Events(*run),
+                Effect::Append {
+                    event_type: (*event_type).to_owned(),
+                    payload: event_payload.expected(record.id, 1)?,
+                },
+            ),
+            (
+                Cell::State((*run, (*cell).to_owned())),
+                Effect::Cas {
+                    expected: *expected,
+                    value: event_payload.expected(record.id, 2)?,
+                },
+            ),
+            (Cell::Spans(*run), SpanEffect::of(*span, record.id, 3)?),
+        ],
+        _ => Vec::new(),
     })
 }
 
@@ -294,6 +476,33 @@ enum RunExpect {
     Is(RunStatus),
 }
 
+/// One expected event (its sequence is its place in the list).
+#[derive(Debug, Clone)]
+struct EventExpect {
+    source: String,
+    event_type: String,
+    payload: Value,
+    ts: (u64, u64),
+}
+
+/// The expected state of a state cell.
+#[derive(Debug, Clone)]
+struct CellExpect {
+    source: String,
+    value: Value,
+    version: u64,
+    ts: (u64, u64),
+}
+
+/// One expected span (its id is its place in the list plus one).
+#[derive(Debug, Clone)]
+struct SpanExpect {
+    source: String,
+    span: SpanEffect,
+    /// Bounds of its start time; it ends when it starts (`TraceStore::record`).
+    ts: (u64, u64),
+}
+
 /// Acceptable states of one cell (more than one when a delete's call never returned).
 #[derive(Debug, Clone)]
 enum Expect {
@@ -302,6 +511,12 @@ enum Expect {
         agent: Option<AgentIdx>,
         states: Vec<RunExpect>,
     },
+    /// The whole log, oldest first.
+    Events(Vec<EventExpect>),
+    /// `None`: no such cell.
+    State(Option<CellExpect>),
+    /// The whole trace, by id.
+    Spans(Vec<SpanExpect>),
 }
 
 /// Checks `observed` against `base` plus `ops`; see the module docs.
@@ -324,9 +539,10 @@ pub fn check(params: &Params, base: &State, ops: &[OpRecord], observed: &Observe
         }
         threads.entry(record.id.thread).or_default().push(record);
     }
+    // A flush or checkpoint that returned made every acknowledgement before it durable.
     let flush_line = ops
         .iter()
-        .filter(|r| matches!(r.op, Op::Flush) && matches!(r.outcome, Outcome::Acked { .. }))
+        .filter(|r| r.op.syncs() && matches!(r.outcome, Outcome::Acked { .. }))
         .map(|r| r.submit_line)
         .max();
 
@@ -375,13 +591,21 @@ pub fn check(params: &Params, base: &State, ops: &[OpRecord], observed: &Observe
         );
     }
 
+    check_returns(base, &threads, &mut failures);
     check_cells(base, &steps_by_thread, observed, &mut failures);
     check_unknown_runs(base, &steps_by_thread, observed, &mut failures);
+    check_structure(base, observed, &mut failures);
+    check_runs_with_data(base, &steps_by_thread, observed, &mut failures);
+    check_checkpoints(base, ops, observed, &mut failures);
 
     let mut next_base = State {
         kv: observed.kv.clone(),
         runs: observed.runs.clone(),
+        events: observed.events.clone(),
+        cells: observed.cells.clone(),
+        spans: observed.spans.clone(),
         last_version: observed.final_version,
+        checkpoint: observed.checkpoint,
     };
     for &(run, agent) in &observed.checker_runs {
         next_base.runs.insert(
@@ -397,8 +621,20 @@ pub fn check(params: &Params, base: &State, ops: &[OpRecord], observed: &Observe
         acked_commits,
         lost,
         oldest_loss_us,
+        acked_primitive: count_acked(ops, |op| op.primitive_run().is_some()),
+        checkpoints: count_acked(ops, |op| matches!(op, Op::Checkpoint)),
+        killed_in_checkpoint: ops
+            .iter()
+            .any(|r| matches!(r.op, Op::Checkpoint) && matches!(r.outcome, Outcome::InFlight)),
         next_base,
     }
+}
+
+/// Acknowledged operations for which `f` holds.
+fn count_acked(ops: &[OpRecord], f: impl Fn(&Op) -> bool) -> u64 {
+    ops.iter()
+        .filter(|r| matches!(r.outcome, Outcome::Acked { .. }) && f(&r.op))
+        .count() as u64
 }
 
 /// The recovered last version against what can be true at all.
@@ -592,6 +828,49 @@ fn base_expect(base: &State, cell: &Cell) -> Expect {
                 states: vec![RunExpect::Is(e.status)],
             },
         },
+        Cell::Events(run) => Expect::Events(
+            base.events
+                .get(run)
+                .map(|events| {
+                    events
+                        .iter()
+                        .map(|e| EventExpect {
+                            source: "the previous check".to_owned(),
+                            event_type: e.event_type.clone(),
+                            payload: e.payload.clone(),
+                            ts: (e.timestamp_us, e.timestamp_us),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        ),
+        Cell::State(key) => Expect::State(base.cells.get(key).map(|c| CellExpect {
+            source: "the previous check".to_owned(),
+            value: c.value.clone(),
+            version: c.version,
+            ts: (c.updated_us, c.updated_us),
+        })),
+        Cell::Spans(run) => Expect::Spans(
+            base.spans
+                .get(run)
+                .map(|spans| {
+                    spans
+                        .iter()
+                        .map(|s| SpanExpect {
+                            source: "the previous check".to_owned(),
+                            span: SpanEffect {
+                                parent: s.parent,
+                                kind: s.kind.clone(),
+                                status: s.status,
+                                tags: s.tags.clone(),
+                                attributes: s.attributes.clone(),
+                            },
+                            ts: (s.start_us, s.start_us),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        ),
     }
 }
 
@@ -618,6 +897,31 @@ fn apply(expect: &mut Expect, step: &Step<'_>, effect: &Effect) {
         (Expect::Run { states, .. }, Effect::End) => {
             *states = vec![RunExpect::Is(RunStatus::Completed)];
         }
+        (
+            Expect::Events(events),
+            Effect::Append {
+                event_type,
+                payload,
+            },
+        ) => events.push(EventExpect {
+            source: format!("operation {}", step.record.id),
+            event_type: event_type.clone(),
+            payload: payload.clone(),
+            ts: step.ts,
+        }),
+        (Expect::State(cell), Effect::Cas { expected, value }) => {
+            *cell = Some(CellExpect {
+                source: format!("operation {}", step.record.id),
+                value: value.clone(),
+                version: expected + 1,
+                ts: step.ts,
+            });
+        }
+        (Expect::Spans(spans), Effect::Span(span)) => spans.push(SpanExpect {
+            source: format!("operation {}", step.record.id),
+            span: (**span).clone(),
+            ts: step.ts,
+        }),
         // A kv effect on a run cell or the reverse cannot be built by `effects_of`.
         _ => {}
     }
@@ -669,8 +973,65 @@ fn cell_matches(expect: &Expect, cell: &Cell, observed: &Observed) -> bool {
                 _ => false,
             })
         }
+        (Expect::Events(expect), Cell::Events(run)) => {
+            let got = observed.events.get(run).map_or(&[][..], Vec::as_slice);
+            first_event_difference(expect, got).is_none()
+        }
+        (Expect::State(expect), Cell::State(key)) => match (expect, observed.cells.get(key)) {
+            (None, None) => true,
+            (Some(e), Some(g)) => cell_state_matches(e, g),
+            _ => false,
+        },
+        (Expect::Spans(expect), Cell::Spans(run)) => {
+            let got = observed.spans.get(run).map_or(&[][..], Vec::as_slice);
+            first_span_difference(expect, got).is_none()
+        }
         _ => false,
     }
+}
+
+fn event_matches(expect: &EventExpect, sequence: u64, got: &EventRec) -> bool {
+    got.sequence == sequence
+        && got.event_type == expect.event_type
+        && got.payload == expect.payload
+        && expect.ts.0 <= got.timestamp_us
+        && got.timestamp_us <= expect.ts.1
+}
+
+/// The first place where the recovered log differs from the expected one (`None`: they agree).
+fn first_event_difference(expect: &[EventExpect], got: &[EventRec]) -> Option<usize> {
+    (0..expect.len().max(got.len())).find(|&i| match (expect.get(i), got.get(i)) {
+        (Some(e), Some(g)) => !event_matches(e, i as u64, g),
+        _ => true,
+    })
+}
+
+fn cell_state_matches(expect: &CellExpect, got: &CellRec) -> bool {
+    got.value == expect.value
+        && got.version == expect.version
+        && expect.ts.0 <= got.updated_us
+        && got.updated_us <= expect.ts.1
+}
+
+fn span_matches(expect: &SpanExpect, id: u64, got: &SpanRec) -> bool {
+    let e = &expect.span;
+    got.id == id
+        && got.parent == e.parent
+        && got.kind == e.kind
+        && got.status == e.status
+        && got.tags == e.tags
+        && got.attributes == e.attributes
+        && expect.ts.0 <= got.start_us
+        && got.start_us <= expect.ts.1
+        && got.end_us == Some(got.start_us)
+}
+
+/// The first place where the recovered trace differs from the expected one.
+fn first_span_difference(expect: &[SpanExpect], got: &[SpanRec]) -> Option<usize> {
+    (0..expect.len().max(got.len())).find(|&i| match (expect.get(i), got.get(i)) {
+        (Some(e), Some(g)) => !span_matches(e, i as u64 + 1, g),
+        _ => true,
+    })
 }
 
 /// Every key and run: the base plus a per-thread prefix of the ops.
@@ -707,6 +1068,12 @@ fn check_cells(
     untouched.extend(base.kv.keys().cloned().map(Cell::Kv));
     untouched.extend(observed.kv.keys().cloned().map(Cell::Kv));
     untouched.extend(base.runs.keys().copied().map(Cell::Run));
+    untouched.extend(base.events.keys().copied().map(Cell::Events));
+    untouched.extend(observed.events.keys().copied().map(Cell::Events));
+    untouched.extend(base.cells.keys().cloned().map(Cell::State));
+    untouched.extend(observed.cells.keys().cloned().map(Cell::State));
+    untouched.extend(base.spans.keys().copied().map(Cell::Spans));
+    untouched.extend(observed.spans.keys().copied().map(Cell::Spans));
     let mut wrong = Vec::new();
     for cell in untouched {
         if owner.contains_key(&cell) {
@@ -719,7 +1086,8 @@ fn check_cells(
     }
     if !wrong.is_empty() {
         failures.push(format!(
-            "{} keys or runs that no operation touched differ from the previous check: {}",
+            "{} keys, runs, event logs, state cells or traces that no operation touched differ \
+             from the previous check: {}",
             wrong.len(),
             list(&wrong)
         ));
@@ -870,6 +1238,9 @@ fn describe_cell(cell: &Cell) -> String {
     match cell {
         Cell::Kv(key) => describe_key(key),
         Cell::Run(run) => format!("run {run}"),
+        Cell::Events(run) => format!("the event log of run {run}"),
+        Cell::State((run, name)) => format!("state cell {name:?} of run {run}"),
+        Cell::Spans(run) => format!("the trace of run {run}"),
     }
 }
 
@@ -913,6 +1284,45 @@ fn describe_stored(s: &Stored) -> String {
 }
 
 fn describe_mismatch(cell: &Cell, expect: &Expect, observed: &Observed) -> String {
+    match (expect, cell) {
+        (Expect::Events(expect), Cell::Events(run)) => {
+            let got = observed.events.get(run).map_or(&[][..], Vec::as_slice);
+            return describe_events(cell, expect, got);
+        }
+        (Expect::State(expect), Cell::State(key)) => {
+            let wanted = expect.as_ref().map_or_else(
+                || "absent".to_owned(),
+                |e| {
+                    format!(
+                        "{} at version {} from {}",
+                        describe_value(&e.value),
+                        e.version,
+                        e.source
+                    )
+                },
+            );
+            let got = observed.cells.get(key).map_or_else(
+                || "absent".to_owned(),
+                |g| {
+                    format!(
+                        "{} at version {} (time {})",
+                        describe_value(&g.value),
+                        g.version,
+                        g.updated_us
+                    )
+                },
+            );
+            return format!(
+                "{}: expected {wanted}, recovered {got}",
+                describe_cell(cell)
+            );
+        }
+        (Expect::Spans(expect), Cell::Spans(run)) => {
+            let got = observed.spans.get(run).map_or(&[][..], Vec::as_slice);
+            return describe_spans(cell, expect, got);
+        }
+        _ => {}
+    }
     let wanted = match expect {
         Expect::Kv(states) => states
             .iter()
@@ -952,6 +1362,9 @@ fn describe_mismatch(cell: &Cell, expect: &Expect, observed: &Observed) -> Strin
                 .collect();
             format!("{}{agent}", states.join(" or "))
         }
+        Expect::Events(_) | Expect::State(_) | Expect::Spans(_) => {
+            "(another kind of cell)".to_owned()
+        }
     };
     let got = match cell {
         Cell::Kv(key) => observed
@@ -962,10 +1375,81 @@ fn describe_mismatch(cell: &Cell, expect: &Expect, observed: &Observed) -> Strin
             || "absent".to_owned(),
             |e| format!("{} of agent {}", e.status, e.agent),
         ),
+        Cell::Events(_) | Cell::State(_) | Cell::Spans(_) => "(another kind of cell)".to_owned(),
     };
     format!(
         "{}: expected {wanted}, recovered {got}",
         describe_cell(cell)
+    )
+}
+
+fn describe_events(cell: &Cell, expect: &[EventExpect], got: &[EventRec]) -> String {
+    let at = first_event_difference(expect, got).unwrap_or(0);
+    let wanted = expect.get(at).map_or_else(
+        || "no event".to_owned(),
+        |e| {
+            format!(
+                "{} {} from {}",
+                e.event_type,
+                describe_value(&e.payload),
+                e.source
+            )
+        },
+    );
+    let found = got.get(at).map_or_else(
+        || "none".to_owned(),
+        |g| {
+            format!(
+                "sequence {} {} {} (time {})",
+                g.sequence,
+                g.event_type,
+                describe_value(&g.payload),
+                g.timestamp_us
+            )
+        },
+    );
+    format!(
+        "{}: expected {} events, recovered {}; at position {at} expected {wanted}, recovered \
+         {found}",
+        describe_cell(cell),
+        expect.len(),
+        got.len()
+    )
+}
+
+fn describe_spans(cell: &Cell, expect: &[SpanExpect], got: &[SpanRec]) -> String {
+    let at = first_span_difference(expect, got).unwrap_or(0);
+    let wanted = expect.get(at).map_or_else(
+        || "no span".to_owned(),
+        |e| {
+            format!(
+                "a span of kind {} with parent {:?} and tags {:?} from {}",
+                e.span.kind.name(),
+                e.span.parent,
+                e.span.tags,
+                e.source
+            )
+        },
+    );
+    let found = got.get(at).map_or_else(
+        || "none".to_owned(),
+        |g| {
+            format!(
+                "span {} of kind {} with parent {:?} and tags {:?} (start {})",
+                g.id,
+                g.kind.name(),
+                g.parent,
+                g.tags,
+                g.start_us
+            )
+        },
+    );
+    format!(
+        "{}: expected {} spans, recovered {}; at position {at} expected {wanted}, recovered \
+         {found}",
+        describe_cell(cell),
+        expect.len(),
+        got.len()
     )
 }
 

@@ -1,32 +1,70 @@
 //! The crash test's workload: the operations a child performs, the values they write, the modes,
 //! and the line protocol between child and parent (`SUBMIT` / `ACK`).
 //!
+//! # What the workload covers
+//!
+//! - the agents' memory: byte and typed puts (with and without TTL) and deletes ([`Op::Put`],
+//!   [`Op::Delete`]), multi-key transactions ([`Op::Txn`]);
+//! - the run lifecycle: [`Op::Begin`] (three ways), [`Op::End`], [`Op::Resume`];
+//! - the primitives of each active run: [`Op::EventAppend`] (`EventLog::append`),
+//!   [`Op::StateCas`] (`StateMachine::init` once, then `cas` from the cell's current version),
+//!   [`Op::TraceSpan`] (`TraceStore::record` of a finished span of any kind, with tags, and
+//!   often a parent among the run's earlier spans), and [`Op::Mixed`]: one
+//!   `transaction_committed` that puts a key, appends an event, swaps a cell and records a span
+//!   with the `*_in` calls;
+//! - durability calls: [`Op::Flush`] and [`Op::Checkpoint`] (`Database::checkpoint`, rarely,
+//!   at a seeded moment: kills land during checkpoints, and later recoveries start from one,
+//!   and after a second one from a log whose first segments are deleted).
+//!
+//! Every value is derived from the operation's id and a part number ([`Payload::expected`],
+//! [`SpanSpec::kind`]), so a line names it in a few bytes and the oracle knows it exactly.
+//!
 //! # Extension point
 //!
 //! Every operation is one variant of [`Op`]. Adding one takes four steps, each next to the
 //! existing variants:
 //!
-//! 1. a variant here, with its text form in [`Op`]'s `Display` and [`parse_op`];
-//! 2. how the child performs it (`child.rs`, `Worker::execute`) and which version it reports;
-//! 3. how the child chooses it (`child.rs`, `Worker::choose`);
-//! 4. what it does to the recovered state (`oracle.rs`, `effects_of`): the cells it changes.
+//! 1. a variant here, with its text form in [`Op`]'s `Display` and [`parse_op`] (the
+//!    primitives' in `parse_primitive_op`), and, if the call returns something the oracle
+//!    should check, an [`AckResult`];
+//! 2. how the child performs it (`child.rs`, `Worker::execute`, or `execute_primitive`) and
+//!    which version it reports (exact from `transaction_committed`, else the `ranged` bounds);
+//! 3. how the child chooses it (`child.rs`, `Worker::choose`), and what the child must
+//!    remember to choose the next one (the `Prims` of each run: next sequence, cell versions,
+//!    newest span id, read back from the database when an interrupted run is resumed);
+//! 4. what it does to the recovered state (`oracle.rs`, `effects_of` / `primitive_effects`):
+//!    the cells it changes. A new kind of state needs an `oracle::Cell` variant, its `Expect`
+//!    (`base_expect`, `apply`, `cell_matches`, `describe_mismatch`), a field in `State` and
+//!    `Observed`, and a read in `observe.rs`.
 //!
-//! [`Op::Txn`] (multi-key transactions through `Database::transaction_committed`) is the model:
-//! one commit, one exact version, several effects on cells of the thread's own keys; the oracle
-//! applies all effects of an op or none, so atomicity needs nothing more. The primitives
-//! (`EventLog`, `StateMachine`, `TraceStore`) plug in the same way, each with its own cell kind
-//! in `oracle::Cell` and a read in `observe.rs`: `EventAppend { run, event_type }` (cell: the
-//! run's event log; oracle: the recovered events are a prefix of the appended ones and the chain
-//! verifies), `StateCas { run, cell, expected }` (cell: the state cell; oracle: value and version
-//! of the last CAS in the prefix, versions never go backwards), `TraceSpan { run, parent, kind }`
-//! (cell: the span; oracle: every recovered span's parent exists). Runs stay owned by one writer
-//! thread, so the per-thread prefix check in the oracle orders their effects without extra work.
+//! The cells and what the oracle checks of them:
+//!
+//! - `Cell::Kv` (a key of an agent) and `Cell::Run` (a run's status and agent): exactly the
+//!   base plus the thread's recovered prefix;
+//! - `Cell::Events(run)`, the whole log: exactly the base's events followed by the appends in
+//!   the prefix, in order, with their types, payloads and timestamps; oracle 4 on every log:
+//!   sequences dense from 0 and `verify_chain` succeeds with the same count;
+//! - `Cell::State((run, name))`: value and version of the last compare-and-swap in the prefix
+//!   (version `expected + 1`); oracle 4: no cell's version below what the previous check saw;
+//! - `Cell::Spans(run)`, the whole trace: the base's spans followed by those in the prefix, ids
+//!   dense from 1, kind, parent, tags, attributes and status as written; oracle 4 on every
+//!   trace: each parent exists (and precedes its child);
+//! - and across them: what each primitive call returned (sequence, cell version, span id) is
+//!   what program order says; every run with primitive data is in the run index, interrupted or
+//!   completed; a returned checkpoint is a flush (in every mode), recovery starts from a
+//!   checkpoint no older than it or than the previous recovery's, and no checkpoint is ever
+//!   found damaged.
+//!
+//! [`Op::Mixed`] and [`Op::Txn`] are one commit with one exact version and several effects; the
+//! oracle applies all effects of an op or none, so atomicity needs nothing more. Keys, runs,
+//! and so each run's event log, cells and trace, are owned by one writer thread per child, so
+//! the per-thread prefix check orders all their effects without extra work.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use in_mem::primitives::to_value;
+use in_mem::primitives::{NewSpan, SpanKind, SpanStatus, to_value};
 use in_mem::{AgentId, DurabilityMode, RunId, Value};
 use serde::Serialize;
 
@@ -373,7 +411,41 @@ pub enum Op {
     },
     /// `Database::flush`: everything acknowledged before it is durable once it returns.
     Flush,
-    // Extension point (see the module docs): EventAppend, StateCas, TraceSpan.
+    /// `EventLog::append` to the run's event log; the payload is value part 0 of the op.
+    EventAppend {
+        run: RunId,
+        event_type: &'static str,
+        payload: Payload,
+    },
+    /// `StateMachine::cas` of one of the run's cells from version `expected` (the cell's current
+    /// version as the child knows it) to value part 0 of the op; `expected` 0 is
+    /// `StateMachine::init` of a cell that does not exist yet. Either way the cell's new version
+    /// is `expected + 1`.
+    StateCas {
+        run: RunId,
+        cell: &'static str,
+        expected: u64,
+        payload: Payload,
+    },
+    /// `TraceStore::record` of a finished span (see [`SpanSpec`]; value part 0).
+    TraceSpan { run: RunId, span: SpanSpec },
+    /// One `Database::transaction_committed` that puts a key of the run's agent (value part 0),
+    /// appends an event (part 1), compare-and-swaps a state cell (part 2) and records a span
+    /// (part 3): all of it after recovery, or none.
+    Mixed {
+        run: RunId,
+        agent: AgentIdx,
+        key: String,
+        payload: Payload,
+        event_type: &'static str,
+        event_payload: Payload,
+        cell: &'static str,
+        expected: u64,
+        span: SpanSpec,
+    },
+    /// `Database::checkpoint`: like `flush`, everything acknowledged before it is durable once
+    /// it returns, and recovery starts from it (or a newer one).
+    Checkpoint,
 }
 
 /// One write of a transaction (distinct keys within one transaction).
@@ -389,8 +461,227 @@ pub const TXN_WRITES_MAX: usize = 8;
 impl Op {
     /// Whether this operation writes a commit (when it writes anything at all).
     pub fn commits(&self) -> bool {
-        !matches!(self, Op::Flush)
+        !matches!(self, Op::Flush | Op::Checkpoint)
     }
+
+    /// Whether this operation makes everything acknowledged before it durable once it returns.
+    pub fn syncs(&self) -> bool {
+        matches!(self, Op::Flush | Op::Checkpoint)
+    }
+
+    /// The run whose event log, state cells or trace this operation writes, if any.
+    pub fn primitive_run(&self) -> Option<RunId> {
+        match self {
+            Op::EventAppend { run, .. }
+            | Op::StateCas { run, .. }
+            | Op::TraceSpan { run, .. }
+            | Op::Mixed { run, .. } => Some(*run),
+            _ => None,
+        }
+    }
+
+    /// The keys of the agents' memory this operation writes.
+    pub fn kv_keys(&self) -> Vec<(AgentIdx, String)> {
+        match self {
+            Op::Put { agent, key, .. }
+            | Op::Delete { agent, key, .. }
+            | Op::Mixed { agent, key, .. } => {
+                vec![(*agent, key.clone())]
+            }
+            Op::Txn { agent, writes, .. } => writes
+                .iter()
+                .map(|w| match w {
+                    TxnWrite::Put { key, .. } | TxnWrite::Delete { key } => (*agent, key.clone()),
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The event types the workload appends (no spaces: the line protocol splits on them).
+pub const EVENT_TYPES: [&str; 4] = ["observation", "tool_result", "décision", "plan-step"];
+/// The state cells of every run.
+pub const CELL_NAMES: [&str; 2] = ["step", "phase-ü"];
+/// The tags a span may carry (a bit each in [`SpanSpec::tags`]).
+pub const SPAN_TAGS: [&str; 3] = ["web", "retry", "slow-ü"];
+
+/// Finds `name` in `names`, for parsing.
+fn known(names: &[&'static str], name: Option<&str>, what: &str) -> Result<&'static str, String> {
+    let name = name.ok_or_else(|| format!("missing {what}"))?;
+    names
+        .iter()
+        .copied()
+        .find(|n| *n == name)
+        .ok_or_else(|| format!("unknown {what} {name:?}"))
+}
+
+/// The kinds of span the workload records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpanShape {
+    Thought,
+    ToolCall,
+    Decision,
+    Query,
+    Error,
+    Custom,
+}
+
+impl SpanShape {
+    pub const ALL: [SpanShape; 6] = [
+        SpanShape::Thought,
+        SpanShape::ToolCall,
+        SpanShape::Decision,
+        SpanShape::Query,
+        SpanShape::Error,
+        SpanShape::Custom,
+    ];
+
+    /// The kind's name as `TraceStore` names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SpanShape::Thought => "thought",
+            SpanShape::ToolCall => "tool_call",
+            SpanShape::Decision => "decision",
+            SpanShape::Query => "query",
+            SpanShape::Error => "error",
+            SpanShape::Custom => "custom",
+        }
+    }
+
+    pub fn pick(rng: &mut Rng) -> SpanShape {
+        SpanShape::ALL[rng.below(SpanShape::ALL.len() as u64) as usize]
+    }
+}
+
+/// A span to record: its kind, its parent (an earlier span of the same run) and its tags. Its
+/// content is derived from the operation id (see [`SpanSpec::kind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpanSpec {
+    pub shape: SpanShape,
+    pub parent: Option<u64>,
+    /// Bit `i`: the span carries `SPAN_TAGS[i]`.
+    pub tags: u8,
+}
+
+impl SpanSpec {
+    /// The exact kind (with its content) that part `part` of operation `id` records.
+    pub fn kind(self, id: OpId, part: u16) -> Result<SpanKind, String> {
+        let value = |typed: Typed, salt: u16| typed.with_value(id, part + salt, ToValue);
+        let mut rng = Rng::new(id.seed() ^ (u64::from(part) << 40) ^ 0x5BA7);
+        Ok(match self.shape {
+            SpanShape::Thought => SpanKind::Thought {
+                text: format!("thought {id}: weigh option {} ✓", rng.below(100)),
+            },
+            SpanShape::ToolCall => SpanKind::ToolCall {
+                tool: format!("tool-{}", rng.below(8)),
+                arguments: value(Typed::Note, 100)?,
+                result: rng
+                    .chance(700)
+                    .then(|| value(Typed::List, 200))
+                    .transpose()?,
+                duration_us: rng.chance(700).then(|| rng.below(5_000_000)),
+            },
+            SpanShape::Decision => {
+                let options: Vec<String> = (0..rng.range(1, 5))
+                    .map(|i| format!("option {i}"))
+                    .collect();
+                let chosen = options[rng.below(options.len() as u64) as usize].clone();
+                SpanKind::Decision {
+                    question: format!("which way, {id}?"),
+                    options,
+                    chosen,
+                    reasoning: "naïve but cheap".to_owned(),
+                }
+            }
+            SpanShape::Query => SpanKind::Query {
+                query: format!("select {} from memory", rng.below(1000)),
+                result: rng
+                    .chance(500)
+                    .then(|| value(Typed::Text, 300))
+                    .transpose()?,
+            },
+            SpanShape::Error => SpanKind::Error {
+                message: format!("tool timed out after {} ms", rng.below(10_000)),
+            },
+            SpanShape::Custom => SpanKind::Custom {
+                name: "checkpoint-note".to_owned(),
+                data: value(Typed::pick(&mut rng), 400)?,
+            },
+        })
+    }
+
+    /// The span's tags, sorted, as the store keeps them.
+    pub fn tag_names(self) -> Vec<String> {
+        let mut tags: Vec<String> = SPAN_TAGS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.tags & (1 << i) != 0)
+            .map(|(_, t)| (*t).to_owned())
+            .collect();
+        tags.sort();
+        tags
+    }
+
+    /// The span's attributes: the id of the operation that recorded it.
+    pub fn attributes(id: OpId) -> BTreeMap<String, Value> {
+        BTreeMap::from([("op".to_owned(), Value::String(id.to_string()))])
+    }
+
+    /// The status `TraceStore::record` gives it: `Error` for an error span, else `Ok`.
+    pub fn status(self) -> SpanStatus {
+        match self.shape {
+            SpanShape::Error => SpanStatus::Error,
+            _ => SpanStatus::Ok,
+        }
+    }
+
+    /// What the child records.
+    pub fn new_span(self, id: OpId, part: u16) -> Result<NewSpan, String> {
+        let mut span = NewSpan::new(self.kind(id, part)?);
+        if let Some(parent) = self.parent {
+            span = span.parent(parent);
+        }
+        for tag in self.tag_names() {
+            span = span.tag(tag);
+        }
+        for (name, value) in Self::attributes(id) {
+            span = span.attribute(name, value);
+        }
+        Ok(span)
+    }
+}
+
+impl fmt::Display for SpanSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ", self.shape.name())?;
+        match self.parent {
+            Some(p) => write!(f, "{p}")?,
+            None => write!(f, "-")?,
+        }
+        write!(f, " {}", self.tags)
+    }
+}
+
+fn parse_span<'a>(words: &mut impl Iterator<Item = &'a str>) -> Result<SpanSpec, String> {
+    let shape = words.next().ok_or("missing span kind")?;
+    let shape = SpanShape::ALL
+        .into_iter()
+        .find(|s| s.name() == shape)
+        .ok_or_else(|| format!("unknown span kind {shape:?}"))?;
+    let parent = match words.next() {
+        Some("-") => None,
+        other => Some(parse_num(other, "parent span")?),
+    };
+    let tags: u8 = parse_num(words.next(), "span tags")?;
+    if tags >> SPAN_TAGS.len() != 0 {
+        return Err(format!("bad span tags {tags}"));
+    }
+    Ok(SpanSpec {
+        shape,
+        parent,
+        tags,
+    })
 }
 
 impl fmt::Display for Op {
@@ -432,6 +723,42 @@ impl fmt::Display for Op {
                 Ok(())
             }
             Op::Flush => write!(f, "flush"),
+            Op::EventAppend {
+                run,
+                event_type,
+                payload,
+            } => {
+                write!(f, "event {run} {event_type} ")?;
+                write_payload(f, *payload)
+            }
+            Op::StateCas {
+                run,
+                cell,
+                expected,
+                payload,
+            } => {
+                write!(f, "cas {run} {cell} {expected} ")?;
+                write_payload(f, *payload)
+            }
+            Op::TraceSpan { run, span } => write!(f, "span {run} {span}"),
+            Op::Mixed {
+                run,
+                agent,
+                key,
+                payload,
+                event_type,
+                event_payload,
+                cell,
+                expected,
+                span,
+            } => {
+                write!(f, "mixed {run} {agent} {key} ")?;
+                write_payload(f, *payload)?;
+                write!(f, " {event_type} ")?;
+                write_payload(f, *event_payload)?;
+                write!(f, " {cell} {expected} {span}")
+            }
+            Op::Checkpoint => write!(f, "checkpoint"),
         }
     }
 }
@@ -511,6 +838,9 @@ pub fn parse_op<'a>(mut words: impl Iterator<Item = &'a str>) -> Result<Op, Stri
             run: parse_run(words.next())?,
         },
         "flush" => Op::Flush,
+        kind @ ("event" | "cas" | "span" | "mixed" | "checkpoint") => {
+            parse_primitive_op(kind, &mut words)?
+        }
         "txn" => {
             let run = parse_run(words.next())?;
             let agent = parse_num(words.next(), "agent")?;
@@ -546,6 +876,43 @@ pub fn parse_op<'a>(mut words: impl Iterator<Item = &'a str>) -> Result<Op, Stri
     }
 }
 
+/// Parses the operations on the primitives and `checkpoint` (after their first word, `kind`).
+fn parse_primitive_op<'a>(
+    kind: &str,
+    words: &mut impl Iterator<Item = &'a str>,
+) -> Result<Op, String> {
+    Ok(match kind {
+        "checkpoint" => Op::Checkpoint,
+        "event" => Op::EventAppend {
+            run: parse_run(words.next())?,
+            event_type: known(&EVENT_TYPES, words.next(), "event type")?,
+            payload: parse_payload(words.next())?,
+        },
+        "cas" => Op::StateCas {
+            run: parse_run(words.next())?,
+            cell: known(&CELL_NAMES, words.next(), "state cell")?,
+            expected: parse_num(words.next(), "expected version")?,
+            payload: parse_payload(words.next())?,
+        },
+        "span" => Op::TraceSpan {
+            run: parse_run(words.next())?,
+            span: parse_span(words)?,
+        },
+        "mixed" => Op::Mixed {
+            run: parse_run(words.next())?,
+            agent: parse_num(words.next(), "agent")?,
+            key: words.next().ok_or("missing key")?.to_owned(),
+            payload: parse_payload(words.next())?,
+            event_type: known(&EVENT_TYPES, words.next(), "event type")?,
+            event_payload: parse_payload(words.next())?,
+            cell: known(&CELL_NAMES, words.next(), "state cell")?,
+            expected: parse_num(words.next(), "expected version")?,
+            span: parse_span(words)?,
+        },
+        other => return Err(format!("unknown operation {other:?}")),
+    })
+}
+
 /// The version an acknowledgement reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AckVersion {
@@ -579,6 +946,20 @@ pub enum AckResult {
     Deleted(bool),
     /// Which of a transaction's writes were deletes of a key that existed (bit `i`: write `i`).
     Deletes(u8),
+    /// The sequence number `EventLog::append` returned.
+    Seq(u64),
+    /// The cell version `StateMachine::cas` / `init` returned.
+    CellVersion(u64),
+    /// The span id `TraceStore::record` returned.
+    Span(u64),
+    /// What the parts of a mixed transaction returned: event sequence, cell version, span id.
+    Mixed {
+        seq: u64,
+        cell: u64,
+        span: u64,
+    },
+    /// The version `Database::checkpoint` wrote.
+    Checkpoint(u64),
 }
 
 impl fmt::Display for AckResult {
@@ -589,6 +970,11 @@ impl fmt::Display for AckResult {
             AckResult::Deleted(true) => write!(f, "deleted"),
             AckResult::Deleted(false) => write!(f, "absent"),
             AckResult::Deletes(mask) => write!(f, "deletes:{mask:02x}"),
+            AckResult::Seq(n) => write!(f, "seq:{n}"),
+            AckResult::CellVersion(n) => write!(f, "cell:{n}"),
+            AckResult::Span(n) => write!(f, "span:{n}"),
+            AckResult::Mixed { seq, cell, span } => write!(f, "mixed:{seq}/{cell}/{span}"),
+            AckResult::Checkpoint(v) => write!(f, "ckpt:{v}"),
         }
     }
 }
@@ -672,6 +1058,24 @@ impl FromStr for Line {
                             u8::from_str_radix(mask, 16)
                                 .map_err(|_| format!("bad delete mask {mask:?}"))?,
                         ),
+                        Some(("seq", n)) => AckResult::Seq(parse_num(Some(n), "sequence")?),
+                        Some(("cell", n)) => {
+                            AckResult::CellVersion(parse_num(Some(n), "cell version")?)
+                        }
+                        Some(("span", n)) => AckResult::Span(parse_num(Some(n), "span id")?),
+                        Some(("ckpt", n)) => {
+                            AckResult::Checkpoint(parse_num(Some(n), "checkpoint version")?)
+                        }
+                        Some(("mixed", parts)) => {
+                            let mut parts = parts.split('/');
+                            let seq = parse_num(parts.next(), "sequence")?;
+                            let cell = parse_num(parts.next(), "cell version")?;
+                            let span = parse_num(parts.next(), "span id")?;
+                            if parts.next().is_some() {
+                                return Err(format!("bad mixed result {other:?}"));
+                            }
+                            AckResult::Mixed { seq, cell, span }
+                        }
                         _ => return Err(format!("bad result {other:?}")),
                     },
                     None => return Err("missing result".to_owned()),

@@ -10,10 +10,9 @@ fn id() -> OpId {
     }
 }
 
-#[test]
-fn every_line_round_trips_through_its_text() {
-    let run = RunId::from_bytes([7; 16]);
-    let ops = [
+/// One operation of every kind, with unusual values where there are any.
+fn every_kind_of_op(run: RunId) -> Vec<Op> {
+    vec![
         Op::Put {
             run,
             agent: 4,
@@ -48,6 +47,41 @@ fn every_line_round_trips_through_its_text() {
         Op::End { run },
         Op::Resume { run },
         Op::Flush,
+        Op::Checkpoint,
+        Op::EventAppend {
+            run,
+            event_type: "décision",
+            payload: Payload::Typed(Typed::Note),
+        },
+        Op::StateCas {
+            run,
+            cell: "phase-ü",
+            expected: 0,
+            payload: Payload::Bytes(12),
+        },
+        Op::TraceSpan {
+            run,
+            span: SpanSpec {
+                shape: SpanShape::Custom,
+                parent: Some(41),
+                tags: 0b111,
+            },
+        },
+        Op::Mixed {
+            run,
+            agent: 3,
+            key: key_name(2, 15),
+            payload: Payload::Typed(Typed::Float),
+            event_type: "plan-step",
+            event_payload: Payload::Bytes(0),
+            cell: "step",
+            expected: 17,
+            span: SpanSpec {
+                shape: SpanShape::Error,
+                parent: None,
+                tags: 0,
+            },
+        },
         Op::Txn {
             run,
             agent: 2,
@@ -65,7 +99,13 @@ fn every_line_round_trips_through_its_text() {
                 },
             ],
         },
-    ];
+    ]
+}
+
+#[test]
+fn every_line_round_trips_through_its_text() {
+    let run = RunId::from_bytes([7; 16]);
+    let ops = every_kind_of_op(run);
     let mut lines = vec![Line::Opening, Line::Ready { last_version: 12 }];
     for op in ops {
         lines.push(Line::Submit {
@@ -80,6 +120,21 @@ fn every_line_round_trips_through_its_text() {
         (AckVersion::Range { lo: 3, hi: 3 }, AckResult::Deleted(true)),
         (AckVersion::None, AckResult::Deleted(false)),
         (AckVersion::Exact(8), AckResult::Deletes(0b101)),
+        (AckVersion::Range { lo: 4, hi: 6 }, AckResult::Seq(0)),
+        (
+            AckVersion::Range { lo: 4, hi: 4 },
+            AckResult::CellVersion(9),
+        ),
+        (AckVersion::Range { lo: 4, hi: 4 }, AckResult::Span(3)),
+        (
+            AckVersion::Exact(70),
+            AckResult::Mixed {
+                seq: 4,
+                cell: 1,
+                span: 12,
+            },
+        ),
+        (AckVersion::None, AckResult::Checkpoint(77)),
     ] {
         lines.push(Line::Ack {
             id: id(),
@@ -110,6 +165,13 @@ fn bad_lines_are_errors() {
         "SUBMIT 1.2.3 5 flush extra",
         "SUBMIT 1.2.3 5 txn 07070707-0707-0707-0707-070707070707 1",
         "SUBMIT 1.2.3 5 txn 07070707-0707-0707-0707-070707070707 1 put:k",
+        "SUBMIT 1.2.3 5 event 07070707-0707-0707-0707-070707070707 unknown typed:int",
+        "SUBMIT 1.2.3 5 cas 07070707-0707-0707-0707-070707070707 step x typed:int",
+        "SUBMIT 1.2.3 5 span 07070707-0707-0707-0707-070707070707 thought - 8",
+        "SUBMIT 1.2.3 5 span 07070707-0707-0707-0707-070707070707 dream - 0",
+        "SUBMIT 1.2.3 5 checkpoint now",
+        "ACK 1.2.3 5 - mixed:1/2",
+        "ACK 1.2.3 5 - ckpt:x",
         "READY x",
         "HELLO",
     ] {
@@ -158,4 +220,115 @@ fn keys_and_agents_are_valid_and_distinct() {
         assert_eq!(agent_index(&agent), Some(idx));
     }
     assert_eq!(agent_id(0), AgentId::default_agent());
+}
+
+#[test]
+fn primitive_values_are_stored_as_the_oracle_expects_them() {
+    // The child hands `Value`s to `EventLog::append` and `StateMachine::cas`, which convert
+    // them with `to_value`: that must be the identity, or the oracle would expect other values.
+    for payload in Typed::ALL
+        .into_iter()
+        .map(Payload::Typed)
+        .chain([Payload::Bytes(0), Payload::Bytes(3000)])
+    {
+        let value = payload.expected(id(), 1).unwrap();
+        assert_eq!(to_value(&value).unwrap(), value, "{payload:?}");
+    }
+}
+
+#[test]
+fn spans_depend_only_on_the_operation_and_are_valid() {
+    for shape in SpanShape::ALL {
+        let spec = SpanSpec {
+            shape,
+            parent: Some(2),
+            tags: 0b110,
+        };
+        let kind = spec.kind(id(), 3).unwrap();
+        assert_eq!(kind.name(), shape.name());
+        assert_eq!(kind, spec.kind(id(), 3).unwrap());
+        assert_eq!(
+            spec.new_span(id(), 3).unwrap(),
+            spec.new_span(id(), 3).unwrap()
+        );
+        assert_ne!(
+            spec.new_span(id(), 3).unwrap(),
+            spec.new_span(OpId { seq: 42, ..id() }, 3).unwrap()
+        );
+        assert_eq!(
+            spec.status(),
+            if shape == SpanShape::Error {
+                SpanStatus::Error
+            } else {
+                SpanStatus::Ok
+            }
+        );
+    }
+    let tags = SpanSpec {
+        shape: SpanShape::Thought,
+        parent: None,
+        tags: 0b111,
+    }
+    .tag_names();
+    let mut sorted = tags.clone();
+    sorted.sort();
+    assert_eq!(tags, sorted);
+    assert_eq!(tags.len(), SPAN_TAGS.len());
+    for name in EVENT_TYPES.iter().chain(&CELL_NAMES).chain(&SPAN_TAGS) {
+        assert!(!name.contains(' ') && !name.is_empty(), "{name:?}");
+    }
+}
+
+/// What a real database stores for each primitive operation is what the oracle expects, read
+/// back the way the parent reads it: the harness must not report its own misunderstandings.
+#[test]
+fn a_real_database_stores_what_the_oracle_expects() {
+    use in_mem::primitives::{EventLog, StateMachine, TraceStore};
+    let dir = std::env::temp_dir().join(format!("in-mem-xtask-workload-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let db = in_mem::Database::open(&dir).unwrap();
+    let run = db.try_begin_run().unwrap();
+    let spec = SpanSpec {
+        shape: SpanShape::ToolCall,
+        parent: None,
+        tags: 0b101,
+    };
+    let payload = Payload::Typed(Typed::Note);
+    EventLog::new(&db)
+        .append(run, "décision", payload.expected(id(), 0).unwrap())
+        .unwrap();
+    StateMachine::new(&db)
+        .init(run, "phase-ü", payload.expected(id(), 2).unwrap())
+        .unwrap();
+    let span = TraceStore::new(&db)
+        .record(run, spec.new_span(id(), 3).unwrap())
+        .unwrap();
+    let child = SpanSpec {
+        parent: Some(span),
+        ..spec
+    };
+    TraceStore::new(&db)
+        .record(run, child.new_span(id(), 0).unwrap())
+        .unwrap();
+
+    let event = EventLog::new(&db).read(run, 0).unwrap().unwrap();
+    assert_eq!(event.payload, payload.expected(id(), 0).unwrap());
+    let cell = StateMachine::new(&db)
+        .read(run, "phase-ü")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (cell.value, cell.version),
+        (payload.expected(id(), 2).unwrap(), 1)
+    );
+    let spans = TraceStore::new(&db).spans(run).unwrap();
+    assert_eq!(spans[0].kind, spec.kind(id(), 3).unwrap());
+    assert_eq!(spans[0].tags, spec.tag_names());
+    assert_eq!(spans[0].attributes, SpanSpec::attributes(id()));
+    assert_eq!(spans[0].status, spec.status());
+    assert_eq!(spans[0].end, Some(spans[0].start));
+    assert_eq!(spans[1].parent, Some(span));
+    assert_eq!(spans[1].kind, child.kind(id(), 0).unwrap());
+    db.close().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }
