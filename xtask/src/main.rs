@@ -7,6 +7,11 @@
 //!   `tests/loom.rs`, bounded (`RUSTFLAGS="--cfg inmem_loom" LOOM_MAX_PREEMPTIONS=2`), in release,
 //!   in their own target directory (`<target>/loom`: the cfg changes every crate's build).
 //! - `cargo xtask crash-test [flags]`: the kill-under-load crash test, below.
+//! - `cargo xtask bench [--quick] [--plots]`: in-mem beside redb, fjall, sled, LMDB, `SQLite`
+//!   and the raw `SkipMap` floor, every workload of the performance plan, interleaved rounds, median;
+//!   writes `target/bench/report.md` and `report.json` (and, with `--plots`, the plots in
+//!   `docs/`). The peer crates live in `benches/peers`, a package outside the workspace, so
+//!   `cargo test --workspace` never compiles them.
 //!
 //! # The crash test
 //!
@@ -100,9 +105,12 @@ fn main() -> ExitCode {
         "ci" => ci(),
         "loom" => loom(),
         "crash-test" => crash_test(rest),
+        "bench" => bench(rest),
         "crash-child" => crash::crash_child(rest),
         _ => {
-            eprintln!("usage: cargo xtask <ci | loom | crash-test [--help]>");
+            eprintln!(
+                "usage: cargo xtask <ci | loom | crash-test [--help] | bench [--quick] [--plots]>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -113,6 +121,33 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs the peer comparison (see the module docs): `--quick` for the short mode (about 2
+/// minutes), `--plots` to redraw the plots in `docs/`.
+fn bench(args: &[String]) -> Result<(), String> {
+    let manifest = root().join("benches/peers/Cargo.toml");
+    let manifest = manifest.to_string_lossy().into_owned();
+    let mut cargo_args = vec![
+        "run",
+        "--release",
+        "--manifest-path",
+        manifest.as_str(),
+        "--",
+    ];
+    for arg in args {
+        match arg.as_str() {
+            "--quick" => cargo_args.push("--quick"),
+            "--plots" => cargo_args.extend(["--plots", "docs"]),
+            other => {
+                return Err(format!(
+                    "unknown bench flag {other:?} (use --quick, --plots)"
+                ));
+            }
+        }
+    }
+    cargo_args.extend(["--out", "target/bench"]);
+    cargo(&cargo_args, &[])
 }
 
 /// The workspace root (this crate's parent directory).

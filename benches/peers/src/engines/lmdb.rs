@@ -1,0 +1,86 @@
+//! LMDB through heed 0.11 (the last heed whose `EnvOpenOptions::open` is a safe function): default
+//! flags, so every commit is fsynced.
+
+use std::path::Path;
+
+use heed::types::ByteSlice;
+use heed::{Database, Env, EnvOpenOptions};
+
+use super::{Pairs, Result, Store, Writes};
+
+/// The memory map's size: room for the 1M-key read set many times over.
+const MAP_BYTES: usize = 8 << 30;
+
+/// heed 0.11's error holds a `Box<dyn Error>` that is not `Send`: keep its text.
+// Taken by value to fit `map_err`.
+#[allow(clippy::needless_pass_by_value)]
+fn text(e: heed::Error) -> super::Error {
+    e.to_string().into()
+}
+
+pub struct Lmdb {
+    env: Env,
+    db: Database<ByteSlice, ByteSlice>,
+}
+
+impl Lmdb {
+    pub fn open(dir: &Path) -> Result<Self> {
+        let path = dir.join("lmdb");
+        std::fs::create_dir_all(&path)?;
+        let env = EnvOpenOptions::new()
+            .map_size(MAP_BYTES)
+            .max_readers(126)
+            .open(&path)
+            .map_err(text)?;
+        let db = env.create_database(None).map_err(text)?;
+        Ok(Lmdb { env, db })
+    }
+}
+
+impl Store for Lmdb {
+    fn put(&self, _t: usize, key: &[u8], value: &[u8]) -> Result<()> {
+        let mut tx = self.env.write_txn().map_err(text)?;
+        self.db.put(&mut tx, key, value).map_err(text)?;
+        tx.commit().map_err(text)?;
+        Ok(())
+    }
+
+    fn put_batch(&self, _t: usize, items: &[(&[u8], &[u8])]) -> Result<()> {
+        let mut tx = self.env.write_txn().map_err(text)?;
+        for (key, value) in items {
+            self.db.put(&mut tx, key, value).map_err(text)?;
+        }
+        tx.commit().map_err(text)?;
+        Ok(())
+    }
+
+    fn get(&self, _t: usize, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let tx = self.env.read_txn().map_err(text)?;
+        Ok(self.db.get(&tx, key).map_err(text)?.map(<[u8]>::to_vec))
+    }
+
+    fn scan(&self, _t: usize, prefix: &[u8]) -> Result<Pairs> {
+        let tx = self.env.read_txn().map_err(text)?;
+        let mut out = Vec::new();
+        for entry in self.db.prefix_iter(&tx, prefix).map_err(text)? {
+            let (k, v) = entry.map_err(text)?;
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn update(
+        &self,
+        _t: usize,
+        key: &[u8],
+        f: &mut dyn FnMut(Option<&[u8]>) -> Writes,
+    ) -> Result<()> {
+        let mut tx = self.env.write_txn().map_err(text)?;
+        let current = self.db.get(&tx, key).map_err(text)?.map(<[u8]>::to_vec);
+        for (k, v) in f(current.as_deref()) {
+            self.db.put(&mut tx, &k, &v).map_err(text)?;
+        }
+        tx.commit().map_err(text)?;
+        Ok(())
+    }
+}

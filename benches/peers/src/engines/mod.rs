@@ -1,0 +1,186 @@
+//! The engines under test behind one small trait, each opened in the mode a workload asks for.
+//!
+//! Every call is one independent operation in the engine's own terms: a put is one commit, a get
+//! opens its own read transaction where the engine has them, a scan materializes owned
+//! `(key, value)` pairs, as `in_mem::Database::list` does.
+
+mod fjall;
+mod floor;
+mod inmem;
+mod lmdb;
+mod redb;
+mod skipmap;
+mod sled;
+mod sqlite;
+
+use std::path::Path;
+use std::time::Duration;
+
+pub use inmem::{InMemMode, memory_child as in_mem_memory, time_open, write_log};
+
+/// Errors from any engine, boxed: the runner only reports them.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+/// Result with [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Owned `(key, value)` pairs.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// What the read-modify-write closure of [`Store::update`] returns: the writes of one commit.
+pub type Writes = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// How each phase of the agent workload went: wall time per phase.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AgentTimes {
+    pub kv: Duration,
+    pub events: Duration,
+    pub cas: Duration,
+    pub spans: Duration,
+    pub read_back: Duration,
+}
+
+/// One engine, opened. `t` is the calling thread's index (`SQLite` keeps a connection per thread).
+pub trait Store: Send + Sync {
+    /// Stores one pair as one commit.
+    fn put(&self, t: usize, key: &[u8], value: &[u8]) -> Result<()>;
+    /// Stores every pair as one commit.
+    fn put_batch(&self, t: usize, items: &[(&[u8], &[u8])]) -> Result<()>;
+    /// The value under `key`, copied out.
+    fn get(&self, t: usize, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Every pair whose key starts with `prefix`, in key order, copied out.
+    fn scan(&self, t: usize, prefix: &[u8]) -> Result<Pairs>;
+    /// Reads `key`, and commits what `f` returns as one commit (in one write transaction where
+    /// the engine has them).
+    fn update(
+        &self,
+        t: usize,
+        key: &[u8],
+        f: &mut dyn FnMut(Option<&[u8]>) -> Writes,
+    ) -> Result<()>;
+    /// Waits for background writes this store started (so they do not run during the next
+    /// engine's turn); untimed.
+    fn settle(&self) -> Result<()> {
+        Ok(())
+    }
+    /// One agent run (see `agent.rs`); `run` numbers the run.
+    fn agent_run(&self, run: u64) -> Result<AgentTimes> {
+        crate::agent::kv_run(self, run)
+    }
+}
+
+/// The engines, and the mode each is opened in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    InMem(InMemMode),
+    /// A preallocated, pre-written file: append ~128 B, fdatasync (the Strict floor).
+    FsyncFloor,
+    /// The raw `crossbeam_skiplist::SkipMap` (the in-memory floor).
+    SkipMap,
+    Redb {
+        durable: bool,
+    },
+    Fjall {
+        durable: bool,
+    },
+    Sled {
+        durable: bool,
+    },
+    Lmdb,
+    Sqlite {
+        durable: bool,
+    },
+}
+
+impl Engine {
+    /// The name in tables and plots.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::InMem(InMemMode::Strict) => "in-mem strict",
+            Engine::InMem(InMemMode::Batched) => "in-mem batched",
+            Engine::InMem(InMemMode::Async) => "in-mem async",
+            Engine::FsyncFloor => "fdatasync floor",
+            Engine::SkipMap => "skipmap floor",
+            Engine::Redb { .. } => "redb",
+            Engine::Fjall { .. } => "fjall",
+            Engine::Sled { .. } => "sled",
+            Engine::Lmdb => "lmdb",
+            Engine::Sqlite { .. } => "sqlite",
+        }
+    }
+
+    /// Whether this is in-mem (the numerator of every ratio).
+    pub fn is_in_mem(self) -> bool {
+        matches!(self, Engine::InMem(_))
+    }
+
+    /// Opens a fresh store in `dir` (an empty directory).
+    pub fn open(self, dir: &Path) -> Result<Box<dyn Store>> {
+        Ok(match self {
+            Engine::InMem(mode) => Box::new(inmem::InMem::open(dir, mode)?),
+            Engine::FsyncFloor => Box::new(floor::Floor::open(dir)?),
+            Engine::SkipMap => Box::new(skipmap::Floor::default()),
+            Engine::Redb { durable } => Box::new(redb::Redb::open(dir, durable)?),
+            Engine::Fjall { durable } => Box::new(fjall::Fjall::open(dir, durable)?),
+            Engine::Sled { durable } => Box::new(sled::Sled::open(dir, durable)?),
+            Engine::Lmdb => Box::new(lmdb::Lmdb::open(dir)?),
+            Engine::Sqlite { durable } => Box::new(sqlite::Sqlite::open(dir, durable)?),
+        })
+    }
+}
+
+/// The peers in their most durable per-commit mode, in-mem in Strict first.
+pub const DURABLE: [Engine; 6] = [
+    Engine::InMem(InMemMode::Strict),
+    Engine::Redb { durable: true },
+    Engine::Fjall { durable: true },
+    Engine::Sled { durable: true },
+    Engine::Lmdb,
+    Engine::Sqlite { durable: true },
+];
+
+/// In-mem's Batched and Async modes beside each peer's write path without a sync per commit.
+/// LMDB is absent: its no-sync mode needs heed's `unsafe` flag setter.
+pub const NOSYNC: [Engine; 7] = [
+    Engine::InMem(InMemMode::Batched),
+    Engine::InMem(InMemMode::Async),
+    Engine::SkipMap,
+    Engine::Redb { durable: false },
+    Engine::Fjall { durable: false },
+    Engine::Sled { durable: false },
+    Engine::Sqlite { durable: false },
+];
+
+/// The read workloads' engines (all loaded with the same keys in the same order).
+pub const READERS: [Engine; 7] = [
+    Engine::InMem(InMemMode::Async),
+    Engine::SkipMap,
+    Engine::Redb { durable: true },
+    Engine::Fjall { durable: true },
+    Engine::Sled { durable: true },
+    Engine::Lmdb,
+    Engine::Sqlite { durable: true },
+];
+
+/// The agent workload's engines: in-mem Batched (the default) beside each peer without a sync
+/// per commit (LMDB is absent, as in [`NOSYNC`]: its only mode here syncs every commit).
+pub const AGENT: [Engine; 5] = [
+    Engine::InMem(InMemMode::Batched),
+    Engine::Redb { durable: false },
+    Engine::Fjall { durable: false },
+    Engine::Sled { durable: false },
+    Engine::Sqlite { durable: false },
+];
+
+/// What each peer was opened with, for the report.
+pub const MODES_DOC: &str = "\
+| engine | durable (per-commit) mode | no-sync mode |
+| --- | --- | --- |
+| in-mem | `DurabilityMode::Strict` | `Batched { 100 ms, 1000 }` (write(2) per commit) and `Async { 1000 ms }` |
+| redb 4.6 | `Durability::Immediate` (default; fsync per commit) | `Durability::None` |
+| fjall 3.1 | insert, then `Database::persist(PersistMode::SyncData)`; batches with `.durability(Some(SyncData))` | plain insert: fjall writes its journal buffer to the OS (one write(2)) on every insert and syncs in the background |
+| sled 0.34 | insert, then `Db::flush()`: on Linux this is `sync_file_range`, which neither flushes the disk's write cache nor the file's metadata, so it is weaker than the others' fsync | plain insert (background flush every 500 ms) |
+| LMDB (heed 0.11) | default flags (fsync at every commit) | not measured: `MDB_NOSYNC` needs heed's `unsafe` flag setter |
+| SQLite (rusqlite 0.37, bundled) | `journal_mode=WAL`, `synchronous=FULL` (WAL fsync per commit) | `journal_mode=WAL`, `synchronous=OFF` |
+| fdatasync floor | append 128 B at the end of a preallocated, pre-written file, then `fdatasync` | |
+| SkipMap floor | | `SkipMap<Vec<u8>, Vec<u8>>::insert` |
+";

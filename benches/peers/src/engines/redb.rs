@@ -1,0 +1,94 @@
+//! redb: one table of byte keys and values; a put is one write transaction, a get one read
+//! transaction.
+
+use std::path::Path;
+
+use redb::{Durability, ReadableDatabase, ReadableTable, TableDefinition};
+
+use super::{Pairs, Result, Store, Writes};
+
+const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("kv");
+
+pub struct Redb {
+    db: redb::Database,
+    durability: Durability,
+}
+
+impl Redb {
+    pub fn open(dir: &Path, durable: bool) -> Result<Self> {
+        let db = redb::Database::create(dir.join("redb"))?;
+        let tx = db.begin_write()?;
+        tx.open_table(TABLE)?;
+        tx.commit()?;
+        let durability = if durable {
+            Durability::Immediate
+        } else {
+            Durability::None
+        };
+        Ok(Redb { db, durability })
+    }
+
+    fn write(&self, f: impl FnOnce(&mut redb::Table<&[u8], &[u8]>) -> Result<()>) -> Result<()> {
+        let mut tx = self.db.begin_write()?;
+        tx.set_durability(self.durability)?;
+        {
+            let mut table = tx.open_table(TABLE)?;
+            f(&mut table)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+impl Store for Redb {
+    fn put(&self, _t: usize, key: &[u8], value: &[u8]) -> Result<()> {
+        self.write(|table| {
+            table.insert(key, value)?;
+            Ok(())
+        })
+    }
+
+    fn put_batch(&self, _t: usize, items: &[(&[u8], &[u8])]) -> Result<()> {
+        self.write(|table| {
+            for (key, value) in items {
+                table.insert(*key, *value)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn get(&self, _t: usize, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(TABLE)?;
+        Ok(table.get(key)?.map(|v| v.value().to_vec()))
+    }
+
+    fn scan(&self, _t: usize, prefix: &[u8]) -> Result<Pairs> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(TABLE)?;
+        let mut out = Vec::new();
+        for entry in table.range(prefix..)? {
+            let (k, v) = entry?;
+            if !k.value().starts_with(prefix) {
+                break;
+            }
+            out.push((k.value().to_vec(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn update(
+        &self,
+        _t: usize,
+        key: &[u8],
+        f: &mut dyn FnMut(Option<&[u8]>) -> Writes,
+    ) -> Result<()> {
+        self.write(|table| {
+            let current = table.get(key)?.map(|v| v.value().to_vec());
+            for (k, v) in f(current.as_deref()) {
+                table.insert(k.as_slice(), v.as_slice())?;
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,77 @@
+//! sled 0.34: durable means `flush()` after each write (on Linux sled makes its log stable with
+//! `sync_file_range`, not fsync: weaker than the other engines); no-sync leaves it to sled's
+//! background flush (every 500 ms).
+
+use std::path::Path;
+
+use super::{Pairs, Result, Store, Writes};
+
+pub struct Sled {
+    db: sled::Db,
+    durable: bool,
+}
+
+impl Sled {
+    pub fn open(dir: &Path, durable: bool) -> Result<Self> {
+        let db = sled::Config::new().path(dir.join("sled")).open()?;
+        Ok(Sled { db, durable })
+    }
+
+    fn synced(&self) -> Result<()> {
+        if self.durable {
+            self.db.flush()?;
+        }
+        Ok(())
+    }
+}
+
+impl Store for Sled {
+    fn put(&self, _t: usize, key: &[u8], value: &[u8]) -> Result<()> {
+        self.db.insert(key, value)?;
+        self.synced()
+    }
+
+    fn put_batch(&self, _t: usize, items: &[(&[u8], &[u8])]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for (key, value) in items {
+            batch.insert(*key, *value);
+        }
+        self.db.apply_batch(batch)?;
+        self.synced()
+    }
+
+    fn settle(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn get(&self, _t: usize, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get(key)?.map(|v| v.to_vec()))
+    }
+
+    fn scan(&self, _t: usize, prefix: &[u8]) -> Result<Pairs> {
+        let mut out = Vec::new();
+        for entry in self.db.scan_prefix(prefix) {
+            let (k, v) = entry?;
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// A read, then one atomic batch (sled's transactions retry closures; a batch is closer to
+    /// what the other engines do).
+    fn update(
+        &self,
+        _t: usize,
+        key: &[u8],
+        f: &mut dyn FnMut(Option<&[u8]>) -> Writes,
+    ) -> Result<()> {
+        let current = self.db.get(key)?;
+        let mut batch = sled::Batch::default();
+        for (k, v) in f(current.as_deref()) {
+            batch.insert(k, v);
+        }
+        self.db.apply_batch(batch)?;
+        self.synced()
+    }
+}

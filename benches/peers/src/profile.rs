@@ -1,0 +1,159 @@
+//! `--profile NAME`: one in-mem workload alone, for a profiler. The measured loop is the
+//! function `profiled_loop` (`profiled_open` for the open workloads), so callgrind can collect
+//! only it:
+//!
+//! ```sh
+//! valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*profiled_loop*' \
+//!     target/release/in-mem-peers --profile put-batched --ops 100000
+//! ```
+
+use std::path::Path;
+use std::time::Instant;
+
+use in_mem::Value;
+use in_mem::primitives::{EventLog, NewSpan, StateMachine, TraceStore};
+
+use crate::engines::{Engine, InMemMode, Result, Store};
+use crate::workload::{Rng, SCAN_PREFIX, VALUE, key, scan_key, shuffled};
+
+/// The workloads `--profile` knows.
+pub const NAMES: &str = "put-batched, put-async, put-random-batched, put-strict, get, scan, \
+event, cas, span, open-checkpoint, open-replay";
+
+/// Runs `name` for `ops` operations in a fresh database under `scratch`. `peer` names another
+/// engine to run the byte workloads (puts, get, scan) on instead, in its no-sync mode, for
+/// comparison: `fjall`, `redb`, `sled`, `sqlite`, `lmdb` or `skipmap`.
+pub fn run(name: &str, ops: u64, scratch: &Path, peer: Option<&str>) -> Result<()> {
+    std::fs::create_dir_all(scratch)?;
+    let dir = tempfile::tempdir_in(scratch)?;
+    if let Some(checkpoint) = match name {
+        "open-checkpoint" => Some(true),
+        "open-replay" => Some(false),
+        _ => None,
+    } {
+        // `ops` keys, in a checkpoint or as one-put commits in the log; the loop opens once.
+        crate::engines::write_log(dir.path(), ops, checkpoint)?;
+        let start = Instant::now();
+        profiled_open(dir.path())?;
+        eprintln!(
+            "{name}: {ops} keys opened in {:.3} s",
+            start.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
+    let mode = match name {
+        "put-async" | "get" | "scan" => InMemMode::Async,
+        "put-strict" => InMemMode::Strict,
+        _ => InMemMode::Batched,
+    };
+    let engine = match peer {
+        None => Engine::InMem(mode),
+        Some("fjall") => Engine::Fjall { durable: false },
+        Some("redb") => Engine::Redb { durable: false },
+        Some("sled") => Engine::Sled { durable: false },
+        Some("sqlite") => Engine::Sqlite { durable: false },
+        Some("lmdb") => Engine::Lmdb,
+        Some("skipmap") => Engine::SkipMap,
+        Some(other) => return Err(format!("no engine {other} for --profile").into()),
+    };
+    let store = engine.open(dir.path())?;
+    if name == "get" || name == "scan" {
+        load(&*store)?;
+    }
+    let db = in_mem::Database::open_with_mode(
+        dir.path(),
+        in_mem::DurabilityMode::Batched {
+            interval_ms: 100,
+            max_commits: 1000,
+        },
+    )?;
+    let start = Instant::now();
+    profiled_loop(name, ops, &*store, &db)?;
+    let elapsed = start.elapsed();
+    eprintln!(
+        "{name}: {ops} ops in {:.3} s ({:.0} ops/s)",
+        elapsed.as_secs_f64(),
+        crate::bench::rate(ops, elapsed)
+    );
+    Ok(())
+}
+
+fn load(store: &dyn Store) -> Result<()> {
+    let order = shuffled(1_001_000, 0x10ad);
+    let keys: Vec<[u8; 24]> = order
+        .iter()
+        .map(|&i| {
+            if i < 1_000_000 {
+                key(i)
+            } else {
+                scan_key(i - 1_000_000)
+            }
+        })
+        .collect();
+    for chunk in keys.chunks(10_000) {
+        let items: Vec<(&[u8], &[u8])> = chunk
+            .iter()
+            .map(|k| (k.as_slice(), VALUE.as_slice()))
+            .collect();
+        store.put_batch(0, &items)?;
+    }
+    Ok(())
+}
+
+#[inline(never)]
+fn profiled_open(dir: &Path) -> Result<()> {
+    crate::engines::time_open(dir).map(|_| ())
+}
+
+#[inline(never)]
+fn profiled_loop(name: &str, ops: u64, store: &dyn Store, db: &in_mem::Database) -> Result<()> {
+    let mut rng = Rng::new(0x5eed);
+    let run = db.begin_run();
+    let payload = Value::Bytes(VALUE.to_vec());
+    match name {
+        "put-batched" | "put-async" | "put-strict" => {
+            for i in 0..ops {
+                store.put(0, &key(i), &VALUE)?;
+            }
+        }
+        "put-random-batched" => {
+            for _ in 0..ops {
+                store.put(0, &key(rng.below(u64::MAX >> 1)), &VALUE)?;
+            }
+        }
+        "get" => {
+            for _ in 0..ops {
+                std::hint::black_box(store.get(0, &key(rng.below(1_000_000)))?);
+            }
+        }
+        "scan" => {
+            for _ in 0..ops {
+                std::hint::black_box(store.scan(0, SCAN_PREFIX)?);
+            }
+        }
+        "event" => {
+            let events = EventLog::new(db);
+            for _ in 0..ops {
+                events.append(run, "observation", &payload)?;
+            }
+        }
+        "cas" => {
+            let state = StateMachine::new(db);
+            let mut version = state.init(run, "counter", 0)?;
+            for i in 0..ops {
+                version = state.cas(run, "counter", version, i)?;
+            }
+        }
+        "span" => {
+            let trace = TraceStore::new(db);
+            for _ in 0..ops {
+                trace.record(
+                    run,
+                    NewSpan::tool_call("search", payload.clone()).tag("bench"),
+                )?;
+            }
+        }
+        other => return Err(format!("no profile workload {other}; one of: {NAMES}").into()),
+    }
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! Workload shapes (PERF.md): 24-byte keys, 100-byte values, uniformly random or ascending keys,
+//! and how big each workload is in the quick and the full mode.
+
+/// Key `i` as exactly 24 bytes: `key:` and 20 decimal digits, so byte order is numeric order.
+pub fn key(i: u64) -> [u8; 24] {
+    let mut out = [0u8; 24];
+    out[..4].copy_from_slice(b"key:");
+    out[4..].copy_from_slice(format!("{i:020}").as_bytes());
+    out
+}
+
+/// Scan key `i`: 24 bytes under the `scan:` prefix, which no other key has.
+pub fn scan_key(i: u64) -> [u8; 24] {
+    let mut out = [0u8; 24];
+    out[..5].copy_from_slice(SCAN_PREFIX);
+    out[5..].copy_from_slice(format!("{i:019}").as_bytes());
+    out
+}
+
+/// The prefix of the 1,000 keys the scan workload lists.
+pub const SCAN_PREFIX: &[u8] = b"scan:";
+
+/// The 100-byte value used everywhere.
+pub const VALUE: [u8; 100] = [0xab; 100];
+
+/// Raw bytes of one entry: key plus value.
+pub const ENTRY_BYTES: u64 = 24 + 100;
+
+/// A deterministic random sequence (xorshift64*), for "random" key orders.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a seed (any seed works; it is made odd).
+    pub fn new(seed: u64) -> Self {
+        Rng(seed | 1)
+    }
+
+    /// The next number below `bound`.
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % bound
+    }
+}
+
+/// `0..n` in a random order (Fisher-Yates with a fixed seed): every engine loads the same keys in
+/// the same order.
+pub fn shuffled(n: u64, seed: u64) -> Vec<u64> {
+    let mut out: Vec<u64> = (0..n).collect();
+    let mut rng = Rng::new(seed);
+    for i in (1..out.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        out.swap(i, j);
+    }
+    out
+}
+
+/// How much work each workload does per round.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Plan {
+    /// Rounds of every workload; the report gives the median.
+    pub rounds: usize,
+    /// Durable commits per engine per round and thread count (split over the writers).
+    pub durable_commits: u64,
+    /// No-sync / Batched / Async puts per engine per round, for each key order.
+    pub nosync_puts: u64,
+    /// Commits of 1,000 puts per engine per round.
+    pub batches: u64,
+    /// Keys loaded for the read workloads (PERF.md: 1M).
+    pub read_keys: u64,
+    /// Random gets per engine per round (split over the reader threads).
+    pub gets: u64,
+    /// Individually timed gets per engine per round, for the latency distribution.
+    pub latency_gets: u64,
+    /// Prefix scans of 1,000 keys per engine per round.
+    pub scans: u64,
+    /// Agent runs per engine per round.
+    pub agent_runs: u64,
+    /// Commits in the log whose replay is timed.
+    pub recovery_commits: u64,
+    /// Entries in the memory measurement.
+    pub memory_entries: u64,
+}
+
+/// Writes per agent run, of each kind (KV puts, event appends, state CAS, trace spans).
+pub const AGENT_OPS: u64 = 100;
+
+impl Plan {
+    /// `--quick`: under 3 minutes on a 2-core VM.
+    pub fn quick() -> Self {
+        Plan {
+            rounds: 3,
+            durable_commits: 1_000,
+            nosync_puts: 40_000,
+            batches: 10,
+            read_keys: 1_000_000,
+            gets: 100_000,
+            latency_gets: 20_000,
+            scans: 100,
+            agent_runs: 10,
+            recovery_commits: 200_000,
+            memory_entries: 1_000_000,
+        }
+    }
+
+    /// The full run: under 20 minutes.
+    pub fn full() -> Self {
+        Plan {
+            rounds: 5,
+            durable_commits: 4_000,
+            nosync_puts: 200_000,
+            batches: 40,
+            read_keys: 1_000_000,
+            gets: 500_000,
+            latency_gets: 100_000,
+            scans: 500,
+            agent_runs: 40,
+            recovery_commits: 1_000_000,
+            memory_entries: 1_000_000,
+        }
+    }
+}
