@@ -123,7 +123,7 @@ impl Instance {
     fn validate(
         &self,
         run: &RunState,
-        pending: &std::collections::HashMap<Arc<[u8]>, Version>,
+        pending: &crate::runs::PendingWrites,
         reads: &[ReadCheck],
     ) -> Result<()> {
         if reads.is_empty() {

@@ -511,11 +511,14 @@ impl Scan<'_, '_> {
                 reason: "the durable version field is malformed".to_owned(),
             }));
         };
-        let record = match decode_body(version, &frame[body_at + lag_len..]) {
-            Ok(record) => record,
-            Err(reason) => return Ok(soft(CorruptionKind::UndecodableBody { reason })),
-        };
+        // A record at or below `after` is covered by a checkpoint: its frame's checksum is
+        // checked (above) but its body is not decoded, which was a third of the time of an open
+        // from a checkpoint.
         if version > self.after {
+            let record = match decode_body(version, &frame[body_at + lag_len..]) {
+                Ok(record) => record,
+                Err(reason) => return Ok(soft(CorruptionKind::UndecodableBody { reason })),
+            };
             (self.replay)(record).map_err(|ReplayRejected(reason)| {
                 corruption(found, pos, CorruptionKind::RecordRejected(reason))
             })?;

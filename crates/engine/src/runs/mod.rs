@@ -22,6 +22,10 @@ pub(crate) use record::{RunRecord, StoredStatus};
 
 use crate::error::{Error, Result};
 
+/// A run's writes that are logged but not yet visible: key to newest pending version. Hashed with
+/// a seeded foldhash (every write of a run passes through it twice).
+pub(crate) type PendingWrites = HashMap<Arc<[u8]>, Version, foldhash::fast::RandomState>;
+
 /// Where a run is in its life.
 ///
 /// ```text
@@ -189,7 +193,7 @@ pub(crate) struct RunState {
     /// Writes of this run that are in the log but not yet visible, newest version per key.
     /// Its mutex is the run's commit lock: validating a transaction's reads, appending to the
     /// log and registering here happen under it (see `commit.rs`).
-    pending: Mutex<HashMap<Arc<[u8]>, Version>>,
+    pending: Mutex<PendingWrites>,
 }
 
 impl RunState {
@@ -216,12 +220,12 @@ impl RunState {
             snapshot,
             created_at,
             lifecycle: RwLock::new(lifecycle),
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(PendingWrites::default()),
         }
     }
 
     /// The run's commit lock, over its writes that are logged but not yet visible.
-    pub fn pending(&self) -> MutexGuard<'_, HashMap<Arc<[u8]>, Version>> {
+    pub fn pending(&self) -> MutexGuard<'_, PendingWrites> {
         // Every update under this lock is a single insert or remove.
         self.pending
             .lock()

@@ -10,8 +10,9 @@
 //! a cache miss per entry (it was a third of the time of an apply into a 1M-key memtable).
 
 use std::borrow::Borrow;
-use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hash, Hasher};
+
+use foldhash::quality::RandomState;
 use std::sync::Arc;
 
 use dashmap::DashMap;
@@ -23,8 +24,9 @@ use super::record::Record;
 /// Maps each stored key to the record of its newest version.
 pub(crate) struct NewestIndex {
     newest: DashMap<IndexKey, Arc<Record>, PrehashedState>,
-    /// Hashes keys (`SipHash` with a per-index random seed, so keys chosen by users cannot be made
-    /// to collide).
+    /// Hashes keys: foldhash with a per-index random seed, so that keys chosen by users cannot
+    /// be made to collide on purpose, at about a third of `SipHash`'s cost (which was over a
+    /// quarter of a point get).
     hasher: RandomState,
 }
 
@@ -32,7 +34,7 @@ impl NewestIndex {
     pub(crate) fn new() -> Self {
         NewestIndex {
             newest: DashMap::with_hasher(PrehashedState),
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
         }
     }
 
