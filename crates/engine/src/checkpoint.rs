@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use in_mem_core_types::{Key, TypeTag, Value, Version};
+use in_mem_core_types::{Key, TypeTag, Version};
 use in_mem_durability::checkpoint::{
     CheckpointEntry, CheckpointFile, CheckpointOp, CheckpointWriter, list_checkpoints,
     read_checkpoint, remove_checkpoints_below,
@@ -23,7 +23,8 @@ use in_mem_storage::{Memtable, Mutation, MutationKind};
 
 use crate::error::Result;
 use crate::instance::Instance;
-use crate::runs::{RunRecord, RunRegistry};
+use crate::recovery::recover_run_record;
+use crate::runs::RunRegistry;
 
 /// What a checkpoint wrote and removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,16 +190,7 @@ fn load_entry(
         .map_err(|e| ReplayRejected(format!("key does not decode: {e}")))?;
     if tag == TypeTag::Run && last_run_key.as_deref() != Some(&entry.key[..]) {
         if let CheckpointOp::Put { value, .. } = &entry.op {
-            let key =
-                Key::decode(&entry.key).map_err(|e| ReplayRejected(format!("run key: {e}")))?;
-            let value =
-                Value::decode(value).map_err(|e| ReplayRejected(format!("run record: {e}")))?;
-            let record = RunRecord::from_value(&value).map_err(ReplayRejected)?;
-            runs.recover(
-                key.namespace().run(),
-                key.namespace().agent_id().clone(),
-                &record,
-            );
+            recover_run_record(runs, &entry.key, value)?;
         }
         *last_run_key = Some(entry.key.clone());
     }

@@ -162,13 +162,25 @@ pub(crate) fn replay_record(
 }
 
 fn recover_run(runs: &RunRegistry, key: &[u8], op: &LogOp) -> Result<(), ReplayRejected> {
+    match op {
+        LogOp::Put { value, .. } => recover_run_record(runs, key, value),
+        LogOp::Delete => {
+            let key = Key::decode(key).map_err(|e| ReplayRejected(format!("run key: {e}")))?;
+            Err(ReplayRejected(format!(
+                "run record of {} deleted",
+                key.namespace()
+            )))
+        }
+    }
+}
+
+/// Rebuilds a run in the registry from its stored record (from the log or a checkpoint).
+pub(crate) fn recover_run_record(
+    runs: &RunRegistry,
+    key: &[u8],
+    value: &[u8],
+) -> Result<(), ReplayRejected> {
     let key = Key::decode(key).map_err(|e| ReplayRejected(format!("run key: {e}")))?;
-    let LogOp::Put { value, .. } = op else {
-        return Err(ReplayRejected(format!(
-            "run record of {} deleted",
-            key.namespace()
-        )));
-    };
     let value = Value::decode(value).map_err(|e| ReplayRejected(format!("run record: {e}")))?;
     let record = RunRecord::from_value(&value).map_err(ReplayRejected)?;
     let namespace = key.namespace();

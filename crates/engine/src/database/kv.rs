@@ -143,14 +143,7 @@ impl Database {
         prefix: &[u8],
         mut convert: impl FnMut(&[u8], &StoredValue) -> Result<T>,
     ) -> Result<Vec<(Vec<u8>, T)>> {
-        if prefix.len() > in_mem_core_types::limits::USER_KEY_BYTES_MAX {
-            let max = in_mem_core_types::limits::USER_KEY_BYTES_MAX;
-            return Err(in_mem_core_types::Error::KeyTooLong {
-                len: prefix.len(),
-                max,
-            }
-            .into());
-        }
+        crate::transaction::check_prefix(prefix)?;
         let instance = &self.instance;
         instance.runs.with(run, |state| {
             let view = instance.view_of(state);

@@ -297,19 +297,14 @@ impl<'a> Transaction<'a> {
                 tag,
                 reason: "run records are written by the run lifecycle calls",
             }),
-            _ if user_key.len() > in_mem_core_types::limits::USER_KEY_BYTES_MAX => {
-                let max = in_mem_core_types::limits::USER_KEY_BYTES_MAX;
-                Err(in_mem_core_types::Error::KeyTooLong {
-                    len: user_key.len(),
-                    max,
-                }
-                .into())
+            _ => {
+                check_prefix(user_key)?;
+                Ok(concat_shared(&[
+                    &self.run.data_prefix,
+                    &[tag.as_byte()],
+                    user_key,
+                ]))
             }
-            _ => Ok(concat_shared(&[
-                &self.run.data_prefix,
-                &[tag.as_byte()],
-                user_key,
-            ])),
         }
     }
 
@@ -464,7 +459,8 @@ fn versioned(key: &[u8], found: &Found) -> Result<VersionedValue> {
     })
 }
 
-fn check_prefix(prefix: &[u8]) -> Result<()> {
+/// Refuses a key or prefix longer than the user-key limit.
+pub(crate) fn check_prefix(prefix: &[u8]) -> Result<()> {
     let max = in_mem_core_types::limits::USER_KEY_BYTES_MAX;
     if prefix.len() > max {
         return Err(in_mem_core_types::Error::KeyTooLong {
