@@ -1,21 +1,65 @@
-//! The engine's error type: everything a `Database` call can fail with.
+//! The one error type users meet: everything a `Database` call, a transaction or a primitive
+//! can fail with (the umbrella re-exports it as `in_mem::Error`). Causes from lower layers are
+//! kept whole as typed sources, never flattened into text.
 
 use in_mem_core_types::RunId;
 
-/// Result alias for the engine.
+/// Result alias for the engine (and `in_mem::Result`).
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Why a `Database` call failed. Lower layers' errors are kept whole as sources.
+/// Why a call failed. One variant per failure; lower layers' errors are kept as sources.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// Bad input: an empty or oversized key, an oversized value, a bad namespace name.
+    // ----- bad input ----------------------------------------------------------------------------
+    /// Bad input caught by the core types: an empty or oversized key, an oversized or too deeply
+    /// nested value, a bad namespace name, a malformed run id.
     #[error(transparent)]
     Invalid(#[from] in_mem_core_types::Error),
-    /// The write-ahead log or the data directory failed (I/O, lock, corruption, poisoning).
-    #[error(transparent)]
-    Durability(#[from] in_mem_durability::Error),
-    /// No run with this id was ever begun in this database.
+    /// An option that cannot work (a zero interval, a tiny segment size, a bad run tag).
+    #[error("invalid options: {reason}")]
+    InvalidOptions { reason: String },
+    /// A name (event type, cell, machine, span kind or tag) that cannot be used.
+    #[error("{what} {name:?} is invalid: {problem}")]
+    InvalidName {
+        what: &'static str,
+        name: String,
+        problem: &'static str,
+    },
+    /// A value with no canonical encoding where one is needed (a hash or a comparison).
+    #[error("value cannot be stored here: {reason}")]
+    NotCanonical { reason: &'static str },
+    /// A state machine definition that contradicts itself.
+    #[error("invalid state machine: {reason}")]
+    InvalidMachine { reason: String },
+    /// A span that cannot be stored or changed as asked.
+    #[error("invalid span: {reason}")]
+    InvalidSpan { reason: String },
+    /// A Rust value that has no stored form (a map with non-text keys, an integer out of range).
+    #[error("cannot store a {type_name}: {source}")]
+    Unrepresentable {
+        type_name: &'static str,
+        #[source]
+        source: in_mem_core_types::ConvertError,
+    },
+    /// A stored value read as a type it cannot become.
+    #[error("key {key:?} holds a {stored} value that cannot be read as {requested}: {source}")]
+    TypeMismatch {
+        key: String,
+        stored: &'static str,
+        requested: &'static str,
+        #[source]
+        source: in_mem_core_types::ConvertError,
+    },
+    /// The byte API read a key that holds a typed value written through `KVStore`.
+    #[error("key {key:?} holds a {found} value, not bytes; read it with KVStore")]
+    NotBytes { key: String, found: &'static str },
+    /// A commit with more writes than `limits::COMMIT_WRITES_MAX`.
+    #[error("commit has {writes} writes, more than the limit of {max}")]
+    CommitTooLarge { writes: usize, max: usize },
+
+    // ----- runs ---------------------------------------------------------------------------------
+    /// No run with this id exists in this database (never begun, or deleted).
     #[error("unknown run {run}; begin it with begin_run first")]
     UnknownRun { run: RunId },
     /// The run has ended: it stays readable but takes no more writes.
@@ -27,23 +71,29 @@ pub enum Error {
     /// A run named as a parent does not exist.
     #[error("unknown parent run {parent}; a parent must be a run of this database")]
     UnknownParent { parent: RunId },
-    /// The run is not in a state that allows this transition.
+    /// The run is not in a state that allows this call.
     #[error("run {run} is {status} and cannot be {action}")]
     RunState {
         run: RunId,
         status: &'static str,
         action: &'static str,
     },
-    /// The run ended long enough ago that the retention policy released the history its view
-    /// needs; reading it now could return values it never saw.
+    /// The read needs versions of the agent's shared memory that the retention policy has
+    /// already reclaimed (the run ended, or was interrupted, longer ago than the retention
+    /// allows). Nothing wrong was returned; the run's own data stays readable.
     #[error(
-        "run {run} ended and its view was released by the retention policy; \
-         raise OpenOptions::ended_run_retention to read ended runs for longer"
+        "run {run} reads the agent's memory as of version {snapshot}, but history before \
+         version {oldest_kept} was reclaimed by the retention policy; the run's own events, \
+         state, spans and keys it wrote stay readable (raise OpenOptions::ended_run_retention \
+         to keep more)"
     )]
-    RunViewReleased { run: RunId },
-    /// The byte API read a key that holds a typed value written through `KVStore`.
-    #[error("key {key:?} holds a {found} value, not bytes; read it with KVStore")]
-    NotBytes { key: String, found: &'static str },
+    HistoryPruned {
+        run: RunId,
+        snapshot: u64,
+        oldest_kept: u64,
+    },
+
+    // ----- concurrency and compare-and-swap -------------------------------------------------------
     /// Another commit of the same run changed a key this transaction read, after it read it.
     /// Nothing was written; run the transaction again (`Database::transaction_with_retry` does).
     #[error(
@@ -56,24 +106,85 @@ pub enum Error {
         read: Option<u64>,
         found: Option<u64>,
     },
-    /// A commit with more writes than `limits::COMMIT_WRITES_MAX`.
-    #[error("commit has {writes} writes, more than the limit of {max}")]
-    CommitTooLarge { writes: usize, max: usize },
+    /// A compare-and-swap (of a key or a state cell) whose expected version is not the current
+    /// one (`None`: absent). Nothing was written; read it again.
+    #[error(
+        "{what} {name:?} is at version {}, not the expected {}; nothing was written, read it again",
+        version_text(*.actual),
+        version_text(*.expected)
+    )]
+    StaleVersion {
+        what: &'static str,
+        name: String,
+        expected: Option<u64>,
+        actual: Option<u64>,
+    },
+
+    // ----- the primitives' records --------------------------------------------------------------
     /// An attempt to change or delete a record that is append-only (an event).
     #[error("{key} is an event: events cannot be changed or deleted")]
     Immutable { key: String },
-    /// A type tag that this call cannot use (agent memory and run records have their own calls).
-    #[error("type tag {tag} cannot be used here: {reason}")]
-    ReservedTypeTag {
-        tag: in_mem_core_types::TypeTag,
-        reason: &'static str,
+    /// A state cell or machine that must not exist does.
+    #[error("state cell or machine {name:?} already exists")]
+    CellExists { name: String },
+    /// A state cell that must exist does not.
+    #[error("state cell {name:?} does not exist; init it first")]
+    CellMissing { name: String },
+    /// A machine that was never defined in this run.
+    #[error("state machine {name:?} is not defined in this run")]
+    UnknownMachine { name: String },
+    /// An event that the machine's current state does not allow.
+    #[error(
+        "state machine {machine:?} cannot take event {event:?} in state {state:?}{}",
+        if *terminal { " (a terminal state)" } else { "" }
+    )]
+    ForbiddenTransition {
+        machine: String,
+        state: String,
+        event: String,
+        terminal: bool,
     },
-    /// An option that cannot work (a zero interval, a tiny segment size).
-    #[error("invalid options: {reason}")]
-    InvalidOptions { reason: String },
-    /// A stored value or run record that does not decode: a bug or damaged memory, never input.
-    #[error("stored data for {what} is damaged: {reason}")]
-    Damaged { what: String, reason: String },
+    /// The event log of a run does not verify: the first bad event and why.
+    #[error("event chain of run {run} is broken at event {sequence}: {reason}")]
+    ChainBroken {
+        run: RunId,
+        sequence: u64,
+        reason: String,
+    },
+    /// A span's parent does not exist in the run.
+    #[error("parent span {parent} does not exist in this run")]
+    ParentSpanMissing { parent: u64 },
+    /// A span that does not exist in the run.
+    #[error("span {id} does not exist in this run")]
+    UnknownSpan { id: u64 },
+    /// A span that has already been finished.
+    #[error("span {id} is already finished")]
+    SpanFinished { id: u64 },
+
+    // ----- storage ------------------------------------------------------------------------------
+    /// The write-ahead log, a checkpoint or the data directory failed (I/O, lock, corruption,
+    /// poisoning).
+    #[error(transparent)]
+    Durability(#[from] in_mem_durability::Error),
+    /// A stored value or record that does not decode: a bug or damaged memory, never input.
+    #[error("stored data for {what} is damaged: {damage}")]
+    Damaged {
+        what: String,
+        #[source]
+        damage: Damage,
+    },
+}
+
+/// What is wrong with damaged stored data.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Damage {
+    /// The bytes do not decode as a value.
+    #[error(transparent)]
+    Decode(#[from] in_mem_core_types::Error),
+    /// The value decodes but is not the record it should be (a field missing or mistyped).
+    #[error("{0}")]
+    Record(String),
 }
 
 impl Error {
@@ -84,4 +195,9 @@ impl Error {
             Error::Durability(in_mem_durability::Error::Locked { .. })
         )
     }
+}
+
+/// "3" or "absent", for version mismatch messages.
+fn version_text(version: Option<u64>) -> String {
+    version.map_or_else(|| "absent".to_owned(), |v| v.to_string())
 }

@@ -105,8 +105,13 @@ impl Instance {
     /// so that a sweep that started during the read is noticed (the sweeper publishes its
     /// horizon before it removes anything).
     pub fn check_view_retained(&self, run: &RunState) -> Result<()> {
-        if run.snapshot.get() < self.swept_horizon.load(Ordering::SeqCst) {
-            return Err(Error::RunViewReleased { run: run.id });
+        let swept = self.swept_horizon.load(Ordering::SeqCst);
+        if run.snapshot.get() < swept {
+            return Err(Error::HistoryPruned {
+                run: run.id,
+                snapshot: run.snapshot.get(),
+                oldest_kept: swept,
+            });
         }
         Ok(())
     }

@@ -30,6 +30,7 @@ mod error;
 mod instance;
 mod open_registry;
 mod options;
+mod records;
 mod recovery;
 mod runs;
 mod sweeper;
@@ -38,10 +39,14 @@ mod transaction;
 pub use checkpoint::CheckpointInfo;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use database::{Database, DatabaseStats, RunOptions, RunQuery};
-pub use error::{Error, Result};
+pub use error::{Damage, Error, Result};
 pub use in_mem_durability::{RecoveryMode, Salvaged, TailState};
 pub use in_mem_storage::SweepStats;
 pub use options::{DurabilityMode, OpenOptions};
+pub use records::{
+    Cell, Cells, ChainSummary, Event, Events, MachineDefinition, NAME_BYTES_MAX, NewSpan,
+    SPAN_TREE_DEPTH_MAX, Span, SpanId, SpanKind, SpanStatus, SpanTree, Spans, Transition,
+};
 pub use recovery::RecoveryReport;
 pub use runs::{RunInfo, RunStatus};
 pub use transaction::{RetryPolicy, Transaction};

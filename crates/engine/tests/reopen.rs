@@ -243,9 +243,10 @@ fn the_background_sweeper_reclaims_expired_and_overwritten_versions() {
         Some(29u32.to_le_bytes().to_vec())
     );
     assert_eq!(db.get(reader, b"ttl:7").unwrap(), None);
-    // The ended run's view was released by retention: reading it is a clear error, never stale data.
+    // The ended run's view of shared memory was released by retention: reading it is a clear
+    // error, never stale data.
     assert!(matches!(
         db.get(run, b"hot:7"),
-        Err(in_mem_engine::Error::RunViewReleased { .. })
+        Err(in_mem_engine::Error::HistoryPruned { .. })
     ));
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use in_mem_core_types::{TypeTag, Value};
+use in_mem_core_types::Value;
 use in_mem_engine::{Database, DurabilityMode, Error, RetryPolicy};
 
 fn db(dir: &tempfile::TempDir) -> Database {
@@ -30,7 +30,7 @@ fn all_writes_of_a_transaction_commit_together_with_one_version() {
         db.transaction(run, |tx| {
             tx.put(b"a", b"1")?;
             tx.put(b"b", b"2")?;
-            tx.put_run_value(TypeTag::Event, b"e0", &Value::I64(7))?;
+            tx.events().append("step", &Value::I64(7))?;
             Ok::<_, Error>(())
         })
         .unwrap();
@@ -46,10 +46,8 @@ fn all_writes_of_a_transaction_commit_together_with_one_version() {
     let db = db(&dir);
     assert_eq!(db.get(run, b"a").unwrap(), Some(b"1".to_vec()));
     assert_eq!(db.get(run, b"b").unwrap(), Some(b"2".to_vec()));
-    let e0 = db
-        .transaction(run, |tx| tx.get_run_value(TypeTag::Event, b"e0"))
-        .unwrap();
-    assert_eq!(e0.unwrap().value, Value::I64(7));
+    let e0 = db.transaction(run, |tx| tx.events().get(0)).unwrap();
+    assert_eq!(e0.unwrap().payload, Value::I64(7));
 }
 
 #[test]
@@ -262,32 +260,20 @@ fn of_two_concurrent_deletes_exactly_one_says_the_key_existed() {
 }
 
 #[test]
-fn run_data_is_private_to_its_run_and_reserved_tags_are_refused() {
+fn run_records_are_private_to_their_run() {
     let dir = tempfile::tempdir().unwrap();
     let db = db(&dir);
     let a = db.begin_run();
-    db.transaction(a, |tx| {
-        tx.put_run_value(TypeTag::State, b"cell", &Value::I64(1))
-    })
-    .unwrap();
-    let b = db.begin_run();
-    let seen = db
-        .transaction(b, |tx| tx.get_run_value(TypeTag::State, b"cell"))
+    db.transaction(a, |tx| tx.cells().init("cell", Value::I64(1)))
         .unwrap();
+    let b = db.begin_run();
+    let seen = db.transaction(b, |tx| tx.cells().get("cell")).unwrap();
     assert_eq!(
         seen, None,
         "another run's state cells are not in this run's data"
     );
-    let scanned = db
-        .transaction(a, |tx| tx.scan_run_values(TypeTag::State, b""))
-        .unwrap();
-    assert_eq!(scanned.len(), 1);
-    for tag in [TypeTag::Kv, TypeTag::Run] {
-        let err = db
-            .transaction(a, |tx| tx.put_run_value(tag, b"x", &Value::Null))
-            .unwrap_err();
-        assert!(matches!(err, Error::ReservedTypeTag { .. }), "{err}");
-    }
+    let listed = db.transaction(a, |tx| tx.cells().list()).unwrap();
+    assert_eq!(listed.len(), 1);
 }
 
 #[test]
@@ -309,28 +295,4 @@ fn a_commit_over_the_write_limit_is_refused() {
         "{err}"
     );
     assert_eq!(db.get(run, 0usize.to_le_bytes()).unwrap(), None);
-}
-
-#[test]
-fn event_records_cannot_be_overwritten_or_deleted() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = db(&dir);
-    let run = db.begin_run();
-    db.transaction(run, |tx| {
-        tx.put_run_value(TypeTag::Event, b"e1", &Value::I64(1))
-    })
-    .unwrap();
-    let overwrite = db.transaction(run, |tx| {
-        tx.put_run_value(TypeTag::Event, b"e1", &Value::I64(2))
-    });
-    assert!(
-        matches!(overwrite, Err(Error::Immutable { .. })),
-        "{overwrite:?}"
-    );
-    let delete = db.transaction(run, |tx| tx.delete_run_value(TypeTag::Event, b"e1"));
-    assert!(matches!(delete, Err(Error::Immutable { .. })), "{delete:?}");
-    let kept = db
-        .transaction(run, |tx| tx.get_run_value(TypeTag::Event, b"e1"))
-        .unwrap();
-    assert_eq!(kept.unwrap().value, Value::I64(1));
 }

@@ -56,33 +56,28 @@
 //! # }
 //! ```
 
+pub use in_mem_core_types::ConvertError;
 pub use in_mem_core_types::{
     AgentId, Key, Namespace, RunId, Timestamp, TypeTag, Value, Version, VersionedValue, limits,
 };
 pub use in_mem_engine::{
-    Clock, Database, DatabaseStats, DurabilityMode, ManualClock, OpenOptions, RecoveryMode,
-    RecoveryReport, RetryPolicy, RunInfo, RunOptions, RunQuery, RunStatus, Salvaged, SweepStats,
-    SystemClock, TailState, Transaction,
+    CheckpointInfo, Clock, Damage, Database, DatabaseStats, DurabilityMode, Error, ManualClock,
+    OpenOptions, RecoveryMode, RecoveryReport, Result, RetryPolicy, RunInfo, RunOptions, RunQuery,
+    RunStatus, Salvaged, SweepStats, SystemClock, TailState, Transaction,
 };
-pub use in_mem_primitives::{Error, Result};
 
 /// The agent primitives: `KVStore`, `EventLog`, `StateMachine`, `TraceStore`, `RunIndex`.
 ///
 /// Each has `*_in` calls that take a [`Transaction`](crate::Transaction), so one
 /// `Database::transaction` can change several of them atomically.
 pub mod primitives {
-    pub use in_mem_primitives::value_serde::{from_value, to_value};
+    pub use in_mem_core_types::{from_value, to_value};
+    pub use in_mem_engine::{Cells, Events, Spans};
     pub use in_mem_primitives::{
         Cell, ChainSummary, Event, EventIter, EventLog, KVStore, MachineDefinition, NewSpan,
         RunIndex, SPAN_TREE_DEPTH_MAX, Span, SpanId, SpanKind, SpanStatus, SpanTree, StateMachine,
         TraceStore, Transition,
     };
-}
-
-/// The engine's own error type (what `Database` methods return); it converts into
-/// [`Error`] with `?`.
-pub mod engine {
-    pub use in_mem_engine::{Error, Result};
 }
 
 /// The guides in `docs/primitives/`, compiled and run as doc tests so their examples stay true.

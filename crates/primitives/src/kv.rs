@@ -1,15 +1,13 @@
 //! `KVStore`: the agent's memory with typed values, through serde.
 
-use std::any::type_name;
 use std::time::Duration;
 
-use in_mem_core_types::{RunId, Value, VersionedValue};
-use in_mem_engine::{Database, RetryPolicy};
+use in_mem_core_types::{RunId, VersionedValue};
+use in_mem_engine::{Database, Error, Result, RetryPolicy};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::{Error, Result};
-use crate::value_serde::{from_value, to_value};
+use crate::convert::{from_stored, to_stored};
 
 /// Typed key-value access to an agent's memory. Shares one key space with the byte API of
 /// [`Database`]: a key written here reads through `Database::get_value`, and bytes written with
@@ -43,8 +41,8 @@ impl KVStore {
 
     /// Stores `value` under `key` in `run`'s agent memory. Returns the commit version.
     pub fn put<T: Serialize>(&self, run: RunId, key: impl AsRef<[u8]>, value: T) -> Result<u64> {
-        let value = convert_in(&value)?;
-        Ok(self.db.put_value(run, key, &value)?)
+        let value = to_stored(&value)?;
+        self.db.put_value(run, key, &value)
     }
 
     /// Like [`KVStore::put`], but the value reads as absent once `ttl` has passed.
@@ -55,8 +53,8 @@ impl KVStore {
         value: T,
         ttl: Duration,
     ) -> Result<u64> {
-        let value = convert_in(&value)?;
-        Ok(self.db.put_value_with_ttl(run, key, &value, ttl)?)
+        let value = to_stored(&value)?;
+        self.db.put_value_with_ttl(run, key, &value, ttl)
     }
 
     /// The value under `key` in `run`'s view, as a `T`; `None` if absent. A value that cannot
@@ -65,7 +63,7 @@ impl KVStore {
         let key = key.as_ref();
         match self.db.get_value(run, key)? {
             None => Ok(None),
-            Some(value) => convert_out(key, value).map(Some),
+            Some(value) => from_stored(key, value).map(Some),
         }
     }
 
@@ -75,18 +73,18 @@ impl KVStore {
         run: RunId,
         key: impl AsRef<[u8]>,
     ) -> Result<Option<VersionedValue>> {
-        Ok(self.db.get_versioned(run, key)?)
+        self.db.get_versioned(run, key)
     }
 
     /// Whether `key` holds a live value in `run`'s view.
     pub fn exists(&self, run: RunId, key: impl AsRef<[u8]>) -> Result<bool> {
         let key = key.as_ref();
-        Ok(self.db.transaction(run, |tx| tx.exists(key))?)
+        self.db.transaction(run, |tx| tx.exists(key))
     }
 
     /// Stores `value` under `key` only if the key's current version is `expected` (`None`: only
     /// if the key does not exist). Returns the new commit version. A mismatch is
-    /// [`Error::VersionMismatch`] and writes nothing.
+    /// [`Error::StaleVersion`] and writes nothing.
     pub fn compare_and_swap<T: Serialize>(
         &self,
         run: RunId,
@@ -95,14 +93,15 @@ impl KVStore {
         value: T,
     ) -> Result<u64> {
         let key = key.as_ref();
-        let value = convert_in(&value)?;
+        let value = to_stored(&value)?;
         let ((), version) = self
             .db
             .transaction_committed(run, RetryPolicy::default(), |tx| {
                 let actual = tx.get_versioned(key)?.map(|v| v.version);
                 if actual != expected {
-                    return Err(Error::VersionMismatch {
-                        key: String::from_utf8_lossy(key).into_owned(),
+                    return Err(Error::StaleVersion {
+                        what: "key",
+                        name: String::from_utf8_lossy(key).into_owned(),
                         expected,
                         actual,
                     });
@@ -116,7 +115,7 @@ impl KVStore {
 
     /// Deletes `key`; returns whether it existed in the run's view.
     pub fn delete(&self, run: RunId, key: impl AsRef<[u8]>) -> Result<bool> {
-        Ok(self.db.delete(run, key)?)
+        self.db.delete(run, key)
     }
 
     /// Every key under `prefix` in `run`'s view, in key order, without values.
@@ -136,7 +135,7 @@ impl KVStore {
         prefix: impl AsRef<[u8]>,
     ) -> Result<Vec<(Vec<u8>, VersionedValue)>> {
         let prefix = prefix.as_ref();
-        Ok(self.db.transaction(run, |tx| tx.list_versioned(prefix))?)
+        self.db.transaction(run, |tx| tx.list_versioned(prefix))
     }
 
     /// Every (key, value) under `prefix` in `run`'s view, in key order, each as a `T`.
@@ -149,26 +148,9 @@ impl KVStore {
             .list_values(run, prefix)?
             .into_iter()
             .map(|(key, value)| {
-                let typed = convert_out(&key, value)?;
+                let typed = from_stored(&key, value)?;
                 Ok((key, typed))
             })
             .collect()
     }
-}
-
-fn convert_in<T: Serialize>(value: &T) -> Result<Value> {
-    to_value(value).map_err(|e| Error::Unrepresentable {
-        type_name: type_name::<T>(),
-        detail: e.0,
-    })
-}
-
-fn convert_out<T: DeserializeOwned>(key: &[u8], value: Value) -> Result<T> {
-    let stored = value.type_name();
-    from_value(value).map_err(|e| Error::TypeMismatch {
-        key: String::from_utf8_lossy(key).into_owned(),
-        stored,
-        requested: type_name::<T>(),
-        detail: e.0,
-    })
 }

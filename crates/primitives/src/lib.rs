@@ -31,23 +31,25 @@
 //! # }
 //! ```
 //!
-//! This crate never touches storage or durability directly: everything goes through
-//! `Database`.
+//! The records themselves (their keys, encodings and invariants) belong to the engine, which
+//! is the only code that writes them (`tx.events()`, `tx.cells()`, `tx.spans()` take and
+//! return `Value`s); this crate is the typed layer: serde values in and out, and the
+//! run-scoped calls that retry on conflict. It never touches storage or durability directly.
 
-mod error;
+mod convert;
 mod events;
 mod kv;
-mod record;
 mod runs;
 mod state;
 mod trace;
-pub mod value_serde;
 
-pub use error::{Error, Result};
-pub use events::{ChainSummary, Event, EventIter, EventLog};
+pub use events::{EventIter, EventLog};
+pub use in_mem_core_types::value_serde;
+pub use in_mem_engine::{
+    Cell, ChainSummary, Error, Event, MachineDefinition, NewSpan, Result, SPAN_TREE_DEPTH_MAX,
+    Span, SpanId, SpanKind, SpanStatus, SpanTree, Transition,
+};
 pub use kv::KVStore;
 pub use runs::RunIndex;
-pub use state::{Cell, MachineDefinition, StateMachine, Transition};
-pub use trace::{
-    NewSpan, SPAN_TREE_DEPTH_MAX, Span, SpanId, SpanKind, SpanStatus, SpanTree, TraceStore,
-};
+pub use state::StateMachine;
+pub use trace::TraceStore;

@@ -1,14 +1,12 @@
 //! `RunIndex`: the runs of a database, their lifecycle and metadata, and queries over them.
 //!
 //! A view over the engine's run registry (the engine owns run state, because a run's status
-//! decides whether it may write); this gives it the primitives' shape and error type.
+//! decides whether it may write); this gives it the primitives' shape.
 
 use std::collections::BTreeMap;
 
 use in_mem_core_types::{RunId, Value};
-use in_mem_engine::{Database, RunInfo, RunOptions, RunQuery, RunStatus};
-
-use crate::error::Result;
+use in_mem_engine::{Database, Result, RunInfo, RunOptions, RunQuery, RunStatus};
 
 /// The index of a database's runs.
 ///
@@ -40,12 +38,12 @@ impl RunIndex {
 
     /// Begins a run as `options` say (agent, id, parent, tags, metadata).
     pub fn begin(&self, options: RunOptions) -> Result<RunId> {
-        Ok(self.db.begin_run_with(options)?)
+        self.db.begin_run_with(options)
     }
 
     /// A description of `run`.
     pub fn get(&self, run: RunId) -> Result<RunInfo> {
-        Ok(self.db.run_info(run)?)
+        self.db.run_info(run)
     }
 
     /// The runs matching `query`, oldest first.
@@ -60,27 +58,27 @@ impl RunIndex {
 
     /// Ends `run` as completed.
     pub fn complete(&self, run: RunId) -> Result<()> {
-        Ok(self.db.end_run(run)?)
+        self.db.end_run(run)
     }
 
     /// Ends `run` as failed, with why.
     pub fn fail(&self, run: RunId, error: impl Into<String>) -> Result<()> {
-        Ok(self.db.fail_run(run, error)?)
+        self.db.fail_run(run, error)
     }
 
     /// Ends `run` as cancelled.
     pub fn cancel(&self, run: RunId) -> Result<()> {
-        Ok(self.db.cancel_run(run)?)
+        self.db.cancel_run(run)
     }
 
     /// Pauses `run`.
     pub fn pause(&self, run: RunId) -> Result<()> {
-        Ok(self.db.pause_run(run)?)
+        self.db.pause_run(run)
     }
 
     /// Resumes a paused or interrupted run.
     pub fn resume(&self, run: RunId) -> Result<()> {
-        Ok(self.db.resume_run(run)?)
+        self.db.resume_run(run)
     }
 
     /// Replaces `run`'s tags.
@@ -89,12 +87,12 @@ impl RunIndex {
         run: RunId,
         tags: impl IntoIterator<Item = S>,
     ) -> Result<()> {
-        Ok(self.db.set_run_tags(run, tags)?)
+        self.db.set_run_tags(run, tags)
     }
 
     /// Replaces `run`'s metadata.
     pub fn set_metadata(&self, run: RunId, metadata: Value) -> Result<()> {
-        Ok(self.db.set_run_metadata(run, metadata)?)
+        self.db.set_run_metadata(run, metadata)
     }
 
     /// The runs that were active when the process stopped (status `Interrupted`).

@@ -90,10 +90,7 @@ fn a_failing_or_conflicting_transaction_leaves_no_trace_anywhere_even_after_reop
             Ok::<_, Error>(())
         });
         assert!(
-            matches!(
-                conflicted,
-                Err(Error::Engine(in_mem_engine::Error::Conflict { .. }))
-            ),
+            matches!(conflicted, Err(Error::Conflict { .. })),
             "{conflicted:?}"
         );
         let after = observe(&db, run);

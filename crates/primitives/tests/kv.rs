@@ -87,7 +87,7 @@ fn compare_and_swap_on_a_keys_version() {
         .compare_and_swap(run, "lock", None, "owner-b")
         .unwrap_err();
     assert!(
-        matches!(taken, Error::VersionMismatch { expected: None, actual: Some(v), .. } if v == v1),
+        matches!(taken, Error::StaleVersion { expected: None, actual: Some(v), .. } if v == v1),
         "{taken}"
     );
     let v2 = kv

@@ -41,8 +41,8 @@ fn cells_init_read_set_cas_and_delete() {
         matches!(
             refused,
             Error::StaleVersion {
-                expected: 2,
-                actual: 3,
+                expected: Some(2),
+                actual: Some(3),
                 ..
             }
         ),

@@ -541,7 +541,7 @@ impl Worker<'_> {
     /// Performs `op`; returns the version to report and the call's result.
     fn execute(&self, id: OpId, op: &Op) -> Result<(AckVersion, AckResult), String> {
         let db = self.db;
-        let err = |e: in_mem::engine::Error| e.to_string();
+        let err = |e: in_mem::Error| e.to_string();
         match op {
             Op::Put {
                 run,
@@ -624,7 +624,7 @@ impl Worker<'_> {
         writes: &[TxnWrite],
     ) -> Result<(AckVersion, AckResult), String> {
         let db = self.db;
-        let err = |e: in_mem::engine::Error| e.to_string();
+        let err = |e: in_mem::Error| e.to_string();
         // Typed values are converted before the transaction, whose closure may run
         // again on a conflict (none are expected: each run has one writer thread).
         let values = writes
@@ -651,7 +651,7 @@ impl Worker<'_> {
                         (TxnWrite::Put { .. }, None) => {}
                     }
                 }
-                Ok::<u8, in_mem::engine::Error>(mask)
+                Ok::<u8, in_mem::Error>(mask)
             })
             .map_err(err)?;
         let version = version.map_or(AckVersion::None, AckVersion::Exact);

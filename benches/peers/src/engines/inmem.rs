@@ -55,7 +55,7 @@ impl Store for InMem {
             for (key, value) in items {
                 tx.put(key, value)?;
             }
-            Ok::<(), in_mem::engine::Error>(())
+            Ok::<(), in_mem::Error>(())
         })?;
         Ok(())
     }
@@ -83,7 +83,7 @@ impl Store for InMem {
             for (k, v) in f(current.as_deref()) {
                 tx.put(k, v)?;
             }
-            Ok::<(), in_mem::engine::Error>(())
+            Ok::<(), in_mem::Error>(())
         })?;
         Ok(())
     }
@@ -174,7 +174,7 @@ pub fn write_log(dir: &Path, commits: u64, checkpoint: bool) -> Result<()> {
                 for k in chunk {
                     tx.put(k, VALUE)?;
                 }
-                Ok::<(), in_mem::engine::Error>(())
+                Ok::<(), in_mem::Error>(())
             })?;
         }
         db.checkpoint()?;

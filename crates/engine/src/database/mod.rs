@@ -218,7 +218,7 @@ pub(crate) fn bytes_of<'a>(key: &[u8], encoded: &'a [u8]) -> Result<&'a [u8]> {
 pub(crate) fn damaged(key: &[u8], e: &in_mem_core_types::Error) -> Error {
     Error::Damaged {
         what: format!("key {:?}", String::from_utf8_lossy(key)),
-        reason: e.to_string(),
+        damage: e.clone().into(),
     }
 }
 

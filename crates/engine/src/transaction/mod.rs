@@ -24,6 +24,7 @@ pub use retry::RetryPolicy;
 use crate::commit::{PendingOp, PendingWrite, ReadCheck};
 use crate::error::{Error, Result};
 use crate::instance::Instance;
+use crate::records::{Cells, Events, RunData, Spans};
 use crate::runs::RunState;
 
 /// An open transaction of one run. Created by `Database::transaction`; see the module docs.
@@ -204,10 +205,27 @@ impl<'a> Transaction<'a> {
         )
     }
 
-    // ----- the run's own data (what the primitives build on) ----------------------------------
+    // ----- the run's own records ----------------------------------------------------------------
+
+    /// This run's event log.
+    pub fn events(&mut self) -> Events<'_> {
+        Events::new(self)
+    }
+
+    /// This run's state cells and declared machines.
+    pub fn cells(&mut self) -> Cells<'_> {
+        Cells::new(self)
+    }
+
+    /// This run's spans.
+    pub fn spans(&mut self) -> Spans<'_> {
+        Spans::new(self)
+    }
+
+    // ----- internals --------------------------------------------------------------------------
 
     /// The value under `key` in this run's data of type `tag` (events, state cells, spans).
-    pub fn get_run_value(&mut self, tag: TypeTag, key: &[u8]) -> Result<Option<VersionedValue>> {
+    fn get_run_value(&mut self, tag: TypeTag, key: &[u8]) -> Result<Option<VersionedValue>> {
         let full = self.run_key(tag, key)?;
         let found = self.read(full)?;
         found.map(|f| versioned(key, &f)).transpose()
@@ -218,7 +236,7 @@ impl<'a> Transaction<'a> {
     /// Event records are append-only: storing over an existing `TypeTag::Event` key is
     /// [`Error::Immutable`]. (The read that checks this is validated at commit, so two
     /// transactions creating the same event key cannot both succeed.)
-    pub fn put_run_value(&mut self, tag: TypeTag, key: &[u8], value: &Value) -> Result<()> {
+    fn put_run_value(&mut self, tag: TypeTag, key: &[u8], value: &Value) -> Result<()> {
         let full = self.run_key(tag, key)?;
         if tag == TypeTag::Event && self.read(Arc::clone(&full))?.is_some() {
             return Err(Error::Immutable {
@@ -230,24 +248,8 @@ impl<'a> Transaction<'a> {
         Ok(())
     }
 
-    /// Deletes `key` from this run's data of type `tag`; returns whether it existed. Event
-    /// records cannot be deleted ([`Error::Immutable`]).
-    pub fn delete_run_value(&mut self, tag: TypeTag, key: &[u8]) -> Result<bool> {
-        let full = self.run_key(tag, key)?;
-        if tag == TypeTag::Event {
-            return Err(Error::Immutable {
-                key: crate::commit::describe_key(&full),
-            });
-        }
-        let existed = self.read(Arc::clone(&full))?.is_some();
-        if existed {
-            self.write(full, PendingOp::Delete);
-        }
-        Ok(existed)
-    }
-
     /// Every (key, value) of this run's data of type `tag` under `prefix`, in key order.
-    pub fn scan_run_values(
+    fn scan_run_values(
         &mut self,
         tag: TypeTag,
         prefix: &[u8],
@@ -264,7 +266,7 @@ impl<'a> Transaction<'a> {
 
     /// Every (key, value) of this run's data of type `tag` with `start <= key < end`, in key
     /// order (`end: None` means to the end of the type's keys).
-    pub fn scan_run_range(
+    fn scan_run_range(
         &mut self,
         tag: TypeTag,
         start: &[u8],
@@ -280,32 +282,24 @@ impl<'a> Transaction<'a> {
         self.scan(&lo, upper, type_prefix.len(), versioned)
     }
 
-    // ----- internals --------------------------------------------------------------------------
-
     fn kv_key(&self, user_key: &[u8]) -> Result<Arc<[u8]>> {
         Key::validate_user_key(user_key)?;
         Ok(concat_shared(&[&self.run.kv_prefix, user_key]))
     }
 
+    /// The full key of `user_key` in this run's records of type `tag` (never KV data or the run
+    /// record, which have their own calls).
     fn run_key(&self, tag: TypeTag, user_key: &[u8]) -> Result<Arc<[u8]>> {
-        match tag {
-            TypeTag::Kv => Err(Error::ReservedTypeTag {
-                tag,
-                reason: "key-value data is the agent's memory; use get / put",
-            }),
-            TypeTag::Run => Err(Error::ReservedTypeTag {
-                tag,
-                reason: "run records are written by the run lifecycle calls",
-            }),
-            _ => {
-                check_prefix(user_key)?;
-                Ok(concat_shared(&[
-                    &self.run.data_prefix,
-                    &[tag.as_byte()],
-                    user_key,
-                ]))
-            }
-        }
+        debug_assert!(
+            !matches!(tag, TypeTag::Kv | TypeTag::Run),
+            "records are events, cells, spans and their indexes"
+        );
+        check_prefix(user_key)?;
+        Ok(concat_shared(&[
+            &self.run.data_prefix,
+            &[tag.as_byte()],
+            user_key,
+        ]))
     }
 
     /// Reads `key`: this transaction's own write if any, else the view (recording the version
@@ -470,4 +464,31 @@ pub(crate) fn check_prefix(prefix: &[u8]) -> Result<()> {
         .into());
     }
     Ok(())
+}
+
+impl RunData for Transaction<'_> {
+    fn get(&mut self, tag: TypeTag, key: &[u8]) -> Result<Option<VersionedValue>> {
+        self.get_run_value(tag, key)
+    }
+
+    fn put(&mut self, tag: TypeTag, key: &[u8], value: &Value) -> Result<()> {
+        self.put_run_value(tag, key, value)
+    }
+
+    fn scan(&mut self, tag: TypeTag, prefix: &[u8]) -> Result<Vec<(Vec<u8>, VersionedValue)>> {
+        self.scan_run_values(tag, prefix)
+    }
+
+    fn scan_range(
+        &mut self,
+        tag: TypeTag,
+        start: &[u8],
+        end: Option<&[u8]>,
+    ) -> Result<Vec<(Vec<u8>, VersionedValue)>> {
+        self.scan_run_range(tag, start, end)
+    }
+
+    fn now(&self) -> in_mem_core_types::Timestamp {
+        self.instance.clock.now()
+    }
 }

@@ -12,7 +12,7 @@ mod tests;
 
 use std::fmt;
 
-use in_mem_core_types::Value;
+use crate::Value;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

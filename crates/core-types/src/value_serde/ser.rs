@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use in_mem_core_types::Value;
+use crate::Value;
 use serde::ser::{self, Impossible, Serialize};
 
 use super::ConvertError;

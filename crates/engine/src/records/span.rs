@@ -7,6 +7,9 @@ use std::time::Duration;
 use in_mem_core_types::{Timestamp, Value};
 use serde::{Deserialize, Serialize};
 
+use super::fields::damaged;
+use crate::error::Result;
+
 /// A span's id: deterministic within its run (1, 2, 3 ... in the order spans were begun), so a
 /// replayed run names its spans the same way. Never random.
 pub type SpanId = u64;
@@ -43,7 +46,7 @@ pub enum SpanKind {
 }
 
 impl SpanKind {
-    /// The kind's name, as used by [`crate::TraceStore::by_kind`].
+    /// The kind's name, as used by `Spans::by_kind`.
     pub fn name(&self) -> &'static str {
         match self {
             SpanKind::ToolCall { .. } => "tool_call",
@@ -52,6 +55,141 @@ impl SpanKind {
             SpanKind::Thought { .. } => "thought",
             SpanKind::Error { .. } => "error",
             SpanKind::Custom { .. } => "custom",
+        }
+    }
+
+    /// The stored form: `{ "<Variant>": { field: value ... } }`, `None` as `Null`, counts as
+    /// integers (the shape serde's external tagging gives, which is what the first stored spans
+    /// used). Written by hand so that the stored form is explicit and checked field by field.
+    pub(crate) fn to_value(&self) -> Value {
+        let fields: Vec<(&str, Value)> = match self {
+            SpanKind::ToolCall {
+                tool,
+                arguments,
+                result,
+                duration_us,
+            } => vec![
+                ("tool", Value::from(tool.as_str())),
+                ("arguments", arguments.clone()),
+                ("result", result.clone().unwrap_or(Value::Null)),
+                (
+                    "duration_us",
+                    duration_us.map_or(Value::Null, |d| Value::I64(count(d))),
+                ),
+            ],
+            SpanKind::Decision {
+                question,
+                options,
+                chosen,
+                reasoning,
+            } => vec![
+                ("question", Value::from(question.as_str())),
+                (
+                    "options",
+                    Value::Array(options.iter().map(|o| Value::from(o.as_str())).collect()),
+                ),
+                ("chosen", Value::from(chosen.as_str())),
+                ("reasoning", Value::from(reasoning.as_str())),
+            ],
+            SpanKind::Query { query, result } => vec![
+                ("query", Value::from(query.as_str())),
+                ("result", result.clone().unwrap_or(Value::Null)),
+            ],
+            SpanKind::Thought { text } => vec![("text", Value::from(text.as_str()))],
+            SpanKind::Error { message } => vec![("message", Value::from(message.as_str()))],
+            SpanKind::Custom { name, data } => {
+                vec![("name", Value::from(name.as_str())), ("data", data.clone())]
+            }
+        };
+        let fields = fields
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect();
+        Value::Map(BTreeMap::from([(
+            self.variant().to_owned(),
+            Value::Map(fields),
+        )]))
+    }
+
+    /// Reads the stored form written by [`SpanKind::to_value`].
+    pub(crate) fn from_value(value: &Value) -> Result<SpanKind> {
+        let bad = |reason: &str| damaged("span kind", reason);
+        let Value::Map(outer) = value else {
+            return Err(bad("is not a map"));
+        };
+        let mut entries = outer.iter();
+        let (Some((variant, Value::Map(fields))), None) = (entries.next(), entries.next()) else {
+            return Err(bad("is not one variant with its fields"));
+        };
+        let field = |name: &str| {
+            fields
+                .get(name)
+                .ok_or_else(|| damaged("span kind", format!("lacks the field {name}")))
+        };
+        let text = |name: &str| match field(name)? {
+            Value::String(s) => Ok(s.clone()),
+            _ => Err(damaged("span kind", format!("field {name} is not text"))),
+        };
+        let optional = |name: &str| {
+            Ok::<_, crate::Error>(match field(name)? {
+                Value::Null => None,
+                other => Some(other.clone()),
+            })
+        };
+        Ok(match variant.as_str() {
+            "ToolCall" => SpanKind::ToolCall {
+                tool: text("tool")?,
+                arguments: field("arguments")?.clone(),
+                result: optional("result")?,
+                duration_us: match field("duration_us")? {
+                    Value::Null => None,
+                    Value::I64(n) => {
+                        Some(u64::try_from(*n).map_err(|_| bad("duration_us is negative"))?)
+                    }
+                    _ => return Err(bad("duration_us is not a count")),
+                },
+            },
+            "Decision" => SpanKind::Decision {
+                question: text("question")?,
+                options: match field("options")? {
+                    Value::Array(items) => items
+                        .iter()
+                        .map(|item| match item {
+                            Value::String(s) => Ok(s.clone()),
+                            _ => Err(bad("an option is not text")),
+                        })
+                        .collect::<Result<_>>()?,
+                    _ => return Err(bad("options are not a list")),
+                },
+                chosen: text("chosen")?,
+                reasoning: text("reasoning")?,
+            },
+            "Query" => SpanKind::Query {
+                query: text("query")?,
+                result: optional("result")?,
+            },
+            "Thought" => SpanKind::Thought {
+                text: text("text")?,
+            },
+            "Error" => SpanKind::Error {
+                message: text("message")?,
+            },
+            "Custom" => SpanKind::Custom {
+                name: text("name")?,
+                data: field("data")?.clone(),
+            },
+            _ => return Err(bad("names an unknown variant")),
+        })
+    }
+
+    fn variant(&self) -> &'static str {
+        match self {
+            SpanKind::ToolCall { .. } => "ToolCall",
+            SpanKind::Decision { .. } => "Decision",
+            SpanKind::Query { .. } => "Query",
+            SpanKind::Thought { .. } => "Thought",
+            SpanKind::Error { .. } => "Error",
+            SpanKind::Custom { .. } => "Custom",
         }
     }
 }
@@ -68,7 +206,7 @@ pub enum SpanStatus {
 }
 
 impl SpanStatus {
-    pub(crate) fn name(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             SpanStatus::Running => "running",
             SpanStatus::Ok => "ok",
@@ -76,10 +214,10 @@ impl SpanStatus {
         }
     }
 
-    pub(crate) fn parse(name: &str) -> Option<Self> {
+    pub fn parse(name: &str) -> Option<Self> {
         [SpanStatus::Running, SpanStatus::Ok, SpanStatus::Error]
             .into_iter()
-            .find(|s| s.name() == name)
+            .find(|s| s.as_str() == name)
     }
 }
 
@@ -117,7 +255,7 @@ pub struct SpanTree {
 ///
 /// ```
 /// use in_mem_core_types::Value;
-/// use in_mem_primitives::NewSpan;
+/// use in_mem_engine::NewSpan;
 /// let call = NewSpan::tool_call("search", Value::from("weather in Oslo"))
 ///     .tag("web")
 ///     .attribute("attempt", Value::I64(1));
@@ -263,4 +401,9 @@ impl NewSpan {
         }
         self
     }
+}
+
+/// A count as stored (records hold counts as non-negative `I64`s).
+fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }

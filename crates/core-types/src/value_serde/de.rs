@@ -3,7 +3,7 @@
 use std::collections::btree_map;
 use std::vec;
 
-use in_mem_core_types::Value;
+use crate::Value;
 use serde::de::value::{StringDeserializer, U8Deserializer};
 use serde::de::{
     self, DeserializeSeed, Deserializer, EnumAccess, IntoDeserializer, MapAccess, SeqAccess,

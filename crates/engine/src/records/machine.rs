@@ -4,18 +4,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use in_mem_core_types::{RunId, TypeTag, Value};
-use in_mem_engine::{RetryPolicy, Transaction};
+use in_mem_core_types::Value;
 
-use super::{Cell, CellKey, StateMachine, Stored, cas_in, init_in, read_in};
+use super::fields::{Record, RecordBuilder, check_name, damaged};
 use crate::error::{Error, Result};
-use crate::record::{Record, RecordBuilder, check_name};
 
 /// A machine's definition. Build it with [`MachineDefinition::new`] and the builder methods;
-/// [`StateMachine::define`] checks it.
+/// `Cells::define` checks it.
 ///
 /// ```
-/// use in_mem_primitives::MachineDefinition;
+/// use in_mem_engine::MachineDefinition;
 /// let plan = MachineDefinition::new("planning")
 ///     .transition("planning", "plan_ready", "executing")
 ///     .transition("executing", "step_failed", "planning")
@@ -91,7 +89,7 @@ impl MachineDefinition {
         self.terminal.contains(state)
     }
 
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         for name in self
             .states
             .iter()
@@ -111,7 +109,7 @@ impl MachineDefinition {
         Ok(())
     }
 
-    fn encode(&self) -> Value {
+    pub(crate) fn encode(&self) -> Value {
         let moves = self
             .moves
             .iter()
@@ -133,14 +131,11 @@ impl MachineDefinition {
             .build()
     }
 
-    fn decode(value: &Value) -> Result<Self> {
+    pub(crate) fn decode(value: &Value) -> Result<Self> {
         let record = Record::new("machine definition", value)?;
         let mut moves = BTreeMap::new();
         let Value::Array(items) = record.value("transitions")? else {
-            return Err(crate::record::damaged(
-                "machine definition",
-                "transitions are not a list",
-            ));
+            return Err(damaged("machine definition", "transitions are not a list"));
         };
         for item in items {
             match item {
@@ -149,17 +144,14 @@ impl MachineDefinition {
                         moves.insert((from.clone(), event.clone()), to.clone());
                     }
                     _ => {
-                        return Err(crate::record::damaged(
+                        return Err(damaged(
                             "machine definition",
                             "a transition is not [from, event, to]",
                         ));
                     }
                 },
                 _ => {
-                    return Err(crate::record::damaged(
-                        "machine definition",
-                        "a transition is not a list",
-                    ));
+                    return Err(damaged("machine definition", "a transition is not a list"));
                 }
             }
         }
@@ -183,96 +175,4 @@ pub struct Transition {
     pub to: String,
     /// The machine state's version after the move.
     pub version: u64,
-}
-
-fn definition_key(name: &str) -> Result<Vec<u8>> {
-    check_name("machine name", name)?;
-    Ok([&b"machine:"[..], name.as_bytes()].concat())
-}
-
-impl StateMachine {
-    /// Declares machine `name` in `run` and puts it in its initial state. An error if a machine
-    /// of that name exists, or if the definition is inconsistent.
-    pub fn define(&self, run: RunId, name: &str, definition: &MachineDefinition) -> Result<()> {
-        definition.check()?;
-        self.db
-            .transaction_with_retry(run, RetryPolicy::default(), |tx| {
-                let key = definition_key(name)?;
-                if tx.get_run_value(TypeTag::State, &key)?.is_some() {
-                    return Err(Error::CellExists {
-                        name: name.to_owned(),
-                    });
-                }
-                tx.put_run_value(TypeTag::State, &key, &definition.encode())?;
-                init_in(
-                    tx,
-                    CellKey::MachineState(name),
-                    Value::from(definition.initial()),
-                )?;
-                Ok(())
-            })
-    }
-
-    /// Machine `name`'s definition.
-    pub fn definition(&self, run: RunId, name: &str) -> Result<Option<MachineDefinition>> {
-        self.db.transaction(run, |tx| read_definition(tx, name))
-    }
-
-    /// Machine `name`'s current state, with its version and update time.
-    pub fn machine_state(&self, run: RunId, name: &str) -> Result<Option<Cell>> {
-        self.db.transaction(run, |tx| {
-            Ok(read_in(tx, CellKey::MachineState(name))?.and_then(Stored::live))
-        })
-    }
-
-    /// Applies `event` to machine `name` atomically: the allowed move from its current state,
-    /// or [`Error::ForbiddenTransition`] naming the state and the event.
-    pub fn fire(&self, run: RunId, name: &str, event: &str) -> Result<Transition> {
-        self.db
-            .transaction_with_retry(run, RetryPolicy::default(), |tx| {
-                Self::fire_in(tx, name, event)
-            })
-    }
-
-    /// [`StateMachine::fire`] inside a transaction.
-    pub fn fire_in(tx: &mut Transaction<'_>, name: &str, event: &str) -> Result<Transition> {
-        let definition = read_definition(tx, name)?.ok_or_else(|| Error::UnknownMachine {
-            name: name.to_owned(),
-        })?;
-        let key = CellKey::MachineState(name);
-        let current =
-            read_in(tx, key)?
-                .and_then(Stored::live)
-                .ok_or_else(|| Error::UnknownMachine {
-                    name: name.to_owned(),
-                })?;
-        let Value::String(state) = &current.value else {
-            return Err(crate::record::damaged(
-                "machine state",
-                "is not a state name",
-            ));
-        };
-        let to = definition
-            .next(state, event)
-            .ok_or_else(|| Error::ForbiddenTransition {
-                machine: name.to_owned(),
-                state: state.clone(),
-                event: event.to_owned(),
-                terminal: definition.is_terminal(state),
-            })?;
-        let version = cas_in(tx, key, current.version, Value::from(to))?;
-        Ok(Transition {
-            from: state.clone(),
-            event: event.to_owned(),
-            to: to.to_owned(),
-            version,
-        })
-    }
-}
-
-fn read_definition(tx: &mut Transaction<'_>, name: &str) -> Result<Option<MachineDefinition>> {
-    let stored = tx.get_run_value(TypeTag::State, &definition_key(name)?)?;
-    stored
-        .map(|v| MachineDefinition::decode(&v.value))
-        .transpose()
 }

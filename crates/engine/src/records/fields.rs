@@ -1,4 +1,5 @@
-//! Reading and writing the primitives' stored records, which are `Value::Map`s.
+//! Building and reading the fields of stored records, which are `Value::Map`s, and the checks on
+//! names and values that every record applies.
 //!
 //! Records are built and read field by field rather than through serde derive so that their
 //! stored form is explicit (it is part of the on-disk format, see docs/FORMAT.md) and every
@@ -8,7 +9,7 @@ use std::collections::BTreeMap;
 
 use in_mem_core_types::{Timestamp, Value};
 
-use crate::error::{Error, Result};
+use crate::error::{Damage, Error, Result};
 
 /// A record being built.
 #[derive(Debug, Default)]
@@ -146,7 +147,7 @@ impl<'a> Record<'a> {
 pub(crate) fn damaged(what: &str, reason: impl Into<String>) -> Error {
     Error::Damaged {
         what: what.to_owned(),
-        reason: reason.into(),
+        damage: Damage::Record(reason.into()),
     }
 }
 
@@ -183,4 +184,4 @@ pub(crate) fn check_name(what: &'static str, name: &str) -> Result<()> {
 }
 
 /// Longest event type, cell, machine or tag name, in bytes.
-pub(crate) const NAME_BYTES_MAX: usize = 128;
+pub const NAME_BYTES_MAX: usize = 128;

@@ -1,0 +1,52 @@
+//! The records the agent primitives are made of (a run's events, state cells and machines,
+//! spans) and the only calls that write them.
+//!
+//! The engine owns these records' keys, encodings and invariants (dense event sequences and
+//! their hash chain, cell versions that never go back, span ids and their indexes) so that
+//! nothing else can break them: a run's `TypeTag::Event`, `State`, `Trace` and `Index` keys are
+//! reachable only through [`Events`], [`Cells`] and [`Spans`], which a
+//! [`Transaction`](crate::Transaction) hands out (`tx.events()`, `tx.cells()`, `tx.spans()`).
+//! They take and return [`Value`]s; the typed (serde) layer is `in-mem-primitives`.
+//!
+//! The accessors reach the run's data through [`RunData`], which the transaction implements;
+//! this module knows nothing else of transactions.
+
+mod cells;
+mod chain;
+mod events;
+mod fields;
+mod machine;
+mod span;
+mod spans;
+
+use in_mem_core_types::{Timestamp, TypeTag, Value, VersionedValue};
+
+use crate::error::Result;
+
+pub use cells::{Cell, Cells};
+pub use events::{ChainSummary, Event, Events};
+pub use fields::NAME_BYTES_MAX;
+pub use machine::{MachineDefinition, Transition};
+pub use span::{NewSpan, Span, SpanId, SpanKind, SpanStatus, SpanTree};
+pub use spans::{SPAN_TREE_DEPTH_MAX, Spans};
+
+/// A transaction's access to its run's own records, by type tag and key (the key below the
+/// run's namespace and the tag). Reads see the run's view plus the transaction's writes and are
+/// validated at commit like every other read.
+pub(crate) trait RunData {
+    /// The value under `key`, if any.
+    fn get(&mut self, tag: TypeTag, key: &[u8]) -> Result<Option<VersionedValue>>;
+    /// Stores `value` under `key` (event records refuse to be overwritten).
+    fn put(&mut self, tag: TypeTag, key: &[u8], value: &Value) -> Result<()>;
+    /// Every (key, value) under `prefix`, in key order.
+    fn scan(&mut self, tag: TypeTag, prefix: &[u8]) -> Result<Vec<(Vec<u8>, VersionedValue)>>;
+    /// Every (key, value) with `start <= key < end` (`None`: to the end of the tag's keys).
+    fn scan_range(
+        &mut self,
+        tag: TypeTag,
+        start: &[u8],
+        end: Option<&[u8]>,
+    ) -> Result<Vec<(Vec<u8>, VersionedValue)>>;
+    /// The database clock's time now (what the commit will be stamped with).
+    fn now(&self) -> Timestamp;
+}
