@@ -10,6 +10,55 @@
 //!
 //! The accessors reach the run's data through [`RunData`], which the transaction implements;
 //! this module knows nothing else of transactions.
+//!
+//! There is no other way in: a transaction has no call that writes, deletes or reads a record
+//! by its raw key (those calls used to exist, and let a user reset a state cell to version 1,
+//! delete a span so that `roots()` failed for good, or delete the event log's head so that the
+//! log could never append again). Each of these stays a compile error:
+//!
+//! ```compile_fail
+//! # use in_mem_core_types::{TypeTag, Value};
+//! # use in_mem_engine::Database;
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let db = Database::open(dir.path()).unwrap();
+//! # let run = db.begin_run();
+//! // Resetting a state cell by overwriting its record:
+//! db.transaction(run, |tx| tx.put_run_value(TypeTag::State, b"cell:attempts", &Value::Null));
+//! ```
+//!
+//! ```compile_fail
+//! # use in_mem_core_types::TypeTag;
+//! # use in_mem_engine::Database;
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let db = Database::open(dir.path()).unwrap();
+//! # let run = db.begin_run();
+//! // Deleting a span:
+//! db.transaction(run, |tx| tx.delete_run_value(TypeTag::Trace, &1u64.to_be_bytes()));
+//! ```
+//!
+//! ```compile_fail
+//! # use in_mem_core_types::TypeTag;
+//! # use in_mem_engine::Database;
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let db = Database::open(dir.path()).unwrap();
+//! # let run = db.begin_run();
+//! // Deleting the event log's head:
+//! db.transaction(run, |tx| tx.delete_run_value(TypeTag::Index, b"event-head"));
+//! ```
+//!
+//! The same calls written against what does exist compile (so the examples above fail for the
+//! reason they show, not for a typo):
+//!
+//! ```
+//! # use in_mem_core_types::Value;
+//! # use in_mem_engine::Database;
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let db = Database::open(dir.path()).unwrap();
+//! # let run = db.begin_run();
+//! db.transaction(run, |tx| tx.cells().init("attempts", Value::Null)).unwrap();
+//! db.transaction(run, |tx| tx.delete(&1u64.to_be_bytes())).unwrap();
+//! db.transaction(run, |tx| tx.delete(b"event-head")).unwrap();
+//! ```
 
 mod cells;
 mod chain;
