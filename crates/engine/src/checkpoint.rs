@@ -1,5 +1,6 @@
 //! Checkpoints: writing one (on demand, and in the background once the log has grown by
-//! `OpenOptions::checkpoint_every_bytes`), and starting recovery from the newest good one.
+//! `OpenOptions::checkpoint_every_bytes`), from the parts it needs: the memtable, the log and
+//! the directory. Loading the newest good one is part of recovery (`recovery/checkpoint.rs`).
 //!
 //! A checkpoint at version V holds every version the memtable keeps at or below V, which is
 //! exactly the history that runs' views and the retention policy still need (the sweeper has
@@ -10,21 +11,15 @@
 //! a database lives.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
-use in_mem_core_types::{Key, TypeTag, Version};
-use in_mem_durability::checkpoint::{
-    CheckpointEntry, CheckpointFile, CheckpointOp, CheckpointWriter, list_checkpoints,
-    read_checkpoint, remove_checkpoints_below,
-};
-use in_mem_durability::{DataDir, ReplayRejected};
-use in_mem_storage::{Memtable, Mutation, MutationKind};
+use in_mem_core_types::Version;
+use in_mem_durability::checkpoint::{CheckpointWriter, remove_checkpoints_below};
+use in_mem_durability::{DataDir, Wal};
+use in_mem_storage::{Memtable, MutationKind};
 
 use crate::error::Result;
-use crate::instance::Instance;
-use crate::recovery::recover_run_record;
-use crate::runs::RunRegistry;
 
 /// What a checkpoint wrote and removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +38,7 @@ pub struct CheckpointInfo {
     pub checkpoints_removed: usize,
 }
 
-/// The engine's checkpoint bookkeeping.
+/// The engine's checkpoint bookkeeping, and the writer.
 #[derive(Debug)]
 pub(crate) struct Checkpoints {
     /// Held while a checkpoint is written (one at a time); the newest checkpoint's version.
@@ -64,26 +59,22 @@ impl Checkpoints {
     }
 }
 
-impl Instance {
-    /// Writes a checkpoint of everything visible now, without stopping writers; then deletes
-    /// the checkpoints and log segments that the previous checkpoint made unnecessary.
-    pub fn checkpoint(&self) -> Result<CheckpointInfo> {
-        let state = &self.checkpoints;
-        let mut newest = state
-            .newest
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let bytes_before = self.wal.appended_bytes();
-        // Whatever no view can see any more need not be written (nor read back at recovery).
-        self.sweep();
-        let version = self.memtable.versions().visible();
+impl Checkpoints {
+    /// Writes a checkpoint of everything visible in `memtable` now, without stopping writers;
+    /// then deletes the checkpoints and log segments that the previous checkpoint made
+    /// unnecessary. The caller sweeps first: whatever no view can see any more need not be
+    /// written (nor read back at recovery).
+    pub fn write(&self, memtable: &Memtable, wal: &Wal, dir: &DataDir) -> Result<CheckpointInfo> {
+        let mut newest = self.newest.lock().unwrap_or_else(PoisonError::into_inner);
+        let bytes_before = wal.appended_bytes();
+        let version = memtable.versions().visible();
         // Every record at or below `version` is appended (a commit is visible only after its
         // append); flushing makes them durable in the log too, so that the log stays complete
         // up to this checkpoint and a fall back from it to the previous one never meets a hole
         // (in Async mode they could still be only in the process's buffer).
-        self.wal.flush()?;
-        let mut writer = CheckpointWriter::create(&self.dir, version)?;
-        self.memtable.for_each_version_upto(version, |stored| {
+        wal.flush()?;
+        let mut writer = CheckpointWriter::create(dir, version)?;
+        memtable.for_each_version_upto(version, |stored| {
             let value = match &stored.kind {
                 MutationKind::Put { value, expires_at } => Some((&value[..], *expires_at)),
                 MutationKind::Delete => None,
@@ -101,12 +92,12 @@ impl Instance {
         let (segments_removed, checkpoints_removed) = match previous {
             // Keep the previous checkpoint and the log from it, for a fall back.
             Some(previous) => (
-                self.wal.remove_segments_below(previous)?,
-                remove_checkpoints_below(&self.dir, previous)?,
+                wal.remove_segments_below(previous)?,
+                remove_checkpoints_below(dir, previous)?,
             ),
             None => (0, 0),
         };
-        state.bytes_at_newest.store(bytes_before, Ordering::Relaxed);
+        self.bytes_at_newest.store(bytes_before, Ordering::Relaxed);
         tracing::info!(
             version = version.get(),
             entries = written.entries,
@@ -124,87 +115,10 @@ impl Instance {
         })
     }
 
-    /// A checkpoint if the log has grown by `checkpoint_every_bytes` since the last one.
-    pub fn checkpoint_if_due(&self) -> Option<Result<CheckpointInfo>> {
-        let state = &self.checkpoints;
-        let grown = self
-            .wal
-            .appended_bytes()
-            .saturating_sub(state.bytes_at_newest.load(Ordering::Relaxed));
-        (state.every_bytes > 0 && grown >= state.every_bytes).then(|| self.checkpoint())
+    /// Whether the log (`appended_bytes` since open) has grown by `checkpoint_every_bytes`
+    /// since the last checkpoint.
+    pub fn is_due(&self, appended_bytes: u64) -> bool {
+        let grown = appended_bytes.saturating_sub(self.bytes_at_newest.load(Ordering::Relaxed));
+        self.every_bytes > 0 && grown >= self.every_bytes
     }
-}
-
-/// Where recovery starts from: a memtable and run registry loaded from the newest good
-/// checkpoint (or empty), and what happened on the way.
-pub(crate) struct Loaded {
-    pub memtable: Memtable,
-    pub runs: RunRegistry,
-    /// The checkpoint used, if any; the log is replayed after its version.
-    pub checkpoint: Option<CheckpointFile>,
-    /// Damaged checkpoints that were skipped, with why.
-    pub skipped: Vec<String>,
-}
-
-/// Loads the newest checkpoint that verifies; falls back to older ones, then to none.
-pub(crate) fn load_newest(dir: &DataDir) -> Result<Loaded> {
-    let mut skipped = Vec::new();
-    for file in list_checkpoints(dir)? {
-        let memtable = Memtable::new(file.version);
-        let runs = RunRegistry::default();
-        let mut last_run_key: Option<Vec<u8>> = None;
-        let mut apply =
-            |entry: CheckpointEntry| load_entry(&memtable, &runs, &mut last_run_key, entry);
-        match read_checkpoint(dir, &file, &mut apply) {
-            Ok(_) => {
-                return Ok(Loaded {
-                    memtable,
-                    runs,
-                    checkpoint: Some(file),
-                    skipped,
-                });
-            }
-            Err(e) => {
-                tracing::error!(file = %file.path.display(), error = %e, "checkpoint is damaged; trying an older one");
-                skipped.push(e.to_string());
-            }
-        }
-    }
-    Ok(Loaded {
-        memtable: Memtable::new(Version::ZERO),
-        runs: RunRegistry::default(),
-        checkpoint: None,
-        skipped,
-    })
-}
-
-/// Applies one checkpoint entry. Entries come key by key, newest version first, so the first
-/// entry of a run record's key is that run's current record.
-fn load_entry(
-    memtable: &Memtable,
-    runs: &RunRegistry,
-    last_run_key: &mut Option<Vec<u8>>,
-    entry: CheckpointEntry,
-) -> std::result::Result<(), ReplayRejected> {
-    let tag = Key::decode_type_tag(&entry.key)
-        .map_err(|e| ReplayRejected(format!("key does not decode: {e}")))?;
-    if tag == TypeTag::Run && last_run_key.as_deref() != Some(&entry.key[..]) {
-        if let CheckpointOp::Put { value, .. } = &entry.op {
-            recover_run_record(runs, &entry.key, value)?;
-        }
-        *last_run_key = Some(entry.key.clone());
-    }
-    let kind = match entry.op {
-        CheckpointOp::Put { value, expires_at } => MutationKind::Put {
-            value: value.into(),
-            expires_at,
-        },
-        CheckpointOp::Delete => MutationKind::Delete,
-    };
-    let mutation = Mutation {
-        key: entry.key.into(),
-        kind,
-    };
-    memtable.apply(entry.version, entry.writer, entry.timestamp, &[mutation]);
-    Ok(())
 }

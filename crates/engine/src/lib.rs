@@ -22,9 +22,9 @@
 //! # }
 //! ```
 
+mod background;
 mod checkpoint;
 mod clock;
-mod commit;
 mod database;
 mod error;
 mod instance;
@@ -33,8 +33,8 @@ mod options;
 mod records;
 mod recovery;
 mod runs;
-mod sweeper;
 mod transaction;
+mod write;
 
 pub use checkpoint::CheckpointInfo;
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -27,6 +27,8 @@ pub struct StoredValue {
 pub struct Lookup {
     /// The newest version of the key the view sees.
     pub version: Version,
+    /// The run that wrote that version.
+    pub writer: RunId,
     /// Its value, if it is live.
     pub live: Option<StoredValue>,
 }

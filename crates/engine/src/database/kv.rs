@@ -2,8 +2,9 @@
 
 use super::{
     Arc, Database, Duration, Key, PendingOp, PendingWrite, Result, RetryPolicy, RunId, StoredValue,
-    Value, VersionedValue, bytes_of, damaged, kv_key, with_joined,
+    Value, VersionedValue, bytes_of, kv_key, versioned, with_joined,
 };
+use crate::instance::{Upper, damaged};
 
 impl Database {
     /// Stores `value` (bytes) under `key` in `run`'s agent memory. Returns the commit version.
@@ -48,7 +49,7 @@ impl Database {
         ttl: Option<Duration>,
     ) -> Result<u64> {
         Key::validate_user_key(key)?;
-        let version = self.instance.runs.with(run, |state| {
+        let version = self.instance.runs().with(run, |state| {
             let _writable = state.writable()?;
             let write = PendingWrite {
                 key: kv_key(state, key),
@@ -81,15 +82,7 @@ impl Database {
         let Some(stored) = self.read(run, key)? else {
             return Ok(None);
         };
-        let value = Value::decode(&stored.value).map_err(|e| damaged(key, &e))?;
-        Ok(Some(VersionedValue {
-            value,
-            version: stored.version.get(),
-            timestamp: stored.timestamp,
-            ttl: stored
-                .expires_at
-                .map(|at| at.saturating_since(stored.timestamp)),
-        }))
+        versioned(key, &stored).map(Some)
     }
 
     /// The typed value under `key` in `run`'s view.
@@ -100,14 +93,12 @@ impl Database {
     fn read(&self, run: RunId, key: &[u8]) -> Result<Option<StoredValue>> {
         Key::validate_user_key(key)?;
         let instance = &self.instance;
-        instance.runs.with(run, |state| {
+        instance.runs().with(run, |state| {
             let view = instance.view_of(state);
-            let now = instance.clock.now();
-            let found = with_joined(&state.kv_prefix, key, |full| {
-                instance.memtable.get(full, &view, now)
-            });
-            instance.check_view_retained(state)?;
-            Ok(found)
+            let now = instance.now();
+            with_joined(&state.kv_prefix, key, |full| {
+                instance.get(state, &view, full, now)
+            })
         })
     }
 
@@ -145,17 +136,23 @@ impl Database {
     ) -> Result<Vec<(Vec<u8>, T)>> {
         crate::transaction::check_prefix(prefix)?;
         let instance = &self.instance;
-        instance.runs.with(run, |state| {
+        instance.runs().with(run, |state| {
             let view = instance.view_of(state);
             let full_prefix = [&*state.kv_prefix, prefix].concat();
             let strip = state.kv_prefix.len();
-            let now = instance.clock.now();
-            let mut out = Vec::new();
-            for (key, stored) in instance.memtable.scan_prefix(&full_prefix, view, now) {
-                let user_key = &key[strip..];
+            let now = instance.now();
+            let found = instance.scan(
+                state,
+                view,
+                &full_prefix,
+                Upper::WithinPrefix(&full_prefix),
+                now,
+            )?;
+            let mut out = Vec::with_capacity(found.len());
+            for (key, stored) in found {
+                let user_key = key.get(strip..).unwrap_or_default();
                 out.push((user_key.to_vec(), convert(user_key, &stored)?));
             }
-            instance.check_view_retained(state)?;
             Ok(out)
         })
     }

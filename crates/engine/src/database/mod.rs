@@ -18,14 +18,14 @@ use in_mem_durability::{SyncPolicy, SyncPolicyGuard, WaitFor};
 use in_mem_storage::StoredValue;
 
 use crate::checkpoint::CheckpointInfo;
-use crate::commit::{PendingOp, PendingWrite};
 use crate::error::{Error, Result};
-use crate::instance::Instance;
+use crate::instance::{Instance, bytes_of, versioned};
 use crate::open_registry;
 use crate::options::{DurabilityMode, OpenOptions};
 use crate::recovery::RecoveryReport;
 use crate::runs::{Lifecycle, RunInfo, RunState, RunStatus};
 use crate::transaction::{RetryPolicy, Transaction};
+use crate::write::{PendingOp, PendingWrite};
 
 /// A handle to an open database. Cheap to clone; `Send + Sync`; every method takes `&self`.
 ///
@@ -93,8 +93,11 @@ impl Database {
                 ),
             });
         }
-        let instance = open_registry::open(path.as_ref(), &options)?;
-        let policy = policy.map(|p| instance.wal.add_sync_policy(p));
+        let path = path.as_ref();
+        let instance = open_registry::open(path, |registration| {
+            Instance::open(path, registration, &options)
+        })?;
+        let policy = policy.map(|p| instance.add_sync_policy(p));
         Ok(Database {
             instance,
             handle: Arc::new(Handle {
@@ -107,7 +110,7 @@ impl Database {
 
     /// The directory this database lives in.
     pub fn path(&self) -> &Path {
-        &self.instance.path
+        self.instance.path()
     }
 
     /// This handle's durability mode.
@@ -117,15 +120,14 @@ impl Database {
 
     /// What recovery found when the database was opened.
     pub fn recovery_report(&self) -> &RecoveryReport {
-        &self.instance.recovery
+        self.instance.recovery_report()
     }
 
     // ----- durability and lifetime ------------------------------------------------------------
 
     /// Makes every commit acknowledged so far durable (written and fdatasynced), in any mode.
     pub fn flush(&self) -> Result<()> {
-        self.instance.wal.flush()?;
-        Ok(())
+        self.instance.flush()
     }
 
     /// Writes a checkpoint now: a snapshot of every version the database keeps up to the newest
@@ -146,12 +148,12 @@ impl Database {
 
     /// Counts that describe the database's memory use.
     pub fn stats(&self) -> DatabaseStats {
-        let memtable = &self.instance.memtable;
+        let (keys, versions, visible) = self.instance.memory_counts();
         DatabaseStats {
-            keys: memtable.key_count() as u64,
-            versions: memtable.version_count() as u64,
-            visible_version: memtable.versions().visible().get(),
-            runs: self.instance.runs.len() as u64,
+            keys: keys as u64,
+            versions: versions as u64,
+            visible_version: visible.get(),
+            runs: self.instance.runs().len() as u64,
         }
     }
 
@@ -202,24 +204,6 @@ fn with_joined<T>(prefix: &[u8], rest: &[u8], f: impl FnOnce(&[u8]) -> T) -> T {
         }
         Err(_) => f(&[prefix, rest].concat()),
     })
-}
-
-pub(crate) fn bytes_of<'a>(key: &[u8], encoded: &'a [u8]) -> Result<&'a [u8]> {
-    match Value::decode_bytes(encoded) {
-        Ok(Some(bytes)) => Ok(bytes),
-        Ok(None) => Err(Error::NotBytes {
-            key: String::from_utf8_lossy(key).into_owned(),
-            found: Value::encoded_type_name(encoded),
-        }),
-        Err(e) => Err(damaged(key, &e)),
-    }
-}
-
-pub(crate) fn damaged(key: &[u8], e: &in_mem_core_types::Error) -> Error {
-    Error::Damaged {
-        what: format!("key {:?}", String::from_utf8_lossy(key)),
-        damage: e.clone().into(),
-    }
 }
 
 fn check_positive(what: &str, n: u64) -> Result<()> {

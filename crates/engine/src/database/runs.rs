@@ -171,7 +171,7 @@ impl Database {
     /// returns that error. Use [`Database::try_begin_run`] to see the error here.
     pub fn begin_run(&self) -> RunId {
         let run = RunId::new();
-        let lifecycle = Lifecycle::begun(self.instance.clock.now(), Vec::new(), Value::Null);
+        let lifecycle = Lifecycle::begun(self.instance.now(), Vec::new(), Value::Null);
         if let Err(e) = self.begin(run, AgentId::default_agent(), None, &lifecycle, true) {
             tracing::warn!(%run, error = %e, "could not log the beginning of a run");
         }
@@ -207,7 +207,7 @@ impl Database {
         if run.is_nil() {
             return Err(in_mem_core_types::Error::NilRunId.into());
         }
-        if self.instance.runs.get(run).is_ok() {
+        if self.instance.runs().get(run).is_ok() {
             return Err(Error::RunState {
                 run,
                 status: "existing",
@@ -216,12 +216,12 @@ impl Database {
         }
         if let Some(parent) = options.parent {
             self.instance
-                .runs
+                .runs()
                 .get(parent)
                 .map_err(|_| Error::UnknownParent { parent })?;
         }
         let tags = clean_tags(options.tags)?;
-        let lifecycle = Lifecycle::begun(self.instance.clock.now(), tags, options.metadata);
+        let lifecycle = Lifecycle::begun(self.instance.now(), tags, options.metadata);
         self.begin(run, agent, options.parent, &lifecycle, false)?;
         Ok(run)
     }
@@ -237,9 +237,9 @@ impl Database {
         let instance = &self.instance;
         let created_at = lifecycle.updated_at;
         let snapshot = instance
-            .runs
+            .runs()
             .pins
-            .pin_new(|| instance.memtable.versions().visible());
+            .pin_new(|| instance.versions().visible());
         let state = Arc::new(RunState::new(
             run,
             agent,
@@ -248,11 +248,11 @@ impl Database {
             created_at,
             lifecycle.clone(),
         ));
-        instance.runs.insert(Arc::clone(&state));
+        instance.runs().insert(Arc::clone(&state));
         let result = self.write_run_record(&state, lifecycle);
         if result.is_err() && !keep_on_failure {
-            instance.runs.remove(run);
-            instance.runs.pins.end(snapshot, created_at);
+            instance.runs().remove(run);
+            instance.runs().pins.end(snapshot, created_at);
         }
         result
     }
@@ -301,19 +301,19 @@ impl Database {
 
     /// A description of `run`.
     pub fn run_info(&self, run: RunId) -> Result<RunInfo> {
-        Ok(self.instance.runs.get(run)?.info())
+        Ok(self.instance.runs().get(run)?.info())
     }
 
     /// Every run this database knows, oldest first.
     pub fn runs(&self) -> Vec<RunInfo> {
-        self.instance.runs.all()
+        self.instance.runs().all()
     }
 
     /// The runs that match `query`, oldest first.
     pub fn query_runs(&self, query: &RunQuery) -> Vec<RunInfo> {
         let mut found: Vec<RunInfo> = self
             .instance
-            .runs
+            .runs()
             .all()
             .into_iter()
             .filter(|info| query.matches(info))
@@ -327,14 +327,14 @@ impl Database {
     /// How many runs are in each status (every status is present, with 0 if none).
     pub fn run_counts(&self) -> BTreeMap<RunStatus, u64> {
         let mut counts: BTreeMap<RunStatus, u64> = RunStatus::ALL.iter().map(|&s| (s, 0)).collect();
-        for info in self.instance.runs.all() {
+        for info in self.instance.runs().all() {
             *counts.entry(info.status).or_default() += 1;
         }
         counts
     }
 
     fn transition(&self, run: RunId, to: RunStatus, error: Option<String>) -> Result<()> {
-        let state = self.instance.runs.get(run)?;
+        let state = self.instance.runs().get(run)?;
         let mut lifecycle = state.transition();
         let from = lifecycle.status;
         if !from.can_become(to) {
@@ -354,7 +354,7 @@ impl Database {
                 action,
             });
         }
-        let now = self.instance.clock.now();
+        let now = self.instance.now();
         let mut next = lifecycle.clone();
         next.status = to;
         next.updated_at = now;
@@ -365,17 +365,17 @@ impl Database {
         self.write_run_record(&state, &next)?;
         *lifecycle = next;
         if to.is_terminal() {
-            self.instance.runs.pins.end(state.snapshot, now);
+            self.instance.runs().pins.end(state.snapshot, now);
         }
         Ok(())
     }
 
     fn update_run(&self, run: RunId, change: impl FnOnce(&mut Lifecycle)) -> Result<()> {
-        let state = self.instance.runs.get(run)?;
+        let state = self.instance.runs().get(run)?;
         let mut lifecycle = state.transition();
         let mut next = lifecycle.clone();
         change(&mut next);
-        next.updated_at = self.instance.clock.now();
+        next.updated_at = self.instance.now();
         self.write_run_record(&state, &next)?;
         *lifecycle = next;
         Ok(())

@@ -27,7 +27,7 @@ impl Database {
         run: RunId,
         f: impl FnOnce(&mut Transaction<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
-        let state = self.instance.runs.get(run)?;
+        let state = self.instance.runs().get(run)?;
         let mut tx = Transaction::new(&self.instance, &state);
         let out = f(&mut tx)?;
         tx.commit(self.handle.wait)?;
@@ -56,7 +56,7 @@ impl Database {
         policy: RetryPolicy,
         mut f: impl FnMut(&mut Transaction<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<(T, Option<u64>), E> {
-        let state = self.instance.runs.get(run)?;
+        let state = self.instance.runs().get(run)?;
         let salt = retry_salt();
         let mut attempt = 1;
         loop {
@@ -67,10 +67,7 @@ impl Database {
                 Err(Error::Conflict { found, .. }) if attempt < policy.max_attempts.max(1) => {
                     // The next attempt must read what the other commit wrote.
                     if let Some(found) = found {
-                        self.instance
-                            .memtable
-                            .versions()
-                            .wait_visible(Version::new(found));
+                        self.instance.versions().wait_visible(Version::new(found));
                     }
                     attempt += 1;
                     std::thread::sleep(policy.delay(attempt, salt));

@@ -224,6 +224,12 @@ impl RunState {
         }
     }
 
+    /// Whether `key` (a full encoded key) is one of this run's own records rather than agent
+    /// memory.
+    pub fn owns(&self, key: &[u8]) -> bool {
+        key.starts_with(&self.data_prefix)
+    }
+
     /// The run's commit lock, over its writes that are logged but not yet visible.
     pub fn pending(&self) -> MutexGuard<'_, PendingWrites> {
         // Every update under this lock is a single insert or remove.
@@ -335,6 +341,11 @@ impl RunRegistry {
         let state = self.get(run)?;
         cache::remember(self.id, &state);
         call(&state)
+    }
+
+    /// Whether `run` exists (begun and not deleted).
+    pub fn contains(&self, run: RunId) -> bool {
+        self.runs.contains_key(&run)
     }
 
     pub fn insert(&self, state: Arc<RunState>) {

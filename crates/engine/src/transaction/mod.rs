@@ -21,11 +21,11 @@ use in_mem_storage::{ReadView, StoredValue};
 
 pub use retry::RetryPolicy;
 
-use crate::commit::{PendingOp, PendingWrite, ReadCheck};
 use crate::error::{Error, Result};
-use crate::instance::Instance;
+use crate::instance::{Instance, Upper, bytes_of, damaged};
 use crate::records::{Cells, Events, RunData, Spans};
 use crate::runs::RunState;
+use crate::write::{PendingOp, PendingWrite, ReadCheck};
 
 /// An open transaction of one run. Created by `Database::transaction`; see the module docs.
 pub struct Transaction<'a> {
@@ -72,7 +72,7 @@ impl<'a> Transaction<'a> {
 
     /// The database clock's time now (what commits are stamped with).
     pub fn now(&self) -> in_mem_core_types::Timestamp {
-        self.instance.clock.now()
+        self.instance.now()
     }
 
     /// Number of writes buffered so far.
@@ -88,7 +88,7 @@ impl<'a> Transaction<'a> {
         let Some(found) = self.read(self.kv_key(key)?)? else {
             return Ok(None);
         };
-        crate::database::bytes_of(key, &found.value).map(|b| Some(b.to_vec()))
+        bytes_of(key, &found.value).map(|b| Some(b.to_vec()))
     }
 
     /// The typed value under `key`, with its version (0 for a value this transaction wrote:
@@ -185,7 +185,7 @@ impl<'a> Transaction<'a> {
             &full,
             Upper::WithinPrefix(&full),
             self.run.kv_prefix.len(),
-            |key, found| crate::database::bytes_of(key, &found.value).map(<[u8]>::to_vec),
+            |key, found| bytes_of(key, &found.value).map(<[u8]>::to_vec),
         )
     }
 
@@ -240,7 +240,7 @@ impl<'a> Transaction<'a> {
         let full = self.run_key(tag, key)?;
         if tag == TypeTag::Event && self.read(Arc::clone(&full))?.is_some() {
             return Err(Error::Immutable {
-                key: crate::commit::describe_key(&full),
+                key: crate::write::describe_key(&full),
             });
         }
         let value = Arc::from(value.encode()?);
@@ -314,9 +314,8 @@ impl<'a> Transaction<'a> {
                 PendingOp::Delete => None,
             });
         }
-        let now = self.instance.clock.now();
-        let lookup = self.instance.memtable.lookup(&key, &self.view, now);
-        self.instance.check_view_retained(self.run)?;
+        let now = self.instance.now();
+        let lookup = self.instance.lookup(self.run, &self.view, &key, now)?;
         self.reads.push(ReadCheck {
             key,
             observed: lookup.as_ref().map(|l| l.version),
@@ -340,25 +339,10 @@ impl<'a> Transaction<'a> {
         strip: usize,
         mut convert: impl FnMut(&[u8], &Found) -> Result<T>,
     ) -> Result<Vec<(Vec<u8>, T)>> {
-        let now = self.instance.clock.now();
-        let memtable = &self.instance.memtable;
-        let committed: Box<dyn Iterator<Item = (Arc<[u8]>, StoredValue)>> = match upper {
-            Upper::WithinPrefix(prefix) if prefix == lo => {
-                Box::new(memtable.scan_prefix(prefix, self.view, now))
-            }
-            Upper::WithinPrefix(prefix) => Box::new(
-                memtable
-                    .scan_range(Bound::Included(lo), Bound::Unbounded, self.view, now)
-                    .take_while(move |(k, _)| k.starts_with(prefix)),
-            ),
-            Upper::Before(hi) => Box::new(memtable.scan_range(
-                Bound::Included(lo),
-                Bound::Excluded(hi),
-                self.view,
-                now,
-            )),
-        };
+        let now = self.instance.now();
+        let committed = self.instance.scan(self.run, self.view, lo, upper, now)?;
         let mut merged: BTreeMap<Arc<[u8]>, Option<Found>> = committed
+            .into_iter()
             .map(|(k, s)| {
                 (
                     k,
@@ -383,7 +367,6 @@ impl<'a> Transaction<'a> {
             };
             merged.insert(Arc::clone(key), found);
         }
-        self.instance.check_view_retained(self.run)?;
         let mut out = Vec::with_capacity(merged.len());
         for (key, found) in merged {
             if let Some(found) = found {
@@ -417,40 +400,16 @@ impl<'a> Transaction<'a> {
     }
 }
 
-/// Where a scan stops: at the end of a prefix, or before a key.
-#[derive(Clone, Copy)]
-enum Upper<'k> {
-    WithinPrefix(&'k [u8]),
-    Before(&'k [u8]),
-}
-
-impl Upper<'_> {
-    fn admits(&self, key: &[u8]) -> bool {
-        match self {
-            Upper::WithinPrefix(prefix) => key.starts_with(prefix),
-            Upper::Before(hi) => key < *hi,
-        }
-    }
-}
-
 fn versioned(key: &[u8], found: &Found) -> Result<VersionedValue> {
-    let value = Value::decode(&found.value).map_err(|e| crate::database::damaged(key, &e))?;
-    Ok(match &found.stored {
-        Some(stored) => VersionedValue {
-            value,
-            version: stored.version.get(),
-            timestamp: stored.timestamp,
-            ttl: stored
-                .expires_at
-                .map(|at| at.saturating_since(stored.timestamp)),
-        },
-        None => VersionedValue {
-            value,
+    match &found.stored {
+        Some(stored) => crate::instance::versioned(key, stored),
+        None => Ok(VersionedValue {
+            value: Value::decode(&found.value).map_err(|e| damaged(key, &e))?,
             version: 0,
             timestamp: in_mem_core_types::Timestamp::EPOCH,
             ttl: None,
-        },
-    })
+        }),
+    }
 }
 
 /// Refuses a key or prefix longer than the user-key limit.
@@ -489,6 +448,6 @@ impl RunData for Transaction<'_> {
     }
 
     fn now(&self) -> in_mem_core_types::Timestamp {
-        self.instance.clock.now()
+        self.instance.now()
     }
 }

@@ -140,6 +140,7 @@ impl Memtable {
         let from_index = self.index.with_newest(key, |newest| {
             view.sees(newest.version, newest.writer).then(|| Lookup {
                 version: newest.version,
+                writer: newest.writer,
                 live: newest.read(now),
             })
         })?;
@@ -158,6 +159,7 @@ impl Memtable {
             if view.sees(record.version, record.writer) {
                 return Some(Lookup {
                     version: record.version,
+                    writer: record.writer,
                     live: record.read(now),
                 });
             }

@@ -16,6 +16,17 @@
 //! 3. Versions above the horizon always stay: a view below them needs the older versions, and a
 //!    view at or above them needs them.
 //!
+//! # What stays for runs below the horizon
+//!
+//! A run whose snapshot is below the horizon (it ended, and its retention has passed) reads
+//! its own writes above its snapshot, and for those keys its answer is its own newest write of
+//! the key (every own write is above its snapshot, so newer than anything else it sees).
+//! [`Memtable::sweep_keeping`] keeps, below `b`, the newest version of each writer it is asked
+//! to keep and that wrote nothing newer of the key; so such a run's own writes stay readable
+//! for as long as the caller keeps it (the engine: as long as the run exists). If anything
+//! below `b` stays, `b` stays too, even if it reads as absent: views at or above the horizon
+//! must still stop at it rather than fall through to a kept older version.
+//!
 //! # Running beside writers and readers
 //!
 //! Writers in flight apply versions above `visible`, and the horizon is clamped to `visible`, so
@@ -25,9 +36,10 @@
 //! the `b` just removed: a writer that offered a newer version first keeps the key, and one that
 //! offers after finds it vacant and inserts. `docs/CONCURRENCY.md` has the full argument.
 
+use std::collections::HashSet;
 use std::sync::{Arc, PoisonError};
 
-use in_mem_core_types::{Timestamp, Version};
+use in_mem_core_types::{RunId, Timestamp, Version};
 
 use super::record::same_key;
 use super::{HistoryEntry, Memtable};
@@ -49,15 +61,29 @@ impl Memtable {
     /// `horizon` is clamped to `versions().visible()`. Runs beside writers and readers; sweeps
     /// run one at a time.
     pub fn sweep(&self, horizon: Version, now: Timestamp) -> SweepStats {
+        self.sweep_keeping(horizon, now, &|_| false)
+    }
+
+    /// Like [`sweep`](Self::sweep), but also keeps, for every key, the newest version written by
+    /// each run for which `keep_writer` says yes, so that the views of those runs still read
+    /// their own writes even though their snapshots are below the horizon (see the module docs).
+    pub fn sweep_keeping(
+        &self,
+        horizon: Version,
+        now: Timestamp,
+        keep_writer: &dyn Fn(RunId) -> bool,
+    ) -> SweepStats {
         let _one_at_a_time = self
             .sweep_lock
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let horizon = horizon.min(self.counter.visible());
         let mut stats = SweepStats::default();
+        let mut writers = HashSet::new();
         let mut cursor = self.history.front();
         while let Some(first) = cursor {
-            cursor = self.sweep_key(first, horizon, now, &mut stats);
+            writers.clear();
+            cursor = self.sweep_key(first, horizon, now, keep_writer, &mut writers, &mut stats);
         }
         stats
     }
@@ -69,19 +95,26 @@ impl Memtable {
         mut entry: HistoryEntry<'a>,
         horizon: Version,
         now: Timestamp,
+        keep_writer: &dyn Fn(RunId) -> bool,
+        writers: &mut HashSet<RunId>,
         stats: &mut SweepStats,
     ) -> Option<HistoryEntry<'a>> {
         let key = Arc::clone(&entry.key().key);
-        // Rule 3: step over the versions above the horizon.
+        // Rule 3: step over the versions above the horizon (their writers' newest versions are
+        // among them).
         while entry.key().version > horizon {
+            writers.insert(entry.value().writer);
             match entry.next() {
                 Some(next) if same_key(&next.key().key, &key) => entry = next,
                 other => return other,
             }
         }
         // `entry` is `b`, the newest version at or below the horizon. Rule 1: everything below it
-        // goes. Nothing can be inserted down here while we work (see the module docs).
+        // goes, but for the newest own write of each run to keep. Nothing can be inserted down
+        // here while we work (see the module docs).
         let base = entry;
+        writers.insert(base.value().writer);
+        let mut kept_below = false;
         let mut cursor = base.next();
         while let Some(older) = cursor {
             if !same_key(&older.key().key, &key) {
@@ -89,13 +122,17 @@ impl Memtable {
                 break;
             }
             cursor = older.next();
-            if older.remove() {
+            let writer = older.value().writer;
+            if !writers.contains(&writer) && keep_writer(writer) {
+                writers.insert(writer);
+                kept_below = true;
+            } else if older.remove() {
                 stats.versions_removed += 1;
             }
         }
-        // Rule 2: a tombstone or expired value at `b` goes too, and the key leaves the index if
-        // `b` is still its newest version.
-        if base.value().is_absent_at(now) {
+        // Rule 2: a tombstone or expired value at `b` goes too (unless an older version stayed
+        // for a run's own view), and the key leaves the index if `b` is still its newest version.
+        if !kept_below && base.value().is_absent_at(now) {
             let record = Arc::clone(base.value());
             if base.remove() {
                 stats.versions_removed += 1;

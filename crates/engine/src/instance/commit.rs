@@ -15,40 +15,16 @@
 //! lock is released, makes every conflicting pair of commits see each other.
 
 use std::sync::Arc;
-use std::time::Duration;
 
+use in_mem_core_types::Version;
 use in_mem_core_types::limits::COMMIT_WRITES_MAX;
-use in_mem_core_types::{Key, Version};
 use in_mem_durability::{CommitBody, OpRef, WaitFor, WriteRef};
 use in_mem_storage::{Mutation, MutationKind, ReadView};
 
+use super::Instance;
 use crate::error::{Error, Result};
-use crate::instance::Instance;
-use crate::runs::RunState;
-
-/// One write waiting to be committed.
-#[derive(Debug, Clone)]
-pub(crate) struct PendingWrite {
-    pub key: Arc<[u8]>,
-    pub op: PendingOp,
-}
-
-/// What a pending write does.
-#[derive(Debug, Clone)]
-pub(crate) enum PendingOp {
-    Put {
-        value: Arc<[u8]>,
-        ttl: Option<Duration>,
-    },
-    Delete,
-}
-
-/// A key a transaction read, and the version it saw (`None`: no version at all).
-#[derive(Debug, Clone)]
-pub(crate) struct ReadCheck {
-    pub key: Arc<[u8]>,
-    pub observed: Option<Version>,
-}
+use crate::runs::{PendingWrites, RunState};
+use crate::write::{PendingOp, PendingWrite, ReadCheck, describe_key};
 
 impl Instance {
     /// Commits `writes` atomically as one log record on behalf of `run`, provided that every key
@@ -120,12 +96,7 @@ impl Instance {
 
     /// Checks that every read key still has the version that was read, in the run's view as it
     /// is now: its snapshot plus every write of its own that is visible or pending.
-    fn validate(
-        &self,
-        run: &RunState,
-        pending: &crate::runs::PendingWrites,
-        reads: &[ReadCheck],
-    ) -> Result<()> {
+    fn validate(&self, run: &RunState, pending: &PendingWrites, reads: &[ReadCheck]) -> Result<()> {
         if reads.is_empty() {
             return Ok(());
         }
@@ -150,18 +121,6 @@ impl Instance {
             }
         }
         Ok(())
-    }
-}
-
-/// A readable name for an encoded key: its type and user key, e.g. `kv:user:1`.
-pub(crate) fn describe_key(encoded: &[u8]) -> String {
-    match Key::decode(encoded) {
-        Ok(key) => format!(
-            "{}:{}",
-            key.type_tag(),
-            String::from_utf8_lossy(key.user_key())
-        ),
-        Err(_) => String::from_utf8_lossy(encoded).into_owned(),
     }
 }
 

@@ -1,0 +1,125 @@
+//! Background maintenance of an open database: sweeps (reclaiming versions no view can see any
+//! more, and expired values) and checkpoints, on demand and when due.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use in_mem_core_types::{Timestamp, Version};
+use in_mem_storage::SweepStats;
+
+use super::Instance;
+use crate::checkpoint::CheckpointInfo;
+use crate::error::Result;
+
+impl Instance {
+    /// One sweep now: reclaims versions below the oldest snapshot any run may still read at.
+    pub fn sweep(&self) -> SweepStats {
+        let now = self.clock.now();
+        self.sweep_at(self.horizon(now), now)
+    }
+
+    /// A sweep if one is due (see [`SweepDue`]); what the background thread calls.
+    pub fn sweep_if_due(&self) -> Option<SweepStats> {
+        let now = self.clock.now();
+        let horizon = self.horizon(now);
+        let due =
+            self.sweep_due
+                .is_due(horizon, self.garbage_versions(), self.memtable.key_count());
+        due.then(|| self.sweep_at(horizon, now))
+    }
+
+    /// Notes that a value with a time to live was written, so sweeps come to reclaim it.
+    pub fn note_ttl_write(&self) {
+        self.sweep_due.ttl_written.store(true, Ordering::Relaxed);
+    }
+
+    /// Writes a checkpoint now (after a sweep, so that nothing no view can see is written).
+    pub fn checkpoint(&self) -> Result<CheckpointInfo> {
+        self.sweep();
+        self.checkpoints.write(&self.memtable, &self.wal, &self.dir)
+    }
+
+    /// A checkpoint if the log has grown by `checkpoint_every_bytes` since the last one.
+    pub fn checkpoint_if_due(&self) -> Option<Result<CheckpointInfo>> {
+        self.checkpoints
+            .is_due(self.wal.appended_bytes())
+            .then(|| self.checkpoint())
+    }
+
+    fn horizon(&self, now: Timestamp) -> Version {
+        let visible = || self.memtable.versions().visible();
+        self.runs
+            .pins
+            .horizon(now, self.ended_run_retention, visible)
+    }
+
+    fn sweep_at(&self, horizon: Version, now: Timestamp) -> SweepStats {
+        // Published before anything is removed, so that readers of older views notice.
+        self.swept_horizon
+            .fetch_max(horizon.get(), Ordering::SeqCst);
+        // A run's own writes stay readable for as long as the run exists.
+        let keep = |writer| self.runs.contains(writer);
+        let stats = self.memtable.sweep_keeping(horizon, now, &keep);
+        self.sweep_due.swept(horizon);
+        stats
+    }
+
+    /// Stored versions that are not the newest of their key: overwritten values and tombstones.
+    fn garbage_versions(&self) -> usize {
+        self.memtable
+            .version_count()
+            .saturating_sub(self.memtable.key_count())
+    }
+}
+
+/// Decides when a background sweep is worth walking every stored version.
+///
+/// A sweep can only reclaim an overwritten version once the horizon (the oldest snapshot a run
+/// still reads at) has moved past its successor, so one is due when the horizon has advanced
+/// since the last sweep and at least `GARBAGE_VERSIONS_MIN` (or a quarter of the live keys)
+/// versions are not the newest of their key. Expiry needs no horizon move, so once values with a
+/// time to live have been written, a sweep is also due every `TTL_SWEEP_INTERVALS` intervals.
+/// A long-running run that pins the horizon therefore causes no futile sweeps.
+#[derive(Debug)]
+pub(super) struct SweepDue {
+    last_horizon: AtomicU64,
+    ttl_written: AtomicBool,
+    last: Mutex<Instant>,
+    ttl_period: Duration,
+}
+
+const GARBAGE_VERSIONS_MIN: usize = 4096;
+const TTL_SWEEP_INTERVALS: u32 = 10;
+
+impl SweepDue {
+    pub(super) fn new(interval: Duration) -> Self {
+        SweepDue {
+            last_horizon: AtomicU64::new(0),
+            ttl_written: AtomicBool::new(false),
+            last: Mutex::new(Instant::now()),
+            ttl_period: interval.saturating_mul(TTL_SWEEP_INTERVALS),
+        }
+    }
+
+    fn is_due(&self, horizon: Version, garbage: usize, keys: usize) -> bool {
+        let advanced = horizon.get() > self.last_horizon.load(Ordering::Relaxed);
+        if advanced && garbage >= GARBAGE_VERSIONS_MIN.max(keys / 4) {
+            return true;
+        }
+        let last = *self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.ttl_written.load(Ordering::Relaxed) && last.elapsed() >= self.ttl_period
+    }
+
+    fn swept(&self, horizon: Version) {
+        self.last_horizon
+            .fetch_max(horizon.get(), Ordering::Relaxed);
+        *self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
+    }
+}

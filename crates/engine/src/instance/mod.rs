@@ -1,0 +1,193 @@
+//! One open database directory: the memtable, the log, the runs and the background thread.
+//! Every `Database` handle on the same path in this process shares one `Instance`.
+//!
+//! Its fields are private; the rest of the engine goes through the narrow interface below and
+//! in the submodules: `commit.rs` (the commit pipeline), `read.rs` (the one read path, for
+//! `Database` and `Transaction` alike), `maintenance.rs` (sweeps and checkpoints).
+
+mod commit;
+mod maintenance;
+mod read;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use in_mem_core_types::{Timestamp, Version};
+use in_mem_durability::{DataDir, SyncPolicy, SyncPolicyGuard, Wal};
+use in_mem_storage::{Memtable, VersionCounter};
+
+pub(crate) use read::{Upper, bytes_of, damaged, versioned};
+
+use crate::background::{Next, Periodic};
+use crate::checkpoint::Checkpoints;
+use crate::clock::Clock;
+use crate::error::Result;
+use crate::open_registry::Registration;
+use crate::options::OpenOptions;
+use crate::recovery::{self, Recovered, RecoveryReport};
+use crate::runs::RunRegistry;
+use maintenance::SweepDue;
+
+pub(crate) struct Instance {
+    path: PathBuf,
+    memtable: Memtable,
+    runs: RunRegistry,
+    clock: Arc<dyn Clock>,
+    ended_run_retention: Duration,
+    /// The horizon of the newest sweep: views below it may have lost versions.
+    swept_horizon: AtomicU64,
+    /// When a background sweep is worth its cost (a sweep walks every stored version).
+    sweep_due: SweepDue,
+    recovery: RecoveryReport,
+    checkpoints: Checkpoints,
+    /// The sweeps and background checkpoints; stopped before anything below goes.
+    background: Mutex<Option<Periodic>>,
+    // Field order is drop order: the log flushes and stops before the directory lock goes,
+    // and the registry entry goes last, once the lock is free for a new open.
+    wal: Wal,
+    dir: DataDir,
+    _registration: Registration,
+}
+
+impl Instance {
+    /// Opens the directory: takes its lock, recovers, starts the background thread.
+    pub fn open(
+        path: &Path,
+        registration: Registration,
+        options: &OpenOptions,
+    ) -> Result<Arc<Self>> {
+        let dir = DataDir::open(Arc::clone(&options.vfs), path)?;
+        let Recovered {
+            memtable,
+            runs,
+            wal,
+            report,
+            checkpoint,
+        } = recovery::recover(&dir, path, options)?;
+        let instance = Arc::new(Instance {
+            path: path.to_path_buf(),
+            memtable,
+            runs,
+            clock: Arc::clone(&options.clock),
+            ended_run_retention: options.ended_run_retention,
+            swept_horizon: AtomicU64::new(0),
+            sweep_due: SweepDue::new(options.sweep_interval),
+            recovery: report,
+            checkpoints: Checkpoints::new(checkpoint, options.checkpoint_every_bytes),
+            background: Mutex::new(None),
+            wal,
+            dir,
+            _registration: registration,
+        });
+        let weak = Arc::downgrade(&instance);
+        let periodic = Periodic::start("in-mem-sweeper", options.sweep_interval, move || {
+            background_round(&weak)
+        })
+        .map_err(|source| in_mem_durability::Error::Io {
+            op: "start the background thread for",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        *instance
+            .background
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(periodic);
+        Ok(instance)
+    }
+
+    /// The directory this database lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every run of the database.
+    pub fn runs(&self) -> &RunRegistry {
+        &self.runs
+    }
+
+    /// The database clock's time now.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// The counter that orders commits and says which of them readers may see.
+    pub fn versions(&self) -> &VersionCounter {
+        self.memtable.versions()
+    }
+
+    /// What recovery found when the database was opened.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    /// Makes every commit appended so far durable.
+    pub fn flush(&self) -> Result<()> {
+        self.wal.flush()?;
+        Ok(())
+    }
+
+    /// Registers a handle's sync cadence with the log; dropping the guard removes it.
+    pub fn add_sync_policy(&self, policy: SyncPolicy) -> SyncPolicyGuard {
+        self.wal.add_sync_policy(policy)
+    }
+
+    /// Counts that describe the memory in use: (keys, versions, visible version).
+    pub fn memory_counts(&self) -> (usize, usize, Version) {
+        (
+            self.memtable.key_count(),
+            self.memtable.version_count(),
+            self.memtable.versions().visible(),
+        )
+    }
+
+    /// Stops background work and closes the log, reporting any failure of the final flush.
+    pub fn shutdown(&self) -> Result<()> {
+        self.stop_background();
+        self.wal.close()?;
+        Ok(())
+    }
+
+    fn stop_background(&self) {
+        let periodic = self
+            .background
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(mut periodic) = periodic {
+            periodic.stop();
+        }
+    }
+}
+
+/// One round of the background thread: a sweep if one is due, a checkpoint if the log has
+/// grown enough. Stops the thread once the instance is gone.
+fn background_round(instance: &Weak<Instance>) -> Next {
+    let Some(instance) = instance.upgrade() else {
+        return Next::Stop;
+    };
+    instance.sweep_if_due();
+    if let Some(Err(e)) = instance.checkpoint_if_due() {
+        tracing::error!(error = %e, "background checkpoint failed; the log keeps growing until one succeeds");
+    }
+    Next::Continue
+}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance")
+            .field("path", &self.path)
+            .field("visible", &self.memtable.versions().visible())
+            .field("recovery", &self.recovery)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.stop_background();
+        // The log's own drop flushes what is buffered; the lock goes after it, then the
+        // registry entry.
+    }
+}

@@ -1,0 +1,87 @@
+//! Loading the newest checkpoint that verifies (falling back to older ones), into a memtable
+//! and a run registry that the log is then replayed onto.
+
+use in_mem_core_types::{Key, TypeTag, Version};
+use in_mem_durability::checkpoint::{
+    CheckpointEntry, CheckpointFile, CheckpointOp, list_checkpoints, read_checkpoint,
+};
+use in_mem_durability::{DataDir, ReplayRejected};
+use in_mem_storage::{Memtable, Mutation, MutationKind};
+
+use super::replay::recover_run_record;
+use crate::error::Result;
+use crate::runs::RunRegistry;
+
+/// Where recovery starts from: a memtable and run registry loaded from the newest good
+/// checkpoint (or empty), and what happened on the way.
+pub(crate) struct Loaded {
+    pub memtable: Memtable,
+    pub runs: RunRegistry,
+    /// The checkpoint used, if any; the log is replayed after its version.
+    pub checkpoint: Option<CheckpointFile>,
+    /// Damaged checkpoints that were skipped, with why.
+    pub skipped: Vec<String>,
+}
+
+/// Loads the newest checkpoint that verifies; falls back to older ones, then to none.
+pub(crate) fn load_newest(dir: &DataDir) -> Result<Loaded> {
+    let mut skipped = Vec::new();
+    for file in list_checkpoints(dir)? {
+        let memtable = Memtable::new(file.version);
+        let runs = RunRegistry::default();
+        let mut last_run_key: Option<Vec<u8>> = None;
+        let mut apply =
+            |entry: CheckpointEntry| load_entry(&memtable, &runs, &mut last_run_key, entry);
+        match read_checkpoint(dir, &file, &mut apply) {
+            Ok(_) => {
+                return Ok(Loaded {
+                    memtable,
+                    runs,
+                    checkpoint: Some(file),
+                    skipped,
+                });
+            }
+            Err(e) => {
+                tracing::error!(file = %file.path.display(), error = %e, "checkpoint is damaged; trying an older one");
+                skipped.push(e.to_string());
+            }
+        }
+    }
+    Ok(Loaded {
+        memtable: Memtable::new(Version::ZERO),
+        runs: RunRegistry::default(),
+        checkpoint: None,
+        skipped,
+    })
+}
+
+/// Applies one checkpoint entry. Entries come key by key, newest version first, so the first
+/// entry of a run record's key is that run's current record.
+fn load_entry(
+    memtable: &Memtable,
+    runs: &RunRegistry,
+    last_run_key: &mut Option<Vec<u8>>,
+    entry: CheckpointEntry,
+) -> std::result::Result<(), ReplayRejected> {
+    let tag = Key::decode_type_tag(&entry.key)
+        .map_err(|e| ReplayRejected(format!("key does not decode: {e}")))?;
+    if tag == TypeTag::Run && last_run_key.as_deref() != Some(&entry.key[..]) {
+        if let CheckpointOp::Put { value, .. } = &entry.op {
+            recover_run_record(runs, &entry.key, value)?;
+        }
+        *last_run_key = Some(entry.key.clone());
+    }
+    let kind = match entry.op {
+        CheckpointOp::Put { value, expires_at } => MutationKind::Put {
+            value: value.into(),
+            expires_at,
+        },
+        CheckpointOp::Delete => MutationKind::Delete,
+    };
+    let mutation = Mutation {
+        key: entry.key.into(),
+        kind,
+    };
+    memtable.apply(entry.version, entry.writer, entry.timestamp, &[mutation]);
+    Ok(())
+}

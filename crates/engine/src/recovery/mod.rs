@@ -1,0 +1,60 @@
+//! Recovery, inside `open`: load the newest good checkpoint (`checkpoint.rs`), replay the log
+//! after it (`replay.rs`), settle the runs the process left active, and say what was found
+//! (`report.rs`). It returns the parts an open database is made of; it knows nothing of the
+//! database itself.
+
+mod checkpoint;
+mod replay;
+mod report;
+
+use std::path::Path;
+
+use in_mem_core_types::Version;
+use in_mem_durability::{DataDir, Wal, WalOptions};
+use in_mem_storage::Memtable;
+
+pub use report::RecoveryReport;
+
+use crate::error::Result;
+use crate::options::OpenOptions;
+use crate::runs::RunRegistry;
+
+/// What an open database starts from.
+pub(crate) struct Recovered {
+    pub memtable: Memtable,
+    pub runs: RunRegistry,
+    pub wal: Wal,
+    pub report: RecoveryReport,
+    /// The version of the checkpoint recovery started from, if any.
+    pub checkpoint: Option<Version>,
+}
+
+/// Recovers the database in `dir` (opened at `path`): checkpoint, then log, then runs.
+pub(crate) fn recover(dir: &DataDir, path: &Path, options: &OpenOptions) -> Result<Recovered> {
+    let checkpoint::Loaded {
+        memtable,
+        runs,
+        checkpoint,
+        skipped,
+    } = checkpoint::load_newest(dir)?;
+    let after = checkpoint.as_ref().map_or(Version::ZERO, |c| c.version);
+    let mut replay = |record| replay::replay_record(&memtable, &runs, record);
+    let wal_options = WalOptions {
+        segment_bytes: options.segment_bytes,
+        recovery_mode: options.recovery_mode,
+    };
+    let (wal, found) = Wal::open(dir, wal_options, after, &mut replay)?;
+    let interrupted_runs = runs.finish_recovery();
+    let last_version = memtable.versions().visible().get();
+    let mut report = RecoveryReport::new(&found, last_version, interrupted_runs);
+    report.checkpoint = checkpoint.as_ref().map(|c| c.version.get());
+    report.checkpoints_skipped = skipped;
+    report.log(path);
+    Ok(Recovered {
+        memtable,
+        runs,
+        wal,
+        report,
+        checkpoint: checkpoint.map(|c| c.version),
+    })
+}
