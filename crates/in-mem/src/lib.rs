@@ -57,7 +57,8 @@
 //! ```
 
 pub use in_mem_core_types::{
-    AgentId, Key, Namespace, RunId, Timestamp, TypeTag, Value, Version, VersionedValue, limits,
+    AgentId, BigU64, Key, Namespace, RunId, Timestamp, TypeTag, Value, Version, VersionedValue,
+    limits,
 };
 pub use in_mem_engine::{
     Clock, Database, DatabaseStats, DurabilityMode, ManualClock, OpenOptions, RecoveryMode,

@@ -15,6 +15,7 @@ impl Serialize for Value {
             Value::Null => serializer.serialize_unit(),
             Value::Bool(b) => serializer.serialize_bool(*b),
             Value::I64(n) => serializer.serialize_i64(*n),
+            Value::U64(n) => serializer.serialize_u64(n.get()),
             Value::F64(x) => serializer.serialize_f64(*x),
             Value::String(s) => serializer.serialize_str(s),
             Value::Bytes(b) => serializer.serialize_bytes(b),
@@ -59,10 +60,17 @@ impl<'de> Visitor<'de> for ValueVisitor {
     fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
         Ok(Value::I64(n))
     }
-    fn visit_u64<E: de::Error>(self, n: u64) -> Result<Value, E> {
-        i64::try_from(n)
-            .map(Value::I64)
-            .map_err(|_| E::custom(format!("integer {n} does not fit in the stored i64 range")))
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+    fn visit_i128<E: de::Error>(self, n: i128) -> Result<Value, E> {
+        Value::from_integer(n).ok_or_else(|| E::custom(out_of_range(n)))
+    }
+    fn visit_u128<E: de::Error>(self, n: u128) -> Result<Value, E> {
+        i128::try_from(n)
+            .ok()
+            .and_then(Value::from_integer)
+            .ok_or_else(|| E::custom(out_of_range(n)))
     }
     fn visit_f64<E>(self, x: f64) -> Result<Value, E> {
         Ok(Value::F64(x))
@@ -99,4 +107,12 @@ impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(ValueVisitor)
     }
+}
+
+fn out_of_range(n: impl fmt::Display) -> String {
+    format!(
+        "integer {n} is outside the range a value holds ({} to {})",
+        i64::MIN,
+        u64::MAX
+    )
 }
