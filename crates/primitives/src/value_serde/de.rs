@@ -189,6 +189,7 @@ impl<'de> Deserializer<'de> for MapKey {
         deserialize_i32 => visit_i32: i32, deserialize_i64 => visit_i64: i64,
         deserialize_u8 => visit_u8: u8, deserialize_u16 => visit_u16: u16,
         deserialize_u32 => visit_u32: u32, deserialize_u64 => visit_u64: u64,
+        deserialize_i128 => visit_i128: i128, deserialize_u128 => visit_u128: u128,
     }
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(
@@ -210,7 +211,7 @@ impl<'de> Deserializer<'de> for MapKey {
     }
 
     forward_to_deserialize_any! {
-        bool i128 u128 f32 f64 char str string bytes byte_buf option unit unit_struct seq
+        bool f32 f64 char str string bytes byte_buf option unit unit_struct seq
         tuple tuple_struct map struct identifier ignored_any
     }
 }

@@ -1,7 +1,9 @@
 //! Conversion between any serde type and a stored [`Value`].
 //!
 //! Integers of every width become `Value::I64` and read back as any integer type they fit in
-//! (the getting-started guide stores `3`, an `i32`, and reads an `i64`). Structs and maps become
+//! (the getting-started guide stores `3`, an `i32`, and reads an `i64`); the `u64`s above
+//! `i64::MAX` become `Value::U64` and read back as `u64`, `u128` or `i128`, and `u128`/`i128`
+//! values are stored if they are inside `i64::MIN..=u64::MAX`. Structs and maps become
 //! `Value::Map`, sequences and tuples `Value::Array`, `Option::None` and `()` `Value::Null`,
 //! enum variants follow serde's external tagging (`"Variant"` or `{"Variant": content}`).
 

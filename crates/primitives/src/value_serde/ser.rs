@@ -12,10 +12,23 @@ type Result<T> = std::result::Result<T, ConvertError>;
 /// Serializes into a [`Value`].
 pub(super) struct ValueSerializer;
 
-fn int<T: TryInto<i64> + std::fmt::Display + Copy>(n: T) -> Result<Value> {
+/// A signed integer, or an unsigned one narrower than 64 bits: always an `I64`.
+fn int(n: impl Into<i64>) -> Value {
+    Value::I64(n.into())
+}
+
+/// A 128-bit integer, which has a stored form only inside `i64::MIN..=u64::MAX`.
+fn wide_int<T: TryInto<i128> + std::fmt::Display + Copy>(n: T) -> Result<Value> {
     n.try_into()
-        .map(Value::I64)
-        .map_err(|_| ConvertError(format!("integer {n} does not fit in the stored i64 range")))
+        .ok()
+        .and_then(Value::from_integer)
+        .ok_or_else(|| {
+            ConvertError(format!(
+                "integer {n} is outside the stored integer range ({} to {})",
+                i64::MIN,
+                u64::MAX
+            ))
+        })
 }
 
 fn variant_map(variant: &str, content: Value) -> Value {
@@ -39,34 +52,35 @@ impl ser::Serializer for ValueSerializer {
         Ok(Value::Bool(v))
     }
     fn serialize_i8(self, v: i8) -> Result<Value> {
-        int(v)
+        Ok(int(v))
     }
     fn serialize_i16(self, v: i16) -> Result<Value> {
-        int(v)
+        Ok(int(v))
     }
     fn serialize_i32(self, v: i32) -> Result<Value> {
-        int(v)
+        Ok(int(v))
     }
     fn serialize_i64(self, v: i64) -> Result<Value> {
-        int(v)
+        Ok(int(v))
     }
     fn serialize_i128(self, v: i128) -> Result<Value> {
-        int(v)
+        wide_int(v)
     }
     fn serialize_u8(self, v: u8) -> Result<Value> {
-        int(v)
+        Ok(int(v))
     }
     fn serialize_u16(self, v: u16) -> Result<Value> {
-        int(v)
+        Ok(int(v))
     }
     fn serialize_u32(self, v: u32) -> Result<Value> {
-        int(v)
+        Ok(int(v))
     }
     fn serialize_u64(self, v: u64) -> Result<Value> {
-        int(v)
+        // `I64` up to i64::MAX (the form every such value always had), `U64` above.
+        Ok(Value::from(v))
     }
     fn serialize_u128(self, v: u128) -> Result<Value> {
-        int(v)
+        wide_int(v)
     }
     fn serialize_f32(self, v: f32) -> Result<Value> {
         Ok(Value::F64(f64::from(v)))
@@ -363,6 +377,12 @@ impl ser::Serializer for MapKeySerializer {
         Ok(v.to_string())
     }
     fn serialize_u64(self, v: u64) -> Result<String> {
+        Ok(v.to_string())
+    }
+    fn serialize_i128(self, v: i128) -> Result<String> {
+        Ok(v.to_string())
+    }
+    fn serialize_u128(self, v: u128) -> Result<String> {
         Ok(v.to_string())
     }
     fn serialize_bool(self, _: bool) -> Result<String> {
