@@ -1,4 +1,10 @@
 //! Transparent serde for [`Value`]: each variant is the serde data type it holds.
+//!
+//! Deserializing asks for a newtype struct named [`Value::SERDE_NAME`] instead of calling
+//! `deserialize_any` directly. Formats pass newtypes through, so for them nothing changes; the
+//! primitives' value deserializer recognizes the name and hands `Bytes` over as bytes, while to
+//! every other type it presents `Bytes` as a sequence of `u8` (so that a `Vec<u8>` field still
+//! reads when serde buffers it, as it does for untagged and internally tagged enums).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -8,6 +14,12 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::Value;
+
+impl Value {
+    /// The newtype name `Value`'s `Deserialize` asks for; a deserializer that knows it can hand
+    /// bytes over as bytes even when it presents them to other types as a sequence.
+    pub const SERDE_NAME: &'static str = "$in_mem::Value";
+}
 
 impl Serialize for Value {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -53,6 +65,9 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
         Value::deserialize(d)
+    }
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(ValueVisitor)
     }
     fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
         Ok(Value::Bool(b))
@@ -105,7 +120,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
 
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ValueVisitor)
+        deserializer.deserialize_newtype_struct(Value::SERDE_NAME, ValueVisitor)
     }
 }
 

@@ -1,6 +1,7 @@
-//! Tests of the serde bridge: structs, enums, options and collections; integers have their own
-//! file.
+//! Tests of the serde bridge: structs, enums, options and collections; integers and bytes have
+//! their own files.
 
+mod bytes;
 mod integers;
 
 use std::collections::{BTreeMap, HashMap};
