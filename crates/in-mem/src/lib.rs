@@ -58,7 +58,8 @@
 
 pub use in_mem_core_types::ConvertError;
 pub use in_mem_core_types::{
-    AgentId, Key, Namespace, RunId, Timestamp, TypeTag, Value, Version, VersionedValue, limits,
+    AgentId, BigU64, Key, Namespace, RunId, Timestamp, TypeTag, Value, Version, VersionedValue,
+    limits,
 };
 pub use in_mem_engine::{
     CheckpointInfo, Clock, Damage, Database, DatabaseStats, DurabilityMode, Error, ManualClock,

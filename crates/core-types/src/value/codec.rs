@@ -9,15 +9,21 @@
 //! 0x05 len(varint) bytes       Bytes
 //! 0x06 count(varint) value*    Array
 //! 0x07 count(varint) (len(varint) utf8 value)*   Map, keys strictly ascending
+//! 0x08 u64 (8 bytes LE)        U64, only above i64::MAX
 //! ```
 //!
 //! Hand-written rather than derived so that the decoder can bound nesting depth and refuse
-//! non-canonical input (unsorted or duplicate map keys, bools other than 0/1), which a derived
-//! decoder cannot; garbage therefore decodes to an error, never a panic or a stack overflow.
+//! non-canonical input (unsorted or duplicate map keys, bools other than 0/1, a `U64` that an
+//! `I64` holds), which a derived decoder cannot; garbage therefore decodes to an error, never a
+//! panic or a stack overflow.
+//!
+//! `U64` came after the first format and took the next free tag rather than widening `I64`, so
+//! that the encoding of every value written before it stays byte for byte the same (event hashes
+//! cover these bytes).
 
 use std::collections::BTreeMap;
 
-use super::Value;
+use super::{BigU64, Value};
 use crate::error::{Error, Result};
 use crate::limits::{VALUE_BYTES_MAX, VALUE_DEPTH_MAX};
 use crate::varint;
@@ -30,6 +36,7 @@ const TAG_STRING: u8 = 0x04;
 const TAG_BYTES: u8 = 0x05;
 const TAG_ARRAY: u8 = 0x06;
 const TAG_MAP: u8 = 0x07;
+const TAG_U64: u8 = 0x08;
 
 impl Value {
     /// The canonical encoding. Errors if the value nests deeper than [`VALUE_DEPTH_MAX`] or
@@ -115,6 +122,7 @@ impl Value {
             Some(&TAG_BYTES) => "bytes",
             Some(&TAG_ARRAY) => "array",
             Some(&TAG_MAP) => "map",
+            Some(&TAG_U64) => "u64",
             _ => "unknown",
         }
     }
@@ -133,6 +141,10 @@ fn encode_into(value: &Value, out: &mut Vec<u8>, depth: usize) -> Result<()> {
         Value::I64(n) => {
             out.push(TAG_I64);
             out.extend_from_slice(&n.to_le_bytes());
+        }
+        Value::U64(n) => {
+            out.push(TAG_U64);
+            out.extend_from_slice(&n.get().to_le_bytes());
         }
         Value::F64(x) => {
             out.push(TAG_F64);
@@ -192,6 +204,15 @@ fn decode_at(bytes: &[u8], pos: &mut usize, depth: usize) -> Result<Value> {
             _ => return Err(malformed(*pos - 1, "bool byte is neither 0 nor 1")),
         },
         TAG_I64 => Value::I64(i64::from_le_bytes(take_array(bytes, pos)?)),
+        TAG_U64 => {
+            let at = *pos;
+            let n = u64::from_le_bytes(take_array(bytes, pos)?);
+            // Numbers up to i64::MAX take the I64 form; accepting them here as well would give
+            // them two encodings.
+            let big =
+                BigU64::new(n).ok_or(malformed(at, "u64 value fits in an i64 (non-canonical)"))?;
+            Value::U64(big)
+        }
         TAG_F64 => Value::F64(f64::from_bits(u64::from_le_bytes(take_array(bytes, pos)?))),
         TAG_STRING => Value::String(read_string(bytes, pos)?),
         TAG_BYTES => {

@@ -1,4 +1,10 @@
 //! Transparent serde for [`Value`]: each variant is the serde data type it holds.
+//!
+//! Deserializing asks for a newtype struct named [`Value::SERDE_NAME`] instead of calling
+//! `deserialize_any` directly. Formats pass newtypes through, so for them nothing changes; the
+//! primitives' value deserializer recognizes the name and hands `Bytes` over as bytes, while to
+//! every other type it presents `Bytes` as a sequence of `u8` (so that a `Vec<u8>` field still
+//! reads when serde buffers it, as it does for untagged and internally tagged enums).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -9,12 +15,19 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::Value;
 
+impl Value {
+    /// The newtype name `Value`'s `Deserialize` asks for; a deserializer that knows it can hand
+    /// bytes over as bytes even when it presents them to other types as a sequence.
+    pub const SERDE_NAME: &'static str = "$in_mem::Value";
+}
+
 impl Serialize for Value {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
             Value::Null => serializer.serialize_unit(),
             Value::Bool(b) => serializer.serialize_bool(*b),
             Value::I64(n) => serializer.serialize_i64(*n),
+            Value::U64(n) => serializer.serialize_u64(n.get()),
             Value::F64(x) => serializer.serialize_f64(*x),
             Value::String(s) => serializer.serialize_str(s),
             Value::Bytes(b) => serializer.serialize_bytes(b),
@@ -53,16 +66,26 @@ impl<'de> Visitor<'de> for ValueVisitor {
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
         Value::deserialize(d)
     }
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(ValueVisitor)
+    }
     fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
         Ok(Value::Bool(b))
     }
     fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
         Ok(Value::I64(n))
     }
-    fn visit_u64<E: de::Error>(self, n: u64) -> Result<Value, E> {
-        i64::try_from(n)
-            .map(Value::I64)
-            .map_err(|_| E::custom(format!("integer {n} does not fit in the stored i64 range")))
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+    fn visit_i128<E: de::Error>(self, n: i128) -> Result<Value, E> {
+        Value::from_integer(n).ok_or_else(|| E::custom(out_of_range(n)))
+    }
+    fn visit_u128<E: de::Error>(self, n: u128) -> Result<Value, E> {
+        i128::try_from(n)
+            .ok()
+            .and_then(Value::from_integer)
+            .ok_or_else(|| E::custom(out_of_range(n)))
     }
     fn visit_f64<E>(self, x: f64) -> Result<Value, E> {
         Ok(Value::F64(x))
@@ -97,6 +120,14 @@ impl<'de> Visitor<'de> for ValueVisitor {
 
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ValueVisitor)
+        deserializer.deserialize_newtype_struct(Value::SERDE_NAME, ValueVisitor)
     }
+}
+
+fn out_of_range(n: impl fmt::Display) -> String {
+    format!(
+        "integer {n} is outside the range a value holds ({} to {})",
+        i64::MIN,
+        u64::MAX
+    )
 }

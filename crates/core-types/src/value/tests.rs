@@ -1,3 +1,5 @@
+//! Tests of `Value`: encoding round trips, canonical forms, pinned bytes, and refusals.
+
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
@@ -11,6 +13,7 @@ fn arb_value() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::I64),
+        any::<u64>().prop_map(Value::from),
         any::<f64>()
             .prop_filter("NaN is not equal to itself", |x| !x.is_nan())
             .prop_map(Value::F64),
@@ -45,6 +48,123 @@ proptest! {
         prop_assert_eq!(&*Value::encode_bytes_shared(&b).unwrap(), fast.as_slice());
         prop_assert_eq!(Value::decode_bytes(&fast).unwrap(), Some(b.as_slice()));
     }
+}
+
+proptest! {
+    #[test]
+    fn every_u64_has_one_form_and_round_trips(n in any::<u64>()) {
+        let value = Value::from(n);
+        // The form (and so the encoding) of values an i64 holds is what it always was.
+        let (tag, form) = match i64::try_from(n) {
+            Ok(small) => (0x02, Value::I64(small)),
+            Err(_) => (0x08, Value::U64(BigU64::new(n).unwrap())),
+        };
+        prop_assert_eq!(&value, &form);
+        let mut expected = vec![tag];
+        expected.extend_from_slice(&n.to_le_bytes());
+        prop_assert_eq!(value.encode().unwrap(), expected);
+        prop_assert_eq!(Value::decode(&value.encode().unwrap()).unwrap(), value.clone());
+        prop_assert_eq!(Value::from_integer(i128::from(n)), Some(value));
+    }
+
+    #[test]
+    fn every_i64_keeps_its_form(n in any::<i64>()) {
+        prop_assert_eq!(Value::from_integer(i128::from(n)), Some(Value::I64(n)));
+    }
+
+    #[test]
+    fn a_u64_tag_holding_a_small_number_is_refused(n in 0..=i64::MAX.unsigned_abs()) {
+        let mut bytes = vec![0x08];
+        bytes.extend_from_slice(&n.to_le_bytes());
+        prop_assert_eq!(
+            Value::decode(&bytes),
+            Err(Error::Malformed {
+                what: "value",
+                offset: 1,
+                reason: "u64 value fits in an i64 (non-canonical)",
+            })
+        );
+    }
+}
+
+/// The exact bytes of values of every type, pinned: event hashes cover these encodings, so a
+/// change to any of them would break every stored chain. Never edit a line of this table; add
+/// lines for new forms.
+#[test]
+fn encodings_never_change() {
+    let cases: Vec<(Value, Vec<u8>)> = vec![
+        (Value::Null, vec![0x00]),
+        (Value::Bool(false), vec![0x01, 0x00]),
+        (Value::Bool(true), vec![0x01, 0x01]),
+        (Value::I64(3), vec![0x02, 3, 0, 0, 0, 0, 0, 0, 0]),
+        (
+            Value::I64(-2),
+            vec![0x02, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+        ),
+        (
+            Value::I64(i64::MAX),
+            vec![0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f],
+        ),
+        (Value::F64(1.5), vec![0x03, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f]),
+        (Value::from("hé"), vec![0x04, 3, b'h', 0xc3, 0xa9]),
+        (Value::Bytes(vec![0, 255]), vec![0x05, 2, 0, 255]),
+        (
+            Value::Array(vec![Value::I64(1), Value::Null]),
+            vec![0x06, 2, 0x02, 1, 0, 0, 0, 0, 0, 0, 0, 0x00],
+        ),
+        (
+            Value::Map(BTreeMap::from([
+                ("b".to_owned(), Value::Bool(true)),
+                ("a".to_owned(), Value::Null),
+            ])),
+            vec![0x07, 2, 1, b'a', 0x00, 1, b'b', 0x01, 0x01],
+        ),
+        // Added with the U64 form (tag 0x08): the first and last numbers it holds.
+        (
+            Value::U64(BigU64::MIN),
+            vec![0x08, 0, 0, 0, 0, 0, 0, 0, 0x80],
+        ),
+        (
+            Value::from(u64::MAX),
+            vec![0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+        ),
+    ];
+    for (value, bytes) in cases {
+        assert_eq!(value.encode().unwrap(), bytes, "{value:?}");
+        assert_eq!(Value::decode(&bytes).unwrap(), value);
+        assert_eq!(Value::encoded_type_name(&bytes), value.type_name());
+    }
+}
+
+#[test]
+fn big_u64_holds_exactly_the_numbers_above_i64_max() {
+    assert_eq!(BigU64::new(i64::MAX.unsigned_abs()), None);
+    assert_eq!(BigU64::new(0), None);
+    assert_eq!(BigU64::new(1 << 63), Some(BigU64::MIN));
+    assert_eq!(BigU64::MIN.get(), 1 << 63);
+    assert_eq!(u64::from(BigU64::MIN), 1 << 63);
+    assert_eq!(BigU64::MIN.to_string(), "9223372036854775808");
+    assert_eq!(Value::from(u64::MAX).type_name(), "u64");
+    assert_eq!(
+        format!("{:?}", Value::from(u64::MAX)),
+        "U64(18446744073709551615)"
+    );
+}
+
+#[test]
+fn integers_outside_the_value_range_have_no_form() {
+    assert_eq!(Value::from_integer(i128::from(i64::MIN) - 1), None);
+    assert_eq!(Value::from_integer(i128::from(u64::MAX) + 1), None);
+    assert_eq!(Value::from_integer(i128::MAX), None);
+    assert_eq!(Value::from_integer(i128::MIN), None);
+}
+
+#[test]
+fn a_cut_short_u64_is_refused() {
+    assert!(matches!(
+        Value::decode(&[0x08, 0xff, 0xff]),
+        Err(Error::Malformed { .. })
+    ));
 }
 
 #[test]

@@ -1,4 +1,13 @@
 //! Deserializing any serde type from a [`Value`].
+//!
+//! `Value::Bytes` shows two faces. To sequence-shaped requests (`deserialize_seq`, tuples,
+//! tuple structs, tuple variants) and to `deserialize_any` it is a sequence of `u8`, so it reads
+//! as `Vec<u8>`, `[u8; N]` or a `Vec` of any integer type, and still does when serde buffers it
+//! first (untagged and internally tagged enums, flattened structs buffer with
+//! `deserialize_any`, and their buffer reads a `Vec<u8>` only from a sequence). To every other
+//! request, and to `Value` itself (which asks for the newtype [`Value::SERDE_NAME`]), it is
+//! bytes: `serde_bytes::ByteBuf` and `String` (from UTF-8) read it, and a mismatch says
+//! "byte array".
 
 use std::collections::btree_map;
 use std::vec;
@@ -23,12 +32,32 @@ fn unexpected(value: &Value) -> Unexpected<'_> {
         Value::Null => Unexpected::Unit,
         Value::Bool(b) => Unexpected::Bool(*b),
         Value::I64(n) => Unexpected::Signed(*n),
+        Value::U64(n) => Unexpected::Unsigned(n.get()),
         Value::F64(x) => Unexpected::Float(*x),
         Value::String(s) => Unexpected::Str(s),
         Value::Bytes(b) => Unexpected::Bytes(b),
         Value::Array(_) => Unexpected::Seq,
         Value::Map(_) => Unexpected::Map,
     }
+}
+
+impl ValueDeserializer {
+    /// `deserialize_any`, but with `Bytes` as bytes: for requests that are not sequences.
+    fn deserialize_bytes_as_bytes<'de, V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.0 {
+            Value::Bytes(b) => visitor.visit_byte_buf(b),
+            other => ValueDeserializer(other).deserialize_any(visitor),
+        }
+    }
+}
+
+/// Forwards requests that are not sequences to [`ValueDeserializer::deserialize_bytes_as_bytes`].
+macro_rules! forward_to_bytes_as_bytes {
+    ($($method:ident)*) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+            self.deserialize_bytes_as_bytes(visitor)
+        }
+    )*};
 }
 
 impl<'de> Deserializer<'de> for ValueDeserializer {
@@ -39,10 +68,11 @@ impl<'de> Deserializer<'de> for ValueDeserializer {
             Value::Null => visitor.visit_unit(),
             Value::Bool(b) => visitor.visit_bool(b),
             Value::I64(n) => visitor.visit_i64(n),
+            Value::U64(n) => visitor.visit_u64(n.get()),
             Value::F64(x) => visitor.visit_f64(x),
             Value::String(s) => visitor.visit_string(s),
-            Value::Bytes(b) => visitor.visit_byte_buf(b),
-            Value::Array(items) => visitor.visit_seq(Items(items.into_iter())),
+            Value::Bytes(b) => visit_all(visitor, Bytes(b.into_iter())),
+            Value::Array(items) => visit_all(visitor, Items(items.into_iter())),
             Value::Map(map) => visitor.visit_map(Entries {
                 iter: map.into_iter(),
                 value: None,
@@ -59,17 +89,14 @@ impl<'de> Deserializer<'de> for ValueDeserializer {
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(
         self,
-        _name: &'static str,
+        name: &'static str,
         visitor: V,
     ) -> Result<V::Value> {
-        visitor.visit_newtype_struct(self)
-    }
-
-    /// `Vec<u8>` asks for a sequence; a stored `Bytes` value is one, byte by byte.
-    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        match self.0 {
-            Value::Bytes(bytes) => visitor.visit_seq(Bytes(bytes.into_iter())),
-            other => ValueDeserializer(other).deserialize_any(visitor),
+        if name == Value::SERDE_NAME {
+            // `Value` itself: it keeps bytes as bytes (see the module doc).
+            self.deserialize_bytes_as_bytes(visitor)
+        } else {
+            visitor.visit_newtype_struct(self)
         }
     }
 
@@ -95,9 +122,55 @@ impl<'de> Deserializer<'de> for ValueDeserializer {
         }
     }
 
+    forward_to_bytes_as_bytes! {
+        deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
+        deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64
+        deserialize_u128 deserialize_f32 deserialize_f64 deserialize_char deserialize_str
+        deserialize_string deserialize_bytes deserialize_byte_buf deserialize_unit
+        deserialize_map deserialize_identifier
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value> {
+        self.deserialize_bytes_as_bytes(visitor)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value> {
+        self.deserialize_bytes_as_bytes(visitor)
+    }
+
     forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct tuple tuple_struct map struct identifier ignored_any
+        seq tuple tuple_struct ignored_any
+    }
+}
+
+/// Visits a sequence and refuses what the visitor leaves unread: a 2-tuple or a `[u8; 2]` must
+/// not quietly take the first two elements of a longer stored sequence.
+fn visit_all<'de, V, A>(visitor: V, mut access: A) -> Result<V::Value>
+where
+    V: Visitor<'de>,
+    A: SeqAccess<'de, Error = ConvertError>,
+{
+    let len = access.size_hint().unwrap_or(0);
+    let value = visitor.visit_seq(&mut access)?;
+    match access.size_hint() {
+        Some(left) if left > 0 => {
+            let read = len - left;
+            let expected = format!(
+                "{read} element{} in sequence",
+                if read == 1 { "" } else { "s" }
+            );
+            Err(de::Error::invalid_length(len, &expected.as_str()))
+        }
+        _ => Ok(value),
     }
 }
 
@@ -187,6 +260,7 @@ impl<'de> Deserializer<'de> for MapKey {
         deserialize_i32 => visit_i32: i32, deserialize_i64 => visit_i64: i64,
         deserialize_u8 => visit_u8: u8, deserialize_u16 => visit_u16: u16,
         deserialize_u32 => visit_u32: u32, deserialize_u64 => visit_u64: u64,
+        deserialize_i128 => visit_i128: i128, deserialize_u128 => visit_u128: u128,
     }
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(
@@ -208,7 +282,7 @@ impl<'de> Deserializer<'de> for MapKey {
     }
 
     forward_to_deserialize_any! {
-        bool i128 u128 f32 f64 char str string bytes byte_buf option unit unit_struct seq
+        bool f32 f64 char str string bytes byte_buf option unit unit_struct seq
         tuple tuple_struct map struct identifier ignored_any
     }
 }

@@ -1,8 +1,17 @@
 //! Serializing any serde type into a [`Value`].
+//!
+//! Bytes: serde hands a `Vec<u8>`, `[u8; N]` or `&[u8]` over as a sequence of `serialize_u8`
+//! calls (only `serde_bytes` types call `serialize_bytes`), so [`SeqBuilder`] watches for them:
+//! a non-empty sequence, tuple or tuple variant whose every element came through `serialize_u8`
+//! becomes `Value::Bytes`; one that is empty stays an empty `Value::Array` (serde gives no
+//! element type to tell a `Vec<u8>` from a `Vec<String>`, and either reads back from it).
+//! Only a bare `u8` counts: `Some(1u8)` or a newtype around a `u8` is not a byte, because the
+//! types holding them could not read a byte back.
 
 use std::collections::BTreeMap;
 
 use crate::Value;
+use crate::limits::VALUE_BYTES_MAX;
 use serde::ser::{self, Impossible, Serialize};
 
 use super::ConvertError;
@@ -10,12 +19,30 @@ use super::ConvertError;
 type Result<T> = std::result::Result<T, ConvertError>;
 
 /// Serializes into a [`Value`].
-pub(super) struct ValueSerializer;
+#[derive(Default)]
+pub(super) struct ValueSerializer<'a> {
+    /// Where an element of a sequence reports that it was a bare `u8` (see the module doc);
+    /// `None` outside sequences.
+    byte: Option<&'a mut Option<u8>>,
+}
 
-fn int<T: TryInto<i64> + std::fmt::Display + Copy>(n: T) -> Result<Value> {
+/// A signed integer, or an unsigned one narrower than 64 bits: always an `I64`.
+fn int(n: impl Into<i64>) -> Value {
+    Value::I64(n.into())
+}
+
+/// A 128-bit integer, which has a stored form only inside `i64::MIN..=u64::MAX`.
+fn wide_int<T: TryInto<i128> + std::fmt::Display + Copy>(n: T) -> Result<Value> {
     n.try_into()
-        .map(Value::I64)
-        .map_err(|_| ConvertError(format!("integer {n} does not fit in the stored i64 range")))
+        .ok()
+        .and_then(Value::from_integer)
+        .ok_or_else(|| {
+            ConvertError(format!(
+                "integer {n} is outside the stored integer range ({} to {})",
+                i64::MIN,
+                u64::MAX
+            ))
+        })
 }
 
 fn variant_map(variant: &str, content: Value) -> Value {
@@ -24,7 +51,7 @@ fn variant_map(variant: &str, content: Value) -> Value {
     Value::Map(map)
 }
 
-impl ser::Serializer for ValueSerializer {
+impl ser::Serializer for ValueSerializer<'_> {
     type Ok = Value;
     type Error = ConvertError;
     type SerializeSeq = SeqBuilder;
@@ -39,34 +66,38 @@ impl ser::Serializer for ValueSerializer {
         Ok(Value::Bool(v))
     }
     fn serialize_i8(self, v: i8) -> Result<Value> {
-        int(v)
+        Ok(int(v))
     }
     fn serialize_i16(self, v: i16) -> Result<Value> {
-        int(v)
+        Ok(int(v))
     }
     fn serialize_i32(self, v: i32) -> Result<Value> {
-        int(v)
+        Ok(int(v))
     }
     fn serialize_i64(self, v: i64) -> Result<Value> {
-        int(v)
+        Ok(int(v))
     }
     fn serialize_i128(self, v: i128) -> Result<Value> {
-        int(v)
+        wide_int(v)
     }
     fn serialize_u8(self, v: u8) -> Result<Value> {
-        int(v)
+        if let Some(slot) = self.byte {
+            *slot = Some(v);
+        }
+        Ok(int(v))
     }
     fn serialize_u16(self, v: u16) -> Result<Value> {
-        int(v)
+        Ok(int(v))
     }
     fn serialize_u32(self, v: u32) -> Result<Value> {
-        int(v)
+        Ok(int(v))
     }
     fn serialize_u64(self, v: u64) -> Result<Value> {
-        int(v)
+        // `I64` up to i64::MAX (the form every such value always had), `U64` above.
+        Ok(Value::from(v))
     }
     fn serialize_u128(self, v: u128) -> Result<Value> {
-        int(v)
+        wide_int(v)
     }
     fn serialize_f32(self, v: f32) -> Result<Value> {
         Ok(Value::F64(f64::from(v)))
@@ -87,7 +118,8 @@ impl ser::Serializer for ValueSerializer {
         Ok(Value::Null)
     }
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<Value> {
-        value.serialize(self)
+        // A fresh serializer: `Some(1u8)` is not a byte (see the module doc).
+        value.serialize(ValueSerializer::default())
     }
     fn serialize_unit(self) -> Result<Value> {
         Ok(Value::Null)
@@ -108,7 +140,8 @@ impl ser::Serializer for ValueSerializer {
         _: &'static str,
         value: &T,
     ) -> Result<Value> {
-        value.serialize(self)
+        // A fresh serializer: a newtype around a `u8` is not a byte (see the module doc).
+        value.serialize(ValueSerializer::default())
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
@@ -117,11 +150,16 @@ impl ser::Serializer for ValueSerializer {
         variant: &'static str,
         value: &T,
     ) -> Result<Value> {
-        Ok(variant_map(variant, value.serialize(self)?))
+        Ok(variant_map(
+            variant,
+            value.serialize(ValueSerializer::default())?,
+        ))
     }
     fn serialize_seq(self, len: Option<usize>) -> Result<SeqBuilder> {
         Ok(SeqBuilder {
-            items: Vec::with_capacity(len.unwrap_or(0).min(4096)),
+            len_hint: len.unwrap_or(0),
+            bytes: Vec::new(),
+            items: Vec::new(),
             variant: None,
         })
     }
@@ -165,22 +203,52 @@ impl ser::Serializer for ValueSerializer {
     }
 }
 
-/// Collects the items of a sequence, tuple or tuple variant.
+/// Collects the items of a sequence, tuple or tuple variant: into `bytes` while every element
+/// so far was a bare `u8`, into `items` from the first one that was not.
 pub(super) struct SeqBuilder {
+    /// The length serde announced, if any, to reserve once the first element shows which
+    /// vector fills.
+    len_hint: usize,
+    bytes: Vec<u8>,
     items: Vec<Value>,
     variant: Option<&'static str>,
 }
 
 impl SeqBuilder {
     fn push<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.items.push(value.serialize(ValueSerializer)?);
+        let mut byte = None;
+        let item = value.serialize(ValueSerializer {
+            byte: Some(&mut byte),
+        })?;
+        match byte {
+            Some(b) if self.items.is_empty() => {
+                if self.bytes.is_empty() {
+                    // Capped: more bytes than this could not be stored anyway.
+                    self.bytes.reserve(self.len_hint.min(VALUE_BYTES_MAX));
+                }
+                self.bytes.push(b);
+            }
+            _ => {
+                if self.items.is_empty() {
+                    // Capped: a hint is not a promise, and a Value is 32 bytes.
+                    self.items.reserve(self.len_hint.min(4096));
+                    self.items
+                        .extend(self.bytes.drain(..).map(|b| Value::I64(i64::from(b))));
+                }
+                self.items.push(item);
+            }
+        }
         Ok(())
     }
     fn finish(self) -> Value {
-        let array = Value::Array(self.items);
+        let seq = if self.items.is_empty() && !self.bytes.is_empty() {
+            Value::Bytes(self.bytes)
+        } else {
+            Value::Array(self.items)
+        };
         match self.variant {
-            Some(variant) => variant_map(variant, array),
-            None => array,
+            Some(variant) => variant_map(variant, seq),
+            None => seq,
         }
     }
 }
@@ -238,7 +306,8 @@ pub(super) struct MapBuilder {
 
 impl MapBuilder {
     fn insert<T: Serialize + ?Sized>(&mut self, key: String, value: &T) -> Result<()> {
-        self.map.insert(key, value.serialize(ValueSerializer)?);
+        self.map
+            .insert(key, value.serialize(ValueSerializer::default())?);
         Ok(())
     }
     fn finish(self) -> Value {
@@ -363,6 +432,12 @@ impl ser::Serializer for MapKeySerializer {
         Ok(v.to_string())
     }
     fn serialize_u64(self, v: u64) -> Result<String> {
+        Ok(v.to_string())
+    }
+    fn serialize_i128(self, v: i128) -> Result<String> {
+        Ok(v.to_string())
+    }
+    fn serialize_u128(self, v: u128) -> Result<String> {
         Ok(v.to_string())
     }
     fn serialize_bool(self, _: bool) -> Result<String> {
