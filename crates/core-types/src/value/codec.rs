@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 
 use super::{BigU64, Value};
 use crate::error::{Error, Result};
-use crate::limits::{VALUE_BYTES_MAX, VALUE_DEPTH_MAX};
+use crate::limits::{STORED_DEPTH_MAX, VALUE_BYTES_MAX, VALUE_DEPTH_MAX};
 use crate::varint;
 
 const TAG_NULL: u8 = 0x00;
@@ -42,8 +42,56 @@ impl Value {
     /// The canonical encoding. Errors if the value nests deeper than [`VALUE_DEPTH_MAX`] or
     /// encodes to more than [`VALUE_BYTES_MAX`] bytes.
     pub fn encode(&self) -> Result<Vec<u8>> {
+        self.encode_within(VALUE_DEPTH_MAX)
+    }
+
+    /// The canonical encoding of one of the engine's records, which may wrap a caller's value
+    /// (itself at most [`VALUE_DEPTH_MAX`] deep) in up to `RECORD_NESTING_MAX` more levels.
+    pub fn encode_record(&self) -> Result<Vec<u8>> {
+        self.encode_within(STORED_DEPTH_MAX)
+    }
+
+    /// Refuses a value nested deeper than [`VALUE_DEPTH_MAX`], naming its depth: the check every
+    /// caller's value passes before it is stored, whichever record holds it.
+    pub fn check_depth(&self) -> Result<()> {
+        let depth = self.depth();
+        if depth > VALUE_DEPTH_MAX {
+            return Err(Error::ValueTooDeep {
+                depth,
+                max: VALUE_DEPTH_MAX,
+            });
+        }
+        Ok(())
+    }
+
+    /// Levels of nesting: 1 for a scalar or an empty array or map, one more per array or map
+    /// around it. Walks without recursion, so any value built in memory can be measured.
+    pub fn depth(&self) -> usize {
+        if !matches!(self, Value::Array(_) | Value::Map(_)) {
+            return 1;
+        }
+        let mut deepest = 0;
+        let mut stack = vec![(self, 1usize)];
+        while let Some((value, depth)) = stack.pop() {
+            deepest = deepest.max(depth);
+            match value {
+                Value::Array(items) => stack.extend(items.iter().map(|v| (v, depth + 1))),
+                Value::Map(map) => stack.extend(map.values().map(|v| (v, depth + 1))),
+                _ => {}
+            }
+        }
+        deepest
+    }
+
+    fn encode_within(&self, depth_max: usize) -> Result<Vec<u8>> {
+        if self.depth() > depth_max {
+            return Err(Error::ValueTooDeep {
+                depth: self.depth(),
+                max: depth_max,
+            });
+        }
         let mut out = Vec::new();
-        encode_into(self, &mut out, 1)?;
+        encode_into(self, &mut out)?;
         if out.len() > VALUE_BYTES_MAX {
             return Err(Error::ValueTooLarge {
                 len: out.len(),
@@ -128,13 +176,8 @@ impl Value {
     }
 }
 
-fn encode_into(value: &Value, out: &mut Vec<u8>, depth: usize) -> Result<()> {
-    if depth > VALUE_DEPTH_MAX {
-        return Err(Error::ValueTooDeep {
-            depth,
-            max: VALUE_DEPTH_MAX,
-        });
-    }
+/// Encodes `value`, whose depth the caller has checked (so the recursion is bounded).
+fn encode_into(value: &Value, out: &mut Vec<u8>) -> Result<()> {
     match value {
         Value::Null => out.push(TAG_NULL),
         Value::Bool(b) => out.extend_from_slice(&[TAG_BOOL, u8::from(*b)]),
@@ -164,7 +207,7 @@ fn encode_into(value: &Value, out: &mut Vec<u8>, depth: usize) -> Result<()> {
             out.push(TAG_ARRAY);
             varint::write_u64(out, items.len() as u64);
             for item in items {
-                encode_into(item, out, depth + 1)?;
+                encode_into(item, out)?;
             }
         }
         Value::Map(map) => {
@@ -173,7 +216,7 @@ fn encode_into(value: &Value, out: &mut Vec<u8>, depth: usize) -> Result<()> {
             for (k, v) in map {
                 varint::write_u64(out, k.len() as u64);
                 out.extend_from_slice(k.as_bytes());
-                encode_into(v, out, depth + 1)?;
+                encode_into(v, out)?;
             }
         }
     }
@@ -188,7 +231,7 @@ fn encode_into(value: &Value, out: &mut Vec<u8>, depth: usize) -> Result<()> {
 }
 
 fn decode_at(bytes: &[u8], pos: &mut usize, depth: usize) -> Result<Value> {
-    if depth > VALUE_DEPTH_MAX {
+    if depth > STORED_DEPTH_MAX {
         return Err(malformed(*pos, "value nests deeper than the limit"));
     }
     let tag_at = *pos;

@@ -12,7 +12,7 @@
 //!
 //! ```
 //! use in_mem_core_types::Value;
-//! use in_mem_primitives::value_serde::{from_value, to_value};
+//! use in_mem_core_types::value_serde::{from_value, to_value};
 //!
 //! let stored = to_value(&u64::MAX).unwrap();
 //! assert_eq!(stored, Value::from(u64::MAX));

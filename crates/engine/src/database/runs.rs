@@ -221,6 +221,7 @@ impl Database {
                 .map_err(|_| Error::UnknownParent { parent })?;
         }
         let tags = clean_tags(options.tags)?;
+        options.metadata.check_depth()?;
         let lifecycle = Lifecycle::begun(self.instance.now(), tags, options.metadata);
         self.begin(run, agent, options.parent, &lifecycle, false)?;
         Ok(run)
@@ -296,6 +297,7 @@ impl Database {
 
     /// Replaces a run's metadata (allowed in any status).
     pub fn set_run_metadata(&self, run: RunId, metadata: Value) -> Result<()> {
+        metadata.check_depth()?;
         self.update_run(run, |lifecycle| lifecycle.metadata = metadata)
     }
 
@@ -382,7 +384,7 @@ impl Database {
     }
 
     fn write_run_record(&self, state: &RunState, lifecycle: &Lifecycle) -> Result<()> {
-        let value = state.record(lifecycle).to_value().encode()?;
+        let value = state.record(lifecycle).to_value().encode_record()?;
         let write = PendingWrite {
             key: Arc::from(&*state.record_key),
             op: PendingOp::Put {

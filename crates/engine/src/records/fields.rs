@@ -151,17 +151,26 @@ pub(crate) fn damaged(what: &str, reason: impl Into<String>) -> Error {
     }
 }
 
-/// Refuses values that have no single canonical encoding: NaN has many bit patterns, so a hash
-/// or a comparison over it would not be stable.
+/// Refuses a caller's value that cannot be stored in a record: nested deeper than
+/// `VALUE_DEPTH_MAX` (the same limit as a KV value's, whatever record wraps it, reported with
+/// the value's own depth), or without a single canonical encoding (NaN has many bit patterns,
+/// so a hash or a comparison over it would not be stable).
 pub(crate) fn check_canonical(value: &Value) -> Result<()> {
-    match value {
-        Value::F64(x) if x.is_nan() => Err(Error::NotCanonical {
-            reason: "NaN has no canonical encoding",
-        }),
-        Value::Array(items) => items.iter().try_for_each(check_canonical),
-        Value::Map(map) => map.values().try_for_each(check_canonical),
-        _ => Ok(()),
+    value.check_depth()?;
+    let mut stack = vec![value];
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::F64(x) if x.is_nan() => {
+                return Err(Error::NotCanonical {
+                    reason: "NaN has no canonical encoding",
+                });
+            }
+            Value::Array(items) => stack.extend(items),
+            Value::Map(map) => stack.extend(map.values()),
+            _ => {}
+        }
     }
+    Ok(())
 }
 
 /// Checks a name used inside index keys (event types, cell and machine names, span tags): 1 to

@@ -182,6 +182,21 @@ impl SpanKind {
         })
     }
 
+    /// The values the caller gave the kind (arguments, results, custom data).
+    pub(crate) fn caller_values(&self) -> impl Iterator<Item = &Value> {
+        let values: [Option<&Value>; 2] = match self {
+            SpanKind::ToolCall {
+                arguments, result, ..
+            } => [Some(arguments), result.as_ref()],
+            SpanKind::Query { result, .. } => [result.as_ref(), None],
+            SpanKind::Custom { data, .. } => [Some(data), None],
+            SpanKind::Decision { .. } | SpanKind::Thought { .. } | SpanKind::Error { .. } => {
+                [None, None]
+            }
+        };
+        values.into_iter().flatten()
+    }
+
     fn variant(&self) -> &'static str {
         match self {
             SpanKind::ToolCall { .. } => "ToolCall",

@@ -274,11 +274,11 @@ fn id_of(key: &[u8]) -> Result<SpanId> {
 }
 
 fn encode(span: &Span) -> Result<Value> {
-    let kind = span.kind.to_value();
-    check_canonical(&kind)?;
-    for value in span.attributes.values() {
+    // The caller's values are checked as they are (the kind's wrapping is the record's own).
+    for value in span.kind.caller_values().chain(span.attributes.values()) {
         check_canonical(value)?;
     }
+    let kind = span.kind.to_value();
     let mut record = RecordBuilder::new()
         .field("kind", kind)
         .text("status", span.status.as_str())

@@ -243,7 +243,7 @@ impl<'a> Transaction<'a> {
                 key: crate::write::describe_key(&full),
             });
         }
-        let value = Arc::from(value.encode()?);
+        let value = Arc::from(value.encode_record()?);
         self.write(full, PendingOp::Put { value, ttl: None });
         Ok(())
     }
