@@ -92,19 +92,24 @@ impl Key {
     /// Decodes an encoding made by [`Key::encode`]. Any other bytes give
     /// [`Error::Malformed`] or [`Error::UnknownTypeTag`], never a panic.
     pub fn decode(bytes: &[u8]) -> Result<Key> {
-        let (name_ends, pos) = name_ends(bytes)?;
-        let mut start = 0;
-        let mut names = [String::new(), String::new(), String::new()];
-        for (name, end) in names.iter_mut().zip(name_ends) {
-            std::str::from_utf8(&bytes[start..end])
-                .map_err(|_| Error::Malformed {
-                    what: "key",
-                    offset: start,
-                    reason: "namespace name is not UTF-8",
-                })?
-                .clone_into(name);
-            start = end + 1;
-        }
+        let (namespace, run_end) = decode_namespace(bytes)?;
+        let tag = *bytes.get(run_end).ok_or(Error::Malformed {
+            what: "key",
+            offset: run_end,
+            reason: "type tag is missing",
+        })?;
+        Ok(Key {
+            namespace,
+            type_tag: TypeTag::try_from(tag)?,
+            user_key: bytes.get(run_end + 1..).unwrap_or_default().to_vec(),
+        })
+    }
+
+    /// The parts of an encoded key that say whose it is, read without allocating: the length of
+    /// its agent part (tenant, app and agent with their terminators, the bytes that every key
+    /// of the agent starts with), its run id and its type tag.
+    pub fn decode_owner(bytes: &[u8]) -> Result<(usize, RunId, TypeTag)> {
+        let (_, pos) = name_ends(bytes)?;
         let run_end = pos + 16;
         let run: [u8; 16] = bytes
             .get(pos..run_end)
@@ -119,12 +124,21 @@ impl Key {
             offset: run_end,
             reason: "type tag is missing",
         })?;
-        let [tenant, app, agent] = names;
-        Ok(Key {
-            namespace: Namespace::for_run(AgentId::new(tenant, app, agent), RunId::from_bytes(run)),
-            type_tag: TypeTag::try_from(tag)?,
-            user_key: bytes[run_end + 1..].to_vec(),
-        })
+        Ok((pos, RunId::from_bytes(run), TypeTag::try_from(tag)?))
+    }
+
+    /// Decodes exactly an encoded namespace (what [`Namespace::encode`] makes: the prefix of
+    /// every key of one run), as the engine logs it when it deletes a run's data.
+    pub fn decode_namespace(bytes: &[u8]) -> Result<Namespace> {
+        let (namespace, end) = decode_namespace(bytes)?;
+        if end != bytes.len() {
+            return Err(Error::Malformed {
+                what: "namespace",
+                offset: end,
+                reason: "bytes after the run id",
+            });
+        }
+        Ok(namespace)
     }
 
     /// The type tag of an encoded key, read without decoding (or allocating) the rest.
@@ -152,6 +166,37 @@ impl Key {
         }
         Ok(())
     }
+}
+
+/// The namespace at the start of `bytes` and where it ends.
+fn decode_namespace(bytes: &[u8]) -> Result<(Namespace, usize)> {
+    let (name_ends, pos) = name_ends(bytes)?;
+    let mut start = 0;
+    let mut names = [String::new(), String::new(), String::new()];
+    for (name, end) in names.iter_mut().zip(name_ends) {
+        std::str::from_utf8(bytes.get(start..end).unwrap_or_default())
+            .map_err(|_| Error::Malformed {
+                what: "key",
+                offset: start,
+                reason: "namespace name is not UTF-8",
+            })?
+            .clone_into(name);
+        start = end + 1;
+    }
+    let run_end = pos + 16;
+    let run: [u8; 16] = bytes
+        .get(pos..run_end)
+        .and_then(|s| s.try_into().ok())
+        .ok_or(Error::Malformed {
+            what: "key",
+            offset: pos,
+            reason: "run id is cut short",
+        })?;
+    let [tenant, app, agent] = names;
+    Ok((
+        Namespace::for_run(AgentId::new(tenant, app, agent), RunId::from_bytes(run)),
+        run_end,
+    ))
 }
 
 /// Where the three 0x00-terminated namespace names of an encoded key end (the offsets of their

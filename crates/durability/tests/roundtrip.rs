@@ -75,7 +75,9 @@ fn a_record_larger_than_a_segment_gets_a_segment_of_its_own() {
     assert_eq!(records.len(), 5);
     match &records[3].writes[0].op {
         in_mem_durability::LogOp::Put { value, .. } => assert_eq!(*value, big),
-        in_mem_durability::LogOp::Delete => panic!("expected the big put"),
+        in_mem_durability::LogOp::Delete | in_mem_durability::LogOp::DeletePrefix => {
+            panic!("expected the big put")
+        }
     }
     check_record(&records[4], 5);
 }

@@ -38,7 +38,7 @@ mod write;
 
 pub use checkpoint::CheckpointInfo;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use database::{Database, DatabaseStats, RunOptions, RunQuery};
+pub use database::{Database, DatabaseStats, RunOptions};
 pub use error::{Damage, Error, Result};
 pub use in_mem_durability::{RecoveryMode, Salvaged, TailState};
 pub use in_mem_storage::SweepStats;
@@ -48,5 +48,5 @@ pub use records::{
     SPAN_TREE_DEPTH_MAX, Span, SpanId, SpanKind, SpanStatus, SpanTree, Spans, Transition,
 };
 pub use recovery::RecoveryReport;
-pub use runs::{RunInfo, RunStatus};
+pub use runs::{RunInfo, RunQuery, RunStatus};
 pub use transaction::{RetryPolicy, Transaction};

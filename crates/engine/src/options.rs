@@ -49,6 +49,7 @@ pub struct OpenOptions {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) vfs: Arc<dyn Vfs>,
     pub(crate) ended_run_retention: Duration,
+    pub(crate) interrupted_run_grace: Duration,
     pub(crate) sweep_interval: Duration,
     pub(crate) recovery_mode: RecoveryMode,
     pub(crate) checkpoint_every_bytes: u64,
@@ -62,6 +63,7 @@ impl Default for OpenOptions {
             clock: Arc::new(SystemClock),
             vfs: Arc::new(StdFs),
             ended_run_retention: Duration::from_secs(600),
+            interrupted_run_grace: Duration::from_secs(600),
             sweep_interval: Duration::from_secs(1),
             checkpoint_every_bytes: 64 << 20,
             recovery_mode: RecoveryMode::Refuse,
@@ -105,11 +107,24 @@ impl OpenOptions {
         self
     }
 
-    /// How long after a run ends its exact view (the memory as of its start plus its own
-    /// writes) stays readable. Until then, overwritten versions it could see are kept.
+    /// How long after a run ends its view of the agent's shared memory (as of its start) stays
+    /// readable; until then, overwritten versions it could see are kept. Its own data (the keys
+    /// it wrote, its events, state cells and spans) stays readable for as long as the run
+    /// exists, whatever this says. Default 10 minutes.
     #[must_use]
     pub fn ended_run_retention(mut self, d: Duration) -> Self {
         self.ended_run_retention = d;
+        self
+    }
+
+    /// How long after an open that found a run interrupted (the process stopped while it was
+    /// active) its view of shared memory stays pinned, so that it can be resumed as it was.
+    /// After that it no longer holds back memory reclaim for everyone: its view is treated like
+    /// an ended run's, and resuming it is an error (its own data stays readable, and it can
+    /// still be ended). Default 10 minutes.
+    #[must_use]
+    pub fn interrupted_run_grace(mut self, d: Duration) -> Self {
+        self.interrupted_run_grace = d;
         self
     }
 

@@ -21,6 +21,8 @@ pub(crate) enum PendingOp {
         ttl: Option<Duration>,
     },
     Delete,
+    /// Deletes every key under the write's key (a run's namespace, when it is deleted).
+    DeletePrefix,
 }
 
 /// A key a transaction read, and the version it saw (`None`: no version at all).

@@ -243,10 +243,19 @@ fn the_background_sweeper_reclaims_expired_and_overwritten_versions() {
         Some(29u32.to_le_bytes().to_vec())
     );
     assert_eq!(db.get(reader, b"ttl:7").unwrap(), None);
-    // The ended run's view of shared memory was released by retention: reading it is a clear
-    // error, never stale data.
+    // The ended run's own writes stay readable as long as the run exists ...
+    assert_eq!(
+        db.get(run, b"hot:7").unwrap(),
+        Some(29u32.to_le_bytes().to_vec())
+    );
+    // ... but its view of the rest of shared memory was released by retention: reading that is
+    // a clear error, never stale data.
     assert!(matches!(
-        db.get(run, b"hot:7"),
+        db.get(run, b"never-written"),
+        Err(in_mem_engine::Error::HistoryPruned { .. })
+    ));
+    assert!(matches!(
+        db.list(run, b"hot:"),
         Err(in_mem_engine::Error::HistoryPruned { .. })
     ));
 }

@@ -43,6 +43,9 @@ pub enum OpRef<'a> {
     },
     /// Deletes the key.
     Delete,
+    /// Deletes every key that starts with the write's key (the engine: all the records of a
+    /// deleted run). Replay expands it against the state the earlier commits built.
+    DeletePrefix,
 }
 
 /// One write of a commit, owned, as replayed.
@@ -60,6 +63,8 @@ pub enum LogOp {
         ttl: Option<Duration>,
     },
     Delete,
+    /// Deletes every key that starts with the write's key.
+    DeletePrefix,
 }
 
 /// A commit as replayed from the log.
@@ -95,7 +100,7 @@ impl CommitBody {
         let raw = writes.iter().fold(0usize, |sum, w| {
             let value = match w.op {
                 OpRef::Put { value, .. } => value.len(),
-                OpRef::Delete => 0,
+                OpRef::Delete | OpRef::DeletePrefix => 0,
             };
             sum.saturating_add(w.key.len()).saturating_add(value)
         });
@@ -219,6 +224,7 @@ impl Serialize for OpSer<'_> {
                 v.end()
             }
             OpRef::Delete => s.serialize_unit_variant("Op", 1, "Delete"),
+            OpRef::DeletePrefix => s.serialize_unit_variant("Op", 2, "DeletePrefix"),
         }
     }
 }
@@ -251,6 +257,7 @@ struct WriteDe {
 enum OpDe {
     Put { value: ByteBuf, ttl: Option<u64> },
     Delete,
+    DeletePrefix,
 }
 
 /// The writes, built straight into the replayed form.
@@ -277,6 +284,7 @@ impl<'de> Deserialize<'de> for WritesDe {
                             ttl: ttl.map(Duration::from_micros),
                         },
                         OpDe::Delete => LogOp::Delete,
+                        OpDe::DeletePrefix => LogOp::DeletePrefix,
                     };
                     writes.push(LogWrite { key: key.0, op });
                 }

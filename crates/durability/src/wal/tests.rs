@@ -67,7 +67,7 @@ fn a_record_spanning_a_read_buffer_boundary_is_not_dropped() {
             assert_eq!(r.timestamp, Timestamp::from_micros(v));
             match &r.writes[0].op {
                 LogOp::Put { value, .. } => assert_eq!(value.len(), 10 + (v as usize * 53) % 400),
-                LogOp::Delete => panic!("expected a put"),
+                LogOp::Delete | LogOp::DeletePrefix => panic!("expected a put"),
             }
         }
         drop(wal);

@@ -88,7 +88,7 @@ pub fn check_record(record: &CommitRecord, v: u64) {
             assert_eq!(*value, value_of(v));
             assert_eq!(*ttl, ttl_of(v));
         }
-        LogOp::Delete => panic!("expected a put"),
+        LogOp::Delete | LogOp::DeletePrefix => panic!("expected a put"),
     }
     assert_eq!(record.writes[1].op, LogOp::Delete);
 }

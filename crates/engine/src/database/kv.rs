@@ -49,7 +49,7 @@ impl Database {
         ttl: Option<Duration>,
     ) -> Result<u64> {
         Key::validate_user_key(key)?;
-        let version = self.instance.runs().with(run, |state| {
+        let version = self.instance.with_run(run, |state| {
             let _writable = state.writable()?;
             let write = PendingWrite {
                 key: kv_key(state, key),
@@ -93,7 +93,7 @@ impl Database {
     fn read(&self, run: RunId, key: &[u8]) -> Result<Option<StoredValue>> {
         Key::validate_user_key(key)?;
         let instance = &self.instance;
-        instance.runs().with(run, |state| {
+        instance.with_run(run, |state| {
             let view = instance.view_of(state);
             let now = instance.now();
             with_joined(&state.kv_prefix, key, |full| {
@@ -136,7 +136,7 @@ impl Database {
     ) -> Result<Vec<(Vec<u8>, T)>> {
         crate::transaction::check_prefix(prefix)?;
         let instance = &self.instance;
-        instance.runs().with(run, |state| {
+        instance.with_run(run, |state| {
             let view = instance.view_of(state);
             let full_prefix = [&*state.kv_prefix, prefix].concat();
             let strip = state.kv_prefix.len();

@@ -7,7 +7,7 @@ mod kv;
 mod runs;
 mod transactions;
 
-pub use runs::{RunOptions, RunQuery};
+pub use runs::RunOptions;
 
 use std::path::Path;
 use std::sync::Arc;

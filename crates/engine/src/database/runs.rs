@@ -3,12 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use in_mem_core_types::Timestamp;
-
 use super::{
-    AgentId, Arc, Database, Error, Lifecycle, Namespace, PendingOp, PendingWrite, Result, RunId,
-    RunInfo, RunState, RunStatus, Value,
+    AgentId, Database, Error, Lifecycle, Namespace, Result, RunId, RunInfo, RunStatus, Value,
 };
+use crate::instance::OnLogFailure;
+use crate::runs::RunQuery;
 
 /// How to begin a run: its agent, its id, its parent, tags and metadata. Start from
 /// `RunOptions::new()`; everything is optional.
@@ -63,105 +62,6 @@ impl RunOptions {
     }
 }
 
-/// Which runs [`Database::query_runs`] returns: every condition that is set must hold. Results
-/// come oldest first, at most `limit` of them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RunQuery {
-    tenant: Option<String>,
-    app: Option<String>,
-    agent: Option<String>,
-    status: Option<RunStatus>,
-    tag: Option<String>,
-    created_from: Option<Timestamp>,
-    created_before: Option<Timestamp>,
-    parent: Option<RunId>,
-    limit: Option<usize>,
-}
-
-impl RunQuery {
-    /// Every run.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Runs of this tenant.
-    #[must_use]
-    pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
-        self.tenant = Some(tenant.into());
-        self
-    }
-
-    /// Runs of this app.
-    #[must_use]
-    pub fn app(mut self, app: impl Into<String>) -> Self {
-        self.app = Some(app.into());
-        self
-    }
-
-    /// Runs of this agent name.
-    #[must_use]
-    pub fn agent(mut self, agent: impl Into<String>) -> Self {
-        self.agent = Some(agent.into());
-        self
-    }
-
-    /// Runs of exactly this agent (tenant, app and agent).
-    #[must_use]
-    pub fn agent_id(self, agent: &AgentId) -> Self {
-        self.tenant(agent.tenant())
-            .app(agent.app())
-            .agent(agent.agent())
-    }
-
-    /// Runs in this status.
-    #[must_use]
-    pub fn status(mut self, status: RunStatus) -> Self {
-        self.status = Some(status);
-        self
-    }
-
-    /// Runs carrying this tag.
-    #[must_use]
-    pub fn tag(mut self, tag: impl Into<String>) -> Self {
-        self.tag = Some(tag.into());
-        self
-    }
-
-    /// Runs created at or after `from` and before `before`.
-    #[must_use]
-    pub fn created_between(mut self, from: Timestamp, before: Timestamp) -> Self {
-        self.created_from = Some(from);
-        self.created_before = Some(before);
-        self
-    }
-
-    /// Runs whose parent is `parent`.
-    #[must_use]
-    pub fn parent(mut self, parent: RunId) -> Self {
-        self.parent = Some(parent);
-        self
-    }
-
-    /// At most `limit` runs.
-    #[must_use]
-    pub fn limit(mut self, limit: usize) -> Self {
-        self.limit = Some(limit);
-        self
-    }
-
-    fn matches(&self, info: &RunInfo) -> bool {
-        let same = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
-        same(&self.tenant, info.agent.tenant())
-            && same(&self.app, info.agent.app())
-            && same(&self.agent, info.agent.agent())
-            && self.status.is_none_or(|s| s == info.status)
-            && self.tag.as_ref().is_none_or(|t| info.tags.contains(t))
-            && self.created_from.is_none_or(|t| info.created_at >= t)
-            && self.created_before.is_none_or(|t| info.created_at < t)
-            && self.parent.is_none_or(|p| info.parent == Some(p))
-    }
-}
-
 impl Database {
     /// Begins a run of the default agent (`default/default/default`). Its view is the agent's
     /// memory as of now plus its own writes.
@@ -172,7 +72,16 @@ impl Database {
     pub fn begin_run(&self) -> RunId {
         let run = RunId::new();
         let lifecycle = Lifecycle::begun(self.instance.now(), Vec::new(), Value::Null);
-        if let Err(e) = self.begin(run, AgentId::default_agent(), None, &lifecycle, true) {
+        let agent = AgentId::default_agent();
+        let begun = self.instance.begin_run(
+            run,
+            &agent,
+            None,
+            lifecycle,
+            self.handle.wait,
+            OnLogFailure::Keep,
+        );
+        if let Err(e) = begun {
             tracing::warn!(%run, error = %e, "could not log the beginning of a run");
         }
         run
@@ -207,59 +116,24 @@ impl Database {
         if run.is_nil() {
             return Err(in_mem_core_types::Error::NilRunId.into());
         }
-        if self.instance.runs().get(run).is_ok() {
-            return Err(Error::RunState {
-                run,
-                status: "existing",
-                action: "begun again",
-            });
-        }
-        if let Some(parent) = options.parent {
-            self.instance
-                .runs()
-                .get(parent)
-                .map_err(|_| Error::UnknownParent { parent })?;
-        }
         let tags = clean_tags(options.tags)?;
         options.metadata.check_depth()?;
         let lifecycle = Lifecycle::begun(self.instance.now(), tags, options.metadata);
-        self.begin(run, agent, options.parent, &lifecycle, false)?;
+        self.instance.begin_run(
+            run,
+            &agent,
+            options.parent,
+            lifecycle,
+            self.handle.wait,
+            OnLogFailure::Forget,
+        )?;
         Ok(run)
     }
 
-    fn begin(
-        &self,
-        run: RunId,
-        agent: AgentId,
-        parent: Option<RunId>,
-        lifecycle: &Lifecycle,
-        keep_on_failure: bool,
-    ) -> Result<()> {
-        let instance = &self.instance;
-        let created_at = lifecycle.updated_at;
-        let snapshot = instance
-            .runs()
-            .pins
-            .pin_new(|| instance.versions().visible());
-        let state = Arc::new(RunState::new(
-            run,
-            agent,
-            parent,
-            snapshot,
-            created_at,
-            lifecycle.clone(),
-        ));
-        instance.runs().insert(Arc::clone(&state));
-        let result = self.write_run_record(&state, lifecycle);
-        if result.is_err() && !keep_on_failure {
-            instance.runs().remove(run);
-            instance.runs().pins.end(snapshot, created_at);
-        }
-        result
-    }
-
-    /// Ends a run as `Completed`: it takes no more writes and stays readable (its exact view is
-    /// kept for `OpenOptions::ended_run_retention`). Allowed from Active, Paused and Interrupted.
+    /// Ends a run as `Completed`: it takes no more writes and stays readable. Its own data
+    /// (the keys it wrote, its events, cells and spans) stays readable for as long as the run
+    /// exists; its view of the rest of the agent's memory as of its start is kept for
+    /// `OpenOptions::ended_run_retention`. Allowed from Active, Paused and Interrupted.
     pub fn end_run(&self, run: RunId) -> Result<()> {
         self.transition(run, RunStatus::Completed, None)
     }
@@ -280,7 +154,9 @@ impl Database {
     }
 
     /// Resumes a paused run, or one interrupted by a crash: it takes writes again, with the view
-    /// it had (its start snapshot plus its own writes).
+    /// it had (its start snapshot plus its own writes). An interrupted run can be resumed within
+    /// `OpenOptions::interrupted_run_grace` of the open that found it; after that its view of
+    /// shared memory may be reclaimed, and resuming it is [`Error::HistoryPruned`].
     pub fn resume_run(&self, run: RunId) -> Result<()> {
         self.transition(run, RunStatus::Active, None)
     }
@@ -292,109 +168,52 @@ impl Database {
         tags: impl IntoIterator<Item = S>,
     ) -> Result<()> {
         let tags = clean_tags(tags.into_iter().map(Into::into).collect())?;
-        self.update_run(run, |lifecycle| lifecycle.tags = tags)
+        self.instance
+            .update_run(run, |lifecycle| lifecycle.tags = tags, self.handle.wait)
     }
 
     /// Replaces a run's metadata (allowed in any status).
     pub fn set_run_metadata(&self, run: RunId, metadata: Value) -> Result<()> {
         metadata.check_depth()?;
-        self.update_run(run, |lifecycle| lifecycle.metadata = metadata)
+        self.instance.update_run(
+            run,
+            |lifecycle| lifecycle.metadata = metadata,
+            self.handle.wait,
+        )
+    }
+
+    /// Deletes a run that has ended (or was interrupted): its record and its own data (events,
+    /// state cells, spans) go in one commit, and the memory they held is reclaimed by the next
+    /// sweeps. The keys it wrote to the agent's memory stay: they are the agent's. Refused for
+    /// an active or paused run. Afterwards the run is unknown, as if never begun.
+    pub fn delete_run(&self, run: RunId) -> Result<()> {
+        self.instance.delete_run(run, self.handle.wait)
     }
 
     /// A description of `run`.
     pub fn run_info(&self, run: RunId) -> Result<RunInfo> {
-        Ok(self.instance.runs().get(run)?.info())
+        self.instance.run_info(run)
     }
 
     /// Every run this database knows, oldest first.
     pub fn runs(&self) -> Vec<RunInfo> {
-        self.instance.runs().all()
+        self.instance.query_runs(&RunQuery::new())
     }
 
-    /// The runs that match `query`, oldest first.
+    /// The runs that match `query`, oldest first (or newest first, if it asks), answered from
+    /// indexes by status, tag, parent, agent and creation time.
     pub fn query_runs(&self, query: &RunQuery) -> Vec<RunInfo> {
-        let mut found: Vec<RunInfo> = self
-            .instance
-            .runs()
-            .all()
-            .into_iter()
-            .filter(|info| query.matches(info))
-            .collect();
-        if let Some(limit) = query.limit {
-            found.truncate(limit);
-        }
-        found
+        self.instance.query_runs(query)
     }
 
     /// How many runs are in each status (every status is present, with 0 if none).
     pub fn run_counts(&self) -> BTreeMap<RunStatus, u64> {
-        let mut counts: BTreeMap<RunStatus, u64> = RunStatus::ALL.iter().map(|&s| (s, 0)).collect();
-        for info in self.instance.runs().all() {
-            *counts.entry(info.status).or_default() += 1;
-        }
-        counts
+        self.instance.run_counts()
     }
 
     fn transition(&self, run: RunId, to: RunStatus, error: Option<String>) -> Result<()> {
-        let state = self.instance.runs().get(run)?;
-        let mut lifecycle = state.transition();
-        let from = lifecycle.status;
-        if !from.can_become(to) {
-            if from.is_terminal() {
-                return Err(Error::RunEnded { run });
-            }
-            let action = match to {
-                RunStatus::Active => "resumed",
-                RunStatus::Paused => "paused",
-                RunStatus::Failed => "failed",
-                RunStatus::Cancelled => "cancelled",
-                _ => "ended",
-            };
-            return Err(Error::RunState {
-                run,
-                status: from.as_str(),
-                action,
-            });
-        }
-        let now = self.instance.now();
-        let mut next = lifecycle.clone();
-        next.status = to;
-        next.updated_at = now;
-        if to.is_terminal() {
-            next.ended_at = Some(now);
-            next.error = error;
-        }
-        self.write_run_record(&state, &next)?;
-        *lifecycle = next;
-        if to.is_terminal() {
-            self.instance.runs().pins.end(state.snapshot, now);
-        }
-        Ok(())
-    }
-
-    fn update_run(&self, run: RunId, change: impl FnOnce(&mut Lifecycle)) -> Result<()> {
-        let state = self.instance.runs().get(run)?;
-        let mut lifecycle = state.transition();
-        let mut next = lifecycle.clone();
-        change(&mut next);
-        next.updated_at = self.instance.now();
-        self.write_run_record(&state, &next)?;
-        *lifecycle = next;
-        Ok(())
-    }
-
-    fn write_run_record(&self, state: &RunState, lifecycle: &Lifecycle) -> Result<()> {
-        let value = state.record(lifecycle).to_value().encode_record()?;
-        let write = PendingWrite {
-            key: Arc::from(&*state.record_key),
-            op: PendingOp::Put {
-                value: Arc::from(value),
-                ttl: None,
-            },
-        };
         self.instance
-            .commit(state, &[write], &[], self.handle.wait)?;
-        Ok(())
+            .transition_run(run, to, error, self.handle.wait)
     }
 }
 

@@ -27,7 +27,7 @@ impl Database {
         run: RunId,
         f: impl FnOnce(&mut Transaction<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
-        let state = self.instance.runs().get(run)?;
+        let state = self.instance.run_state(run)?;
         let mut tx = Transaction::new(&self.instance, &state);
         let out = f(&mut tx)?;
         tx.commit(self.handle.wait)?;
@@ -56,7 +56,7 @@ impl Database {
         policy: RetryPolicy,
         mut f: impl FnMut(&mut Transaction<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<(T, Option<u64>), E> {
-        let state = self.instance.runs().get(run)?;
+        let state = self.instance.run_state(run)?;
         let salt = retry_salt();
         let mut attempt = 1;
         loop {

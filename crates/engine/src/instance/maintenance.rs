@@ -5,12 +5,31 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use in_mem_core_types::{Timestamp, Version};
-use in_mem_storage::SweepStats;
+use in_mem_core_types::{Key, RunId, Timestamp, TypeTag, Version};
+use in_mem_storage::{SweepRules, SweepStats};
 
 use super::Instance;
 use crate::checkpoint::CheckpointInfo;
 use crate::error::Result;
+use crate::runs::RunRegistry;
+
+/// What sweeps keep and take beyond the horizon.
+struct Rules<'a> {
+    runs: &'a RunRegistry,
+}
+
+impl SweepRules for Rules<'_> {
+    /// A run's own writes stay readable for as long as the run exists.
+    fn keeps_writer(&self, writer: RunId) -> bool {
+        self.runs.contains(writer)
+    }
+
+    /// Run records are read only at their newest version (a run's lifecycle has no history to
+    /// travel back through).
+    fn newest_only(&self, key: &[u8]) -> bool {
+        Key::decode_type_tag(key).is_ok_and(|tag| tag == TypeTag::Run)
+    }
+}
 
 impl Instance {
     /// One sweep now: reclaims versions below the oldest snapshot any run may still read at.
@@ -49,19 +68,17 @@ impl Instance {
 
     fn horizon(&self, now: Timestamp) -> Version {
         let visible = || self.memtable.versions().visible();
-        self.runs
-            .pins
-            .horizon(now, self.ended_run_retention, visible)
+        self.runs.horizon(now, visible)
     }
 
     fn sweep_at(&self, horizon: Version, now: Timestamp) -> SweepStats {
         // Published before anything is removed, so that readers of older views notice.
         self.swept_horizon
             .fetch_max(horizon.get(), Ordering::SeqCst);
-        // A run's own writes stay readable for as long as the run exists.
-        let keep = |writer| self.runs.contains(writer);
-        let stats = self.memtable.sweep_keeping(horizon, now, &keep);
-        self.sweep_due.swept(horizon);
+        let stats = self
+            .memtable
+            .sweep_with(horizon, now, &Rules { runs: &self.runs });
+        self.sweep_due.swept(horizon, self.garbage_versions());
         stats
     }
 
@@ -75,15 +92,20 @@ impl Instance {
 
 /// Decides when a background sweep is worth walking every stored version.
 ///
-/// A sweep can only reclaim an overwritten version once the horizon (the oldest snapshot a run
-/// still reads at) has moved past its successor, so one is due when the horizon has advanced
-/// since the last sweep and at least `GARBAGE_VERSIONS_MIN` (or a quarter of the live keys)
-/// versions are not the newest of their key. Expiry needs no horizon move, so once values with a
-/// time to live have been written, a sweep is also due every `TTL_SWEEP_INTERVALS` intervals.
-/// A long-running run that pins the horizon therefore causes no futile sweeps.
+/// A sweep can reclaim most overwritten versions only once the horizon (the oldest snapshot a
+/// run still reads at) has moved past their successors, so one is due when the horizon has
+/// advanced since the last sweep and at least `GARBAGE_VERSIONS_MIN` (or a quarter of the live
+/// keys) versions are not the newest of their key. Some need no horizon move (superseded run
+/// records, see `SweepRules::newest_only`), so a sweep is also due when that much garbage has
+/// grown again since the last one, whatever the horizon. Expiry needs no horizon move either, so
+/// once values with a time to live have been written, a sweep is also due every
+/// `TTL_SWEEP_INTERVALS` intervals. A long-running run that pins the horizon therefore costs at
+/// most one sweep per `GARBAGE_VERSIONS_MIN` new versions.
 #[derive(Debug)]
 pub(super) struct SweepDue {
     last_horizon: AtomicU64,
+    /// Garbage versions left by the last sweep.
+    last_garbage: AtomicU64,
     ttl_written: AtomicBool,
     last: Mutex<Instant>,
     ttl_period: Duration,
@@ -96,6 +118,7 @@ impl SweepDue {
     pub(super) fn new(interval: Duration) -> Self {
         SweepDue {
             last_horizon: AtomicU64::new(0),
+            last_garbage: AtomicU64::new(0),
             ttl_written: AtomicBool::new(false),
             last: Mutex::new(Instant::now()),
             ttl_period: interval.saturating_mul(TTL_SWEEP_INTERVALS),
@@ -103,8 +126,13 @@ impl SweepDue {
     }
 
     fn is_due(&self, horizon: Version, garbage: usize, keys: usize) -> bool {
+        let threshold = GARBAGE_VERSIONS_MIN.max(keys / 4);
         let advanced = horizon.get() > self.last_horizon.load(Ordering::Relaxed);
-        if advanced && garbage >= GARBAGE_VERSIONS_MIN.max(keys / 4) {
+        if advanced && garbage >= threshold {
+            return true;
+        }
+        let grown = (garbage as u64).saturating_sub(self.last_garbage.load(Ordering::Relaxed));
+        if grown >= threshold as u64 {
             return true;
         }
         let last = *self
@@ -114,9 +142,11 @@ impl SweepDue {
         self.ttl_written.load(Ordering::Relaxed) && last.elapsed() >= self.ttl_period
     }
 
-    fn swept(&self, horizon: Version) {
+    fn swept(&self, horizon: Version, garbage_left: usize) {
         self.last_horizon
             .fetch_max(horizon.get(), Ordering::Relaxed);
+        self.last_garbage
+            .store(garbage_left as u64, Ordering::Relaxed);
         *self
             .last
             .lock()

@@ -8,17 +8,19 @@
 mod commit;
 mod maintenance;
 mod read;
+mod runs;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::Duration;
 
 use in_mem_core_types::{Timestamp, Version};
 use in_mem_durability::{DataDir, SyncPolicy, SyncPolicyGuard, Wal};
 use in_mem_storage::{Memtable, VersionCounter};
 
+pub(crate) use commit::live_keys_under;
 pub(crate) use read::{Upper, bytes_of, damaged, versioned};
+pub(crate) use runs::OnLogFailure;
 
 use crate::background::{Next, Periodic};
 use crate::checkpoint::Checkpoints;
@@ -35,7 +37,6 @@ pub(crate) struct Instance {
     memtable: Memtable,
     runs: RunRegistry,
     clock: Arc<dyn Clock>,
-    ended_run_retention: Duration,
     /// The horizon of the newest sweep: views below it may have lost versions.
     swept_horizon: AtomicU64,
     /// When a background sweep is worth its cost (a sweep walks every stored version).
@@ -71,7 +72,6 @@ impl Instance {
             memtable,
             runs,
             clock: Arc::clone(&options.clock),
-            ended_run_retention: options.ended_run_retention,
             swept_horizon: AtomicU64::new(0),
             sweep_due: SweepDue::new(options.sweep_interval),
             recovery: report,

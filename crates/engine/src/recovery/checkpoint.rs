@@ -10,7 +10,7 @@ use in_mem_storage::{Memtable, Mutation, MutationKind};
 
 use super::replay::recover_run_record;
 use crate::error::Result;
-use crate::runs::RunRegistry;
+use crate::runs::{PinPolicy, RunRegistry};
 
 /// Where recovery starts from: a memtable and run registry loaded from the newest good
 /// checkpoint (or empty), and what happened on the way.
@@ -24,11 +24,11 @@ pub(crate) struct Loaded {
 }
 
 /// Loads the newest checkpoint that verifies; falls back to older ones, then to none.
-pub(crate) fn load_newest(dir: &DataDir) -> Result<Loaded> {
+pub(crate) fn load_newest(dir: &DataDir, policy: PinPolicy) -> Result<Loaded> {
     let mut skipped = Vec::new();
     for file in list_checkpoints(dir)? {
         let memtable = Memtable::new(file.version);
-        let runs = RunRegistry::default();
+        let runs = RunRegistry::new(policy);
         let mut last_run_key: Option<Vec<u8>> = None;
         let mut apply =
             |entry: CheckpointEntry| load_entry(&memtable, &runs, &mut last_run_key, entry);
@@ -49,7 +49,7 @@ pub(crate) fn load_newest(dir: &DataDir) -> Result<Loaded> {
     }
     Ok(Loaded {
         memtable: Memtable::new(Version::ZERO),
-        runs: RunRegistry::default(),
+        runs: RunRegistry::new(policy),
         checkpoint: None,
         skipped,
     })

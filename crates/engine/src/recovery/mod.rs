@@ -11,13 +11,13 @@ use std::path::Path;
 
 use in_mem_core_types::Version;
 use in_mem_durability::{DataDir, Wal, WalOptions};
-use in_mem_storage::Memtable;
+use in_mem_storage::{Memtable, ReadView};
 
 pub use report::RecoveryReport;
 
 use crate::error::Result;
 use crate::options::OpenOptions;
-use crate::runs::RunRegistry;
+use crate::runs::{PinPolicy, RunRegistry};
 
 /// What an open database starts from.
 pub(crate) struct Recovered {
@@ -31,12 +31,16 @@ pub(crate) struct Recovered {
 
 /// Recovers the database in `dir` (opened at `path`): checkpoint, then log, then runs.
 pub(crate) fn recover(dir: &DataDir, path: &Path, options: &OpenOptions) -> Result<Recovered> {
+    let policy = PinPolicy {
+        ended_retention: options.ended_run_retention,
+        interrupted_grace: options.interrupted_run_grace,
+    };
     let checkpoint::Loaded {
         memtable,
         runs,
         checkpoint,
         skipped,
-    } = checkpoint::load_newest(dir)?;
+    } = checkpoint::load_newest(dir, policy)?;
     let after = checkpoint.as_ref().map_or(Version::ZERO, |c| c.version);
     let mut replay = |record| replay::replay_record(&memtable, &runs, record);
     let wal_options = WalOptions {
@@ -44,7 +48,10 @@ pub(crate) fn recover(dir: &DataDir, path: &Path, options: &OpenOptions) -> Resu
         recovery_mode: options.recovery_mode,
     };
     let (wal, found) = Wal::open(dir, wal_options, after, &mut replay)?;
-    let interrupted_runs = runs.finish_recovery();
+    let visible = ReadView::at(memtable.versions().visible());
+    let now = options.clock.now();
+    let read = |key: &[u8]| memtable.get(key, &visible, now).map(|s| s.value);
+    let interrupted_runs = runs.finish_recovery(now, &read)?;
     let last_version = memtable.versions().visible().get();
     let mut report = RecoveryReport::new(&found, last_version, interrupted_runs);
     report.checkpoint = checkpoint.as_ref().map(|c| c.version.get());

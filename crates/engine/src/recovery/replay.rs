@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
-use in_mem_core_types::{Key, TypeTag, Value};
+use in_mem_core_types::{Key, TypeTag};
 use in_mem_durability::{CommitRecord, LogOp, ReplayRejected};
 use in_mem_storage::{Memtable, Mutation, MutationKind};
 
-use crate::runs::{RunRecord, RunRegistry};
+use crate::instance::live_keys_under;
+use crate::runs::{RecordHead, RunRegistry};
 
 /// Applies one replayed commit to the memtable (and the run registry, for run records).
 ///
@@ -29,6 +30,17 @@ pub(crate) fn replay_record(
     }
     let mut mutations = Vec::with_capacity(record.writes.len());
     for write in record.writes {
+        if write.op == LogOp::DeletePrefix {
+            // A deleted run: every record under its namespace goes, and the run with them.
+            let namespace = Key::decode_namespace(&write.key)
+                .map_err(|e| ReplayRejected(format!("deleted namespace: {e}")))?;
+            runs.recover_deletion(namespace.run());
+            mutations.extend(live_keys_under(memtable, &write.key).map(|key| Mutation {
+                key,
+                kind: MutationKind::Delete,
+            }));
+            continue;
+        }
         let tag = Key::decode_type_tag(&write.key)
             .map_err(|e| ReplayRejected(format!("key does not decode: {e}")))?;
         if tag == TypeTag::Run {
@@ -40,6 +52,7 @@ pub(crate) fn replay_record(
                 expires_at: ttl.map(|ttl| record.timestamp.saturating_add(ttl)),
             },
             LogOp::Delete => MutationKind::Delete,
+            LogOp::DeletePrefix => unreachable!("prefix deletions are expanded above"),
             #[allow(unreachable_patterns)]
             _ => return Err(ReplayRejected("unknown log operation".to_owned())),
         };
@@ -57,7 +70,7 @@ pub(crate) fn replay_record(
 fn recover_run(runs: &RunRegistry, key: &[u8], op: &LogOp) -> Result<(), ReplayRejected> {
     match op {
         LogOp::Put { value, .. } => recover_run_record(runs, key, value),
-        LogOp::Delete => {
+        LogOp::Delete | LogOp::DeletePrefix => {
             let key = Key::decode(key).map_err(|e| ReplayRejected(format!("run key: {e}")))?;
             Err(ReplayRejected(format!(
                 "run record of {} deleted",
@@ -67,16 +80,14 @@ fn recover_run(runs: &RunRegistry, key: &[u8], op: &LogOp) -> Result<(), ReplayR
     }
 }
 
-/// Rebuilds a run in the registry from its stored record (from the log or a checkpoint).
+/// Records a run in the registry from its stored record (from the log or a checkpoint); only
+/// the record's head is decoded (the rest is read from the memtable when needed).
 pub(crate) fn recover_run_record(
     runs: &RunRegistry,
     key: &[u8],
     value: &[u8],
 ) -> Result<(), ReplayRejected> {
-    let key = Key::decode(key).map_err(|e| ReplayRejected(format!("run key: {e}")))?;
-    let value = Value::decode(value).map_err(|e| ReplayRejected(format!("run record: {e}")))?;
-    let record = RunRecord::from_value(&value).map_err(ReplayRejected)?;
-    let namespace = key.namespace();
-    runs.recover(namespace.run(), namespace.agent_id().clone(), &record);
-    Ok(())
+    let head = RecordHead::decode(value).map_err(|e| ReplayRejected(format!("run record: {e}")))?;
+    runs.recover_record(key, &head)
+        .map_err(|e| ReplayRejected(format!("run key: {e}")))
 }

@@ -311,7 +311,7 @@ impl<'a> Transaction<'a> {
                     value: Arc::clone(value),
                     stored: None,
                 }),
-                PendingOp::Delete => None,
+                PendingOp::Delete | PendingOp::DeletePrefix => None,
             });
         }
         let now = self.instance.now();
@@ -363,7 +363,7 @@ impl<'a> Transaction<'a> {
                     value: Arc::clone(value),
                     stored: None,
                 }),
-                PendingOp::Delete => None,
+                PendingOp::Delete | PendingOp::DeletePrefix => None,
             };
             merged.insert(Arc::clone(key), found);
         }

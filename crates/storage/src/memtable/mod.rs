@@ -25,7 +25,7 @@ use crate::{Lookup, Mutation, ReadView, StoredValue, StoredVersion, VersionCount
 use index::NewestIndex;
 use record::{Probe, Record, SeekKey, VersionKey};
 pub use scan::Scan;
-pub use sweep::SweepStats;
+pub use sweep::{KeepNothing, SweepRules, SweepStats};
 
 /// The skiplist of every stored version.
 type History = SkipMap<VersionKey, Arc<Record>>;

@@ -35,6 +35,13 @@
 //! through `NewestIndex::remove_if_newest`, which removes it only while its newest record is still
 //! the `b` just removed: a writer that offered a newer version first keeps the key, and one that
 //! offers after finds it vacant and inserts. `docs/CONCURRENCY.md` has the full argument.
+//!
+//! # Keys only ever read at their newest version
+//!
+//! Some keys (the engine's run records) are read only at their newest visible version, by every
+//! reader. For those, [`SweepRules::newest_only`] lets the sweep use the visible version as the
+//! key's horizon: everything below the newest visible version goes, whatever older snapshots
+//! runs hold. Versions above the visible one (commits being applied) stay, as for any key.
 
 use std::collections::HashSet;
 use std::sync::{Arc, PoisonError};
@@ -43,6 +50,30 @@ use in_mem_core_types::{RunId, Timestamp, Version};
 
 use super::record::same_key;
 use super::{HistoryEntry, Memtable};
+
+/// What a sweep keeps beyond what views at or above its horizon see, and what it may take
+/// below it (see the module docs). The defaults keep nothing more and take nothing less.
+pub trait SweepRules {
+    /// Whether to keep, below the horizon, the newest version `writer` wrote of each key: its
+    /// own view still reads its writes though its snapshot is below the horizon.
+    fn keeps_writer(&self, writer: RunId) -> bool {
+        let _ = writer;
+        false
+    }
+
+    /// Whether `key` is only ever read at its newest visible version, so that every older
+    /// version may go whatever the horizon.
+    fn newest_only(&self, key: &[u8]) -> bool {
+        let _ = key;
+        false
+    }
+}
+
+/// The plain sweep: only the horizon decides.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeepNothing;
+
+impl SweepRules for KeepNothing {}
 
 /// What one sweep reclaimed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -61,29 +92,35 @@ impl Memtable {
     /// `horizon` is clamped to `versions().visible()`. Runs beside writers and readers; sweeps
     /// run one at a time.
     pub fn sweep(&self, horizon: Version, now: Timestamp) -> SweepStats {
-        self.sweep_keeping(horizon, now, &|_| false)
+        self.sweep_with(horizon, now, &KeepNothing)
     }
 
-    /// Like [`sweep`](Self::sweep), but also keeps, for every key, the newest version written by
-    /// each run for which `keep_writer` says yes, so that the views of those runs still read
-    /// their own writes even though their snapshots are below the horizon (see the module docs).
-    pub fn sweep_keeping(
+    /// Like [`sweep`](Self::sweep), with `rules` saying what more to keep (the newest own write
+    /// of each run still readable below the horizon) and what less (older versions of keys only
+    /// ever read at their newest); see the module docs.
+    pub fn sweep_with(
         &self,
         horizon: Version,
         now: Timestamp,
-        keep_writer: &dyn Fn(RunId) -> bool,
+        rules: &dyn SweepRules,
     ) -> SweepStats {
         let _one_at_a_time = self
             .sweep_lock
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let horizon = horizon.min(self.counter.visible());
+        let visible = self.counter.visible();
+        let horizon = horizon.min(visible);
         let mut stats = SweepStats::default();
         let mut writers = HashSet::new();
         let mut cursor = self.history.front();
         while let Some(first) = cursor {
             writers.clear();
-            cursor = self.sweep_key(first, horizon, now, keep_writer, &mut writers, &mut stats);
+            let key_horizon = if rules.newest_only(&first.key().key) {
+                visible
+            } else {
+                horizon
+            };
+            cursor = self.sweep_key(first, key_horizon, now, rules, &mut writers, &mut stats);
         }
         stats
     }
@@ -95,7 +132,7 @@ impl Memtable {
         mut entry: HistoryEntry<'a>,
         horizon: Version,
         now: Timestamp,
-        keep_writer: &dyn Fn(RunId) -> bool,
+        rules: &dyn SweepRules,
         writers: &mut HashSet<RunId>,
         stats: &mut SweepStats,
     ) -> Option<HistoryEntry<'a>> {
@@ -123,7 +160,7 @@ impl Memtable {
             }
             cursor = older.next();
             let writer = older.value().writer;
-            if !writers.contains(&writer) && keep_writer(writer) {
+            if !writers.contains(&writer) && rules.keeps_writer(writer) {
                 writers.insert(writer);
                 kept_below = true;
             } else if older.remove() {

@@ -1,0 +1,208 @@
+//! The run lifecycle of an open database: beginning a run, its transitions and tag and
+//! metadata changes (each logged as the run's record, see `runs/record.rs`), deleting one, and
+//! describing and finding runs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use in_mem_core_types::{AgentId, RunId};
+use in_mem_durability::WaitFor;
+use in_mem_storage::ReadView;
+
+use super::Instance;
+use crate::error::{Error, Result};
+use crate::runs::{Lifecycle, RunInfo, RunQuery, RunState, RunStatus};
+use crate::write::{PendingOp, PendingWrite};
+
+/// How a run's beginning behaves if its record cannot be logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnLogFailure {
+    /// Keep the run in memory (its first write will report the error).
+    Keep,
+    /// Forget the run and return the error.
+    Forget,
+}
+
+impl Instance {
+    /// The current stored bytes of `key` (the newest visible version), for run records.
+    fn read_current(&self, key: &[u8]) -> Option<Arc<[u8]>> {
+        let view = ReadView::at(self.memtable.versions().visible());
+        self.memtable
+            .get(key, &view, self.clock.now())
+            .map(|stored| stored.value)
+    }
+
+    /// Calls `f` with `run`'s state (from the calling thread's cache when it can).
+    pub fn with_run<T>(&self, run: RunId, f: impl FnOnce(&RunState) -> Result<T>) -> Result<T> {
+        self.runs.with(run, &|key| self.read_current(key), f)
+    }
+
+    /// `run`'s state: the live one, or one rebuilt from an ended run's record.
+    pub fn run_state(&self, run: RunId) -> Result<Arc<RunState>> {
+        self.runs.get(run, &|key| self.read_current(key))
+    }
+
+    /// Begins run `run` of `agent` and logs its record.
+    pub fn begin_run(
+        &self,
+        run: RunId,
+        agent: &AgentId,
+        parent: Option<RunId>,
+        lifecycle: Lifecycle,
+        wait: WaitFor,
+        on_failure: OnLogFailure,
+    ) -> Result<()> {
+        let record_lifecycle = lifecycle.clone();
+        let state = self.runs.begin(run, agent, parent, lifecycle, || {
+            self.memtable.versions().visible()
+        })?;
+        let result = self.write_run_record(&state, &record_lifecycle, wait);
+        if result.is_err() && on_failure == OnLogFailure::Forget {
+            self.runs.abort_begin(&state);
+        }
+        result
+    }
+
+    /// Moves `run` to status `to` (with `error` for a failed run), as the transition table
+    /// allows, and logs it.
+    pub fn transition_run(
+        &self,
+        run: RunId,
+        to: RunStatus,
+        error: Option<String>,
+        wait: WaitFor,
+    ) -> Result<()> {
+        let state = self.run_state(run)?;
+        let mut lifecycle = state.transition();
+        let from = lifecycle.status;
+        if !from.can_become(to) {
+            if from.is_terminal() {
+                return Err(Error::RunEnded { run });
+            }
+            let action = match to {
+                RunStatus::Active => "resumed",
+                RunStatus::Paused => "paused",
+                RunStatus::Failed => "failed",
+                RunStatus::Cancelled => "cancelled",
+                _ => "ended",
+            };
+            return Err(Error::RunState {
+                run,
+                status: from.as_str(),
+                action,
+            });
+        }
+        let now = self.clock.now();
+        if from == RunStatus::Interrupted
+            && to == RunStatus::Active
+            && !self.runs.interrupted_view_held(&state, now)
+        {
+            // Its grace passed: the shared memory it saw may be reclaimed already. Its own
+            // data stays readable; it can be ended, but not resumed with a view it lost.
+            return Err(Error::HistoryPruned {
+                run,
+                snapshot: state.snapshot.get(),
+                oldest_kept: self.swept_horizon().max(state.snapshot.get() + 1),
+            });
+        }
+        let mut next = lifecycle.clone();
+        next.status = to;
+        next.updated_at = now;
+        if to.is_terminal() {
+            next.ended_at = Some(now);
+            next.error = error;
+        }
+        self.write_run_record(&state, &next, wait)?;
+        *lifecycle = next;
+        self.runs.transitioned(&state, from, to, now);
+        Ok(())
+    }
+
+    /// Changes `run`'s tags or metadata (allowed in any status) and logs it.
+    pub fn update_run(
+        &self,
+        run: RunId,
+        change: impl FnOnce(&mut Lifecycle),
+        wait: WaitFor,
+    ) -> Result<()> {
+        let state = self.run_state(run)?;
+        let mut lifecycle = state.transition();
+        let mut next = lifecycle.clone();
+        change(&mut next);
+        next.updated_at = self.clock.now();
+        self.write_run_record(&state, &next, wait)?;
+        let retagged = next.tags != lifecycle.tags;
+        *lifecycle = next;
+        if retagged {
+            self.runs.retagged(run, &lifecycle.tags);
+        }
+        Ok(())
+    }
+
+    /// Deletes `run`: its own records (events, cells, spans, indexes) and its run record, in one
+    /// commit; the keys it wrote to the agent's memory stay (they are the agent's). Refused for a
+    /// run that is active or paused.
+    pub fn delete_run(&self, run: RunId, wait: WaitFor) -> Result<()> {
+        let state = self.run_state(run)?;
+        // Held exclusively: no commit of this run is in flight, and none can start.
+        let lifecycle = state.transition();
+        if matches!(lifecycle.status, RunStatus::Active | RunStatus::Paused) {
+            return Err(Error::RunState {
+                run,
+                status: lifecycle.status.as_str(),
+                action: "deleted (end it first)",
+            });
+        }
+        let write = PendingWrite {
+            key: Arc::from(&state.data_prefix[..]),
+            op: PendingOp::DeletePrefix,
+        };
+        self.commit(&state, &[write], &[], wait)?;
+        state.mark_deleted();
+        self.runs.remove(&state);
+        Ok(())
+    }
+
+    /// A description of `run`.
+    pub fn run_info(&self, run: RunId) -> Result<RunInfo> {
+        Ok(self.run_state(run)?.info())
+    }
+
+    /// The runs matching `query`, described, in its order.
+    pub fn query_runs(&self, query: &RunQuery) -> Vec<RunInfo> {
+        self.runs
+            .query(query)
+            .into_iter()
+            // A run deleted between the query and here is simply not described.
+            .filter_map(|run| self.run_info(run).ok())
+            .collect()
+    }
+
+    /// How many runs are in each status.
+    pub fn run_counts(&self) -> BTreeMap<RunStatus, u64> {
+        self.runs.counts()
+    }
+
+    fn write_run_record(
+        &self,
+        state: &RunState,
+        lifecycle: &Lifecycle,
+        wait: WaitFor,
+    ) -> Result<()> {
+        let value = state.record(lifecycle).encode()?;
+        let write = PendingWrite {
+            key: Arc::from(state.record_key()),
+            op: PendingOp::Put {
+                value: Arc::from(value),
+                ttl: None,
+            },
+        };
+        self.commit(state, &[write], &[], wait)?;
+        Ok(())
+    }
+
+    /// The horizon of the newest sweep (0 if none ran since open and none is known).
+    pub(super) fn swept_horizon(&self) -> u64 {
+        self.swept_horizon.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,375 @@
+//! The run registry: the live runs (their full state, on the hot path), the table of every run
+//! (compact summaries and the query indexes), and the snapshots runs pin.
+//!
+//! Only runs that have not ended keep a `RunState` here; an ended run is a summary, and its
+//! state is rebuilt from its stored record when something reads through it (then kept in the
+//! reading thread's cache). So 100,000 ended runs cost their summaries and index entries, not
+//! 100,000 sets of locks, prefixes and metadata.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use in_mem_core_types::{AgentId, Error as KeyError, Key, RunId, Timestamp, TypeTag, Version};
+
+use super::RunStatus;
+use super::cache;
+use super::pins::Pins;
+use super::query::RunQuery;
+use super::record::{RecordHead, RunRecord};
+use super::state::{Lifecycle, RunState, data_prefix};
+use super::table::{RunSummary, RunTable};
+use crate::error::{Damage, Error, Result};
+
+/// Reads the current stored bytes of a key (the engine passes a memtable read).
+pub(crate) type ReadRecord<'a> = &'a dyn Fn(&[u8]) -> Option<Arc<[u8]>>;
+
+/// How long runs pin their snapshots once they no longer live.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PinPolicy {
+    /// After a run ends.
+    pub ended_retention: Duration,
+    /// After recovery finds a run interrupted.
+    pub interrupted_grace: Duration,
+}
+
+/// Every run of the database, and the snapshots they pin.
+#[derive(Debug)]
+pub(crate) struct RunRegistry {
+    /// Distinguishes this registry in the per-thread run cache.
+    id: u64,
+    live: DashMap<RunId, Arc<RunState>>,
+    table: Mutex<RunTable>,
+    pins: Pins,
+    policy: PinPolicy,
+}
+
+impl RunRegistry {
+    /// An empty registry, for recovery to fill: its indexes are built by
+    /// [`RunRegistry::finish_recovery`].
+    pub fn new(policy: PinPolicy) -> Self {
+        let mut table = RunTable::default();
+        table.defer_indexes();
+        RunRegistry {
+            id: cache::next_registry_id(),
+            live: DashMap::new(),
+            table: Mutex::new(table),
+            pins: Pins::new(policy.ended_retention),
+            policy,
+        }
+    }
+
+    /// The state of `run`: the live one, or for an ended run one rebuilt from its record.
+    pub fn get(&self, run: RunId, read: ReadRecord<'_>) -> Result<Arc<RunState>> {
+        if let Some(state) = self.live.get(&run)
+            && !state.is_deleted()
+        {
+            return Ok(Arc::clone(state.value()));
+        }
+        let summary = self
+            .table()
+            .get(run)
+            .cloned()
+            .ok_or(Error::UnknownRun { run })?;
+        if let Some(state) = summary.live {
+            return Ok(state);
+        }
+        let record = read_record(run, &summary.agent.id, read)?;
+        Ok(Arc::new(RunState::new(
+            run,
+            summary.agent,
+            summary.parent,
+            summary.snapshot,
+            summary.created_at,
+            Lifecycle::from_record(record),
+        )))
+    }
+
+    /// Calls `f` with `run`'s state; the hot path of every operation, served from a per-thread
+    /// cache when this thread used the same run last (see `cache.rs`).
+    pub fn with<T>(
+        &self,
+        run: RunId,
+        read: ReadRecord<'_>,
+        f: impl FnOnce(&RunState) -> Result<T>,
+    ) -> Result<T> {
+        let mut f = Some(f);
+        let mut call = |state: &RunState| {
+            if state.is_deleted() {
+                return Err(Error::UnknownRun { run });
+            }
+            (f.take().expect("called once"))(state)
+        };
+        if let Some(out) = cache::with_cached(self.id, run, &mut call) {
+            return out;
+        }
+        let state = self.get(run, read)?;
+        cache::remember(self.id, &state);
+        call(&state)
+    }
+
+    /// Whether `run` exists (begun and not deleted).
+    pub fn contains(&self, run: RunId) -> bool {
+        self.live.contains_key(&run) || self.table().get(run).is_some()
+    }
+
+    /// How many runs exist.
+    pub fn len(&self) -> usize {
+        self.table().len()
+    }
+
+    /// Registers a new run (before its record is logged) and pins the snapshot `take_snapshot`
+    /// reads under the pin lock. Errors if the id is taken.
+    #[allow(clippy::too_many_arguments)] // one call site, every part of a run named
+    pub fn begin(
+        &self,
+        run: RunId,
+        agent: &AgentId,
+        parent: Option<RunId>,
+        lifecycle: Lifecycle,
+        take_snapshot: impl FnOnce() -> Version,
+    ) -> Result<Arc<RunState>> {
+        let mut table = self.table();
+        if table.get(run).is_some() {
+            return Err(Error::RunState {
+                run,
+                status: "existing",
+                action: "begun again",
+            });
+        }
+        if let Some(parent) = parent
+            && table.get(parent).is_none()
+        {
+            return Err(Error::UnknownParent { parent });
+        }
+        let agent = table.agent(agent);
+        let tags = table.tags(&lifecycle.tags);
+        let created_at = lifecycle.updated_at;
+        let snapshot = self.pins.pin_new(take_snapshot);
+        let state = Arc::new(RunState::new(
+            run,
+            Arc::clone(&agent),
+            parent,
+            snapshot,
+            created_at,
+            lifecycle,
+        ));
+        table.put(
+            run,
+            RunSummary {
+                agent,
+                parent,
+                snapshot,
+                created_at,
+                status: RunStatus::Active,
+                tags,
+                grace_until: None,
+                live: Some(Arc::clone(&state)),
+            },
+        );
+        self.live.insert(run, Arc::clone(&state));
+        Ok(state)
+    }
+
+    /// Forgets a run whose beginning could not be logged.
+    pub fn abort_begin(&self, state: &RunState) {
+        self.table().remove(state.id);
+        self.live.remove(&state.id);
+        self.pins.unpin(state.snapshot);
+        cache::forget(self.id, state.id);
+    }
+
+    /// Records a transition of `state` (already applied to its lifecycle and logged) from
+    /// `from` to `to` at `at`, moving its pin as the run's life asks: a resumed interrupted run
+    /// pins its snapshot for as long as it lives again (the caller checked with
+    /// [`RunRegistry::interrupted_view_held`] that its grace had not passed), an ended run for
+    /// the retention after `at`.
+    pub fn transitioned(&self, state: &RunState, from: RunStatus, to: RunStatus, at: Timestamp) {
+        let mut table = self.table();
+        let grace_until = table.get(state.id).and_then(|s| s.grace_until);
+        // The pin it holds now goes: a live run's, or an interrupted run's timed one.
+        if to.is_terminal() || from == RunStatus::Interrupted {
+            match grace_until {
+                Some(expiry) => {
+                    self.pins.unpin_until(state.snapshot, expiry);
+                }
+                None if to.is_terminal() => self.pins.unpin(state.snapshot),
+                None => {}
+            }
+        }
+        if to.is_terminal() {
+            self.pins.pin_ended(
+                state.snapshot,
+                at.saturating_add(self.policy.ended_retention),
+            );
+        } else if from == RunStatus::Interrupted {
+            self.pins.pin(state.snapshot);
+        }
+        table.update(state.id, |summary| {
+            summary.status = to;
+            summary.grace_until = None;
+            if to.is_terminal() {
+                summary.live = None;
+            }
+        });
+        if to.is_terminal() {
+            self.live.remove(&state.id);
+        }
+    }
+
+    /// Whether an interrupted run's view is still pinned (its grace has not passed), so that it
+    /// may be resumed with the view it had.
+    pub fn interrupted_view_held(&self, state: &RunState, now: Timestamp) -> bool {
+        self.table()
+            .get(state.id)
+            .and_then(|s| s.grace_until)
+            .is_some_and(|expiry| expiry > now)
+    }
+
+    /// Records `run`'s new tags.
+    pub fn retagged(&self, run: RunId, tags: &[String]) {
+        let mut table = self.table();
+        let tags = table.tags(tags);
+        table.update(run, |summary| summary.tags = tags);
+    }
+
+    /// Takes a deleted run out of the registry and releases its pin.
+    pub fn remove(&self, state: &RunState) {
+        let removed = self.table().remove(state.id);
+        self.live.remove(&state.id);
+        // An ended run's pin is left to expire (see `pins.rs`); a live one is released.
+        if let Some(summary) = removed {
+            match summary.grace_until {
+                Some(expiry) => {
+                    self.pins.unpin_until(state.snapshot, expiry);
+                }
+                None if !summary.status.is_terminal() => self.pins.unpin(state.snapshot),
+                None => {}
+            }
+        }
+        cache::forget(self.id, state.id);
+    }
+
+    /// The runs matching `query`, in its order.
+    pub fn query(&self, query: &RunQuery) -> Vec<RunId> {
+        self.table().query(query)
+    }
+
+    /// How many runs are in each status (every status present, 0 if none).
+    pub fn counts(&self) -> BTreeMap<RunStatus, u64> {
+        let mut counts: BTreeMap<RunStatus, u64> = RunStatus::ALL.iter().map(|&s| (s, 0)).collect();
+        for (status, n) in self.table().counts() {
+            *counts.entry(status).or_default() += n as u64;
+        }
+        counts
+    }
+
+    /// The oldest snapshot anyone may still read at (see `pins.rs`).
+    pub fn horizon(&self, now: Timestamp, visible: impl FnOnce() -> Version) -> Version {
+        self.pins.horizon(now, visible)
+    }
+
+    // ----- recovery ---------------------------------------------------------------------------
+
+    /// Applies a run record (`key`, its head) found in the log or a checkpoint; later records
+    /// win. Reads the key without allocating, except the first time it meets an agent.
+    pub fn recover_record(&self, key: &[u8], head: &RecordHead) -> Result<(), KeyError> {
+        let (agent_len, run, _) = Key::decode_owner(key)?;
+        let mut table = self.table();
+        let encoded = key.get(..agent_len).unwrap_or_default();
+        let agent = if let Some(agent) = table.agent_by_encoding(encoded) {
+            agent
+        } else {
+            let decoded = Key::decode(key)?;
+            table.agent(decoded.namespace().agent_id())
+        };
+        let tags = table.tags(&head.tags);
+        if let Some(ended) = head.ended_at {
+            // Pins that have expired by now go at the first horizon.
+            self.pins.pin_ended(
+                head.snapshot,
+                ended.saturating_add(self.policy.ended_retention),
+            );
+        }
+        table.put(
+            run,
+            RunSummary {
+                agent,
+                parent: head.parent,
+                snapshot: head.snapshot,
+                created_at: head.created_at,
+                status: RunStatus::from(head.status),
+                tags,
+                grace_until: None,
+                live: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// Forgets a run whose deletion the log records.
+    pub fn recover_deletion(&self, run: RunId) {
+        self.table().remove(run);
+    }
+
+    /// After replay: runs left active were interrupted; live runs get their state back (from
+    /// their records); every snapshot that must stay readable is pinned. Returns the
+    /// interrupted runs, sorted.
+    pub fn finish_recovery(&self, now: Timestamp, read: ReadRecord<'_>) -> Result<Vec<RunId>> {
+        let mut table = self.table();
+        let mut interrupted = Vec::new();
+        for (&run, summary) in table.summaries_mut() {
+            if summary.status == RunStatus::Active {
+                summary.status = RunStatus::Interrupted;
+            }
+            if summary.status.is_terminal() {
+                // Pinned by `recover_record`, from the record's end time.
+                continue;
+            }
+            let mut lifecycle = Lifecycle::from_record(read_record(run, &summary.agent.id, read)?);
+            lifecycle.status = summary.status;
+            if summary.status == RunStatus::Interrupted {
+                interrupted.push(run);
+                let expiry = now.saturating_add(self.policy.interrupted_grace);
+                self.pins.pin_until(summary.snapshot, expiry);
+                summary.grace_until = Some(expiry);
+            } else {
+                self.pins.pin(summary.snapshot);
+            }
+            let state = Arc::new(RunState::new(
+                run,
+                Arc::clone(&summary.agent),
+                summary.parent,
+                summary.snapshot,
+                summary.created_at,
+                lifecycle,
+            ));
+            self.live.insert(run, Arc::clone(&state));
+            summary.live = Some(state);
+        }
+        table.build_indexes();
+        interrupted.sort();
+        Ok(interrupted)
+    }
+
+    fn table(&self) -> MutexGuard<'_, RunTable> {
+        // Every update under this lock leaves the table consistent before it can panic.
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The stored record of `run` of `agent`.
+pub(crate) fn read_record(run: RunId, agent: &AgentId, read: ReadRecord<'_>) -> Result<RunRecord> {
+    let key = [&data_prefix(agent, run)[..], &[TypeTag::Run.as_byte()]].concat();
+    let bytes = read(&key)
+        .ok_or_else(|| damaged(run, Damage::Record("its record is missing".to_owned())))?;
+    RunRecord::decode(&bytes).map_err(|e| damaged(run, Damage::Record(e.to_string())))
+}
+
+fn damaged(run: RunId, damage: Damage) -> Error {
+    Error::Damaged {
+        what: format!("run record of {run}"),
+        damage,
+    }
+}

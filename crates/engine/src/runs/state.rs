@@ -1,0 +1,237 @@
+//! One run as the engine works with it: `RunState` (its view, its lifecycle lock, its pending
+//! writes), the agent it belongs to (`Agent`, shared by all its runs), and its `Lifecycle`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use in_mem_core_types::{AgentId, Key, Namespace, RunId, Timestamp, TypeTag, Value, Version};
+
+use super::record::{RecordHead, RunRecord, StoredStatus};
+use super::{RunInfo, RunStatus};
+use crate::error::{Error, Result};
+
+/// A run's writes that are logged but not yet visible: key to newest pending version. Hashed with
+/// a seeded foldhash (every write of a run passes through it twice).
+pub(crate) type PendingWrites = HashMap<Arc<[u8]>, Version, foldhash::fast::RandomState>;
+
+/// An agent (tenant, app, agent), interned: one per agent, shared by all its runs.
+#[derive(Debug)]
+pub(crate) struct Agent {
+    pub id: AgentId,
+    /// The encoded agent: what every key of the agent (its memory, its runs' records) starts
+    /// with.
+    pub encoded: Box<[u8]>,
+    /// Encoded prefix of the agent's KV memory; a KV key is this plus the user key.
+    pub kv_prefix: Arc<[u8]>,
+}
+
+impl Agent {
+    pub fn new(id: AgentId) -> Self {
+        let kv_prefix = Key::type_prefix(&Namespace::agent_memory(id.clone()), TypeTag::Kv);
+        let mut encoded = Vec::new();
+        id.encode_into(&mut encoded);
+        Agent {
+            id,
+            encoded: encoded.into_boxed_slice(),
+            kv_prefix: kv_prefix.into(),
+        }
+    }
+}
+
+/// The mutable part of a run: its status and metadata.
+#[derive(Debug, Clone)]
+pub(crate) struct Lifecycle {
+    pub status: RunStatus,
+    pub updated_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
+    pub tags: Vec<String>,
+    pub metadata: Value,
+    pub error: Option<String>,
+}
+
+impl Lifecycle {
+    /// A freshly begun run's lifecycle.
+    pub fn begun(at: Timestamp, tags: Vec<String>, metadata: Value) -> Self {
+        Lifecycle {
+            status: RunStatus::Active,
+            updated_at: at,
+            ended_at: None,
+            tags,
+            metadata,
+            error: None,
+        }
+    }
+
+    /// The lifecycle a stored record describes (`Active` stays `Active`: recovery decides what
+    /// a run left active has become).
+    pub fn from_record(record: RunRecord) -> Self {
+        Lifecycle {
+            status: RunStatus::from(record.head.status),
+            updated_at: record.head.updated_at,
+            ended_at: record.head.ended_at,
+            tags: record.head.tags,
+            metadata: record.metadata,
+            error: record.error,
+        }
+    }
+}
+
+/// One run, as the engine holds it: live (not ended) runs for as long as they live; ended runs
+/// only while something reads through them.
+#[derive(Debug)]
+pub(crate) struct RunState {
+    pub id: RunId,
+    pub agent: Arc<Agent>,
+    pub parent: Option<RunId>,
+    /// Encoded prefix of the agent's KV memory (shared with the agent).
+    pub kv_prefix: Arc<[u8]>,
+    /// Encoded namespace of this run (agent and run id); its records of type tag `t` live under
+    /// this plus the byte of `t`, its run record under this plus `TypeTag::Run`.
+    pub data_prefix: Box<[u8]>,
+    pub snapshot: Version,
+    pub created_at: Timestamp,
+    lifecycle: RwLock<Lifecycle>,
+    /// Writes of this run that are in the log but not yet visible, newest version per key.
+    /// Its mutex is the run's commit lock: validating a transaction's reads, appending to the
+    /// log and registering here happen under it (see `instance/commit.rs`).
+    pending: Mutex<PendingWrites>,
+    /// Set once the run is deleted, for threads that still hold its state in their cache.
+    deleted: AtomicBool,
+}
+
+impl RunState {
+    pub fn new(
+        id: RunId,
+        agent: Arc<Agent>,
+        parent: Option<RunId>,
+        snapshot: Version,
+        created_at: Timestamp,
+        lifecycle: Lifecycle,
+    ) -> Self {
+        RunState {
+            id,
+            kv_prefix: Arc::clone(&agent.kv_prefix),
+            data_prefix: data_prefix(&agent.id, id).into_boxed_slice(),
+            agent,
+            parent,
+            snapshot,
+            created_at,
+            lifecycle: RwLock::new(lifecycle),
+            pending: Mutex::new(PendingWrites::default()),
+            deleted: AtomicBool::new(false),
+        }
+    }
+
+    /// Marks the run deleted: calls that still hold its state refuse it as unknown.
+    pub fn mark_deleted(&self) {
+        self.deleted.store(true, Ordering::Release);
+    }
+
+    /// Whether the run was deleted.
+    pub fn is_deleted(&self) -> bool {
+        self.deleted.load(Ordering::Acquire)
+    }
+
+    /// The encoded key of this run's record.
+    pub fn record_key(&self) -> Vec<u8> {
+        [&self.data_prefix[..], &[TypeTag::Run.as_byte()]].concat()
+    }
+
+    /// Whether `key` (a full encoded key) is one of this run's own records rather than agent
+    /// memory.
+    pub fn owns(&self, key: &[u8]) -> bool {
+        key.starts_with(&self.data_prefix)
+    }
+
+    /// The run's commit lock, over its writes that are logged but not yet visible.
+    pub fn pending(&self) -> MutexGuard<'_, PendingWrites> {
+        // Every update under this lock is a single insert or remove.
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Shared hold on the lifecycle for one commit; errors unless the run is active.
+    pub fn writable(&self) -> Result<RwLockReadGuard<'_, Lifecycle>> {
+        let guard = self
+            .lifecycle
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        match guard.status {
+            RunStatus::Active => Ok(guard),
+            RunStatus::Interrupted => Err(Error::RunInterrupted { run: self.id }),
+            status if status.is_terminal() => Err(Error::RunEnded { run: self.id }),
+            status => Err(Error::RunState {
+                run: self.id,
+                status: status.as_str(),
+                action: "written to",
+            }),
+        }
+    }
+
+    /// Exclusive hold on the lifecycle, for a transition.
+    pub fn transition(&self) -> RwLockWriteGuard<'_, Lifecycle> {
+        self.lifecycle
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn info(&self) -> RunInfo {
+        let lifecycle = self
+            .lifecycle
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.info_with(&lifecycle)
+    }
+
+    pub fn info_with(&self, lifecycle: &Lifecycle) -> RunInfo {
+        RunInfo {
+            run: self.id,
+            agent: self.agent.id.clone(),
+            parent: self.parent,
+            status: lifecycle.status,
+            snapshot: self.snapshot.get(),
+            created_at: self.created_at,
+            updated_at: lifecycle.updated_at,
+            ended_at: lifecycle.ended_at,
+            tags: lifecycle.tags.clone(),
+            metadata: lifecycle.metadata.clone(),
+            error: lifecycle.error.clone(),
+        }
+    }
+
+    /// The record that stores this run with `lifecycle`.
+    pub fn record(&self, lifecycle: &Lifecycle) -> RunRecord {
+        RunRecord {
+            head: RecordHead {
+                status: lifecycle.status.stored(),
+                snapshot: self.snapshot,
+                created_at: self.created_at,
+                updated_at: lifecycle.updated_at,
+                ended_at: lifecycle.ended_at,
+                parent: self.parent,
+                tags: lifecycle.tags.clone(),
+            },
+            metadata: lifecycle.metadata.clone(),
+            error: lifecycle.error.clone(),
+        }
+    }
+}
+
+/// The encoded namespace of run `run` of `agent`.
+pub(crate) fn data_prefix(agent: &AgentId, run: RunId) -> Vec<u8> {
+    let mut prefix = Vec::new();
+    Namespace::for_run(agent.clone(), run).encode_into(&mut prefix);
+    prefix
+}
+
+impl From<StoredStatus> for RunStatus {
+    fn from(status: StoredStatus) -> Self {
+        match status {
+            StoredStatus::Active => RunStatus::Active,
+            StoredStatus::Paused => RunStatus::Paused,
+            StoredStatus::Completed => RunStatus::Completed,
+            StoredStatus::Failed => RunStatus::Failed,
+            StoredStatus::Cancelled => RunStatus::Cancelled,
+        }
+    }
+}
