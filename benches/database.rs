@@ -1,5 +1,5 @@
 //! Criterion benchmarks of the `Database` API beside the raw `crossbeam_skiplist::SkipMap`
-//! floor, in one run (PERF.md: only ratios measured side by side carry over).
+//! floor, in one run (docs/PERFORMANCE.md: only ratios measured side by side carry over).
 //!
 //! `cargo bench -p in-mem-benches --bench database`; results and their reading are in
 //! `docs/PERFORMANCE.md`.

@@ -1,4 +1,4 @@
-//! Workload shapes shared by the benchmarks (PERF.md): 24-byte keys, 100-byte values, uniformly
+//! Workload shapes shared by the benchmarks (docs/PERFORMANCE.md): 24-byte keys, 100-byte values, uniformly
 //! random or ascending key order.
 
 /// Key `i` as exactly 24 bytes: `key:` and 20 decimal digits, so byte order is numeric order.

@@ -1,5 +1,5 @@
 //! `in-mem-peers`: in-mem beside redb, fjall, sled, LMDB (heed), `SQLite` in WAL mode and the raw
-//! `crossbeam_skiplist::SkipMap`, every workload of PERF.md in one invocation, engines
+//! `crossbeam_skiplist::SkipMap`, every workload of docs/PERFORMANCE.md in one invocation, engines
 //! interleaved round by round, medians reported as ratios.
 //!
 //! ```sh

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::engines::{InMemMode, Result, in_mem_memory};
 use crate::workload::{ENTRY_BYTES, VALUE, key};
 
-/// The engines measured (PERF.md: in-mem and the raw `SkipMap`); in-mem in its default mode
+/// The engines measured (docs/PERFORMANCE.md: in-mem and the raw `SkipMap`); in-mem in its default mode
 /// (Batched) and in Async, whose in-process log buffer holds up to a second of commits.
 pub const ENGINES: [&str; 3] = ["in-mem", "in-mem async", "skipmap floor"];
 

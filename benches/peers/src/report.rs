@@ -1,5 +1,5 @@
 //! The report: the table of medians and ratios printed to the terminal, `report.md`,
-//! `report.json`, and each PERF.md target as met or missed.
+//! `report.json`, and each docs/PERFORMANCE.md target as met or missed.
 
 use std::fmt::Write as _;
 
@@ -65,7 +65,7 @@ fn fmt_rate(rate: f64, unit: Unit) -> String {
     }
 }
 
-/// One PERF.md target, judged.
+/// One docs/PERFORMANCE.md target, judged.
 #[derive(Debug, Serialize)]
 pub struct Target {
     pub area: String,
@@ -108,7 +108,7 @@ fn ratio_of(
     }
 }
 
-/// Every target row of PERF.md, from one run's results.
+/// Every target row of docs/PERFORMANCE.md, from one run's results.
 pub fn targets(r: &Results, memory: &[Memory]) -> Vec<Target> {
     let mut out = Vec::new();
     strict_targets(r, &mut out);
@@ -419,7 +419,7 @@ pub fn markdown(ctx: &Context, r: &Results, memory: &[Memory], targets: &[Target
     for (name, seconds, others) in &ctx.disturbance {
         let _ = write!(s, " {name} {seconds:.0} s ({others:.2});");
     }
-    s.push_str("\n\n## Targets (PERF.md)\n\n");
+    s.push_str("\n\n## Targets (docs/PERFORMANCE.md)\n\n");
     s.push_str(&targets_table(targets));
     s.push_str("\n## Every workload (median; in parentheses: in-mem / that engine)\n\n");
     s.push_str(&ratio_table(r));

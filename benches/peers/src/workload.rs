@@ -1,4 +1,4 @@
-//! Workload shapes (PERF.md): 24-byte keys, 100-byte values, uniformly random or ascending keys,
+//! Workload shapes (docs/PERFORMANCE.md): 24-byte keys, 100-byte values, uniformly random or ascending keys,
 //! and how big each workload is in the quick and the full mode.
 
 /// Key `i` as exactly 24 bytes: `key:` and 20 decimal digits, so byte order is numeric order.
@@ -68,7 +68,7 @@ pub struct Plan {
     pub nosync_puts: u64,
     /// Commits of 1,000 puts per engine per round.
     pub batches: u64,
-    /// Keys loaded for the read workloads (PERF.md: 1M).
+    /// Keys loaded for the read workloads (docs/PERFORMANCE.md: 1M).
     pub read_keys: u64,
     /// Random gets per engine per round (split over the reader threads).
     pub gets: u64,

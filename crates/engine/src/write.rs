@@ -1,10 +1,12 @@
-//! What a commit is made of: the writes a transaction or a call buffered, and the reads it
-//! must find unchanged (optimistic concurrency control).
+//! What a commit is made of: the writes a transaction or a call buffered, the reads it must
+//! find unchanged (optimistic concurrency control), and the memtable mutations its writes
+//! become (a prefix deletion expanded into one tombstone per key).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use in_mem_core_types::{Key, Version};
+use in_mem_core_types::{Key, Timestamp, Version};
+use in_mem_storage::{Memtable, Mutation, MutationKind, ReadView};
 
 /// One write waiting to be committed.
 #[derive(Debug, Clone)]
@@ -42,4 +44,52 @@ pub(crate) fn describe_key(encoded: &[u8]) -> String {
         ),
         Err(_) => String::from_utf8_lossy(encoded).into_owned(),
     }
+}
+
+/// The memtable mutation of one write that names its key (not a prefix).
+pub(crate) fn mutation(write: &PendingWrite, timestamp: Timestamp) -> Mutation {
+    Mutation {
+        key: Arc::clone(&write.key),
+        kind: match &write.op {
+            PendingOp::Put { value, ttl } => MutationKind::Put {
+                value: Arc::clone(value),
+                expires_at: ttl.map(|ttl| timestamp.saturating_add(ttl)),
+            },
+            PendingOp::Delete | PendingOp::DeletePrefix => MutationKind::Delete,
+        },
+    }
+}
+
+/// The mutations of `writes` with every prefix deletion expanded into a tombstone for each key
+/// under the prefix that holds a value now. Nothing else writes under such a prefix meanwhile
+/// (the engine deletes only a run's own records, under the run's exclusive lifecycle lock), so
+/// the expansion is the same when recovery replays the commit.
+pub(crate) fn expand(
+    memtable: &Memtable,
+    writes: &[PendingWrite],
+    timestamp: Timestamp,
+) -> Vec<Mutation> {
+    let mut mutations = Vec::with_capacity(writes.len());
+    for write in writes {
+        match write.op {
+            PendingOp::DeletePrefix => {
+                mutations.extend(live_keys_under(memtable, &write.key).map(|key| Mutation {
+                    key,
+                    kind: MutationKind::Delete,
+                }));
+            }
+            _ => mutations.push(mutation(write, timestamp)),
+        }
+    }
+    mutations
+}
+
+/// Every key under `prefix` whose newest version holds a value (expired or not).
+pub(crate) fn live_keys_under<'a>(
+    memtable: &'a Memtable,
+    prefix: &[u8],
+) -> impl Iterator<Item = Arc<[u8]>> + 'a {
+    memtable
+        .scan_prefix(prefix, ReadView::at(Version::MAX), Timestamp::EPOCH)
+        .map(|(key, _)| key)
 }

@@ -1,7 +1,7 @@
 //! Bad input: each case is a typed error that says what was wrong, nothing is written, and
 //! nothing acknowledged is lost.
 
-#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
 
 mod common;
 

@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
 //! Checkpoints: views and data survive a restart from one, they run beside writers, the
 //! background thread takes them as the log grows, and disk use stays bounded however long the
 //! database lives.

@@ -1,6 +1,6 @@
 //! Many threads writing and reading at once.
 
-#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
 
 mod common;
 

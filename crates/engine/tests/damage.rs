@@ -1,7 +1,7 @@
 //! Damaged logs through the `Database` API: a torn tail is cut and reported, damage before the
 //! tail is refused with file, offset and reason, garbage never panics.
 
-#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
 
 mod common;
 

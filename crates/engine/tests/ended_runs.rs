@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
 //! A run's own data is readable for as long as the run exists: its event log, spans, state
 //! cells and the keys it wrote, through every read call, across sweeps and reopens. Only its
 //! view of the rest of the agent's shared memory (as of its start) may be released by

@@ -4,7 +4,7 @@
 //! The child is this test binary, re-run with `--exact child_process --ignored` and its orders
 //! in environment variables.
 
-#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
 
 mod common;
 

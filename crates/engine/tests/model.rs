@@ -1,7 +1,7 @@
 //! Model test: random sequences of put / TTL put / delete / list / clock moves / reopen,
 //! checked against a `BTreeMap` after every step.
 
-#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
 
 mod common;
 

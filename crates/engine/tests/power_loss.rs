@@ -6,7 +6,7 @@
 //! call of the run (every write, fdatasync, `set_len`, create, rename, remove, directory sync),
 //! and at each one the disk a power loss could leave (exactly the durable bytes, plus
 //! `IN_MEM_POWER_LOSS_SEEDS` random images, default 1) is opened and checked against the
-//! oracles of TESTING.md:
+//! oracles of docs/TESTING.md:
 //! - `open` succeeds (it never panics, and out-of-order loss of unsynced writes is cut);
 //! - the state is exactly the workload's state at the recovered version `v`: every agent's
 //!   keys, values, versions and TTLs, every run's status, the interrupted runs reported, and
@@ -20,7 +20,7 @@
 //! many is timing (their intervals), so it is reported, not asserted.
 //! `IN_MEM_POWER_LOSS_STEPS` lengthens the workload (default 100 operations).
 
-#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
 
 mod common;
 

@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
 //! The primitives' records are reachable only through the primitives: the former holes (a
 //! state cell reset to version 1, a span deleted so that `roots()` failed for good, the event
 //! log's head deleted so that the log could never append again) stay closed whatever public

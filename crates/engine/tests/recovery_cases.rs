@@ -1,7 +1,7 @@
 //! The rows of `docs/RECOVERY.md` that need the whole database (each test is named as its
 //! row), and the recovery report and recovery mode through `Database::open`.
 
-#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
 
 mod common;
 

@@ -1,7 +1,7 @@
 //! Recovery at open: after a clean close, after a drop without close, across many segments;
 //! runs, versions and TTLs survive.
 
-#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
 
 mod common;
 

@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
 //! The run index: statuses and their transitions, lineage, tags, metadata, queries, counts.
 
 mod common;

@@ -1,6 +1,6 @@
 //! The run model: isolation between runs, visibility of earlier runs, lifecycle and its errors.
 
-#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
 
 mod common;
 

@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
 //! Runs at scale: deleting a run, an interrupted run's grace, and the run index's queries
 //! against a plain filter over every run (speed is measured in `benches/runs.rs`, not here).
 

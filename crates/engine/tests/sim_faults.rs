@@ -8,7 +8,7 @@
 //! without power loss) and as a power loss then could leave it. Both must hold a prefix of
 //! the commits that keeps every acknowledged one.
 
-#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
 
 mod common;
 

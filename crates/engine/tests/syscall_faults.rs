@@ -13,7 +13,7 @@
 //! Where strace cannot trace (ptrace forbidden) or tmpfs cannot be mounted (not root, no
 //! `CAP_SYS_ADMIN`), the test prints why and returns without failing.
 
-#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
 
 mod common;
 

@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
 //! Transactions: atomic commits of several writes, read-your-writes, optimistic conflicts,
 //! retries, and the run-data calls the primitives build on.
 

@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
 //! One nesting limit for every caller's value: a KV value, an event payload, a state cell, a
 //! span's data and a run's metadata may all nest `VALUE_DEPTH_MAX` levels and no more, and the
 //! refusal names the caller's depth, not the depth of the record that wraps it.

@@ -81,9 +81,14 @@ pub mod primitives {
     };
 }
 
-/// The guides in `docs/primitives/`, compiled and run as doc tests so their examples stay true.
+/// The README, the getting-started guide and the guides in `docs/primitives/`, compiled and run
+/// as doc tests so their examples stay true.
 #[cfg(doctest)]
 mod guides {
+    #[doc = include_str!("../../../README.md")]
+    struct Readme;
+    #[doc = include_str!("../../../docs/getting-started.md")]
+    struct GettingStarted;
     #[doc = include_str!("../../../docs/primitives/kv.md")]
     struct Kv;
     #[doc = include_str!("../../../docs/primitives/event-log.md")]

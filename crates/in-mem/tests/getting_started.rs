@@ -1,4 +1,4 @@
-//! Every code snippet of the getting-started guide (`../shared/seed/getting-started.md`),
+//! Every code snippet of the getting-started guide (`docs/getting-started.md`),
 //! verbatim, as users copy them. Lines marked `// context:` are the minimum a snippet needs to
 //! compile on its own (a database to use, a value for a placeholder).
 //!
@@ -6,7 +6,7 @@
 //! which first moves into a fresh temporary directory.
 
 #![allow(clippy::unwrap_used)]
-// tests may unwrap (STYLE.md)
+// tests may unwrap (clippy.toml)
 // The snippets stay exactly as the guide prints them, lints and all.
 #![allow(
     unused_variables,

@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
 //! `EventLog`: dense sequences, reads, the hash chain and its verification, forged records.
 
 mod common;
@@ -182,7 +182,7 @@ fn verify_chain_names_the_first_forged_event() {
 
 #[test]
 fn a_damaged_head_is_an_error_not_a_restart_at_zero() {
-    // Named regression (TESTING.md): a metadata decode failure silently reset an event sequence
+    // Named regression (docs/TESTING.md): a metadata decode failure silently reset an event sequence
     // to 0.
     let dir = tempfile::tempdir().unwrap();
     let run = {

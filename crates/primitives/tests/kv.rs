@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
 //! `KVStore`: typed values, integer widths, type errors, versioned reads, exists, listing,
 //! compare-and-swap.
 
@@ -100,7 +100,7 @@ fn compare_and_swap_on_a_keys_version() {
 
 #[test]
 fn storing_null_is_not_a_delete() {
-    // Named regression (TESTING.md): storing Null looked like a delete.
+    // Named regression (docs/TESTING.md): storing Null looked like a delete.
     let dir = tempfile::tempdir().unwrap();
     let run;
     {

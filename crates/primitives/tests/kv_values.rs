@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
 //! `KVStore` values that round-trip: the whole `u64` range and byte vectors, through the log and
 //! a checkpoint, with the exact errors of reads and writes that cannot work.
 

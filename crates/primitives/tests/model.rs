@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
 //! Model test: random mixes of KV puts and deletes, event appends, state sets and
 //! compare-and-swaps, spans, multi-primitive transactions (some of them failing) and reopens,
 //! checked against plain in-memory models after every step.

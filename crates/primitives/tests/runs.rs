@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
 //! `RunIndex`: the primitives' view of runs.
 
 use in_mem_core_types::{AgentId, Value};

@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
 //! `StateMachine`: cells, versions that never go backwards, compare-and-swap, transitions,
 //! declared machines.
 

@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
 //! `TraceStore`: span ids, parents, start/finish, trees and the index queries.
 
 use std::time::Duration;

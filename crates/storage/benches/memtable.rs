@@ -1,4 +1,4 @@
-//! Memtable benchmarks, each beside its floor measured in the same run (PERF.md: ratios in one
+//! Memtable benchmarks, each beside its floor measured in the same run (docs/PERFORMANCE.md: ratios in one
 //! run carry, absolute numbers do not).
 //!
 //! - `get`: random point gets over 1M keys (24-byte keys, 100-byte values): the memtable, a raw
@@ -167,7 +167,7 @@ fn two_threads(iters: u64, op: impl Fn(&mut Rng) + Sync) -> Duration {
 }
 
 /// Builds of a 1M-key map, one put per commit, with sequential and with random keys: the
-/// per-put cost at the size the read benchmarks use (PERF.md's raw `SkipMap` insert anchors are
+/// per-put cost at the size the read benchmarks use (docs/PERFORMANCE.md's raw `SkipMap` insert anchors are
 /// measured the same way). Criterion reports the time of one build and the puts per second.
 fn applies(c: &mut Criterion) {
     let mut group = c.benchmark_group("apply_build_1m");

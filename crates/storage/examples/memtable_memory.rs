@@ -4,7 +4,7 @@
 //! Each structure is measured in its own process (memory freed inside a process is not always
 //! returned to the system, which would blur a second measurement):
 //! `cargo run --release -p in-mem-storage --example memtable_memory -- [memtable|skipmap|dashmap]`.
-//! The budget (PERF.md) is 2.5x the raw key and value bytes.
+//! The budget (docs/PERFORMANCE.md) is 2.5x the raw key and value bytes.
 
 // Byte counts here are far below 2^52, where an f64 starts to round.
 #![allow(clippy::cast_precision_loss)]

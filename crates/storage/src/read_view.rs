@@ -5,7 +5,7 @@ use in_mem_core_types::{RunId, Version};
 /// Which versions a read may see.
 ///
 /// A run sees the agent's memory as it was when the run began (`snapshot`) plus its own writes
-/// (`own`: the run and the last version it committed). See DESIGN.md, "The run model".
+/// (`own`: the run and the last version it committed): the run model of the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadView {
     /// Every version up to this one is visible.

@@ -1,4 +1,4 @@
-//! Named regressions from a comparable system (TESTING.md): each test is named after the bug.
+//! Named regressions from a comparable system (docs/TESTING.md): each test is named after the bug.
 
 #![cfg(not(inmem_loom))]
 

@@ -1,5 +1,5 @@
 //! `cargo xtask crash-test`: real processes killed with SIGKILL under load keep every
-//! acknowledged write (TESTING.md, "Kill under load"). The crate docs (`main.rs`) describe the
+//! acknowledged write (docs/TESTING.md, "Kill under load"). `docs/TESTING.md` ("The crash test") describes the
 //! harness as a user sees it; this module is the code:
 //!
 //! - `driver.rs`: the parent: iterations of spawn, kill, recover, check; flags; the summary;

@@ -1,4 +1,4 @@
-//! The oracles of TESTING.md ("Oracles after any crash"), as one pure function:
+//! The oracles of docs/TESTING.md ("Oracles after any crash"), as one pure function:
 //! [`check`]`(what the last check left, what the child said, what recovery produced)`.
 //!
 //! The recovered state must be the base state plus a *prefix of the commit order* of the ops

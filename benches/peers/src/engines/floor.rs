@@ -1,5 +1,5 @@
 //! The Strict floor: append a small record to a preallocated, pre-written file and fdatasync it
-//! (PERF.md's "same into a preallocated, pre-written segment").
+//! (docs/PERFORMANCE.md's "same into a preallocated, pre-written segment").
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;

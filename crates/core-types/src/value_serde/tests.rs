@@ -107,7 +107,7 @@ fn map_keys_must_be_text_or_integers() {
 
 #[test]
 fn null_is_stored_as_a_value() {
-    // Named regression (TESTING.md): storing Null looked like a delete.
+    // Named regression (docs/TESTING.md): storing Null looked like a delete.
     assert_eq!(to_value(&None::<i32>).unwrap(), Value::Null);
     assert_eq!(from_value::<Option<i32>>(Value::Null).unwrap(), None);
 }

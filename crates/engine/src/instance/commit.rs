@@ -16,15 +16,15 @@
 
 use std::sync::Arc;
 
+use in_mem_core_types::Version;
 use in_mem_core_types::limits::COMMIT_WRITES_MAX;
-use in_mem_core_types::{Timestamp, Version};
 use in_mem_durability::{CommitBody, OpRef, WaitFor, WriteRef};
-use in_mem_storage::{Memtable, Mutation, MutationKind, ReadView};
+use in_mem_storage::ReadView;
 
 use super::Instance;
 use crate::error::{Error, Result};
 use crate::runs::{PendingWrites, RunState};
-use crate::write::{PendingOp, PendingWrite, ReadCheck, describe_key};
+use crate::write::{PendingOp, PendingWrite, ReadCheck, describe_key, expand, mutation};
 
 impl Instance {
     /// Commits `writes` atomically as one log record on behalf of `run`, provided that every key
@@ -123,54 +123,6 @@ impl Instance {
         }
         Ok(())
     }
-}
-
-/// The memtable mutation of one write that names its key (not a prefix).
-fn mutation(write: &PendingWrite, timestamp: Timestamp) -> Mutation {
-    Mutation {
-        key: Arc::clone(&write.key),
-        kind: match &write.op {
-            PendingOp::Put { value, ttl } => MutationKind::Put {
-                value: Arc::clone(value),
-                expires_at: ttl.map(|ttl| timestamp.saturating_add(ttl)),
-            },
-            PendingOp::Delete | PendingOp::DeletePrefix => MutationKind::Delete,
-        },
-    }
-}
-
-/// The mutations of `writes` with every prefix deletion expanded into a tombstone for each key
-/// under the prefix that holds a value now. Nothing else writes under such a prefix meanwhile
-/// (the engine deletes only a run's own records, under the run's exclusive lifecycle lock), so
-/// the expansion is the same when recovery replays the commit.
-pub(crate) fn expand(
-    memtable: &Memtable,
-    writes: &[PendingWrite],
-    timestamp: Timestamp,
-) -> Vec<Mutation> {
-    let mut mutations = Vec::with_capacity(writes.len());
-    for write in writes {
-        match write.op {
-            PendingOp::DeletePrefix => {
-                mutations.extend(live_keys_under(memtable, &write.key).map(|key| Mutation {
-                    key,
-                    kind: MutationKind::Delete,
-                }));
-            }
-            _ => mutations.push(mutation(write, timestamp)),
-        }
-    }
-    mutations
-}
-
-/// Every key under `prefix` whose newest version holds a value (expired or not).
-pub(crate) fn live_keys_under<'a>(
-    memtable: &'a Memtable,
-    prefix: &[u8],
-) -> impl Iterator<Item = Arc<[u8]>> + 'a {
-    memtable
-        .scan_prefix(prefix, ReadView::at(Version::MAX), Timestamp::EPOCH)
-        .map(|(key, _)| key)
 }
 
 /// A slice mapped to a new list, without a heap allocation for the common one-write commit.

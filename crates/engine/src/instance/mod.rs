@@ -18,7 +18,6 @@ use in_mem_core_types::{Timestamp, Version};
 use in_mem_durability::{DataDir, SyncPolicy, SyncPolicyGuard, Wal};
 use in_mem_storage::{Memtable, VersionCounter};
 
-pub(crate) use commit::live_keys_under;
 pub(crate) use read::{Upper, bytes_of, damaged, versioned};
 pub(crate) use runs::OnLogFailure;
 

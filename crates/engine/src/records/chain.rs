@@ -89,7 +89,7 @@ mod tests {
 
     #[test]
     fn a_map_built_in_any_order_hashes_the_same() {
-        // Named regression (TESTING.md): a hash over a HashMap encoding changed between
+        // Named regression (docs/TESTING.md): a hash over a HashMap encoding changed between
         // processes. HashMap iteration order is randomized per process; BTreeMap is not.
         let pairs: Vec<(String, i64)> = (0..50).map(|i| (format!("key{i}"), i)).collect();
         let hashed: HashMap<String, i64> = pairs.iter().cloned().collect();

@@ -7,8 +7,8 @@ use in_mem_core_types::{Key, TypeTag};
 use in_mem_durability::{CommitRecord, LogOp, ReplayRejected};
 use in_mem_storage::{Memtable, Mutation, MutationKind};
 
-use crate::instance::live_keys_under;
 use crate::runs::{RecordHead, RunRegistry};
+use crate::write::live_keys_under;
 
 /// Applies one replayed commit to the memtable (and the run registry, for run records).
 ///

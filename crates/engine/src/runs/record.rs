@@ -366,7 +366,7 @@ mod tests {
 
     #[test]
     fn damaged_records_are_errors_never_defaults_or_panics() {
-        // Named regression (TESTING.md): a metadata decode failure must never silently reset
+        // Named regression (docs/TESTING.md): a metadata decode failure must never silently reset
         // state; every damaged field is an error.
         let good = sample().encode().unwrap();
         for cut in 0..good.len() {

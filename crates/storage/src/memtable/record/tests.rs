@@ -91,7 +91,7 @@ proptest! {
 #[test]
 fn a_record_stays_small() {
     // 56 bytes plus the Arc's two counts is 72: one 80-byte allocation per version. Growing it
-    // moves every version into a larger size class (see the memory target in PERF.md).
+    // moves every version into a larger size class (see the memory target in docs/PERFORMANCE.md).
     assert_eq!(std::mem::size_of::<Record>(), 56);
     assert_eq!(std::mem::size_of::<VersionKey>(), 24);
 }
