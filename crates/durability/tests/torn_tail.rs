@@ -179,7 +179,7 @@ fn a_torn_header_of_an_empty_last_segment_is_cut() {
     let tmp = scratch_dir();
     make_log(tmp.path(), SEGMENT, 30);
     let live = live_segments(tmp.path()).len() as u64;
-    let torn = &header(live + 1, 31)[..13];
+    let torn = &header(tmp.path(), live + 1, 31)[..13];
     let path = write_next_segment(tmp.path(), torn);
     {
         let (_dir, wal, recovery) = reopen_expect(tmp.path(), SEGMENT, 30);
@@ -205,7 +205,7 @@ fn a_header_only_last_segment_is_clean_and_appends_continue() {
     let tmp = scratch_dir();
     make_log(tmp.path(), SEGMENT, 30);
     let live = live_segments(tmp.path()).len() as u64;
-    write_next_segment(tmp.path(), &header(live + 1, 31));
+    write_next_segment(tmp.path(), &header(tmp.path(), live + 1, 31));
     {
         let (_dir, wal, recovery) = reopen_expect(tmp.path(), SEGMENT, 30);
         assert_eq!(recovery.tail, TailState::Clean);
@@ -219,8 +219,8 @@ fn several_header_only_last_segments_are_cleared() {
     let tmp = scratch_dir();
     make_log(tmp.path(), SEGMENT, 30);
     let live = live_segments(tmp.path()).len() as u64;
-    write_next_segment(tmp.path(), &header(live + 1, 31));
-    let mut second = header(live + 2, 31);
+    write_next_segment(tmp.path(), &header(tmp.path(), live + 1, 31));
+    let mut second = header(tmp.path(), live + 2, 31);
     second.resize(SEGMENT as usize, 0);
     std::fs::write(
         tmp.path().join("wal").join(format!("{:020}.seg", live + 2)),
@@ -243,7 +243,7 @@ fn a_header_only_last_segment_behind_a_checkpoint_is_not_reused() {
     let tmp = scratch_dir();
     make_log(tmp.path(), SEGMENT, 30);
     let live = live_segments(tmp.path()).len() as u64;
-    write_next_segment(tmp.path(), &header(live + 1, 31));
+    write_next_segment(tmp.path(), &header(tmp.path(), live + 1, 31));
     {
         let dir = std_dir(tmp.path());
         let (wal, recovery, _) = open_wal(&dir, SEGMENT, Version::new(35)).unwrap();

@@ -60,7 +60,7 @@ impl CheckpointWriter {
             .open(&temp, OpenMode::CreateNew)
             .map_err(|e| Error::io("create", &temp, e))?;
         let mut buffer = Vec::with_capacity(WRITE_CHUNK_BYTES + 4096);
-        buffer.extend_from_slice(&encode_header(version));
+        buffer.extend_from_slice(&encode_header(dir.inner().stamp(), version));
         Ok(CheckpointWriter {
             dir: dir.clone(),
             version,

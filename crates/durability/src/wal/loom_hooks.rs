@@ -8,9 +8,9 @@ use std::sync::atomic::AtomicU64;
 
 use in_mem_core_types::Version;
 
+use super::generation;
 use super::reader::READ_CHUNK_BYTES;
 use super::record::CommitBody;
-use super::recovery;
 use super::writer::Shared;
 use super::{RecoveryMode, Ticket, WaitFor};
 use crate::dir::DataDir;
@@ -30,9 +30,8 @@ impl LoomLog {
     /// Recovers the log of `dir` and opens it for appends.
     pub fn open(dir: &DataDir, segment_bytes: u64, clock: Clock) -> Result<LoomLog> {
         let inner = dir.inner();
-        let recovered = recovery::recover(
-            &*inner.vfs,
-            &inner.wal_path,
+        let (recovered, _) = generation::recover_dir(
+            inner,
             Version::ZERO,
             &mut |_| Ok(()),
             READ_CHUNK_BYTES,
