@@ -42,6 +42,10 @@ impl Instance {
     /// Opens the directory: takes its lock, replays the log, starts the sweeper.
     pub fn open(path: &Path, registry_key: PathBuf, options: &OpenOptions) -> Result<Arc<Self>> {
         let dir = DataDir::open(Arc::clone(&options.vfs), path)?;
+        // Checkpoints of another database, of an older copy or of a newer format are refused
+        // (or set aside when salvaging) before the newest one is loaded; the log screens its
+        // own files when it opens.
+        let set_aside = in_mem_durability::checkpoint::screen(&dir, options.recovery_mode)?;
         let Loaded {
             memtable,
             runs,
@@ -60,6 +64,8 @@ impl Instance {
         let mut recovery = RecoveryReport::new(&found, last_version, interrupted_runs);
         recovery.checkpoint = checkpoint.as_ref().map(|c| c.version.get());
         recovery.checkpoints_skipped = skipped;
+        recovery.database_id = Some(dir.database_id());
+        recovery.quarantined.splice(0..0, set_aside);
         recovery.log(path);
         let instance = Arc::new(Instance {
             registry_key,

@@ -60,9 +60,9 @@ pub use in_mem_core_types::{
     AgentId, Key, Namespace, RunId, Timestamp, TypeTag, Value, Version, VersionedValue, limits,
 };
 pub use in_mem_engine::{
-    Clock, Database, DatabaseStats, DurabilityMode, ManualClock, OpenOptions, RecoveryMode,
-    RecoveryReport, RetryPolicy, RunInfo, RunOptions, RunQuery, RunStatus, Salvaged, SweepStats,
-    SystemClock, TailState, Transaction,
+    Clock, Database, DatabaseId, DatabaseStats, DurabilityMode, ManualClock, Mismatch, OpenOptions,
+    Quarantined, RecoveryMode, RecoveryReport, RetryPolicy, RunInfo, RunOptions, RunQuery,
+    RunStatus, Salvaged, SweepStats, SystemClock, TailState, Transaction,
 };
 pub use in_mem_primitives::{Error, Result};
 
