@@ -177,9 +177,8 @@ fn a_version_gap_is_refused_in_the_middle_and_at_the_end() {
         copy_log(base.path(), work.path());
         let segment = work.path().join("wal").join(&name);
         let (offset, _) = *frames(&segment).last().unwrap();
-        let mut old = 0;
+        let old = version_at(&segment, offset);
         rewrite_frame(&segment, offset, |payload| {
-            old = u64::from_le_bytes(payload[..8].try_into().unwrap());
             payload[..8].copy_from_slice(&(old + 1).to_le_bytes());
         });
         let (file, at, kind) = expect_corruption(work.path());
@@ -215,12 +214,7 @@ fn a_rejected_record_is_corruption_at_that_record() {
     };
     assert_eq!(kind, CorruptionKind::RecordRejected("unknown run".into()));
     // The named offset holds record 17.
-    let bytes = std::fs::read(&file).unwrap();
-    let at = offset as usize + 8;
-    assert_eq!(
-        u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()),
-        17
-    );
+    assert_eq!(version_at(&file, offset as usize), 17);
 }
 
 /// Named regression: a zero-length record made a decoder panic.

@@ -111,18 +111,6 @@ fn live_name(log: &Path, index: usize) -> PathBuf {
     live_segments(log)[index].clone()
 }
 
-/// The version of the record at `offset` of `segment`.
-fn version_at(segment: &Path, offset: usize) -> u64 {
-    let bytes = std::fs::read(segment).unwrap();
-    segment_frames(&bytes)
-        .into_iter()
-        .find(|f| f.offset == offset as u64)
-        .map_or_else(
-            || panic!("no record at {}:{offset}", segment.display()),
-            |f| f.version.get(),
-        )
-}
-
 fn edit(file: &Path, f: impl FnOnce(&mut Vec<u8>)) {
     let mut bytes = std::fs::read(file).unwrap();
     f(&mut bytes);

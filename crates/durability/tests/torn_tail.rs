@@ -282,8 +282,8 @@ fn versions_freed_by_a_cut_are_reused_and_replayed_with_their_new_content() {
     let last = live_segments(tmp.path()).pop().unwrap();
     let all = frames(&last);
     let (offset, len) = all[1];
+    let hole = version_at(&last, offset);
     let mut bytes = std::fs::read(&last).unwrap();
-    let hole = u64::from_le_bytes(bytes[offset + 8..offset + 16].try_into().unwrap());
     bytes[offset..offset + len].fill(0);
     std::fs::write(&last, bytes).unwrap();
 

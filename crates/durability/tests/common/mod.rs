@@ -244,10 +244,26 @@ pub fn frames(segment: &Path) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// The version of the record whose frame starts at `offset` of `segment`.
+pub fn version_at(segment: &Path, offset: usize) -> u64 {
+    let bytes = std::fs::read(segment).unwrap();
+    in_mem_durability::inspect::segment_frames(&bytes)
+        .into_iter()
+        .find(|f| f.offset == offset as u64)
+        .map_or_else(
+            || panic!("no record at {}:{offset}", segment.display()),
+            |f| f.version.get(),
+        )
+}
+
 /// Rewrites the payload of the frame at `offset` with `edit`, fixing its checksum.
 pub fn rewrite_frame(segment: &Path, offset: usize, edit: impl FnOnce(&mut [u8])) {
+    let (_, frame_len) = *frames(segment)
+        .iter()
+        .find(|(at, _)| *at == offset)
+        .expect("a frame at the offset");
+    let len = frame_len - 8;
     let mut bytes = std::fs::read(segment).unwrap();
-    let len = u32::from_le_bytes(bytes[offset..offset + 4].try_into().unwrap()) as usize;
     edit(&mut bytes[offset + 8..offset + 8 + len]);
     let mut crc = crc32c::crc32c(&bytes[offset..offset + 4]);
     crc = crc32c::crc32c_append(crc, &bytes[offset + 8..offset + 8 + len]);
