@@ -151,15 +151,13 @@ fn segment_from_an_older_generation() {
         bytes[offset + len - 2] ^= 0x01;
         std::fs::write(&last, bytes).unwrap();
     }
-    let (_, recovery) = {
+    {
         let dir = std_dir(log.path());
         let (wal, recovery, _) = open_wal(&dir, SEGMENT, Version::ZERO).unwrap();
         assert!(matches!(recovery.tail, TailState::Cut { .. }));
         assert_eq!(recovery.generation, 2);
         append_range(&wal, 40, 5, WaitFor::Synced);
-        (dir, recovery)
-    };
-    drop(recovery);
+    }
     assert_ne!(
         live_segments(log.path()).pop().unwrap(),
         last,
@@ -202,24 +200,23 @@ fn identity_older_than_the_log() {
     }
     std::fs::copy(backup.path().join("IDENTITY"), log.path().join("IDENTITY")).unwrap();
     let newest = live_segments(log.path()).pop().unwrap();
-    let (file, found) = mismatch(log.path(), RecoveryMode::Refuse);
-    assert_eq!(file, newest);
-    assert_eq!(
-        found,
-        Mismatch::UnknownGeneration {
-            found: 2,
-            oldest: 1,
-            current: 1
-        }
-    );
+    let expected = Mismatch::UnknownGeneration {
+        found: 2,
+        oldest: 1,
+        current: 1,
+    };
+    let message = Error::FileMismatch {
+        file: newest.clone(),
+        mismatch: expected.clone(),
+    }
+    .to_string();
     assert!(
-        Error::FileMismatch {
-            file,
-            mismatch: found
-        }
-        .to_string()
-        .contains("the identity file is older than the files"),
+        message.contains("the identity file is older than the files"),
+        "{message}"
     );
+    // Salvage can only set the newer generation's segment aside: restoring the right
+    // identity file is the repair.
+    refused_then_set_aside(log.path(), &newest, &expected, 39);
 }
 
 /// A segment whose header names a newer format: refused in both modes by default; salvage

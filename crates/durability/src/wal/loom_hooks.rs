@@ -82,15 +82,20 @@ impl LoomLog {
 /// log in `wal_dir` of `fs`.
 pub fn durable_version(fs: &SimFs, wal_dir: &Path) -> Version {
     let image = fs.crash_durable_only();
-    match recovery::recover(
-        &image,
-        wal_dir,
-        Version::ZERO,
-        &mut |_| Ok(()),
-        READ_CHUNK_BYTES,
-        RecoveryMode::Refuse,
-    ) {
-        Ok(recovered) => recovered.last_version,
+    let root = wal_dir
+        .parent()
+        .expect("the log directory is inside a data directory");
+    let recovered = DataDir::open(Arc::new(image), root).and_then(|dir| {
+        generation::recover_dir(
+            dir.inner(),
+            Version::ZERO,
+            &mut |_| Ok(()),
+            READ_CHUNK_BYTES,
+            RecoveryMode::Refuse,
+        )
+    });
+    match recovered {
+        Ok((recovered, _)) => recovered.last_version,
         Err(e) => panic!("the durable bytes do not recover: {e}"),
     }
 }
