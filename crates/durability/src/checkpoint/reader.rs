@@ -1,4 +1,5 @@
 //! Reading checkpoints back: listing them, verifying and streaming one, removing old ones.
+#![deny(clippy::indexing_slicing)]
 
 use in_mem_core_types::Version;
 
