@@ -322,6 +322,57 @@ mod tests {
     }
 
     #[test]
+    fn mismatches_name_the_file_what_was_expected_and_what_was_found() {
+        let id = |b| DatabaseId::from_bytes([b; 16]);
+        let err = Error::FileMismatch {
+            file: "/d/checkpoints/00000000000000000101.ckpt".into(),
+            mismatch: Mismatch::OtherDatabase {
+                expected: id(0xAA),
+                found: id(0xBB),
+            },
+        };
+        assert_eq!(
+            err.to_string(),
+            "/d/checkpoints/00000000000000000101.ckpt belongs to database \
+             bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb, not to this database \
+             (aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa): it was copied from another database; move \
+             it away, or open with RecoveryMode::Salvage to set it aside"
+        );
+        let older = Mismatch::OutsideGeneration {
+            generation: 1,
+            found: Version::new(111),
+            start: Version::new(1),
+            end: Some(Version::new(111)),
+        };
+        assert!(
+            older
+                .to_string()
+                .starts_with("holds version v111, which generation 1 of this database's log does not (it holds versions v1 to v110)"),
+            "{older}"
+        );
+        let newer = Mismatch::format(FileKind::Segment, 3, 2);
+        assert_eq!(
+            newer.to_string(),
+            "was written by a newer in-mem (log segment format version 3; this build reads \
+             version 2); open the database with a newer in-mem"
+        );
+        assert!(matches!(
+            Mismatch::format(FileKind::Segment, 1, 2),
+            Mismatch::OlderFormat { .. }
+        ));
+        let found = (0..7).map(|i| PathBuf::from(format!("f{i}"))).collect();
+        let err = Error::NotADatabase {
+            path: "/home/u".into(),
+            found,
+        };
+        assert!(
+            err.to_string()
+                .starts_with("/home/u is not an in-mem database: it has no IDENTITY file but holds f0, f1, f2, f3, f4, 2 more;"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn corruption_names_file_offset_and_reason() {
         let err = Error::Corruption {
             file: "/d/wal/00000000000000000001.seg".into(),
