@@ -1,7 +1,7 @@
 //! WAL benchmarks, each next to the floor it is judged against, measured in the same run:
 //!
 //! - `floor/*`: a raw 100-byte pwrite + fdatasync into a preallocated, pre-written file, and
-//!   into a growing file (PERF.md: Strict with 1 writer must reach 0.9x the preallocated one);
+//!   into a growing file (docs/PERFORMANCE.md: Strict with 1 writer must reach 0.9x the preallocated one);
 //! - `synced/{1,2,8}`: append + `WaitFor::Synced` from 1, 2 and 8 threads (commits/s; 2 writers
 //!   must reach 1.3x, 8 writers 4x the 1-writer rate);
 //! - `written/1`, `buffered/1`: append + `Written` / `Buffered`;
@@ -21,7 +21,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use in_mem_core_types::{RunId, Timestamp, Version};
 use in_mem_durability::{CommitBody, DataDir, OpRef, StdFs, WaitFor, Wal, WalOptions, WriteRef};
 
-/// A commit of one 24-byte key and a 100-byte value (PERF.md's workload shape).
+/// A commit of one 24-byte key and a 100-byte value (docs/PERFORMANCE.md's workload shape).
 fn body(i: u64) -> CommitBody {
     let key = format!("user:{i:019}");
     let value = [0x42u8; 100];

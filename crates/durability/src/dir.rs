@@ -1,11 +1,13 @@
-//! `DataDir`: an opened data directory, held under an exclusive lock on `<dir>/LOCK`.
+//! `DataDir`: an opened data directory, held under an exclusive lock on `<dir>/LOCK`, with
+//! the database's identity loaded (or created, for a new database).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::error::{Error, Result};
+use crate::identity::{self, DatabaseId, IDENTITY_FILE_NAME, IDENTITY_TEMP_NAME, Identity, Stamp};
 use crate::vfs::{LockGuard, Vfs};
 
 /// Name of the lock file inside the data directory.
@@ -31,15 +33,25 @@ pub(crate) struct DirInner {
     /// True while a `Wal` is open on this directory: two logs appending to one directory would
     /// corrupt each other.
     pub(crate) wal_open: AtomicBool,
+    /// The identity file's contents; recovery replaces it when it begins a new generation.
+    identity: Mutex<Identity>,
     _lock: LockGuard,
 }
 
 impl DataDir {
-    /// Opens (creating if missing) the data directory at `path` and locks it.
+    /// Opens (creating if missing) the data directory at `path`, locks it, and loads the
+    /// database's identity, creating a new database in a missing or empty directory.
     ///
-    /// Errors: [`Error::NotADirectory`] if `path` is a file, [`Error::Locked`] if another
-    /// process or another `DataDir` in this process holds it, [`Error::Io`] otherwise.
+    /// Errors: [`Error::EmptyPath`] for an empty path, [`Error::NotADirectory`] if `path` is
+    /// a file, [`Error::NotADatabase`] for an existing directory that holds other things but
+    /// no identity file (nothing in it is changed), [`Error::Locked`] if another process or
+    /// another `DataDir` in this process holds it, [`Error::FileMismatch`] for an identity
+    /// file of a newer format, [`Error::Corruption`] for a damaged one, [`Error::Io`]
+    /// otherwise.
     pub fn open(vfs: Arc<dyn Vfs>, path: &Path) -> Result<DataDir> {
+        if path.as_os_str().is_empty() {
+            return Err(Error::EmptyPath);
+        }
         match vfs.metadata(path) {
             Ok(Some(meta)) if meta.is_dir => {}
             Ok(Some(_)) => {
@@ -50,6 +62,15 @@ impl DataDir {
             Ok(None) => create_dir(&*vfs, path)?,
             Err(e) => return Err(Error::io("inspect the data directory", path, e)),
         }
+        // Refuse a directory that is not a database before creating anything in it (the
+        // check is repeated under the lock, where it decides).
+        let has_identity = vfs
+            .metadata(&path.join(IDENTITY_FILE_NAME))
+            .map_err(|e| Error::io("inspect", path.join(IDENTITY_FILE_NAME), e))?
+            .is_some();
+        if !has_identity {
+            check_unclaimed(&*vfs, path)?;
+        }
         let lock_path = path.join(LOCK_FILE_NAME);
         let lock = match vfs.try_lock(&lock_path) {
             Ok(Some(guard)) => guard,
@@ -59,6 +80,18 @@ impl DataDir {
                 });
             }
             Err(e) => return Err(Error::io("lock", lock_path, e)),
+        };
+        let identity = if let Some(identity) = identity::load(&*vfs, path)? {
+            identity::remove_temp(&*vfs, path)?;
+            identity
+        } else {
+            check_unclaimed(&*vfs, path)?;
+            // The identity comes first, before `wal/` and `checkpoints/`: a directory with
+            // data and no identity is then never one this build wrote.
+            let identity = Identity::new(DatabaseId::random());
+            identity::store(&*vfs, path, &identity)?;
+            tracing::info!(path = %path.display(), id = %identity.id, "created a new database");
+            identity
         };
         let wal_path = path.join(WAL_DIR_NAME);
         ensure_subdir(&*vfs, &wal_path, "inspect the log directory")?;
@@ -71,9 +104,21 @@ impl DataDir {
                 wal_path,
                 checkpoint_path,
                 wal_open: AtomicBool::new(false),
+                identity: Mutex::new(identity),
                 _lock: lock,
             }),
         })
+    }
+
+    /// The database's id (kept in `IDENTITY` and in every segment and checkpoint header).
+    pub fn database_id(&self) -> DatabaseId {
+        self.inner.identity().id
+    }
+
+    /// The generation of the log that new files are written in: 1 for a new database, bumped
+    /// each time recovery cuts the log (see `docs/FORMAT.md`).
+    pub fn log_generation(&self) -> u64 {
+        self.inner.identity().current()
     }
 
     /// The directory's path, as given to [`DataDir::open`].
@@ -122,6 +167,30 @@ impl fmt::Debug for DataDir {
 }
 
 impl DirInner {
+    /// The identity as last loaded or written.
+    pub(crate) fn identity(&self) -> Identity {
+        self.identity
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The stamp of files written now.
+    pub(crate) fn stamp(&self) -> Stamp {
+        self.identity
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .stamp()
+    }
+
+    /// Writes `identity` to the identity file (atomically) and makes it the current one.
+    pub(crate) fn store_identity(&self, identity: Identity) -> Result<()> {
+        let mut current = self.identity.lock().unwrap_or_else(PoisonError::into_inner);
+        identity::store(&*self.vfs, &self.path, &identity)?;
+        *current = identity;
+        Ok(())
+    }
+
     /// Marks the log as open; false if one already is.
     pub(crate) fn claim_wal(&self) -> bool {
         !self.wal_open.swap(true, Ordering::AcqRel)
@@ -129,6 +198,44 @@ impl DirInner {
 
     pub(crate) fn release_wal(&self) {
         self.wal_open.store(false, Ordering::Release);
+    }
+}
+
+/// Checks that a directory without an identity file may become a new database: it holds
+/// nothing but what creating one leaves behind before its identity file is written (the lock
+/// file, a temp identity file, empty `wal/` and `checkpoints/`). Anything else means it is
+/// not an in-mem database (or one written before identity files), and it is refused as
+/// [`Error::NotADatabase`] naming what was found: never cut, never written to.
+fn check_unclaimed(vfs: &dyn Vfs, path: &Path) -> Result<()> {
+    let list = |dir: &Path| {
+        let mut names = vfs.read_dir(dir).map_err(|e| Error::io("list", dir, e))?;
+        names.sort();
+        Ok::<_, Error>(names)
+    };
+    let mut found = Vec::new();
+    for name in list(path)? {
+        let entry = Path::new(&name);
+        if name == LOCK_FILE_NAME || name == IDENTITY_TEMP_NAME {
+            continue;
+        }
+        let our_subdir = (name == WAL_DIR_NAME || name == CHECKPOINT_DIR_NAME)
+            && vfs
+                .metadata(&path.join(entry))
+                .map_err(|e| Error::io("inspect", path.join(entry), e))?
+                .is_some_and(|m| m.is_dir);
+        if our_subdir {
+            found.extend(list(&path.join(entry))?.into_iter().map(|n| entry.join(n)));
+        } else {
+            found.push(entry.to_owned());
+        }
+    }
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::NotADatabase {
+            path: path.to_owned(),
+            found,
+        })
     }
 }
 

@@ -1,7 +1,11 @@
 //! Durability of in-mem: the segmented write-ahead log, group commit, recovery, and the
 //! file-system trait every file access goes through.
 //!
-//! - [`DataDir`] opens and locks a data directory (`<dir>/LOCK`, `<dir>/wal/`).
+//! - [`DataDir`] opens and locks a data directory (`<dir>/LOCK`, `<dir>/wal/`) and loads the
+//!   database's identity (`<dir>/IDENTITY`: its id and the generations of its log), creating
+//!   a new database only in a missing or empty directory. Every segment and checkpoint header
+//!   names the id and generation, and recovery refuses a file that does not belong (or, in
+//!   [`RecoveryMode::Salvage`], sets it aside into `quarantine/` unread).
 //! - [`Wal`] appends one record per commit to preallocated segments, makes records durable
 //!   at the level a commit asks for ([`WaitFor`]: buffered, written to the OS, or fdatasynced,
 //!   with concurrent committers sharing one fdatasync), and recovers the log at open: torn
@@ -42,14 +46,28 @@
 //! ```
 
 pub mod checkpoint;
+mod codec;
+mod copy;
+mod database_id;
 mod dir;
 mod error;
+mod identity;
+mod quarantine;
 mod sync;
 mod vfs;
 mod wal;
 
+/// Looking inside log files, for tools and tests: the record frames of a segment, found by
+/// the same parser recovery uses.
+pub mod inspect {
+    pub use crate::wal::frame::{FrameInfo, segment_frames};
+}
+
+pub use copy::{CopyIdentity, copy_database};
 pub use dir::{CHECKPOINT_DIR_NAME, DataDir, LOCK_FILE_NAME, WAL_DIR_NAME};
-pub use error::{CorruptionKind, Error, Result};
+pub use error::{CorruptionKind, Error, FileKind, Mismatch, Result};
+pub use identity::{DatabaseId, IDENTITY_FILE_NAME};
+pub use quarantine::{QUARANTINE_DIR_NAME, Quarantined};
 pub use vfs::{LockGuard, Metadata, OpenMode, SimFaults, SimFs, StdFs, Timeline, Vfs, VfsFile};
 /// What `tests/loom.rs` drives; only under `--cfg inmem_loom`.
 #[cfg(inmem_loom)]

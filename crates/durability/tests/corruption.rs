@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use in_mem_core_types::Version;
-use in_mem_durability::{CorruptionKind, Error, ReplayRejected, TailState, Wal};
+use in_mem_durability::{
+    CorruptionKind, Error, FileKind, Mismatch, ReplayRejected, TailState, Wal,
+};
 use proptest::prelude::*;
 
 fn expect_corruption(log: &Path) -> (PathBuf, u64, CorruptionKind) {
@@ -108,29 +110,31 @@ fn complete_but_wrong_headers_are_refused_even_at_the_end() {
         .to_owned();
     let edit = |work: &Path, at: usize, value: &[u8]| {
         let segment = work.join("wal").join(&last);
-        let mut bytes = std::fs::read(&segment).unwrap();
-        bytes[at..at + value.len()].copy_from_slice(value);
-        let crc = crc32c::crc32c(&bytes[..28]);
-        bytes[28..32].copy_from_slice(&crc.to_le_bytes());
-        std::fs::write(&segment, bytes).unwrap();
+        rewrite_header(&segment, at, value);
         segment
     };
     let work = scratch_dir();
     copy_log(base.path(), work.path());
-    let segment = edit(work.path(), 8, &2u32.to_le_bytes());
-    let (file, offset, kind) = expect_corruption(work.path());
-    assert_eq!((file, offset), (segment, 0));
+    let segment = edit(work.path(), 8, &3u32.to_le_bytes());
+    let dir = std_dir(work.path());
+    let err = open_wal(&dir, SEGMENT, Version::ZERO).unwrap_err();
+    let Error::FileMismatch { file, mismatch } = &err else {
+        panic!("expected a file mismatch, got {err}");
+    };
+    assert_eq!(file, &segment);
     assert_eq!(
-        kind,
-        CorruptionKind::UnsupportedFormatVersion {
-            found: 2,
-            supported: 1
+        *mismatch,
+        Mismatch::NewerFormat {
+            kind: FileKind::Segment,
+            found: 3,
+            supported: 2
         }
     );
+    drop(dir);
 
     let work = scratch_dir();
     copy_log(base.path(), work.path());
-    let segment = edit(work.path(), 12, &999u64.to_le_bytes());
+    let segment = edit(work.path(), 40, &999u64.to_le_bytes());
     let (file, _, kind) = expect_corruption(work.path());
     assert_eq!(file, segment);
     assert!(
@@ -140,7 +144,7 @@ fn complete_but_wrong_headers_are_refused_even_at_the_end() {
 
     let work = scratch_dir();
     copy_log(base.path(), work.path());
-    let segment = edit(work.path(), 20, &500u64.to_le_bytes());
+    let segment = edit(work.path(), 48, &500u64.to_le_bytes());
     let (file, _, kind) = expect_corruption(work.path());
     assert_eq!(file, segment);
     assert!(
@@ -173,9 +177,8 @@ fn a_version_gap_is_refused_in_the_middle_and_at_the_end() {
         copy_log(base.path(), work.path());
         let segment = work.path().join("wal").join(&name);
         let (offset, _) = *frames(&segment).last().unwrap();
-        let mut old = 0;
+        let old = version_at(&segment, offset);
         rewrite_frame(&segment, offset, |payload| {
-            old = u64::from_le_bytes(payload[..8].try_into().unwrap());
             payload[..8].copy_from_slice(&(old + 1).to_le_bytes());
         });
         let (file, at, kind) = expect_corruption(work.path());
@@ -211,12 +214,7 @@ fn a_rejected_record_is_corruption_at_that_record() {
     };
     assert_eq!(kind, CorruptionKind::RecordRejected("unknown run".into()));
     // The named offset holds record 17.
-    let bytes = std::fs::read(&file).unwrap();
-    let at = offset as usize + 8;
-    assert_eq!(
-        u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()),
-        17
-    );
+    assert_eq!(version_at(&file, offset as usize), 17);
 }
 
 /// Named regression: a zero-length record made a decoder panic.
@@ -303,8 +301,9 @@ proptest! {
         with_header in any::<bool>(),
     ) {
         let tmp = scratch_dir();
-        std::fs::create_dir_all(tmp.path().join("wal")).unwrap();
-        let mut content = if with_header { header(1, 1) } else { Vec::new() };
+        // A database first (its identity file), then the random segment.
+        drop(std_dir(tmp.path()));
+        let mut content = if with_header { header(tmp.path(), 1, 1) } else { Vec::new() };
         content.extend_from_slice(&bytes);
         std::fs::write(tmp.path().join("wal/00000000000000000001.seg"), content).unwrap();
         open_checked(tmp.path());

@@ -9,7 +9,7 @@
 //! - a second recovery finds the same records and a clean log.
 //!
 //! `IN_MEM_POWER_LOSS_SEEDS=n` raises the seeds per crash point (default 3).
-#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
 
 mod common;
 

@@ -2,7 +2,7 @@
 //! the row names and checks what recovery does with it in both recovery modes (a row that
 //! behaves the same in both checks one). Rows that need the whole database are in
 //! `crates/engine/tests/recovery_cases.rs`.
-#![allow(clippy::unwrap_used)] // tests may unwrap (STYLE.md)
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
 
 mod common;
 
@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use common::*;
 use in_mem_core_types::Version;
+use in_mem_durability::inspect::segment_frames;
 use in_mem_durability::{
     CorruptionKind, DataDir, Error, RecoveryMode, ReplayRejected, SimFs, TailState, Vfs, WaitFor,
     Wal, WalRecovery,
@@ -110,24 +111,10 @@ fn live_name(log: &Path, index: usize) -> PathBuf {
     live_segments(log)[index].clone()
 }
 
-fn version_at(segment: &Path, offset: usize) -> u64 {
-    let bytes = std::fs::read(segment).unwrap();
-    u64::from_le_bytes(bytes[offset + 8..offset + 16].try_into().unwrap())
-}
-
 fn edit(file: &Path, f: impl FnOnce(&mut Vec<u8>)) {
     let mut bytes = std::fs::read(file).unwrap();
     f(&mut bytes);
     std::fs::write(file, bytes).unwrap();
-}
-
-/// Rewrites the header of `segment` with `edit` applied to its first 28 bytes, CRC fixed.
-fn rewrite_header(segment: &Path, at: usize, value: &[u8]) {
-    edit(segment, |bytes| {
-        bytes[at..at + value.len()].copy_from_slice(value);
-        let crc = crc32c::crc32c(&bytes[..28]);
-        bytes[28..32].copy_from_slice(&crc.to_le_bytes());
-    });
 }
 
 /// Writes the segment after the last live one: `bytes`, then zeros.
@@ -210,7 +197,7 @@ fn header_only_last_segment() {
     let log = scratch_dir();
     make_log(log.path(), SEGMENT, 30);
     let live = live_segments(log.path()).len() as u64;
-    let path = next_segment(log.path(), &header(live + 1, 31));
+    let path = next_segment(log.path(), &header(log.path(), live + 1, 31));
     let (recovery, n) = recover(log.path(), RecoveryMode::Refuse).unwrap();
     assert_eq!((n, &recovery.tail), (30, &TailState::Clean));
     assert!(
@@ -229,17 +216,6 @@ fn stale_temp_file() {
     let (recovery, n) = recover(log.path(), RecoveryMode::Refuse).unwrap();
     assert_eq!((n, &recovery.tail), (10, &TailState::Clean));
     assert!(!leftover.exists());
-}
-
-#[test]
-fn unknown_file_in_the_log_directory() {
-    let log = scratch_dir();
-    make_log(log.path(), SEGMENT, 10);
-    let notes = log.path().join("wal").join("notes.txt");
-    std::fs::write(&notes, b"someone's notes").unwrap();
-    let (recovery, n) = recover(log.path(), RecoveryMode::Refuse).unwrap();
-    assert_eq!((n, &recovery.tail), (10, &TailState::Clean));
-    assert!(notes.exists(), "left alone");
 }
 
 #[test]
@@ -270,7 +246,7 @@ fn torn_segment_header() {
         let log = scratch_dir();
         make_log(log.path(), SEGMENT, 30);
         let live = live_segments(log.path()).len() as u64;
-        let path = next_segment(log.path(), &header(live + 1, 31)[..13]);
+        let path = next_segment(log.path(), &header(log.path(), live + 1, 31)[..13]);
         let recovery = check_cut(log.path(), mode, &path, 0, 30);
         assert_eq!(recovery.salvaged, None);
     }
@@ -592,7 +568,7 @@ fn sequence_mismatch() {
     make_log_waiting(log.path(), SEGMENT, 60, WaitFor::Written);
     let last = live_segments(log.path()).pop().unwrap();
     let kept = version_at(&last, HEADER) - 1;
-    rewrite_header(&last, 12, &999u64.to_le_bytes());
+    rewrite_header(&last, 40, &999u64.to_le_bytes());
     check_refused_then_salvaged(
         log.path(),
         &last,
@@ -600,27 +576,6 @@ fn sequence_mismatch() {
         |k| matches!(k, CorruptionKind::SequenceMismatch { found: 999, .. }),
         kept,
     );
-}
-
-/// A segment written by a newer format: refused even when salvaging, which must not destroy
-/// data this build cannot read.
-#[test]
-fn newer_format_version() {
-    let log = scratch_dir();
-    make_log(log.path(), SEGMENT, 60);
-    let last = live_segments(log.path()).pop().unwrap();
-    rewrite_header(&last, 8, &2u32.to_le_bytes());
-    for mode in BOTH {
-        let (file, offset, kind) = refused(log.path(), mode);
-        assert_eq!((file, offset), (last.clone(), 0));
-        assert_eq!(
-            kind,
-            CorruptionKind::UnsupportedFormatVersion {
-                found: 2,
-                supported: 1
-            }
-        );
-    }
 }
 
 /// A record whose checksum is right but whose body does not decode: as the last record it is
@@ -700,19 +655,13 @@ fn damaged_sim_log(root: &Path) -> SimFs {
     for name in image.list(&root.join("wal")) {
         let path = root.join("wal").join(&name);
         let mut bytes = image.read_file(&path).unwrap();
-        let mut pos = HEADER;
-        while pos + 16 <= bytes.len() {
-            let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
-            if len == 0 {
-                break;
+        for frame in segment_frames(&bytes) {
+            let (at, len) = (frame.offset as usize, frame.len as usize);
+            if frame.version == Version::new(24) {
+                bytes[at..at + len].fill(0);
+            } else if frame.version == Version::new(30) {
+                bytes[at + len - 3] ^= 0xFF;
             }
-            let version = u64::from_le_bytes(bytes[pos + 8..pos + 16].try_into().unwrap());
-            if version == 24 {
-                bytes[pos..pos + 8 + len].fill(0);
-            } else if version == 30 {
-                bytes[pos + 8 + len - 3] ^= 0xFF;
-            }
-            pos += 8 + len;
         }
         image.write_file(&path, &bytes);
     }
@@ -788,16 +737,10 @@ fn crash_during_salvage() {
     for name in image.list(&root.join("wal")) {
         let path = root.join("wal").join(&name);
         let mut bytes = image.read_file(&path).unwrap();
-        let mut pos = HEADER;
-        while pos + 16 <= bytes.len() {
-            let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
-            if len == 0 {
-                break;
+        for frame in segment_frames(&bytes) {
+            if frame.version == Version::new(5) {
+                bytes[frame.offset as usize + 20] ^= 0x40;
             }
-            if u64::from_le_bytes(bytes[pos + 8..pos + 16].try_into().unwrap()) == 5 {
-                bytes[pos + 20] ^= 0x40;
-            }
-            pos += 8 + len;
         }
         image.write_file(&path, &bytes);
     }
@@ -812,16 +755,21 @@ fn crash_during_salvage() {
 
 // ---- the table and the tests stay one-to-one ---------------------------------------------------
 
-/// Every row of `docs/RECOVERY.md` marked (D) or (E) names a test function of this file or of
-/// `crates/engine/tests/recovery_cases.rs`, and every test of this file that is not a helper
-/// check is a row.
+/// Every row of `docs/RECOVERY.md` marked (D) names a test function of this file or of
+/// `identity_cases.rs`, every row marked (E) one of `crates/engine/tests/recovery_cases.rs`
+/// or `crates/engine/tests/identity.rs`, and every test of the two files here is a row.
 #[test]
 fn every_row_of_recovery_md_has_a_test_of_its_name() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let doc = std::fs::read_to_string(root.join("docs/RECOVERY.md")).unwrap();
-    let here = include_str!("recovery_cases.rs");
-    let engine =
-        std::fs::read_to_string(root.join("crates/engine/tests/recovery_cases.rs")).unwrap();
+    let here = [
+        include_str!("recovery_cases.rs"),
+        include_str!("identity_cases.rs"),
+    ]
+    .concat();
+    let engine = ["recovery_cases.rs", "identity.rs"]
+        .map(|name| std::fs::read_to_string(root.join("crates/engine/tests").join(name)).unwrap())
+        .concat();
     let mut rows = 0;
     for line in doc.lines() {
         let Some(rest) = line.strip_prefix("| `") else {
@@ -831,7 +779,7 @@ fn every_row_of_recovery_md_has_a_test_of_its_name() {
             continue;
         };
         let source = if rest.starts_with(" (D)") {
-            here
+            here.as_str()
         } else if rest.starts_with(" (E)") {
             engine.as_str()
         } else {

@@ -64,7 +64,15 @@ impl Checkpoints {
     /// then deletes the checkpoints and log segments that the previous checkpoint made
     /// unnecessary. The caller sweeps first: whatever no view can see any more need not be
     /// written (nor read back at recovery).
-    pub fn write(&self, memtable: &Memtable, wal: &Wal, dir: &DataDir) -> Result<CheckpointInfo> {
+    /// `history_from` is the horizon of the newest sweep: the checkpoint keeps it, so that after
+    /// a reopen reads of older views still know what may be missing.
+    pub fn write(
+        &self,
+        memtable: &Memtable,
+        wal: &Wal,
+        dir: &DataDir,
+        history_from: Version,
+    ) -> Result<CheckpointInfo> {
         let mut newest = self.newest.lock().unwrap_or_else(PoisonError::into_inner);
         let bytes_before = wal.appended_bytes();
         let version = memtable.versions().visible();
@@ -73,7 +81,7 @@ impl Checkpoints {
         // up to this checkpoint and a fall back from it to the previous one never meets a hole
         // (in Async mode they could still be only in the process's buffer).
         wal.flush()?;
-        let mut writer = CheckpointWriter::create(dir, version)?;
+        let mut writer = CheckpointWriter::create(dir, version, history_from)?;
         memtable.for_each_version_upto(version, |stored| {
             let value = match &stored.kind {
                 MutationKind::Put { value, expires_at } => Some((&value[..], *expires_at)),

@@ -40,7 +40,9 @@ pub use checkpoint::CheckpointInfo;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use database::{Database, DatabaseStats, RunOptions};
 pub use error::{Damage, Error, Result};
-pub use in_mem_durability::{RecoveryMode, Salvaged, TailState};
+pub use in_mem_durability::{
+    DatabaseId, FileKind, Mismatch, Quarantined, RecoveryMode, Salvaged, TailState,
+};
 pub use in_mem_storage::SweepStats;
 pub use options::{DurabilityMode, OpenOptions};
 pub use records::{

@@ -62,9 +62,10 @@ pub use in_mem_core_types::{
     limits,
 };
 pub use in_mem_engine::{
-    CheckpointInfo, Clock, Damage, Database, DatabaseStats, DurabilityMode, Error, ManualClock,
-    OpenOptions, RecoveryMode, RecoveryReport, Result, RetryPolicy, RunInfo, RunOptions, RunQuery,
-    RunStatus, Salvaged, SweepStats, SystemClock, TailState, Transaction,
+    CheckpointInfo, Clock, Damage, Database, DatabaseId, DatabaseStats, DurabilityMode, Error,
+    ManualClock, Mismatch, OpenOptions, Quarantined, RecoveryMode, RecoveryReport, Result,
+    RetryPolicy, RunInfo, RunOptions, RunQuery, RunStatus, Salvaged, SweepStats, SystemClock,
+    TailState, Transaction,
 };
 
 /// The agent primitives: `KVStore`, `EventLog`, `StateMachine`, `TraceStore`, `RunIndex`.

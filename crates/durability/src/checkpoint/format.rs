@@ -1,16 +1,27 @@
 //! Bytes of a checkpoint: the header, entry and trailer payloads (see the module docs).
+#![deny(clippy::indexing_slicing)]
 
 use in_mem_core_types::{RunId, Timestamp, Version};
 
 use super::{CheckpointEntry, CheckpointOp};
+use crate::codec::{array_at, put, u32_at, u64_at};
+use crate::identity::{DatabaseId, Stamp};
+use crate::wal::frame::PayloadLimits;
 
 pub(super) const MAGIC: [u8; 8] = *b"INMEMCKP";
-pub(super) const FORMAT_VERSION: u32 = 1;
-pub(super) const HEADER_BYTES: usize = 32;
-pub(super) const FRAME_HEADER_BYTES: usize = 8;
+/// The checkpoint format version this build writes and reads.
+pub(crate) const FORMAT_VERSION: u32 = 2;
+pub(crate) const HEADER_BYTES: usize = 64;
+/// Where the header's checksum is; it covers every byte before it.
+const HEADER_CRC_AT: usize = 60;
 /// Largest payload: a key, a value and fixed fields, with room to spare; bounds what a reader
 /// allocates for a length read from a damaged file.
 pub(super) const PAYLOAD_BYTES_MAX: usize = 8 << 20;
+/// The payload lengths of checkpoint frames: at least a tag byte.
+pub(super) const CHECKPOINT_PAYLOAD: PayloadLimits = PayloadLimits {
+    min: 1,
+    max: PAYLOAD_BYTES_MAX,
+};
 pub(super) const FILE_SUFFIX: &str = ".ckpt";
 pub(super) const TEMP_SUFFIX: &str = ".ckpt.tmp";
 
@@ -26,34 +37,66 @@ const _: () = assert!(
         < PAYLOAD_BYTES_MAX
 );
 
-pub(super) fn encode_header(version: Version) -> [u8; HEADER_BYTES] {
+/// What a checkpoint's header says besides its identity stamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HeaderFields {
+    /// Every entry is at or below this commit version.
+    pub version: Version,
+    /// History below this version may be missing (what the writer's sweeps had reclaimed): a
+    /// read of an older view after loading must not trust what it finds.
+    pub history_from: Version,
+}
+
+pub(crate) fn encode_header(stamp: Stamp, fields: HeaderFields) -> [u8; HEADER_BYTES] {
     let mut out = [0u8; HEADER_BYTES];
-    out[0..8].copy_from_slice(&MAGIC);
-    out[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out[16..24].copy_from_slice(&version.get().to_le_bytes());
-    let crc = crc32c::crc32c(&out[..24]);
-    out[24..28].copy_from_slice(&crc.to_le_bytes());
+    put(&mut out, 0, &MAGIC);
+    put(&mut out, 8, &FORMAT_VERSION.to_le_bytes());
+    put(&mut out, 16, &stamp.id.to_bytes());
+    put(&mut out, 32, &stamp.generation.to_le_bytes());
+    put(&mut out, 40, &fields.version.get().to_le_bytes());
+    put(&mut out, 48, &fields.history_from.get().to_le_bytes());
+    let crc = crc32c::crc32c(out.get(..HEADER_CRC_AT).unwrap_or_default());
+    put(&mut out, HEADER_CRC_AT, &crc.to_le_bytes());
     out
 }
 
-/// The checkpoint version a header names, or why it is not a header.
-pub(super) fn decode_header(bytes: &[u8; HEADER_BYTES]) -> Result<Version, &'static str> {
-    if bytes[0..8] != MAGIC {
-        return Err("the header has the wrong magic bytes");
+/// Why a checkpoint header is not one this build reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeaderError {
+    /// The magic is right and the format version is another one.
+    OtherFormat { found: u32 },
+    /// Anything else.
+    Damaged(&'static str),
+}
+
+/// The stamp and checkpoint version a header names. Checks, in order: magic, format version
+/// (before the checksum, whose place a newer format may have moved), checksum.
+pub(crate) fn decode_header(
+    bytes: &[u8; HEADER_BYTES],
+) -> Result<(Stamp, HeaderFields), HeaderError> {
+    if array_at::<8>(bytes, 0) != Some(MAGIC) {
+        return Err(HeaderError::Damaged("the header has the wrong magic bytes"));
     }
-    let crc = u32::from_le_bytes(bytes[24..28].try_into().expect("4 bytes"));
-    if crc != crc32c::crc32c(&bytes[..24]) {
-        return Err("the header checksum does not match");
+    let format = u32_at(bytes, 8).unwrap_or_default();
+    if format != FORMAT_VERSION {
+        return Err(HeaderError::OtherFormat { found: format });
     }
-    if bytes[28..32] != [0; 4] {
-        return Err("the header's reserved bytes are not zero");
+    let covered = bytes.get(..HEADER_CRC_AT).unwrap_or_default();
+    if u32_at(bytes, HEADER_CRC_AT) != Some(crc32c::crc32c(covered)) {
+        return Err(HeaderError::Damaged("the header checksum does not match"));
     }
-    if u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes")) != FORMAT_VERSION {
-        return Err("the format version is not supported");
-    }
-    Ok(Version::new(u64::from_le_bytes(
-        bytes[16..24].try_into().expect("8 bytes"),
-    )))
+    let field = |at| u64_at(bytes, at).unwrap_or_default();
+    let stamp = Stamp {
+        id: DatabaseId::from_bytes(array_at(bytes, 16).unwrap_or_default()),
+        generation: field(32),
+    };
+    Ok((
+        stamp,
+        HeaderFields {
+            version: Version::new(field(40)),
+            history_from: Version::new(field(48)),
+        },
+    ))
 }
 
 /// Appends a frame holding `payload` to `out`.
@@ -64,11 +107,6 @@ pub(super) fn push_frame(out: &mut Vec<u8>, payload: &[u8]) {
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&crc.to_le_bytes());
     out.extend_from_slice(payload);
-}
-
-/// The CRC a frame of `len` and `payload` must carry.
-pub(super) fn frame_crc(len: u32, payload: &[u8]) -> u32 {
-    crc32c::crc32c_append(crc32c::crc32c(&len.to_le_bytes()), payload)
 }
 
 /// An entry payload.
@@ -100,7 +138,7 @@ pub(super) fn encode_entry(
 pub(super) fn encode_trailer(entries: u64) -> [u8; 9] {
     let mut out = [0u8; 9];
     out[0] = TAG_TRAILER;
-    out[1..].copy_from_slice(&entries.to_le_bytes());
+    put(&mut out, 1, &entries.to_le_bytes());
     out
 }
 
@@ -160,14 +198,20 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], &'static str> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
-        let end = end.ok_or("an entry is cut short")?;
-        let out = &self.bytes[self.pos..end];
+        let end = self.pos.checked_add(n).ok_or("an entry is cut short")?;
+        let out = self
+            .bytes
+            .get(self.pos..end)
+            .ok_or("an entry is cut short")?;
         self.pos = end;
         Ok(out)
     }
     fn u8(&mut self) -> Result<u8, &'static str> {
-        Ok(self.take(1)?[0])
+        let [byte] = self
+            .take(1)?
+            .try_into()
+            .map_err(|_| "an entry is cut short")?;
+        Ok(byte)
     }
     fn u32(&mut self) -> Result<u32, &'static str> {
         Ok(u32::from_le_bytes(

@@ -4,13 +4,15 @@
 //! ```text
 //! checkpoints/{version:020}.ckpt     (written as .ckpt.tmp, fsynced, renamed, directory fsynced)
 //!
-//! header (32 bytes):
+//! header (64 bytes):
 //!   0  magic "INMEMCKP"           8 bytes
-//!   8  format version (u32 LE)    4 bytes   (1)
+//!   8  format version (u32 LE)    4 bytes   (2)
 //!  12  reserved, zero             4 bytes
-//!  16  checkpoint version (u64)   8 bytes   every entry's version is at or below it
-//!  24  CRC-32C of bytes 0..24     4 bytes
-//!  28  reserved, zero             4 bytes
+//!  16  database id               16 bytes
+//!  32  log generation (u64)       8 bytes   the generation it was written in
+//!  40  checkpoint version (u64)   8 bytes   every entry's version is at or below it
+//!  48  reserved, zero            12 bytes
+//!  60  CRC-32C of bytes 0..60     4 bytes
 //! frames, as in the log: [len: u32 LE][crc: u32 LE over len ++ payload][payload]
 //!   entry:   0x01 | key len u32 | key | version u64 | writer 16 | timestamp u64
 //!                 | 0x00 put | expires u64 (0: never) | value len u32 | value
@@ -21,8 +23,9 @@
 //! memtable holds them. A file without its trailer, with a wrong count, or with anything after
 //! the trailer is damaged: recovery then falls back to the previous checkpoint.
 
-mod format;
+pub(crate) mod format;
 mod reader;
+mod screen;
 #[cfg(test)]
 mod tests;
 mod writer;
@@ -31,7 +34,10 @@ use std::path::PathBuf;
 
 use in_mem_core_types::{RunId, Timestamp, Version};
 
+pub(crate) use reader::is_checkpoint_name;
 pub use reader::{list_checkpoints, read_checkpoint, remove_checkpoints_below};
+pub use screen::screen;
+pub(crate) use screen::{generations, set_aside_from};
 pub use writer::CheckpointWriter;
 
 /// One stored version, as a checkpoint holds it.
@@ -68,6 +74,16 @@ pub struct CheckpointFile {
     pub version: Version,
     /// Where it is.
     pub path: PathBuf,
+}
+
+/// What reading a checkpoint found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointRead {
+    /// Entries in it.
+    pub entries: u64,
+    /// History below this version may be missing: the writer's sweeps had reclaimed versions
+    /// that views below it would have seen (see [`CheckpointWriter::create`]).
+    pub history_from: Version,
 }
 
 /// What writing a checkpoint produced.

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use in_mem_core_types::{RunId, Timestamp, Version};
 
 use super::*;
+use crate::RecoveryMode;
 use crate::dir::DataDir;
-use crate::error::Error;
+use crate::error::{Error, Mismatch};
 use crate::vfs::StdFs;
 
 fn dir() -> (tempfile::TempDir, DataDir) {
@@ -39,7 +40,7 @@ fn sample(n: u64) -> Vec<CheckpointEntry> {
 }
 
 fn write(dir: &DataDir, version: u64, entries: &[CheckpointEntry]) -> CheckpointWritten {
-    let mut writer = CheckpointWriter::create(dir, Version::new(version)).unwrap();
+    let mut writer = CheckpointWriter::create(dir, Version::new(version), Version::ZERO).unwrap();
     for e in entries {
         let value = match &e.op {
             CheckpointOp::Put { value, expires_at } => Some((value.as_slice(), *expires_at)),
@@ -87,10 +88,15 @@ fn every_truncation_and_every_flipped_byte_is_refused_with_file_and_offset() {
         let mut bytes = original.clone();
         bytes[at] ^= 0x20;
         std::fs::write(&written.file.path, &bytes).unwrap();
-        assert!(
-            matches!(read_all(&dir, &written.file), Err(Error::Corruption { offset, .. }) if offset <= at as u64),
-            "flip at {at}"
-        );
+        match read_all(&dir, &written.file) {
+            Err(Error::Corruption { offset, .. }) => assert!(offset <= at as u64, "flip at {at}"),
+            // The format version is read first: a flip there names another format.
+            Err(Error::FileMismatch { file, .. }) => {
+                assert!((8..12).contains(&at), "flip at {at}");
+                assert_eq!(file, written.file.path);
+            }
+            other => panic!("flip at {at}: {other:?}"),
+        }
     }
     let mut extra = original.clone();
     extra.push(0);
@@ -104,7 +110,7 @@ fn every_truncation_and_every_flipped_byte_is_refused_with_file_and_offset() {
 #[test]
 fn unfinished_checkpoints_are_deleted_and_old_ones_removed() {
     let (_tmp, dir) = dir();
-    let unfinished = CheckpointWriter::create(&dir, Version::new(99)).unwrap();
+    let unfinished = CheckpointWriter::create(&dir, Version::new(99), Version::ZERO).unwrap();
     drop(unfinished);
     write(&dir, 10, &sample(3));
     write(&dir, 20, &sample(3));
@@ -133,6 +139,61 @@ fn unfinished_checkpoints_are_deleted_and_old_ones_removed() {
 #[should_panic(expected = "above checkpoint")]
 fn an_entry_above_the_checkpoint_version_is_a_bug() {
     let (_tmp, dir) = dir();
-    let mut writer = CheckpointWriter::create(&dir, Version::new(5)).unwrap();
+    let mut writer = CheckpointWriter::create(&dir, Version::new(5), Version::ZERO).unwrap();
     let _ = writer.push(b"k", Version::new(6), RunId::NIL, Timestamp::EPOCH, None);
+}
+
+#[test]
+fn the_header_has_the_documented_layout() {
+    let (_tmp, dir) = dir();
+    let written = write(&dir, 9, &sample(2));
+    let bytes = std::fs::read(&written.file.path).unwrap();
+    assert_eq!(&bytes[0..8], b"INMEMCKP");
+    assert_eq!(&bytes[8..12], &[2, 0, 0, 0]);
+    assert_eq!(&bytes[12..16], &[0; 4]);
+    assert_eq!(&bytes[16..32], &dir.database_id().to_bytes());
+    assert_eq!(&bytes[32..40], &1u64.to_le_bytes(), "generation 1");
+    assert_eq!(&bytes[40..48], &9u64.to_le_bytes());
+    assert_eq!(&bytes[48..60], &[0; 12]);
+    assert_eq!(&bytes[60..64], &crc32c::crc32c(&bytes[..60]).to_le_bytes());
+}
+
+/// A checkpoint of another database is refused by the reader and by screening, naming the
+/// file; salvage sets it aside whole.
+#[test]
+fn a_checkpoint_of_another_database_is_refused_or_set_aside() {
+    let (_ours_tmp, ours) = dir();
+    let (_theirs_tmp, theirs) = dir();
+    let foreign = write(&theirs, 12, &sample(12));
+    let target = ours
+        .checkpoint_path()
+        .join(foreign.file.path.file_name().unwrap());
+    std::fs::copy(&foreign.file.path, &target).unwrap();
+    let file = list_checkpoints(&ours).unwrap().pop().unwrap();
+    let expected = Mismatch::OtherDatabase {
+        expected: ours.database_id(),
+        found: theirs.database_id(),
+    };
+    match read_all(&ours, &file) {
+        Err(Error::FileMismatch { file: f, mismatch }) => {
+            assert_eq!((f, mismatch), (target.clone(), expected.clone()));
+        }
+        other => panic!("{other:?}"),
+    }
+    match screen(&ours, RecoveryMode::Refuse) {
+        Err(Error::FileMismatch { file: f, mismatch }) => {
+            assert_eq!((f, mismatch), (target.clone(), expected.clone()));
+        }
+        other => panic!("{other:?}"),
+    }
+    let set = screen(&ours, RecoveryMode::Salvage).unwrap();
+    assert_eq!(set.len(), 1);
+    assert_eq!((&set[0].file, &set[0].mismatch), (&target, &expected));
+    assert!(!target.exists());
+    assert_eq!(
+        std::fs::read(&set[0].moved_to).unwrap(),
+        std::fs::read(&foreign.file.path).unwrap()
+    );
+    assert!(list_checkpoints(&ours).unwrap().is_empty());
+    assert!(screen(&ours, RecoveryMode::Refuse).unwrap().is_empty());
 }

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use in_mem_core_types::{RunId, Timestamp, Version};
 
 use super::format::{
-    FILE_SUFFIX, HEADER_BYTES, TEMP_SUFFIX, encode_entry, encode_header, encode_trailer, push_frame,
+    FILE_SUFFIX, HEADER_BYTES, HeaderFields, TEMP_SUFFIX, encode_entry, encode_header,
+    encode_trailer, push_frame,
 };
 use super::{CheckpointFile, CheckpointWritten};
 use crate::dir::DataDir;
@@ -43,8 +44,15 @@ pub(super) fn file_name(version: Version, suffix: &str) -> String {
 }
 
 impl CheckpointWriter {
-    /// Starts a checkpoint of every version up to `version` in `dir`.
-    pub fn create(dir: &DataDir, version: Version) -> Result<CheckpointWriter> {
+    /// Starts a checkpoint of every version up to `version` in `dir`. `history_from` says from
+    /// which version on the history it holds is complete (the horizon of the sweeps that
+    /// removed versions from what it copies; `Version::ZERO` if nothing was removed); the
+    /// header keeps it for whoever loads the checkpoint.
+    pub fn create(
+        dir: &DataDir,
+        version: Version,
+        history_from: Version,
+    ) -> Result<CheckpointWriter> {
         let temp = dir.checkpoint_path().join(file_name(version, TEMP_SUFFIX));
         let vfs = dir.vfs();
         // A leftover temp file of the same version is from an earlier attempt that died.
@@ -60,7 +68,11 @@ impl CheckpointWriter {
             .open(&temp, OpenMode::CreateNew)
             .map_err(|e| Error::io("create", &temp, e))?;
         let mut buffer = Vec::with_capacity(WRITE_CHUNK_BYTES + 4096);
-        buffer.extend_from_slice(&encode_header(version));
+        let fields = HeaderFields {
+            version,
+            history_from,
+        };
+        buffer.extend_from_slice(&encode_header(dir.inner().stamp(), fields));
         Ok(CheckpointWriter {
             dir: dir.clone(),
             version,

@@ -2,29 +2,38 @@
 //! `docs/FORMAT.md`).
 //!
 //! ```text
-//! segment header (32 bytes):
-//!   0  magic "INMEMWAL"        8 bytes
-//!   8  format version (u32 LE) 4 bytes
-//!  12  segment sequence (u64)  8 bytes
-//!  20  first version (u64)     8 bytes
-//!  28  CRC-32C of bytes 0..28  4 bytes
+//! segment header (64 bytes, format version 2):
+//!   0  magic "INMEMWAL"          8 bytes
+//!   8  format version (u32 LE)   4 bytes
+//!  12  reserved, zero            4 bytes
+//!  16  database id              16 bytes
+//!  32  log generation (u64)      8 bytes
+//!  40  segment sequence (u64)    8 bytes
+//!  48  first version (u64)       8 bytes
+//!  56  reserved, zero            4 bytes
+//!  60  CRC-32C of bytes 0..60    4 bytes
 //! record frame:
 //!   [len: u32 LE][crc: u32 LE][payload: len bytes], crc = CRC-32C(len bytes ++ payload)
 //!   payload = [version: u64 LE][durable lag: varint][body]
 //!   durable lag = version - (highest version a completed fdatasync covered at append), >= 1
 //! ```
+#![deny(clippy::indexing_slicing)]
 
 use in_mem_core_types::Version;
 use in_mem_core_types::limits::COMMIT_BYTES_MAX;
 
+use crate::codec::{array_at, put, u32_at, u64_at};
 use crate::error::CorruptionKind;
+use crate::identity::{DatabaseId, Stamp};
 
 /// The first eight bytes of every segment.
 pub(crate) const MAGIC: [u8; 8] = *b"INMEMWAL";
 /// The format version written by this build; the only one it reads.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 2;
 /// Bytes of the segment header.
-pub(crate) const HEADER_BYTES: usize = 32;
+pub(crate) const HEADER_BYTES: usize = 64;
+/// Where the header's checksum is; it covers every byte before it.
+pub(crate) const HEADER_CRC_AT: usize = 60;
 /// Bytes of a frame's length and checksum fields.
 pub(crate) const FRAME_HEADER_BYTES: usize = 8;
 /// Bytes of the version at the start of a payload.
@@ -39,11 +48,14 @@ pub(crate) const PAYLOAD_BYTES_MIN: usize = VERSION_BYTES + 1;
 pub(crate) const PAYLOAD_BYTES_MAX: usize = VERSION_BYTES + LAG_BYTES_MAX + COMMIT_BYTES_MAX;
 
 const _: () = assert!(PAYLOAD_BYTES_MAX <= u32::MAX as usize);
-const _: () = assert!(HEADER_BYTES == 8 + 4 + 8 + 8 + 4);
+const _: () = assert!(HEADER_CRC_AT == 8 + 4 + 4 + 16 + 8 + 8 + 8 + 4);
+const _: () = assert!(HEADER_BYTES == HEADER_CRC_AT + 4);
 
 /// The decoded header of a segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SegmentHeader {
+    /// The database and log generation the segment was written in.
+    pub(crate) stamp: Stamp,
     pub(crate) sequence: u64,
     pub(crate) first_version: Version,
 }
@@ -53,8 +65,11 @@ pub(crate) struct SegmentHeader {
 pub(crate) enum HeaderRead {
     /// All zeros: a prepared segment that never became active.
     Zero,
-    /// A header whose magic and checksum are right.
+    /// A header whose magic, format version and checksum are right.
     Valid(SegmentHeader),
+    /// The magic is right but the format version is another one (never a torn write: the
+    /// version field of a torn header holds this build's version or zeros).
+    OtherFormat { found: u32 },
     /// Anything else. `torn` is true when the bytes may be a header write cut short (the
     /// checksum fails), false when a complete header says something unacceptable.
     Bad { kind: CorruptionKind, torn: bool },
@@ -64,27 +79,38 @@ impl SegmentHeader {
     /// The header's bytes.
     pub(crate) fn encode(&self) -> [u8; HEADER_BYTES] {
         let mut out = [0u8; HEADER_BYTES];
-        out[0..8].copy_from_slice(&MAGIC);
-        out[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out[12..20].copy_from_slice(&self.sequence.to_le_bytes());
-        out[20..28].copy_from_slice(&self.first_version.get().to_le_bytes());
-        let crc = crc32c::crc32c(&out[..28]);
-        out[28..32].copy_from_slice(&crc.to_le_bytes());
+        put(&mut out, 0, &MAGIC);
+        put(&mut out, 8, &FORMAT_VERSION.to_le_bytes());
+        put(&mut out, 16, &self.stamp.id.to_bytes());
+        put(&mut out, 32, &self.stamp.generation.to_le_bytes());
+        put(&mut out, 40, &self.sequence.to_le_bytes());
+        put(&mut out, 48, &self.first_version.get().to_le_bytes());
+        let crc = crc32c::crc32c(out.get(..HEADER_CRC_AT).unwrap_or_default());
+        put(&mut out, HEADER_CRC_AT, &crc.to_le_bytes());
         out
     }
 
-    /// Reads a header. Checks, in order: all zeros, magic, checksum, format version. The
-    /// sequence and first version are the caller's to check against the file name and log.
+    /// Reads a header. Checks, in order: all zeros, magic, format version (before the
+    /// checksum, whose place a newer format may have moved), checksum. The stamp, sequence
+    /// and first version are the caller's to check against the identity, the file name and
+    /// the log.
     pub(crate) fn decode(bytes: &[u8; HEADER_BYTES]) -> HeaderRead {
         if bytes.iter().all(|&b| b == 0) {
             return HeaderRead::Zero;
         }
-        let crc_ok = crc32c::crc32c(&bytes[..28]) == u32_at(bytes, 28);
-        if bytes[0..8] != MAGIC {
+        let crc_ok = bytes
+            .get(..HEADER_CRC_AT)
+            .is_some_and(|covered| Some(crc32c::crc32c(covered)) == u32_at(bytes, HEADER_CRC_AT));
+        if array_at::<8>(bytes, 0) != Some(MAGIC) {
             return HeaderRead::Bad {
                 kind: CorruptionKind::BadMagic,
                 torn: !crc_ok,
             };
+        }
+        let format = u32_at(bytes, 8).unwrap_or_default();
+        // Zeros there may be a torn write of this version's header (the checksum then fails).
+        if format != FORMAT_VERSION && (format != 0 || crc_ok) {
+            return HeaderRead::OtherFormat { found: format };
         }
         if !crc_ok {
             return HeaderRead::Bad {
@@ -92,19 +118,14 @@ impl SegmentHeader {
                 torn: true,
             };
         }
-        let format = u32_at(bytes, 8);
-        if format != FORMAT_VERSION {
-            return HeaderRead::Bad {
-                kind: CorruptionKind::UnsupportedFormatVersion {
-                    found: format,
-                    supported: FORMAT_VERSION,
-                },
-                torn: false,
-            };
-        }
+        let field = |at| u64_at(bytes, at).unwrap_or_default();
         HeaderRead::Valid(SegmentHeader {
-            sequence: u64_at(bytes, 12),
-            first_version: Version::new(u64_at(bytes, 20)),
+            stamp: Stamp {
+                id: DatabaseId::from_bytes(array_at(bytes, 16).unwrap_or_default()),
+                generation: field(32),
+            },
+            sequence: field(40),
+            first_version: Version::new(field(48)),
         })
     }
 }
@@ -124,7 +145,7 @@ pub(crate) struct FramePrefix {
 
 impl FramePrefix {
     pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.len]
+        self.bytes.get(..self.len).unwrap_or_default()
     }
 }
 
@@ -146,13 +167,15 @@ pub(crate) fn frame_prefix(
     );
     let mut out = [0u8; FRAME_PREFIX_BYTES_MAX];
     out[8..16].copy_from_slice(&version.get().to_le_bytes());
-    let lag_len = put_varint(&mut out[16..], version.get() - durable.get());
+    let (lag, lag_len) = varint(version.get() - durable.get());
+    put(&mut out, 16, lag.get(..lag_len).unwrap_or_default());
     let head_len = FRAME_HEADER_BYTES + VERSION_BYTES + lag_len;
     let body_len = body.len();
     let payload_len = u32::try_from(head_len - FRAME_HEADER_BYTES + body_len)
         .expect("bodies are bounded by COMMIT_BYTES_MAX when encoded");
     out[0..4].copy_from_slice(&payload_len.to_le_bytes());
-    let head = crc32c::crc32c_append(crc32c::crc32c(&out[0..4]), &out[8..head_len]);
+    let head_rest = out.get(8..head_len).unwrap_or_default();
+    let head = crc32c::crc32c_append(crc32c::crc32c(&out[0..4]), head_rest);
     let crc = match body_crc {
         Some(body_crc) => crc32c::crc32c_combine(head, body_crc, body_len),
         None => crc32c::crc32c_append(head, body),
@@ -183,19 +206,21 @@ pub(crate) fn read_lag(version: Version, rest: &[u8]) -> Option<(Version, usize)
     Some((Version::new(version.get() - lag), len))
 }
 
-/// Writes `value` as an unsigned LEB128 varint at the start of `out`; returns its length.
-fn put_varint(out: &mut [u8], mut value: u64) -> usize {
-    let mut i = 0;
-    loop {
+/// `value` as an unsigned LEB128 varint: the bytes, and how many of them it takes.
+fn varint(mut value: u64) -> ([u8; LAG_BYTES_MAX], usize) {
+    let mut out = [0u8; LAG_BYTES_MAX];
+    let mut len = 0;
+    for slot in &mut out {
         let byte = (value & 0x7F) as u8;
         value >>= 7;
+        len += 1;
         if value == 0 {
-            out[i] = byte;
-            return i + 1;
+            *slot = byte;
+            break;
         }
-        out[i] = byte | 0x80;
-        i += 1;
+        *slot = byte | 0x80;
     }
+    (out, len)
 }
 
 /// Reads a canonical unsigned LEB128 varint (no redundant trailing zero group, at most ten
@@ -216,25 +241,6 @@ fn get_varint(bytes: &[u8]) -> Option<(u64, usize)> {
         }
     }
     None
-}
-
-/// The checksum a frame with length field `len_bytes` and `payload` must carry.
-pub(crate) fn frame_crc(len_bytes: &[u8], payload: &[u8]) -> u32 {
-    crc32c::crc32c_append(crc32c::crc32c(len_bytes), payload)
-}
-
-/// The little-endian `u32` at `at`.
-pub(crate) fn u32_at(bytes: &[u8], at: usize) -> u32 {
-    let mut out = [0u8; 4];
-    out.copy_from_slice(&bytes[at..at + 4]);
-    u32::from_le_bytes(out)
-}
-
-/// The little-endian `u64` at `at`.
-pub(crate) fn u64_at(bytes: &[u8], at: usize) -> u64 {
-    let mut out = [0u8; 8];
-    out.copy_from_slice(&bytes[at..at + 8]);
-    u64::from_le_bytes(out)
 }
 
 #[cfg(test)]

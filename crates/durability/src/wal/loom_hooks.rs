@@ -8,9 +8,9 @@ use std::sync::atomic::AtomicU64;
 
 use in_mem_core_types::Version;
 
+use super::generation;
 use super::reader::READ_CHUNK_BYTES;
 use super::record::CommitBody;
-use super::recovery;
 use super::writer::Shared;
 use super::{RecoveryMode, Ticket, WaitFor};
 use crate::dir::DataDir;
@@ -30,9 +30,8 @@ impl LoomLog {
     /// Recovers the log of `dir` and opens it for appends.
     pub fn open(dir: &DataDir, segment_bytes: u64, clock: Clock) -> Result<LoomLog> {
         let inner = dir.inner();
-        let recovered = recovery::recover(
-            &*inner.vfs,
-            &inner.wal_path,
+        let (recovered, _) = generation::recover_dir(
+            inner,
             Version::ZERO,
             &mut |_| Ok(()),
             READ_CHUNK_BYTES,
@@ -83,15 +82,20 @@ impl LoomLog {
 /// log in `wal_dir` of `fs`.
 pub fn durable_version(fs: &SimFs, wal_dir: &Path) -> Version {
     let image = fs.crash_durable_only();
-    match recovery::recover(
-        &image,
-        wal_dir,
-        Version::ZERO,
-        &mut |_| Ok(()),
-        READ_CHUNK_BYTES,
-        RecoveryMode::Refuse,
-    ) {
-        Ok(recovered) => recovered.last_version,
+    let root = wal_dir
+        .parent()
+        .expect("the log directory is inside a data directory");
+    let recovered = DataDir::open(Arc::new(image), root).and_then(|dir| {
+        generation::recover_dir(
+            dir.inner(),
+            Version::ZERO,
+            &mut |_| Ok(()),
+            READ_CHUNK_BYTES,
+            RecoveryMode::Refuse,
+        )
+    });
+    match recovered {
+        Ok((recovered, _)) => recovered.last_version,
         Err(e) => panic!("the durable bytes do not recover: {e}"),
     }
 }

@@ -5,14 +5,17 @@
 //! committer can release its own locks before it waits; see [`WaitFor`] for the levels and
 //! `writer.rs` for the group-commit protocol.
 
-mod format;
+pub(crate) mod format;
+pub(crate) mod frame;
+mod generation;
 #[cfg(inmem_loom)]
 pub mod loom_hooks;
 mod prune;
-mod reader;
+pub(crate) mod reader;
 mod record;
 mod recovery;
-mod segment;
+mod screen;
+pub(crate) mod segment;
 mod sync_thread;
 mod writer;
 
@@ -29,6 +32,7 @@ pub use record::{CommitBody, CommitRecord, LogOp, LogWrite, OpRef, WriteRef};
 
 use crate::dir::{DataDir, DirInner};
 use crate::error::{Error, Result};
+use crate::quarantine::Quarantined;
 use writer::Shared;
 
 /// Smallest accepted `WalOptions::segment_bytes`.
@@ -154,6 +158,14 @@ pub struct WalRecovery {
     pub newest_dropped: Option<Version>,
     /// Set when [`RecoveryMode::Salvage`] cut damage that [`RecoveryMode::Refuse`] refuses.
     pub salvaged: Option<Salvaged>,
+    /// Files of the log directory that [`RecoveryMode::Salvage`] set aside into
+    /// `quarantine/` unread (another database's, an older copy's, a newer format's, unknown),
+    /// and checkpoints set aside because the new generation of the log replaces the versions
+    /// they hold.
+    pub quarantined: Vec<Quarantined>,
+    /// The generation of the log after recovery (a new one begins whenever recovery removes
+    /// anything from the log).
+    pub generation: u64,
 }
 
 /// Damage that [`RecoveryMode::Salvage`] cut instead of refusing: what the default mode's
@@ -190,8 +202,10 @@ impl fmt::Debug for Wal {
 }
 
 impl Wal {
-    /// Opens the log of `dir`: recovers it, calling `replay` for every record with a version
-    /// above `after` in order, then starts the background threads.
+    /// Opens the log of `dir`: screens its files against the database's identity (see
+    /// [`WalOptions::recovery_mode`] for what happens to one that does not belong), recovers
+    /// it, calling `replay` for every record with a version above `after` in order, then
+    /// starts the background threads.
     ///
     /// Records are replayed as they are read. If recovery then fails (corruption further on),
     /// the error is returned and whatever the callback built must be discarded.
@@ -229,15 +243,11 @@ impl Wal {
         chunk: usize,
     ) -> Result<(Wal, WalRecovery)> {
         let vfs = Arc::clone(&inner.vfs);
-        let recovered = recovery::recover(
-            &*vfs,
-            &inner.wal_path,
-            after,
-            replay,
-            chunk,
-            options.recovery_mode,
-        )?;
+        let (recovered, quarantined) =
+            generation::recover_dir(inner, after, replay, chunk, options.recovery_mode)?;
         let report = WalRecovery {
+            quarantined,
+            generation: recovered.stamp.generation,
             records_replayed: recovered.records_replayed,
             last_version: recovered.last_version,
             tail: recovered.tail.clone(),

@@ -12,6 +12,7 @@
 //!
 //! Keys and values are opaque bytes here (the engine's encodings, see `docs/FORMAT.md`) and
 //! are written with `serialize_bytes`, so encoding them is one copy, not one call per byte.
+#![deny(clippy::indexing_slicing)]
 
 use std::fmt;
 use std::time::Duration;

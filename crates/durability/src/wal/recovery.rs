@@ -33,14 +33,17 @@ use std::path::{Path, PathBuf};
 use in_mem_core_types::Version;
 
 use super::format::{
-    FRAME_HEADER_BYTES, HEADER_BYTES, HeaderRead, PAYLOAD_BYTES_MAX, PAYLOAD_BYTES_MIN,
-    SegmentHeader, VERSION_BYTES, frame_crc, read_lag, u32_at, u64_at,
+    FORMAT_VERSION, FRAME_HEADER_BYTES, HEADER_BYTES, HeaderRead, PAYLOAD_BYTES_MIN, SegmentHeader,
+    VERSION_BYTES, read_lag,
 };
+use super::frame::{self, LOG_PAYLOAD, Parsed};
 use super::reader::WindowReader;
 use super::record::{CommitRecord, decode_body};
 use super::segment::{self, EntryName, Segment};
 use super::{RecoveryMode, ReplayRejected, Salvaged, TailState};
+use crate::dir::DirInner;
 use crate::error::{CorruptionKind, Error, Result};
+use crate::identity::{GenerationStart, Stamp};
 use crate::vfs::{OpenMode, Vfs, write_zeros};
 
 /// The smallest possible frame: length, checksum, version, a one-byte lag, and a body of a
@@ -66,6 +69,8 @@ pub(crate) struct SpareSegment {
 
 /// What recovery leaves for the writer, and what it did.
 pub(crate) struct Recovered {
+    /// The database and log generation of the segments the writer creates.
+    pub(crate) stamp: Stamp,
     pub(crate) active: Option<ActiveSegment>,
     pub(crate) spare: Option<SpareSegment>,
     pub(crate) next_sequence: u64,
@@ -80,7 +85,8 @@ pub(crate) struct Recovered {
     pub(crate) salvaged: Option<Salvaged>,
 }
 
-type Replay<'r> = dyn FnMut(CommitRecord) -> std::result::Result<(), ReplayRejected> + 'r;
+pub(crate) type Replay<'r> =
+    dyn FnMut(CommitRecord) -> std::result::Result<(), ReplayRejected> + 'r;
 
 /// A segment with a header and the records before its clean end (or its cut).
 #[derive(Debug, Clone, Copy)]
@@ -88,6 +94,15 @@ struct Live {
     index: usize,
     end: u64,
     records: u64,
+    /// The log generation its header names.
+    generation: u64,
+}
+
+/// What [`recover`] found, and where a new generation of the log must begin if it removed
+/// anything from the log.
+pub(crate) struct Recovery {
+    pub(crate) recovered: Recovered,
+    pub(crate) new_generation: Option<GenerationStart>,
 }
 
 /// Where the log stops being a valid continuation, and why.
@@ -100,18 +115,27 @@ struct Stop {
     hard: bool,
     /// Records of the segment before the stop.
     records: u64,
+    /// The log generation of the stop's segment (0 if its header is not valid).
+    generation: u64,
 }
 
-/// Recovers the log in `dir`, calling `replay` for every record above `after`, reading
-/// `chunk` bytes per system call.
+/// Recovers the log of the data directory `data`, calling `replay` for every record above
+/// `after`, reading `chunk` bytes per system call. The log was screened against the
+/// database's identity; `set_aside` says that files were set aside from it.
+///
+/// Appends continue in the last segment only if it belongs to the current generation and
+/// nothing was removed from the log: otherwise the next record starts a new segment, so that
+/// a segment never holds records of two generations.
 pub(crate) fn recover(
-    vfs: &dyn Vfs,
-    dir: &Path,
+    data: &DirInner,
     after: Version,
     replay: &mut Replay<'_>,
     chunk: usize,
     mode: RecoveryMode,
-) -> Result<Recovered> {
+    set_aside: bool,
+) -> Result<Recovery> {
+    let (vfs, dir) = (&*data.vfs, data.wal_path.as_path());
+    let identity = data.identity();
     let (segments, gap) = list_segments(vfs, dir)?;
     let mut scan = Scan {
         after,
@@ -122,6 +146,7 @@ pub(crate) fn recover(
     };
     let (mut live, stop) = scan.log(&segments, gap)?;
     let mut recovered = Recovered {
+        stamp: identity.stamp(),
         active: None,
         spare: None,
         next_sequence: 1,
@@ -139,10 +164,13 @@ pub(crate) fn recover(
                 index: stop.segment,
                 end: stop.offset,
                 records: stop.records,
+                generation: stop.generation,
             });
         }
     }
-    finish(vfs, dir, segments, live, chunk, &mut recovered)?;
+    let changed = set_aside || matches!(recovered.tail, TailState::Cut { .. });
+    let generation = if changed { 0 } else { identity.current() };
+    let next_segment = finish(vfs, dir, segments, live, chunk, generation, &mut recovered)?;
     recovered.last_version = scan.prev.map_or(scan.after, |v| v.max(scan.after));
     recovered.records_replayed = scan.replayed;
     tracing::info!(
@@ -150,7 +178,14 @@ pub(crate) fn recover(
         last_version = %recovered.last_version,
         "write-ahead log recovered"
     );
-    Ok(recovered)
+    let new_generation = changed.then(|| GenerationStart {
+        version: recovered.last_version.next(),
+        sequence: next_segment,
+    });
+    Ok(Recovery {
+        recovered,
+        new_generation,
+    })
 }
 
 /// Decides what the stop is (see the module docs): corruption is refused (returned as the
@@ -293,8 +328,12 @@ fn list_segments(vfs: &dyn Vfs, dir: &Path) -> Result<(Vec<Found>, Option<usize>
 
 /// What one segment holds.
 enum Outcome {
-    /// A valid header, records, and the clean end at `end`.
-    Live { end: u64, records: u64 },
+    /// A valid header (of log generation `generation`), records, and the clean end at `end`.
+    Live {
+        end: u64,
+        records: u64,
+        generation: u64,
+    },
     /// All zeros: never became active.
     Unused,
     /// The log stops in this segment (its `segment` field is filled in by the caller).
@@ -334,13 +373,15 @@ struct Scan<'s, 'r> {
     chunk: usize,
 }
 
-fn stop(offset: u64, kind: CorruptionKind, hard: bool, records: u64) -> Outcome {
+/// A stop at the header of a segment (offset 0: nothing of the segment is kept).
+fn header_stop(kind: CorruptionKind, hard: bool) -> Outcome {
     Outcome::Stop(Stop {
         segment: 0,
-        offset,
+        offset: 0,
         kind,
         hard,
-        records,
+        records: 0,
+        generation: 0,
     })
 }
 
@@ -358,14 +399,20 @@ impl Scan<'_, '_> {
                     kind: CorruptionKind::MissingSegment { expected },
                     hard: true,
                     records: 0,
+                    generation: 0,
                 };
                 return Ok((live, Some(stop)));
             }
             match self.segment(found, !live.is_empty())? {
-                Outcome::Live { end, records } => live.push(Live {
+                Outcome::Live {
+                    end,
+                    records,
+                    generation,
+                } => live.push(Live {
                     index: i,
                     end,
                     records,
+                    generation,
                 }),
                 Outcome::Unused => {
                     // The log ends here, cleanly if nothing but zeros follows.
@@ -375,6 +422,7 @@ impl Scan<'_, '_> {
                         kind: CorruptionKind::MissingHeader,
                         hard: false,
                         records: 0,
+                        generation: 0,
                     });
                     return Ok((live, stop));
                 }
@@ -402,7 +450,7 @@ impl Scan<'_, '_> {
         if len < HEADER_BYTES as u64 {
             return Ok(match reader.first_nonzero(0).map_err(io)? {
                 None => Outcome::Unused,
-                Some(_) => stop(0, CorruptionKind::TruncatedHeader, false, 0),
+                Some(_) => header_stop(CorruptionKind::TruncatedHeader, false),
             });
         }
         let mut header_bytes = [0u8; HEADER_BYTES];
@@ -411,10 +459,19 @@ impl Scan<'_, '_> {
             HeaderRead::Zero => {
                 return Ok(match reader.first_nonzero(0).map_err(io)? {
                     None => Outcome::Unused,
-                    Some(_) => stop(0, CorruptionKind::MissingHeader, false, 0),
+                    Some(_) => header_stop(CorruptionKind::MissingHeader, false),
                 });
             }
-            HeaderRead::Bad { kind, torn } => return Ok(stop(0, kind, !torn, 0)),
+            HeaderRead::Bad { kind, torn } => return Ok(header_stop(kind, !torn)),
+            // Screening refused or set aside every complete header of another format; one
+            // that appeared since is refused all the same.
+            HeaderRead::OtherFormat { found } => {
+                let kind = CorruptionKind::UnsupportedFormatVersion {
+                    found,
+                    supported: FORMAT_VERSION,
+                };
+                return Ok(header_stop(kind, true));
+            }
             HeaderRead::Valid(header) => header,
         };
         if header.sequence != found.sequence {
@@ -422,7 +479,7 @@ impl Scan<'_, '_> {
                 expected: found.sequence,
                 found: header.sequence,
             };
-            return Ok(stop(0, kind, true, 0));
+            return Ok(header_stop(kind, true));
         }
         if let Err(expected) = check_version(self.prev, header.first_version, self.after) {
             let kind = CorruptionKind::VersionGap {
@@ -435,18 +492,34 @@ impl Scan<'_, '_> {
             let lost_tail = after_live
                 && header.first_version > expected
                 && !first_frame_disagrees(&mut reader, header.first_version).map_err(io)?;
-            return Ok(stop(0, kind, !lost_tail, 0));
+            return Ok(header_stop(kind, !lost_tail));
         }
         let mut pos = HEADER_BYTES as u64;
         let mut records = 0u64;
+        let generation = header.stamp.generation;
         loop {
             match self.frame(found, &mut reader, pos, header.first_version, records)? {
                 Frame::Record { len } => {
                     records += 1;
                     pos += len;
                 }
-                Frame::End => return Ok(Outcome::Live { end: pos, records }),
-                Frame::Stop { kind, hard } => return Ok(stop(pos, kind, hard, records)),
+                Frame::End => {
+                    return Ok(Outcome::Live {
+                        end: pos,
+                        records,
+                        generation,
+                    });
+                }
+                Frame::Stop { kind, hard } => {
+                    return Ok(Outcome::Stop(Stop {
+                        segment: 0,
+                        offset: pos,
+                        kind,
+                        hard,
+                        records,
+                        generation,
+                    }));
+                }
             }
         }
     }
@@ -463,36 +536,32 @@ impl Scan<'_, '_> {
     ) -> Result<Frame> {
         let io = |e| Error::io("read segment", &found.path, e);
         let soft = |kind| Frame::Stop { kind, hard: false };
-        let len = reader.file_len();
-        if pos + FRAME_HEADER_BYTES as u64 > len {
-            return Ok(match reader.first_nonzero(pos).map_err(io)? {
-                None => Frame::End,
-                Some(_) => soft(CorruptionKind::TruncatedFrame),
-            });
-        }
-        let head = reader.get(pos, FRAME_HEADER_BYTES).map_err(io)?;
-        let (len_field, crc) = (u32_at(head, 0), u32_at(head, 4));
-        if len_field == 0 && crc == 0 {
-            return Ok(match reader.first_nonzero(pos).map_err(io)? {
-                None => Frame::End,
-                Some(_) => soft(CorruptionKind::DataAfterEnd),
-            });
-        }
-        let payload_len = len_field as usize;
-        let frame_len = (FRAME_HEADER_BYTES + payload_len) as u64;
-        if !(PAYLOAD_BYTES_MIN..=PAYLOAD_BYTES_MAX).contains(&payload_len) || pos + frame_len > len
-        {
+        let (payload, frame_len) = match frame::read(reader, pos, LOG_PAYLOAD).map_err(io)? {
+            Parsed::Frame { payload, len } => (payload, len),
+            Parsed::Short => {
+                return Ok(match reader.first_nonzero(pos).map_err(io)? {
+                    None => Frame::End,
+                    Some(_) => soft(CorruptionKind::TruncatedFrame),
+                });
+            }
+            Parsed::Zero => {
+                return Ok(match reader.first_nonzero(pos).map_err(io)? {
+                    None => Frame::End,
+                    Some(_) => soft(CorruptionKind::DataAfterEnd),
+                });
+            }
+            Parsed::BadLength { len } => {
+                return Ok(soft(CorruptionKind::BadLength {
+                    len: u64::from(len),
+                }));
+            }
+            Parsed::BadChecksum => return Ok(soft(CorruptionKind::BadRecordChecksum)),
+        };
+        let Some(version) = frame::log_version(payload) else {
             return Ok(soft(CorruptionKind::BadLength {
-                len: u64::from(len_field),
+                len: payload.len() as u64,
             }));
-        }
-        let frame = reader
-            .get(pos, FRAME_HEADER_BYTES + payload_len)
-            .map_err(io)?;
-        if frame_crc(&frame[0..4], &frame[FRAME_HEADER_BYTES..]) != crc {
-            return Ok(soft(CorruptionKind::BadRecordChecksum));
-        }
-        let version = Version::new(u64_at(frame, FRAME_HEADER_BYTES));
+        };
         let expected = if records == 0 && version != first_version {
             Err(first_version)
         } else {
@@ -505,8 +574,8 @@ impl Scan<'_, '_> {
             };
             return Ok(Frame::Stop { kind, hard: true });
         }
-        let body_at = FRAME_HEADER_BYTES + VERSION_BYTES;
-        let Some((_durable, lag_len)) = read_lag(version, &frame[body_at..]) else {
+        let rest = frame::log_rest(payload);
+        let Some((_durable, lag_len)) = read_lag(version, rest) else {
             return Ok(soft(CorruptionKind::UndecodableBody {
                 reason: "the durable version field is malformed".to_owned(),
             }));
@@ -515,7 +584,7 @@ impl Scan<'_, '_> {
         // checked (above) but its body is not decoded, which was a third of the time of an open
         // from a checkpoint.
         if version > self.after {
-            let record = match decode_body(version, &frame[body_at + lag_len..]) {
+            let record = match decode_body(version, rest.get(lag_len..).unwrap_or_default()) {
                 Ok(record) => record,
                 Err(reason) => return Ok(soft(CorruptionKind::UndecodableBody { reason })),
             };
@@ -592,38 +661,32 @@ fn scan_frames(
     while at + probe as u64 <= len {
         let window = reader.window(at, chunk + probe - 1)?;
         let positions = window.len() + 1 - probe;
-        for k in 0..positions {
-            let head = &window[k..k + probe];
-            let payload_len = u32_at(head, 0) as usize;
-            if !(PAYLOAD_BYTES_MIN..=PAYLOAD_BYTES_MAX).contains(&payload_len) {
+        for (k, head) in window.windows(probe).enumerate() {
+            let Some((payload_len, version)) = frame::peek_log(head) else {
                 continue;
-            }
+            };
             let p = at + k as u64;
-            if p + (FRAME_HEADER_BYTES + payload_len) as u64 > len {
-                continue;
-            }
-            let version = u64_at(head, FRAME_HEADER_BYTES);
-            if (lo..=hi).contains(&version) {
-                candidates.push((p, payload_len, u32_at(head, 4)));
+            if p + (FRAME_HEADER_BYTES + payload_len) as u64 <= len && (lo..=hi).contains(&version)
+            {
+                candidates.push(p);
             }
         }
-        for (p, payload_len, crc) in candidates.drain(..) {
+        for p in candidates.drain(..) {
             if p < skip_until {
                 continue;
             }
-            let frame = reader.get(p, FRAME_HEADER_BYTES + payload_len)?;
-            if frame_crc(&frame[0..4], &frame[FRAME_HEADER_BYTES..]) != crc {
+            let Parsed::Frame { payload, len } = frame::read(reader, p, LOG_PAYLOAD)? else {
                 continue;
-            }
-            let version = Version::new(u64_at(frame, FRAME_HEADER_BYTES));
+            };
+            let Some(version) = frame::log_version(payload) else {
+                continue;
+            };
             evidence.frames += 1;
             evidence.newest = evidence.newest.max(Some(version));
-            if let Some((durable, _)) =
-                read_lag(version, &frame[FRAME_HEADER_BYTES + VERSION_BYTES..])
-            {
+            if let Some((durable, _)) = read_lag(version, frame::log_rest(payload)) {
                 evidence.durable = evidence.durable.max(Some(durable));
             }
-            skip_until = p + (FRAME_HEADER_BYTES + payload_len) as u64;
+            skip_until = p + len;
         }
         at = (at + positions as u64).max(skip_until);
     }
@@ -636,21 +699,14 @@ fn first_frame_disagrees(
     reader: &mut WindowReader<'_>,
     first_version: Version,
 ) -> std::io::Result<bool> {
-    let pos = HEADER_BYTES as u64;
-    let len = reader.file_len();
-    if pos + (FRAME_HEADER_BYTES + PAYLOAD_BYTES_MIN) as u64 > len {
-        return Ok(false);
-    }
-    let head = reader.get(pos, FRAME_HEADER_BYTES)?;
-    let (payload_len, crc) = (u32_at(head, 0) as usize, u32_at(head, 4));
-    if !(PAYLOAD_BYTES_MIN..=PAYLOAD_BYTES_MAX).contains(&payload_len)
-        || pos + (FRAME_HEADER_BYTES + payload_len) as u64 > len
-    {
-        return Ok(false);
-    }
-    let frame = reader.get(pos, FRAME_HEADER_BYTES + payload_len)?;
-    Ok(frame_crc(&frame[0..4], &frame[FRAME_HEADER_BYTES..]) == crc
-        && u64_at(frame, FRAME_HEADER_BYTES) != first_version.get())
+    Ok(
+        match frame::read(reader, HEADER_BYTES as u64, LOG_PAYLOAD)? {
+            Parsed::Frame { payload, .. } => {
+                frame::log_version(payload).is_some_and(|v| v != first_version)
+            }
+            _ => false,
+        },
+    )
 }
 
 /// True if any of `segments` holds a non-zero byte.
@@ -696,14 +752,19 @@ fn cut(segments: &[Found], stop: &Stop, chunk: usize) -> Result<u64> {
 /// live ones is kept as the spare if its sequence continues theirs, and every other segment
 /// after them is deleted, newest first, with a directory sync after each: a crash in between
 /// leaves a suffix deleted, never a gap.
+///
+/// Appends continue in the last live segment only if its header names `generation` (0: in
+/// none); otherwise the next record starts the segment after it. Returns the sequence of the
+/// segment the next new segment will be (the spare's, or the next one's).
 fn finish(
     vfs: &dyn Vfs,
     dir: &Path,
     segments: Vec<Found>,
     mut live: Vec<Live>,
     chunk: usize,
+    generation: u64,
     recovered: &mut Recovered,
-) -> Result<()> {
+) -> Result<u64> {
     let first_sequence = segments.first().map(|s| s.sequence);
     // Trailing segments with a header but no record hold nothing, and their header may name a
     // first version the next append will not have (a checkpoint can be ahead of the log):
@@ -733,6 +794,7 @@ fn finish(
                 .map_err(|e| Error::io("sync segment", &found.path, e))?;
             if let Some(l) = last_live
                 && i == l.index
+                && l.generation == generation
             {
                 active = Some(ActiveSegment {
                     capacity: found.len,
@@ -765,14 +827,18 @@ fn finish(
         vfs.sync_dir(dir)
             .map_err(|e| Error::io("sync directory", dir, e))?;
     }
-    recovered.next_sequence = match (&spare, &active) {
-        (Some(s), _) => s.segment.sequence + 1,
-        (None, Some(a)) => a.segment.sequence + 1,
-        (None, None) => first_sequence.unwrap_or(1),
+    recovered.next_sequence = match (&spare, &active, last_live) {
+        (Some(s), _, _) => s.segment.sequence + 1,
+        (None, Some(a), _) => a.segment.sequence + 1,
+        (None, None, Some(_)) => spare_sequence.unwrap_or(1),
+        (None, None, None) => first_sequence.unwrap_or(1),
     };
+    let next_segment = spare
+        .as_ref()
+        .map_or(recovered.next_sequence, |s| s.segment.sequence);
     recovered.active = active;
     recovered.spare = spare;
-    Ok(())
+    Ok(next_segment)
 }
 
 /// Checks that a record (or segment) with version `found` may follow `prev` given the

@@ -38,16 +38,17 @@ pub(crate) fn classify(name: &OsStr) -> EntryName {
     let Some(name) = name.to_str() else {
         return EntryName::Other;
     };
-    if name.ends_with(TEMP_SUFFIX) {
-        return EntryName::Temp;
+    let sequence = |digits: &str| {
+        (digits.len() == SEQUENCE_DIGITS && digits.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| digits.parse::<u64>().ok())
+            .flatten()
+    };
+    if let Some(digits) = name.strip_suffix(TEMP_SUFFIX) {
+        return sequence(digits).map_or(EntryName::Other, |_| EntryName::Temp);
     }
-    match name.strip_suffix(SEGMENT_SUFFIX) {
-        Some(digits)
-            if digits.len() == SEQUENCE_DIGITS && digits.bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            digits.parse().map_or(EntryName::Other, EntryName::Segment)
-        }
-        _ => EntryName::Other,
+    match name.strip_suffix(SEGMENT_SUFFIX).and_then(sequence) {
+        Some(sequence) => EntryName::Segment(sequence),
+        None => EntryName::Other,
     }
 }
 

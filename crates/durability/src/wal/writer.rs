@@ -41,6 +41,7 @@ use super::recovery::Recovered;
 use super::segment::{self, Segment};
 use super::{SyncPolicy, Ticket};
 use crate::error::{Error, Result};
+use crate::identity::Stamp;
 use crate::sync::{AtomicBool, Clock, Condvar, Mutex, MutexGuard, Ordering};
 use crate::vfs::{Vfs, write_all_at};
 
@@ -64,6 +65,8 @@ pub(crate) struct Shared {
     pub(super) vfs: Arc<dyn Vfs>,
     pub(super) dir: PathBuf,
     pub(super) segment_bytes: u64,
+    /// The database and log generation every new segment's header names.
+    stamp: Stamp,
     state: Mutex<State>,
     /// Held while bytes are handed to the OS, so that writes happen in log order.
     write_lock: Mutex<()>,
@@ -295,6 +298,7 @@ impl Shared {
             vfs,
             dir,
             segment_bytes,
+            stamp: recovered.stamp,
             state: Mutex::new(State {
                 active,
                 spare,
@@ -406,6 +410,7 @@ impl Shared {
         let segment = Arc::clone(&active.segment);
         let header = active.fresh.then(|| {
             SegmentHeader {
+                stamp: self.stamp,
                 sequence: segment.sequence,
                 first_version: version,
             }

@@ -17,7 +17,7 @@ use in_mem_durability::{
 };
 
 pub const SEGMENT: u64 = 4096;
-pub const HEADER: usize = 32;
+pub const HEADER: usize = 64;
 
 /// A temporary directory for tests that repeat recovery hundreds of times: on tmpfs where there
 /// is one, since their subject is what recovery reads, not how long fdatasync takes.
@@ -134,15 +134,50 @@ pub fn open_wal_mode(
     Ok((wal, recovery, records))
 }
 
-/// The bytes of a valid segment header.
-pub fn header(sequence: u64, first_version: u64) -> Vec<u8> {
+/// The database id and current log generation of the database at `path`, read from its
+/// identity file as FORMAT.md lays it out.
+pub fn identity_of(path: &Path) -> ([u8; 16], u64) {
+    let bytes = std::fs::read(path.join("IDENTITY")).unwrap();
+    assert_eq!(&bytes[..8], b"INMEMIDN");
+    let listed = u32::from_le_bytes(bytes[12..16].try_into().unwrap());
+    let oldest = u64::from_le_bytes(bytes[32..40].try_into().unwrap());
+    (
+        bytes[16..32].try_into().unwrap(),
+        oldest + u64::from(listed) - 1,
+    )
+}
+
+/// The bytes of a valid segment header of the database at `path` (its id and current
+/// generation), laid out as FORMAT.md says.
+pub fn header(path: &Path, sequence: u64, first_version: u64) -> Vec<u8> {
+    let (id, generation) = identity_of(path);
+    header_with(&id, generation, sequence, first_version)
+}
+
+/// The bytes of a valid segment header naming database `id` and log `generation`.
+pub fn header_with(id: &[u8; 16], generation: u64, sequence: u64, first_version: u64) -> Vec<u8> {
     let mut h = b"INMEMWAL".to_vec();
-    h.extend_from_slice(&1u32.to_le_bytes());
+    h.extend_from_slice(&2u32.to_le_bytes());
+    h.extend_from_slice(&[0; 4]);
+    h.extend_from_slice(id);
+    h.extend_from_slice(&generation.to_le_bytes());
     h.extend_from_slice(&sequence.to_le_bytes());
     h.extend_from_slice(&first_version.to_le_bytes());
+    h.extend_from_slice(&[0; 4]);
     let crc = crc32c::crc32c(&h);
     h.extend_from_slice(&crc.to_le_bytes());
+    assert_eq!(h.len(), HEADER);
     h
+}
+
+/// Rewrites bytes `at..` of the header of `file` (a segment or a checkpoint: both keep their
+/// checksum at byte 60, over the bytes before it) with `value`, fixing the checksum.
+pub fn rewrite_header(file: &Path, at: usize, value: &[u8]) {
+    let mut bytes = std::fs::read(file).unwrap();
+    bytes[at..at + value.len()].copy_from_slice(value);
+    let crc = crc32c::crc32c(&bytes[..60]);
+    bytes[60..64].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(file, bytes).unwrap();
 }
 
 pub fn std_dir(path: &Path) -> DataDir {
@@ -199,26 +234,36 @@ pub fn live_segments(path: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// `(offset, total frame length)` of every frame of a segment.
+/// `(offset, total frame length)` of every frame of a segment, found by the parser recovery
+/// uses.
 pub fn frames(segment: &Path) -> Vec<(usize, usize)> {
     let bytes = std::fs::read(segment).unwrap();
-    let mut out = Vec::new();
-    let mut pos = HEADER;
-    while pos + 8 <= bytes.len() {
-        let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
-        if len == 0 {
-            break;
-        }
-        out.push((pos, 8 + len));
-        pos += 8 + len;
-    }
-    out
+    in_mem_durability::inspect::segment_frames(&bytes)
+        .into_iter()
+        .map(|f| (f.offset as usize, f.len as usize))
+        .collect()
+}
+
+/// The version of the record whose frame starts at `offset` of `segment`.
+pub fn version_at(segment: &Path, offset: usize) -> u64 {
+    let bytes = std::fs::read(segment).unwrap();
+    in_mem_durability::inspect::segment_frames(&bytes)
+        .into_iter()
+        .find(|f| f.offset == offset as u64)
+        .map_or_else(
+            || panic!("no record at {}:{offset}", segment.display()),
+            |f| f.version.get(),
+        )
 }
 
 /// Rewrites the payload of the frame at `offset` with `edit`, fixing its checksum.
 pub fn rewrite_frame(segment: &Path, offset: usize, edit: impl FnOnce(&mut [u8])) {
+    let (_, frame_len) = *frames(segment)
+        .iter()
+        .find(|(at, _)| *at == offset)
+        .expect("a frame at the offset");
+    let len = frame_len - 8;
     let mut bytes = std::fs::read(segment).unwrap();
-    let len = u32::from_le_bytes(bytes[offset..offset + 4].try_into().unwrap()) as usize;
     edit(&mut bytes[offset + 8..offset + 8 + len]);
     let mut crc = crc32c::crc32c(&bytes[offset..offset + 4]);
     crc = crc32c::crc32c_append(crc, &bytes[offset + 8..offset + 8 + len]);
@@ -226,9 +271,11 @@ pub fn rewrite_frame(segment: &Path, offset: usize, edit: impl FnOnce(&mut [u8])
     std::fs::write(segment, bytes).unwrap();
 }
 
-/// Copies every file of the log directory at `from` into `to` (created).
+/// Copies the identity file and every file of the log directory at `from` into `to`
+/// (created): a backup of the log.
 pub fn copy_log(from: &Path, to: &Path) {
     std::fs::create_dir_all(to.join("wal")).unwrap();
+    std::fs::copy(from.join("IDENTITY"), to.join("IDENTITY")).unwrap();
     for entry in std::fs::read_dir(from.join("wal")).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), to.join("wal").join(entry.file_name())).unwrap();
@@ -304,15 +351,17 @@ impl TestFs {
         c.syncs_since_fault = 0;
     }
 
-    /// Writes, into `to/wal/`, every segment as it was at its last fdatasync: what a power
-    /// loss would leave if the disk kept exactly the synced bytes.
+    /// Writes, into `to/wal/`, every segment as it was at its last fdatasync, and the identity
+    /// file into `to`: what a power loss would leave if the disk kept exactly the synced bytes.
     pub fn write_durable_image(&self, to: &Path) {
         std::fs::create_dir_all(to.join("wal")).unwrap();
         for mirror in self.shared.mirrors.lock().unwrap().values() {
             let m = mirror.lock().unwrap();
+            let name = m.name.file_name().unwrap();
             if is_segment(&m.name) {
-                let name = m.name.file_name().unwrap();
                 std::fs::write(to.join("wal").join(name), &m.durable).unwrap();
+            } else if name == "IDENTITY" {
+                std::fs::write(to.join(name), &m.durable).unwrap();
             }
         }
     }

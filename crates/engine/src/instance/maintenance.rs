@@ -56,7 +56,9 @@ impl Instance {
     /// Writes a checkpoint now (after a sweep, so that nothing no view can see is written).
     pub fn checkpoint(&self) -> Result<CheckpointInfo> {
         self.sweep();
-        self.checkpoints.write(&self.memtable, &self.wal, &self.dir)
+        let history_from = Version::new(self.swept_horizon.load(Ordering::SeqCst));
+        self.checkpoints
+            .write(&self.memtable, &self.wal, &self.dir, history_from)
     }
 
     /// A checkpoint if the log has grown by `checkpoint_every_bytes` since the last one.

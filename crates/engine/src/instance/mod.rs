@@ -65,13 +65,15 @@ impl Instance {
             wal,
             report,
             checkpoint,
+            history_from,
         } = recovery::recover(&dir, path, options)?;
         let instance = Arc::new(Instance {
             path: path.to_path_buf(),
             memtable,
             runs,
             clock: Arc::clone(&options.clock),
-            swept_horizon: AtomicU64::new(0),
+            // What the checkpoint's sweeps had reclaimed is as missing now as it was then.
+            swept_horizon: AtomicU64::new(history_from.get()),
             sweep_due: SweepDue::new(options.sweep_interval),
             recovery: report,
             checkpoints: Checkpoints::new(checkpoint, options.checkpoint_every_bytes),

@@ -21,6 +21,9 @@ pub(crate) struct Loaded {
     pub checkpoint: Option<CheckpointFile>,
     /// Damaged checkpoints that were skipped, with why.
     pub skipped: Vec<String>,
+    /// History below this version may be missing from what was loaded (the horizon of the
+    /// sweeps before the checkpoint was written).
+    pub history_from: Version,
 }
 
 /// Loads the newest checkpoint that verifies; falls back to older ones, then to none.
@@ -33,12 +36,13 @@ pub(crate) fn load_newest(dir: &DataDir, policy: PinPolicy) -> Result<Loaded> {
         let mut apply =
             |entry: CheckpointEntry| load_entry(&memtable, &runs, &mut last_run_key, entry);
         match read_checkpoint(dir, &file, &mut apply) {
-            Ok(_) => {
+            Ok(read) => {
                 return Ok(Loaded {
                     memtable,
                     runs,
                     checkpoint: Some(file),
                     skipped,
+                    history_from: read.history_from,
                 });
             }
             Err(e) => {
@@ -52,6 +56,7 @@ pub(crate) fn load_newest(dir: &DataDir, policy: PinPolicy) -> Result<Loaded> {
         runs: RunRegistry::new(policy),
         checkpoint: None,
         skipped,
+        history_from: Version::ZERO,
     })
 }
 

@@ -27,10 +27,16 @@ pub(crate) struct Recovered {
     pub report: RecoveryReport,
     /// The version of the checkpoint recovery started from, if any.
     pub checkpoint: Option<Version>,
+    /// History below this version may be missing (the checkpoint's sweeps reclaimed it).
+    pub history_from: Version,
 }
 
 /// Recovers the database in `dir` (opened at `path`): checkpoint, then log, then runs.
 pub(crate) fn recover(dir: &DataDir, path: &Path, options: &OpenOptions) -> Result<Recovered> {
+    // Checkpoints of another database, of an older copy or of a newer format are refused (or
+    // set aside when salvaging) before the newest one is loaded; the log screens its own files
+    // when it opens.
+    let set_aside = in_mem_durability::checkpoint::screen(dir, options.recovery_mode)?;
     let policy = PinPolicy {
         ended_retention: options.ended_run_retention,
         interrupted_grace: options.interrupted_run_grace,
@@ -40,6 +46,7 @@ pub(crate) fn recover(dir: &DataDir, path: &Path, options: &OpenOptions) -> Resu
         runs,
         checkpoint,
         skipped,
+        history_from,
     } = checkpoint::load_newest(dir, policy)?;
     let after = checkpoint.as_ref().map_or(Version::ZERO, |c| c.version);
     let mut replay = |record| replay::replay_record(&memtable, &runs, record);
@@ -56,6 +63,8 @@ pub(crate) fn recover(dir: &DataDir, path: &Path, options: &OpenOptions) -> Resu
     let mut report = RecoveryReport::new(&found, last_version, interrupted_runs);
     report.checkpoint = checkpoint.as_ref().map(|c| c.version.get());
     report.checkpoints_skipped = skipped;
+    report.database_id = Some(dir.database_id());
+    report.quarantined.splice(0..0, set_aside);
     report.log(path);
     Ok(Recovered {
         memtable,
@@ -63,5 +72,6 @@ pub(crate) fn recover(dir: &DataDir, path: &Path, options: &OpenOptions) -> Resu
         wal,
         report,
         checkpoint: checkpoint.map(|c| c.version),
+        history_from,
     })
 }

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use in_mem_core_types::Version;
-use in_mem_durability::{Salvaged, TailState, WalRecovery};
+use in_mem_durability::{DatabaseId, Quarantined, Salvaged, TailState, WalRecovery};
 
 /// What `open` found and did. Logged through `tracing` at open; available from
 /// `Database::recovery_report`.
@@ -36,6 +36,14 @@ pub struct RecoveryReport {
     pub checkpoints_skipped: Vec<String>,
     /// Runs that were active when the process stopped.
     pub interrupted_runs: Vec<in_mem_core_types::RunId>,
+    /// The database's id (`None` only in a report not made by `open`).
+    pub database_id: Option<DatabaseId>,
+    /// The generation of the log after recovery: 1 for a new database, one more each time
+    /// recovery removed anything from the log.
+    pub log_generation: u64,
+    /// Files that `RecoveryMode::Salvage` set aside into `quarantine/` unread (another
+    /// database's, an older copy's, a newer format's, unknown), with why.
+    pub quarantined: Vec<Quarantined>,
 }
 
 impl RecoveryReport {
@@ -60,12 +68,24 @@ impl RecoveryReport {
             checkpoint: None,
             checkpoints_skipped: Vec::new(),
             interrupted_runs,
+            database_id: None,
+            log_generation: wal.generation,
+            quarantined: wal.quarantined.clone(),
         }
     }
 
     /// Logs the report: `info` for a clean recovery, `warn` for a cut tail, `error` when
     /// salvage dropped data.
     pub(crate) fn log(&self, path: &Path) {
+        for set in &self.quarantined {
+            tracing::error!(
+                path = %path.display(),
+                file = %set.file.display(),
+                moved_to = %set.moved_to.display(),
+                reason = %set.mismatch,
+                "salvage set aside a file that does not belong to this database"
+            );
+        }
         let tail = match &self.tail {
             TailState::Clean => "clean".to_owned(),
             TailState::Cut {

@@ -1,3 +1,5 @@
+//! Commit bodies: round trips, the documented bytes, limits.
+#![allow(clippy::indexing_slicing)] // tests index what they built
 use super::*;
 
 fn run() -> RunId {

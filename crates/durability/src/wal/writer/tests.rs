@@ -4,6 +4,7 @@ use super::*;
 fn policies_combine_to_the_smallest_interval_and_commit_count() {
     let tmp = tempfile::tempdir().unwrap();
     let recovered = Recovered {
+        stamp: crate::identity::Stamp::for_tests(),
         active: None,
         spare: None,
         next_sequence: 1,
