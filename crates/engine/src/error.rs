@@ -78,18 +78,18 @@ pub enum Error {
         status: &'static str,
         action: &'static str,
     },
-    /// The read needs versions of the agent's shared memory that the retention policy has
-    /// already reclaimed (the run ended, or was interrupted, longer ago than the retention
-    /// allows). Nothing wrong was returned; the run's own data stays readable.
+    /// The read needs versions that the retention policy has already reclaimed: a view of the
+    /// agent's shared memory as of a run's start after the run ended (or was interrupted)
+    /// longer ago than the retention allows, or a view into a run's past further back than the
+    /// history kept. Nothing wrong was returned; a run's own current data stays readable.
     #[error(
-        "run {run} reads the agent's memory as of version {snapshot}, but history before \
-         version {oldest_kept} was reclaimed by the retention policy; the run's own events, \
-         state, spans and keys it wrote stay readable (raise OpenOptions::ended_run_retention \
-         to keep more)"
+        "run {run} reads as of version {at}, but history before version {oldest_kept} was \
+         reclaimed by the retention policy; the run's own current events, state, spans and \
+         keys stay readable (raise OpenOptions::history or ended_run_retention to keep more)"
     )]
     HistoryPruned {
         run: RunId,
-        snapshot: u64,
+        at: u64,
         oldest_kept: u64,
     },
 

@@ -34,6 +34,7 @@ mod records;
 mod recovery;
 mod runs;
 mod transaction;
+mod version_times;
 mod write;
 
 pub use checkpoint::CheckpointInfo;
@@ -44,7 +45,7 @@ pub use in_mem_durability::{
     DatabaseId, FileKind, Mismatch, Quarantined, RecoveryMode, Salvaged, TailState,
 };
 pub use in_mem_storage::SweepStats;
-pub use options::{DurabilityMode, OpenOptions};
+pub use options::{DurabilityMode, HistoryRetention, OpenOptions};
 pub use records::{
     Cell, Cells, ChainSummary, Event, Events, MachineDefinition, NAME_BYTES_MAX, NewSpan,
     SPAN_TREE_DEPTH_MAX, Span, SpanId, SpanKind, SpanStatus, SpanTree, Spans, Transition,

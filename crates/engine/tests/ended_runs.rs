@@ -9,13 +9,17 @@ mod common;
 use std::time::Duration;
 
 use in_mem_core_types::{RunId, Value};
-use in_mem_engine::{Database, DurabilityMode, Error, NewSpan, OpenOptions};
+use in_mem_engine::{Database, DurabilityMode, Error, HistoryRetention, NewSpan, OpenOptions};
 
 fn options(clock: &std::sync::Arc<in_mem_engine::ManualClock>) -> OpenOptions {
     OpenOptions::new()
         .clock(clock.clone())
         .mode(DurabilityMode::Strict)
         .ended_run_retention(Duration::from_secs(60))
+        .history(HistoryRetention {
+            keep_for: Duration::from_secs(60),
+            keep_min_versions: 1,
+        })
         .segment_bytes(common::SMALL_SEGMENT_BYTES)
 }
 

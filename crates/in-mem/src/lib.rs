@@ -63,9 +63,9 @@ pub use in_mem_core_types::{
 };
 pub use in_mem_engine::{
     CheckpointInfo, Clock, Damage, Database, DatabaseId, DatabaseStats, DurabilityMode, Error,
-    ManualClock, Mismatch, OpenOptions, Quarantined, RecoveryMode, RecoveryReport, Result,
-    RetryPolicy, RunInfo, RunOptions, RunQuery, RunStatus, Salvaged, SweepStats, SystemClock,
-    TailState, Transaction,
+    HistoryRetention, ManualClock, Mismatch, OpenOptions, Quarantined, RecoveryMode,
+    RecoveryReport, Result, RetryPolicy, RunInfo, RunOptions, RunQuery, RunStatus, Salvaged,
+    SweepStats, SystemClock, TailState, Transaction,
 };
 
 /// The agent primitives: `KVStore`, `EventLog`, `StateMachine`, `TraceStore`, `RunIndex`.

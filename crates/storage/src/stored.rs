@@ -33,6 +33,26 @@ pub struct Lookup {
     pub live: Option<StoredValue>,
 }
 
+/// What [`Memtable::read`](crate::Memtable::read) found, and whether it is certainly the view's
+/// answer (see there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Read {
+    /// The newest version of the key the view sees, if any.
+    pub found: Option<Lookup>,
+    /// False if versions the view might see were reclaimed on the way to this answer.
+    pub exact: bool,
+}
+
+impl Read {
+    /// No version found; exact unless the walk crossed a cut.
+    pub(crate) fn none(crossed: bool) -> Self {
+        Read {
+            found: None,
+            exact: !crossed,
+        }
+    }
+}
+
 /// One stored version of a key, live or not: a value (possibly expired) or a tombstone.
 ///
 /// [`Memtable::iter_versions`](crate::Memtable::iter_versions) yields these, for checkpoints and

@@ -62,9 +62,12 @@ fn deleted_keys_still_showed_in_list_and_count() {
     let latest = ReadView::at(commit(&memtable, &[Mutation::delete(&b"b"[..])]));
 
     // Listing and counting at the latest view show neither the deleted nor the expired key...
-    assert_eq!(live_keys(&memtable, latest), [b"a".to_vec(), b"c".to_vec()]);
-    assert_eq!(memtable.scan_prefix(b"", latest, NOW).count(), 2);
-    assert_eq!(memtable.scan_prefix(b"b", latest, NOW).count(), 0);
+    assert_eq!(
+        live_keys(&memtable, latest.clone()),
+        [b"a".to_vec(), b"c".to_vec()]
+    );
+    assert_eq!(memtable.scan_prefix(b"", latest.clone(), NOW).count(), 2);
+    assert_eq!(memtable.scan_prefix(b"b", latest.clone(), NOW).count(), 0);
     // ...and once swept, they are gone from the stored key count too.
     let stats = memtable.sweep(latest.snapshot, NOW);
     assert_eq!(stats.keys_removed, 2);

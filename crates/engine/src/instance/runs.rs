@@ -11,7 +11,7 @@ use in_mem_storage::ReadView;
 
 use super::Instance;
 use crate::error::{Error, Result};
-use crate::runs::{Lifecycle, RunInfo, RunQuery, RunState, RunStatus};
+use crate::runs::{Lifecycle, Origin, RunInfo, RunQuery, RunState, RunStatus};
 use crate::write::{PendingOp, PendingWrite};
 
 /// How a run's beginning behaves if its record cannot be logged.
@@ -47,13 +47,13 @@ impl Instance {
         &self,
         run: RunId,
         agent: &AgentId,
-        parent: Option<RunId>,
+        origin: Origin,
         lifecycle: Lifecycle,
         wait: WaitFor,
         on_failure: OnLogFailure,
     ) -> Result<()> {
         let record_lifecycle = lifecycle.clone();
-        let state = self.runs.begin(run, agent, parent, lifecycle, || {
+        let state = self.runs.begin(run, agent, origin, lifecycle, || {
             self.memtable.versions().visible()
         })?;
         let result = self.write_run_record(&state, &record_lifecycle, wait);
@@ -93,18 +93,10 @@ impl Instance {
             });
         }
         let now = self.clock.now();
-        if from == RunStatus::Interrupted
-            && to == RunStatus::Active
-            && !self.runs.interrupted_view_held(&state, now)
-        {
-            // Its grace passed: the shared memory it saw may be reclaimed already. Its own
-            // data stays readable; it can be ended, but not resumed with a view it lost.
-            return Err(Error::HistoryPruned {
-                run,
-                snapshot: state.snapshot.get(),
-                oldest_kept: self.swept_horizon().max(state.snapshot.get() + 1),
-            });
-        }
+        // A run resumed after its grace goes on writing, but no longer pins the shared memory
+        // it saw (sweeps may have taken it already): reads of that are `HistoryPruned`, its own
+        // data reads as ever.
+        let view_held = self.runs.interrupted_view_held(&state, now);
         let mut next = lifecycle.clone();
         next.status = to;
         next.updated_at = now;
@@ -114,7 +106,7 @@ impl Instance {
         }
         self.write_run_record(&state, &next, wait)?;
         *lifecycle = next;
-        self.runs.transitioned(&state, from, to, now);
+        self.runs.transitioned(&state, from, to, now, view_held);
         Ok(())
     }
 
@@ -199,10 +191,5 @@ impl Instance {
         };
         self.commit(state, &[write], &[], wait)?;
         Ok(())
-    }
-
-    /// The horizon of the newest sweep (0 if none ran since open and none is known).
-    pub(super) fn swept_horizon(&self) -> u64 {
-        self.swept_horizon.load(std::sync::atomic::Ordering::SeqCst)
     }
 }

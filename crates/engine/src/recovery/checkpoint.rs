@@ -11,6 +11,7 @@ use in_mem_storage::{Memtable, Mutation, MutationKind};
 use super::replay::recover_run_record;
 use crate::error::Result;
 use crate::runs::{PinPolicy, RunRegistry};
+use crate::version_times::VersionTimes;
 
 /// Where recovery starts from: a memtable and run registry loaded from the newest good
 /// checkpoint (or empty), and what happened on the way.
@@ -27,14 +28,20 @@ pub(crate) struct Loaded {
 }
 
 /// Loads the newest checkpoint that verifies; falls back to older ones, then to none.
-pub(crate) fn load_newest(dir: &DataDir, policy: PinPolicy) -> Result<Loaded> {
+pub(crate) fn load_newest(
+    dir: &DataDir,
+    policy: PinPolicy,
+    version_times: &VersionTimes,
+) -> Result<Loaded> {
     let mut skipped = Vec::new();
     for file in list_checkpoints(dir)? {
         let memtable = Memtable::new(file.version);
         let runs = RunRegistry::new(policy);
         let mut last_run_key: Option<Vec<u8>> = None;
-        let mut apply =
-            |entry: CheckpointEntry| load_entry(&memtable, &runs, &mut last_run_key, entry);
+        let mut apply = |entry: CheckpointEntry| {
+            version_times.note_recovered(entry.timestamp, entry.version);
+            load_entry(&memtable, &runs, &mut last_run_key, entry)
+        };
         match read_checkpoint(dir, &file, &mut apply) {
             Ok(read) => {
                 return Ok(Loaded {

@@ -340,7 +340,9 @@ impl<'a> Transaction<'a> {
         mut convert: impl FnMut(&[u8], &Found) -> Result<T>,
     ) -> Result<Vec<(Vec<u8>, T)>> {
         let now = self.instance.now();
-        let committed = self.instance.scan(self.run, self.view, lo, upper, now)?;
+        let committed = self
+            .instance
+            .scan(self.run, self.view.clone(), lo, upper, now)?;
         let mut merged: BTreeMap<Arc<[u8]>, Option<Found>> = committed
             .into_iter()
             .map(|(k, s)| {

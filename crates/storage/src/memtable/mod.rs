@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use crossbeam_skiplist::SkipMap;
 use in_mem_core_types::{RunId, Timestamp, Version};
 
-use crate::{Lookup, Mutation, ReadView, StoredValue, StoredVersion, VersionCounter};
+use crate::{Lookup, Mutation, Read, ReadView, StoredValue, StoredVersion, VersionCounter};
 use index::NewestIndex;
 use record::{Probe, Record, SeekKey, VersionKey};
 pub use scan::Scan;
@@ -114,21 +114,7 @@ impl Memtable {
     /// The slow path of `get`: seeks the skiplist to the newest version the view could see and
     /// walks down to the first one it does see.
     fn get_from_history(&self, key: &[u8], view: &ReadView, now: Timestamp) -> Option<StoredValue> {
-        let probe = Probe::at(key, view.newest_visible_bound());
-        let mut entry = self
-            .history
-            .lower_bound(Bound::Included(&probe as &dyn SeekKey))?;
-        loop {
-            if entry.key().key_bytes() != key {
-                return None;
-            }
-            let record = entry.value();
-            // Terminates: every version at or below the snapshot is visible.
-            if view.sees(record.version, record.writer) {
-                return record.read(now);
-            }
-            entry = entry.next()?;
-        }
+        self.read_history(key, view, now).found?.live
     }
 
     /// Like [`get`](Self::get), but also says *which* version the view sees when that version is
@@ -137,33 +123,71 @@ impl Memtable {
     /// Optimistic concurrency control records this version when a transaction reads a key and
     /// compares it at commit: a delete is a change just as a put is.
     pub fn lookup(&self, key: &[u8], view: &ReadView, now: Timestamp) -> Option<Lookup> {
+        self.read(key, view, now).found
+    }
+
+    /// [`lookup`](Self::lookup), and whether its answer is certainly the view's: false when the
+    /// read stepped past a version below which a sweep removed versions (see `sweep.rs`) and
+    /// its answer is not one the view pins ([`ReadView::pins`]): the view's true answer may have
+    /// been among them. An answer of "no version" is only as exact as the view's knowledge that
+    /// the key never had one: a sweep may remove every version of a key, which a read cannot
+    /// see here (the caller compares the view with the sweeps' horizon for that).
+    pub fn read(&self, key: &[u8], view: &ReadView, now: Timestamp) -> Read {
         let from_index = self.index.with_newest(key, |newest| {
             view.sees(newest.version, newest.writer).then(|| Lookup {
                 version: newest.version,
                 writer: newest.writer,
                 live: newest.read(now),
             })
-        })?;
-        if let Some(found) = from_index {
-            return Some(found);
+        });
+        match from_index {
+            None => Read {
+                found: None,
+                exact: true,
+            },
+            // The newest version is visible: nothing above it could be the answer.
+            Some(Some(found)) => Read {
+                found: Some(found),
+                exact: true,
+            },
+            Some(None) => self.read_history(key, view, now),
         }
+    }
+
+    /// The slow path of `read`: walks the key's versions from the newest the view could see.
+    fn read_history(&self, key: &[u8], view: &ReadView, now: Timestamp) -> Read {
         let probe = Probe::at(key, view.newest_visible_bound());
-        let mut entry = self
+        let mut crossed = false;
+        let Some(mut entry) = self
             .history
-            .lower_bound(Bound::Included(&probe as &dyn SeekKey))?;
+            .lower_bound(Bound::Included(&probe as &dyn SeekKey))
+        else {
+            return Read::none(crossed);
+        };
+        // The walk starts below the versions it sought past; any removed just above its start
+        // may have been the answer.
+        crossed |= entry.key().key_bytes() == key && entry.value().is_cut_above();
         loop {
             if entry.key().key_bytes() != key {
-                return None;
+                return Read::none(crossed);
             }
             let record = entry.value();
             if view.sees(record.version, record.writer) {
-                return Some(Lookup {
-                    version: record.version,
-                    writer: record.writer,
-                    live: record.read(now),
-                });
+                let exact = !crossed || view.pins(record.writer);
+                return Read {
+                    found: Some(Lookup {
+                        version: record.version,
+                        writer: record.writer,
+                        live: record.read(now),
+                    }),
+                    exact,
+                };
             }
-            entry = entry.next()?;
+            crossed |= record.is_cut_below();
+            match entry.next() {
+                Some(next) => entry = next,
+                None => return Read::none(crossed),
+            }
         }
     }
 
@@ -183,12 +207,7 @@ impl Memtable {
     /// Keys whose newest visible version is a tombstone or expired are skipped. The iterator
     /// walks the skiplist (it does not look keys up in the index) and holds no lock; it sees
     /// concurrent writes above the view's versions as invisible, so its answer is the view's.
-    pub fn scan_prefix<'a>(
-        &'a self,
-        prefix: &[u8],
-        view: ReadView,
-        now: Timestamp,
-    ) -> impl Iterator<Item = (Arc<[u8]>, StoredValue)> + use<'a> {
+    pub fn scan_prefix<'a>(&'a self, prefix: &[u8], view: ReadView, now: Timestamp) -> Scan<'a> {
         Scan::prefix(&self.history, prefix, view, now)
     }
 
