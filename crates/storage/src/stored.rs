@@ -70,4 +70,30 @@ pub struct StoredVersion {
     pub timestamp: Timestamp,
     /// A put (with its value and expiry) or a delete (a tombstone).
     pub kind: MutationKind,
+    /// Where a sweep removed versions of the key next to this one. A checkpoint keeps these
+    /// (see [`Memtable::restore_cuts`](crate::Memtable::restore_cuts)): without them, a reload
+    /// could not tell a past read that its answer was reclaimed.
+    pub cuts: Cuts,
+}
+
+/// Whether a sweep removed versions of a key right below or right above one of its versions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cuts {
+    /// Versions right below (older) were removed.
+    pub below: bool,
+    /// Versions right above (newer) were removed.
+    pub above: bool,
+}
+
+impl Cuts {
+    /// No versions next to this one were removed.
+    pub const NONE: Cuts = Cuts {
+        below: false,
+        above: false,
+    };
+
+    /// Whether either mark is set.
+    pub fn any(self) -> bool {
+        self.below || self.above
+    }
 }

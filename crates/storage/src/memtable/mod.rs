@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use crossbeam_skiplist::SkipMap;
 use in_mem_core_types::{RunId, Timestamp, Version};
 
-use crate::{Lookup, Mutation, Read, ReadView, StoredValue, StoredVersion, VersionCounter};
+use crate::{Cuts, Lookup, Mutation, Read, ReadView, StoredValue, StoredVersion, VersionCounter};
 use index::NewestIndex;
 use record::{Probe, Record, SeekKey, VersionKey};
 pub use scan::Scan;
@@ -228,16 +228,48 @@ impl Memtable {
     /// Re-applying each yielded version (`apply(version, writer, timestamp, &[Mutation { key,
     /// kind }])`) into an empty memtable rebuilds this one.
     pub fn iter_versions(&self) -> impl Iterator<Item = StoredVersion> + '_ {
-        self.history.iter().map(|entry| {
-            let record = entry.value();
-            StoredVersion {
-                key: Arc::clone(&entry.key().key),
-                version: record.version,
-                writer: record.writer,
-                timestamp: record.timestamp,
-                kind: record.kind(),
-            }
-        })
+        self.history.iter().map(|entry| stored_version(&entry))
+    }
+
+    /// Every stored version of the keys starting with `prefix`, live or not, in (key ascending,
+    /// version descending) order, with the marks of where sweeps cut: for history (a key's
+    /// versions, a run's timeline). Holds no lock; concurrent commits may or may not appear.
+    pub fn versions_under<'a>(
+        &'a self,
+        prefix: &'a [u8],
+    ) -> impl Iterator<Item = StoredVersion> + 'a {
+        let start = Probe::before_all_versions_of(prefix);
+        let first = self
+            .history
+            .lower_bound(Bound::Included(&start as &dyn SeekKey));
+        std::iter::successors(first, |entry| entry.next())
+            .take_while(move |entry| entry.key().key_bytes().starts_with(prefix))
+            .map(|entry| stored_version(&entry))
+    }
+
+    /// Sets again the cut marks a checkpoint recorded for `key` at `version` (recovery, after
+    /// applying the version): reads that step past a reclaimed version keep saying so after a
+    /// restart. Does nothing if the version is not stored.
+    pub fn restore_cuts(&self, key: &[u8], version: Version, cuts: Cuts) {
+        if !cuts.any() {
+            return;
+        }
+        let probe = Probe::at(key, version);
+        let Some(entry) = self
+            .history
+            .lower_bound(Bound::Included(&probe as &dyn SeekKey))
+        else {
+            return;
+        };
+        if entry.key().key_bytes() != key || entry.value().version != version {
+            return;
+        }
+        if cuts.below {
+            entry.value().mark_cut_below();
+        }
+        if cuts.above {
+            entry.value().mark_cut_above();
+        }
     }
 
     /// The number of keys with at least one stored version: live, deleted or expired until the
@@ -281,6 +313,24 @@ impl fmt::Debug for Memtable {
             .field("keys", &self.key_count())
             .field("stored_versions", &self.version_count())
             .finish_non_exhaustive()
+    }
+}
+
+/// The stored version an entry of the history holds.
+fn stored_version(
+    entry: &crossbeam_skiplist::map::Entry<'_, VersionKey, Arc<Record>>,
+) -> StoredVersion {
+    let record = entry.value();
+    StoredVersion {
+        key: Arc::clone(&entry.key().key),
+        version: record.version,
+        writer: record.writer,
+        timestamp: record.timestamp,
+        kind: record.kind(),
+        cuts: Cuts {
+            below: record.is_cut_below(),
+            above: record.is_cut_above(),
+        },
     }
 }
 
