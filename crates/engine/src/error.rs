@@ -92,6 +92,32 @@ pub enum Error {
         at: u64,
         oldest_kept: u64,
     },
+    /// A point in a run's history (`At`) that the run does not have: an event it never
+    /// appended, a version not yet committed, an event it inherited from the run it was forked
+    /// from (name that run instead).
+    #[error("run {run} has no point {at}: {reason}")]
+    UnknownPoint {
+        run: RunId,
+        at: String,
+        reason: String,
+    },
+    /// A run that other runs were forked from: their views read its data, so it can be deleted
+    /// only with them (`Database::delete_run_tree`).
+    #[error(
+        "run {run} has {forks} fork(s) (one is {example}) that read its data; delete them first, \
+         or delete the whole tree with delete_run_tree"
+    )]
+    HasForks {
+        run: RunId,
+        forks: usize,
+        example: RunId,
+    },
+    /// A write through a read-only view of a run's past.
+    #[error(
+        "a view of run {run} at a past point is read-only; fork the run at that point \
+         (Database::fork_run) to write from there"
+    )]
+    ReadOnlyView { run: RunId },
 
     // ----- concurrency and compare-and-swap -------------------------------------------------------
     /// Another commit of the same run changed a key this transaction read, after it read it.

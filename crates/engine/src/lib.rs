@@ -27,6 +27,7 @@ mod checkpoint;
 mod clock;
 mod database;
 mod error;
+mod history;
 mod instance;
 mod open_registry;
 mod options;
@@ -41,6 +42,10 @@ pub use checkpoint::CheckpointInfo;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use database::{Database, DatabaseStats, RunOptions};
 pub use error::{Damage, Error, Result};
+pub use history::{
+    At, CellChange, EventsDiff, KeyHistory, KeyVersion, KvChange, Replay, ReplayStep, RunDiff,
+    RunView, SpanChange, Step, Timeline,
+};
 pub use in_mem_durability::{
     DatabaseId, FileKind, Mismatch, Quarantined, RecoveryMode, Salvaged, TailState,
 };

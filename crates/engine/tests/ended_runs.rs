@@ -79,6 +79,9 @@ fn an_ended_runs_own_data_reads_after_retention_sweeps_and_reopens() {
         db.put(setup, b"shared", b"v1").unwrap();
         db.end_run(setup).unwrap();
         let run = write_history(&db);
+        // Deleted, so that nothing keeps its write of "shared" (a run's own newest writes stay
+        // for as long as it exists, and would still answer the ended run's read rightly).
+        db.delete_run(setup).unwrap();
         // Later runs overwrite what the ended run wrote and saw.
         let later = db.begin_run();
         for i in 0..3 {

@@ -148,15 +148,19 @@ fn an_interrupted_run_holds_back_reclaim_only_for_its_grace() {
         .history(NO_HISTORY);
     let (forgotten, resumed) = {
         let db = Database::open_with_options(dir.path(), options.clone()).unwrap();
+        // Setup runs are deleted: a run's own newest writes stay while it exists, and would
+        // answer the forgotten run's read rightly after the grace.
         let setup = db.begin_run();
         db.put(setup, b"k", b"old").unwrap();
         db.end_run(setup).unwrap();
+        db.delete_run(setup).unwrap();
         // Two runs left active at the "crash" (the handle is dropped without ending them), with
         // different snapshots.
         let forgotten = db.begin_run();
         let setup = db.begin_run();
         db.put(setup, b"k", b"mid").unwrap();
         db.end_run(setup).unwrap();
+        db.delete_run(setup).unwrap();
         (forgotten, db.begin_run())
     };
     let db = Database::open_with_options(dir.path(), options).unwrap();

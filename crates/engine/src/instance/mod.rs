@@ -3,9 +3,11 @@
 //!
 //! Its fields are private; the rest of the engine goes through the narrow interface below and
 //! in the submodules: `commit.rs` (the commit pipeline), `read.rs` (the one read path, for
-//! `Database` and `Transaction` alike), `maintenance.rs` (sweeps and checkpoints).
+//! `Database` and `Transaction` alike), `lineage.rs` (records read through a fork's ancestors),
+//! `maintenance.rs` (sweeps and checkpoints).
 
 mod commit;
+mod lineage;
 mod maintenance;
 mod read;
 mod runs;
@@ -18,7 +20,7 @@ use in_mem_core_types::{Timestamp, Version};
 use in_mem_durability::{DataDir, SyncPolicy, SyncPolicyGuard, Wal};
 use in_mem_storage::{Memtable, VersionCounter};
 
-pub(crate) use read::{Upper, bytes_of, damaged, versioned};
+pub(crate) use read::{Upper, bytes_of, damaged, versioned, view_at};
 pub(crate) use runs::OnLogFailure;
 
 use crate::background::{Next, Periodic};

@@ -22,6 +22,9 @@ use super::Instance;
 use crate::error::{Error, Result};
 use crate::runs::RunState;
 
+/// What a scan returns: full keys and the values the view sees, in key order.
+pub(crate) type Rows = Vec<(Arc<[u8]>, StoredValue)>;
+
 /// Where a scan stops: at the end of a prefix, or before a key.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Upper<'k> {
@@ -43,30 +46,7 @@ impl Instance {
     /// The view of `run` now: the agent's memory at its start snapshot plus its own writes (and
     /// a fork's ancestors' up to the fork points).
     pub fn view_of(&self, run: &RunState) -> ReadView {
-        self.view_at(run, self.memtable.versions().visible(), true)
-    }
-
-    /// The view of `run` as it was right after commit `point`: its snapshot, its own writes up
-    /// to `point`, its ancestors' up to their fork points (and `point`). `current` says whether
-    /// this is the run's view now (whose writers sweeps pin) rather than one of its past.
-    pub fn view_at(&self, run: &RunState, point: Version, current: bool) -> ReadView {
-        if run.ancestors.is_empty() && current {
-            return ReadView::for_run(run.snapshot, run.id, point);
-        }
-        let own = Writer {
-            run: run.id,
-            upto: point,
-            pinned: current,
-        };
-        let ancestors = run.ancestors.iter().map(|a| Writer {
-            run: a.run,
-            upto: a.upto.min(point),
-            pinned: current,
-        });
-        ReadView::with_writers(
-            run.snapshot,
-            std::iter::once(own).chain(ancestors).collect(),
-        )
+        view_at(run, self.memtable.versions().visible(), true)
     }
 
     /// The newest version of `key` (a full encoded key) that `view` of `run` sees, tombstones
@@ -80,10 +60,11 @@ impl Instance {
         now: Timestamp,
     ) -> Result<Option<Lookup>> {
         let Read { found, exact } = self.memtable.read(key, view, now);
-        let trusted = exact
-            && (run.owns_lineage(key)
-                || found.as_ref().is_some_and(|l| view.pins(l.writer))
-                || self.retained(view));
+        // An exact answer that found a version is right: sweeps remove a key's versions oldest
+        // first and mark the survivors before they do. An exact "none" is right for records
+        // (never removed whole while their run exists) and for views at or above the newest
+        // sweep's horizon; below it, a sweep may have removed every version of a shared key.
+        let trusted = exact && (found.is_some() || run.owns_lineage(key) || self.retained(view));
         if !trusted {
             return Err(self.pruned(run, view));
         }
@@ -109,14 +90,14 @@ impl Instance {
     pub fn scan(
         &self,
         run: &RunState,
-        view: ReadView,
+        view: &ReadView,
         lo: &[u8],
         upper: Upper<'_>,
         now: Timestamp,
-    ) -> Result<Vec<(Arc<[u8]>, StoredValue)>> {
+    ) -> Result<Rows> {
         let memtable = &self.memtable;
         let records = run.owns_lineage(lo);
-        let (found, exact): (Vec<(Arc<[u8]>, StoredValue)>, bool) = match upper {
+        let (found, exact): (Rows, bool) = match upper {
             Upper::WithinPrefix(prefix) if prefix == lo => {
                 let mut scan = memtable.scan_prefix(prefix, view.clone(), now);
                 let found = scan.by_ref().collect();
@@ -144,8 +125,8 @@ impl Instance {
         };
         // A scan of shared memory may have missed keys a sweep removed whole, so below the
         // horizon it cannot be trusted at all (checked after the scan, as for `lookup`).
-        if !exact || (!records && !self.retained(&view)) {
-            return Err(self.pruned(run, &view));
+        if !exact || (!records && !self.retained(view)) {
+            return Err(self.pruned(run, view));
         }
         Ok(found)
     }
@@ -172,6 +153,32 @@ impl Instance {
             oldest_kept: self.swept_horizon.load(Ordering::SeqCst),
         }
     }
+}
+
+/// The view of `run` as it was right after commit `point`: its snapshot, its own writes up
+/// to `point`, its ancestors' up to their fork points (a fork's view before its own first
+/// commit is the one it was forked with). `current` says whether this is the run's view now
+/// (whose writers sweeps pin) rather than one of its past.
+pub(crate) fn view_at(run: &RunState, point: Version, current: bool) -> ReadView {
+    if run.ancestors.is_empty() && current {
+        return ReadView::for_run(run.snapshot, run.id, point);
+    }
+    let own = Writer {
+        run: run.id,
+        upto: point,
+        pinned: current,
+    };
+    // What a fork sees of its ancestors is fixed at its fork point; sweeps keep it for as
+    // long as the fork exists (`fork_bounds`), whatever point of the fork is looked at.
+    let ancestors = run.ancestors.iter().map(|a| Writer {
+        run: a.run,
+        upto: a.upto,
+        pinned: true,
+    });
+    ReadView::with_writers(
+        run.snapshot,
+        std::iter::once(own).chain(ancestors).collect(),
+    )
 }
 
 /// The bytes of a value written through the byte API, or [`Error::NotBytes`] for a typed one.

@@ -63,6 +63,30 @@ impl Instance {
         result
     }
 
+    /// Begins run `run` as a fork of `parent` at version `point` of the parent's life: same
+    /// agent, the parent's snapshot, the parent's writes and records up to `point` (and what
+    /// the parent inherited), then its own. O(1) in the parent's data: nothing is copied.
+    pub fn fork_run(
+        &self,
+        parent: &RunState,
+        run: RunId,
+        point: in_mem_core_types::Version,
+        lifecycle: Lifecycle,
+        wait: WaitFor,
+    ) -> Result<()> {
+        // A parent being deleted is refused when the fork registers (`RunRegistry::begin`), and
+        // a parent with forks refuses deletion: a fork never outlives the run it reads.
+        let origin = parent.fork_origin(point);
+        self.begin_run(
+            run,
+            &parent.agent.id,
+            origin,
+            lifecycle,
+            wait,
+            OnLogFailure::Forget,
+        )
+    }
+
     /// Moves `run` to status `to` (with `error` for a failed run), as the transition table
     /// allows, and logs it.
     pub fn transition_run(
@@ -145,11 +169,15 @@ impl Instance {
                 action: "deleted (end it first)",
             });
         }
+        self.runs.begin_delete(run)?;
         let write = PendingWrite {
             key: Arc::from(&state.data_prefix[..]),
             op: PendingOp::DeletePrefix,
         };
-        self.commit(&state, &[write], &[], wait)?;
+        if let Err(e) = self.commit(&state, &[write], &[], wait) {
+            self.runs.abort_delete(run);
+            return Err(e);
+        }
         state.mark_deleted();
         self.runs.remove(&state);
         Ok(())

@@ -145,7 +145,7 @@ impl RunRegistry {
             });
         }
         if let Some(parent) = parent
-            && table.get(parent).is_none()
+            && table.get(parent).is_none_or(|p| p.deleting)
         {
             return Err(Error::UnknownParent { parent });
         }
@@ -183,6 +183,7 @@ impl RunRegistry {
                 tags,
                 pin: Pin::Live,
                 live: Some(Arc::clone(&state)),
+                deleting: false,
             },
         );
         self.live.insert(run, Arc::clone(&state));
@@ -269,6 +270,28 @@ impl RunRegistry {
         table.update(run, |summary| summary.tags = tags);
     }
 
+    /// Marks `run` as being deleted, so that no fork of it begins from now on; refused while
+    /// forks of it exist (their views read its data). Undone by `abort_delete` if the deletion
+    /// cannot be logged.
+    pub fn begin_delete(&self, run: RunId) -> Result<()> {
+        let mut table = self.table();
+        let forks = table.forks_of(run);
+        if let Some(&example) = forks.first() {
+            return Err(Error::HasForks {
+                run,
+                forks: forks.len(),
+                example,
+            });
+        }
+        table.update(run, |summary| summary.deleting = true);
+        Ok(())
+    }
+
+    /// Undoes `begin_delete` for a deletion that was not logged.
+    pub fn abort_delete(&self, run: RunId) {
+        self.table().update(run, |summary| summary.deleting = false);
+    }
+
     /// Takes a deleted run out of the registry and releases its pin.
     pub fn remove(&self, state: &RunState) {
         let removed = self.table().remove(state.id);
@@ -344,6 +367,7 @@ impl RunRegistry {
                 tags,
                 pin: Pin::None,
                 live: None,
+                deleting: false,
             },
         );
         Ok(())

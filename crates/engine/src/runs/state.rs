@@ -243,6 +243,7 @@ impl RunState {
             run: self.id,
             agent: self.agent.id.clone(),
             parent: self.parent,
+            fork_point: self.fork_point.map(Version::get),
             status: lifecycle.status,
             snapshot: self.snapshot.get(),
             created_at: self.created_at,

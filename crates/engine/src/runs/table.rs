@@ -39,6 +39,8 @@ pub(crate) struct RunSummary {
     pub pin: Pin,
     /// The state of a run that has not ended; ended runs have none (it is rebuilt on demand).
     pub live: Option<Arc<RunState>>,
+    /// Set while the run is being deleted: no fork of it may begin.
+    pub deleting: bool,
 }
 
 /// What pin a run holds on its snapshot.
@@ -379,4 +381,5 @@ fn matches(query: &RunQuery, summary: &RunSummary) -> bool {
             .as_deref()
             .is_none_or(|t| summary.tags.iter().any(|have| &**have == t))
         && query.parent.is_none_or(|p| summary.parent == Some(p))
+        && (!query.forks_only || summary.fork_point.is_some())
 }

@@ -242,7 +242,7 @@ impl Memtable {
         let first = self
             .history
             .lower_bound(Bound::Included(&start as &dyn SeekKey));
-        std::iter::successors(first, |entry| entry.next())
+        std::iter::successors(first, crossbeam_skiplist::map::Entry::next)
             .take_while(move |entry| entry.key().key_bytes().starts_with(prefix))
             .map(|entry| stored_version(&entry))
     }
