@@ -74,6 +74,16 @@ impl Instance {
         lifecycle: Lifecycle,
         wait: WaitFor,
     ) -> Result<()> {
+        // A fork reads the agent's memory as of its parent's snapshot: if sweeps reclaimed that
+        // already, every scan through the fork would fail, so the fork is refused now.
+        let oldest_kept = self.swept_horizon();
+        if parent.snapshot < oldest_kept {
+            return Err(Error::HistoryPruned {
+                run: parent.id,
+                at: parent.snapshot.get(),
+                oldest_kept: oldest_kept.get(),
+            });
+        }
         // A parent being deleted is refused when the fork registers (`RunRegistry::begin`), and
         // a parent with forks refuses deletion: a fork never outlives the run it reads.
         let origin = parent.fork_origin(point);
