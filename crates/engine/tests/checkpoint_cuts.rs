@@ -6,21 +6,25 @@
 //!
 //! The memtable tests go through the durability crate's real checkpoint writer and reader, with
 //! the same steps as the engine's writer (`src/checkpoint.rs`) and loader
-//! (`recovery/checkpoint.rs`); the database test shows that the engine's own writer and loader
-//! carry the marks through a reopen.
+//! (`recovery/checkpoint.rs`); the database tests show that the engine's own writer and loader
+//! carry the marks through a reopen, and that a view of a run's past still refuses a reclaimed
+//! answer after it.
 
 mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use in_mem_core_types::Value;
 use in_mem_core_types::{Key, RunId, Timestamp, TypeTag, Version};
 use in_mem_durability::checkpoint::{
     CheckpointCuts, CheckpointEntry, CheckpointFile, CheckpointOp, CheckpointWriter,
     list_checkpoints, read_checkpoint,
 };
 use in_mem_durability::{DataDir, StdFs};
-use in_mem_engine::{Database, DurabilityMode, HistoryRetention};
+use in_mem_engine::{
+    At, Database, DurabilityMode, Error, HistoryRetention, OpenOptions, RetryPolicy,
+};
 use in_mem_storage::{
     Cuts, KeepNothing, Memtable, Mutation, MutationKind, ReadView, SweepRules, Writer,
 };
@@ -357,6 +361,85 @@ proptest! {
     }
 }
 
+/// Options that keep no history beyond what runs and forks need, with a clock that only tests
+/// move and no background sweeps or checkpoints.
+fn no_history(clock: &Arc<in_mem_engine::ManualClock>) -> OpenOptions {
+    common::options(DurabilityMode::Strict)
+        .clock(clock.clone())
+        .history(HistoryRetention {
+            keep_for: Duration::ZERO,
+            keep_min_versions: 1,
+        })
+        .ended_run_retention(Duration::ZERO)
+        .checkpoint_every_bytes(0)
+        .sweep_interval(Duration::from_secs(3600))
+}
+
+/// Sets the run's state cell `n` to `value`; the commit's version.
+fn set_cell(db: &Database, run: RunId, value: i64) -> u64 {
+    db.transaction_committed(run, RetryPolicy::default(), |tx| {
+        if tx.cells().get("n")?.is_some() {
+            tx.cells().set("n", Value::I64(value))
+        } else {
+            tx.cells().init("n", Value::I64(value))
+        }
+    })
+    .unwrap()
+    .1
+    .unwrap()
+}
+
+/// The run's cell `n` as the run had it right after version `at`.
+fn cell_at(db: &Database, run: RunId, at: u64) -> Result<Option<Value>, Error> {
+    let mut view = db.run_view_at(run, At::Version(at))?;
+    Ok(view.cells().get("n")?.map(|cell| cell.value))
+}
+
+/// The bug end to end. A run sets its state cell five times; a fork taken after the second
+/// keeps that version; once both have ended, a sweep keeps only the fork's version and the
+/// newest, and takes the others. Views of the run right after the third and fourth must be
+/// refused (their answers are gone), and every view of the run's past must read after a reopen
+/// from a checkpoint as it did before; a reopen that lost the cut marks would answer the second
+/// version's value for both.
+#[test]
+fn a_view_of_a_runs_past_refuses_a_reclaimed_answer_after_a_reopen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = common::manual_clock();
+    let (run, versions, before) = {
+        let db = Database::open_with_options(tmp.path(), no_history(&clock)).unwrap();
+        let run = db.begin_run();
+        let mut versions = vec![set_cell(&db, run, 1), set_cell(&db, run, 2)];
+        let fork = db.fork_run(run, At::Version(versions[1])).unwrap();
+        versions.extend([3, 4, 5].map(|value| set_cell(&db, run, value)));
+        db.end_run(fork).unwrap();
+        db.end_run(run).unwrap();
+        clock.advance(Duration::from_secs(1));
+        db.sweep();
+        for reclaimed in [versions[2], versions[3]] {
+            match cell_at(&db, run, reclaimed) {
+                Err(Error::HistoryPruned { .. }) => {}
+                other => panic!("view at {reclaimed}: {other:?}"),
+            }
+        }
+        assert_eq!(cell_at(&db, run, versions[4]).unwrap(), Some(Value::I64(5)));
+        let before = past_views(&db, run, &versions);
+        db.checkpoint().unwrap();
+        db.close().unwrap();
+        (run, versions, before)
+    };
+    let db = Database::open_with_options(tmp.path(), no_history(&clock)).unwrap();
+    assert!(db.recovery_report().checkpoint.is_some());
+    assert_eq!(past_views(&db, run, &versions), before);
+}
+
+/// What a view of the run's cell says right after every version from before its first write to
+/// after its last.
+fn past_views(db: &Database, run: RunId, versions: &[u64]) -> Vec<String> {
+    (versions[0] - 1..=versions[4] + 1)
+        .map(|v| format!("{v}: {:?}", cell_at(db, run, v)))
+        .collect()
+}
+
 /// The engine's own writer and loader: a database whose sweep cut a key's history writes the
 /// cut marks into its checkpoint; reopened from it, it writes the same marks into its next
 /// checkpoint (so recovery set them again on the memtable).
@@ -364,17 +447,7 @@ proptest! {
 fn a_reopened_database_keeps_the_cut_marks_of_its_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
     let clock = common::manual_clock();
-    let options = || {
-        common::options(DurabilityMode::Strict)
-            .clock(clock.clone())
-            .history(HistoryRetention {
-                keep_for: Duration::ZERO,
-                keep_min_versions: 1,
-            })
-            .ended_run_retention(Duration::ZERO)
-            .checkpoint_every_bytes(0)
-            .sweep_interval(Duration::from_secs(3600))
-    };
+    let options = || no_history(&clock);
     let first = {
         let db = Database::open_with_options(tmp.path(), options()).unwrap();
         let (m, o) = (db.begin_run(), db.begin_run());
