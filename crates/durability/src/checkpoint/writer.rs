@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use in_mem_core_types::{RunId, Timestamp, Version};
 
 use super::format::{
-    FILE_SUFFIX, HEADER_BYTES, HeaderFields, TEMP_SUFFIX, encode_entry, encode_header,
+    EntryFields, FILE_SUFFIX, HEADER_BYTES, HeaderFields, TEMP_SUFFIX, encode_entry, encode_header,
     encode_trailer, push_frame,
 };
-use super::{CheckpointFile, CheckpointWritten};
+use super::{CheckpointCuts, CheckpointFile, CheckpointWritten};
 use crate::dir::DataDir;
 use crate::error::{Error, Result};
 use crate::vfs::{OpenMode, VfsFile, write_all_at};
@@ -85,11 +85,12 @@ impl CheckpointWriter {
         })
     }
 
-    /// Adds one stored version: a value (`Some((value, expires_at))`) or a tombstone (`None`).
+    /// Adds one stored version next to which no sweep removed anything: a value
+    /// (`Some((value, expires_at))`) or a tombstone (`None`). Copying a memtable that sweeps may
+    /// have cut, use [`push_with_cuts`](Self::push_with_cuts).
     ///
     /// # Panics
-    /// If `version` is above the checkpoint's version (a caller bug: the checkpoint would claim
-    /// to cover less than it holds).
+    /// If `version` is above the checkpoint's version (see `push_with_cuts`).
     pub fn push(
         &mut self,
         key: &[u8],
@@ -98,13 +99,38 @@ impl CheckpointWriter {
         timestamp: Timestamp,
         value: Option<(&[u8], Option<Timestamp>)>,
     ) -> Result<()> {
+        self.push_with_cuts(key, version, writer, timestamp, value, CheckpointCuts::NONE)
+    }
+
+    /// Adds one stored version, a value (`Some((value, expires_at))`) or a tombstone (`None`),
+    /// with where sweeps removed versions of the key next to it.
+    ///
+    /// # Panics
+    /// If `version` is above the checkpoint's version (a caller bug: the checkpoint would claim
+    /// to cover less than it holds).
+    pub fn push_with_cuts(
+        &mut self,
+        key: &[u8],
+        version: Version,
+        writer: RunId,
+        timestamp: Timestamp,
+        value: Option<(&[u8], Option<Timestamp>)>,
+        cuts: CheckpointCuts,
+    ) -> Result<()> {
         assert!(
             version <= self.version,
             "entry {version} above checkpoint {}",
             self.version
         );
         self.payload.clear();
-        encode_entry(&mut self.payload, key, version, writer, timestamp, value);
+        let fields = EntryFields {
+            version,
+            writer,
+            timestamp,
+            value,
+            cuts,
+        };
+        encode_entry(&mut self.payload, key, fields);
         push_frame(&mut self.buffer, &self.payload);
         self.entries += 1;
         if self.buffer.len() >= WRITE_CHUNK_BYTES {

@@ -6,7 +6,7 @@ use in_mem_durability::checkpoint::{
     CheckpointEntry, CheckpointFile, CheckpointOp, list_checkpoints, read_checkpoint,
 };
 use in_mem_durability::{DataDir, ReplayRejected};
-use in_mem_storage::{Memtable, Mutation, MutationKind};
+use in_mem_storage::{Cuts, Memtable, Mutation, MutationKind};
 
 use super::replay::recover_run_record;
 use crate::error::Result;
@@ -67,8 +67,8 @@ pub(crate) fn load_newest(
     })
 }
 
-/// Applies one checkpoint entry. Entries come key by key, newest version first, so the first
-/// entry of a run record's key is that run's current record.
+/// Applies one checkpoint entry, with the cut marks it kept. Entries come key by key, newest
+/// version first, so the first entry of a run record's key is that run's current record.
 fn load_entry(
     memtable: &Memtable,
     runs: &RunRegistry,
@@ -94,6 +94,18 @@ fn load_entry(
         key: entry.key.into(),
         kind,
     };
-    memtable.apply(entry.version, entry.writer, entry.timestamp, &[mutation]);
+    memtable.apply(
+        entry.version,
+        entry.writer,
+        entry.timestamp,
+        std::slice::from_ref(&mutation),
+    );
+    // Where the writer's sweeps removed versions next to this one: a past read that steps over
+    // them must go on knowing its answer may be gone.
+    let cuts = Cuts {
+        below: entry.cuts.below,
+        above: entry.cuts.above,
+    };
+    memtable.restore_cuts(&mutation.key, entry.version, cuts);
     Ok(())
 }
