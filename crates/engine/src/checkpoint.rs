@@ -93,7 +93,7 @@ impl Checkpoints {
                 below: stored.cuts.below,
                 above: stored.cuts.above,
             };
-            writer.push_with_cuts(
+            writer.push(
                 &stored.key,
                 stored.version,
                 stored.writer,

@@ -47,7 +47,7 @@ fn checkpoint_and_reload(memtable: &Memtable, restore: bool) -> Memtable {
                 below: stored.cuts.below,
                 above: stored.cuts.above,
             };
-            writer.push_with_cuts(
+            writer.push(
                 &stored.key,
                 stored.version,
                 stored.writer,

@@ -63,11 +63,11 @@ fn op() -> impl Strategy<Value = Op> {
     let run = any::<u8>();
     prop_oneof![
         1 => Just(Op::Begin),
-        6 => (run.clone(), 0u8..5, any::<u8>()).prop_map(|(run, key, value)| Op::Put { run, key, value }),
-        2 => (run.clone(), 0u8..5).prop_map(|(run, key)| Op::Delete { run, key }),
-        3 => (run.clone(), any::<u8>()).prop_map(|(run, value)| Op::Append { run, value }),
-        3 => (run.clone(), 0u8..3, any::<u8>()).prop_map(|(run, cell, value)| Op::SetCell { run, cell, value }),
-        2 => (run.clone(), any::<u8>()).prop_map(|(run, step)| Op::Fork { run, step }),
+        6 => (run, 0u8..5, any::<u8>()).prop_map(|(run, key, value)| Op::Put { run, key, value }),
+        2 => (run, 0u8..5).prop_map(|(run, key)| Op::Delete { run, key }),
+        3 => (run, any::<u8>()).prop_map(|(run, value)| Op::Append { run, value }),
+        3 => (run, 0u8..3, any::<u8>()).prop_map(|(run, cell, value)| Op::SetCell { run, cell, value }),
+        2 => (run, any::<u8>()).prop_map(|(run, step)| Op::Fork { run, step }),
         1 => run.prop_map(|run| Op::End { run }),
         1 => Just(Op::Sweep),
         1 => Just(Op::Checkpoint),
@@ -143,40 +143,63 @@ fn commit(
 }
 
 fn apply(h: &mut Harness, model: &mut Model, op: &Op) {
-    let writes = matches!(
-        op,
-        Op::Put { .. } | Op::Delete { .. } | Op::Append { .. } | Op::SetCell { .. }
-    );
-    if writes && model.runs.iter().all(|r| r.ended) {
-        apply(h, model, &Op::Begin);
-    }
-    // Writes go to the n-th live run; forks and ends pick among all runs.
-    let pick = |n: u8, model: &Model| {
-        if writes {
-            let live: Vec<usize> = (0..model.runs.len())
-                .filter(|&i| !model.runs[i].ended)
-                .collect();
-            live[usize::from(n) % live.len()]
-        } else {
-            usize::from(n) % model.runs.len()
+    match *op {
+        Op::Begin => begin(h, model),
+        Op::Put { .. } | Op::Delete { .. } | Op::Append { .. } | Op::SetCell { .. } => {
+            if model.runs.iter().all(|r| r.ended) {
+                begin(h, model);
+            }
+            write(h, model, op);
         }
+        Op::Fork { run, step } => fork(h, model, run, step),
+        Op::End { run } => {
+            let i = usize::from(run) % model.runs.len();
+            if !model.runs[i].ended {
+                h.db().end_run(model.runs[i].id).unwrap();
+                model.runs[i].ended = true;
+            }
+        }
+        Op::Sweep => {
+            h.db().sweep();
+        }
+        Op::Checkpoint => {
+            h.db().checkpoint().unwrap();
+        }
+        Op::Reopen => {
+            h.reopen();
+            // The runs were active when the handle went: they come back interrupted.
+            for run in model.runs.iter().filter(|r| !r.ended) {
+                h.db().resume_run(run.id).unwrap();
+            }
+        }
+    }
+}
+
+fn begin(h: &Harness, model: &mut Model) {
+    let db = h.db();
+    let id = db.begin_run();
+    let info = db.run_info(id).unwrap();
+    let state = State {
+        kv: model.memory.clone(),
+        ..State::default()
+    };
+    model.runs.push(ModelRun {
+        id,
+        initial: (info.snapshot, state),
+        steps: Vec::new(),
+        ended: false,
+    });
+}
+
+/// A write to the n-th live run.
+fn write(h: &Harness, model: &mut Model, op: &Op) {
+    let pick = |n: u8, model: &Model| {
+        let live: Vec<usize> = (0..model.runs.len())
+            .filter(|&i| !model.runs[i].ended)
+            .collect();
+        live[usize::from(n) % live.len()]
     };
     match *op {
-        Op::Begin => {
-            let db = h.db();
-            let id = db.begin_run();
-            let info = db.run_info(id).unwrap();
-            let state = State {
-                kv: model.memory.clone(),
-                ..State::default()
-            };
-            model.runs.push(ModelRun {
-                id,
-                initial: (info.snapshot, state),
-                steps: Vec::new(),
-                ended: false,
-            });
-        }
         Op::Put { run, key, value } => {
             let i = pick(run, model);
             let id = model.runs[i].id;
@@ -245,53 +268,35 @@ fn apply(h: &mut Harness, model: &mut Model, op: &Op) {
             state.cells.insert(name, (value, cell_version));
             model.runs[i].steps.push((version, state));
         }
-        Op::Fork { run, step } => {
-            let i = pick(run, model);
-            let parent = &model.runs[i];
-            let (point, state) = match parent
-                .steps
-                .get(usize::from(step) % (parent.steps.len() + 1))
-            {
-                Some((version, state)) => (*version, state.clone()),
-                None => parent.initial.clone(),
-            };
-            let id = match h.db().fork_run(parent.id, At::Version(point)) {
-                Ok(id) => id,
-                // The parent's view of shared memory was reclaimed: no fork can read it.
-                Err(Error::HistoryPruned { .. }) if h.pruning && parent.ended => return,
-                Err(e) => panic!("fork of run {i}: {e}"),
-            };
-            let info = h.db().run_info(id).unwrap();
-            assert_eq!(info.parent, Some(parent.id));
-            assert_eq!(info.fork_point, Some(point));
-            model.runs.push(ModelRun {
-                id,
-                initial: (point, state),
-                steps: Vec::new(),
-                ended: false,
-            });
-        }
-        Op::End { run } => {
-            let i = pick(run, model);
-            if !model.runs[i].ended {
-                h.db().end_run(model.runs[i].id).unwrap();
-                model.runs[i].ended = true;
-            }
-        }
-        Op::Sweep => {
-            h.db().sweep();
-        }
-        Op::Checkpoint => {
-            h.db().checkpoint().unwrap();
-        }
-        Op::Reopen => {
-            h.reopen();
-            // The runs were active when the handle went: they come back interrupted.
-            for run in model.runs.iter().filter(|r| !r.ended) {
-                h.db().resume_run(run.id).unwrap();
-            }
-        }
+        _ => unreachable!("not a write"),
     }
+}
+
+fn fork(h: &Harness, model: &mut Model, run: u8, step: u8) {
+    let i = usize::from(run) % model.runs.len();
+    let parent = &model.runs[i];
+    let (point, state) = match parent
+        .steps
+        .get(usize::from(step) % (parent.steps.len() + 1))
+    {
+        Some((version, state)) => (*version, state.clone()),
+        None => parent.initial.clone(),
+    };
+    let id = match h.db().fork_run(parent.id, At::Version(point)) {
+        Ok(id) => id,
+        // The parent's view of shared memory was reclaimed: no fork can read it.
+        Err(Error::HistoryPruned { .. }) if h.pruning && parent.ended => return,
+        Err(e) => panic!("fork of run {i}: {e}"),
+    };
+    let info = h.db().run_info(id).unwrap();
+    assert_eq!(info.parent, Some(parent.id));
+    assert_eq!(info.fork_point, Some(point));
+    model.runs.push(ModelRun {
+        id,
+        initial: (point, state),
+        steps: Vec::new(),
+        ended: false,
+    });
 }
 
 fn read_view(view: &mut RunView) -> Result<State, Error> {

@@ -82,3 +82,26 @@ fn deleted_keys_still_showed_in_list_and_count() {
     );
     assert_eq!(memtable.key_count(), 3);
 }
+
+#[test]
+fn a_past_read_that_sought_past_every_remaining_version_missed_the_cut() {
+    let memtable = Memtable::new(Version::ZERO);
+    commit(&memtable, &[Mutation::put(&b"k"[..], &b"1"[..])]);
+    let past = commit(&memtable, &[Mutation::put(&b"k"[..], &b"2"[..])]);
+    let newest = commit(&memtable, &[Mutation::put(&b"k"[..], &b"3"[..])]);
+    // A key after "k", so that a seek past k's versions lands on something.
+    commit(&memtable, &[Mutation::put(&b"l"[..], &b"x"[..])]);
+    memtable.sweep(newest, NOW);
+    // A view of the past: its answer ("2") was reclaimed. Its seek for k at or below `past`
+    // lands on "l"; only the survivor above ("3", marked "cut below") says versions are gone.
+    // It once read as an exact "absent".
+    let read = memtable.read(b"k", &ReadView::at(past), NOW);
+    assert!(read.found.is_none());
+    assert!(
+        !read.exact,
+        "a reclaimed answer must not read as an exact absence"
+    );
+    // A view at the newest version is unaffected.
+    let read = memtable.read(b"k", &ReadView::at(newest), NOW);
+    assert!(read.exact && read.found.is_some());
+}

@@ -65,7 +65,7 @@ fn write(dir: &DataDir, version: u64, entries: &[CheckpointEntry]) -> Checkpoint
             CheckpointOp::Delete => None,
         };
         writer
-            .push_with_cuts(&e.key, e.version, e.writer, e.timestamp, value, e.cuts)
+            .push(&e.key, e.version, e.writer, e.timestamp, value, e.cuts)
             .unwrap();
     }
     writer.finish().unwrap()
@@ -158,7 +158,7 @@ fn the_op_byte_has_the_documented_flags() {
         let mut writer = CheckpointWriter::create(&dir, Version::new(1), Version::ZERO).unwrap();
         let value = (!tombstone).then_some((&b"v"[..], None));
         writer
-            .push_with_cuts(
+            .push(
                 b"k",
                 Version::new(1),
                 RunId::NIL,
@@ -173,7 +173,14 @@ fn the_op_byte_has_the_documented_flags() {
     let (_tmp, dir) = dir();
     let mut writer = CheckpointWriter::create(&dir, Version::new(1), Version::ZERO).unwrap();
     writer
-        .push(b"k", Version::new(1), RunId::NIL, Timestamp::EPOCH, None)
+        .push(
+            b"k",
+            Version::new(1),
+            RunId::NIL,
+            Timestamp::EPOCH,
+            None,
+            CheckpointCuts::NONE,
+        )
         .unwrap();
     let bytes = std::fs::read(writer.finish().unwrap().file.path).unwrap();
     assert_eq!(bytes[first_op_byte_at(1)], 0x01, "push writes no flags");
@@ -281,7 +288,14 @@ fn unfinished_checkpoints_are_deleted_and_old_ones_removed() {
 fn an_entry_above_the_checkpoint_version_is_a_bug() {
     let (_tmp, dir) = dir();
     let mut writer = CheckpointWriter::create(&dir, Version::new(5), Version::ZERO).unwrap();
-    let _ = writer.push(b"k", Version::new(6), RunId::NIL, Timestamp::EPOCH, None);
+    let _ = writer.push(
+        b"k",
+        Version::new(6),
+        RunId::NIL,
+        Timestamp::EPOCH,
+        None,
+        CheckpointCuts::NONE,
+    );
 }
 
 #[test]

@@ -85,30 +85,14 @@ impl CheckpointWriter {
         })
     }
 
-    /// Adds one stored version next to which no sweep removed anything: a value
-    /// (`Some((value, expires_at))`) or a tombstone (`None`). Copying a memtable that sweeps may
-    /// have cut, use [`push_with_cuts`](Self::push_with_cuts).
-    ///
-    /// # Panics
-    /// If `version` is above the checkpoint's version (see `push_with_cuts`).
-    pub fn push(
-        &mut self,
-        key: &[u8],
-        version: Version,
-        writer: RunId,
-        timestamp: Timestamp,
-        value: Option<(&[u8], Option<Timestamp>)>,
-    ) -> Result<()> {
-        self.push_with_cuts(key, version, writer, timestamp, value, CheckpointCuts::NONE)
-    }
-
     /// Adds one stored version, a value (`Some((value, expires_at))`) or a tombstone (`None`),
-    /// with where sweeps removed versions of the key next to it.
+    /// with where sweeps removed versions of the key next to it (`CheckpointCuts::NONE` if
+    /// none did: a caller must say, so that no copy of a swept memtable drops the marks).
     ///
     /// # Panics
     /// If `version` is above the checkpoint's version (a caller bug: the checkpoint would claim
     /// to cover less than it holds).
-    pub fn push_with_cuts(
+    pub fn push(
         &mut self,
         key: &[u8],
         version: Version,

@@ -3,13 +3,14 @@
 //! `HistoryPruned` instead of a wrong answer.
 //!
 //! A view is a run's snapshot plus the writes of the runs it includes up to a version each (the
-//! run itself; a fork's ancestors up to the fork points). An answer is trusted when the
-//! memtable says it is exact (no sweep removed versions the walk to it stepped past, or the
-//! answer is by a writer whose newest versions sweeps keep: see `Memtable::read`). Records of
-//! the run and its ancestors are never removed whole while the runs exist, so for them that is
-//! enough. Agent memory is shared: a sweep may remove every version of a key, which no read can
-//! see, so an answer there that is not by a pinned writer (and every scan of it) is trusted
-//! only if the view's snapshot is at or above the newest sweep's horizon.
+//! run itself; a fork's ancestors up to the fork points). A view whose snapshot is at or above
+//! the newest sweep's horizon is always answered right: sweeps remove only what such views
+//! cannot see. Below it, an answer is trusted when the memtable says it is exact (no sweep
+//! removed versions the walk to it stepped past, or the answer is by a writer whose newest
+//! versions sweeps keep: see `Memtable::read`) and it found a version, or it is about records
+//! (of the run and its ancestors, never removed whole while the runs exist). Agent memory is
+//! shared: a sweep may remove every version of a key, which no walk can see, so there an exact
+//! "none" (and every scan) below the horizon is `HistoryPruned`.
 
 use std::ops::Bound;
 use std::sync::Arc;
@@ -60,11 +61,13 @@ impl Instance {
         now: Timestamp,
     ) -> Result<Option<Lookup>> {
         let Read { found, exact } = self.memtable.read(key, view, now);
-        // An exact answer that found a version is right: sweeps remove a key's versions oldest
-        // first and mark the survivors before they do. An exact "none" is right for records
-        // (never removed whole while their run exists) and for views at or above the newest
-        // sweep's horizon; below it, a sweep may have removed every version of a shared key.
-        let trusted = exact && (found.is_some() || run.owns_lineage(key) || self.retained(view));
+        // A view at or above the newest sweep's horizon is answered right whatever was removed
+        // (what may go is only what such views cannot see: see the storage sweep's doc), so
+        // cut marks matter only below it. There, an exact answer that found a version is right
+        // (sweeps remove a key's versions oldest first and mark the survivors before they do),
+        // and so is an exact "none" for records (never removed whole while their run exists);
+        // an exact "none" for shared memory is not: a sweep may have removed every version.
+        let trusted = self.retained(view) || (exact && (found.is_some() || run.owns_lineage(key)));
         if !trusted {
             return Err(self.pruned(run, view));
         }
@@ -123,9 +126,10 @@ impl Instance {
                 (found, scan.is_exact())
             }
         };
-        // A scan of shared memory may have missed keys a sweep removed whole, so below the
-        // horizon it cannot be trusted at all (checked after the scan, as for `lookup`).
-        if !exact || (!records && !self.retained(view)) {
+        // As for `lookup`: at or above the horizon every answer is right; below it, a scan of
+        // records is right if exact, and a scan of shared memory never is (a sweep may have
+        // removed keys whole). Checked after the scan, so a sweep that began meanwhile counts.
+        if !self.retained(view) && !(exact && records) {
             return Err(self.pruned(run, view));
         }
         Ok(found)

@@ -11,7 +11,7 @@ use in_mem_storage::{Cuts, Memtable, Mutation, MutationKind};
 use super::replay::recover_run_record;
 use crate::error::Result;
 use crate::runs::{PinPolicy, RunRegistry};
-use crate::version_times::VersionTimes;
+use crate::version_times::RecoveredTimes;
 
 /// Where recovery starts from: a memtable and run registry loaded from the newest good
 /// checkpoint (or empty), and what happened on the way.
@@ -31,7 +31,7 @@ pub(crate) struct Loaded {
 pub(crate) fn load_newest(
     dir: &DataDir,
     policy: PinPolicy,
-    version_times: &VersionTimes,
+    version_times: &RecoveredTimes,
 ) -> Result<Loaded> {
     let mut skipped = Vec::new();
     for file in list_checkpoints(dir)? {
@@ -39,7 +39,7 @@ pub(crate) fn load_newest(
         let runs = RunRegistry::new(policy);
         let mut last_run_key: Option<Vec<u8>> = None;
         let mut apply = |entry: CheckpointEntry| {
-            version_times.note_recovered(entry.timestamp, entry.version);
+            version_times.note(entry.timestamp, entry.version);
             load_entry(&memtable, &runs, &mut last_run_key, entry)
         };
         match read_checkpoint(dir, &file, &mut apply) {

@@ -8,7 +8,7 @@ use in_mem_durability::{CommitRecord, LogOp, ReplayRejected};
 use in_mem_storage::{Memtable, Mutation, MutationKind};
 
 use crate::runs::{RecordHead, RunRegistry};
-use crate::version_times::VersionTimes;
+use crate::version_times::RecoveredTimes;
 use crate::write::live_keys_under;
 
 /// Applies one replayed commit to the memtable (and the run registry, for run records).
@@ -18,7 +18,7 @@ use crate::write::live_keys_under;
 pub(crate) fn replay_record(
     memtable: &Memtable,
     runs: &RunRegistry,
-    version_times: &VersionTimes,
+    version_times: &RecoveredTimes,
     record: CommitRecord,
 ) -> Result<(), ReplayRejected> {
     let versions = memtable.versions();

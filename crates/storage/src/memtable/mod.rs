@@ -156,17 +156,28 @@ impl Memtable {
 
     /// The slow path of `read`: walks the key's versions from the newest the view could see.
     fn read_history(&self, key: &[u8], view: &ReadView, now: Timestamp) -> Read {
-        let probe = Probe::at(key, view.newest_visible_bound());
-        let mut crossed = false;
-        let Some(mut entry) = self
+        let bound = view.newest_visible_bound();
+        let probe = Probe::at(key, bound);
+        let landing = self
             .history
-            .lower_bound(Bound::Included(&probe as &dyn SeekKey))
-        else {
+            .lower_bound(Bound::Included(&probe as &dyn SeekKey));
+        let here = landing
+            .as_ref()
+            .filter(|entry| entry.key().key_bytes() == key);
+        // The walk starts below the versions it sought past. A stretch removed right where it
+        // starts (marked on the survivor below it, or on the one above it, which is all a walk
+        // that lands past the key's versions can see) may have held the answer, unless the
+        // walk starts exactly at the bound: then the stretch was above anything visible.
+        let above = self
+            .history
+            .upper_bound(Bound::Excluded(&probe as &dyn SeekKey))
+            .filter(|entry| entry.key().key_bytes() == key);
+        let cut_at_start = above.is_some_and(|entry| entry.value().is_cut_below())
+            || here.is_some_and(|entry| entry.value().is_cut_above());
+        let mut crossed = cut_at_start && here.is_none_or(|entry| entry.value().version < bound);
+        let Some(mut entry) = landing else {
             return Read::none(crossed);
         };
-        // The walk starts below the versions it sought past; any removed just above its start
-        // may have been the answer.
-        crossed |= entry.key().key_bytes() == key && entry.value().is_cut_above();
         loop {
             if entry.key().key_bytes() != key {
                 return Read::none(crossed);
