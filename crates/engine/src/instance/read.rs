@@ -129,7 +129,7 @@ impl Instance {
         // As for `lookup`: at or above the horizon every answer is right; below it, a scan of
         // records is right if exact, and a scan of shared memory never is (a sweep may have
         // removed keys whole). Checked after the scan, so a sweep that began meanwhile counts.
-        if !self.retained(view) && !(exact && records) {
+        if !(self.retained(view) || exact && records) {
             return Err(self.pruned(run, view));
         }
         Ok(found)
