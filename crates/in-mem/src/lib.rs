@@ -113,4 +113,6 @@ mod guides {
     struct RunIndex;
     #[doc = include_str!("../../../docs/primitives/transactions.md")]
     struct Transactions;
+    #[doc = include_str!("../../../docs/primitives/history.md")]
+    struct History;
 }
