@@ -13,7 +13,7 @@ use in_mem_core_types::{RunId, Value};
 
 use super::RunView;
 use crate::error::Result;
-use crate::records::{Cell, Event, Span};
+use crate::records::{Cell, Event, Span, SpanKind};
 
 /// What differs between two views, from the first (`a`) to the second (`b`).
 #[derive(Debug, Clone, PartialEq)]
@@ -380,5 +380,29 @@ fn show_position(position: &[usize]) -> String {
 }
 
 fn show_span(span: &Span) -> String {
-    format!("{} {:?}", span.kind.name(), span.status)
+    let kind = match &span.kind {
+        SpanKind::ToolCall {
+            tool,
+            arguments,
+            result,
+            ..
+        } => format!(
+            "tool_call {tool}({arguments}) -> {}",
+            show_result(result.as_ref())
+        ),
+        SpanKind::Query { query, result } => {
+            format!("query {query:?} -> {}", show_result(result.as_ref()))
+        }
+        SpanKind::Decision {
+            question, chosen, ..
+        } => format!("decision {question:?}: {chosen:?}"),
+        SpanKind::Thought { text } => format!("thought {text:?}"),
+        SpanKind::Error { message } => format!("error {message:?}"),
+        SpanKind::Custom { name, data } => format!("custom {name} {data}"),
+    };
+    format!("{kind} [{:?}]", span.status)
+}
+
+fn show_result(result: Option<&Value>) -> String {
+    result.map_or_else(|| "(no result yet)".to_owned(), Value::to_string)
 }
