@@ -12,7 +12,7 @@ use super::reader::READ_CHUNK_BYTES;
 use super::record::CommitBody;
 use super::recovery;
 use super::writer::Shared;
-use super::{RecoveryMode, Ticket, WaitFor};
+use super::{RecoveryMode, SyncPolicy, Ticket, WaitFor};
 use crate::dir::DataDir;
 use crate::error::Result;
 use crate::vfs::SimFs;
@@ -71,6 +71,12 @@ impl LoomLog {
     /// [`Wal::flush`](super::Wal::flush).
     pub fn flush(&self) -> Result<()> {
         self.shared.flush()
+    }
+
+    /// Registers a sync cadence, as a `Batched` database does; only its `max_commits` matters
+    /// here (there is no sync thread to keep the interval). The policy stays for the log's life.
+    pub fn add_policy(&self, policy: SyncPolicy) {
+        self.shared.add_policy(policy);
     }
 
     /// True once a write or fdatasync failed.

@@ -727,9 +727,12 @@ impl Shared {
             // Its holder was covered by this sync.
             st.gather_timer = None;
         }
-        if st.sync_waiters[1 - done] > 0 && st.gather_timer.is_none() {
-            // Threads wait for the next sync: wake one to hold the gathering timer.
-            self.synced[1 - done].notify_one();
+        if st.sync_waiters[1 - done] > 0 {
+            // Threads wait for the next sync, but this one may have covered some of them: its
+            // leader synced everything written when it looked, which can include records that
+            // others wrote after it took its target. Wake them all to check; those not covered
+            // go back to sleep, one of them holding the gathering timer or leading.
+            self.synced[1 - done].notify_all();
         }
         st
     }
