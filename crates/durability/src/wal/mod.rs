@@ -5,13 +5,18 @@
 //! committer can release its own locks before it waits; see [`WaitFor`] for the levels and
 //! `writer.rs` for the group-commit protocol.
 
+mod buffer;
+mod cadence;
 mod format;
+mod group_commit;
 #[cfg(inmem_loom)]
 pub mod loom_hooks;
+mod marks;
 mod prune;
 mod reader;
 mod record;
 mod recovery;
+mod rotation;
 mod segment;
 mod sync_thread;
 mod writer;
@@ -339,7 +344,7 @@ impl Wal {
     /// Bytes appended to the log since it was opened (frames and segment headers): what the
     /// engine measures to decide when a checkpoint is due.
     pub fn appended_bytes(&self) -> u64 {
-        self.shared.lock().appended_lsn
+        self.shared.lock().marks.appended.lsn
     }
 
     /// Deletes the oldest segments whose records are all at or below `version` (covered by a
