@@ -87,6 +87,9 @@ impl LoomLog {
 
 /// The last version a power loss now would keep: recovery of exactly the durable bytes of the
 /// log in `wal_dir` of `fs`.
+///
+/// # Panics
+/// If the durable bytes do not recover: a model found a bug.
 pub fn durable_version(fs: &SimFs, wal_dir: &Path) -> Version {
     let image = fs.crash_durable_only();
     match recovery::recover(
