@@ -1,6 +1,6 @@
 //! What `tests/loom.rs` drives (only under `--cfg inmem_loom`): a log's group-commit state
 //! without the background threads of a [`Wal`](super::Wal), so that the test's own loom
-//! threads append, wait and flush through the real code of `writer.rs`.
+//! threads append, wait and flush through the real code of `writer.rs` and `writer/waits.rs`.
 
 use std::path::Path;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! One record per commit, appended under the log lock in version order (the engine allocates
 //! the version inside [`Wal::append`]). Waiting for a record is a separate step, so that a
 //! committer can release its own locks before it waits; see [`WaitFor`] for the levels and
-//! `writer.rs` for the group-commit protocol.
+//! `group_commit.rs` for the group-commit protocol (`writer/waits.rs` carries it out).
 
 mod buffer;
 mod cadence;
@@ -299,7 +299,7 @@ impl Wal {
     ///
     /// `Written` writes everything buffered if nobody has yet (one system call for all of it).
     /// `Synced` joins a group commit: concurrent callers share one fdatasync (see
-    /// `wal/writer.rs` for the protocol, including its short gathering window).
+    /// `wal/group_commit.rs` for the protocol, including its short gathering window).
     ///
     /// # Panics
     /// If `ticket` did not come from this log.
