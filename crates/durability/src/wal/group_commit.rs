@@ -32,6 +32,19 @@
 //! `GroupCommit::check_invariants` (built for tests) states this, and the model checks it after
 //! every step.
 //!
+//! Why waking one uncovered waiter is enough: a waiter registered before a sync began had
+//! appended its record before, and the leader writes everything appended before it looks at
+//! what is written, so that sync covers it. Only waiters that arrived during a sync can be
+//! left uncovered at its end, and the one woken leads (at once, or when the window closes, or
+//! through the last committer back) a sync that covers all of them.
+//!
+//! # `Batched`
+//!
+//! A `Batched` commit needs its record written, not synced, but the mode promises to lose at
+//! most `max_commits` acknowledged commits on power loss. So a committer whose record would
+//! leave more than that unsynced joins a sync ([`GroupCommit::must_join_sync`]) as a committer
+//! like any other, before it returns.
+//!
 //! # Gathering window
 //!
 //! The committers a sync released (its leader included) usually come straight back with their
@@ -61,8 +74,9 @@ use super::marks::Mark;
 /// Longest a sync may wait for the committers the last one released.
 pub(super) const GATHER_WINDOW_MAX: Duration = Duration::from_micros(200);
 
-/// A thread registered with the group commit, from its arrival until it is done, fails or
-/// leads; each has a condition variable of its own in the writer, so a wake-up is exact.
+/// A thread registered with the group commit, from its arrival until it is told done or
+/// failed (leading included); each has a condition variable of its own in the writer, so a
+/// wake-up is exact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) struct WaiterId(usize);
 
