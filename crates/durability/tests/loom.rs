@@ -204,8 +204,6 @@ fn concurrent_synced_commits_return_only_once_durable() {
         let done: Vec<_> = [a, b].into_iter().flat_map(|t| t.join().unwrap()).collect();
         assert!(done.iter().all(Option::is_some), "{done:?}");
         assert_eq!(durable_version(&fs, &wal), Version::new(3));
-        // Each big record went to a segment of its own.
-        assert_eq!(fs.read_dir(&wal).unwrap().len(), 3);
     });
 }
 
@@ -260,8 +258,6 @@ fn written_commits_and_flush_beside_synced_ones() {
         written.join().unwrap();
         log.flush().unwrap();
         assert_eq!(durable_version(&fs, &wal), Version::new(3));
-        // Each big record went to a segment of its own.
-        assert_eq!(fs.read_dir(&wal).unwrap().len(), 3);
     });
 }
 
