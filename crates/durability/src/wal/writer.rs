@@ -130,12 +130,20 @@ impl State {
 
     /// Notifies the waiters the group commit has just woken.
     fn notify_woken(&mut self) {
-        for id in self.group.drain_woken() {
-            // A waiter is woken only while asleep, which it is only on its own condvar.
-            if let Some(cv) = self.waiter_cvs.get(id.index()) {
-                cv.notify_one();
-            }
+        for cv in self.take_woken() {
+            cv.notify_one();
         }
+    }
+
+    /// The condition variables of the waiters the group commit has just woken, for the caller
+    /// to notify (with the lock released, if it can).
+    fn take_woken(&mut self) -> Vec<Arc<Condvar>> {
+        let cvs = &self.waiter_cvs;
+        self.group
+            .drain_woken()
+            // A waiter is woken only while asleep, which it is only on its own condvar.
+            .filter_map(|id| cvs.get(id.index()).map(Arc::clone))
+            .collect()
     }
 }
 

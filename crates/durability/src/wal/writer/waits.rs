@@ -5,7 +5,7 @@
 //!
 //! Every wait here that can block a user thread names its waker in a comment.
 
-use std::sync::PoisonError;
+use std::sync::{Arc, PoisonError};
 use std::time::Instant;
 
 use in_mem_core_types::Version;
@@ -14,7 +14,7 @@ use super::super::group_commit::{Step, WaiterId};
 use super::super::marks::Mark;
 use super::{Shared, State, wait};
 use crate::error::{Error, Result};
-use crate::sync::{MutexGuard, Ordering};
+use crate::sync::{Condvar, MutexGuard, Ordering};
 use crate::vfs::write_all_at;
 
 impl Shared {
@@ -106,8 +106,30 @@ impl Shared {
                 Step::Lead(id) => {
                     let (guard, synced, started, ended) = self.lead(st);
                     st = guard;
-                    st.sync_ended(id, synced, started, ended);
-                    st.group.resume(id, ended)
+                    let woken = st.sync_ended(id, synced, started, ended);
+                    let next = st.group.resume(id, ended);
+                    if let Step::Done | Step::Failed = next {
+                        let result = match next {
+                            Step::Done => Ok(()),
+                            _ => Err(poisoned(&st)),
+                        };
+                        // The leader is done: it notifies with the lock released, so that the
+                        // threads it wakes do not wake only to wait for the lock. Each is
+                        // marked awake already, so a notification that lands late (or on the
+                        // next owner of its condvar, as a spurious wake-up) loses nothing.
+                        drop(st);
+                        for cv in woken {
+                            cv.notify_one();
+                        }
+                        return result;
+                    }
+                    // A sync covers its leader (which wrote its own record before looking)
+                    // unless the log was poisoned; were that ever not so, the leader notifies
+                    // under the lock and takes its next step like any waiter.
+                    for cv in woken {
+                        cv.notify_one();
+                    }
+                    next
                 }
                 Step::Wait(id, timer) => {
                     let cv = st.waiter_cv(id);
@@ -115,7 +137,7 @@ impl Shared {
                         // Woken by the leader of the sync in flight when it ends (covered, or
                         // chosen to go on), by a timer holder or woken waiter that leads (its
                         // sync's end), or by poisoning: `GroupCommit` names each waiter it
-                        // wakes, and `notify_woken` notifies exactly those.
+                        // wakes, and the leader (or `poison`) notifies exactly those.
                         None => wait(&cv, st),
                         // The gathering timer: it wakes itself when the window closes (or is
                         // woken earlier, as above), then leads unless someone else did.
@@ -180,15 +202,15 @@ impl Shared {
 }
 
 impl State {
-    /// Records the end of the sync `leader` led (see [`Shared::lead`]) and notifies the
-    /// waiters the group commit wakes.
+    /// Records the end of the sync `leader` led (see [`Shared::lead`]); returns the condition
+    /// variables of the waiters the group commit wakes, for the leader to notify.
     fn sync_ended(
         &mut self,
         leader: WaiterId,
         synced: Option<Mark>,
         started: Instant,
         ended: Instant,
-    ) {
+    ) -> Vec<Arc<Condvar>> {
         self.group.sync_ended(
             leader,
             synced,
@@ -201,7 +223,7 @@ impl State {
             self.cadence.first_unsynced_at =
                 (unsynced && self.cadence.interval_min.is_some()).then_some(started);
         }
-        self.notify_woken();
+        self.take_woken()
     }
 }
 
