@@ -3,17 +3,22 @@
 //! One record per commit, appended under the log lock in version order (the engine allocates
 //! the version inside [`Wal::append`]). Waiting for a record is a separate step, so that a
 //! committer can release its own locks before it waits; see [`WaitFor`] for the levels and
-//! `writer.rs` for the group-commit protocol.
+//! `group_commit.rs` for the group-commit protocol (`writer/waits.rs` carries it out).
 
+mod buffer;
+mod cadence;
 pub(crate) mod format;
 pub(crate) mod frame;
 mod generation;
+mod group_commit;
 #[cfg(inmem_loom)]
 pub mod loom_hooks;
+mod marks;
 mod prune;
 pub(crate) mod reader;
 mod record;
 mod recovery;
+mod rotation;
 mod screen;
 pub(crate) mod segment;
 mod sync_thread;
@@ -304,7 +309,7 @@ impl Wal {
     ///
     /// `Written` writes everything buffered if nobody has yet (one system call for all of it).
     /// `Synced` joins a group commit: concurrent callers share one fdatasync (see
-    /// `wal/writer.rs` for the protocol, including its short gathering window).
+    /// `wal/group_commit.rs` for the protocol, including its short gathering window).
     ///
     /// # Panics
     /// If `ticket` did not come from this log.
@@ -349,7 +354,7 @@ impl Wal {
     /// Bytes appended to the log since it was opened (frames and segment headers): what the
     /// engine measures to decide when a checkpoint is due.
     pub fn appended_bytes(&self) -> u64 {
-        self.shared.lock().appended_lsn
+        self.shared.lock().marks.appended.lsn
     }
 
     /// Deletes the oldest segments whose records are all at or below `version` (covered by a
