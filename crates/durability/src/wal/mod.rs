@@ -184,10 +184,40 @@ pub struct Salvaged {
     pub first_lost: Version,
 }
 
-/// Rejection of a replayed record by the caller; recovery reports it as corruption at the
-/// record's file and offset.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplayRejected(pub String);
+/// Rejection of a replayed record (or checkpoint entry) by the caller: what it was reading, and
+/// why, kept as a typed source. Recovery reports it as corruption at the record's file and
+/// offset. Two rejections are equal when they say the same thing (the cause's type is the
+/// caller's).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{what}: {cause}")]
+pub struct ReplayRejected {
+    /// What the caller was reading (a key, a run record, the commit order ...).
+    pub what: &'static str,
+    /// Why it refused it.
+    #[source]
+    pub cause: Arc<dyn std::error::Error + Send + Sync>,
+}
+
+impl ReplayRejected {
+    /// A rejection of `what`, caused by `cause` (an error, or a text).
+    pub fn new(
+        what: &'static str,
+        cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        ReplayRejected {
+            what,
+            cause: Arc::from(cause.into()),
+        }
+    }
+}
+
+impl PartialEq for ReplayRejected {
+    fn eq(&self, other: &Self) -> bool {
+        self.what == other.what && self.cause.to_string() == other.cause.to_string()
+    }
+}
+
+impl Eq for ReplayRejected {}
 
 /// An open write-ahead log. `Send + Sync`: share it by reference or `Arc`.
 pub struct Wal {

@@ -79,7 +79,7 @@ pub(super) struct State {
     /// The condition variable of each group-commit waiter, by [`WaiterId`]: each sleeps on
     /// its own, so a finished sync wakes exactly the threads the group commit names.
     waiter_cvs: Vec<Arc<Condvar>>,
-    pub(super) poison: Option<(&'static str, String)>,
+    pub(super) poison: Option<Poison>,
     pub(super) closed: bool,
     pub(super) shutdown: bool,
 }
@@ -101,6 +101,14 @@ impl Shared {
     }
 }
 
+/// The first failed write or fdatasync, which poisoned the log.
+#[derive(Debug)]
+pub(super) struct Poison {
+    op: &'static str,
+    file: PathBuf,
+    cause: Arc<io::Error>,
+}
+
 impl State {
     fn usable(&self) -> Result<()> {
         if self.closed {
@@ -110,9 +118,10 @@ impl State {
     }
 
     pub(super) fn poison_error(&self) -> Option<Error> {
-        self.poison.as_ref().map(|(op, cause)| Error::Poisoned {
-            op,
-            cause: cause.clone(),
+        self.poison.as_ref().map(|poison| Error::Poisoned {
+            op: poison.op,
+            file: poison.file.clone(),
+            cause: Arc::clone(&poison.cause),
         })
     }
 
@@ -390,9 +399,17 @@ impl Shared {
     fn poison(&self, op: &'static str, path: &Path, e: &io::Error) -> Error {
         let mut st = self.lock();
         if st.poison.is_none() {
-            let cause = format!("{}: {e}", path.display());
-            tracing::error!(op, %cause, "write-ahead log poisoned");
-            st.poison = Some((op, cause));
+            tracing::error!(op, file = %path.display(), error = %e, "write-ahead log poisoned");
+            st.poison = Some(Poison {
+                op,
+                file: path.to_path_buf(),
+                // The caller keeps `e`; the log keeps an equal error (the OS error when there
+                // is one) for every later caller.
+                cause: Arc::new(e.raw_os_error().map_or_else(
+                    || io::Error::new(e.kind(), e.to_string()),
+                    io::Error::from_raw_os_error,
+                )),
+            });
             self.poisoned.store(true, Ordering::Release);
             st.group.poison();
             st.notify_woken();
