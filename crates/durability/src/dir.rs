@@ -1,5 +1,7 @@
 //! `DataDir`: an opened data directory, held under an exclusive lock on `<dir>/LOCK`, with
-//! the database's identity loaded (or created, for a new database).
+//! the database's identity loaded (or created, for a new database); or opened read-only
+//! beside the process that writes it, without the lock, through a file system that refuses
+//! every change.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -8,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::error::{Error, Result};
 use crate::identity::{self, DatabaseId, IDENTITY_FILE_NAME, IDENTITY_TEMP_NAME, Identity, Stamp};
-use crate::vfs::{LockGuard, Vfs};
+use crate::vfs::{LockGuard, ReadOnlyFs, Vfs};
 
 /// Name of the lock file inside the data directory.
 pub const LOCK_FILE_NAME: &str = "LOCK";
@@ -18,7 +20,7 @@ pub const WAL_DIR_NAME: &str = "wal";
 pub const CHECKPOINT_DIR_NAME: &str = "checkpoints";
 
 /// An opened, locked data directory. The lock is released when the `DataDir` and every log
-/// opened in it are dropped.
+/// opened in it are dropped. A directory opened with [`DataDir::open_read_only`] holds no lock.
 #[derive(Clone)]
 pub struct DataDir {
     inner: Arc<DirInner>,
@@ -35,7 +37,11 @@ pub(crate) struct DirInner {
     pub(crate) wal_open: AtomicBool,
     /// The identity file's contents; recovery replaces it when it begins a new generation.
     identity: Mutex<Identity>,
-    _lock: LockGuard,
+    /// True for a read-only open: `vfs` refuses every change, and nothing that would change
+    /// the directory (a log, a checkpoint, removing leftovers) is attempted.
+    pub(crate) read_only: bool,
+    /// The directory lock; `None` for a read-only open.
+    _lock: Option<LockGuard>,
 }
 
 impl DataDir {
@@ -105,9 +111,63 @@ impl DataDir {
                 checkpoint_path,
                 wal_open: AtomicBool::new(false),
                 identity: Mutex::new(identity),
-                _lock: lock,
+                read_only: false,
+                _lock: Some(lock),
             }),
         })
+    }
+
+    /// Opens the database at `path` for reading only, beside any process that has it open for
+    /// writing: no lock is taken (a writer opening it later is not disturbed), and every file
+    /// access goes through a file system that refuses changes, so nothing in the directory is
+    /// created, removed, renamed, synced or written (not even the leftovers a writer's
+    /// recovery would clean up).
+    ///
+    /// Errors: [`Error::EmptyPath`], [`Error::NotADirectory`], [`Error::NoDatabase`] for a
+    /// missing directory or one without an identity file, [`Error::FileMismatch`] and
+    /// [`Error::Corruption`] for an identity file of a newer format or a damaged one,
+    /// [`Error::Io`] otherwise.
+    pub fn open_read_only(vfs: Arc<dyn Vfs>, path: &Path) -> Result<DataDir> {
+        if path.as_os_str().is_empty() {
+            return Err(Error::EmptyPath);
+        }
+        let vfs: Arc<dyn Vfs> = Arc::new(ReadOnlyFs::new(vfs));
+        match vfs.metadata(path) {
+            Ok(Some(meta)) if meta.is_dir => {}
+            Ok(Some(_)) => {
+                return Err(Error::NotADirectory {
+                    path: path.to_owned(),
+                });
+            }
+            Ok(None) => {
+                return Err(Error::NoDatabase {
+                    path: path.to_owned(),
+                });
+            }
+            Err(e) => return Err(Error::io("inspect the data directory", path, e)),
+        }
+        let Some(identity) = identity::load(&*vfs, path)? else {
+            return Err(Error::NoDatabase {
+                path: path.to_owned(),
+            });
+        };
+        Ok(DataDir {
+            inner: Arc::new(DirInner {
+                vfs,
+                path: path.to_owned(),
+                wal_path: path.join(WAL_DIR_NAME),
+                checkpoint_path: path.join(CHECKPOINT_DIR_NAME),
+                wal_open: AtomicBool::new(false),
+                identity: Mutex::new(identity),
+                read_only: true,
+                _lock: None,
+            }),
+        })
+    }
+
+    /// True if the directory was opened with [`DataDir::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.inner.read_only
     }
 
     /// The database's id (kept in `IDENTITY` and in every segment and checkpoint header).
@@ -181,6 +241,16 @@ impl DirInner {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .stamp()
+    }
+
+    /// Reads the identity file again (a read-only open does, when a file names a generation
+    /// that the writer began after the reader loaded it), and makes it the current one.
+    pub(crate) fn reload_identity(&self) -> Result<Identity> {
+        let loaded = identity::load(&*self.vfs, &self.path)?.ok_or_else(|| Error::NoDatabase {
+            path: self.path.clone(),
+        })?;
+        *self.identity.lock().unwrap_or_else(PoisonError::into_inner) = loaded.clone();
+        Ok(loaded)
     }
 
     /// Writes `identity` to the identity file (atomically) and makes it the current one.

@@ -81,6 +81,30 @@ pub enum Error {
     /// A write-ahead log is already open on this data directory handle.
     #[error("a write-ahead log is already open in {path}; drop or close it first")]
     WalAlreadyOpen { path: PathBuf },
+    /// A read-only open found no database: the path is missing, or holds no identity file.
+    /// Nothing was created.
+    #[error(
+        "there is no in-mem database at {path}; a read-only open never creates one (check the \
+         path, or open it for writing to create a database there)"
+    )]
+    NoDatabase { path: PathBuf },
+    /// A change asked of a data directory that was opened read-only.
+    #[error("{path} is open read-only and cannot {op}; open it for writing to change it")]
+    ReadOnly { op: &'static str, path: PathBuf },
+    /// A reader of a log that another process writes fell behind it: the segments holding the
+    /// next version it needs were removed (a checkpoint made them unnecessary to the writer)
+    /// before it read them. Nothing it read is wrong; open the database again to read on from
+    /// the newest checkpoint.
+    #[error(
+        "the log of {path} moved on past this reader: it needs version {expected} next, but the \
+         oldest segment left begins at {found} (a newer checkpoint replaced the segments in \
+         between); open the database again"
+    )]
+    ReaderBehind {
+        path: PathBuf,
+        expected: Version,
+        found: Version,
+    },
 }
 
 /// The kinds of file in a data directory, each with its own format version.

@@ -74,7 +74,8 @@ pub use vfs::{LockGuard, Metadata, OpenMode, SimFaults, SimFs, StdFs, Timeline, 
 #[doc(hidden)]
 pub use wal::loom_hooks;
 pub use wal::{
-    CommitBody, CommitRecord, LogOp, LogWrite, OpRef, RecoveryMode, ReplayRejected,
-    SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN, Salvaged, SyncPolicy, SyncPolicyGuard, TailState, Ticket,
-    WaitFor, Wal, WalOptions, WalRecovery, WriteRef,
+    CommitBody, CommitRecord, FollowStop, Followed, LogFollower, LogOp, LogWrite, OpRef,
+    RecoveryMode, ReplayRejected, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN, Salvaged, SegmentRead,
+    SyncPolicy, SyncPolicyGuard, TailState, Ticket, WaitFor, Wal, WalOptions, WalRecovery,
+    WriteRef,
 };

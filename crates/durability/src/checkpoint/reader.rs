@@ -16,7 +16,7 @@ use crate::wal::frame::{self, Parsed};
 use crate::wal::reader::{READ_CHUNK_BYTES, WindowReader};
 
 /// The checkpoints of `dir`, newest first. Leftover temp files (a checkpoint that never
-/// finished) are deleted.
+/// finished) are deleted, unless `dir` was opened read-only.
 pub fn list_checkpoints(dir: &DataDir) -> Result<Vec<CheckpointFile>> {
     list_in(dir.inner())
 }
@@ -41,6 +41,11 @@ pub(super) fn list_in(dir: &DirInner) -> Result<Vec<CheckpointFile>> {
     for name in names {
         let Some(name) = name.to_str() else { continue };
         if name.strip_suffix(TEMP_SUFFIX).is_some_and(twenty_digits) {
+            if dir.read_only {
+                // A checkpoint the writer is writing right now, or a leftover that its next
+                // open removes: either way not one to read.
+                continue;
+            }
             let temp = path.join(name);
             vfs.remove_file(&temp)
                 .map_err(|e| Error::io("remove", &temp, e))?;

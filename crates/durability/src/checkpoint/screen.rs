@@ -103,10 +103,12 @@ pub(crate) fn generations(dir: &DirInner) -> Result<Vec<u64>> {
 fn headers(dir: &DirInner) -> Result<Vec<(PathBuf, Header)>> {
     let mut out = Vec::new();
     for file in list_in(dir)? {
-        let handle = dir
-            .vfs
-            .open(&file.path, OpenMode::Read)
-            .map_err(|e| Error::io("open", &file.path, e))?;
+        let handle = match dir.vfs.open(&file.path, OpenMode::Read) {
+            Ok(handle) => handle,
+            // A reader beside a live writer: the writer removed it since it was listed.
+            Err(e) if dir.read_only && e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io("open", &file.path, e)),
+        };
         let len = handle
             .len()
             .map_err(|e| Error::io("inspect", &file.path, e))?;

@@ -7,6 +7,7 @@
 //! traits name every operation whose durability matters separately: data reaches the disk only
 //! through [`VfsFile::sync_data`], and a directory entry only through [`Vfs::sync_dir`].
 
+mod read_only;
 mod sim;
 mod std_fs;
 
@@ -17,6 +18,8 @@ use std::path::Path;
 
 pub use sim::{SimFaults, SimFs, Timeline};
 pub use std_fs::StdFs;
+
+pub(crate) use read_only::ReadOnlyFs;
 
 /// How [`Vfs::open`] opens a file. Every mode but `Read` opens for reading and writing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,7 @@
 
 mod buffer;
 mod cadence;
+mod follow;
 pub(crate) mod format;
 pub(crate) mod frame;
 mod generation;
@@ -33,6 +34,7 @@ use std::time::Duration;
 
 use in_mem_core_types::Version;
 
+pub use follow::{FollowStop, Followed, LogFollower, SegmentRead};
 pub use record::{CommitBody, CommitRecord, LogOp, LogWrite, OpRef, WriteRef};
 
 use crate::dir::{DataDir, DirInner};
@@ -261,6 +263,12 @@ impl Wal {
             });
         }
         let inner = Arc::clone(dir.inner());
+        if inner.read_only {
+            return Err(Error::ReadOnly {
+                op: "open its log for writing",
+                path: inner.path.clone(),
+            });
+        }
         if !inner.claim_wal() {
             return Err(Error::WalAlreadyOpen {
                 path: inner.path.clone(),

@@ -845,7 +845,7 @@ fn finish(
 /// checkpoint at `after`. Records at or below `after` only have to move forward (the
 /// checkpoint covers any gap among them); above it they are contiguous, starting at
 /// `after + 1` at the latest. The error is the version expected.
-fn check_version(
+pub(super) fn check_version(
     prev: Option<Version>,
     found: Version,
     after: Version,
