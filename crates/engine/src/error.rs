@@ -188,6 +188,13 @@ pub enum Error {
     SpanFinished { id: u64 },
 
     // ----- storage ------------------------------------------------------------------------------
+    /// A change through a handle opened with `Database::open_read_only`. Nothing was written.
+    #[error(
+        "database {} is open read-only and takes no writes; open it with Database::open to \
+         change it",
+        path.display()
+    )]
+    ReadOnly { path: std::path::PathBuf },
     /// The write-ahead log, a checkpoint or the data directory failed (I/O, lock, corruption,
     /// poisoning).
     #[error(transparent)]
@@ -214,6 +221,15 @@ pub enum Damage {
 }
 
 impl Error {
+    /// True if a read-only open fell behind the writer (it removed log segments the reader had
+    /// not read yet): open the database again to read on.
+    pub fn is_reader_behind(&self) -> bool {
+        matches!(
+            self,
+            Error::Durability(in_mem_durability::Error::ReaderBehind { .. })
+        )
+    }
+
     /// True if the data directory is locked by another process.
     pub fn is_locked(&self) -> bool {
         matches!(

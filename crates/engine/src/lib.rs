@@ -47,9 +47,10 @@ pub use history::{
     RunView, SpanChange, Step, Timeline,
 };
 pub use in_mem_durability::{
-    DatabaseId, FileKind, Mismatch, Quarantined, RecoveryMode, Salvaged, TailState,
+    DatabaseId, FileKind, FollowStop, Mismatch, Quarantined, RecoveryMode, Salvaged, TailState,
 };
 pub use in_mem_storage::SweepStats;
+pub use instance::Refreshed;
 pub use options::{DurabilityMode, HistoryRetention, OpenOptions};
 pub use records::{
     Cell, Cells, ChainSummary, Event, Events, MachineDefinition, NAME_BYTES_MAX, NewSpan,

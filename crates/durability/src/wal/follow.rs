@@ -324,7 +324,13 @@ impl LogFollower {
     fn following_segment(&self, current: &Cursor) -> Result<Option<Cursor>> {
         let sequence = current.sequence + 1;
         match self.open_segment(sequence)? {
-            Opened::Begun(next) if next.first_version == self.expected_next() => Ok(Some(next)),
+            // The same rule as recovery's: above `after` the next version exactly; at or
+            // below it (records the checkpoint covers) any later one.
+            Opened::Begun(next)
+                if check_version(self.prev, next.first_version, self.after).is_ok() =>
+            {
+                Ok(Some(next))
+            }
             // Begun but not continuing what was read: the writer's recovery is between cutting
             // a tail and writing on, or the log is damaged; either way nothing more to read.
             Opened::Begun(_) | Opened::NotBegun => Ok(None),

@@ -99,7 +99,7 @@ impl Database {
         let instance = open_registry::open(path, |registration| {
             Instance::open(path, registration, &options)
         })?;
-        let policy = policy.map(|p| instance.add_sync_policy(p));
+        let policy = policy.and_then(|p| instance.add_sync_policy(p));
         Ok(Database {
             instance,
             handle: Arc::new(Handle {
@@ -108,6 +108,74 @@ impl Database {
                 _policy: policy,
             }),
         })
+    }
+
+    /// Opens the database at `path` for reading only, beside the process that writes it (or
+    /// with nobody writing it): no lock is taken, so a writer opening later is not disturbed,
+    /// and nothing in the directory is written, created, removed or cut, whatever it holds.
+    ///
+    /// The handle sees a consistent prefix of the database: the newest checkpoint plus the
+    /// log up to its last complete record (`RecoveryReport::unread_tail` says where it stopped
+    /// if bytes that are not yet a record follow). Runs whose record says active stay active
+    /// (their writer may be running them). [`Database::refresh`] reads on as the writer
+    /// appends. Every change through the handle (a write, a run's beginning or end, a
+    /// checkpoint) fails with [`Error::ReadOnly`].
+    ///
+    /// Read-only handles are not shared: each call loads the database anew, even where this
+    /// process has it open for writing.
+    ///
+    /// ```
+    /// # fn main() -> in_mem_engine::Result<()> {
+    /// use in_mem_engine::{Database, Error};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let writer = Database::open(dir.path())?;
+    /// let run = writer.begin_run();
+    /// writer.put(run, b"k", b"1")?;
+    ///
+    /// let reader = Database::open_read_only(dir.path())?;
+    /// assert_eq!(reader.get(run, b"k")?, Some(b"1".to_vec()));
+    /// assert!(matches!(reader.put(run, b"k", b"2"), Err(Error::ReadOnly { .. })));
+    ///
+    /// writer.put(run, b"k", b"3")?;
+    /// reader.refresh()?;
+    /// assert_eq!(reader.get(run, b"k")?, Some(b"3".to_vec()));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Database> {
+        Self::open_read_only_with_options(path, OpenOptions::new())
+    }
+
+    /// [`Database::open_read_only`] with options: its file system, clock and history
+    /// retention apply; durability and checkpoint options do not (a reader writes nothing).
+    #[allow(clippy::needless_pass_by_value)] // As `open_with_options`.
+    pub fn open_read_only_with_options(
+        path: impl AsRef<Path>,
+        options: OpenOptions,
+    ) -> Result<Database> {
+        let instance = Instance::open_read_only(path.as_ref(), &options)?;
+        Ok(Database {
+            instance,
+            handle: Arc::new(Handle {
+                mode: options.mode,
+                wait: WaitFor::Buffered,
+                _policy: None,
+            }),
+        })
+    }
+
+    /// True for a handle from [`Database::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.instance.is_read_only()
+    }
+
+    /// Reads what the writer committed since this read-only handle was opened or last
+    /// refreshed, and makes it visible to the handle's reads (a handle opened for writing is
+    /// always current: nothing to read). Fails with a durability error that
+    /// [`Error::is_reader_behind`] recognizes if the writer removed log segments before this
+    /// handle read them (it checkpointed meanwhile): open the database again.
+    pub fn refresh(&self) -> Result<crate::instance::Refreshed> {
+        self.instance.refresh()
     }
 
     /// The directory this database lives in.

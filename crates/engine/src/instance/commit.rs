@@ -42,6 +42,7 @@ impl Instance {
                 max: COMMIT_WRITES_MAX,
             });
         }
+        let wal = self.wal()?;
         let timestamp = self.clock.now();
         let refs = map_small(writes, |w| WriteRef {
             key: &w.key,
@@ -56,14 +57,14 @@ impl Instance {
         let ticket = {
             let mut pending = run.pending();
             self.validate(run, &pending, reads)?;
-            let ticket = self.wal.append(&body, || versions.allocate())?;
+            let ticket = wal.append(&body, || versions.allocate())?;
             for write in writes {
                 pending.insert(Arc::clone(&write.key), ticket.version);
             }
             ticket
         };
         self.version_times.note(timestamp, ticket.version);
-        let outcome = self.wal.wait(ticket, wait);
+        let outcome = wal.wait(ticket, wait);
         if outcome.is_ok() {
             if writes
                 .iter()

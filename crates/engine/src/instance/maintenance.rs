@@ -69,16 +69,18 @@ impl Instance {
 
     /// Writes a checkpoint now (after a sweep, so that nothing no view can see is written).
     pub fn checkpoint(&self) -> Result<CheckpointInfo> {
+        let wal = self.wal()?;
         self.sweep();
         let history_from = Version::new(self.swept_horizon.load(Ordering::SeqCst));
         self.checkpoints
-            .write(&self.memtable, &self.wal, &self.dir, history_from)
+            .write(&self.memtable, wal, &self.dir, history_from)
     }
 
     /// A checkpoint if the log has grown by `checkpoint_every_bytes` since the last one.
     pub fn checkpoint_if_due(&self) -> Option<Result<CheckpointInfo>> {
+        let wal = self.wal().ok()?;
         self.checkpoints
-            .is_due(self.wal.appended_bytes())
+            .is_due(wal.appended_bytes())
             .then(|| self.checkpoint())
     }
 

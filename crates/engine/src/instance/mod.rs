@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-use in_mem_core_types::{Timestamp, Version};
-use in_mem_durability::{DataDir, SyncPolicy, SyncPolicyGuard, Wal};
+use in_mem_core_types::{Key, Timestamp, TypeTag, Version};
+use in_mem_durability::{DataDir, FollowStop, LogOp, SyncPolicy, SyncPolicyGuard, Wal};
 use in_mem_storage::{Memtable, VersionCounter};
 
 pub(crate) use read::{Upper, bytes_of, damaged, versioned, view_at};
@@ -26,10 +26,10 @@ pub(crate) use runs::OnLogFailure;
 use crate::background::{Next, Periodic};
 use crate::checkpoint::Checkpoints;
 use crate::clock::Clock;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::open_registry::Registration;
 use crate::options::{HistoryRetention, OpenOptions};
-use crate::recovery::{self, Recovered, RecoveryReport};
+use crate::recovery::{self, Log, Recovered, RecoveryReport};
 use crate::runs::RunRegistry;
 use crate::version_times::VersionTimes;
 use maintenance::SweepDue;
@@ -52,9 +52,23 @@ pub(crate) struct Instance {
     background: Mutex<Option<Periodic>>,
     // Field order is drop order: the log flushes and stops before the directory lock goes,
     // and the registry entry goes last, once the lock is free for a new open.
-    wal: Wal,
+    log: Log,
     dir: DataDir,
-    _registration: Registration,
+    /// `None` for a read-only open: those are not shared through the registry.
+    _registration: Option<Registration>,
+}
+
+/// What a read-only open's [`Instance::refresh`] read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Refreshed {
+    /// Commits read and applied by this refresh.
+    pub commits: u64,
+    /// The newest commit version now visible.
+    pub last_version: u64,
+    /// Where reading the log stopped before bytes that are not (yet) a complete record; `None`
+    /// at the clean end of the log.
+    pub unread_tail: Option<FollowStop>,
 }
 
 impl Instance {
@@ -65,32 +79,8 @@ impl Instance {
         options: &OpenOptions,
     ) -> Result<Arc<Self>> {
         let dir = DataDir::open(Arc::clone(&options.vfs), path)?;
-        let Recovered {
-            memtable,
-            runs,
-            wal,
-            report,
-            checkpoint,
-            history_from,
-            version_times,
-        } = recovery::recover(&dir, path, options)?;
-        let instance = Arc::new(Instance {
-            path: path.to_path_buf(),
-            memtable,
-            runs,
-            clock: Arc::clone(&options.clock),
-            history: options.history,
-            version_times,
-            // What the checkpoint's sweeps had reclaimed is as missing now as it was then.
-            swept_horizon: AtomicU64::new(history_from.get()),
-            sweep_due: SweepDue::new(options.sweep_interval),
-            recovery: report,
-            checkpoints: Checkpoints::new(checkpoint, options.checkpoint_every_bytes),
-            background: Mutex::new(None),
-            wal,
-            dir,
-            _registration: registration,
-        });
+        let recovered = recovery::recover(&dir, path, options)?;
+        let instance = Self::assemble(path, dir, recovered, Some(registration), options);
         let weak = Arc::downgrade(&instance);
         let periodic = Periodic::start("in-mem-sweeper", options.sweep_interval, move || {
             background_round(&weak)
@@ -105,6 +95,113 @@ impl Instance {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(periodic);
         Ok(instance)
+    }
+
+    /// Opens the directory read-only beside whoever writes it: no lock, nothing written, no
+    /// background work (a reader neither sweeps nor checkpoints); [`Instance::refresh`] reads
+    /// what the writer appended since.
+    pub fn open_read_only(path: &Path, options: &OpenOptions) -> Result<Arc<Self>> {
+        let dir = DataDir::open_read_only(Arc::clone(&options.vfs), path)?;
+        let recovered = recovery::recover_read_only(&dir, path, options)?;
+        Ok(Self::assemble(path, dir, recovered, None, options))
+    }
+
+    fn assemble(
+        path: &Path,
+        dir: DataDir,
+        recovered: Recovered,
+        registration: Option<Registration>,
+        options: &OpenOptions,
+    ) -> Arc<Self> {
+        let Recovered {
+            memtable,
+            runs,
+            log,
+            report,
+            checkpoint,
+            history_from,
+            version_times,
+        } = recovered;
+        Arc::new(Instance {
+            path: path.to_path_buf(),
+            memtable,
+            runs,
+            clock: Arc::clone(&options.clock),
+            history: options.history,
+            version_times,
+            // What the checkpoint's sweeps had reclaimed is as missing now as it was then.
+            swept_horizon: AtomicU64::new(history_from.get()),
+            sweep_due: SweepDue::new(options.sweep_interval),
+            recovery: report,
+            checkpoints: Checkpoints::new(checkpoint, options.checkpoint_every_bytes),
+            background: Mutex::new(None),
+            log,
+            dir,
+            _registration: registration,
+        })
+    }
+
+    /// The log, for a change; [`Error::ReadOnly`] for a read-only open.
+    pub(crate) fn wal(&self) -> Result<&Wal> {
+        match &self.log {
+            Log::Writer(wal) => Ok(wal),
+            Log::Reader(_) => Err(Error::ReadOnly {
+                path: self.path.clone(),
+            }),
+        }
+    }
+
+    /// True for a read-only open.
+    pub fn is_read_only(&self) -> bool {
+        matches!(self.log, Log::Reader(_))
+    }
+
+    /// A read-only open reads what the writer appended to the log since the last read and
+    /// applies it, as recovery replays a log; a writer's instance has nothing to read.
+    pub fn refresh(&self) -> Result<Refreshed> {
+        let Log::Reader(follower) = &self.log else {
+            return Ok(Refreshed {
+                commits: 0,
+                last_version: self.memtable.versions().visible().get(),
+                unread_tail: None,
+            });
+        };
+        let mut follower = follower.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut touched = Vec::new();
+        let found = follower.read_new(&mut |record| {
+            for write in &record.writes {
+                let rejected = |e| in_mem_durability::ReplayRejected::new("refreshed key", e);
+                if write.op == LogOp::DeletePrefix {
+                    touched.push(Key::decode_namespace(&write.key).map_err(rejected)?.run());
+                } else if Key::decode_type_tag(&write.key).is_ok_and(|t| t == TypeTag::Run) {
+                    touched.push(Key::decode_owner(&write.key).map_err(rejected)?.1);
+                }
+            }
+            recovery::apply_record(
+                &self.memtable,
+                &self.runs,
+                &|at, version| self.version_times.note(at, version),
+                record,
+            )
+        })?;
+        touched.sort_unstable();
+        touched.dedup();
+        for run in touched {
+            self.runs.refreshed(run, &|key| self.read_newest(key))?;
+        }
+        Ok(Refreshed {
+            commits: found.records_replayed,
+            last_version: self.memtable.versions().visible().get(),
+            unread_tail: found.stop,
+        })
+    }
+
+    /// The newest visible stored bytes of `key`.
+    fn read_newest(&self, key: &[u8]) -> Option<Arc<[u8]>> {
+        let view = in_mem_storage::ReadView::at(self.memtable.versions().visible());
+        self.memtable
+            .get(key, &view, self.clock.now())
+            .map(|stored| stored.value)
     }
 
     /// The directory this database lives in.
@@ -132,15 +229,21 @@ impl Instance {
         &self.recovery
     }
 
-    /// Makes every commit appended so far durable.
+    /// Makes every commit appended so far durable (a read-only open appends nothing).
     pub fn flush(&self) -> Result<()> {
-        self.wal.flush()?;
+        if let Log::Writer(wal) = &self.log {
+            wal.flush()?;
+        }
         Ok(())
     }
 
-    /// Registers a handle's sync cadence with the log; dropping the guard removes it.
-    pub fn add_sync_policy(&self, policy: SyncPolicy) -> SyncPolicyGuard {
-        self.wal.add_sync_policy(policy)
+    /// Registers a handle's sync cadence with the log; dropping the guard removes it. `None`
+    /// for a read-only open, which has no log to sync.
+    pub fn add_sync_policy(&self, policy: SyncPolicy) -> Option<SyncPolicyGuard> {
+        match &self.log {
+            Log::Writer(wal) => Some(wal.add_sync_policy(policy)),
+            Log::Reader(_) => None,
+        }
     }
 
     /// Counts that describe the memory in use: (keys, versions, visible version).
@@ -155,7 +258,9 @@ impl Instance {
     /// Stops background work and closes the log, reporting any failure of the final flush.
     pub fn shutdown(&self) -> Result<()> {
         self.stop_background();
-        self.wal.close()?;
+        if let Log::Writer(wal) = &self.log {
+            wal.close()?;
+        }
         Ok(())
     }
 

@@ -52,6 +52,8 @@ impl Instance {
         wait: WaitFor,
         on_failure: OnLogFailure,
     ) -> Result<()> {
+        // A read-only open registers no run it cannot log.
+        self.wal()?;
         let record_lifecycle = lifecycle.clone();
         let state = self.runs.begin(run, agent, origin, lifecycle, || {
             self.memtable.versions().visible()

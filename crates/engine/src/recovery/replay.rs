@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use in_mem_core_types::{Key, TypeTag};
+use in_mem_core_types::{Key, Timestamp, TypeTag, Version};
 use in_mem_durability::{CommitRecord, LogOp, ReplayRejected};
 use in_mem_storage::{Memtable, Mutation, MutationKind};
 
@@ -19,6 +19,22 @@ pub(crate) fn replay_record(
     memtable: &Memtable,
     runs: &RunRegistry,
     version_times: &RecoveredTimes,
+    record: CommitRecord,
+) -> Result<(), ReplayRejected> {
+    apply_record(
+        memtable,
+        runs,
+        &|at, version| version_times.note(at, version),
+        record,
+    )
+}
+
+/// [`replay_record`] with the commit's time noted by `note_time`: what a read-only open's
+/// refresh applies to the live memtable after recovery.
+pub(crate) fn apply_record(
+    memtable: &Memtable,
+    runs: &RunRegistry,
+    note_time: &dyn Fn(Timestamp, Version),
     record: CommitRecord,
 ) -> Result<(), ReplayRejected> {
     let versions = memtable.versions();
@@ -66,7 +82,7 @@ pub(crate) fn replay_record(
         });
     }
     let version = versions.allocate();
-    version_times.note(record.timestamp, version);
+    note_time(record.timestamp, version);
     memtable.apply(version, record.writer, record.timestamp, &mutations);
     versions.publish(version);
     Ok(())

@@ -3,7 +3,9 @@
 use std::path::Path;
 
 use in_mem_core_types::Version;
-use in_mem_durability::{DatabaseId, Quarantined, Salvaged, TailState, WalRecovery};
+use in_mem_durability::{
+    DatabaseId, FollowStop, Followed, Quarantined, Salvaged, TailState, WalRecovery,
+};
 
 /// What `open` found and did. Logged through `tracing` at open; available from
 /// `Database::recovery_report`.
@@ -44,6 +46,10 @@ pub struct RecoveryReport {
     /// Files that `RecoveryMode::Salvage` set aside into `quarantine/` unread (another
     /// database's, an older copy's, a newer format's, unknown), with why.
     pub quarantined: Vec<Quarantined>,
+    /// Read-only opens only (`Database::open_read_only`): where reading the log stopped before
+    /// bytes that are not (yet) a complete record (one being written, a torn tail, or damage),
+    /// which a read-only open leaves as they are; `None` when it read to the clean end.
+    pub unread_tail: Option<FollowStop>,
 }
 
 impl RecoveryReport {
@@ -71,6 +77,32 @@ impl RecoveryReport {
             database_id: None,
             log_generation: wal.generation,
             quarantined: wal.quarantined.clone(),
+            unread_tail: None,
+        }
+    }
+
+    /// The report of a read-only load whose log part is `found`: nothing was cut, dropped or
+    /// set aside, and no run was found interrupted (a writer may be running it).
+    pub(crate) fn read_only(
+        found: &Followed,
+        last_version: u64,
+        log_generation: u64,
+    ) -> RecoveryReport {
+        RecoveryReport {
+            records_replayed: found.records_replayed,
+            last_version,
+            tail: TailState::Clean,
+            bytes_cut: 0,
+            records_dropped: 0,
+            newest_dropped: None,
+            salvaged: None,
+            checkpoint: None,
+            checkpoints_skipped: Vec::new(),
+            interrupted_runs: Vec::new(),
+            database_id: None,
+            log_generation,
+            quarantined: Vec::new(),
+            unread_tail: found.stop.clone(),
         }
     }
 

@@ -7,6 +7,7 @@
 //! 100,000 sets of locks, prefixes and metadata.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -37,8 +38,9 @@ pub(crate) struct PinPolicy {
 /// Every run of the database, and the snapshots they pin.
 #[derive(Debug)]
 pub(crate) struct RunRegistry {
-    /// Distinguishes this registry in the per-thread run cache.
-    id: u64,
+    /// Distinguishes this registry in the per-thread run cache; a read-only open's refresh
+    /// takes a new one, so that no thread goes on using a run state the refresh replaced.
+    id: AtomicU64,
     live: DashMap<RunId, Arc<RunState>>,
     table: Mutex<RunTable>,
     pins: Pins,
@@ -52,7 +54,7 @@ impl RunRegistry {
         let mut table = RunTable::default();
         table.defer_indexes();
         RunRegistry {
-            id: cache::next_registry_id(),
+            id: AtomicU64::new(cache::next_registry_id()),
             live: DashMap::new(),
             table: Mutex::new(table),
             pins: Pins::new(policy.ended_retention),
@@ -106,11 +108,12 @@ impl RunRegistry {
             }
             (f.take().expect("called once"))(state)
         };
-        if let Some(out) = cache::with_cached(self.id, run, &mut call) {
+        let id = self.id.load(Ordering::Acquire);
+        if let Some(out) = cache::with_cached(id, run, &mut call) {
             return out;
         }
         let state = self.get(run, read)?;
-        cache::remember(self.id, &state);
+        cache::remember(id, &state);
         call(&state)
     }
 
@@ -195,7 +198,7 @@ impl RunRegistry {
         self.table().remove(state.id);
         self.live.remove(&state.id);
         self.pins.unpin(state.snapshot);
-        cache::forget(self.id, state.id);
+        cache::forget(self.id.load(Ordering::Acquire), state.id);
     }
 
     /// Records a transition of `state` (already applied to its lifecycle and logged) from
@@ -300,7 +303,7 @@ impl RunRegistry {
         if let Some(summary) = removed {
             self.release(state.snapshot, summary.pin);
         }
-        cache::forget(self.id, state.id);
+        cache::forget(self.id.load(Ordering::Acquire), state.id);
     }
 
     /// The runs matching `query`, in its order.
@@ -378,10 +381,16 @@ impl RunRegistry {
         self.table().remove(run);
     }
 
-    /// After replay: runs left active were interrupted; live runs get their state back (from
-    /// their records); every snapshot that must stay readable is pinned. Returns the
-    /// interrupted runs, sorted.
-    pub fn finish_recovery(&self, now: Timestamp, read: ReadRecord<'_>) -> Result<Vec<RunId>> {
+    /// After replay: runs left active were interrupted (unless `read_only`: a read-only open
+    /// beside a live writer leaves them active); live runs get their state back (from their
+    /// records); every snapshot that must stay readable is pinned. Returns the interrupted
+    /// runs, sorted.
+    pub fn finish_recovery(
+        &self,
+        now: Timestamp,
+        read: ReadRecord<'_>,
+        read_only: bool,
+    ) -> Result<Vec<RunId>> {
         let mut table = self.table();
         let mut interrupted = Vec::new();
         // The forks' ancestors, found before the summaries are borrowed for changing.
@@ -396,7 +405,7 @@ impl RunRegistry {
                 .map(|run| (run, table.ancestors(run)))
                 .collect();
         for (&run, summary) in table.summaries_mut() {
-            if summary.status == RunStatus::Active {
+            if summary.status == RunStatus::Active && !read_only {
                 summary.status = RunStatus::Interrupted;
             }
             if summary.status.is_terminal() {
@@ -433,6 +442,40 @@ impl RunRegistry {
         table.build_indexes();
         interrupted.sort();
         Ok(interrupted)
+    }
+
+    /// A read-only open's refresh applied a record of `run` (a new run, a transition, new tags
+    /// or metadata, a deletion): its live state is rebuilt from the stored record (or dropped,
+    /// for an ended or deleted run), and every thread's cached state is forgotten.
+    pub fn refreshed(&self, run: RunId, read: ReadRecord<'_>) -> Result<()> {
+        let mut table = self.table();
+        self.live.remove(&run);
+        let ancestors = table.ancestors(run);
+        let Some(summary) = table.get(run).cloned() else {
+            self.id.store(cache::next_registry_id(), Ordering::Release);
+            return Ok(());
+        };
+        if !summary.status.is_terminal() {
+            let mut lifecycle = Lifecycle::from_record(read_record(run, &summary.agent.id, read)?);
+            lifecycle.status = summary.status;
+            let origin = Origin {
+                parent: summary.parent,
+                fork_point: summary.fork_point,
+                ancestors,
+            };
+            let state = Arc::new(RunState::new(
+                run,
+                Arc::clone(&summary.agent),
+                origin,
+                summary.snapshot,
+                summary.created_at,
+                lifecycle,
+            ));
+            self.live.insert(run, Arc::clone(&state));
+            table.update(run, |s| s.live = Some(state));
+        }
+        self.id.store(cache::next_registry_id(), Ordering::Release);
+        Ok(())
     }
 
     fn table(&self) -> MutexGuard<'_, RunTable> {
