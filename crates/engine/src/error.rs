@@ -188,6 +188,16 @@ pub enum Error {
     SpanFinished { id: u64 },
 
     // ----- storage ------------------------------------------------------------------------------
+    /// A dump that cannot be restored: the index of the first bad entry in `Dump::entries`
+    /// (the number of entries, for something about the dump as a whole) and what is wrong.
+    #[error("entry {entry} of the dump cannot be restored: {reason}")]
+    BadDump { entry: usize, reason: String },
+    /// A restore into a directory that holds something.
+    #[error(
+        "cannot create a database in {}: it is not empty; choose a new or empty directory",
+        path.display()
+    )]
+    TargetNotEmpty { path: std::path::PathBuf },
     /// A change through a handle opened with `Database::open_read_only`. Nothing was written.
     #[error(
         "database {} is open read-only and takes no writes; open it with Database::open to \

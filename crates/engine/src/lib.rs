@@ -35,6 +35,7 @@ mod records;
 mod recovery;
 mod runs;
 mod transaction;
+mod transfer;
 mod version_times;
 mod write;
 
@@ -59,3 +60,4 @@ pub use records::{
 pub use recovery::RecoveryReport;
 pub use runs::{RunInfo, RunQuery, RunStatus};
 pub use transaction::{RetryPolicy, Transaction};
+pub use transfer::{Content, Dump, DumpEntry, RunFields};

@@ -4,8 +4,13 @@
 //! the event chain.
 //!
 //! ```text
-//! cargo run --release --example agent
+//! cargo run --release --example agent                 # in a temporary directory, removed after
+//! cargo run --release --example agent -- DIR [CITY]   # in DIR, kept: one more run each time
 //! ```
+//!
+//! With a directory, the database stays there for the `in-mem` inspector (`in-mem runs DIR`,
+//! `in-mem tree DIR RUN` ...); a second run from another home city (`Trondheim` has sun, so the
+//! agent stays) gives `in-mem diff` something to show.
 
 use std::time::Duration;
 
@@ -32,7 +37,12 @@ fn call_tool(tool: &str, input: &str) -> Value {
 }
 
 fn main() -> in_mem::Result<()> {
-    let dir = std::env::temp_dir().join(format!("in-mem-agent-{}", std::process::id()));
+    let mut args = std::env::args().skip(1);
+    let kept = args.next().map(std::path::PathBuf::from);
+    let home = args.next().unwrap_or_else(|| "Oslo".to_owned());
+    let dir = kept.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("in-mem-agent-{}", std::process::id()))
+    });
     let db = Database::open_with_mode(
         &dir,
         DurabilityMode::Batched {
@@ -49,7 +59,7 @@ fn main() -> in_mem::Result<()> {
 
     let agent = AgentId::new("acme", "travel", "planner");
     let run = db.begin_run_with(RunOptions::new().agent(agent).tag("demo"))?;
-    println!("run {run} of acme/travel/planner");
+    println!("run {run} of acme/travel/planner, from {home}");
 
     let plan = MachineDefinition::new("planning")
         .transition("planning", "plan_ready", "researching")
@@ -60,18 +70,22 @@ fn main() -> in_mem::Result<()> {
     state.define(run, "plan", &plan)?;
 
     // Step 1: think, and move the plan forward, atomically.
-    let root = trace.start(run, NewSpan::thought("plan a day trip from Oslo"))?;
+    let root = trace.start(
+        run,
+        NewSpan::thought(format!("plan a day trip from {home}")),
+    )?;
     db.transaction(run, |tx| {
-        EventLog::append_in(tx, "goal", "a day trip from Oslo, by train")?;
+        EventLog::append_in(tx, "goal", format!("a day trip from {home}, by train"))?;
         StateMachine::fire_in(tx, "plan", "plan_ready")?;
         Ok::<_, in_mem::Error>(())
     })?;
 
     // Step 2: call tools; each call is a span, each result an event and a fact in memory.
+    let route = format!("{home}-Bergen");
     for (tool, input) in [
-        ("weather", "Oslo"),
+        ("weather", home.as_str()),
         ("weather", "Bergen"),
-        ("trains", "Oslo-Bergen"),
+        ("trains", route.as_str()),
     ] {
         let span = trace.start(
             run,
@@ -88,20 +102,35 @@ fn main() -> in_mem::Result<()> {
     state.fire(run, "plan", "facts_gathered")?;
 
     // Step 3: decide, and record the decision with the state change and an event, atomically.
+    let rains_at_home = call_tool("weather", &home) == Value::from("rain, 9 C");
+    let stay = format!("stay in {home}");
+    let (chosen, reasoning, booking) = if rains_at_home {
+        (
+            "Bergen by the 08:15".to_owned(),
+            format!("it rains in {home} and the morning train arrives by lunch"),
+            format!("08:15 {route}"),
+        )
+    } else {
+        (
+            stay.clone(),
+            format!("the sun is out in {home}: no train needed"),
+            format!("a walk in {home}"),
+        )
+    };
     db.transaction(run, |tx| {
         TraceStore::record_in(
             tx,
             NewSpan::decision(
                 "where to go?",
-                vec!["stay in Oslo".into(), "Bergen by the 08:15".into()],
-                "Bergen by the 08:15",
-                "it rains in Oslo and the morning train arrives by lunch",
+                vec![stay.clone(), "Bergen by the 08:15".into()],
+                chosen.clone(),
+                reasoning.clone(),
             )
             .parent(root),
         )?;
-        EventLog::append_in(tx, "booked", "08:15 Oslo-Bergen")?;
+        EventLog::append_in(tx, "booked", booking.as_str())?;
         StateMachine::fire_in(tx, "plan", "booked")?;
-        tx.put_value(b"booking", &Value::from("08:15 Oslo-Bergen"))?;
+        tx.put_value(b"booking", &Value::from(booking.as_str()))?;
         Ok::<_, in_mem::Error>(())
     })?;
     kv.put(run, "trips_planned", 1)?;
@@ -116,7 +145,9 @@ fn main() -> in_mem::Result<()> {
     report(&db, run, root)?;
 
     db.close()?;
-    let _ = std::fs::remove_dir_all(&dir);
+    if kept.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     Ok(())
 }
 

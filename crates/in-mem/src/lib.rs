@@ -76,6 +76,9 @@ pub use in_mem_engine::{
     RecoveryReport, Result, RetryPolicy, RunInfo, RunOptions, RunQuery, RunStatus, Salvaged,
     SweepStats, SystemClock, TailState, Transaction,
 };
+/// A database's stored history as a [`Database::dump`] holds it, for export and restore.
+pub use in_mem_engine::{Content, Dump, DumpEntry, RunFields};
+pub use in_mem_engine::{FollowStop, Refreshed};
 
 /// The agent primitives: `KVStore`, `EventLog`, `StateMachine`, `TraceStore`, `RunIndex`, and
 /// `Cassette` (a run's recorded tool answers, to execute it again).

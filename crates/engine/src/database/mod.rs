@@ -2,12 +2,13 @@
 //!
 //! This file holds opening, durability and lifetime; `runs.rs` the run lifecycle, `kv.rs` the
 //! agent's memory, `transactions.rs` transactions, `history.rs` views of the past, forks, diffs
-//! and replays.
+//! and replays, `transfer.rs` dumps and restores.
 
 mod history;
 mod kv;
 mod runs;
 mod transactions;
+mod transfer;
 
 pub use runs::RunOptions;
 

@@ -219,6 +219,11 @@ impl Instance {
         self.clock.now()
     }
 
+    /// The memtable, for dumps of everything it holds.
+    pub(crate) fn memtable(&self) -> &Memtable {
+        &self.memtable
+    }
+
     /// The counter that orders commits and says which of them readers may see.
     pub fn versions(&self) -> &VersionCounter {
         self.memtable.versions()

@@ -21,7 +21,7 @@ use std::fmt;
 use in_mem_core_types::{AgentId, Namespace, RunId, Timestamp, Value};
 
 pub use query::RunQuery;
-pub(crate) use record::RecordHead;
+pub(crate) use record::{RecordHead, RunRecord, StoredStatus};
 pub(crate) use registry::{PinPolicy, RunRegistry};
 pub(crate) use state::{Lifecycle, Origin, PendingWrites, RunState};
 
