@@ -113,6 +113,20 @@ pub enum Command {
         #[command(flatten)]
         json: Json,
     },
+    /// Check every checksum of every file and every run's event hash chain. The exit code
+    /// says what failed (see `docs/cli.md`): 0 all verified, 4 a log segment, 8 a checkpoint,
+    /// 16 a run's records, added together.
+    Verify {
+        dir: PathBuf,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Keys, versions, memory and disk use, segments, checkpoints, runs by status.
+    Stats {
+        dir: PathBuf,
+        #[command(flatten)]
+        json: Json,
+    },
     /// Write the database (or one run and its ancestors) as versioned JSON Lines to stdout.
     Export {
         dir: PathBuf,

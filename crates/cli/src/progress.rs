@@ -21,3 +21,16 @@ pub fn bar(total: u64, what: &str) -> ProgressBar {
     }
     bar
 }
+/// A bar over `total` bytes of `what`.
+pub fn bytes(total: u64, what: &str) -> ProgressBar {
+    if total < WORTH_SHOWING * 100 || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    let template =
+        format!("{{spinner}} {what} [{{bar:30}}] {{bytes}}/{{total_bytes}} ({{eta}} left)");
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}

@@ -54,12 +54,16 @@ mod error;
 mod identity;
 mod quarantine;
 mod sync;
+mod verify;
 mod vfs;
 mod wal;
 
 /// Looking inside log files, for tools and tests: the record frames of a segment, found by
-/// the same parser recovery uses.
+/// the same parser recovery uses, and a check of every file of a data directory.
 pub mod inspect {
+    pub use crate::verify::{
+        CheckpointCheck, Finding, LogCheck, data_bytes, verify_checkpoints, verify_log,
+    };
     pub use crate::wal::frame::{FrameInfo, segment_frames};
 }
 

@@ -4,8 +4,10 @@
 mod diff;
 mod records;
 mod runs;
+mod stats;
 mod transfer;
 mod tree;
+mod verify;
 
 use std::io::{StdoutLock, Write};
 
@@ -86,6 +88,12 @@ pub fn run(cli: Cli) -> Result<u8> {
         } => diff::diff(&dir, &run_a, &run_b, json.json, out)?,
         Command::Export { dir, run } => transfer::export(&dir, run.as_deref(), out)?,
         Command::Import { dir } => transfer::import(&dir)?,
+        Command::Stats { dir, json } => stats::stats(&dir, json.json, out)?,
+        Command::Verify { dir, json } => {
+            let code = verify::verify(&dir, json.json, out)?;
+            out.stdout.flush().map_err(stdout_error)?;
+            return Ok(code);
+        }
     }
     out.stdout.flush().map_err(stdout_error)?;
     Ok(0)

@@ -17,7 +17,7 @@ pub mod loom_hooks;
 mod marks;
 mod prune;
 pub(crate) mod reader;
-mod record;
+pub(crate) mod record;
 mod recovery;
 mod rotation;
 mod screen;
