@@ -136,4 +136,21 @@ pub enum Command {
     },
     /// Create a database in DIR (missing or empty) from an export read on stdin.
     Import { dir: PathBuf },
+    /// Copy a consistent state of the database, while writers run, into DEST (missing or
+    /// empty), which then opens as the same database.
+    Backup { dir: PathBuf, dest: PathBuf },
+    /// Send stored traces to an OpenTelemetry collector as OTLP/HTTP (protobuf).
+    Otlp {
+        dir: PathBuf,
+        /// Only this run.
+        #[arg(long)]
+        run: Option<String>,
+        /// The collector's OTLP/HTTP endpoint (`http://localhost:4318`); spans go to
+        /// `ENDPOINT/v1/traces`.
+        #[arg(long)]
+        endpoint: String,
+        /// The `service.name` resource attribute.
+        #[arg(long, default_value = "in-mem")]
+        service_name: String,
+    },
 }

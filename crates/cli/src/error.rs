@@ -35,6 +35,9 @@ pub enum CliError {
     /// A line of an import that cannot be imported: nothing was written.
     #[error("line {line}: {reason}; nothing was imported")]
     BadImport { line: usize, reason: String },
+    /// The OpenTelemetry collector refused or could not be reached.
+    #[error("sending spans to {endpoint} failed: {reason}")]
+    Otlp { endpoint: String, reason: String },
     /// Reading or writing a file or a stream failed.
     #[error("cannot {op} {}: {source}", path.display())]
     Io {

@@ -26,6 +26,7 @@ mod error;
 mod export;
 mod json;
 mod open;
+mod otlp;
 mod progress;
 mod term;
 

@@ -112,7 +112,7 @@ enum Kind {
 }
 
 /// Creates `to` if missing; refuses it if it holds anything.
-fn prepare_target(vfs: &dyn Vfs, to: &Path) -> Result<()> {
+pub(crate) fn prepare_target(vfs: &dyn Vfs, to: &Path) -> Result<()> {
     match vfs.metadata(to) {
         Ok(None) => vfs
             .create_dir_all(to)

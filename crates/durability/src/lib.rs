@@ -45,6 +45,7 @@
 //! assert_eq!(replayed[0].writes[0].key, b"k");
 //! ```
 
+mod backup;
 pub mod checkpoint;
 mod codec;
 mod copy;
@@ -67,6 +68,7 @@ pub mod inspect {
     pub use crate::wal::frame::{FrameInfo, segment_frames};
 }
 
+pub use backup::{Backup, backup_database};
 pub use copy::{CopyIdentity, copy_database};
 pub use dir::{CHECKPOINT_DIR_NAME, DataDir, LOCK_FILE_NAME, WAL_DIR_NAME};
 pub use error::{CorruptionKind, Error, FileKind, Mismatch, Result};

@@ -4,6 +4,7 @@
 mod diff;
 mod records;
 mod runs;
+mod ship;
 mod stats;
 mod transfer;
 mod tree;
@@ -89,6 +90,13 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Export { dir, run } => transfer::export(&dir, run.as_deref(), out)?,
         Command::Import { dir } => transfer::import(&dir)?,
         Command::Stats { dir, json } => stats::stats(&dir, json.json, out)?,
+        Command::Backup { dir, dest } => ship::backup(&dir, &dest, out)?,
+        Command::Otlp {
+            dir,
+            run,
+            endpoint,
+            service_name,
+        } => ship::otlp(&dir, run.as_deref(), &endpoint, &service_name, out)?,
         Command::Verify { dir, json } => {
             let code = verify::verify(&dir, json.json, out)?;
             out.stdout.flush().map_err(stdout_error)?;
