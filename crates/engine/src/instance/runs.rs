@@ -53,9 +53,14 @@ impl Instance {
         on_failure: OnLogFailure,
     ) -> Result<()> {
         let record_lifecycle = lifecycle.clone();
-        let state = self.runs.begin(run, agent, origin, lifecycle, || {
-            self.memtable.versions().visible()
-        })?;
+        let state = self.runs.begin(
+            run,
+            agent,
+            origin,
+            lifecycle,
+            || self.memtable.versions().visible(),
+            || self.swept_horizon(),
+        )?;
         let result = self.write_run_record(&state, &record_lifecycle, wait);
         if result.is_err() && on_failure == OnLogFailure::Forget {
             self.runs.abort_begin(&state);
@@ -75,17 +80,9 @@ impl Instance {
         wait: WaitFor,
     ) -> Result<()> {
         // A fork reads the agent's memory as of its parent's snapshot: if sweeps reclaimed that
-        // already, every scan through the fork would fail, so the fork is refused now.
-        let oldest_kept = self.swept_horizon();
-        if parent.snapshot < oldest_kept {
-            return Err(Error::HistoryPruned {
-                run: parent.id,
-                at: parent.snapshot.get(),
-                oldest_kept: oldest_kept.get(),
-            });
-        }
-        // A parent being deleted is refused when the fork registers (`RunRegistry::begin`), and
-        // a parent with forks refuses deletion: a fork never outlives the run it reads.
+        // already, every scan through the fork would fail, so `RunRegistry::begin` refuses it.
+        // A parent being deleted is refused there too, and a parent with forks refuses
+        // deletion: a fork never outlives the run it reads.
         let origin = parent.fork_origin(point);
         self.begin_run(
             run,
@@ -151,6 +148,8 @@ impl Instance {
         change: impl FnOnce(&mut Lifecycle),
         wait: WaitFor,
     ) -> Result<()> {
+        // The state is looked up (an ended run's rebuilt from its record) under the lock.
+        let _serialized = self.runs.lock_record_changes();
         let state = self.run_state(run)?;
         let mut lifecycle = state.transition();
         let mut next = lifecycle.clone();
@@ -169,6 +168,7 @@ impl Instance {
     /// commit; the keys it wrote to the agent's memory stay (they are the agent's). Refused for a
     /// run that is active or paused.
     pub fn delete_run(&self, run: RunId, wait: WaitFor) -> Result<()> {
+        let _serialized = self.runs.lock_record_changes();
         let state = self.run_state(run)?;
         // Held exclusively: no commit of this run is in flight, and none can start.
         let lifecycle = state.transition();
