@@ -172,19 +172,17 @@ fn a_transaction_runs_whole_inside_one_spawn_blocking() {
         .unwrap();
     let (_dir, db) = strict_db();
     let run = db.begin_run();
-    let version = runtime.block_on({
+    let version = runtime.block_on(async {
         let db = db.clone();
-        async move {
-            tokio::task::spawn_blocking(move || {
-                db.transaction(run, |tx| {
-                    EventLog::append_in(tx, "tool_called", "search")?;
-                    tx.put(b"last_tool", b"search")
-                })?;
-                KVStore::new(&db).put(run, "steps", 1u64)
-            })
-            .await
-            .unwrap()
-        }
+        tokio::task::spawn_blocking(move || {
+            db.transaction(run, |tx| {
+                EventLog::append_in(tx, "tool_called", "search")?;
+                tx.put(b"last_tool", b"search")
+            })?;
+            KVStore::new(&db).put(run, "steps", 1u64)
+        })
+        .await
+        .expect("the closure does not panic")
     });
     assert!(version.unwrap() > 0);
     assert_eq!(EventLog::new(&db).len(run).unwrap(), 1);

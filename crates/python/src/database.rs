@@ -10,7 +10,7 @@ use pyo3::types::{PyDict, PyList, PyString, PyType};
 
 use crate::convert::{duration, to_timestamp, to_value};
 use crate::errors::{OrRaise, invalid};
-use crate::records::{RunInfo, agent_of};
+use crate::records::{RunInfo, agent_of, quoted};
 use crate::run::{Run, run_id_of};
 use crate::shared::Shared;
 use crate::transaction::{Transaction, with_retry};
@@ -386,8 +386,8 @@ impl Database {
             "open"
         };
         format!(
-            "<in_mem.Database {:?} ({}, {state})>",
-            self.path.display().to_string(),
+            "<in_mem.Database {} ({}, {state})>",
+            quoted(&self.path.display().to_string()),
             self.durability()
         )
     }

@@ -5,6 +5,8 @@
 //! engine again. Times are aware `datetime`s in UTC, durations `timedelta`s, stored values their
 //! Python form (see `convert.rs`).
 
+use std::fmt::Write as _;
+
 use in_mem::primitives::{Cell as RustCell, ChainSummary, Event as RustEvent, SpanKind};
 use in_mem::{RunInfo as RustRunInfo, VersionedValue};
 use pyo3::prelude::*;
@@ -53,8 +55,10 @@ impl AgentId {
 
     fn __repr__(&self) -> String {
         format!(
-            "AgentId({:?}, {:?}, {:?})",
-            self.tenant, self.app, self.agent
+            "AgentId({}, {}, {})",
+            quoted(&self.tenant),
+            quoted(&self.app),
+            quoted(&self.agent)
         )
     }
 
@@ -137,7 +141,11 @@ pub(crate) struct RunInfo {
 #[pymethods]
 impl RunInfo {
     fn __repr__(&self) -> String {
-        format!("RunInfo(id={:?}, status={:?})", self.id, self.status)
+        format!(
+            "RunInfo(id={}, status={})",
+            quoted(&self.id),
+            quoted(&self.status)
+        )
     }
 }
 
@@ -223,9 +231,9 @@ pub(crate) struct Event {
 impl Event {
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         Ok(format!(
-            "Event(sequence={}, type={:?}, payload={})",
+            "Event(sequence={}, type={}, payload={})",
             self.sequence,
-            self.event_type,
+            quoted(&self.event_type),
             self.payload.bind(py).repr()?
         ))
     }
@@ -318,8 +326,11 @@ pub(crate) struct Transition {
 impl Transition {
     fn __repr__(&self) -> String {
         format!(
-            "Transition({:?} --{:?}--> {:?}, version={})",
-            self.from_state, self.event, self.to_state, self.version
+            "Transition({} --{}--> {}, version={})",
+            quoted(&self.from_state),
+            quoted(&self.event),
+            quoted(&self.to_state),
+            self.version
         )
     }
 }
@@ -364,10 +375,10 @@ pub(crate) struct Span {
 impl Span {
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         Ok(format!(
-            "Span(id={}, kind={:?}, status={:?}, details={})",
+            "Span(id={}, kind={}, status={}, details={})",
             self.id,
-            self.kind,
-            self.status,
+            quoted(&self.kind),
+            quoted(&self.status),
             self.details.bind(py).repr()?
         ))
     }
@@ -479,4 +490,25 @@ impl SpanTree {
             children,
         })
     }
+}
+
+/// `text` as Python writes a `str` literal in a repr (single quotes), for the reprs above.
+pub(crate) fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('\'');
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\n' => out.push_str("\\n"),
+            // Control characters are below U+00A0: two hex digits always suffice.
+            c if c.is_control() => {
+                // Writing to a String cannot fail.
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }

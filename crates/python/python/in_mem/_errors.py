@@ -172,3 +172,10 @@ class CorruptionError(DurabilityError):
 
 class PoisonedError(DurabilityError):
     """An earlier write or fdatasync failed: every later write fails; reopen the database."""
+
+
+# Shown as `in_mem.Conflict` (where users import them from) in tracebacks and reprs, and
+# pickled under that name.
+for _name in __all__:
+    globals()[_name].__module__ = "in_mem"
+del _name
