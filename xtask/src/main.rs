@@ -116,7 +116,9 @@ fn ci() -> Result<(), String> {
     test_runner::test()?;
     crash_test(&[])?;
     loom()?;
-    cargo(&["run", "--release", "--example", "quickstart"], &[])
+    cargo(&["run", "--release", "--example", "quickstart"], &[])?;
+    // Record, replay from the cassette, fork and diff: the example checks its own claims.
+    cargo(&["run", "--release", "--example", "replay"], &[])
 }
 
 /// The crash test wants release speed (and so realistic timing); a debug build of the xtask

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 mod big_u64;
 mod codec;
+mod display;
 mod serde_impl;
 #[cfg(test)]
 mod tests;

@@ -52,6 +52,7 @@ fn a_checkpoint(path: &std::path::Path) -> Vec<u8> {
                 RunId::from_bytes([7; 16]),
                 in_mem_core_types::Timestamp::from_micros(v),
                 Some((&value_of(v), None)),
+                in_mem_durability::checkpoint::CheckpointCuts::NONE,
             )
             .unwrap();
     }

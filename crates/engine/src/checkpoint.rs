@@ -4,7 +4,9 @@
 //!
 //! A checkpoint at version V holds every version the memtable keeps at or below V, which is
 //! exactly the history that runs' views and the retention policy still need (the sweeper has
-//! removed the rest), so time-travel reads of active runs survive a restart. Two checkpoints
+//! removed the rest), so time-travel reads of active runs survive a restart; each version keeps
+//! its cut marks (where sweeps removed versions next to it), so a past read that needs a removed
+//! version is still refused after the restart instead of answered wrongly. Two checkpoints
 //! are kept, and the log back to the older of them: if the newest is damaged, recovery falls
 //! back to the previous one plus the log after it. Older checkpoints and the log segments below
 //! the previous checkpoint are deleted, so disk use and recovery time stay bounded however long
@@ -15,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use in_mem_core_types::Version;
-use in_mem_durability::checkpoint::{CheckpointWriter, remove_checkpoints_below};
+use in_mem_durability::checkpoint::{CheckpointCuts, CheckpointWriter, remove_checkpoints_below};
 use in_mem_durability::{DataDir, Wal};
 use in_mem_storage::{Memtable, MutationKind};
 
@@ -87,12 +89,17 @@ impl Checkpoints {
                 MutationKind::Put { value, expires_at } => Some((&value[..], *expires_at)),
                 MutationKind::Delete => None,
             };
+            let cuts = CheckpointCuts {
+                below: stored.cuts.below,
+                above: stored.cuts.above,
+            };
             writer.push(
                 &stored.key,
                 stored.version,
                 stored.writer,
                 stored.timestamp,
                 value,
+                cuts,
             )
         })?;
         let written = writer.finish()?;

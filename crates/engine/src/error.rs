@@ -78,20 +78,46 @@ pub enum Error {
         status: &'static str,
         action: &'static str,
     },
-    /// The read needs versions of the agent's shared memory that the retention policy has
-    /// already reclaimed (the run ended, or was interrupted, longer ago than the retention
-    /// allows). Nothing wrong was returned; the run's own data stays readable.
+    /// The read needs versions that the retention policy has already reclaimed: a view of the
+    /// agent's shared memory as of a run's start after the run ended (or was interrupted)
+    /// longer ago than the retention allows, or a view into a run's past further back than the
+    /// history kept. Nothing wrong was returned; a run's own current data stays readable.
     #[error(
-        "run {run} reads the agent's memory as of version {snapshot}, but history before \
-         version {oldest_kept} was reclaimed by the retention policy; the run's own events, \
-         state, spans and keys it wrote stay readable (raise OpenOptions::ended_run_retention \
-         to keep more)"
+        "run {run} reads as of version {at}, but history before version {oldest_kept} was \
+         reclaimed by the retention policy; the run's own current events, state, spans and \
+         keys stay readable (raise OpenOptions::history or ended_run_retention to keep more)"
     )]
     HistoryPruned {
         run: RunId,
-        snapshot: u64,
+        at: u64,
         oldest_kept: u64,
     },
+    /// A point in a run's history (`At`) that the run does not have: an event it never
+    /// appended, a version not yet committed, an event it inherited from the run it was forked
+    /// from (name that run instead).
+    #[error("run {run} has no point {at}: {reason}")]
+    UnknownPoint {
+        run: RunId,
+        at: String,
+        reason: String,
+    },
+    /// A run that other runs were forked from: their views read its data, so it can be deleted
+    /// only with them (`Database::delete_run_tree`).
+    #[error(
+        "run {run} has {forks} fork(s) (one is {example}) that read its data; delete them first, \
+         or delete the whole tree with delete_run_tree"
+    )]
+    HasForks {
+        run: RunId,
+        forks: usize,
+        example: RunId,
+    },
+    /// A write through a read-only view of a run's past.
+    #[error(
+        "a view of run {run} at a past point is read-only; fork the run at that point \
+         (Database::fork_run) to write from there"
+    )]
+    ReadOnlyView { run: RunId },
 
     // ----- concurrency and compare-and-swap -------------------------------------------------------
     /// Another commit of the same run changed a key this transaction read, after it read it.

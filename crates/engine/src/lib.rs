@@ -27,6 +27,7 @@ mod checkpoint;
 mod clock;
 mod database;
 mod error;
+mod history;
 mod instance;
 mod open_registry;
 mod options;
@@ -34,17 +35,22 @@ mod records;
 mod recovery;
 mod runs;
 mod transaction;
+mod version_times;
 mod write;
 
 pub use checkpoint::CheckpointInfo;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use database::{Database, DatabaseStats, RunOptions};
 pub use error::{Damage, Error, Result};
+pub use history::{
+    At, CellChange, EventsDiff, KeyHistory, KeyVersion, KvChange, Replay, ReplayStep, RunDiff,
+    RunView, SpanChange, Step, Timeline,
+};
 pub use in_mem_durability::{
     DatabaseId, FileKind, Mismatch, Quarantined, RecoveryMode, Salvaged, TailState,
 };
 pub use in_mem_storage::SweepStats;
-pub use options::{DurabilityMode, OpenOptions};
+pub use options::{DurabilityMode, HistoryRetention, OpenOptions};
 pub use records::{
     Cell, Cells, ChainSummary, Event, Events, MachineDefinition, NAME_BYTES_MAX, NewSpan,
     SPAN_TREE_DEPTH_MAX, Span, SpanId, SpanKind, SpanStatus, SpanTree, Spans, Transition,

@@ -38,6 +38,32 @@ impl Default for DurabilityMode {
     }
 }
 
+/// How long superseded versions stay readable: for views into the past (`run_view_at`,
+/// `key_history`, `diff_run`, `replay`) and for ended runs' views of the agent's memory. A run's
+/// own current data lives as long as the run, and forks keep what they read, whatever this says.
+///
+/// A version replaced by a newer one is kept while it is younger than `keep_for` (what a view of
+/// any moment in the last `keep_for` needs is there), and the newest `keep_min_versions` versions
+/// of every key that holds a value are kept whatever their age. Past that, a read that needs a
+/// reclaimed version is `Error::HistoryPruned`, never a wrong answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryRetention {
+    /// How long a superseded version stays. Default 10 minutes.
+    pub keep_for: Duration,
+    /// How many of each key's newest versions stay whatever their age. Default 1 (just the
+    /// current one).
+    pub keep_min_versions: usize,
+}
+
+impl Default for HistoryRetention {
+    fn default() -> Self {
+        HistoryRetention {
+            keep_for: Duration::from_secs(600),
+            keep_min_versions: 1,
+        }
+    }
+}
+
 /// Everything `Database::open_with_options` can be told. Start from `OpenOptions::new()`.
 ///
 /// When a path is already open in this process, only `mode` applies to the new handle; the
@@ -50,6 +76,7 @@ pub struct OpenOptions {
     pub(crate) vfs: Arc<dyn Vfs>,
     pub(crate) ended_run_retention: Duration,
     pub(crate) interrupted_run_grace: Duration,
+    pub(crate) history: HistoryRetention,
     pub(crate) sweep_interval: Duration,
     pub(crate) recovery_mode: RecoveryMode,
     pub(crate) checkpoint_every_bytes: u64,
@@ -64,6 +91,7 @@ impl Default for OpenOptions {
             vfs: Arc::new(StdFs),
             ended_run_retention: Duration::from_secs(600),
             interrupted_run_grace: Duration::from_secs(600),
+            history: HistoryRetention::default(),
             sweep_interval: Duration::from_secs(1),
             checkpoint_every_bytes: 64 << 20,
             recovery_mode: RecoveryMode::Refuse,
@@ -117,11 +145,18 @@ impl OpenOptions {
         self
     }
 
+    /// How long superseded versions stay readable (see [`HistoryRetention`]).
+    #[must_use]
+    pub fn history(mut self, retention: HistoryRetention) -> Self {
+        self.history = retention;
+        self
+    }
+
     /// How long after an open that found a run interrupted (the process stopped while it was
     /// active) its view of shared memory stays pinned, so that it can be resumed as it was.
     /// After that it no longer holds back memory reclaim for everyone: its view is treated like
-    /// an ended run's, and resuming it is an error (its own data stays readable, and it can
-    /// still be ended). Default 10 minutes.
+    /// an ended run's: it can still be resumed or ended and its own data stays readable, but a
+    /// read of shared memory its view lost is `Error::HistoryPruned`. Default 10 minutes.
     #[must_use]
     pub fn interrupted_run_grace(mut self, d: Duration) -> Self {
         self.interrupted_run_grace = d;

@@ -150,7 +150,11 @@ fn disk_use_stays_a_small_multiple_of_live_data_under_endless_overwrites() {
         dir.path(),
         options()
             .segment_bytes(32 * 1024)
-            .ended_run_retention(Duration::ZERO),
+            .ended_run_retention(Duration::ZERO)
+            .history(in_mem_engine::HistoryRetention {
+                keep_for: Duration::ZERO,
+                keep_min_versions: 1,
+            }),
     )
     .unwrap();
     let mut peak_after_warmup = 0;

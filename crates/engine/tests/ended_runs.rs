@@ -9,13 +9,17 @@ mod common;
 use std::time::Duration;
 
 use in_mem_core_types::{RunId, Value};
-use in_mem_engine::{Database, DurabilityMode, Error, NewSpan, OpenOptions};
+use in_mem_engine::{Database, DurabilityMode, Error, HistoryRetention, NewSpan, OpenOptions};
 
 fn options(clock: &std::sync::Arc<in_mem_engine::ManualClock>) -> OpenOptions {
     OpenOptions::new()
         .clock(clock.clone())
         .mode(DurabilityMode::Strict)
         .ended_run_retention(Duration::from_secs(60))
+        .history(HistoryRetention {
+            keep_for: Duration::from_secs(60),
+            keep_min_versions: 1,
+        })
         .segment_bytes(common::SMALL_SEGMENT_BYTES)
 }
 
@@ -75,6 +79,9 @@ fn an_ended_runs_own_data_reads_after_retention_sweeps_and_reopens() {
         db.put(setup, b"shared", b"v1").unwrap();
         db.end_run(setup).unwrap();
         let run = write_history(&db);
+        // Deleted, so that nothing keeps its write of "shared" (a run's own newest writes stay
+        // for as long as it exists, and would still answer the ended run's read rightly).
+        db.delete_run(setup).unwrap();
         // Later runs overwrite what the ended run wrote and saw.
         let later = db.begin_run();
         for i in 0..3 {

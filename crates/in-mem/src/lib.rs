@@ -13,6 +13,9 @@
 //! ([`primitives::StateMachine`]), and a trace of tool calls and decisions
 //! ([`primitives::TraceStore`]); [`Database::transaction`] commits any mix of them atomically,
 //! and [`primitives::RunIndex`] finds runs by agent, status, tag, time and parent.
+//! A run's past stays readable ([`Database::run_view_at`]), forkable ([`Database::fork_run`])
+//! and comparable ([`Database::diff_runs`]), and [`primitives::Cassette`] serves a run's recorded
+//! tool answers to execute it again.
 //!
 //! The getting-started flow:
 //!
@@ -61,14 +64,21 @@ pub use in_mem_core_types::{
     AgentId, BigU64, Key, Namespace, RunId, Timestamp, TypeTag, Value, Version, VersionedValue,
     limits,
 };
+/// History: a run's past ([`Database::run_view_at`]), forks ([`Database::fork_run`]), its
+/// timeline, a key's versions, diffs and replays.
+pub use in_mem_engine::{
+    At, CellChange, EventsDiff, KeyHistory, KeyVersion, KvChange, Replay, ReplayStep, RunDiff,
+    RunView, SpanChange, Step, Timeline,
+};
 pub use in_mem_engine::{
     CheckpointInfo, Clock, Damage, Database, DatabaseId, DatabaseStats, DurabilityMode, Error,
-    ManualClock, Mismatch, OpenOptions, Quarantined, RecoveryMode, RecoveryReport, Result,
-    RetryPolicy, RunInfo, RunOptions, RunQuery, RunStatus, Salvaged, SweepStats, SystemClock,
-    TailState, Transaction,
+    HistoryRetention, ManualClock, Mismatch, OpenOptions, Quarantined, RecoveryMode,
+    RecoveryReport, Result, RetryPolicy, RunInfo, RunOptions, RunQuery, RunStatus, Salvaged,
+    SweepStats, SystemClock, TailState, Transaction,
 };
 
-/// The agent primitives: `KVStore`, `EventLog`, `StateMachine`, `TraceStore`, `RunIndex`.
+/// The agent primitives: `KVStore`, `EventLog`, `StateMachine`, `TraceStore`, `RunIndex`, and
+/// `Cassette` (a run's recorded tool answers, to execute it again).
 ///
 /// Each has `*_in` calls that take a [`Transaction`](crate::Transaction), so one
 /// `Database::transaction` can change several of them atomically.
@@ -76,7 +86,8 @@ pub mod primitives {
     pub use in_mem_core_types::{from_value, to_value};
     pub use in_mem_engine::{Cells, Events, Spans};
     pub use in_mem_primitives::{
-        Cell, ChainSummary, Event, EventIter, EventLog, KVStore, MachineDefinition, NewSpan,
+        Call, CallKind, Cassette, CassetteError, Cell, ChainSummary, Divergence, Event, EventIter,
+        EventLog, FINGERPRINT_ATTRIBUTE, KVStore, MachineDefinition, NewSpan, RecordedCall,
         RunIndex, SPAN_TREE_DEPTH_MAX, Span, SpanId, SpanKind, SpanStatus, SpanTree, StateMachine,
         TraceStore, Transition,
     };
@@ -102,4 +113,6 @@ mod guides {
     struct RunIndex;
     #[doc = include_str!("../../../docs/primitives/transactions.md")]
     struct Transactions;
+    #[doc = include_str!("../../../docs/primitives/history.md")]
+    struct History;
 }

@@ -502,7 +502,12 @@ fn fixtures_name_their_format_versions() {
                     seen += 1;
                 }
             }
-            for file in std::fs::read_dir(dir.join("checkpoints")).unwrap() {
+            // Git keeps no empty directory: a fixture without checkpoints may lack the folder.
+            let checkpoints = dir.join("checkpoints");
+            if !checkpoints.exists() {
+                continue;
+            }
+            for file in std::fs::read_dir(checkpoints).unwrap() {
                 let file = file.unwrap().path();
                 assert_eq!(version(&file), checkpoint, "{}", file.display());
                 seen += 1;

@@ -6,6 +6,9 @@
 //!   machines whose transitions the store enforces.
 //! - [`TraceStore`]: a run's spans (tool calls, decisions, queries, thoughts, errors) as a tree.
 //! - [`RunIndex`]: the runs themselves: lifecycle, lineage, tags, metadata, queries.
+//! - [`Cassette`]: the recorded answers of a run's tool calls and queries, served back in order
+//!   to execute the run again, with every step where the new execution differs caught as a
+//!   [`Divergence`].
 //!
 //! Every primitive has `*_in` calls that work inside `Database::transaction`, so one commit can
 //! put a KV value, append an event, advance a state machine and record a span atomically:
@@ -36,6 +39,7 @@
 //! return `Value`s); this crate is the typed layer: serde values in and out, and the
 //! run-scoped calls that retry on conflict. It never touches storage or durability directly.
 
+mod cassette;
 mod convert;
 mod events;
 mod kv;
@@ -43,6 +47,9 @@ mod runs;
 mod state;
 mod trace;
 
+pub use cassette::{
+    Call, CallKind, Cassette, CassetteError, Divergence, FINGERPRINT_ATTRIBUTE, RecordedCall,
+};
 pub use events::{EventIter, EventLog};
 pub use in_mem_core_types::value_serde;
 pub use in_mem_engine::{

@@ -130,16 +130,33 @@ fn describe<'py>(py: Python<'py>, err: &Error) -> (&'static str, Vec<Attr<'py>>)
         ),
         Error::HistoryPruned {
             run: r,
-            snapshot,
+            at,
             oldest_kept,
         } => (
             "HistoryPruned",
             vec![
                 run(r),
-                attr("snapshot", int(*snapshot)),
+                attr("at", int(*at)),
                 attr("oldest_kept", int(*oldest_kept)),
             ],
         ),
+        Error::UnknownPoint { run: r, at, reason } => (
+            "UnknownPoint",
+            vec![run(r), attr("at", text(at)), attr("reason", text(reason))],
+        ),
+        Error::HasForks {
+            run: r,
+            forks,
+            example,
+        } => (
+            "HasForks",
+            vec![
+                run(r),
+                attr("forks", int(*forks as u64)),
+                attr("example", text(&example.to_string())),
+            ],
+        ),
+        Error::ReadOnlyView { run: r } => ("ReadOnlyView", vec![run(r)]),
         Error::Conflict {
             run: r,
             key,

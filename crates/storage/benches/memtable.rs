@@ -225,7 +225,7 @@ fn scans(c: &mut Criterion, maps: &Maps) {
         b.iter(|| {
             let prefix = group_prefix(rng.below(groups));
             let mut touched = 0usize;
-            for (key, read) in maps.memtable.scan_prefix(&prefix, maps.view, NOW) {
+            for (key, read) in maps.memtable.scan_prefix(&prefix, maps.view.clone(), NOW) {
                 touched += key.len() + usize::from(read.value[0]);
             }
             black_box(touched)
@@ -253,7 +253,7 @@ fn read_benches(c: &mut Criterion) {
     assert_eq!(maps.memtable.key_count() as u64, KEYS);
     assert_eq!(
         maps.memtable
-            .scan_prefix(&group_prefix(3), maps.view, NOW)
+            .scan_prefix(&group_prefix(3), maps.view.clone(), NOW)
             .count() as u64,
         SCAN_KEYS
     );

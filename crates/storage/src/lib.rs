@@ -57,5 +57,6 @@ mod version_counter;
 pub use memtable::{KeepNothing, Memtable, Scan, SweepRules, SweepStats};
 pub use mutation::{Mutation, MutationKind};
 pub use read_view::ReadView;
-pub use stored::{Lookup, StoredValue, StoredVersion};
+pub use read_view::Writer;
+pub use stored::{Cuts, Lookup, Read, StoredValue, StoredVersion};
 pub use version_counter::VersionCounter;

@@ -1,17 +1,43 @@
-//! `ReadView`: which versions a read may see (a snapshot, plus a run's own later writes).
+//! `ReadView`: which versions a read may see: a snapshot, plus the writes of a few runs up to
+//! a version each (a run's own writes; for a fork, also its ancestors' up to the fork points).
+
+use std::sync::Arc;
 
 use in_mem_core_types::{RunId, Version};
 
+/// A run whose writes up to `upto` a view sees, even above its snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Writer {
+    /// The run.
+    pub run: RunId,
+    /// Its writes at or below this version are visible.
+    pub upto: Version,
+    /// Whether sweeps keep this run's newest version at or below `upto` of every key it wrote
+    /// (a run's current view of its own writes, a fork's view of its parent's at the fork
+    /// point): then an answer by this run is right even where older versions were reclaimed.
+    /// A view into the past (time travel) is not pinned.
+    pub pinned: bool,
+}
+
 /// Which versions a read may see.
 ///
-/// A run sees the agent's memory as it was when the run began (`snapshot`) plus its own writes
-/// (`own`: the run and the last version it committed): the run model of the README.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A run sees the agent's memory as it was when the run began (`snapshot`) plus its own writes,
+/// and a fork also sees its ancestors' writes up to the points it was forked at: the run model
+/// of the README.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadView {
     /// Every version up to this one is visible.
     pub snapshot: Version,
-    /// A run whose writes up to the given version are visible too, even above `snapshot`.
-    pub own: Option<(RunId, Version)>,
+    writers: Writers,
+}
+
+/// The runs whose writes a view sees above its snapshot: usually none or one, so those take no
+/// allocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Writers {
+    None,
+    One(Writer),
+    Many(Arc<[Writer]>),
 }
 
 impl ReadView {
@@ -19,15 +45,39 @@ impl ReadView {
     pub fn at(snapshot: Version) -> Self {
         ReadView {
             snapshot,
-            own: None,
+            writers: Writers::None,
         }
     }
 
-    /// Sees every version up to `snapshot`, plus the writes of `run` up to `own_upto`.
+    /// Sees every version up to `snapshot`, plus the writes of `run` up to `own_upto`: a run's
+    /// current view (pinned: sweeps keep each run's newest own writes).
     pub fn for_run(snapshot: Version, run: RunId, own_upto: Version) -> Self {
         ReadView {
             snapshot,
-            own: Some((run, own_upto)),
+            writers: Writers::One(Writer {
+                run,
+                upto: own_upto,
+                pinned: true,
+            }),
+        }
+    }
+
+    /// Sees every version up to `snapshot`, plus each writer's writes up to its bound.
+    pub fn with_writers(snapshot: Version, writers: Vec<Writer>) -> Self {
+        let writers = match writers.as_slice() {
+            [] => Writers::None,
+            [one] => Writers::One(*one),
+            _ => Writers::Many(writers.into()),
+        };
+        ReadView { snapshot, writers }
+    }
+
+    /// The runs whose writes this view sees above its snapshot.
+    pub fn writers(&self) -> &[Writer] {
+        match &self.writers {
+            Writers::None => &[],
+            Writers::One(one) => std::slice::from_ref(one),
+            Writers::Many(many) => many,
         }
     }
 
@@ -35,16 +85,23 @@ impl ReadView {
     pub fn sees(&self, v: Version, writer: RunId) -> bool {
         v <= self.snapshot
             || self
-                .own
-                .is_some_and(|(run, upto)| run == writer && v <= upto)
+                .writers()
+                .iter()
+                .any(|w| w.run == writer && v <= w.upto)
+    }
+
+    /// True if a version written by `writer` that this view sees is the writer's newest up to
+    /// the view's bound for it, kept by every sweep (see [`Writer::pinned`]).
+    pub fn pins(&self, writer: RunId) -> bool {
+        self.writers().iter().any(|w| w.run == writer && w.pinned)
     }
 
     /// The highest version this view could see: nothing above it is visible.
     pub fn newest_visible_bound(&self) -> Version {
-        match self.own {
-            Some((_, upto)) => self.snapshot.max(upto),
-            None => self.snapshot,
-        }
+        self.writers()
+            .iter()
+            .map(|w| w.upto)
+            .fold(self.snapshot, Version::max)
     }
 }
 
@@ -75,6 +132,31 @@ mod tests {
         );
         assert!(view.sees(Version::new(4), other));
         assert_eq!(view.newest_visible_bound(), Version::new(9));
+        assert!(view.pins(run) && !view.pins(other));
+    }
+
+    #[test]
+    fn a_fork_sees_its_parent_up_to_the_fork_point() {
+        let (fork, parent) = (RunId::new(), RunId::new());
+        let view = ReadView::with_writers(
+            Version::new(5),
+            vec![
+                Writer {
+                    run: fork,
+                    upto: Version::new(20),
+                    pinned: true,
+                },
+                Writer {
+                    run: parent,
+                    upto: Version::new(12),
+                    pinned: true,
+                },
+            ],
+        );
+        assert!(view.sees(Version::new(12), parent));
+        assert!(!view.sees(Version::new(13), parent), "after the fork point");
+        assert!(view.sees(Version::new(20), fork));
+        assert_eq!(view.newest_visible_bound(), Version::new(20));
     }
 
     #[test]

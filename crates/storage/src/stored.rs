@@ -33,6 +33,26 @@ pub struct Lookup {
     pub live: Option<StoredValue>,
 }
 
+/// What [`Memtable::read`](crate::Memtable::read) found, and whether it is certainly the view's
+/// answer (see there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Read {
+    /// The newest version of the key the view sees, if any.
+    pub found: Option<Lookup>,
+    /// False if versions the view might see were reclaimed on the way to this answer.
+    pub exact: bool,
+}
+
+impl Read {
+    /// No version found; exact unless the walk crossed a cut.
+    pub(crate) fn none(crossed: bool) -> Self {
+        Read {
+            found: None,
+            exact: !crossed,
+        }
+    }
+}
+
 /// One stored version of a key, live or not: a value (possibly expired) or a tombstone.
 ///
 /// [`Memtable::iter_versions`](crate::Memtable::iter_versions) yields these, for checkpoints and
@@ -50,4 +70,30 @@ pub struct StoredVersion {
     pub timestamp: Timestamp,
     /// A put (with its value and expiry) or a delete (a tombstone).
     pub kind: MutationKind,
+    /// Where a sweep removed versions of the key next to this one. A checkpoint keeps these
+    /// (see [`Memtable::restore_cuts`](crate::Memtable::restore_cuts)): without them, a reload
+    /// could not tell a past read that its answer was reclaimed.
+    pub cuts: Cuts,
+}
+
+/// Whether a sweep removed versions of a key right below or right above one of its versions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cuts {
+    /// Versions right below (older) were removed.
+    pub below: bool,
+    /// Versions right above (newer) were removed.
+    pub above: bool,
+}
+
+impl Cuts {
+    /// No versions next to this one were removed.
+    pub const NONE: Cuts = Cuts {
+        below: false,
+        above: false,
+    };
+
+    /// Whether either mark is set.
+    pub fn any(self) -> bool {
+        self.below || self.above
+    }
 }

@@ -125,7 +125,7 @@ fn readers_never_see_a_version_above_their_snapshot_nor_half_a_commit() {
                             &memtable,
                             group,
                             snapshot,
-                            view,
+                            view.clone(),
                             &mut last_seen[group as usize],
                         );
                     }

@@ -127,9 +127,11 @@ fn run_ids() -> [RunId; RUNS] {
 }
 
 fn read_view(view: View, runs: &[RunId; RUNS]) -> ReadView {
-    ReadView {
-        snapshot: Version::new(view.snapshot),
-        own: view.own.map(|(run, upto)| (runs[run], Version::new(upto))),
+    match view.own {
+        Some((run, upto)) => {
+            ReadView::for_run(Version::new(view.snapshot), runs[run], Version::new(upto))
+        }
+        None => ReadView::at(Version::new(view.snapshot)),
     }
 }
 
@@ -196,7 +198,7 @@ fn answers(memtable: &Memtable, view: &ReadView, now: Timestamp) -> Answers {
         .iter()
         .map(|prefix| {
             memtable
-                .scan_prefix(prefix, *view, now)
+                .scan_prefix(prefix, view.clone(), now)
                 .map(|(key, value)| (key.to_vec(), value))
                 .collect()
         })
@@ -227,7 +229,7 @@ fn check_against_model(
         }
         for prefix in PREFIXES {
             let scanned: Vec<(Vec<u8>, StoredValue)> = memtable
-                .scan_prefix(prefix, read, now)
+                .scan_prefix(prefix, read.clone(), now)
                 .map(|(key, value)| (key.to_vec(), value))
                 .collect();
             prop_assert_eq!(

@@ -62,9 +62,12 @@ fn deleted_keys_still_showed_in_list_and_count() {
     let latest = ReadView::at(commit(&memtable, &[Mutation::delete(&b"b"[..])]));
 
     // Listing and counting at the latest view show neither the deleted nor the expired key...
-    assert_eq!(live_keys(&memtable, latest), [b"a".to_vec(), b"c".to_vec()]);
-    assert_eq!(memtable.scan_prefix(b"", latest, NOW).count(), 2);
-    assert_eq!(memtable.scan_prefix(b"b", latest, NOW).count(), 0);
+    assert_eq!(
+        live_keys(&memtable, latest.clone()),
+        [b"a".to_vec(), b"c".to_vec()]
+    );
+    assert_eq!(memtable.scan_prefix(b"", latest.clone(), NOW).count(), 2);
+    assert_eq!(memtable.scan_prefix(b"b", latest.clone(), NOW).count(), 0);
     // ...and once swept, they are gone from the stored key count too.
     let stats = memtable.sweep(latest.snapshot, NOW);
     assert_eq!(stats.keys_removed, 2);
@@ -78,4 +81,27 @@ fn deleted_keys_still_showed_in_list_and_count() {
         [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]
     );
     assert_eq!(memtable.key_count(), 3);
+}
+
+#[test]
+fn a_past_read_that_sought_past_every_remaining_version_missed_the_cut() {
+    let memtable = Memtable::new(Version::ZERO);
+    commit(&memtable, &[Mutation::put(&b"k"[..], &b"1"[..])]);
+    let past = commit(&memtable, &[Mutation::put(&b"k"[..], &b"2"[..])]);
+    let newest = commit(&memtable, &[Mutation::put(&b"k"[..], &b"3"[..])]);
+    // A key after "k", so that a seek past k's versions lands on something.
+    commit(&memtable, &[Mutation::put(&b"l"[..], &b"x"[..])]);
+    memtable.sweep(newest, NOW);
+    // A view of the past: its answer ("2") was reclaimed. Its seek for k at or below `past`
+    // lands on "l"; only the survivor above ("3", marked "cut below") says versions are gone.
+    // It once read as an exact "absent".
+    let read = memtable.read(b"k", &ReadView::at(past), NOW);
+    assert!(read.found.is_none());
+    assert!(
+        !read.exact,
+        "a reclaimed answer must not read as an exact absence"
+    );
+    // A view at the newest version is unaffected.
+    let read = memtable.read(b"k", &ReadView::at(newest), NOW);
+    assert!(read.exact && read.found.is_some());
 }

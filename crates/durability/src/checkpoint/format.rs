@@ -3,7 +3,7 @@
 
 use in_mem_core_types::{RunId, Timestamp, Version};
 
-use super::{CheckpointEntry, CheckpointOp};
+use super::{CheckpointCuts, CheckpointEntry, CheckpointOp};
 use crate::codec::{array_at, put, u32_at, u64_at};
 use crate::identity::{DatabaseId, Stamp};
 use crate::wal::frame::PayloadLimits;
@@ -27,8 +27,20 @@ pub(super) const TEMP_SUFFIX: &str = ".ckpt.tmp";
 
 const TAG_ENTRY: u8 = 0x01;
 const TAG_TRAILER: u8 = 0x02;
+/// An entry's op byte: the operation in its low bit, cut flags above it.
+const OP_MASK: u8 = 0x01;
 const OP_PUT: u8 = 0x00;
 const OP_DELETE: u8 = 0x01;
+/// Versions of the key right below the entry's were removed by a sweep.
+const FLAG_CUT_BELOW: u8 = 0x02;
+/// Versions of the key right above the entry's were removed by a sweep.
+const FLAG_CUT_ABOVE: u8 = 0x04;
+/// Every bit an op byte may have set. Any other is damage: a build that adds a flag bumps the
+/// format version, which is checked before any entry is read.
+const OP_BYTE_KNOWN: u8 = OP_MASK | FLAG_CUT_BELOW | FLAG_CUT_ABOVE;
+
+const _: () = assert!(OP_MASK & (FLAG_CUT_BELOW | FLAG_CUT_ABOVE) == 0);
+const _: () = assert!(FLAG_CUT_BELOW & FLAG_CUT_ABOVE == 0);
 
 const _: () = assert!(
     in_mem_core_types::limits::VALUE_BYTES_MAX
@@ -109,30 +121,41 @@ pub(super) fn push_frame(out: &mut Vec<u8>, payload: &[u8]) {
     out.extend_from_slice(payload);
 }
 
+/// What an entry payload holds besides its key, borrowed from the caller.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct EntryFields<'a> {
+    pub version: Version,
+    pub writer: RunId,
+    pub timestamp: Timestamp,
+    /// A value with its expiry, or `None` for a tombstone.
+    pub value: Option<(&'a [u8], Option<Timestamp>)>,
+    pub cuts: CheckpointCuts,
+}
+
 /// An entry payload.
-pub(super) fn encode_entry(
-    out: &mut Vec<u8>,
-    key: &[u8],
-    version: Version,
-    writer: RunId,
-    timestamp: Timestamp,
-    op: Option<(&[u8], Option<Timestamp>)>,
-) {
+pub(super) fn encode_entry(out: &mut Vec<u8>, key: &[u8], fields: EntryFields<'_>) {
     out.push(TAG_ENTRY);
     out.extend_from_slice(&len32(key.len()).to_le_bytes());
     out.extend_from_slice(key);
-    out.extend_from_slice(&version.get().to_le_bytes());
-    out.extend_from_slice(&writer.to_bytes());
-    out.extend_from_slice(&timestamp.as_micros().to_le_bytes());
-    match op {
+    out.extend_from_slice(&fields.version.get().to_le_bytes());
+    out.extend_from_slice(&fields.writer.to_bytes());
+    out.extend_from_slice(&fields.timestamp.as_micros().to_le_bytes());
+    let flags = cut_flags(fields.cuts);
+    match fields.value {
         Some((value, expires_at)) => {
-            out.push(OP_PUT);
+            out.push(OP_PUT | flags);
             out.extend_from_slice(&expires_at.map_or(0, Timestamp::as_micros).to_le_bytes());
             out.extend_from_slice(&len32(value.len()).to_le_bytes());
             out.extend_from_slice(value);
         }
-        None => out.push(OP_DELETE),
+        None => out.push(OP_DELETE | flags),
     }
+}
+
+fn cut_flags(cuts: CheckpointCuts) -> u8 {
+    let below = if cuts.below { FLAG_CUT_BELOW } else { 0 };
+    let above = if cuts.above { FLAG_CUT_ABOVE } else { 0 };
+    below | above
 }
 
 pub(super) fn encode_trailer(entries: u64) -> [u8; 9] {
@@ -163,7 +186,15 @@ pub(super) fn decode_payload(bytes: &[u8]) -> Result<Payload, &'static str> {
             let version = Version::new(at.u64()?);
             let writer = RunId::from_bytes(at.take(16)?.try_into().expect("16 bytes"));
             let timestamp = Timestamp::from_micros(at.u64()?);
-            let op = match at.u8()? {
+            let op_byte = at.u8()?;
+            if op_byte & !OP_BYTE_KNOWN != 0 {
+                return Err("an entry's op byte has an unknown flag");
+            }
+            let cuts = CheckpointCuts {
+                below: op_byte & FLAG_CUT_BELOW != 0,
+                above: op_byte & FLAG_CUT_ABOVE != 0,
+            };
+            let op = match op_byte & OP_MASK {
                 OP_PUT => {
                     let expires = at.u64()?;
                     let value_len = at.u32()? as usize;
@@ -171,8 +202,8 @@ pub(super) fn decode_payload(bytes: &[u8]) -> Result<Payload, &'static str> {
                     let expires_at = (expires != 0).then(|| Timestamp::from_micros(expires));
                     CheckpointOp::Put { value, expires_at }
                 }
-                OP_DELETE => CheckpointOp::Delete,
-                _ => return Err("an entry has an unknown operation"),
+                // OP_DELETE: the mask leaves no other value.
+                _ => CheckpointOp::Delete,
             };
             at.end()?;
             Ok(Payload::Entry(CheckpointEntry {
@@ -181,6 +212,7 @@ pub(super) fn decode_payload(bytes: &[u8]) -> Result<Payload, &'static str> {
                 writer,
                 timestamp,
                 op,
+                cuts,
             }))
         }
         _ => Err("a frame has an unknown payload type"),

@@ -11,17 +11,22 @@
 //!  16  database id               16 bytes
 //!  32  log generation (u64)       8 bytes   the generation it was written in
 //!  40  checkpoint version (u64)   8 bytes   every entry's version is at or below it
-//!  48  reserved, zero            12 bytes
+//!  48  history from (u64)         8 bytes   below it, sweeps had reclaimed versions
+//!  56  reserved, zero             4 bytes
 //!  60  CRC-32C of bytes 0..60     4 bytes
 //! frames, as in the log: [len: u32 LE][crc: u32 LE over len ++ payload][payload]
 //!   entry:   0x01 | key len u32 | key | version u64 | writer 16 | timestamp u64
-//!                 | 0x00 put | expires u64 (0: never) | value len u32 | value
-//!                 | 0x01 tombstone
+//!                 | op byte: 0x00 put | expires u64 (0: never) | value len u32 | value
+//!                          0x01 tombstone
+//!                   with flags or-ed in: 0x02 cut below, 0x04 cut above
 //!   trailer: 0x02 | entries u64        (last frame; the file ends right after it)
 //! ```
 //! All integers little-endian. Entries come in (key ascending, version descending) order, as the
-//! memtable holds them. A file without its trailer, with a wrong count, or with anything after
-//! the trailer is damaged: recovery then falls back to the previous checkpoint.
+//! memtable holds them. The op byte's flags keep where sweeps removed versions of the key right
+//! below (older than) or right above (newer than) the entry's version ([`CheckpointCuts`]), so
+//! that a read of a past view that steps over them after a reload still knows its answer may be
+//! gone; any other bit set is damage. A file without its trailer, with a wrong count, or with
+//! anything after the trailer is damaged: recovery then falls back to the previous checkpoint.
 
 pub(crate) mod format;
 mod reader;
@@ -53,6 +58,27 @@ pub struct CheckpointEntry {
     pub timestamp: Timestamp,
     /// A value (with its expiry) or a tombstone.
     pub op: CheckpointOp,
+    /// Whether sweeps removed versions of the key next to this one.
+    pub cuts: CheckpointCuts,
+}
+
+/// Whether sweeps removed versions of a key right below or right above one of its versions, as
+/// a checkpoint keeps it (the memtable's cut marks; this crate does not know the memtable).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CheckpointCuts {
+    /// Versions right below (older) were removed.
+    pub below: bool,
+    /// Versions right above (newer) were removed.
+    pub above: bool,
+}
+
+impl CheckpointCuts {
+    /// Nothing next to the version was removed (what every entry of a file written before the
+    /// flags says).
+    pub const NONE: CheckpointCuts = CheckpointCuts {
+        below: false,
+        above: false,
+    };
 }
 
 /// What a checkpoint entry holds.

@@ -1,5 +1,5 @@
-//! Checkpoint files: round trip, every kind of damage refused with file and offset, temp files
-//! cleaned up, old checkpoints removed.
+//! Checkpoint files: round trip (cut marks included), every kind of damage refused with file and
+//! offset, temp files cleaned up, old checkpoints removed.
 
 use std::sync::Arc;
 
@@ -35,9 +35,27 @@ fn sample(n: u64) -> Vec<CheckpointEntry> {
                 },
                 _ => CheckpointOp::Delete,
             },
+            // Independent of the operation: every pairing appears in 12 entries.
+            cuts: CUT_COMBINATIONS[(i / 3 % 4) as usize],
         })
         .collect()
 }
+
+const CUT_COMBINATIONS: [CheckpointCuts; 4] = [
+    CheckpointCuts::NONE,
+    CheckpointCuts {
+        below: true,
+        above: false,
+    },
+    CheckpointCuts {
+        below: false,
+        above: true,
+    },
+    CheckpointCuts {
+        below: true,
+        above: true,
+    },
+];
 
 fn write(dir: &DataDir, version: u64, entries: &[CheckpointEntry]) -> CheckpointWritten {
     let mut writer = CheckpointWriter::create(dir, Version::new(version), Version::ZERO).unwrap();
@@ -47,7 +65,7 @@ fn write(dir: &DataDir, version: u64, entries: &[CheckpointEntry]) -> Checkpoint
             CheckpointOp::Delete => None,
         };
         writer
-            .push(&e.key, e.version, e.writer, e.timestamp, value)
+            .push(&e.key, e.version, e.writer, e.timestamp, value, e.cuts)
             .unwrap();
     }
     writer.finish().unwrap()
@@ -69,6 +87,136 @@ fn entries_round_trip_in_order() {
     let written = write(&dir, 3_000, &entries);
     assert_eq!(written.entries, 3_000);
     assert_eq!(list_checkpoints(&dir).unwrap(), vec![written.file.clone()]);
+    assert_eq!(read_all(&dir, &written.file).unwrap(), entries);
+}
+
+/// Where the op byte of the first entry is, for a key of `key_len` bytes: after the header, the
+/// frame's length and checksum, and the entry's tag, key length, key, version, writer and
+/// timestamp.
+fn first_op_byte_at(key_len: usize) -> usize {
+    format::HEADER_BYTES + 4 + 4 + 1 + 4 + key_len + 8 + 16 + 8
+}
+
+/// Sets the first frame's checksum right again after its payload was edited, so that the
+/// edit reaches the entry decoder.
+fn reseal_first_frame(bytes: &mut [u8]) {
+    let at = format::HEADER_BYTES;
+    let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    let crc = crc32c::crc32c_append(
+        crc32c::crc32c(&bytes[at..at + 4]),
+        &bytes[at + 8..at + 8 + len],
+    );
+    bytes[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+#[test]
+fn every_cut_combination_round_trips_on_values_and_tombstones() {
+    let (_tmp, dir) = dir();
+    let mut expected = Vec::new();
+    for (i, cuts) in CUT_COMBINATIONS.into_iter().enumerate() {
+        for (j, op) in [
+            CheckpointOp::Put {
+                value: b"v".to_vec(),
+                expires_at: Some(Timestamp::from_micros(5)),
+            },
+            CheckpointOp::Delete,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            expected.push(CheckpointEntry {
+                key: b"key".to_vec(),
+                version: Version::new(9 - (i * 2 + j) as u64),
+                writer: RunId::from_bytes([3; 16]),
+                timestamp: Timestamp::from_micros(77),
+                op,
+                cuts,
+            });
+        }
+    }
+    let written = write(&dir, 9, &expected);
+    assert_eq!(read_all(&dir, &written.file).unwrap(), expected);
+}
+
+/// The op byte as FORMAT.md section 13 draws it: the operation in bit 0, "cut below" in bit 1,
+/// "cut above" in bit 2. An entry written without cuts has the op byte of files written
+/// before the flags existed.
+#[test]
+fn the_op_byte_has_the_documented_flags() {
+    let cases = [
+        (false, CheckpointCuts::NONE, 0x00),
+        (true, CheckpointCuts::NONE, 0x01),
+        (false, CUT_COMBINATIONS[1], 0x02),
+        (true, CUT_COMBINATIONS[1], 0x03),
+        (false, CUT_COMBINATIONS[2], 0x04),
+        (true, CUT_COMBINATIONS[2], 0x05),
+        (false, CUT_COMBINATIONS[3], 0x06),
+        (true, CUT_COMBINATIONS[3], 0x07),
+    ];
+    for (tombstone, cuts, byte) in cases {
+        let (_tmp, dir) = dir();
+        let mut writer = CheckpointWriter::create(&dir, Version::new(1), Version::ZERO).unwrap();
+        let value = (!tombstone).then_some((&b"v"[..], None));
+        writer
+            .push(
+                b"k",
+                Version::new(1),
+                RunId::NIL,
+                Timestamp::EPOCH,
+                value,
+                cuts,
+            )
+            .unwrap();
+        let bytes = std::fs::read(writer.finish().unwrap().file.path).unwrap();
+        assert_eq!(bytes[first_op_byte_at(1)], byte, "{tombstone} {cuts:?}");
+    }
+    let (_tmp, dir) = dir();
+    let mut writer = CheckpointWriter::create(&dir, Version::new(1), Version::ZERO).unwrap();
+    writer
+        .push(
+            b"k",
+            Version::new(1),
+            RunId::NIL,
+            Timestamp::EPOCH,
+            None,
+            CheckpointCuts::NONE,
+        )
+        .unwrap();
+    let bytes = std::fs::read(writer.finish().unwrap().file.path).unwrap();
+    assert_eq!(bytes[first_op_byte_at(1)], 0x01, "push writes no flags");
+}
+
+/// A bit of the op byte that no flag names is damage, reported with the file and the entry's
+/// offset, even when the frame's checksum matches.
+#[test]
+fn an_unknown_flag_in_the_op_byte_is_refused_as_damage() {
+    let (_tmp, dir) = dir();
+    let entries = sample(3);
+    let written = write(&dir, 3, &entries);
+    let original = std::fs::read(&written.file.path).unwrap();
+    let at = first_op_byte_at(entries[0].key.len());
+    for bit in (3..8).map(|b| 1u8 << b) {
+        for known in [0x00, 0x01, 0x07] {
+            let mut bytes = original.clone();
+            bytes[at] = known | bit;
+            reseal_first_frame(&mut bytes);
+            std::fs::write(&written.file.path, &bytes).unwrap();
+            match read_all(&dir, &written.file) {
+                Err(Error::Corruption { file, offset, kind }) => {
+                    assert_eq!(file, written.file.path);
+                    assert_eq!(offset, format::HEADER_BYTES as u64);
+                    assert_eq!(
+                        kind,
+                        crate::CorruptionKind::BadCheckpoint(
+                            "an entry's op byte has an unknown flag"
+                        )
+                    );
+                }
+                other => panic!("op byte {:#04x}: {other:?}", known | bit),
+            }
+        }
+    }
+    std::fs::write(&written.file.path, &original).unwrap();
     assert_eq!(read_all(&dir, &written.file).unwrap(), entries);
 }
 
@@ -140,7 +288,14 @@ fn unfinished_checkpoints_are_deleted_and_old_ones_removed() {
 fn an_entry_above_the_checkpoint_version_is_a_bug() {
     let (_tmp, dir) = dir();
     let mut writer = CheckpointWriter::create(&dir, Version::new(5), Version::ZERO).unwrap();
-    let _ = writer.push(b"k", Version::new(6), RunId::NIL, Timestamp::EPOCH, None);
+    let _ = writer.push(
+        b"k",
+        Version::new(6),
+        RunId::NIL,
+        Timestamp::EPOCH,
+        None,
+        CheckpointCuts::NONE,
+    );
 }
 
 #[test]

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use in_mem_core_types::{RunId, Timestamp, Version};
 
 use super::format::{
-    FILE_SUFFIX, HEADER_BYTES, HeaderFields, TEMP_SUFFIX, encode_entry, encode_header,
+    EntryFields, FILE_SUFFIX, HEADER_BYTES, HeaderFields, TEMP_SUFFIX, encode_entry, encode_header,
     encode_trailer, push_frame,
 };
-use super::{CheckpointFile, CheckpointWritten};
+use super::{CheckpointCuts, CheckpointFile, CheckpointWritten};
 use crate::dir::DataDir;
 use crate::error::{Error, Result};
 use crate::vfs::{OpenMode, VfsFile, write_all_at};
@@ -85,7 +85,9 @@ impl CheckpointWriter {
         })
     }
 
-    /// Adds one stored version: a value (`Some((value, expires_at))`) or a tombstone (`None`).
+    /// Adds one stored version, a value (`Some((value, expires_at))`) or a tombstone (`None`),
+    /// with where sweeps removed versions of the key next to it (`CheckpointCuts::NONE` if
+    /// none did: a caller must say, so that no copy of a swept memtable drops the marks).
     ///
     /// # Panics
     /// If `version` is above the checkpoint's version (a caller bug: the checkpoint would claim
@@ -97,6 +99,7 @@ impl CheckpointWriter {
         writer: RunId,
         timestamp: Timestamp,
         value: Option<(&[u8], Option<Timestamp>)>,
+        cuts: CheckpointCuts,
     ) -> Result<()> {
         assert!(
             version <= self.version,
@@ -104,7 +107,14 @@ impl CheckpointWriter {
             self.version
         );
         self.payload.clear();
-        encode_entry(&mut self.payload, key, version, writer, timestamp, value);
+        let fields = EntryFields {
+            version,
+            writer,
+            timestamp,
+            value,
+            cuts,
+        };
+        encode_entry(&mut self.payload, key, fields);
         push_frame(&mut self.buffer, &self.payload);
         self.entries += 1;
         if self.buffer.len() >= WRITE_CHUNK_BYTES {

@@ -143,7 +143,7 @@ impl Database {
             let now = instance.now();
             let found = instance.scan(
                 state,
-                view,
+                &view,
                 &full_prefix,
                 Upper::WithinPrefix(&full_prefix),
                 now,

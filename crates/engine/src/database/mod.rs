@@ -1,8 +1,10 @@
 //! `Database`: the handle users hold, with the getting-started API.
 //!
 //! This file holds opening, durability and lifetime; `runs.rs` the run lifecycle, `kv.rs` the
-//! agent's memory, `transactions.rs` transactions.
+//! agent's memory, `transactions.rs` transactions, `history.rs` views of the past, forks, diffs
+//! and replays.
 
+mod history;
 mod kv;
 mod runs;
 mod transactions;

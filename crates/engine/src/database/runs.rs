@@ -7,7 +7,7 @@ use super::{
     AgentId, Database, Error, Lifecycle, Namespace, Result, RunId, RunInfo, RunStatus, Value,
 };
 use crate::instance::OnLogFailure;
-use crate::runs::RunQuery;
+use crate::runs::{Origin, RunQuery};
 
 /// How to begin a run: its agent, its id, its parent, tags and metadata. Start from
 /// `RunOptions::new()`; everything is optional.
@@ -76,7 +76,7 @@ impl Database {
         let begun = self.instance.begin_run(
             run,
             &agent,
-            None,
+            Origin::default(),
             lifecycle,
             self.handle.wait,
             OnLogFailure::Keep,
@@ -119,10 +119,14 @@ impl Database {
         let tags = clean_tags(options.tags)?;
         options.metadata.check_depth()?;
         let lifecycle = Lifecycle::begun(self.instance.now(), tags, options.metadata);
+        let origin = Origin {
+            parent: options.parent,
+            ..Origin::default()
+        };
         self.instance.begin_run(
             run,
             &agent,
-            options.parent,
+            origin,
             lifecycle,
             self.handle.wait,
             OnLogFailure::Forget,
@@ -155,8 +159,10 @@ impl Database {
 
     /// Resumes a paused run, or one interrupted by a crash: it takes writes again, with the view
     /// it had (its start snapshot plus its own writes). An interrupted run can be resumed within
-    /// `OpenOptions::interrupted_run_grace` of the open that found it; after that its view of
-    /// shared memory may be reclaimed, and resuming it is [`Error::HistoryPruned`].
+    /// `OpenOptions::interrupted_run_grace` of the open that found it with its whole view; after
+    /// that its view of shared memory may be reclaimed: it can still be resumed (its own data is
+    /// all there), but a read of what it saw of shared memory that a sweep reclaimed is
+    /// [`Error::HistoryPruned`].
     pub fn resume_run(&self, run: RunId) -> Result<()> {
         self.transition(run, RunStatus::Active, None)
     }

@@ -19,7 +19,6 @@ use std::sync::Arc;
 use in_mem_core_types::Version;
 use in_mem_core_types::limits::COMMIT_WRITES_MAX;
 use in_mem_durability::{CommitBody, OpRef, WaitFor, WriteRef};
-use in_mem_storage::ReadView;
 
 use super::Instance;
 use crate::error::{Error, Result};
@@ -63,6 +62,7 @@ impl Instance {
             }
             ticket
         };
+        self.version_times.note(timestamp, ticket.version);
         let outcome = self.wal.wait(ticket, wait);
         if outcome.is_ok() {
             if writes
@@ -101,10 +101,7 @@ impl Instance {
         if reads.is_empty() {
             return Ok(());
         }
-        let view = ReadView {
-            snapshot: run.snapshot,
-            own: Some((run.id, self.memtable.versions().visible())),
-        };
+        let view = self.view_of(run);
         let now = self.clock.now();
         for read in reads {
             let current = pending.get(&read.key).copied().or_else(|| {

@@ -1,6 +1,7 @@
 //! Background maintenance of an open database: sweeps (reclaiming versions no view can see any
 //! more, and expired values) and checkpoints, on demand and when due.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -16,12 +17,25 @@ use crate::runs::RunRegistry;
 /// What sweeps keep and take beyond the horizon.
 struct Rules<'a> {
     runs: &'a RunRegistry,
+    /// For each run live forks include, the versions up to which its newest writes stay.
+    fork_bounds: HashMap<RunId, Vec<Version>>,
+    min_versions: usize,
 }
 
 impl SweepRules for Rules<'_> {
-    /// A run's own writes stay readable for as long as the run exists.
-    fn keeps_writer(&self, writer: RunId) -> bool {
-        self.runs.contains(writer)
+    /// A run's own newest writes stay readable for as long as the run exists; what a fork sees
+    /// of its ancestors stays for as long as the fork exists.
+    fn kept_bounds(&self, writer: RunId, out: &mut Vec<Version>) {
+        if self.runs.contains(writer) {
+            out.push(Version::MAX);
+        }
+        if let Some(bounds) = self.fork_bounds.get(&writer) {
+            out.extend_from_slice(bounds);
+        }
+    }
+
+    fn min_versions(&self) -> usize {
+        self.min_versions
     }
 
     /// Run records are read only at their newest version (a run's lifecycle has no history to
@@ -68,18 +82,35 @@ impl Instance {
             .then(|| self.checkpoint())
     }
 
+    /// The oldest version a view may still need: the oldest snapshot runs pin, and what the
+    /// history retention keeps.
     fn horizon(&self, now: Timestamp) -> Version {
         let visible = || self.memtable.versions().visible();
-        self.runs.horizon(now, visible)
+        let newest = visible();
+        let pinned = self.runs.horizon(now, visible);
+        if self.history.keep_for.is_zero() {
+            // No history asked for: the samples' bucket width must not hold any back.
+            return pinned.min(newest);
+        }
+        let kept_since = now
+            .as_micros()
+            .saturating_sub(u64::try_from(self.history.keep_for.as_micros()).unwrap_or(u64::MAX));
+        let history = self
+            .version_times
+            .horizon_at(Timestamp::from_micros(kept_since), newest);
+        pinned.min(history)
     }
 
     fn sweep_at(&self, horizon: Version, now: Timestamp) -> SweepStats {
         // Published before anything is removed, so that readers of older views notice.
         self.swept_horizon
             .fetch_max(horizon.get(), Ordering::SeqCst);
-        let stats = self
-            .memtable
-            .sweep_with(horizon, now, &Rules { runs: &self.runs });
+        let rules = Rules {
+            runs: &self.runs,
+            fork_bounds: self.runs.fork_bounds(),
+            min_versions: self.history.keep_min_versions,
+        };
+        let stats = self.memtable.sweep_with(horizon, now, &rules);
         self.sweep_due.swept(horizon, self.garbage_versions());
         stats
     }

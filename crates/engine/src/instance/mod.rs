@@ -3,9 +3,11 @@
 //!
 //! Its fields are private; the rest of the engine goes through the narrow interface below and
 //! in the submodules: `commit.rs` (the commit pipeline), `read.rs` (the one read path, for
-//! `Database` and `Transaction` alike), `maintenance.rs` (sweeps and checkpoints).
+//! `Database` and `Transaction` alike), `lineage.rs` (records read through a fork's ancestors),
+//! `maintenance.rs` (sweeps and checkpoints).
 
 mod commit;
+mod lineage;
 mod maintenance;
 mod read;
 mod runs;
@@ -18,7 +20,7 @@ use in_mem_core_types::{Timestamp, Version};
 use in_mem_durability::{DataDir, SyncPolicy, SyncPolicyGuard, Wal};
 use in_mem_storage::{Memtable, VersionCounter};
 
-pub(crate) use read::{Upper, bytes_of, damaged, versioned};
+pub(crate) use read::{Upper, bytes_of, damaged, versioned, view_at};
 pub(crate) use runs::OnLogFailure;
 
 use crate::background::{Next, Periodic};
@@ -26,9 +28,10 @@ use crate::checkpoint::Checkpoints;
 use crate::clock::Clock;
 use crate::error::Result;
 use crate::open_registry::Registration;
-use crate::options::OpenOptions;
+use crate::options::{HistoryRetention, OpenOptions};
 use crate::recovery::{self, Recovered, RecoveryReport};
 use crate::runs::RunRegistry;
+use crate::version_times::VersionTimes;
 use maintenance::SweepDue;
 
 pub(crate) struct Instance {
@@ -36,6 +39,9 @@ pub(crate) struct Instance {
     memtable: Memtable,
     runs: RunRegistry,
     clock: Arc<dyn Clock>,
+    history: HistoryRetention,
+    /// Which version was current when, for the history retention and views at a time.
+    version_times: VersionTimes,
     /// The horizon of the newest sweep: views below it may have lost versions.
     swept_horizon: AtomicU64,
     /// When a background sweep is worth its cost (a sweep walks every stored version).
@@ -66,12 +72,15 @@ impl Instance {
             report,
             checkpoint,
             history_from,
+            version_times,
         } = recovery::recover(&dir, path, options)?;
         let instance = Arc::new(Instance {
             path: path.to_path_buf(),
             memtable,
             runs,
             clock: Arc::clone(&options.clock),
+            history: options.history,
+            version_times,
             // What the checkpoint's sweeps had reclaimed is as missing now as it was then.
             swept_horizon: AtomicU64::new(history_from.get()),
             sweep_due: SweepDue::new(options.sweep_interval),

@@ -2,23 +2,29 @@
 //! scans through it, and the retention check that turns a read past what sweeps kept into
 //! `HistoryPruned` instead of a wrong answer.
 //!
-//! A run's own records (events, cells, spans, indexes, under its own namespace) are written
-//! only by the run, so their newest version is always its answer and sweeps never take it:
-//! they read without a check. Agent memory (KV data) is shared: a run whose snapshot is below
-//! the newest sweep's horizon may have lost the versions it would see, except for keys it
-//! wrote itself (sweeps keep every existing run's newest own write of each key, see
-//! `Memtable::sweep_keeping`), so only an answer that is the run's own write is trusted there.
+//! A view is a run's snapshot plus the writes of the runs it includes up to a version each (the
+//! run itself; a fork's ancestors up to the fork points). A view whose snapshot is at or above
+//! the newest sweep's horizon is always answered right: sweeps remove only what such views
+//! cannot see. Below it, an answer is trusted when the memtable says it is exact (no sweep
+//! removed versions the walk to it stepped past, or the answer is by a writer whose newest
+//! versions sweeps keep: see `Memtable::read`) and it found a version, or it is about records
+//! (of the run and its ancestors, never removed whole while the runs exist). Agent memory is
+//! shared: a sweep may remove every version of a key, which no walk can see, so there an exact
+//! "none" (and every scan) below the horizon is `HistoryPruned`.
 
 use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use in_mem_core_types::{Timestamp, Value, VersionedValue};
-use in_mem_storage::{Lookup, ReadView, StoredValue};
+use in_mem_core_types::{Timestamp, Value, Version, VersionedValue};
+use in_mem_storage::{Lookup, Read, ReadView, StoredValue, Writer};
 
 use super::Instance;
 use crate::error::{Error, Result};
 use crate::runs::RunState;
+
+/// What a scan returns: full keys and the values the view sees, in key order.
+pub(crate) type Rows = Vec<(Arc<[u8]>, StoredValue)>;
 
 /// Where a scan stops: at the end of a prefix, or before a key.
 #[derive(Clone, Copy, Debug)]
@@ -38,13 +44,15 @@ impl Upper<'_> {
 }
 
 impl Instance {
-    /// The view of `run` now: the agent's memory at its start snapshot plus its own writes.
+    /// The view of `run` now: the agent's memory at its start snapshot plus its own writes (and
+    /// a fork's ancestors' up to the fork points).
     pub fn view_of(&self, run: &RunState) -> ReadView {
-        ReadView::for_run(run.snapshot, run.id, self.memtable.versions().visible())
+        view_at(run, self.memtable.versions().visible(), true)
     }
 
     /// The newest version of `key` (a full encoded key) that `view` of `run` sees, tombstones
-    /// and expired values included; `None` if it sees none.
+    /// and expired values included; `None` if it sees none. `HistoryPruned` if a sweep may have
+    /// taken the view's answer.
     pub fn lookup(
         &self,
         run: &RunState,
@@ -52,12 +60,16 @@ impl Instance {
         key: &[u8],
         now: Timestamp,
     ) -> Result<Option<Lookup>> {
-        let found = self.memtable.lookup(key, view, now);
-        if !run.owns(key) {
-            let own = found.as_ref().is_some_and(|l| l.writer == run.id);
-            if !own {
-                self.check_retained(run)?;
-            }
+        let Read { found, exact } = self.memtable.read(key, view, now);
+        // A view at or above the newest sweep's horizon is answered right whatever was removed
+        // (what may go is only what such views cannot see: see the storage sweep's doc), so
+        // cut marks matter only below it. There, an exact answer that found a version is right
+        // (sweeps remove a key's versions oldest first and mark the survivors before they do),
+        // and so is an exact "none" for records (never removed whole while their run exists);
+        // an exact "none" for shared memory is not: a sweep may have removed every version.
+        let trusted = self.retained(view) || (exact && (found.is_some() || run.owns_lineage(key)));
+        if !trusted {
+            return Err(self.pruned(run, view));
         }
         Ok(found)
     }
@@ -70,7 +82,8 @@ impl Instance {
         key: &[u8],
         now: Timestamp,
     ) -> Result<Option<StoredValue>> {
-        if run.owns(key) {
+        if run.owns(key) && view.pins(run.id) {
+            // The run's newest record: only the run writes it, and no sweep takes it.
             return Ok(self.memtable.get(key, view, now));
         }
         Ok(self.lookup(run, view, key, now)?.and_then(|l| l.live))
@@ -80,46 +93,96 @@ impl Instance {
     pub fn scan(
         &self,
         run: &RunState,
-        view: ReadView,
+        view: &ReadView,
         lo: &[u8],
         upper: Upper<'_>,
         now: Timestamp,
-    ) -> Result<Vec<(Arc<[u8]>, StoredValue)>> {
+    ) -> Result<Rows> {
         let memtable = &self.memtable;
-        let found: Vec<(Arc<[u8]>, StoredValue)> = match upper {
+        let records = run.owns_lineage(lo);
+        let (found, exact): (Rows, bool) = match upper {
             Upper::WithinPrefix(prefix) if prefix == lo => {
-                memtable.scan_prefix(prefix, view, now).collect()
+                let mut scan = memtable.scan_prefix(prefix, view.clone(), now);
+                let found = scan.by_ref().collect();
+                (found, scan.is_exact())
             }
-            Upper::WithinPrefix(prefix) => memtable
-                .scan_range(Bound::Included(lo), Bound::Unbounded, view, now)
-                .take_while(|(k, _)| k.starts_with(prefix))
-                .collect(),
-            Upper::Before(hi) => memtable
-                .scan_range(Bound::Included(lo), Bound::Excluded(hi), view, now)
-                .collect(),
+            Upper::WithinPrefix(prefix) => {
+                let mut scan =
+                    memtable.scan_range(Bound::Included(lo), Bound::Unbounded, view.clone(), now);
+                let found = scan
+                    .by_ref()
+                    .take_while(|(k, _)| k.starts_with(prefix))
+                    .collect();
+                (found, scan.is_exact())
+            }
+            Upper::Before(hi) => {
+                let mut scan = memtable.scan_range(
+                    Bound::Included(lo),
+                    Bound::Excluded(hi),
+                    view.clone(),
+                    now,
+                );
+                let found = scan.by_ref().collect();
+                (found, scan.is_exact())
+            }
         };
-        // A scan of shared memory may have missed keys whose versions were reclaimed, so below
-        // the horizon it cannot be trusted at all; checked after the scan, as for `lookup`.
-        if !run.owns(lo) {
-            self.check_retained(run)?;
+        // As for `lookup`: at or above the horizon every answer is right; below it, a scan of
+        // records is right if exact, and a scan of shared memory never is (a sweep may have
+        // removed keys whole). Checked after the scan, so a sweep that began meanwhile counts.
+        if !(self.retained(view) || exact && records) {
+            return Err(self.pruned(run, view));
         }
         Ok(found)
     }
 
-    /// Errors if a sweep may have reclaimed versions of shared memory that `run`'s view needs.
+    /// Whether the newest sweep left every version `view`'s snapshot sees of shared memory.
     /// Called after the read, so that a sweep that started during the read is noticed (the
     /// sweeper publishes its horizon before it removes anything).
-    fn check_retained(&self, run: &RunState) -> Result<()> {
-        let swept = self.swept_horizon.load(Ordering::SeqCst);
-        if run.snapshot.get() < swept {
-            return Err(Error::HistoryPruned {
-                run: run.id,
-                snapshot: run.snapshot.get(),
-                oldest_kept: swept,
-            });
-        }
-        Ok(())
+    fn retained(&self, view: &ReadView) -> bool {
+        view.snapshot.get() >= self.swept_horizon.load(Ordering::SeqCst)
     }
+
+    /// The error for a read of `view` of `run` that a sweep may have answered wrongly.
+    fn pruned(&self, run: &RunState, view: &ReadView) -> Error {
+        let at = view
+            .writers()
+            .iter()
+            .filter(|w| !w.pinned)
+            .map(|w| w.upto)
+            .min()
+            .unwrap_or(view.snapshot);
+        Error::HistoryPruned {
+            run: run.id,
+            at: at.get(),
+            oldest_kept: self.swept_horizon.load(Ordering::SeqCst),
+        }
+    }
+}
+
+/// The view of `run` as it was right after commit `point`: its snapshot, its own writes up
+/// to `point`, its ancestors' up to their fork points (a fork's view before its own first
+/// commit is the one it was forked with). `current` says whether this is the run's view now
+/// (whose writers sweeps pin) rather than one of its past.
+pub(crate) fn view_at(run: &RunState, point: Version, current: bool) -> ReadView {
+    if run.ancestors.is_empty() && current {
+        return ReadView::for_run(run.snapshot, run.id, point);
+    }
+    let own = Writer {
+        run: run.id,
+        upto: point,
+        pinned: current,
+    };
+    // What a fork sees of its ancestors is fixed at its fork point; sweeps keep it for as
+    // long as the fork exists (`fork_bounds`), whatever point of the fork is looked at.
+    let ancestors = run.ancestors.iter().map(|a| Writer {
+        run: a.run,
+        upto: a.upto,
+        pinned: true,
+    });
+    ReadView::with_writers(
+        run.snapshot,
+        std::iter::once(own).chain(ancestors).collect(),
+    )
 }
 
 /// The bytes of a value written through the byte API, or [`Error::NotBytes`] for a typed one.

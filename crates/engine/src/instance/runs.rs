@@ -11,7 +11,7 @@ use in_mem_storage::ReadView;
 
 use super::Instance;
 use crate::error::{Error, Result};
-use crate::runs::{Lifecycle, RunInfo, RunQuery, RunState, RunStatus};
+use crate::runs::{Lifecycle, Origin, RunInfo, RunQuery, RunState, RunStatus};
 use crate::write::{PendingOp, PendingWrite};
 
 /// How a run's beginning behaves if its record cannot be logged.
@@ -47,13 +47,13 @@ impl Instance {
         &self,
         run: RunId,
         agent: &AgentId,
-        parent: Option<RunId>,
+        origin: Origin,
         lifecycle: Lifecycle,
         wait: WaitFor,
         on_failure: OnLogFailure,
     ) -> Result<()> {
         let record_lifecycle = lifecycle.clone();
-        let state = self.runs.begin(run, agent, parent, lifecycle, || {
+        let state = self.runs.begin(run, agent, origin, lifecycle, || {
             self.memtable.versions().visible()
         })?;
         let result = self.write_run_record(&state, &record_lifecycle, wait);
@@ -61,6 +61,40 @@ impl Instance {
             self.runs.abort_begin(&state);
         }
         result
+    }
+
+    /// Begins run `run` as a fork of `parent` at version `point` of the parent's life: same
+    /// agent, the parent's snapshot, the parent's writes and records up to `point` (and what
+    /// the parent inherited), then its own. O(1) in the parent's data: nothing is copied.
+    pub fn fork_run(
+        &self,
+        parent: &RunState,
+        run: RunId,
+        point: in_mem_core_types::Version,
+        lifecycle: Lifecycle,
+        wait: WaitFor,
+    ) -> Result<()> {
+        // A fork reads the agent's memory as of its parent's snapshot: if sweeps reclaimed that
+        // already, every scan through the fork would fail, so the fork is refused now.
+        let oldest_kept = self.swept_horizon();
+        if parent.snapshot < oldest_kept {
+            return Err(Error::HistoryPruned {
+                run: parent.id,
+                at: parent.snapshot.get(),
+                oldest_kept: oldest_kept.get(),
+            });
+        }
+        // A parent being deleted is refused when the fork registers (`RunRegistry::begin`), and
+        // a parent with forks refuses deletion: a fork never outlives the run it reads.
+        let origin = parent.fork_origin(point);
+        self.begin_run(
+            run,
+            &parent.agent.id,
+            origin,
+            lifecycle,
+            wait,
+            OnLogFailure::Forget,
+        )
     }
 
     /// Moves `run` to status `to` (with `error` for a failed run), as the transition table
@@ -93,18 +127,10 @@ impl Instance {
             });
         }
         let now = self.clock.now();
-        if from == RunStatus::Interrupted
-            && to == RunStatus::Active
-            && !self.runs.interrupted_view_held(&state, now)
-        {
-            // Its grace passed: the shared memory it saw may be reclaimed already. Its own
-            // data stays readable; it can be ended, but not resumed with a view it lost.
-            return Err(Error::HistoryPruned {
-                run,
-                snapshot: state.snapshot.get(),
-                oldest_kept: self.swept_horizon().max(state.snapshot.get() + 1),
-            });
-        }
+        // A run resumed after its grace goes on writing, but no longer pins the shared memory
+        // it saw (sweeps may have taken it already): reads of that are `HistoryPruned`, its own
+        // data reads as ever.
+        let view_held = self.runs.interrupted_view_held(&state, now);
         let mut next = lifecycle.clone();
         next.status = to;
         next.updated_at = now;
@@ -114,7 +140,7 @@ impl Instance {
         }
         self.write_run_record(&state, &next, wait)?;
         *lifecycle = next;
-        self.runs.transitioned(&state, from, to, now);
+        self.runs.transitioned(&state, from, to, now, view_held);
         Ok(())
     }
 
@@ -153,11 +179,15 @@ impl Instance {
                 action: "deleted (end it first)",
             });
         }
+        self.runs.begin_delete(run)?;
         let write = PendingWrite {
             key: Arc::from(&state.data_prefix[..]),
             op: PendingOp::DeletePrefix,
         };
-        self.commit(&state, &[write], &[], wait)?;
+        if let Err(e) = self.commit(&state, &[write], &[], wait) {
+            self.runs.abort_delete(run);
+            return Err(e);
+        }
         state.mark_deleted();
         self.runs.remove(&state);
         Ok(())
@@ -199,10 +229,5 @@ impl Instance {
         };
         self.commit(state, &[write], &[], wait)?;
         Ok(())
-    }
-
-    /// The horizon of the newest sweep (0 if none ran since open and none is known).
-    pub(super) fn swept_horizon(&self) -> u64 {
-        self.swept_horizon.load(std::sync::atomic::Ordering::SeqCst)
     }
 }

@@ -15,9 +15,9 @@ use super::fields::{Record, RecordBuilder, check_canonical, check_name, damaged}
 use super::machine::{MachineDefinition, Transition};
 use crate::error::{Error, Result};
 
-const CELL_PREFIX: &[u8] = b"cell:";
-const MACHINE_STATE_PREFIX: &[u8] = b"machine-state:";
-const MACHINE_PREFIX: &[u8] = b"machine:";
+pub(super) const CELL_PREFIX: &[u8] = b"cell:";
+pub(super) const MACHINE_STATE_PREFIX: &[u8] = b"machine-state:";
+pub(super) const MACHINE_PREFIX: &[u8] = b"machine:";
 
 /// A cell as read.
 #[derive(Debug, Clone, PartialEq)]

@@ -16,7 +16,7 @@ use super::fields::{Record, RecordBuilder, check_canonical, check_name, damaged}
 use crate::error::{Error, Result};
 
 const HEAD_KEY: &[u8] = b"event-head";
-const TYPE_INDEX: &[u8] = b"event-type:";
+pub(super) const TYPE_INDEX: &[u8] = b"event-type:";
 /// Events read per batch by [`Events::verify_chain`].
 const VERIFY_BATCH: u64 = 256;
 

@@ -64,6 +64,7 @@ mod cells;
 mod chain;
 mod events;
 mod fields;
+mod keys;
 mod machine;
 mod span;
 mod spans;
@@ -73,8 +74,10 @@ use in_mem_core_types::{Timestamp, TypeTag, Value, VersionedValue};
 use crate::error::Result;
 
 pub use cells::{Cell, Cells};
+pub(crate) use chain::{GENESIS, event_hash};
 pub use events::{ChainSummary, Event, Events};
 pub use fields::NAME_BYTES_MAX;
+pub(crate) use keys::{RecordKey, classify};
 pub use machine::{MachineDefinition, Transition};
 pub use span::{NewSpan, Span, SpanId, SpanKind, SpanStatus, SpanTree};
 pub use spans::{SPAN_TREE_DEPTH_MAX, Spans};

@@ -6,11 +6,12 @@ use in_mem_durability::checkpoint::{
     CheckpointEntry, CheckpointFile, CheckpointOp, list_checkpoints, read_checkpoint,
 };
 use in_mem_durability::{DataDir, ReplayRejected};
-use in_mem_storage::{Memtable, Mutation, MutationKind};
+use in_mem_storage::{Cuts, Memtable, Mutation, MutationKind};
 
 use super::replay::recover_run_record;
 use crate::error::Result;
 use crate::runs::{PinPolicy, RunRegistry};
+use crate::version_times::RecoveredTimes;
 
 /// Where recovery starts from: a memtable and run registry loaded from the newest good
 /// checkpoint (or empty), and what happened on the way.
@@ -27,14 +28,20 @@ pub(crate) struct Loaded {
 }
 
 /// Loads the newest checkpoint that verifies; falls back to older ones, then to none.
-pub(crate) fn load_newest(dir: &DataDir, policy: PinPolicy) -> Result<Loaded> {
+pub(crate) fn load_newest(
+    dir: &DataDir,
+    policy: PinPolicy,
+    version_times: &RecoveredTimes,
+) -> Result<Loaded> {
     let mut skipped = Vec::new();
     for file in list_checkpoints(dir)? {
         let memtable = Memtable::new(file.version);
         let runs = RunRegistry::new(policy);
         let mut last_run_key: Option<Vec<u8>> = None;
-        let mut apply =
-            |entry: CheckpointEntry| load_entry(&memtable, &runs, &mut last_run_key, entry);
+        let mut apply = |entry: CheckpointEntry| {
+            version_times.note(entry.timestamp, entry.version);
+            load_entry(&memtable, &runs, &mut last_run_key, entry)
+        };
         match read_checkpoint(dir, &file, &mut apply) {
             Ok(read) => {
                 return Ok(Loaded {
@@ -60,8 +67,8 @@ pub(crate) fn load_newest(dir: &DataDir, policy: PinPolicy) -> Result<Loaded> {
     })
 }
 
-/// Applies one checkpoint entry. Entries come key by key, newest version first, so the first
-/// entry of a run record's key is that run's current record.
+/// Applies one checkpoint entry, with the cut marks it kept. Entries come key by key, newest
+/// version first, so the first entry of a run record's key is that run's current record.
 fn load_entry(
     memtable: &Memtable,
     runs: &RunRegistry,
@@ -87,6 +94,18 @@ fn load_entry(
         key: entry.key.into(),
         kind,
     };
-    memtable.apply(entry.version, entry.writer, entry.timestamp, &[mutation]);
+    memtable.apply(
+        entry.version,
+        entry.writer,
+        entry.timestamp,
+        std::slice::from_ref(&mutation),
+    );
+    // Where the writer's sweeps removed versions next to this one: a past read that steps over
+    // them must go on knowing its answer may be gone.
+    let cuts = Cuts {
+        below: entry.cuts.below,
+        above: entry.cuts.above,
+    };
+    memtable.restore_cuts(&mutation.key, entry.version, cuts);
     Ok(())
 }

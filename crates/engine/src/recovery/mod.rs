@@ -9,7 +9,7 @@ mod report;
 
 use std::path::Path;
 
-use in_mem_core_types::Version;
+use in_mem_core_types::{Timestamp, Version};
 use in_mem_durability::{DataDir, Wal, WalOptions};
 use in_mem_storage::{Memtable, ReadView};
 
@@ -18,6 +18,7 @@ pub use report::RecoveryReport;
 use crate::error::Result;
 use crate::options::OpenOptions;
 use crate::runs::{PinPolicy, RunRegistry};
+use crate::version_times::{RecoveredTimes, VersionTimes};
 
 /// What an open database starts from.
 pub(crate) struct Recovered {
@@ -29,6 +30,8 @@ pub(crate) struct Recovered {
     pub checkpoint: Option<Version>,
     /// History below this version may be missing (the checkpoint's sweeps reclaimed it).
     pub history_from: Version,
+    /// Which version was current when, from what was loaded and replayed.
+    pub version_times: VersionTimes,
 }
 
 /// Recovers the database in `dir` (opened at `path`): checkpoint, then log, then runs.
@@ -37,6 +40,12 @@ pub(crate) fn recover(dir: &DataDir, path: &Path, options: &OpenOptions) -> Resu
     // set aside when salvaging) before the newest one is loaded; the log screens its own files
     // when it opens.
     let set_aside = in_mem_durability::checkpoint::screen(dir, options.recovery_mode)?;
+    let now = options.clock.now();
+    let keep_from =
+        Timestamp::from_micros(now.as_micros().saturating_sub(
+            u64::try_from(options.history.keep_for.as_micros()).unwrap_or(u64::MAX),
+        ));
+    let version_times = RecoveredTimes::new(keep_from);
     let policy = PinPolicy {
         ended_retention: options.ended_run_retention,
         interrupted_grace: options.interrupted_run_grace,
@@ -47,16 +56,15 @@ pub(crate) fn recover(dir: &DataDir, path: &Path, options: &OpenOptions) -> Resu
         checkpoint,
         skipped,
         history_from,
-    } = checkpoint::load_newest(dir, policy)?;
+    } = checkpoint::load_newest(dir, policy, &version_times)?;
     let after = checkpoint.as_ref().map_or(Version::ZERO, |c| c.version);
-    let mut replay = |record| replay::replay_record(&memtable, &runs, record);
+    let mut replay = |record| replay::replay_record(&memtable, &runs, &version_times, record);
     let wal_options = WalOptions {
         segment_bytes: options.segment_bytes,
         recovery_mode: options.recovery_mode,
     };
     let (wal, found) = Wal::open(dir, wal_options, after, &mut replay)?;
     let visible = ReadView::at(memtable.versions().visible());
-    let now = options.clock.now();
     let read = |key: &[u8]| memtable.get(key, &visible, now).map(|s| s.value);
     let interrupted_runs = runs.finish_recovery(now, &read)?;
     let last_version = memtable.versions().visible().get();
@@ -73,5 +81,6 @@ pub(crate) fn recover(dir: &DataDir, path: &Path, options: &OpenOptions) -> Resu
         report,
         checkpoint: checkpoint.map(|c| c.version),
         history_from,
+        version_times: version_times.finish(),
     })
 }

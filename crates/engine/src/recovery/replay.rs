@@ -8,6 +8,7 @@ use in_mem_durability::{CommitRecord, LogOp, ReplayRejected};
 use in_mem_storage::{Memtable, Mutation, MutationKind};
 
 use crate::runs::{RecordHead, RunRegistry};
+use crate::version_times::RecoveredTimes;
 use crate::write::live_keys_under;
 
 /// Applies one replayed commit to the memtable (and the run registry, for run records).
@@ -17,6 +18,7 @@ use crate::write::live_keys_under;
 pub(crate) fn replay_record(
     memtable: &Memtable,
     runs: &RunRegistry,
+    version_times: &RecoveredTimes,
     record: CommitRecord,
 ) -> Result<(), ReplayRejected> {
     let versions = memtable.versions();
@@ -62,6 +64,7 @@ pub(crate) fn replay_record(
         });
     }
     let version = versions.allocate();
+    version_times.note(record.timestamp, version);
     memtable.apply(version, record.writer, record.timestamp, &mutations);
     versions.publish(version);
     Ok(())

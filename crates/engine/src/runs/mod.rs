@@ -23,7 +23,7 @@ use in_mem_core_types::{AgentId, Namespace, RunId, Timestamp, Value};
 pub use query::RunQuery;
 pub(crate) use record::RecordHead;
 pub(crate) use registry::{PinPolicy, RunRegistry};
-pub(crate) use state::{Lifecycle, PendingWrites, RunState};
+pub(crate) use state::{Lifecycle, Origin, PendingWrites, RunState};
 
 /// Where a run is in its life.
 ///
@@ -124,6 +124,8 @@ pub struct RunInfo {
     pub agent: AgentId,
     /// The run it was begun from, if any (lineage).
     pub parent: Option<RunId>,
+    /// For a fork (`Database::fork_run`): the version of its parent's life it was forked at.
+    pub fork_point: Option<u64>,
     /// Where it is in its life.
     pub status: RunStatus,
     /// The commit version its view starts from: it sees every commit up to this one.

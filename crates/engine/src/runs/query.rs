@@ -17,6 +17,7 @@ pub struct RunQuery {
     pub(super) created_from: Option<Timestamp>,
     pub(super) created_before: Option<Timestamp>,
     pub(super) parent: Option<RunId>,
+    pub(super) forks_only: bool,
     pub(super) limit: Option<usize>,
     pub(super) newest_first: bool,
 }
@@ -82,6 +83,14 @@ impl RunQuery {
     #[must_use]
     pub fn parent(mut self, parent: RunId) -> Self {
         self.parent = Some(parent);
+        self
+    }
+
+    /// Runs forked from `run` (`Database::fork_run`), not runs that only name it as parent.
+    #[must_use]
+    pub fn forked_from(mut self, run: RunId) -> Self {
+        self.parent = Some(run);
+        self.forks_only = true;
         self
     }
 

@@ -8,12 +8,13 @@
 //! ```text
 //! 0       format (RECORD_FORMAT: 0x81; a Value encoding never starts above 0x08)
 //! 1       status (StoredStatus)
-//! 2       flags: 1 = ended_at, 2 = parent, 4 = error, 8 = metadata
+//! 2       flags: 1 = ended_at, 2 = parent, 4 = error, 8 = metadata, 16 = fork point
 //! 3..11   snapshot        u64 LE
 //! 11..19  created_at      u64 LE, microseconds since the epoch
 //! 19..27  updated_at      u64 LE
 //! [8]     ended_at        u64 LE, if flag 1
 //! [16]    parent run id   if flag 2
+//! [8]     fork point      u64 LE, if flag 16: the version of the parent's view it forked
 //! varint  tag count, then per tag: varint length, UTF-8 bytes
 //! [varint length, UTF-8 bytes]   error text, if flag 4
 //! [Value encoding, to the end]   metadata, if flag 8
@@ -28,6 +29,7 @@ const HAS_ENDED: u8 = 1;
 const HAS_PARENT: u8 = 2;
 const HAS_ERROR: u8 = 4;
 const HAS_METADATA: u8 = 8;
+const HAS_FORK_POINT: u8 = 16;
 const FIXED_BYTES: usize = 27;
 
 /// The lifecycle states that are written to the log. `Interrupted` is never written: it is what
@@ -65,6 +67,7 @@ pub(crate) struct RecordHead {
     pub updated_at: Timestamp,
     pub ended_at: Option<Timestamp>,
     pub parent: Option<RunId>,
+    pub fork_point: Option<Version>,
     pub tags: Vec<String>,
 }
 
@@ -93,6 +96,11 @@ impl RunRecord {
         } else {
             HAS_METADATA
         };
+        flags |= if head.fork_point.is_some() {
+            HAS_FORK_POINT
+        } else {
+            0
+        };
         let mut out = Vec::with_capacity(64);
         out.extend_from_slice(&[RECORD_FORMAT, head.status as u8, flags]);
         for n in [
@@ -107,6 +115,9 @@ impl RunRecord {
         }
         if let Some(parent) = head.parent {
             out.extend_from_slice(&parent.to_bytes());
+        }
+        if let Some(point) = head.fork_point {
+            out.extend_from_slice(&point.get().to_le_bytes());
         }
         write_varint(&mut out, head.tags.len() as u64);
         for tag in &head.tags {
@@ -183,6 +194,9 @@ fn decode_head(bytes: &[u8]) -> Result<(RecordHead, Reader<'_>, u8), RecordError
     let parent = (flags & HAS_PARENT != 0)
         .then(|| reader.array::<16>("parent").map(RunId::from_bytes))
         .transpose()?;
+    let fork_point = (flags & HAS_FORK_POINT != 0)
+        .then(|| reader.u64("fork point").map(Version::new))
+        .transpose()?;
     let count = reader.varint("tag count")?;
     let mut tags = Vec::new();
     for _ in 0..count {
@@ -197,6 +211,7 @@ fn decode_head(bytes: &[u8]) -> Result<(RecordHead, Reader<'_>, u8), RecordError
             updated_at,
             ended_at,
             parent,
+            fork_point,
             tags,
         },
         reader,
@@ -295,6 +310,7 @@ mod tests {
                 updated_at: Timestamp::from_micros(1_500),
                 ended_at: Some(Timestamp::from_micros(2_000)),
                 parent: Some(RunId::from_bytes([9; 16])),
+                fork_point: Some(Version::new(40)),
                 tags: vec!["eval".to_owned(), "nightly".to_owned()],
             },
             metadata: Value::Map(BTreeMap::from([("model".to_owned(), Value::from("m1"))])),
@@ -311,6 +327,7 @@ mod tests {
                 status: StoredStatus::Active,
                 ended_at: None,
                 parent: None,
+                fork_point: None,
                 tags: Vec::new(),
                 ..sample().head
             },
@@ -349,6 +366,7 @@ mod tests {
                 updated_at: Timestamp::from_micros(2),
                 ended_at: Some(Timestamp::from_micros(3)),
                 parent: None,
+                fork_point: None,
                 tags: vec!["t".to_owned()],
             },
             metadata: Value::Null,

@@ -18,8 +18,8 @@ use super::cache;
 use super::pins::Pins;
 use super::query::RunQuery;
 use super::record::{RecordHead, RunRecord};
-use super::state::{Lifecycle, RunState, data_prefix};
-use super::table::{RunSummary, RunTable};
+use super::state::{Lifecycle, Origin, RunState, data_prefix};
+use super::table::{Pin, RunSummary, RunTable};
 use crate::error::{Damage, Error, Result};
 
 /// Reads the current stored bytes of a key (the engine passes a memtable read).
@@ -76,10 +76,15 @@ impl RunRegistry {
             return Ok(state);
         }
         let record = read_record(run, &summary.agent.id, read)?;
+        let origin = Origin {
+            parent: summary.parent,
+            fork_point: summary.fork_point,
+            ancestors: self.table().ancestors(run),
+        };
         Ok(Arc::new(RunState::new(
             run,
             summary.agent,
-            summary.parent,
+            origin,
             summary.snapshot,
             summary.created_at,
             Lifecycle::from_record(record),
@@ -119,17 +124,18 @@ impl RunRegistry {
         self.table().len()
     }
 
-    /// Registers a new run (before its record is logged) and pins the snapshot `take_snapshot`
-    /// reads under the pin lock. Errors if the id is taken.
-    #[allow(clippy::too_many_arguments)] // one call site, every part of a run named
+    /// Registers a new run (before its record is logged) and pins its snapshot: the one
+    /// `take_snapshot` reads under the pin lock, or for a fork its parent's. Errors if the id is
+    /// taken or the parent does not exist.
     pub fn begin(
         &self,
         run: RunId,
         agent: &AgentId,
-        parent: Option<RunId>,
+        origin: Origin,
         lifecycle: Lifecycle,
         take_snapshot: impl FnOnce() -> Version,
     ) -> Result<Arc<RunState>> {
+        let parent = origin.parent;
         let mut table = self.table();
         if table.get(run).is_some() {
             return Err(Error::RunState {
@@ -139,18 +145,28 @@ impl RunRegistry {
             });
         }
         if let Some(parent) = parent
-            && table.get(parent).is_none()
+            && table.get(parent).is_none_or(|p| p.deleting)
         {
             return Err(Error::UnknownParent { parent });
         }
         let agent = table.agent(agent);
         let tags = table.tags(&lifecycle.tags);
         let created_at = lifecycle.updated_at;
-        let snapshot = self.pins.pin_new(take_snapshot);
+        let fork_point = origin.fork_point;
+        let snapshot = match (parent, fork_point) {
+            // A fork's view starts from its parent's snapshot; pinning it again does not bring
+            // back what sweeps already took (reads say so).
+            (Some(parent), Some(_)) => {
+                let snapshot = table.get(parent).map_or(Version::ZERO, |p| p.snapshot);
+                self.pins.pin(snapshot);
+                snapshot
+            }
+            _ => self.pins.pin_new(take_snapshot),
+        };
         let state = Arc::new(RunState::new(
             run,
             Arc::clone(&agent),
-            parent,
+            origin,
             snapshot,
             created_at,
             lifecycle,
@@ -160,12 +176,14 @@ impl RunRegistry {
             RunSummary {
                 agent,
                 parent,
+                fork_point,
                 snapshot,
                 created_at,
                 status: RunStatus::Active,
                 tags,
-                grace_until: None,
+                pin: Pin::Live,
                 live: Some(Arc::clone(&state)),
+                deleting: false,
             },
         );
         self.live.insert(run, Arc::clone(&state));
@@ -182,20 +200,30 @@ impl RunRegistry {
 
     /// Records a transition of `state` (already applied to its lifecycle and logged) from
     /// `from` to `to` at `at`, moving its pin as the run's life asks: a resumed interrupted run
-    /// pins its snapshot for as long as it lives again (the caller checked with
-    /// [`RunRegistry::interrupted_view_held`] that its grace had not passed), an ended run for
-    /// the retention after `at`.
-    pub fn transitioned(&self, state: &RunState, from: RunStatus, to: RunStatus, at: Timestamp) {
+    /// pins its snapshot for as long as it lives again if its view is still held
+    /// ([`RunRegistry::interrupted_view_held`]: its grace has not passed), an ended run for the
+    /// retention after `at`.
+    pub fn transitioned(
+        &self,
+        state: &RunState,
+        from: RunStatus,
+        to: RunStatus,
+        at: Timestamp,
+        view_held: bool,
+    ) {
         let mut table = self.table();
-        let grace_until = table.get(state.id).and_then(|s| s.grace_until);
-        // The pin it holds now goes: a live run's, or an interrupted run's timed one.
-        if to.is_terminal() || from == RunStatus::Interrupted {
-            match grace_until {
-                Some(expiry) => {
-                    self.pins.unpin_until(state.snapshot, expiry);
-                }
-                None if to.is_terminal() => self.pins.unpin(state.snapshot),
-                None => {}
+        let current = table.get(state.id).map_or(Pin::None, |s| s.pin);
+        let next = if to.is_terminal() {
+            Pin::None
+        } else if from == RunStatus::Interrupted {
+            if view_held { Pin::Live } else { Pin::None }
+        } else {
+            current
+        };
+        if next != current {
+            self.release(state.snapshot, current);
+            if next == Pin::Live {
+                self.pins.pin(state.snapshot);
             }
         }
         if to.is_terminal() {
@@ -203,12 +231,10 @@ impl RunRegistry {
                 state.snapshot,
                 at.saturating_add(self.policy.ended_retention),
             );
-        } else if from == RunStatus::Interrupted {
-            self.pins.pin(state.snapshot);
         }
         table.update(state.id, |summary| {
             summary.status = to;
-            summary.grace_until = None;
+            summary.pin = next;
             if to.is_terminal() {
                 summary.live = None;
             }
@@ -223,8 +249,18 @@ impl RunRegistry {
     pub fn interrupted_view_held(&self, state: &RunState, now: Timestamp) -> bool {
         self.table()
             .get(state.id)
-            .and_then(|s| s.grace_until)
-            .is_some_and(|expiry| expiry > now)
+            .is_some_and(|s| matches!(s.pin, Pin::Until(expiry) if expiry > now))
+    }
+
+    /// Releases a run's own pin on `snapshot`.
+    fn release(&self, snapshot: Version, pin: Pin) {
+        match pin {
+            Pin::Live => self.pins.unpin(snapshot),
+            Pin::Until(expiry) => {
+                self.pins.unpin_until(snapshot, expiry);
+            }
+            Pin::None => {}
+        }
     }
 
     /// Records `run`'s new tags.
@@ -234,19 +270,35 @@ impl RunRegistry {
         table.update(run, |summary| summary.tags = tags);
     }
 
+    /// Marks `run` as being deleted, so that no fork of it begins from now on; refused while
+    /// forks of it exist (their views read its data). Undone by `abort_delete` if the deletion
+    /// cannot be logged.
+    pub fn begin_delete(&self, run: RunId) -> Result<()> {
+        let mut table = self.table();
+        let forks = table.forks_of(run);
+        if let Some(&example) = forks.first() {
+            return Err(Error::HasForks {
+                run,
+                forks: forks.len(),
+                example,
+            });
+        }
+        table.update(run, |summary| summary.deleting = true);
+        Ok(())
+    }
+
+    /// Undoes `begin_delete` for a deletion that was not logged.
+    pub fn abort_delete(&self, run: RunId) {
+        self.table().update(run, |summary| summary.deleting = false);
+    }
+
     /// Takes a deleted run out of the registry and releases its pin.
     pub fn remove(&self, state: &RunState) {
         let removed = self.table().remove(state.id);
         self.live.remove(&state.id);
-        // An ended run's pin is left to expire (see `pins.rs`); a live one is released.
+        // An ended run's pin is left to expire (see `pins.rs`); its own is released.
         if let Some(summary) = removed {
-            match summary.grace_until {
-                Some(expiry) => {
-                    self.pins.unpin_until(state.snapshot, expiry);
-                }
-                None if !summary.status.is_terminal() => self.pins.unpin(state.snapshot),
-                None => {}
-            }
+            self.release(state.snapshot, summary.pin);
         }
         cache::forget(self.id, state.id);
     }
@@ -254,6 +306,17 @@ impl RunRegistry {
     /// The runs matching `query`, in its order.
     pub fn query(&self, query: &RunQuery) -> Vec<RunId> {
         self.table().query(query)
+    }
+
+    /// The runs forked from `run` that still exist.
+    pub fn forks_of(&self, run: RunId) -> Vec<RunId> {
+        self.table().forks_of(run)
+    }
+
+    /// For every run that live forks' views include, the versions up to which sweeps must keep
+    /// its newest writes.
+    pub fn fork_bounds(&self) -> std::collections::HashMap<RunId, Vec<Version>> {
+        self.table().fork_bounds().into_iter().collect()
     }
 
     /// How many runs are in each status (every status present, 0 if none).
@@ -297,12 +360,14 @@ impl RunRegistry {
             RunSummary {
                 agent,
                 parent: head.parent,
+                fork_point: head.fork_point,
                 snapshot: head.snapshot,
                 created_at: head.created_at,
                 status: RunStatus::from(head.status),
                 tags,
-                grace_until: None,
+                pin: Pin::None,
                 live: None,
+                deleting: false,
             },
         );
         Ok(())
@@ -319,6 +384,17 @@ impl RunRegistry {
     pub fn finish_recovery(&self, now: Timestamp, read: ReadRecord<'_>) -> Result<Vec<RunId>> {
         let mut table = self.table();
         let mut interrupted = Vec::new();
+        // The forks' ancestors, found before the summaries are borrowed for changing.
+        let live_forks: Vec<RunId> = table
+            .summaries_mut()
+            .filter(|(_, s)| s.fork_point.is_some() && !s.status.is_terminal())
+            .map(|(run, _)| *run)
+            .collect();
+        let mut ancestors: std::collections::HashMap<RunId, Vec<super::state::Ancestor>> =
+            live_forks
+                .into_iter()
+                .map(|run| (run, table.ancestors(run)))
+                .collect();
         for (&run, summary) in table.summaries_mut() {
             if summary.status == RunStatus::Active {
                 summary.status = RunStatus::Interrupted;
@@ -328,19 +404,25 @@ impl RunRegistry {
                 continue;
             }
             let mut lifecycle = Lifecycle::from_record(read_record(run, &summary.agent.id, read)?);
+            let origin = Origin {
+                parent: summary.parent,
+                fork_point: summary.fork_point,
+                ancestors: ancestors.remove(&run).unwrap_or_default(),
+            };
             lifecycle.status = summary.status;
             if summary.status == RunStatus::Interrupted {
                 interrupted.push(run);
                 let expiry = now.saturating_add(self.policy.interrupted_grace);
                 self.pins.pin_until(summary.snapshot, expiry);
-                summary.grace_until = Some(expiry);
+                summary.pin = Pin::Until(expiry);
             } else {
                 self.pins.pin(summary.snapshot);
+                summary.pin = Pin::Live;
             }
             let state = Arc::new(RunState::new(
                 run,
                 Arc::clone(&summary.agent),
-                summary.parent,
+                origin,
                 summary.snapshot,
                 summary.created_at,
                 lifecycle,

@@ -39,6 +39,27 @@ impl Agent {
     }
 }
 
+/// A run whose records and writes a fork's view includes: the fork's parent, its parent's
+/// parent ... each up to the version the view sees of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Ancestor {
+    pub run: RunId,
+    /// Its namespace (see [`RunState::data_prefix`]).
+    pub data_prefix: Arc<[u8]>,
+    /// Its writes and records up to this version are the fork's.
+    pub upto: Version,
+}
+
+/// Where a run comes from: a parent (lineage only, or a fork of its view at a version).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Origin {
+    pub parent: Option<RunId>,
+    /// For a fork: the version of its parent's view it starts from.
+    pub fork_point: Option<Version>,
+    /// For a fork: its ancestors, nearest first.
+    pub ancestors: Vec<Ancestor>,
+}
+
 /// The mutable part of a run: its status and metadata.
 #[derive(Debug, Clone)]
 pub(crate) struct Lifecycle {
@@ -84,6 +105,10 @@ pub(crate) struct RunState {
     pub id: RunId,
     pub agent: Arc<Agent>,
     pub parent: Option<RunId>,
+    /// For a fork: the version of its parent's view it starts from.
+    pub fork_point: Option<Version>,
+    /// For a fork: the runs whose records and writes its view includes, nearest first.
+    pub ancestors: Box<[Ancestor]>,
     /// Encoded prefix of the agent's KV memory (shared with the agent).
     pub kv_prefix: Arc<[u8]>,
     /// Encoded namespace of this run (agent and run id); its records of type tag `t` live under
@@ -104,7 +129,7 @@ impl RunState {
     pub fn new(
         id: RunId,
         agent: Arc<Agent>,
-        parent: Option<RunId>,
+        origin: Origin,
         snapshot: Version,
         created_at: Timestamp,
         lifecycle: Lifecycle,
@@ -114,7 +139,9 @@ impl RunState {
             kv_prefix: Arc::clone(&agent.kv_prefix),
             data_prefix: data_prefix(&agent.id, id).into_boxed_slice(),
             agent,
-            parent,
+            parent: origin.parent,
+            fork_point: origin.fork_point,
+            ancestors: origin.ancestors.into_boxed_slice(),
             snapshot,
             created_at,
             lifecycle: RwLock::new(lifecycle),
@@ -142,6 +169,34 @@ impl RunState {
     /// memory.
     pub fn owns(&self, key: &[u8]) -> bool {
         key.starts_with(&self.data_prefix)
+    }
+
+    /// Whether `key` is a record of this run or of one of the ancestors its view includes.
+    pub fn owns_lineage(&self, key: &[u8]) -> bool {
+        self.owns(key)
+            || self
+                .ancestors
+                .iter()
+                .any(|a| key.starts_with(&a.data_prefix))
+    }
+
+    /// What a fork of this run at `point` comes from: this run as parent, its records and
+    /// writes up to `point`, and its own ancestors up to where its view at `point` sees them.
+    pub fn fork_origin(&self, point: Version) -> Origin {
+        let mut ancestors = vec![Ancestor {
+            run: self.id,
+            data_prefix: Arc::from(&self.data_prefix[..]),
+            upto: point,
+        }];
+        ancestors.extend(self.ancestors.iter().map(|a| Ancestor {
+            upto: a.upto.min(point),
+            ..a.clone()
+        }));
+        Origin {
+            parent: Some(self.id),
+            fork_point: Some(point),
+            ancestors,
+        }
     }
 
     /// The run's commit lock, over its writes that are logged but not yet visible.
@@ -188,6 +243,7 @@ impl RunState {
             run: self.id,
             agent: self.agent.id.clone(),
             parent: self.parent,
+            fork_point: self.fork_point.map(Version::get),
             status: lifecycle.status,
             snapshot: self.snapshot.get(),
             created_at: self.created_at,
@@ -209,6 +265,7 @@ impl RunState {
                 updated_at: lifecycle.updated_at,
                 ended_at: lifecycle.ended_at,
                 parent: self.parent,
+                fork_point: self.fork_point,
                 tags: lifecycle.tags.clone(),
             },
             metadata: lifecycle.metadata.clone(),

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use in_mem_core_types::{AgentId, RunId, Timestamp, Version};
 
 use super::query::RunQuery;
-use super::state::Agent;
+use super::state::{Agent, Ancestor, data_prefix};
 use super::{RunState, RunStatus};
 
 /// A position in an index: creation time, then run id (runs created in the same microsecond
@@ -29,14 +29,30 @@ type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 pub(crate) struct RunSummary {
     pub agent: Arc<Agent>,
     pub parent: Option<RunId>,
+    /// For a fork: the version of its parent's view it starts from.
+    pub fork_point: Option<Version>,
     pub snapshot: Version,
     pub created_at: Timestamp,
     pub status: RunStatus,
     pub tags: Box<[Arc<str>]>,
-    /// For an interrupted run, when its grace ends (its pin's expiry).
-    pub grace_until: Option<Timestamp>,
+    /// The pin it holds on its snapshot (beside an ended run's, kept apart: see `pins.rs`).
+    pub pin: Pin,
     /// The state of a run that has not ended; ended runs have none (it is rebuilt on demand).
     pub live: Option<Arc<RunState>>,
+    /// Set while the run is being deleted: no fork of it may begin.
+    pub deleting: bool,
+}
+
+/// What pin a run holds on its snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pin {
+    /// For as long as it lives (active, paused, resumed).
+    Live,
+    /// Until a time: an interrupted run's grace.
+    Until(Timestamp),
+    /// None of its own (ended runs, whose pins are bucketed by expiry; a run resumed after its
+    /// grace).
+    None,
 }
 
 impl RunSummary {
@@ -178,6 +194,61 @@ impl RunTable {
         Some(summary)
     }
 
+    /// The ancestors a fork's view includes (see `state::Ancestor`), from the summaries' parent
+    /// links: empty for a run that is not a fork.
+    pub fn ancestors(&self, run: RunId) -> Vec<Ancestor> {
+        let mut ancestors: Vec<Ancestor> = Vec::new();
+        let mut child = self.summaries.get(&run);
+        while let Some(summary) = child {
+            let (Some(parent), Some(point)) = (summary.parent, summary.fork_point) else {
+                break;
+            };
+            let Some(parent_summary) = self.summaries.get(&parent) else {
+                break;
+            };
+            let upto = ancestors
+                .last()
+                .map_or(point, |nearer| nearer.upto.min(point));
+            ancestors.push(Ancestor {
+                run: parent,
+                data_prefix: data_prefix(&parent_summary.agent.id, parent).into(),
+                upto,
+            });
+            child = Some(parent_summary);
+        }
+        ancestors
+    }
+
+    /// For every run some live fork's view includes, the versions up to which it must keep its
+    /// newest writes (the forks' bounds on it).
+    pub fn fork_bounds(&self) -> HashMap<RunId, Vec<Version>> {
+        let mut bounds: HashMap<RunId, Vec<Version>> = HashMap::default();
+        for (run, summary) in &self.summaries {
+            if summary.fork_point.is_none() {
+                continue;
+            }
+            for ancestor in self.ancestors(*run) {
+                bounds.entry(ancestor.run).or_default().push(ancestor.upto);
+            }
+        }
+        bounds
+    }
+
+    /// The runs forked from `run` that still exist.
+    pub fn forks_of(&self, run: RunId) -> Vec<RunId> {
+        self.by_parent.get(&run).map_or_else(Vec::new, |children| {
+            children
+                .iter()
+                .map(|(_, child)| *child)
+                .filter(|child| {
+                    self.summaries
+                        .get(child)
+                        .is_some_and(|s| s.fork_point.is_some())
+                })
+                .collect()
+        })
+    }
+
     /// The runs matching `query`, in creation order (or its reverse), at most its limit. Walks
     /// the smallest index the query names (status, tag, parent, exact agent, else all runs)
     /// inside the creation-time range, checking the other conditions on each summary.
@@ -310,4 +381,5 @@ fn matches(query: &RunQuery, summary: &RunSummary) -> bool {
             .as_deref()
             .is_none_or(|t| summary.tags.iter().any(|have| &**have == t))
         && query.parent.is_none_or(|p| summary.parent == Some(p))
+        && (!query.forks_only || summary.fork_point.is_some())
 }

@@ -224,11 +224,26 @@ impl<'a> Transaction<'a> {
 
     // ----- internals --------------------------------------------------------------------------
 
-    /// The value under `key` in this run's data of type `tag` (events, state cells, spans).
+    /// The value under `key` in this run's data of type `tag` (events, state cells, spans): its
+    /// own, or for a fork the nearest ancestor's as the fork's view sees it.
     fn get_run_value(&mut self, tag: TypeTag, key: &[u8]) -> Result<Option<VersionedValue>> {
         let full = self.run_key(tag, key)?;
-        let found = self.read(full)?;
-        found.map(|f| versioned(key, &f)).transpose()
+        // The run's own key is read (and validated at commit) even when a fork then finds the
+        // value in an ancestor: a concurrent commit of the fork that creates it must conflict.
+        if let Some(found) = self.read(full)? {
+            return versioned(key, &found).map(Some);
+        }
+        if self.run.ancestors.is_empty() {
+            return Ok(None);
+        }
+        let suffix = [&[tag.as_byte()][..], key].concat();
+        let inherited =
+            self.instance
+                .lookup_inherited(self.run, &self.view, &suffix, self.instance.now())?;
+        inherited
+            .and_then(|l| l.live)
+            .map(|stored| crate::instance::versioned(key, &stored))
+            .transpose()
     }
 
     /// Stores `value` under `key` in this run's data of type `tag`.
@@ -238,7 +253,7 @@ impl<'a> Transaction<'a> {
     /// transactions creating the same event key cannot both succeed.)
     fn put_run_value(&mut self, tag: TypeTag, key: &[u8], value: &Value) -> Result<()> {
         let full = self.run_key(tag, key)?;
-        if tag == TypeTag::Event && self.read(Arc::clone(&full))?.is_some() {
+        if tag == TypeTag::Event && self.get_run_value(tag, key)?.is_some() {
             return Err(Error::Immutable {
                 key: crate::write::describe_key(&full),
             });
@@ -339,8 +354,7 @@ impl<'a> Transaction<'a> {
         strip: usize,
         mut convert: impl FnMut(&[u8], &Found) -> Result<T>,
     ) -> Result<Vec<(Vec<u8>, T)>> {
-        let now = self.instance.now();
-        let committed = self.instance.scan(self.run, self.view, lo, upper, now)?;
+        let committed = self.committed(lo, upper)?;
         let mut merged: BTreeMap<Arc<[u8]>, Option<Found>> = committed
             .into_iter()
             .map(|(k, s)| {
@@ -375,6 +389,31 @@ impl<'a> Transaction<'a> {
             }
         }
         Ok(out)
+    }
+
+    /// The committed live entries from `lo` up to `upper` that the view sees. Under the run's
+    /// records, a fork's are merged with its ancestors' (as if they were the fork's own keys).
+    fn committed(&self, lo: &[u8], upper: Upper<'_>) -> Result<Vec<(Arc<[u8]>, StoredValue)>> {
+        let now = self.instance.now();
+        let own = &self.run.data_prefix[..];
+        if self.run.ancestors.is_empty() || !lo.starts_with(own) {
+            return self.instance.scan(self.run, &self.view, lo, upper, now);
+        }
+        let suffix_upper = match upper {
+            Upper::WithinPrefix(p) => Upper::WithinPrefix(&p[own.len()..]),
+            Upper::Before(hi) => Upper::Before(&hi[own.len()..]),
+        };
+        let merged = self.instance.scan_lineage(
+            self.run,
+            &self.view,
+            &lo[own.len()..],
+            suffix_upper,
+            now,
+        )?;
+        Ok(merged
+            .into_iter()
+            .map(|(suffix, value)| (concat_shared(&[own, &suffix]), value))
+            .collect())
     }
 
     /// Commits the buffered writes (nothing at all for a read-only transaction). Returns the

@@ -24,6 +24,9 @@ __all__ = [
     "RunInterrupted",
     "RunStateError",
     "HistoryPruned",
+    "UnknownPoint",
+    "HasForks",
+    "ReadOnlyView",
     "Conflict",
     "StaleVersion",
     "RecordError",
@@ -89,11 +92,26 @@ class RunStateError(RunError):
 
 
 class HistoryPruned(Error):
-    """The read needs versions of shared memory that retention already reclaimed.
+    """The read needs versions that the retention policy already reclaimed.
 
-    Attributes `run`, `snapshot`, `oldest_kept`. Nothing wrong was returned; the run's own data
-    stays readable.
+    Attributes `run`, `at` (the version read as of), `oldest_kept`. Nothing wrong was returned;
+    the run's own current data stays readable.
     """
+
+
+class UnknownPoint(Error, LookupError):
+    """A point in a run's history that the run does not have (attributes `run`, `at`, `reason`)."""
+
+
+class HasForks(RunStateError):
+    """A run that other runs were forked from cannot be deleted alone.
+
+    Attributes `run`, `forks` (how many), `example` (the id of one).
+    """
+
+
+class ReadOnlyView(Error):
+    """A write through a read-only view of a run's past (attribute `run`); fork the run to write."""
 
 
 # ----- concurrency and compare-and-swap ----------------------------------------------------------

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use crossbeam_skiplist::SkipMap;
 use in_mem_core_types::{RunId, Timestamp, Version};
 
-use crate::{Lookup, Mutation, ReadView, StoredValue, StoredVersion, VersionCounter};
+use crate::{Cuts, Lookup, Mutation, Read, ReadView, StoredValue, StoredVersion, VersionCounter};
 use index::NewestIndex;
 use record::{Probe, Record, SeekKey, VersionKey};
 pub use scan::Scan;
@@ -114,21 +114,7 @@ impl Memtable {
     /// The slow path of `get`: seeks the skiplist to the newest version the view could see and
     /// walks down to the first one it does see.
     fn get_from_history(&self, key: &[u8], view: &ReadView, now: Timestamp) -> Option<StoredValue> {
-        let probe = Probe::at(key, view.newest_visible_bound());
-        let mut entry = self
-            .history
-            .lower_bound(Bound::Included(&probe as &dyn SeekKey))?;
-        loop {
-            if entry.key().key_bytes() != key {
-                return None;
-            }
-            let record = entry.value();
-            // Terminates: every version at or below the snapshot is visible.
-            if view.sees(record.version, record.writer) {
-                return record.read(now);
-            }
-            entry = entry.next()?;
-        }
+        self.read_history(key, view, now).found?.live
     }
 
     /// Like [`get`](Self::get), but also says *which* version the view sees when that version is
@@ -137,33 +123,82 @@ impl Memtable {
     /// Optimistic concurrency control records this version when a transaction reads a key and
     /// compares it at commit: a delete is a change just as a put is.
     pub fn lookup(&self, key: &[u8], view: &ReadView, now: Timestamp) -> Option<Lookup> {
+        self.read(key, view, now).found
+    }
+
+    /// [`lookup`](Self::lookup), and whether its answer is certainly the view's: false when the
+    /// read stepped past a version below which a sweep removed versions (see `sweep.rs`) and
+    /// its answer is not one the view pins ([`ReadView::pins`]): the view's true answer may have
+    /// been among them. An answer of "no version" is only as exact as the view's knowledge that
+    /// the key never had one: a sweep may remove every version of a key, which a read cannot
+    /// see here (the caller compares the view with the sweeps' horizon for that).
+    pub fn read(&self, key: &[u8], view: &ReadView, now: Timestamp) -> Read {
         let from_index = self.index.with_newest(key, |newest| {
             view.sees(newest.version, newest.writer).then(|| Lookup {
                 version: newest.version,
                 writer: newest.writer,
                 live: newest.read(now),
             })
-        })?;
-        if let Some(found) = from_index {
-            return Some(found);
+        });
+        match from_index {
+            None => Read {
+                found: None,
+                exact: true,
+            },
+            // The newest version is visible: nothing above it could be the answer.
+            Some(Some(found)) => Read {
+                found: Some(found),
+                exact: true,
+            },
+            Some(None) => self.read_history(key, view, now),
         }
-        let probe = Probe::at(key, view.newest_visible_bound());
-        let mut entry = self
+    }
+
+    /// The slow path of `read`: walks the key's versions from the newest the view could see.
+    fn read_history(&self, key: &[u8], view: &ReadView, now: Timestamp) -> Read {
+        let bound = view.newest_visible_bound();
+        let probe = Probe::at(key, bound);
+        let landing = self
             .history
-            .lower_bound(Bound::Included(&probe as &dyn SeekKey))?;
+            .lower_bound(Bound::Included(&probe as &dyn SeekKey));
+        let here = landing
+            .as_ref()
+            .filter(|entry| entry.key().key_bytes() == key);
+        // The walk starts below the versions it sought past. A stretch removed right where it
+        // starts (marked on the survivor below it, or on the one above it, which is all a walk
+        // that lands past the key's versions can see) may have held the answer, unless the
+        // walk starts exactly at the bound: then the stretch was above anything visible.
+        let above = self
+            .history
+            .upper_bound(Bound::Excluded(&probe as &dyn SeekKey))
+            .filter(|entry| entry.key().key_bytes() == key);
+        let cut_at_start = above.is_some_and(|entry| entry.value().is_cut_below())
+            || here.is_some_and(|entry| entry.value().is_cut_above());
+        let mut crossed = cut_at_start && here.is_none_or(|entry| entry.value().version < bound);
+        let Some(mut entry) = landing else {
+            return Read::none(crossed);
+        };
         loop {
             if entry.key().key_bytes() != key {
-                return None;
+                return Read::none(crossed);
             }
             let record = entry.value();
             if view.sees(record.version, record.writer) {
-                return Some(Lookup {
-                    version: record.version,
-                    writer: record.writer,
-                    live: record.read(now),
-                });
+                let exact = !crossed || view.pins(record.writer);
+                return Read {
+                    found: Some(Lookup {
+                        version: record.version,
+                        writer: record.writer,
+                        live: record.read(now),
+                    }),
+                    exact,
+                };
             }
-            entry = entry.next()?;
+            crossed |= record.is_cut_below();
+            match entry.next() {
+                Some(next) => entry = next,
+                None => return Read::none(crossed),
+            }
         }
     }
 
@@ -183,12 +218,7 @@ impl Memtable {
     /// Keys whose newest visible version is a tombstone or expired are skipped. The iterator
     /// walks the skiplist (it does not look keys up in the index) and holds no lock; it sees
     /// concurrent writes above the view's versions as invisible, so its answer is the view's.
-    pub fn scan_prefix<'a>(
-        &'a self,
-        prefix: &[u8],
-        view: ReadView,
-        now: Timestamp,
-    ) -> impl Iterator<Item = (Arc<[u8]>, StoredValue)> + use<'a> {
+    pub fn scan_prefix<'a>(&'a self, prefix: &[u8], view: ReadView, now: Timestamp) -> Scan<'a> {
         Scan::prefix(&self.history, prefix, view, now)
     }
 
@@ -209,16 +239,48 @@ impl Memtable {
     /// Re-applying each yielded version (`apply(version, writer, timestamp, &[Mutation { key,
     /// kind }])`) into an empty memtable rebuilds this one.
     pub fn iter_versions(&self) -> impl Iterator<Item = StoredVersion> + '_ {
-        self.history.iter().map(|entry| {
-            let record = entry.value();
-            StoredVersion {
-                key: Arc::clone(&entry.key().key),
-                version: record.version,
-                writer: record.writer,
-                timestamp: record.timestamp,
-                kind: record.kind(),
-            }
-        })
+        self.history.iter().map(|entry| stored_version(&entry))
+    }
+
+    /// Every stored version of the keys starting with `prefix`, live or not, in (key ascending,
+    /// version descending) order, with the marks of where sweeps cut: for history (a key's
+    /// versions, a run's timeline). Holds no lock; concurrent commits may or may not appear.
+    pub fn versions_under<'a>(
+        &'a self,
+        prefix: &'a [u8],
+    ) -> impl Iterator<Item = StoredVersion> + 'a {
+        let start = Probe::before_all_versions_of(prefix);
+        let first = self
+            .history
+            .lower_bound(Bound::Included(&start as &dyn SeekKey));
+        std::iter::successors(first, crossbeam_skiplist::map::Entry::next)
+            .take_while(move |entry| entry.key().key_bytes().starts_with(prefix))
+            .map(|entry| stored_version(&entry))
+    }
+
+    /// Sets again the cut marks a checkpoint recorded for `key` at `version` (recovery, after
+    /// applying the version): reads that step past a reclaimed version keep saying so after a
+    /// restart. Does nothing if the version is not stored.
+    pub fn restore_cuts(&self, key: &[u8], version: Version, cuts: Cuts) {
+        if !cuts.any() {
+            return;
+        }
+        let probe = Probe::at(key, version);
+        let Some(entry) = self
+            .history
+            .lower_bound(Bound::Included(&probe as &dyn SeekKey))
+        else {
+            return;
+        };
+        if entry.key().key_bytes() != key || entry.value().version != version {
+            return;
+        }
+        if cuts.below {
+            entry.value().mark_cut_below();
+        }
+        if cuts.above {
+            entry.value().mark_cut_above();
+        }
     }
 
     /// The number of keys with at least one stored version: live, deleted or expired until the
@@ -262,6 +324,24 @@ impl fmt::Debug for Memtable {
             .field("keys", &self.key_count())
             .field("stored_versions", &self.version_count())
             .finish_non_exhaustive()
+    }
+}
+
+/// The stored version an entry of the history holds.
+fn stored_version(
+    entry: &crossbeam_skiplist::map::Entry<'_, VersionKey, Arc<Record>>,
+) -> StoredVersion {
+    let record = entry.value();
+    StoredVersion {
+        key: Arc::clone(&entry.key().key),
+        version: record.version,
+        writer: record.writer,
+        timestamp: record.timestamp,
+        kind: record.kind(),
+        cuts: Cuts {
+            below: record.is_cut_below(),
+            above: record.is_cut_above(),
+        },
     }
 }
 

@@ -7,18 +7,25 @@
 use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 use in_mem_core_types::{RunId, Timestamp, Version};
 
 use crate::{MutationKind, StoredValue};
 
-/// The stored form of "no expiry". `Timestamp::MAX` is an expiry that never comes, so folding
-/// `Some(Timestamp::MAX)` into it changes no answer, and saves the 8 bytes an `Option` would take.
-const NEVER_EXPIRES: u64 = u64::MAX;
+/// The stored form of "no expiry": the largest expiry the field holds, a time that never comes
+/// (microseconds since the epoch stay below 2^62 for the next 146,000 years), so folding any
+/// later expiry into it changes no answer, and saves the 8 bytes an `Option` would take.
+const NEVER_EXPIRES: u64 = !(CUT_BELOW | CUT_ABOVE);
+/// The top two bits of the expiry field are cut marks, set by a sweep that removed versions of
+/// the key right below this one (`CUT_BELOW`) or right above it (`CUT_ABOVE`). Kept in the same
+/// word so that a record stays 56 bytes (one 80-byte allocation with its `Arc` counts).
+const CUT_BELOW: u64 = 1 << 63;
+const CUT_ABOVE: u64 = 1 << 62;
 
 /// One version of one key: a value (maybe with an expiry) or a tombstone.
 ///
-/// 56 bytes plus the `Arc` counts: it fits a 80-byte allocator size class with the value held
+/// 64 bytes plus the `Arc` counts: it fits a 80-byte allocator size class with the value held
 /// elsewhere (the caller's `Arc<[u8]>`, kept as is).
 #[derive(Debug)]
 pub(crate) struct Record {
@@ -28,8 +35,9 @@ pub(crate) struct Record {
     pub(crate) writer: RunId,
     /// The commit's timestamp.
     pub(crate) timestamp: Timestamp,
-    /// Microseconds since the epoch at which the value stops being readable, or `NEVER_EXPIRES`.
-    expires_at: u64,
+    /// Microseconds since the epoch at which the value stops being readable, or `NEVER_EXPIRES`;
+    /// the top two bits are the cut marks (see [`Record::mark_cut_below`]).
+    expiry_and_cut: AtomicU64,
     /// The value, or `None` for a tombstone.
     value: Option<Arc<[u8]>>,
 }
@@ -45,7 +53,7 @@ impl Record {
         let (value, expires_at) = match kind {
             MutationKind::Put { value, expires_at } => (
                 Some(Arc::clone(value)),
-                expires_at.map_or(NEVER_EXPIRES, Timestamp::as_micros),
+                expires_at.map_or(NEVER_EXPIRES, |at| at.as_micros().min(NEVER_EXPIRES)),
             ),
             MutationKind::Delete => (None, NEVER_EXPIRES),
         };
@@ -53,14 +61,46 @@ impl Record {
             version,
             writer,
             timestamp,
-            expires_at,
+            expiry_and_cut: AtomicU64::new(expires_at),
             value,
         }
     }
 
+    /// The stored expiry, without the cut mark.
+    fn expiry(&self) -> u64 {
+        self.expiry_and_cut.load(AtomicOrdering::Relaxed) & NEVER_EXPIRES
+    }
+
+    /// Whether a sweep removed versions of the key right below this one: a read that steps past
+    /// this version without finding its answer may have lost it (see `sweep.rs`).
+    pub(crate) fn is_cut_below(&self) -> bool {
+        self.expiry_and_cut.load(AtomicOrdering::Acquire) & CUT_BELOW != 0
+    }
+
+    /// Whether a sweep removed versions of the key right above this one: a read whose walk
+    /// starts here (it seeks past newer versions) may have lost its answer among them.
+    pub(crate) fn is_cut_above(&self) -> bool {
+        self.expiry_and_cut.load(AtomicOrdering::Acquire) & CUT_ABOVE != 0
+    }
+
+    /// Notes that versions right below this one are about to be removed. Set before they go, so
+    /// that a reader that steps past this version and finds them gone knows it.
+    pub(crate) fn mark_cut_below(&self) {
+        self.expiry_and_cut
+            .fetch_or(CUT_BELOW, AtomicOrdering::Release);
+    }
+
+    /// Notes that versions right above this one are about to be removed (see
+    /// [`Record::is_cut_above`]).
+    pub(crate) fn mark_cut_above(&self) {
+        self.expiry_and_cut
+            .fetch_or(CUT_ABOVE, AtomicOrdering::Release);
+    }
+
     /// When the value stops being readable, if ever.
     pub(crate) fn expires_at(&self) -> Option<Timestamp> {
-        (self.expires_at != NEVER_EXPIRES).then(|| Timestamp::from_micros(self.expires_at))
+        let expiry = self.expiry();
+        (expiry != NEVER_EXPIRES).then(|| Timestamp::from_micros(expiry))
     }
 
     /// True if this version reads as absent at `now`: a tombstone, or a value that has expired
@@ -71,7 +111,8 @@ impl Record {
 
     /// True if the value has an expiry and it is at or before `now`.
     fn has_expired(&self, now: Timestamp) -> bool {
-        self.expires_at <= now.as_micros() && self.expires_at != NEVER_EXPIRES
+        let expiry = self.expiry();
+        expiry <= now.as_micros() && expiry != NEVER_EXPIRES
     }
 
     /// What a read at `now` that lands on this version returns.

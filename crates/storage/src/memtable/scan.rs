@@ -55,6 +55,8 @@ pub struct Scan<'a> {
     end: End,
     view: ReadView,
     now: Timestamp,
+    /// False once a key's answer may have been lost to a sweep (see `Memtable::read`).
+    exact: bool,
 }
 
 impl<'a> Scan<'a> {
@@ -74,6 +76,7 @@ impl<'a> Scan<'a> {
             end: End::Prefix(prefix.into()),
             view,
             now,
+            exact: true,
         }
     }
 
@@ -102,6 +105,7 @@ impl<'a> Scan<'a> {
             end: End::Bound(end.map(Box::from)),
             view,
             now,
+            exact: true,
         }
     }
 
@@ -109,18 +113,21 @@ impl<'a> Scan<'a> {
     /// `entry`, knowing whether the view sees `entry` itself. Returns the key and what a get
     /// would return, and the next key's position.
     fn resolve(
-        &self,
+        &mut self,
         entry: HistoryEntry<'a>,
         sees_entry: bool,
     ) -> (Option<ScanItem>, Option<Cursor<'a>>) {
         let mut version = entry;
         let mut sees = sees_entry;
         let mut steps = 0;
+        let mut crossed = false;
         let bound = self.view.newest_visible_bound();
         // Versions of one key are adjacent and share their key: each step compares the next
         // entry's key with the current one's.
         while !sees {
             steps += 1;
+            crossed |= version.value().is_cut_below();
+            let sought = steps > STEPS_BEFORE_SEEK_MAX && version.key().version > bound;
             let next = if steps > STEPS_BEFORE_SEEK_MAX && version.key().version > bound {
                 // Many versions above the view (a long-lived view over a busy key): jump to the
                 // newest one it could see. Below that point only stepping can tell which of the
@@ -134,11 +141,16 @@ impl<'a> Scan<'a> {
             match next {
                 Some(next) if same_key(&next.key().key, &version.key().key) => version = next,
                 // The view sees no version of this key.
-                other => return (None, other.map(|next| Cursor::at(next, &self.view))),
+                other => {
+                    self.exact &= !crossed;
+                    return (None, other.map(|next| Cursor::at(next, &self.view)));
+                }
             }
+            crossed |= sought && version.value().is_cut_above();
             let record = version.value();
             sees = self.view.sees(record.version, record.writer);
         }
+        self.exact &= !crossed || self.view.pins(version.value().writer);
         let answer = version.value().read(self.now);
         let answer = answer.map(|value| (Arc::clone(&version.key().key), value));
         (answer, self.skip_rest(version))
@@ -179,6 +191,15 @@ impl<'a> Cursor<'a> {
         let record = entry.value();
         let sees = view.sees(record.version, record.writer);
         Cursor { entry, sees }
+    }
+}
+
+impl Scan<'_> {
+    /// Whether every answer so far is certainly the view's: false once a key's answer (or its
+    /// absence) may have been lost to a sweep (see `Memtable::read`). Keys whose every version a
+    /// sweep removed cannot be seen here; the caller compares the view with the sweeps' horizon.
+    pub fn is_exact(&self) -> bool {
+        self.exact
     }
 }
 

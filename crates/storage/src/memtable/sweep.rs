@@ -21,11 +21,20 @@
 //! A run whose snapshot is below the horizon (it ended, and its retention has passed) reads
 //! its own writes above its snapshot, and for those keys its answer is its own newest write of
 //! the key (every own write is above its snapshot, so newer than anything else it sees).
-//! [`Memtable::sweep_keeping`] keeps, below `b`, the newest version of each writer it is asked
-//! to keep and that wrote nothing newer of the key; so such a run's own writes stay readable
-//! for as long as the caller keeps it (the engine: as long as the run exists). If anything
-//! below `b` stays, `b` stays too, even if it reads as absent: views at or above the horizon
-//! must still stop at it rather than fall through to a kept older version.
+//! [`Memtable::sweep_with`] keeps, below `b`, the newest version of each writer up to each of the
+//! bounds [`SweepRules::kept_bounds`] names for it (a run's own newest writes; what a fork sees of
+//! its parent), and the newest [`SweepRules::min_versions`] versions of every key; so such a
+//! run's own writes stay readable for as long as the caller keeps it (the engine: as long as the
+//! run exists). If anything below `b` stays, `b` stays too, even if it reads as absent: views at
+//! or above the horizon must still stop at it rather than fall through to a kept older version.
+//!
+//! # Cut marks
+//!
+//! Before it removes versions, a sweep marks the versions that stay around each removed stretch:
+//! the one above "cut below", the one below "cut above". A read that steps past a "cut below"
+//! version, or starts its walk on a "cut above" one, without finding an answer the view pins
+//! ([`crate::ReadView::pins`]), may have lost its answer: [`Memtable::read`] and
+//! [`crate::Scan::is_exact`] say so, and the engine answers `HistoryPruned` rather than guess.
 //!
 //! # Running beside writers and readers
 //!
@@ -54,11 +63,18 @@ use super::{HistoryEntry, Memtable};
 /// What a sweep keeps beyond what views at or above its horizon see, and what it may take
 /// below it (see the module docs). The defaults keep nothing more and take nothing less.
 pub trait SweepRules {
-    /// Whether to keep, below the horizon, the newest version `writer` wrote of each key: its
-    /// own view still reads its writes though its snapshot is below the horizon.
-    fn keeps_writer(&self, writer: RunId) -> bool {
-        let _ = writer;
-        false
+    /// The bounds up to which the newest version `writer` wrote of each key must stay below the
+    /// horizon (appended to `out`): `Version::MAX` to keep its newest write of every key (its own
+    /// view reads it, though its snapshot is below the horizon), a fork point to keep what a fork
+    /// sees of it.
+    fn kept_bounds(&self, writer: RunId, out: &mut Vec<Version>) {
+        let _ = (writer, out);
+    }
+
+    /// How many of the newest versions at or below the horizon of every key that holds a value
+    /// stay whatever their age (at least 1: the newest, which every view at the horizon reads).
+    fn min_versions(&self) -> usize {
+        1
     }
 
     /// Whether `key` is only ever read at its newest visible version, so that every older
@@ -111,16 +127,29 @@ impl Memtable {
         let visible = self.counter.visible();
         let horizon = horizon.min(visible);
         let mut stats = SweepStats::default();
-        let mut writers = HashSet::new();
+        let mut kept = HashSet::new();
+        let mut bounds = Vec::new();
+        let mut versions = Vec::new();
         let mut cursor = self.history.front();
         while let Some(first) = cursor {
-            writers.clear();
+            kept.clear();
             let key_horizon = if rules.newest_only(&first.key().key) {
                 visible
             } else {
                 horizon
             };
-            cursor = self.sweep_key(first, key_horizon, now, rules, &mut writers, &mut stats);
+            cursor = self.sweep_key(
+                first,
+                key_horizon,
+                now,
+                rules,
+                Scratch {
+                    versions: &mut versions,
+                    kept: &mut kept,
+                    bounds: &mut bounds,
+                },
+                &mut stats,
+            );
         }
         stats
     }
@@ -129,56 +158,110 @@ impl Memtable {
     /// next key.
     fn sweep_key<'a>(
         &'a self,
-        mut entry: HistoryEntry<'a>,
+        first: HistoryEntry<'a>,
         horizon: Version,
         now: Timestamp,
         rules: &dyn SweepRules,
-        writers: &mut HashSet<RunId>,
+        scratch: Scratch<'_, 'a>,
         stats: &mut SweepStats,
     ) -> Option<HistoryEntry<'a>> {
-        let key = Arc::clone(&entry.key().key);
-        // Rule 3: step over the versions above the horizon (their writers' newest versions are
-        // among them).
-        while entry.key().version > horizon {
-            writers.insert(entry.value().writer);
-            match entry.next() {
-                Some(next) if same_key(&next.key().key, &key) => entry = next,
-                other => return other,
+        let Scratch {
+            versions,
+            kept,
+            bounds,
+        } = scratch;
+        let key = Arc::clone(&first.key().key);
+        // Collect the key's versions first, newest first: the whole plan is made, and every cut
+        // mark set, before anything is removed.
+        versions.clear();
+        versions.push(first);
+        let next_key = loop {
+            let last = versions.last().expect("starts with one");
+            match last.next() {
+                Some(next) if same_key(&next.key().key, &key) => versions.push(next),
+                other => break other,
             }
-        }
-        // `entry` is `b`, the newest version at or below the horizon. Rule 1: everything below it
-        // goes, but for the newest own write of each run to keep. Nothing can be inserted down
-        // here while we work (see the module docs).
-        let base = entry;
-        writers.insert(base.value().writer);
+        };
+        // Rule 3: versions above the horizon stay. `b` is the newest at or below it.
+        let Some(base) = versions.iter().position(|v| v.key().version <= horizon) else {
+            return next_key;
+        };
+        // The newest `min_versions` at or below the horizon stay, while the key holds a value
+        // (a deleted key's history goes as before).
+        let base_live = !versions[base].value().is_absent_at(now);
+        let min_kept = base + rules.min_versions().max(1);
+        let mut keep = vec![true; versions.len()];
         let mut kept_below = false;
-        let mut cursor = base.next();
-        while let Some(older) = cursor {
-            if !same_key(&older.key().key, &key) {
-                cursor = Some(older);
-                break;
+        for (at, entry) in versions.iter().enumerate() {
+            let record = entry.value();
+            // The bounds this version is the newest at-or-below of, for its writer.
+            bounds.clear();
+            rules.kept_bounds(record.writer, bounds);
+            let mut newest_for_a_bound = false;
+            for &bound in bounds.iter() {
+                if record.version <= bound && kept.insert((record.writer, bound)) {
+                    newest_for_a_bound = true;
+                }
             }
-            cursor = older.next();
-            let writer = older.value().writer;
-            if !writers.contains(&writer) && rules.keeps_writer(writer) {
-                writers.insert(writer);
-                kept_below = true;
-            } else if older.remove() {
+            if at <= base {
+                continue;
+            }
+            // Rule 1: below `b`, a version goes unless it is a writer's newest up to one of its
+            // kept bounds, or among the newest `min_versions` of the key.
+            keep[at] = newest_for_a_bound || (base_live && at < min_kept);
+            kept_below |= keep[at];
+        }
+        // Rule 2: a tombstone or expired value at `b` goes too, with everything below it,
+        // unless something below stays (views that stop at `b` must not fall through to it).
+        let base_goes = !kept_below && !base_live;
+        if base_goes {
+            keep[base] = false;
+        }
+        mark_cuts(versions, &keep);
+        // Oldest first: a reader that walks down past a version being removed must still meet
+        // the newer ones above the stretch (a tombstone at `b` goes last, so nobody falls
+        // through it to the values it hid).
+        for (entry, kept) in versions.iter().zip(&keep).rev() {
+            if !kept && entry.remove() {
                 stats.versions_removed += 1;
             }
         }
-        // Rule 2: a tombstone or expired value at `b` goes too (unless an older version stayed
-        // for a run's own view), and the key leaves the index if `b` is still its newest version.
-        if !kept_below && base.value().is_absent_at(now) {
-            let record = Arc::clone(base.value());
-            if base.remove() {
-                stats.versions_removed += 1;
-            }
-            if self.index.remove_if_newest(&key, &record) {
+        if base_goes && base == 0 {
+            // Every version is gone: the key leaves the index if `b` is still its newest.
+            if self.index.remove_if_newest(&key, versions[0].value()) {
                 stats.keys_removed += 1;
             }
         }
-        cursor
+        next_key
+    }
+}
+
+/// Buffers a sweep reuses from key to key.
+struct Scratch<'s, 'a> {
+    /// The key's versions, newest first.
+    versions: &'s mut Vec<HistoryEntry<'a>>,
+    /// (writer, bound) pairs whose newest version is already met.
+    kept: &'s mut HashSet<(RunId, Version)>,
+    /// One writer's kept bounds.
+    bounds: &'s mut Vec<Version>,
+}
+
+/// Marks, before any version goes, the survivors around each run of removed versions: the one
+/// above gets "cut below", the one below "cut above" (see `Record::is_cut_below`), so that a
+/// read that would have found its answer among them knows it may be gone.
+fn mark_cuts(versions: &[HistoryEntry<'_>], keep: &[bool]) {
+    for (at, kept) in keep.iter().enumerate() {
+        if !*kept {
+            continue;
+        }
+        let removed_below = keep.get(at + 1).is_some_and(|k| !k);
+        let removed_above = at > 0 && keep.get(at - 1).is_some_and(|k| !k);
+        if removed_below {
+            versions[at].value().mark_cut_below();
+        }
+        if removed_above {
+            versions[at].value().mark_cut_above();
+        }
     }
 }
 

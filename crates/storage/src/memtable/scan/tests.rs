@@ -32,7 +32,7 @@ fn memtable_with(keys: &[&[u8]]) -> (Memtable, ReadView) {
 #[test]
 fn a_prefix_scan_yields_exactly_the_keys_under_the_prefix_in_order() {
     let (memtable, view) = memtable_with(&[b"b", b"abc", b"a", b"ab", b"aa\xff", b"ac", b""]);
-    let scan = |prefix: &[u8]| keys_of(memtable.scan_prefix(prefix, view, NOW));
+    let scan = |prefix: &[u8]| keys_of(memtable.scan_prefix(prefix, view.clone(), NOW));
     assert_eq!(scan(b"ab"), [b"ab".to_vec(), b"abc".to_vec()]);
     assert_eq!(
         scan(b"a"),
@@ -52,7 +52,7 @@ fn a_prefix_scan_yields_exactly_the_keys_under_the_prefix_in_order() {
 #[test]
 fn a_prefix_of_ff_bytes_stops_at_the_end_of_the_map() {
     let (memtable, view) = memtable_with(&[b"\xfe", b"\xff", b"\xff\xff", b"\xff\xff\x00"]);
-    let scan = |prefix: &[u8]| keys_of(memtable.scan_prefix(prefix, view, NOW));
+    let scan = |prefix: &[u8]| keys_of(memtable.scan_prefix(prefix, view.clone(), NOW));
     assert_eq!(
         scan(b"\xff\xff"),
         [b"\xff\xff".to_vec(), b"\xff\xff\x00".to_vec()]
@@ -77,17 +77,17 @@ fn a_scan_skips_deleted_and_expired_keys_but_not_keys_live_in_its_view() {
     let at =
         |view, micros| keys_of(memtable.scan_prefix(b"p", view, Timestamp::from_micros(micros)));
     assert_eq!(
-        at(after, 9),
+        at(after.clone(), 9),
         [b"p1".to_vec(), b"p3".to_vec(), b"p4".to_vec()]
     );
-    assert_eq!(at(after, 10), [b"p1".to_vec(), b"p4".to_vec()]);
+    assert_eq!(at(after.clone(), 10), [b"p1".to_vec(), b"p4".to_vec()]);
     assert_eq!(
         at(ReadView::at(before), 10).len(),
         4,
         "the old view predates both"
     );
     let values: Vec<_> = memtable
-        .scan_prefix(b"p3", after, Timestamp::from_micros(9))
+        .scan_prefix(b"p3", after.clone(), Timestamp::from_micros(9))
         .map(|(_, read)| read.value.to_vec())
         .collect();
     assert_eq!(values, [b"soon".to_vec()]);
@@ -169,7 +169,7 @@ fn a_key_whose_versions_are_all_invisible_is_skipped() {
 #[test]
 fn a_range_scan_honours_each_kind_of_bound() {
     let (memtable, view) = memtable_with(&[b"a", b"b", b"c", b"d"]);
-    let scan = |start, end| keys_of(memtable.scan_range(start, end, view, NOW));
+    let scan = |start, end| keys_of(memtable.scan_range(start, end, view.clone(), NOW));
     let (b, c): (&[u8], &[u8]) = (b"b", b"c");
     assert_eq!(
         scan(Bound::Included(b), Bound::Included(c)),
