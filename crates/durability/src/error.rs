@@ -55,8 +55,17 @@ pub enum Error {
         kind: CorruptionKind,
     },
     /// An earlier write or fdatasync failed; the log accepts nothing more.
-    #[error("write-ahead log is poisoned by an earlier failed {op} ({cause}); reopen the database")]
-    Poisoned { op: &'static str, cause: String },
+    #[error(
+        "write-ahead log is poisoned by an earlier failed {op} of {}: {cause}; reopen the database",
+        file.display()
+    )]
+    Poisoned {
+        op: &'static str,
+        file: PathBuf,
+        /// The first failure, shared by every error the poisoned log returns since.
+        #[source]
+        cause: std::sync::Arc<std::io::Error>,
+    },
     /// An encoded commit is larger than `COMMIT_BYTES_MAX`.
     #[error("commit of {len} bytes is larger than the limit of {max} bytes")]
     CommitTooLarge { len: usize, max: usize },
@@ -275,7 +284,7 @@ pub enum CorruptionKind {
     MissingSegment { expected: u64 },
     /// The replay callback rejected the record.
     #[error("record rejected during replay: {0}")]
-    RecordRejected(String),
+    RecordRejected(#[source] crate::ReplayRejected),
 }
 
 /// A hint that says what to do about the I/O errors a user can fix, appended to the message.

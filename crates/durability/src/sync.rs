@@ -1,6 +1,6 @@
 //! The synchronization primitives and the clock of the group-commit protocol: std's, or, under
 //! `--cfg inmem_loom`, loom's and a logical clock, so that `tests/loom.rs` model-checks the
-//! real code of `wal/writer.rs` (see `docs/CONCURRENCY.md`).
+//! real code of `wal/writer.rs` and `wal/writer/waits.rs` (see `docs/CONCURRENCY.md`).
 //!
 //! The cfg is namespaced (`inmem_loom`, not `loom`) so that dependencies which react to
 //! `--cfg loom` are not switched into their own loom mode. Only the log's state lock, write

@@ -202,7 +202,7 @@ fn a_rejected_record_is_corruption_at_that_record() {
     let err = Wal::open(&dir, options(SEGMENT), Version::ZERO, &mut |r| {
         seen += 1;
         if r.version == Version::new(17) {
-            Err(ReplayRejected("unknown run".into()))
+            Err(ReplayRejected::new("run", "unknown run"))
         } else {
             Ok(())
         }
@@ -212,7 +212,10 @@ fn a_rejected_record_is_corruption_at_that_record() {
     let Error::Corruption { file, offset, kind } = err else {
         panic!("expected corruption, got {err}");
     };
-    assert_eq!(kind, CorruptionKind::RecordRejected("unknown run".into()));
+    assert_eq!(
+        kind,
+        CorruptionKind::RecordRejected(ReplayRejected::new("run", "unknown run"))
+    );
     // The named offset holds record 17.
     assert_eq!(version_at(&file, offset as usize), 17);
 }

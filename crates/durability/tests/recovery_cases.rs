@@ -624,7 +624,7 @@ fn rejected_record() {
         };
         let err = Wal::open(&dir, options, Version::ZERO, &mut |r| {
             if r.version == Version::new(17) {
-                Err(ReplayRejected("unknown run".into()))
+                Err(ReplayRejected::new("run", "unknown run"))
             } else {
                 Ok(())
             }
@@ -633,7 +633,10 @@ fn rejected_record() {
         let Error::Corruption { file, offset, kind } = err else {
             panic!("expected corruption, got {err}");
         };
-        assert_eq!(kind, CorruptionKind::RecordRejected("unknown run".into()));
+        assert_eq!(
+            kind,
+            CorruptionKind::RecordRejected(ReplayRejected::new("run", "unknown run"))
+        );
         assert_eq!(version_at(&file, offset as usize), 17);
     }
 }

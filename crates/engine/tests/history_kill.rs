@@ -35,7 +35,8 @@ fn child_process() {
     writeln!(out, "PARENT {parent}").unwrap();
     out.flush().unwrap();
     for i in 0u64.. {
-        db.put(parent, format!("key:{i:05}"), format!("v{i}")).unwrap();
+        db.put(parent, format!("key:{i:05}"), format!("v{i}"))
+            .unwrap();
         let version = db
             .transaction_committed(parent, in_mem_engine::RetryPolicy::default(), |tx| {
                 tx.events().append("step", &Value::from(i))
@@ -47,7 +48,8 @@ fn child_process() {
         out.flush().unwrap();
         if i % 3 == 0 {
             let fork = db.fork_run(parent, At::Version(version)).unwrap();
-            db.put(fork, "fork-own", format!("fork of step {i}")).unwrap();
+            db.put(fork, "fork-own", format!("fork of step {i}"))
+                .unwrap();
             db.transaction(fork, |tx| tx.events().append("fork-step", &Value::from(i)))
                 .unwrap();
             writeln!(out, "FORK {i} {fork} {version}").unwrap();
@@ -59,8 +61,11 @@ fn child_process() {
     }
 }
 
-/// What the parent's past looked like at `version`: its keys and events.
-fn parent_at(db: &Database, parent: RunId, version: u64) -> (Vec<(Vec<u8>, Vec<u8>)>, Vec<u64>) {
+/// Keys and their values.
+type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// What the parent's past looked like at `version`: its keys and event sequences.
+fn parent_at(db: &Database, parent: RunId, version: u64) -> (Entries, Vec<u64>) {
     let mut view = db.run_view_at(parent, At::Version(version)).unwrap();
     let keys = view.list(b"key:").unwrap();
     let events = view
@@ -101,7 +106,11 @@ fn forks_and_views_of_the_past_survive_sigkill() {
             ["PARENT", id] => parent = Some(id.parse::<RunId>().unwrap()),
             ["STEP", i, version] => steps.push((i.parse().unwrap(), version.parse().unwrap())),
             ["FORK", i, fork, point] => {
-                forks.push((i.parse().unwrap(), fork.parse().unwrap(), point.parse().unwrap()));
+                forks.push((
+                    i.parse().unwrap(),
+                    fork.parse().unwrap(),
+                    point.parse().unwrap(),
+                ));
             }
             _ => {}
         }
@@ -119,7 +128,11 @@ fn forks_and_views_of_the_past_survive_sigkill() {
         Database::open_with_options(dir.path(), common::options(DurabilityMode::Strict)).unwrap();
     for &(i, fork, point) in &forks {
         let info = db.run_info(fork).unwrap();
-        assert_eq!((info.parent, info.fork_point), (Some(parent), Some(point)), "fork {i}");
+        assert_eq!(
+            (info.parent, info.fork_point),
+            (Some(parent), Some(point)),
+            "fork {i}"
+        );
         // The fork reads the parent's view at the point, then its own writes.
         let (keys, events) = parent_at(&db, parent, point);
         assert_eq!(keys.len() as u64, i + 1, "the parent at step {i}");
@@ -140,11 +153,21 @@ fn forks_and_views_of_the_past_survive_sigkill() {
     // Every acknowledged step of the parent reads as it was.
     for &(i, version) in &steps {
         let (keys, events) = parent_at(&db, parent, version);
-        assert_eq!((keys.len() as u64, events.len() as u64), (i + 1, i + 1), "step {i}");
+        assert_eq!(
+            (keys.len() as u64, events.len() as u64),
+            (i + 1, i + 1),
+            "step {i}"
+        );
     }
     let listed = db.query_runs(&RunQuery::new().forked_from(parent)).len();
-    assert!(listed >= forks.len(), "{listed} forks listed, {} acknowledged", forks.len());
+    assert!(
+        listed >= forks.len(),
+        "{listed} forks listed, {} acknowledged",
+        forks.len()
+    );
     // A fork begun but killed before its acknowledgement is there or not, never half there.
-    db.transaction(parent, |tx| tx.events().verify_chain(parent)).unwrap();
-    assert!(matches!(db.delete_run(parent), Err(Error::RunState { .. })));
+    db.transaction(parent, |tx| tx.events().verify_chain(parent))
+        .unwrap();
+    // The parent (interrupted by the kill) cannot go without its forks.
+    assert!(matches!(db.delete_run(parent), Err(Error::HasForks { .. })));
 }

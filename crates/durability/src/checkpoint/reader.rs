@@ -142,10 +142,10 @@ pub fn read_checkpoint(
                         "an entry is above the checkpoint's version",
                     ));
                 }
-                entry(decoded).map_err(|ReplayRejected(reason)| Error::Corruption {
+                entry(decoded).map_err(|rejected| Error::Corruption {
                     file: path.clone(),
                     offset,
-                    kind: CorruptionKind::RecordRejected(reason),
+                    kind: CorruptionKind::RecordRejected(rejected),
                 })?;
                 entries += 1;
             }

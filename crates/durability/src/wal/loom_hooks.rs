@@ -1,6 +1,6 @@
 //! What `tests/loom.rs` drives (only under `--cfg inmem_loom`): a log's group-commit state
 //! without the background threads of a [`Wal`](super::Wal), so that the test's own loom
-//! threads append, wait and flush through the real code of `writer.rs`.
+//! threads append, wait and flush through the real code of `writer.rs` and `writer/waits.rs`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use super::generation;
 use super::reader::READ_CHUNK_BYTES;
 use super::record::CommitBody;
 use super::writer::Shared;
-use super::{RecoveryMode, Ticket, WaitFor};
+use super::{RecoveryMode, SyncPolicy, Ticket, WaitFor};
 use crate::dir::DataDir;
 use crate::error::Result;
 use crate::vfs::SimFs;
@@ -72,6 +72,12 @@ impl LoomLog {
         self.shared.flush()
     }
 
+    /// Registers a sync cadence, as a `Batched` database does; only its `max_commits` matters
+    /// here (there is no sync thread to keep the interval). The policy stays for the log's life.
+    pub fn add_policy(&self, policy: SyncPolicy) {
+        self.shared.add_policy(policy);
+    }
+
     /// True once a write or fdatasync failed.
     pub fn is_poisoned(&self) -> bool {
         self.shared.lock().poison.is_some()
@@ -80,6 +86,9 @@ impl LoomLog {
 
 /// The last version a power loss now would keep: recovery of exactly the durable bytes of the
 /// log in `wal_dir` of `fs`.
+///
+/// # Panics
+/// If the durable bytes do not recover: a model found a bug.
 pub fn durable_version(fs: &SimFs, wal_dir: &Path) -> Version {
     let image = fs.crash_durable_only();
     let root = wal_dir

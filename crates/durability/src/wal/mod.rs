@@ -3,17 +3,22 @@
 //! One record per commit, appended under the log lock in version order (the engine allocates
 //! the version inside [`Wal::append`]). Waiting for a record is a separate step, so that a
 //! committer can release its own locks before it waits; see [`WaitFor`] for the levels and
-//! `writer.rs` for the group-commit protocol.
+//! `group_commit.rs` for the group-commit protocol (`writer/waits.rs` carries it out).
 
+mod buffer;
+mod cadence;
 pub(crate) mod format;
 pub(crate) mod frame;
 mod generation;
+mod group_commit;
 #[cfg(inmem_loom)]
 pub mod loom_hooks;
+mod marks;
 mod prune;
 pub(crate) mod reader;
 mod record;
 mod recovery;
+mod rotation;
 mod screen;
 pub(crate) mod segment;
 mod sync_thread;
@@ -179,10 +184,40 @@ pub struct Salvaged {
     pub first_lost: Version,
 }
 
-/// Rejection of a replayed record by the caller; recovery reports it as corruption at the
-/// record's file and offset.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplayRejected(pub String);
+/// Rejection of a replayed record (or checkpoint entry) by the caller: what it was reading, and
+/// why, kept as a typed source. Recovery reports it as corruption at the record's file and
+/// offset. Two rejections are equal when they say the same thing (the cause's type is the
+/// caller's).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{what}: {cause}")]
+pub struct ReplayRejected {
+    /// What the caller was reading (a key, a run record, the commit order ...).
+    pub what: &'static str,
+    /// Why it refused it.
+    #[source]
+    pub cause: Arc<dyn std::error::Error + Send + Sync>,
+}
+
+impl ReplayRejected {
+    /// A rejection of `what`, caused by `cause` (an error, or a text).
+    pub fn new(
+        what: &'static str,
+        cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        ReplayRejected {
+            what,
+            cause: Arc::from(cause.into()),
+        }
+    }
+}
+
+impl PartialEq for ReplayRejected {
+    fn eq(&self, other: &Self) -> bool {
+        self.what == other.what && self.cause.to_string() == other.cause.to_string()
+    }
+}
+
+impl Eq for ReplayRejected {}
 
 /// An open write-ahead log. `Send + Sync`: share it by reference or `Arc`.
 pub struct Wal {
@@ -304,7 +339,7 @@ impl Wal {
     ///
     /// `Written` writes everything buffered if nobody has yet (one system call for all of it).
     /// `Synced` joins a group commit: concurrent callers share one fdatasync (see
-    /// `wal/writer.rs` for the protocol, including its short gathering window).
+    /// `wal/group_commit.rs` for the protocol, including its short gathering window).
     ///
     /// # Panics
     /// If `ticket` did not come from this log.
@@ -349,7 +384,7 @@ impl Wal {
     /// Bytes appended to the log since it was opened (frames and segment headers): what the
     /// engine measures to decide when a checkpoint is due.
     pub fn appended_bytes(&self) -> u64 {
-        self.shared.lock().appended_lsn
+        self.shared.lock().marks.appended.lsn
     }
 
     /// Deletes the oldest segments whose records are all at or below `version` (covered by a

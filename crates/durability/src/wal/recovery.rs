@@ -588,8 +588,8 @@ impl Scan<'_, '_> {
                 Ok(record) => record,
                 Err(reason) => return Ok(soft(CorruptionKind::UndecodableBody { reason })),
             };
-            (self.replay)(record).map_err(|ReplayRejected(reason)| {
-                corruption(found, pos, CorruptionKind::RecordRejected(reason))
+            (self.replay)(record).map_err(|rejected| {
+                corruption(found, pos, CorruptionKind::RecordRejected(rejected))
             })?;
             self.replayed += 1;
         }

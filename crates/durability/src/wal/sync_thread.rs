@@ -8,7 +8,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::writer::{EARLY_WRITE_BYTES, Shared, SpareState, State, ThreadWait, wait};
+use super::cadence::ThreadWait;
+use super::rotation::SpareState;
+use super::writer::{EARLY_WRITE_BYTES, Shared, State, wait};
 
 /// How long the preallocation thread waits after a failure before trying again.
 const PREPARE_RETRY_DELAY: Duration = Duration::from_secs(1);
@@ -26,14 +28,15 @@ fn decide(st: &State, now: Instant) -> Action {
         return Action::Sleep(None);
     }
     let mut deadline = None;
-    if st.appended_lsn > st.synced_lsn {
-        if st
+    let (appended, synced, cadence) = (st.marks.appended, st.group.synced(), &st.cadence);
+    if appended.lsn > synced.lsn {
+        if cadence
             .max_commits_min
-            .is_some_and(|m| st.appended_commits - st.synced_commits >= m)
+            .is_some_and(|m| appended.commits - synced.commits >= m)
         {
             return Action::Sync;
         }
-        if let (Some(interval), Some(since)) = (st.interval_min, st.first_unsynced_at) {
+        if let (Some(interval), Some(since)) = (cadence.interval_min, cadence.first_unsynced_at) {
             let due = since + interval;
             if now >= due {
                 return Action::Sync;
@@ -41,7 +44,7 @@ fn decide(st: &State, now: Instant) -> Action {
             deadline = Some(due);
         }
     }
-    if st.pending_bytes >= EARLY_WRITE_BYTES {
+    if st.buffer.pending_bytes() >= EARLY_WRITE_BYTES {
         return Action::Write;
     }
     Action::Sleep(deadline)
@@ -57,8 +60,8 @@ pub(crate) fn run_sync_thread(shared: &Arc<Shared>) {
         let now = shared.clock.now();
         match decide(&st, now) {
             Action::Sync => {
-                let target = st.appended_lsn;
-                st.thread_wait = ThreadWait::Busy;
+                let target = st.marks.appended.lsn;
+                st.cadence.thread_wait = ThreadWait::Busy;
                 drop(st);
                 // A failure poisons the log and is reported to the waiters; nothing to add.
                 if let Err(e) = shared.sync_through(target, false) {
@@ -67,7 +70,7 @@ pub(crate) fn run_sync_thread(shared: &Arc<Shared>) {
                 st = shared.lock();
             }
             Action::Write => {
-                st.thread_wait = ThreadWait::Busy;
+                st.cadence.thread_wait = ThreadWait::Busy;
                 drop(st);
                 if let Err(e) = shared.write_pending() {
                     tracing::debug!(error = %e, "background write failed");
@@ -75,7 +78,10 @@ pub(crate) fn run_sync_thread(shared: &Arc<Shared>) {
                 st = shared.lock();
             }
             Action::Sleep(deadline) => {
-                st.thread_wait = deadline.map_or(ThreadWait::Forever, ThreadWait::Until);
+                st.cadence.thread_wait = deadline.map_or(ThreadWait::Forever, ThreadWait::Until);
+                // Woken by an appender whose record makes a sync or write due sooner than
+                // `thread_wait` says the thread would look (it reads `thread_wait` under this
+                // lock), by a policy added or removed, by poisoning, or by shutdown.
                 st = match deadline {
                     Some(d) => shared.wait_timeout(
                         &shared.sync_thread,
@@ -84,7 +90,7 @@ pub(crate) fn run_sync_thread(shared: &Arc<Shared>) {
                     ),
                     None => wait(&shared.sync_thread, st),
                 };
-                st.thread_wait = ThreadWait::Busy;
+                st.cadence.thread_wait = ThreadWait::Busy;
             }
         }
     }
@@ -99,8 +105,11 @@ pub(crate) fn run_prealloc_thread(shared: &Arc<Shared>) {
             return;
         }
         let now = shared.clock.now();
-        let wanted = matches!(st.spare, SpareState::Missing) && st.poison.is_none() && !st.closed;
+        let wanted =
+            matches!(st.rotation.spare, SpareState::Missing) && st.poison.is_none() && !st.closed;
         match retry_at {
+            // Woken by a rotation (which takes the spare), an appender that failed to prepare
+            // it, poisoning, or shutdown: each notifies `spare_changed` under this lock.
             _ if !wanted => st = wait(&shared.spare_changed, st),
             Some(at) if now < at => {
                 st = shared.wait_timeout(&shared.spare_changed, st, at - now);

@@ -75,8 +75,7 @@ fn load_entry(
     last_run_key: &mut Option<Vec<u8>>,
     entry: CheckpointEntry,
 ) -> std::result::Result<(), ReplayRejected> {
-    let tag = Key::decode_type_tag(&entry.key)
-        .map_err(|e| ReplayRejected(format!("key does not decode: {e}")))?;
+    let tag = Key::decode_type_tag(&entry.key).map_err(|e| ReplayRejected::new("key", e))?;
     if tag == TypeTag::Run && last_run_key.as_deref() != Some(&entry.key[..]) {
         if let CheckpointOp::Put { value, .. } = &entry.op {
             recover_run_record(runs, &entry.key, value)?;

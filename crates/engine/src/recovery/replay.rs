@@ -24,18 +24,21 @@ pub(crate) fn replay_record(
     let versions = memtable.versions();
     let expected = versions.allocated().next();
     if record.version != expected {
-        return Err(ReplayRejected(format!(
-            "commit {} follows {}, expected {expected}",
-            record.version,
-            versions.allocated()
-        )));
+        return Err(ReplayRejected::new(
+            "commit order",
+            format!(
+                "commit {} follows {}, expected {expected}",
+                record.version,
+                versions.allocated()
+            ),
+        ));
     }
     let mut mutations = Vec::with_capacity(record.writes.len());
     for write in record.writes {
         if write.op == LogOp::DeletePrefix {
             // A deleted run: every record under its namespace goes, and the run with them.
             let namespace = Key::decode_namespace(&write.key)
-                .map_err(|e| ReplayRejected(format!("deleted namespace: {e}")))?;
+                .map_err(|e| ReplayRejected::new("deleted namespace", e))?;
             runs.recover_deletion(namespace.run());
             mutations.extend(live_keys_under(memtable, &write.key).map(|key| Mutation {
                 key,
@@ -43,8 +46,7 @@ pub(crate) fn replay_record(
             }));
             continue;
         }
-        let tag = Key::decode_type_tag(&write.key)
-            .map_err(|e| ReplayRejected(format!("key does not decode: {e}")))?;
+        let tag = Key::decode_type_tag(&write.key).map_err(|e| ReplayRejected::new("key", e))?;
         if tag == TypeTag::Run {
             recover_run(runs, &write.key, &write.op)?;
         }
@@ -56,7 +58,7 @@ pub(crate) fn replay_record(
             LogOp::Delete => MutationKind::Delete,
             LogOp::DeletePrefix => unreachable!("prefix deletions are expanded above"),
             #[allow(unreachable_patterns)]
-            _ => return Err(ReplayRejected("unknown log operation".to_owned())),
+            _ => return Err(ReplayRejected::new("log operation", "unknown")),
         };
         mutations.push(Mutation {
             key: Arc::from(write.key),
@@ -74,11 +76,11 @@ fn recover_run(runs: &RunRegistry, key: &[u8], op: &LogOp) -> Result<(), ReplayR
     match op {
         LogOp::Put { value, .. } => recover_run_record(runs, key, value),
         LogOp::Delete | LogOp::DeletePrefix => {
-            let key = Key::decode(key).map_err(|e| ReplayRejected(format!("run key: {e}")))?;
-            Err(ReplayRejected(format!(
-                "run record of {} deleted",
-                key.namespace()
-            )))
+            let key = Key::decode(key).map_err(|e| ReplayRejected::new("run key", e))?;
+            Err(ReplayRejected::new(
+                "run record",
+                format!("the record of {} is deleted by key", key.namespace()),
+            ))
         }
     }
 }
@@ -90,7 +92,7 @@ pub(crate) fn recover_run_record(
     key: &[u8],
     value: &[u8],
 ) -> Result<(), ReplayRejected> {
-    let head = RecordHead::decode(value).map_err(|e| ReplayRejected(format!("run record: {e}")))?;
+    let head = RecordHead::decode(value).map_err(|e| ReplayRejected::new("run record", e))?;
     runs.recover_record(key, &head)
-        .map_err(|e| ReplayRejected(format!("run key: {e}")))
+        .map_err(|e| ReplayRejected::new("run key", e))
 }

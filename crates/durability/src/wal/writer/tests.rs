@@ -34,15 +34,18 @@ fn policies_combine_to_the_smallest_interval_and_commit_count() {
     let b = shared.add_policy(fast);
     {
         let st = shared.lock();
-        assert_eq!(st.interval_min, Some(Duration::from_millis(10)));
-        assert_eq!(st.max_commits_min, Some(1000));
+        assert_eq!(st.cadence.interval_min, Some(Duration::from_millis(10)));
+        assert_eq!(st.cadence.max_commits_min, Some(1000));
     }
     shared.remove_policy(b);
     {
         let st = shared.lock();
-        assert_eq!(st.interval_min, Some(Duration::from_millis(100)));
+        assert_eq!(st.cadence.interval_min, Some(Duration::from_millis(100)));
     }
     shared.remove_policy(a);
     let st = shared.lock();
-    assert_eq!((st.interval_min, st.max_commits_min), (None, None));
+    assert_eq!(
+        (st.cadence.interval_min, st.cadence.max_commits_min),
+        (None, None)
+    );
 }
