@@ -505,7 +505,7 @@ fn check_versions(base: &State, ops: &[OpRecord], observed: &Observed, failures:
             base.last_version
         ));
     }
-    let submitted = ops.iter().filter(|r| r.op.commits()).count() as u64;
+    let submitted: u64 = ops.iter().map(|r| r.op.commits_max()).sum();
     if v > base.last_version + submitted {
         failures.push(format!(
             "recovered last version {v} is beyond every commit submitted ({} + {submitted})",

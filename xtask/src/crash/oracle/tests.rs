@@ -1,7 +1,8 @@
 //! The oracle fed synthetic logs and recovered states: the ones that must pass, and the ones
 //! that must fail (a lost acknowledgement, a hole, a value never written, an `Async` loss older
 //! than the window, a gap in an event log, a span without its parent, a state cell going back,
-//! a torn mixed transaction, a checkpoint forgotten, ...).
+//! a torn mixed transaction, a checkpoint forgotten, ...); `tests/history.rs`: forks and run
+//! deletion.
 
 use super::*;
 use crate::crash::workload::{Payload, SpanShape, SpanSpec, TxnWrite, Typed};
@@ -1212,3 +1213,5 @@ fn recovery_must_start_from_the_newest_checkpoint() {
         "the checkpoint at version 9",
     );
 }
+
+mod history;

@@ -25,6 +25,15 @@ pub enum ForkAt {
 }
 
 impl Op {
+    /// How many commits this operation writes at most: one per run of a tree it deletes, else
+    /// one if it commits at all.
+    pub fn commits_max(&self) -> u64 {
+        match self {
+            Op::DeleteTree { members, .. } => members.len() as u64,
+            op => u64::from(op.commits()),
+        }
+    }
+
     /// The runs this operation deletes if it commits.
     pub fn deleted_runs(&self) -> Vec<RunId> {
         match self {
