@@ -1,7 +1,7 @@
 //! The parent process: for each mode, iterations of spawn a child on the mode's data directory,
 //! kill it with SIGKILL at a seeded moment, recover, and check the oracles; then a summary.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -12,6 +12,8 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use in_mem::RunId;
 
 use super::args::Args;
 use super::observe::{Probe, observe, panic_text};
@@ -385,6 +387,31 @@ enum RecoveredFrom {
     PrunedLog,
 }
 
+/// Forks of earlier children whose parents' views at the fork point a check reads again: at
+/// most this many, a seeded choice each time. Their own data is checked exactly against the
+/// previous check anyway; reading every fork's parent's past each time would cost more than the
+/// kills, as forks pile up on a directory.
+const OLD_FORK_VIEWS_MAX: usize = 12;
+
+/// The forks of `base` whose parents' views this check reads again (see `OLD_FORK_VIEWS_MAX`).
+fn old_forks(base: &State, seed: u64) -> BTreeSet<RunId> {
+    let mut forks: Vec<(u64, RunId)> = base
+        .runs
+        .iter()
+        .filter(|(_, e)| e.fork_point.is_some())
+        .map(|(run, _)| {
+            let id = u128::from_le_bytes(run.to_bytes());
+            (derive(&[seed, 61, id as u64, (id >> 64) as u64]), *run)
+        })
+        .collect();
+    forks.sort_unstable();
+    forks
+        .into_iter()
+        .take(OLD_FORK_VIEWS_MAX)
+        .map(|(_, run)| run)
+        .collect()
+}
+
 /// When the child is killed.
 #[derive(Debug, Clone, Copy)]
 enum KillPlan {
@@ -447,11 +474,13 @@ impl Iteration<'_> {
                     Outcome::Acked {
                         result: AckResult::Fork { run, .. },
                         ..
-                    } => Some((run, r.id.thread)),
+                    } => Some((run, r.id)),
                     _ => None,
                 })
                 .collect(),
             deleted: records.iter().flat_map(|r| r.op.deleted_runs()).collect(),
+            known: base.runs.keys().copied().collect(),
+            old_forks: old_forks(base, self.seed),
         };
         // Whether the log starts after segment 1: a checkpoint pruned its first segments.
         let pruned = first_segment(self.data).is_some_and(|s| s > 1);

@@ -14,7 +14,7 @@ use super::oracle::{
     CellRec, EventRec, ForkKv, ForkView, KvKey, KvView, Observed, RunEntry, SpanRec, Stored,
 };
 use super::workload::{
-    AGENTS, AgentIdx, CHECK_SEGMENT_BYTES, Mode, agent_id, agent_index, now_us, thread_prefix,
+    AGENTS, AgentIdx, CHECK_SEGMENT_BYTES, Mode, OpId, agent_id, agent_index, now_us, view_prefixes,
 };
 
 /// What the oracle asks to be read besides everything in the run index.
@@ -22,9 +22,14 @@ use super::workload::{
 pub struct Probe {
     /// The keys it knows of; every agent's memory is also scanned for others.
     pub keys: BTreeSet<KvKey>,
-    /// The forks this child made, and the thread that made each: their views of its keys are
-    /// read.
-    pub forks: BTreeMap<RunId, u16>,
+    /// The forks this child made, and the operation that made each: the views of the keys its
+    /// thread may change in the iteration (`view_prefixes`) are read.
+    pub forks: BTreeMap<RunId, OpId>,
+    /// Every run the previous check saw. The parent's view at the fork point is read of every
+    /// fork not among them (made by this child, whether its call returned or not), and of
+    /// those in `old_forks`.
+    pub known: BTreeSet<RunId>,
+    pub old_forks: BTreeSet<RunId>,
     /// The runs operations deleted or may have: those the run index does not list must be
     /// unknown to every read.
     pub deleted: BTreeSet<RunId>,
@@ -153,9 +158,10 @@ pub fn observe(dir: &Path, probe: &Probe) -> Result<Observed, Vec<String>> {
         if let Err(e) = read_primitives(&db, info.run, &mut observed) {
             failures.push(e);
         }
-        if let (Some(parent), Some(point)) = (info.parent, info.fork_point) {
-            let thread = probe.forks.get(&info.run).copied();
-            match read_fork_view(&db, info.run, parent, point, thread) {
+        let wanted = !probe.known.contains(&info.run) || probe.old_forks.contains(&info.run);
+        if let (Some(parent), Some(point), true) = (info.parent, info.fork_point, wanted) {
+            let made = probe.forks.get(&info.run).copied();
+            match read_fork_view(&db, info.run, parent, point, made) {
                 Ok(view) => {
                     observed.fork_views.insert(info.run, view);
                 }
@@ -358,13 +364,13 @@ fn span_rec(s: Span) -> SpanRec {
 }
 
 /// Reads `parent`'s view at fork point `point` of `fork` (its event log, cells and trace), and,
-/// for a fork `thread` made, the views of that thread's keys the oracle compares.
+/// for a fork operation `made` made, the views of its thread's keys the oracle compares.
 fn read_fork_view(
     db: &Database,
     fork: RunId,
     parent: RunId,
     point: u64,
-    thread: Option<u16>,
+    made: Option<OpId>,
 ) -> Result<ForkView, String> {
     let err = |what: &'static str| {
         move |e: in_mem::Error| format!("fork {fork}: reading {what} failed: {e}")
@@ -393,24 +399,26 @@ fn read_fork_view(
         .into_iter()
         .map(span_rec)
         .collect();
-    let kv = match thread {
+    let kv = match made {
         None => None,
-        Some(thread) => {
-            let prefix = thread_prefix(thread);
+        Some(id) => {
+            let prefixes = view_prefixes(id.thread, id.iteration);
             let read = |run: RunId, at: At| -> Result<KvView, String> {
-                let entries = db
+                let view = db
                     .run_view_at(run, at)
-                    .and_then(|v| v.list_versioned(&prefix))
-                    .map_err(|e| format!("fork {fork}: listing run {run} at {at} failed: {e}"))?;
-                entries
-                    .into_iter()
-                    .filter(|(_, v)| v.ttl.is_none())
-                    .map(|(key, v)| {
-                        String::from_utf8(key)
-                            .map(|k| (k, (v.version, v.value)))
-                            .map_err(|e| format!("a key that is not UTF-8: {:?}", e.as_bytes()))
-                    })
-                    .collect()
+                    .map_err(|e| format!("fork {fork}: no view of run {run} at {at}: {e}"))?;
+                let mut out = KvView::new();
+                for prefix in &prefixes {
+                    let entries = view.list_versioned(prefix).map_err(|e| {
+                        format!("fork {fork}: listing run {run} at {at} failed: {e}")
+                    })?;
+                    for (key, v) in entries.into_iter().filter(|(_, v)| v.ttl.is_none()) {
+                        let key = String::from_utf8(key)
+                            .map_err(|e| format!("a key that is not UTF-8: {:?}", e.as_bytes()))?;
+                        out.insert(key, (v.version, v.value));
+                    }
+                }
+                Ok(out)
             };
             Some(ForkKv {
                 fork_at_point: read(fork, At::Version(point))?,

@@ -34,6 +34,14 @@
 //! cell's version is below what the previous check saw, and every run with primitive data is in
 //! the run index. A `flush` or `checkpoint` that returned protects every acknowledgement before
 //! it; recovery starts from a checkpoint at least as new as any that returned.
+//!
+//! Forks and deletion fit the same search. A fork's event log, cells and trace start, when its
+//! step is applied, as copies of its parent's expected cells at the fork point (kept from the
+//! step the fork names, or the parent's current ones for `At::Now`), so a cut decides the
+//! fork's and the parent's contents together. A deletion replaces each cell of the run by
+//! "nothing, once the run is gone" (`Expect::Gone`), which makes it whole or nothing; a tree
+//! deletion that may have stopped half way lets each run go or stay, and `oracle/history.rs`
+//! requires that no fork outlives its parent.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -439,7 +447,7 @@ pub fn check(params: &Params, base: &State, ops: &[OpRecord], observed: &Observe
     check_structure(base, observed, &mut failures);
     check_runs_with_data(base, &steps_by_thread, observed, &mut failures);
     check_checkpoints(base, ops, observed, &mut failures);
-    check_forks(ops, observed, &mut failures);
+    check_forks(base, ops, observed, &mut failures);
     check_deleted(observed, &mut failures);
 
     let next_base = next_base(observed);

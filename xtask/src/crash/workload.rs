@@ -12,6 +12,10 @@
 //!   often a parent among the run's earlier spans), and [`Op::Mixed`]: one
 //!   `transaction_committed` that puts a key, appends an event, swaps a cell and records a span
 //!   with the `*_in` calls;
+//! - run history: [`Op::Fork`] (`Database::fork_run` at `At::Now` or at an acknowledged
+//!   version, [`ForkAt`]; the fork is an active run that every other operation writes in),
+//!   [`Op::DeleteRun`], [`Op::DeleteTree`] (`delete_run_tree`) and [`Op::DeleteRefused`]
+//!   (`delete_run` of a run with forks, which must be `Error::HasForks`);
 //! - durability calls: [`Op::Flush`] and [`Op::Checkpoint`] (`Database::checkpoint`, rarely,
 //!   at a seeded moment: kills land during checkpoints, and later recoveries start from one,
 //!   and after a second one from a log whose first segments are deleted).
@@ -49,6 +53,9 @@
 //! - `Cell::Spans(run)`, the whole trace: the base's spans followed by those in the prefix, ids
 //!   dense from 1, kind, parent, tags, attributes and status as written; oracle 4 on every
 //!   trace: each parent exists (and precedes its child);
+//! - a fork's `Cell::Events`, `Cell::State` and `Cell::Spans` start as its parent's at the
+//!   fork point (`oracle::Effect::Inherit`); a deletion empties every cell of the run and its
+//!   `Cell::Run` together (`oracle/history.rs` has the checks of lineage and views);
 //! - and across them: what each primitive call returned (sequence, cell version, span id) is
 //!   what program order says; every run with primitive data is in the run index, interrupted or
 //!   completed; a returned checkpoint is a flush (in every mode), recovery starts from a
@@ -382,9 +389,16 @@ pub fn key_name(thread: u16, n: u64) -> String {
     }
 }
 
-/// The prefix of every key writer thread `thread` writes.
-pub fn thread_prefix(thread: u16) -> String {
-    format!("t{thread}/")
+/// The prefixes of the keys of writer thread `thread` that iteration `iteration` may change:
+/// the shared ones (`key_name`) and its own unique ones (`unique_key_name`). Unique keys of
+/// earlier iterations never change again, so views of them at any two points agree; leaving
+/// them out keeps a fork's views (`AckResult::Fork`) cheap as a directory fills up.
+pub fn view_prefixes(thread: u16, iteration: u32) -> [String; 3] {
+    [
+        format!("t{thread}/k"),
+        format!("t{thread}/long-"),
+        format!("t{thread}/u{iteration}."),
+    ]
 }
 
 /// A key that only operation `iteration.thread.seq` writes (later deletes aside).

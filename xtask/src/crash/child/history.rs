@@ -10,7 +10,7 @@ use in_mem::{At, Database, RunId, RunInfo, RunStatus};
 use super::{PARKED_PER_MILLE, Prims, Worker};
 use crate::crash::rng::derive;
 use crate::crash::workload::{
-    AckResult, AckVersion, AgentIdx, ForkAt, Op, OpId, agent_index, kv_digest, thread_prefix,
+    AckResult, AckVersion, AgentIdx, ForkAt, Op, OpId, agent_index, kv_digest, view_prefixes,
 };
 
 /// Most active runs a thread keeps when it forks one (beside `ACTIVE_RUNS_MAX` for begins).
@@ -230,21 +230,27 @@ impl Worker<'_> {
         }
     }
 
-    /// The [`kv_digest`] of `run`'s view of this thread's keys (its agent's, without a time to
-    /// live), as it reads now.
+    /// The [`kv_digest`] of `run`'s view of the keys this thread may change in this child
+    /// (`view_prefixes`; its agent's, without a time to live), as it reads now.
     fn own_kv_digest(&self, run: RunId) -> Result<u64, String> {
         let view = self
             .db
             .run_view_at(run, At::Now)
             .map_err(|e| format!("no view of {run}: {e}"))?;
-        let entries = view
-            .list_versioned(thread_prefix(self.thread))
-            .map_err(|e| format!("listing the view of {run}: {e}"))?;
+        let mut entries = BTreeMap::new();
+        for prefix in view_prefixes(self.thread, self.iteration) {
+            let listed = view
+                .list_versioned(&prefix)
+                .map_err(|e| format!("listing the view of {run}: {e}"))?;
+            entries.extend(
+                listed
+                    .into_iter()
+                    .filter(|(_, v)| v.ttl.is_none())
+                    .map(|(k, v)| (k, (v.version, v.value))),
+            );
+        }
         Ok(kv_digest(
-            entries
-                .iter()
-                .filter(|(_, v)| v.ttl.is_none())
-                .map(|(k, v)| (k.as_slice(), v.version, &v.value)),
+            entries.iter().map(|(k, (v, x))| (k.as_slice(), *v, x)),
         ))
     }
 

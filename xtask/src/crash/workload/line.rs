@@ -56,8 +56,9 @@ pub enum AckResult {
     /// The version `Database::checkpoint` wrote.
     Checkpoint(u64),
     /// The fork `Database::fork_run` made, its fork point (`RunInfo::fork_point`), and the
-    /// [`kv_digest`](super::kv_digest) of its view of the thread's keys without a time to live,
-    /// read right after it was made.
+    /// [`kv_digest`](super::kv_digest) of its view of the keys its thread may change in this
+    /// child ([`view_prefixes`](super::view_prefixes)) without a time to live, read right after
+    /// it was made.
     Fork {
         run: RunId,
         point: u64,
