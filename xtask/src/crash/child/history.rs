@@ -73,14 +73,19 @@ impl Lineage {
 /// in a checkpoint.
 pub(super) fn share_runs(db: &Database, seed: u64, threads: u16) -> Result<Vec<Owned>, String> {
     let runs: BTreeMap<RunId, RunInfo> = db.runs().into_iter().map(|r| (r.run, r)).collect();
+    // At most `runs.len()` steps up: a cycle of parents (which the run index must never hold)
+    // ends the walk rather than the child.
     let root_of = |mut run: RunId| {
-        while let Some(parent) = runs
-            .get(&run)
-            .filter(|info| info.fork_point.is_some())
-            .and_then(|info| info.parent)
-            .filter(|parent| runs.contains_key(parent))
-        {
-            run = parent;
+        for _ in 0..runs.len() {
+            match runs
+                .get(&run)
+                .filter(|info| info.fork_point.is_some())
+                .and_then(|info| info.parent)
+                .filter(|parent| runs.contains_key(parent))
+            {
+                Some(parent) => run = parent,
+                None => break,
+            }
         }
         run
     };
