@@ -3,7 +3,7 @@
 //!
 //! - `cargo xtask test`: every test with a deadline, then the doc tests (`test_runner.rs`).
 //! - `cargo xtask ci`: what CI runs: format check, clippy, the tests, the default crash test,
-//!   loom, the quickstart.
+//!   loom, the quickstart and the replay example.
 //! - `cargo xtask loom`: the loom model checks of every workspace package that has a
 //!   `tests/loom.rs`, bounded (`RUSTFLAGS="--cfg inmem_loom" LOOM_MAX_PREEMPTIONS=2`), in release,
 //!   in their own target directory (`<target>/loom`: the cfg changes every crate's build).

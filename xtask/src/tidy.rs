@@ -268,3 +268,35 @@ fn source_files_say_what_they_own_and_stay_small() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+#[test]
+fn python_files_open_with_a_docstring_and_stay_small() {
+    let root = root();
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for suffix in [".py", ".pyi"] {
+        for file in files(&root.join("crates"), suffix) {
+            checked += 1;
+            let size = std::fs::metadata(&file).map_or(0, |m| m.len());
+            if size > SOURCE_BYTES_MAX {
+                problems.push(format!(
+                    "{} is {size} bytes (keep files under {SOURCE_BYTES_MAX})",
+                    file.display()
+                ));
+            }
+            let text = read(&file);
+            let first = text
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with('#'));
+            if !first.is_some_and(|l| l.starts_with("\"\"\"")) {
+                problems.push(format!(
+                    "{} does not open with a docstring saying what it owns",
+                    file.display()
+                ));
+            }
+        }
+    }
+    assert!(checked > 0, "found no Python file under crates/");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -66,14 +66,15 @@ impl Checkpoints {
     /// then deletes the checkpoints and log segments that the previous checkpoint made
     /// unnecessary. The caller sweeps first: whatever no view can see any more need not be
     /// written (nor read back at recovery).
-    /// `history_from` is the horizon of the newest sweep: the checkpoint keeps it, so that after
-    /// a reopen reads of older views still know what may be missing.
+    /// `history_from` reads the horizon of the newest sweep: the checkpoint keeps it, so that
+    /// after a reopen reads of older views still know what may be missing. It is read with
+    /// sweeps held off, so it is the horizon of what the checkpoint copies.
     pub fn write(
         &self,
         memtable: &Memtable,
         wal: &Wal,
         dir: &DataDir,
-        history_from: Version,
+        history_from: impl FnOnce() -> Version,
     ) -> Result<CheckpointInfo> {
         let mut newest = self.newest.lock().unwrap_or_else(PoisonError::into_inner);
         let bytes_before = wal.appended_bytes();
@@ -83,8 +84,9 @@ impl Checkpoints {
         // up to this checkpoint and a fall back from it to the previous one never meets a hole
         // (in Async mode they could still be only in the process's buffer).
         wal.flush()?;
-        let mut writer = CheckpointWriter::create(dir, version, history_from)?;
-        memtable.for_each_version_upto(version, |stored| {
+        let paused = memtable.pause_sweeps();
+        let mut writer = CheckpointWriter::create(dir, version, history_from())?;
+        paused.for_each_version_upto(version, |stored| {
             let value = match &stored.kind {
                 MutationKind::Put { value, expires_at } => Some((&value[..], *expires_at)),
                 MutationKind::Delete => None,
@@ -102,6 +104,7 @@ impl Checkpoints {
                 cuts,
             )
         })?;
+        drop(paused);
         let written = writer.finish()?;
         let previous = newest.replace(version);
         let (segments_removed, checkpoints_removed) = match previous {

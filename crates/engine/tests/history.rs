@@ -251,3 +251,46 @@ fn forks_and_views_survive_reopen() {
         db.checkpoint().unwrap();
     }
 }
+
+#[test]
+fn a_deleted_fork_tree_stays_deleted_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (parent, fork, grandchild, other) = {
+        let db = open(dir.path());
+        let parent = db.begin_run();
+        db.put(parent, b"k", b"v").unwrap();
+        append(&db, parent, "step", 0);
+        let fork = db.fork_run(parent, At::Now).unwrap();
+        append(&db, fork, "fork", 1);
+        let grandchild = db.fork_run(fork, At::Now).unwrap();
+        append(&db, grandchild, "grandchild", 2);
+        // A run of the same agent that is not in the tree.
+        let other = db.begin_run();
+        append(&db, other, "other", 3);
+        for run in [parent, fork, grandchild, other] {
+            db.end_run(run).unwrap();
+        }
+        db.checkpoint().unwrap();
+        assert_eq!(db.delete_run_tree(parent).unwrap(), 3);
+        (parent, fork, grandchild, other)
+    };
+    for round in 0..2 {
+        let db = open(dir.path());
+        for run in [parent, fork, grandchild] {
+            assert!(
+                matches!(db.run_info(run), Err(Error::UnknownRun { .. })),
+                "round {round}: a deleted run came back"
+            );
+        }
+        assert!(
+            db.query_runs(&RunQuery::new().forked_from(parent))
+                .is_empty()
+        );
+        // The agent's memory keeps what the deleted runs wrote there; the other run is whole.
+        let reader = db.begin_run();
+        assert_eq!(db.get(reader, b"k").unwrap(), Some(b"v".to_vec()));
+        let events = db.transaction(other, |tx| tx.events().len()).unwrap();
+        assert_eq!(events, 1);
+        db.checkpoint().unwrap();
+    }
+}

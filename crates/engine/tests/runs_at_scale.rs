@@ -380,3 +380,43 @@ fn check_queries(db: &Database, queries: &[Conditions]) {
         assert_eq!(found, conditions.expected(&all), "{conditions:?}");
     }
 }
+
+#[test]
+fn a_retag_racing_a_deletion_never_brings_the_run_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = common::manual_clock();
+    let mut deleted = Vec::new();
+    {
+        let db = Database::open_with_options(dir.path(), options(&clock)).unwrap();
+        for round in 0..40 {
+            let run = db.begin_run();
+            db.end_run(run).unwrap();
+            let tagger = {
+                let db = db.clone();
+                std::thread::spawn(move || {
+                    // Tags an ended run until it is gone.
+                    for i in 0u32.. {
+                        match db.set_run_tags(run, [format!("t{i}")]) {
+                            Ok(()) => {}
+                            Err(Error::UnknownRun { .. }) => return i,
+                            Err(e) => panic!("round {round}: {e}"),
+                        }
+                    }
+                    unreachable!()
+                })
+            };
+            std::thread::yield_now();
+            db.delete_run(run).unwrap();
+            tagger.join().unwrap();
+            assert!(matches!(db.run_info(run), Err(Error::UnknownRun { .. })));
+            deleted.push(run);
+        }
+    }
+    let db = Database::open_with_options(dir.path(), options(&clock)).unwrap();
+    for run in deleted {
+        assert!(
+            matches!(db.run_info(run), Err(Error::UnknownRun { .. })),
+            "a deleted run came back at reopen"
+        );
+    }
+}

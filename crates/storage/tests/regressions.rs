@@ -105,3 +105,26 @@ fn a_past_read_that_sought_past_every_remaining_version_missed_the_cut() {
     let read = memtable.read(b"k", &ReadView::at(newest), NOW);
     assert!(read.exact && read.found.is_some());
 }
+
+#[test]
+fn a_past_scan_that_sought_past_every_remaining_version_missed_the_cut() {
+    let memtable = Memtable::new(Version::ZERO);
+    commit(&memtable, &[Mutation::put(&b"k"[..], &b"old"[..])]);
+    let past = commit(&memtable, &[Mutation::put(&b"k"[..], &b"answer"[..])]);
+    // Enough newer versions that a scan seeks instead of stepping down to the view's bound.
+    let first_newer = commit(&memtable, &[Mutation::put(&b"k"[..], &b"newer"[..])]);
+    for i in 0..20u8 {
+        commit(&memtable, &[Mutation::put(&b"k"[..], &[i][..])]);
+    }
+    commit(&memtable, &[Mutation::put(&b"l"[..], &b"x"[..])]);
+    // Keeps what views at `first_newer` and above need (every version from it on): the past
+    // view loses "old" and "answer", right below the versions its scan seeks past.
+    memtable.sweep(first_newer, NOW);
+    let mut scan = memtable.scan_prefix(b"", ReadView::at(past), NOW);
+    let keys: Vec<Vec<u8>> = scan.by_ref().map(|(key, _)| key.to_vec()).collect();
+    assert!(keys.is_empty(), "{keys:?}");
+    assert!(
+        !scan.is_exact(),
+        "a scan whose seek skipped every remaining version must know the answer may be gone"
+    );
+}

@@ -9,16 +9,18 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use in_mem::primitives::{EventLog, KVStore, StateMachine, TraceStore};
-use in_mem::{Database, Namespace, OpenOptions, RetryPolicy, RunId, RunStatus};
+use in_mem::{Database, Namespace, OpenOptions, RetryPolicy, RunId};
 use serde::Serialize;
+
+mod history;
 
 use super::args::Args;
 use super::rng::{Rng, derive};
 use super::workload::{
     AGENTS, AckResult, AckVersion, AgentIdx, BeginHow, CELL_NAMES, CHECK_SEGMENT_BYTES,
     EVENT_TYPES, KEYS_PER_THREAD, Line, Mode, Op, OpId, Payload, SPAN_TAGS, SpanShape, SpanSpec,
-    TXN_WRITES_MAX, TxnWrite, Typed, TypedSink, agent_id, agent_index, bytes_value, key_name,
-    now_us, unique_key_name,
+    TXN_WRITES_MAX, TxnWrite, Typed, TypedSink, agent_id, bytes_value, key_name, now_us,
+    unique_key_name,
 };
 
 /// Long TTLs: far beyond any test, so they never expire during one.
@@ -116,30 +118,13 @@ pub fn main(raw: &[String]) -> Result<(), String> {
         last_version: db.recovery_report().last_version,
     })?;
 
-    // Runs interrupted by earlier kills are shared out among the threads, which resume or end
-    // some of them. Each run has one owner, as each key has. About half of them (seeded) are
-    // left alone by this child: runs that stay idle across checkpoints and kills, and are
-    // resumed and written again by a later child, when their state may be only in a checkpoint.
+    // Runs earlier children left are shared out among the threads, which resume, end or delete
+    // some of them. Each run has one owner, as each key has (see `history::share_runs`).
     let threads = options.threads.max(1);
-    let mut leftovers: Vec<Vec<(RunId, AgentIdx)>> = vec![Vec::new(); usize::from(threads)];
-    let mut interrupted: Vec<_> = db
-        .runs()
-        .into_iter()
-        .filter(|r| r.status == RunStatus::Interrupted)
-        .filter(|r| {
-            let id = u128::from_le_bytes(r.run.to_bytes());
-            derive(&[options.seed, 97, id as u64, (id >> 64) as u64]) % 1000 >= PARKED_PER_MILLE
-        })
-        .collect();
-    interrupted.sort_by_key(|r| r.run);
-    for (i, info) in interrupted.iter().enumerate() {
-        let agent = agent_index(&info.agent)
-            .ok_or_else(|| format!("run {} has an unknown agent {:?}", info.run, info.agent))?;
-        leftovers[i % usize::from(threads)].push((info.run, agent));
-    }
+    let owned = history::share_runs(&db, options.seed, threads)?;
 
     let results: Vec<Result<(), String>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = leftovers
+        let handles: Vec<_> = owned
             .into_iter()
             .zip(0..threads)
             .map(|(mine, thread)| {
@@ -161,7 +146,10 @@ pub fn main(raw: &[String]) -> Result<(), String> {
                     thread,
                     seq: 0,
                     active: Vec::new(),
-                    leftovers: mine,
+                    leftovers: mine.leftovers,
+                    ended: mine.ended,
+                    lineage: mine.lineage,
+                    points: BTreeMap::new(),
                     recent: Vec::new(),
                     prims: BTreeMap::new(),
                     next_checkpoint,
@@ -225,6 +213,12 @@ struct Worker<'a> {
     active: Vec<(RunId, AgentIdx)>,
     /// Interrupted runs handed to this thread.
     leftovers: Vec<(RunId, AgentIdx)>,
+    /// Runs of this thread that have ended (in this child or before it), which it may delete.
+    ended: Vec<(RunId, AgentIdx)>,
+    /// The forks among this thread's runs.
+    lineage: history::Lineage,
+    /// The newest points each active run may be forked at.
+    points: BTreeMap<RunId, Vec<history::Point>>,
     /// The newest keys of their own that this thread's puts wrote.
     recent: Vec<(AgentIdx, String)>,
     /// What the event log, state cells and trace of each active run hold, as this thread
@@ -266,6 +260,7 @@ impl Worker<'_> {
                 Ok((version, result)) => {
                     let us = now_us();
                     self.note(&op, result)?;
+                    self.note_history(id, &op, version, result);
                     self.out.emit(&Line::Ack {
                         id,
                         us,
@@ -303,6 +298,8 @@ impl Worker<'_> {
             w(can_write, 8),                  // 11 a state compare-and-swap
             w(can_write, 8),                  // 12 a span
             w(can_write, 4),                  // 13 a mixed transaction
+            w(self.can_fork(), 1),            // 14 fork an active run
+            w(self.can_delete(), 1),          // 15 delete a run (or try to)
         ];
         if Instant::now() >= self.next_flush {
             self.next_flush += FLUSH_EVERY;
@@ -364,6 +361,8 @@ impl Worker<'_> {
             }
             9 => self.transaction(),
             choice @ 10..=13 => self.primitive(choice),
+            14 => self.fork(),
+            15 => self.delete(),
             // 7 and 8: resume or end an interrupted run (chosen only when there is one).
             _ => {
                 let (run, _) = self.leftovers[self.rng.below(self.leftovers.len() as u64) as usize];
@@ -613,6 +612,10 @@ impl Worker<'_> {
             | Op::StateCas { .. }
             | Op::TraceSpan { .. }
             | Op::Mixed { .. } => self.execute_primitive(id, op),
+            Op::Fork { .. }
+            | Op::DeleteRun { .. }
+            | Op::DeleteRefused { .. }
+            | Op::DeleteTree { .. } => self.execute_history(op),
         }
     }
 
@@ -763,9 +766,19 @@ impl Worker<'_> {
                 self.prims.insert(run, Prims::default());
             }
             (Op::End { run }, _) => {
+                let agent = self
+                    .active
+                    .iter()
+                    .chain(&self.leftovers)
+                    .find(|(r, _)| r == run)
+                    .map(|(_, a)| *a);
                 self.active.retain(|(r, _)| r != run);
                 self.leftovers.retain(|(r, _)| r != run);
                 self.prims.remove(run);
+                self.points.remove(run);
+                if let Some(agent) = agent {
+                    self.ended.push((*run, agent));
+                }
             }
             (Op::Resume { run }, _) => {
                 if let Some(at) = self.leftovers.iter().position(|(r, _)| r == run) {

@@ -13,11 +13,13 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use in_mem::RunId;
+
 use super::args::Args;
-use super::observe::{observe, panic_text};
-use super::oracle::{self, KvKey, OpRecord, Outcome, Params, Promise, State};
+use super::observe::{Probe, observe, panic_text};
+use super::oracle::{self, OpRecord, Outcome, Params, Promise, State};
 use super::rng::{Rng, derive};
-use super::workload::{ASYNC_INTERVAL_MS, Line, Mode, Op, OpId, SEGMENT_BYTES, now_us};
+use super::workload::{ASYNC_INTERVAL_MS, AckResult, Line, Mode, Op, OpId, SEGMENT_BYTES, now_us};
 
 /// How long a child may take to open its directory before the run counts as hung.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(90);
@@ -133,12 +135,36 @@ struct ModeSummary {
     kills_in_checkpoint: u64,
     acked_commits: u64,
     acked_primitive: u64,
+    forks: u64,
+    deleted_runs: u64,
+    refused_deletes: u64,
     checkpoints: u64,
     from_checkpoint: u64,
     pruned: u64,
     lost: u64,
     oldest_loss_us: Option<u64>,
     failed: bool,
+}
+
+impl ModeSummary {
+    /// Adds an iteration that passed.
+    fn add(&mut self, report: &IterationReport) {
+        self.kills += 1;
+        self.kills_in_open += u64::from(report.in_open);
+        self.kills_in_checkpoint += u64::from(report.in_checkpoint);
+        self.acked_commits += report.acked_commits;
+        self.acked_primitive += report.acked_primitive;
+        self.forks += report.forks;
+        self.deleted_runs += report.deleted_runs;
+        self.refused_deletes += report.refused_deletes;
+        self.checkpoints += report.checkpoints;
+        self.from_checkpoint += u64::from(report.from != RecoveredFrom::Log);
+        self.pruned += u64::from(report.from == RecoveredFrom::PrunedLog);
+        self.lost += report.lost;
+        if let Some(age) = report.oldest_loss_us {
+            self.oldest_loss_us = Some(self.oldest_loss_us.unwrap_or(0).max(age));
+        }
+    }
 }
 
 /// Runs the crash test; `Err` if any oracle failed.
@@ -190,8 +216,9 @@ pub fn run(options: &Options) -> Result<(), String> {
 fn describe_summary(mode: Mode, s: &ModeSummary, options: &Options) -> String {
     let mut text = format!(
         "{}: {} iterations, {} kills ({} during recovery, {} during a checkpoint), {} \
-         acknowledged commits checked ({} on events, state and spans), {} checkpoints, {} \
-         recoveries from a checkpoint ({} after log pruning), {} lost",
+         acknowledged commits checked ({} on events, state and spans; {} forks, {} runs \
+         deleted, {} deletions refused), {} checkpoints, {} recoveries from a checkpoint ({} \
+         after log pruning), {} lost",
         mode.name(),
         s.iterations,
         s.kills,
@@ -199,6 +226,9 @@ fn describe_summary(mode: Mode, s: &ModeSummary, options: &Options) -> String {
         s.kills_in_checkpoint,
         s.acked_commits,
         s.acked_primitive,
+        s.forks,
+        s.deleted_runs,
+        s.refused_deletes,
         s.checkpoints,
         s.from_checkpoint,
         s.pruned,
@@ -271,26 +301,19 @@ fn run_mode(
         summary.iterations += 1;
         match outcome {
             Ok(report) => {
-                summary.kills += 1;
-                summary.kills_in_open += u64::from(report.in_open);
-                summary.kills_in_checkpoint += u64::from(report.in_checkpoint);
-                summary.acked_commits += report.acked_commits;
-                summary.acked_primitive += report.acked_primitive;
-                summary.checkpoints += report.checkpoints;
-                summary.from_checkpoint += u64::from(report.from != RecoveredFrom::Log);
-                summary.pruned += u64::from(report.from == RecoveredFrom::PrunedLog);
-                summary.lost += report.lost;
-                if let Some(age) = report.oldest_loss_us {
-                    summary.oldest_loss_us = Some(summary.oldest_loss_us.unwrap_or(0).max(age));
-                }
+                summary.add(&report);
                 if options.verbose {
                     eprintln!(
-                        "{} #{i}: {} ops, {} acked commits ({} on primitives), {} lost, {} \
-                         checkpoints{}, killed {}{} ({}), recovered from {}, last version {}",
+                        "{} #{i}: {} ops, {} acked commits ({} on primitives; {} forks, {} runs \
+                         deleted, {} deletions refused), {} lost, {} checkpoints{}, killed {}{} \
+                         ({}), recovered from {}, last version {}",
                         mode.name(),
                         report.ops,
                         report.acked_commits,
                         report.acked_primitive,
+                        report.forks,
+                        report.deleted_runs,
+                        report.refused_deletes,
                         report.lost,
                         report.checkpoints,
                         report
@@ -335,6 +358,9 @@ struct IterationReport {
     ops: usize,
     acked_commits: u64,
     acked_primitive: u64,
+    forks: u64,
+    deleted_runs: u64,
+    refused_deletes: u64,
     lost: u64,
     oldest_loss_us: Option<u64>,
     in_open: bool,
@@ -359,6 +385,31 @@ enum RecoveredFrom {
     Checkpoint,
     /// A checkpoint, and a log whose first segments an earlier checkpoint had deleted.
     PrunedLog,
+}
+
+/// Forks of earlier children whose parents' views at the fork point a check reads again: at
+/// most this many, a seeded choice each time. Their own data is checked exactly against the
+/// previous check anyway; reading every fork's parent's past each time would cost more than the
+/// kills, as forks pile up on a directory.
+const OLD_FORK_VIEWS_MAX: usize = 12;
+
+/// The forks of `base` whose parents' views this check reads again (see `OLD_FORK_VIEWS_MAX`).
+fn old_forks(base: &State, seed: u64) -> BTreeSet<RunId> {
+    let mut forks: Vec<(u64, RunId)> = base
+        .runs
+        .iter()
+        .filter(|(_, e)| e.fork_point.is_some())
+        .map(|(run, _)| {
+            let id = u128::from_le_bytes(run.to_bytes());
+            (derive(&[seed, 61, id as u64, (id >> 64) as u64]), *run)
+        })
+        .collect();
+    forks.sort_unstable();
+    forks
+        .into_iter()
+        .take(OLD_FORK_VIEWS_MAX)
+        .map(|(_, run)| run)
+        .collect()
 }
 
 /// When the child is killed.
@@ -410,12 +461,27 @@ impl Iteration<'_> {
         }
 
         watchdog.phase(format!("{context}: recovering and checking"));
-        let probe: BTreeSet<KvKey> = base
-            .kv
-            .keys()
-            .cloned()
-            .chain(records.iter().flat_map(|r| r.op.kv_keys()))
-            .collect();
+        let probe = Probe {
+            keys: base
+                .kv
+                .keys()
+                .cloned()
+                .chain(records.iter().flat_map(|r| r.op.kv_keys()))
+                .collect(),
+            forks: records
+                .iter()
+                .filter_map(|r| match r.outcome {
+                    Outcome::Acked {
+                        result: AckResult::Fork { run, .. },
+                        ..
+                    } => Some((run, r.id)),
+                    _ => None,
+                })
+                .collect(),
+            deleted: records.iter().flat_map(|r| r.op.deleted_runs()).collect(),
+            known: base.runs.keys().copied().collect(),
+            old_forks: old_forks(base, self.seed),
+        };
         // Whether the log starts after segment 1: a checkpoint pruned its first segments.
         let pruned = first_segment(self.data).is_some_and(|s| s > 1);
         // A panic anywhere in recovery or the reads is a failure of this iteration, reported
@@ -445,6 +511,9 @@ impl Iteration<'_> {
             ops: records.len(),
             acked_commits: verdict.acked_commits,
             acked_primitive: verdict.acked_primitive,
+            forks: verdict.acked_forks,
+            deleted_runs: verdict.acked_deleted_runs,
+            refused_deletes: verdict.refused_deletes,
             lost: verdict.lost,
             oldest_loss_us: verdict.oldest_loss_us,
             in_open,

@@ -6,14 +6,16 @@
 //! - `child.rs`: the child (`xtask crash-child`, hidden): opens the directory and runs the seeded
 //!   workload on several threads until killed, printing `SUBMIT` / `ACK` lines;
 //! - `workload.rs`: the operations (the agents' memory, runs, event logs, state cells, traces,
-//!   mixed transactions, flushes and checkpoints), the values they write, the modes, the line
+//!   mixed transactions, forks and run deletion, flushes and checkpoints), the values they write, the modes, the line
 //!   protocol, and the extension point;
 //! - `observe.rs`: recovery twice (idempotence), then every key, run, event log (with its chain
-//!   verified), state cell and trace read back;
+//!   verified), state cell and trace read back, each fork's parent's view at the fork point
+//!   (`run_view_at`), and every read of each deleted run;
 //! - `oracle.rs`: the oracles, a pure function of (previous state, ops, recovered state): the
 //!   per-thread prefix check over every key, run, event log, state cell and trace, and (in
 //!   `oracle/invariants.rs`) the checks of the state as a whole: primitive calls' returns,
-//!   oracle 4, the run index, checkpoints; with unit tests that feed it synthetic logs;
+//!   oracle 4, the run index, checkpoints; in `oracle/history.rs`, forks and deletion); with
+//!   unit tests that feed it synthetic logs;
 //! - `rng.rs`, `args.rs`: a seeded generator and a flag reader, to keep the xtask dependency-free
 //!   beyond the workspace's own crates.
 

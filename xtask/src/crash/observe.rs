@@ -1,16 +1,39 @@
 //! The parent's side after a kill: recover the directory twice (recovery must be idempotent),
-//! then read back every key and run for the oracle.
+//! then read back every key and run for the oracle, each fork's parent's view at the fork point
+//! (`run_view_at`), and the deleted runs (which every read must find unknown).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
-use in_mem::primitives::{EventLog, StateMachine, TraceStore};
-use in_mem::{Database, RunId, RunInfo, RunQuery, RunStatus};
+use in_mem::primitives::{Event, EventLog, Span, StateMachine, TraceStore};
+use in_mem::{At, Database, RunId, RunInfo, RunQuery, RunStatus};
 
 use super::child::open_options;
-use super::oracle::{CellRec, EventRec, KvKey, Observed, RunEntry, SpanRec, Stored};
-use super::workload::{AGENTS, AgentIdx, CHECK_SEGMENT_BYTES, Mode, agent_id, agent_index, now_us};
+use super::oracle::{
+    CellRec, EventRec, ForkKv, ForkView, KvKey, KvView, Observed, RunEntry, SpanRec, Stored,
+};
+use super::workload::{
+    AGENTS, AgentIdx, CHECK_SEGMENT_BYTES, Mode, OpId, agent_id, agent_index, now_us, view_prefixes,
+};
+
+/// What the oracle asks to be read besides everything in the run index.
+#[derive(Debug, Default)]
+pub struct Probe {
+    /// The keys it knows of; every agent's memory is also scanned for others.
+    pub keys: BTreeSet<KvKey>,
+    /// The forks this child made, and the operation that made each: the views of the keys its
+    /// thread may change in the iteration (`view_prefixes`) are read.
+    pub forks: BTreeMap<RunId, OpId>,
+    /// Every run the previous check saw. The parent's view at the fork point is read of every
+    /// fork not among them (made by this child, whether its call returned or not), and of
+    /// those in `old_forks`.
+    pub known: BTreeSet<RunId>,
+    pub old_forks: BTreeSet<RunId>,
+    /// The runs operations deleted or may have: those the run index does not list must be
+    /// unknown to every read.
+    pub deleted: BTreeSet<RunId>,
+}
 
 /// What one recovery found, for comparing two recoveries of the same directory.
 #[derive(Debug, PartialEq)]
@@ -68,9 +91,8 @@ pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "(a non-text panic)".to_owned())
 }
 
-/// Recovers `dir` twice and reads everything back. `probe` lists the keys the oracle knows of;
-/// every agent's memory is also scanned for keys it does not know.
-pub fn observe(dir: &Path, probe: &BTreeSet<KvKey>) -> Result<Observed, Vec<String>> {
+/// Recovers `dir` twice and reads everything back, and what `probe` asks for.
+pub fn observe(dir: &Path, probe: &Probe) -> Result<Observed, Vec<String>> {
     let mut failures = Vec::new();
 
     // First recovery: what it found, then a clean close (which writes nothing new).
@@ -111,6 +133,8 @@ pub fn observe(dir: &Path, probe: &BTreeSet<KvKey>) -> Result<Observed, Vec<Stri
                     RunEntry {
                         agent,
                         status: info.status,
+                        parent: info.parent,
+                        fork_point: info.fork_point,
                     },
                 );
             }
@@ -127,12 +151,27 @@ pub fn observe(dir: &Path, probe: &BTreeSet<KvKey>) -> Result<Observed, Vec<Stri
         ));
     }
 
-    if let Err(e) = read_all(&db, probe, &mut observed, &mut failures) {
+    if let Err(e) = read_all(&db, &probe.keys, &mut observed, &mut failures) {
         failures.push(e);
     }
     for info in &second.runs {
         if let Err(e) = read_primitives(&db, info.run, &mut observed) {
             failures.push(e);
+        }
+        let wanted = !probe.known.contains(&info.run) || probe.old_forks.contains(&info.run);
+        if let (Some(parent), Some(point), true) = (info.parent, info.fork_point, wanted) {
+            let made = probe.forks.get(&info.run).copied();
+            match read_fork_view(&db, info.run, parent, point, made) {
+                Ok(view) => {
+                    observed.fork_views.insert(info.run, view);
+                }
+                Err(e) => failures.push(e),
+            }
+        }
+    }
+    for &run in &probe.deleted {
+        if !observed.runs.contains_key(&run) {
+            observed.unknown_reads.insert(run, known_reads(&db, run));
         }
     }
     observed.final_version = db.stats().visible_version;
@@ -264,14 +303,7 @@ fn read_primitives(db: &Database, run: RunId, observed: &mut Observed) -> Result
     let log = EventLog::new(db);
     let events = log
         .iter(run)
-        .map(|e| {
-            e.map(|e| EventRec {
-                sequence: e.sequence,
-                event_type: e.event_type,
-                payload: e.payload,
-                timestamp_us: e.timestamp.as_micros(),
-            })
-        })
+        .map(|e| e.map(event_rec))
         .collect::<Result<Vec<_>, _>>()
         .map_err(err("event log"))?;
     let chain = log
@@ -286,34 +318,155 @@ fn read_primitives(db: &Database, run: RunId, observed: &mut Observed) -> Result
         .cells(run)
         .map_err(err("state cells"))?
     {
-        observed.cells.insert(
-            (run, name),
-            CellRec {
-                value: cell.value,
-                version: cell.version,
-                updated_us: cell.updated_at.as_micros(),
-            },
-        );
+        observed.cells.insert((run, name), cell_rec(cell));
     }
     let spans: Vec<SpanRec> = TraceStore::new(db)
         .spans(run)
         .map_err(err("trace"))?
         .into_iter()
-        .map(|s| SpanRec {
-            id: s.id,
-            parent: s.parent,
-            kind: s.kind,
-            status: s.status,
-            start_us: s.start.as_micros(),
-            end_us: s.end.map(in_mem::Timestamp::as_micros),
-            tags: s.tags,
-            attributes: s.attributes,
-        })
+        .map(span_rec)
         .collect();
     if !spans.is_empty() {
         observed.spans.insert(run, spans);
     }
     Ok(())
+}
+
+fn event_rec(e: Event) -> EventRec {
+    EventRec {
+        sequence: e.sequence,
+        event_type: e.event_type,
+        payload: e.payload,
+        timestamp_us: e.timestamp.as_micros(),
+        hash: e.hash,
+    }
+}
+
+fn cell_rec(cell: in_mem::primitives::Cell) -> CellRec {
+    CellRec {
+        value: cell.value,
+        version: cell.version,
+        updated_us: cell.updated_at.as_micros(),
+    }
+}
+
+fn span_rec(s: Span) -> SpanRec {
+    SpanRec {
+        id: s.id,
+        parent: s.parent,
+        kind: s.kind,
+        status: s.status,
+        start_us: s.start.as_micros(),
+        end_us: s.end.map(in_mem::Timestamp::as_micros),
+        tags: s.tags,
+        attributes: s.attributes,
+    }
+}
+
+/// Reads `parent`'s view at fork point `point` of `fork` (its event log, cells and trace), and,
+/// for a fork operation `made` made, the views of its thread's keys the oracle compares.
+fn read_fork_view(
+    db: &Database,
+    fork: RunId,
+    parent: RunId,
+    point: u64,
+    made: Option<OpId>,
+) -> Result<ForkView, String> {
+    let err = |what: &'static str| {
+        move |e: in_mem::Error| format!("fork {fork}: reading {what} failed: {e}")
+    };
+    let mut view = db
+        .run_view_at(parent, At::Version(point))
+        .map_err(err("its parent's view at the fork point"))?;
+    let parent_events = view
+        .events()
+        .range(0..u64::MAX)
+        .map_err(err("the parent's events at the fork point"))?
+        .into_iter()
+        .map(event_rec)
+        .collect();
+    let parent_cells = view
+        .cells()
+        .list()
+        .map_err(err("the parent's cells at the fork point"))?
+        .into_iter()
+        .map(|(name, cell)| (name, cell_rec(cell)))
+        .collect();
+    let parent_spans = view
+        .spans()
+        .all()
+        .map_err(err("the parent's spans at the fork point"))?
+        .into_iter()
+        .map(span_rec)
+        .collect();
+    let kv = match made {
+        None => None,
+        Some(id) => {
+            let prefixes = view_prefixes(id.thread, id.iteration);
+            let read = |run: RunId, at: At| -> Result<KvView, String> {
+                let view = db
+                    .run_view_at(run, at)
+                    .map_err(|e| format!("fork {fork}: no view of run {run} at {at}: {e}"))?;
+                let mut out = KvView::new();
+                for prefix in &prefixes {
+                    let entries = view.list_versioned(prefix).map_err(|e| {
+                        format!("fork {fork}: listing run {run} at {at} failed: {e}")
+                    })?;
+                    for (key, v) in entries.into_iter().filter(|(_, v)| v.ttl.is_none()) {
+                        let key = String::from_utf8(key)
+                            .map_err(|e| format!("a key that is not UTF-8: {:?}", e.as_bytes()))?;
+                        out.insert(key, (v.version, v.value));
+                    }
+                }
+                Ok(out)
+            };
+            Some(ForkKv {
+                fork_at_point: read(fork, At::Version(point))?,
+                parent_at_point: read(parent, At::Version(point))?,
+                fork_now: read(fork, At::Now)?,
+                parent_now: read(parent, At::Now)?,
+            })
+        }
+    };
+    Ok(ForkView {
+        parent,
+        point,
+        parent_events,
+        parent_cells,
+        parent_spans,
+        kv,
+    })
+}
+
+/// The reads of a deleted `run` that do not fail with `Error::UnknownRun`.
+fn known_reads(db: &Database, run: RunId) -> Vec<String> {
+    let unknown =
+        |e: &in_mem::Error| matches!(e, in_mem::Error::UnknownRun { run: r } if *r == run);
+    let mut known = Vec::new();
+    let mut note = |what: &str, outcome: Result<String, in_mem::Error>| match outcome {
+        Err(e) if unknown(&e) => {}
+        Err(e) => known.push(format!("{what} fails with {e}")),
+        Ok(found) => known.push(format!("{what} returns {found}")),
+    };
+    note(
+        "run_info",
+        db.run_info(run).map(|i| format!("{:?}", i.status)),
+    );
+    note(
+        "EventLog::len",
+        EventLog::new(db).len(run).map(|n| n.to_string()),
+    );
+    note(
+        "StateMachine::cells",
+        StateMachine::new(db)
+            .cells(run)
+            .map(|c| format!("{} cells", c.len())),
+    );
+    note(
+        "run_view_at",
+        db.run_view_at(run, At::Now).map(|_| "a view".to_owned()),
+    );
+    known
 }
 
 /// The run index agrees with itself: each run's `run_info` is its entry in `runs()`, the

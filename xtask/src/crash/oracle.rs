@@ -34,6 +34,14 @@
 //! cell's version is below what the previous check saw, and every run with primitive data is in
 //! the run index. A `flush` or `checkpoint` that returned protects every acknowledgement before
 //! it; recovery starts from a checkpoint at least as new as any that returned.
+//!
+//! Forks and deletion fit the same search. A fork's event log, cells and trace start, when its
+//! step is applied, as copies of its parent's expected cells at the fork point (kept from the
+//! step the fork names, or the parent's current ones for `At::Now`), so a cut decides the
+//! fork's and the parent's contents together. A deletion replaces each cell of the run by
+//! "nothing, once the run is gone" (`Expect::Gone`), which makes it whole or nothing; a tree
+//! deletion that may have stopped half way lets each run go or stay, and `oracle/history.rs`
+//! requires that no fork outlives its parent.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -44,7 +52,9 @@ use super::workload::{AckResult, AckVersion, AgentIdx, BeginHow, Op, OpId, SpanS
 
 mod describe;
 mod effects;
+mod history;
 mod invariants;
+mod matching;
 #[cfg(test)]
 mod tests;
 
@@ -70,7 +80,21 @@ pub struct Stored {
 pub struct RunEntry {
     pub agent: AgentIdx,
     pub status: RunStatus,
+    /// `RunInfo::parent`.
+    pub parent: Option<RunId>,
+    /// `RunInfo::fork_point`: set for a fork.
+    pub fork_point: Option<u64>,
 }
+
+impl RunEntry {
+    /// The run's lineage: its parent and fork point.
+    pub fn lineage(&self) -> Lineage {
+        (self.parent, self.fork_point)
+    }
+}
+
+/// A run's parent and fork point (`RunInfo::parent`, `RunInfo::fork_point`).
+pub type Lineage = (Option<RunId>, Option<u64>);
 
 /// A state cell of a run: the run and the cell's name.
 pub type CellKey = (RunId, String);
@@ -82,6 +106,8 @@ pub struct EventRec {
     pub event_type: String,
     pub payload: Value,
     pub timestamp_us: u64,
+    /// The event's hash in the run's chain.
+    pub hash: [u8; 32],
 }
 
 /// A state cell as recovery returned it (`StateMachine::cells`).
@@ -183,6 +209,12 @@ pub struct Observed {
     pub checkpoint: Option<u64>,
     /// `recovery_report().checkpoints_skipped`.
     pub checkpoints_skipped: Vec<String>,
+    /// What was read of each fork in the run index besides its own data: its parent's view at
+    /// the fork point (`Database::run_view_at`).
+    pub fork_views: BTreeMap<RunId, ForkView>,
+    /// Each run an operation deleted (or may have) that the run index does not list: the reads
+    /// of it that did not fail with `Error::UnknownRun` (none, if it is unknown as it must be).
+    pub unknown_reads: BTreeMap<RunId, Vec<String>>,
 }
 
 /// What the mode promises about acknowledged commits through a process kill.
@@ -216,6 +248,10 @@ pub struct Verdict {
     /// Acknowledged operations on event logs, state cells and traces (mixed transactions
     /// included).
     pub acked_primitive: u64,
+    /// Acknowledged forks, runs deleted by acknowledged deletions, and refused deletions.
+    pub acked_forks: u64,
+    pub acked_deleted_runs: u64,
+    pub refused_deletes: u64,
     /// Checkpoints that returned.
     pub checkpoints: u64,
     /// Whether a checkpoint was in progress at the kill.
@@ -224,8 +260,8 @@ pub struct Verdict {
     pub next_base: State,
 }
 
-/// Where an op's effect lands: a key, a run's status, a run's whole event log, one state
-/// cell, or a run's whole trace.
+/// Where an op's effect lands: a key, a run's status (and lineage), a run's whole event log,
+/// one state cell, or a run's whole trace.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Cell {
     Kv(KvKey),
@@ -283,6 +319,8 @@ struct EventExpect {
     event_type: String,
     payload: Value,
     ts: (u64, u64),
+    /// Its hash, for an event a previous check read (a fork's inherited events included).
+    hash: Option<[u8; 32]>,
 }
 
 /// The expected state of a state cell.
@@ -309,6 +347,9 @@ enum Expect {
     Kv(Vec<KvExpect>),
     Run {
         agent: Option<AgentIdx>,
+        /// `None` when nothing says (a resumed run of unknown lineage cannot occur: every run
+        /// the base has carries its lineage).
+        lineage: Option<Lineage>,
         states: Vec<RunExpect>,
     },
     /// The whole log, oldest first.
@@ -317,6 +358,14 @@ enum Expect {
     State(Option<CellExpect>),
     /// The whole trace, by id.
     Spans(Vec<SpanExpect>),
+    /// An event log, state cell or trace of a run that was deleted (`maybe`: by a
+    /// `delete_run_tree` that may have stopped half way): while the run index lists the run, it
+    /// is `inner`, with all of its records; once the run is gone, nothing of it is.
+    Gone {
+        run: RunId,
+        maybe: bool,
+        inner: Box<Expect>,
+    },
 }
 
 /// Checks `observed` against `base` plus `ops`; see the module docs.
@@ -378,6 +427,7 @@ pub fn check(params: &Params, base: &State, ops: &[OpRecord], observed: &Observe
             steps.push(step);
         }
         propagate(thread, &mut steps, &mut failures);
+        settle_tree_deletes(&mut steps);
         steps_by_thread.insert(thread, steps);
     }
     if !losses.is_empty() {
@@ -397,8 +447,34 @@ pub fn check(params: &Params, base: &State, ops: &[OpRecord], observed: &Observe
     check_structure(base, observed, &mut failures);
     check_runs_with_data(base, &steps_by_thread, observed, &mut failures);
     check_checkpoints(base, ops, observed, &mut failures);
+    check_forks(base, ops, observed, &mut failures);
+    check_deleted(observed, &mut failures);
 
-    let mut next_base = State {
+    let next_base = next_base(observed);
+    Verdict {
+        failures,
+        acked_commits,
+        lost,
+        oldest_loss_us,
+        acked_primitive: count_acked(ops, |op| op.primitive_run().is_some()),
+        acked_forks: count_acked(ops, |op| matches!(op, Op::Fork { .. })),
+        acked_deleted_runs: ops
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Acked { .. }))
+            .map(|r| r.op.deleted_runs().len() as u64)
+            .sum(),
+        refused_deletes: count_acked(ops, |op| matches!(op, Op::DeleteRefused { .. })),
+        checkpoints: count_acked(ops, |op| matches!(op, Op::Checkpoint)),
+        killed_in_checkpoint: ops
+            .iter()
+            .any(|r| matches!(r.op, Op::Checkpoint) && matches!(r.outcome, Outcome::InFlight)),
+        next_base,
+    }
+}
+
+/// What the next iteration starts from: the state just verified, plus the checker's runs.
+fn next_base(observed: &Observed) -> State {
+    let mut next = State {
         kv: observed.kv.clone(),
         runs: observed.runs.clone(),
         events: observed.events.clone(),
@@ -408,26 +484,17 @@ pub fn check(params: &Params, base: &State, ops: &[OpRecord], observed: &Observe
         checkpoint: observed.checkpoint,
     };
     for &(run, agent) in &observed.checker_runs {
-        next_base.runs.insert(
+        next.runs.insert(
             run,
             RunEntry {
                 agent,
                 status: RunStatus::Completed,
+                parent: None,
+                fork_point: None,
             },
         );
     }
-    Verdict {
-        failures,
-        acked_commits,
-        lost,
-        oldest_loss_us,
-        acked_primitive: count_acked(ops, |op| op.primitive_run().is_some()),
-        checkpoints: count_acked(ops, |op| matches!(op, Op::Checkpoint)),
-        killed_in_checkpoint: ops
-            .iter()
-            .any(|r| matches!(r.op, Op::Checkpoint) && matches!(r.outcome, Outcome::InFlight)),
-        next_base,
-    }
+    next
 }
 
 /// Acknowledged operations for which `f` holds.
@@ -446,7 +513,7 @@ fn check_versions(base: &State, ops: &[OpRecord], observed: &Observed, failures:
             base.last_version
         ));
     }
-    let submitted = ops.iter().filter(|r| r.op.commits()).count() as u64;
+    let submitted: u64 = ops.iter().map(|r| r.op.commits_max()).sum();
     if v > base.last_version + submitted {
         failures.push(format!(
             "recovered last version {v} is beyond every commit submitted ({} + {submitted})",
@@ -621,10 +688,12 @@ fn base_expect(base: &State, cell: &Cell) -> Expect {
         Cell::Run(run) => match base.runs.get(run) {
             None => Expect::Run {
                 agent: None,
+                lineage: None,
                 states: vec![RunExpect::Absent],
             },
             Some(e) => Expect::Run {
                 agent: Some(e.agent),
+                lineage: Some(e.lineage()),
                 states: vec![RunExpect::Is(e.status)],
             },
         },
@@ -639,6 +708,7 @@ fn base_expect(base: &State, cell: &Cell) -> Expect {
                             event_type: e.event_type.clone(),
                             payload: e.payload.clone(),
                             ts: (e.timestamp_us, e.timestamp_us),
+                            hash: Some(e.hash),
                         })
                         .collect()
                 })
@@ -676,6 +746,16 @@ fn base_expect(base: &State, cell: &Cell) -> Expect {
 
 /// Applies one effect of `step` to a cell's acceptable states.
 fn apply(expect: &mut Expect, step: &Step<'_>, effect: &Effect) {
+    if let Effect::DeleteRun { run, maybe } = effect
+        && !matches!(expect, Expect::Kv(_) | Expect::Run { .. })
+    {
+        *expect = Expect::Gone {
+            run: *run,
+            maybe: *maybe,
+            inner: Box::new(expect.clone()),
+        };
+        return;
+    }
     match (expect, effect) {
         (Expect::Kv(states), Effect::Put { value, ttl_us }) => {
             *states = vec![KvExpect::Present {
@@ -688,15 +768,35 @@ fn apply(expect: &mut Expect, step: &Step<'_>, effect: &Effect) {
         }
         (Expect::Kv(states), Effect::Delete) => *states = vec![KvExpect::Absent],
         (Expect::Kv(states), Effect::MaybeDelete) => states.push(KvExpect::Absent),
-        (Expect::Run { agent, states }, Effect::Activate { agent: a }) => {
+        (
+            Expect::Run {
+                agent,
+                lineage,
+                states,
+            },
+            Effect::Activate {
+                agent: a,
+                lineage: l,
+            },
+        ) => {
             if a.is_some() {
                 *agent = *a;
+            }
+            if l.is_some() {
+                *lineage = *l;
             }
             *states = vec![RunExpect::Is(RunStatus::Interrupted)];
         }
         (Expect::Run { states, .. }, Effect::End) => {
             *states = vec![RunExpect::Is(RunStatus::Completed)];
         }
+        (Expect::Run { states, .. }, Effect::DeleteRun { maybe, .. }) => {
+            if !*maybe {
+                states.clear();
+            }
+            states.push(RunExpect::Absent);
+        }
+        (Expect::Gone { inner, .. }, effect) => apply(inner, step, effect),
         (
             Expect::Events(events),
             Effect::Append {
@@ -708,6 +808,7 @@ fn apply(expect: &mut Expect, step: &Step<'_>, effect: &Effect) {
             event_type: event_type.clone(),
             payload: payload.clone(),
             ts: step.ts,
+            hash: None,
         }),
         (Expect::State(cell), Effect::Cas { expected, value }) => {
             *cell = Some(CellExpect {
@@ -722,116 +823,10 @@ fn apply(expect: &mut Expect, step: &Step<'_>, effect: &Effect) {
             span: (**span).clone(),
             ts: step.ts,
         }),
-        // A kv effect on a run cell or the reverse cannot be built by `effects_of`.
+        // A kv effect on a run cell or the reverse cannot be built by `effects_of`; a fork's
+        // inheritance is applied by `Model::push`, which knows the parent's cells.
         _ => {}
     }
-}
-
-/// Whether an observed key matches one acceptable state.
-fn kv_matches(expect: &KvExpect, got: Option<&Stored>, observed: &Observed) -> bool {
-    match (expect, got) {
-        (KvExpect::Absent, None) => true,
-        (KvExpect::Absent, Some(_)) => false,
-        (
-            KvExpect::Present {
-                value,
-                version,
-                ts,
-                ttl_us,
-                ..
-            },
-            Some(s),
-        ) => {
-            s.value == *value
-                && version.0 <= s.version
-                && s.version <= version.1.min(observed.last_version)
-                && ts.0 <= s.timestamp_us
-                && s.timestamp_us <= ts.1
-                && s.ttl_us == *ttl_us
-        }
-        // Expired: possible from the earliest moment it could have expired.
-        (KvExpect::Present { ts, ttl_us, .. }, None) => {
-            ttl_us.is_some_and(|ttl| ts.0.saturating_add(ttl) <= observed.read_to_us)
-        }
-    }
-}
-
-/// Whether the observed cell is one of the acceptable states.
-fn cell_matches(expect: &Expect, cell: &Cell, observed: &Observed) -> bool {
-    match (expect, cell) {
-        (Expect::Kv(states), Cell::Kv(key)) => {
-            let got = observed.kv.get(key);
-            states.iter().any(|e| kv_matches(e, got, observed))
-        }
-        (Expect::Run { agent, states }, Cell::Run(run)) => {
-            let got = observed.runs.get(run);
-            states.iter().any(|e| match (e, got) {
-                (RunExpect::Absent, None) => true,
-                (RunExpect::Is(status), Some(g)) => {
-                    g.status == *status && agent.is_none_or(|a| a == g.agent)
-                }
-                _ => false,
-            })
-        }
-        (Expect::Events(expect), Cell::Events(run)) => {
-            let got = observed.events.get(run).map_or(&[][..], Vec::as_slice);
-            first_event_difference(expect, got).is_none()
-        }
-        (Expect::State(expect), Cell::State(key)) => match (expect, observed.cells.get(key)) {
-            (None, None) => true,
-            (Some(e), Some(g)) => cell_state_matches(e, g),
-            _ => false,
-        },
-        (Expect::Spans(expect), Cell::Spans(run)) => {
-            let got = observed.spans.get(run).map_or(&[][..], Vec::as_slice);
-            first_span_difference(expect, got).is_none()
-        }
-        _ => false,
-    }
-}
-
-fn event_matches(expect: &EventExpect, sequence: u64, got: &EventRec) -> bool {
-    got.sequence == sequence
-        && got.event_type == expect.event_type
-        && got.payload == expect.payload
-        && expect.ts.0 <= got.timestamp_us
-        && got.timestamp_us <= expect.ts.1
-}
-
-/// The first place where the recovered log differs from the expected one (`None`: they agree).
-fn first_event_difference(expect: &[EventExpect], got: &[EventRec]) -> Option<usize> {
-    (0..expect.len().max(got.len())).find(|&i| match (expect.get(i), got.get(i)) {
-        (Some(e), Some(g)) => !event_matches(e, i as u64, g),
-        _ => true,
-    })
-}
-
-fn cell_state_matches(expect: &CellExpect, got: &CellRec) -> bool {
-    got.value == expect.value
-        && got.version == expect.version
-        && expect.ts.0 <= got.updated_us
-        && got.updated_us <= expect.ts.1
-}
-
-fn span_matches(expect: &SpanExpect, id: u64, got: &SpanRec) -> bool {
-    let e = &expect.span;
-    got.id == id
-        && got.parent == e.parent
-        && got.kind == e.kind
-        && got.status == e.status
-        && got.tags == e.tags
-        && got.attributes == e.attributes
-        && expect.ts.0 <= got.start_us
-        && got.start_us <= expect.ts.1
-        && got.end_us == Some(got.start_us)
-}
-
-/// The first place where the recovered trace differs from the expected one.
-fn first_span_difference(expect: &[SpanExpect], got: &[SpanRec]) -> Option<usize> {
-    (0..expect.len().max(got.len())).find(|&i| match (expect.get(i), got.get(i)) {
-        (Some(e), Some(g)) => !span_matches(e, i as u64 + 1, g),
-        _ => true,
-    })
 }
 
 /// Every key and run: the base plus a per-thread prefix of the ops.
@@ -879,6 +874,20 @@ fn check_cells(
         if owner.contains_key(&cell) {
             continue;
         }
+        // A fork whose call never returned its id: nothing but what it inherited.
+        if let Some(run) = data_run(&cell)
+            && !base.runs.contains_key(&run)
+            && !owner.contains_key(&Cell::Run(run))
+            && observed
+                .runs
+                .get(&run)
+                .is_some_and(|e| e.fork_point.is_some())
+        {
+            if let Some(problem) = unreported_fork_differs(&cell, observed) {
+                wrong.push(problem);
+            }
+            continue;
+        }
         let expect = base_expect(base, &cell);
         if !cell_matches(&expect, &cell, observed) {
             wrong.push(describe_mismatch(&cell, &expect, observed));
@@ -910,32 +919,19 @@ fn check_thread(
         .iter()
         .position(|s| s.standing == Standing::Out)
         .unwrap_or(steps.len());
-    let mut expects: BTreeMap<Cell, Expect> = BTreeMap::new();
-    let push = |expects: &mut BTreeMap<Cell, Expect>, step: &Step<'_>| {
-        for (cell, effect) in &step.effects {
-            let expect = expects
-                .entry(cell.clone())
-                .or_insert_with(|| base_expect(base, cell));
-            apply(expect, step, effect);
-        }
-    };
-    // Every cell the thread touches, so that cells whose ops are all out are checked too.
-    for step in steps {
-        for (cell, _) in &step.effects {
-            expects
-                .entry(cell.clone())
-                .or_insert_with(|| base_expect(base, cell));
-        }
-    }
+    // Every cell the thread touches is in the model, so that cells whose ops are all out are
+    // checked too.
+    let mut model = Model::new(base, steps);
     for step in &steps[..first] {
-        push(&mut expects, step);
+        model.push(step);
     }
     let mut best: Option<(usize, Vec<String>)> = None;
     for cut in first..=last {
         if cut > first {
-            push(&mut expects, &steps[cut - 1]);
+            model.push(&steps[cut - 1]);
         }
-        let wrong: Vec<String> = expects
+        let wrong: Vec<String> = model
+            .expects
             .iter()
             .filter(|(cell, expect)| !cell_matches(expect, cell, observed))
             .map(|(cell, expect)| describe_mismatch(cell, expect, observed))
@@ -979,16 +975,22 @@ fn check_unknown_runs(
             }
         }
     }
-    // Begin calls whose run id was never printed, and that may have committed.
-    let mut allowance: Vec<AgentIdx> = Vec::new();
+    // Begin and fork calls whose run id was never printed, and that may have committed: the
+    // agent, and the parent of a fork.
+    let mut allowance: Vec<(AgentIdx, Option<RunId>)> = Vec::new();
     for steps in steps_by_thread.values() {
         for step in steps {
-            if let Op::Begin { agent, how } = &step.record.op
-                && !matches!(how, BeginHow::WithId(_))
-                && !matches!(step.record.outcome, Outcome::Acked { .. })
-                && step.standing != Standing::Out
+            if matches!(step.record.outcome, Outcome::Acked { .. })
+                || step.standing == Standing::Out
             {
-                allowance.push(*agent);
+                continue;
+            }
+            match &step.record.op {
+                Op::Begin { agent, how } if !matches!(how, BeginHow::WithId(_)) => {
+                    allowance.push((*agent, None));
+                }
+                Op::Fork { parent, agent, .. } => allowance.push((*agent, Some(*parent))),
+                _ => {}
             }
         }
     }
@@ -996,7 +998,9 @@ fn check_unknown_runs(
         if known.contains(run) {
             continue;
         }
-        let allowed = allowance.iter().position(|a| *a == entry.agent);
+        let allowed = allowance
+            .iter()
+            .position(|(a, p)| *a == entry.agent && *p == entry.parent);
         match allowed {
             Some(at) if entry.status == RunStatus::Interrupted => {
                 allowance.swap_remove(at);
@@ -1011,3 +1015,8 @@ fn check_unknown_runs(
 
 use describe::{describe_cell, describe_key, describe_mismatch, list, short_op};
 use effects::{Effect, SpanEffect, effects_of};
+pub use history::{ForkKv, ForkView, KvView};
+use history::{
+    Model, check_deleted, check_forks, data_run, settle_tree_deletes, unreported_fork_differs,
+};
+use matching::{cell_matches, first_event_difference, first_span_difference};

@@ -12,6 +12,10 @@
 //!   often a parent among the run's earlier spans), and [`Op::Mixed`]: one
 //!   `transaction_committed` that puts a key, appends an event, swaps a cell and records a span
 //!   with the `*_in` calls;
+//! - run history: [`Op::Fork`] (`Database::fork_run` at `At::Now` or at an acknowledged
+//!   version, [`ForkAt`]; the fork is an active run that every other operation writes in),
+//!   [`Op::DeleteRun`], [`Op::DeleteTree`] (`delete_run_tree`) and [`Op::DeleteRefused`]
+//!   (`delete_run` of a run with forks, which must be `Error::HasForks`);
 //! - durability calls: [`Op::Flush`] and [`Op::Checkpoint`] (`Database::checkpoint`, rarely,
 //!   at a seeded moment: kills land during checkpoints, and later recoveries start from one,
 //!   and after a second one from a log whose first segments are deleted).
@@ -49,6 +53,9 @@
 //! - `Cell::Spans(run)`, the whole trace: the base's spans followed by those in the prefix, ids
 //!   dense from 1, kind, parent, tags, attributes and status as written; oracle 4 on every
 //!   trace: each parent exists (and precedes its child);
+//! - a fork's `Cell::Events`, `Cell::State` and `Cell::Spans` start as its parent's at the
+//!   fork point (`oracle::Effect::Inherit`); a deletion empties every cell of the run and its
+//!   `Cell::Run` together (`oracle/history.rs` has the checks of lineage and views);
 //! - and across them: what each primitive call returned (sequence, cell version, span id) is
 //!   what program order says; every run with primitive data is in the run index, interrupted or
 //!   completed; a returned checkpoint is a flush (in every mode), recovery starts from a
@@ -64,17 +71,22 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use in_mem::primitives::{NewSpan, SpanKind, SpanStatus, to_value};
+use in_mem::primitives::to_value;
 use in_mem::{AgentId, DurabilityMode, RunId, Value};
 use serde::Serialize;
 
 use super::rng::{Rng, derive};
 
+mod history;
 mod line;
+mod span;
 #[cfg(test)]
 mod tests;
 
+pub use history::{ForkAt, kv_digest};
 pub use line::{AckResult, AckVersion, Line, now_us};
+use span::parse_span;
+pub use span::{SPAN_TAGS, SpanShape, SpanSpec};
 
 /// `Batched` as the crash test runs it: the default cadence.
 pub const BATCHED_INTERVAL_MS: u64 = 100;
@@ -377,6 +389,18 @@ pub fn key_name(thread: u16, n: u64) -> String {
     }
 }
 
+/// The prefixes of the keys of writer thread `thread` that iteration `iteration` may change:
+/// the shared ones (`key_name`) and its own unique ones (`unique_key_name`). Unique keys of
+/// earlier iterations never change again, so views of them at any two points agree; leaving
+/// them out keeps a fork's views (`AckResult::Fork`) cheap as a directory fills up.
+pub fn view_prefixes(thread: u16, iteration: u32) -> [String; 3] {
+    [
+        format!("t{thread}/k"),
+        format!("t{thread}/long-"),
+        format!("t{thread}/u{iteration}."),
+    ]
+}
+
 /// A key that only operation `iteration.thread.seq` writes (later deletes aside).
 pub fn unique_key_name(thread: u16, iteration: u32, seq: u32) -> String {
     format!("t{thread}/u{iteration}.{seq}")
@@ -449,6 +473,22 @@ pub enum Op {
     /// `Database::checkpoint`: like `flush`, everything acknowledged before it is durable once
     /// it returns, and recovery starts from it (or a newer one).
     Checkpoint,
+    /// `Database::fork_run` of one of the thread's active runs (`parent`, of agent `agent`), at
+    /// `At::Now` or at the exact version an earlier acknowledged operation on it returned. The
+    /// fork becomes an active run of the thread.
+    Fork {
+        parent: RunId,
+        agent: AgentIdx,
+        at: ForkAt,
+    },
+    /// `Database::delete_run` of an ended or interrupted run of the thread that has no forks.
+    DeleteRun { run: RunId },
+    /// `Database::delete_run` of a run with `forks` forks: refused with `Error::HasForks`
+    /// naming as many, and nothing changes.
+    DeleteRefused { run: RunId, forks: usize },
+    /// `Database::delete_run_tree` of a run: `members` is the run and every run forked from it
+    /// (and from those), all ended or interrupted, the root first.
+    DeleteTree { run: RunId, members: Vec<RunId> },
 }
 
 /// One write of a transaction (distinct keys within one transaction).
@@ -464,7 +504,7 @@ pub const TXN_WRITES_MAX: usize = 8;
 impl Op {
     /// Whether this operation writes a commit (when it writes anything at all).
     pub fn commits(&self) -> bool {
-        !matches!(self, Op::Flush | Op::Checkpoint)
+        !matches!(self, Op::Flush | Op::Checkpoint | Op::DeleteRefused { .. })
     }
 
     /// Whether this operation makes everything acknowledged before it durable once it returns.
@@ -506,8 +546,6 @@ impl Op {
 pub const EVENT_TYPES: [&str; 4] = ["observation", "tool_result", "décision", "plan-step"];
 /// The state cells of every run.
 pub const CELL_NAMES: [&str; 2] = ["step", "phase-ü"];
-/// The tags a span may carry (a bit each in [`SpanSpec::tags`]).
-pub const SPAN_TAGS: [&str; 3] = ["web", "retry", "slow-ü"];
 
 /// Finds `name` in `names`, for parsing.
 fn known(names: &[&'static str], name: Option<&str>, what: &str) -> Result<&'static str, String> {
@@ -517,174 +555,6 @@ fn known(names: &[&'static str], name: Option<&str>, what: &str) -> Result<&'sta
         .copied()
         .find(|n| *n == name)
         .ok_or_else(|| format!("unknown {what} {name:?}"))
-}
-
-/// The kinds of span the workload records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SpanShape {
-    Thought,
-    ToolCall,
-    Decision,
-    Query,
-    Error,
-    Custom,
-}
-
-impl SpanShape {
-    pub const ALL: [SpanShape; 6] = [
-        SpanShape::Thought,
-        SpanShape::ToolCall,
-        SpanShape::Decision,
-        SpanShape::Query,
-        SpanShape::Error,
-        SpanShape::Custom,
-    ];
-
-    /// The kind's name as `TraceStore` names it.
-    pub fn name(self) -> &'static str {
-        match self {
-            SpanShape::Thought => "thought",
-            SpanShape::ToolCall => "tool_call",
-            SpanShape::Decision => "decision",
-            SpanShape::Query => "query",
-            SpanShape::Error => "error",
-            SpanShape::Custom => "custom",
-        }
-    }
-
-    pub fn pick(rng: &mut Rng) -> SpanShape {
-        SpanShape::ALL[rng.below(SpanShape::ALL.len() as u64) as usize]
-    }
-}
-
-/// A span to record: its kind, its parent (an earlier span of the same run) and its tags. Its
-/// content is derived from the operation id (see [`SpanSpec::kind`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SpanSpec {
-    pub shape: SpanShape,
-    pub parent: Option<u64>,
-    /// Bit `i`: the span carries `SPAN_TAGS[i]`.
-    pub tags: u8,
-}
-
-impl SpanSpec {
-    /// The exact kind (with its content) that part `part` of operation `id` records.
-    pub fn kind(self, id: OpId, part: u16) -> Result<SpanKind, String> {
-        let value = |typed: Typed, salt: u16| typed.with_value(id, part + salt, ToValue);
-        let mut rng = Rng::new(id.seed() ^ (u64::from(part) << 40) ^ 0x5BA7);
-        Ok(match self.shape {
-            SpanShape::Thought => SpanKind::Thought {
-                text: format!("thought {id}: weigh option {} ✓", rng.below(100)),
-            },
-            SpanShape::ToolCall => SpanKind::ToolCall {
-                tool: format!("tool-{}", rng.below(8)),
-                arguments: value(Typed::Note, 100)?,
-                result: rng
-                    .chance(700)
-                    .then(|| value(Typed::List, 200))
-                    .transpose()?,
-                duration_us: rng.chance(700).then(|| rng.below(5_000_000)),
-            },
-            SpanShape::Decision => {
-                let options: Vec<String> = (0..rng.range(1, 5))
-                    .map(|i| format!("option {i}"))
-                    .collect();
-                let chosen = options[rng.below(options.len() as u64) as usize].clone();
-                SpanKind::Decision {
-                    question: format!("which way, {id}?"),
-                    options,
-                    chosen,
-                    reasoning: "naïve but cheap".to_owned(),
-                }
-            }
-            SpanShape::Query => SpanKind::Query {
-                query: format!("select {} from memory", rng.below(1000)),
-                result: rng
-                    .chance(500)
-                    .then(|| value(Typed::Text, 300))
-                    .transpose()?,
-            },
-            SpanShape::Error => SpanKind::Error {
-                message: format!("tool timed out after {} ms", rng.below(10_000)),
-            },
-            SpanShape::Custom => SpanKind::Custom {
-                name: "checkpoint-note".to_owned(),
-                data: value(Typed::pick(&mut rng), 400)?,
-            },
-        })
-    }
-
-    /// The span's tags, sorted, as the store keeps them.
-    pub fn tag_names(self) -> Vec<String> {
-        let mut tags: Vec<String> = SPAN_TAGS
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| self.tags & (1 << i) != 0)
-            .map(|(_, t)| (*t).to_owned())
-            .collect();
-        tags.sort();
-        tags
-    }
-
-    /// The span's attributes: the id of the operation that recorded it.
-    pub fn attributes(id: OpId) -> BTreeMap<String, Value> {
-        BTreeMap::from([("op".to_owned(), Value::String(id.to_string()))])
-    }
-
-    /// The status `TraceStore::record` gives it: `Error` for an error span, else `Ok`.
-    pub fn status(self) -> SpanStatus {
-        match self.shape {
-            SpanShape::Error => SpanStatus::Error,
-            _ => SpanStatus::Ok,
-        }
-    }
-
-    /// What the child records.
-    pub fn new_span(self, id: OpId, part: u16) -> Result<NewSpan, String> {
-        let mut span = NewSpan::new(self.kind(id, part)?);
-        if let Some(parent) = self.parent {
-            span = span.parent(parent);
-        }
-        for tag in self.tag_names() {
-            span = span.tag(tag);
-        }
-        for (name, value) in Self::attributes(id) {
-            span = span.attribute(name, value);
-        }
-        Ok(span)
-    }
-}
-
-impl fmt::Display for SpanSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ", self.shape.name())?;
-        match self.parent {
-            Some(p) => write!(f, "{p}")?,
-            None => write!(f, "-")?,
-        }
-        write!(f, " {}", self.tags)
-    }
-}
-
-fn parse_span<'a>(words: &mut impl Iterator<Item = &'a str>) -> Result<SpanSpec, String> {
-    let shape = words.next().ok_or("missing span kind")?;
-    let shape = SpanShape::ALL
-        .into_iter()
-        .find(|s| s.name() == shape)
-        .ok_or_else(|| format!("unknown span kind {shape:?}"))?;
-    let parent = match words.next() {
-        Some("-") => None,
-        other => Some(parse_num(other, "parent span")?),
-    };
-    let tags: u8 = parse_num(words.next(), "span tags")?;
-    if tags >> SPAN_TAGS.len() != 0 {
-        return Err(format!("bad span tags {tags}"));
-    }
-    Ok(SpanSpec {
-        shape,
-        parent,
-        tags,
-    })
 }
 
 impl fmt::Display for Op {
@@ -762,6 +632,10 @@ impl fmt::Display for Op {
                 write!(f, " {cell} {expected} {span}")
             }
             Op::Checkpoint => write!(f, "checkpoint"),
+            Op::Fork { .. }
+            | Op::DeleteRun { .. }
+            | Op::DeleteRefused { .. }
+            | Op::DeleteTree { .. } => history::write_op(f, self),
         }
     }
 }
@@ -841,6 +715,9 @@ pub fn parse_op<'a>(mut words: impl Iterator<Item = &'a str>) -> Result<Op, Stri
             run: parse_run(words.next())?,
         },
         "flush" => Op::Flush,
+        kind @ ("fork" | "delete-run" | "delete-refused" | "delete-tree") => {
+            history::parse_op(kind, &mut words)?
+        }
         kind @ ("event" | "cas" | "span" | "mixed" | "checkpoint") => {
             parse_primitive_op(kind, &mut words)?
         }

@@ -57,13 +57,19 @@ impl Instance {
         let ticket = {
             let mut pending = run.pending();
             self.validate(run, &pending, reads)?;
-            let ticket = wal.append(&body, || versions.allocate())?;
+            // The time sample is noted with the version, under the log lock: samples then come
+            // in version order, so a bucket's sample is never above a smaller version of it
+            // noted later (see `version_times.rs`).
+            let ticket = wal.append(&body, || {
+                let version = versions.allocate();
+                self.version_times.note(timestamp, version);
+                version
+            })?;
             for write in writes {
                 pending.insert(Arc::clone(&write.key), ticket.version);
             }
             ticket
         };
-        self.version_times.note(timestamp, ticket.version);
         let outcome = wal.wait(ticket, wait);
         if outcome.is_ok() {
             if writes

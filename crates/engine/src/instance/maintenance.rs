@@ -71,7 +71,7 @@ impl Instance {
     pub fn checkpoint(&self) -> Result<CheckpointInfo> {
         let wal = self.wal()?;
         self.sweep();
-        let history_from = Version::new(self.swept_horizon.load(Ordering::SeqCst));
+        let history_from = || Version::new(self.swept_horizon.load(Ordering::SeqCst));
         self.checkpoints
             .write(&self.memtable, wal, &self.dir, history_from)
     }
@@ -104,12 +104,16 @@ impl Instance {
     }
 
     fn sweep_at(&self, horizon: Version, now: Timestamp) -> SweepStats {
-        // Published before anything is removed, so that readers of older views notice.
-        self.swept_horizon
-            .fetch_max(horizon.get(), Ordering::SeqCst);
+        // Published before anything is removed, so that readers of older views notice; and
+        // together with reading the forks' bounds, so that a fork registering now is either
+        // counted here or refused (`RunRegistry::begin`).
+        let fork_bounds = self.runs.fork_bounds_publishing(|| {
+            self.swept_horizon
+                .fetch_max(horizon.get(), Ordering::SeqCst);
+        });
         let rules = Rules {
             runs: &self.runs,
-            fork_bounds: self.runs.fork_bounds(),
+            fork_bounds,
             min_versions: self.history.keep_min_versions,
         };
         let stats = self.memtable.sweep_with(horizon, now, &rules);

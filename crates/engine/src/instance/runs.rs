@@ -55,9 +55,14 @@ impl Instance {
         // A read-only open registers no run it cannot log.
         self.wal()?;
         let record_lifecycle = lifecycle.clone();
-        let state = self.runs.begin(run, agent, origin, lifecycle, || {
-            self.memtable.versions().visible()
-        })?;
+        let state = self.runs.begin(
+            run,
+            agent,
+            origin,
+            lifecycle,
+            || self.memtable.versions().visible(),
+            || self.swept_horizon(),
+        )?;
         let result = self.write_run_record(&state, &record_lifecycle, wait);
         if result.is_err() && on_failure == OnLogFailure::Forget {
             self.runs.abort_begin(&state);
@@ -77,17 +82,9 @@ impl Instance {
         wait: WaitFor,
     ) -> Result<()> {
         // A fork reads the agent's memory as of its parent's snapshot: if sweeps reclaimed that
-        // already, every scan through the fork would fail, so the fork is refused now.
-        let oldest_kept = self.swept_horizon();
-        if parent.snapshot < oldest_kept {
-            return Err(Error::HistoryPruned {
-                run: parent.id,
-                at: parent.snapshot.get(),
-                oldest_kept: oldest_kept.get(),
-            });
-        }
-        // A parent being deleted is refused when the fork registers (`RunRegistry::begin`), and
-        // a parent with forks refuses deletion: a fork never outlives the run it reads.
+        // already, every scan through the fork would fail, so `RunRegistry::begin` refuses it.
+        // A parent being deleted is refused there too, and a parent with forks refuses
+        // deletion: a fork never outlives the run it reads.
         let origin = parent.fork_origin(point);
         self.begin_run(
             run,
@@ -153,6 +150,8 @@ impl Instance {
         change: impl FnOnce(&mut Lifecycle),
         wait: WaitFor,
     ) -> Result<()> {
+        // The state is looked up (an ended run's rebuilt from its record) under the lock.
+        let _serialized = self.runs.lock_record_changes();
         let state = self.run_state(run)?;
         let mut lifecycle = state.transition();
         let mut next = lifecycle.clone();
@@ -171,6 +170,7 @@ impl Instance {
     /// commit; the keys it wrote to the agent's memory stay (they are the agent's). Refused for a
     /// run that is active or paused.
     pub fn delete_run(&self, run: RunId, wait: WaitFor) -> Result<()> {
+        let _serialized = self.runs.lock_record_changes();
         let state = self.run_state(run)?;
         // Held exclusively: no commit of this run is in flight, and none can start.
         let lifecycle = state.transition();

@@ -30,8 +30,8 @@ const BUCKETS_PER_RETENTION: u64 = 64;
 struct Inner {
     /// Snapshots of active and paused runs, with how many runs hold each.
     live: BTreeMap<Version, usize>,
-    /// Ended runs: the oldest snapshot pinned until the end of each second (bucket end, in
-    /// microseconds since the epoch).
+    /// Ended runs: the oldest snapshot pinned until the end of each expiry bucket (1/64 of the
+    /// retention, at most a second; keyed by the bucket's end, in microseconds since the epoch).
     ended: BTreeMap<u64, Version>,
     /// Interrupted runs, by (expiry, snapshot), with how many runs hold each.
     until: BTreeMap<(Timestamp, Version), usize>,

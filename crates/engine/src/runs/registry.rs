@@ -45,6 +45,12 @@ pub(crate) struct RunRegistry {
     table: Mutex<RunTable>,
     pins: Pins,
     policy: PinPolicy,
+    /// Serializes the changes a run can take after it ended (tags, metadata, deletion). An ended
+    /// run's state is rebuilt from its record at each lookup, so its own lifecycle lock is not
+    /// shared between two callers; without this, two concurrent changes could each log a record
+    /// built from the same old one (one lost), or a retag could log the record again after a
+    /// deletion (and bring the run back, without its data, at the next open).
+    record_changes: Mutex<()>,
 }
 
 impl RunRegistry {
@@ -59,7 +65,15 @@ impl RunRegistry {
             table: Mutex::new(table),
             pins: Pins::new(policy.ended_retention),
             policy,
+            record_changes: Mutex::new(()),
         }
+    }
+
+    /// Held while a run's tags or metadata change or the run is deleted (see the field).
+    pub fn lock_record_changes(&self) -> MutexGuard<'_, ()> {
+        self.record_changes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The state of `run`: the live one, or for an ended run one rebuilt from its record.
@@ -129,7 +143,11 @@ impl RunRegistry {
 
     /// Registers a new run (before its record is logged) and pins its snapshot: the one
     /// `take_snapshot` reads under the pin lock, or for a fork its parent's. Errors if the id is
-    /// taken or the parent does not exist.
+    /// taken or the parent does not exist (or is being deleted), and for a fork whose parent's
+    /// snapshot is below `oldest_kept` (sweeps may have reclaimed what it reads). That check and
+    /// the registration happen under the table lock, which a sweep holds while it publishes its
+    /// horizon and reads the forks' bounds (`fork_bounds_publishing`): a fork is either refused or
+    /// counted by every sweep that could take what it reads.
     pub fn begin(
         &self,
         run: RunId,
@@ -137,6 +155,7 @@ impl RunRegistry {
         origin: Origin,
         lifecycle: Lifecycle,
         take_snapshot: impl FnOnce() -> Version,
+        oldest_kept: impl FnOnce() -> Version,
     ) -> Result<Arc<RunState>> {
         let parent = origin.parent;
         let mut table = self.table();
@@ -161,6 +180,14 @@ impl RunRegistry {
             // back what sweeps already took (reads say so).
             (Some(parent), Some(_)) => {
                 let snapshot = table.get(parent).map_or(Version::ZERO, |p| p.snapshot);
+                let oldest_kept = oldest_kept();
+                if snapshot < oldest_kept {
+                    return Err(Error::HistoryPruned {
+                        run: parent,
+                        at: snapshot.get(),
+                        oldest_kept: oldest_kept.get(),
+                    });
+                }
                 self.pins.pin(snapshot);
                 snapshot
             }
@@ -316,10 +343,16 @@ impl RunRegistry {
         self.table().forks_of(run)
     }
 
-    /// For every run that live forks' views include, the versions up to which sweeps must keep
-    /// its newest writes.
-    pub fn fork_bounds(&self) -> std::collections::HashMap<RunId, Vec<Version>> {
-        self.table().fork_bounds().into_iter().collect()
+    /// For every run that forks' views include, the versions up to which sweeps must keep its
+    /// newest writes; `publish` (the sweep publishing its horizon) runs first, under the same
+    /// table lock as fork registration (see `begin`).
+    pub fn fork_bounds_publishing(
+        &self,
+        publish: impl FnOnce(),
+    ) -> std::collections::HashMap<RunId, Vec<Version>> {
+        let table = self.table();
+        publish();
+        table.fork_bounds().into_iter().collect()
     }
 
     /// How many runs are in each status (every status present, 0 if none).

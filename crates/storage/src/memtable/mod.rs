@@ -13,6 +13,7 @@ mod index;
 mod record;
 mod scan;
 mod sweep;
+mod walk;
 
 use std::fmt;
 use std::ops::Bound;
@@ -161,20 +162,8 @@ impl Memtable {
         let landing = self
             .history
             .lower_bound(Bound::Included(&probe as &dyn SeekKey));
-        let here = landing
-            .as_ref()
-            .filter(|entry| entry.key().key_bytes() == key);
-        // The walk starts below the versions it sought past. A stretch removed right where it
-        // starts (marked on the survivor below it, or on the one above it, which is all a walk
-        // that lands past the key's versions can see) may have held the answer, unless the
-        // walk starts exactly at the bound: then the stretch was above anything visible.
-        let above = self
-            .history
-            .upper_bound(Bound::Excluded(&probe as &dyn SeekKey))
-            .filter(|entry| entry.key().key_bytes() == key);
-        let cut_at_start = above.is_some_and(|entry| entry.value().is_cut_below())
-            || here.is_some_and(|entry| entry.value().is_cut_above());
-        let mut crossed = cut_at_start && here.is_none_or(|entry| entry.value().version < bound);
+        // The walk starts below the versions it sought past (see `walk.rs`).
+        let mut crossed = walk::seek_crosses_cut(&self.history, key, bound, landing.as_ref());
         let Some(mut entry) = landing else {
             return Read::none(crossed);
         };
@@ -194,8 +183,9 @@ impl Memtable {
                     exact,
                 };
             }
-            crossed |= record.is_cut_below();
-            match entry.next() {
+            let next = entry.next().filter(|next| next.key().key_bytes() == key);
+            crossed |= walk::step_crosses_cut(&entry, next.as_ref());
+            match next {
                 Some(next) => entry = next,
                 None => return Read::none(crossed),
             }
@@ -297,23 +287,56 @@ impl Memtable {
     pub fn for_each_version_upto<E>(
         &self,
         upto: Version,
+        f: impl FnMut(StoredVersion) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.pause_sweeps().for_each_version_upto(upto, f)
+    }
+
+    /// Holds sweeps off until the returned guard is dropped (a sweep in progress finishes
+    /// first): what the holder reads meanwhile (the newest sweep's horizon, every stored
+    /// version) stays as one consistent state. What a checkpoint takes.
+    pub fn pause_sweeps(&self) -> SweepPause<'_> {
+        SweepPause {
+            memtable: self,
+            _no_sweep: self
+                .sweep_lock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        }
+    }
+
+    /// The number of stored versions (values and tombstones) of all keys.
+    pub fn version_count(&self) -> usize {
+        self.history.len()
+    }
+}
+
+/// Sweeps held off (see [`Memtable::pause_sweeps`]).
+pub struct SweepPause<'a> {
+    memtable: &'a Memtable,
+    _no_sweep: std::sync::MutexGuard<'a, ()>,
+}
+
+impl SweepPause<'_> {
+    /// Calls `f` with every stored version at or below `upto`, in (key ascending, version
+    /// descending) order (see [`Memtable::for_each_version_upto`]).
+    pub fn for_each_version_upto<E>(
+        &self,
+        upto: Version,
         mut f: impl FnMut(StoredVersion) -> Result<(), E>,
     ) -> Result<(), E> {
-        let _no_sweep = self
-            .sweep_lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for version in self.iter_versions() {
+        for version in self.memtable.iter_versions() {
             if version.version <= upto {
                 f(version)?;
             }
         }
         Ok(())
     }
+}
 
-    /// The number of stored versions (values and tombstones) of all keys.
-    pub fn version_count(&self) -> usize {
-        self.history.len()
+impl fmt::Debug for SweepPause<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SweepPause").finish_non_exhaustive()
     }
 }
 

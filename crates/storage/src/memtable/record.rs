@@ -25,7 +25,7 @@ const CUT_ABOVE: u64 = 1 << 62;
 
 /// One version of one key: a value (maybe with an expiry) or a tombstone.
 ///
-/// 64 bytes plus the `Arc` counts: it fits a 80-byte allocator size class with the value held
+/// 56 bytes plus the `Arc` counts: it fits an 80-byte allocator size class with the value held
 /// elsewhere (the caller's `Arc<[u8]>`, kept as is).
 #[derive(Debug)]
 pub(crate) struct Record {

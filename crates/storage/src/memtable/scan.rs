@@ -10,7 +10,7 @@ use std::sync::Arc;
 use in_mem_core_types::Timestamp;
 
 use super::record::{Probe, SeekKey, same_key};
-use super::{History, HistoryEntry};
+use super::{History, HistoryEntry, walk};
 use crate::{ReadView, StoredValue};
 
 /// Older versions of a key the scan steps over one by one before it seeks past the rest. A step
@@ -126,17 +126,24 @@ impl<'a> Scan<'a> {
         // entry's key with the current one's.
         while !sees {
             steps += 1;
-            crossed |= version.value().is_cut_below();
-            let sought = steps > STEPS_BEFORE_SEEK_MAX && version.key().version > bound;
             let next = if steps > STEPS_BEFORE_SEEK_MAX && version.key().version > bound {
                 // Many versions above the view (a long-lived view over a busy key): jump to the
                 // newest one it could see. Below that point only stepping can tell which of the
                 // run's own writes it sees, so this happens at most once per key.
-                let probe = Probe::at(&version.key().key, bound);
-                self.history
-                    .lower_bound(Bound::Included(&probe as &dyn SeekKey))
+                let key = Arc::clone(&version.key().key);
+                let probe = Probe::at(&key, bound);
+                let landing = self
+                    .history
+                    .lower_bound(Bound::Included(&probe as &dyn SeekKey));
+                crossed |= walk::seek_crosses_cut(self.history, &key, bound, landing.as_ref());
+                landing
             } else {
-                version.next()
+                let next = version.next();
+                let same = next
+                    .as_ref()
+                    .filter(|next| same_key(&next.key().key, &version.key().key));
+                crossed |= walk::step_crosses_cut(&version, same);
+                next
             };
             match next {
                 Some(next) if same_key(&next.key().key, &version.key().key) => version = next,
@@ -146,7 +153,6 @@ impl<'a> Scan<'a> {
                     return (None, other.map(|next| Cursor::at(next, &self.view)));
                 }
             }
-            crossed |= sought && version.value().is_cut_above();
             let record = version.value();
             sees = self.view.sees(record.version, record.writer);
         }

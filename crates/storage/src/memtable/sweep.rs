@@ -31,10 +31,12 @@
 //! # Cut marks
 //!
 //! Before it removes versions, a sweep marks the versions that stay around each removed stretch:
-//! the one above "cut below", the one below "cut above". A read that steps past a "cut below"
-//! version, or starts its walk on a "cut above" one, without finding an answer the view pins
-//! ([`crate::ReadView::pins`]), may have lost its answer: [`Memtable::read`] and
-//! [`crate::Scan::is_exact`] say so, and the engine answers `HistoryPruned` rather than guess.
+//! the one above "cut below", the one below "cut above"; and every version of the stretch both
+//! ways, since a reader may meet the gap while part of the stretch is still there. A read that
+//! steps over a gap, or seeks past one (`walk.rs` says where it looks), without finding an
+//! answer the view pins ([`crate::ReadView::pins`]), may have lost its answer:
+//! [`Memtable::read`] and [`crate::Scan::is_exact`] say so, and the engine answers
+//! `HistoryPruned` rather than guess.
 //!
 //! # Running beside writers and readers
 //!
@@ -248,10 +250,14 @@ struct Scratch<'s, 'a> {
 
 /// Marks, before any version goes, the survivors around each run of removed versions: the one
 /// above gets "cut below", the one below "cut above" (see `Record::is_cut_below`), so that a
-/// read that would have found its answer among them knows it may be gone.
+/// read that would have found its answer among them knows it may be gone. The versions about to
+/// go are marked both ways too: removal takes a while (oldest first), and a reader that meets
+/// the gap while part of the run is still there has one of them, not a survivor, beside it.
 fn mark_cuts(versions: &[HistoryEntry<'_>], keep: &[bool]) {
     for (at, kept) in keep.iter().enumerate() {
         if !*kept {
+            versions[at].value().mark_cut_below();
+            versions[at].value().mark_cut_above();
             continue;
         }
         let removed_below = keep.get(at + 1).is_some_and(|k| !k);

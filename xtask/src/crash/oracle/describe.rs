@@ -2,12 +2,12 @@
 
 use std::fmt::Write as _;
 
-use in_mem::Value;
+use in_mem::{RunId, Value};
 
-use super::super::workload::Op;
+use super::super::workload::{AgentIdx, Op};
 use super::{
-    Cell, EventExpect, EventRec, Expect, KvExpect, KvKey, Observed, RunExpect, SpanExpect, SpanRec,
-    Stored, first_event_difference, first_span_difference,
+    Cell, EventExpect, EventRec, Expect, KvExpect, KvKey, Lineage, Observed, RunExpect, SpanExpect,
+    SpanRec, Stored, first_event_difference, first_span_difference,
 };
 
 /// At most this many mismatching keys or runs are described per failure.
@@ -88,6 +88,9 @@ pub(super) fn describe_stored(s: &Stored) -> String {
 
 pub(super) fn describe_mismatch(cell: &Cell, expect: &Expect, observed: &Observed) -> String {
     match (expect, cell) {
+        (Expect::Gone { run, maybe, inner }, _) => {
+            return describe_gone(cell, *run, *maybe, inner, observed);
+        }
         (Expect::Events(expect), Cell::Events(run)) => {
             let got = observed.events.get(run).map_or(&[][..], Vec::as_slice);
             return describe_events(cell, expect, got);
@@ -154,18 +157,12 @@ pub(super) fn describe_mismatch(cell: &Cell, expect: &Expect, observed: &Observe
             })
             .collect::<Vec<_>>()
             .join(" or "),
-        Expect::Run { agent, states } => {
-            let agent = agent.map_or(String::new(), |a| format!(" of agent {a}"));
-            let states: Vec<String> = states
-                .iter()
-                .map(|s| match s {
-                    RunExpect::Absent => "absent".to_owned(),
-                    RunExpect::Is(status) => status.to_string(),
-                })
-                .collect();
-            format!("{}{agent}", states.join(" or "))
-        }
-        Expect::Events(_) | Expect::State(_) | Expect::Spans(_) => {
+        Expect::Run {
+            agent,
+            lineage,
+            states,
+        } => describe_run_expect(*agent, *lineage, states),
+        Expect::Events(_) | Expect::State(_) | Expect::Spans(_) | Expect::Gone { .. } => {
             "(another kind of cell)".to_owned()
         }
     };
@@ -176,7 +173,13 @@ pub(super) fn describe_mismatch(cell: &Cell, expect: &Expect, observed: &Observe
             .map_or_else(|| "absent".to_owned(), describe_stored),
         Cell::Run(run) => observed.runs.get(run).map_or_else(
             || "absent".to_owned(),
-            |e| format!("{} of agent {}", e.status, e.agent),
+            |e| match e.parent {
+                Some(p) => format!(
+                    "{} of agent {}, parent {p}, fork point {:?}",
+                    e.status, e.agent, e.fork_point
+                ),
+                None => format!("{} of agent {}", e.status, e.agent),
+            },
         ),
         Cell::Events(_) | Cell::State(_) | Cell::Spans(_) => "(another kind of cell)".to_owned(),
     };
@@ -184,6 +187,50 @@ pub(super) fn describe_mismatch(cell: &Cell, expect: &Expect, observed: &Observe
         "{}: expected {wanted}, recovered {got}",
         describe_cell(cell)
     )
+}
+
+/// What a run was expected to be.
+fn describe_run_expect(
+    agent: Option<AgentIdx>,
+    lineage: Option<Lineage>,
+    alternatives: &[RunExpect],
+) -> String {
+    let agent = match (agent, lineage) {
+        (Some(a), Some((Some(p), point))) => {
+            format!(" of agent {a}, parent {p}, fork point {point:?}")
+        }
+        (Some(a), _) => format!(" of agent {a}"),
+        (None, _) => String::new(),
+    };
+    let names: Vec<String> = alternatives
+        .iter()
+        .map(|s| match s {
+            RunExpect::Absent => "absent".to_owned(),
+            RunExpect::Is(status) => status.to_string(),
+        })
+        .collect();
+    format!("{}{agent}", names.join(" or "))
+}
+
+/// A record of a deleted run that recovery holds, or a record missing from a run whose
+/// deletion did not happen.
+fn describe_gone(
+    cell: &Cell,
+    run: RunId,
+    maybe: bool,
+    inner: &Expect,
+    observed: &Observed,
+) -> String {
+    if !observed.runs.contains_key(&run) {
+        format!(
+            "{}: its run {run} is deleted, but recovery holds records of it",
+            describe_cell(cell)
+        )
+    } else if maybe {
+        describe_mismatch(cell, inner, observed)
+    } else {
+        format!("{}: its run {run} was deleted", describe_cell(cell))
+    }
 }
 
 pub(super) fn describe_events(cell: &Cell, expect: &[EventExpect], got: &[EventRec]) -> String {

@@ -2,11 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use in_mem::Value;
 use in_mem::primitives::{SpanKind, SpanStatus};
+use in_mem::{RunId, Value};
 
-use super::super::workload::{AckResult, AgentIdx, BeginHow, Op, OpId, SpanSpec, TxnWrite};
-use super::{Cell, OpRecord, Outcome};
+use super::super::workload::{
+    AckResult, AgentIdx, BeginHow, CELL_NAMES, ForkAt, Op, OpId, SpanSpec, TxnWrite,
+};
+use super::{Cell, Lineage, OpRecord, Outcome};
 
 /// What an op does to one cell.
 #[derive(Debug, Clone)]
@@ -18,9 +20,23 @@ pub(super) enum Effect {
     Delete,
     /// A delete whose call never returned: it deletes if the key was in its run's view.
     MaybeDelete,
-    /// Begin or resume: the run is active, so recovery reports it interrupted.
+    /// Begin, fork or resume: the run is active, so recovery reports it interrupted. Begin and
+    /// fork say its agent and lineage.
     Activate {
         agent: Option<AgentIdx>,
+        lineage: Option<Lineage>,
+    },
+    /// A fork's event log, state cell or trace: what `parent`'s was right after operation `at`
+    /// (`None`: right before the fork).
+    Inherit {
+        parent: RunId,
+        at: Option<OpId>,
+    },
+    /// The run is deleted with all its records (`maybe`: by a tree deletion that may have
+    /// stopped before it).
+    DeleteRun {
+        run: RunId,
+        maybe: bool,
     },
     End,
     /// An event appended at the end of the run's log.
@@ -124,19 +140,83 @@ pub(super) fn effects_of(record: &OpRecord) -> Result<Vec<(Cell, Effect)>, Strin
                     Cell::Run(run),
                     Effect::Activate {
                         agent: Some(*agent),
+                        lineage: Some((None, None)),
                     },
                 )
             })
             .into_iter()
             .collect()
         }
-        Op::Resume { run } => vec![(Cell::Run(*run), Effect::Activate { agent: None })],
+        Op::Resume { run } => vec![(
+            Cell::Run(*run),
+            Effect::Activate {
+                agent: None,
+                lineage: None,
+            },
+        )],
         Op::End { run } => vec![(Cell::Run(*run), Effect::End)],
-        Op::Flush | Op::Checkpoint => vec![],
+        Op::Flush | Op::Checkpoint | Op::DeleteRefused { .. } => vec![],
+        Op::Fork { .. } => fork_effects(&record.op, acked),
+        Op::DeleteRun { run } => deletion(&[*run], false),
+        // Settled to certain by `settle_tree_deletes` when the whole call is in.
+        Op::DeleteTree { members, .. } => deletion(members, true),
         Op::EventAppend { .. } | Op::StateCas { .. } | Op::TraceSpan { .. } | Op::Mixed { .. } => {
             primitive_effects(record)?
         }
     })
+}
+
+/// The cells a fork changes: the new run's entry (with its lineage), and its event log, state
+/// cells and trace, which begin as its parent's at the fork point. A fork whose id was never
+/// printed changes nothing the oracle can name (`check_unknown_runs` allows for it).
+fn fork_effects(op: &Op, acked: Option<AckResult>) -> Vec<(Cell, Effect)> {
+    let (Op::Fork { parent, agent, at }, Some(AckResult::Fork { run, point, .. })) = (op, acked)
+    else {
+        return Vec::new();
+    };
+    let at = match at {
+        ForkAt::Now => None,
+        ForkAt::Version { op, .. } => Some(*op),
+    };
+    let mut effects = vec![(
+        Cell::Run(run),
+        Effect::Activate {
+            agent: Some(*agent),
+            lineage: Some((Some(*parent), Some(point))),
+        },
+    )];
+    effects.extend(data_cells(run).into_iter().map(|cell| {
+        (
+            cell,
+            Effect::Inherit {
+                parent: *parent,
+                at,
+            },
+        )
+    }));
+    effects
+}
+
+/// A run's event log, state cells and trace.
+pub(super) fn data_cells(run: RunId) -> Vec<Cell> {
+    let mut cells = vec![Cell::Events(run), Cell::Spans(run)];
+    cells.extend(
+        CELL_NAMES
+            .iter()
+            .map(|name| Cell::State((run, (*name).to_owned()))),
+    );
+    cells
+}
+
+/// The cells a deletion of `runs` changes: each run's entry and all its records.
+fn deletion(runs: &[RunId], maybe: bool) -> Vec<(Cell, Effect)> {
+    runs.iter()
+        .flat_map(|&run| {
+            std::iter::once(Cell::Run(run))
+                .chain(data_cells(run))
+                .map(move |cell| (cell, Effect::DeleteRun { run, maybe }))
+        })
+        .collect()
 }
 
 /// The cells an operation on the primitives changes: the run's event log, a state cell, the

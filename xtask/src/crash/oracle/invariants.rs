@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use in_mem::{RunId, RunStatus};
 
+use super::super::workload::{CELL_NAMES, ForkAt};
 use super::{
     AckResult, CellKey, Observed, Op, OpId, OpRecord, Outcome, SpanSpec, Standing, State, Step,
     list,
@@ -29,8 +30,21 @@ pub(super) fn check_returns(
             events: BTreeMap::new(),
             spans: BTreeMap::new(),
             cells: BTreeMap::new(),
+            points: BTreeMap::new(),
             wrong: &mut wrong,
         };
+        // The operations forks are made right after, and of which run.
+        let wanted: BTreeMap<OpId, RunId> = records
+            .iter()
+            .filter_map(|r| match &r.op {
+                Op::Fork {
+                    parent,
+                    at: ForkAt::Version { op, .. },
+                    ..
+                } => Some((*op, *parent)),
+                _ => None,
+            })
+            .collect();
         for record in records {
             let result = match &record.outcome {
                 Outcome::Acked { result, .. } => Some(*result),
@@ -81,7 +95,20 @@ pub(super) fn check_returns(
                     replay.cell(id, (*run, (*cell).to_owned()), *expected, c);
                     replay.span(id, *run, *span, p);
                 }
+                Op::Fork { parent, at, .. } => {
+                    if let Some(AckResult::Fork { run, .. }) = result {
+                        let at = match at {
+                            ForkAt::Now => None,
+                            ForkAt::Version { op, .. } => Some(*op),
+                        };
+                        replay.fork(*parent, at, run);
+                    }
+                }
                 _ => {}
+            }
+            if let Some(parent) = wanted.get(&id) {
+                let counts = replay.counts(*parent);
+                replay.points.insert(id, counts);
             }
         }
     }
@@ -103,10 +130,52 @@ struct Replay<'a> {
     spans: BTreeMap<RunId, u64>,
     /// The version of each cell (0: none).
     cells: BTreeMap<CellKey, u64>,
+    /// A run's counts right after each operation a fork is made at.
+    points: BTreeMap<OpId, Counts>,
     wrong: &'a mut Vec<String>,
 }
 
+/// What a run's primitives hold: next sequence, newest span id, each cell's version.
+type Counts = (u64, u64, Vec<u64>);
+
 impl Replay<'_> {
+    fn counts(&mut self, run: RunId) -> Counts {
+        let base = self.base;
+        let events = *self
+            .events
+            .entry(run)
+            .or_insert_with(|| base.events.get(&run).map_or(0, |e| e.len() as u64));
+        let spans = *self
+            .spans
+            .entry(run)
+            .or_insert_with(|| base.spans.get(&run).map_or(0, |s| s.len() as u64));
+        let cells = CELL_NAMES
+            .iter()
+            .map(|name| {
+                let key = (run, (*name).to_owned());
+                *self
+                    .cells
+                    .entry(key.clone())
+                    .or_insert_with(|| base.cells.get(&key).map_or(0, |c| c.version))
+            })
+            .collect();
+        (events, spans, cells)
+    }
+
+    /// A fork of `parent` (right after operation `at`, or now) continues from the parent's
+    /// counts then.
+    fn fork(&mut self, parent: RunId, at: Option<OpId>, fork: RunId) {
+        let (events, spans, cells) = match at.and_then(|op| self.points.get(&op)) {
+            Some(counts) => counts.clone(),
+            None => self.counts(parent),
+        };
+        self.events.insert(fork, events);
+        self.spans.insert(fork, spans);
+        for (name, version) in CELL_NAMES.iter().zip(cells) {
+            self.cells.insert((fork, (*name).to_owned()), version);
+        }
+    }
+
     fn event(&mut self, id: OpId, run: RunId, got: Option<u64>) {
         let base = self.base;
         let n = self
@@ -241,7 +310,8 @@ pub(super) fn check_structure(base: &State, observed: &Observed, failures: &mut 
         }
     }
     for ((run, name), cell) in &base.cells {
-        if !observed.cells.contains_key(&(*run, name.clone())) {
+        // A deleted run's cells go with it (the prefix check says whether it may be deleted).
+        if observed.runs.contains_key(run) && !observed.cells.contains_key(&(*run, name.clone())) {
             wrong.push(format!(
                 "state cell {name:?} of run {run} (version {}) is gone",
                 cell.version
@@ -292,6 +362,14 @@ pub(super) fn check_runs_with_data(
                 && let Some(run) = step.record.op.primitive_run()
             {
                 runs.insert(run);
+            }
+        }
+    }
+    // Runs an operation may have deleted: the prefix check says whether they may be gone.
+    for steps in steps_by_thread.values() {
+        for step in steps.iter().filter(|s| s.standing != Standing::Out) {
+            for run in step.record.op.deleted_runs() {
+                runs.remove(&run);
             }
         }
     }

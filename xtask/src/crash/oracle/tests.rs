@@ -1,7 +1,8 @@
 //! The oracle fed synthetic logs and recovered states: the ones that must pass, and the ones
 //! that must fail (a lost acknowledgement, a hole, a value never written, an `Async` loss older
 //! than the window, a gap in an event log, a span without its parent, a state cell going back,
-//! a torn mixed transaction, a checkpoint forgotten, ...).
+//! a torn mixed transaction, a checkpoint forgotten, ...); `tests/history.rs`: forks and run
+//! deletion.
 
 use super::*;
 use crate::crash::workload::{Payload, SpanShape, SpanSpec, TxnWrite, Typed};
@@ -287,6 +288,8 @@ fn interrupted(agent: AgentIdx) -> RunEntry {
     RunEntry {
         agent,
         status: RunStatus::Interrupted,
+        parent: None,
+        fork_point: None,
     }
 }
 
@@ -528,6 +531,8 @@ fn ended_runs_come_back_completed_and_active_ones_interrupted() {
         RunEntry {
             agent: 1,
             status: RunStatus::Completed,
+            parent: None,
+            fork_point: None,
         },
     );
     obs.runs.insert(s, interrupted(3));
@@ -621,6 +626,8 @@ fn data_from_earlier_iterations_must_survive() {
         RunEntry {
             agent: 1,
             status: RunStatus::Completed,
+            parent: None,
+            fork_point: None,
         },
     );
     base.kv.insert(
@@ -744,6 +751,14 @@ fn spec(parent: Option<u64>) -> SpanSpec {
     }
 }
 
+/// A stand-in for event `sequence`'s hash in `run`'s chain.
+fn fake_hash(run: RunId, sequence: u64) -> [u8; 32] {
+    let mut hash = [0u8; 32];
+    hash[..16].copy_from_slice(&run.to_bytes());
+    hash[16..24].copy_from_slice(&sequence.to_le_bytes());
+    hash
+}
+
 /// What recovery returns for the writes of `id` to the primitives (its effects, exactly as the
 /// database would store them), added to `obs`.
 fn recover_primitives(obs: &mut Observed, log: &Log, id: OpId) {
@@ -764,6 +779,7 @@ fn recover_primitives(obs: &mut Observed, log: &Log, id: OpId) {
                     event_type,
                     payload,
                     timestamp_us: at,
+                    hash: fake_hash(run, events.len() as u64),
                 });
                 obs.chains.insert(run, Ok(events.len() as u64));
             }
@@ -1197,3 +1213,5 @@ fn recovery_must_start_from_the_newest_checkpoint() {
         "the checkpoint at version 9",
     );
 }
+
+mod history;

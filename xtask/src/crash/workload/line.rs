@@ -55,6 +55,19 @@ pub enum AckResult {
     },
     /// The version `Database::checkpoint` wrote.
     Checkpoint(u64),
+    /// The fork `Database::fork_run` made, its fork point (`RunInfo::fork_point`), and the
+    /// [`kv_digest`](super::kv_digest) of its view of the keys its thread may change in this
+    /// child ([`view_prefixes`](super::view_prefixes)) without a time to live, read right after
+    /// it was made.
+    Fork {
+        run: RunId,
+        point: u64,
+        kv: u64,
+    },
+    /// How many forks the `Error::HasForks` of a refused `delete_run` named.
+    Refused(usize),
+    /// How many runs `Database::delete_run_tree` deleted.
+    Runs(usize),
 }
 
 impl fmt::Display for AckResult {
@@ -70,6 +83,9 @@ impl fmt::Display for AckResult {
             AckResult::Span(n) => write!(f, "span:{n}"),
             AckResult::Mixed { seq, cell, span } => write!(f, "mixed:{seq}/{cell}/{span}"),
             AckResult::Checkpoint(v) => write!(f, "ckpt:{v}"),
+            AckResult::Fork { run, point, kv } => write!(f, "fork:{run}@{point}#{kv:016x}"),
+            AckResult::Refused(n) => write!(f, "refused:{n}"),
+            AckResult::Runs(n) => write!(f, "runs:{n}"),
         }
     }
 }
@@ -161,6 +177,11 @@ impl FromStr for Line {
                         Some(("ckpt", n)) => {
                             AckResult::Checkpoint(parse_num(Some(n), "checkpoint version")?)
                         }
+                        Some(("fork", fork)) => parse_fork(fork)?,
+                        Some(("refused", n)) => {
+                            AckResult::Refused(parse_num(Some(n), "fork count")?)
+                        }
+                        Some(("runs", n)) => AckResult::Runs(parse_num(Some(n), "run count")?),
                         Some(("mixed", parts)) => {
                             let mut parts = parts.split('/');
                             let seq = parse_num(parts.next(), "sequence")?;
@@ -194,6 +215,18 @@ impl FromStr for Line {
         }
         Ok(parsed)
     }
+}
+
+/// Parses what follows `fork:` in an acknowledgement: `<run>@<point>#<digest>`.
+fn parse_fork(text: &str) -> Result<AckResult, String> {
+    let bad = || format!("bad fork result {text:?}");
+    let (run, rest) = text.split_once('@').ok_or_else(bad)?;
+    let (point, kv) = rest.split_once('#').ok_or_else(bad)?;
+    Ok(AckResult::Fork {
+        run: parse_run(Some(run))?,
+        point: parse_num(Some(point), "fork point")?,
+        kv: u64::from_str_radix(kv, 16).map_err(|_| bad())?,
+    })
 }
 
 /// Microseconds since the Unix epoch, as the engine's clock counts them.

@@ -1,5 +1,7 @@
 //! The line protocol round-trips, and values are a pure function of the operation id.
 
+use in_mem::primitives::SpanStatus;
+
 use super::*;
 
 fn id() -> OpId {
@@ -12,6 +14,12 @@ fn id() -> OpId {
 
 /// One operation of every kind, with unusual values where there are any.
 fn every_kind_of_op(run: RunId) -> Vec<Op> {
+    let mut ops = kv_and_primitive_ops(run);
+    ops.extend(history_ops(run));
+    ops
+}
+
+fn kv_and_primitive_ops(run: RunId) -> Vec<Op> {
     vec![
         Op::Put {
             run,
@@ -102,6 +110,35 @@ fn every_kind_of_op(run: RunId) -> Vec<Op> {
     ]
 }
 
+/// Forks and deletions.
+fn history_ops(run: RunId) -> Vec<Op> {
+    vec![
+        Op::Fork {
+            parent: run,
+            agent: 4,
+            at: ForkAt::Now,
+        },
+        Op::Fork {
+            parent: run,
+            agent: 0,
+            at: ForkAt::Version {
+                version: 1234,
+                op: id(),
+            },
+        },
+        Op::DeleteRun { run },
+        Op::DeleteRefused { run, forks: 3 },
+        Op::DeleteTree {
+            run,
+            members: vec![run, RunId::from_bytes([8; 16]), RunId::from_bytes([9; 16])],
+        },
+        Op::DeleteTree {
+            run,
+            members: vec![run],
+        },
+    ]
+}
+
 #[test]
 fn every_line_round_trips_through_its_text() {
     let run = RunId::from_bytes([7; 16]);
@@ -135,6 +172,16 @@ fn every_line_round_trips_through_its_text() {
             },
         ),
         (AckVersion::None, AckResult::Checkpoint(77)),
+        (
+            AckVersion::Range { lo: 80, hi: 82 },
+            AckResult::Fork {
+                run,
+                point: 79,
+                kv: u64::MAX - 3,
+            },
+        ),
+        (AckVersion::None, AckResult::Refused(2)),
+        (AckVersion::Range { lo: 90, hi: 93 }, AckResult::Runs(4)),
     ] {
         lines.push(Line::Ack {
             id: id(),
@@ -172,6 +219,12 @@ fn bad_lines_are_errors() {
         "SUBMIT 1.2.3 5 checkpoint now",
         "ACK 1.2.3 5 - mixed:1/2",
         "ACK 1.2.3 5 - ckpt:x",
+        "SUBMIT 1.2.3 5 fork 07070707-0707-0707-0707-070707070707 1 then",
+        "SUBMIT 1.2.3 5 fork 07070707-0707-0707-0707-070707070707 1 v12",
+        "SUBMIT 1.2.3 5 delete-tree 07070707-0707-0707-0707-070707070707 \
+         08080808-0808-0808-0808-080808080808",
+        "ACK 1.2.3 5 1..2 fork:07070707-0707-0707-0707-070707070707@3",
+        "ACK 1.2.3 5 - refused:x",
         "READY x",
         "HELLO",
     ] {

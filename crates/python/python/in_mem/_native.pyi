@@ -1,0 +1,338 @@
+"""Type stubs of the native module `in_mem._native` (built from the Rust crate `in-mem-python`).
+
+Every class here is re-exported by `in_mem`; import from there. Calls marked "blocks" wait on the
+engine with the GIL released (other threads run meanwhile); `in_mem.aio` has awaitable twins.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Literal, TypeVar, Union
+
+from typing_extensions import Self, TypeAlias
+
+_T = TypeVar("_T")
+
+#: What a key is: text (stored as UTF-8) or bytes.
+Key: TypeAlias = Union[str, bytes]
+#: What can be stored: None, bool, int (-2**63 to 2**64 - 1), float, str, bytes (and bytearray),
+#: list and tuple (read back as list), dict with str keys, nested to 64 levels.
+Storable: TypeAlias = Any
+#: A duration: seconds, or a timedelta.
+Seconds: TypeAlias = Union[int, float, datetime.timedelta]
+#: An agent: an AgentId, or (tenant, app, agent).
+AgentLike: TypeAlias = Union["AgentId", tuple[str, str, str], Sequence[str]]
+#: A run: a Run, or a run id.
+RunLike: TypeAlias = Union["Run", str]
+Durability: TypeAlias = Literal["strict", "batched", "async"]
+RunStatusName: TypeAlias = Literal[
+    "active", "paused", "completed", "failed", "cancelled", "interrupted"
+]
+SpanKindName: TypeAlias = Literal["tool_call", "decision", "query", "thought", "error", "custom"]
+
+class Database:
+    """An open in-mem database (see `in_mem.Database.__init__`). A context manager: closes on exit."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        durability: Durability = "batched",
+        *,
+        interval_ms: int | None = None,
+        max_commits: int | None = None,
+        segment_bytes: int | None = None,
+        checkpoint_every_bytes: int | None = None,
+        ended_run_retention: Seconds | None = None,
+        interrupted_run_grace: Seconds | None = None,
+        sweep_interval: Seconds | None = None,
+        recovery_mode: Literal["refuse", "salvage"] = "refuse",
+    ) -> None:
+        """Opens (creating or recovering) the database at `path`. Blocks.
+
+        `durability`: "strict" (a commit returns after an fdatasync covering it), "batched" (the
+        default: written to the OS; synced every `interval_ms`, default 100, or `max_commits`,
+        default 1000) or "async" (buffered; written and synced every `interval_ms`, default 1000).
+        """
+    @property
+    def path(self) -> str: ...
+    @property
+    def durability(self) -> Durability: ...
+    @property
+    def closed(self) -> bool: ...
+    def flush(self) -> None:
+        """Makes every acknowledged commit durable, whatever the mode. Blocks."""
+    def checkpoint(self) -> dict[str, Any]:
+        """Writes a checkpoint now: version, entries, bytes, path, segments_removed, checkpoints_removed. Blocks."""
+    def sweep(self) -> dict[str, int]:
+        """Reclaims expired and unreachable versions now: versions_removed, keys_removed. Blocks."""
+    def stats(self) -> dict[str, int]:
+        """Memory counts: keys, versions, visible_version, runs."""
+    def recovery_report(self) -> dict[str, Any]:
+        """What recovery found at open: records_replayed, last_version, tail, bytes_cut, ..."""
+    def close(self) -> None:
+        """Makes everything durable and closes; later calls raise ClosedError. Blocks."""
+    def __enter__(self) -> Self: ...
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> Literal[False]: ...
+    def begin_run(
+        self,
+        agent: AgentLike | None = None,
+        *,
+        tags: Iterable[str] = (),
+        metadata: Storable = None,
+        parent: RunLike | None = None,
+        id: RunLike | None = None,
+    ) -> Run:
+        """Begins a run of `agent` (default agent if omitted). Blocks (logs the run)."""
+    def run(
+        self,
+        agent: AgentLike | None = None,
+        *,
+        tags: Iterable[str] = (),
+        metadata: Storable = None,
+        parent: RunLike | None = None,
+        id: RunLike | None = None,
+    ) -> Run:
+        """`begin_run`, for `with db.run(...) as run:` (ends with the block, fails if it raises)."""
+    def get_run(self, id: RunLike) -> Run:
+        """The run with this id, in any status; UnknownRun if none."""
+    def runs(self) -> list[RunInfo]:
+        """Every run, oldest first."""
+    def query_runs(
+        self,
+        *,
+        status: RunStatusName | None = None,
+        agent: AgentLike | str | None = None,
+        tenant: str | None = None,
+        app: str | None = None,
+        tag: str | None = None,
+        parent: RunLike | None = None,
+        created_from: datetime.datetime | None = None,
+        created_before: datetime.datetime | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[RunInfo]:
+        """The runs matching every condition given, oldest first (or newest first), at most `limit`."""
+    def run_counts(self) -> dict[RunStatusName, int]: ...
+    def delete_run(self, run: RunLike) -> None:
+        """Deletes an ended run and its own data. Blocks."""
+    def transaction(self, run: RunLike) -> Transaction:
+        """Opens a transaction of `run`: commit on a normal `with` exit, nothing on an exception."""
+    def transaction_with_retry(
+        self, run: RunLike, f: Callable[[Transaction], _T], *, max_attempts: int = 32
+    ) -> _T:
+        """Runs `f(tx)` and commits; on Conflict runs it again, up to `max_attempts` in all."""
+
+class Run:
+    """A run: the scope of every data call. A context manager: ends the run on a normal exit,
+    fails it with "<ExceptionType>: <message>" on an exception (cancels it on a BaseException)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def kv(self) -> KVStore: ...
+    @property
+    def events(self) -> EventLog: ...
+    @property
+    def state(self) -> StateMachine: ...
+    @property
+    def trace(self) -> TraceStore: ...
+    @property
+    def status(self) -> RunStatusName: ...
+    def info(self) -> RunInfo: ...
+    def end(self) -> None: ...
+    def fail(self, error: str) -> None: ...
+    def cancel(self) -> None: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+    def delete(self) -> None: ...
+    def set_tags(self, tags: Iterable[str]) -> None: ...
+    def set_metadata(self, metadata: Storable) -> None: ...
+    def transaction(self) -> Transaction: ...
+    def transaction_with_retry(
+        self, f: Callable[[Transaction], _T], *, max_attempts: int = 32
+    ) -> _T: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> Literal[False]: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+class Transaction:
+    """An open transaction of one run: the same calls as a run, committed atomically."""
+
+    @property
+    def kv(self) -> KVStore: ...
+    @property
+    def events(self) -> EventLog: ...
+    @property
+    def state(self) -> StateMachine: ...
+    @property
+    def trace(self) -> TraceStore: ...
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def is_open(self) -> bool: ...
+    @property
+    def version(self) -> int | None:
+        """The commit's version once committed (None before, or if nothing was written)."""
+    def commit(self) -> int | None:
+        """Commits atomically; Conflict if another commit changed what it read. Blocks."""
+    def abort(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> Literal[False]: ...
+
+class KVStore:
+    """The agent's memory as one run (or transaction) sees it. Every call blocks."""
+
+    def put(self, key: Key, value: Storable, *, ttl: Seconds | None = None) -> int | None:
+        """Stores `value`; returns the commit version (None inside a transaction)."""
+    def get(self, key: Key, default: Any = None) -> Any: ...
+    def get_versioned(self, key: Key) -> Versioned | None: ...
+    def exists(self, key: Key) -> bool: ...
+    def __contains__(self, key: Key) -> bool: ...
+    def delete(self, key: Key) -> bool: ...
+    def list(self, prefix: Key | None = None) -> list[tuple[Key, Any]]:
+        """(key, value) pairs under `prefix` in key order; str keys for a str prefix."""
+    def keys(self, prefix: Key | None = None) -> list[Key]: ...
+    def compare_and_swap(self, key: Key, expected: int | None, value: Storable) -> int | None:
+        """Stores only if the key's version is `expected` (None: absent); else StaleVersion."""
+
+class EventLog:
+    """A run's append-only, hash-chained event log. Every call blocks."""
+
+    def append(self, event_type: str, payload: Storable = None) -> int: ...
+    def read(self, sequence: int) -> Event | None: ...
+    def range(self, start: int = 0, end: int | None = None) -> list[Event]: ...
+    def by_type(self, event_type: str) -> list[Event]: ...
+    def len(self) -> int: ...
+    def __len__(self) -> int: ...
+    def head(self) -> Event | None: ...
+    def verify_chain(self) -> Chain: ...
+
+class StateMachine:
+    """A run's versioned state cells and declared state machines. Every call blocks."""
+
+    def init(self, name: str, value: Storable = None) -> int: ...
+    def read(self, name: str) -> Cell | None: ...
+    def set(self, name: str, value: Storable) -> int: ...
+    def cas(self, name: str, expected: int, value: Storable) -> int: ...
+    def delete(self, name: str) -> bool: ...
+    def cells(self) -> dict[str, Cell]: ...
+    def define(
+        self,
+        name: str,
+        initial: str,
+        transitions: Iterable[tuple[str, str, str]] = (),
+        terminal: Iterable[str] = (),
+        states: Iterable[str] = (),
+    ) -> None: ...
+    def machine_state(self, name: str) -> Cell | None: ...
+    def fire(self, name: str, event: str) -> Transition: ...
+
+class TraceStore:
+    """A run's spans as a tree. Every call blocks.
+
+    Kinds and their keyword fields: tool_call (tool, arguments, result, duration), decision
+    (question, options, chosen, reasoning), query (query, result), thought (text), error
+    (message), custom (name, data).
+    """
+
+    def record(
+        self,
+        kind: SpanKindName,
+        *,
+        parent: int | None = None,
+        tags: Iterable[str] = (),
+        attributes: dict[str, Storable] | None = None,
+        status: Literal["ok", "error"] | None = None,
+        **fields: Any,
+    ) -> int: ...
+    def start(
+        self,
+        kind: SpanKindName,
+        *,
+        parent: int | None = None,
+        tags: Iterable[str] = (),
+        attributes: dict[str, Storable] | None = None,
+        **fields: Any,
+    ) -> int: ...
+    def finish(
+        self, span: int, status: Literal["ok", "error"] = "ok", *, result: Storable = None
+    ) -> Span: ...
+    def get(self, span: int) -> Span | None: ...
+    def children(self, span: int) -> list[Span]: ...
+    def roots(self) -> list[Span]: ...
+    def tree(self, span: int) -> SpanTree | None: ...
+    def by_kind(self, kind: SpanKindName) -> list[Span]: ...
+    def by_tag(self, tag: str) -> list[Span]: ...
+    def all(self) -> list[Span]: ...
+
+class AgentId:
+    """An agent: tenant, app and agent names. Iterable as (tenant, app, agent)."""
+
+    tenant: str
+    app: str
+    agent: str
+    def __init__(self, tenant: str, app: str, agent: str) -> None: ...
+    def __iter__(self) -> Iterator[str]: ...
+    def __len__(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+class RunInfo:
+    id: str
+    agent: AgentId
+    parent: str | None
+    status: RunStatusName
+    snapshot: int
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+    ended_at: datetime.datetime | None
+    tags: list[str]
+    metadata: Any
+    error: str | None
+
+class Versioned:
+    value: Any
+    version: int
+    timestamp: datetime.datetime
+    ttl: datetime.timedelta | None
+
+class Event:
+    sequence: int
+    type: str
+    payload: Any
+    timestamp: datetime.datetime
+    prev_hash: bytes
+    hash: bytes
+
+class Chain:
+    events: int
+    head_hash: bytes
+
+class Cell:
+    value: Any
+    version: int
+    updated_at: datetime.datetime
+
+class Transition:
+    from_state: str
+    event: str
+    to_state: str
+    version: int
+
+class Span:
+    id: int
+    parent: int | None
+    kind: SpanKindName
+    status: Literal["running", "ok", "error"]
+    start: datetime.datetime
+    end: datetime.datetime | None
+    tags: list[str]
+    attributes: dict[str, Any]
+    details: dict[str, Any]
+
+class SpanTree:
+    span: Span
+    children: list[SpanTree]
