@@ -4,7 +4,8 @@
 //! What is compared is content, not bookkeeping: KV values (not their versions), events by
 //! sequence, type and payload (not timestamps, which every re-execution changes, nor hashes,
 //! which cover them), cells by value and version, spans by position in the tree (the i-th root,
-//! its j-th child ...) with kind, status, tags and attributes (not ids or times).
+//! its j-th child ...) with kind, status, tags and attributes (not ids, times or a tool call's
+//! duration).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -241,7 +242,7 @@ fn compare_level(
         match (x, y) {
             (Some(x), Some(y)) => {
                 let attributes = attribute_changes(x, y);
-                let differs = x.kind != y.kind
+                let differs = !same_kind(&x.kind, &y.kind)
                     || x.status != y.status
                     || x.tags != y.tags
                     || !attributes.is_empty();
@@ -267,6 +268,28 @@ fn compare_level(
         let (below_x, below_y) = (children(left, x), children(right, y));
         compare_level((left, &below_x), (right, &below_y), position, changes);
         position.pop();
+    }
+}
+
+/// Whether two spans record the same thing: their kinds equal but for a tool call's duration,
+/// which (like start and end times) every execution changes.
+fn same_kind(x: &SpanKind, y: &SpanKind) -> bool {
+    match (x, y) {
+        (
+            SpanKind::ToolCall {
+                tool,
+                arguments,
+                result,
+                ..
+            },
+            SpanKind::ToolCall {
+                tool: other_tool,
+                arguments: other_arguments,
+                result: other_result,
+                ..
+            },
+        ) => tool == other_tool && arguments == other_arguments && result == other_result,
+        _ => x == y,
     }
 }
 
@@ -405,4 +428,32 @@ fn show_span(span: &Span) -> String {
 
 fn show_result(result: Option<&Value>) -> String {
     result.map_or_else(|| "(no result yet)".to_owned(), Value::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tool_call(result: i64, duration_us: Option<u64>) -> SpanKind {
+        SpanKind::ToolCall {
+            tool: "search".into(),
+            arguments: Value::String("q".into()),
+            result: Some(Value::I64(result)),
+            duration_us,
+        }
+    }
+
+    #[test]
+    fn a_tool_call_that_only_took_longer_is_the_same() {
+        assert!(same_kind(
+            &tool_call(1, Some(10)),
+            &tool_call(1, Some(9_000))
+        ));
+        assert!(same_kind(&tool_call(1, None), &tool_call(1, Some(5))));
+    }
+
+    #[test]
+    fn a_tool_call_with_another_result_differs() {
+        assert!(!same_kind(&tool_call(1, Some(10)), &tool_call(2, Some(10))));
+    }
 }
