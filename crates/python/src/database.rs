@@ -10,6 +10,7 @@ use pyo3::types::{PyDict, PyList, PyString, PyType};
 
 use crate::convert::{duration, to_timestamp, to_value};
 use crate::errors::{OrRaise, invalid};
+use crate::point::at_of;
 use crate::records::{RunInfo, agent_of, quoted};
 use crate::run::{Run, run_id_of};
 use crate::shared::Shared;
@@ -270,7 +271,8 @@ impl Database {
     /// The runs that match every condition given, oldest first (`newest_first=True`: newest
     /// first), at most `limit`. `status` is a status name; `agent` an `AgentId` or tuple (one
     /// agent) or a str (an agent name in any tenant and app); `tenant`, `app`, `tag`, `parent`
-    /// (a run); `created_from` / `created_before` are `datetime`s.
+    /// (a run), `forked_from` (a run: its forks only); `created_from` / `created_before` are
+    /// `datetime`s.
     #[pyo3(signature = (
         *,
         status = None,
@@ -279,6 +281,7 @@ impl Database {
         app = None,
         tag = None,
         parent = None,
+        forked_from = None,
         created_from = None,
         created_before = None,
         limit = None,
@@ -294,6 +297,7 @@ impl Database {
         app: Option<String>,
         tag: Option<String>,
         parent: Option<&Bound<'_, PyAny>>,
+        forked_from: Option<&Bound<'_, PyAny>>,
         created_from: Option<&Bound<'_, PyAny>>,
         created_before: Option<&Bound<'_, PyAny>>,
         limit: Option<usize>,
@@ -320,6 +324,9 @@ impl Database {
         }
         if let Some(parent) = parent {
             query = query.parent(run_id_of(parent)?);
+        }
+        if let Some(forked_from) = forked_from {
+            query = query.forked_from(run_id_of(forked_from)?);
         }
         if created_from.is_some() || created_before.is_some() {
             let from = created_from.map_or(Ok(Timestamp::EPOCH), to_timestamp)?;
@@ -353,6 +360,37 @@ impl Database {
         let run = run_id_of(run)?;
         let db = self.shared.db(py)?;
         py.detach(move || db.delete_run(run)).or_raise(py)
+    }
+
+    /// Forks `run` at a point of its history (keyword `version=`, `event=` or `time=`; none:
+    /// as it is now) and returns the new, active run. The fork sees what the parent saw right
+    /// after that point (the parent's snapshot of agent memory, its own keys, events, cells and
+    /// spans up to the point), then its own writes; nothing is copied, so a fork costs the same
+    /// whatever the parent's size. The parent may be active or ended; the fork's `RunInfo`
+    /// (`parent`, `fork_point`) and `query_runs(forked_from=...)` give the lineage.
+    #[pyo3(signature = (run, *, version = None, event = None, time = None))]
+    fn fork_run(
+        &self,
+        py: Python<'_>,
+        run: &Bound<'_, PyAny>,
+        version: Option<u64>,
+        event: Option<u64>,
+        time: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Run> {
+        let parent = run_id_of(run)?;
+        let at = at_of(py, version, event, time)?;
+        let db = self.shared.db(py)?;
+        let fork = py.detach(move || db.fork_run(parent, at)).or_raise(py)?;
+        Ok(Run::new(self.shared.clone(), fork))
+    }
+
+    /// Deletes an ended run and every run forked from it (forks first); every run in the tree
+    /// must have ended. Returns how many runs were deleted. `delete_run` of a run that has
+    /// forks raises `in_mem.HasForks`.
+    fn delete_run_tree(&self, py: Python<'_>, run: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let run = run_id_of(run)?;
+        let db = self.shared.db(py)?;
+        py.detach(move || db.delete_run_tree(run)).or_raise(py)
     }
 
     /// Opens a transaction of `run` (a `Run` or a run id): `with db.transaction(run) as tx:`

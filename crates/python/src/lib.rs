@@ -11,7 +11,7 @@
 //! (`Transaction` and the retry helper) over `worker.rs` (a transaction's thread), `target.rs`
 //! (where accessor calls go), the accessors `kv.rs`, `events.rs`, `state.rs`, `trace.rs`,
 //! `records.rs` (what calls return), `convert.rs` (Python values and stored values),
-//! `errors.rs` (engine errors as Python exceptions), `shared.rs` (the closable handle).
+//! `errors.rs` (engine errors as Python exceptions), `point.rs` (points in a run's history), `shared.rs` (the closable handle).
 //!
 //! ```python
 //! import in_mem
@@ -30,6 +30,7 @@ mod database;
 mod errors;
 mod events;
 mod kv;
+mod point;
 mod records;
 mod run;
 mod shared;

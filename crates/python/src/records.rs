@@ -120,6 +120,9 @@ pub(crate) struct RunInfo {
     agent: Py<AgentId>,
     /// The id of the run it was begun from, if any.
     parent: Option<String>,
+    /// For a fork, the version of its parent's history it was forked at (`parent` is the run
+    /// it was forked from); `None` for a run that is not a fork.
+    fork_point: Option<u64>,
     /// "active", "paused", "completed", "failed", "cancelled" or "interrupted".
     status: String,
     /// The commit version its view starts from.
@@ -155,6 +158,7 @@ impl RunInfo {
             id: info.run.to_string(),
             agent: Py::new(py, AgentId::from_rust(&info.agent))?,
             parent: info.parent.map(|p| p.to_string()),
+            fork_point: info.fork_point,
             status: info.status.as_str().to_owned(),
             snapshot: info.snapshot,
             created_at: timestamp(py, info.created_at)?.unbind(),

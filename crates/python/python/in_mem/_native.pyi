@@ -108,6 +108,7 @@ class Database:
         app: str | None = None,
         tag: str | None = None,
         parent: RunLike | None = None,
+        forked_from: RunLike | None = None,
         created_from: datetime.datetime | None = None,
         created_before: datetime.datetime | None = None,
         limit: int | None = None,
@@ -116,7 +117,18 @@ class Database:
         """The runs matching every condition given, oldest first (or newest first), at most `limit`."""
     def run_counts(self) -> dict[RunStatusName, int]: ...
     def delete_run(self, run: RunLike) -> None:
-        """Deletes an ended run and its own data. Blocks."""
+        """Deletes an ended run and its own data (HasForks if forks of it exist). Blocks."""
+    def fork_run(
+        self,
+        run: RunLike,
+        *,
+        version: int | None = None,
+        event: int | None = None,
+        time: datetime.datetime | None = None,
+    ) -> Run:
+        """Forks `run` at one point (none given: now); O(1), nothing copied. Blocks (logs the fork)."""
+    def delete_run_tree(self, run: RunLike) -> int:
+        """Deletes an ended run and every run forked from it, forks first; returns how many. Blocks."""
     def transaction(self, run: RunLike) -> Transaction:
         """Opens a transaction of `run`: commit on a normal `with` exit, nothing on an exception."""
     def transaction_with_retry(
@@ -284,6 +296,7 @@ class RunInfo:
     id: str
     agent: AgentId
     parent: str | None
+    fork_point: int | None
     status: RunStatusName
     snapshot: int
     created_at: datetime.datetime
