@@ -1,0 +1,200 @@
+"""Which in-mem run holds which LangGraph thread: finding, creating, copying and retiring them.
+
+A thread is one run of its own agent, `("langgraph", app, <random hex>)`, so that no other
+thread's writes are ever in its view. The run carries the tag `"langgraph-thread:" +
+sha256(thread_id)` (the run index finds it in one lookup) and the metadata
+`{"langgraph_thread_id": thread_id}` (the id exactly as given, which the lookup checks). A
+thread copied with `copy_thread` is a fork of the source's run, tagged for the target.
+
+Only a run that is not ended holds a thread. A run found "interrupted" (its process stopped
+without ending it: a crash, a SIGKILL, or a close) is resumed when the thread is first looked
+up again, with the view it had, so the next process continues the thread where the last
+committed checkpoint left it. A deleted thread's run is ended, and deleted as soon as no
+copy of it (fork) still reads its data; an ended run whose forks are all gone is deleted with
+the last of them.
+
+Lookups are cached per registry (one per saver); a cached run that another saver in the same
+process deleted is noticed when a call on it fails (`RunEnded`, `UnknownRun`), and looked up
+afresh. Creation takes a process-wide lock per database, so two savers never begin two runs for
+one thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Callable, Optional, TypeVar
+
+from .. import _native
+from .._errors import HasForks, RunEnded, RunInterrupted, RunStateError, UnknownRun
+
+_T = TypeVar("_T")
+
+#: The tenant of every run that holds a LangGraph thread.
+TENANT = "langgraph"
+#: The metadata field holding the thread id, exactly as LangGraph gave it.
+THREAD_FIELD = "langgraph_thread_id"
+#: Statuses of runs that hold a thread.
+_LIVE = ("active", "interrupted", "paused")
+
+_CREATE_LOCKS: dict[str, threading.Lock] = {}
+_CREATE_LOCKS_GUARD = threading.Lock()
+
+
+def _create_lock(path: str) -> threading.Lock:
+    with _CREATE_LOCKS_GUARD:
+        return _CREATE_LOCKS.setdefault(path, threading.Lock())
+
+
+def thread_tag(thread_id: str) -> str:
+    """The run tag of a thread: fixed length whatever the thread id."""
+    return "langgraph-thread:" + hashlib.sha256(thread_id.encode("utf-8")).hexdigest()[:40]
+
+
+class Threads:
+    """The thread -> run registry of one saver over one database and app name."""
+
+    def __init__(self, db: _native.Database, app: str) -> None:
+        self.db = db
+        self.app = app
+        self._cache: dict[str, _native.Run] = {}
+        self._lock = threading.Lock()
+        self._create = _create_lock(db.path)
+
+    # ----- lookups -------------------------------------------------------------------------------
+
+    def _find(self, thread_id: str) -> Optional[_native.Run]:
+        """The live run holding `thread_id`, resumed if it was interrupted; None if none."""
+        infos = [
+            info
+            for info in self.db.query_runs(tag=thread_tag(thread_id), app=self.app, tenant=TENANT)
+            if info.status in _LIVE and _thread_of(info.metadata) == thread_id
+        ]
+        if not infos:
+            return None
+        # Normally one. Two only if a process stopped between forking a thread and retagging
+        # the fork, and the fork was retagged later by hand: the oldest holds the thread.
+        info = infos[0]
+        run = self.db.get_run(info.id)
+        if info.status != "active":
+            run.resume()
+        return run
+
+    def get(self, thread_id: str) -> Optional[_native.Run]:
+        """The run of `thread_id`, or None if the thread has no checkpoints."""
+        with self._lock:
+            run = self._cache.get(thread_id)
+        if run is not None:
+            return run
+        run = self._find(thread_id)
+        if run is not None:
+            with self._lock:
+                self._cache[thread_id] = run
+        return run
+
+    def get_or_create(self, thread_id: str) -> _native.Run:
+        """The run of `thread_id`, begun now if the thread is new."""
+        run = self.get(thread_id)
+        if run is not None:
+            return run
+        with self._create:
+            run = self._find(thread_id)
+            if run is None:
+                run = self.db.begin_run(
+                    (TENANT, self.app, uuid.uuid4().hex),
+                    tags=[thread_tag(thread_id)],
+                    metadata={THREAD_FIELD: thread_id},
+                )
+        with self._lock:
+            self._cache[thread_id] = run
+        return run
+
+    def forget(self, thread_id: str) -> None:
+        """Drops the cached run of `thread_id` (the next lookup asks the run index)."""
+        with self._lock:
+            self._cache.pop(thread_id, None)
+
+    def call(self, thread_id: str, f: Callable[[_native.Run], _T], *, create: bool) -> Optional[_T]:
+        """`f(run)` on the thread's run; None if the thread does not exist (and not `create`).
+
+        A cached run that ended or vanished meanwhile (another saver deleted the thread) is
+        looked up again; one interrupted meanwhile (its database was closed and reopened in this
+        process) is resumed; then `f` runs again. `f` must be safe to run twice if it failed.
+        """
+        for attempt in range(3):
+            run = self.get_or_create(thread_id) if create else self.get(thread_id)
+            if run is None:
+                return None
+            try:
+                return f(run)
+            except RunInterrupted:
+                run.resume()
+            except (RunEnded, UnknownRun):
+                self.forget(thread_id)
+                if attempt == 2:
+                    raise
+        return f(run)
+
+    def all(self) -> Iterator[tuple[str, _native.Run]]:
+        """Every thread of this app with its run, oldest first."""
+        for info in self.db.query_runs(app=self.app, tenant=TENANT):
+            thread_id = _thread_of(info.metadata)
+            if info.status in _LIVE and thread_id is not None:
+                run = self.get(thread_id)
+                if run is not None and run.id == info.id:
+                    yield thread_id, run
+
+    # ----- copies and deletions -------------------------------------------------------------------
+
+    def copy(self, source: str, target: str) -> bool:
+        """Makes `target` a copy of `source` now: a fork of its run, O(1). False if no source."""
+        run = self.get(source)
+        if run is None:
+            return False
+        with self._create:
+            if self._find(target) is not None:
+                raise ValueError(
+                    f"thread {target!r} already has checkpoints; delete it before copying into it"
+                )
+            fork = self.db.fork_run(run)
+            # The tag goes last: until it is set, no lookup finds the fork, so a process that
+            # stops in between leaves an untagged run behind, never a second holder of a thread.
+            fork.set_metadata({THREAD_FIELD: target})
+            fork.set_tags([thread_tag(target)])
+        with self._lock:
+            self._cache[target] = fork
+        return True
+
+    def retire(self, thread_id: str, run: _native.Run) -> None:
+        """Ends the thread's run (after its keys were deleted) and deletes what nothing reads."""
+        self.forget(thread_id)
+        try:
+            run.end()
+        except (RunEnded, UnknownRun):
+            return
+        self._delete_unread(run.id)
+
+    def _delete_unread(self, run_id: str) -> None:
+        """Deletes the ended run `run_id` unless forks read it, then its ended parents likewise."""
+        while run_id is not None:
+            try:
+                info = self.db.get_run(run_id).info()
+            except UnknownRun:
+                return
+            if info.status in _LIVE:
+                return
+            try:
+                self.db.delete_run(run_id)
+            except (HasForks, RunStateError, UnknownRun):
+                return
+            run_id = info.parent
+
+
+def _thread_of(metadata: object) -> Optional[str]:
+    if isinstance(metadata, dict):
+        thread_id = metadata.get(THREAD_FIELD)
+        if isinstance(thread_id, str):
+            return thread_id
+    return None

@@ -1,0 +1,425 @@
+"""`InMemSaver`: LangGraph's checkpointer (`BaseCheckpointSaver`) on an in-mem database.
+
+    from in_mem.langgraph import InMemSaver
+
+    saver = InMemSaver("./agent-db")                 # or InMemSaver(db) to share an open one
+    graph = builder.compile(checkpointer=saver)
+    graph.invoke(inputs, {"configurable": {"thread_id": "t-1"}})
+
+Each thread is one in-mem run (see `_threads`), and a checkpoint is one atomic commit of that
+run: the checkpoint without its channel values, a blob for each channel whose version changed
+(`new_versions`), and the namespace's newest-checkpoint pointer (see `_keys` for the layout).
+A checkpoint therefore costs what changed, not the whole state; an unchanged channel is read
+from the blob of its current version. Pending writes (`put_writes`) are one commit per call.
+Every commit is durable as the database's mode promises: "batched" (the default) loses nothing
+acknowledged when the process is killed; "strict" also survives power loss.
+
+`copy_thread` forks the source thread's run (O(1): nothing is copied, the copy and the source
+then go their own ways); `delete_thread`, `delete_for_runs` and `prune` delete keys and, for
+a deleted thread, end its run. The async methods run the synchronous ones on the event loop's
+default executor, so a commit waiting for its sync never blocks the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import random
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any, Callable, Optional, TypeVar, Union
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    get_checkpoint_id,
+    get_checkpoint_metadata,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from .. import _native
+from . import _keys as K
+from ._threads import Threads
+
+_T = TypeVar("_T")
+
+#: The app name (of the runs' agents) a saver uses unless told otherwise.
+DEFAULT_APP = "checkpoints"
+#: Keys deleted per commit when a thread or its checkpoints are deleted.
+_DELETE_BATCH = 10_000
+
+
+class InMemSaver(BaseCheckpointSaver[str]):
+    """A LangGraph checkpointer that keeps threads in an in-mem database.
+
+    `InMemSaver(path, durability="batched")` opens (or creates) the database at `path` and
+    closes it with `close()` (or a `with` block); `InMemSaver(db)` uses an open
+    `in_mem.Database` and leaves closing it to its owner. `app` names the threads' agents, so
+    several savers (or a saver and an `InMemStore`) can share one database without meeting.
+    """
+
+    def __init__(
+        self,
+        conn: Union[_native.Database, str, os.PathLike[str]],
+        *,
+        durability: str = "batched",
+        app: str = DEFAULT_APP,
+        serde: Optional[SerializerProtocol] = None,
+    ) -> None:
+        super().__init__(serde=serde)
+        if isinstance(conn, _native.Database):
+            self.db, self._owns_db = conn, False
+        else:
+            self.db, self._owns_db = _native.Database(conn, durability=durability), True
+        self.threads = Threads(self.db, app)
+
+    # ----- lifecycle -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Closes the database if this saver opened it (making every checkpoint durable)."""
+        if self._owns_db and not self.db.closed:
+            self.db.close()
+
+    def __enter__(self) -> InMemSaver:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    async def __aenter__(self) -> InMemSaver:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await _in_thread(self.close)
+
+    # ----- reads ---------------------------------------------------------------------------------
+
+    def get_tuple(self, config: RunnableConfig) -> Optional[CheckpointTuple]:
+        """The checkpoint `config` names (its `checkpoint_id`, or the thread's newest in the
+        namespace), with its channel values, metadata, parent and pending writes; None if none."""
+        conf = config["configurable"]
+        thread_id: str = conf["thread_id"]
+        ns: str = conf.get("checkpoint_ns", "")
+        checkpoint_id = get_checkpoint_id(config)
+
+        def read(run: _native.Run) -> Optional[CheckpointTuple]:
+            kv = run.kv
+            cid = checkpoint_id or kv.get(K.key(K.LATEST, ns))
+            if cid is None:
+                return None
+            record = kv.get(K.key(K.CHECKPOINT, ns, cid))
+            if record is None:
+                return None
+            return self._tuple(kv, thread_id, ns, cid, record)
+
+        return self.threads.call(thread_id, read, create=False)
+
+    def list(
+        self,
+        config: Optional[RunnableConfig],
+        *,
+        filter: Optional[dict[str, Any]] = None,
+        before: Optional[RunnableConfig] = None,
+        limit: Optional[int] = None,
+    ) -> Iterator[CheckpointTuple]:
+        """Checkpoints newest first (per thread and namespace): of `config`'s thread (and its
+        `checkpoint_ns` and `checkpoint_id` if given) or of every thread; only those whose
+        metadata has every `filter` item, older than `before`'s checkpoint, at most `limit`."""
+        if limit is not None and limit <= 0:
+            return
+        conf = config["configurable"] if config else {}
+        ns_wanted: Optional[str] = conf.get("checkpoint_ns")
+        id_wanted = get_checkpoint_id(config) if config else None
+        before_id = get_checkpoint_id(before) if before else None
+        if config:
+            thread_id = conf["thread_id"]
+            run = self.threads.get(thread_id)
+            threads = [] if run is None else [(thread_id, run)]
+        else:
+            threads = list(self.threads.all())
+        left = limit
+        for thread_id, run in threads:
+            kv = run.kv
+            if ns_wanted is not None:
+                scans = [(ns_wanted, kv.list(K.prefix(K.CHECKPOINT, ns_wanted)))]
+            else:
+                scans = _by_namespace(kv.list(K.prefix(K.CHECKPOINT)))
+            for ns, records in scans:
+                for key, record in sorted(records, key=lambda kr: K.split(kr[0])[1], reverse=True):
+                    cid = K.split(key)[1]
+                    if id_wanted is not None and cid != id_wanted:
+                        continue
+                    if before_id is not None and cid >= before_id:
+                        continue
+                    if filter:
+                        metadata = self.serde.loads_typed(tuple(record["m"]))
+                        if not all(metadata.get(k) == v for k, v in filter.items()):
+                            continue
+                    yield self._tuple(kv, thread_id, ns, cid, record)
+                    if left is not None:
+                        left -= 1
+                        if left <= 0:
+                            return
+
+    def _tuple(
+        self, kv: _native.KVStore, thread_id: str, ns: str, cid: str, record: dict[str, Any]
+    ) -> CheckpointTuple:
+        """The tuple of one stored checkpoint: its record, its channels' blobs, its writes."""
+        loads = self.serde.loads_typed
+        checkpoint: Checkpoint = loads(tuple(record["c"]))
+        values: dict[str, Any] = {}
+        for channel, version in checkpoint["channel_versions"].items():
+            blob = kv.get(K.key(K.BLOB, ns, channel, version))
+            if blob is not None and blob[0] != "empty":
+                values[channel] = loads(tuple(blob))
+        writes = sorted(
+            (w for _, w in kv.list(K.prefix(K.WRITE, ns, cid))),
+            key=lambda w: (w[4], w[0], int(w[5])),
+        )
+        parent = record["p"]
+        return CheckpointTuple(
+            config=_config(thread_id, ns, cid),
+            checkpoint={**checkpoint, "channel_values": values},
+            metadata=loads(tuple(record["m"])),
+            parent_config=_config(thread_id, ns, parent) if parent else None,
+            pending_writes=[(w[0], w[1], loads((w[2], w[3]))) for w in writes],
+        )
+
+    # ----- writes --------------------------------------------------------------------------------
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Stores `checkpoint` (and a blob per channel in `new_versions`) in one commit; returns
+        the config that names it."""
+        conf = config["configurable"]
+        thread_id: str = conf["thread_id"]
+        ns: str = conf.get("checkpoint_ns", "")
+        dumps = self.serde.dumps_typed
+        rest = dict(checkpoint)
+        values: dict[str, Any] = rest.pop("channel_values")  # type: ignore[misc]
+        cid = checkpoint["id"]
+        blobs = [
+            (K.key(K.BLOB, ns, ch, ver), list(dumps(values[ch])) if ch in values else ["empty", b""])
+            for ch, ver in new_versions.items()
+        ]
+        full_metadata = get_checkpoint_metadata(config, metadata)
+        run_id = full_metadata.get("run_id")
+        record = {
+            "c": list(dumps(rest)),
+            "m": list(dumps(full_metadata)),
+            "p": conf.get("checkpoint_id"),
+            "r": run_id if isinstance(run_id, str) else None,
+        }
+        latest_key = K.key(K.LATEST, ns)
+
+        def write(tx: _native.Transaction) -> None:
+            kv = tx.kv
+            for key, blob in blobs:
+                kv.put(key, blob)
+            kv.put(K.key(K.CHECKPOINT, ns, cid), record)
+            latest = kv.get(latest_key)
+            if latest is None or cid >= latest:
+                kv.put(latest_key, cid)
+
+        self.threads.call(thread_id, lambda run: run.transaction_with_retry(write), create=True)
+        return _config(thread_id, ns, cid)
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Stores a task's writes against the checkpoint `config` names, in one commit. A write
+        already stored under the same (task, index) is kept, except special channels (errors,
+        interrupts ...), which replace it, as in LangGraph's own savers."""
+        conf = config["configurable"]
+        thread_id: str = conf["thread_id"]
+        ns: str = conf.get("checkpoint_ns", "")
+        cid: str = conf["checkpoint_id"]
+        dumps = self.serde.dumps_typed
+        rows = []
+        for idx, (channel, value) in enumerate(writes):
+            i = WRITES_IDX_MAP.get(channel, idx)
+            type_, data = dumps(value)
+            rows.append((K.key(K.WRITE, ns, cid, task_id, i), i >= 0, [task_id, channel, type_, data, task_path, str(i)]))
+
+        def write(tx: _native.Transaction) -> None:
+            kv = tx.kv
+            for key, keep_existing, row in rows:
+                if keep_existing and kv.exists(key):
+                    continue
+                kv.put(key, row)
+
+        self.threads.call(thread_id, lambda run: run.transaction_with_retry(write), create=True)
+
+    # ----- deletions and copies --------------------------------------------------------------------
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Deletes every checkpoint and write of the thread; its copies keep theirs."""
+        run = self.threads.get(thread_id)
+        if run is None:
+            return
+        self.threads.call(thread_id, lambda r: _delete_keys(r, r.kv.keys()), create=False)
+        self.threads.retire(thread_id, run)
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Deletes, in every thread, the checkpoints (and their writes) whose metadata names one
+        of `run_ids`; blobs no remaining checkpoint uses go with them."""
+        wanted = set(run_ids)
+        if not wanted:
+            return
+        for thread_id, _ in list(self.threads.all()):
+            self.threads.call(
+                thread_id, lambda run: self._delete_where(run, lambda ns, cid, rec, latest: rec["r"] in wanted), create=False
+            )
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """"keep_latest": keeps only each namespace's newest checkpoint (with its writes and the
+        blobs it uses) of each thread; "delete": deletes the threads."""
+        if strategy == "delete":
+            for thread_id in thread_ids:
+                self.delete_thread(thread_id)
+            return
+        if strategy != "keep_latest":
+            raise ValueError(f"unknown prune strategy {strategy!r}; use 'keep_latest' or 'delete'")
+        for thread_id in thread_ids:
+            self.threads.call(
+                thread_id, lambda run: self._delete_where(run, lambda ns, cid, rec, latest: cid != latest), create=False
+            )
+
+    def _delete_where(self, run: _native.Run, doomed: Callable[[str, str, dict[str, Any], Optional[str]], bool]) -> None:
+        """Deletes the run's checkpoints for which `doomed(ns, id, record, newest id)` holds,
+        their writes, the blobs only they used, and fixes each namespace's newest pointer."""
+        kv = run.kv
+        deletions: list[str] = []
+        for ns, records in _by_namespace(kv.list(K.prefix(K.CHECKPOINT))):
+            latest = kv.get(K.key(K.LATEST, ns))
+            kept: list[str] = []
+            used: set[str] = set()
+            for key, record in records:
+                cid = K.split(key)[1]
+                if doomed(ns, cid, record, latest):
+                    deletions.append(key)
+                    deletions.extend(kv.keys(K.prefix(K.WRITE, ns, cid)))
+                else:
+                    kept.append(cid)
+                    versions = self.serde.loads_typed(tuple(record["c"]))["channel_versions"]
+                    used.update(K.key(K.BLOB, ns, ch, v) for ch, v in versions.items())
+            if len(kept) == len(records):
+                continue
+            deletions.extend(k for k in kv.keys(K.prefix(K.BLOB, ns)) if k not in used)
+            if not kept:
+                deletions.append(K.key(K.LATEST, ns))
+            elif latest not in kept:
+                kv.put(K.key(K.LATEST, ns), max(kept))
+        _delete_keys(run, deletions)
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Makes the target thread a copy of the source as it is now: every checkpoint, write
+        and namespace. O(1): the target's run is a fork of the source's; later changes to
+        either never reach the other. The target must not have checkpoints yet."""
+        self.threads.copy(source_thread_id, target_thread_id)
+
+    # ----- versions ------------------------------------------------------------------------------
+
+    def get_next_version(self, current: Optional[str], channel: None) -> str:
+        """The version after `current`: a counter and a random fraction, as LangGraph's own
+        savers make them, so that two branches forked from one checkpoint never write the same
+        version of a channel with different values."""
+        if current is None:
+            current_v = 0
+        elif isinstance(current, int):
+            current_v = current
+        else:
+            current_v = int(current.split(".")[0])
+        return f"{current_v + 1:032}.{random.random():016}"
+
+    # ----- async twins -----------------------------------------------------------------------------
+
+    async def aget_tuple(self, config: RunnableConfig) -> Optional[CheckpointTuple]:
+        return await _in_thread(self.get_tuple, config)
+
+    async def alist(
+        self,
+        config: Optional[RunnableConfig],
+        *,
+        filter: Optional[dict[str, Any]] = None,
+        before: Optional[RunnableConfig] = None,
+        limit: Optional[int] = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        items = await _in_thread(
+            lambda: list(self.list(config, filter=filter, before=before, limit=limit))
+        )
+        for item in items:
+            yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return await _in_thread(self.put, config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        await _in_thread(self.put_writes, config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await _in_thread(self.delete_thread, thread_id)
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        await _in_thread(self.delete_for_runs, run_ids)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        await _in_thread(self.copy_thread, source_thread_id, target_thread_id)
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        await _in_thread(functools.partial(self.prune, thread_ids, strategy=strategy))
+
+
+def _config(thread_id: str, ns: str, cid: str) -> RunnableConfig:
+    return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": cid}}
+
+
+def _by_namespace(records: list[tuple[Any, Any]]) -> list[tuple[str, list[tuple[str, Any]]]]:
+    """Checkpoint records (key order) grouped by namespace."""
+    groups: dict[str, list[tuple[str, Any]]] = {}
+    for key, record in records:
+        groups.setdefault(K.split(key)[0], []).append((key, record))
+    return list(groups.items())
+
+
+def _delete_keys(run: _native.Run, keys: list[Any]) -> None:
+    """Deletes `keys` of the run's view, `_DELETE_BATCH` per commit."""
+    for start in range(0, len(keys), _DELETE_BATCH):
+        chunk = keys[start : start + _DELETE_BATCH]
+
+        def delete(tx: _native.Transaction, chunk: list[Any] = chunk) -> None:
+            for key in chunk:
+                tx.kv.delete(key)
+
+        run.transaction_with_retry(delete)
+
+
+async def _in_thread(f: Callable[..., _T], *args: Any) -> _T:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(None, functools.partial(f, *args))
