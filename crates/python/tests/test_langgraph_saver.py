@@ -1,0 +1,290 @@
+"""InMemSaver's behaviour beyond the conformance suite: copies that stay independent both ways,
+deleting threads that have copies, prune keeping what the newest checkpoint needs, list's
+filters, storage per checkpoint, names kept exactly, reopening after a close or a crash, two
+savers on one database, and the async twins."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+
+pytest.importorskip("langgraph.checkpoint.base", reason="langgraph is not installed (pip install 'in-mem[langgraph]')")
+
+from conftest import child_env  # noqa: E402
+from langgraph.checkpoint.base import Checkpoint, empty_checkpoint  # noqa: E402
+
+import in_mem  # noqa: E402
+from in_mem.langgraph import InMemSaver  # noqa: E402
+from in_mem.langgraph._threads import TENANT  # noqa: E402
+
+WAIT_SECONDS = 120
+
+
+def cfg(thread: str, ns: str = "", cid: Optional[str] = None) -> dict:
+    conf: dict[str, Any] = {"thread_id": thread, "checkpoint_ns": ns}
+    if cid is not None:
+        conf["checkpoint_id"] = cid
+    return {"configurable": conf}
+
+
+class Thread:
+    """Puts checkpoints on one thread and namespace the way LangGraph does: each a child of the
+    last, with new versions only for the channels given."""
+
+    def __init__(self, saver: InMemSaver, thread: str, ns: str = "") -> None:
+        self.saver, self.thread, self.ns = saver, thread, ns
+        self.parent: Optional[str] = None
+        self.versions: dict[str, str] = {}
+        self.values: dict[str, Any] = {}
+        self.ids: list[str] = []
+
+    def put(self, step: int, changes: dict[str, Any], **metadata: Any) -> str:
+        checkpoint: Checkpoint = empty_checkpoint()
+        new_versions = {}
+        for channel, value in changes.items():
+            new_versions[channel] = self.saver.get_next_version(self.versions.get(channel), None)
+            self.versions[channel] = new_versions[channel]
+            self.values[channel] = value
+        checkpoint["channel_values"] = dict(self.values)
+        checkpoint["channel_versions"] = dict(self.versions)
+        stored = self.saver.put(
+            cfg(self.thread, self.ns, self.parent),
+            checkpoint,
+            {"source": "loop", "step": step, "parents": {}, **metadata},
+            new_versions,
+        )
+        self.parent = stored["configurable"]["checkpoint_id"]
+        self.ids.append(self.parent)
+        return self.parent
+
+
+def ids(saver: InMemSaver, config: Optional[dict], **kw: Any) -> list[str]:
+    return [t.config["configurable"]["checkpoint_id"] for t in saver.list(config, **kw)]
+
+
+def live_thread_runs(db: in_mem.Database) -> list[in_mem.RunInfo]:
+    return [i for i in db.query_runs(tenant=TENANT) if i.status in ("active", "interrupted")]
+
+
+@pytest.fixture
+def saver(db: in_mem.Database) -> InMemSaver:
+    return InMemSaver(db)
+
+
+def test_a_copy_and_its_source_never_see_each_others_later_checkpoints(saver: InMemSaver) -> None:
+    src = Thread(saver, "src")
+    for step in range(3):
+        src.put(step, {"messages": [f"m{step}"]})
+    saver.put_writes(cfg("src", cid=src.ids[-1]), [("messages", "pending")], "task-1")
+    saver.copy_thread("src", "dst")
+
+    dst = Thread(saver, "dst")
+    dst.parent, dst.versions, dst.values = src.parent, dict(src.versions), dict(src.values)
+    only_dst = dst.put(3, {"messages": ["dst"]})
+    only_src = src.put(3, {"messages": ["src"]})
+
+    assert ids(saver, cfg("dst")) == [only_dst] + src.ids[:3][::-1]
+    assert ids(saver, cfg("src")) == [only_src] + src.ids[:3][::-1]
+    assert saver.get_tuple(cfg("dst")).checkpoint["channel_values"]["messages"] == ["dst"]
+    assert saver.get_tuple(cfg("src")).checkpoint["channel_values"]["messages"] == ["src"]
+    copied = saver.get_tuple(cfg("dst", cid=src.ids[2]))
+    assert copied.config["configurable"]["thread_id"] == "dst"
+    assert copied.pending_writes == [("task-1", "messages", "pending")]
+    # Deleting the source leaves the copy whole, and the other way round.
+    saver.delete_thread("src")
+    assert ids(saver, cfg("src")) == []
+    assert ids(saver, cfg("dst")) == [only_dst] + src.ids[:3][::-1]
+    assert saver.get_tuple(cfg("dst", cid=src.ids[0])).checkpoint["channel_values"] == {"messages": ["m0"]}
+
+
+def test_copying_onto_a_thread_that_has_checkpoints_is_refused(saver: InMemSaver) -> None:
+    Thread(saver, "a").put(0, {"x": 1})
+    Thread(saver, "b").put(0, {"x": 2})
+    with pytest.raises(ValueError, match="already has checkpoints"):
+        saver.copy_thread("a", "b")
+    assert saver.get_tuple(cfg("b")).checkpoint["channel_values"] == {"x": 2}
+
+
+def test_deleting_threads_with_copies_deletes_each_run_once_nothing_reads_it(
+    db: in_mem.Database, saver: InMemSaver
+) -> None:
+    Thread(saver, "root").put(0, {"x": 1})
+    saver.copy_thread("root", "child")
+    saver.copy_thread("child", "grandchild")
+    assert len(live_thread_runs(db)) == 3
+
+    saver.delete_thread("root")  # read by its copy: ended, kept
+    saver.delete_thread("child")  # likewise
+    assert {i.status for i in db.query_runs(tenant=TENANT)} == {"completed", "active"}
+    assert saver.get_tuple(cfg("grandchild")).checkpoint["channel_values"] == {"x": 1}
+    saver.delete_thread("grandchild")  # the last reader: all three go
+    assert db.query_runs(tenant=TENANT) == []
+    # A thread id can be used again after its deletion; it starts empty.
+    Thread(saver, "root").put(0, {"y": 2})
+    assert saver.get_tuple(cfg("root")).checkpoint["channel_values"] == {"y": 2}
+    assert len(ids(saver, cfg("root"))) == 1
+
+
+def test_prune_keeps_the_newest_checkpoint_with_every_blob_it_uses(
+    db: in_mem.Database, saver: InMemSaver
+) -> None:
+    t = Thread(saver, "p")
+    t.put(0, {"big": "B" * 1000, "counter": 0})
+    for step in range(1, 5):
+        t.put(step, {"counter": step})  # "big" never changes again
+    saver.put_writes(cfg("p", cid=t.ids[-1]), [("counter", 99)], "task")
+    sub = Thread(saver, "p", ns="sub|graph:1")
+    sub.put(0, {"s": 1})
+    sub.put(1, {"s": 2})
+
+    saver.prune(["p"], strategy="keep_latest")
+    assert ids(saver, cfg("p", "")) == [t.ids[-1]]
+    assert ids(saver, cfg("p", "sub|graph:1")) == [sub.ids[-1]]
+    newest = saver.get_tuple(cfg("p"))
+    assert newest.checkpoint["channel_values"] == {"big": "B" * 1000, "counter": 4}
+    assert newest.pending_writes == [("task", "counter", 99)]
+    # Only the blobs the survivors use are left: big@1, counter@5 in "", s@2 in the subgraph.
+    run = saver.threads.get("p")
+    assert len([k for k in run.kv.keys() if k.startswith("b\x00")]) == 3
+    saver.prune(["p"], strategy="delete")
+    assert saver.get_tuple(cfg("p")) is None
+    with pytest.raises(ValueError, match="unknown prune strategy"):
+        saver.prune(["p"], strategy="keep_oldest")
+
+
+def test_a_checkpoint_stores_only_the_channels_that_changed(saver: InMemSaver) -> None:
+    t = Thread(saver, "grow")
+    t.put(0, {"document": "D" * 100_000, "step": 0})
+    for step in range(1, 20):
+        t.put(step, {"step": step})
+    run = saver.threads.get("grow")
+    blobs = [k for k in run.kv.keys() if k.startswith("b\x00")]
+    assert len(blobs) == 1 + 20  # one document blob, twenty step blobs
+    checkpoint_bytes = sum(len(v["c"][1]) + len(v["m"][1]) for _, v in run.kv.list("c\x00"))
+    assert checkpoint_bytes < 20 * 2_000  # no checkpoint holds the document
+    for i, cid in enumerate(t.ids):
+        values = saver.get_tuple(cfg("grow", cid=cid)).checkpoint["channel_values"]
+        assert values == {"document": "D" * 100_000, "step": i}
+
+
+def test_list_filters_by_metadata_before_and_limit_across_threads(saver: InMemSaver) -> None:
+    a, b = Thread(saver, "list-a"), Thread(saver, "list-b")
+    for step in range(4):
+        a.put(step, {"v": step}, source="input" if step == 0 else "loop", owner="ann")
+        b.put(step, {"v": step}, owner="bob")
+    assert ids(saver, cfg("list-a")) == a.ids[::-1]
+    assert ids(saver, cfg("list-a"), limit=2) == a.ids[::-1][:2]
+    assert ids(saver, cfg("list-a"), before=cfg("list-a", cid=a.ids[2])) == a.ids[:2][::-1]
+    assert ids(saver, cfg("list-a"), before=cfg("list-a", cid=a.ids[3]), limit=1) == [a.ids[2]]
+    assert ids(saver, cfg("list-a"), filter={"source": "input"}) == [a.ids[0]]
+    assert ids(saver, cfg("list-a"), filter={"owner": "bob"}) == []
+    assert ids(saver, None, filter={"owner": "bob"}) == b.ids[::-1]
+    assert ids(saver, None, filter={"step": 2}) == [a.ids[2], b.ids[2]]
+    assert ids(saver, None, filter={"step": 2}, limit=1) == [a.ids[2]]
+    assert ids(saver, cfg("list-a", cid=a.ids[1])) == [a.ids[1]]
+    assert ids(saver, cfg("list-a", ns="no-such-namespace")) == []
+
+
+def test_names_are_kept_exactly(saver: InMemSaver) -> None:
+    thread = "ü" * 300 + "\x00|:/"  # longer than a run tag or agent name may be
+    for ns in ["", "a|b:c", "with\x00nul", "with\x01soh", "a"]:
+        t = Thread(saver, thread, ns=ns)
+        t.put(0, {"ns": ns})
+        got = saver.get_tuple(cfg(thread, ns))
+        assert got.config == cfg(thread, ns, t.ids[0])
+        assert got.checkpoint["channel_values"] == {"ns": ns}
+    every_namespace = {"configurable": {"thread_id": thread}}
+    assert len(list(saver.list(every_namespace))) == 5
+    assert {t.config["configurable"]["checkpoint_ns"] for t in saver.list(every_namespace)} == {
+        "", "a|b:c", "with\x00nul", "with\x01soh", "a"
+    }
+    assert saver.get_tuple(cfg(thread[:-1], "")) is None
+
+
+def test_two_savers_on_one_database_see_the_same_threads(db: in_mem.Database) -> None:
+    first, second = InMemSaver(db), InMemSaver(db)
+    Thread(first, "shared").put(0, {"x": 1})
+    assert second.get_tuple(cfg("shared")).checkpoint["channel_values"] == {"x": 1}
+    first.delete_thread("shared")
+    assert second.get_tuple(cfg("shared")) is None
+    Thread(second, "shared").put(0, {"x": 2})  # second's cached run has ended: looked up afresh
+    assert first.get_tuple(cfg("shared")).checkpoint["channel_values"] == {"x": 2}
+    assert len(live_thread_runs(db)) == 1
+    other_app = InMemSaver(db, app="elsewhere")
+    assert other_app.get_tuple(cfg("shared")) is None
+
+
+def test_threads_continue_after_a_close_and_after_a_sigkill(db_path: Path) -> None:
+    with InMemSaver(db_path) as saver:
+        t = Thread(saver, "long")
+        t.put(0, {"x": 0})
+    with InMemSaver(db_path) as saver:  # the run was left active: it is resumed
+        assert saver.get_tuple(cfg("long")).checkpoint["channel_values"] == {"x": 0}
+        t.saver = saver
+        t.put(1, {"x": 1})
+    code = (
+        "import sys\n"
+        "from in_mem.langgraph import InMemSaver\n"
+        "from langgraph.checkpoint.base import empty_checkpoint\n"
+        "s = InMemSaver(sys.argv[1])\n"
+        "cp = empty_checkpoint(); cp['channel_values'] = {'x': 2}; cp['channel_versions'] = {'x': '3'}\n"
+        "c = s.put({'configurable': {'thread_id': 'long', 'checkpoint_ns': '', 'checkpoint_id': sys.argv[2]}}, cp, {'step': 2}, {'x': '3'})\n"
+        "print(c['configurable']['checkpoint_id'], flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, str(db_path), t.ids[-1]],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=child_env(),
+        text=True,
+    )
+    try:
+        killed_id = child.stdout.readline().strip()
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=WAIT_SECONDS)
+    with InMemSaver(db_path) as saver:
+        newest = saver.get_tuple(cfg("long"))
+        assert newest.config["configurable"]["checkpoint_id"] == killed_id
+        assert newest.checkpoint["channel_values"] == {"x": 2}
+        assert newest.parent_config == cfg("long", "", t.ids[-1])
+        assert ids(saver, cfg("long")) == [killed_id] + t.ids[::-1]
+        assert saver.threads.get("long").status == "active"
+
+
+def test_delete_for_runs_keeps_the_blobs_other_checkpoints_use(saver: InMemSaver) -> None:
+    t = Thread(saver, "runs")
+    t.put(0, {"a": "kept", "b": 0}, run_id="r1")
+    t.put(1, {"b": 1}, run_id="r2")
+    t.put(2, {"b": 2}, run_id="r1")
+    saver.delete_for_runs(["r1"])
+    assert ids(saver, cfg("runs")) == [t.ids[1]]
+    assert saver.get_tuple(cfg("runs")).checkpoint["channel_values"] == {"a": "kept", "b": 1}
+
+
+def test_the_async_twins_match_the_sync_calls(saver: InMemSaver) -> None:
+    async def main() -> None:
+        checkpoint = empty_checkpoint()
+        checkpoint["channel_values"] = {"x": 1}
+        checkpoint["channel_versions"] = {"x": "1"}
+        stored = await saver.aput(cfg("async"), checkpoint, {"step": 0}, {"x": "1"})
+        await saver.aput_writes(stored, [("x", 2)], "task")
+        got = await saver.aget_tuple(cfg("async"))
+        assert got.checkpoint["channel_values"] == {"x": 1}
+        assert got.pending_writes == [("task", "x", 2)]
+        assert [t.config async for t in saver.alist(cfg("async"))] == [stored]
+        await saver.acopy_thread("async", "async-copy")
+        await saver.aprune(["async"], strategy="keep_latest")
+        await saver.adelete_thread("async")
+        assert await saver.aget_tuple(cfg("async")) is None
+        assert (await saver.aget_tuple(cfg("async-copy"))).config == cfg("async-copy", "", checkpoint["id"])
+        await saver.adelete_for_runs(["none"])
+
+    asyncio.run(main())
