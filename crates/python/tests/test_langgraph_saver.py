@@ -193,7 +193,7 @@ def test_list_filters_by_metadata_before_and_limit_across_threads(saver: InMemSa
 
 def test_names_are_kept_exactly(saver: InMemSaver) -> None:
     thread = "ü" * 300 + "\x00|:/"  # longer than a run tag or agent name may be
-    for ns in ["", "a|b:c", "with\x00nul", "with\x01soh", "a"]:
+    for ns in ["", "a|b:c", "with\x00nul", "with\x01soh", "\x01\x00\x01\x02"]:
         t = Thread(saver, thread, ns=ns)
         t.put(0, {"ns": ns})
         got = saver.get_tuple(cfg(thread, ns))
@@ -202,7 +202,7 @@ def test_names_are_kept_exactly(saver: InMemSaver) -> None:
     every_namespace = {"configurable": {"thread_id": thread}}
     assert len(list(saver.list(every_namespace))) == 5
     assert {t.config["configurable"]["checkpoint_ns"] for t in saver.list(every_namespace)} == {
-        "", "a|b:c", "with\x00nul", "with\x01soh", "a"
+        "", "a|b:c", "with\x00nul", "with\x01soh", "\x01\x00\x01\x02"
     }
     assert saver.get_tuple(cfg(thread[:-1], "")) is None
 

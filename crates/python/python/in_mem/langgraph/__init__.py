@@ -23,8 +23,9 @@ and the next process that looks the thread up resumes that run, with the view it
 graph continues from the newest stored checkpoint. A checkpoint whose commit had not returned is
 wholly absent (a commit is atomic), so LangGraph re-runs that step.
 
-The long-term store is one run per database and app (`InMemStore`), each item one key with
-in-mem's own time to live; see `in_mem.langgraph.store`.
+The long-term store (`InMemStore`) is the shared memory of one agent, read and written through
+one session run per process (a new process sees what a killed one committed), each item one key
+with in-mem's own time to live; see `in_mem.langgraph.store`.
 
 Both need `langgraph` (the `langgraph` extra); `import in_mem` works without it.
 """
@@ -40,5 +41,6 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
     ) from e
 
 from .saver import InMemSaver
+from .store import InMemStore
 
-__all__ = ["InMemSaver"]
+__all__ = ["InMemSaver", "InMemStore"]

@@ -18,6 +18,7 @@ different parts never share an escaped prefix that ends in NUL.
 
 from __future__ import annotations
 
+import re
 from typing import Union
 
 _SEP = "\x00"
@@ -32,8 +33,13 @@ def _esc(part: str) -> str:
     return part.replace("\x01", "\x01\x02").replace("\x00", "\x01\x01")
 
 
+_UNESC = {"\x01": "\x00", "\x02": "\x01"}
+_ESCAPED = re.compile("\x01(.)", re.DOTALL)
+
+
 def _unesc(part: str) -> str:
-    return part.replace("\x01\x01", "\x00").replace("\x01\x02", "\x01")
+    # One pass from the left, so that each escape is read as the pair it was written as.
+    return _ESCAPED.sub(lambda m: _UNESC[m.group(1)], part)
 
 
 def key(kind: str, *parts: Union[str, int]) -> str:
