@@ -32,6 +32,13 @@ pub(crate) struct Database {
     mode: DurabilityMode,
 }
 
+impl Database {
+    /// The database the handle reaches (for `batch.rs`).
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+}
+
 #[pymethods]
 impl Database {
     #[new]

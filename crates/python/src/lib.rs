@@ -25,6 +25,7 @@
 //!             tx.kv.put("last_tool", "search")
 //! ```
 
+mod batch;
 mod convert;
 mod database;
 mod errors;
@@ -61,5 +62,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<records::Transition>()?;
     m.add_class::<records::Span>()?;
     m.add_class::<records::SpanTree>()?;
+    m.add_function(wrap_pyfunction!(batch::commit_writes, m)?)?;
+    m.add_function(wrap_pyfunction!(batch::read_many, m)?)?;
     Ok(())
 }

@@ -349,3 +349,19 @@ class Span:
 class SpanTree:
     span: Span
     children: list[SpanTree]
+
+def _commit_writes(
+    db: Database,
+    run: RunLike,
+    puts: Sequence[Union[tuple[Key, Storable], tuple[Key, Storable, Seconds | None]]],
+    deletes: Sequence[Key] = (),
+) -> int | None:
+    """Puts (key, value[, ttl]) then deletes keys of `run`, in one atomic commit, without a
+    transaction object (no worker thread, no round trip per write). Blocks. Used by
+    `in_mem.langgraph`; not part of the stable API."""
+
+def _read_many(
+    db: Database, run: RunLike, keys: Sequence[Key], prefix: Key | None = None
+) -> tuple[list[Any], list[tuple[Key, Any]]]:
+    """The values of `keys` (None where absent) and every (key, value) under `prefix`, read in
+    one snapshot of `run`. Blocks. Used by `in_mem.langgraph`; not part of the stable API."""

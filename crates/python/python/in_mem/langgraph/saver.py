@@ -26,6 +26,7 @@ import asyncio
 import functools
 import os
 import random
+import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Callable, Optional, TypeVar, Union
 
@@ -221,17 +222,17 @@ class InMemSaver(BaseCheckpointSaver[str]):
             "r": run_id if isinstance(run_id, str) else None,
         }
         latest_key = K.key(K.LATEST, ns)
+        checkpoint_key = K.key(K.CHECKPOINT, ns, cid)
 
-        def write(tx: _native.Transaction) -> None:
-            kv = tx.kv
-            for key, blob in blobs:
-                kv.put(key, blob)
-            kv.put(K.key(K.CHECKPOINT, ns, cid), record)
-            latest = kv.get(latest_key)
-            if latest is None or cid >= latest:
-                kv.put(latest_key, cid)
+        def write(run: _native.Run) -> None:
+            with _lock(run):
+                latest = run.kv.get(latest_key)
+                writes = [*blobs, (checkpoint_key, record)]
+                if latest is None or cid >= latest:
+                    writes.append((latest_key, cid))
+                _native._commit_writes(self.db, run, writes)
 
-        self.threads.call(thread_id, lambda run: run.transaction_with_retry(write), create=True)
+        self.threads.call(thread_id, write, create=True)
         return _config(thread_id, ns, cid)
 
     def put_writes(
@@ -255,14 +256,14 @@ class InMemSaver(BaseCheckpointSaver[str]):
             type_, data = dumps(value)
             rows.append((K.key(K.WRITE, ns, cid, task_id, i), i >= 0, [task_id, channel, type_, data, task_path, str(i)]))
 
-        def write(tx: _native.Transaction) -> None:
-            kv = tx.kv
-            for key, keep_existing, row in rows:
-                if keep_existing and kv.exists(key):
-                    continue
-                kv.put(key, row)
+        def write(run: _native.Run) -> None:
+            with _lock(run):
+                existing = set(run.kv.keys(K.prefix(K.WRITE, ns, cid, task_id)))
+                puts = [(key, row) for key, keep, row in rows if not (keep and key in existing)]
+                if puts:
+                    _native._commit_writes(self.db, run, puts)
 
-        self.threads.call(thread_id, lambda run: run.transaction_with_retry(write), create=True)
+        self.threads.call(thread_id, write, create=True)
 
     # ----- deletions and copies --------------------------------------------------------------------
 
@@ -271,7 +272,7 @@ class InMemSaver(BaseCheckpointSaver[str]):
         run = self.threads.get(thread_id)
         if run is None:
             return
-        self.threads.call(thread_id, lambda r: _delete_keys(r, r.kv.keys()), create=False)
+        self.threads.call(thread_id, lambda r: _delete_keys(self.db, r, r.kv.keys()), create=False)
         self.threads.retire(thread_id, run)
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
@@ -302,29 +303,31 @@ class InMemSaver(BaseCheckpointSaver[str]):
     def _delete_where(self, run: _native.Run, doomed: Callable[[str, str, dict[str, Any], Optional[str]], bool]) -> None:
         """Deletes the run's checkpoints for which `doomed(ns, id, record, newest id)` holds,
         their writes, the blobs only they used, and fixes each namespace's newest pointer."""
-        kv = run.kv
-        deletions: list[str] = []
-        for ns, records in _by_namespace(kv.list(K.prefix(K.CHECKPOINT))):
-            latest = kv.get(K.key(K.LATEST, ns))
-            kept: list[str] = []
-            used: set[str] = set()
-            for key, record in records:
-                cid = K.split(key)[1]
-                if doomed(ns, cid, record, latest):
-                    deletions.append(key)
-                    deletions.extend(kv.keys(K.prefix(K.WRITE, ns, cid)))
-                else:
-                    kept.append(cid)
-                    versions = self.serde.loads_typed(tuple(record["c"]))["channel_versions"]
-                    used.update(K.key(K.BLOB, ns, ch, v) for ch, v in versions.items())
-            if len(kept) == len(records):
-                continue
-            deletions.extend(k for k in kv.keys(K.prefix(K.BLOB, ns)) if k not in used)
-            if not kept:
-                deletions.append(K.key(K.LATEST, ns))
-            elif latest not in kept:
-                kv.put(K.key(K.LATEST, ns), max(kept))
-        _delete_keys(run, deletions)
+        with _lock(run):
+            kv = run.kv
+            deletions: list[str] = []
+            pointers: list[tuple[str, str]] = []
+            for ns, records in _by_namespace(kv.list(K.prefix(K.CHECKPOINT))):
+                latest = kv.get(K.key(K.LATEST, ns))
+                kept: list[str] = []
+                used: set[str] = set()
+                for key, record in records:
+                    cid = K.split(key)[1]
+                    if doomed(ns, cid, record, latest):
+                        deletions.append(key)
+                        deletions.extend(kv.keys(K.prefix(K.WRITE, ns, cid)))
+                    else:
+                        kept.append(cid)
+                        versions = self.serde.loads_typed(tuple(record["c"]))["channel_versions"]
+                        used.update(K.key(K.BLOB, ns, ch, v) for ch, v in versions.items())
+                if len(kept) == len(records):
+                    continue
+                deletions.extend(k for k in kv.keys(K.prefix(K.BLOB, ns)) if k not in used)
+                if not kept:
+                    deletions.append(K.key(K.LATEST, ns))
+                elif latest not in kept:
+                    pointers.append((K.key(K.LATEST, ns), max(kept)))
+            _delete_keys(self.db, run, deletions, pointers)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Makes the target thread a copy of the source as it is now: every checkpoint, write
@@ -408,16 +411,27 @@ def _by_namespace(records: list[tuple[Any, Any]]) -> list[tuple[str, list[tuple[
     return list(groups.items())
 
 
-def _delete_keys(run: _native.Run, keys: list[Any]) -> None:
-    """Deletes `keys` of the run's view, `_DELETE_BATCH` per commit."""
-    for start in range(0, len(keys), _DELETE_BATCH):
-        chunk = keys[start : start + _DELETE_BATCH]
+def _delete_keys(
+    db: _native.Database, run: _native.Run, keys: list[Any], puts: Sequence[tuple[str, Any]] = ()
+) -> None:
+    """Deletes `keys` of the run's view, `_DELETE_BATCH` per commit; the last commit also
+    writes `puts`."""
+    with _lock(run):
+        for start in range(0, max(len(keys), 1), _DELETE_BATCH):
+            last = start + _DELETE_BATCH >= len(keys)
+            chunk = keys[start : start + _DELETE_BATCH]
+            if chunk or (last and puts):
+                _native._commit_writes(db, run, list(puts) if last else [], chunk)
 
-        def delete(tx: _native.Transaction, chunk: list[Any] = chunk) -> None:
-            for key in chunk:
-                tx.kv.delete(key)
 
-        run.transaction_with_retry(delete)
+#: Writers of one thread take one of these (by its run id) around reading what they then write
+#: (the newest pointer, the writes already stored), so that two savers in this process never
+#: interleave there; another process cannot open the database meanwhile.
+_LOCKS = [threading.RLock() for _ in range(64)]
+
+
+def _lock(run: _native.Run) -> threading.RLock:
+    return _LOCKS[hash(run.id) % len(_LOCKS)]
 
 
 async def _in_thread(f: Callable[..., _T], *args: Any) -> _T:

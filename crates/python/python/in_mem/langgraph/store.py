@@ -206,25 +206,18 @@ class InMemStore(BaseStore):
             else:
                 raise ValueError(f"unknown store operation {type(op).__name__}")
         if puts or refresh:
-
-            def write(tx: _native.Transaction) -> None:
-                for key, record in refresh.items():
-                    if key not in puts:
-                        tx.kv.put(key, record, ttl=record["t"] * 60)
-                for key, (op, old) in puts.items():
-                    if op.value is None:
-                        tx.kv.delete(key)
-                        continue
-                    ttl = self._ttl_minutes(op.ttl)
-                    record = {
-                        "v": dict(op.value),
-                        "c": old["c"] if old is not None else now,
-                        "u": now,
-                        "t": ttl,
-                    }
-                    tx.kv.put(key, record, ttl=None if ttl is None else ttl * 60)
-
-            run.transaction_with_retry(write)
+            writes: list[tuple[str, Any, Optional[float]]] = [
+                (key, record, record["t"] * 60) for key, record in refresh.items() if key not in puts
+            ]
+            deletes: list[str] = []
+            for key, (op, old) in puts.items():
+                if op.value is None:
+                    deletes.append(key)
+                    continue
+                ttl = self._ttl_minutes(op.ttl)
+                record = {"v": dict(op.value), "c": old["c"] if old is not None else now, "u": now, "t": ttl}
+                writes.append((key, record, None if ttl is None else ttl * 60))
+            _native._commit_writes(self.db, run, writes, deletes)
         return results
 
     # ----- the operations ------------------------------------------------------------------------

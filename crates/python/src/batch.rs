@@ -1,0 +1,136 @@
+//! `_commit_writes` and `_read_many`: many writes of a run's keys in one commit, and many reads
+//! in one snapshot, each one engine call, without a transaction object.
+//!
+//! `with db.transaction(run) as tx:` holds the engine's transaction open across Python calls, so
+//! it runs on a worker thread of its own and every call crosses to it and back (`worker.rs`):
+//! right for read-modify-write, but a thread and a round trip per write cost more than the
+//! commit when the caller already knows every write. This call converts the writes first, then
+//! runs one engine transaction that applies them in order, with the interpreter detached, and
+//! commits it (retried on conflict, as every single-call write is). `_read_many` likewise reads
+//! several keys and one prefix in one transaction (one snapshot, one release of the
+//! interpreter) instead of one each. `in_mem.langgraph` writes a checkpoint (its channel blobs,
+//! its record, the newest-checkpoint pointer) and reads one back this way.
+
+use std::time::Duration;
+
+use in_mem::Value;
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
+
+use crate::convert::{duration, from_value, key_bytes, key_to_py, to_value};
+use crate::database::Database;
+use crate::run::run_id_of;
+use crate::target::Target;
+
+/// One put: key, value, and an optional time to live.
+type Put = (Vec<u8>, Value, Option<Duration>);
+
+/// Writes `puts` (each `(key, value)` or `(key, value, ttl)`), then deletes `deletes`, in one
+/// atomic commit of `run` in `db`. Returns the commit's version (`None` if nothing was
+/// written). Blocks until the commit is as durable as the database's mode promises.
+#[pyfunction]
+#[pyo3(name = "_commit_writes", signature = (db, run, puts, deletes = Vec::new()))]
+pub(crate) fn commit_writes(
+    py: Python<'_>,
+    db: PyRef<'_, Database>,
+    run: &Bound<'_, PyAny>,
+    puts: Vec<Bound<'_, PyTuple>>,
+    deletes: Vec<Bound<'_, PyAny>>,
+) -> PyResult<Option<u64>> {
+    let target = Target::Run {
+        shared: db.shared().clone(),
+        run: run_id_of(run)?,
+    };
+    let puts: Vec<Put> = puts.iter().map(put_of).collect::<PyResult<_>>()?;
+    let deletes: Vec<Vec<u8>> = deletes.iter().map(key_bytes).collect::<PyResult<_>>()?;
+    let ((), version) = target.call_committed(py, move |tx| {
+        for (key, value, ttl) in &puts {
+            match ttl {
+                Some(ttl) => tx.put_value_with_ttl(key, value, *ttl)?,
+                None => tx.put_value(key, value)?,
+            }
+        }
+        for key in &deletes {
+            tx.delete(key)?;
+        }
+        Ok(())
+    })?;
+    Ok(version)
+}
+
+fn put_of(item: &Bound<'_, PyTuple>) -> PyResult<Put> {
+    let ttl = match item.len() {
+        2 => None,
+        3 => {
+            let ttl = item.get_item(2)?;
+            if ttl.is_none() {
+                None
+            } else {
+                Some(duration(&ttl, "ttl")?)
+            }
+        }
+        n => {
+            return Err(PyTypeError::new_err(format!(
+                "a put is (key, value) or (key, value, ttl), not a tuple of {n}"
+            )));
+        }
+    };
+    Ok((
+        key_bytes(&item.get_item(0)?)?,
+        to_value(&item.get_item(1)?)?,
+        ttl,
+    ))
+}
+
+/// The values of `keys` (None where absent) and, if `prefix` is given, every `(key, value)`
+/// under it in key order (keys as `str` for a `str` prefix), all read in one snapshot of `run`.
+#[pyfunction]
+#[pyo3(name = "_read_many", signature = (db, run, keys, prefix = None))]
+pub(crate) fn read_many<'py>(
+    py: Python<'py>,
+    db: PyRef<'_, Database>,
+    run: &Bound<'_, PyAny>,
+    keys: Vec<Bound<'_, PyAny>>,
+    prefix: Option<Bound<'_, PyAny>>,
+) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
+    let target = Target::Run {
+        shared: db.shared().clone(),
+        run: run_id_of(run)?,
+    };
+    let keys: Vec<Vec<u8>> = keys.iter().map(key_bytes).collect::<PyResult<_>>()?;
+    let as_text = prefix
+        .as_ref()
+        .is_some_and(|p| p.is_instance_of::<pyo3::types::PyString>());
+    let prefix = prefix.as_ref().map(key_bytes).transpose()?;
+    let (values, rows) = target.call(py, move |tx| {
+        let values = keys
+            .iter()
+            .map(|key| tx.get_value(key))
+            .collect::<in_mem::Result<Vec<_>>>()?;
+        let rows = match &prefix {
+            Some(prefix) => tx.list_versioned(prefix)?,
+            None => Vec::new(),
+        };
+        Ok((values, rows))
+    })?;
+    let found = PyList::empty(py);
+    for value in &values {
+        match value {
+            Some(value) => found.append(from_value(py, value)?)?,
+            None => found.append(py.None())?,
+        }
+    }
+    let listed = PyList::empty(py);
+    for (key, versioned) in rows {
+        let pair = PyTuple::new(
+            py,
+            [
+                key_to_py(py, &key, as_text),
+                from_value(py, &versioned.value)?,
+            ],
+        )?;
+        listed.append(pair)?;
+    }
+    Ok((found, listed))
+}
