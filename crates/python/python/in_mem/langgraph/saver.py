@@ -11,6 +11,9 @@ run: the checkpoint without its channel values, a blob for each channel whose ve
 (`new_versions`), and the namespace's newest-checkpoint pointer (see `_keys` for the layout).
 A checkpoint therefore costs what changed, not the whole state; an unchanged channel is read
 from the blob of its current version. Pending writes (`put_writes`) are one commit per call.
+Commits go through `in_mem._native._commit_writes` (one engine call, no transaction held open
+across Python calls) and reads of a checkpoint's blobs and writes through `_read_many` (one
+snapshot, one call).
 Every commit is durable as the database's mode promises: "batched" (the default) loses nothing
 acknowledged when the process is killed; "strict" also survives power loss.
 
@@ -109,14 +112,13 @@ class InMemSaver(BaseCheckpointSaver[str]):
         checkpoint_id = get_checkpoint_id(config)
 
         def read(run: _native.Run) -> Optional[CheckpointTuple]:
-            kv = run.kv
-            cid = checkpoint_id or kv.get(K.key(K.LATEST, ns))
+            cid = checkpoint_id or _native._read_many(self.db, run, [K.key(K.LATEST, ns)])[0][0]
             if cid is None:
                 return None
-            record = kv.get(K.key(K.CHECKPOINT, ns, cid))
-            if record is None:
+            value = _native._read_many(self.db, run, [K.key(K.CHECKPOINT, ns, cid)])[0][0]
+            if value is None:
                 return None
-            return self._tuple(kv, thread_id, ns, cid, record)
+            return self._load(run, thread_id, ns, [(cid, K.unpack_checkpoint(value))])[0]
 
         return self.threads.call(thread_id, read, create=False)
 
@@ -147,10 +149,11 @@ class InMemSaver(BaseCheckpointSaver[str]):
         for thread_id, run in threads:
             kv = run.kv
             if ns_wanted is not None:
-                scans = [(ns_wanted, kv.list(K.prefix(K.CHECKPOINT, ns_wanted)))]
+                scans = [(ns_wanted, _records(kv.list(K.prefix(K.CHECKPOINT, ns_wanted))))]
             else:
-                scans = _by_namespace(kv.list(K.prefix(K.CHECKPOINT)))
+                scans = _by_namespace(_records(kv.list(K.prefix(K.CHECKPOINT))))
             for ns, records in scans:
+                chosen: list[tuple[str, dict[str, Any]]] = []
                 for key, record in sorted(records, key=lambda kr: K.split(kr[0])[1], reverse=True):
                     cid = K.split(key)[1]
                     if id_wanted is not None and cid != id_wanted:
@@ -158,38 +161,61 @@ class InMemSaver(BaseCheckpointSaver[str]):
                     if before_id is not None and cid >= before_id:
                         continue
                     if filter:
-                        metadata = self.serde.loads_typed(tuple(record["m"]))
+                        metadata = self.serde.loads_typed(record["m"])
                         if not all(metadata.get(k) == v for k, v in filter.items()):
                             continue
-                    yield self._tuple(kv, thread_id, ns, cid, record)
+                    chosen.append((cid, record))
                     if left is not None:
                         left -= 1
                         if left <= 0:
-                            return
+                            break
+                yield from self._load(run, thread_id, ns, chosen)
+                if left is not None and left <= 0:
+                    return
 
-    def _tuple(
-        self, kv: _native.KVStore, thread_id: str, ns: str, cid: str, record: dict[str, Any]
-    ) -> CheckpointTuple:
-        """The tuple of one stored checkpoint: its record, its channels' blobs, its writes."""
+    def _load(
+        self, run: _native.Run, thread_id: str, ns: str, chosen: list[tuple[str, dict[str, Any]]]
+    ) -> list[CheckpointTuple]:
+        """The tuples of stored checkpoints of one namespace: their blobs and writes read in one
+        snapshot, each value deserialized for each tuple (tuples share no objects)."""
+        if not chosen:
+            return []
         loads = self.serde.loads_typed
-        checkpoint: Checkpoint = loads(tuple(record["c"]))
-        values: dict[str, Any] = {}
-        for channel, version in checkpoint["channel_versions"].items():
-            blob = kv.get(K.key(K.BLOB, ns, channel, version))
-            if blob is not None and blob[0] != "empty":
-                values[channel] = loads(tuple(blob))
-        writes = sorted(
-            (w for _, w in kv.list(K.prefix(K.WRITE, ns, cid))),
-            key=lambda w: (w[4], w[0], int(w[5])),
-        )
-        parent = record["p"]
-        return CheckpointTuple(
-            config=_config(thread_id, ns, cid),
-            checkpoint={**checkpoint, "channel_values": values},
-            metadata=loads(tuple(record["m"])),
-            parent_config=_config(thread_id, ns, parent) if parent else None,
-            pending_writes=[(w[0], w[1], loads((w[2], w[3]))) for w in writes],
-        )
+        checkpoints = [(cid, record, loads(record["c"])) for cid, record in chosen]
+        blob_prefix = K.prefix(K.BLOB, ns)
+        located: dict[tuple[str, Any], str] = {}
+        for _, _, checkpoint in checkpoints:
+            for pair in checkpoint["channel_versions"].items():
+                if pair not in located:
+                    located[pair] = blob_prefix + K.esc(pair[0]) + "\x00" + K.esc(str(pair[1])) + "\x00"
+        blob_keys = list(located.values())
+        prefix = K.prefix(K.WRITE, ns, chosen[0][0]) if len(chosen) == 1 else K.prefix(K.WRITE, ns)
+        blob_values, write_rows = _native._read_many(self.db, run, blob_keys, prefix)
+        blobs = dict(zip(blob_keys, blob_values))
+        writes: dict[str, list[list[Any]]] = {}
+        for key, row in write_rows:
+            writes.setdefault(K.split(key)[1], []).append(K.unpack_write(row))
+        out = []
+        for cid, record, checkpoint in checkpoints:
+            values: dict[str, Any] = {}
+            for pair in checkpoint["channel_versions"].items():
+                blob = blobs[located[pair]]
+                if blob is not None:
+                    typed = K.unpack_blob(blob)
+                    if typed[0] != "empty":
+                        values[pair[0]] = loads(typed)
+            pending = sorted(writes.get(cid, ()), key=lambda w: (w[4], w[0], w[5]))
+            parent = record["p"]
+            out.append(
+                CheckpointTuple(
+                    config=_config(thread_id, ns, cid),
+                    checkpoint={**checkpoint, "channel_values": values},
+                    metadata=loads(record["m"]),
+                    parent_config=_config(thread_id, ns, parent) if parent else None,
+                    pending_writes=[(w[0], w[1], loads((w[2], w[3]))) for w in pending],
+                )
+            )
+        return out
 
     # ----- writes --------------------------------------------------------------------------------
 
@@ -210,17 +236,17 @@ class InMemSaver(BaseCheckpointSaver[str]):
         values: dict[str, Any] = rest.pop("channel_values")  # type: ignore[misc]
         cid = checkpoint["id"]
         blobs = [
-            (K.key(K.BLOB, ns, ch, ver), list(dumps(values[ch])) if ch in values else ["empty", b""])
+            (K.key(K.BLOB, ns, ch, ver), K.pack_blob(dumps(values[ch]) if ch in values else ("empty", b"")))
             for ch, ver in new_versions.items()
         ]
         full_metadata = get_checkpoint_metadata(config, metadata)
         run_id = full_metadata.get("run_id")
-        record = {
-            "c": list(dumps(rest)),
-            "m": list(dumps(full_metadata)),
-            "p": conf.get("checkpoint_id"),
-            "r": run_id if isinstance(run_id, str) else None,
-        }
+        record = K.pack_checkpoint(
+            dumps(rest),
+            dumps(full_metadata),
+            conf.get("checkpoint_id"),
+            run_id if isinstance(run_id, str) else None,
+        )
         latest_key = K.key(K.LATEST, ns)
         checkpoint_key = K.key(K.CHECKPOINT, ns, cid)
 
@@ -253,8 +279,8 @@ class InMemSaver(BaseCheckpointSaver[str]):
         rows = []
         for idx, (channel, value) in enumerate(writes):
             i = WRITES_IDX_MAP.get(channel, idx)
-            type_, data = dumps(value)
-            rows.append((K.key(K.WRITE, ns, cid, task_id, i), i >= 0, [task_id, channel, type_, data, task_path, str(i)]))
+            row = K.pack_write(task_id, channel, dumps(value), task_path, i)
+            rows.append((K.key(K.WRITE, ns, cid, task_id, i), i >= 0, row))
 
         def write(run: _native.Run) -> None:
             with _lock(run):
@@ -307,7 +333,7 @@ class InMemSaver(BaseCheckpointSaver[str]):
             kv = run.kv
             deletions: list[str] = []
             pointers: list[tuple[str, str]] = []
-            for ns, records in _by_namespace(kv.list(K.prefix(K.CHECKPOINT))):
+            for ns, records in _by_namespace(_records(kv.list(K.prefix(K.CHECKPOINT)))):
                 latest = kv.get(K.key(K.LATEST, ns))
                 kept: list[str] = []
                 used: set[str] = set()
@@ -318,7 +344,7 @@ class InMemSaver(BaseCheckpointSaver[str]):
                         deletions.extend(kv.keys(K.prefix(K.WRITE, ns, cid)))
                     else:
                         kept.append(cid)
-                        versions = self.serde.loads_typed(tuple(record["c"]))["channel_versions"]
+                        versions = self.serde.loads_typed(record["c"])["channel_versions"]
                         used.update(K.key(K.BLOB, ns, ch, v) for ch, v in versions.items())
                 if len(kept) == len(records):
                     continue
@@ -401,6 +427,11 @@ class InMemSaver(BaseCheckpointSaver[str]):
 
 def _config(thread_id: str, ns: str, cid: str) -> RunnableConfig:
     return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": cid}}
+
+
+def _records(rows: list[tuple[Any, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """Checkpoint rows (key, value) with their values unpacked."""
+    return [(key, K.unpack_checkpoint(value)) for key, value in rows]
 
 
 def _by_namespace(records: list[tuple[Any, Any]]) -> list[tuple[str, list[tuple[str, Any]]]]:
