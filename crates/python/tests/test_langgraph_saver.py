@@ -256,7 +256,12 @@ def test_threads_continue_after_a_close_and_after_a_sigkill(db_path: Path) -> No
         assert newest.checkpoint["channel_values"] == {"x": 2}
         assert newest.parent_config == cfg("long", "", t.ids[-1])
         assert ids(saver, cfg("long")) == [killed_id] + t.ids[::-1]
+        # Read as it is; resumed by the first write, which goes on from the killed checkpoint.
+        assert saver.threads.get("long").status == "interrupted"
+        t.saver, t.parent, t.versions = saver, killed_id, {"x": "3"}
+        t.put(3, {"x": 3})
         assert saver.threads.get("long").status == "active"
+        assert saver.get_tuple(cfg("long")).parent_config == cfg("long", "", killed_id)
 
 
 def test_delete_for_runs_keeps_the_blobs_other_checkpoints_use(saver: InMemSaver) -> None:

@@ -18,10 +18,10 @@ source's run, O(1) whatever the thread holds; `delete_thread` deletes the thread
 its run, which is deleted once no copy reads it.
 
 A crash. When the process is killed mid-thread, every checkpoint whose commit returned is in
-the log (in "batched" and "strict" mode alike); recovery marks the thread's run "interrupted",
-and the next process that looks the thread up resumes that run, with the view it had, and the
-graph continues from the newest stored checkpoint. A checkpoint whose commit had not returned is
-wholly absent (a commit is atomic), so LangGraph re-runs that step.
+the log (in "batched" and "strict" mode alike); recovery marks the thread's run "interrupted".
+The next process reads it as it is and resumes it, with the view it had, at its first write:
+the graph continues from the newest stored checkpoint. A checkpoint whose commit had not
+returned is wholly absent (a commit is atomic), so LangGraph re-runs that step.
 
 The long-term store (`InMemStore`) is the shared memory of one agent, read and written through
 one session run per process (a new process sees what a killed one committed), each item one key

@@ -7,9 +7,11 @@ sha256(thread_id)` (the run index finds it in one lookup) and the metadata
 thread copied with `copy_thread` is a fork of the source's run, tagged for the target.
 
 Only a run that is not ended holds a thread. A run found "interrupted" (its process stopped
-without ending it: a crash, a SIGKILL, or a close) is resumed when the thread is first looked
-up again, with the view it had, so the next process continues the thread where the last
-committed checkpoint left it. A deleted thread's run is ended, and deleted as soon as no
+without ending it: a crash, a SIGKILL, or a close) is read as it is, and resumed, with the view
+it had, at the thread's first write in the new process (the write fails with `RunInterrupted`,
+`call` resumes the run and writes again), so the next process continues the thread where the
+last committed checkpoint left it, and a thread that is only read is never resumed (nor pins
+anything again: see docs/langgraph.md). A deleted thread's run is ended, and deleted as soon as no
 copy of it (fork) still reads its data; an ended run whose forks are all gone is deleted with
 the last of them.
 
@@ -66,7 +68,7 @@ class Threads:
     # ----- lookups -------------------------------------------------------------------------------
 
     def _find(self, thread_id: str) -> Optional[_native.Run]:
-        """The live run holding `thread_id`, resumed if it was interrupted; None if none."""
+        """The live run holding `thread_id` (maybe interrupted); None if none."""
         infos = [
             info
             for info in self.db.query_runs(tag=thread_tag(thread_id), app=self.app, tenant=TENANT)
@@ -76,11 +78,7 @@ class Threads:
             return None
         # Normally one. Two only if a process stopped between forking a thread and retagging
         # the fork, and the fork was retagged later by hand: the oldest holds the thread.
-        info = infos[0]
-        run = self.db.get_run(info.id)
-        if info.status != "active":
-            run.resume()
-        return run
+        return self.db.get_run(infos[0].id)
 
     def get(self, thread_id: str) -> Optional[_native.Run]:
         """The run of `thread_id`, or None if the thread has no checkpoints."""
@@ -120,8 +118,9 @@ class Threads:
         """`f(run)` on the thread's run; None if the thread does not exist (and not `create`).
 
         A cached run that ended or vanished meanwhile (another saver deleted the thread) is
-        looked up again; one interrupted meanwhile (its database was closed and reopened in this
-        process) is resumed; then `f` runs again. `f` must be safe to run twice if it failed.
+        looked up again; an interrupted one (found so after a crash, or interrupted by a close
+        and reopen in this process) is resumed when `f` writes; then `f` runs again. `f` must be
+        safe to run twice if it failed.
         """
         for attempt in range(3):
             run = self.get_or_create(thread_id) if create else self.get(thread_id)
