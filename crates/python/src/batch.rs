@@ -16,7 +16,7 @@ use std::time::Duration;
 use in_mem::Value;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyTuple};
+use pyo3::types::{PyList, PyString, PyTuple};
 
 use crate::convert::{duration, from_value, key_bytes, key_to_py, to_value};
 use crate::database::Database;
@@ -33,17 +33,20 @@ type Put = (Vec<u8>, Value, Option<Duration>);
 #[pyo3(name = "_commit_writes", signature = (db, run, puts, deletes = Vec::new()))]
 pub(crate) fn commit_writes(
     py: Python<'_>,
-    db: PyRef<'_, Database>,
+    db: &Bound<'_, Database>,
     run: &Bound<'_, PyAny>,
     puts: Vec<Bound<'_, PyTuple>>,
     deletes: Vec<Bound<'_, PyAny>>,
 ) -> PyResult<Option<u64>> {
-    let target = Target::Run {
-        shared: db.shared().clone(),
-        run: run_id_of(run)?,
-    };
-    let puts: Vec<Put> = puts.iter().map(put_of).collect::<PyResult<_>>()?;
-    let deletes: Vec<Vec<u8>> = deletes.iter().map(key_bytes).collect::<PyResult<_>>()?;
+    let target = target_of(db, run)?;
+    let puts: Vec<Put> = puts
+        .into_iter()
+        .map(|p| put_of(&p))
+        .collect::<PyResult<_>>()?;
+    let deletes: Vec<Vec<u8>> = deletes
+        .into_iter()
+        .map(|k| key_bytes(&k))
+        .collect::<PyResult<_>>()?;
     let ((), version) = target.call_committed(py, move |tx| {
         for (key, value, ttl) in &puts {
             match ttl {
@@ -57,6 +60,14 @@ pub(crate) fn commit_writes(
         Ok(())
     })?;
     Ok(version)
+}
+
+/// Where the calls go: straight to `run` of `db`.
+fn target_of(db: &Bound<'_, Database>, run: &Bound<'_, PyAny>) -> PyResult<Target> {
+    Ok(Target::Run {
+        shared: db.get().shared().clone(),
+        run: run_id_of(run)?,
+    })
 }
 
 fn put_of(item: &Bound<'_, PyTuple>) -> PyResult<Put> {
@@ -89,20 +100,18 @@ fn put_of(item: &Bound<'_, PyTuple>) -> PyResult<Put> {
 #[pyo3(name = "_read_many", signature = (db, run, keys, prefix = None))]
 pub(crate) fn read_many<'py>(
     py: Python<'py>,
-    db: PyRef<'_, Database>,
+    db: &Bound<'_, Database>,
     run: &Bound<'_, PyAny>,
     keys: Vec<Bound<'_, PyAny>>,
-    prefix: Option<Bound<'_, PyAny>>,
+    prefix: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
-    let target = Target::Run {
-        shared: db.shared().clone(),
-        run: run_id_of(run)?,
-    };
-    let keys: Vec<Vec<u8>> = keys.iter().map(key_bytes).collect::<PyResult<_>>()?;
-    let as_text = prefix
-        .as_ref()
-        .is_some_and(|p| p.is_instance_of::<pyo3::types::PyString>());
-    let prefix = prefix.as_ref().map(key_bytes).transpose()?;
+    let target = target_of(db, run)?;
+    let keys: Vec<Vec<u8>> = keys
+        .into_iter()
+        .map(|k| key_bytes(&k))
+        .collect::<PyResult<_>>()?;
+    let as_text = prefix.is_some_and(PyAnyMethods::is_instance_of::<PyString>);
+    let prefix = prefix.map(key_bytes).transpose()?;
     let (values, rows) = target.call(py, move |tx| {
         let values = keys
             .iter()

@@ -7,12 +7,15 @@ namespace or one checkpoint are exactly the keys under one prefix:
 
 | key | value (bytes) |
 | --- | --- |
-| `c` ns id | a checkpoint: msgpack `[type, bytes, metadata type, metadata bytes, parent id, run id]` |
-| `b` ns channel version | a channel's value at one version: type, NUL, bytes ("empty": none) |
+| `c` ns id | a checkpoint: msgpack `[type, bytes, metadata type, metadata bytes, parent id, run id, channels]` |
+| `b` ns channel version | a channel's value at one version: type, NUL, bytes |
 | `w` ns id task idx | a pending write: msgpack `[task_id, channel, type, bytes, task_path, idx]` |
 | `l` ns | the newest checkpoint id of the namespace (text) |
 
-Type and bytes are what the saver's serializer (`dumps_typed`) made of the value. Values are
+Type and bytes are what the saver's serializer (`dumps_typed`) made of the value. `channels`
+names the channels that hold a value at the checkpoint (the keys of its `channel_values`):
+only their blobs are read back, and a channel whose new version holds nothing (LangGraph clears
+a node's trigger channel once the node ran) gets no blob at all. Values are
 one `bytes` each, not in-mem lists: a `bytes` value crosses the binding in about a third of the
 time a list of six does. The escape
 writes NUL as `\\x01\\x01` and `\\x01` as `\\x01\\x02`, so no escaped part contains NUL and two
@@ -69,16 +72,20 @@ def split(k: str) -> list[str]:
 
 
 def pack_checkpoint(
-    checkpoint: tuple[str, bytes], metadata: tuple[str, bytes], parent: Optional[str], run_id: Optional[str]
+    checkpoint: tuple[str, bytes],
+    metadata: tuple[str, bytes],
+    parent: Optional[str],
+    run_id: Optional[str],
+    channels: list[str],
 ) -> bytes:
     """A checkpoint's value."""
-    return ormsgpack.packb([checkpoint[0], checkpoint[1], metadata[0], metadata[1], parent, run_id])
+    return ormsgpack.packb([checkpoint[0], checkpoint[1], metadata[0], metadata[1], parent, run_id, channels])
 
 
 def unpack_checkpoint(value: bytes) -> dict[str, Any]:
-    """`{"c": (type, bytes), "m": (type, bytes), "p": parent id, "r": run id}` of a value."""
-    ctype, cdata, mtype, mdata, parent, run_id = ormsgpack.unpackb(value)
-    return {"c": (ctype, cdata), "m": (mtype, mdata), "p": parent, "r": run_id}
+    """`{"c": (type, bytes), "m": (type, bytes), "p": parent id, "r": run id, "v": channels}`."""
+    ctype, cdata, mtype, mdata, parent, run_id, channels = ormsgpack.unpackb(value)
+    return {"c": (ctype, cdata), "m": (mtype, mdata), "p": parent, "r": run_id, "v": frozenset(channels)}
 
 
 def pack_blob(typed: tuple[str, bytes]) -> bytes:

@@ -7,8 +7,9 @@
     graph.invoke(inputs, {"configurable": {"thread_id": "t-1"}})
 
 Each thread is one in-mem run (see `_threads`), and a checkpoint is one atomic commit of that
-run: the checkpoint without its channel values, a blob for each channel whose version changed
-(`new_versions`), and the namespace's newest-checkpoint pointer (see `_keys` for the layout).
+run: the checkpoint without its channel values (but with the names of the channels that hold
+one), a blob for each channel whose version changed (`new_versions`) and holds a value, and the
+namespace's newest-checkpoint pointer (see `_keys` for the layout).
 A checkpoint therefore costs what changed, not the whole state; an unchanged channel is read
 from the blob of its current version. Pending writes (`put_writes`) are one commit per call.
 Commits go through `in_mem._native._commit_writes` (one engine call, no transaction held open
@@ -184,8 +185,12 @@ class InMemSaver(BaseCheckpointSaver[str]):
         checkpoints = [(cid, record, loads(record["c"])) for cid, record in chosen]
         blob_prefix = K.prefix(K.BLOB, ns)
         located: dict[tuple[str, Any], str] = {}
-        for _, _, checkpoint in checkpoints:
-            for pair in checkpoint["channel_versions"].items():
+        wanted = [
+            [pair for pair in checkpoint["channel_versions"].items() if pair[0] in record["v"]]
+            for _, record, checkpoint in checkpoints
+        ]
+        for pairs in wanted:
+            for pair in pairs:
                 if pair not in located:
                     located[pair] = blob_prefix + K.esc(pair[0]) + "\x00" + K.esc(str(pair[1])) + "\x00"
         blob_keys = list(located.values())
@@ -196,14 +201,12 @@ class InMemSaver(BaseCheckpointSaver[str]):
         for key, row in write_rows:
             writes.setdefault(K.split(key)[1], []).append(K.unpack_write(row))
         out = []
-        for cid, record, checkpoint in checkpoints:
+        for (cid, record, checkpoint), pairs in zip(checkpoints, wanted):
             values: dict[str, Any] = {}
-            for pair in checkpoint["channel_versions"].items():
+            for pair in pairs:
                 blob = blobs[located[pair]]
                 if blob is not None:
-                    typed = K.unpack_blob(blob)
-                    if typed[0] != "empty":
-                        values[pair[0]] = loads(typed)
+                    values[pair[0]] = loads(K.unpack_blob(blob))
             pending = sorted(writes.get(cid, ()), key=lambda w: (w[4], w[0], w[5]))
             parent = record["p"]
             out.append(
@@ -226,8 +229,8 @@ class InMemSaver(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        """Stores `checkpoint` (and a blob per channel in `new_versions`) in one commit; returns
-        the config that names it."""
+        """Stores `checkpoint` (and a blob per channel in `new_versions` that holds a value) in
+        one commit; returns the config that names it."""
         conf = config["configurable"]
         thread_id: str = conf["thread_id"]
         ns: str = conf.get("checkpoint_ns", "")
@@ -236,8 +239,9 @@ class InMemSaver(BaseCheckpointSaver[str]):
         values: dict[str, Any] = rest.pop("channel_values")  # type: ignore[misc]
         cid = checkpoint["id"]
         blobs = [
-            (K.key(K.BLOB, ns, ch, ver), K.pack_blob(dumps(values[ch]) if ch in values else ("empty", b"")))
+            (K.key(K.BLOB, ns, ch, ver), K.pack_blob(dumps(values[ch])))
             for ch, ver in new_versions.items()
+            if ch in values
         ]
         full_metadata = get_checkpoint_metadata(config, metadata)
         run_id = full_metadata.get("run_id")
@@ -246,6 +250,7 @@ class InMemSaver(BaseCheckpointSaver[str]):
             dumps(full_metadata),
             conf.get("checkpoint_id"),
             run_id if isinstance(run_id, str) else None,
+            list(values),
         )
         latest_key = K.key(K.LATEST, ns)
         checkpoint_key = K.key(K.CHECKPOINT, ns, cid)
