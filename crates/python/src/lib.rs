@@ -29,6 +29,7 @@ mod convert;
 mod database;
 mod errors;
 mod events;
+mod history;
 mod kv;
 mod point;
 mod records;
@@ -61,5 +62,17 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<records::Transition>()?;
     m.add_class::<records::Span>()?;
     m.add_class::<records::SpanTree>()?;
+    m.add_class::<history::View>()?;
+    m.add_class::<history::Step>()?;
+    m.add_class::<history::Timeline>()?;
+    m.add_class::<history::KeyVersion>()?;
+    m.add_class::<history::KeyHistory>()?;
+    m.add_class::<history::RunDiff>()?;
+    m.add_class::<history::KvChange>()?;
+    m.add_class::<history::EventsDiff>()?;
+    m.add_class::<history::CellChange>()?;
+    m.add_class::<history::SpanChange>()?;
+    m.add_class::<history::Replay>()?;
+    m.add_class::<history::ReplayStep>()?;
     Ok(())
 }
