@@ -17,6 +17,10 @@ chosen durability mode promises.
                 tx.state.set("step", 2)
                 tx.kv.put("last_tool", "search")
 
+History: `db.run_view_at(run, version=...)` reads a run as it was at a point of its life,
+`db.fork_run` branches from one, `db.run_timeline` / `db.key_history` list its steps and a
+key's versions, `db.diff_runs` / `db.diff_run` compare, `db.replay` walks it step by step.
+
 Calls that wait on the engine (opening, commits and their syncs, reads, scans, checkpoints)
 release the GIL, so other threads run meanwhile. For asyncio, `in_mem.aio.AsyncDatabase` gives
 every such call an awaitable twin that never blocks the event loop.
@@ -61,16 +65,28 @@ from ._errors import (
 from ._native import (
     AgentId,
     Cell,
+    CellChange,
     Chain,
     Database,
     Event,
     EventLog,
+    EventsDiff,
+    KeyHistory,
+    KeyVersion,
     KVStore,
+    KvChange,
+    Replay,
+    ReplayStep,
     Run,
+    RunDiff,
     RunInfo,
+    RunView,
     Span,
+    SpanChange,
     SpanTree,
     StateMachine,
+    Step,
+    Timeline,
     TraceStore,
     Transaction,
     Transition,
@@ -96,6 +112,19 @@ __all__ = [
     "Transition",
     "Span",
     "SpanTree",
+    # history: views of a run's past, timelines, a key's versions, diffs, replays
+    "RunView",
+    "Timeline",
+    "Step",
+    "KeyHistory",
+    "KeyVersion",
+    "RunDiff",
+    "KvChange",
+    "EventsDiff",
+    "CellChange",
+    "SpanChange",
+    "Replay",
+    "ReplayStep",
     # errors
     "Error",
     "ClosedError",
