@@ -9,9 +9,11 @@
 //!
 //! Code map: `database.rs` (the `Database` class), `run.rs` (`Run`), `transaction.rs`
 //! (`Transaction` and the retry helper) over `worker.rs` (a transaction's thread), `target.rs`
-//! (where accessor calls go), the accessors `kv.rs`, `events.rs`, `state.rs`, `trace.rs`,
-//! `records.rs` (what calls return), `convert.rs` (Python values and stored values),
-//! `errors.rs` (engine errors as Python exceptions), `point.rs` (points in a run's history), `shared.rs` (the closable handle).
+//! (where accessor calls go: a run, a transaction or a view of a run's past), the accessors
+//! `kv.rs`, `events.rs`, `state.rs`, `trace.rs`, `records.rs` (what calls return),
+//! `history/` (views of a run's past, timelines and key histories, diffs, replays),
+//! `point.rs` (points in a run's history), `convert.rs` (Python values and stored values),
+//! `errors.rs` (engine errors as Python exceptions), `shared.rs` (the closable handle).
 //!
 //! ```python
 //! import in_mem
