@@ -504,6 +504,23 @@ impl Database {
         history::diff_run(py, &self.shared, run, from, to)
     }
 
+    /// The recorded answers of `run`'s tool calls and queries as of a point (keyword
+    /// `version=`, `event=` or `time=`; none: now), served back in order by the returned
+    /// `Cassette` to execute the run again without calling anything.
+    #[pyo3(signature = (run, *, version = None, event = None, time = None))]
+    fn cassette(
+        &self,
+        py: Python<'_>,
+        run: &Bound<'_, PyAny>,
+        version: Option<u64>,
+        event: Option<u64>,
+        time: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<history::Cassette> {
+        let run = run_id_of(run)?;
+        let at = at_of(py, version, event, time)?;
+        history::cassette(py, &self.shared, run, at)
+    }
+
     /// Walks `run` step by step, oldest first: an iterator of `ReplayStep` (the step and a
     /// view of the run right after it), each verified before it is yielded (see `Replay`).
     fn replay(&self, py: Python<'_>, run: &Bound<'_, PyAny>) -> PyResult<history::Replay> {

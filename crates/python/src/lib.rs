@@ -11,7 +11,8 @@
 //! (`Transaction` and the retry helper) over `worker.rs` (a transaction's thread), `target.rs`
 //! (where accessor calls go: a run, a transaction or a view of a run's past), the accessors
 //! `kv.rs`, `events.rs`, `state.rs`, `trace.rs`, `records.rs` (what calls return),
-//! `history/` (views of a run's past, timelines and key histories, diffs, replays),
+//! `history/` (views of a run's past, timelines and key histories, diffs, replays,
+//! cassettes),
 //! `point.rs` (points in a run's history), `convert.rs` (Python values and stored values),
 //! `errors.rs` (engine errors as Python exceptions), `shared.rs` (the closable handle).
 //!
@@ -76,5 +77,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<history::SpanChange>()?;
     m.add_class::<history::Replay>()?;
     m.add_class::<history::ReplayStep>()?;
+    m.add_class::<history::Cassette>()?;
+    m.add_class::<history::Recorded>()?;
     Ok(())
 }

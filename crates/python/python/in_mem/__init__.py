@@ -19,7 +19,8 @@ chosen durability mode promises.
 
 History: `db.run_view_at(run, version=...)` reads a run as it was at a point of its life,
 `db.fork_run` branches from one, `db.run_timeline` / `db.key_history` list its steps and a
-key's versions, `db.diff_runs` / `db.diff_run` compare, `db.replay` walks it step by step.
+key's versions, `db.diff_runs` / `db.diff_run` compare, `db.replay` walks it step by step, and
+`db.cassette` serves its recorded tool answers back to execute it again.
 
 Calls that wait on the engine (opening, commits and their syncs, reads, scans, checkpoints)
 release the GIL, so other threads run meanwhile. For asyncio, `in_mem.aio.AsyncDatabase` gives
@@ -38,6 +39,7 @@ from ._errors import (
     ClosedError,
     Conflict,
     CorruptionError,
+    Divergence,
     DurabilityError,
     Error,
     ForbiddenTransition,
@@ -64,6 +66,7 @@ from ._errors import (
 )
 from ._native import (
     AgentId,
+    Cassette,
     Cell,
     CellChange,
     Chain,
@@ -75,6 +78,7 @@ from ._native import (
     KeyVersion,
     KVStore,
     KvChange,
+    RecordedCall,
     Replay,
     ReplayStep,
     Run,
@@ -125,6 +129,8 @@ __all__ = [
     "SpanChange",
     "Replay",
     "ReplayStep",
+    "Cassette",
+    "RecordedCall",
     # errors
     "Error",
     "ClosedError",
@@ -151,6 +157,7 @@ __all__ = [
     "ChainBroken",
     "UnknownSpan",
     "SpanFinished",
+    "Divergence",
     "DurabilityError",
     "LockedError",
     "CorruptionError",

@@ -172,6 +172,15 @@ class Database:
         keywords; none: now). Blocks."""
     def replay(self, run: RunLike) -> Replay:
         """`run` walked step by step, each step verified as it is reached. Blocks (per step)."""
+    def cassette(
+        self,
+        run: RunLike,
+        *,
+        version: int | None = None,
+        event: int | None = None,
+        time: datetime.datetime | None = None,
+    ) -> Cassette:
+        """`run`'s recorded tool answers as of a point (none: now), to execute it again. Blocks."""
     def transaction(self, run: RunLike) -> Transaction:
         """Opens a transaction of `run`: commit on a normal `with` exit, nothing on an exception."""
     def transaction_with_retry(
@@ -420,6 +429,8 @@ class RunView:
     def state(self) -> StateMachine: ...
     @property
     def trace(self) -> TraceStore: ...
+    def cassette(self) -> Cassette:
+        """The run's recorded tool answers as of this point. Blocks."""
 
 class Step:
     """One commit of a run and what it wrote, by primitive (keys, not values)."""
@@ -520,3 +531,41 @@ class Replay:
 
     def __iter__(self) -> Self: ...
     def __next__(self) -> ReplayStep: ...
+
+class RecordedCall:
+    span: int
+    kind: Literal["tool_call", "query"]
+    name: str
+    """The tool's name, or the query's text."""
+    fingerprint: str
+    status: Literal["running", "ok", "error"]
+    result: Any
+
+class Cassette:
+    """A run's recorded tool and query answers, served in recording order; a call that is not
+    the next recorded one raises Divergence and leaves the cassette where it was. In memory:
+    no call blocks."""
+
+    @staticmethod
+    def fingerprint_of(request: Storable) -> str:
+        """SHA-256 (hex) of the request's canonical stored form."""
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def position(self) -> int: ...
+    @property
+    def remaining(self) -> int: ...
+    @property
+    def calls(self) -> list[RecordedCall]: ...
+    def tool(self, name: str, arguments: Storable = None) -> Any:
+        """The recorded result of the next call, which must be tool `name` with `arguments`."""
+    def query(self, query: str) -> Any:
+        """The recorded result of the next call, which must be query `query`."""
+    def call(self, name: str, fingerprint: str) -> Any:
+        """The recorded result of the next call, matched by a fingerprint of your own."""
+    def play(self, name: str, fingerprint: str) -> RecordedCall:
+        """Serves the next call like `call`; returns the whole record (status and result)."""
+    def finish(self) -> None:
+        """Divergence unless every recorded call was made."""

@@ -38,6 +38,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, Generic, Optional, TypeVar, Union
 
 from ._native import (
+    Cassette,
     Cell,
     Chain,
     Database,
@@ -457,6 +458,10 @@ class AsyncRunView(_Scoped):
         """The version the view is at."""
         return self.sync.version
 
+    async def cassette(self) -> Cassette:
+        """The run's recorded tool answers as of this point (the `Cassette` never blocks)."""
+        return await self._pool.call(self.sync.cassette)
+
     def __repr__(self) -> str:
         return f"<in_mem.aio.AsyncRunView of run {self.sync.run_id} at version {self.sync.version}>"
 
@@ -711,6 +716,10 @@ class AsyncDatabase:
         """`run` walked step by step: `async for step in await db.replay(run):`."""
         replay = await self._pool.call(self.sync.replay, _sync_run(run))
         return AsyncReplay(replay, self._pool)
+
+    async def cassette(self, run: Union[AsyncRun, Run, str], **point: Any) -> Cassette:
+        """`run`'s recorded tool answers as of a point (the `Cassette` never blocks)."""
+        return await self._pool.call(self.sync.cassette, _sync_run(run), **point)
 
     def transaction(self, run: Union[AsyncRun, Run, str]) -> _Opening[AsyncTransaction]:
         """Opens a transaction of `run`: `async with db.transaction(run) as tx:` commits on a

@@ -1,10 +1,12 @@
 //! History from Python: views of a run's past (`view.rs`), a run's timeline and a key's
-//! versions (`timeline.rs`), diffs (`diff.rs`) and replays (`replay.rs`). `Database` and `Run`
+//! versions (`timeline.rs`), diffs (`diff.rs`), replays (`replay.rs`) and cassettes of a run's
+//! recorded tool answers (`cassette.rs`). `Database` and `Run`
 //! methods call the functions here; each runs the engine's call detached from the interpreter
 //! (they scan the run's versions) and converts the answer while attached.
 //!
 //! Points in a run's life come from `point.rs`; the engine resolves them.
 
+mod cassette;
 mod diff;
 mod replay;
 mod timeline;
@@ -12,12 +14,14 @@ mod view;
 
 use std::ops::Bound;
 
+use in_mem::primitives::Cassette as RustCassette;
 use in_mem::{At, RunId};
 use pyo3::prelude::*;
 
 use crate::errors::OrRaise;
 use crate::shared::Shared;
 
+pub(crate) use cassette::{Cassette, Recorded};
 pub(crate) use diff::{CellChange, EventsDiff, KvChange, RunDiff, SpanChange};
 pub(crate) use replay::{Replay, ReplayStep};
 pub(crate) use timeline::{KeyHistory, KeyVersion, Step, Timeline};
@@ -88,4 +92,13 @@ pub(crate) fn replay(py: Python<'_>, shared: &Shared, run: RunId) -> PyResult<Re
     let db = shared.db(py)?;
     let replay = py.detach(move || db.replay(run)).or_raise(py)?;
     Ok(Replay::new(shared.clone(), run, replay))
+}
+
+/// The recorded tool answers of `run` as of point `at`.
+pub(crate) fn cassette(py: Python<'_>, shared: &Shared, run: RunId, at: At) -> PyResult<Cassette> {
+    let db = shared.db(py)?;
+    let cassette = py
+        .detach(move || RustCassette::from_view(&mut db.run_view_at(run, at)?))
+        .or_raise(py)?;
+    Ok(Cassette::new(cassette))
 }

@@ -2,10 +2,14 @@
 //! accessor classes as a run (`view.kv`, `view.events`, `view.state`, `view.trace`), pointed at
 //! the engine's view instead of a transaction (see `target.rs`).
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
+
+use in_mem::primitives::Cassette as RustCassette;
 
 use pyo3::prelude::*;
 
+use super::Cassette;
+use crate::errors::OrRaise;
 use crate::events::Events;
 use crate::kv::Kv;
 use crate::shared::Shared;
@@ -71,6 +75,20 @@ impl View {
     #[getter]
     fn trace(&self) -> Trace {
         Trace::new(self.target())
+    }
+
+    /// The recorded answers of the run's tool calls and queries as of this point, to execute
+    /// the run again from here without calling anything (see `Cassette`).
+    fn cassette(&self, py: Python<'_>) -> PyResult<Cassette> {
+        self.target.shared.db(py)?;
+        let target = Arc::clone(&self.target);
+        let cassette = py
+            .detach(move || {
+                let mut view = target.view.lock().unwrap_or_else(PoisonError::into_inner);
+                RustCassette::from_view(&mut view)
+            })
+            .or_raise(py)?;
+        Ok(Cassette::new(cassette))
     }
 
     fn __repr__(&self) -> String {
