@@ -1,5 +1,7 @@
 //! `Database`: opening (durability mode and options), the database-wide calls (flush,
-//! checkpoint, close, what recovery found), beginning and finding runs, and transactions.
+//! checkpoint, close, what recovery found), beginning and finding runs, and transactions; and
+//! the history calls (forks, views of a run's past, timelines, key histories, diffs, replays,
+//! cassettes), whose work is in `history/`.
 
 use std::path::PathBuf;
 

@@ -1,4 +1,4 @@
-//! `run.events` and `tx.events`: a run's append-only, hash-chained event log.
+//! `run.events`, `tx.events` and `view.events`: a run's append-only, hash-chained event log.
 
 use pyo3::prelude::*;
 

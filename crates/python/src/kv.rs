@@ -1,4 +1,4 @@
-//! `run.kv` and `tx.kv`: the agent's memory, on Python values.
+//! `run.kv`, `tx.kv` and `view.kv`: the agent's memory, on Python values.
 //!
 //! Keys are `str` (stored as UTF-8) or `bytes`; values are what `convert.rs` stores. Bytes stored
 //! here are the same bytes the Rust byte API (`Database::put`/`get`) reads and writes.
@@ -11,8 +11,9 @@ use crate::convert::{duration, from_value, key_bytes, key_to_py, to_value};
 use crate::records::Versioned;
 use crate::target::Target;
 
-/// The agent's memory as one run sees it (or as one transaction does): its view as of the run's
-/// start plus its own writes, shared with the agent's other runs under the run model.
+/// The agent's memory as one run sees it (or as one transaction does, or a view of the run's
+/// past): its view as of the run's start plus its own writes, shared with the agent's other runs
+/// under the run model. On a view, writes raise `in_mem.ReadOnlyView`.
 #[pyclass(module = "in_mem", frozen, name = "KVStore")]
 pub(crate) struct Kv {
     target: Target,

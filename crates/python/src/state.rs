@@ -1,4 +1,5 @@
-//! `run.state` and `tx.state`: a run's versioned state cells and declared state machines.
+//! `run.state`, `tx.state` and `view.state`: a run's versioned state cells and declared state
+//! machines.
 
 use in_mem::primitives::MachineDefinition;
 use pyo3::prelude::*;

@@ -1,5 +1,5 @@
-//! `run.trace` and `tx.trace`: a run's spans (tool calls, decisions, queries, thoughts, errors,
-//! custom steps) as a tree, and the queries over them.
+//! `run.trace`, `tx.trace` and `view.trace`: a run's spans (tool calls, decisions, queries,
+//! thoughts, errors, custom steps) as a tree, and the queries over them.
 //!
 //! A span is described by its kind's name and the kind's fields as keywords, the way the Rust
 //! `NewSpan` constructors take them:

@@ -239,7 +239,7 @@ def test_one_view_read_from_many_threads_answers_the_same(run: in_mem.Run) -> No
         try:
             for _ in range(20):
                 answers.append(view.kv.list("k"))
-        except BaseException as e:  # noqa: BLE001 - reported below
+        except BaseException as e:  # reported below
             errors.append(e)
 
     threads = [threading.Thread(target=read) for _ in range(4)]

@@ -255,7 +255,7 @@ class Transaction:
     def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> Literal[False]: ...
 
 class KVStore:
-    """The agent's memory as one run (or transaction) sees it. Every call blocks."""
+    """The agent's memory as one run (or transaction, or view) sees it. Every call blocks."""
 
     def put(self, key: Key, value: Storable, *, ttl: Seconds | None = None) -> int | None:
         """Stores `value`; returns the commit version (None inside a transaction)."""
