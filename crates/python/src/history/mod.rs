@@ -1,8 +1,8 @@
 //! History from Python: views of a run's past (`view.rs`), a run's timeline and a key's
 //! versions (`timeline.rs`), diffs (`diff.rs`), replays (`replay.rs`) and cassettes of a run's
-//! recorded tool answers (`cassette.rs`). `Database` and `Run`
-//! methods call the functions here; each runs the engine's call detached from the interpreter
-//! (they scan the run's versions) and converts the answer while attached.
+//! recorded tool answers (`cassette.rs`). `Database` and `Run` methods call the functions here;
+//! each runs the engine's call detached from the interpreter (they scan the run's versions) and
+//! converts the answer while attached.
 //!
 //! Points in a run's life come from `point.rs`; the engine resolves them.
 
