@@ -127,7 +127,7 @@ impl Key {
         Ok((pos, RunId::from_bytes(run), TypeTag::try_from(tag)?))
     }
 
-    /// Decodes exactly an encoded namespace (what [`Namespace::encode`] makes: the prefix of
+    /// Decodes exactly an encoded namespace (what [`Namespace::encode_into`] writes: the prefix of
     /// every key of one run), as the engine logs it when it deletes a run's data.
     pub fn decode_namespace(bytes: &[u8]) -> Result<Namespace> {
         let (namespace, end) = decode_namespace(bytes)?;

@@ -61,14 +61,11 @@ fn checkpoint_and_reload(memtable: &Memtable, restore: bool) -> Memtable {
     let loaded = Memtable::new(file.version);
     read_checkpoint(&dir, &file, &mut |entry| {
         let kind = match entry.op {
-            CheckpointOp::Put { value, expires_at } => MutationKind::Put {
-                value: value.into(),
-                expires_at,
-            },
+            CheckpointOp::Put { value, expires_at } => MutationKind::Put { value, expires_at },
             CheckpointOp::Delete => MutationKind::Delete,
         };
         let mutation = Mutation {
-            key: entry.key.into(),
+            key: entry.key,
             kind,
         };
         loaded.apply(

@@ -83,7 +83,7 @@ pub use in_mem_engine::{FollowStop, Refreshed};
 /// The agent primitives: `KVStore`, `EventLog`, `StateMachine`, `TraceStore`, `RunIndex`, and
 /// `Cassette` (a run's recorded tool answers, to execute it again).
 ///
-/// Each has `*_in` calls that take a [`Transaction`](crate::Transaction), so one
+/// Each has `*_in` calls that take a [`Transaction`], so one
 /// `Database::transaction` can change several of them atomically.
 pub mod primitives {
     pub use in_mem_core_types::{from_value, to_value};

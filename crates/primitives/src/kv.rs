@@ -67,7 +67,7 @@ impl KVStore {
         }
     }
 
-    /// The stored [`Value`] under `key`, with its version, timestamp and TTL.
+    /// The stored [`Value`](in_mem_core_types::Value) under `key`, with its version, timestamp and TTL.
     pub fn get_versioned(
         &self,
         run: RunId,

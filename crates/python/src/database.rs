@@ -1,15 +1,21 @@
 //! `Database`: opening (durability mode and options), the database-wide calls (flush,
-//! checkpoint, close, what recovery found), beginning and finding runs, and transactions.
+//! checkpoint, close, what recovery found), beginning and finding runs, and transactions; and
+//! the history calls (forks, views of a run's past, timelines, key histories, diffs, replays,
+//! cassettes), whose work is in `history/`.
 
 use std::path::PathBuf;
 
-use in_mem::{DurabilityMode, OpenOptions, RecoveryMode, RecoveryReport, RunOptions, RunQuery};
+use in_mem::{
+    DurabilityMode, HistoryRetention, OpenOptions, RecoveryMode, RecoveryReport, RunOptions,
+    RunQuery,
+};
 use in_mem::{RunStatus, TailState, Timestamp};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyType};
 
-use crate::convert::{duration, to_timestamp, to_value};
+use crate::convert::{duration, key_bytes, to_timestamp, to_value};
 use crate::errors::{OrRaise, invalid};
+use crate::history;
 use crate::point::at_of;
 use crate::records::{RunInfo, agent_of, quoted};
 use crate::run::{Run, run_id_of};
@@ -24,7 +30,9 @@ use crate::transaction::{Transaction, with_retry};
 /// concurrent commits share one), "batched" (the default: written to the OS; a background sync
 /// every `interval_ms`, default 100, or after `max_commits`, default 1000) or "async" (buffered
 /// in the process; written and synced every `interval_ms`, default 1000). Use it as a context
-/// manager, or call `close()`.
+/// manager, or call `close()`. `history_keep_for` (default 10 minutes) and
+/// `history_keep_min_versions` (default 1) say how long superseded versions stay readable for
+/// views of the past (`run_view_at`, `key_history`, `diff_run`, `replay`).
 #[pyclass(module = "in_mem", frozen)]
 pub(crate) struct Database {
     shared: Shared,
@@ -53,6 +61,8 @@ impl Database {
         ended_run_retention = None,
         interrupted_run_grace = None,
         sweep_interval = None,
+        history_keep_for = None,
+        history_keep_min_versions = None,
         recovery_mode = "refuse",
     ))]
     #[allow(clippy::too_many_arguments)] // Python keywords, each optional
@@ -67,6 +77,8 @@ impl Database {
         ended_run_retention: Option<&Bound<'_, PyAny>>,
         interrupted_run_grace: Option<&Bound<'_, PyAny>>,
         sweep_interval: Option<&Bound<'_, PyAny>>,
+        history_keep_for: Option<&Bound<'_, PyAny>>,
+        history_keep_min_versions: Option<usize>,
         recovery_mode: &str,
     ) -> PyResult<Self> {
         let mode = durability_mode(py, durability, interval_ms, max_commits)?;
@@ -85,6 +97,16 @@ impl Database {
         }
         if let Some(d) = sweep_interval {
             options = options.sweep_interval(duration(d, "sweep_interval")?);
+        }
+        if history_keep_for.is_some() || history_keep_min_versions.is_some() {
+            let mut retention = HistoryRetention::default();
+            if let Some(d) = history_keep_for {
+                retention.keep_for = duration(d, "history_keep_for")?;
+            }
+            if let Some(n) = history_keep_min_versions {
+                retention.keep_min_versions = n;
+            }
+            options = options.history(retention);
         }
         options = options.recovery_mode(match recovery_mode {
             "refuse" => RecoveryMode::Refuse,
@@ -398,6 +420,121 @@ impl Database {
         let run = run_id_of(run)?;
         let db = self.shared.db(py)?;
         py.detach(move || db.delete_run_tree(run)).or_raise(py)
+    }
+
+    /// `run` as it was right after a point of its history (keyword `version=`, `event=` or
+    /// `time=`; none: as it is now): a read-only `RunView` whose `kv`, `events`, `state` and
+    /// `trace` read what the run saw then (its snapshot of the agent's memory and its own
+    /// writes up to the point). Writes through it raise `in_mem.ReadOnlyView`; reads that need
+    /// a version retention reclaimed raise `in_mem.HistoryPruned`. `in_mem.UnknownPoint` if the
+    /// point is not in the run's life.
+    #[pyo3(signature = (run, *, version = None, event = None, time = None))]
+    fn run_view_at(
+        &self,
+        py: Python<'_>,
+        run: &Bound<'_, PyAny>,
+        version: Option<u64>,
+        event: Option<u64>,
+        time: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<history::View> {
+        let run = run_id_of(run)?;
+        let at = at_of(py, version, event, time)?;
+        history::view_at(py, &self.shared, run, at)
+    }
+
+    /// `run`'s steps (its commits), oldest first, each with its version, time and what it
+    /// wrote (keys of the agent's memory, events with their types, cells, machines, spans).
+    /// Only steps with `start <= version < end` (each bound optional), at most `limit`.
+    #[pyo3(signature = (run, *, start = None, end = None, limit = None))]
+    fn run_timeline(
+        &self,
+        py: Python<'_>,
+        run: &Bound<'_, PyAny>,
+        start: Option<u64>,
+        end: Option<u64>,
+        limit: Option<usize>,
+    ) -> PyResult<history::Timeline> {
+        let run = run_id_of(run)?;
+        history::timeline(py, &self.shared, run, start, end, limit)
+    }
+
+    /// The versions of `key` in the agent's memory that `run` can see (those up to its
+    /// snapshot, its own, a fork's ancestors' up to the fork points), newest first.
+    fn key_history(
+        &self,
+        py: Python<'_>,
+        run: &Bound<'_, PyAny>,
+        key: &Bound<'_, PyAny>,
+    ) -> PyResult<history::KeyHistory> {
+        let run = run_id_of(run)?;
+        history::key_history(py, &self.shared, run, key_bytes(key)?)
+    }
+
+    /// What differs between runs `a` and `b` as they are now (typically a run and its fork):
+    /// keys of the agent's memory, the first diverging event and the events after it on each
+    /// side, state cells, spans. `str()` of the result is a unified diff.
+    fn diff_runs(
+        &self,
+        py: Python<'_>,
+        a: &Bound<'_, PyAny>,
+        b: &Bound<'_, PyAny>,
+    ) -> PyResult<history::RunDiff> {
+        history::diff_runs(py, &self.shared, run_id_of(a)?, run_id_of(b)?)
+    }
+
+    /// What changed in `run` from one point of its history to another: `from_version=`,
+    /// `from_event=` or `from_time=`, and `to_version=`, `to_event=` or `to_time=` (at most one
+    /// of each three; none: as the run is now).
+    #[pyo3(signature = (
+        run,
+        *,
+        from_version = None,
+        from_event = None,
+        from_time = None,
+        to_version = None,
+        to_event = None,
+        to_time = None,
+    ))]
+    #[allow(clippy::too_many_arguments)] // Python keywords, each optional
+    fn diff_run(
+        &self,
+        py: Python<'_>,
+        run: &Bound<'_, PyAny>,
+        from_version: Option<u64>,
+        from_event: Option<u64>,
+        from_time: Option<&Bound<'_, PyAny>>,
+        to_version: Option<u64>,
+        to_event: Option<u64>,
+        to_time: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<history::RunDiff> {
+        let run = run_id_of(run)?;
+        let from = at_of(py, from_version, from_event, from_time)?;
+        let to = at_of(py, to_version, to_event, to_time)?;
+        history::diff_run(py, &self.shared, run, from, to)
+    }
+
+    /// The recorded answers of `run`'s tool calls and queries as of a point (keyword
+    /// `version=`, `event=` or `time=`; none: now), served back in order by the returned
+    /// `Cassette` to execute the run again without calling anything.
+    #[pyo3(signature = (run, *, version = None, event = None, time = None))]
+    fn cassette(
+        &self,
+        py: Python<'_>,
+        run: &Bound<'_, PyAny>,
+        version: Option<u64>,
+        event: Option<u64>,
+        time: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<history::Cassette> {
+        let run = run_id_of(run)?;
+        let at = at_of(py, version, event, time)?;
+        history::cassette(py, &self.shared, run, at)
+    }
+
+    /// Walks `run` step by step, oldest first: an iterator of `ReplayStep` (the step and a
+    /// view of the run right after it), each verified before it is yielded (see `Replay`).
+    fn replay(&self, py: Python<'_>, run: &Bound<'_, PyAny>) -> PyResult<history::Replay> {
+        let run = run_id_of(run)?;
+        history::replay(py, &self.shared, run)
     }
 
     /// Opens a transaction of `run` (a `Run` or a run id): `with db.transaction(run) as tx:`

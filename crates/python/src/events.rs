@@ -1,4 +1,4 @@
-//! `run.events` and `tx.events`: a run's append-only, hash-chained event log.
+//! `run.events`, `tx.events` and `view.events`: a run's append-only, hash-chained event log.
 
 use pyo3::prelude::*;
 
@@ -40,14 +40,14 @@ impl Events {
 
     /// The event at `sequence`, or `None`.
     fn read(&self, py: Python<'_>, sequence: u64) -> PyResult<Option<Event>> {
-        let event = self.target.call(py, move |tx| tx.events().get(sequence))?;
+        let event = self.target.read(py, move |tx| tx.events().get(sequence))?;
         event.map(|e| Event::from_rust(py, &e)).transpose()
     }
 
     /// The events with `start <= sequence < end` (`end=None`: to the newest), in order.
     #[pyo3(signature = (start = 0, end = None))]
     fn range(&self, py: Python<'_>, start: u64, end: Option<u64>) -> PyResult<Vec<Event>> {
-        let events = self.target.call(py, move |tx| {
+        let events = self.target.read(py, move |tx| {
             let mut log = tx.events();
             let end = match end {
                 Some(end) => end,
@@ -62,13 +62,13 @@ impl Events {
     fn by_type(&self, py: Python<'_>, event_type: String) -> PyResult<Vec<Event>> {
         let events = self
             .target
-            .call(py, move |tx| tx.events().by_type(&event_type))?;
+            .read(py, move |tx| tx.events().by_type(&event_type))?;
         events.iter().map(|e| Event::from_rust(py, e)).collect()
     }
 
     /// The number of events in the log.
     fn len(&self, py: Python<'_>) -> PyResult<u64> {
-        self.target.call(py, |tx| tx.events().len())
+        self.target.read(py, |tx| tx.events().len())
     }
 
     fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
@@ -78,7 +78,7 @@ impl Events {
 
     /// The newest event, or `None` for an empty log.
     fn head(&self, py: Python<'_>) -> PyResult<Option<Event>> {
-        let event = self.target.call(py, |tx| tx.events().head())?;
+        let event = self.target.read(py, |tx| tx.events().head())?;
         event.map(|e| Event::from_rust(py, &e)).transpose()
     }
 
@@ -88,7 +88,7 @@ impl Events {
         let run = self.target.run_id();
         let summary = self
             .target
-            .call(py, move |tx| tx.events().verify_chain(run))?;
+            .read(py, move |tx| tx.events().verify_chain(run))?;
         Ok(Chain::from_rust(py, &summary))
     }
 

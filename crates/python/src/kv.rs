@@ -1,4 +1,4 @@
-//! `run.kv` and `tx.kv`: the agent's memory, on Python values.
+//! `run.kv`, `tx.kv` and `view.kv`: the agent's memory, on Python values.
 //!
 //! Keys are `str` (stored as UTF-8) or `bytes`; values are what `convert.rs` stores. Bytes stored
 //! here are the same bytes the Rust byte API (`Database::put`/`get`) reads and writes.
@@ -11,8 +11,9 @@ use crate::convert::{duration, from_value, key_bytes, key_to_py, to_value};
 use crate::records::Versioned;
 use crate::target::Target;
 
-/// The agent's memory as one run sees it (or as one transaction does): its view as of the run's
-/// start plus its own writes, shared with the agent's other runs under the run model.
+/// The agent's memory as one run sees it (or as one transaction does, or a view of the run's
+/// past): its view as of the run's start plus its own writes, shared with the agent's other runs
+/// under the run model. On a view, writes raise `in_mem.ReadOnlyView`.
 #[pyclass(module = "in_mem", frozen, name = "KVStore")]
 pub(crate) struct Kv {
     target: Target,
@@ -56,7 +57,7 @@ impl Kv {
         default: Option<Py<PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let key = key_bytes(key)?;
-        let found = self.target.call(py, move |tx| tx.get_value(&key))?;
+        let found = self.target.read(py, move |tx| tx.get_value(&key))?;
         match found {
             Some(value) => Ok(from_value(py, &value)?.unbind()),
             None => Ok(default.unwrap_or_else(|| py.None())),
@@ -66,14 +67,14 @@ impl Kv {
     /// The value under `key` with its version, commit time and time to live, or `None`.
     fn get_versioned(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Option<Versioned>> {
         let key = key_bytes(key)?;
-        let found = self.target.call(py, move |tx| tx.get_versioned(&key))?;
+        let found = self.target.read(py, move |tx| tx.get_versioned(&key))?;
         found.map(|v| Versioned::from_rust(py, &v)).transpose()
     }
 
     /// Whether `key` holds a value.
     fn exists(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
         let key = key_bytes(key)?;
-        self.target.call(py, move |tx| tx.exists(&key))
+        self.target.read(py, move |tx| tx.exists(&key))
     }
 
     fn __contains__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
@@ -97,7 +98,7 @@ impl Kv {
         prefix: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
         let (prefix, as_text) = prefix_of(prefix)?;
-        let rows = self.target.call(py, move |tx| tx.list_versioned(&prefix))?;
+        let rows = self.target.read(py, move |tx| tx.list_versioned(&prefix))?;
         let out = PyList::empty(py);
         for (key, versioned) in rows {
             let pair = PyTuple::new(
@@ -120,7 +121,7 @@ impl Kv {
         prefix: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
         let (prefix, as_text) = prefix_of(prefix)?;
-        let rows = self.target.call(py, move |tx| tx.list_versioned(&prefix))?;
+        let rows = self.target.read(py, move |tx| tx.list_versioned(&prefix))?;
         let out = PyList::empty(py);
         for (key, _) in rows {
             out.append(key_to_py(py, &key, as_text))?;

@@ -9,9 +9,12 @@
 //!
 //! Code map: `database.rs` (the `Database` class), `run.rs` (`Run`), `transaction.rs`
 //! (`Transaction` and the retry helper) over `worker.rs` (a transaction's thread), `target.rs`
-//! (where accessor calls go), the accessors `kv.rs`, `events.rs`, `state.rs`, `trace.rs`,
-//! `records.rs` (what calls return), `convert.rs` (Python values and stored values),
-//! `errors.rs` (engine errors as Python exceptions), `point.rs` (points in a run's history), `shared.rs` (the closable handle).
+//! (where accessor calls go: a run, a transaction or a view of a run's past), the accessors
+//! `kv.rs`, `events.rs`, `state.rs`, `trace.rs`, `records.rs` (what calls return),
+//! `history/` (views of a run's past, timelines and key histories, diffs, replays,
+//! cassettes),
+//! `point.rs` (points in a run's history), `convert.rs` (Python values and stored values),
+//! `errors.rs` (engine errors as Python exceptions), `shared.rs` (the closable handle).
 //!
 //! ```python
 //! import in_mem
@@ -30,6 +33,7 @@ mod convert;
 mod database;
 mod errors;
 mod events;
+mod history;
 mod kv;
 mod point;
 mod records;
@@ -62,6 +66,20 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<records::Transition>()?;
     m.add_class::<records::Span>()?;
     m.add_class::<records::SpanTree>()?;
+    m.add_class::<history::View>()?;
+    m.add_class::<history::Step>()?;
+    m.add_class::<history::Timeline>()?;
+    m.add_class::<history::KeyVersion>()?;
+    m.add_class::<history::KeyHistory>()?;
+    m.add_class::<history::RunDiff>()?;
+    m.add_class::<history::KvChange>()?;
+    m.add_class::<history::EventsDiff>()?;
+    m.add_class::<history::CellChange>()?;
+    m.add_class::<history::SpanChange>()?;
+    m.add_class::<history::Replay>()?;
+    m.add_class::<history::ReplayStep>()?;
+    m.add_class::<history::Cassette>()?;
+    m.add_class::<history::Recorded>()?;
     m.add_function(wrap_pyfunction!(batch::commit_writes, m)?)?;
     m.add_function(wrap_pyfunction!(batch::read_many, m)?)?;
     Ok(())

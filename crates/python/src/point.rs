@@ -1,6 +1,8 @@
 //! Points in a run's history, as Python callers name them: at most one of `version=` (a
 //! commit version), `event=` (an event sequence of the run's own log) or `time=` (a
-//! `datetime`); none means the run as it is now.
+//! `datetime`, compared with the commits' own timestamps, as `run_timeline` shows them: a time
+//! stored in a record, such as an event's, is taken a little before its commit, so it names
+//! the step before); none means the run as it is now.
 
 use in_mem::At;
 use pyo3::prelude::*;

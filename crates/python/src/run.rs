@@ -12,7 +12,9 @@ use pyo3::types::{PyString, PyType};
 use crate::convert::{parse_run_id, to_value, type_name};
 use crate::errors::OrRaise;
 use crate::events::Events;
+use crate::history::{self, View};
 use crate::kv::Kv;
+use crate::point::at_of;
 use crate::records::RunInfo;
 use crate::shared::Shared;
 use crate::state::State;
@@ -106,6 +108,19 @@ impl Run {
     #[getter]
     fn trace(&self) -> Trace {
         Trace::new(self.target())
+    }
+
+    /// The run as it was right after a point of its history (see `Database.run_view_at`).
+    #[pyo3(signature = (*, version = None, event = None, time = None))]
+    fn view_at(
+        &self,
+        py: Python<'_>,
+        version: Option<u64>,
+        event: Option<u64>,
+        time: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<View> {
+        let at = at_of(py, version, event, time)?;
+        history::view_at(py, &self.shared, self.id, at)
     }
 
     /// A description of the run: agent, status, parent, times, tags, metadata, error.

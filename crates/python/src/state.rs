@@ -1,4 +1,5 @@
-//! `run.state` and `tx.state`: a run's versioned state cells and declared state machines.
+//! `run.state`, `tx.state` and `view.state`: a run's versioned state cells and declared state
+//! machines.
 
 use in_mem::primitives::MachineDefinition;
 use pyo3::prelude::*;
@@ -39,7 +40,7 @@ impl State {
 
     /// Cell `name` (value, version, update time), or `None`.
     fn read(&self, py: Python<'_>, name: String) -> PyResult<Option<Cell>> {
-        let cell = self.target.call(py, move |tx| tx.cells().get(&name))?;
+        let cell = self.target.read(py, move |tx| tx.cells().get(&name))?;
         cell.map(|c| Cell::from_rust(py, &c)).transpose()
     }
 
@@ -71,7 +72,7 @@ impl State {
 
     /// Every live cell, by name.
     fn cells<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let cells = self.target.call(py, |tx| tx.cells().list())?;
+        let cells = self.target.read(py, |tx| tx.cells().list())?;
         let out = PyDict::new(py);
         for (name, cell) in &cells {
             out.set_item(name, Cell::from_rust(py, cell)?)?;
@@ -111,7 +112,7 @@ impl State {
     fn machine_state(&self, py: Python<'_>, name: String) -> PyResult<Option<Cell>> {
         let cell = self
             .target
-            .call(py, move |tx| tx.cells().machine_state(&name))?;
+            .read(py, move |tx| tx.cells().machine_state(&name))?;
         cell.map(|c| Cell::from_rust(py, &c)).transpose()
     }
 

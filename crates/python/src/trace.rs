@@ -1,5 +1,5 @@
-//! `run.trace` and `tx.trace`: a run's spans (tool calls, decisions, queries, thoughts, errors,
-//! custom steps) as a tree, and the queries over them.
+//! `run.trace`, `tx.trace` and `view.trace`: a run's spans (tool calls, decisions, queries,
+//! thoughts, errors, custom steps) as a tree, and the queries over them.
 //!
 //! A span is described by its kind's name and the kind's fields as keywords, the way the Rust
 //! `NewSpan` constructors take them:
@@ -112,43 +112,43 @@ impl Trace {
 
     /// Span `span`, or `None`.
     fn get(&self, py: Python<'_>, span: u64) -> PyResult<Option<Span>> {
-        let found = self.target.call(py, move |tx| tx.spans().get(span))?;
+        let found = self.target.read(py, move |tx| tx.spans().get(span))?;
         found.map(|s| Span::from_rust(py, &s)).transpose()
     }
 
     /// The spans whose parent is `span`, in id order.
     fn children(&self, py: Python<'_>, span: u64) -> PyResult<Vec<Span>> {
-        let spans = self.target.call(py, move |tx| tx.spans().children(span))?;
+        let spans = self.target.read(py, move |tx| tx.spans().children(span))?;
         spans.iter().map(|s| Span::from_rust(py, s)).collect()
     }
 
     /// The spans without a parent, in id order.
     fn roots(&self, py: Python<'_>) -> PyResult<Vec<Span>> {
-        let spans = self.target.call(py, |tx| tx.spans().roots())?;
+        let spans = self.target.read(py, |tx| tx.spans().roots())?;
         spans.iter().map(|s| Span::from_rust(py, s)).collect()
     }
 
     /// `span` and everything inside it, as a tree; `None` if there is no such span.
     fn tree(&self, py: Python<'_>, span: u64) -> PyResult<Option<SpanTree>> {
-        let tree = self.target.call(py, move |tx| tx.spans().tree(span))?;
+        let tree = self.target.read(py, move |tx| tx.spans().tree(span))?;
         tree.map(|t| SpanTree::from_rust(py, &t)).transpose()
     }
 
     /// The spans of `kind`, in id order.
     fn by_kind(&self, py: Python<'_>, kind: String) -> PyResult<Vec<Span>> {
-        let spans = self.target.call(py, move |tx| tx.spans().by_kind(&kind))?;
+        let spans = self.target.read(py, move |tx| tx.spans().by_kind(&kind))?;
         spans.iter().map(|s| Span::from_rust(py, s)).collect()
     }
 
     /// The spans carrying `tag`, in id order.
     fn by_tag(&self, py: Python<'_>, tag: String) -> PyResult<Vec<Span>> {
-        let spans = self.target.call(py, move |tx| tx.spans().by_tag(&tag))?;
+        let spans = self.target.read(py, move |tx| tx.spans().by_tag(&tag))?;
         spans.iter().map(|s| Span::from_rust(py, s)).collect()
     }
 
     /// Every span of the run, in id order.
     fn all(&self, py: Python<'_>) -> PyResult<Vec<Span>> {
-        let spans = self.target.call(py, |tx| tx.spans().all())?;
+        let spans = self.target.read(py, |tx| tx.spans().all())?;
         spans.iter().map(|s| Span::from_rust(py, s)).collect()
     }
 

@@ -54,7 +54,7 @@ mod sync;
 mod version_counter;
 
 #[cfg(not(inmem_loom))]
-pub use memtable::{KeepNothing, Memtable, Scan, SweepPause, SweepRules, SweepStats};
+pub use memtable::{KeepNothing, Loader, Memtable, Scan, SweepPause, SweepRules, SweepStats};
 pub use mutation::{Mutation, MutationKind};
 pub use read_view::ReadView;
 pub use read_view::Writer;

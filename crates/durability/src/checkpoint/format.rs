@@ -1,6 +1,8 @@
 //! Bytes of a checkpoint: the header, entry and trailer payloads (see the module docs).
 #![deny(clippy::indexing_slicing)]
 
+use std::sync::Arc;
+
 use in_mem_core_types::{RunId, Timestamp, Version};
 
 use super::{CheckpointCuts, CheckpointEntry, CheckpointOp};
@@ -182,7 +184,7 @@ pub(super) fn decode_payload(bytes: &[u8]) -> Result<Payload, &'static str> {
         }
         TAG_ENTRY => {
             let key_len = at.u32()? as usize;
-            let key = at.take(key_len)?.to_vec();
+            let key = Arc::from(at.take(key_len)?);
             let version = Version::new(at.u64()?);
             let writer = RunId::from_bytes(at.take(16)?.try_into().expect("16 bytes"));
             let timestamp = Timestamp::from_micros(at.u64()?);
@@ -198,7 +200,7 @@ pub(super) fn decode_payload(bytes: &[u8]) -> Result<Payload, &'static str> {
                 OP_PUT => {
                     let expires = at.u64()?;
                     let value_len = at.u32()? as usize;
-                    let value = at.take(value_len)?.to_vec();
+                    let value = Arc::from(at.take(value_len)?);
                     let expires_at = (expires != 0).then(|| Timestamp::from_micros(expires));
                     CheckpointOp::Put { value, expires_at }
                 }

@@ -37,6 +37,8 @@ mod writer;
 
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use in_mem_core_types::{RunId, Timestamp, Version};
 
 pub(crate) use reader::is_checkpoint_name;
@@ -48,8 +50,9 @@ pub use writer::CheckpointWriter;
 /// One stored version, as a checkpoint holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckpointEntry {
-    /// The encoded key.
-    pub key: Vec<u8>,
+    /// The encoded key. Shared (`Arc`), so that loading a checkpoint hands the bytes read to
+    /// the memtable without another allocation and copy per entry.
+    pub key: Arc<[u8]>,
     /// The commit that wrote it.
     pub version: Version,
     /// The run that wrote it.
@@ -86,7 +89,7 @@ impl CheckpointCuts {
 pub enum CheckpointOp {
     /// A value, expiring at `expires_at` if set.
     Put {
-        value: Vec<u8>,
+        value: Arc<[u8]>,
         expires_at: Option<Timestamp>,
     },
     /// A tombstone.

@@ -20,17 +20,17 @@ fn dir() -> (tempfile::TempDir, DataDir) {
 fn sample(n: u64) -> Vec<CheckpointEntry> {
     (0..n)
         .map(|i| CheckpointEntry {
-            key: format!("key{i:04}").into_bytes(),
+            key: format!("key{i:04}").into_bytes().into(),
             version: Version::new(i + 1),
             writer: RunId::from_bytes([i as u8; 16]),
             timestamp: Timestamp::from_micros(1_000 + i),
             op: match i % 3 {
                 0 => CheckpointOp::Put {
-                    value: vec![i as u8; (i % 50) as usize],
+                    value: vec![i as u8; (i % 50) as usize].into(),
                     expires_at: None,
                 },
                 1 => CheckpointOp::Put {
-                    value: b"v".to_vec(),
+                    value: b"v".to_vec().into(),
                     expires_at: Some(Timestamp::from_micros(9_999)),
                 },
                 _ => CheckpointOp::Delete,
@@ -61,7 +61,7 @@ fn write(dir: &DataDir, version: u64, entries: &[CheckpointEntry]) -> Checkpoint
     let mut writer = CheckpointWriter::create(dir, Version::new(version), Version::ZERO).unwrap();
     for e in entries {
         let value = match &e.op {
-            CheckpointOp::Put { value, expires_at } => Some((value.as_slice(), *expires_at)),
+            CheckpointOp::Put { value, expires_at } => Some((&value[..], *expires_at)),
             CheckpointOp::Delete => None,
         };
         writer
@@ -116,7 +116,7 @@ fn every_cut_combination_round_trips_on_values_and_tombstones() {
     for (i, cuts) in CUT_COMBINATIONS.into_iter().enumerate() {
         for (j, op) in [
             CheckpointOp::Put {
-                value: b"v".to_vec(),
+                value: b"v".to_vec().into(),
                 expires_at: Some(Timestamp::from_micros(5)),
             },
             CheckpointOp::Delete,
@@ -125,7 +125,7 @@ fn every_cut_combination_round_trips_on_values_and_tombstones() {
         .enumerate()
         {
             expected.push(CheckpointEntry {
-                key: b"key".to_vec(),
+                key: b"key".to_vec().into(),
                 version: Version::new(9 - (i * 2 + j) as u64),
                 writer: RunId::from_bytes([3; 16]),
                 timestamp: Timestamp::from_micros(77),

@@ -21,7 +21,11 @@ pub enum At {
     Version(u64),
     /// Right after the commit that appended event `sequence` to the run's own log.
     Event(u64),
-    /// Right after the run's newest commit at or before this time.
+    /// Right after the run's newest commit at or before this time, by the commits' own
+    /// timestamps (each commit's, as its step in the timeline shows it). The times stored
+    /// inside records (an event's `timestamp`, a cell's `updated_at`) are taken while the
+    /// write is prepared, a little before its commit is stamped, so `At::Time` of such a time
+    /// names the commit *before* that write; to land on an event, use `At::Event`.
     Time(Timestamp),
     /// The run as it is now.
     Now,

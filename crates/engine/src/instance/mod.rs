@@ -58,7 +58,7 @@ pub(crate) struct Instance {
     _registration: Option<Registration>,
 }
 
-/// What a read-only open's [`Instance::refresh`] read.
+/// What a read-only open's refresh ([`Database::refresh`](crate::Database::refresh)) read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Refreshed {

@@ -1,12 +1,14 @@
 //! Loading the newest checkpoint that verifies (falling back to older ones), into a memtable
 //! and a run registry that the log is then replayed onto.
 
+use std::sync::Arc;
+
 use in_mem_core_types::{Key, TypeTag, Version};
 use in_mem_durability::checkpoint::{
     CheckpointEntry, CheckpointFile, CheckpointOp, list_checkpoints, read_checkpoint,
 };
 use in_mem_durability::{DataDir, ReplayRejected};
-use in_mem_storage::{Cuts, Memtable, Mutation, MutationKind};
+use in_mem_storage::{Cuts, Loader, Memtable, MutationKind};
 
 use super::replay::recover_run_record;
 use crate::error::Result;
@@ -37,12 +39,15 @@ pub(crate) fn load_newest(
     for file in list_checkpoints(dir)? {
         let memtable = Memtable::new(file.version);
         let runs = RunRegistry::new(policy);
-        let mut last_run_key: Option<Vec<u8>> = None;
-        let mut apply = |entry: CheckpointEntry| {
-            version_times.note(entry.timestamp, entry.version);
-            load_entry(&memtable, &runs, &mut last_run_key, entry)
-        };
-        match read_checkpoint(dir, &file, &mut apply) {
+        let mut last_run_key: Option<Arc<[u8]>> = None;
+        let read = memtable.load(|loader| {
+            let mut apply = |entry: CheckpointEntry| {
+                version_times.note(entry.timestamp, entry.version);
+                load_entry(loader, &runs, &mut last_run_key, entry)
+            };
+            read_checkpoint(dir, &file, &mut apply)
+        });
+        match read {
             Ok(read) => {
                 return Ok(Loaded {
                     memtable,
@@ -70,9 +75,9 @@ pub(crate) fn load_newest(
 /// Applies one checkpoint entry, with the cut marks it kept. Entries come key by key, newest
 /// version first, so the first entry of a run record's key is that run's current record.
 fn load_entry(
-    memtable: &Memtable,
+    loader: &mut Loader<'_>,
     runs: &RunRegistry,
-    last_run_key: &mut Option<Vec<u8>>,
+    last_run_key: &mut Option<Arc<[u8]>>,
     entry: CheckpointEntry,
 ) -> std::result::Result<(), ReplayRejected> {
     let tag = Key::decode_type_tag(&entry.key).map_err(|e| ReplayRejected::new("key", e))?;
@@ -80,31 +85,25 @@ fn load_entry(
         if let CheckpointOp::Put { value, .. } = &entry.op {
             recover_run_record(runs, &entry.key, value)?;
         }
-        *last_run_key = Some(entry.key.clone());
+        *last_run_key = Some(Arc::clone(&entry.key));
     }
     let kind = match entry.op {
-        CheckpointOp::Put { value, expires_at } => MutationKind::Put {
-            value: value.into(),
-            expires_at,
-        },
+        CheckpointOp::Put { value, expires_at } => MutationKind::Put { value, expires_at },
         CheckpointOp::Delete => MutationKind::Delete,
     };
-    let mutation = Mutation {
-        key: entry.key.into(),
-        kind,
-    };
-    memtable.apply(
-        entry.version,
-        entry.writer,
-        entry.timestamp,
-        std::slice::from_ref(&mutation),
-    );
     // Where the writer's sweeps removed versions next to this one: a past read that steps over
     // them must go on knowing its answer may be gone.
     let cuts = Cuts {
         below: entry.cuts.below,
         above: entry.cuts.above,
     };
-    memtable.restore_cuts(&mutation.key, entry.version, cuts);
+    loader.push(
+        entry.version,
+        entry.writer,
+        entry.timestamp,
+        entry.key,
+        &kind,
+        cuts,
+    );
     Ok(())
 }

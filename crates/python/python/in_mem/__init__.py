@@ -17,6 +17,11 @@ chosen durability mode promises.
                 tx.state.set("step", 2)
                 tx.kv.put("last_tool", "search")
 
+History: `db.run_view_at(run, version=...)` reads a run as it was at a point of its life,
+`db.fork_run` branches from one, `db.run_timeline` / `db.key_history` list its steps and a
+key's versions, `db.diff_runs` / `db.diff_run` compare, `db.replay` walks it step by step, and
+`db.cassette` serves its recorded tool answers back to execute it again.
+
 Calls that wait on the engine (opening, commits and their syncs, reads, scans, checkpoints)
 release the GIL, so other threads run meanwhile. For asyncio, `in_mem.aio.AsyncDatabase` gives
 every such call an awaitable twin that never blocks the event loop.
@@ -34,6 +39,7 @@ from ._errors import (
     ClosedError,
     Conflict,
     CorruptionError,
+    Divergence,
     DurabilityError,
     Error,
     ForbiddenTransition,
@@ -60,17 +66,31 @@ from ._errors import (
 )
 from ._native import (
     AgentId,
+    Cassette,
     Cell,
+    CellChange,
     Chain,
     Database,
     Event,
     EventLog,
+    EventsDiff,
+    KeyHistory,
+    KeyVersion,
     KVStore,
+    KvChange,
+    RecordedCall,
+    Replay,
+    ReplayStep,
     Run,
+    RunDiff,
     RunInfo,
+    RunView,
     Span,
+    SpanChange,
     SpanTree,
     StateMachine,
+    Step,
+    Timeline,
     TraceStore,
     Transaction,
     Transition,
@@ -96,6 +116,21 @@ __all__ = [
     "Transition",
     "Span",
     "SpanTree",
+    # history: views of a run's past, timelines, a key's versions, diffs, replays
+    "RunView",
+    "Timeline",
+    "Step",
+    "KeyHistory",
+    "KeyVersion",
+    "RunDiff",
+    "KvChange",
+    "EventsDiff",
+    "CellChange",
+    "SpanChange",
+    "Replay",
+    "ReplayStep",
+    "Cassette",
+    "RecordedCall",
     # errors
     "Error",
     "ClosedError",
@@ -122,6 +157,7 @@ __all__ = [
     "ChainBroken",
     "UnknownSpan",
     "SpanFinished",
+    "Divergence",
     "DurabilityError",
     "LockedError",
     "CorruptionError",

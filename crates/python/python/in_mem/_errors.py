@@ -38,6 +38,7 @@ __all__ = [
     "ChainBroken",
     "UnknownSpan",
     "SpanFinished",
+    "Divergence",
     "DurabilityError",
     "LockedError",
     "CorruptionError",
@@ -171,6 +172,20 @@ class UnknownSpan(RecordError, LookupError):
 
 class SpanFinished(RecordError):
     """A span that has already been finished (attribute `span`)."""
+
+
+# ----- re-execution ------------------------------------------------------------------------------
+
+
+class Divergence(Error):
+    """A re-execution served by a `Cassette` is not the recorded run: it made another call than
+    the one recorded next, a call past the recording's end, or left recorded calls unmade.
+
+    Attributes `kind` ("mismatch", "extra", "unplayed" or "unanswered": the recorded call never
+    returned), `step` (the call's index in the recording), `span`, `recorded` and `made`
+    (`(name, fingerprint)` pairs) and `unplayed` (how many calls were left); `None` where the
+    kind has none.
+    """
 
 
 # ----- storage -----------------------------------------------------------------------------------

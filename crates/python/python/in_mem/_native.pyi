@@ -47,6 +47,8 @@ class Database:
         ended_run_retention: Seconds | None = None,
         interrupted_run_grace: Seconds | None = None,
         sweep_interval: Seconds | None = None,
+        history_keep_for: Seconds | None = None,
+        history_keep_min_versions: int | None = None,
         recovery_mode: Literal["refuse", "salvage"] = "refuse",
     ) -> None:
         """Opens (creating or recovering) the database at `path`. Blocks.
@@ -54,6 +56,8 @@ class Database:
         `durability`: "strict" (a commit returns after an fdatasync covering it), "batched" (the
         default: written to the OS; synced every `interval_ms`, default 100, or `max_commits`,
         default 1000) or "async" (buffered; written and synced every `interval_ms`, default 1000).
+        `history_keep_for` (default 10 minutes) and `history_keep_min_versions` (default 1): how
+        long superseded versions stay readable for views of the past.
         """
     @property
     def path(self) -> str: ...
@@ -129,6 +133,54 @@ class Database:
         """Forks `run` at one point (none given: now); O(1), nothing copied. Blocks (logs the fork)."""
     def delete_run_tree(self, run: RunLike) -> int:
         """Deletes an ended run and every run forked from it, forks first; returns how many. Blocks."""
+    def run_view_at(
+        self,
+        run: RunLike,
+        *,
+        version: int | None = None,
+        event: int | None = None,
+        time: datetime.datetime | None = None,
+    ) -> RunView:
+        """`run` as it was right after one point (none given: now), read-only. UnknownPoint if the
+        point is not in the run's life. Blocks."""
+    def run_timeline(
+        self,
+        run: RunLike,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int | None = None,
+    ) -> Timeline:
+        """`run`'s steps (commits) with `start <= version < end`, oldest first, at most `limit`.
+        Blocks (scans the run's versions)."""
+    def key_history(self, run: RunLike, key: Key) -> KeyHistory:
+        """The versions of `key` that `run` can see, newest first. Blocks."""
+    def diff_runs(self, a: RunLike, b: RunLike) -> RunDiff:
+        """What differs between runs `a` and `b` as they are now. Blocks (reads both whole)."""
+    def diff_run(
+        self,
+        run: RunLike,
+        *,
+        from_version: int | None = None,
+        from_event: int | None = None,
+        from_time: datetime.datetime | None = None,
+        to_version: int | None = None,
+        to_event: int | None = None,
+        to_time: datetime.datetime | None = None,
+    ) -> RunDiff:
+        """What changed in `run` from one point to another (each side: at most one of its three
+        keywords; none: now). Blocks."""
+    def replay(self, run: RunLike) -> Replay:
+        """`run` walked step by step, each step verified as it is reached. Blocks (per step)."""
+    def cassette(
+        self,
+        run: RunLike,
+        *,
+        version: int | None = None,
+        event: int | None = None,
+        time: datetime.datetime | None = None,
+    ) -> Cassette:
+        """`run`'s recorded tool answers as of a point (none: now), to execute it again. Blocks."""
     def transaction(self, run: RunLike) -> Transaction:
         """Opens a transaction of `run`: commit on a normal `with` exit, nothing on an exception."""
     def transaction_with_retry(
@@ -161,6 +213,14 @@ class Run:
     def delete(self) -> None: ...
     def set_tags(self, tags: Iterable[str]) -> None: ...
     def set_metadata(self, metadata: Storable) -> None: ...
+    def view_at(
+        self,
+        *,
+        version: int | None = None,
+        event: int | None = None,
+        time: datetime.datetime | None = None,
+    ) -> RunView:
+        """`Database.run_view_at` for this run. Blocks."""
     def transaction(self) -> Transaction: ...
     def transaction_with_retry(
         self, f: Callable[[Transaction], _T], *, max_attempts: int = 32
@@ -195,7 +255,7 @@ class Transaction:
     def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> Literal[False]: ...
 
 class KVStore:
-    """The agent's memory as one run (or transaction) sees it. Every call blocks."""
+    """The agent's memory as one run (or transaction, or view) sees it. Every call blocks."""
 
     def put(self, key: Key, value: Storable, *, ttl: Seconds | None = None) -> int | None:
         """Stores `value`; returns the commit version (None inside a transaction)."""
@@ -350,6 +410,165 @@ class SpanTree:
     span: Span
     children: list[SpanTree]
 
+# ----- history ------------------------------------------------------------------------------------
+
+class RunView:
+    """A run as it was right after one point of its history. Reads work as on a `Run`; writes
+    raise ReadOnlyView; a read needing a version retention reclaimed raises HistoryPruned."""
+
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def version(self) -> int:
+        """The version the view is at: the run's own commits up to it are in it."""
+    @property
+    def kv(self) -> KVStore: ...
+    @property
+    def events(self) -> EventLog: ...
+    @property
+    def state(self) -> StateMachine: ...
+    @property
+    def trace(self) -> TraceStore: ...
+    def cassette(self) -> Cassette:
+        """The run's recorded tool answers as of this point. Blocks."""
+
+class Step:
+    """One commit of a run and what it wrote, by primitive (keys, not values)."""
+
+    version: int
+    timestamp: datetime.datetime
+    kv_keys: list[Key]
+    events: list[tuple[int, str]]
+    """(sequence, event type) of each event appended."""
+    cells: list[str]
+    machines: list[str]
+    spans: list[int]
+    lifecycle: bool
+    """Whether it changed the run's lifecycle (begun, ended, paused, tags, metadata)."""
+
+class Timeline:
+    """A run's steps, oldest first; sized, iterable and indexable like `steps`."""
+
+    steps: list[Step]
+    pruned_below: int | None
+    """Superseded versions below this version were reclaimed: steps below it may miss writes."""
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[Step]: ...
+    def __getitem__(self, index: int) -> Step: ...
+
+class KeyVersion:
+    version: int
+    timestamp: datetime.datetime
+    writer: str
+    """The id of the run that wrote it."""
+    deleted: bool
+    value: Any
+    """The value (None for a deletion: `deleted` tells it from a stored None)."""
+    expires_at: datetime.datetime | None
+
+class KeyHistory:
+    """A key's versions a run can see, newest first; sized, iterable and indexable."""
+
+    versions: list[KeyVersion]
+    older_pruned: bool
+    """Retention reclaimed older versions: the list ends early."""
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[KeyVersion]: ...
+    def __getitem__(self, index: int) -> KeyVersion: ...
+
+ChangeKind: TypeAlias = Literal["added", "removed", "changed"]
+
+class KvChange:
+    kind: ChangeKind
+    key: Key
+    before: Any
+    """The value in `a` (None when added)."""
+    after: Any
+    """The value in `b` (None when removed)."""
+
+class EventsDiff:
+    first_divergence: int | None
+    """The first sequence at which the logs differ (or one ends); None if they are the same."""
+    only_a: list[Event]
+    only_b: list[Event]
+
+class CellChange:
+    name: str
+    a: Cell | None
+    b: Cell | None
+
+class SpanChange:
+    kind: ChangeKind
+    position: list[int]
+    """(i,) is the i-th root in id order, (i, j) its j-th child, and so on."""
+    a: Span | None
+    b: Span | None
+    attributes: list[tuple[str, Any, Any]]
+    """Attributes that differ: (name, in a, in b)."""
+
+class RunDiff:
+    """What differs from view `a` to view `b`. `str()` is a unified diff; `bool()` whether
+    anything differs."""
+
+    a: tuple[str, int]
+    """(run id, version)."""
+    b: tuple[str, int]
+    kv: list[KvChange]
+    events: EventsDiff
+    cells: list[CellChange]
+    spans: list[SpanChange]
+    is_empty: bool
+    def __bool__(self) -> bool: ...
+
+class ReplayStep:
+    step: Step
+    view: RunView
+    """The run right after the step."""
+
+class Replay:
+    """A run's steps, oldest first, each verified before it is yielded (ChainBroken or
+    UnknownSpan at the step a check fails). Each step blocks."""
+
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> ReplayStep: ...
+
+class RecordedCall:
+    span: int
+    kind: Literal["tool_call", "query"]
+    name: str
+    """The tool's name, or the query's text."""
+    fingerprint: str
+    status: Literal["running", "ok", "error"]
+    result: Any
+
+class Cassette:
+    """A run's recorded tool and query answers, served in recording order; a call that is not
+    the next recorded one raises Divergence and leaves the cassette where it was. In memory:
+    no call blocks."""
+
+    @staticmethod
+    def fingerprint_of(request: Storable) -> str:
+        """SHA-256 (hex) of the request's canonical stored form."""
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def position(self) -> int: ...
+    @property
+    def remaining(self) -> int: ...
+    @property
+    def calls(self) -> list[RecordedCall]: ...
+    def tool(self, name: str, arguments: Storable = None) -> Any:
+        """The recorded result of the next call, which must be tool `name` with `arguments`."""
+    def query(self, query: str) -> Any:
+        """The recorded result of the next call, which must be query `query`."""
+    def call(self, name: str, fingerprint: str) -> Any:
+        """The recorded result of the next call, matched by a fingerprint of your own."""
+    def play(self, name: str, fingerprint: str) -> RecordedCall:
+        """Serves the next call like `call`; returns the whole record (status and result)."""
+    def finish(self) -> None:
+        """Divergence unless every recorded call was made."""
 def _commit_writes(
     db: Database,
     run: RunLike,

@@ -22,9 +22,9 @@ commit), so more threads mean more commits per sync.
     asyncio.run(main())
 
 Each class mirrors the synchronous one (`Database`, `Run`, `Transaction`, `KVStore`, `EventLog`,
-`StateMachine`, `TraceStore`), with the same arguments and results; `.sync` gives the wrapped
-synchronous object. Cancelling an awaiting task does not undo a call already running in the
-pool: a commit that was under way still commits.
+`StateMachine`, `TraceStore`, and for history `RunView` and `Replay`), with the same arguments
+and results; `.sync` gives the wrapped synchronous object. Cancelling an awaiting task does not
+undo a call already running in the pool: a commit that was under way still commits.
 """
 
 from __future__ import annotations
@@ -33,19 +33,27 @@ import asyncio
 import functools
 import inspect
 import os
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import AsyncIterator, Callable, Generator, Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, Generic, Optional, TypeVar, Union
 
 from ._native import (
+    Cassette,
     Cell,
     Chain,
     Database,
     Event,
     EventLog,
+    KeyHistory,
     KVStore,
+    Replay,
+    ReplayStep,
     Run,
+    RunDiff,
     RunInfo,
+    RunView,
+    Step,
+    Timeline,
     Span,
     SpanTree,
     StateMachine,
@@ -64,6 +72,9 @@ __all__ = [
     "AsyncEventLog",
     "AsyncStateMachine",
     "AsyncTraceStore",
+    "AsyncRunView",
+    "AsyncReplay",
+    "AsyncReplayStep",
     "DEFAULT_MAX_WORKERS",
 ]
 
@@ -401,6 +412,11 @@ class AsyncRun(_Scoped):
         """Replaces the run's metadata."""
         await self._pool.call(self.sync.set_metadata, metadata)
 
+    async def view_at(self, **point: Any) -> AsyncRunView:
+        """The run as it was right after a point (`version=`, `event=` or `time=`)."""
+        view = await self._pool.call(self.sync.view_at, **point)
+        return AsyncRunView(view, self._pool)
+
     def transaction(self) -> _Opening[AsyncTransaction]:
         """Opens a transaction of this run: `async with run.transaction() as tx:`."""
         pool = self._pool
@@ -420,6 +436,78 @@ class AsyncRun(_Scoped):
 
     def __repr__(self) -> str:
         return f"<in_mem.aio.AsyncRun {self.sync.id}>"
+
+
+# ----- history -----------------------------------------------------------------------------------
+
+
+class AsyncRunView(_Scoped):
+    """Awaitable twin of `in_mem.RunView`: a run as it was right after a point of its history,
+    read-only (writes raise `in_mem.ReadOnlyView`)."""
+
+    __slots__ = ()
+    sync: RunView
+
+    @property
+    def run_id(self) -> str:
+        """The id of the run this is a view of."""
+        return self.sync.run_id
+
+    @property
+    def version(self) -> int:
+        """The version the view is at."""
+        return self.sync.version
+
+    async def cassette(self) -> Cassette:
+        """The run's recorded tool answers as of this point (the `Cassette` never blocks)."""
+        return await self._pool.call(self.sync.cassette)
+
+    def __repr__(self) -> str:
+        return f"<in_mem.aio.AsyncRunView of run {self.sync.run_id} at version {self.sync.version}>"
+
+
+class AsyncReplayStep:
+    """One step of an `AsyncReplay`: `step` (an `in_mem.Step`) and `view`, the run right after
+    it (an `AsyncRunView`)."""
+
+    __slots__ = ("sync", "step", "view")
+
+    def __init__(self, sync: ReplayStep, pool: _Pool) -> None:
+        self.sync = sync
+        self.step: Step = sync.step
+        self.view = AsyncRunView(sync.view, pool)
+
+    def __repr__(self) -> str:
+        return f"<in_mem.aio.AsyncReplayStep version {self.step.version}>"
+
+
+#: What `_next_step` returns when the replay is over: `StopIteration` cannot cross a future.
+_DONE = object()
+
+
+def _next_step(replay: Replay) -> Any:
+    return next(replay, _DONE)
+
+
+class AsyncReplay:
+    """Awaitable twin of `in_mem.Replay`: `async for step in replay:` yields an
+    `AsyncReplayStep` per commit of the run, each verified first (a failed check raises at its
+    step, as the synchronous iterator does)."""
+
+    __slots__ = ("sync", "_pool")
+
+    def __init__(self, sync: Replay, pool: _Pool) -> None:
+        self.sync = sync
+        self._pool = pool
+
+    def __aiter__(self) -> AsyncIterator[AsyncReplayStep]:
+        return self
+
+    async def __anext__(self) -> AsyncReplayStep:
+        step = await self._pool.call(_next_step, self.sync)
+        if step is _DONE:
+            raise StopAsyncIteration
+        return AsyncReplayStep(step, self._pool)
 
 
 class _Opening(Generic[_T]):
@@ -568,8 +656,9 @@ class AsyncDatabase:
 
     async def query_runs(self, **query: Any) -> list[RunInfo]:
         """The runs matching `query` (keywords as for `in_mem.Database.query_runs`)."""
-        if "parent" in query and query["parent"] is not None:
-            query["parent"] = _sync_run(query["parent"])
+        for name in ("parent", "forked_from"):
+            if query.get(name) is not None:
+                query[name] = _sync_run(query[name])
         return await self._pool.call(self.sync.query_runs, **query)
 
     async def run_counts(self) -> dict[str, int]:
@@ -579,6 +668,58 @@ class AsyncDatabase:
     async def delete_run(self, run: Union[AsyncRun, Run, str]) -> None:
         """Deletes an ended run and its own data."""
         await self._pool.call(self.sync.delete_run, _sync_run(run))
+
+    async def fork_run(self, run: Union[AsyncRun, Run, str], **point: Any) -> AsyncRun:
+        """Forks `run` at a point (`version=`, `event=` or `time=`; none: now)."""
+        fork = await self._pool.call(self.sync.fork_run, _sync_run(run), **point)
+        return AsyncRun(fork, self._pool)
+
+    async def delete_run_tree(self, run: Union[AsyncRun, Run, str]) -> int:
+        """Deletes an ended run and every run forked from it; returns how many."""
+        return await self._pool.call(self.sync.delete_run_tree, _sync_run(run))
+
+    async def run_view_at(self, run: Union[AsyncRun, Run, str], **point: Any) -> AsyncRunView:
+        """`run` as it was right after a point (`version=`, `event=` or `time=`; none: now)."""
+        view = await self._pool.call(self.sync.run_view_at, _sync_run(run), **point)
+        return AsyncRunView(view, self._pool)
+
+    async def run_timeline(
+        self,
+        run: Union[AsyncRun, Run, str],
+        *,
+        start: Optional[int] = None,
+        end: Optional[int] = None,
+        limit: Optional[int] = None,
+    ) -> Timeline:
+        """`run`'s steps with `start <= version < end`, oldest first, at most `limit`."""
+        return await self._pool.call(
+            self.sync.run_timeline, _sync_run(run), start=start, end=end, limit=limit
+        )
+
+    async def key_history(
+        self, run: Union[AsyncRun, Run, str], key: Union[str, bytes]
+    ) -> KeyHistory:
+        """The versions of `key` that `run` can see, newest first."""
+        return await self._pool.call(self.sync.key_history, _sync_run(run), key)
+
+    async def diff_runs(
+        self, a: Union[AsyncRun, Run, str], b: Union[AsyncRun, Run, str]
+    ) -> RunDiff:
+        """What differs between runs `a` and `b` as they are now."""
+        return await self._pool.call(self.sync.diff_runs, _sync_run(a), _sync_run(b))
+
+    async def diff_run(self, run: Union[AsyncRun, Run, str], **points: Any) -> RunDiff:
+        """What changed in `run` between two points (`from_version=` ... `to_time=`)."""
+        return await self._pool.call(self.sync.diff_run, _sync_run(run), **points)
+
+    async def replay(self, run: Union[AsyncRun, Run, str]) -> AsyncReplay:
+        """`run` walked step by step: `async for step in await db.replay(run):`."""
+        replay = await self._pool.call(self.sync.replay, _sync_run(run))
+        return AsyncReplay(replay, self._pool)
+
+    async def cassette(self, run: Union[AsyncRun, Run, str], **point: Any) -> Cassette:
+        """`run`'s recorded tool answers as of a point (the `Cassette` never blocks)."""
+        return await self._pool.call(self.sync.cassette, _sync_run(run), **point)
 
     def transaction(self, run: Union[AsyncRun, Run, str]) -> _Opening[AsyncTransaction]:
         """Opens a transaction of `run`: `async with db.transaction(run) as tx:` commits on a

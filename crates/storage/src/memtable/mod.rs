@@ -7,9 +7,11 @@
 //!   about one hash lookup instead of a skiplist descent.
 //!
 //! Prefix and range scans walk the skiplist (`scan.rs`); the sweeper (`sweep.rs`) removes versions
-//! no reader at or above a horizon can observe.
+//! no reader at or above a horizon can observe; recovery fills a new memtable through `load.rs`,
+//! the two structures on two threads.
 
 mod index;
+mod load;
 mod record;
 mod scan;
 mod sweep;
@@ -24,6 +26,7 @@ use in_mem_core_types::{RunId, Timestamp, Version};
 
 use crate::{Cuts, Lookup, Mutation, Read, ReadView, StoredValue, StoredVersion, VersionCounter};
 use index::NewestIndex;
+pub use load::Loader;
 use record::{Probe, Record, SeekKey, VersionKey};
 pub use scan::Scan;
 pub use sweep::{KeepNothing, SweepRules, SweepStats};
