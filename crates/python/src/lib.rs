@@ -14,7 +14,9 @@
 //! `history/` (views of a run's past, timelines and key histories, diffs, replays,
 //! cassettes),
 //! `point.rs` (points in a run's history), `convert.rs` (Python values and stored values),
-//! `errors.rs` (engine errors as Python exceptions), `shared.rs` (the closable handle).
+//! `errors.rs` (engine errors as Python exceptions), `shared.rs` (the closable handle),
+//! `batch.rs` (`_commit_writes` and `_read_many`: many writes in one commit, many reads in one
+//! snapshot, one engine call each, for `in_mem.langgraph`).
 //!
 //! ```python
 //! import in_mem
