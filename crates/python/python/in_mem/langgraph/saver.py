@@ -198,8 +198,11 @@ class InMemSaver(BaseCheckpointSaver[str]):
         blob_values, write_rows = _native._read_many(self.db, run, blob_keys, prefix)
         blobs = dict(zip(blob_keys, blob_values))
         writes: dict[str, list[list[Any]]] = {}
-        for key, row in write_rows:
-            writes.setdefault(K.split(key)[1], []).append(K.unpack_write(row))
+        if len(chosen) == 1:  # the prefix was the checkpoint's own
+            writes[chosen[0][0]] = [K.unpack_write(row) for _, row in write_rows]
+        else:
+            for key, row in write_rows:
+                writes.setdefault(K.split(key)[1], []).append(K.unpack_write(row))
         out = []
         for (cid, record, checkpoint), pairs in zip(checkpoints, wanted):
             values: dict[str, Any] = {}

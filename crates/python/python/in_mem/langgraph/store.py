@@ -73,6 +73,8 @@ _ESCAPED = re.compile("\x01(.)", re.DOTALL)
 
 
 def _unesc(label: str) -> str:
+    if "\x01" not in label:
+        return label
     # One pass from the left, so that each escape is read as the pair it was written as.
     return _ESCAPED.sub(lambda m: _UNESC[m.group(1)], label)
 
