@@ -293,3 +293,21 @@ def test_the_async_twins_match_the_sync_calls(saver: InMemSaver) -> None:
         await saver.adelete_for_runs(["none"])
 
     asyncio.run(main())
+
+
+def test_values_larger_than_an_in_mem_value_are_stored_in_parts(saver: InMemSaver) -> None:
+    big = "B" * (9 << 20)  # over two 4 MiB in-mem values
+    t = Thread(saver, "big")
+    t.put(0, {"doc": big, "n": 0})
+    saver.put_writes(cfg("big", cid=t.ids[0]), [("doc", "W" * (5 << 20))], "task")
+    t.put(1, {"doc": "small now", "n": 1})
+    first = saver.get_tuple(cfg("big", cid=t.ids[0]))
+    assert first.checkpoint["channel_values"] == {"doc": big, "n": 0}
+    assert first.pending_writes == [("task", "doc", "W" * (5 << 20))]
+    assert [tup.checkpoint["channel_values"]["n"] for tup in saver.list(cfg("big"))] == [1, 0]
+    run = saver.threads.get("big")
+    assert len(run.kv.keys("x\x00")) == 3 + 2  # the document's parts, the write's parts
+    # Pruning the first checkpoint deletes its big blob and its write, parts and all.
+    saver.prune(["big"], strategy="keep_latest")
+    assert run.kv.keys("x\x00") == []
+    assert saver.get_tuple(cfg("big")).checkpoint["channel_values"] == {"doc": "small now", "n": 1}

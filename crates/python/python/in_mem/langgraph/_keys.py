@@ -11,6 +11,13 @@ namespace or one checkpoint are exactly the keys under one prefix:
 | `b` ns channel version | a channel's value at one version: type, NUL, bytes |
 | `w` ns id task idx | a pending write: msgpack `[task_id, channel, type, bytes, task_path, idx]` |
 | `l` ns | the newest checkpoint id of the namespace (text) |
+| `x` key index | one part of a value too large for one in-mem value (see below) |
+
+A value longer than `PART_BYTES_MAX` (in-mem takes values up to 4 MiB) is stored as parts: its
+own key holds `\xff` and the number of parts (no other value starts with that byte: blobs start
+with their type's name, the others are msgpack arrays), and `x` keys named after it hold the
+parts. The `x` keys are no prefix of any other kind, so no scan of checkpoints, blobs or writes
+meets them.
 
 Type and bytes are what the saver's serializer (`dumps_typed`) made of the value. `channels`
 names the channels that hold a value at the checkpoint (the keys of its `channel_values`):
@@ -31,10 +38,15 @@ import ormsgpack
 
 _SEP = "\x00"
 
+#: The longest value stored whole: in-mem's 4 MiB value limit less room for its own encoding.
+PART_BYTES_MAX = 4 * 1024 * 1024 - 4096
+_PARTS_MARK = b"\xff"
+
 CHECKPOINT = "c"
 BLOB = "b"
 WRITE = "w"
 LATEST = "l"
+PART = "x"
 
 
 def esc(part: str) -> str:
@@ -109,3 +121,20 @@ def pack_write(task_id: str, channel: str, typed: tuple[str, bytes], task_path: 
 def unpack_write(value: bytes) -> list[Any]:
     """`[task_id, channel, type, bytes, task_path, idx]` of a value."""
     return ormsgpack.unpackb(value)
+
+
+def spill(k: str, value: bytes) -> list[tuple[str, bytes]]:
+    """The (key, value) pairs that store `value` under `k`: itself, or a head and its parts."""
+    if len(value) <= PART_BYTES_MAX:
+        return [(k, value)]
+    parts = [value[i : i + PART_BYTES_MAX] for i in range(0, len(value), PART_BYTES_MAX)]
+    return [(k, _PARTS_MARK + str(len(parts)).encode())] + [
+        (key(PART, k, i), part) for i, part in enumerate(parts)
+    ]
+
+
+def parts_of(k: str, value: Any) -> list[str]:
+    """The keys of the parts of `value` stored under `k` (none if it is stored whole)."""
+    if isinstance(value, bytes) and value[:1] == _PARTS_MARK:
+        return [key(PART, k, i) for i in range(int(value[1:]))]
+    return []

@@ -116,9 +116,11 @@ class InMemSaver(BaseCheckpointSaver[str]):
             cid = checkpoint_id or _native._read_many(self.db, run, [K.key(K.LATEST, ns)])[0][0]
             if cid is None:
                 return None
-            value = _native._read_many(self.db, run, [K.key(K.CHECKPOINT, ns, cid)])[0][0]
+            key = K.key(K.CHECKPOINT, ns, cid)
+            value = _native._read_many(self.db, run, [key])[0][0]
             if value is None:
                 return None
+            value = _whole(self.db, run, [(key, value)])[0][1]
             return self._load(run, thread_id, ns, [(cid, K.unpack_checkpoint(value))])[0]
 
         return self.threads.call(thread_id, read, create=False)
@@ -150,9 +152,11 @@ class InMemSaver(BaseCheckpointSaver[str]):
         for thread_id, run in threads:
             kv = run.kv
             if ns_wanted is not None:
-                scans = [(ns_wanted, _records(kv.list(K.prefix(K.CHECKPOINT, ns_wanted))))]
+                rows = kv.list(K.prefix(K.CHECKPOINT, ns_wanted))
+                scans = [(ns_wanted, _records(_whole(self.db, run, rows)))]
             else:
-                scans = _by_namespace(_records(kv.list(K.prefix(K.CHECKPOINT))))
+                rows = kv.list(K.prefix(K.CHECKPOINT))
+                scans = _by_namespace(_records(_whole(self.db, run, rows)))
             for ns, records in scans:
                 chosen: list[tuple[str, dict[str, Any]]] = []
                 for key, record in sorted(records, key=lambda kr: K.split(kr[0])[1], reverse=True):
@@ -196,7 +200,8 @@ class InMemSaver(BaseCheckpointSaver[str]):
         blob_keys = list(located.values())
         prefix = K.prefix(K.WRITE, ns, chosen[0][0]) if len(chosen) == 1 else K.prefix(K.WRITE, ns)
         blob_values, write_rows = _native._read_many(self.db, run, blob_keys, prefix)
-        blobs = dict(zip(blob_keys, blob_values))
+        blobs = dict(_whole(self.db, run, list(zip(blob_keys, blob_values))))
+        write_rows = _whole(self.db, run, write_rows)
         writes: dict[str, list[list[Any]]] = {}
         if len(chosen) == 1:  # the prefix was the checkpoint's own
             writes[chosen[0][0]] = [K.unpack_write(row) for _, row in write_rows]
@@ -261,7 +266,8 @@ class InMemSaver(BaseCheckpointSaver[str]):
         def write(run: _native.Run) -> None:
             with _lock(run):
                 latest = run.kv.get(latest_key)
-                writes = [*blobs, (checkpoint_key, record)]
+                writes = [pair for k, v in blobs for pair in K.spill(k, v)]
+                writes += K.spill(checkpoint_key, record)
                 if latest is None or cid >= latest:
                     writes.append((latest_key, cid))
                 _native._commit_writes(self.db, run, writes)
@@ -293,7 +299,9 @@ class InMemSaver(BaseCheckpointSaver[str]):
         def write(run: _native.Run) -> None:
             with _lock(run):
                 existing = set(run.kv.keys(K.prefix(K.WRITE, ns, cid, task_id)))
-                puts = [(key, row) for key, keep, row in rows if not (keep and key in existing)]
+                puts = [
+                    pair for key, keep, row in rows if not (keep and key in existing) for pair in K.spill(key, row)
+                ]
                 if puts:
                     _native._commit_writes(self.db, run, puts)
 
@@ -341,7 +349,8 @@ class InMemSaver(BaseCheckpointSaver[str]):
             kv = run.kv
             deletions: list[str] = []
             pointers: list[tuple[str, str]] = []
-            for ns, records in _by_namespace(_records(kv.list(K.prefix(K.CHECKPOINT)))):
+            rows = _whole(self.db, run, kv.list(K.prefix(K.CHECKPOINT)))
+            for ns, records in _by_namespace(_records(rows)):
                 latest = kv.get(K.key(K.LATEST, ns))
                 kept: list[str] = []
                 used: set[str] = set()
@@ -361,6 +370,9 @@ class InMemSaver(BaseCheckpointSaver[str]):
                     deletions.append(K.key(K.LATEST, ns))
                 elif latest not in kept:
                     pointers.append((K.key(K.LATEST, ns), max(kept)))
+            if deletions:
+                doomed_keys = set(deletions)
+                deletions.extend(k for k in kv.keys(K.prefix(K.PART)) if K.split(k)[0] in doomed_keys)
             _delete_keys(self.db, run, deletions, pointers)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
@@ -435,6 +447,25 @@ class InMemSaver(BaseCheckpointSaver[str]):
 
 def _config(thread_id: str, ns: str, cid: str) -> RunnableConfig:
     return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": cid}}
+
+
+def _whole(db: _native.Database, run: _native.Run, rows: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+    """`rows` (key, value) with every value stored in parts (see `_keys`) put back together,
+    its parts read in one call; rows stored whole are returned as they are."""
+    wanted = [(i, K.parts_of(key, value)) for i, (key, value) in enumerate(rows)]
+    wanted = [(i, parts) for i, parts in wanted if parts]
+    if not wanted:
+        return rows
+    values = _native._read_many(db, run, [k for _, parts in wanted for k in parts])[0]
+    out = list(rows)
+    at = 0
+    for i, parts in wanted:
+        chunk = values[at : at + len(parts)]
+        at += len(parts)
+        if any(v is None for v in chunk):
+            raise RuntimeError(f"a part of the value under {rows[i][0]!r} is missing")
+        out[i] = (rows[i][0], b"".join(chunk))
+    return out
 
 
 def _records(rows: list[tuple[Any, Any]]) -> list[tuple[str, dict[str, Any]]]:
