@@ -110,7 +110,9 @@ def record(steps: int, threads: int) -> tuple[list[tuple[str, tuple]], list[tupl
     for tid in thread_ids(threads):
         graph.invoke(graph_input(), {"configurable": {"thread_id": tid}})
     checkpoints = [
-        (args[0]["configurable"]["thread_id"], args[1]["id"]) for kind, args in saver.calls if kind == "put"
+        (args[0]["configurable"]["thread_id"], args[1]["id"])
+        for kind, args in saver.calls
+        if kind == "put"
     ]
     return saver.calls, checkpoints
 
@@ -127,7 +129,9 @@ class Subject:
 
 def sqlite_saver(synchronous: str) -> Callable[[str], Any]:
     def make(directory: str) -> Any:
-        conn = sqlite3.connect(os.path.join(directory, "checkpoints.sqlite"), check_same_thread=False)
+        conn = sqlite3.connect(
+            os.path.join(directory, "checkpoints.sqlite"), check_same_thread=False
+        )
         saver = SqliteSaver(conn)
         saver.setup()  # journal_mode=WAL
         conn.execute(f"PRAGMA synchronous={synchronous}")
@@ -189,7 +193,9 @@ def measure(
 
         start = time.perf_counter()
         for tid, cid in checkpoints:
-            got = saver.get_tuple({"configurable": {"thread_id": tid, "checkpoint_ns": "", "checkpoint_id": cid}})
+            got = saver.get_tuple(
+                {"configurable": {"thread_id": tid, "checkpoint_ns": "", "checkpoint_id": cid}}
+            )
             assert got is not None and got.checkpoint["id"] == cid
         get_s = time.perf_counter() - start
 
@@ -247,7 +253,9 @@ def kv_get_cost(keys: int, gets: int) -> dict[str, float]:
         names = [b"key:%020d" % i for i in range(keys)]
         for start in range(0, keys, 10_000):
 
-            def load(tx: in_mem.Transaction, chunk: list[bytes] = names[start : start + 10_000]) -> None:
+            def load(
+                tx: in_mem.Transaction, chunk: list[bytes] = names[start : start + 10_000]
+            ) -> None:
                 for k in chunk:
                     tx.kv.put(k, value)
 
@@ -288,8 +296,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=200)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--graph-threads", type=int, default=20, help="threads run end to end per saver")
-    ap.add_argument("--kv-get", type=int, default=0, metavar="KEYS", help="also measure KV get over KEYS keys")
+    ap.add_argument(
+        "--graph-threads", type=int, default=20, help="threads run end to end per saver"
+    )
+    ap.add_argument(
+        "--kv-get", type=int, default=0, metavar="KEYS", help="also measure KV get over KEYS keys"
+    )
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json", help="write every round's figures here")
     args = ap.parse_args()
@@ -300,42 +312,62 @@ def main() -> None:
     calls, checkpoints = record(args.steps, args.threads)
     random.Random(7).shuffle(checkpoints)
     threads = thread_ids(args.threads)
-    print(f"{args.threads} threads x {args.steps} steps: {len(checkpoints)} checkpoints, "
-          f"{sum(1 for k, _ in calls if k == 'put_writes')} put_writes calls")
+    print(
+        f"{args.threads} threads x {args.steps} steps: {len(checkpoints)} checkpoints, "
+        f"{sum(1 for k, _ in calls if k == 'put_writes')} put_writes calls"
+    )
 
     rounds: dict[str, list[dict[str, float]]] = {s.name: [] for s in SUBJECTS}
     for r in range(args.rounds):
         for subject in SUBJECTS:
             figures = measure(subject, calls, checkpoints, threads, args.steps, args.graph_threads)
             rounds[subject.name].append(figures)
-            print(f"  round {r + 1} {subject.name}: " + ", ".join(f"{k} {v:.0f}" for k, v in figures.items()), flush=True)
+            print(
+                f"  round {r + 1} {subject.name}: "
+                + ", ".join(f"{k} {v:.0f}" for k, v in figures.items()),
+                flush=True,
+            )
 
-    med = {name: {k: statistics.median(f[k] for f in fs) for k in fs[0]} for name, fs in rounds.items()}
+    med = {
+        name: {k: statistics.median(f[k] for f in fs) for k in fs[0]} for name, fs in rounds.items()
+    }
     print()
     print("| saver | put | get_tuple | list | bytes on disk | graph end to end |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name, m in med.items():
         on_disk = "in memory only" if name.startswith("InMemorySaver") else size(m["bytes"])
-        print(f"| {name} | {rate(m['put'])} | {rate(m['get_tuple'])} | {rate(m['list'])} | {on_disk} | {rate(m['graph'])} |")
+        print(
+            f"| {name} | {rate(m['put'])} | {rate(m['get_tuple'])} | {rate(m['list'])} | {on_disk} | {rate(m['graph'])} |"
+        )
     print()
     b, s = med["InMemSaver batched"], med["SqliteSaver WAL sync=NORMAL"]
     st, sf = med["InMemSaver strict"], med["SqliteSaver WAL sync=FULL"]
     d = med["InMemorySaver (dict)"]
-    print(f"put, InMemSaver batched / SqliteSaver NORMAL: {b['put'] / s['put']:.2f}x (target >= 3x)")
+    print(
+        f"put, InMemSaver batched / SqliteSaver NORMAL: {b['put'] / s['put']:.2f}x (target >= 3x)"
+    )
     print(f"put, InMemSaver strict / SqliteSaver FULL: {st['put'] / sf['put']:.2f}x (target >= 3x)")
-    print(f"get_tuple, InMemorySaver / InMemSaver batched: {d['get_tuple'] / b['get_tuple']:.2f}x (target <= 1.5x)")
+    print(
+        f"get_tuple, InMemorySaver / InMemSaver batched: {d['get_tuple'] / b['get_tuple']:.2f}x (target <= 1.5x)"
+    )
     print(f"list, InMemorySaver / InMemSaver batched: {d['list'] / b['list']:.2f}x")
     data, files = in_mem_data_bytes(calls)
-    print(f"InMemSaver's live data (its checkpoint file): {size(data)}; its directory then: {size(files)}")
+    print(
+        f"InMemSaver's live data (its checkpoint file): {size(data)}; its directory then: {size(files)}"
+    )
     extra: dict[str, Any] = {}
     if args.kv_get:
         extra = kv_get_cost(args.kv_get, min(args.kv_get, 1_000_000))
-        print(f"KV get over {args.kv_get} keys: run.kv.get {extra['kv_get_us']:.3f} us; "
-              f"dict.get in the same loop {extra['dict_get_us']:.3f} us")
+        print(
+            f"KV get over {args.kv_get} keys: run.kv.get {extra['kv_get_us']:.3f} us; "
+            f"dict.get in the same loop {extra['dict_get_us']:.3f} us"
+        )
     print(f"load average at the end {os.getloadavg()}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "rounds": rounds, "median": med, "kv": extra}, f, indent=1)
+            json.dump(
+                {"args": vars(args), "rounds": rounds, "median": med, "kv": extra}, f, indent=1
+            )
 
 
 if __name__ == "__main__":

@@ -50,7 +50,12 @@ def publish(state: State) -> State:
 def build(saver: InMemSaver):
     """The compiled graph, checkpointed by `saver`."""
     g = StateGraph(State)
-    for name, node in [("plan", plan), ("research", research), ("review", review), ("publish", publish)]:
+    for name, node in [
+        ("plan", plan),
+        ("research", research),
+        ("review", review),
+        ("publish", publish),
+    ]:
         g.add_node(name, node)
     g.add_edge(START, "plan")
     g.add_edge("plan", "research")
@@ -78,7 +83,12 @@ def resume(path: str, thread: str) -> None:
         waiting = graph.get_state(config)
         assert waiting.next == ("review",), waiting.next
         final = graph.invoke(Command(resume="approved"), config)
-        print(json.dumps({"waited_at": waiting.config["configurable"]["checkpoint_id"], "final": final}), flush=True)
+        print(
+            json.dumps(
+                {"waited_at": waiting.config["configurable"]["checkpoint_id"], "final": final}
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

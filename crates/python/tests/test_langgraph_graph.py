@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("langgraph.graph", reason="langgraph is not installed (pip install 'in-mem[langgraph]')")
+pytest.importorskip(
+    "langgraph.graph", reason="langgraph is not installed (pip install 'in-mem[langgraph]')"
+)
 
 from conftest import TESTS_DIR, child_env  # noqa: E402
 from langgraph.types import Command  # noqa: E402
@@ -77,7 +79,10 @@ def test_state_history_lists_every_step_newest_first(db_path: Path) -> None:
         assert history[0].values["steps"] == ["plan", "research", "review", "publish:yes"]
         assert history[-1].next == ("__start__",)
         for newer, older in zip(history, history[1:]):
-            assert newer.parent_config["configurable"]["checkpoint_id"] == older.config["configurable"]["checkpoint_id"]
+            assert (
+                newer.parent_config["configurable"]["checkpoint_id"]
+                == older.config["configurable"]["checkpoint_id"]
+            )
         ids = [s.config["configurable"]["checkpoint_id"] for s in history]
         assert ids == sorted(ids, reverse=True)
         limited = list(graph.get_state_history(config("h"), limit=2))
@@ -97,7 +102,10 @@ def test_update_state_forks_from_an_earlier_checkpoint(db_path: Path) -> None:
         # Edit the past as if `research` had run differently, then continue from there.
         forked = graph.update_state(after_plan.config, {"steps": ["edited"]}, as_node="research")
         fork_state = graph.get_state(forked)
-        assert fork_state.parent_config["configurable"]["checkpoint_id"] == after_plan.config["configurable"]["checkpoint_id"]
+        assert (
+            fork_state.parent_config["configurable"]["checkpoint_id"]
+            == after_plan.config["configurable"]["checkpoint_id"]
+        )
         assert fork_state.values["steps"] == ["plan", "edited"]
         assert fork_state.next == ("review",)
         graph.invoke(None, forked)  # runs to the interrupt in review

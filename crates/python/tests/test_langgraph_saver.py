@@ -14,7 +14,10 @@ from typing import Any, Optional
 
 import pytest
 
-pytest.importorskip("langgraph.checkpoint.base", reason="langgraph is not installed (pip install 'in-mem[langgraph]')")
+pytest.importorskip(
+    "langgraph.checkpoint.base",
+    reason="langgraph is not installed (pip install 'in-mem[langgraph]')",
+)
 
 from conftest import child_env  # noqa: E402
 from langgraph.checkpoint.base import Checkpoint, empty_checkpoint  # noqa: E402
@@ -100,7 +103,9 @@ def test_a_copy_and_its_source_never_see_each_others_later_checkpoints(saver: In
     saver.delete_thread("src")
     assert ids(saver, cfg("src")) == []
     assert ids(saver, cfg("dst")) == [only_dst] + src.ids[:3][::-1]
-    assert saver.get_tuple(cfg("dst", cid=src.ids[0])).checkpoint["channel_values"] == {"messages": ["m0"]}
+    assert saver.get_tuple(cfg("dst", cid=src.ids[0])).checkpoint["channel_values"] == {
+        "messages": ["m0"]
+    }
 
 
 def test_copying_onto_a_thread_that_has_checkpoints_is_refused(saver: InMemSaver) -> None:
@@ -202,7 +207,11 @@ def test_names_are_kept_exactly(saver: InMemSaver) -> None:
     every_namespace = {"configurable": {"thread_id": thread}}
     assert len(list(saver.list(every_namespace))) == 5
     assert {t.config["configurable"]["checkpoint_ns"] for t in saver.list(every_namespace)} == {
-        "", "a|b:c", "with\x00nul", "with\x01soh", "\x01\x00\x01\x02"
+        "",
+        "a|b:c",
+        "with\x00nul",
+        "with\x01soh",
+        "\x01\x00\x01\x02",
     }
     assert saver.get_tuple(cfg(thread[:-1], "")) is None
 
@@ -289,7 +298,9 @@ def test_the_async_twins_match_the_sync_calls(saver: InMemSaver) -> None:
         await saver.aprune(["async"], strategy="keep_latest")
         await saver.adelete_thread("async")
         assert await saver.aget_tuple(cfg("async")) is None
-        assert (await saver.aget_tuple(cfg("async-copy"))).config == cfg("async-copy", "", checkpoint["id"])
+        assert (await saver.aget_tuple(cfg("async-copy"))).config == cfg(
+            "async-copy", "", checkpoint["id"]
+        )
         await saver.adelete_for_runs(["none"])
 
     asyncio.run(main())

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("langgraph.store.base", reason="langgraph is not installed (pip install 'in-mem[langgraph]')")
+pytest.importorskip(
+    "langgraph.store.base", reason="langgraph is not installed (pip install 'in-mem[langgraph]')"
+)
 
 from conftest import child_env  # noqa: E402
 from langgraph.store.base import GetOp, PutOp  # noqa: E402
@@ -56,14 +58,28 @@ def test_names_with_separators_stay_apart(store: InMemStore) -> None:
 
 def test_search_filters_by_prefix_values_and_operators(store: InMemStore) -> None:
     for i in range(6):
-        store.put(("docs", "u1" if i < 4 else "u2"), f"d{i}", {"kind": "note" if i % 2 else "task", "rank": i, "meta": {"lang": "en" if i < 3 else "fr"}})
+        store.put(
+            ("docs", "u1" if i < 4 else "u2"),
+            f"d{i}",
+            {
+                "kind": "note" if i % 2 else "task",
+                "rank": i,
+                "meta": {"lang": "en" if i < 3 else "fr"},
+            },
+        )
     store.put(("other",), "x", {"kind": "note", "rank": 1})
     keys = lambda items: [i.key for i in items]  # noqa: E731
     assert keys(store.search(("docs",), limit=100)) == [f"d{i}" for i in range(6)]
     assert keys(store.search(("docs", "u2"))) == ["d4", "d5"]
     assert keys(store.search(("docs",), filter={"kind": "note"})) == ["d1", "d3", "d5"]
-    assert keys(store.search(("docs",), filter={"rank": {"$gte": 2, "$lt": 5}})) == ["d2", "d3", "d4"]
-    assert keys(store.search(("docs",), filter={"kind": {"$ne": "note"}, "meta": {"lang": "fr"}})) == ["d4"]
+    assert keys(store.search(("docs",), filter={"rank": {"$gte": 2, "$lt": 5}})) == [
+        "d2",
+        "d3",
+        "d4",
+    ]
+    assert keys(
+        store.search(("docs",), filter={"kind": {"$ne": "note"}, "meta": {"lang": "fr"}})
+    ) == ["d4"]
     assert keys(store.search(("docs",), filter={"kind": "note"}, limit=1, offset=1)) == ["d3"]
     assert keys(store.search((), filter={"kind": "note", "rank": 1})) == ["d1", "x"]
     assert all(i.score is None for i in store.search(("docs",), query="ignored without an index"))
@@ -72,8 +88,16 @@ def test_search_filters_by_prefix_values_and_operators(store: InMemStore) -> Non
 def test_list_namespaces_matches_prefixes_suffixes_and_depth(store: InMemStore) -> None:
     for ns in [("a", "x", "v1"), ("a", "y", "v1"), ("a", "y", "v2"), ("b", "x", "v1")]:
         store.put(ns, "k", {})
-    assert store.list_namespaces(prefix=("a",)) == [("a", "x", "v1"), ("a", "y", "v1"), ("a", "y", "v2")]
-    assert store.list_namespaces(suffix=("v1",)) == [("a", "x", "v1"), ("a", "y", "v1"), ("b", "x", "v1")]
+    assert store.list_namespaces(prefix=("a",)) == [
+        ("a", "x", "v1"),
+        ("a", "y", "v1"),
+        ("a", "y", "v2"),
+    ]
+    assert store.list_namespaces(suffix=("v1",)) == [
+        ("a", "x", "v1"),
+        ("a", "y", "v1"),
+        ("b", "x", "v1"),
+    ]
     assert store.list_namespaces(prefix=("*", "x")) == [("a", "x", "v1"), ("b", "x", "v1")]
     assert store.list_namespaces(max_depth=2) == [("a", "x"), ("a", "y"), ("b", "x")]
     assert store.list_namespaces(limit=2, offset=1) == [("a", "y", "v1"), ("a", "y", "v2")]
@@ -153,8 +177,14 @@ def test_a_graph_node_reads_and_writes_the_store(db: in_mem.Database) -> None:
     g.add_node("remember", remember)
     g.add_edge(START, "remember")
     graph = g.compile(checkpointer=InMemSaver(db), store=InMemStore(db))
-    assert graph.invoke({"user": "ada", "visits": 0}, {"configurable": {"thread_id": "1"}})["visits"] == 1
-    assert graph.invoke({"user": "ada", "visits": 0}, {"configurable": {"thread_id": "2"}})["visits"] == 2
+    assert (
+        graph.invoke({"user": "ada", "visits": 0}, {"configurable": {"thread_id": "1"}})["visits"]
+        == 1
+    )
+    assert (
+        graph.invoke({"user": "ada", "visits": 0}, {"configurable": {"thread_id": "2"}})["visits"]
+        == 2
+    )
 
 
 def test_items_survive_a_sigkill_and_old_sessions_are_cleared(db_path: Path) -> None:

@@ -93,13 +93,21 @@ def pack_checkpoint(
     channels: list[str],
 ) -> bytes:
     """A checkpoint's value."""
-    return ormsgpack.packb([checkpoint[0], checkpoint[1], metadata[0], metadata[1], parent, run_id, channels])
+    return ormsgpack.packb(
+        [checkpoint[0], checkpoint[1], metadata[0], metadata[1], parent, run_id, channels]
+    )
 
 
 def unpack_checkpoint(value: bytes) -> dict[str, Any]:
     """`{"c": (type, bytes), "m": (type, bytes), "p": parent id, "r": run id, "v": channels}`."""
     ctype, cdata, mtype, mdata, parent, run_id, channels = ormsgpack.unpackb(value)
-    return {"c": (ctype, cdata), "m": (mtype, mdata), "p": parent, "r": run_id, "v": frozenset(channels)}
+    return {
+        "c": (ctype, cdata),
+        "m": (mtype, mdata),
+        "p": parent,
+        "r": run_id,
+        "v": frozenset(channels),
+    }
 
 
 def pack_blob(typed: tuple[str, bytes]) -> bytes:
@@ -113,7 +121,9 @@ def unpack_blob(value: bytes) -> tuple[str, bytes]:
     return value[:cut].decode(), value[cut + 1 :]
 
 
-def pack_write(task_id: str, channel: str, typed: tuple[str, bytes], task_path: str, idx: int) -> bytes:
+def pack_write(
+    task_id: str, channel: str, typed: tuple[str, bytes], task_path: str, idx: int
+) -> bytes:
     """A pending write's value."""
     return ormsgpack.packb([task_id, channel, typed[0], typed[1], task_path, idx])
 

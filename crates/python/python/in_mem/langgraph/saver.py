@@ -196,7 +196,9 @@ class InMemSaver(BaseCheckpointSaver[str]):
         for pairs in wanted:
             for pair in pairs:
                 if pair not in located:
-                    located[pair] = blob_prefix + K.esc(pair[0]) + "\x00" + K.esc(str(pair[1])) + "\x00"
+                    located[pair] = (
+                        blob_prefix + K.esc(pair[0]) + "\x00" + K.esc(str(pair[1])) + "\x00"
+                    )
         blob_keys = list(located.values())
         prefix = K.prefix(K.WRITE, ns, chosen[0][0]) if len(chosen) == 1 else K.prefix(K.WRITE, ns)
         blob_values, write_rows = _native._read_many(self.db, run, blob_keys, prefix)
@@ -300,7 +302,10 @@ class InMemSaver(BaseCheckpointSaver[str]):
             with _lock(run):
                 existing = set(run.kv.keys(K.prefix(K.WRITE, ns, cid, task_id)))
                 puts = [
-                    pair for key, keep, row in rows if not (keep and key in existing) for pair in K.spill(key, row)
+                    pair
+                    for key, keep, row in rows
+                    if not (keep and key in existing)
+                    for pair in K.spill(key, row)
                 ]
                 if puts:
                     _native._commit_writes(self.db, run, puts)
@@ -325,11 +330,15 @@ class InMemSaver(BaseCheckpointSaver[str]):
             return
         for thread_id, _ in list(self.threads.all()):
             self.threads.call(
-                thread_id, lambda run: self._delete_where(run, lambda ns, cid, rec, latest: rec["r"] in wanted), create=False
+                thread_id,
+                lambda run: self._delete_where(
+                    run, lambda ns, cid, rec, latest: rec["r"] in wanted
+                ),
+                create=False,
             )
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        """"keep_latest": keeps only each namespace's newest checkpoint (with its writes and the
+        """ "keep_latest": keeps only each namespace's newest checkpoint (with its writes and the
         blobs it uses) of each thread; "delete": deletes the threads."""
         if strategy == "delete":
             for thread_id in thread_ids:
@@ -339,10 +348,14 @@ class InMemSaver(BaseCheckpointSaver[str]):
             raise ValueError(f"unknown prune strategy {strategy!r}; use 'keep_latest' or 'delete'")
         for thread_id in thread_ids:
             self.threads.call(
-                thread_id, lambda run: self._delete_where(run, lambda ns, cid, rec, latest: cid != latest), create=False
+                thread_id,
+                lambda run: self._delete_where(run, lambda ns, cid, rec, latest: cid != latest),
+                create=False,
             )
 
-    def _delete_where(self, run: _native.Run, doomed: Callable[[str, str, dict[str, Any], Optional[str]], bool]) -> None:
+    def _delete_where(
+        self, run: _native.Run, doomed: Callable[[str, str, dict[str, Any], Optional[str]], bool]
+    ) -> None:
         """Deletes the run's checkpoints for which `doomed(ns, id, record, newest id)` holds,
         their writes, the blobs only they used, and fixes each namespace's newest pointer."""
         with _lock(run):
@@ -372,7 +385,9 @@ class InMemSaver(BaseCheckpointSaver[str]):
                     pointers.append((K.key(K.LATEST, ns), max(kept)))
             if deletions:
                 doomed_keys = set(deletions)
-                deletions.extend(k for k in kv.keys(K.prefix(K.PART)) if K.split(k)[0] in doomed_keys)
+                deletions.extend(
+                    k for k in kv.keys(K.prefix(K.PART)) if K.split(k)[0] in doomed_keys
+                )
             _delete_keys(self.db, run, deletions, pointers)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
@@ -449,7 +464,9 @@ def _config(thread_id: str, ns: str, cid: str) -> RunnableConfig:
     return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": cid}}
 
 
-def _whole(db: _native.Database, run: _native.Run, rows: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+def _whole(
+    db: _native.Database, run: _native.Run, rows: list[tuple[Any, Any]]
+) -> list[tuple[Any, Any]]:
     """`rows` (key, value) with every value stored in parts (see `_keys`) put back together,
     its parts read in one call; rows stored whole are returned as they are."""
     wanted = [(i, K.parts_of(key, value)) for i, (key, value) in enumerate(rows)]

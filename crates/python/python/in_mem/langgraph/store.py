@@ -209,7 +209,9 @@ class InMemStore(BaseStore):
                 raise ValueError(f"unknown store operation {type(op).__name__}")
         if puts or refresh:
             writes: list[tuple[str, Any, Optional[float]]] = [
-                (key, record, record["t"] * 60) for key, record in refresh.items() if key not in puts
+                (key, record, record["t"] * 60)
+                for key, record in refresh.items()
+                if key not in puts
             ]
             deletes: list[str] = []
             for key, (op, old) in puts.items():
@@ -217,7 +219,12 @@ class InMemStore(BaseStore):
                     deletes.append(key)
                     continue
                 ttl = self._ttl_minutes(op.ttl)
-                record = {"v": dict(op.value), "c": old["c"] if old is not None else now, "u": now, "t": ttl}
+                record = {
+                    "v": dict(op.value),
+                    "c": old["c"] if old is not None else now,
+                    "u": now,
+                    "t": ttl,
+                }
                 writes.append((key, record, None if ttl is None else ttl * 60))
             _native._commit_writes(self.db, run, writes, deletes)
         return results
@@ -248,7 +255,9 @@ class InMemStore(BaseStore):
             updated_at=_time(record["u"]),
         )
 
-    def _search(self, kv: _native.KVStore, op: SearchOp, refresh: dict[str, dict[str, Any]]) -> list[SearchItem]:
+    def _search(
+        self, kv: _native.KVStore, op: SearchOp, refresh: dict[str, dict[str, Any]]
+    ) -> list[SearchItem]:
         found: list[SearchItem] = []
         skip = op.offset
         for key, record in kv.list(_ns_prefix(op.namespace_prefix)):
@@ -279,7 +288,9 @@ class InMemStore(BaseStore):
     def _list_namespaces(kv: _native.KVStore, op: ListNamespacesOp) -> list[tuple[str, ...]]:
         namespaces = {_parse(key)[0] for key in kv.keys(_ITEM)}
         if op.match_conditions:
-            namespaces = {ns for ns in namespaces if all(_does_match(c, ns) for c in op.match_conditions)}
+            namespaces = {
+                ns for ns in namespaces if all(_does_match(c, ns) for c in op.match_conditions)
+            }
         if op.max_depth is not None:
             namespaces = {ns[: op.max_depth] for ns in namespaces}
         return sorted(namespaces)[op.offset : op.offset + op.limit]
@@ -295,7 +306,9 @@ def _does_match(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
     elif condition.match_type == "suffix":
         pairs = zip(reversed(namespace), reversed(path))
     else:
-        raise ValueError(f"unsupported match type {condition.match_type!r}; use 'prefix' or 'suffix'")
+        raise ValueError(
+            f"unsupported match type {condition.match_type!r}; use 'prefix' or 'suffix'"
+        )
     return all(p == "*" or n == p for n, p in pairs)
 
 
