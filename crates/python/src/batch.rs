@@ -26,20 +26,30 @@ use crate::target::Target;
 /// One put: key, value, and an optional time to live.
 type Put = (Vec<u8>, Value, Option<Duration>);
 
-/// Writes `puts` (each `(key, value)` or `(key, value, ttl)`), then deletes `deletes`, in one
-/// atomic commit of `run` in `db`. Returns the commit's version (`None` if nothing was
-/// written). Blocks until the commit is as durable as the database's mode promises.
+/// Writes `puts` (each `(key, value)` or `(key, value, ttl)`), then `create` (the same, each
+/// written only if its key holds nothing in the commit's view: checked inside the commit, so a
+/// concurrent writer makes it a conflict, retried), then deletes `deletes`, in one atomic commit
+/// of `run` in `db`. Returns the commit's version (`None` if nothing was written). Blocks until
+/// the commit is as durable as the database's mode promises.
 #[pyfunction]
-#[pyo3(name = "_commit_writes", signature = (db, run, puts, deletes = Vec::new()))]
+#[pyo3(
+    name = "_commit_writes",
+    signature = (db, run, puts, deletes = Vec::new(), create = Vec::new())
+)]
 pub(crate) fn commit_writes(
     py: Python<'_>,
     db: &Bound<'_, Database>,
     run: &Bound<'_, PyAny>,
     puts: Vec<Bound<'_, PyTuple>>,
     deletes: Vec<Bound<'_, PyAny>>,
+    create: Vec<Bound<'_, PyTuple>>,
 ) -> PyResult<Option<u64>> {
     let target = target_of(db, run)?;
     let puts: Vec<Put> = puts
+        .into_iter()
+        .map(|p| put_of(&p))
+        .collect::<PyResult<_>>()?;
+    let create: Vec<Put> = create
         .into_iter()
         .map(|p| put_of(&p))
         .collect::<PyResult<_>>()?;
@@ -49,9 +59,11 @@ pub(crate) fn commit_writes(
         .collect::<PyResult<_>>()?;
     let ((), version) = target.call_committed(py, move |tx| {
         for (key, value, ttl) in &puts {
-            match ttl {
-                Some(ttl) => tx.put_value_with_ttl(key, value, *ttl)?,
-                None => tx.put_value(key, value)?,
+            put(tx, key, value, *ttl)?;
+        }
+        for (key, value, ttl) in &create {
+            if !tx.exists(key)? {
+                put(tx, key, value, *ttl)?;
             }
         }
         for key in &deletes {
@@ -60,6 +72,18 @@ pub(crate) fn commit_writes(
         Ok(())
     })?;
     Ok(version)
+}
+
+fn put(
+    tx: &mut in_mem::Transaction<'_>,
+    key: &[u8],
+    value: &Value,
+    ttl: Option<Duration>,
+) -> in_mem::Result<()> {
+    match ttl {
+        Some(ttl) => tx.put_value_with_ttl(key, value, ttl),
+        None => tx.put_value(key, value),
+    }
 }
 
 /// Where the calls go: straight to `run` of `db`.

@@ -322,3 +322,30 @@ def test_values_larger_than_an_in_mem_value_are_stored_in_parts(saver: InMemSave
     saver.prune(["big"], strategy="keep_latest")
     assert run.kv.keys("x\x00") == []
     assert saver.get_tuple(cfg("big")).checkpoint["channel_values"] == {"doc": "small now", "n": 1}
+
+
+def test_threads_writing_at_once_to_an_interrupted_thread_resume_it_once(db_path: Path) -> None:
+    import threading
+
+    for round_ in range(5):
+        with InMemSaver(db_path) as saver:  # each reopen finds the thread interrupted
+            if round_ == 0:
+                Thread(saver, "busy").put(0, {"x": 0})
+            cid = saver.get_tuple(cfg("busy")).config["configurable"]["checkpoint_id"]
+            start = threading.Barrier(8)
+            errors: list[BaseException] = []
+
+            def write(task: int) -> None:
+                start.wait()
+                try:
+                    saver.put_writes(cfg("busy", cid=cid), [("x", task)], f"task-{round_}-{task}")
+                except BaseException as e:  # noqa: BLE001 - collected for the assertion
+                    errors.append(e)
+
+            pool = [threading.Thread(target=write, args=(t,)) for t in range(8)]
+            for t in pool:
+                t.start()
+            for t in pool:
+                t.join(timeout=WAIT_SECONDS)
+            assert errors == []
+            assert len(saver.get_tuple(cfg("busy")).pending_writes) == 8 * (round_ + 1)

@@ -574,10 +574,11 @@ def _commit_writes(
     run: RunLike,
     puts: Sequence[Union[tuple[Key, Storable], tuple[Key, Storable, Seconds | None]]],
     deletes: Sequence[Key] = (),
+    create: Sequence[Union[tuple[Key, Storable], tuple[Key, Storable, Seconds | None]]] = (),
 ) -> int | None:
-    """Puts (key, value[, ttl]) then deletes keys of `run`, in one atomic commit, without a
-    transaction object (no worker thread, no round trip per write). Blocks. Used by
-    `in_mem.langgraph`; not part of the stable API."""
+    """Puts (key, value[, ttl]), then `create` (each only where its key holds nothing), then
+    deletes keys of `run`, in one atomic commit, without a transaction object (no worker thread,
+    no round trip per write). Blocks. Used by `in_mem.langgraph`; not part of the stable API."""
 
 def _read_many(
     db: Database, run: RunLike, keys: Sequence[Key], prefix: Key | None = None

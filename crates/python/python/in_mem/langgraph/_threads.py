@@ -129,7 +129,11 @@ class Threads:
             try:
                 return f(run)
             except RunInterrupted:
-                run.resume()
+                with self._lock:
+                    try:
+                        run.resume()
+                    except RunStateError:
+                        pass  # another thread of this process resumed it first
             except (RunEnded, UnknownRun):
                 self.forget(thread_id)
                 if attempt == 2:

@@ -142,12 +142,13 @@ class InMemStore(BaseStore):
 
     # ----- the session run ---------------------------------------------------------------------
 
-    def _session(self, renew: bool = False) -> _native.Run:
-        """The run this process reads and writes the store through (see the module doc)."""
+    def _session(self, failed: Optional[_native.Run] = None) -> _native.Run:
+        """The run this process reads and writes the store through (see the module doc); a new
+        one if it is `failed` (another thread may have made the new one already)."""
         slot = (self.db.path, self.app)
         with _SESSIONS_LOCK:
             run = _SESSIONS.get(slot)
-            if run is not None and not renew:
+            if run is not None and run is not failed:
                 return run
             agent = (TENANT, self.app, _AGENT)
             run = self.db.begin_run(agent, tags=[_SESSION_TAG])
@@ -165,12 +166,13 @@ class InMemStore(BaseStore):
             return run
 
     def _with_session(self, f: Any) -> Any:
+        session = self._session()
         try:
-            return f(self._session())
+            return f(session)
         except (RunInterrupted, RunEnded, UnknownRun, ClosedError):
             # The database was closed and reopened in this process (the session was begun
             # through a handle closed since): a new session sees everything.
-            return f(self._session(renew=True))
+            return f(self._session(failed=session))
 
     # ----- batches -------------------------------------------------------------------------------
 
