@@ -39,7 +39,8 @@ pub struct AgentTimes {
     pub read_back: Duration,
 }
 
-/// One engine, opened. `t` is the calling thread's index (`SQLite` keeps a connection per thread).
+/// One engine, opened. `t` is the calling thread's index (`SQLite` keeps a reading connection per
+/// thread).
 pub trait Store: Send + Sync {
     /// Stores one pair as one commit.
     fn put(&self, t: usize, key: &[u8], value: &[u8]) -> Result<()>;
@@ -180,7 +181,7 @@ pub const MODES_DOC: &str = "\
 | fjall 3.1 | insert, then `Database::persist(PersistMode::SyncData)`; batches with `.durability(Some(SyncData))` | plain insert: fjall writes its journal buffer to the OS (one write(2)) on every insert and syncs in the background |
 | sled 0.34 | insert, then `Db::flush()`: on Linux this is `sync_file_range`, which neither flushes the disk's write cache nor the file's metadata, so it is weaker than the others' fsync | plain insert (background flush every 500 ms) |
 | LMDB (heed 0.11) | default flags (fsync at every commit) | not measured: `MDB_NOSYNC` needs heed's `unsafe` flag setter |
-| SQLite (rusqlite 0.37, bundled) | `journal_mode=WAL`, `synchronous=FULL` (WAL fsync per commit) | `journal_mode=WAL`, `synchronous=OFF` |
+| SQLite (rusqlite 0.37, bundled) | `journal_mode=WAL`, `synchronous=FULL` (the WAL synced per commit, with fdatasync: built with `HAVE_FDATASYNC`); one shared write connection | `journal_mode=WAL`, `synchronous=OFF` |
 | fdatasync floor | append 128 B at the end of a preallocated, pre-written file, then `fdatasync` | |
 | SkipMap floor | | `SkipMap<Vec<u8>, Vec<u8>>::insert` |
 ";
