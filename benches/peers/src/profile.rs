@@ -48,7 +48,7 @@ pub fn run(name: &str, ops: u64, scratch: &Path, peer: Option<&str>) -> Result<(
     };
     let engine = match peer {
         None => Engine::InMem(mode),
-        Some("fjall") => Engine::Fjall { durable: false },
+        Some("fjall") => Engine::Fjall(crate::engines::FjallMode::Plain),
         Some("redb") => Engine::Redb { durable: false },
         Some("sled") => Engine::Sled { durable: false },
         Some("sqlite") => Engine::Sqlite { durable: false },

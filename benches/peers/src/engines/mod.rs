@@ -16,6 +16,7 @@ mod sqlite;
 use std::path::Path;
 use std::time::Duration;
 
+pub use fjall::FjallMode;
 pub use inmem::{InMemMode, memory_child as in_mem_memory, time_open, write_log};
 
 /// Errors from any engine, boxed: the runner only reports them.
@@ -80,9 +81,7 @@ pub enum Engine {
     Redb {
         durable: bool,
     },
-    Fjall {
-        durable: bool,
-    },
+    Fjall(FjallMode),
     Sled {
         durable: bool,
     },
@@ -102,7 +101,9 @@ impl Engine {
             Engine::FsyncFloor => "fdatasync floor",
             Engine::SkipMap => "skipmap floor",
             Engine::Redb { .. } => "redb",
-            Engine::Fjall { .. } => "fjall",
+            Engine::Fjall(FjallMode::Durable | FjallMode::Plain) => "fjall",
+            Engine::Fjall(FjallMode::SyncLikeBatched) => "fjall sync 100 ms",
+            Engine::Fjall(FjallMode::ManualLikeAsync) => "fjall manual, sync 1 s",
             Engine::Sled { .. } => "sled",
             Engine::Lmdb => "lmdb",
             Engine::Sqlite { .. } => "sqlite",
@@ -121,7 +122,7 @@ impl Engine {
             Engine::FsyncFloor => Box::new(floor::Floor::open(dir)?),
             Engine::SkipMap => Box::new(skipmap::Floor::default()),
             Engine::Redb { durable } => Box::new(redb::Redb::open(dir, durable)?),
-            Engine::Fjall { durable } => Box::new(fjall::Fjall::open(dir, durable)?),
+            Engine::Fjall(mode) => Box::new(fjall::Fjall::open(dir, mode)?),
             Engine::Sled { durable } => Box::new(sled::Sled::open(dir, durable)?),
             Engine::Lmdb => Box::new(lmdb::Lmdb::open(dir)?),
             Engine::Sqlite { durable } => Box::new(sqlite::Sqlite::open(dir, durable)?),
@@ -133,20 +134,23 @@ impl Engine {
 pub const DURABLE: [Engine; 6] = [
     Engine::InMem(InMemMode::Strict),
     Engine::Redb { durable: true },
-    Engine::Fjall { durable: true },
+    Engine::Fjall(FjallMode::Durable),
     Engine::Sled { durable: true },
     Engine::Lmdb,
     Engine::Sqlite { durable: true },
 ];
 
-/// In-mem's Batched and Async modes beside each peer's write path without a sync per commit.
+/// In-mem's Batched and Async modes beside each peer's write path without a sync per commit,
+/// and fjall twice more with in-mem's two sync schedules (like for like).
 /// LMDB is absent: its no-sync mode needs heed's `unsafe` flag setter.
-pub const NOSYNC: [Engine; 7] = [
+pub const NOSYNC: [Engine; 9] = [
     Engine::InMem(InMemMode::Batched),
     Engine::InMem(InMemMode::Async),
     Engine::SkipMap,
     Engine::Redb { durable: false },
-    Engine::Fjall { durable: false },
+    Engine::Fjall(FjallMode::Plain),
+    Engine::Fjall(FjallMode::SyncLikeBatched),
+    Engine::Fjall(FjallMode::ManualLikeAsync),
     Engine::Sled { durable: false },
     Engine::Sqlite { durable: false },
 ];
@@ -156,7 +160,7 @@ pub const READERS: [Engine; 7] = [
     Engine::InMem(InMemMode::Async),
     Engine::SkipMap,
     Engine::Redb { durable: true },
-    Engine::Fjall { durable: true },
+    Engine::Fjall(FjallMode::Durable),
     Engine::Sled { durable: true },
     Engine::Lmdb,
     Engine::Sqlite { durable: true },
@@ -167,7 +171,7 @@ pub const READERS: [Engine; 7] = [
 pub const AGENT: [Engine; 5] = [
     Engine::InMem(InMemMode::Batched),
     Engine::Redb { durable: false },
-    Engine::Fjall { durable: false },
+    Engine::Fjall(FjallMode::Plain),
     Engine::Sled { durable: false },
     Engine::Sqlite { durable: false },
 ];
@@ -178,7 +182,7 @@ pub const MODES_DOC: &str = "\
 | --- | --- | --- |
 | in-mem | `DurabilityMode::Strict` | `Batched { 100 ms, 1000 }` (write(2) per commit) and `Async { 1000 ms }` |
 | redb 4.6 | `Durability::Immediate` (default; fsync per commit) | `Durability::None` |
-| fjall 3.1 | insert, then `Database::persist(PersistMode::SyncData)`; batches with `.durability(Some(SyncData))` | plain insert: fjall writes its journal buffer to the OS (one write(2)) on every insert and syncs in the background |
+| fjall 3.1 (1 GiB block cache) | insert, then `Database::persist(PersistMode::SyncData)`; batches with `.durability(Some(SyncData))` | plain insert: one write(2) per insert and no sync at all (fjall 3.1 has no background sync); like for like, `fjall sync 100 ms` (plain insert, a harness thread calling `persist(SyncData)` every 100 ms or 1,000 inserts, as Batched) and `fjall manual, sync 1 s` (`manual_journal_persist(true)`, `persist(SyncData)` every second, as Async) |
 | sled 0.34 | insert, then `Db::flush()`: on Linux this is `sync_file_range`, which neither flushes the disk's write cache nor the file's metadata, so it is weaker than the others' fsync | plain insert (background flush every 500 ms) |
 | LMDB (heed 0.11) | default flags (fsync at every commit) | not measured: `MDB_NOSYNC` needs heed's `unsafe` flag setter |
 | SQLite (rusqlite 0.37, bundled) | `journal_mode=WAL`, `synchronous=FULL` (the WAL synced per commit, with fdatasync: built with `HAVE_FDATASYNC`); one shared write connection | `journal_mode=WAL`, `synchronous=OFF` |
