@@ -49,6 +49,20 @@ pub trait Store: Send + Sync {
     fn put_batch(&self, t: usize, items: &[(&[u8], &[u8])]) -> Result<()>;
     /// The value under `key`, copied out.
     fn get(&self, t: usize, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Gets every key of `keys` in order, as [`Store::get`] does, handing each value to `each`
+    /// with its index; an engine with read transactions reuses one for all of them (one read
+    /// transaction per thread). The default is one `get` each.
+    fn get_each(
+        &self,
+        t: usize,
+        keys: &[[u8; 24]],
+        each: &mut dyn FnMut(usize, Option<Vec<u8>>) -> Result<()>,
+    ) -> Result<()> {
+        for (i, key) in keys.iter().enumerate() {
+            each(i, self.get(t, key)?)?;
+        }
+        Ok(())
+    }
     /// Every pair whose key starts with `prefix`, in key order, copied out.
     fn scan(&self, t: usize, prefix: &[u8]) -> Result<Pairs>;
     /// Reads `key`, and commits what `f` returns as one commit (in one write transaction where
@@ -155,7 +169,8 @@ pub const NOSYNC: [Engine; 9] = [
     Engine::Sqlite { durable: false },
 ];
 
-/// The read workloads' engines (all loaded with the same keys in the same order).
+/// The read workloads' engines (all loaded with the same keys in the same order, each in a
+/// child process of its own).
 pub const READERS: [Engine; 7] = [
     Engine::InMem(InMemMode::Async),
     Engine::SkipMap,
@@ -164,6 +179,14 @@ pub const READERS: [Engine; 7] = [
     Engine::Sled { durable: true },
     Engine::Lmdb,
     Engine::Sqlite { durable: true },
+];
+
+/// The engines whose gets are also measured with one read transaction reused per thread
+/// (in-mem has no read transaction: its row repeats its plain get, for the ratio).
+pub const TXN_READERS: [Engine; 3] = [
+    Engine::InMem(InMemMode::Async),
+    Engine::Redb { durable: true },
+    Engine::Lmdb,
 ];
 
 /// The agent workload's engines: in-mem Batched (the default) beside each peer without a sync
