@@ -18,6 +18,7 @@ use std::time::Duration;
 
 pub use fjall::FjallMode;
 pub use inmem::{InMemMode, memory_child as in_mem_memory, time_open, write_log};
+pub use sqlite::SYNC_CALL as SQLITE_SYNC_CALL;
 
 /// Errors from any engine, boxed: the runner only reports them.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -40,8 +41,7 @@ pub struct AgentTimes {
     pub read_back: Duration,
 }
 
-/// One engine, opened. `t` is the calling thread's index (`SQLite` keeps a reading connection per
-/// thread).
+/// One engine, opened. `t` is the calling thread's index (`SQLite` keeps a connection per thread).
 pub trait Store: Send + Sync {
     /// Stores one pair as one commit.
     fn put(&self, t: usize, key: &[u8], value: &[u8]) -> Result<()>;
@@ -199,16 +199,31 @@ pub const AGENT: [Engine; 5] = [
     Engine::Sqlite { durable: false },
 ];
 
+/// Peers whose durable (per-commit) mode is not power-safe, with the reason.
+pub const NOT_POWER_SAFE: [(&str, &str); 1] = [(
+    "sled",
+    "`flush` is `sync_file_range`: no device-cache flush, no metadata",
+)];
+
 /// What each peer was opened with, for the report.
-pub const MODES_DOC: &str = "\
-| engine | durable (per-commit) mode | no-sync mode |
-| --- | --- | --- |
-| in-mem | `DurabilityMode::Strict` | `Batched { 100 ms, 1000 }` (write(2) per commit) and `Async { 1000 ms }` |
-| redb 4.6 | `Durability::Immediate` (default; fsync per commit) | `Durability::None` |
-| fjall 3.1 (1 GiB block cache) | insert, then `Database::persist(PersistMode::SyncData)`; batches with `.durability(Some(SyncData))` | plain insert: one write(2) per insert and no sync at all (fjall 3.1 has no background sync); like for like, `fjall sync 100 ms` (plain insert, a harness thread calling `persist(SyncData)` every 100 ms or 1,000 inserts, as Batched) and `fjall manual, sync 1 s` (`manual_journal_persist(true)`, `persist(SyncData)` every second, as Async) |
-| sled 0.34 | insert, then `Db::flush()`: on Linux this is `sync_file_range`, which neither flushes the disk's write cache nor the file's metadata, so it is weaker than the others' fsync | plain insert (background flush every 500 ms) |
-| LMDB (heed 0.11) | default flags (fsync at every commit) | not measured: `MDB_NOSYNC` needs heed's `unsafe` flag setter |
-| SQLite (rusqlite 0.37, bundled) | `journal_mode=WAL`, `synchronous=FULL` (the WAL synced per commit, with fdatasync: built with `HAVE_FDATASYNC`); one shared write connection | `journal_mode=WAL`, `synchronous=OFF` |
-| fdatasync floor | append 128 B at the end of a preallocated, pre-written file, then `fdatasync` | |
-| SkipMap floor | | `SkipMap<Vec<u8>, Vec<u8>>::insert` |
-";
+pub fn modes_doc() -> String {
+    format!(
+        "\
+| engine | durable (per-commit) mode | power-safe per commit | without a sync per commit |
+| --- | --- | --- | --- |
+| in-mem | `DurabilityMode::Strict` (fdatasync, shared by concurrent committers) | yes | `Batched {{ 100 ms, 1000 }}`: write(2) per commit, fdatasync every 100 ms or 1,000 commits; `Async {{ 1000 ms }}`: buffered in the process, written and synced every second |
+| redb 4.6 | `Durability::Immediate` (default; fdatasync per commit) | yes | `Durability::None` |
+| fjall 3.1 | insert, then `Database::persist(PersistMode::SyncData)` (fdatasync); batches with `.durability(Some(SyncData))` | yes | plain insert: one write(2) per insert and **no sync at all** (fjall 3.1 has no background sync); like for like: `fjall sync 100 ms` (plain insert, and a harness thread calling `persist(SyncData)` every 100 ms or 1,000 inserts, as Batched) and `fjall manual, sync 1 s` (`manual_journal_persist(true)`: an 8 KiB journal buffer in the process, and `persist(SyncData)` every second, as Async) |
+| sled 0.34 | insert, then `Db::flush()`: on Linux `sync_file_range(WAIT_BEFORE, WRITE, WAIT_AFTER)` | **no**: no device-cache flush, no metadata | plain insert (background flush every 500 ms) |
+| LMDB (heed 0.11) | default flags (fdatasync at every commit) | yes | not measured: `MDB_NOSYNC` needs heed's `unsafe` flag setter |
+| SQLite (rusqlite 0.37, bundled) | `journal_mode=WAL`, `synchronous=FULL`: the WAL synced with {sqlite_sync} at every commit; one shared write connection | yes | `journal_mode=WAL`, `synchronous=OFF` |
+| fdatasync floor | append 128 B to a preallocated, pre-written file, then `fdatasync` | yes | |
+| SkipMap floor | | | `SkipMap<Vec<u8>, Vec<u8>>::insert` |
+
+Caches: fjall's block cache 1 GiB (default 32 MiB), SQLite's page cache 1 GiB per connection
+(default 2 MiB), redb's 1 GiB and sled's 1 GB (their defaults); LMDB reads through the OS page
+cache; in-mem and the SkipMap hold everything in memory.
+",
+        sqlite_sync = sqlite::SYNC_CALL
+    )
+}

@@ -2,9 +2,8 @@
 //! shared write connection (behind a mutex, as an application that writes from several threads
 //! would hold it: `SQLite` admits one writer at a time, and writers on separate connections wait
 //! for each other in the busy handler, which sleeps); each reading thread has a connection of
-//! its own. Durable means `synchronous=FULL` (the WAL synced at every commit, with fdatasync:
-//! see the repository's `.cargo/config.toml`), with the page cache of every connection sized
-//! above the read set.
+//! its own. Durable means `synchronous=FULL` (the WAL synced at every commit), with the page
+//! cache of every connection sized above the read set.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -20,6 +19,30 @@ const READERS: usize = 8;
 /// Page cache per connection, in KiB (`PRAGMA cache_size` takes a negative number as KiB):
 /// 1 GiB, above the read set's ~200 MB database file.
 const CACHE_KIB: i64 = 1 << 20;
+
+/// How the bundled `SQLite` syncs, from the build's `LIBSQLITE3_FLAGS` (set in the repository's
+/// `.cargo/config.toml`): `SQLite` calls fdatasync only when built with `HAVE_FDATASYNC`, and
+/// fsync otherwise.
+pub const SYNC_CALL: &str = match option_env!("LIBSQLITE3_FLAGS") {
+    Some(flags) if const_contains(flags.as_bytes(), b"HAVE_FDATASYNC") => "fdatasync",
+    _ => "fsync",
+};
+
+/// Whether `needle` occurs in `hay` (a `const fn`, for [`SYNC_CALL`]).
+const fn const_contains(hay: &[u8], needle: &[u8]) -> bool {
+    let mut i = 0;
+    while i + needle.len() <= hay.len() {
+        let mut j = 0;
+        while j < needle.len() && hay[i + j] == needle[j] {
+            j += 1;
+        }
+        if j == needle.len() {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
 
 pub struct Sqlite {
     writer: Mutex<Connection>,
