@@ -119,7 +119,7 @@ pub struct Plan {
 pub const AGENT_OPS: u64 = 100;
 
 impl Plan {
-    /// `--quick`: under 3 minutes on a 2-core VM.
+    /// `--quick`: about 5 minutes on a busy 2-core VM (3 rounds after the warm-up).
     pub fn quick() -> Self {
         Plan {
             rounds: 3,
