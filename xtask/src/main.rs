@@ -50,8 +50,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs the peer comparison (see the module docs): `--quick` for the short mode (about 2
-/// minutes), `--plots` to redraw the plots in `docs/`.
+/// Runs the peer comparison (see the module docs): `--quick` for the short mode (about 5
+/// minutes on a busy 2-core VM), `--plots` to redraw the plots in `docs/`.
 fn bench(args: &[String]) -> Result<(), String> {
     let manifest = root().join("benches/peers/Cargo.toml");
     let manifest = manifest.to_string_lossy().into_owned();

@@ -8,12 +8,15 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::engines::{AGENT, AgentTimes, DURABLE, Engine, NOSYNC, READERS, Result, Store};
-use crate::workload::{AGENT_OPS, Plan, Rng, SCAN_PREFIX, VALUE, key, scan_key, shuffled};
+use crate::engines::{AGENT, AgentTimes, DURABLE, Engine, NOSYNC, Result, Store};
+use crate::workload::{AGENT_OPS, Plan, Rng, VALUE_BYTES, key, pairs};
 
 /// Writer and reader thread counts of the durable and read workloads.
 pub const WRITERS: [usize; 4] = [1, 2, 4, 8];
 pub const READER_THREADS: [usize; 2] = [1, 2];
+
+/// Keys with their values, built before a timer starts.
+type Pairs = Vec<([u8; 24], [u8; VALUE_BYTES])>;
 
 /// Everything measured: per workload, per engine, one figure per round.
 #[derive(Debug, Default, Serialize)]
@@ -27,6 +30,9 @@ pub struct Results {
     pub load_seconds: BTreeMap<String, f64>,
     /// in-mem recovery: commits in the log, and per-round open times in seconds.
     pub recovery: Option<Recovery>,
+    /// Set during a phase's warm-up round: its figures are dropped.
+    #[serde(skip)]
+    pub warming: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -42,7 +48,10 @@ pub struct Recovery {
 }
 
 impl Results {
-    fn add(&mut self, workload: &str, engine: Engine, rate: f64) {
+    pub fn add(&mut self, workload: &str, engine: Engine, rate: f64) {
+        if self.warming {
+            return;
+        }
         self.rates
             .entry(workload.to_string())
             .or_default()
@@ -96,6 +105,11 @@ pub struct Scratch {
 }
 
 impl Scratch {
+    /// The directory every store's directory goes under.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     pub fn new(root: &Path) -> Result<Self> {
         std::fs::create_dir_all(root)?;
         Ok(Scratch {
@@ -131,9 +145,32 @@ struct Opened {
     _dir: tempfile::TempDir,
 }
 
+/// Gets a sample of `data` back from `o` (untimed), and fails if any value differs from the one
+/// put. The fdatasync floor keeps nothing to read.
+fn check_sample(o: &Opened, data: &[Pairs]) -> Result<()> {
+    if o.engine == Engine::FsyncFloor {
+        return Ok(());
+    }
+    for (t, pairs) in data.iter().enumerate() {
+        for (k, v) in pairs.iter().step_by((pairs.len() / 16).max(1)) {
+            if o.store.get(t, k)?.as_deref() != Some(v.as_slice()) {
+                return Err(format!(
+                    "{}: a sampled key read back a different value",
+                    o.engine.name()
+                )
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs `per_thread(t, barrier)`-style work on `threads` threads released together; returns the
 /// wall time from the release to the last thread's end.
-fn timed_threads(threads: usize, work: impl Fn(usize) -> Result<()> + Sync) -> Result<Duration> {
+pub fn timed_threads(
+    threads: usize,
+    work: impl Fn(usize) -> Result<()> + Sync,
+) -> Result<Duration> {
     let barrier = Barrier::new(threads + 1);
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
@@ -164,22 +201,30 @@ fn key_base(workload: u64, round: usize, thread: usize) -> u64 {
     (workload << 56) | ((round as u64) << 48) | ((thread as u64) << 40)
 }
 
-/// Durable puts with 1, 2, 4 and 8 writers, and commits of 1,000 puts.
+/// Durable puts with 1, 2, 4 and 8 writers, and commits of 1,000 puts. Keys and values are
+/// built before each timer starts; a sample is read back after it stops.
 pub fn durable(plan: &Plan, scratch: &Scratch, results: &mut Results) -> Result<()> {
     let mut engines = vec![Engine::FsyncFloor];
     engines.extend(DURABLE);
     let stores = scratch.open_all(&engines)?;
-    for round in 0..plan.rounds {
+    for round in 0..=plan.rounds {
+        results.warming = round == 0;
         for threads in WRITERS {
             for o in &stores {
                 if o.engine == Engine::FsyncFloor && threads > 1 {
                     continue;
                 }
                 let per_thread = plan.durable_commits.div_ceil(threads as u64);
+                let data: Vec<Pairs> = (0..threads)
+                    .map(|t| {
+                        let base = key_base(1 + threads as u64, round, t);
+                        let keys: Vec<[u8; 24]> = (0..per_thread).map(|i| key(base + i)).collect();
+                        pairs(&keys)
+                    })
+                    .collect();
                 let elapsed = timed_threads(threads, |t| {
-                    let base = key_base(1 + threads as u64, round, t);
-                    for i in 0..per_thread {
-                        o.store.put(t, &key(base + i), &VALUE)?;
+                    for (k, v) in &data[t] {
+                        o.store.put(t, k, v)?;
                     }
                     Ok(())
                 })?;
@@ -188,34 +233,54 @@ pub fn durable(plan: &Plan, scratch: &Scratch, results: &mut Results) -> Result<
                     o.engine,
                     rate(per_thread * threads as u64, elapsed),
                 );
+                check_sample(o, &data)?;
             }
         }
         for o in stores.iter().filter(|o| o.engine != Engine::FsyncFloor) {
             let base = key_base(10, round, 0);
             let keys: Vec<[u8; 24]> = (0..plan.batches * 1000).map(|i| key(base + i)).collect();
+            let data = pairs(&keys);
+            let batches: Vec<Vec<(&[u8], &[u8])>> = data
+                .chunks(1000)
+                .map(|chunk| {
+                    chunk
+                        .iter()
+                        .map(|(k, v)| (k.as_slice(), v.as_slice()))
+                        .collect()
+                })
+                .collect();
             let start = Instant::now();
-            for chunk in keys.chunks(1000) {
-                let items: Vec<(&[u8], &[u8])> = chunk
-                    .iter()
-                    .map(|k| (k.as_slice(), VALUE.as_slice()))
-                    .collect();
-                o.store.put_batch(0, &items)?;
+            for items in &batches {
+                o.store.put_batch(0, items)?;
             }
             results.add(
                 "batch_1000_durable",
                 o.engine,
                 rate(plan.batches * 1000, start.elapsed()),
             );
+            check_sample(o, std::slice::from_ref(&data))?;
         }
-        eprintln!("  durable: round {} of {} done", round + 1, plan.rounds);
+        eprintln!("  durable: {} done", round_name(round, plan.rounds));
     }
+    results.warming = false;
     Ok(())
 }
 
-/// Puts without a sync per commit (in-mem Batched and Async), ascending and random keys.
+/// "warm-up round" or "round N of M", for progress lines.
+pub fn round_name(round: usize, rounds: usize) -> String {
+    if round == 0 {
+        "warm-up round".into()
+    } else {
+        format!("round {round} of {rounds}")
+    }
+}
+
+/// Puts without a sync per commit (in-mem Batched and Async, fjall in three modes), ascending
+/// and random keys.
 pub fn nosync(plan: &Plan, scratch: &Scratch, results: &mut Results) -> Result<()> {
     let stores = scratch.open_all(&NOSYNC)?;
-    for round in 0..plan.rounds {
+    for round in 0..=plan.rounds {
+        results.warming = round == 0;
         for (workload, random) in [("put_seq", false), ("put_random", true)] {
             for o in &stores {
                 let base = key_base(20, round, 0);
@@ -229,112 +294,21 @@ pub fn nosync(plan: &Plan, scratch: &Scratch, results: &mut Results) -> Result<(
                         }
                     })
                     .collect();
+                let data = pairs(&keys);
+                drop(keys);
                 let start = Instant::now();
-                for k in &keys {
-                    o.store.put(0, k, &VALUE)?;
+                for (k, v) in &data {
+                    o.store.put(0, k, v)?;
                 }
                 results.add(workload, o.engine, rate(plan.nosync_puts, start.elapsed()));
                 // Background writes of this engine end before the next engine's turn.
                 o.store.settle()?;
+                check_sample(o, std::slice::from_ref(&data))?;
             }
         }
-        eprintln!("  no-sync: round {} of {} done", round + 1, plan.rounds);
+        eprintln!("  no-sync: {} done", round_name(round, plan.rounds));
     }
-    Ok(())
-}
-
-/// Puts per commit when loading the read set (fewer, larger commits keep the B-tree peers'
-/// load time within the quick run's budget).
-const LOAD_BATCH: usize = 10_000;
-
-/// Random gets over 1M keys with 1 and 2 threads, the get-latency distribution, and prefix
-/// scans of 1,000 keys. Every engine is loaded with the same keys in the same random order,
-/// [`LOAD_BATCH`] per commit.
-pub fn reads(plan: &Plan, scratch: &Scratch, results: &mut Results) -> Result<()> {
-    let stores = scratch.open_all(&READERS)?;
-    let order = shuffled(plan.read_keys + 1000, 0x10ad);
-    let entries: Vec<[u8; 24]> = order
-        .iter()
-        .map(|&i| {
-            if i < plan.read_keys {
-                key(i)
-            } else {
-                scan_key(i - plan.read_keys)
-            }
-        })
-        .collect();
-    for o in &stores {
-        let start = Instant::now();
-        for chunk in entries.chunks(LOAD_BATCH) {
-            let items: Vec<(&[u8], &[u8])> = chunk
-                .iter()
-                .map(|k| (k.as_slice(), VALUE.as_slice()))
-                .collect();
-            o.store.put_batch(0, &items)?;
-        }
-        o.store.settle()?;
-        let seconds = start.elapsed().as_secs_f64();
-        eprintln!("  loaded {} in {seconds:.1} s", o.engine.name());
-        results
-            .load_seconds
-            .insert(label("load", o.engine).to_string(), seconds);
-    }
-    drop(entries);
-    // Let compactions and flushes that loading started finish.
-    std::thread::sleep(Duration::from_secs(2));
-
-    for round in 0..plan.rounds {
-        for threads in READER_THREADS {
-            for o in &stores {
-                let per_thread = plan.gets / threads as u64;
-                let elapsed = timed_threads(threads, |t| {
-                    let mut rng = Rng::new(0x9e7 ^ ((round as u64) << 16) ^ t as u64);
-                    for _ in 0..per_thread {
-                        let got = o.store.get(t, &key(rng.below(plan.read_keys)))?;
-                        if std::hint::black_box(got).is_none() {
-                            return Err("a loaded key was missing".into());
-                        }
-                    }
-                    Ok(())
-                })?;
-                results.add(
-                    &format!("get_random_{threads}t"),
-                    o.engine,
-                    rate(per_thread * threads as u64, elapsed),
-                );
-            }
-        }
-        for o in &stores {
-            let mut rng = Rng::new(0x1a7 ^ ((round as u64) << 16));
-            let samples = results
-                .get_latency_ns
-                .entry(label("get", o.engine).to_string())
-                .or_default();
-            for _ in 0..plan.latency_gets {
-                let k = key(rng.below(plan.read_keys));
-                let start = Instant::now();
-                let got = o.store.get(0, &k)?;
-                let ns = start.elapsed().as_nanos();
-                std::hint::black_box(got);
-                samples.push(u32::try_from(ns).unwrap_or(u32::MAX));
-            }
-        }
-        for o in &stores {
-            let start = Instant::now();
-            for _ in 0..plan.scans {
-                let rows = o.store.scan(0, SCAN_PREFIX)?;
-                if std::hint::black_box(rows).len() != 1000 {
-                    return Err(format!(
-                        "{} listed the wrong number of scan keys",
-                        o.engine.name()
-                    )
-                    .into());
-                }
-            }
-            results.add("scan_1k", o.engine, rate(plan.scans, start.elapsed()));
-        }
-        eprintln!("  reads: round {} of {} done", round + 1, plan.rounds);
-    }
+    results.warming = false;
     Ok(())
 }
 
@@ -342,7 +316,8 @@ pub fn reads(plan: &Plan, scratch: &Scratch, results: &mut Results) -> Result<()
 pub fn agent(plan: &Plan, scratch: &Scratch, results: &mut Results) -> Result<()> {
     let stores = scratch.open_all(&AGENT)?;
     let mut run_no = 0;
-    for round in 0..plan.rounds {
+    for round in 0..=plan.rounds {
+        results.warming = round == 0;
         for o in &stores {
             let mut total = AgentTimes::default();
             for _ in 0..plan.agent_runs {
@@ -368,8 +343,9 @@ pub fn agent(plan: &Plan, scratch: &Scratch, results: &mut Results) -> Result<()
             );
             o.store.settle()?;
         }
-        eprintln!("  agent: round {} of {} done", round + 1, plan.rounds);
+        eprintln!("  agent: {} done", round_name(round, plan.rounds));
     }
+    results.warming = false;
     Ok(())
 }
 
@@ -389,7 +365,13 @@ pub fn recovery(plan: &Plan, scratch: &Scratch, results: &mut Results) -> Result
         checkpoint_records_replayed: 0,
         checkpoint_open_seconds: Vec::new(),
     };
-    for _ in 0..plan.rounds {
+    for round in 0..=plan.rounds {
+        if round == 0 {
+            // The warm-up: both opens, untimed (page cache, allocator, code).
+            crate::engines::time_open(log.path())?;
+            crate::engines::time_open(checkpointed.path())?;
+            continue;
+        }
         let opened = crate::engines::time_open(log.path())?;
         rec.open_seconds.push(opened.seconds);
         rec.records_replayed = opened.records_replayed;

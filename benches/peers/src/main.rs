@@ -1,6 +1,8 @@
 //! `in-mem-peers`: in-mem beside redb, fjall, sled, LMDB (heed), `SQLite` in WAL mode and the raw
 //! `crossbeam_skiplist::SkipMap`, every workload of docs/PERFORMANCE.md in one invocation, engines
-//! interleaved round by round, medians reported as ratios.
+//! interleaved round by round after a warm-up round, medians reported as ratios. The read
+//! workloads run each engine in a child process of this binary (`reads.rs`), as the memory
+//! measurement does (`memory.rs`).
 //!
 //! ```sh
 //! cargo run --release --manifest-path benches/peers/Cargo.toml -- [--quick] [--out target/bench] [--plots docs]
@@ -16,6 +18,7 @@ mod engines;
 mod memory;
 mod plot;
 mod profile;
+mod reads;
 mod report;
 mod workload;
 
@@ -35,6 +38,8 @@ struct Args {
     plots: Option<PathBuf>,
     only: Option<Vec<String>>,
     memory_child: Option<String>,
+    read_child: Option<String>,
+    plan: Option<String>,
     profile: Option<String>,
     engine: Option<String>,
     entries: u64,
@@ -52,6 +57,8 @@ fn parse_args() -> Result<Args> {
         plots: None,
         only: None,
         memory_child: None,
+        read_child: None,
+        plan: None,
         profile: None,
         engine: None,
         entries: 1_000_000,
@@ -70,6 +77,8 @@ fn parse_args() -> Result<Args> {
             "--plots" => args.plots = Some(PathBuf::from(value()?)),
             "--only" => args.only = Some(value()?.split(',').map(str::to_string).collect()),
             "--memory-child" => args.memory_child = Some(value()?),
+            "--read-child" => args.read_child = Some(value()?),
+            "--plan" => args.plan = Some(value()?),
             "--entries" => args.entries = value()?.parse()?,
             "--profile" => args.profile = Some(value()?),
             "--ops" => args.ops = value()?.parse()?,
@@ -168,6 +177,10 @@ fn run() -> Result<()> {
     if let Some(engine) = &args.memory_child {
         return memory::child(engine, args.entries, &scratch_dir);
     }
+    if let Some(engine) = &args.read_child {
+        let plan = args.plan.as_deref().ok_or("--read-child needs --plan")?;
+        return reads::child(engine, plan, &scratch_dir);
+    }
     if let Some(name) = &args.profile {
         let outcome = profile::run(name, args.ops, &scratch_dir, args.engine.as_deref());
         let _ = std::fs::remove_dir_all(&scratch_dir);
@@ -196,7 +209,7 @@ fn run() -> Result<()> {
     let phases: [(&str, Phase); 5] = [
         ("durable", bench::durable),
         ("nosync", bench::nosync),
-        ("reads", bench::reads),
+        ("reads", reads::reads),
         ("agent", bench::agent),
         ("recovery", bench::recovery),
     ];

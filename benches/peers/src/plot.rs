@@ -6,7 +6,7 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use crate::bench::{Results, WRITERS};
-use crate::engines::Result;
+use crate::engines::{NOT_POWER_SAFE, Result};
 use crate::report::percentile;
 
 /// Engine names and their colors, in-mem first and drawn thicker.
@@ -54,13 +54,18 @@ pub fn strict_writers(r: &Results, path: &Path) -> Result<()> {
             continue;
         }
         top = points.iter().fold(top, |m, p| m.max(p.1));
-        lines.push((name, color, points));
+        let shown = if NOT_POWER_SAFE.iter().any(|(peer, _)| *peer == name) {
+            format!("{name} (sync_file_range: not power-safe)")
+        } else {
+            name.to_string()
+        };
+        lines.push((name, shown, color, points));
     }
     let root = BitMapBackend::new(path, (1000, 620)).into_drawing_area();
     root.fill(&WHITE).map_err(text_error)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            "Durable commits/s against writer threads (in-mem Strict; peers fsync per commit)",
+            "Durable commits/s against writer threads (in-mem Strict; peers' most durable mode)",
             ("sans-serif", 22),
         )
         .margin(20)
@@ -86,12 +91,12 @@ pub fn strict_writers(r: &Results, path: &Path) -> Result<()> {
         .axis_desc_style(("sans-serif", 18))
         .draw()
         .map_err(text_error)?;
-    for (name, color, points) in lines {
+    for (name, shown, color, points) in lines {
         let style = color.stroke_width(width(name));
         chart
             .draw_series(LineSeries::new(points.clone(), style))
             .map_err(text_error)?
-            .label(name)
+            .label(shown)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
         chart
             .draw_series(points.iter().map(|&p| Circle::new(p, 5, color.filled())))

@@ -48,7 +48,7 @@ pub fn run(name: &str, ops: u64, scratch: &Path, peer: Option<&str>) -> Result<(
     };
     let engine = match peer {
         None => Engine::InMem(mode),
-        Some("fjall") => Engine::Fjall { durable: false },
+        Some("fjall") => Engine::Fjall(crate::engines::FjallMode::Plain),
         Some("redb") => Engine::Redb { durable: false },
         Some("sled") => Engine::Sled { durable: false },
         Some("sqlite") => Engine::Sqlite { durable: false },
@@ -60,8 +60,10 @@ pub fn run(name: &str, ops: u64, scratch: &Path, peer: Option<&str>) -> Result<(
     if name == "get" || name == "scan" {
         load(&*store)?;
     }
+    // The primitives' database, in a directory of its own: a peer's files beside it would make
+    // in-mem refuse the directory.
     let db = in_mem::Database::open_with_mode(
-        dir.path(),
+        dir.path().join("primitives"),
         in_mem::DurabilityMode::Batched {
             interval_ms: 100,
             max_commits: 1000,

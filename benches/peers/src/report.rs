@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::bench::{READER_THREADS, Results, WRITERS};
-use crate::engines::MODES_DOC;
+use crate::engines::{NOT_POWER_SAFE, SQLITE_SYNC_CALL, modes_doc};
 use crate::memory::Memory;
 use crate::workload::Plan;
 
@@ -34,6 +34,9 @@ fn rows() -> Vec<(String, &'static str, Unit)> {
     }
     for t in READER_THREADS {
         rows.push((format!("get_random_{t}t"), "in-mem", Unit::PerSecond));
+    }
+    for t in READER_THREADS {
+        rows.push((format!("get_random_{t}t_txn"), "in-mem", Unit::PerSecond));
     }
     rows.push(("scan_1k".into(), "in-mem", Unit::MicrosEach));
     for w in [
@@ -143,7 +146,7 @@ fn strict_targets(r: &Results, out: &mut Vec<Target>) {
         r,
         w8,
         &["redb", "fjall", "sled", "lmdb", "sqlite"],
-        "every peer",
+        "every peer (sled's is not power-safe)",
         out,
     );
     // sled's flush is `sync_file_range`, which is no fsync: the same target against the peers
@@ -153,7 +156,7 @@ fn strict_targets(r: &Results, out: &mut Vec<Target>) {
         r,
         w8,
         &fsyncing,
-        "every peer that fsyncs (all but sled)",
+        "every peer that is power-safe (all but sled)",
         out,
     );
 }
@@ -170,13 +173,20 @@ fn worst_peer(r: &Results, w: &str, peers: &[&str], who: &str, out: &mut Vec<Tar
     }
     let text = format!(">= 3.5x the 8-writer durable rate of {who}");
     out.push(match worst {
-        Some((ratio, peer, m)) => target(
-            "Strict, 8 writers",
-            &text,
-            Some(ratio),
-            3.5,
-            format!("{m} (lowest ratio: {peer})"),
-        ),
+        Some((ratio, peer, m)) => {
+            let safety = if not_power_safe(&peer) {
+                ", whose flush is not power-safe"
+            } else {
+                ""
+            };
+            target(
+                "Strict, 8 writers",
+                &text,
+                Some(ratio),
+                3.5,
+                format!("{m} (lowest ratio: {peer}{safety})"),
+            )
+        }
         None => target("Strict, 8 writers", &text, None, 3.5, "not measured".into()),
     });
 }
@@ -325,6 +335,50 @@ pub struct Context {
     pub disturbance: Vec<(String, f64, f64)>,
 }
 
+/// Whether `peer`'s durable mode is not power-safe (see [`NOT_POWER_SAFE`]).
+fn not_power_safe(peer: &str) -> bool {
+    NOT_POWER_SAFE.iter().any(|(p, _)| *p == peer)
+}
+
+/// in-mem's Batched and Async puts beside fjall with the same sync schedule (like for like),
+/// and fjall's plain insert (which never syncs), as markdown.
+pub fn like_for_like_table(r: &Results) -> String {
+    let mut s = String::from(
+        "| workload | in-mem mode | in-mem | fjall, same sync schedule | in-mem / it | fjall plain insert (never syncs) | in-mem / it | what a power loss takes (both) |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+    );
+    let modes = [
+        (
+            "in-mem batched",
+            "fjall sync 100 ms",
+            "the last 100 ms or 1,000 commits",
+        ),
+        ("in-mem async", "fjall manual, sync 1 s", "the last second"),
+    ];
+    for w in ["put_seq", "put_random"] {
+        for (mine, twin, loss) in modes {
+            let Some(m) = r.median(w, mine) else {
+                continue;
+            };
+            let cell = |peer: &str| {
+                r.median(w, peer).map_or_else(
+                    || " | |".to_string(),
+                    |x| format!(" {} | {:.2}x |", fmt_rate(x, Unit::PerSecond), m / x),
+                )
+            };
+            let _ = writeln!(
+                s,
+                "| {w} | {} | {} |{}{} {loss} |",
+                mine.trim_start_matches("in-mem "),
+                fmt_rate(m, Unit::PerSecond),
+                cell(twin),
+                cell("fjall"),
+            );
+        }
+    }
+    s
+}
+
 /// The ratio table as markdown (also what the terminal shows).
 pub fn ratio_table(r: &Results) -> String {
     let mut s = String::from("| workload | in-mem |");
@@ -346,10 +400,21 @@ pub fn ratio_table(r: &Results) -> String {
             format!("{w} ({me})")
         };
         let _ = write!(s, "| {name} | {} |", fmt_rate(mine, unit));
+        let durable = w.starts_with("durable_") || w.ends_with("_durable");
         for p in PEERS {
             match r.median(&w, p) {
                 Some(x) => {
-                    let _ = write!(s, " {} ({:.2}x) |", fmt_rate(x, unit), mine / x);
+                    let unsafe_mark = if durable && not_power_safe(p) {
+                        ", not power-safe"
+                    } else {
+                        ""
+                    };
+                    let _ = write!(
+                        s,
+                        " {} ({:.2}x{unsafe_mark}) |",
+                        fmt_rate(x, unit),
+                        mine / x
+                    );
                 }
                 None => s.push_str(" |"),
             }
@@ -404,7 +469,8 @@ pub fn markdown(ctx: &Context, r: &Results, memory: &[Memory], targets: &[Target
     let _ = writeln!(
         s,
         "Machine: {} ({} cores), {:.0} GiB, Linux {}; allocator: {}. Load average before: {}; \
-         after: {}. Wall time {:.0} s. Rates are medians of {} interleaved rounds.\n",
+         after: {}. Wall time {:.0} s. Rates are medians of {} interleaved rounds, after one \
+         warm-up round per phase whose figures are dropped.\n",
         ctx.cpu,
         ctx.cores,
         ctx.memory_gib,
@@ -423,6 +489,20 @@ pub fn markdown(ctx: &Context, r: &Results, memory: &[Memory], targets: &[Target
     s.push_str(&targets_table(targets));
     s.push_str("\n## Every workload (median; in parentheses: in-mem / that engine)\n\n");
     s.push_str(&ratio_table(r));
+    let _ = write!(
+        s,
+        "\nDurable rows (`durable_put_*`, `batch_1000_durable`) are power-safe per commit for \
+         every engine but those marked \"not power-safe\" ({}); SQLite syncs with {SQLITE_SYNC_CALL}. \
+         `get_random_Nt_txn`: redb and LMDB reuse one read transaction per thread for all of its \
+         gets (in-mem has no read transaction: its figure is its plain get, measured again).\n",
+        NOT_POWER_SAFE
+            .iter()
+            .map(|(p, why)| format!("{p}: {why}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    s.push_str("\n## Like for like: fjall with in-mem's sync schedules\n\n");
+    s.push_str(&like_for_like_table(r));
     s.push_str("\n## Get latency, 1 thread, 1M keys, random\n\n");
     s.push_str(&latency_table(r));
     s.push_str("\n## Memory, resident delta in a fresh process\n\n| engine | entries | bytes/entry | x raw (124 B) |\n| --- | --- | --- | --- |\n");
@@ -433,12 +513,12 @@ pub fn markdown(ctx: &Context, r: &Results, memory: &[Memory], targets: &[Target
             m.engine, m.entries, m.bytes_per_entry, m.times_raw
         );
     }
-    s.push_str("\n## Loading the read set (10,000 puts per commit, random order)\n\n| engine | seconds |\n| --- | --- |\n");
+    s.push_str("\n## Loading the read set (10,000 puts per commit, random order, each engine in its own process)\n\n| engine | seconds |\n| --- | --- |\n");
     for (engine, seconds) in &r.load_seconds {
         let _ = writeln!(s, "| {engine} | {seconds:.1} |");
     }
     s.push_str("\n## Modes\n\n");
-    s.push_str(MODES_DOC);
+    s.push_str(&modes_doc());
     let _ = writeln!(
         s,
         "\nPlan: {}",

@@ -20,8 +20,33 @@ pub fn scan_key(i: u64) -> [u8; 24] {
 /// The prefix of the 1,000 keys the scan workload lists.
 pub const SCAN_PREFIX: &[u8] = b"scan:";
 
-/// The 100-byte value used everywhere.
+/// The 100-byte value of the agent workload, the memory measurement and the recovery logs
+/// (the byte workloads use [`value_for`]).
 pub const VALUE: [u8; 100] = [0xab; 100];
+
+/// Bytes of a value.
+pub const VALUE_BYTES: usize = 100;
+
+/// The value stored under `key` by the put, get and scan workloads: 100 pseudo-random bytes
+/// seeded by the key (FNV-1a), so no two keys share a value, nothing compresses, and a sampled
+/// get can be checked against the key it asked for.
+pub fn value_for(key: &[u8]) -> [u8; VALUE_BYTES] {
+    let seed = key.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let mut rng = Rng::new(seed);
+    let mut out = [0u8; VALUE_BYTES];
+    for chunk in out.chunks_mut(8) {
+        let bytes = rng.next_u64().to_le_bytes();
+        chunk.copy_from_slice(&bytes[..chunk.len()]);
+    }
+    out
+}
+
+/// Keys and their values ([`value_for`]), built before a timer starts.
+pub fn pairs(keys: &[[u8; 24]]) -> Vec<([u8; 24], [u8; VALUE_BYTES])> {
+    keys.iter().map(|k| (*k, value_for(k))).collect()
+}
 
 /// Raw bytes of one entry: key plus value.
 pub const ENTRY_BYTES: u64 = 24 + 100;
@@ -38,10 +63,15 @@ impl Rng {
 
     /// The next number below `bound`.
     pub fn below(&mut self, bound: u64) -> u64 {
+        self.next_u64() % bound
+    }
+
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % bound
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 }
 
@@ -57,8 +87,9 @@ pub fn shuffled(n: u64, seed: u64) -> Vec<u64> {
     out
 }
 
-/// How much work each workload does per round.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+/// How much work each workload does per round. Every phase runs one more round first, a warm-up
+/// whose figures are dropped.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct Plan {
     /// Rounds of every workload; the report gives the median.
     pub rounds: usize,
@@ -88,7 +119,7 @@ pub struct Plan {
 pub const AGENT_OPS: u64 = 100;
 
 impl Plan {
-    /// `--quick`: under 3 minutes on a 2-core VM.
+    /// `--quick`: about 5 minutes on a busy 2-core VM (3 rounds after the warm-up).
     pub fn quick() -> Self {
         Plan {
             rounds: 3,

@@ -16,7 +16,9 @@ mod sqlite;
 use std::path::Path;
 use std::time::Duration;
 
+pub use fjall::FjallMode;
 pub use inmem::{InMemMode, memory_child as in_mem_memory, time_open, write_log};
+pub use sqlite::SYNC_CALL as SQLITE_SYNC_CALL;
 
 /// Errors from any engine, boxed: the runner only reports them.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -47,6 +49,20 @@ pub trait Store: Send + Sync {
     fn put_batch(&self, t: usize, items: &[(&[u8], &[u8])]) -> Result<()>;
     /// The value under `key`, copied out.
     fn get(&self, t: usize, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Gets every key of `keys` in order, as [`Store::get`] does, handing each value to `each`
+    /// with its index; an engine with read transactions reuses one for all of them (one read
+    /// transaction per thread). The default is one `get` each.
+    fn get_each(
+        &self,
+        t: usize,
+        keys: &[[u8; 24]],
+        each: &mut dyn FnMut(usize, Option<Vec<u8>>) -> Result<()>,
+    ) -> Result<()> {
+        for (i, key) in keys.iter().enumerate() {
+            each(i, self.get(t, key)?)?;
+        }
+        Ok(())
+    }
     /// Every pair whose key starts with `prefix`, in key order, copied out.
     fn scan(&self, t: usize, prefix: &[u8]) -> Result<Pairs>;
     /// Reads `key`, and commits what `f` returns as one commit (in one write transaction where
@@ -79,9 +95,7 @@ pub enum Engine {
     Redb {
         durable: bool,
     },
-    Fjall {
-        durable: bool,
-    },
+    Fjall(FjallMode),
     Sled {
         durable: bool,
     },
@@ -101,7 +115,9 @@ impl Engine {
             Engine::FsyncFloor => "fdatasync floor",
             Engine::SkipMap => "skipmap floor",
             Engine::Redb { .. } => "redb",
-            Engine::Fjall { .. } => "fjall",
+            Engine::Fjall(FjallMode::Durable | FjallMode::Plain) => "fjall",
+            Engine::Fjall(FjallMode::SyncLikeBatched) => "fjall sync 100 ms",
+            Engine::Fjall(FjallMode::ManualLikeAsync) => "fjall manual, sync 1 s",
             Engine::Sled { .. } => "sled",
             Engine::Lmdb => "lmdb",
             Engine::Sqlite { .. } => "sqlite",
@@ -120,7 +136,7 @@ impl Engine {
             Engine::FsyncFloor => Box::new(floor::Floor::open(dir)?),
             Engine::SkipMap => Box::new(skipmap::Floor::default()),
             Engine::Redb { durable } => Box::new(redb::Redb::open(dir, durable)?),
-            Engine::Fjall { durable } => Box::new(fjall::Fjall::open(dir, durable)?),
+            Engine::Fjall(mode) => Box::new(fjall::Fjall::open(dir, mode)?),
             Engine::Sled { durable } => Box::new(sled::Sled::open(dir, durable)?),
             Engine::Lmdb => Box::new(lmdb::Lmdb::open(dir)?),
             Engine::Sqlite { durable } => Box::new(sqlite::Sqlite::open(dir, durable)?),
@@ -132,33 +148,45 @@ impl Engine {
 pub const DURABLE: [Engine; 6] = [
     Engine::InMem(InMemMode::Strict),
     Engine::Redb { durable: true },
-    Engine::Fjall { durable: true },
+    Engine::Fjall(FjallMode::Durable),
     Engine::Sled { durable: true },
     Engine::Lmdb,
     Engine::Sqlite { durable: true },
 ];
 
-/// In-mem's Batched and Async modes beside each peer's write path without a sync per commit.
+/// In-mem's Batched and Async modes beside each peer's write path without a sync per commit,
+/// and fjall twice more with in-mem's two sync schedules (like for like).
 /// LMDB is absent: its no-sync mode needs heed's `unsafe` flag setter.
-pub const NOSYNC: [Engine; 7] = [
+pub const NOSYNC: [Engine; 9] = [
     Engine::InMem(InMemMode::Batched),
     Engine::InMem(InMemMode::Async),
     Engine::SkipMap,
     Engine::Redb { durable: false },
-    Engine::Fjall { durable: false },
+    Engine::Fjall(FjallMode::Plain),
+    Engine::Fjall(FjallMode::SyncLikeBatched),
+    Engine::Fjall(FjallMode::ManualLikeAsync),
     Engine::Sled { durable: false },
     Engine::Sqlite { durable: false },
 ];
 
-/// The read workloads' engines (all loaded with the same keys in the same order).
+/// The read workloads' engines (all loaded with the same keys in the same order, each in a
+/// child process of its own).
 pub const READERS: [Engine; 7] = [
     Engine::InMem(InMemMode::Async),
     Engine::SkipMap,
     Engine::Redb { durable: true },
-    Engine::Fjall { durable: true },
+    Engine::Fjall(FjallMode::Durable),
     Engine::Sled { durable: true },
     Engine::Lmdb,
     Engine::Sqlite { durable: true },
+];
+
+/// The engines whose gets are also measured with one read transaction reused per thread
+/// (in-mem has no read transaction: its row repeats its plain get, for the ratio).
+pub const TXN_READERS: [Engine; 3] = [
+    Engine::InMem(InMemMode::Async),
+    Engine::Redb { durable: true },
+    Engine::Lmdb,
 ];
 
 /// The agent workload's engines: in-mem Batched (the default) beside each peer without a sync
@@ -166,21 +194,37 @@ pub const READERS: [Engine; 7] = [
 pub const AGENT: [Engine; 5] = [
     Engine::InMem(InMemMode::Batched),
     Engine::Redb { durable: false },
-    Engine::Fjall { durable: false },
+    Engine::Fjall(FjallMode::Plain),
     Engine::Sled { durable: false },
     Engine::Sqlite { durable: false },
 ];
 
+/// Peers whose durable (per-commit) mode is not power-safe, with the reason.
+pub const NOT_POWER_SAFE: [(&str, &str); 1] = [(
+    "sled",
+    "`flush` is `sync_file_range`: no device-cache flush, no metadata",
+)];
+
 /// What each peer was opened with, for the report.
-pub const MODES_DOC: &str = "\
-| engine | durable (per-commit) mode | no-sync mode |
-| --- | --- | --- |
-| in-mem | `DurabilityMode::Strict` | `Batched { 100 ms, 1000 }` (write(2) per commit) and `Async { 1000 ms }` |
-| redb 4.6 | `Durability::Immediate` (default; fsync per commit) | `Durability::None` |
-| fjall 3.1 | insert, then `Database::persist(PersistMode::SyncData)`; batches with `.durability(Some(SyncData))` | plain insert: fjall writes its journal buffer to the OS (one write(2)) on every insert and syncs in the background |
-| sled 0.34 | insert, then `Db::flush()`: on Linux this is `sync_file_range`, which neither flushes the disk's write cache nor the file's metadata, so it is weaker than the others' fsync | plain insert (background flush every 500 ms) |
-| LMDB (heed 0.11) | default flags (fsync at every commit) | not measured: `MDB_NOSYNC` needs heed's `unsafe` flag setter |
-| SQLite (rusqlite 0.37, bundled) | `journal_mode=WAL`, `synchronous=FULL` (WAL fsync per commit) | `journal_mode=WAL`, `synchronous=OFF` |
-| fdatasync floor | append 128 B at the end of a preallocated, pre-written file, then `fdatasync` | |
-| SkipMap floor | | `SkipMap<Vec<u8>, Vec<u8>>::insert` |
-";
+pub fn modes_doc() -> String {
+    format!(
+        "\
+| engine | durable (per-commit) mode | power-safe per commit | without a sync per commit |
+| --- | --- | --- | --- |
+| in-mem | `DurabilityMode::Strict` (fdatasync, shared by concurrent committers) | yes | `Batched {{ 100 ms, 1000 }}`: write(2) per commit, fdatasync every 100 ms or 1,000 commits; `Async {{ 1000 ms }}`: buffered in the process, written and synced every second |
+| redb 4.6 | `Durability::Immediate` (default; fdatasync per commit) | yes | `Durability::None` |
+| fjall 3.1 | insert, then `Database::persist(PersistMode::SyncData)` (fdatasync); batches with `.durability(Some(SyncData))` | yes | plain insert: one write(2) per insert and **no sync at all** (fjall 3.1 has no background sync); like for like: `fjall sync 100 ms` (plain insert, and a harness thread calling `persist(SyncData)` every 100 ms or 1,000 inserts, as Batched) and `fjall manual, sync 1 s` (`manual_journal_persist(true)`: an 8 KiB journal buffer in the process, and `persist(SyncData)` every second, as Async) |
+| sled 0.34 | insert, then `Db::flush()`: on Linux `sync_file_range(WAIT_BEFORE, WRITE, WAIT_AFTER)` | **no**: no device-cache flush, no metadata | plain insert (background flush every 500 ms) |
+| LMDB (heed 0.11) | default flags (fdatasync at every commit) | yes | not measured: `MDB_NOSYNC` needs heed's `unsafe` flag setter |
+| SQLite (rusqlite 0.37, bundled) | `journal_mode=WAL`, `synchronous=FULL`: the WAL synced with {sqlite_sync} at every commit; one shared write connection | yes | `journal_mode=WAL`, `synchronous=OFF` |
+| fdatasync floor | append 128 B to a preallocated, pre-written file, then `fdatasync` | yes | |
+| SkipMap floor | | | `SkipMap<Vec<u8>, Vec<u8>>::insert` |
+
+Caches: fjall's block cache 1 GiB (default 32 MiB), SQLite's page cache 1 GiB per reading
+connection (default 2 MiB, kept on the write connection, where 1 GiB slowed random inserts
+3.4x), redb's 1 GiB and sled's 1 GB (their defaults); LMDB reads through the OS page cache;
+in-mem and the SkipMap hold everything in memory.
+",
+        sqlite_sync = sqlite::SYNC_CALL
+    )
+}
