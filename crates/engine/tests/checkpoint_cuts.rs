@@ -31,7 +31,7 @@ use in_mem_storage::{
 use proptest::prelude::*;
 
 /// Writes a checkpoint of `memtable` into a fresh directory, as the engine does, and loads it
-/// into a new memtable, as recovery does (`restore_cuts` only if `restore`).
+/// into a new memtable, as recovery does (`Memtable::load`; the cut marks only if `restore`).
 fn checkpoint_and_reload(memtable: &Memtable, restore: bool) -> Memtable {
     let tmp = tempfile::tempdir().unwrap();
     let dir = DataDir::open(Arc::new(StdFs), tmp.path()).unwrap();
@@ -59,31 +59,35 @@ fn checkpoint_and_reload(memtable: &Memtable, restore: bool) -> Memtable {
         .unwrap();
     let file = writer.finish().unwrap().file;
     let loaded = Memtable::new(file.version);
-    read_checkpoint(&dir, &file, &mut |entry| {
-        let kind = match entry.op {
-            CheckpointOp::Put { value, expires_at } => MutationKind::Put { value, expires_at },
-            CheckpointOp::Delete => MutationKind::Delete,
-        };
-        let mutation = Mutation {
-            key: entry.key,
-            kind,
-        };
-        loaded.apply(
-            entry.version,
-            entry.writer,
-            entry.timestamp,
-            std::slice::from_ref(&mutation),
-        );
-        if restore {
-            let cuts = Cuts {
-                below: entry.cuts.below,
-                above: entry.cuts.above,
-            };
-            loaded.restore_cuts(&mutation.key, entry.version, cuts);
-        }
-        Ok(())
-    })
-    .unwrap();
+    loaded
+        .load(|loader| {
+            read_checkpoint(&dir, &file, &mut |entry| {
+                let kind = match entry.op {
+                    CheckpointOp::Put { value, expires_at } => {
+                        MutationKind::Put { value, expires_at }
+                    }
+                    CheckpointOp::Delete => MutationKind::Delete,
+                };
+                let cuts = if restore {
+                    Cuts {
+                        below: entry.cuts.below,
+                        above: entry.cuts.above,
+                    }
+                } else {
+                    Cuts::NONE
+                };
+                loader.push(
+                    entry.version,
+                    entry.writer,
+                    entry.timestamp,
+                    entry.key,
+                    &kind,
+                    cuts,
+                );
+                Ok(())
+            })
+        })
+        .unwrap();
     loaded
 }
 

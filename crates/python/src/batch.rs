@@ -18,8 +18,9 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
 
-use crate::convert::{duration, from_value, key_bytes, key_to_py, to_value};
+use crate::convert::{duration, from_value, key_bytes, to_value};
 use crate::database::Database;
+use crate::kv::pairs_to_py;
 use crate::run::run_id_of;
 use crate::target::Target;
 
@@ -154,16 +155,5 @@ pub(crate) fn read_many<'py>(
             None => found.append(py.None())?,
         }
     }
-    let listed = PyList::empty(py);
-    for (key, versioned) in rows {
-        let pair = PyTuple::new(
-            py,
-            [
-                key_to_py(py, &key, as_text),
-                from_value(py, &versioned.value)?,
-            ],
-        )?;
-        listed.append(pair)?;
-    }
-    Ok((found, listed))
+    Ok((found, pairs_to_py(py, rows, as_text)?))
 }

@@ -3,7 +3,7 @@
 //! Keys are `str` (stored as UTF-8) or `bytes`; values are what `convert.rs` stores. Bytes stored
 //! here are the same bytes the Rust byte API (`Database::put`/`get`) reads and writes.
 
-use in_mem::Error;
+use in_mem::{Error, VersionedValue};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
 
@@ -99,18 +99,7 @@ impl Kv {
     ) -> PyResult<Bound<'py, PyList>> {
         let (prefix, as_text) = prefix_of(prefix)?;
         let rows = self.target.read(py, move |tx| tx.list_versioned(&prefix))?;
-        let out = PyList::empty(py);
-        for (key, versioned) in rows {
-            let pair = PyTuple::new(
-                py,
-                [
-                    key_to_py(py, &key, as_text),
-                    from_value(py, &versioned.value)?,
-                ],
-            )?;
-            out.append(pair)?;
-        }
-        Ok(out)
+        pairs_to_py(py, rows, as_text)
     }
 
     /// Every key that starts with `prefix`, in key order (typed as for `list`).
@@ -162,6 +151,26 @@ impl Kv {
 }
 
 /// A prefix (empty when absent) and whether keys should come back as text.
+/// Listed rows as a list of `(key, value)` tuples (keys as `str` when `as_text`).
+pub(crate) fn pairs_to_py(
+    py: Python<'_>,
+    rows: Vec<(Vec<u8>, VersionedValue)>,
+    as_text: bool,
+) -> PyResult<Bound<'_, PyList>> {
+    let out = PyList::empty(py);
+    for (key, versioned) in rows {
+        let pair = PyTuple::new(
+            py,
+            [
+                key_to_py(py, &key, as_text),
+                from_value(py, &versioned.value)?,
+            ],
+        )?;
+        out.append(pair)?;
+    }
+    Ok(out)
+}
+
 fn prefix_of(prefix: Option<&Bound<'_, PyAny>>) -> PyResult<(Vec<u8>, bool)> {
     match prefix {
         None => Ok((Vec::new(), true)),

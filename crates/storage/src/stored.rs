@@ -71,8 +71,8 @@ pub struct StoredVersion {
     /// A put (with its value and expiry) or a delete (a tombstone).
     pub kind: MutationKind,
     /// Where a sweep removed versions of the key next to this one. A checkpoint keeps these
-    /// (see [`Memtable::restore_cuts`](crate::Memtable::restore_cuts)): without them, a reload
-    /// could not tell a past read that its answer was reclaimed.
+    /// (recovery sets them again through [`Loader::push`](crate::Loader::push)): without
+    /// them, a reload could not tell a past read that its answer was reclaimed.
     pub cuts: Cuts,
 }
 

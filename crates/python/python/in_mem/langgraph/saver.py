@@ -187,7 +187,6 @@ class InMemSaver(BaseCheckpointSaver[str]):
             return []
         loads = self.serde.loads_typed
         checkpoints = [(cid, record, loads(record["c"])) for cid, record in chosen]
-        blob_prefix = K.prefix(K.BLOB, ns)
         located: dict[tuple[str, Any], str] = {}
         wanted = [
             [pair for pair in checkpoint["channel_versions"].items() if pair[0] in record["v"]]
@@ -196,9 +195,7 @@ class InMemSaver(BaseCheckpointSaver[str]):
         for pairs in wanted:
             for pair in pairs:
                 if pair not in located:
-                    located[pair] = (
-                        blob_prefix + K.esc(pair[0]) + "\x00" + K.esc(str(pair[1])) + "\x00"
-                    )
+                    located[pair] = K.key(K.BLOB, ns, pair[0], pair[1])
         blob_keys = list(located.values())
         prefix = K.prefix(K.WRITE, ns, chosen[0][0]) if len(chosen) == 1 else K.prefix(K.WRITE, ns)
         blob_values, write_rows = _native._read_many(self.db, run, blob_keys, prefix)

@@ -60,13 +60,14 @@ fn versions(keys: u64, shuffled: bool) -> Vec<StoredVersion> {
     out
 }
 
+/// An empty memtable whose counter is past every version of `versions`.
+fn empty_for(versions: &[StoredVersion]) -> Memtable {
+    let last = versions.iter().map(|v| v.version).max();
+    Memtable::new(last.unwrap_or(Version::ZERO))
+}
+
 fn loaded(versions: &[StoredVersion]) -> Memtable {
-    let last = versions
-        .iter()
-        .map(|v| v.version)
-        .max()
-        .unwrap_or(Version::ZERO);
-    let memtable = Memtable::new(last);
+    let memtable = empty_for(versions);
     memtable.load(|loader| {
         for v in versions {
             // A fresh allocation per version, as a checkpoint reader makes them.
@@ -78,12 +79,7 @@ fn loaded(versions: &[StoredVersion]) -> Memtable {
 }
 
 fn applied(versions: &[StoredVersion]) -> Memtable {
-    let last = versions
-        .iter()
-        .map(|v| v.version)
-        .max()
-        .unwrap_or(Version::ZERO);
-    let memtable = Memtable::new(last);
+    let memtable = empty_for(versions);
     for v in versions {
         let mutation = Mutation {
             key: Arc::clone(&v.key),
