@@ -186,7 +186,8 @@ impl Memtable {
                     exact,
                 };
             }
-            let next = entry.next().filter(|next| next.key().key_bytes() == key);
+            let next = walk::next_entry(&self.history, &entry)
+                .filter(|next| next.key().key_bytes() == key);
             crossed |= walk::step_crosses_cut(&entry, next.as_ref());
             match next {
                 Some(next) => entry = next,

@@ -138,7 +138,7 @@ impl<'a> Scan<'a> {
                 crossed |= walk::seek_crosses_cut(self.history, &key, bound, landing.as_ref());
                 landing
             } else {
-                let next = version.next();
+                let next = walk::next_entry(self.history, &version);
                 let same = next
                     .as_ref()
                     .filter(|next| same_key(&next.key().key, &version.key().key));
@@ -165,7 +165,7 @@ impl<'a> Scan<'a> {
     /// Moves from `version` to the newest version of the next key.
     fn skip_rest(&self, mut version: HistoryEntry<'a>) -> Option<Cursor<'a>> {
         for _ in 0..STEPS_BEFORE_SEEK_MAX {
-            let next = version.next()?;
+            let next = walk::next_entry(self.history, &version)?;
             if !same_key(&next.key().key, &version.key().key) {
                 return Some(Cursor::at(next, &self.view));
             }

@@ -22,6 +22,23 @@ use in_mem_core_types::Version;
 use super::record::{Probe, SeekKey};
 use super::{History, HistoryEntry};
 
+/// The entry after `from`, in skiplist order. A step from a version a sweep removed is redone as
+/// a seek from its position: crossbeam-skiplist's `Entry::next` on a removed entry can answer
+/// `None` though entries follow (seen in `tests/past_reads.rs`: a scan standing on a removed
+/// version, paused while sweeps ran, ended before the last key), and a scan must not end early.
+/// `is_removed` is read after the step: a step made before the removal is a step between live
+/// entries and stands.
+pub(crate) fn next_entry<'a>(
+    history: &'a History,
+    from: &HistoryEntry<'a>,
+) -> Option<HistoryEntry<'a>> {
+    let next = from.next();
+    if !from.is_removed() {
+        return next;
+    }
+    history.lower_bound(Bound::Excluded(from.key()))
+}
+
 /// Whether stepping from `from` to `to` (the next version of the same key, if any) may have
 /// stepped over removed versions. Call after the step.
 pub(crate) fn step_crosses_cut(from: &HistoryEntry<'_>, to: Option<&HistoryEntry<'_>>) -> bool {
