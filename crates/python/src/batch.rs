@@ -29,13 +29,14 @@ type Put = (Vec<u8>, Value, Option<Duration>);
 
 /// Writes `puts` (each `(key, value)` or `(key, value, ttl)`), then `create` (the same, each
 /// written only if its key holds nothing in the commit's view: checked inside the commit, so a
-/// concurrent writer makes it a conflict, retried), then deletes `deletes`, in one atomic commit
-/// of `run` in `db`. Returns the commit's version (`None` if nothing was written). Blocks until
+/// concurrent writer makes it a conflict, retried), then `newest` (the same, each written only
+/// if its key holds nothing or a value that sorts before it: `str` after `str`, `int` after
+/// `int` ...), then deletes `deletes`, in one atomic commit of `run` in `db`. Returns the commit's version (`None` if nothing was written). Blocks until
 /// the commit is as durable as the database's mode promises.
 #[pyfunction]
 #[pyo3(
     name = "_commit_writes",
-    signature = (db, run, puts, deletes = Vec::new(), create = Vec::new())
+    signature = (db, run, puts, deletes = Vec::new(), create = Vec::new(), newest = Vec::new())
 )]
 pub(crate) fn commit_writes(
     py: Python<'_>,
@@ -44,6 +45,7 @@ pub(crate) fn commit_writes(
     puts: Vec<Bound<'_, PyTuple>>,
     deletes: Vec<Bound<'_, PyAny>>,
     create: Vec<Bound<'_, PyTuple>>,
+    newest: Vec<Bound<'_, PyTuple>>,
 ) -> PyResult<Option<u64>> {
     let target = target_of(db, run)?;
     let puts: Vec<Put> = puts
@@ -51,6 +53,10 @@ pub(crate) fn commit_writes(
         .map(|p| put_of(&p))
         .collect::<PyResult<_>>()?;
     let create: Vec<Put> = create
+        .into_iter()
+        .map(|p| put_of(&p))
+        .collect::<PyResult<_>>()?;
+    let newest: Vec<Put> = newest
         .into_iter()
         .map(|p| put_of(&p))
         .collect::<PyResult<_>>()?;
@@ -67,12 +73,32 @@ pub(crate) fn commit_writes(
                 put(tx, key, value, *ttl)?;
             }
         }
+        for (key, value, ttl) in &newest {
+            let older = match tx.get_value(key)? {
+                None => true,
+                Some(stored) => sorts_before(&stored, value),
+            };
+            if older {
+                put(tx, key, value, *ttl)?;
+            }
+        }
         for key in &deletes {
             tx.delete(key)?;
         }
         Ok(())
     })?;
     Ok(version)
+}
+
+/// Whether `stored` sorts before `value`: both text, both integers or both bytes; values of
+/// other or different types never do.
+fn sorts_before(stored: &Value, value: &Value) -> bool {
+    match (stored, value) {
+        (Value::String(a), Value::String(b)) => a < b,
+        (Value::I64(a), Value::I64(b)) => a < b,
+        (Value::Bytes(a), Value::Bytes(b)) => a < b,
+        _ => false,
+    }
 }
 
 fn put(
@@ -88,7 +114,7 @@ fn put(
 }
 
 /// Where the calls go: straight to `run` of `db`.
-fn target_of(db: &Bound<'_, Database>, run: &Bound<'_, PyAny>) -> PyResult<Target> {
+pub(crate) fn target_of(db: &Bound<'_, Database>, run: &Bound<'_, PyAny>) -> PyResult<Target> {
     Ok(Target::Run {
         shared: db.get().shared().clone(),
         run: run_id_of(run)?,

@@ -37,6 +37,7 @@ mod errors;
 mod events;
 mod history;
 mod kv;
+mod langgraph;
 mod point;
 mod records;
 mod run;
@@ -84,5 +85,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<history::Recorded>()?;
     m.add_function(wrap_pyfunction!(batch::commit_writes, m)?)?;
     m.add_function(wrap_pyfunction!(batch::read_many, m)?)?;
+    langgraph::register(m)?;
     Ok(())
 }

@@ -141,6 +141,29 @@ impl Target {
         }
     }
 
+    /// Runs read `op` on one snapshot, like [`read`](Self::read), but on a run through a view
+    /// of it as it is now rather than a transaction: a read-only transaction records what it
+    /// read and validates it at its commit, which a caller that only reads does not need (the
+    /// view is the snapshot the transaction would have read).
+    pub(crate) fn read_now<R: Send + 'static>(
+        &self,
+        py: Python<'_>,
+        mut op: impl FnMut(&mut dyn Reader) -> in_mem::Result<R> + Send + 'static,
+    ) -> PyResult<R> {
+        match self {
+            Target::Run { shared, run } => {
+                let db = shared.db(py)?;
+                let run = *run;
+                py.detach(move || {
+                    let mut view = db.run_view_at(run, in_mem::At::Now)?;
+                    op(&mut view)
+                })
+                .or_raise(py)
+            }
+            _ => self.read(py, op),
+        }
+    }
+
     /// Runs write `op`, detached from the interpreter.
     pub(crate) fn call<R: Send + 'static>(
         &self,

@@ -349,3 +349,54 @@ def test_threads_writing_at_once_to_an_interrupted_thread_resume_it_once(db_path
                 t.join(timeout=WAIT_SECONDS)
             assert errors == []
             assert len(saver.get_tuple(cfg("busy")).pending_writes) == 8 * (round_ + 1)
+
+
+def test_saver_keys_keep_every_character_and_refuse_what_is_not_a_key() -> None:
+    from in_mem.langgraph import _keys as K
+
+    parts = ["", "a", "outer|inner:3", "\x00", "\x01", "\x01\x02\x00x", "é\x00\x01"]
+    assert K.split(K.key(K.CHECKPOINT, *parts)) == parts
+    assert K.key(K.WRITE, "ns", "id", "task", 3).startswith(K.prefix(K.WRITE, "ns", "id"))
+    assert not K.key(K.WRITE, "ns", "id2").startswith(K.prefix(K.WRITE, "ns", "id"))
+    for not_a_key in ["c", "cx", "c\x00ab", "c\x00\x01\x03\x00"]:
+        with pytest.raises(ValueError, match="is not a saver key"):
+            K.split(not_a_key)
+
+
+def test_the_newest_pointer_never_moves_back_to_an_older_checkpoint(saver: InMemSaver) -> None:
+    t = Thread(saver, "order")
+    first = t.put(0, {"n": 0})
+    second = t.put(1, {"n": 1})
+    # LangGraph may store an older checkpoint again (a copy, a replay): the newest stays newest.
+    again = saver.get_tuple(cfg("order", cid=first))
+    saver.put(cfg("order"), again.checkpoint, again.metadata, {})
+    assert saver.get_tuple(cfg("order")).config == cfg("order", "", second)
+
+
+def test_checkpoints_whose_records_name_no_blobs_read_back_the_same(saver: InMemSaver) -> None:
+    """Records written before they named their blobs (seven fields) are read through the
+    checkpoint's `channel_versions`, with the same answer."""
+    import ormsgpack
+
+    from in_mem import _native
+    from in_mem.langgraph import _keys as K
+
+    t = Thread(saver, "old")
+    t.put(0, {"a": "one", "b": [1, 2]})
+    cid = t.put(1, {"b": [3]})
+    saver.put_writes(cfg("old", cid=cid), [("a", "pending")], "task")
+    before = saver.get_tuple(cfg("old", cid=cid))
+    run = saver.threads.get("old")
+    key = K.key(K.CHECKPOINT, "", cid)
+    fields = ormsgpack.unpackb(run.kv.get(key))
+    assert len(fields) == 8 and sorted(fields[7]) == [
+        ["a", K.key(K.BLOB, "", "a", t.versions["a"])],
+        ["b", K.key(K.BLOB, "", "b", t.versions["b"])],
+    ]
+    _native._commit_writes(saver.db, run, [(key, ormsgpack.packb(fields[:7]))])
+    for config in (cfg("old", cid=cid), cfg("old")):
+        after = saver.get_tuple(config)
+        assert after.checkpoint == before.checkpoint
+        assert after.checkpoint["channel_values"] == {"a": "one", "b": [3]}
+        assert after.pending_writes == before.pending_writes == [("task", "a", "pending")]
+        assert after.metadata == before.metadata and after.parent_config == before.parent_config

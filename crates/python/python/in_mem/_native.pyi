@@ -575,8 +575,10 @@ def _commit_writes(
     puts: Sequence[Union[tuple[Key, Storable], tuple[Key, Storable, Seconds | None]]],
     deletes: Sequence[Key] = (),
     create: Sequence[Union[tuple[Key, Storable], tuple[Key, Storable, Seconds | None]]] = (),
+    newest: Sequence[Union[tuple[Key, Storable], tuple[Key, Storable, Seconds | None]]] = (),
 ) -> int | None:
     """Puts (key, value[, ttl]), then `create` (each only where its key holds nothing), then
+    `newest` (each only where its key holds nothing or a smaller value of the same type), then
     deletes keys of `run`, in one atomic commit, without a transaction object (no worker thread,
     no round trip per write). Blocks. Used by `in_mem.langgraph`; not part of the stable API."""
 
@@ -585,3 +587,25 @@ def _read_many(
 ) -> tuple[list[Any], list[tuple[Key, Any]]]:
     """The values of `keys` (None where absent) and every (key, value) under `prefix`, read in
     one snapshot of `run`. Blocks. Used by `in_mem.langgraph`; not part of the stable API."""
+
+# The LangGraph saver's key layout and checkpoint reads (`in_mem.langgraph._keys`); not part of
+# the stable API.
+_LG_PART_BYTES_MAX: int
+
+def _lg_key(kind: str, *parts: object) -> str:
+    """The key of `kind` with these parts, each escaped and ended by NUL."""
+
+def _lg_split(key: str) -> list[str]:
+    """The parts of a key made by `_lg_key`; ValueError if it is not one."""
+
+def _lg_spill(key: str, value: bytes) -> list[tuple[str, bytes]]:
+    """The (key, value) pairs that store `value` under `key`: itself, or a head and parts."""
+
+def _lg_whole(db: Database, run: RunLike, rows: list[tuple[Key, Any]]) -> list[tuple[Key, Any]]:
+    """`rows` with every value stored in parts put back together (one snapshot)."""
+
+def _lg_read_checkpoint(
+    db: Database, run: RunLike, ns: str, checkpoint_id: str | None = None
+) -> tuple[str, bytes, list[tuple[str, bytes | None]] | None, list[bytes]] | None:
+    """(id, record, blobs, writes) of a checkpoint (the namespace's newest if no id), read in
+    one snapshot; None if there is none. `blobs` is None for a record that names no blobs."""

@@ -7,7 +7,7 @@ namespace or one checkpoint are exactly the keys under one prefix:
 
 | key | value (bytes) |
 | --- | --- |
-| `c` ns id | a checkpoint: msgpack `[type, bytes, metadata type, metadata bytes, parent id, run id, channels]` |
+| `c` ns id | a checkpoint: msgpack `[type, bytes, metadata type, metadata bytes, parent id, run id, channels, blobs]` |
 | `b` ns channel version | a channel's value at one version: type, NUL, bytes |
 | `w` ns id task idx | a pending write: msgpack `[task_id, channel, type, bytes, task_path, idx]` |
 | `l` ns | the newest checkpoint id of the namespace (text) |
@@ -22,25 +22,26 @@ meets them.
 Type and bytes are what the saver's serializer (`dumps_typed`) made of the value. `channels`
 names the channels that hold a value at the checkpoint (the keys of its `channel_values`):
 only their blobs are read back, and a channel whose new version holds nothing (LangGraph clears
-a node's trigger channel once the node ran) gets no blob at all. Values are
+a node's trigger channel once the node ran) gets no blob at all. `blobs` is `[[channel, blob
+key], ...]` for those channels, so that a checkpoint is read back in one call without its
+`channel_versions` decoded first (records written before it existed have seven fields, and
+their blob keys are found from the checkpoint's `channel_versions`). Values are
 one `bytes` each, not in-mem lists: a `bytes` value crosses the binding in about a third of the
 time a list of six does. The escape
 writes NUL as `\\x01\\x01` and `\\x01` as `\\x01\\x02`, so no escaped part contains NUL and two
 different parts never share an escaped prefix that ends in NUL.
+
+Keys are built and split, and values split into parts and put back together, by the native
+module (`crates/python/src/langgraph/`), which reads checkpoints back with them in one call.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 import ormsgpack
 
-_SEP = "\x00"
-
-#: The longest value stored whole: in-mem's 4 MiB value limit less room for its own encoding.
-PART_BYTES_MAX = 4 * 1024 * 1024 - 4096
-_PARTS_MARK = b"\xff"
+from .. import _native
 
 CHECKPOINT = "c"
 BLOB = "b"
@@ -48,41 +49,18 @@ WRITE = "w"
 LATEST = "l"
 PART = "x"
 
-
-def esc(part: str) -> str:
-    """`part` escaped (most parts hold neither NUL nor SOH and come back as they are)."""
-    if "\x00" in part or "\x01" in part:
-        return part.replace("\x01", "\x01\x02").replace("\x00", "\x01\x01")
-    return part
-
-
-_UNESC = {"\x01": "\x00", "\x02": "\x01"}
-_ESCAPED = re.compile("\x01(.)", re.DOTALL)
-
-
-def _unesc(part: str) -> str:
-    if "\x01" not in part:
-        return part
-    # One pass from the left, so that each escape is read as the pair it was written as.
-    return _ESCAPED.sub(lambda m: _UNESC[m.group(1)], part)
-
-
-def key(kind: str, *parts: Union[str, int]) -> str:
-    """The key of `kind` with these parts (ints written in decimal)."""
-    if not parts:
-        return kind + _SEP
-    return kind + _SEP + _SEP.join([esc(str(p)) for p in parts]) + _SEP
-
-
-def prefix(kind: str, *parts: Union[str, int]) -> str:
-    """The prefix of every key of `kind` whose first parts are these (the same as `key`)."""
-    return key(kind, *parts)
-
-
-def split(k: str) -> list[str]:
-    """The parts of a key made by `key`, unescaped (without the kind)."""
-    body = k[len(_SEP) + 1 :]
-    return [_unesc(p) for p in body.split(_SEP)[:-1]]
+#: `key(kind, *parts)`: the key of `kind` with these parts (ints written in decimal).
+key = _native._lg_key
+#: `prefix(kind, *parts)`: the prefix of every key of `kind` whose first parts are these.
+prefix = _native._lg_key
+#: `split(key)`: the parts of a key made by `key`, unescaped (without the kind).
+split = _native._lg_split
+#: `spill(key, value)`: the (key, value) pairs that store `value`: itself, or a head and parts.
+spill = _native._lg_spill
+#: `whole(db, run, rows)`: rows (key, value) with values stored in parts put back together.
+whole = _native._lg_whole
+#: The longest value stored whole: in-mem's 4 MiB value limit less room for its own encoding.
+PART_BYTES_MAX: int = _native._LG_PART_BYTES_MAX
 
 
 def pack_checkpoint(
@@ -91,16 +69,17 @@ def pack_checkpoint(
     parent: Optional[str],
     run_id: Optional[str],
     channels: list[str],
+    blobs: list[tuple[str, str]],
 ) -> bytes:
     """A checkpoint's value."""
     return ormsgpack.packb(
-        [checkpoint[0], checkpoint[1], metadata[0], metadata[1], parent, run_id, channels]
+        [checkpoint[0], checkpoint[1], metadata[0], metadata[1], parent, run_id, channels, blobs]
     )
 
 
 def unpack_checkpoint(value: bytes) -> dict[str, Any]:
     """`{"c": (type, bytes), "m": (type, bytes), "p": parent id, "r": run id, "v": channels}`."""
-    ctype, cdata, mtype, mdata, parent, run_id, channels = ormsgpack.unpackb(value)
+    ctype, cdata, mtype, mdata, parent, run_id, channels = ormsgpack.unpackb(value)[:7]
     return {
         "c": (ctype, cdata),
         "m": (mtype, mdata),
@@ -131,20 +110,3 @@ def pack_write(
 def unpack_write(value: bytes) -> list[Any]:
     """`[task_id, channel, type, bytes, task_path, idx]` of a value."""
     return ormsgpack.unpackb(value)
-
-
-def spill(k: str, value: bytes) -> list[tuple[str, bytes]]:
-    """The (key, value) pairs that store `value` under `k`: itself, or a head and its parts."""
-    if len(value) <= PART_BYTES_MAX:
-        return [(k, value)]
-    parts = [value[i : i + PART_BYTES_MAX] for i in range(0, len(value), PART_BYTES_MAX)]
-    return [(k, _PARTS_MARK + str(len(parts)).encode())] + [
-        (key(PART, k, i), part) for i, part in enumerate(parts)
-    ]
-
-
-def parts_of(k: str, value: Any) -> list[str]:
-    """The keys of the parts of `value` stored under `k` (none if it is stored whole)."""
-    if isinstance(value, bytes) and value[:1] == _PARTS_MARK:
-        return [key(PART, k, i) for i in range(int(value[1:]))]
-    return []

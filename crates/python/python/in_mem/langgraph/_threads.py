@@ -82,8 +82,8 @@ class Threads:
 
     def get(self, thread_id: str) -> Optional[_native.Run]:
         """The run of `thread_id`, or None if the thread has no checkpoints."""
-        with self._lock:
-            run = self._cache.get(thread_id)
+        # One dict read is atomic; the lock orders the writes (here and in `forget`).
+        run = self._cache.get(thread_id)
         if run is not None:
             return run
         run = self._find(thread_id)

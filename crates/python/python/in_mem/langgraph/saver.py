@@ -13,8 +13,8 @@ namespace's newest-checkpoint pointer (see `_keys` for the layout).
 A checkpoint therefore costs what changed, not the whole state; an unchanged channel is read
 from the blob of its current version. Pending writes (`put_writes`) are one commit per call.
 Commits go through `in_mem._native._commit_writes` (one engine call, no transaction held open
-across Python calls) and reads of a checkpoint's blobs and writes through `_read_many` (one
-snapshot, one call).
+across Python calls); `get_tuple` reads a checkpoint, its blobs and its writes through
+`_native._lg_read_checkpoint` (one snapshot, one call).
 Every commit is durable as the database's mode promises: "batched" (the default) loses nothing
 acknowledged when the process is killed; "strict" also survives power loss.
 
@@ -31,7 +31,7 @@ import functools
 import os
 import random
 import threading
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any, Callable, Optional, TypeVar, Union
 
 from langchain_core.runnables import RunnableConfig
@@ -113,15 +113,17 @@ class InMemSaver(BaseCheckpointSaver[str]):
         checkpoint_id = get_checkpoint_id(config)
 
         def read(run: _native.Run) -> Optional[CheckpointTuple]:
-            cid = checkpoint_id or _native._read_many(self.db, run, [K.key(K.LATEST, ns)])[0][0]
-            if cid is None:
+            found = _native._lg_read_checkpoint(self.db, run, ns, checkpoint_id)
+            if found is None:
                 return None
-            key = K.key(K.CHECKPOINT, ns, cid)
-            value = _native._read_many(self.db, run, [key])[0][0]
-            if value is None:
-                return None
-            value = _whole(self.db, run, [(key, value)])[0][1]
-            return self._load(run, thread_id, ns, [(cid, K.unpack_checkpoint(value))])[0]
+            cid, raw, blobs, writes = found
+            record = K.unpack_checkpoint(raw)
+            if blobs is None:  # a record written before records named their blobs
+                return self._load(run, thread_id, ns, [(cid, record)])[0]
+            loads = self.serde.loads_typed
+            values = {ch: loads(K.unpack_blob(blob)) for ch, blob in blobs if blob is not None}
+            writes = [K.unpack_write(w) for w in writes]
+            return self._tuple(thread_id, ns, cid, record, loads(record["c"]), values, writes)
 
         return self.threads.call(thread_id, read, create=False)
 
@@ -153,10 +155,10 @@ class InMemSaver(BaseCheckpointSaver[str]):
             kv = run.kv
             if ns_wanted is not None:
                 rows = kv.list(K.prefix(K.CHECKPOINT, ns_wanted))
-                scans = [(ns_wanted, _records(_whole(self.db, run, rows)))]
+                scans = [(ns_wanted, _records(K.whole(self.db, run, rows)))]
             else:
                 rows = kv.list(K.prefix(K.CHECKPOINT))
-                scans = _by_namespace(_records(_whole(self.db, run, rows)))
+                scans = _by_namespace(_records(K.whole(self.db, run, rows)))
             for ns, records in scans:
                 chosen: list[tuple[str, dict[str, Any]]] = []
                 for key, record in sorted(records, key=lambda kr: K.split(kr[0])[1], reverse=True):
@@ -199,8 +201,8 @@ class InMemSaver(BaseCheckpointSaver[str]):
         blob_keys = list(located.values())
         prefix = K.prefix(K.WRITE, ns, chosen[0][0]) if len(chosen) == 1 else K.prefix(K.WRITE, ns)
         blob_values, write_rows = _native._read_many(self.db, run, blob_keys, prefix)
-        blobs = dict(_whole(self.db, run, list(zip(blob_keys, blob_values))))
-        write_rows = _whole(self.db, run, write_rows)
+        blobs = dict(K.whole(self.db, run, list(zip(blob_keys, blob_values))))
+        write_rows = K.whole(self.db, run, write_rows)
         writes: dict[str, list[list[Any]]] = {}
         if len(chosen) == 1:  # the prefix was the checkpoint's own
             writes[chosen[0][0]] = [K.unpack_write(row) for _, row in write_rows]
@@ -214,18 +216,33 @@ class InMemSaver(BaseCheckpointSaver[str]):
                 blob = blobs[located[pair]]
                 if blob is not None:
                     values[pair[0]] = loads(K.unpack_blob(blob))
-            pending = sorted(writes.get(cid, ()), key=lambda w: (w[4], w[0], w[5]))
-            parent = record["p"]
             out.append(
-                CheckpointTuple(
-                    config=_config(thread_id, ns, cid),
-                    checkpoint={**checkpoint, "channel_values": values},
-                    metadata=loads(record["m"]),
-                    parent_config=_config(thread_id, ns, parent) if parent else None,
-                    pending_writes=[(w[0], w[1], loads((w[2], w[3]))) for w in pending],
-                )
+                self._tuple(thread_id, ns, cid, record, checkpoint, values, writes.get(cid, ()))
             )
         return out
+
+    def _tuple(
+        self,
+        thread_id: str,
+        ns: str,
+        cid: str,
+        record: dict[str, Any],
+        checkpoint: Checkpoint,
+        values: dict[str, Any],
+        writes: Iterable[list[Any]],
+    ) -> CheckpointTuple:
+        """The tuple of a stored checkpoint: its record, its checkpoint (deserialized, without
+        values), its channels' values, and its pending writes as stored (unordered)."""
+        loads = self.serde.loads_typed
+        pending = sorted(writes, key=lambda w: (w[4], w[0], w[5]))
+        parent = record["p"]
+        return CheckpointTuple(
+            config=_config(thread_id, ns, cid),
+            checkpoint={**checkpoint, "channel_values": values},
+            metadata=loads(record["m"]),
+            parent_config=_config(thread_id, ns, parent) if parent else None,
+            pending_writes=[(w[0], w[1], loads((w[2], w[3]))) for w in pending],
+        )
 
     # ----- writes --------------------------------------------------------------------------------
 
@@ -245,31 +262,34 @@ class InMemSaver(BaseCheckpointSaver[str]):
         rest = dict(checkpoint)
         values: dict[str, Any] = rest.pop("channel_values")  # type: ignore[misc]
         cid = checkpoint["id"]
-        blobs = [
+        versions = checkpoint["channel_versions"]
+        blob_keys = [(ch, K.key(K.BLOB, ns, ch, versions[ch])) for ch in values if ch in versions]
+        writes = [
             (K.key(K.BLOB, ns, ch, ver), K.pack_blob(dumps(values[ch])))
             for ch, ver in new_versions.items()
             if ch in values
         ]
         full_metadata = get_checkpoint_metadata(config, metadata)
         run_id = full_metadata.get("run_id")
-        record = K.pack_checkpoint(
-            dumps(rest),
-            dumps(full_metadata),
-            conf.get("checkpoint_id"),
-            run_id if isinstance(run_id, str) else None,
-            list(values),
+        writes.append(
+            (
+                K.key(K.CHECKPOINT, ns, cid),
+                K.pack_checkpoint(
+                    dumps(rest),
+                    dumps(full_metadata),
+                    conf.get("checkpoint_id"),
+                    run_id if isinstance(run_id, str) else None,
+                    list(values),
+                    blob_keys,
+                ),
+            )
         )
-        latest_key = K.key(K.LATEST, ns)
-        checkpoint_key = K.key(K.CHECKPOINT, ns, cid)
+        writes = _spilled(writes)
+        # The newest pointer moves only forward (ids sort by time), checked inside the commit.
+        newest = [(K.key(K.LATEST, ns), cid)]
 
         def write(run: _native.Run) -> None:
-            with _lock(run):
-                latest = run.kv.get(latest_key)
-                writes = [pair for k, v in blobs for pair in K.spill(k, v)]
-                writes += K.spill(checkpoint_key, record)
-                if latest is None or cid >= latest:
-                    writes.append((latest_key, cid))
-                _native._commit_writes(self.db, run, writes)
+            _native._commit_writes(self.db, run, writes, [], [], newest)
 
         self.threads.call(thread_id, write, create=True)
         return _config(thread_id, ns, cid)
@@ -308,7 +328,7 @@ class InMemSaver(BaseCheckpointSaver[str]):
                     pair
                     for key, keep, row in rows
                     if not (keep and key in existing)
-                    for pair in K.spill(key, row)
+                    for pair in _spilled([(key, row)])
                 ]
                 if puts:
                     _native._commit_writes(self.db, run, puts)
@@ -365,7 +385,7 @@ class InMemSaver(BaseCheckpointSaver[str]):
             kv = run.kv
             deletions: list[str] = []
             pointers: list[tuple[str, str]] = []
-            rows = _whole(self.db, run, kv.list(K.prefix(K.CHECKPOINT)))
+            rows = K.whole(self.db, run, kv.list(K.prefix(K.CHECKPOINT)))
             for ns, records in _by_namespace(_records(rows)):
                 latest = kv.get(K.key(K.LATEST, ns))
                 kept: list[str] = []
@@ -467,25 +487,11 @@ def _config(thread_id: str, ns: str, cid: str) -> RunnableConfig:
     return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": cid}}
 
 
-def _whole(
-    db: _native.Database, run: _native.Run, rows: list[tuple[Any, Any]]
-) -> list[tuple[Any, Any]]:
-    """`rows` (key, value) with every value stored in parts (see `_keys`) put back together,
-    its parts read in one call; rows stored whole are returned as they are."""
-    wanted = [(i, K.parts_of(key, value)) for i, (key, value) in enumerate(rows)]
-    wanted = [(i, parts) for i, parts in wanted if parts]
-    if not wanted:
-        return rows
-    values = _native._read_many(db, run, [k for _, parts in wanted for k in parts])[0]
-    out = list(rows)
-    at = 0
-    for i, parts in wanted:
-        chunk = values[at : at + len(parts)]
-        at += len(parts)
-        if any(v is None for v in chunk):
-            raise RuntimeError(f"a part of the value under {rows[i][0]!r} is missing")
-        out[i] = (rows[i][0], b"".join(chunk))
-    return out
+def _spilled(pairs: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """`pairs` with every value too long for one in-mem value split into parts."""
+    if all(len(value) <= K.PART_BYTES_MAX for _, value in pairs):
+        return pairs
+    return [spilled for key, value in pairs for spilled in K.spill(key, value)]
 
 
 def _records(rows: list[tuple[Any, Any]]) -> list[tuple[str, dict[str, Any]]]:
