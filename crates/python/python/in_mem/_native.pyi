@@ -606,6 +606,8 @@ def _lg_whole(db: Database, run: RunLike, rows: list[tuple[Key, Any]]) -> list[t
 
 def _lg_read_checkpoint(
     db: Database, run: RunLike, ns: str, checkpoint_id: str | None = None
-) -> tuple[str, bytes, list[tuple[str, bytes | None]] | None, list[bytes]] | None:
-    """(id, record, blobs, writes) of a checkpoint (the namespace's newest if no id), read in
-    one snapshot; None if there is none. `blobs` is None for a record that names no blobs."""
+) -> tuple[str, Any, list[tuple[str, tuple[str, bytes]]] | None, Any] | None:
+    """A checkpoint (the namespace's newest if no id), read in one snapshot; None if there is
+    none. `(id, (checkpoint, metadata, parent), blobs, writes)` with values as `(type, bytes)`,
+    blobs as `(channel, value)`, writes as `(task_id, channel, value)` in LangGraph's order; for
+    a record that names no blobs, `(id, record bytes, None, None)`."""

@@ -9,6 +9,7 @@
 mod keys;
 mod parts;
 mod read;
+mod record;
 
 use pyo3::prelude::*;
 

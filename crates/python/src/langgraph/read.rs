@@ -1,37 +1,38 @@
 //! Reading one checkpoint back in one call: the newest-checkpoint pointer (when no id is
 //! given), the checkpoint's record, the blob of every channel that holds a value at it, and its
 //! pending writes, all in one snapshot of the thread's run, each value put back together if it
-//! was stored in parts. A record names its blobs' keys (its eighth field) since the saver
-//! started writing them; an older record does not, and the saver reads its blobs the long way.
+//! was stored in parts, and handed to Python decoded down to what its serializer must load. A
+//! record names its blobs' keys since the saver started writing them; an older record does not,
+//! and the saver reads its blobs the long way.
 
 use in_mem::Value;
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
-use rmpv::ValueRef;
 
 use super::keys::{CHECKPOINT, LATEST, WRITE, key};
 use super::parts::{MissingPart, whole};
+use super::record::{self, Typed};
 use crate::batch::target_of;
 use crate::database::Database;
 use crate::target::Reader;
 
-/// The record's field that names its blobs: `[[channel, blob key], ...]`.
-const BLOBS_FIELD: usize = 7;
-
-/// What was read of one checkpoint.
+/// What was read of one checkpoint, as stored.
 struct Found {
     id: String,
     record: Vec<u8>,
-    /// (channel, blob value or `None` if it is gone); `None` for a record that names no blobs.
-    blobs: Option<Vec<(String, Option<Vec<u8>>)>>,
+    /// Each named blob's channel and value (channels whose blob is gone are left out); `None`
+    /// if the record names none.
+    blobs: Option<Vec<(String, Vec<u8>)>>,
     writes: Vec<Vec<u8>>,
 }
 
 /// `_lg_read_checkpoint(db, run, ns, checkpoint_id=None)`: the checkpoint `checkpoint_id` of
-/// namespace `ns` (the namespace's newest if `None`) as `(id, record, blobs, writes)`: the
-/// record's bytes, `[(channel, blob bytes or None)]` for each blob the record names (`None` if
-/// the record names none), and the raw value of each pending write in key order. `None` if
-/// there is no such checkpoint.
+/// namespace `ns` (the namespace's newest if `None`); `None` if there is none. Else
+/// `(id, (checkpoint, metadata, parent id), blobs, writes)`, where checkpoint and metadata are
+/// `(type, bytes)` as the serializer made them, `blobs` is `[(channel, (type, bytes))]` and
+/// `writes` is `[(task_id, channel, (type, bytes))]` in the order `LangGraph` gives them (task
+/// path, task id, index). For a record that names no blobs: `(id, record bytes, None, None)`.
 #[pyfunction]
 #[pyo3(name = "_lg_read_checkpoint", signature = (db, run, ns, checkpoint_id = None))]
 pub(crate) fn read_checkpoint<'py>(
@@ -46,30 +47,59 @@ pub(crate) fn read_checkpoint<'py>(
     let Some(found) = found? else {
         return Ok(None);
     };
-    let blobs = match found.blobs {
-        None => py.None().into_bound(py),
-        Some(blobs) => {
-            let out = PyList::empty(py);
-            for (channel, value) in blobs {
-                out.append((channel, value.map(|v| PyBytes::new(py, &v))))?;
-            }
-            out.into_any()
-        }
+    let corrupt = |what: &str| {
+        PyRuntimeError::new_err(format!(
+            "checkpoint {:?}: {what} is not the saver's",
+            found.id
+        ))
     };
-    let writes = PyList::empty(py);
-    for write in found.writes {
-        writes.append(PyBytes::new(py, &write))?;
+    let Some(blobs) = found.blobs else {
+        let fields = [
+            found.id.clone().into_pyobject(py)?.into_any(),
+            PyBytes::new(py, &found.record).into_any(),
+            py.None().into_bound(py),
+            py.None().into_bound(py),
+        ];
+        return Ok(Some(PyTuple::new(py, fields)?));
+    };
+    let stored = record::record(&found.record).ok_or_else(|| corrupt("its record"))?;
+    let head = (
+        typed(py, &stored.checkpoint),
+        typed(py, &stored.metadata),
+        stored.parent,
+    );
+    let values = PyList::empty(py);
+    for (channel, value) in &blobs {
+        let value = record::blob(value).ok_or_else(|| corrupt("a blob"))?;
+        values.append((channel, typed(py, &value)))?;
+    }
+    let mut writes = found
+        .writes
+        .iter()
+        .map(|w| record::write(w))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| corrupt("a pending write"))?;
+    writes
+        .sort_by(|a, b| (&a.task_path, &a.task_id, a.idx).cmp(&(&b.task_path, &b.task_id, b.idx)));
+    let pending = PyList::empty(py);
+    for w in &writes {
+        pending.append((&w.task_id, &w.channel, typed(py, &w.value)))?;
     }
     let fields = [
-        found.id.into_pyobject(py)?.into_any(),
-        PyBytes::new(py, &found.record).into_any(),
-        blobs,
-        writes.into_any(),
+        found.id.clone().into_pyobject(py)?.into_any(),
+        head.into_pyobject(py)?.into_any(),
+        values.into_any(),
+        pending.into_any(),
     ];
     Ok(Some(PyTuple::new(py, fields)?))
 }
 
-/// Reads the checkpoint in the transaction's snapshot.
+/// A serialized value as the serializer's `loads_typed` takes it: `(type, bytes)`.
+fn typed<'py>(py: Python<'py>, value: &Typed<'_>) -> (String, Bound<'py, PyBytes>) {
+    (value.0.clone(), PyBytes::new(py, value.1))
+}
+
+/// Reads the checkpoint in one snapshot.
 fn read(
     tx: &mut dyn Reader,
     ns: &str,
@@ -83,28 +113,28 @@ fn read(
         },
     };
     let record_key = key(CHECKPOINT, &[ns, &id]);
-    let Some(record) = tx.get_value(record_key.as_bytes())? else {
+    let Some(stored) = tx.get_value(record_key.as_bytes())? else {
         return Ok(Ok(None));
     };
-    let record = match whole(tx, &record_key, record)? {
+    let record = match whole(tx, &record_key, stored)? {
         Ok(Value::Bytes(record)) => record,
         Ok(_) => return Ok(Ok(None)),
         Err(missing) => return Ok(Err(missing)),
     };
-    let blobs = match blob_keys(&record) {
+    let named = record::record(&record).and_then(|r| r.blobs);
+    let blobs = match named {
         None => None,
         Some(named) => {
             let mut blobs = Vec::with_capacity(named.len());
             for (channel, blob_key) in named {
-                let value = match tx.get_value(blob_key.as_bytes())? {
-                    None => None,
-                    Some(value) => match whole(tx, &blob_key, value)? {
-                        Ok(Value::Bytes(bytes)) => Some(bytes),
-                        Ok(_) => None,
-                        Err(missing) => return Ok(Err(missing)),
-                    },
+                let Some(stored) = tx.get_value(blob_key.as_bytes())? else {
+                    continue;
                 };
-                blobs.push((channel, value));
+                match whole(tx, &blob_key, stored)? {
+                    Ok(Value::Bytes(bytes)) => blobs.push((channel, bytes)),
+                    Ok(_) => {}
+                    Err(missing) => return Ok(Err(missing)),
+                }
             }
             Some(blobs)
         }
@@ -124,28 +154,4 @@ fn read(
         blobs,
         writes,
     })))
-}
-
-/// The (channel, blob key) pairs a record names, if it names them.
-fn blob_keys(record: &[u8]) -> Option<Vec<(String, String)>> {
-    let ValueRef::Array(fields) = rmpv::decode::read_value_ref(&mut &record[..]).ok()? else {
-        return None;
-    };
-    let ValueRef::Array(pairs) = fields.get(BLOBS_FIELD)? else {
-        return None;
-    };
-    pairs
-        .iter()
-        .map(|pair| match pair {
-            ValueRef::Array(two) if two.len() == 2 => Some((text(&two[0])?, text(&two[1])?)),
-            _ => None,
-        })
-        .collect()
-}
-
-fn text(value: &ValueRef<'_>) -> Option<String> {
-    match value {
-        ValueRef::String(text) => text.as_str().map(str::to_owned),
-        _ => None,
-    }
 }

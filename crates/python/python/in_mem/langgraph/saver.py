@@ -31,7 +31,7 @@ import functools
 import os
 import random
 import threading
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Callable, Optional, TypeVar, Union
 
 from langchain_core.runnables import RunnableConfig
@@ -116,14 +116,15 @@ class InMemSaver(BaseCheckpointSaver[str]):
             found = _native._lg_read_checkpoint(self.db, run, ns, checkpoint_id)
             if found is None:
                 return None
-            cid, raw, blobs, writes = found
-            record = K.unpack_checkpoint(raw)
+            cid, record, blobs, pending = found
             if blobs is None:  # a record written before records named their blobs
-                return self._load(run, thread_id, ns, [(cid, record)])[0]
+                return self._load(run, thread_id, ns, [(cid, K.unpack_checkpoint(record))])[0]
             loads = self.serde.loads_typed
-            values = {ch: loads(K.unpack_blob(blob)) for ch, blob in blobs if blob is not None}
-            writes = [K.unpack_write(w) for w in writes]
-            return self._tuple(thread_id, ns, cid, record, loads(record["c"]), values, writes)
+            checkpoint, metadata, parent = record
+            values = {channel: loads(typed) for channel, typed in blobs}
+            return self._tuple(
+                thread_id, ns, cid, metadata, parent, loads(checkpoint), values, pending
+            )
 
         return self.threads.call(thread_id, read, create=False)
 
@@ -216,8 +217,14 @@ class InMemSaver(BaseCheckpointSaver[str]):
                 blob = blobs[located[pair]]
                 if blob is not None:
                     values[pair[0]] = loads(K.unpack_blob(blob))
+            pending = [
+                (w[0], w[1], (w[2], w[3]))
+                for w in sorted(writes.get(cid, ()), key=lambda w: (w[4], w[0], w[5]))
+            ]
             out.append(
-                self._tuple(thread_id, ns, cid, record, checkpoint, values, writes.get(cid, ()))
+                self._tuple(
+                    thread_id, ns, cid, record["m"], record["p"], checkpoint, values, pending
+                )
             )
         return out
 
@@ -226,22 +233,21 @@ class InMemSaver(BaseCheckpointSaver[str]):
         thread_id: str,
         ns: str,
         cid: str,
-        record: dict[str, Any],
+        metadata: tuple[str, bytes],
+        parent: Optional[str],
         checkpoint: Checkpoint,
         values: dict[str, Any],
-        writes: Iterable[list[Any]],
+        pending: list[tuple[str, str, tuple[str, bytes]]],
     ) -> CheckpointTuple:
-        """The tuple of a stored checkpoint: its record, its checkpoint (deserialized, without
-        values), its channels' values, and its pending writes as stored (unordered)."""
+        """The tuple of a stored checkpoint from its parts as stored: metadata and pending
+        write values serialized, the checkpoint deserialized without its values, the values."""
         loads = self.serde.loads_typed
-        pending = sorted(writes, key=lambda w: (w[4], w[0], w[5]))
-        parent = record["p"]
         return CheckpointTuple(
             config=_config(thread_id, ns, cid),
             checkpoint={**checkpoint, "channel_values": values},
-            metadata=loads(record["m"]),
+            metadata=loads(metadata),
             parent_config=_config(thread_id, ns, parent) if parent else None,
-            pending_writes=[(w[0], w[1], loads((w[2], w[3]))) for w in pending],
+            pending_writes=[(task, channel, loads(value)) for task, channel, value in pending],
         )
 
     # ----- writes --------------------------------------------------------------------------------

@@ -1,0 +1,103 @@
+//! The saver's values, as `_keys.py` packs them: a checkpoint's record (msgpack `[type, bytes,
+//! metadata type, metadata bytes, parent id, run id, channels, blobs]`), a blob (type, NUL,
+//! bytes) and a pending write (msgpack `[task_id, channel, type, bytes, task_path, idx]`).
+//! "Typed" is what the saver's serializer made of a value: its type's name and its bytes.
+
+use rmpv::ValueRef;
+
+/// A serialized value: (type name, bytes).
+pub(crate) type Typed<'a> = (String, &'a [u8]);
+
+/// What a record holds that reading a checkpoint back needs.
+pub(crate) struct Record<'a> {
+    pub(crate) checkpoint: Typed<'a>,
+    pub(crate) metadata: Typed<'a>,
+    pub(crate) parent: Option<String>,
+    /// (channel, blob key) of each channel holding a value; `None` in a record written before
+    /// records named them (seven fields).
+    pub(crate) blobs: Option<Vec<(String, String)>>,
+}
+
+/// A pending write.
+pub(crate) struct Write<'a> {
+    pub(crate) task_id: String,
+    pub(crate) channel: String,
+    pub(crate) value: Typed<'a>,
+    pub(crate) task_path: String,
+    pub(crate) idx: i64,
+}
+
+/// The record in `bytes`; `None` if it is not one.
+pub(crate) fn record(bytes: &[u8]) -> Option<Record<'_>> {
+    let fields = array(bytes)?;
+    let blobs = match fields.get(7) {
+        None => None,
+        Some(ValueRef::Array(pairs)) => Some(
+            pairs
+                .iter()
+                .map(|pair| match pair {
+                    ValueRef::Array(two) if two.len() == 2 => {
+                        Some((text(&two[0])?, text(&two[1])?))
+                    }
+                    _ => None,
+                })
+                .collect::<Option<_>>()?,
+        ),
+        Some(_) => return None,
+    };
+    Some(Record {
+        checkpoint: (text(fields.first()?)?, binary(fields.get(1)?)?),
+        metadata: (text(fields.get(2)?)?, binary(fields.get(3)?)?),
+        parent: match fields.get(4)? {
+            ValueRef::Nil => None,
+            other => Some(text(other)?),
+        },
+        blobs,
+    })
+}
+
+/// The pending write in `bytes`; `None` if it is not one.
+pub(crate) fn write(bytes: &[u8]) -> Option<Write<'_>> {
+    let fields = array(bytes)?;
+    Some(Write {
+        task_id: text(fields.first()?)?,
+        channel: text(fields.get(1)?)?,
+        value: (text(fields.get(2)?)?, binary(fields.get(3)?)?),
+        task_path: text(fields.get(4)?)?,
+        idx: match fields.get(5)? {
+            ValueRef::Integer(n) => n.as_i64()?,
+            _ => return None,
+        },
+    })
+}
+
+/// The blob in `bytes`; `None` if it is not one.
+pub(crate) fn blob(bytes: &[u8]) -> Option<Typed<'_>> {
+    let cut = bytes.iter().position(|&b| b == 0)?;
+    Some((
+        String::from_utf8(bytes[..cut].to_vec()).ok()?,
+        &bytes[cut + 1..],
+    ))
+}
+
+fn array(bytes: &[u8]) -> Option<Vec<ValueRef<'_>>> {
+    match rmpv::decode::read_value_ref(&mut &bytes[..]).ok()? {
+        ValueRef::Array(fields) => Some(fields),
+        _ => None,
+    }
+}
+
+// Text is copied out: rmpv lends a string only for as long as its `ValueRef`.
+fn text(value: &ValueRef<'_>) -> Option<String> {
+    match value {
+        ValueRef::String(text) => text.as_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
+fn binary<'a>(value: &ValueRef<'a>) -> Option<&'a [u8]> {
+    match value {
+        ValueRef::Binary(bytes) => Some(*bytes),
+        _ => None,
+    }
+}
