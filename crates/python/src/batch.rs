@@ -31,8 +31,9 @@ type Put = (Vec<u8>, Value, Option<Duration>);
 /// written only if its key holds nothing in the commit's view: checked inside the commit, so a
 /// concurrent writer makes it a conflict, retried), then `newest` (the same, each written only
 /// if its key holds nothing or a value that sorts before it: `str` after `str`, `int` after
-/// `int` ...), then deletes `deletes`, in one atomic commit of `run` in `db`. Returns the commit's version (`None` if nothing was written). Blocks until
-/// the commit is as durable as the database's mode promises.
+/// `int` ...), then deletes `deletes`, in one atomic commit of `run` in `db`. Returns the
+/// commit's version (`None` if nothing was written). Blocks until the commit is as durable as
+/// the database's mode promises.
 #[pyfunction]
 #[pyo3(
     name = "_commit_writes",

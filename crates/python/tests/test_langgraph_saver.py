@@ -400,3 +400,56 @@ def test_checkpoints_whose_records_name_no_blobs_read_back_the_same(saver: InMem
         assert after.checkpoint["channel_values"] == {"a": "one", "b": [3]}
         assert after.pending_writes == before.pending_writes == [("task", "a", "pending")]
         assert after.metadata == before.metadata and after.parent_config == before.parent_config
+
+
+def test_an_empty_checkpoint_id_names_the_newest_checkpoint(saver: InMemSaver) -> None:
+    t = Thread(saver, "empty-id")
+    t.put(0, {"n": 0})
+    newest = t.put(1, {"n": 1})
+    for conf in ({"thread_id": "empty-id", "checkpoint_id": ""}, {"thread_id": "empty-id"}):
+        got = saver.get_tuple({"configurable": conf})
+        assert got is not None and got.config == cfg("empty-id", "", newest)
+
+
+def test_a_stored_value_the_saver_did_not_write_is_an_error_not_a_gap(saver: InMemSaver) -> None:
+    from in_mem import _native
+    from in_mem.langgraph import _keys as K
+
+    t = Thread(saver, "damaged")
+    cid = t.put(0, {"a": "one"})
+    run = saver.threads.get("damaged")
+    _native._commit_writes(saver.db, run, [(K.key(K.BLOB, "", "a", t.versions["a"]), 42)])
+    with pytest.raises(RuntimeError, match="is not bytes"):
+        saver.get_tuple(cfg("damaged", cid=cid))
+
+
+def test_a_put_never_lands_between_a_prunes_reads_and_its_deletes(
+    saver: InMemSaver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A put from another thread while prune works: it waits for prune, and stays."""
+    import threading
+
+    from in_mem.langgraph import saver as saver_module
+
+    t = Thread(saver, "busy")
+    for step in range(3):
+        t.put(step, {"n": step})
+    late = Thread(saver, "busy")
+    late.parent, late.versions, late.values = t.parent, dict(t.versions), dict(t.values)
+    putter = threading.Thread(target=lambda: late.put(3, {"n": 3}))
+    real_whole = saver_module.K.whole
+
+    def whole_then_put(*args: Any) -> Any:
+        rows = real_whole(*args)
+        if not putter.is_alive() and putter.ident is None:
+            putter.start()
+            putter.join(0.5)  # without the lock, the put lands here, inside the prune
+        return rows
+
+    monkeypatch.setattr(saver_module.K, "whole", whole_then_put)
+    saver.prune(["busy"], strategy="keep_latest")
+    putter.join(WAIT_SECONDS)
+    assert not putter.is_alive()
+    newest = saver.get_tuple(cfg("busy"))
+    assert newest is not None and newest.config == cfg("busy", "", late.ids[0])
+    assert newest.checkpoint["channel_values"] == {"n": 3}

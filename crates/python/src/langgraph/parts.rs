@@ -34,15 +34,28 @@ fn parts_in(value: &Value) -> Option<usize> {
     }
 }
 
-/// A part that should be there is not: the value under `key` cannot be put back together.
+/// A stored saver value that cannot be read back: a part that should be there is not, or a
+/// value is not the bytes the saver wrote.
 #[derive(Debug)]
-pub(crate) struct MissingPart(pub(crate) String);
+pub(crate) struct Unreadable {
+    pub(crate) key: String,
+    pub(crate) why: &'static str,
+}
 
-impl From<MissingPart> for PyErr {
-    fn from(missing: MissingPart) -> PyErr {
+impl Unreadable {
+    pub(crate) fn not_bytes(key: &str) -> Self {
+        Unreadable {
+            key: key.to_owned(),
+            why: "is not bytes (not written by the saver)",
+        }
+    }
+}
+
+impl From<Unreadable> for PyErr {
+    fn from(unreadable: Unreadable) -> PyErr {
         PyRuntimeError::new_err(format!(
-            "a part of the value under {:?} is missing",
-            missing.0
+            "the value under {:?} {}",
+            unreadable.key, unreadable.why
         ))
     }
 }
@@ -52,7 +65,7 @@ pub(crate) fn whole(
     tx: &mut dyn Reader,
     key_text: &str,
     value: Value,
-) -> in_mem::Result<Result<Value, MissingPart>> {
+) -> in_mem::Result<Result<Value, Unreadable>> {
     let Some(count) = parts_in(&value) else {
         return Ok(Ok(value));
     };
@@ -60,7 +73,12 @@ pub(crate) fn whole(
     for index in 0..count {
         match tx.get_value(part_key(key_text, index).as_bytes())? {
             Some(Value::Bytes(part)) => joined.extend_from_slice(&part),
-            _ => return Ok(Err(MissingPart(key_text.to_owned()))),
+            _ => {
+                return Ok(Err(Unreadable {
+                    key: key_text.to_owned(),
+                    why: "is missing one of its parts",
+                }));
+            }
         }
     }
     Ok(Ok(Value::Bytes(joined)))
@@ -123,7 +141,7 @@ pub(crate) fn whole_py<'py>(
         for (at, key_text, head) in &heads {
             match whole(tx, key_text, head.clone())? {
                 Ok(value) => out.push(Ok((*at, value))),
-                Err(missing) => out.push(Err(missing)),
+                Err(unreadable) => out.push(Err(unreadable)),
             }
         }
         Ok(out)

@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use super::keys::{CHECKPOINT, LATEST, WRITE, key};
-use super::parts::{MissingPart, whole};
+use super::parts::{Unreadable, whole};
 use super::record::{self, Typed};
 use crate::batch::target_of;
 use crate::database::Database;
@@ -104,7 +104,7 @@ fn read(
     tx: &mut dyn Reader,
     ns: &str,
     id: Option<&str>,
-) -> in_mem::Result<Result<Option<Found>, MissingPart>> {
+) -> in_mem::Result<Result<Option<Found>, Unreadable>> {
     let id = match id {
         Some(id) => id.to_owned(),
         None => match tx.get_value(key(LATEST, &[ns]).as_bytes())? {
@@ -118,8 +118,8 @@ fn read(
     };
     let record = match whole(tx, &record_key, stored)? {
         Ok(Value::Bytes(record)) => record,
-        Ok(_) => return Ok(Ok(None)),
-        Err(missing) => return Ok(Err(missing)),
+        Ok(_) => return Ok(Err(Unreadable::not_bytes(&record_key))),
+        Err(unreadable) => return Ok(Err(unreadable)),
     };
     let named = record::record(&record).and_then(|r| r.blobs);
     let blobs = match named {
@@ -132,8 +132,8 @@ fn read(
                 };
                 match whole(tx, &blob_key, stored)? {
                     Ok(Value::Bytes(bytes)) => blobs.push((channel, bytes)),
-                    Ok(_) => {}
-                    Err(missing) => return Ok(Err(missing)),
+                    Ok(_) => return Ok(Err(Unreadable::not_bytes(&blob_key))),
+                    Err(unreadable) => return Ok(Err(unreadable)),
                 }
             }
             Some(blobs)
@@ -144,8 +144,8 @@ fn read(
         let write_key = String::from_utf8_lossy(&write_key).into_owned();
         match whole(tx, &write_key, versioned.value)? {
             Ok(Value::Bytes(bytes)) => writes.push(bytes),
-            Ok(_) => {}
-            Err(missing) => return Ok(Err(missing)),
+            Ok(_) => return Ok(Err(Unreadable::not_bytes(&write_key))),
+            Err(unreadable) => return Ok(Err(unreadable)),
         }
     }
     Ok(Ok(Some(Found {

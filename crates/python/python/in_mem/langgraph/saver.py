@@ -109,8 +109,10 @@ class InMemSaver(BaseCheckpointSaver[str]):
         namespace), with its channel values, metadata, parent and pending writes; None if none."""
         conf = config["configurable"]
         thread_id: str = conf["thread_id"]
-        ns: str = conf.get("checkpoint_ns", "")
+        ns = str(conf.get("checkpoint_ns") or "")
         checkpoint_id = get_checkpoint_id(config)
+        # An empty or missing id means the newest, as in LangGraph's own savers.
+        checkpoint_id = str(checkpoint_id) if checkpoint_id else None
 
         def read(run: _native.Run) -> Optional[CheckpointTuple]:
             found = _native._lg_read_checkpoint(self.db, run, ns, checkpoint_id)
@@ -295,7 +297,8 @@ class InMemSaver(BaseCheckpointSaver[str]):
         newest = [(K.key(K.LATEST, ns), cid)]
 
         def write(run: _native.Run) -> None:
-            _native._commit_writes(self.db, run, writes, [], [], newest)
+            with _lock(run):
+                _native._commit_writes(self.db, run, writes, [], [], newest)
 
         self.threads.call(thread_id, write, create=True)
         return _config(thread_id, ns, cid)
@@ -326,7 +329,8 @@ class InMemSaver(BaseCheckpointSaver[str]):
                 # The usual case: "keep what is stored" checked inside the commit itself.
                 puts = [(key, row) for key, keep, row in rows if not keep]
                 create = [(key, row) for key, keep, row in rows if keep]
-                _native._commit_writes(self.db, run, puts, [], create)
+                with _lock(run):
+                    _native._commit_writes(self.db, run, puts, [], create)
                 return
             with _lock(run):
                 existing = set(run.kv.keys(K.prefix(K.WRITE, ns, cid, task_id)))
@@ -526,9 +530,11 @@ def _delete_keys(
                 _native._commit_writes(db, run, list(puts) if last else [], chunk)
 
 
-#: Writers of one thread take one of these (by its run id) around reading what they then write
-#: (the newest pointer, the writes already stored), so that two savers in this process never
-#: interleave there; another process cannot open the database meanwhile.
+#: Writers of one thread take one of these (by its run id) around their commits, and around
+#: reading what they then write (the writes already stored; a deletion's list of checkpoints,
+#: newest pointer and unused blobs), so that a `put` never lands between a `prune`'s reads and
+#: its deletes (which would delete the new checkpoint as an old one, or its blobs as unused).
+#: One process only: another cannot open the database meanwhile.
 _LOCKS = [threading.RLock() for _ in range(64)]
 
 
