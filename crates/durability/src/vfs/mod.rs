@@ -144,9 +144,15 @@ pub(crate) fn write_all_at(file: &dyn VfsFile, mut buf: &[u8], mut offset: u64) 
     Ok(())
 }
 
-/// Writes zeros over `[from, to)` of `file`, in large blocks.
+/// Writes zeros over `[from, to)` of `file`, in blocks of 64 KiB.
+///
+/// Not larger: the page cache keeps what one write(2) filled as one folio, and ext4 (6.x, with
+/// large folios) walks every block of a folio on each later write into it. A log record's
+/// write of ~100 bytes into a segment zeroed in 1 MiB writes took ~1.1 us; zeroed in 64 KiB
+/// writes, ~0.37 us, as cheap as appending to a fresh file, with the same fdatasync cost (the
+/// zeroing itself takes ~45 ms per 64 MiB either way, on the background preparer).
 pub(crate) fn write_zeros(file: &dyn VfsFile, from: u64, to: u64) -> io::Result<()> {
-    const BLOCK_BYTES: usize = 1 << 20;
+    const BLOCK_BYTES: usize = 64 << 10;
     let zeros =
         vec![0u8; BLOCK_BYTES.min(usize::try_from(to.saturating_sub(from)).unwrap_or(BLOCK_BYTES))];
     let mut at = from;
