@@ -18,7 +18,7 @@ use crate::workload::{Rng, SCAN_PREFIX, VALUE, key, scan_key, shuffled};
 
 /// The workloads `--profile` knows.
 pub const NAMES: &str = "put-batched, put-async, put-random-batched, put-strict, get, scan, \
-event, cas, span, open-checkpoint, open-replay";
+event, cas, span, step, read-back, open-checkpoint, open-replay";
 
 /// Runs `name` for `ops` operations in a fresh database under `scratch`. `peer` names another
 /// engine to run the byte workloads (puts, get, scan) on instead, in its no-sync mode, for
@@ -153,6 +153,53 @@ fn profiled_loop(name: &str, ops: u64, store: &dyn Store, db: &in_mem::Database)
                     run,
                     NewSpan::tool_call("search", payload.clone()).tag("bench"),
                 )?;
+            }
+        }
+        "step" => {
+            // A LangGraph checkpoint as `in_mem.langgraph` commits it: four ~300-byte values
+            // and a record in one transaction, plus a pointer written only over an older one.
+            let blob = Value::Bytes(vec![7; 300]);
+            for i in 0..ops {
+                db.transaction(run, |tx| {
+                    for part in 0..4 {
+                        tx.put_value(format!("blob\0{i:012}\0{part}"), &blob)?;
+                    }
+                    tx.put_value(format!("checkpoint\0{i:012}"), &blob)?;
+                    let id = Value::String(format!("{i:012}"));
+                    let older = match tx.get_value("newest")? {
+                        Some(Value::String(stored)) => Value::String(stored) != id,
+                        _ => true,
+                    };
+                    if older {
+                        tx.put_value("newest", &id)?;
+                    }
+                    Ok::<_, in_mem::Error>(())
+                })?;
+            }
+        }
+        "read-back" => {
+            // The agent workload's last phase: a run of 100 KV puts, events, CAS and spans,
+            // read back whole, `ops` times.
+            let (events, state, trace) = (
+                EventLog::new(db),
+                StateMachine::new(db),
+                TraceStore::new(db),
+            );
+            let mut version = state.init(run, "counter", 0)?;
+            for i in 0..100u64 {
+                db.put(run, format!("agent:{i:08}"), VALUE)?;
+                events.append(run, "observation", &payload)?;
+                version = state.cas(run, "counter", version, i + 1)?;
+                trace.record(
+                    run,
+                    NewSpan::tool_call("search", payload.clone()).tag("bench"),
+                )?;
+            }
+            for _ in 0..ops {
+                std::hint::black_box(db.list(run, "agent:")?);
+                std::hint::black_box(events.read_range(run, 0..100)?);
+                std::hint::black_box(state.read(run, "counter")?);
+                std::hint::black_box(trace.spans(run)?);
             }
         }
         other => return Err(format!("no profile workload {other}; one of: {NAMES}").into()),

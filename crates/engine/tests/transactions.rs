@@ -100,6 +100,49 @@ fn a_transaction_reads_its_own_writes_and_deletes() {
 }
 
 #[test]
+fn a_transactions_list_merges_its_own_writes_into_the_committed_keys_in_key_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db(&dir);
+    let run = db.begin_run();
+    for key in ["k/a", "k/c", "k/e", "k/g"] {
+        db.put(run, key, format!("committed {key}")).unwrap();
+    }
+    db.transaction(run, |tx| {
+        tx.put(b"k/0", b"own, before every committed key")?;
+        tx.put(b"k/b", b"own, between two")?;
+        tx.delete(b"k/c")?;
+        tx.put(b"k/e", b"own, over a committed key")?;
+        tx.put(b"k/h", b"own, after every committed key")?;
+        tx.put(b"l/x", b"own, outside the prefix")?;
+        let listed: Vec<(String, String)> = tx
+            .list(b"k/")?
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    String::from_utf8(k).unwrap(),
+                    String::from_utf8(v).unwrap(),
+                )
+            })
+            .collect();
+        let expected = [
+            ("k/0", "own, before every committed key"),
+            ("k/a", "committed k/a"),
+            ("k/b", "own, between two"),
+            ("k/e", "own, over a committed key"),
+            ("k/g", "committed k/g"),
+            ("k/h", "own, after every committed key"),
+        ];
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        assert_eq!(listed, expected);
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+}
+
+#[test]
 fn a_key_changed_after_it_was_read_is_a_conflict_naming_it_and_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let db = db(&dir);

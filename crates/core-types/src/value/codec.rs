@@ -274,19 +274,22 @@ fn decode_at(bytes: &[u8], pos: &mut usize, depth: usize) -> Result<Value> {
         }
         TAG_MAP => {
             let count = read_len(bytes, pos)?;
-            let mut map = BTreeMap::new();
-            let mut previous: Option<String> = None;
+            // Every entry takes at least two bytes; see the array case.
+            let mut entries = Vec::with_capacity(count.min(bytes.len() - *pos));
+            let mut previous: Option<&str> = None;
             for _ in 0..count {
                 let key_at = *pos;
-                let key = read_string(bytes, pos)?;
-                if previous.as_ref().is_some_and(|p| *p >= key) {
+                let key = read_str(bytes, pos)?;
+                if previous.is_some_and(|p| p >= key) {
                     return Err(malformed(key_at, "map keys are not strictly ascending"));
                 }
-                let value = decode_at(bytes, pos, depth + 1)?;
-                previous = Some(key.clone());
-                map.insert(key, value);
+                previous = Some(key);
+                entries.push((key.to_owned(), decode_at(bytes, pos, depth + 1)?));
             }
-            Value::Map(map)
+            // Keys come in ascending order, so the map is built in one pass (`from_iter` sorts
+            // an already sorted list in linear time, then bulk-loads the tree) rather than by
+            // one insert each.
+            Value::Map(BTreeMap::from_iter(entries))
         }
         _ => return Err(malformed(tag_at, "unknown value type tag")),
     })
@@ -320,10 +323,12 @@ fn take_array<const N: usize>(bytes: &[u8], pos: &mut usize) -> Result<[u8; N]> 
 }
 
 fn read_string(bytes: &[u8], pos: &mut usize) -> Result<String> {
+    read_str(bytes, pos).map(str::to_owned)
+}
+
+fn read_str<'a>(bytes: &'a [u8], pos: &mut usize) -> Result<&'a str> {
     let len = read_len(bytes, pos)?;
     let at = *pos;
     let raw = take(bytes, pos, len)?;
-    std::str::from_utf8(raw)
-        .map(str::to_owned)
-        .map_err(|_| malformed(at, "text is not UTF-8"))
+    std::str::from_utf8(raw).map_err(|_| malformed(at, "text is not UTF-8"))
 }

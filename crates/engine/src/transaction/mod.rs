@@ -354,39 +354,41 @@ impl<'a> Transaction<'a> {
         strip: usize,
         mut convert: impl FnMut(&[u8], &Found) -> Result<T>,
     ) -> Result<Vec<(Vec<u8>, T)>> {
+        // Both lists are in key order, so they merge in one pass; an own write replaces a
+        // committed entry of the same key.
         let committed = self.committed(lo, upper)?;
-        let mut merged: BTreeMap<Arc<[u8]>, Option<Found>> = committed
-            .into_iter()
-            .map(|(k, s)| {
-                (
-                    k,
-                    Some(Found {
-                        value: Arc::clone(&s.value),
-                        stored: Some(s),
-                    }),
-                )
-            })
-            .collect();
-        let own = self
+        let mut own = self
             .writes
             .range::<[u8], _>((Bound::Included(lo), Bound::Unbounded))
-            .take_while(|(k, _)| upper.admits(k));
-        for (key, op) in own {
-            let found = match op {
-                PendingOp::Put { value, .. } => Some(Found {
-                    value: Arc::clone(value),
-                    stored: None,
-                }),
-                PendingOp::Delete | PendingOp::DeletePrefix => None,
-            };
-            merged.insert(Arc::clone(key), found);
-        }
-        let mut out = Vec::with_capacity(merged.len());
-        for (key, found) in merged {
+            .take_while(|(k, _)| upper.admits(k))
+            .peekable();
+        let mut out = Vec::with_capacity(committed.len());
+        let mut emit = |key: &[u8], found: Option<Found>| -> Result<()> {
             if let Some(found) = found {
                 let user_key = &key[strip..];
                 out.push((user_key.to_vec(), convert(user_key, &found)?));
             }
+            Ok(())
+        };
+        for (key, stored) in committed {
+            while let Some((own_key, op)) = own.next_if(|(k, _)| ***k < *key) {
+                emit(own_key, own_found(op))?;
+            }
+            if let Some((own_key, op)) = own.next_if(|(k, _)| ***k == *key) {
+                emit(own_key, own_found(op))?;
+                continue;
+            }
+            let value = Arc::clone(&stored.value);
+            emit(
+                &key,
+                Some(Found {
+                    value,
+                    stored: Some(stored),
+                }),
+            )?;
+        }
+        for (own_key, op) in own {
+            emit(own_key, own_found(op))?;
         }
         Ok(out)
     }
@@ -488,5 +490,16 @@ impl RunData for Transaction<'_> {
 
     fn now(&self) -> in_mem_core_types::Timestamp {
         self.instance.now()
+    }
+}
+
+/// What a transaction's own write leaves under its key: the value put, or nothing.
+fn own_found(op: &PendingOp) -> Option<Found> {
+    match op {
+        PendingOp::Put { value, .. } => Some(Found {
+            value: Arc::clone(value),
+            stored: None,
+        }),
+        PendingOp::Delete | PendingOp::DeletePrefix => None,
     }
 }
