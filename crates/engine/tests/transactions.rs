@@ -117,12 +117,7 @@ fn a_transactions_list_merges_its_own_writes_into_the_committed_keys_in_key_orde
         let listed: Vec<(String, String)> = tx
             .list(b"k/")?
             .into_iter()
-            .map(|(k, v)| {
-                (
-                    String::from_utf8(k).unwrap(),
-                    String::from_utf8(v).unwrap(),
-                )
-            })
+            .map(|(k, v)| (String::from_utf8(k).unwrap(), String::from_utf8(v).unwrap()))
             .collect();
         let expected = [
             ("k/0", "own, before every committed key"),
