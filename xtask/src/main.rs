@@ -2,13 +2,16 @@
 //! shell scripts to keep portable).
 //!
 //! - `cargo xtask test`: every test with a deadline, then the doc tests (`test_runner.rs`).
-//! - `cargo xtask ci`: what CI runs: format check, clippy, the tests, the default crash test,
+//! - `cargo xtask ci`: what CI runs: format check, clippy, the tests, the PostgreSQL tests
+//!   (`pg-test`), the default crash test,
 //!   loom, the quickstart and the replay example.
 //! - `cargo xtask loom`: the loom model checks of every workspace package that has a
 //!   `tests/loom.rs`, bounded (`RUSTFLAGS="--cfg inmem_loom" LOOM_MAX_PREEMPTIONS=2`), in release,
 //!   in their own target directory (`<target>/loom`: the cfg changes every crate's build).
 //! - `cargo xtask crash-test [flags]`: the kill-under-load crash test (`crash/`); what it does,
 //!   its oracles and flags are described in `docs/TESTING.md`, "The crash test".
+//! - `cargo xtask pg-test`: the shared-mode tests of `crates/pg` against a private PostgreSQL
+//!   that the task starts and stops (`pg.rs`).
 //! - `cargo xtask bench [--quick] [--plots]`: in-mem beside redb, fjall, sled, LMDB, `SQLite`
 //!   and the raw `SkipMap` floor (`benches/peers`, a package outside the workspace, so that the
 //!   tests never compile peer crates); see `docs/PERFORMANCE.md`.
@@ -16,6 +19,7 @@
 //! `tidy.rs` holds the repository's rules as tests.
 
 mod crash;
+mod pg;
 mod test_runner;
 #[cfg(test)]
 mod tidy;
@@ -31,12 +35,13 @@ fn main() -> ExitCode {
         "ci" => ci(),
         "test" => test_runner::test(),
         "loom" => loom(),
+        "pg-test" => pg::pg_test(),
         "crash-test" => crash_test(rest),
         "bench" => bench(rest),
         "crash-child" => crash::crash_child(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test | ci | loom | crash-test [--help] | bench [--quick] [--plots]>"
+                "usage: cargo xtask <test | ci | loom | pg-test | crash-test [--help] | bench [--quick] [--plots]>"
             );
             return ExitCode::from(2);
         }
@@ -114,6 +119,7 @@ fn ci() -> Result<(), String> {
         &[],
     )?;
     test_runner::test()?;
+    pg::pg_test()?;
     crash_test(&[])?;
     loom()?;
     cargo(&["run", "--release", "--example", "quickstart"], &[])?;

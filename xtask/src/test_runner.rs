@@ -32,7 +32,7 @@ pub fn test() -> Result<(), String> {
     cargo(&["test", "--workspace", "--doc"], &[])
 }
 
-fn nextest_installed() -> bool {
+pub fn nextest_installed() -> bool {
     Command::new(env!("CARGO"))
         .args(["nextest", "--version"])
         .output()

@@ -33,6 +33,7 @@ mod open_registry;
 mod options;
 mod records;
 mod recovery;
+pub mod remote;
 mod runs;
 mod transaction;
 mod transfer;

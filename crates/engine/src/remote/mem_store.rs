@@ -1,0 +1,446 @@
+//! `MemStore`: the backend boundary implemented in process, for unit and model tests. It keeps
+//! the same semantics as a real store (per-agent dense clocks, fencing, idempotent commits,
+//! create-only keys, leases on the store's clock) deterministically, and fails on request:
+//! unavailable calls, and commits whose request or reply is lost.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use in_mem_core_types::{AgentId, RunId, Timestamp, TypeTag, Version};
+
+use super::RemoteStore;
+use super::types::{
+    BeginRun, CatchUp, CommitId, CommitOutcome, CommitRecord, CommitRequest, GcReport, RemoteError,
+    RemoteResult, RemoteRunQuery, RemoteView, RunRow, RunStart, RunUpdate, StoredRunStatus,
+    StoredVersion,
+};
+use crate::clock::{Clock, SystemClock};
+
+/// A failure `MemStore` injects into a later call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemStoreFault {
+    /// The next call fails with `Unavailable` and changes nothing.
+    Unavailable,
+    /// The next commit batch never arrives: `OutcomeUnknown`, nothing applied.
+    LoseCommitRequest,
+    /// The next commit batch is applied but its reply is lost: `OutcomeUnknown`.
+    LoseCommitReply,
+}
+
+/// An in-process [`RemoteStore`].
+#[derive(Debug)]
+pub struct MemStore {
+    clock: Arc<dyn Clock>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Each host's lease: until when it holds.
+    leases: HashMap<String, Timestamp>,
+    agents: BTreeMap<AgentId, AgentState>,
+    runs: HashMap<RunId, StoredRun>,
+    /// Runs in the order they began, for queries.
+    run_order: Vec<RunId>,
+    faults: VecDeque<MemStoreFault>,
+}
+
+#[derive(Debug, Default)]
+struct AgentState {
+    clock: u64,
+    /// Every stored version of every key, by key then version.
+    keys: BTreeMap<Vec<u8>, BTreeMap<Version, StoredVersion>>,
+    commits: BTreeMap<Version, CommitRecord>,
+    commit_ids: HashMap<CommitId, Version>,
+}
+
+/// A run's row with its stored (never derived) status.
+#[derive(Debug, Clone)]
+struct StoredRun {
+    row: RunRow,
+}
+
+impl Default for MemStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemStore {
+    /// An empty store on the system clock.
+    pub fn new() -> Self {
+        Self::with_clock(Arc::new(SystemClock))
+    }
+
+    /// An empty store on `clock` (a `ManualClock` moves leases and TTLs by hand).
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        MemStore {
+            clock,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// Queues `fault` for a later call (faults fire in the order they were queued).
+    pub fn inject(&self, fault: MemStoreFault) {
+        self.lock().faults.push_back(fault);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state is changed only where a panic cannot leave it half done.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The state, after the next queued `Unavailable` fault (if it is first) has fired.
+    fn enter(&self) -> RemoteResult<MutexGuard<'_, State>> {
+        let mut state = self.lock();
+        if state.faults.front() == Some(&MemStoreFault::Unavailable) {
+            state.faults.pop_front();
+            return Err(RemoteError::Unavailable(
+                "injected: store unavailable".into(),
+            ));
+        }
+        Ok(state)
+    }
+}
+
+impl State {
+    fn lease_holds(&self, host: &str, now: Timestamp) -> bool {
+        self.leases.get(host).is_some_and(|until| now < *until)
+    }
+
+    /// The row as readers see it: Active with an expired owner lease reads as Interrupted.
+    fn visible_row(&self, run: &StoredRun, now: Timestamp) -> RunRow {
+        let mut row = run.row.clone();
+        if row.status == StoredRunStatus::Active && !self.lease_holds(&row.owner, now) {
+            row.status = StoredRunStatus::Interrupted;
+        }
+        row
+    }
+
+    fn commit_one(&mut self, request: &CommitRequest, now: Timestamp) -> CommitOutcome {
+        let agent = self.agents.entry(request.agent.clone()).or_default();
+        if let Some(version) = agent.commit_ids.get(&request.commit) {
+            return CommitOutcome::AlreadyCommitted { version: *version };
+        }
+        let Some(run) = self.runs.get(&request.run) else {
+            return CommitOutcome::RunNotWritable;
+        };
+        if run.row.status != StoredRunStatus::Active || run.row.agent != request.agent {
+            return CommitOutcome::RunNotWritable;
+        }
+        if run.row.epoch != request.epoch {
+            return CommitOutcome::Fenced {
+                current: run.row.epoch,
+            };
+        }
+        let mut created = std::collections::HashSet::new();
+        for write in request.writes.iter().filter(|w| w.tag == TypeTag::Event) {
+            if agent.keys.contains_key(&write.key) || !created.insert(write.key.as_slice()) {
+                return CommitOutcome::CreateOnlyExists {
+                    key: write.key.clone(),
+                };
+            }
+        }
+        agent.clock += 1;
+        let version = Version::new(agent.clock);
+        for write in &request.writes {
+            let stored = StoredVersion {
+                key: write.key.clone(),
+                version,
+                run: request.run,
+                timestamp: now,
+                expires_at: write.ttl.map(|ttl| now.saturating_add(ttl)),
+                value: write.value.clone(),
+            };
+            agent
+                .keys
+                .entry(write.key.clone())
+                .or_default()
+                .insert(version, stored);
+        }
+        agent.commits.insert(
+            version,
+            CommitRecord {
+                version,
+                run: request.run,
+                commit: request.commit,
+                timestamp: now,
+            },
+        );
+        agent.commit_ids.insert(request.commit, version);
+        CommitOutcome::Committed {
+            version,
+            timestamp: now,
+        }
+    }
+}
+
+impl RemoteStore for MemStore {
+    fn describe(&self) -> String {
+        "in-process MemStore".into()
+    }
+
+    fn now(&self) -> RemoteResult<Timestamp> {
+        drop(self.enter()?);
+        Ok(self.clock.now())
+    }
+
+    fn renew_lease(&self, host: &str, ttl: Duration) -> RemoteResult<()> {
+        let mut state = self.enter()?;
+        let until = self.clock.now().saturating_add(ttl);
+        state.leases.insert(host.to_owned(), until);
+        Ok(())
+    }
+
+    fn begin_run(&self, begin: &BeginRun) -> RemoteResult<RunStart> {
+        let mut state = self.enter()?;
+        let now = self.clock.now();
+        if !state.lease_holds(&begin.host, now) {
+            return Err(RemoteError::NoLease(begin.host.clone()));
+        }
+        if state.runs.contains_key(&begin.run) {
+            return Err(RemoteError::RunExists(begin.run));
+        }
+        let snapshot = Version::new(state.agents.entry(begin.agent.clone()).or_default().clock);
+        let mut tags = begin.tags.clone();
+        tags.sort();
+        tags.dedup();
+        let row = RunRow {
+            run: begin.run,
+            agent: begin.agent.clone(),
+            parent: begin.parent,
+            fork_point: begin.fork_point,
+            snapshot,
+            status: StoredRunStatus::Active,
+            owner: begin.host.clone(),
+            epoch: 1,
+            created_at: now,
+            updated_at: now,
+            ended_at: None,
+            tags,
+            metadata: begin.metadata.clone(),
+            error: None,
+        };
+        state.runs.insert(begin.run, StoredRun { row });
+        state.run_order.push(begin.run);
+        Ok(RunStart { snapshot, epoch: 1 })
+    }
+
+    fn take_over_run(&self, run: RunId, host: &str) -> RemoteResult<RunStart> {
+        let mut state = self.enter()?;
+        let now = self.clock.now();
+        if !state.lease_holds(host, now) {
+            return Err(RemoteError::NoLease(host.to_owned()));
+        }
+        let stored = state
+            .runs
+            .get_mut(&run)
+            .ok_or(RemoteError::NoSuchRun(run))?;
+        let row = &mut stored.row;
+        if row.status.is_ended() {
+            return Err(RemoteError::RunEnded {
+                run,
+                status: row.status,
+            });
+        }
+        row.epoch += 1;
+        host.clone_into(&mut row.owner);
+        row.status = StoredRunStatus::Active;
+        row.updated_at = now;
+        Ok(RunStart {
+            snapshot: row.snapshot,
+            epoch: row.epoch,
+        })
+    }
+
+    fn update_run(&self, update: &RunUpdate) -> RemoteResult<RunRow> {
+        let mut state = self.enter()?;
+        let now = self.clock.now();
+        if update.status == Some(StoredRunStatus::Interrupted) {
+            return Err(RemoteError::Store(
+                "Interrupted is derived from the owner's lease and is never set".into(),
+            ));
+        }
+        let stored = state
+            .runs
+            .get_mut(&update.run)
+            .ok_or(RemoteError::NoSuchRun(update.run))?;
+        let row = &mut stored.row;
+        if row.epoch != update.epoch {
+            return Err(RemoteError::Fenced {
+                run: update.run,
+                held: update.epoch,
+                current: row.epoch,
+            });
+        }
+        if row.status.is_ended() {
+            return Err(RemoteError::RunEnded {
+                run: update.run,
+                status: row.status,
+            });
+        }
+        if let Some(status) = update.status {
+            row.status = status;
+            if status.is_ended() {
+                row.ended_at = Some(now);
+            }
+        }
+        if let Some(error) = &update.error {
+            row.error = Some(error.clone());
+        }
+        if let Some(tags) = &update.tags {
+            let mut tags = tags.clone();
+            tags.sort();
+            tags.dedup();
+            row.tags = tags;
+        }
+        if let Some(metadata) = &update.metadata {
+            row.metadata = Some(metadata.clone());
+        }
+        row.updated_at = now;
+        let stored = stored.clone();
+        Ok(state.visible_row(&stored, now))
+    }
+
+    fn commit_batch(&self, batch: &[CommitRequest]) -> RemoteResult<Vec<CommitOutcome>> {
+        let mut state = self.enter()?;
+        let fault = match state.faults.front() {
+            Some(f @ (MemStoreFault::LoseCommitRequest | MemStoreFault::LoseCommitReply)) => {
+                let f = *f;
+                state.faults.pop_front();
+                Some(f)
+            }
+            _ => None,
+        };
+        if fault == Some(MemStoreFault::LoseCommitRequest) {
+            return Err(RemoteError::OutcomeUnknown("injected: request lost".into()));
+        }
+        let now = self.clock.now();
+        let outcomes = batch.iter().map(|r| state.commit_one(r, now)).collect();
+        if fault == Some(MemStoreFault::LoseCommitReply) {
+            return Err(RemoteError::OutcomeUnknown("injected: reply lost".into()));
+        }
+        Ok(outcomes)
+    }
+
+    fn commit_status(&self, agent: &AgentId, commit: CommitId) -> RemoteResult<Option<Version>> {
+        let state = self.enter()?;
+        Ok(state
+            .agents
+            .get(agent)
+            .and_then(|a| a.commit_ids.get(&commit).copied()))
+    }
+
+    fn clock(&self, agent: &AgentId) -> RemoteResult<Version> {
+        let state = self.enter()?;
+        Ok(Version::new(state.agents.get(agent).map_or(0, |a| a.clock)))
+    }
+
+    fn catch_up(&self, agent: &AgentId, after: Version, through: Version) -> RemoteResult<CatchUp> {
+        let state = self.enter()?;
+        let Some(agent) = state.agents.get(agent) else {
+            return Ok(CatchUp::default());
+        };
+        if through <= after {
+            return Ok(CatchUp::default());
+        }
+        let range = after.next()..=through;
+        let commits = agent
+            .commits
+            .range(range.clone())
+            .map(|(_, c)| *c)
+            .collect();
+        let mut versions: Vec<StoredVersion> = agent
+            .keys
+            .values()
+            .flat_map(|versions| versions.range(range.clone()).map(|(_, v)| v.clone()))
+            .collect();
+        versions.sort_by(|a, b| (a.version, &a.key).cmp(&(b.version, &b.key)));
+        Ok(CatchUp { commits, versions })
+    }
+
+    fn get(
+        &self,
+        agent: &AgentId,
+        key: &[u8],
+        view: &RemoteView,
+    ) -> RemoteResult<Option<StoredVersion>> {
+        let state = self.enter()?;
+        Ok(state
+            .agents
+            .get(agent)
+            .and_then(|a| a.keys.get(key))
+            .and_then(|versions| newest_seen(versions, view).cloned()))
+    }
+
+    fn scan(
+        &self,
+        agent: &AgentId,
+        prefix: &[u8],
+        view: &RemoteView,
+    ) -> RemoteResult<Vec<StoredVersion>> {
+        let state = self.enter()?;
+        let Some(agent) = state.agents.get(agent) else {
+            return Ok(Vec::new());
+        };
+        Ok(agent
+            .keys
+            .range(prefix.to_vec()..)
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .filter_map(|(_, versions)| newest_seen(versions, view))
+            .filter(|v| v.is_live_at(view.now))
+            .cloned()
+            .collect())
+    }
+
+    fn run(&self, run: RunId) -> RemoteResult<Option<RunRow>> {
+        let state = self.enter()?;
+        let now = self.clock.now();
+        Ok(state.runs.get(&run).map(|r| state.visible_row(r, now)))
+    }
+
+    fn runs(&self, query: &RemoteRunQuery) -> RemoteResult<Vec<RunRow>> {
+        let state = self.enter()?;
+        let now = self.clock.now();
+        Ok(state
+            .run_order
+            .iter()
+            .filter_map(|id| state.runs.get(id))
+            .map(|r| state.visible_row(r, now))
+            .filter(|row| query.matches(row))
+            .take(query.limit.unwrap_or(usize::MAX))
+            .collect())
+    }
+
+    fn collect_garbage(&self, agent: &AgentId, horizon: Version) -> RemoteResult<Option<GcReport>> {
+        let mut state = self.enter()?;
+        let now = self.clock.now();
+        let mut report = GcReport::default();
+        let Some(agent) = state.agents.get_mut(agent) else {
+            return Ok(Some(report));
+        };
+        agent.keys.retain(|_, versions| {
+            let Some((&newest_below, newest)) = versions.range(..=horizon).next_back() else {
+                return true;
+            };
+            let drop_newest = !newest.is_live_at(now);
+            let before = versions.len();
+            versions.retain(|v, _| *v > newest_below || (*v == newest_below && !drop_newest));
+            report.removed += (before - versions.len()) as u64;
+            !versions.is_empty()
+        });
+        Ok(Some(report))
+    }
+}
+
+/// The newest version of one key that `view` sees.
+fn newest_seen<'a>(
+    versions: &'a BTreeMap<Version, StoredVersion>,
+    view: &RemoteView,
+) -> Option<&'a StoredVersion> {
+    versions
+        .values()
+        .rev()
+        .find(|v| view.sees(v.version, v.run))
+}

@@ -1,0 +1,44 @@
+//! How PostgreSQL's errors become the backend boundary's.
+
+use in_mem_engine::remote::RemoteError;
+
+/// A failed request whose effect is known: nothing was applied (a refused statement rolls back
+/// its transaction), or nothing was sent. A broken connection is `Unavailable` here; commits
+/// use [`commit_error`] instead, because a commit may have landed before the connection broke.
+#[allow(clippy::needless_pass_by_value)] // A `map_err` adapter.
+pub fn store_error(e: tokio_postgres::Error) -> RemoteError {
+    if e.is_closed() || e.as_db_error().is_none() {
+        RemoteError::Unavailable(describe(&e))
+    } else {
+        RemoteError::Store(describe(&e))
+    }
+}
+
+/// A failed commit batch: if the server refused it, nothing was applied; if the connection
+/// broke, the batch may or may not have committed.
+#[allow(clippy::needless_pass_by_value)] // A `map_err` adapter.
+pub fn commit_error(e: tokio_postgres::Error) -> RemoteError {
+    if e.as_db_error().is_some() {
+        RemoteError::Store(describe(&e))
+    } else {
+        RemoteError::OutcomeUnknown(describe(&e))
+    }
+}
+
+/// The error with its cause and, for a server error, its SQLSTATE and detail.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut text = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+            if let Some(detail) = db.detail() {
+                text.push_str(": ");
+                text.push_str(detail);
+            }
+            text
+        }
+        None => match std::error::Error::source(e) {
+            Some(source) => format!("{e}: {source}"),
+            None => e.to_string(),
+        },
+    }
+}

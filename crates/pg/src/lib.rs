@@ -1,0 +1,73 @@
+//! `in-mem-pg`: the shared-mode backend on PostgreSQL. [`PgStore`] implements the engine's
+//! [`RemoteStore`] (the backend boundary) over `tokio-postgres`, on a private runtime, so that
+//! its API stays synchronous like the rest of in-mem.
+//!
+//! Agents are the shards: each has a clock row, and a commit takes the next version of its
+//! agent's clock under that row's lock, so versions are dense and in commit order per agent.
+//! A batch of commits is one call of the `inmem_commit_batch` function: one round trip and one
+//! WAL flush for all of them. The schema and its functions are in `schema/v1.sql`; what the
+//! mode changes for users is in docs/REMOTE.md.
+
+mod errors;
+mod pool;
+mod rows;
+mod schema;
+mod statements;
+mod store;
+
+use std::time::Duration;
+
+pub use in_mem_engine::remote::RemoteStore;
+pub use schema::SCHEMA_VERSION;
+pub use store::PgStore;
+
+/// When PostgreSQL acknowledges a commit, set per connection (`synchronous_commit`): in-mem's
+/// durability modes map onto it (docs/REMOTE.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SynchronousCommit {
+    /// `on`: flushed locally and, where synchronous standbys are configured, on them (`Strict`).
+    On,
+    /// `local`: flushed to the primary's WAL (`Batched`).
+    Local,
+    /// `off`: written, flushed by the WAL writer within a few of its delays (`Async`).
+    Off,
+}
+
+impl SynchronousCommit {
+    fn setting(self) -> &'static str {
+        match self {
+            SynchronousCommit::On => "on",
+            SynchronousCommit::Local => "local",
+            SynchronousCommit::Off => "off",
+        }
+    }
+}
+
+/// How to connect.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// The PostgreSQL schema the store's tables live in (created if missing); `None` for the
+    /// connection's default `search_path`. Letters, digits and `_` only.
+    pub schema: Option<String>,
+    /// The `application_name` the connections report (in `pg_stat_activity`, the server log).
+    pub application_name: String,
+    /// How many connections to keep open.
+    pub connections: usize,
+    /// When a commit is acknowledged.
+    pub synchronous_commit: SynchronousCommit,
+    /// How long a call waits for PostgreSQL before it fails (`Unavailable`, or `OutcomeUnknown`
+    /// for a commit).
+    pub request_timeout: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            schema: None,
+            application_name: "in-mem".to_owned(),
+            connections: 4,
+            synchronous_commit: SynchronousCommit::On,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! The schema: numbered migrations, applied in order, once, under an advisory lock, so that
+//! hosts starting together never race to create it and an older build never runs against a
+//! newer schema.
+
+use tokio_postgres::Client;
+
+use in_mem_engine::remote::{RemoteError, RemoteResult};
+
+use crate::errors::store_error;
+
+/// The migrations, in order: migration `i` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[include_str!("schema/v1.sql")];
+
+/// The schema version this build writes and reads.
+#[allow(clippy::cast_possible_wrap)] // A handful of migrations.
+pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
+
+/// Any key works as long as every host uses the same one: it serializes migrations across the
+/// whole database (all schemas), which only ever wait for each other at startup.
+const MIGRATION_LOCK: i64 = 0x696e_6d65_6d5f_7367; // "inmem_sg"
+
+/// Brings the schema of the connection's `search_path` to [`SCHEMA_VERSION`]. Returns the
+/// version found before.
+pub async fn migrate(client: &mut Client) -> RemoteResult<i32> {
+    let tx = client.transaction().await.map_err(store_error)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(store_error)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS inmem_schema (
+           one boolean PRIMARY KEY DEFAULT true CHECK (one),
+           version integer NOT NULL)",
+    )
+    .await
+    .map_err(store_error)?;
+    let found: i32 = tx
+        .query_opt("SELECT version FROM inmem_schema", &[])
+        .await
+        .map_err(store_error)?
+        .map_or(0, |row| row.get(0));
+    if found > SCHEMA_VERSION {
+        return Err(RemoteError::Store(format!(
+            "the database's in-mem schema is version {found}, newer than this build's \
+             {SCHEMA_VERSION}: upgrade in-mem before connecting"
+        )));
+    }
+    let applied = usize::try_from(found).map_err(|_| {
+        RemoteError::Store(format!("the database's in-mem schema has version {found}"))
+    })?;
+    for migration in &MIGRATIONS[applied..] {
+        tx.batch_execute(migration).await.map_err(store_error)?;
+    }
+    tx.execute(
+        "INSERT INTO inmem_schema (version) VALUES ($1)
+         ON CONFLICT (one) DO UPDATE SET version = EXCLUDED.version",
+        &[&SCHEMA_VERSION],
+    )
+    .await
+    .map_err(store_error)?;
+    tx.commit().await.map_err(store_error)?;
+    Ok(found)
+}

@@ -1,0 +1,64 @@
+//! Every statement the store sends, prepared once per connection so that each call is one
+//! round trip.
+
+use tokio_postgres::{Client, Statement};
+
+use in_mem_engine::remote::RemoteResult;
+
+use crate::errors::store_error;
+
+/// The columns of a stored version, in the order `rows::stored_version` reads them.
+const VERSION_COLUMNS: &str = "key, version, run_id, ts_us, expires_us, value";
+
+/// The columns of a run as readers see it, in the order `rows::run_row` reads them.
+pub const RUN_COLUMNS: &str = "run_id, tenant, app, name, parent, fork_point, start_version, \
+     seen_status, owner_host, owner_epoch, created_us, updated_us, ended_us, tags, metadata, error";
+
+macro_rules! statements {
+    ($($name:ident = $sql:expr;)*) => {
+        /// The prepared statements of one connection.
+        pub struct Prepared {
+            $(pub $name: Statement,)*
+        }
+
+        pub async fn prepare(client: &Client) -> RemoteResult<Prepared> {
+            Ok(Prepared {
+                $($name: client.prepare(&$sql).await.map_err(store_error)?,)*
+            })
+        }
+    };
+}
+
+statements! {
+    now = "SELECT inmem_now_us()";
+    renew_lease = "INSERT INTO inmem_host (host_id, lease_until_us) VALUES ($1, inmem_now_us() + $2)
+         ON CONFLICT (host_id) DO UPDATE SET lease_until_us = EXCLUDED.lease_until_us";
+    begin_run = "SELECT o_status, o_snapshot FROM inmem_begin_run($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    take_over_run = "SELECT o_status, o_snapshot, o_epoch, o_run_status FROM inmem_take_over_run($1, $2)";
+    update_run = "SELECT o_status, o_epoch, o_run_status FROM inmem_update_run($1, $2, $3, $4, $5, $6)";
+    commit_batch = "SELECT o_status, o_version, o_ts_us, o_detail
+         FROM inmem_commit_batch($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    commit_status = "SELECT version FROM inmem_commit WHERE agent = $1 AND commit_id = $2";
+    clock = "SELECT clock FROM inmem_agent WHERE agent = $1";
+    catch_up_commits = "SELECT version, run_id, commit_id, ts_us FROM inmem_commit
+         WHERE agent = $1 AND version > $2 AND version <= $3 ORDER BY version";
+    catch_up_versions = format!("SELECT {VERSION_COLUMNS} FROM inmem_version
+         WHERE agent = $1 AND version > $2 AND version <= $3 ORDER BY version, key");
+    get = format!("SELECT {VERSION_COLUMNS} FROM inmem_version
+         WHERE agent = $1 AND key = $2 AND (version <= $3 OR run_id = $4)
+         ORDER BY version DESC LIMIT 1");
+    // $3 is the first key after the prefix's range, NULL when there is none.
+    scan = format!("SELECT {VERSION_COLUMNS} FROM (
+           SELECT DISTINCT ON (key) {VERSION_COLUMNS} FROM inmem_version
+           WHERE agent = $1 AND key >= $2 AND ($3::bytea IS NULL OR key < $3)
+             AND (version <= $4 OR run_id = $5)
+           ORDER BY key, version DESC) newest
+         WHERE value IS NOT NULL AND (expires_us IS NULL OR expires_us > $6)
+         ORDER BY key");
+    run = format!("SELECT {RUN_COLUMNS} FROM inmem_run_seen WHERE run_id = $1");
+    runs = format!("SELECT {RUN_COLUMNS} FROM inmem_run_seen
+         WHERE ($1::bytea IS NULL OR agent = $1) AND ($2::smallint IS NULL OR seen_status = $2)
+           AND ($3::text IS NULL OR tags @> ARRAY[$3::text]) AND ($4::uuid IS NULL OR parent = $4)
+         ORDER BY seq LIMIT $5");
+    collect_garbage = "SELECT inmem_collect_garbage($1, $2)";
+}

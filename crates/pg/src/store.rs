@@ -1,0 +1,584 @@
+//! `PgStore`: the backend boundary's calls as statements on PostgreSQL.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::mpsc::{RecvTimeoutError, sync_channel};
+use std::time::Duration;
+
+use tokio::runtime::Runtime;
+use tokio_postgres::Config;
+use uuid::Uuid;
+
+use in_mem_core_types::{AgentId, RunId, Timestamp, Version};
+use in_mem_engine::remote::{
+    BeginRun, CatchUp, CommitId, CommitOutcome, CommitRecord, CommitRequest, GcReport, RemoteError,
+    RemoteResult, RemoteRunQuery, RemoteStore, RemoteView, RunRow, RunStart, RunUpdate,
+    StoredRunStatus, StoredVersion,
+};
+
+use crate::errors::{commit_error, store_error};
+use crate::pool::{Connection, Pool};
+use crate::rows::{run_id, run_row, signed, status, stored_version, timestamp, unsigned, uuid};
+use crate::{PgOptions, schema};
+
+/// A [`RemoteStore`] on PostgreSQL. Calls block the calling thread; the work runs on a private
+/// runtime of two threads.
+pub struct PgStore {
+    runtime: Option<Runtime>,
+    pool: Arc<Pool>,
+    description: String,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("at", &self.description)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a call that ran out of time may have done.
+#[derive(Clone, Copy)]
+enum IfNoAnswer {
+    /// Nothing: a read, or a change whose caller re-reads before trusting it.
+    Unavailable,
+    /// Maybe committed: resolve by commit id.
+    OutcomeUnknown,
+}
+
+impl PgStore {
+    /// Connects to the PostgreSQL at `url` (a `postgresql://` URL or key=value string), creates
+    /// the schema if it is missing and migrates it to [`SCHEMA_VERSION`](crate::SCHEMA_VERSION).
+    pub fn connect(url: &str, options: &PgOptions) -> RemoteResult<PgStore> {
+        let mut config: Config = url
+            .parse()
+            .map_err(|e| RemoteError::Store(format!("not a PostgreSQL connection string: {e}")))?;
+        let mut settings = config.get_options().unwrap_or_default().to_owned();
+        if let Some(schema) = &options.schema {
+            check_schema_name(schema)?;
+            settings.push_str(" -c search_path=");
+            settings.push_str(schema);
+        }
+        settings.push_str(" -c synchronous_commit=");
+        settings.push_str(options.synchronous_commit.setting());
+        config.options(settings.trim());
+        config.application_name(&options.application_name);
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(options.request_timeout);
+        }
+        let description = describe_config(&config, options.schema.as_deref());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("in-mem-pg")
+            .enable_all()
+            .build()
+            .map_err(|e| RemoteError::Store(format!("cannot start the store's runtime: {e}")))?;
+        let schema = options.schema.clone();
+        let setup_config = config.clone();
+        runtime.block_on(async move {
+            let (mut client, connection) = setup_config
+                .connect(tokio_postgres::NoTls)
+                .await
+                .map_err(store_error)?;
+            let driver = tokio::spawn(connection);
+            if let Some(schema) = schema {
+                client
+                    .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                    .await
+                    .map_err(store_error)?;
+            }
+            schema::migrate(&mut client).await?;
+            drop(client);
+            let _ = driver.await;
+            Ok::<_, RemoteError>(())
+        })?;
+        Ok(PgStore {
+            runtime: Some(runtime),
+            pool: Arc::new(Pool::new(config, options.connections)),
+            description,
+            timeout: options.request_timeout,
+        })
+    }
+
+    /// Runs `work` on a connection of the private runtime and waits for its answer, at most
+    /// the request timeout.
+    fn call<T, F, Fut>(&self, if_no_answer: IfNoAnswer, work: F) -> RemoteResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Connection>) -> Fut + Send + 'static,
+        Fut: Future<Output = RemoteResult<T>> + Send,
+    {
+        let Some(runtime) = &self.runtime else {
+            return Err(RemoteError::Unavailable("the store is closed".into()));
+        };
+        let pool = Arc::clone(&self.pool);
+        let (answer, answered) = sync_channel(1);
+        runtime.spawn(async move {
+            let result = match pool.get().await {
+                Ok(connection) => work(connection).await,
+                Err(e) => Err(e),
+            };
+            // The caller may have stopped waiting; then nobody needs the answer.
+            let _ = answer.send(result);
+        });
+        match answered.recv_timeout(self.timeout) {
+            Ok(result) => result,
+            Err(RecvTimeoutError::Timeout) => {
+                let why = format!(
+                    "no answer from {} within {:?}",
+                    self.description, self.timeout
+                );
+                Err(match if_no_answer {
+                    IfNoAnswer::Unavailable => RemoteError::Unavailable(why),
+                    IfNoAnswer::OutcomeUnknown => RemoteError::OutcomeUnknown(why),
+                })
+            }
+            Err(RecvTimeoutError::Disconnected) => Err(RemoteError::Unavailable(
+                "the store's runtime stopped before answering".into(),
+            )),
+        }
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // Not `drop(runtime)`: that blocks, and panics when the last handle goes inside
+        // another runtime's task.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+fn check_schema_name(schema: &str) -> RemoteResult<()> {
+    let valid = !schema.is_empty()
+        && schema.len() <= 63
+        && schema
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !schema.as_bytes()[0].is_ascii_digit();
+    if valid {
+        Ok(())
+    } else {
+        Err(RemoteError::Store(format!(
+            "schema name {schema:?}: use 1 to 63 lowercase letters, digits and '_', not starting with a digit"
+        )))
+    }
+}
+
+fn describe_config(config: &Config, schema: Option<&str>) -> String {
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    let ports: Vec<String> = config.get_ports().iter().map(u16::to_string).collect();
+    format!(
+        "PostgreSQL at {}:{}, database {}, schema {}",
+        hosts.join(","),
+        ports.join(","),
+        config.get_dbname().unwrap_or("(default)"),
+        schema.unwrap_or("(search_path)")
+    )
+}
+
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+fn version_param(v: Version) -> RemoteResult<i64> {
+    signed(v.get(), "version")
+}
+
+fn commit_uuid(commit: CommitId) -> Uuid {
+    Uuid::from_bytes(commit.0)
+}
+
+impl RemoteStore for PgStore {
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
+
+    fn now(&self) -> RemoteResult<Timestamp> {
+        self.call(IfNoAnswer::Unavailable, |c| async move {
+            let row = c
+                .client
+                .query_one(&c.statements.now, &[])
+                .await
+                .map_err(store_error)?;
+            Ok(timestamp(row.get(0)))
+        })
+    }
+
+    fn renew_lease(&self, host: &str, ttl: Duration) -> RemoteResult<()> {
+        let host = host.to_owned();
+        self.call(IfNoAnswer::Unavailable, move |c| async move {
+            c.client
+                .execute(&c.statements.renew_lease, &[&host, &micros(ttl)])
+                .await
+                .map_err(store_error)?;
+            Ok(())
+        })
+    }
+
+    fn begin_run(&self, begin: &BeginRun) -> RemoteResult<RunStart> {
+        let begin = begin.clone();
+        let fork_point = begin.fork_point.map(version_param).transpose()?;
+        self.call(IfNoAnswer::Unavailable, move |c| async move {
+            let row = c
+                .client
+                .query_one(
+                    &c.statements.begin_run,
+                    &[
+                        &begin.agent.encode(),
+                        &begin.agent.tenant(),
+                        &begin.agent.app(),
+                        &begin.agent.agent(),
+                        &uuid(begin.run),
+                        &begin.parent.map(uuid),
+                        &fork_point,
+                        &begin.host,
+                        &begin.tags,
+                        &begin.metadata,
+                    ],
+                )
+                .await
+                .map_err(store_error)?;
+            match row.get::<_, i16>(0) {
+                0 => Ok(RunStart {
+                    snapshot: Version::new(unsigned(row.get(1), "snapshot")?),
+                    epoch: 1,
+                }),
+                1 => Err(RemoteError::NoLease(begin.host)),
+                _ => Err(RemoteError::RunExists(begin.run)),
+            }
+        })
+    }
+
+    fn take_over_run(&self, run: RunId, host: &str) -> RemoteResult<RunStart> {
+        let host = host.to_owned();
+        self.call(IfNoAnswer::Unavailable, move |c| async move {
+            let row = c
+                .client
+                .query_one(&c.statements.take_over_run, &[&uuid(run), &host])
+                .await
+                .map_err(store_error)?;
+            match row.get::<_, i16>(0) {
+                0 => Ok(RunStart {
+                    snapshot: Version::new(unsigned(row.get(1), "snapshot")?),
+                    epoch: unsigned(row.get(2), "epoch")?,
+                }),
+                1 => Err(RemoteError::NoLease(host)),
+                2 => Err(RemoteError::NoSuchRun(run)),
+                _ => Err(RemoteError::RunEnded {
+                    run,
+                    status: status(row.get(3))?,
+                }),
+            }
+        })
+    }
+
+    fn update_run(&self, update: &RunUpdate) -> RemoteResult<RunRow> {
+        if update.status == Some(StoredRunStatus::Interrupted) {
+            return Err(RemoteError::Store(
+                "Interrupted is derived from the owner's lease and is never set".into(),
+            ));
+        }
+        let run = update.run;
+        let update = update.clone();
+        let epoch = signed(update.epoch, "epoch")?;
+        let result = self.call(IfNoAnswer::Unavailable, move |c| async move {
+            let row = c
+                .client
+                .query_one(
+                    &c.statements.update_run,
+                    &[
+                        &uuid(update.run),
+                        &epoch,
+                        &update.status.map(StoredRunStatus::code),
+                        &update.error,
+                        &update.tags,
+                        &update.metadata,
+                    ],
+                )
+                .await
+                .map_err(store_error)?;
+            match row.get::<_, i16>(0) {
+                0 => Ok(()),
+                1 => Err(RemoteError::Fenced {
+                    run: update.run,
+                    held: update.epoch,
+                    current: unsigned(row.get(1), "epoch")?,
+                }),
+                2 => Err(RemoteError::NoSuchRun(update.run)),
+                _ => Err(RemoteError::RunEnded {
+                    run: update.run,
+                    status: status(row.get(2))?,
+                }),
+            }
+        });
+        result?;
+        self.run(run)?
+            .ok_or_else(|| RemoteError::Store("the updated run vanished".into()))
+    }
+
+    fn commit_batch(&self, batch: &[CommitRequest]) -> RemoteResult<Vec<CommitOutcome>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let arrays = BatchArrays::of(batch)?;
+        let sent = batch.len();
+        let rows = self.call(IfNoAnswer::OutcomeUnknown, move |c| async move {
+            let a = arrays;
+            c.client
+                .query(
+                    &c.statements.commit_batch,
+                    &[
+                        &a.agents, &a.runs, &a.epochs, &a.commits, &a.counts, &a.keys, &a.tags,
+                        &a.values, &a.ttls,
+                    ],
+                )
+                .await
+                .map_err(commit_error)
+        })?;
+        if rows.len() != sent {
+            return Err(RemoteError::Store(format!(
+                "a batch of {sent} commits got {} outcomes",
+                rows.len()
+            )));
+        }
+        rows.iter()
+            .map(|row| {
+                let version = |what| -> RemoteResult<u64> { unsigned(row.get(1), what) };
+                Ok(match row.get::<_, i16>(0) {
+                    0 => CommitOutcome::Committed {
+                        version: Version::new(version("version")?),
+                        timestamp: timestamp(row.get(2)),
+                    },
+                    1 => CommitOutcome::Fenced {
+                        current: version("epoch")?,
+                    },
+                    2 => CommitOutcome::RunNotWritable,
+                    3 => CommitOutcome::AlreadyCommitted {
+                        version: Version::new(version("version")?),
+                    },
+                    _ => CommitOutcome::CreateOnlyExists { key: row.get(3) },
+                })
+            })
+            .collect()
+    }
+
+    fn commit_status(&self, agent: &AgentId, commit: CommitId) -> RemoteResult<Option<Version>> {
+        let agent = agent.encode();
+        self.call(IfNoAnswer::Unavailable, move |c| async move {
+            let row = c
+                .client
+                .query_opt(&c.statements.commit_status, &[&agent, &commit_uuid(commit)])
+                .await
+                .map_err(store_error)?;
+            row.map(|r| unsigned(r.get(0), "version").map(Version::new))
+                .transpose()
+        })
+    }
+
+    fn clock(&self, agent: &AgentId) -> RemoteResult<Version> {
+        let agent = agent.encode();
+        self.call(IfNoAnswer::Unavailable, move |c| async move {
+            let row = c
+                .client
+                .query_opt(&c.statements.clock, &[&agent])
+                .await
+                .map_err(store_error)?;
+            Ok(Version::new(match row {
+                Some(r) => unsigned(r.get(0), "clock")?,
+                None => 0,
+            }))
+        })
+    }
+
+    fn catch_up(&self, agent: &AgentId, after: Version, through: Version) -> RemoteResult<CatchUp> {
+        let agent = agent.encode();
+        let (after, through) = (version_param(after)?, version_param(through)?);
+        self.call(IfNoAnswer::Unavailable, move |c| async move {
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+                [&agent, &after, &through];
+            let (commits, versions) = tokio::try_join!(
+                c.client.query(&c.statements.catch_up_commits, &params),
+                c.client.query(&c.statements.catch_up_versions, &params),
+            )
+            .map_err(store_error)?;
+            Ok(CatchUp {
+                commits: commits
+                    .iter()
+                    .map(|r| {
+                        Ok(CommitRecord {
+                            version: Version::new(unsigned(r.get(0), "version")?),
+                            run: run_id(r.get(1)),
+                            commit: CommitId(r.get::<_, Uuid>(2).into_bytes()),
+                            timestamp: timestamp(r.get(3)),
+                        })
+                    })
+                    .collect::<RemoteResult<_>>()?,
+                versions: versions
+                    .iter()
+                    .map(stored_version)
+                    .collect::<RemoteResult<_>>()?,
+            })
+        })
+    }
+
+    fn get(
+        &self,
+        agent: &AgentId,
+        key: &[u8],
+        view: &RemoteView,
+    ) -> RemoteResult<Option<StoredVersion>> {
+        let (agent, key) = (agent.encode(), key.to_vec());
+        let snapshot = version_param(view.snapshot)?;
+        let own = view.own.map(uuid);
+        self.call(IfNoAnswer::Unavailable, move |c| async move {
+            c.client
+                .query_opt(&c.statements.get, &[&agent, &key, &snapshot, &own])
+                .await
+                .map_err(store_error)?
+                .as_ref()
+                .map(stored_version)
+                .transpose()
+        })
+    }
+
+    fn scan(
+        &self,
+        agent: &AgentId,
+        prefix: &[u8],
+        view: &RemoteView,
+    ) -> RemoteResult<Vec<StoredVersion>> {
+        let (agent, start, end) = (agent.encode(), prefix.to_vec(), prefix_end(prefix));
+        let snapshot = version_param(view.snapshot)?;
+        let own = view.own.map(uuid);
+        let now = signed(view.now.as_micros(), "time")?;
+        self.call(IfNoAnswer::Unavailable, move |c| async move {
+            c.client
+                .query(
+                    &c.statements.scan,
+                    &[&agent, &start, &end, &snapshot, &own, &now],
+                )
+                .await
+                .map_err(store_error)?
+                .iter()
+                .map(stored_version)
+                .collect()
+        })
+    }
+
+    fn run(&self, run: RunId) -> RemoteResult<Option<RunRow>> {
+        self.call(IfNoAnswer::Unavailable, move |c| async move {
+            c.client
+                .query_opt(&c.statements.run, &[&uuid(run)])
+                .await
+                .map_err(store_error)?
+                .as_ref()
+                .map(run_row)
+                .transpose()
+        })
+    }
+
+    fn runs(&self, query: &RemoteRunQuery) -> RemoteResult<Vec<RunRow>> {
+        let agent = query.agent.as_ref().map(AgentId::encode);
+        // Interrupted is derived as 5 by the view; the others are their stored codes.
+        let status = query.status.map(|s| match s {
+            StoredRunStatus::Interrupted => 5,
+            other => other.code(),
+        });
+        let tag = query.tag.clone();
+        let parent = query.parent.map(uuid);
+        let limit = query.limit.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        self.call(IfNoAnswer::Unavailable, move |c| async move {
+            c.client
+                .query(
+                    &c.statements.runs,
+                    &[&agent, &status, &tag, &parent, &limit],
+                )
+                .await
+                .map_err(store_error)?
+                .iter()
+                .map(run_row)
+                .collect()
+        })
+    }
+
+    fn collect_garbage(&self, agent: &AgentId, horizon: Version) -> RemoteResult<Option<GcReport>> {
+        let agent = agent.encode();
+        let horizon = version_param(horizon)?;
+        self.call(IfNoAnswer::Unavailable, move |c| async move {
+            let row = c
+                .client
+                .query_one(&c.statements.collect_garbage, &[&agent, &horizon])
+                .await
+                .map_err(store_error)?;
+            row.get::<_, Option<i64>>(0)
+                .map(|n| unsigned(n, "count").map(|removed| GcReport { removed }))
+                .transpose()
+        })
+    }
+}
+
+/// The first key after every key that starts with `prefix`; `None` when there is none (an
+/// empty prefix, or one of only 0xff bytes).
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let last = prefix.iter().rposition(|b| *b != 0xff)?;
+    let mut end = prefix[..=last].to_vec();
+    end[last] += 1;
+    Some(end)
+}
+
+/// A batch as the parallel arrays `inmem_commit_batch` takes.
+struct BatchArrays {
+    agents: Vec<Vec<u8>>,
+    runs: Vec<Uuid>,
+    epochs: Vec<i64>,
+    commits: Vec<Uuid>,
+    counts: Vec<i32>,
+    keys: Vec<Vec<u8>>,
+    tags: Vec<i16>,
+    values: Vec<Option<Vec<u8>>>,
+    ttls: Vec<Option<i64>>,
+}
+
+impl BatchArrays {
+    fn of(batch: &[CommitRequest]) -> RemoteResult<Self> {
+        let writes: usize = batch.iter().map(|r| r.writes.len()).sum();
+        let mut a = BatchArrays {
+            agents: Vec::with_capacity(batch.len()),
+            runs: Vec::with_capacity(batch.len()),
+            epochs: Vec::with_capacity(batch.len()),
+            commits: Vec::with_capacity(batch.len()),
+            counts: Vec::with_capacity(batch.len()),
+            keys: Vec::with_capacity(writes),
+            tags: Vec::with_capacity(writes),
+            values: Vec::with_capacity(writes),
+            ttls: Vec::with_capacity(writes),
+        };
+        for request in batch {
+            a.agents.push(request.agent.encode());
+            a.runs.push(uuid(request.run));
+            a.epochs.push(signed(request.epoch, "epoch")?);
+            a.commits.push(commit_uuid(request.commit));
+            a.counts
+                .push(i32::try_from(request.writes.len()).map_err(|_| {
+                    RemoteError::Store(format!("a commit of {} writes", request.writes.len()))
+                })?);
+            for write in &request.writes {
+                a.keys.push(write.key.clone());
+                a.tags.push(i16::from(write.tag.as_byte()));
+                a.values.push(write.value.clone());
+                a.ttls.push(write.ttl.map(micros));
+            }
+        }
+        Ok(a)
+    }
+}

@@ -1,0 +1,252 @@
+//! `PgStore` against a real PostgreSQL: the backend boundary's conformance suite, migrations,
+//! and connections that break. The server is named by `INMEM_PG_URL`; `cargo xtask pg-test`
+//! starts a private one and sets it. Without it these tests skip, saying why, unless
+//! `INMEM_PG_REQUIRED` is set (as `pg-test` and CI set it): then they fail.
+//!
+//! Each test works in a PostgreSQL schema of its own, so they run side by side on one server.
+
+use std::time::Duration;
+
+use in_mem_core_types::{AgentId, RunId, TypeTag, Version};
+use in_mem_engine::remote::conformance::{self, Kit};
+use in_mem_engine::remote::{
+    BeginRun, CommitId, CommitOutcome, CommitRequest, RemoteError, RemoteStore, RemoteWrite,
+};
+use in_mem_pg::{PgOptions, PgStore, SCHEMA_VERSION, SynchronousCommit};
+
+/// The server's URL, or `None` (after saying why) when the tests may skip.
+fn server_url() -> Option<String> {
+    match std::env::var("INMEM_PG_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var_os("INMEM_PG_REQUIRED").is_none(),
+                "INMEM_PG_REQUIRED is set but INMEM_PG_URL is not: run `cargo xtask pg-test`, \
+                 which starts PostgreSQL and sets both"
+            );
+            eprintln!(
+                "skipped: INMEM_PG_URL is not set (`cargo xtask pg-test` starts a private \
+                 PostgreSQL and runs these tests against it)"
+            );
+            None
+        }
+    }
+}
+
+fn fresh_schema() -> String {
+    format!("t_{}", RunId::new().to_string().replace('-', "_"))
+}
+
+fn options(schema: &str) -> PgOptions {
+    PgOptions {
+        schema: Some(schema.to_owned()),
+        request_timeout: Duration::from_secs(20),
+        ..PgOptions::default()
+    }
+}
+
+fn connect(url: &str, schema: &str) -> PgStore {
+    PgStore::connect(url, &options(schema)).expect("connect to the test server")
+}
+
+#[test]
+fn pg_store_passes_the_conformance_suite() {
+    let Some(url) = server_url() else { return };
+    let store = connect(&url, &fresh_schema());
+    conformance::run_all(&Kit {
+        store: &store,
+        pass_time: &std::thread::sleep,
+    });
+}
+
+#[test]
+fn every_durability_setting_commits() {
+    let Some(url) = server_url() else { return };
+    let schema = fresh_schema();
+    for setting in [
+        SynchronousCommit::On,
+        SynchronousCommit::Local,
+        SynchronousCommit::Off,
+    ] {
+        let store = PgStore::connect(
+            &url,
+            &PgOptions {
+                synchronous_commit: setting,
+                ..options(&schema)
+            },
+        )
+        .expect("connect");
+        let (agent, run, epoch) = begun(&store);
+        let outcome = store
+            .commit_batch(&[request(&agent, run, epoch)])
+            .expect("commit");
+        assert_eq!(outcome[0].version(), Some(Version::new(1)), "{setting:?}");
+    }
+}
+
+#[test]
+fn hosts_starting_together_migrate_the_schema_once() {
+    let Some(url) = server_url() else { return };
+    let schema = fresh_schema();
+    let connected: Vec<bool> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| PgStore::connect(&url, &options(&schema)).is_ok()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("no panic"))
+            .collect()
+    });
+    assert_eq!(connected, vec![true; 4], "every host connects");
+    // And the schema works: one more connection commits.
+    let store = connect(&url, &schema);
+    let (agent, run, epoch) = begun(&store);
+    assert!(store.commit_batch(&[request(&agent, run, epoch)]).is_ok());
+}
+
+#[test]
+fn a_schema_newer_than_the_build_is_refused() {
+    let Some(url) = server_url() else { return };
+    let schema = fresh_schema();
+    drop(connect(&url, &schema));
+    admin(
+        &url,
+        &format!(
+            "UPDATE {schema}.inmem_schema SET version = {}",
+            SCHEMA_VERSION + 1
+        ),
+    );
+    match PgStore::connect(&url, &options(&schema)) {
+        Err(RemoteError::Store(message)) => {
+            assert!(message.contains("newer than this build"), "{message}");
+        }
+        other => panic!("a newer schema: {other:?}"),
+    }
+}
+
+#[test]
+fn a_bad_schema_name_or_url_is_a_clear_error() {
+    let Some(url) = server_url() else { return };
+    for schema in ["", "Upper", "1st", "semi;colon", "x y"] {
+        let err = PgStore::connect(&url, &options(schema)).expect_err(schema);
+        assert!(err.to_string().contains("schema name"), "{schema:?}: {err}");
+    }
+    let err = PgStore::connect("not a url at all ===", &PgOptions::default()).expect_err("bad url");
+    assert!(err.to_string().contains("connection string"), "{err}");
+    let unreachable = PgStore::connect(
+        "postgresql://postgres@127.0.0.1:1/postgres",
+        &PgOptions {
+            request_timeout: Duration::from_secs(5),
+            ..PgOptions::default()
+        },
+    )
+    .expect_err("nothing listens on port 1");
+    assert!(
+        matches!(unreachable, RemoteError::Unavailable(_)),
+        "{unreachable}"
+    );
+}
+
+#[test]
+fn a_broken_connection_is_reopened_and_an_unknown_commit_resolved_by_its_id() {
+    let Some(url) = server_url() else { return };
+    let schema = fresh_schema();
+    let store = PgStore::connect(
+        &url,
+        &PgOptions {
+            connections: 1,
+            application_name: schema.clone(),
+            ..options(&schema)
+        },
+    )
+    .expect("connect");
+    let (agent, run, epoch) = begun(&store);
+    let first = store
+        .commit_batch(&[request(&agent, run, epoch)])
+        .expect("commit");
+    assert_eq!(first[0].version(), Some(Version::new(1)));
+    // Cut the store's connection (tests running beside this one keep theirs).
+    admin(
+        &url,
+        &format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{schema}'"
+        ),
+    );
+    let second = request(&agent, run, epoch);
+    let mut unknown = 0;
+    let version = loop {
+        match store.commit_batch(std::slice::from_ref(&second)) {
+            Ok(outcomes) => break outcomes[0].version().expect("committed"),
+            Err(RemoteError::OutcomeUnknown(_) | RemoteError::Unavailable(_)) if unknown < 3 => {
+                unknown += 1;
+                // Resolve by id, as a shipper does: if it landed, its version is known.
+                if let Some(v) = store.commit_status(&agent, second.commit).ok().flatten() {
+                    break v;
+                }
+            }
+            Err(e) => panic!("commit after the connection broke: {e}"),
+        }
+    };
+    assert_eq!(
+        version,
+        Version::new(2),
+        "committed once, at the next version"
+    );
+    assert_eq!(store.clock(&agent).expect("clock"), Version::new(2));
+    assert_eq!(
+        store.commit_batch(&[second]).expect("resend")[0],
+        CommitOutcome::AlreadyCommitted { version }
+    );
+}
+
+/// Runs one statement on a connection of its own (for what the store itself never does).
+fn admin(url: &str, sql: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .expect("admin connection");
+        let driver = tokio::spawn(connection);
+        client.batch_execute(sql).await.expect(sql);
+        drop(client);
+        let _ = driver.await;
+    });
+}
+
+fn begun(store: &PgStore) -> (AgentId, RunId, u64) {
+    let agent = AgentId::new("t", "pg", RunId::new().to_string());
+    let run = RunId::new();
+    store
+        .renew_lease("host", Duration::from_secs(60))
+        .expect("lease");
+    let start = store
+        .begin_run(&BeginRun {
+            agent: agent.clone(),
+            run,
+            parent: None,
+            fork_point: None,
+            host: "host".into(),
+            tags: Vec::new(),
+            metadata: None,
+        })
+        .expect("begin");
+    (agent, run, start.epoch)
+}
+
+fn request(agent: &AgentId, run: RunId, epoch: u64) -> CommitRequest {
+    CommitRequest {
+        agent: agent.clone(),
+        run,
+        epoch,
+        commit: CommitId::new(),
+        writes: vec![RemoteWrite {
+            key: b"k".to_vec(),
+            tag: TypeTag::Kv,
+            value: Some(b"v".to_vec()),
+            ttl: None,
+        }],
+    }
+}
