@@ -20,6 +20,7 @@
 
 mod crash;
 mod pg;
+mod pg_failover;
 mod test_runner;
 #[cfg(test)]
 mod tidy;

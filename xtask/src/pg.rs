@@ -1,7 +1,8 @@
 //! `cargo xtask pg-test`: starts a private PostgreSQL (a fresh cluster in a temporary directory,
 //! on a free loopback port, as the `postgres` user when run as root, since `initdb` refuses
 //! root), runs the tests of `crates/pg` against it with `INMEM_PG_REQUIRED=1` (so that none of
-//! them can skip), and stops and removes the cluster, whatever the tests did.
+//! them can skip), and stops and removes the cluster, whatever the tests did; then runs the
+//! failover drill (`pg_failover.rs`) on a primary with a synchronous standby of its own.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -9,9 +10,14 @@ use std::process::Command;
 
 use crate::cargo;
 
-/// Runs the PostgreSQL tests against a private cluster.
+/// Runs the PostgreSQL tests against a private cluster, then the failover drill.
 pub fn pg_test() -> Result<(), String> {
-    let cluster = Cluster::start()?;
+    tests()?;
+    crate::pg_failover::drill()
+}
+
+fn tests() -> Result<(), String> {
+    let cluster = Cluster::start("tests")?;
     let url = cluster.url();
     eprintln!("PostgreSQL started: {url}");
     let env = [("INMEM_PG_URL", url.as_str()), ("INMEM_PG_REQUIRED", "1")];
@@ -31,8 +37,8 @@ pub fn pg_test() -> Result<(), String> {
     result
 }
 
-/// A running private cluster; stopped (immediately) and deleted on drop.
-struct Cluster {
+/// A running private server; stopped (immediately) and deleted on drop.
+pub struct Cluster {
     bin: PathBuf,
     dir: PathBuf,
     port: u16,
@@ -40,10 +46,49 @@ struct Cluster {
 }
 
 impl Cluster {
-    fn start() -> Result<Cluster, String> {
+    /// A new cluster (initdb) named `name`, started.
+    pub fn start(name: &str) -> Result<Cluster, String> {
+        let cluster = Cluster::create(name)?;
+        run(
+            cluster
+                .pg_command("initdb")
+                .arg("-D")
+                .arg(cluster.data())
+                .args(["-U", "postgres", "-A", "trust", "--no-sync"]),
+            "initdb",
+        )?;
+        cluster.launch()?;
+        Ok(cluster)
+    }
+
+    /// A streaming standby of `primary`, named `name` (its `application_name`, which
+    /// `synchronous_standby_names` lists), started.
+    pub fn standby_of(primary: &Cluster, name: &str) -> Result<Cluster, String> {
+        let cluster = Cluster::create(name)?;
+        let port = primary.port.to_string();
+        run(
+            cluster
+                .pg_command("pg_basebackup")
+                .args(["-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-D"])
+                .arg(cluster.data())
+                .args([
+                    "-R",
+                    "-X",
+                    "stream",
+                    "-d",
+                    &format!("application_name={name}"),
+                ]),
+            "pg_basebackup",
+        )?;
+        cluster.launch()?;
+        Ok(cluster)
+    }
+
+    /// An empty directory for a server, owned by `postgres` when this process is root.
+    fn create(name: &str) -> Result<Cluster, String> {
         let bin = bindir()?;
         let as_postgres = is_root()?;
-        let dir = std::env::temp_dir().join(format!("inmem-pg-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("inmem-pg-{}-{name}", std::process::id()));
         if dir.exists() {
             std::fs::remove_dir_all(&dir)
                 .map_err(|e| format!("cannot clear {}: {e}", dir.display()))?;
@@ -56,51 +101,98 @@ impl Cluster {
                 "chown the cluster directory",
             )?;
         }
-        let port = free_port()?;
-        let cluster = Cluster {
+        Ok(Cluster {
             bin,
             dir,
-            port,
+            port: free_port()?,
             as_postgres,
-        };
-        let data = cluster.dir.join("data");
-        run(
-            cluster.pg_command("initdb").arg("-D").arg(&data).args([
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "--no-sync",
-            ]),
-            "initdb",
-        )?;
+        })
+    }
+
+    fn launch(&self) -> Result<(), String> {
+        // A standby's max_connections must be at least its primary's, or it refuses to start.
         let settings = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=on",
-            cluster.dir.display()
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=on",
+            self.port,
+            self.dir.display()
         );
         run(
-            cluster
-                .pg_command("pg_ctl")
+            self.pg_command("pg_ctl")
                 .arg("-D")
-                .arg(&data)
+                .arg(self.data())
                 .arg("-l")
-                .arg(cluster.log())
+                .arg(self.log())
                 .args(["-w", "-t", "60", "-o", &settings, "start"]),
             "pg_ctl start",
         )
-        .map_err(|e| format!("{e}\n{}", cluster.log_tail()))?;
-        Ok(cluster)
+        .map_err(|e| format!("{e}\n{}", self.log_tail()))
     }
 
-    fn url(&self) -> String {
+    pub fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn url(&self) -> String {
         format!("postgresql://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
-    fn log(&self) -> PathBuf {
+    /// Runs SQL statements with psql, returning what they print (unaligned, tuples only).
+    pub fn psql(&self, statements: &[&str]) -> Result<String, String> {
+        let mut command = Command::new(self.bin.join("psql"));
+        let port = self.port.to_string();
+        command.args(["-qAtX", "-h", "127.0.0.1", "-p", &port, "-U", "postgres"]);
+        for sql in statements {
+            command.args(["-c", sql]);
+        }
+        let out = command
+            .output()
+            .map_err(|e| format!("cannot run psql: {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        } else {
+            Err(format!(
+                "psql failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
+    /// SIGKILL of the postmaster: the server gone at once, as in a crash of its machine.
+    pub fn kill(&self) -> Result<(), String> {
+        let pid_file = std::fs::read_to_string(self.data().join("postmaster.pid"))
+            .map_err(|e| format!("no postmaster.pid: {e}"))?;
+        let pid = pid_file
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        run(
+            Command::new("kill").args(["-9", &pid]),
+            "kill -9 the postmaster",
+        )
+    }
+
+    /// Promotes a standby to primary, waiting until it takes writes.
+    pub fn promote(&self) -> Result<(), String> {
+        run(
+            self.pg_command("pg_ctl")
+                .arg("-D")
+                .arg(self.data())
+                .args(["-w", "-t", "60", "promote"]),
+            "pg_ctl promote",
+        )
+    }
+
+    pub fn log(&self) -> PathBuf {
         self.dir.join("server.log")
     }
 
-    fn log_tail(&self) -> String {
+    pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(self.log()).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
@@ -121,7 +213,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let data = self.dir.join("data");
+        let data = self.data();
         if data.join("postmaster.pid").exists() {
             let stopped = self
                 .pg_command("pg_ctl")

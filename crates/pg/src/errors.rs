@@ -7,7 +7,7 @@ use in_mem_engine::remote::RemoteError;
 /// use [`commit_error`] instead, because a commit may have landed before the connection broke.
 #[allow(clippy::needless_pass_by_value)] // A `map_err` adapter.
 pub fn store_error(e: tokio_postgres::Error) -> RemoteError {
-    if e.is_closed() || e.as_db_error().is_none() {
+    if e.is_closed() || e.as_db_error().is_none() || connection_lost(&e) {
         RemoteError::Unavailable(describe(&e))
     } else {
         RemoteError::Store(describe(&e))
@@ -18,11 +18,20 @@ pub fn store_error(e: tokio_postgres::Error) -> RemoteError {
 /// broke, the batch may or may not have committed.
 #[allow(clippy::needless_pass_by_value)] // A `map_err` adapter.
 pub fn commit_error(e: tokio_postgres::Error) -> RemoteError {
-    if e.as_db_error().is_some() {
+    if e.as_db_error().is_some() && !connection_lost(&e) {
         RemoteError::Store(describe(&e))
     } else {
         RemoteError::OutcomeUnknown(describe(&e))
     }
+}
+
+/// Whether the server ended the session (an administrator's `pg_terminate_backend`, a shutdown,
+/// a crash of another backend: SQLSTATE class 57) or reported a connection failure (class 08).
+/// The server says so in an error message of its own, but the connection is gone all the same,
+/// and a commit it was running may have committed just before.
+fn connection_lost(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error()
+        .is_some_and(|db| matches!(&db.code().code()[..2], "57" | "08"))
 }
 
 /// The error with its cause and, for a server error, its SQLSTATE and detail.

@@ -19,13 +19,22 @@ pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 /// whole database (all schemas), which only ever wait for each other at startup.
 const MIGRATION_LOCK: i64 = 0x696e_6d65_6d5f_7367; // "inmem_sg"
 
-/// Brings the schema of the connection's `search_path` to [`SCHEMA_VERSION`]. Returns the
-/// version found before.
-pub async fn migrate(client: &mut Client) -> RemoteResult<i32> {
+/// Creates `schema` if it is missing (the connection's `search_path` names it) and brings it to
+/// [`SCHEMA_VERSION`]; with `None`, the first schema of the `search_path`. Returns the version
+/// found before.
+pub async fn migrate(client: &mut Client, schema: Option<&str>) -> RemoteResult<i32> {
     let tx = client.transaction().await.map_err(store_error)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(store_error)?;
+    if let Some(schema) = schema {
+        // Under the lock: two hosts creating the same schema at once would otherwise race (one
+        // of them failing on the catalog's unique index, `IF NOT EXISTS` notwithstanding). The
+        // name was checked to be a plain identifier.
+        tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+            .await
+            .map_err(store_error)?;
+    }
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS inmem_schema (
            one boolean PRIMARY KEY DEFAULT true CHECK (one),

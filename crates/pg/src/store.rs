@@ -82,13 +82,7 @@ impl PgStore {
                 .await
                 .map_err(store_error)?;
             let driver = tokio::spawn(connection);
-            if let Some(schema) = schema {
-                client
-                    .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-                    .await
-                    .map_err(store_error)?;
-            }
-            schema::migrate(&mut client).await?;
+            schema::migrate(&mut client, schema.as_deref()).await?;
             drop(client);
             let _ = driver.await;
             Ok::<_, RemoteError>(())
