@@ -6,6 +6,8 @@
 //! cold reads, run queries and garbage collection. [`MemStore`] implements it in process,
 //! deterministically and with injectable faults, for unit and model tests; `in-mem-pg`
 //! implements it on PostgreSQL. [`conformance`] is the one suite every implementation passes.
+//! [`Shipper`] is the group commit at the network boundary: many committers, one batch in
+//! flight.
 //!
 //! The semantics every implementation keeps (the shape is in docs/REMOTE.md):
 //! - **Agents are the shards.** Each agent has its own clock; a commit takes the next version of
@@ -24,9 +26,11 @@
 
 pub mod conformance;
 mod mem_store;
+mod shipper;
 mod types;
 
 pub use mem_store::{MemStore, MemStoreFault};
+pub use shipper::{Shipper, ShipperOptions};
 pub use types::{
     BeginRun, CatchUp, CommitId, CommitOutcome, CommitRecord, CommitRequest, GcReport, RemoteError,
     RemoteResult, RemoteRunQuery, RemoteView, RemoteWrite, RunRow, RunStart, RunUpdate,

@@ -59,6 +59,10 @@ pub enum RemoteError {
         /// The first version missing.
         missing: u64,
     },
+    /// An earlier batch of this host's commits has an unknown outcome, so no later commit is
+    /// sent: it could land while an earlier one is lost.
+    #[error("no commit is sent any more: {0}")]
+    Poisoned(String),
     /// The store refused or failed a request for another reason.
     #[error("the store failed: {0}")]
     Store(String),

@@ -1,0 +1,311 @@
+//! The shipper: group commit at the network boundary. Committers hand their commit to one
+//! shipping thread and wait; the thread sends everything queued as one batch
+//! ([`RemoteStore::commit_batch`]: one round trip, one durable flush), then wakes the committers
+//! with their outcomes. While a batch is in flight, new commits queue, and the next batch takes
+//! them all, so the commit rate grows with the number of committers instead of each paying a
+//! round trip of its own.
+//!
+//! Order and failures, as the log's: batches are sent one at a time, in the order commits were
+//! queued. A batch whose outcome is unknown (the connection broke, the store did not answer) is
+//! sent again unchanged, for up to [`ShipperOptions::retry_for`]: commits carry their ids, so a
+//! batch that had landed comes back `AlreadyCommitted` and nothing is applied twice. If it still
+//! has no answer, its commits fail with `OutcomeUnknown` and the shipper poisons itself: every
+//! later commit fails with `Poisoned` rather than landing after commits that may be lost, so
+//! what survives of one host's commits is always a prefix of its acknowledgements.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::RemoteStore;
+use super::types::{CommitOutcome, CommitRequest, RemoteError, RemoteResult};
+
+/// How the shipper batches and retries.
+#[derive(Debug, Clone)]
+pub struct ShipperOptions {
+    /// At most this many commits in one batch.
+    pub max_batch_commits: usize,
+    /// At most about this many bytes of keys and values in one batch (a single larger commit
+    /// goes alone).
+    pub max_batch_bytes: usize,
+    /// How long a batch with an unknown outcome is sent again before the shipper gives up.
+    pub retry_for: Duration,
+    /// The pause between two sends of a batch with an unknown outcome.
+    pub retry_pause: Duration,
+}
+
+impl Default for ShipperOptions {
+    fn default() -> Self {
+        ShipperOptions {
+            max_batch_commits: 256,
+            max_batch_bytes: 8 << 20,
+            retry_for: Duration::from_secs(30),
+            retry_pause: Duration::from_millis(100),
+        }
+    }
+}
+
+/// The shipping thread and its queue. Dropping it sends what is queued, then stops the thread.
+pub struct Shipper {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Shared {
+    store: Arc<dyn RemoteStore>,
+    options: ShipperOptions,
+    state: Mutex<State>,
+    /// Wakes the shipping thread: a commit was queued, or the shipper is closing.
+    work: Condvar,
+    /// Wakes committers: the shipping thread finished a batch, poisoned itself, or stopped.
+    done: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<(u64, CommitRequest)>,
+    next_ticket: u64,
+    finished: HashMap<u64, Finished>,
+    /// Why the shipper stopped sending.
+    poisoned: Option<String>,
+    closing: bool,
+    /// False once the shipping thread has exited (normally or not).
+    running: bool,
+    batches: u64,
+}
+
+/// What became of a commit, kept until its committer collects it.
+enum Finished {
+    Outcome(CommitOutcome),
+    Unknown(String),
+    Refused(String),
+    Poisoned(String),
+}
+
+/// How often a waiting committer re-checks that the shipping thread is still there.
+const RECHECK: Duration = Duration::from_secs(1);
+
+impl Shipper {
+    /// Starts the shipping thread for `store`.
+    pub fn start(store: Arc<dyn RemoteStore>, options: ShipperOptions) -> RemoteResult<Self> {
+        let shared = Arc::new(Shared {
+            store,
+            options,
+            state: Mutex::new(State {
+                running: true,
+                ..State::default()
+            }),
+            work: Condvar::new(),
+            done: Condvar::new(),
+        });
+        let thread_shared = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("in-mem-shipper".into())
+            .spawn(move || {
+                let _stopped = Stopped(&thread_shared);
+                thread_shared.ship_until_closed();
+            })
+            .map_err(|e| RemoteError::Store(format!("cannot start the shipping thread: {e}")))?;
+        Ok(Shipper {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues `request`, waits until its batch has been sent, and returns its outcome.
+    pub fn commit(&self, request: CommitRequest) -> RemoteResult<CommitOutcome> {
+        let mut state = self.shared.lock();
+        if let Some(why) = &state.poisoned {
+            return Err(RemoteError::Poisoned(why.clone()));
+        }
+        if state.closing || !state.running {
+            return Err(RemoteError::Unavailable("the shipper has stopped".into()));
+        }
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        state.queue.push_back((ticket, request));
+        self.shared.work.notify_one();
+        loop {
+            if let Some(finished) = state.finished.remove(&ticket) {
+                return match finished {
+                    Finished::Outcome(outcome) => Ok(outcome),
+                    Finished::Unknown(why) => Err(RemoteError::OutcomeUnknown(why)),
+                    Finished::Refused(why) => Err(RemoteError::Store(why)),
+                    Finished::Poisoned(why) => Err(RemoteError::Poisoned(why)),
+                };
+            }
+            if !state.running {
+                return Err(RemoteError::Unavailable(
+                    "the shipping thread stopped before sending this commit".into(),
+                ));
+            }
+            // Woken by the shipping thread after each batch (`done`); the timeout re-checks
+            // that the thread is still running.
+            state = self
+                .shared
+                .done
+                .wait_timeout(state, RECHECK)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Commits queued and not yet sent.
+    pub fn queued(&self) -> usize {
+        self.shared.lock().queue.len()
+    }
+
+    /// Batches sent so far (each counted once, however often it was resent).
+    pub fn batches(&self) -> u64 {
+        self.shared.lock().batches
+    }
+
+    /// Why the shipper stopped sending, if it did.
+    pub fn poisoned(&self) -> Option<String> {
+        self.shared.lock().poisoned.clone()
+    }
+}
+
+impl Drop for Shipper {
+    fn drop(&mut self) {
+        self.shared.lock().closing = true;
+        self.shared.work.notify_all();
+        if let Some(thread) = self.thread.take() {
+            // The thread sends what is queued, then exits.
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Marks the shipping thread stopped and wakes every committer, however the thread ends.
+struct Stopped<'a>(&'a Shared);
+
+impl Drop for Stopped<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.running = false;
+        let why = "the shipping thread stopped".to_owned();
+        for (ticket, _) in std::mem::take(&mut state.queue) {
+            state
+                .finished
+                .insert(ticket, Finished::Poisoned(why.clone()));
+        }
+        drop(state);
+        self.0.done.notify_all();
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state is changed only in small steps that a panic cannot leave half done.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn ship_until_closed(&self) {
+        while let Some(batch) = self.next_batch() {
+            let (tickets, requests): (Vec<u64>, Vec<CommitRequest>) = batch.into_iter().unzip();
+            let result = self.send(&requests);
+            let mut state = self.lock();
+            state.batches += 1;
+            match result {
+                Ok(outcomes) if outcomes.len() == tickets.len() => {
+                    for (ticket, outcome) in tickets.into_iter().zip(outcomes) {
+                        state.finished.insert(ticket, Finished::Outcome(outcome));
+                    }
+                }
+                Ok(outcomes) => {
+                    let why = format!(
+                        "the store answered a batch of {} commits with {} outcomes",
+                        tickets.len(),
+                        outcomes.len()
+                    );
+                    poison(&mut state, &tickets, &why);
+                }
+                Err(RemoteError::Store(why)) => {
+                    // Refused as a whole: nothing was applied, so later commits may still go.
+                    for ticket in tickets {
+                        state
+                            .finished
+                            .insert(ticket, Finished::Refused(why.clone()));
+                    }
+                }
+                Err(e) => poison(&mut state, &tickets, &e.to_string()),
+            }
+            drop(state);
+            self.done.notify_all();
+        }
+    }
+
+    /// The next batch, waiting for one; `None` once closing with nothing queued.
+    fn next_batch(&self) -> Option<Vec<(u64, CommitRequest)>> {
+        let mut state = self.lock();
+        loop {
+            if state.poisoned.is_some() {
+                return None;
+            }
+            if !state.queue.is_empty() {
+                break;
+            }
+            if state.closing {
+                return None;
+            }
+            // Woken by `commit` (a commit was queued) and by `drop` (closing); the timeout
+            // only bounds a missed wake-up.
+            state = self
+                .work
+                .wait_timeout(state, RECHECK)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        while let Some((_, next)) = state.queue.front() {
+            let size = next
+                .writes
+                .iter()
+                .map(|w| w.key.len() + w.value.as_ref().map_or(0, Vec::len))
+                .sum::<usize>();
+            let full = batch.len() >= self.options.max_batch_commits
+                || (!batch.is_empty() && bytes + size > self.options.max_batch_bytes);
+            if full {
+                break;
+            }
+            bytes += size;
+            batch.extend(state.queue.pop_front());
+        }
+        Some(batch)
+    }
+
+    /// Sends a batch, and again while its outcome is unknown, for up to `retry_for`.
+    fn send(&self, requests: &[CommitRequest]) -> RemoteResult<Vec<CommitOutcome>> {
+        let started = Instant::now();
+        loop {
+            match self.store.commit_batch(requests) {
+                Err(RemoteError::OutcomeUnknown(why) | RemoteError::Unavailable(why))
+                    if started.elapsed() < self.options.retry_for =>
+                {
+                    tracing::warn!("in-mem shipper: resending a batch after: {why}");
+                    std::thread::sleep(self.options.retry_pause);
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// Fails the batch as unknown and everything queued behind it as poisoned.
+fn poison(state: &mut State, tickets: &[u64], why: &str) {
+    let why = format!("a batch of commits has an unknown outcome: {why}");
+    for ticket in tickets {
+        state
+            .finished
+            .insert(*ticket, Finished::Unknown(why.clone()));
+    }
+    for (ticket, _) in std::mem::take(&mut state.queue) {
+        state
+            .finished
+            .insert(ticket, Finished::Poisoned(why.clone()));
+    }
+    state.poisoned = Some(why);
+}

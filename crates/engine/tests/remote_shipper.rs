@@ -1,0 +1,287 @@
+//! The shipper (group commit at the network boundary) against `MemStore`: commits queued while a
+//! batch is in flight go together in the next one, in order; a batch whose reply is lost is
+//! resent and applied once; a batch that stays unknown poisons the shipper, so nothing is sent
+//! after commits that may be lost; a refused commit does not stop later ones.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use in_mem_core_types::{AgentId, RunId, Timestamp, TypeTag, Version};
+use in_mem_engine::remote::{
+    BeginRun, CatchUp, CommitId, CommitOutcome, CommitRequest, GcReport, MemStore, MemStoreFault,
+    RemoteError, RemoteResult, RemoteRunQuery, RemoteStore, RemoteView, RemoteWrite, RunRow,
+    RunStart, RunUpdate, Shipper, ShipperOptions, StoredVersion,
+};
+
+/// A `MemStore` whose commit batches can be held at a gate, and which records their sizes.
+struct GatedStore {
+    inner: MemStore,
+    held: Mutex<bool>,
+    opened: Condvar,
+    /// Batches that reached the gate.
+    arrived: AtomicUsize,
+    sizes: Mutex<Vec<usize>>,
+}
+
+impl GatedStore {
+    fn new() -> Self {
+        GatedStore {
+            inner: MemStore::new(),
+            held: Mutex::new(false),
+            opened: Condvar::new(),
+            arrived: AtomicUsize::new(0),
+            sizes: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn hold(&self) {
+        *self.held.lock().expect("gate") = true;
+    }
+
+    fn release(&self) {
+        *self.held.lock().expect("gate") = false;
+        self.opened.notify_all();
+    }
+
+    fn arrived(&self) -> usize {
+        self.arrived.load(Ordering::SeqCst)
+    }
+
+    fn sizes(&self) -> Vec<usize> {
+        self.sizes.lock().expect("sizes").clone()
+    }
+}
+
+impl RemoteStore for GatedStore {
+    fn describe(&self) -> String {
+        "gated MemStore".into()
+    }
+    fn now(&self) -> RemoteResult<Timestamp> {
+        self.inner.now()
+    }
+    fn renew_lease(&self, host: &str, ttl: Duration) -> RemoteResult<()> {
+        self.inner.renew_lease(host, ttl)
+    }
+    fn begin_run(&self, begin: &BeginRun) -> RemoteResult<RunStart> {
+        self.inner.begin_run(begin)
+    }
+    fn take_over_run(&self, run: RunId, host: &str) -> RemoteResult<RunStart> {
+        self.inner.take_over_run(run, host)
+    }
+    fn update_run(&self, update: &RunUpdate) -> RemoteResult<RunRow> {
+        self.inner.update_run(update)
+    }
+    fn commit_batch(&self, batch: &[CommitRequest]) -> RemoteResult<Vec<CommitOutcome>> {
+        self.arrived.fetch_add(1, Ordering::SeqCst);
+        let mut held = self.held.lock().expect("gate");
+        let since = Instant::now();
+        // A failed test may never release the gate: it opens by itself after a while.
+        while *held && since.elapsed() < Duration::from_secs(10) {
+            // Woken by `release`.
+            held = self
+                .opened
+                .wait_timeout(held, Duration::from_secs(1))
+                .expect("gate")
+                .0;
+        }
+        drop(held);
+        self.sizes.lock().expect("sizes").push(batch.len());
+        self.inner.commit_batch(batch)
+    }
+    fn commit_status(&self, agent: &AgentId, commit: CommitId) -> RemoteResult<Option<Version>> {
+        self.inner.commit_status(agent, commit)
+    }
+    fn clock(&self, agent: &AgentId) -> RemoteResult<Version> {
+        self.inner.clock(agent)
+    }
+    fn catch_up(&self, agent: &AgentId, after: Version, through: Version) -> RemoteResult<CatchUp> {
+        self.inner.catch_up(agent, after, through)
+    }
+    fn get(
+        &self,
+        agent: &AgentId,
+        key: &[u8],
+        view: &RemoteView,
+    ) -> RemoteResult<Option<StoredVersion>> {
+        self.inner.get(agent, key, view)
+    }
+    fn scan(
+        &self,
+        agent: &AgentId,
+        prefix: &[u8],
+        view: &RemoteView,
+    ) -> RemoteResult<Vec<StoredVersion>> {
+        self.inner.scan(agent, prefix, view)
+    }
+    fn run(&self, run: RunId) -> RemoteResult<Option<RunRow>> {
+        self.inner.run(run)
+    }
+    fn runs(&self, query: &RemoteRunQuery) -> RemoteResult<Vec<RunRow>> {
+        self.inner.runs(query)
+    }
+    fn collect_garbage(&self, agent: &AgentId, horizon: Version) -> RemoteResult<Option<GcReport>> {
+        self.inner.collect_garbage(agent, horizon)
+    }
+}
+
+fn begun(store: &dyn RemoteStore) -> (AgentId, RunId, u64) {
+    let agent = AgentId::new("t", "shipper", RunId::new().to_string());
+    let run = RunId::new();
+    store
+        .renew_lease("host", Duration::from_secs(60))
+        .expect("lease");
+    let start = store
+        .begin_run(&BeginRun {
+            agent: agent.clone(),
+            run,
+            parent: None,
+            fork_point: None,
+            host: "host".into(),
+            tags: Vec::new(),
+            metadata: None,
+        })
+        .expect("begin");
+    (agent, run, start.epoch)
+}
+
+fn request(agent: &AgentId, run: RunId, epoch: u64, n: u64) -> CommitRequest {
+    CommitRequest {
+        agent: agent.clone(),
+        run,
+        epoch,
+        commit: CommitId::new(),
+        writes: vec![RemoteWrite {
+            key: format!("k{n}").into_bytes(),
+            tag: TypeTag::Kv,
+            value: Some(n.to_string().into_bytes()),
+            ttl: None,
+        }],
+    }
+}
+
+fn wait_until(mut done: impl FnMut() -> bool) {
+    for _ in 0..2_000 {
+        if done() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("gave up waiting");
+}
+
+#[test]
+fn commits_queued_behind_a_batch_in_flight_go_together_in_the_next() {
+    let store = Arc::new(GatedStore::new());
+    let (agent, run, epoch) = begun(&*store);
+    let shipper = Shipper::start(store.clone(), ShipperOptions::default()).expect("start");
+    store.hold();
+    std::thread::scope(|scope| {
+        let first = scope.spawn(|| shipper.commit(request(&agent, run, epoch, 0)));
+        wait_until(|| store.arrived() == 1);
+        let later: Vec<_> = (1..=10)
+            .map(|n| {
+                let (shipper, agent) = (&shipper, &agent);
+                scope.spawn(move || shipper.commit(request(agent, run, epoch, n)))
+            })
+            .collect();
+        wait_until(|| shipper.queued() == 10);
+        store.release();
+        let first = first.join().expect("no panic").expect("commit");
+        assert_eq!(first.version(), Some(Version::new(1)));
+        let mut versions: Vec<u64> = later
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .expect("no panic")
+                    .expect("commit")
+                    .version()
+                    .expect("committed")
+                    .get()
+            })
+            .collect();
+        versions.sort_unstable();
+        assert_eq!(versions, (2..=11).collect::<Vec<u64>>());
+    });
+    assert_eq!(
+        store.sizes(),
+        vec![1, 10],
+        "one batch in flight, the rest in the next"
+    );
+    assert_eq!(shipper.batches(), 2);
+}
+
+#[test]
+fn a_batch_whose_reply_was_lost_is_resent_and_applied_once() {
+    let store = Arc::new(MemStore::new());
+    let (agent, run, epoch) = begun(&*store);
+    let shipper = Shipper::start(
+        store.clone(),
+        ShipperOptions {
+            retry_pause: Duration::from_millis(1),
+            ..ShipperOptions::default()
+        },
+    )
+    .expect("start");
+    store.inject(MemStoreFault::LoseCommitReply);
+    store.inject(MemStoreFault::LoseCommitRequest);
+    let outcome = shipper
+        .commit(request(&agent, run, epoch, 1))
+        .expect("commit");
+    assert_eq!(
+        outcome,
+        CommitOutcome::AlreadyCommitted {
+            version: Version::new(1)
+        },
+        "applied by the first send, recognised by the third"
+    );
+    let next = shipper
+        .commit(request(&agent, run, epoch, 2))
+        .expect("commit");
+    assert_eq!(next.version(), Some(Version::new(2)));
+    assert_eq!(store.clock(&agent).expect("clock"), Version::new(2));
+}
+
+#[test]
+fn a_batch_that_stays_unknown_poisons_the_shipper() {
+    let store = Arc::new(MemStore::new());
+    let (agent, run, epoch) = begun(&*store);
+    let shipper = Shipper::start(
+        store.clone(),
+        ShipperOptions {
+            retry_for: Duration::ZERO,
+            ..ShipperOptions::default()
+        },
+    )
+    .expect("start");
+    store.inject(MemStoreFault::LoseCommitRequest);
+    assert!(matches!(
+        shipper.commit(request(&agent, run, epoch, 1)),
+        Err(RemoteError::OutcomeUnknown(_))
+    ));
+    assert!(shipper.poisoned().is_some());
+    assert!(matches!(
+        shipper.commit(request(&agent, run, epoch, 2)),
+        Err(RemoteError::Poisoned(_))
+    ));
+    assert_eq!(
+        store.clock(&agent).expect("clock"),
+        Version::ZERO,
+        "nothing sent after the unknown batch"
+    );
+}
+
+#[test]
+fn a_refused_batch_fails_its_commits_and_later_ones_still_go() {
+    let store = Arc::new(MemStore::new());
+    let (agent, run, epoch) = begun(&*store);
+    let shipper = Shipper::start(store.clone(), ShipperOptions::default()).expect("start");
+    let fenced = shipper
+        .commit(request(&agent, run, epoch + 1, 1))
+        .expect("an outcome");
+    assert_eq!(fenced, CommitOutcome::Fenced { current: epoch });
+    let next = shipper
+        .commit(request(&agent, run, epoch, 2))
+        .expect("commit");
+    assert_eq!(next.version(), Some(Version::new(1)));
+}
