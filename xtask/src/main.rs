@@ -14,10 +14,13 @@
 //!   that the task starts and stops (`pg.rs`).
 //! - `cargo xtask bench [--quick] [--plots]`: in-mem beside redb, fjall, sled, LMDB, `SQLite`
 //!   and the raw `SkipMap` floor (`benches/peers`, a package outside the workspace, so that the
-//!   tests never compile peer crates); see `docs/PERFORMANCE.md`.
+//!   tests never compile peer crates); see `docs/PERFORMANCE.md`. `cargo xtask bench --remote`:
+//!   shared mode on a private PostgreSQL beside embedded mode and the fdatasync floor
+//!   (`bench_remote.rs`; see `docs/REMOTE.md`).
 //!
 //! `tidy.rs` holds the repository's rules as tests.
 
+mod bench_remote;
 mod crash;
 mod pg;
 mod pg_failover;
@@ -42,7 +45,7 @@ fn main() -> ExitCode {
         "crash-child" => crash::crash_child(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test | ci | loom | pg-test | crash-test [--help] | bench [--quick] [--plots]>"
+                "usage: cargo xtask <test | ci | loom | pg-test | crash-test [--help] | bench [--quick] [--plots] | bench --remote>"
             );
             return ExitCode::from(2);
         }
@@ -59,6 +62,9 @@ fn main() -> ExitCode {
 /// Runs the peer comparison (see the module docs): `--quick` for the short mode (about 5
 /// minutes on a busy 2-core VM), `--plots` to redraw the plots in `docs/`.
 fn bench(args: &[String]) -> Result<(), String> {
+    if args.iter().any(|a| a == "--remote") {
+        return bench_remote(args);
+    }
     let manifest = root().join("benches/peers/Cargo.toml");
     let manifest = manifest.to_string_lossy().into_owned();
     let mut cargo_args = vec![
@@ -126,6 +132,31 @@ fn ci() -> Result<(), String> {
     cargo(&["run", "--release", "--example", "quickstart"], &[])?;
     // Record, replay from the cassette, fork and diff: the example checks its own claims.
     cargo(&["run", "--release", "--example", "replay"], &[])
+}
+
+/// `--remote`: shared mode beside embedded mode (`bench_remote.rs`), timed in a release build
+/// of this task, against a private PostgreSQL.
+fn bench_remote(args: &[String]) -> Result<(), String> {
+    if let Some(other) = args.iter().find(|a| *a != "--remote") {
+        return Err(format!("--remote takes no other flag (got {other:?})"));
+    }
+    if cfg!(debug_assertions) {
+        cargo(
+            &[
+                "run",
+                "--release",
+                "--quiet",
+                "-p",
+                "xtask",
+                "--",
+                "bench",
+                "--remote",
+            ],
+            &[],
+        )
+    } else {
+        bench_remote::bench_remote()
+    }
 }
 
 /// The crash test wants release speed (and so realistic timing); a debug build of the xtask
