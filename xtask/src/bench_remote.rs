@@ -3,7 +3,7 @@
 //! `Strict` put, a remote commit (PostgreSQL on loopback, `synchronous_commit = on`, no
 //! standby), one agent's commits from 8 threads sent one by one against the same commits
 //! through the shipper (group commit), and point gets and 1,000-key prefix scans read from the
-//! server against embedded reads. The table goes to stdout and `target/bench/remote.md`.
+//! server against embedded reads. The table goes to stdout and `target/bench/remote.txt`.
 
 use std::fmt::Write as _;
 use std::fs::OpenOptions;
@@ -115,7 +115,7 @@ pub fn bench_remote() -> Result<(), String> {
     println!("{report}");
     let out = crate::root().join("target/bench");
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-    std::fs::write(out.join("remote.md"), &report).map_err(|e| e.to_string())?;
+    std::fs::write(out.join("remote.txt"), &report).map_err(|e| e.to_string())?;
     drop(store);
     drop(cluster);
     let _ = std::fs::remove_dir_all(&dir);
