@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use in_mem::{Database, DurabilityMode};
-use in_mem_core_types::{AgentId, RunId, Timestamp, TypeTag};
+use in_mem_core_types::{AgentId, RunId, Timestamp};
 use in_mem_engine::remote::{
     BeginRun, CommitId, CommitRequest, RemoteStore, RemoteView, RemoteWrite, Shipper,
     ShipperOptions,
@@ -190,15 +190,7 @@ fn begun(store: &dyn RemoteStore, name: &str) -> Result<(AgentId, RunId, u64), S
     let agent = AgentId::new("bench", name, RunId::new().to_string());
     let run = RunId::new();
     let start = store
-        .begin_run(&BeginRun {
-            agent: agent.clone(),
-            run,
-            parent: None,
-            fork_point: None,
-            host: HOST.into(),
-            tags: Vec::new(),
-            metadata: None,
-        })
+        .begin_run(&BeginRun::new(agent.clone(), run, HOST))
         .map_err(|e| e.to_string())?;
     Ok((agent, run, start.epoch))
 }
@@ -209,12 +201,7 @@ fn request(agent: &AgentId, run: RunId, epoch: u64, key: String) -> CommitReques
         run,
         epoch,
         commit: CommitId::new(),
-        writes: vec![RemoteWrite {
-            key: key.into_bytes(),
-            tag: TypeTag::Kv,
-            value: Some(b"value".to_vec()),
-            ttl: None,
-        }],
+        writes: vec![RemoteWrite::put(key, "value")],
     }
 }
 
@@ -251,15 +238,7 @@ fn one_agent(store: &Arc<PgStore>, through_shipper: bool) -> Result<f64, String>
         .map(|_| {
             let run = RunId::new();
             store
-                .begin_run(&BeginRun {
-                    agent: agent.clone(),
-                    run,
-                    parent: None,
-                    fork_point: None,
-                    host: HOST.into(),
-                    tags: Vec::new(),
-                    metadata: None,
-                })
+                .begin_run(&BeginRun::new(agent.clone(), run, HOST))
                 .map(|s| (run, s.epoch))
                 .map_err(|e| e.to_string())
         })
@@ -302,12 +281,7 @@ fn reads(store: &dyn RemoteStore, dir: &std::path::Path) -> Result<(f64, f64, f6
     for chunk in keys.chunks(100) {
         let writes = chunk
             .iter()
-            .map(|k| RemoteWrite {
-                key: k.clone().into_bytes(),
-                tag: TypeTag::Kv,
-                value: Some(vec![b'v'; 100]),
-                ttl: None,
-            })
+            .map(|k| RemoteWrite::put(k.as_str(), [b'v'; 100]))
             .collect();
         store
             .commit_batch(&[CommitRequest {

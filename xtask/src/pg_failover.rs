@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use in_mem_core_types::{AgentId, RunId, TypeTag, Version};
+use in_mem_core_types::{AgentId, RunId, Version};
 use in_mem_engine::remote::{
     BeginRun, CommitId, CommitOutcome, CommitRequest, RemoteError, RemoteStore, RemoteWrite,
 };
@@ -138,15 +138,7 @@ fn write(
     let agent = AgentId::new("drill", "failover", format!("writer-{index}"));
     let run = RunId::new();
     let start = store
-        .begin_run(&BeginRun {
-            agent: agent.clone(),
-            run,
-            parent: None,
-            fork_point: None,
-            host: HOST.into(),
-            tags: Vec::new(),
-            metadata: None,
-        })
+        .begin_run(&BeginRun::new(agent.clone(), run, HOST))
         .map_err(|e| format!("writer {index}: begin: {e}"))?;
     let mut done = Acknowledged {
         agent: agent.clone(),
@@ -163,12 +155,7 @@ fn write(
             run,
             epoch: start.epoch,
             commit: CommitId::new(),
-            writes: vec![RemoteWrite {
-                key: key(seq),
-                tag: TypeTag::Kv,
-                value: Some(value(index, seq)),
-                ttl: None,
-            }],
+            writes: vec![RemoteWrite::put(key(seq), value(index, seq))],
         };
         let since = Instant::now();
         let version = loop {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use in_mem_core_types::{AgentId, RunId, Timestamp, TypeTag, Version};
+use in_mem_core_types::{AgentId, RunId, Timestamp, Version};
 use in_mem_engine::ManualClock;
 use in_mem_engine::remote::conformance::{self, Kit};
 use in_mem_engine::remote::{
@@ -38,15 +38,7 @@ fn begun(store: &MemStore) -> (AgentId, RunId, u64) {
         .renew_lease("host", Duration::from_secs(60))
         .expect("lease");
     let start = store
-        .begin_run(&BeginRun {
-            agent: agent.clone(),
-            run,
-            parent: None,
-            fork_point: None,
-            host: "host".into(),
-            tags: Vec::new(),
-            metadata: None,
-        })
+        .begin_run(&BeginRun::new(agent.clone(), run, "host"))
         .expect("begin");
     (agent, run, start.epoch)
 }
@@ -57,12 +49,7 @@ fn request(agent: &AgentId, run: RunId, epoch: u64) -> CommitRequest {
         run,
         epoch,
         commit: CommitId::new(),
-        writes: vec![RemoteWrite {
-            key: b"k".to_vec(),
-            tag: TypeTag::Kv,
-            value: Some(b"v".to_vec()),
-            ttl: None,
-        }],
+        writes: vec![RemoteWrite::put(b"k", b"v")],
     }
 }
 

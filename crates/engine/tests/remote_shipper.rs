@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use in_mem_core_types::{AgentId, RunId, Timestamp, TypeTag, Version};
+use in_mem_core_types::{AgentId, RunId, Timestamp, Version};
 use in_mem_engine::remote::{
     BeginRun, CatchUp, CommitId, CommitOutcome, CommitRequest, GcReport, MemStore, MemStoreFault,
     RemoteError, RemoteResult, RemoteRunQuery, RemoteStore, RemoteView, RemoteWrite, RunRow,
@@ -132,15 +132,7 @@ fn begun(store: &dyn RemoteStore) -> (AgentId, RunId, u64) {
         .renew_lease("host", Duration::from_secs(60))
         .expect("lease");
     let start = store
-        .begin_run(&BeginRun {
-            agent: agent.clone(),
-            run,
-            parent: None,
-            fork_point: None,
-            host: "host".into(),
-            tags: Vec::new(),
-            metadata: None,
-        })
+        .begin_run(&BeginRun::new(agent.clone(), run, "host"))
         .expect("begin");
     (agent, run, start.epoch)
 }
@@ -151,12 +143,7 @@ fn request(agent: &AgentId, run: RunId, epoch: u64, n: u64) -> CommitRequest {
         run,
         epoch,
         commit: CommitId::new(),
-        writes: vec![RemoteWrite {
-            key: format!("k{n}").into_bytes(),
-            tag: TypeTag::Kv,
-            value: Some(n.to_string().into_bytes()),
-            ttl: None,
-        }],
+        writes: vec![RemoteWrite::put(format!("k{n}"), n.to_string())],
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use in_mem_core_types::{AgentId, RunId, TypeTag, Version};
+use in_mem_core_types::{AgentId, RunId, Version};
 use in_mem_engine::remote::conformance::{self, Kit};
 use in_mem_engine::remote::{
     BeginRun, CommitId, CommitOutcome, CommitRequest, RemoteError, RemoteStore, RemoteWrite,
@@ -223,15 +223,7 @@ fn begun(store: &PgStore) -> (AgentId, RunId, u64) {
         .renew_lease("host", Duration::from_secs(60))
         .expect("lease");
     let start = store
-        .begin_run(&BeginRun {
-            agent: agent.clone(),
-            run,
-            parent: None,
-            fork_point: None,
-            host: "host".into(),
-            tags: Vec::new(),
-            metadata: None,
-        })
+        .begin_run(&BeginRun::new(agent.clone(), run, "host"))
         .expect("begin");
     (agent, run, start.epoch)
 }
@@ -242,11 +234,6 @@ fn request(agent: &AgentId, run: RunId, epoch: u64) -> CommitRequest {
         run,
         epoch,
         commit: CommitId::new(),
-        writes: vec![RemoteWrite {
-            key: b"k".to_vec(),
-            tag: TypeTag::Kv,
-            value: Some(b"v".to_vec()),
-            ttl: None,
-        }],
+        writes: vec![RemoteWrite::put(b"k", b"v")],
     }
 }

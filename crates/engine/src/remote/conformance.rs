@@ -127,13 +127,9 @@ impl<'a> Scene<'a> {
     ) -> RemoteResult<(RunId, RunStart)> {
         let run = RunId::new();
         let start = self.store().begin_run(&BeginRun {
-            agent: agent.clone(),
-            run,
             parent,
-            fork_point: None,
-            host: host.to_owned(),
             tags: tags.iter().map(|t| (*t).to_owned()).collect(),
-            metadata: None,
+            ..BeginRun::new(agent.clone(), run, host)
         })?;
         Ok((run, start))
     }
@@ -199,21 +195,11 @@ impl<'a> Scene<'a> {
 }
 
 fn put(key: &str, value: &str) -> RemoteWrite {
-    RemoteWrite {
-        key: key.as_bytes().to_vec(),
-        tag: TypeTag::Kv,
-        value: Some(value.as_bytes().to_vec()),
-        ttl: None,
-    }
+    RemoteWrite::put(key, value)
 }
 
 fn delete(key: &str) -> RemoteWrite {
-    RemoteWrite {
-        key: key.as_bytes().to_vec(),
-        tag: TypeTag::Kv,
-        value: None,
-        ttl: None,
-    }
+    RemoteWrite::delete(key)
 }
 
 fn event(key: &str, value: &str) -> RemoteWrite {
@@ -814,15 +800,9 @@ fn beginning_needs_a_lease_and_a_new_id(kit: &Kit<'_>) -> RemoteResult<()> {
         "a host without a lease begins no run",
     )?;
     let (run, _) = s.begin()?;
-    let again = kit.store.begin_run(&BeginRun {
-        agent: s.agent.clone(),
-        run,
-        parent: None,
-        fork_point: None,
-        host: s.host.clone(),
-        tags: Vec::new(),
-        metadata: None,
-    });
+    let again = kit
+        .store
+        .begin_run(&BeginRun::new(s.agent.clone(), run, s.host.clone()));
     check(
         matches!(again, Err(RemoteError::RunExists(r)) if r == run),
         "an id in use",

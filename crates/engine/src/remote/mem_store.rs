@@ -40,7 +40,8 @@ struct State {
     /// Each host's lease: until when it holds.
     leases: HashMap<String, Timestamp>,
     agents: BTreeMap<AgentId, AgentState>,
-    runs: HashMap<RunId, StoredRun>,
+    /// Each run's row with its stored status (`visible_row` derives `Interrupted`).
+    runs: HashMap<RunId, RunRow>,
     /// Runs in the order they began, for queries.
     run_order: Vec<RunId>,
     faults: VecDeque<MemStoreFault>,
@@ -53,12 +54,6 @@ struct AgentState {
     keys: BTreeMap<Vec<u8>, BTreeMap<Version, StoredVersion>>,
     commits: BTreeMap<Version, CommitRecord>,
     commit_ids: HashMap<CommitId, Version>,
-}
-
-/// A run's row with its stored (never derived) status.
-#[derive(Debug, Clone)]
-struct StoredRun {
-    row: RunRow,
 }
 
 impl Default for MemStore {
@@ -110,8 +105,8 @@ impl State {
     }
 
     /// The row as readers see it: Active with an expired owner lease reads as Interrupted.
-    fn visible_row(&self, run: &StoredRun, now: Timestamp) -> RunRow {
-        let mut row = run.row.clone();
+    fn visible_row(&self, stored: &RunRow, now: Timestamp) -> RunRow {
+        let mut row = stored.clone();
         if row.status == StoredRunStatus::Active && !self.lease_holds(&row.owner, now) {
             row.status = StoredRunStatus::Interrupted;
         }
@@ -126,13 +121,11 @@ impl State {
         let Some(run) = self.runs.get(&request.run) else {
             return CommitOutcome::RunNotWritable;
         };
-        if run.row.status != StoredRunStatus::Active || run.row.agent != request.agent {
+        if run.status != StoredRunStatus::Active || run.agent != request.agent {
             return CommitOutcome::RunNotWritable;
         }
-        if run.row.epoch != request.epoch {
-            return CommitOutcome::Fenced {
-                current: run.row.epoch,
-            };
+        if run.epoch != request.epoch {
+            return CommitOutcome::Fenced { current: run.epoch };
         }
         let mut created = std::collections::HashSet::new();
         for write in request.writes.iter().filter(|w| w.tag == TypeTag::Event) {
@@ -203,9 +196,6 @@ impl RemoteStore for MemStore {
             return Err(RemoteError::RunExists(begin.run));
         }
         let snapshot = Version::new(state.agents.entry(begin.agent.clone()).or_default().clock);
-        let mut tags = begin.tags.clone();
-        tags.sort();
-        tags.dedup();
         let row = RunRow {
             run: begin.run,
             agent: begin.agent.clone(),
@@ -218,11 +208,11 @@ impl RemoteStore for MemStore {
             created_at: now,
             updated_at: now,
             ended_at: None,
-            tags,
+            tags: tag_set(&begin.tags),
             metadata: begin.metadata.clone(),
             error: None,
         };
-        state.runs.insert(begin.run, StoredRun { row });
+        state.runs.insert(begin.run, row);
         state.run_order.push(begin.run);
         Ok(RunStart { snapshot, epoch: 1 })
     }
@@ -233,11 +223,10 @@ impl RemoteStore for MemStore {
         if !state.lease_holds(host, now) {
             return Err(RemoteError::NoLease(host.to_owned()));
         }
-        let stored = state
+        let row = state
             .runs
             .get_mut(&run)
             .ok_or(RemoteError::NoSuchRun(run))?;
-        let row = &mut stored.row;
         if row.status.is_ended() {
             return Err(RemoteError::RunEnded {
                 run,
@@ -262,11 +251,10 @@ impl RemoteStore for MemStore {
                 "Interrupted is derived from the owner's lease and is never set".into(),
             ));
         }
-        let stored = state
+        let row = state
             .runs
             .get_mut(&update.run)
             .ok_or(RemoteError::NoSuchRun(update.run))?;
-        let row = &mut stored.row;
         if row.epoch != update.epoch {
             return Err(RemoteError::Fenced {
                 run: update.run,
@@ -290,17 +278,14 @@ impl RemoteStore for MemStore {
             row.error = Some(error.clone());
         }
         if let Some(tags) = &update.tags {
-            let mut tags = tags.clone();
-            tags.sort();
-            tags.dedup();
-            row.tags = tags;
+            row.tags = tag_set(tags);
         }
         if let Some(metadata) = &update.metadata {
             row.metadata = Some(metadata.clone());
         }
         row.updated_at = now;
-        let stored = stored.clone();
-        Ok(state.visible_row(&stored, now))
+        let row = row.clone();
+        Ok(state.visible_row(&row, now))
     }
 
     fn commit_batch(&self, batch: &[CommitRequest]) -> RemoteResult<Vec<CommitOutcome>> {
@@ -432,6 +417,14 @@ impl RemoteStore for MemStore {
         });
         Ok(Some(report))
     }
+}
+
+/// Tags as a run keeps them: sorted, each once.
+fn tag_set(tags: &[String]) -> Vec<String> {
+    let mut tags = tags.to_vec();
+    tags.sort();
+    tags.dedup();
+    tags
 }
 
 /// The newest version of one key that `view` sees.

@@ -161,6 +161,21 @@ pub struct BeginRun {
     pub metadata: Option<Vec<u8>>,
 }
 
+impl BeginRun {
+    /// A run of `agent` owned by `host`, with no lineage, tags or metadata.
+    pub fn new(agent: AgentId, run: RunId, host: impl Into<String>) -> Self {
+        BeginRun {
+            agent,
+            run,
+            parent: None,
+            fork_point: None,
+            host: host.into(),
+            tags: Vec::new(),
+            metadata: None,
+        }
+    }
+}
+
 /// A run as its (new) owner begins or takes it over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunStart {
@@ -246,6 +261,28 @@ pub struct RemoteWrite {
     pub value: Option<Vec<u8>>,
     /// Time to live, from the commit's timestamp.
     pub ttl: Option<Duration>,
+}
+
+impl RemoteWrite {
+    /// A KV put of `value` at `key`, without a TTL.
+    pub fn put(key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Self {
+        RemoteWrite {
+            key: key.into(),
+            tag: TypeTag::Kv,
+            value: Some(value.into()),
+            ttl: None,
+        }
+    }
+
+    /// A KV deletion of `key`.
+    pub fn delete(key: impl Into<Vec<u8>>) -> Self {
+        RemoteWrite {
+            key: key.into(),
+            tag: TypeTag::Kv,
+            value: None,
+            ttl: None,
+        }
+    }
 }
 
 /// One commit of one run.
