@@ -19,6 +19,7 @@
 //! assert_eq!(Key::decode(&a.encode()).unwrap(), a);
 //! ```
 
+mod clock;
 mod error;
 mod key;
 pub mod limits;
@@ -33,6 +34,7 @@ mod varint;
 mod version;
 mod versioned;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, NamespaceProblem, Result};
 pub use key::Key;
 pub use namespace::{AgentId, Namespace};

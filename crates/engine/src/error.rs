@@ -205,6 +205,23 @@ pub enum Error {
         path.display()
     )]
     ReadOnly { path: std::path::PathBuf },
+    /// A call to the shared store of a connected database failed (see `Database::connect`):
+    /// unreachable, an outcome lost with a connection, a run taken over by another host.
+    #[error(transparent)]
+    Remote(#[from] in_mem_remote::RemoteError),
+    /// An operation that a connected database (shared mode) does not offer yet. Nothing was
+    /// changed.
+    #[error(
+        "{operation} is not available on a connected (shared mode) database yet; docs/REMOTE.md \
+         lists what is"
+    )]
+    SharedModeUnsupported { operation: &'static str },
+    /// A write to a run that another host owns. Nothing was written.
+    #[error(
+        "run {run} is owned by host {owner:?}, not by this one; take it over with \
+         Database::take_over_run to write to it"
+    )]
+    NotOwner { run: RunId, owner: String },
     /// The write-ahead log, a checkpoint or the data directory failed (I/O, lock, corruption,
     /// poisoning).
     #[error(transparent)]

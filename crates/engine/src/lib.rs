@@ -33,8 +33,9 @@ mod open_registry;
 mod options;
 mod records;
 mod recovery;
-pub mod remote;
+pub use in_mem_remote as remote;
 mod runs;
+mod shared;
 mod transaction;
 mod transfer;
 mod version_times;
@@ -60,5 +61,6 @@ pub use records::{
 };
 pub use recovery::RecoveryReport;
 pub use runs::{RunInfo, RunQuery, RunStatus};
+pub use shared::RemoteOptions;
 pub use transaction::{RetryPolicy, Transaction};
 pub use transfer::{Content, Dump, DumpEntry, RunFields};

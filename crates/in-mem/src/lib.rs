@@ -80,6 +80,11 @@ pub use in_mem_engine::{
 pub use in_mem_engine::{Content, Dump, DumpEntry, RunFields};
 pub use in_mem_engine::{FollowStop, Refreshed};
 
+/// Shared mode: many hosts, one agent memory, in a shared store ([`Database::connect`], with
+/// the `postgres` feature). [`remote`] is the backend boundary itself, for tests and for new
+/// backends.
+pub use in_mem_engine::{RemoteOptions, remote};
+
 /// The agent primitives: `KVStore`, `EventLog`, `StateMachine`, `TraceStore`, `RunIndex`, and
 /// `Cassette` (a run's recorded tool answers, to execute it again).
 ///
@@ -118,4 +123,6 @@ mod guides {
     struct Transactions;
     #[doc = include_str!("../../../docs/primitives/history.md")]
     struct History;
+    #[doc = include_str!("../../../docs/REMOTE.md")]
+    struct Remote;
 }

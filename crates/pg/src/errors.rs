@@ -1,6 +1,6 @@
 //! How PostgreSQL's errors become the backend boundary's.
 
-use in_mem_engine::remote::RemoteError;
+use in_mem_remote::RemoteError;
 
 /// A failed request whose effect is known: nothing was applied (a refused statement rolls back
 /// its transaction), or nothing was sent. A broken connection is `Unavailable` here; commits

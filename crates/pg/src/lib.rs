@@ -17,7 +17,7 @@ mod store;
 
 use std::time::Duration;
 
-pub use in_mem_engine::remote::RemoteStore;
+pub use in_mem_remote::RemoteStore;
 pub use schema::SCHEMA_VERSION;
 pub use store::PgStore;
 

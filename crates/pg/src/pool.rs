@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, Config, NoTls};
 
-use in_mem_engine::remote::RemoteResult;
+use in_mem_remote::RemoteResult;
 
 use crate::errors::store_error;
 use crate::statements::{Prepared, prepare};

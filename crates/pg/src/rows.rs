@@ -4,7 +4,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use in_mem_core_types::{AgentId, RunId, Timestamp, Version};
-use in_mem_engine::remote::{RemoteError, RemoteResult, RunRow, StoredRunStatus, StoredVersion};
+use in_mem_remote::{RemoteError, RemoteResult, RunRow, StoredRunStatus, StoredVersion};
 
 /// The status code `inmem_run_seen` derives for an Active run whose owner's lease ran out.
 const INTERRUPTED: i16 = 5;

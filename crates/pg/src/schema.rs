@@ -4,7 +4,7 @@
 
 use tokio_postgres::Client;
 
-use in_mem_engine::remote::{RemoteError, RemoteResult};
+use in_mem_remote::{RemoteError, RemoteResult};
 
 use crate::errors::store_error;
 

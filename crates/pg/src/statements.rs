@@ -3,7 +3,7 @@
 
 use tokio_postgres::{Client, Statement};
 
-use in_mem_engine::remote::RemoteResult;
+use in_mem_remote::RemoteResult;
 
 use crate::errors::store_error;
 

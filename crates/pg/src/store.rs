@@ -10,7 +10,7 @@ use tokio_postgres::Config;
 use uuid::Uuid;
 
 use in_mem_core_types::{AgentId, RunId, Timestamp, Version};
-use in_mem_engine::remote::{
+use in_mem_remote::{
     BeginRun, CatchUp, CommitId, CommitOutcome, CommitRecord, CommitRequest, GcReport, RemoteError,
     RemoteResult, RemoteRunQuery, RemoteStore, RemoteView, RunRow, RunStart, RunUpdate,
     StoredRunStatus, StoredVersion,

@@ -8,11 +8,11 @@
 use std::time::Duration;
 
 use in_mem_core_types::{AgentId, RunId, Version};
-use in_mem_engine::remote::conformance::{self, Kit};
-use in_mem_engine::remote::{
+use in_mem_pg::{PgOptions, PgStore, SCHEMA_VERSION, SynchronousCommit};
+use in_mem_remote::conformance::{self, Kit};
+use in_mem_remote::{
     BeginRun, CommitId, CommitOutcome, CommitRequest, RemoteError, RemoteStore, RemoteWrite,
 };
-use in_mem_pg::{PgOptions, PgStore, SCHEMA_VERSION, SynchronousCommit};
 
 /// The server's URL, or `None` (after saying why) when the tests may skip.
 fn server_url() -> Option<String> {

@@ -94,6 +94,13 @@ impl VersionCounter {
         Version::new(previous + 1)
     }
 
+    /// Accounts for versions handed out elsewhere, up to `v`: in shared mode a remote store
+    /// gives each commit its version, and this counter only publishes them. Every version up to
+    /// `v` not yet published must later be passed to `publish` once.
+    pub fn allocate_through(&self, v: Version) {
+        self.allocated.fetch_max(v.get(), Ordering::Relaxed);
+    }
+
     /// Marks `v` applied; `visible` advances over every contiguous applied version.
     ///
     /// Call it after every write of commit `v` is in the memtable: whoever advances `visible`

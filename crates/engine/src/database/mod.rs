@@ -4,6 +4,7 @@
 //! agent's memory, `transactions.rs` transactions, `history.rs` views of the past, forks, diffs
 //! and replays, `transfer.rs` dumps and restores.
 
+mod connect;
 mod history;
 mod kv;
 mod runs;
@@ -163,6 +164,19 @@ impl Database {
                 _policy: None,
             }),
         })
+    }
+
+    /// A handle on `instance` committing in `mode`, with no log cadence of its own (a
+    /// connected database: the store decides when commits are durable).
+    pub(crate) fn from_instance(instance: Arc<Instance>, mode: DurabilityMode) -> Database {
+        Database {
+            instance,
+            handle: Arc::new(Handle {
+                mode,
+                wait: WaitFor::Synced,
+                _policy: None,
+            }),
+        }
     }
 
     /// True for a handle from [`Database::open_read_only`].

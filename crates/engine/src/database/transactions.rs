@@ -67,7 +67,7 @@ impl Database {
                 Err(Error::Conflict { found, .. }) if attempt < policy.max_attempts.max(1) => {
                     // The next attempt must read what the other commit wrote.
                     if let Some(found) = found {
-                        self.instance.versions().wait_visible(Version::new(found));
+                        self.instance.wait_applied(Version::new(found));
                     }
                     attempt += 1;
                     std::thread::sleep(policy.delay(attempt, salt));

@@ -12,6 +12,11 @@ impl Database {
     /// `runs`, only those runs' records and the memory they wrote. What it holds is a
     /// consistent state: the newest commit visible when it was called, and everything before.
     pub fn dump(&self, runs: Option<&[RunId]>) -> Result<Dump> {
+        if self.is_connected() {
+            return Err(Error::SharedModeUnsupported {
+                operation: "dumping the database",
+            });
+        }
         let runs: Option<BTreeSet<RunId>> = runs.map(|r| r.iter().copied().collect());
         transfer::dump(&self.instance, runs.as_ref())
     }

@@ -44,7 +44,7 @@ impl fmt::Display for At {
 
 /// The version `at` names in `run`'s life.
 pub(crate) fn resolve(instance: &Instance, run: &RunState, at: At) -> Result<Version> {
-    let visible = instance.versions().visible();
+    let visible = instance.visible_for(&run.agent.id);
     let unknown = |reason: String| Error::UnknownPoint {
         run: run.id,
         at: at.to_string(),

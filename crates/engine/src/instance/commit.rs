@@ -42,6 +42,9 @@ impl Instance {
                 max: COMMIT_WRITES_MAX,
             });
         }
+        if let Some(shared) = self.shared() {
+            return self.commit_shared(shared, run, writes, reads);
+        }
         let wal = self.wal()?;
         let timestamp = self.clock.now();
         let refs = map_small(writes, |w| WriteRef {
@@ -104,7 +107,12 @@ impl Instance {
 
     /// Checks that every read key still has the version that was read, in the run's view as it
     /// is now: its snapshot plus every write of its own that is visible or pending.
-    fn validate(&self, run: &RunState, pending: &PendingWrites, reads: &[ReadCheck]) -> Result<()> {
+    pub(super) fn validate(
+        &self,
+        run: &RunState,
+        pending: &PendingWrites,
+        reads: &[ReadCheck],
+    ) -> Result<()> {
         if reads.is_empty() {
             return Ok(());
         }

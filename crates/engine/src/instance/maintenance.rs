@@ -48,12 +48,18 @@ impl SweepRules for Rules<'_> {
 impl Instance {
     /// One sweep now: reclaims versions below the oldest snapshot any run may still read at.
     pub fn sweep(&self) -> SweepStats {
+        if self.shared().is_some() {
+            // A connected host's memtable mixes the version spaces of many agents, which one
+            // horizon cannot cover; the store collects garbage on its own side.
+            return SweepStats::default();
+        }
         let now = self.clock.now();
         self.sweep_at(self.horizon(now), now)
     }
 
     /// A sweep if one is due (see [`SweepDue`]); what the background thread calls.
     pub fn sweep_if_due(&self) -> Option<SweepStats> {
+        self.shared().is_none().then_some(())?;
         let now = self.clock.now();
         let horizon = self.horizon(now);
         let due =
@@ -73,7 +79,7 @@ impl Instance {
         self.sweep();
         let history_from = || Version::new(self.swept_horizon.load(Ordering::SeqCst));
         self.checkpoints
-            .write(&self.memtable, wal, &self.dir, history_from)
+            .write(&self.memtable, wal, self.data_dir()?, history_from)
     }
 
     /// A checkpoint if the log has grown by `checkpoint_every_bytes` since the last one.

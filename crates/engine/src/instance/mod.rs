@@ -11,6 +11,7 @@ mod lineage;
 mod maintenance;
 mod read;
 mod runs;
+mod shared;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
@@ -53,7 +54,8 @@ pub(crate) struct Instance {
     // Field order is drop order: the log flushes and stops before the directory lock goes,
     // and the registry entry goes last, once the lock is free for a new open.
     log: Log,
-    dir: DataDir,
+    /// `None` when connected to a shared store: there is no local directory.
+    dir: Option<DataDir>,
     /// `None` for a read-only open: those are not shared through the registry.
     _registration: Option<Registration>,
 }
@@ -80,7 +82,7 @@ impl Instance {
     ) -> Result<Arc<Self>> {
         let dir = DataDir::open(Arc::clone(&options.vfs), path)?;
         let recovered = recovery::recover(&dir, path, options)?;
-        let instance = Self::assemble(path, dir, recovered, Some(registration), options);
+        let instance = Self::assemble(path, Some(dir), recovered, Some(registration), options);
         let weak = Arc::downgrade(&instance);
         let periodic = Periodic::start("in-mem-sweeper", options.sweep_interval, move || {
             background_round(&weak)
@@ -103,12 +105,12 @@ impl Instance {
     pub fn open_read_only(path: &Path, options: &OpenOptions) -> Result<Arc<Self>> {
         let dir = DataDir::open_read_only(Arc::clone(&options.vfs), path)?;
         let recovered = recovery::recover_read_only(&dir, path, options)?;
-        Ok(Self::assemble(path, dir, recovered, None, options))
+        Ok(Self::assemble(path, Some(dir), recovered, None, options))
     }
 
     fn assemble(
         path: &Path,
-        dir: DataDir,
+        dir: Option<DataDir>,
         recovered: Recovered,
         registration: Option<Registration>,
         options: &OpenOptions,
@@ -148,6 +150,9 @@ impl Instance {
             Log::Reader(_) => Err(Error::ReadOnly {
                 path: self.path.clone(),
             }),
+            Log::Shared(_) => Err(Error::SharedModeUnsupported {
+                operation: "an operation on the local log (a checkpoint)",
+            }),
         }
     }
 
@@ -159,6 +164,9 @@ impl Instance {
     /// A read-only open reads what the writer appended to the log since the last read and
     /// applies it, as recovery replays a log; a writer's instance has nothing to read.
     pub fn refresh(&self) -> Result<Refreshed> {
+        if let Log::Shared(shared) = &self.log {
+            return self.refresh_shared(shared);
+        }
         let Log::Reader(follower) = &self.log else {
             return Ok(Refreshed {
                 commits: 0,
@@ -198,7 +206,7 @@ impl Instance {
 
     /// The newest visible stored bytes of `key`.
     fn read_newest(&self, key: &[u8]) -> Option<Arc<[u8]>> {
-        let view = in_mem_storage::ReadView::at(self.memtable.versions().visible());
+        let view = in_mem_storage::ReadView::at(self.visible_for_key(key));
         self.memtable
             .get(key, &view, self.clock.now())
             .map(|stored| stored.value)
@@ -247,7 +255,7 @@ impl Instance {
     pub fn add_sync_policy(&self, policy: SyncPolicy) -> Option<SyncPolicyGuard> {
         match &self.log {
             Log::Writer(wal) => Some(wal.add_sync_policy(policy)),
-            Log::Reader(_) => None,
+            Log::Reader(_) | Log::Shared(_) => None,
         }
     }
 
@@ -263,8 +271,10 @@ impl Instance {
     /// Stops background work and closes the log, reporting any failure of the final flush.
     pub fn shutdown(&self) -> Result<()> {
         self.stop_background();
-        if let Log::Writer(wal) = &self.log {
-            wal.close()?;
+        match &self.log {
+            Log::Writer(wal) => wal.close()?,
+            Log::Shared(shared) => shared.stop(),
+            Log::Reader(_) => {}
         }
         Ok(())
     }

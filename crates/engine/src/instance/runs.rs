@@ -26,7 +26,7 @@ pub(crate) enum OnLogFailure {
 impl Instance {
     /// The current stored bytes of `key` (the newest visible version), for run records.
     fn read_current(&self, key: &[u8]) -> Option<Arc<[u8]>> {
-        let view = ReadView::at(self.memtable.versions().visible());
+        let view = ReadView::at(self.visible_for_key(key));
         self.memtable
             .get(key, &view, self.clock.now())
             .map(|stored| stored.value)
@@ -34,12 +34,21 @@ impl Instance {
 
     /// Calls `f` with `run`'s state (from the calling thread's cache when it can).
     pub fn with_run<T>(&self, run: RunId, f: impl FnOnce(&RunState) -> Result<T>) -> Result<T> {
+        if self.shared().is_some() {
+            self.run_state(run)?;
+        }
         self.runs.with(run, &|key| self.read_current(key), f)
     }
 
-    /// `run`'s state: the live one, or one rebuilt from an ended run's record.
+    /// `run`'s state: the live one, or one rebuilt from an ended run's record. In shared mode
+    /// a run this host does not know yet is looked up in the store.
     pub fn run_state(&self, run: RunId) -> Result<Arc<RunState>> {
-        self.runs.get(run, &|key| self.read_current(key))
+        match self.runs.get(run, &|key| self.read_current(key)) {
+            Err(Error::UnknownRun { .. }) if self.load_run(run)? => {
+                self.runs.get(run, &|key| self.read_current(key))
+            }
+            found => found,
+        }
     }
 
     /// Begins run `run` of `agent` and logs its record.
@@ -52,15 +61,21 @@ impl Instance {
         wait: WaitFor,
         on_failure: OnLogFailure,
     ) -> Result<()> {
-        // A read-only open registers no run it cannot log.
-        self.wal()?;
+        if let Some(shared) = self.shared() {
+            // The store gives the run its owner and epoch; the agent's cache is caught up to
+            // at least the store's clock, which the run then reads at.
+            self.begin_in_store(shared, run, agent, &origin, &lifecycle)?;
+        } else {
+            // A read-only open registers no run it cannot log.
+            self.wal()?;
+        }
         let record_lifecycle = lifecycle.clone();
         let state = self.runs.begin(
             run,
             agent,
             origin,
             lifecycle,
-            || self.memtable.versions().visible(),
+            || self.visible_for(agent),
             || self.swept_horizon(),
         )?;
         let result = self.write_run_record(&state, &record_lifecycle, wait);
@@ -135,9 +150,18 @@ impl Instance {
         next.updated_at = now;
         if to.is_terminal() {
             next.ended_at = Some(now);
-            next.error = error;
+            next.error.clone_from(&error);
+        }
+        // In shared mode the store's status says whether the run takes commits: it becomes
+        // Active before the record is written, and anything else after.
+        let shared = self.shared();
+        if let Some(shared) = shared.filter(|_| to == RunStatus::Active) {
+            shared.set_status(run, stored_status(to), None)?;
         }
         self.write_run_record(&state, &next, wait)?;
+        if let Some(shared) = shared.filter(|_| to != RunStatus::Active) {
+            shared.set_status(run, stored_status(to), error)?;
+        }
         *lifecycle = next;
         self.runs.transitioned(&state, from, to, now, view_held);
         Ok(())
@@ -159,6 +183,9 @@ impl Instance {
         next.updated_at = self.clock.now();
         self.write_run_record(&state, &next, wait)?;
         let retagged = next.tags != lifecycle.tags;
+        if let Some(shared) = self.shared().filter(|_| retagged) {
+            shared.set_tags(run, next.tags.clone())?;
+        }
         *lifecycle = next;
         if retagged {
             self.runs.retagged(run, &lifecycle.tags);
@@ -170,6 +197,11 @@ impl Instance {
     /// commit; the keys it wrote to the agent's memory stay (they are the agent's). Refused for a
     /// run that is active or paused.
     pub fn delete_run(&self, run: RunId, wait: WaitFor) -> Result<()> {
+        if self.shared().is_some() {
+            return Err(Error::SharedModeUnsupported {
+                operation: "deleting a run",
+            });
+        }
         let _serialized = self.runs.lock_record_changes();
         let state = self.run_state(run)?;
         // Held exclusively: no commit of this run is in flight, and none can start.
@@ -231,5 +263,18 @@ impl Instance {
         };
         self.commit(state, &[write], &[], wait)?;
         Ok(())
+    }
+}
+
+/// The status the store keeps for `status`.
+fn stored_status(status: RunStatus) -> in_mem_remote::StoredRunStatus {
+    use in_mem_remote::StoredRunStatus as Stored;
+    match status {
+        RunStatus::Active => Stored::Active,
+        RunStatus::Paused => Stored::Paused,
+        RunStatus::Completed => Stored::Completed,
+        RunStatus::Failed => Stored::Failed,
+        RunStatus::Cancelled => Stored::Cancelled,
+        RunStatus::Interrupted => Stored::Interrupted,
     }
 }

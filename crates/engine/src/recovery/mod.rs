@@ -17,7 +17,7 @@ use in_mem_durability::{
 };
 use in_mem_storage::{Memtable, ReadView};
 
-pub(crate) use replay::apply_record;
+pub(crate) use replay::{apply_record, recover_run_record};
 pub use report::RecoveryReport;
 
 use crate::error::{Error, Result};
@@ -31,6 +31,8 @@ pub(crate) enum Log {
     Writer(Wal),
     /// As a read-only follower beside whoever writes it (see `Database::open_read_only`).
     Reader(Mutex<LogFollower>),
+    /// Through a shared store, as one of the hosts that share it (see `Database::connect`).
+    Shared(crate::shared::SharedLog),
 }
 
 /// What an open database starts from.

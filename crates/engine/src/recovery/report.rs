@@ -81,6 +81,26 @@ impl RecoveryReport {
         }
     }
 
+    /// The report of a connected (shared mode) database: nothing was recovered locally.
+    pub(crate) fn connected() -> RecoveryReport {
+        RecoveryReport {
+            records_replayed: 0,
+            last_version: 0,
+            tail: TailState::Clean,
+            bytes_cut: 0,
+            records_dropped: 0,
+            newest_dropped: None,
+            salvaged: None,
+            checkpoint: None,
+            checkpoints_skipped: Vec::new(),
+            interrupted_runs: Vec::new(),
+            database_id: None,
+            log_generation: 0,
+            quarantined: Vec::new(),
+            unread_tail: None,
+        }
+    }
+
     /// The report of a read-only load whose log part is `found`: nothing was cut, dropped or
     /// set aside, and no run was found interrupted (a writer may be running it).
     pub(crate) fn read_only(

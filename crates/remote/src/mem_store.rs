@@ -15,7 +15,7 @@ use super::types::{
     RemoteResult, RemoteRunQuery, RemoteView, RunRow, RunStart, RunUpdate, StoredRunStatus,
     StoredVersion,
 };
-use crate::clock::{Clock, SystemClock};
+use in_mem_core_types::{Clock, SystemClock};
 
 /// A failure `MemStore` injects into a later call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

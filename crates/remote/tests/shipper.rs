@@ -8,7 +8,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use in_mem_core_types::{AgentId, RunId, Timestamp, Version};
-use in_mem_engine::remote::{
+use in_mem_remote::{
     BeginRun, CatchUp, CommitId, CommitOutcome, CommitRequest, GcReport, MemStore, MemStoreFault,
     RemoteError, RemoteResult, RemoteRunQuery, RemoteStore, RemoteView, RemoteWrite, RunRow,
     RunStart, RunUpdate, Shipper, ShipperOptions, StoredVersion,

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use in_mem_core_types::ManualClock;
 use in_mem_core_types::{AgentId, RunId, Timestamp, Version};
-use in_mem_engine::ManualClock;
-use in_mem_engine::remote::conformance::{self, Kit};
-use in_mem_engine::remote::{
+use in_mem_remote::conformance::{self, Kit};
+use in_mem_remote::{
     BeginRun, CommitId, CommitOutcome, CommitRequest, MemStore, MemStoreFault, RemoteError,
     RemoteStore, RemoteWrite,
 };

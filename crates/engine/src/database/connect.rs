@@ -1,0 +1,87 @@
+//! `Database::connect`: a database in shared mode.
+
+use std::sync::Arc;
+
+use in_mem_core_types::RunId;
+use in_mem_remote::RemoteStore;
+
+use super::Database;
+#[cfg(not(feature = "postgres"))]
+use crate::error::Error;
+use crate::error::Result;
+use crate::instance::Instance;
+use crate::options::OpenOptions;
+use crate::shared::RemoteOptions;
+
+impl Database {
+    /// Connects to the shared store at `options.url` (PostgreSQL) as one of the hosts that
+    /// share it: the same API as an opened database, with each agent's memory in the store
+    /// and a cache of it here (see docs/REMOTE.md for what changes). Needs the `postgres`
+    /// feature; without it this returns [`Error::InvalidOptions`] saying so.
+    #[allow(clippy::needless_pass_by_value)] // As `open_with_options`: a builder chain.
+    pub fn connect(options: RemoteOptions) -> Result<Database> {
+        let store = connect_postgres(&options)?;
+        Self::connect_store(store, options)
+    }
+
+    /// Connects to `store` (any implementation of the backend boundary, such as the in-process
+    /// `MemStore` of tests) with `options`; `options.url` is not used.
+    #[allow(clippy::needless_pass_by_value)] // As `connect`.
+    pub fn connect_store(store: Arc<dyn RemoteStore>, options: RemoteOptions) -> Result<Database> {
+        Self::connect_store_with(store, options, OpenOptions::new())
+    }
+
+    /// [`Database::connect_store`] with the engine options that apply in shared mode: the
+    /// clock (TTL expiry of cached values is judged on it) and the run retention.
+    #[allow(clippy::needless_pass_by_value)] // As `connect`.
+    pub fn connect_store_with(
+        store: Arc<dyn RemoteStore>,
+        options: RemoteOptions,
+        engine: OpenOptions,
+    ) -> Result<Database> {
+        let engine = engine.mode(options.mode);
+        let instance = Instance::connect(store, &options, &engine)?;
+        Ok(Database::from_instance(instance, options.mode))
+    }
+
+    /// True for a database from [`Database::connect`] (shared mode).
+    pub fn is_connected(&self) -> bool {
+        self.instance.shared().is_some()
+    }
+
+    /// Shared mode: makes this host the owner of `run`, which another host began (it may be
+    /// Active, Paused, or Interrupted because its owner's lease ran out). Its former owner's
+    /// commits are refused from now on (`RemoteError::Fenced`). In embedded mode this is an
+    /// error: the process owns every run.
+    pub fn take_over_run(&self, run: RunId) -> Result<()> {
+        self.instance.take_over_run(run)
+    }
+}
+
+#[cfg(feature = "postgres")]
+fn connect_postgres(options: &RemoteOptions) -> Result<Arc<dyn RemoteStore>> {
+    use crate::options::DurabilityMode;
+    use in_mem_pg::{PgOptions, PgStore, SynchronousCommit};
+    let pg = PgOptions {
+        schema: options.schema.clone(),
+        application_name: format!("in-mem {}", options.host_id),
+        synchronous_commit: match options.mode {
+            DurabilityMode::Strict => SynchronousCommit::On,
+            DurabilityMode::Batched { .. } => SynchronousCommit::Local,
+            DurabilityMode::Async { .. } => SynchronousCommit::Off,
+        },
+        ..PgOptions::default()
+    };
+    Ok(Arc::new(PgStore::connect(&options.url, &pg)?))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn connect_postgres(options: &RemoteOptions) -> Result<Arc<dyn RemoteStore>> {
+    Err(Error::InvalidOptions {
+        reason: format!(
+            "cannot connect to {:?}: this build has no shared-mode backend; enable the \
+             `postgres` feature of in-mem",
+            options.url
+        ),
+    })
+}

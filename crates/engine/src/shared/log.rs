@@ -1,0 +1,168 @@
+//! `SharedLog`: what a connected database has in place of its log.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use in_mem_core_types::{AgentId, RunId, Version};
+use in_mem_remote::{RemoteStore, RunUpdate, Shipper, ShipperOptions, StoredRunStatus};
+
+use super::AgentCache;
+use super::options::RemoteOptions;
+use crate::background::{Next, Periodic};
+use crate::error::{Error, Result};
+
+/// The shared store and this host's standing in it.
+pub(crate) struct SharedLog {
+    pub store: Arc<dyn RemoteStore>,
+    /// Group commit at the network boundary: every commit goes through it.
+    pub shipper: Shipper,
+    pub host: String,
+    /// The runs this host owns, with the epoch it owns each at.
+    owned: Mutex<HashMap<RunId, u64>>,
+    /// Every agent this host has cached something of.
+    agents: Mutex<HashMap<AgentId, Arc<AgentCache>>>,
+    /// Stand-in versions for writes sent and not yet answered (see `placeholder`).
+    placeholders: AtomicU64,
+    /// Renews the host's lease; stopped at shutdown.
+    lease: Mutex<Option<Periodic>>,
+}
+
+impl SharedLog {
+    /// Registers the host's lease with `store` and starts renewing it and shipping commits.
+    pub fn start(store: Arc<dyn RemoteStore>, options: &RemoteOptions) -> Result<Self> {
+        let host = options.host_id.clone();
+        store.renew_lease(&host, options.lease_ttl)?;
+        let shipper = Shipper::start(Arc::clone(&store), ShipperOptions::default())?;
+        let lease = start_lease_renewal(Arc::clone(&store), host.clone(), options.lease_ttl)?;
+        Ok(SharedLog {
+            store,
+            shipper,
+            host,
+            owned: Mutex::new(HashMap::new()),
+            agents: Mutex::new(HashMap::new()),
+            placeholders: AtomicU64::new(u64::MAX),
+            lease: Mutex::new(Some(lease)),
+        })
+    }
+
+    /// The cache state of `agent` (created empty on first use).
+    pub fn agent(&self, agent: &AgentId) -> Arc<AgentCache> {
+        let mut agents = lock(&self.agents);
+        if let Some(cache) = agents.get(agent) {
+            return Arc::clone(cache);
+        }
+        let cache = Arc::new(AgentCache::new(agent.clone()));
+        agents.insert(agent.clone(), Arc::clone(&cache));
+        cache
+    }
+
+    /// The agents cached so far.
+    pub fn agents(&self) -> Vec<Arc<AgentCache>> {
+        lock(&self.agents).values().cloned().collect()
+    }
+
+    /// Notes that this host owns `run` at `epoch`.
+    pub fn own(&self, run: RunId, epoch: u64) {
+        lock(&self.owned).insert(run, epoch);
+    }
+
+    /// Whether this host owns `run`.
+    pub fn owns(&self, run: RunId) -> bool {
+        lock(&self.owned).contains_key(&run)
+    }
+
+    /// The epoch this host owns `run` at, or [`Error::NotOwner`] naming its owner.
+    pub fn epoch(&self, run: RunId) -> Result<u64> {
+        if let Some(&epoch) = lock(&self.owned).get(&run) {
+            return Ok(epoch);
+        }
+        let owner = self.store.run(run)?.map_or_else(
+            || "(none: the store has no such run)".to_owned(),
+            |row| row.owner,
+        );
+        Err(Error::NotOwner { run, owner })
+    }
+
+    /// Sets the stored status of a run this host owns.
+    pub fn set_status(
+        &self,
+        run: RunId,
+        status: StoredRunStatus,
+        error: Option<String>,
+    ) -> Result<()> {
+        let mut update = RunUpdate::new(run, self.epoch(run)?);
+        update.status = Some(status);
+        update.error = error;
+        self.store.update_run(&update)?;
+        if status.is_ended() {
+            lock(&self.owned).remove(&run);
+        }
+        Ok(())
+    }
+
+    /// Sets the stored tags of a run this host owns (what run queries of other hosts find).
+    pub fn set_tags(&self, run: RunId, tags: Vec<String>) -> Result<()> {
+        let mut update = RunUpdate::new(run, self.epoch(run)?);
+        update.tags = Some(tags);
+        self.store.update_run(&update)?;
+        Ok(())
+    }
+
+    /// A version no commit will ever have, unique among the writes in flight: it marks a key
+    /// written by a commit that is sent and not yet answered in its run's pending map, so that
+    /// a transaction of the same run that read the key before fails its validation.
+    pub fn placeholder(&self) -> Version {
+        Version::new(self.placeholders.fetch_sub(1, Ordering::Relaxed))
+    }
+
+    /// Stops renewing the lease (the runs this host owns become Interrupted once it runs out).
+    pub fn stop(&self) {
+        let lease = lock(&self.lease).take();
+        if let Some(mut lease) = lease {
+            lease.stop();
+        }
+    }
+}
+
+impl std::fmt::Debug for SharedLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedLog")
+            .field("store", &self.store.describe())
+            .field("host", &self.host)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for SharedLog {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Renews `host`'s lease every third of `ttl`, so that two renewals in a row can fail before it
+/// runs out. A failure is logged, never fatal: the next round tries again, and if the lease
+/// does run out, the store fences this host's late commits.
+fn start_lease_renewal(
+    store: Arc<dyn RemoteStore>,
+    host: String,
+    ttl: Duration,
+) -> Result<Periodic> {
+    Periodic::start("in-mem-lease", ttl / 3, move || {
+        if let Err(e) = store.renew_lease(&host, ttl) {
+            tracing::warn!(host = %host, error = %e, "could not renew this host's lease");
+        }
+        Next::Continue
+    })
+    .map_err(|e| {
+        Error::Remote(in_mem_remote::RemoteError::Store(format!(
+            "cannot start the lease renewal thread: {e}"
+        )))
+    })
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every change under these locks is a single insert or remove.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,17 @@
+//! Shared mode: a database whose data lives in a shared store (PostgreSQL) that many hosts use
+//! at once, instead of a local log (see docs/REMOTE.md for the model).
+//!
+//! The engine keeps its shape: the memtable becomes this host's cache of the agents it has
+//! touched, the run registry holds the runs it knows, and the commit pipeline validates a
+//! transaction locally (a run has one owner) before the shipper sends the commit. What differs
+//! lives here: `SharedLog` (the store, the shipper, the lease, the runs this host owns, one
+//! `AgentCache` per agent), and the catch-up that fills an agent's cache with other hosts'
+//! commits (`instance/shared.rs`).
+
+mod agent_cache;
+mod log;
+mod options;
+
+pub(crate) use agent_cache::AgentCache;
+pub(crate) use log::SharedLog;
+pub use options::RemoteOptions;

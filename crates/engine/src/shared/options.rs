@@ -1,0 +1,110 @@
+//! How a database connects to a shared store: `RemoteOptions`.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::options::DurabilityMode;
+
+/// How [`Database::connect`](crate::Database::connect) reaches the shared store and behaves
+/// there. Start from [`RemoteOptions::new`] with the store's URL.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RemoteOptions {
+    /// Where the store is: a PostgreSQL URL (`postgres://user@host:5432/db`, several hosts
+    /// with `target_session_attrs=read-write` for failover) or a key-value connection string.
+    pub url: String,
+    /// This host's name among the hosts that share the store: it owns the runs it begins,
+    /// and its lease says it is alive. Unique per process; by default the machine's host name,
+    /// the process id and a random suffix.
+    pub host_id: String,
+    /// Memory this host may use to cache agents' data (bytes). Today's cache keeps every agent
+    /// it has loaded; the budget is recorded for the eviction to come.
+    pub cache_bytes: u64,
+    /// How long this host's lease lasts without renewal; it is renewed every third of that.
+    /// Another host may take over this host's active runs once it has run out.
+    pub lease_ttl: Duration,
+    /// Durability of commits, mapped onto the store's own commit settings (for PostgreSQL:
+    /// `Strict` = `synchronous_commit = on`, `Batched` = `local`, `Async` = `off`).
+    pub mode: DurabilityMode,
+    /// PostgreSQL schema holding the tables (`None`: the connection's default, `public`).
+    pub schema: Option<String>,
+}
+
+impl RemoteOptions {
+    /// Options for the store at `url`, with the defaults: a generated host id, a 1 GiB cache,
+    /// a 10 s lease, `Strict` durability.
+    pub fn new(url: impl Into<String>) -> Self {
+        RemoteOptions {
+            url: url.into(),
+            host_id: default_host_id(),
+            cache_bytes: 1 << 30,
+            lease_ttl: Duration::from_secs(10),
+            mode: DurabilityMode::Strict,
+            schema: None,
+        }
+    }
+
+    /// This host's name.
+    #[must_use]
+    pub fn host_id(mut self, host_id: impl Into<String>) -> Self {
+        self.host_id = host_id.into();
+        self
+    }
+
+    /// The cache's byte budget.
+    #[must_use]
+    pub fn cache_bytes(mut self, bytes: u64) -> Self {
+        self.cache_bytes = bytes;
+        self
+    }
+
+    /// The lease's length.
+    #[must_use]
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl;
+        self
+    }
+
+    /// The durability mode.
+    #[must_use]
+    pub fn mode(mut self, mode: DurabilityMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// The PostgreSQL schema of the tables.
+    #[must_use]
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = Some(schema.into());
+        self
+    }
+
+    /// Refuses options that cannot work, saying which.
+    pub(crate) fn check(&self) -> Result<()> {
+        let invalid = |reason: String| Err(Error::InvalidOptions { reason });
+        if self.host_id.is_empty() || self.host_id.len() > 200 {
+            return invalid(format!(
+                "host_id must be 1 to 200 bytes, it is {}",
+                self.host_id.len()
+            ));
+        }
+        if self.lease_ttl < Duration::from_millis(300) {
+            return invalid(format!(
+                "lease_ttl is {:?}, below the minimum of 300 ms (it is renewed every third)",
+                self.lease_ttl
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `<host name>-<pid>-<random>`: unique per process, readable in the store's tables.
+fn default_host_id() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "host".to_owned());
+    let random = in_mem_core_types::RunId::new().to_string();
+    format!("{name}-{}-{}", std::process::id(), &random[..8])
+}

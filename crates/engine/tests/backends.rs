@@ -1,0 +1,550 @@
+//! The run model, transactions and primitives through `Database`, against every backend:
+//! embedded (a local directory), shared mode on the in-process `MemStore`, and shared mode on
+//! PostgreSQL when `INMEM_PG_URL` names a server (`cargo xtask pg-test` starts one and sets it;
+//! without it the PostgreSQL round is skipped, saying why, unless `INMEM_PG_REQUIRED` is set).
+//!
+//! Each test runs once per backend. "Hosts" are `Database` handles: in embedded mode two handles
+//! on one directory (one process owns everything), in shared mode two connections with their
+//! own host ids, caches and leases, sharing one store. The tests after the shared ones hold
+//! only in shared mode (takeovers, fencing, what shared mode refuses).
+
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use in_mem_core_types::{AgentId, RunId, Value};
+use in_mem_engine::remote::{MemStore, MemStoreFault, RemoteError, RemoteStore, StoredRunStatus};
+use in_mem_engine::{
+    Database, DurabilityMode, Error, RemoteOptions, RetryPolicy, RunOptions, RunStatus,
+};
+use in_mem_pg::{PgOptions, PgStore};
+
+/// Where the database lives.
+#[derive(Debug, Clone)]
+enum Backend {
+    Embedded,
+    Mem,
+    Pg { url: String },
+}
+
+/// One database as every host sees it.
+struct Cluster {
+    backend: Backend,
+    dir: Option<tempfile::TempDir>,
+    mem: Option<Arc<MemStore>>,
+    /// The PostgreSQL schema of this test (one per test, so tests run side by side).
+    schema: String,
+}
+
+impl Cluster {
+    fn new(backend: Backend) -> Self {
+        Cluster {
+            dir: matches!(backend, Backend::Embedded).then(|| tempfile::tempdir().unwrap()),
+            mem: matches!(backend, Backend::Mem).then(|| Arc::new(MemStore::new())),
+            schema: format!("t_{}", RunId::new().to_string().replace('-', "_")),
+            backend,
+        }
+    }
+
+    fn shared(&self) -> bool {
+        !matches!(self.backend, Backend::Embedded)
+    }
+
+    /// A handle as host `name` (in embedded mode, another handle on the one directory).
+    fn host(&self, name: &str) -> Database {
+        let options = RemoteOptions::new("")
+            .host_id(format!("{name}-{}", self.schema))
+            .lease_ttl(Duration::from_secs(5));
+        match &self.backend {
+            Backend::Embedded => {
+                Database::open_with_mode(self.dir.as_ref().unwrap().path(), DurabilityMode::Strict)
+                    .unwrap()
+            }
+            Backend::Mem => {
+                let store: Arc<dyn RemoteStore> = self.mem.clone().unwrap();
+                Database::connect_store(store, options).unwrap()
+            }
+            Backend::Pg { url } => {
+                let pg = PgOptions {
+                    schema: Some(self.schema.clone()),
+                    request_timeout: Duration::from_secs(20),
+                    ..PgOptions::default()
+                };
+                let store = PgStore::connect(url, &pg).expect("connect to the test server");
+                Database::connect_store(Arc::new(store), options).unwrap()
+            }
+        }
+    }
+}
+
+/// The backends to run on: always embedded and `MemStore`; PostgreSQL when a server is named.
+fn backends() -> Vec<Backend> {
+    let mut all = vec![Backend::Embedded, Backend::Mem];
+    match std::env::var("INMEM_PG_URL") {
+        Ok(url) if !url.is_empty() => all.push(Backend::Pg { url }),
+        _ => {
+            assert!(
+                std::env::var_os("INMEM_PG_REQUIRED").is_none(),
+                "INMEM_PG_REQUIRED is set but INMEM_PG_URL is not: run `cargo xtask pg-test`"
+            );
+            eprintln!(
+                "PostgreSQL round skipped: INMEM_PG_URL is not set (`cargo xtask pg-test` \
+                 starts a private PostgreSQL and runs these tests against it)"
+            );
+        }
+    }
+    all
+}
+
+/// Runs `test` on every backend, naming the backend if it fails.
+fn on_every_backend(test: impl Fn(&Cluster)) {
+    for backend in backends() {
+        eprintln!("backend: {backend:?}");
+        test(&Cluster::new(backend));
+    }
+}
+
+/// Runs `test` on the shared-mode backends only.
+fn on_shared_backends(test: impl Fn(&Cluster)) {
+    on_every_backend(|cluster| {
+        if cluster.shared() {
+            test(cluster);
+        }
+    });
+}
+
+fn agent() -> AgentId {
+    AgentId::new("tenant", "app", "agent")
+}
+
+#[test]
+fn the_getting_started_calls_behave_as_written() {
+    on_every_backend(|cluster| {
+        let db = cluster.host("a");
+        let run = db.begin_run();
+        let v1 = db.put(run, b"user:123", b"Alice").unwrap();
+        assert_eq!(db.get(run, b"user:123").unwrap(), Some(b"Alice".to_vec()));
+        db.put_with_ttl(run, b"session:abc", b"data", Duration::from_secs(3600))
+            .unwrap();
+        let v2 = db.put(run, b"user:7", b"Bob").unwrap();
+        assert!(v2 > v1, "versions go up: {v1} then {v2}");
+        let listed: Vec<_> = db.list(run, b"user:").unwrap();
+        assert_eq!(
+            listed,
+            vec![
+                (b"user:123".to_vec(), b"Alice".to_vec()),
+                (b"user:7".to_vec(), b"Bob".to_vec())
+            ]
+        );
+        assert!(db.delete(run, b"user:123").unwrap());
+        assert!(!db.delete(run, b"user:123").unwrap());
+        assert_eq!(db.get(run, b"user:123").unwrap(), None);
+        let versioned = db.get_versioned(run, b"user:7").unwrap().unwrap();
+        assert_eq!(versioned.version, v2);
+        db.flush().unwrap();
+        db.end_run(run).unwrap();
+        // The run's data stays readable; the run takes no more writes.
+        assert_eq!(db.get(run, b"user:7").unwrap(), Some(b"Bob".to_vec()));
+        assert!(matches!(
+            db.put(run, b"k", b"v"),
+            Err(Error::RunEnded { .. })
+        ));
+        assert_eq!(db.run_info(run).unwrap().status, RunStatus::Completed);
+    });
+}
+
+#[test]
+fn runs_side_by_side_are_isolated_and_later_runs_see_earlier_commits() {
+    on_every_backend(|cluster| {
+        let a = cluster.host("a");
+        let b = cluster.host("b");
+        let agent = agent();
+        let first = a.begin_run_in(&agent).unwrap();
+        a.put(first, b"fact", b"1").unwrap();
+        // Begun on another host before the write below: it sees the first write only.
+        let beside = b.begin_run_in(&agent).unwrap();
+        a.put(first, b"fact", b"2").unwrap();
+        a.put(first, b"only-first", b"x").unwrap();
+        assert_eq!(b.get(beside, b"fact").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(b.get(beside, b"only-first").unwrap(), None);
+        // Its own writes it sees; the first run does not.
+        b.put(beside, b"only-beside", b"y").unwrap();
+        assert_eq!(b.get(beside, b"only-beside").unwrap(), Some(b"y".to_vec()));
+        assert_eq!(a.get(first, b"only-beside").unwrap(), None);
+        assert_eq!(a.get(first, b"fact").unwrap(), Some(b"2".to_vec()));
+        // A run begun later, on either host, sees both.
+        for host in [&a, &b] {
+            let later = host.begin_run_in(&agent).unwrap();
+            assert_eq!(host.get(later, b"fact").unwrap(), Some(b"2".to_vec()));
+            assert_eq!(
+                host.get(later, b"only-beside").unwrap(),
+                Some(b"y".to_vec())
+            );
+            let keys: Vec<_> = host
+                .list(later, b"only-")
+                .unwrap()
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect();
+            assert_eq!(keys, vec![b"only-beside".to_vec(), b"only-first".to_vec()]);
+        }
+        // Other agents see none of it.
+        let stranger = a
+            .begin_run_in(&AgentId::new("tenant", "app", "other"))
+            .unwrap();
+        assert_eq!(a.get(stranger, b"fact").unwrap(), None);
+    });
+}
+
+#[test]
+fn a_run_begun_on_one_host_is_read_on_another() {
+    on_every_backend(|cluster| {
+        let a = cluster.host("a");
+        let run = a
+            .begin_run_with(RunOptions::new().agent(agent()).tag("nightly"))
+            .unwrap();
+        a.put(run, b"result", b"42").unwrap();
+        a.end_run(run).unwrap();
+        let b = cluster.host("b");
+        assert_eq!(b.get(run, b"result").unwrap(), Some(b"42".to_vec()));
+        let info = b.run_info(run).unwrap();
+        assert_eq!(info.status, RunStatus::Completed);
+        assert_eq!(info.agent, agent());
+        assert_eq!(info.tags, vec!["nightly".to_owned()]);
+    });
+}
+
+#[test]
+fn a_transaction_that_read_a_key_changed_since_conflicts_and_retries() {
+    on_every_backend(|cluster| {
+        let db = cluster.host("a");
+        let run = db.begin_run();
+        db.put(run, b"counter", [0]).unwrap();
+        let result = db.transaction(run, |tx| {
+            let seen = tx.get(b"counter")?.unwrap();
+            // Another commit of the same run changes the key meanwhile.
+            db.put(run, b"counter", [9]).unwrap();
+            tx.put(b"counter", [seen[0] + 1])
+        });
+        assert!(matches!(result, Err(Error::Conflict { .. })), "{result:?}");
+        assert_eq!(db.get(run, b"counter").unwrap(), Some(vec![9]));
+        let mut attempts = 0;
+        db.transaction_with_retry(run, RetryPolicy::default(), |tx| {
+            attempts += 1;
+            let seen = tx.get(b"counter")?.unwrap();
+            if attempts == 1 {
+                db.put(run, b"counter", [20]).unwrap();
+            }
+            tx.put(b"counter", [seen[0] + 1])
+        })
+        .unwrap();
+        assert_eq!(attempts, 2);
+        assert_eq!(db.get(run, b"counter").unwrap(), Some(vec![21]));
+    });
+}
+
+#[test]
+fn concurrent_increments_of_one_run_lose_nothing() {
+    on_every_backend(|cluster| {
+        let db = cluster.host("a");
+        let run = db.begin_run();
+        db.put_value(run, b"n", &Value::I64(0)).unwrap();
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..10 {
+                        let policy = RetryPolicy {
+                            max_attempts: 1000,
+                            ..RetryPolicy::default()
+                        };
+                        db.transaction_with_retry(run, policy, |tx| {
+                            let Some(Value::I64(n)) = tx.get_value(b"n")? else {
+                                unreachable!()
+                            };
+                            tx.put_value(b"n", &Value::I64(n + 1))
+                        })
+                        .unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(db.get_value(run, b"n").unwrap(), Some(Value::I64(40)));
+    });
+}
+
+#[test]
+fn events_cells_and_spans_work_and_are_read_on_another_host() {
+    on_every_backend(|cluster| {
+        let a = cluster.host("a");
+        let run = a.begin_run_in(&agent()).unwrap();
+        for i in 0..3 {
+            a.transaction(run, |tx| {
+                tx.events().append("step", &Value::I64(i)).map(|_| ())
+            })
+            .unwrap();
+        }
+        a.transaction(run, |tx| {
+            tx.cells().init("phase", Value::from("plan")).map(|_| ())
+        })
+        .unwrap();
+        let version = a
+            .transaction(run, |tx| {
+                Ok::<_, Error>(tx.cells().get("phase")?.unwrap().version)
+            })
+            .unwrap();
+        a.transaction(run, |tx| {
+            tx.cells()
+                .cas("phase", version, Value::from("act"))
+                .map(|_| ())
+        })
+        .unwrap();
+        let stale = a.transaction(run, |tx| {
+            tx.cells()
+                .cas("phase", version, Value::from("again"))
+                .map(|_| ())
+        });
+        assert!(
+            matches!(stale, Err(Error::StaleVersion { .. })),
+            "{stale:?}"
+        );
+        let b = cluster.host("b");
+        b.transaction(run, |tx| {
+            let mut events = tx.events();
+            assert_eq!(events.len()?, 3);
+            assert_eq!(events.verify_chain(run)?.events, 3);
+            assert_eq!(events.get(1)?.unwrap().payload, Value::I64(1));
+            assert_eq!(tx.cells().get("phase")?.unwrap().value, Value::from("act"));
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+    });
+}
+
+#[test]
+fn run_transitions_hold_across_hosts() {
+    on_every_backend(|cluster| {
+        let a = cluster.host("a");
+        let run = a.begin_run_in(&agent()).unwrap();
+        a.pause_run(run).unwrap();
+        assert!(
+            a.put(run, b"k", b"v").is_err(),
+            "a paused run takes no writes"
+        );
+        a.resume_run(run).unwrap();
+        a.put(run, b"k", b"v").unwrap();
+        a.fail_run(run, "tool crashed").unwrap();
+        let b = cluster.host("b");
+        let info = b.run_info(run).unwrap();
+        assert_eq!(info.status, RunStatus::Failed);
+        assert_eq!(b.get(run, b"k").unwrap(), Some(b"v".to_vec()));
+    });
+}
+
+// ----- shared mode only ------------------------------------------------------------------------
+
+#[test]
+fn versions_are_per_agent_and_dense() {
+    on_shared_backends(|cluster| {
+        let db = cluster.host("a");
+        let run = db.begin_run_in(&agent()).unwrap();
+        // Version 1 is the run's record; the puts follow it.
+        assert_eq!(db.put(run, b"a", b"1").unwrap(), 2);
+        assert_eq!(db.put(run, b"b", b"2").unwrap(), 3);
+        let other = db
+            .begin_run_in(&AgentId::new("tenant", "app", "second"))
+            .unwrap();
+        assert_eq!(db.put(other, b"a", b"1").unwrap(), 2);
+    });
+}
+
+#[test]
+fn commits_of_two_hosts_interleave_without_breaking_either_run() {
+    on_shared_backends(|cluster| {
+        let a = cluster.host("a");
+        let b = cluster.host("b");
+        let agent = agent();
+        let run_a = a.begin_run_in(&agent).unwrap();
+        let run_b = b.begin_run_in(&agent).unwrap();
+        let mut seen = Vec::new();
+        for i in 0u8..20 {
+            seen.push(a.put(run_a, b"from-a", [i]).unwrap());
+            seen.push(b.put(run_b, b"from-b", [i]).unwrap());
+            // Each run reads its own newest write, never the other's.
+            assert_eq!(a.get(run_a, b"from-a").unwrap(), Some(vec![i]));
+            assert_eq!(b.get(run_b, b"from-b").unwrap(), Some(vec![i]));
+            assert_eq!(a.get(run_a, b"from-b").unwrap(), None);
+            assert_eq!(b.get(run_b, b"from-a").unwrap(), None);
+        }
+        let mut sorted = seen.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), seen.len(), "every commit has its own version");
+        let later = a.begin_run_in(&agent).unwrap();
+        assert_eq!(a.get(later, b"from-b").unwrap(), Some(vec![19]));
+        assert_eq!(a.refresh().unwrap().unread_tail, None);
+    });
+}
+
+#[test]
+fn a_run_taken_over_fences_its_former_owner() {
+    on_shared_backends(|cluster| {
+        let a = cluster.host("a");
+        let b = cluster.host("b");
+        let run = a.begin_run_in(&agent()).unwrap();
+        a.put(run, b"step", b"1").unwrap();
+        // Host b cannot write to a's run until it takes it over.
+        assert!(matches!(
+            b.put(run, b"step", b"x"),
+            Err(Error::NotOwner { .. })
+        ));
+        b.take_over_run(run).unwrap();
+        assert_eq!(b.get(run, b"step").unwrap(), Some(b"1".to_vec()));
+        b.put(run, b"step", b"2").unwrap();
+        let late = a.put(run, b"step", b"late");
+        assert!(
+            matches!(late, Err(Error::Remote(RemoteError::Fenced { .. }))),
+            "{late:?}"
+        );
+        assert_eq!(b.get(run, b"step").unwrap(), Some(b"2".to_vec()));
+        b.end_run(run).unwrap();
+        let c = cluster.host("c");
+        assert_eq!(c.get(run, b"step").unwrap(), Some(b"2".to_vec()));
+        assert_eq!(c.run_info(run).unwrap().status, RunStatus::Completed);
+    });
+}
+
+#[test]
+fn an_owner_that_stops_renewing_its_lease_leaves_its_runs_interrupted() {
+    on_shared_backends(|cluster| {
+        let a = cluster.host("a");
+        let run = a.begin_run_in(&agent()).unwrap();
+        a.put(run, b"k", b"v").unwrap();
+        let host_a = format!("a-{}", cluster.schema);
+        drop(a);
+        // Host a is gone (its lease thread stopped with it); a short lease ran out.
+        let b = cluster.host("b");
+        let store = store_of(cluster);
+        store
+            .renew_lease(&host_a, Duration::from_millis(1))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let row = store.run(run).unwrap().unwrap();
+        assert_eq!(row.status, StoredRunStatus::Interrupted);
+        b.take_over_run(run).unwrap();
+        b.put(run, b"k", b"after").unwrap();
+        assert_eq!(
+            store.run(run).unwrap().unwrap().status,
+            StoredRunStatus::Active
+        );
+    });
+}
+
+#[test]
+fn what_shared_mode_does_not_offer_yet_is_refused_by_name() {
+    on_shared_backends(|cluster| {
+        let db = cluster.host("a");
+        let run = db.begin_run();
+        db.put(run, b"k", b"v").unwrap();
+        assert!(matches!(
+            db.checkpoint(),
+            Err(Error::SharedModeUnsupported { .. })
+        ));
+        assert!(matches!(
+            db.fork_run(run, in_mem_engine::At::Now),
+            Err(Error::SharedModeUnsupported { .. })
+        ));
+        db.end_run(run).unwrap();
+        assert!(matches!(
+            db.delete_run(run),
+            Err(Error::SharedModeUnsupported { .. })
+        ));
+        assert!(matches!(
+            db.dump(None),
+            Err(Error::SharedModeUnsupported { .. })
+        ));
+        assert!(db.is_connected());
+        assert_eq!(db.sweep(), in_mem_engine::SweepStats::default());
+    });
+}
+
+#[test]
+fn an_unreachable_store_is_ridden_out_by_commits_and_a_typed_error_elsewhere() {
+    let store = Arc::new(MemStore::new());
+    // A long lease: its renewal thread must not take the faults meant for the calls below.
+    let options = RemoteOptions::new("").lease_ttl(Duration::from_secs(600));
+    let db = Database::connect_store(store.clone(), options).unwrap();
+    let run = db.begin_run();
+    db.put(run, b"k", b"1").unwrap();
+    // A commit whose batch found the store unavailable is sent again (nothing was applied).
+    store.inject(MemStoreFault::Unavailable);
+    let version = db.put(run, b"k", b"2").unwrap();
+    assert_eq!(db.get(run, b"k").unwrap(), Some(b"2".to_vec()));
+    // A call that is not a commit reports it, typed, and changes nothing.
+    store.inject(MemStoreFault::Unavailable);
+    let failed = db.try_begin_run();
+    assert!(
+        matches!(failed, Err(Error::Remote(RemoteError::Unavailable(_)))),
+        "{failed:?}"
+    );
+    assert_eq!(db.put(run, b"k", b"3").unwrap(), version + 1);
+    assert_eq!(db.get(run, b"k").unwrap(), Some(b"3".to_vec()));
+}
+
+#[test]
+fn a_lost_reply_is_resolved_by_commit_id_and_applied_once() {
+    let store = Arc::new(MemStore::new());
+    let db = Database::connect_store(store.clone(), RemoteOptions::new("")).unwrap();
+    let run = db.begin_run();
+    store.inject(MemStoreFault::LoseCommitReply);
+    let version = db.put(run, b"k", b"once").unwrap();
+    assert_eq!(db.get(run, b"k").unwrap(), Some(b"once".to_vec()));
+    let next = db.put(run, b"k2", b"after").unwrap();
+    assert_eq!(
+        next,
+        version + 1,
+        "the resent commit took one version, not two"
+    );
+}
+
+#[test]
+fn connect_without_a_backend_says_which_feature_is_missing() {
+    if cfg!(feature = "postgres") {
+        return;
+    }
+    let err = Database::connect(RemoteOptions::new("postgres://localhost/x")).unwrap_err();
+    assert!(err.to_string().contains("postgres"), "{err}");
+}
+
+#[test]
+fn options_that_cannot_work_are_refused() {
+    let store: Arc<dyn RemoteStore> = Arc::new(MemStore::new());
+    let short = RemoteOptions::new("").lease_ttl(Duration::from_millis(10));
+    assert!(matches!(
+        Database::connect_store(Arc::clone(&store), short),
+        Err(Error::InvalidOptions { .. })
+    ));
+    let nameless = RemoteOptions::new("").host_id("");
+    assert!(matches!(
+        Database::connect_store(store, nameless),
+        Err(Error::InvalidOptions { .. })
+    ));
+}
+
+/// A second connection to the cluster's store, to look at it directly.
+fn store_of(cluster: &Cluster) -> Arc<dyn RemoteStore> {
+    match &cluster.backend {
+        Backend::Mem => cluster.mem.clone().unwrap(),
+        Backend::Pg { url } => Arc::new(
+            PgStore::connect(
+                url,
+                &PgOptions {
+                    schema: Some(cluster.schema.clone()),
+                    ..PgOptions::default()
+                },
+            )
+            .unwrap(),
+        ),
+        Backend::Embedded => unreachable!("embedded mode has no store"),
+    }
+}
