@@ -10,8 +10,10 @@
 //!   in their own target directory (`<target>/loom`: the cfg changes every crate's build).
 //! - `cargo xtask crash-test [flags]`: the kill-under-load crash test (`crash/`); what it does,
 //!   its oracles and flags are described in `docs/TESTING.md`, "The crash test".
-//! - `cargo xtask pg-test`: the shared-mode tests of `crates/pg` against a private PostgreSQL
-//!   that the task starts and stops (`pg.rs`).
+//! - `cargo xtask pg-test`: the shared-mode tests (`crates/pg`, the engine's backend suite,
+//!   `Database::connect` through the umbrella) against a private PostgreSQL that the task starts
+//!   and stops (`pg.rs`), then the failover drill (`pg_failover.rs`) and the two-host drill
+//!   (`pg_hosts.rs`, whose hosts are `cargo xtask pg-host`).
 //! - `cargo xtask bench [--quick] [--plots]`: in-mem beside redb, fjall, sled, LMDB, `SQLite`
 //!   and the raw `SkipMap` floor (`benches/peers`, a package outside the workspace, so that the
 //!   tests never compile peer crates); see `docs/PERFORMANCE.md`. `cargo xtask bench --remote`:
@@ -24,6 +26,7 @@ mod bench_remote;
 mod crash;
 mod pg;
 mod pg_failover;
+mod pg_hosts;
 mod test_runner;
 #[cfg(test)]
 mod tidy;
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
         "crash-test" => crash_test(rest),
         "bench" => bench(rest),
         "crash-child" => crash::crash_child(rest),
+        "pg-host" => pg_hosts::host(rest),
         _ => {
             eprintln!(
                 "usage: cargo xtask <test | ci | loom | pg-test | crash-test [--help] | bench [--quick] [--plots] | bench --remote>"
@@ -119,6 +123,8 @@ fn ci() -> Result<(), String> {
             "clippy",
             "--workspace",
             "--all-targets",
+            "--features",
+            "in-mem/postgres",
             "--",
             "-D",
             "warnings",

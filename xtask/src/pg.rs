@@ -1,6 +1,7 @@
 //! `cargo xtask pg-test`: starts a private PostgreSQL (a fresh cluster in a temporary directory,
 //! on a free loopback port, as the `postgres` user when run as root, since `initdb` refuses
-//! root), runs the tests of `crates/pg` against it with `INMEM_PG_REQUIRED=1` (so that none of
+//! root), runs the tests of `crates/pg` and the engine's backend suite
+//! (`crates/engine/tests/backends.rs`) against it with `INMEM_PG_REQUIRED=1` (so that none of
 //! them can skip), and stops and removes the cluster, whatever the tests did; then runs the
 //! failover drill (`pg_failover.rs`) on a primary with a synchronous standby of its own.
 
@@ -13,7 +14,8 @@ use crate::cargo;
 /// Runs the PostgreSQL tests against a private cluster, then the failover drill.
 pub fn pg_test() -> Result<(), String> {
     tests()?;
-    crate::pg_failover::drill()
+    crate::pg_failover::drill()?;
+    crate::pg_hosts::drill()
 }
 
 fn tests() -> Result<(), String> {
@@ -21,11 +23,40 @@ fn tests() -> Result<(), String> {
     let url = cluster.url();
     eprintln!("PostgreSQL started: {url}");
     let env = [("INMEM_PG_URL", url.as_str()), ("INMEM_PG_REQUIRED", "1")];
+    // The store's own tests, then the engine's backend suite (`Database` on every backend).
     let result = if crate::test_runner::nextest_installed() {
-        cargo(&["nextest", "run", "-p", "in-mem-pg"], &env)
+        cargo(
+            &[
+                "nextest",
+                "run",
+                "-p",
+                "in-mem-pg",
+                "-p",
+                "in-mem-engine",
+                "-E",
+                "package(in-mem-pg) | binary(backends)",
+            ],
+            &env,
+        )
     } else {
         cargo(&["test", "-p", "in-mem-pg"], &env)
-    };
+            .and_then(|()| cargo(&["test", "-p", "in-mem-engine", "--test", "backends"], &env))
+    }
+    // `Database::connect` itself, through the umbrella's `postgres` feature.
+    .and_then(|()| {
+        cargo(
+            &[
+                "test",
+                "-p",
+                "in-mem",
+                "--features",
+                "postgres",
+                "--test",
+                "connect",
+            ],
+            &env,
+        )
+    });
     if result.is_err() {
         eprintln!(
             "server log ({}):\n{}",
