@@ -3,7 +3,9 @@
 //! `Strict` put, a remote commit (PostgreSQL on loopback, `synchronous_commit = on`, no
 //! standby), one agent's commits from 8 threads sent one by one against the same commits
 //! through the shipper (group commit), and point gets and 1,000-key prefix scans read from the
-//! server against embedded reads. The table goes to stdout and `target/bench/remote.txt`.
+//! server against embedded reads; then the same through `Database::connect` (a put's whole
+//! path, 8 threads of one agent, and gets and scans served from the host's cache). The table
+//! goes to stdout and `target/bench/remote.txt`.
 
 use std::fmt::Write as _;
 use std::fs::OpenOptions;
@@ -11,7 +13,7 @@ use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use in_mem::{Database, DurabilityMode};
+use in_mem::{Database, DurabilityMode, RemoteOptions};
 use in_mem_core_types::{AgentId, RunId, Timestamp};
 use in_mem_engine::remote::{
     BeginRun, CommitId, CommitRequest, RemoteStore, RemoteView, RemoteWrite, Shipper,
@@ -95,6 +97,8 @@ pub fn bench_remote() -> Result<(), String> {
         remote_scan,
         Some(("embedded", remote_scan / embedded_scan)),
     ));
+    let connected = connected_database(&cluster.url())?;
+    rows.extend(connected.rows(floor, embedded_get, embedded_scan));
 
     let mut report = String::from("| case | rate (/s) | ratio |\n| --- | ---: | --- |\n");
     for line in &rows {
@@ -106,11 +110,15 @@ pub fn bench_remote() -> Result<(), String> {
         report,
         "\nTargets: remote commit >= 0.4x the fdatasync floor: {:.2}x, {}; one agent's \
          batched rate >= 2x its unbatched rate: {:.2}x, {}; cached reads within 1.2x of \
-         embedded: not measured yet (the engine has no remote cache yet).\n",
+         embedded (a rate >= 0.83x): get {:.2}x, {}; list {:.2}x, {}.\n",
         remote / floor,
         met(remote / floor >= 0.4),
         batched / unbatched,
-        met(batched / unbatched >= 2.0)
+        met(batched / unbatched >= 2.0),
+        connected.get / embedded_get,
+        met(connected.get / embedded_get >= 1.0 / 1.2),
+        connected.list / embedded_scan,
+        met(connected.list / embedded_scan >= 1.0 / 1.2),
     );
     println!("{report}");
     let out = crate::root().join("target/bench");
@@ -344,4 +352,115 @@ fn reads(store: &dyn RemoteStore, dir: &std::path::Path) -> Result<(f64, f64, f6
         }
     })?;
     Ok((remote_get, embedded_get, remote_scan, embedded_scan))
+}
+
+/// Rates through `Database::connect`.
+struct Connected {
+    put: f64,
+    put_threads: f64,
+    get: f64,
+    list: f64,
+}
+
+impl Connected {
+    fn rows(&self, floor: f64, embedded_get: f64, embedded_scan: f64) -> [String; 4] {
+        [
+            row(
+                "connected Database Strict put, 1 thread",
+                self.put,
+                Some(("floor", self.put / floor)),
+            ),
+            row(
+                &format!("connected Database Strict put, {THREADS} threads, one agent"),
+                self.put_threads,
+                Some(("1 thread", self.put_threads / self.put)),
+            ),
+            row(
+                "connected Database get, cached, 1 thread",
+                self.get,
+                Some(("embedded", self.get / embedded_get)),
+            ),
+            row(
+                &format!("connected Database {SCAN_KEYS}-key list, cached"),
+                self.list,
+                Some(("embedded", self.list / embedded_scan)),
+            ),
+        ]
+    }
+}
+
+/// A connected database's put (the whole path: local validation, the shipper, the store, the
+/// cache), `THREADS` threads putting to one agent (one run each), and gets and lists that the
+/// host's cache answers.
+fn connected_database(url: &str) -> Result<Connected, String> {
+    let db = Database::connect(
+        RemoteOptions::new(url)
+            .schema("bench")
+            .host_id("bench-database")
+            .mode(DurabilityMode::Strict),
+    )
+    .map_err(|e| format!("connect: {e}"))?;
+    let run = db.begin_run();
+    let mut i = 0u64;
+    let put = timed(|| {
+        i += 1;
+        db.put(run, format!("key{i}").as_bytes(), b"value")
+            .map(drop)
+            .map_err(|e| e.to_string())
+    })?;
+    let runs: Vec<RunId> = (0..THREADS).map(|_| db.begin_run()).collect();
+    let started = Instant::now();
+    let counts: Vec<Result<u64, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = runs
+            .iter()
+            .enumerate()
+            .map(|(t, &run)| {
+                let db = &db;
+                scope.spawn(move || {
+                    let mut n = 0u64;
+                    while started.elapsed() < CASE {
+                        db.put(run, format!("t{t}-{n}").as_bytes(), b"value")
+                            .map_err(|e| e.to_string())?;
+                        n += 1;
+                    }
+                    Ok(n)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("a thread panicked".into())))
+            .collect()
+    });
+    let total: u64 = counts.into_iter().sum::<Result<u64, String>>()?;
+    let put_threads = per_second(total, started.elapsed());
+    let keys: Vec<String> = (0..SCAN_KEYS).map(|i| format!("user:{i:06}")).collect();
+    let reader = db.begin_run();
+    db.transaction(reader, |tx| {
+        keys.iter()
+            .try_for_each(|key| tx.put(key.as_bytes(), [b'v'; 100]))
+    })
+    .map_err(|e: in_mem::Error| e.to_string())?;
+    let get = timed(|| {
+        i += 1;
+        db.get(reader, keys[i as usize % keys.len()].as_bytes())
+            .map_err(|e| e.to_string())?
+            .ok_or("a written key is missing")?;
+        Ok(())
+    })?;
+    let list = timed(|| {
+        let found = db.list(reader, b"user:").map_err(|e| e.to_string())?;
+        if found.len() == SCAN_KEYS {
+            Ok(())
+        } else {
+            Err(format!("a list found {} keys", found.len()))
+        }
+    })?;
+    db.close().map_err(|e| e.to_string())?;
+    Ok(Connected {
+        put,
+        put_threads,
+        get,
+        list,
+    })
 }

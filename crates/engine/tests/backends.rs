@@ -338,6 +338,14 @@ fn run_transitions_hold_across_hosts() {
         let info = b.run_info(run).unwrap();
         assert_eq!(info.status, RunStatus::Failed);
         assert_eq!(b.get(run, b"k").unwrap(), Some(b"v".to_vec()));
+        // A paused run takes tag changes, and can be ended without resuming it.
+        let paused = a.begin_run_in(&agent()).unwrap();
+        a.pause_run(paused).unwrap();
+        a.set_run_tags(paused, ["waiting"]).unwrap();
+        a.end_run(paused).unwrap();
+        let info = b.run_info(paused).unwrap();
+        assert_eq!(info.status, RunStatus::Completed);
+        assert_eq!(info.tags, vec!["waiting".to_owned()]);
     });
 }
 
@@ -411,6 +419,13 @@ fn a_run_taken_over_fences_its_former_owner() {
         let c = cluster.host("c");
         assert_eq!(c.get(run, b"step").unwrap(), Some(b"2".to_vec()));
         assert_eq!(c.run_info(run).unwrap().status, RunStatus::Completed);
+        // The fenced host let the run go: once it catches up, it sees the new owner's ending.
+        a.refresh().unwrap();
+        assert_eq!(a.run_info(run).unwrap().status, RunStatus::Completed);
+        assert!(matches!(
+            a.put(run, b"step", b"3"),
+            Err(Error::RunEnded { .. })
+        ));
     });
 }
 
@@ -441,6 +456,24 @@ fn an_owner_that_stops_renewing_its_lease_leaves_its_runs_interrupted() {
 }
 
 #[test]
+fn a_paused_run_taken_over_is_active_again_everywhere() {
+    on_shared_backends(|cluster| {
+        let a = cluster.host("a");
+        let run = a.begin_run_in(&agent()).unwrap();
+        a.pause_run(run).unwrap();
+        let b = cluster.host("b");
+        b.take_over_run(run).unwrap();
+        assert_eq!(b.run_info(run).unwrap().status, RunStatus::Active);
+        assert_eq!(
+            store_of(cluster).run(run).unwrap().unwrap().status,
+            StoredRunStatus::Active
+        );
+        b.put(run, b"k", b"v").unwrap();
+        b.end_run(run).unwrap();
+    });
+}
+
+#[test]
 fn what_shared_mode_does_not_offer_yet_is_refused_by_name() {
     on_shared_backends(|cluster| {
         let db = cluster.host("a");
@@ -457,6 +490,10 @@ fn what_shared_mode_does_not_offer_yet_is_refused_by_name() {
         db.end_run(run).unwrap();
         assert!(matches!(
             db.delete_run(run),
+            Err(Error::SharedModeUnsupported { .. })
+        ));
+        assert!(matches!(
+            db.set_run_tags(run, ["late"]),
             Err(Error::SharedModeUnsupported { .. })
         ));
         assert!(matches!(

@@ -30,7 +30,7 @@ mod shipper;
 mod types;
 
 pub use mem_store::{MemStore, MemStoreFault};
-pub use shipper::{Shipper, ShipperOptions};
+pub use shipper::{Shipper, ShipperOptions, Ticket};
 pub use types::{
     BeginRun, CatchUp, CommitId, CommitOutcome, CommitRecord, CommitRequest, GcReport, RemoteError,
     RemoteResult, RemoteRunQuery, RemoteView, RemoteWrite, RunRow, RunStart, RunUpdate,

@@ -46,6 +46,11 @@ impl Default for ShipperOptions {
     }
 }
 
+/// A queued commit, to wait for with [`Shipper::wait`].
+#[derive(Debug)]
+#[must_use = "a queued commit's outcome is known only by waiting for it"]
+pub struct Ticket(u64);
+
 /// The shipping thread and its queue. Dropping it sends what is queued, then stops the thread.
 pub struct Shipper {
     shared: Arc<Shared>,
@@ -115,6 +120,14 @@ impl Shipper {
 
     /// Queues `request`, waits until its batch has been sent, and returns its outcome.
     pub fn commit(&self, request: CommitRequest) -> RemoteResult<CommitOutcome> {
+        let ticket = self.enqueue(request)?;
+        self.wait(ticket)
+    }
+
+    /// Queues `request` and returns at once; [`Shipper::wait`] returns its outcome. Commits are
+    /// sent in the order they are queued, so of two commits of one agent queued one after the
+    /// other by this shipper, the first gets the lower version.
+    pub fn enqueue(&self, request: CommitRequest) -> RemoteResult<Ticket> {
         let mut state = self.shared.lock();
         if let Some(why) = &state.poisoned {
             return Err(RemoteError::Poisoned(why.clone()));
@@ -126,6 +139,14 @@ impl Shipper {
         state.next_ticket += 1;
         state.queue.push_back((ticket, request));
         self.shared.work.notify_one();
+        Ok(Ticket(ticket))
+    }
+
+    /// Waits until the batch of the commit `ticket` names has been sent; its outcome.
+    #[allow(clippy::needless_pass_by_value)] // Taken, so that each ticket is waited for once.
+    pub fn wait(&self, ticket: Ticket) -> RemoteResult<CommitOutcome> {
+        let Ticket(ticket) = ticket;
+        let mut state = self.shared.lock();
         loop {
             if let Some(finished) = state.finished.remove(&ticket) {
                 return match finished {
@@ -205,7 +226,8 @@ impl Shared {
     fn ship_until_closed(&self) {
         while let Some(batch) = self.next_batch() {
             let (tickets, requests): (Vec<u64>, Vec<CommitRequest>) = batch.into_iter().unzip();
-            let result = self.send(&requests);
+            let sent = self.send(&requests);
+            let result = sent.result;
             let mut state = self.lock();
             state.batches += 1;
             match result {
@@ -222,8 +244,11 @@ impl Shared {
                     );
                     poison(&mut state, &tickets, &why);
                 }
-                Err(RemoteError::Store(why)) => {
-                    // Refused as a whole: nothing was applied, so later commits may still go.
+                Err(RemoteError::Store(why) | RemoteError::Unavailable(why))
+                    if !sent.maybe_applied =>
+                {
+                    // Refused as a whole, or never reached the store: nothing was applied, so
+                    // later commits may still go.
                     for ticket in tickets {
                         state
                             .finished
@@ -278,17 +303,32 @@ impl Shared {
     }
 
     /// Sends a batch, and again while its outcome is unknown, for up to `retry_for`.
-    fn send(&self, requests: &[CommitRequest]) -> RemoteResult<Vec<CommitOutcome>> {
+    fn send(&self, requests: &[CommitRequest]) -> Sent {
         let started = Instant::now();
+        let mut maybe_applied = false;
         loop {
-            match self.store.commit_batch(requests) {
-                Err(RemoteError::OutcomeUnknown(why) | RemoteError::Unavailable(why))
+            let result = self.store.commit_batch(requests);
+            let why = match &result {
+                Err(RemoteError::OutcomeUnknown(why)) => {
+                    maybe_applied = true;
+                    why
+                }
+                Err(RemoteError::Unavailable(why)) => why,
+                _ => "",
+            };
+            match result {
+                Err(RemoteError::OutcomeUnknown(_) | RemoteError::Unavailable(_))
                     if started.elapsed() < self.options.retry_for =>
                 {
                     tracing::warn!("in-mem shipper: resending a batch after: {why}");
                     std::thread::sleep(self.options.retry_pause);
                 }
-                other => return other,
+                other => {
+                    return Sent {
+                        result: other,
+                        maybe_applied,
+                    };
+                }
             }
         }
     }
@@ -308,4 +348,12 @@ fn poison(state: &mut State, tickets: &[u64], why: &str) {
             .insert(ticket, Finished::Poisoned(why.clone()));
     }
     state.poisoned = Some(why);
+}
+
+/// What sending a batch (and resending it) came to.
+struct Sent {
+    result: RemoteResult<Vec<CommitOutcome>>,
+    /// Whether some send had an unknown outcome: the batch may be applied whatever the last
+    /// send said, so a refusal then is not proof that nothing was.
+    maybe_applied: bool,
 }

@@ -22,6 +22,8 @@ struct GatedStore {
     /// Batches that reached the gate.
     arrived: AtomicUsize,
     sizes: Mutex<Vec<usize>>,
+    /// Errors the next batches get instead of reaching the store, in order.
+    failures: Mutex<std::collections::VecDeque<RemoteError>>,
 }
 
 impl GatedStore {
@@ -32,7 +34,13 @@ impl GatedStore {
             opened: Condvar::new(),
             arrived: AtomicUsize::new(0),
             sizes: Mutex::new(Vec::new()),
+            failures: Mutex::new(std::collections::VecDeque::new()),
         }
+    }
+
+    /// The next batch gets `error` without reaching the store.
+    fn fail_next(&self, error: RemoteError) {
+        self.failures.lock().expect("failures").push_back(error);
     }
 
     fn hold(&self) {
@@ -86,6 +94,9 @@ impl RemoteStore for GatedStore {
                 .0;
         }
         drop(held);
+        if let Some(error) = self.failures.lock().expect("failures").pop_front() {
+            return Err(error);
+        }
         self.sizes.lock().expect("sizes").push(batch.len());
         self.inner.commit_batch(batch)
     }
@@ -267,6 +278,54 @@ fn a_refused_batch_fails_its_commits_and_later_ones_still_go() {
         .commit(request(&agent, run, epoch + 1, 1))
         .expect("an outcome");
     assert_eq!(fenced, CommitOutcome::Fenced { current: epoch });
+    let next = shipper
+        .commit(request(&agent, run, epoch, 2))
+        .expect("commit");
+    assert_eq!(next.version(), Some(Version::new(1)));
+}
+
+#[test]
+fn a_batch_refused_after_a_send_with_an_unknown_outcome_poisons_the_shipper() {
+    let store = Arc::new(GatedStore::new());
+    let (agent, run, epoch) = begun(&*store);
+    let shipper = Shipper::start(store.clone(), ShipperOptions::default()).expect("start");
+    // The first send may have landed; the resend's refusal does not prove it did not.
+    store.fail_next(RemoteError::OutcomeUnknown("connection lost".into()));
+    store.fail_next(RemoteError::Store("refused".into()));
+    assert!(matches!(
+        shipper.commit(request(&agent, run, epoch, 1)),
+        Err(RemoteError::OutcomeUnknown(_))
+    ));
+    assert!(shipper.poisoned().is_some());
+    assert!(matches!(
+        shipper.commit(request(&agent, run, epoch, 2)),
+        Err(RemoteError::Poisoned(_))
+    ));
+}
+
+#[test]
+fn a_store_unreachable_for_the_whole_retry_window_refuses_the_batch_without_poisoning() {
+    let store = Arc::new(GatedStore::new());
+    let (agent, run, epoch) = begun(&*store);
+    let shipper = Shipper::start(
+        store.clone(),
+        ShipperOptions {
+            retry_for: Duration::from_millis(50),
+            retry_pause: Duration::from_millis(5),
+            ..ShipperOptions::default()
+        },
+    )
+    .expect("start");
+    for _ in 0..1_000 {
+        store.fail_next(RemoteError::Unavailable("connection refused".into()));
+    }
+    // Nothing reached the store: the commit fails, and the shipper goes on.
+    assert!(matches!(
+        shipper.commit(request(&agent, run, epoch, 1)),
+        Err(RemoteError::Store(_))
+    ));
+    assert!(shipper.poisoned().is_none());
+    store.failures.lock().expect("failures").clear();
     let next = shipper
         .commit(request(&agent, run, epoch, 2))
         .expect("commit");

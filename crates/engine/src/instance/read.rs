@@ -47,7 +47,7 @@ impl Instance {
     /// The view of `run` now: the agent's memory at its start snapshot plus its own writes (and
     /// a fork's ancestors' up to the fork points).
     pub fn view_of(&self, run: &RunState) -> ReadView {
-        view_at(run, self.visible_for(&run.agent.id), true)
+        view_at(run, self.visible_for_run(run), true)
     }
 
     /// The newest version of `key` (a full encoded key) that `view` of `run` sees, tombstones

@@ -34,10 +34,29 @@ impl Instance {
 
     /// Calls `f` with `run`'s state (from the calling thread's cache when it can).
     pub fn with_run<T>(&self, run: RunId, f: impl FnOnce(&RunState) -> Result<T>) -> Result<T> {
-        if self.shared().is_some() {
-            self.run_state(run)?;
+        if self.shared().is_none() {
+            return self.runs.with(run, &|key| self.read_current(key), f);
         }
-        self.runs.with(run, &|key| self.read_current(key), f)
+        // In shared mode a run begun on another host is loaded from the store when first named;
+        // `f` is called at most once either way.
+        let called = std::cell::Cell::new(false);
+        let mut f = Some(f);
+        let mut call = |state: &RunState| {
+            called.set(true);
+            match f.take() {
+                Some(f) => f(state),
+                None => Err(Error::UnknownRun { run }),
+            }
+        };
+        match self
+            .runs
+            .with(run, &|key| self.read_current(key), &mut call)
+        {
+            Err(Error::UnknownRun { .. }) if !called.get() && self.load_run(run)? => {
+                self.runs.with(run, &|key| self.read_current(key), call)
+            }
+            done => done,
+        }
     }
 
     /// `run`'s state: the live one, or one rebuilt from an ended run's record. In shared mode
@@ -70,17 +89,22 @@ impl Instance {
             self.wal()?;
         }
         let record_lifecycle = lifecycle.clone();
-        let state = self.runs.begin(
-            run,
-            agent,
-            origin,
-            lifecycle,
-            || self.visible_for(agent),
-            || self.swept_horizon(),
-        )?;
+        let state = self
+            .runs
+            .begin(
+                run,
+                agent,
+                origin,
+                lifecycle,
+                || self.visible_for(agent),
+                || self.swept_horizon(),
+            )
+            .inspect_err(|_| self.abandon_in_store(run))?;
         let result = self.write_run_record(&state, &record_lifecycle, wait);
-        if result.is_err() && on_failure == OnLogFailure::Forget {
+        if result.is_err() && (on_failure == OnLogFailure::Forget || self.shared().is_some()) {
+            // A shared run without its record could not be found by any host: it goes.
             self.runs.abort_begin(&state);
+            self.abandon_in_store(run);
         }
         result
     }
@@ -152,11 +176,11 @@ impl Instance {
             next.ended_at = Some(now);
             next.error.clone_from(&error);
         }
-        // In shared mode the store's status says whether the run takes commits: it becomes
-        // Active before the record is written, and anything else after.
+        // In shared mode the store takes commits (the record too) only from an Active run: a
+        // paused one is made Active first, and the new status is set after the record.
         let shared = self.shared();
-        if let Some(shared) = shared.filter(|_| to == RunStatus::Active) {
-            shared.set_status(run, stored_status(to), None)?;
+        if let Some(shared) = shared.filter(|_| from != RunStatus::Active) {
+            shared.set_status(run, stored_status(RunStatus::Active), None)?;
         }
         self.write_run_record(&state, &next, wait)?;
         if let Some(shared) = shared.filter(|_| to != RunStatus::Active) {
@@ -181,10 +205,28 @@ impl Instance {
         let mut next = lifecycle.clone();
         change(&mut next);
         next.updated_at = self.clock.now();
-        self.write_run_record(&state, &next, wait)?;
         let retagged = next.tags != lifecycle.tags;
-        if let Some(shared) = self.shared().filter(|_| retagged) {
-            shared.set_tags(run, next.tags.clone())?;
+        if let Some(shared) = self.shared() {
+            // The store takes the record only from an Active run (see `transition_run`); an
+            // ended run takes nothing, and its owner has let it go.
+            if lifecycle.status.is_terminal() {
+                return Err(Error::SharedModeUnsupported {
+                    operation: "changing an ended run's tags or metadata",
+                });
+            }
+            let paused = lifecycle.status == RunStatus::Paused;
+            if paused {
+                shared.set_status(run, stored_status(RunStatus::Active), None)?;
+            }
+            self.write_run_record(&state, &next, wait)?;
+            if paused {
+                shared.set_status(run, stored_status(RunStatus::Paused), None)?;
+            }
+            if retagged {
+                shared.set_tags(run, next.tags.clone())?;
+            }
+        } else {
+            self.write_run_record(&state, &next, wait)?;
         }
         *lifecycle = next;
         if retagged {
@@ -267,7 +309,7 @@ impl Instance {
 }
 
 /// The status the store keeps for `status`.
-fn stored_status(status: RunStatus) -> in_mem_remote::StoredRunStatus {
+pub(super) fn stored_status(status: RunStatus) -> in_mem_remote::StoredRunStatus {
     use in_mem_remote::StoredRunStatus as Stored;
     match status {
         RunStatus::Active => Stored::Active,

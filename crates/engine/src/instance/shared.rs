@@ -15,18 +15,20 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use in_mem_core_types::{AgentId, Key, RunId, TypeTag, Version};
-use in_mem_durability::{DataDir, ReplayRejected};
+use in_mem_durability::{DataDir, ReplayRejected, WaitFor};
 use in_mem_remote::{
     BeginRun, CommitId, CommitOutcome, CommitRequest, RemoteError, RemoteStore, RemoteWrite,
+    StoredRunStatus, Ticket,
 };
 use in_mem_storage::{Memtable, Mutation, MutationKind};
 
+use super::runs::stored_status;
 use super::{Instance, Refreshed};
 use crate::checkpoint::Checkpoints;
 use crate::error::{Error, Result};
 use crate::options::OpenOptions;
 use crate::recovery::{Log, RecoveryReport, recover_run_record};
-use crate::runs::{Lifecycle, Origin, PinPolicy, RunRegistry, RunState};
+use crate::runs::{Lifecycle, Origin, PinPolicy, RunRegistry, RunState, RunStatus};
 use crate::shared::{AgentCache, RemoteOptions, SharedLog};
 use crate::version_times::RecoveredTimes;
 use crate::write::{PendingOp, PendingWrite, ReadCheck, describe_key, mutation};
@@ -101,6 +103,18 @@ impl Instance {
         }
     }
 
+    /// [`Instance::visible_for`] `run`'s agent, without a lookup by name after the first.
+    pub(crate) fn visible_for_run(&self, run: &RunState) -> Version {
+        match self.shared() {
+            Some(shared) => run
+                .agent
+                .cache
+                .get_or_init(|| shared.agent(&run.agent.id))
+                .visible(),
+            None => self.memtable.versions().visible(),
+        }
+    }
+
     /// [`Instance::visible_for`] the agent of an encoded key.
     pub(super) fn visible_for_key(&self, key: &[u8]) -> Version {
         if self.shared().is_none() {
@@ -140,6 +154,17 @@ impl Instance {
         shared.own(run, start.epoch);
         let cache = shared.agent(agent);
         self.catch_up(shared, &cache, start.snapshot.max(cache.highest()))
+            .inspect_err(|_| self.abandon_in_store(run))
+    }
+
+    /// Shared mode: a run registered in the store that could not be begun here is cancelled
+    /// there (best effort: if that fails too, its lease runs out and it reads Interrupted).
+    pub(super) fn abandon_in_store(&self, run: RunId) {
+        let Some(shared) = self.shared() else { return };
+        if let Err(e) = shared.set_status(run, StoredRunStatus::Cancelled, None) {
+            tracing::warn!(%run, error = %e, "could not cancel a run that failed to begin");
+        }
+        shared.disown(run);
     }
 
     /// Commits `writes` of `run` through the shipper (see the module docs).
@@ -151,6 +176,12 @@ impl Instance {
         reads: &[ReadCheck],
     ) -> Result<Version> {
         let epoch = shared.epoch(run.id)?;
+        let cache = Arc::clone(run.agent.cache.get_or_init(|| shared.agent(&run.agent.id)));
+        if cache.highest() > cache.visible() {
+            // An earlier commit's catch-up failed: the run's view lacks writes below its newest,
+            // so validating against it now could pass a stale read.
+            self.catch_up(shared, &cache, cache.highest())?;
+        }
         let request = CommitRequest {
             agent: run.agent.id.clone(),
             run: run.id,
@@ -159,43 +190,63 @@ impl Instance {
             writes: writes.iter().map(remote_write).collect::<Result<_>>()?,
         };
         let placeholder = shared.placeholder();
-        {
+        let ticket = {
             let mut pending = run.pending();
             self.validate(run, &pending, reads)?;
+            // Queued under the lock: the run's commits reach the store, and get their versions,
+            // in the order they were validated and registered here, so the newest entry of a key
+            // in the pending map is always its newest commit (as in embedded mode).
+            let ticket = shared.shipper.enqueue(request)?;
             for write in writes {
                 pending.insert(Arc::clone(&write.key), placeholder);
             }
-        }
-        let shipped = self.ship(shared, run, epoch, writes, request);
-        // The placeholders go once the commit is refused, or applied and visible to the run;
-        // they stay if it may be in the store but not in the memtable (its run's transactions
-        // that read those keys then fail validation rather than miss the write).
-        if !matches!(shipped, Err(Shipped::Unapplied(_))) {
-            let mut pending = run.pending();
-            for write in writes {
-                if pending.get(&write.key) == Some(&placeholder) {
+            ticket
+        };
+        let shipped = self.ship(shared, run, &cache, epoch, writes, ticket);
+        let mut pending = run.pending();
+        for write in writes {
+            if pending.get(&write.key) != Some(&placeholder) {
+                continue;
+            }
+            match &shipped {
+                // Refused, or applied and visible to the run: nothing left to guard.
+                Shipped::Visible(_) | Shipped::Refused(_) => {
                     pending.remove(&write.key);
                 }
+                // In the memtable but not yet visible to the run (a catch-up failed): the key's
+                // entry names the commit's version, which a later catch-up makes visible.
+                Shipped::Invisible(version) => {
+                    pending.insert(Arc::clone(&write.key), *version);
+                }
+                // Perhaps in the store, not here: reads of these keys fail validation (they
+                // cannot match a stand-in) rather than miss the write. The shipper refuses every
+                // later commit after such an outcome, so nothing can depend on it.
+                Shipped::Unknown(_) => {}
             }
         }
-        shipped.map_err(Shipped::into_error)
+        drop(pending);
+        match shipped {
+            Shipped::Visible(version) | Shipped::Invisible(version) => Ok(version),
+            Shipped::Refused(e) | Shipped::Unknown(e) => Err(e),
+        }
     }
 
+    /// Waits for the commit `ticket` names and applies it; see `commit_shared`.
     fn ship(
         &self,
         shared: &SharedLog,
         run: &RunState,
+        cache: &AgentCache,
         epoch: u64,
         writes: &[PendingWrite],
-        request: CommitRequest,
-    ) -> Result<Version, Shipped> {
-        let cache = shared.agent(&run.agent.id);
-        let outcome = shared.shipper.commit(request).map_err(|e| match e {
-            RemoteError::OutcomeUnknown(_) | RemoteError::Poisoned(_) => {
-                Shipped::Unapplied(e.into())
-            }
-            _ => Shipped::Refused(e.into()),
-        })?;
+        ticket: Ticket,
+    ) -> Shipped {
+        let outcome = match shared.shipper.wait(ticket) {
+            Ok(outcome) => outcome,
+            Err(e @ RemoteError::OutcomeUnknown(_)) => return Shipped::Unknown(e.into()),
+            // Refused whole, never sent, or not sent after an earlier batch's unknown outcome.
+            Err(e) => return Shipped::Refused(e.into()),
+        };
         let version = match outcome {
             CommitOutcome::Committed { version, timestamp } => {
                 let mutations: Vec<Mutation> =
@@ -210,36 +261,46 @@ impl Instance {
             // Sent again after a lost reply: catch-up reads what the first send wrote.
             CommitOutcome::AlreadyCommitted { version } => version,
             CommitOutcome::Fenced { current } => {
-                return Err(Shipped::Refused(
+                // Another host owns the run now: its records, which catch-up brings, say what
+                // the run has become.
+                shared.disown(run.id);
+                return Shipped::Refused(
                     RemoteError::Fenced {
                         run: run.id,
                         held: epoch,
                         current,
                     }
                     .into(),
-                ));
+                );
             }
             CommitOutcome::RunNotWritable => {
-                return Err(Shipped::Refused(why_not_writable(shared, run.id)));
+                return Shipped::Refused(why_not_writable(shared, run.id));
             }
             CommitOutcome::CreateOnlyExists { key } => {
-                return Err(Shipped::Refused(Error::Immutable {
+                return Shipped::Refused(Error::Immutable {
                     key: describe_key(&key),
-                }));
+                });
             }
         };
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            match self.catch_up(shared, &cache, version) {
-                Ok(()) => return Ok(version),
-                Err(e) if tries >= CATCH_UP_TRIES => return Err(Shipped::Unapplied(e)),
+        for attempt in 1..=CATCH_UP_TRIES {
+            match self.catch_up(shared, cache, version) {
+                Ok(()) => return Shipped::Visible(version),
                 Err(e) => {
-                    tracing::warn!(error = %e, "catching up after a commit failed; trying again");
-                    std::thread::sleep(Duration::from_millis(100));
+                    tracing::warn!(
+                        attempt,
+                        error = %e,
+                        "catching up after a commit failed; the run will see its write once a \
+                         later catch-up succeeds"
+                    );
+                    if attempt < CATCH_UP_TRIES {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
                 }
             }
         }
+        // Committed and acknowledged: the write is in the store and the memtable, and the
+        // next commit of the agent (or `refresh`) catches up first.
+        Shipped::Invisible(version)
     }
 
     /// Fills `cache`'s agent in the memtable with every commit through `through` (other hosts'
@@ -251,16 +312,15 @@ impl Instance {
         cache: &AgentCache,
         through: Version,
     ) -> Result<()> {
-        if cache.visible() >= through {
-            return Ok(());
-        }
-        let mut applying = cache.applying();
         let after = cache.visible();
         if after >= through {
             return Ok(());
         }
+        // Fetched without the lock, so that this host's own commits of the agent are applied
+        // meanwhile; whatever they (or a concurrent catch-up) applied first is skipped below.
         let found = shared.store.catch_up(&cache.agent, after, through)?;
         found.check_dense(&cache.agent, after, through)?;
+        let mut applying = cache.applying();
         let mut versions = found.versions.into_iter().peekable();
         let mut touched = Vec::new();
         for commit in &found.commits {
@@ -353,27 +413,35 @@ impl Instance {
         let start = shared.store.take_over_run(run, &shared.host)?;
         let cache = shared.agent(&row.agent);
         let clock = shared.store.clock(&row.agent)?;
+        // If this fails, the store's takeover stands and taking over again recovers (at the
+        // next epoch).
         self.catch_up(shared, &cache, clock.max(cache.highest()))?;
-        // Its state as its newest record says (Active: the store made it so), now owned here.
+        // Its state as its newest record says, now owned here.
         self.runs.refreshed(run, &|key| self.read_newest(key))?;
         shared.own(run, start.epoch);
+        let status = self.run_state(run)?.info().status;
+        if status.is_terminal() {
+            // Its former owner wrote the ending record and died before the store heard of it:
+            // the store is told now, and the run stays ended.
+            shared.set_status(run, stored_status(status), None)?;
+        } else if status != RunStatus::Active {
+            // The store made it Active: so does its record.
+            self.transition_run(run, RunStatus::Active, None, WaitFor::Synced)?;
+        }
         Ok(())
     }
 }
 
-/// How a shipped commit failed: refused (nothing written), or possibly written but not applied
-/// here.
+/// What became of a shipped commit.
 enum Shipped {
+    /// Committed, and visible to its run.
+    Visible(Version),
+    /// Committed and in the memtable, but a commit of another host below it is not yet.
+    Invisible(Version),
+    /// Refused: nothing was written.
     Refused(Error),
-    Unapplied(Error),
-}
-
-impl Shipped {
-    fn into_error(self) -> Error {
-        match self {
-            Shipped::Refused(e) | Shipped::Unapplied(e) => e,
-        }
-    }
+    /// Perhaps committed: the outcome was lost.
+    Unknown(Error),
 }
 
 /// One write as the store takes it.

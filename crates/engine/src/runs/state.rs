@@ -24,6 +24,8 @@ pub(crate) struct Agent {
     pub encoded: Box<[u8]>,
     /// Encoded prefix of the agent's KV memory; a KV key is this plus the user key.
     pub kv_prefix: Arc<[u8]>,
+    /// Shared mode: the agent's cache state, found once (reads need its version counter).
+    pub cache: std::sync::OnceLock<Arc<crate::shared::AgentCache>>,
 }
 
 impl Agent {
@@ -35,6 +37,7 @@ impl Agent {
             id,
             encoded: encoded.into_boxed_slice(),
             kv_prefix: kv_prefix.into(),
+            cache: std::sync::OnceLock::new(),
         }
     }
 }

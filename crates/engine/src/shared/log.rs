@@ -68,6 +68,11 @@ impl SharedLog {
         lock(&self.owned).insert(run, epoch);
     }
 
+    /// Forgets that this host owns `run` (another host took it over, or it ended).
+    pub fn disown(&self, run: RunId) {
+        lock(&self.owned).remove(&run);
+    }
+
     /// Whether this host owns `run`.
     pub fn owns(&self, run: RunId) -> bool {
         lock(&self.owned).contains_key(&run)
