@@ -192,6 +192,30 @@ impl Cluster {
         }
     }
 
+    /// Transactions per second of pgbench running `script` (one client, prepared statements,
+    /// `seconds` long), as pgbench reports them.
+    pub fn pgbench_tps(&self, script: &std::path::Path, seconds: u32) -> Result<f64, String> {
+        let port = self.port.to_string();
+        let out = Command::new(self.bin.join("pgbench"))
+            .args(["-n", "-M", "prepared", "-c", "1", "-h", "127.0.0.1", "-p", &port])
+            .args(["-U", "postgres", "-T", &seconds.to_string(), "-f"])
+            .arg(script)
+            .arg("postgres")
+            .output()
+            .map_err(|e| format!("cannot run pgbench: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .find_map(|line| line.strip_prefix("tps = "))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|tps| tps.parse().ok())
+            .ok_or_else(|| {
+                format!(
+                    "pgbench printed no rate: {text}{}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            })
+    }
+
     /// SIGKILL of the postmaster: the server gone at once, as in a crash of its machine.
     pub fn kill(&self) -> Result<(), String> {
         let pid_file = std::fs::read_to_string(self.data().join("postmaster.pid"))
