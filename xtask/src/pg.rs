@@ -1,9 +1,10 @@
 //! `cargo xtask pg-test`: starts a private PostgreSQL (a fresh cluster in a temporary directory,
 //! on a free loopback port, as the `postgres` user when run as root, since `initdb` refuses
-//! root), runs the tests of `crates/pg` and the engine's backend suite
-//! (`crates/engine/tests/backends.rs`) against it with `INMEM_PG_REQUIRED=1` (so that none of
-//! them can skip), and stops and removes the cluster, whatever the tests did; then runs the
-//! failover drill (`pg_failover.rs`) on a primary with a synchronous standby of its own.
+//! root), runs against it, with `INMEM_PG_REQUIRED=1` so that none of them can skip, the tests
+//! of `crates/pg`, the engine's backend suite and model test (`crates/engine/tests/backends.rs`,
+//! `backend_model.rs`) and the umbrella's `connect` test; stops and removes the cluster, whatever
+//! the tests did; then runs the failover drill (`pg_failover.rs`) on a primary with a
+//! synchronous standby of its own, and the two-host drill (`pg_hosts.rs`).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -34,13 +35,25 @@ fn tests() -> Result<(), String> {
                 "-p",
                 "in-mem-engine",
                 "-E",
-                "package(in-mem-pg) | binary(backends)",
+                "package(in-mem-pg) | binary(backends) | binary(backend_model)",
             ],
             &env,
         )
     } else {
-        cargo(&["test", "-p", "in-mem-pg"], &env)
-            .and_then(|()| cargo(&["test", "-p", "in-mem-engine", "--test", "backends"], &env))
+        cargo(&["test", "-p", "in-mem-pg"], &env).and_then(|()| {
+            cargo(
+                &[
+                    "test",
+                    "-p",
+                    "in-mem-engine",
+                    "--test",
+                    "backends",
+                    "--test",
+                    "backend_model",
+                ],
+                &env,
+            )
+        })
     }
     // `Database::connect` itself, through the umbrella's `postgres` feature.
     .and_then(|()| {
@@ -197,7 +210,17 @@ impl Cluster {
     pub fn pgbench_tps(&self, script: &std::path::Path, seconds: u32) -> Result<f64, String> {
         let port = self.port.to_string();
         let out = Command::new(self.bin.join("pgbench"))
-            .args(["-n", "-M", "prepared", "-c", "1", "-h", "127.0.0.1", "-p", &port])
+            .args([
+                "-n",
+                "-M",
+                "prepared",
+                "-c",
+                "1",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+            ])
             .args(["-U", "postgres", "-T", &seconds.to_string(), "-f"])
             .arg(script)
             .arg("postgres")

@@ -10,109 +10,15 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
 
+mod backend_kit;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use in_mem_core_types::{AgentId, RunId, Value};
+use backend_kit::{on_every_backend, on_shared_backends, store_of};
+use in_mem_core_types::{AgentId, Value};
 use in_mem_engine::remote::{MemStore, MemStoreFault, RemoteError, RemoteStore, StoredRunStatus};
-use in_mem_engine::{
-    Database, DurabilityMode, Error, RemoteOptions, RetryPolicy, RunOptions, RunStatus,
-};
-use in_mem_pg::{PgOptions, PgStore};
-
-/// Where the database lives.
-#[derive(Debug, Clone)]
-enum Backend {
-    Embedded,
-    Mem,
-    Pg { url: String },
-}
-
-/// One database as every host sees it.
-struct Cluster {
-    backend: Backend,
-    dir: Option<tempfile::TempDir>,
-    mem: Option<Arc<MemStore>>,
-    /// The PostgreSQL schema of this test (one per test, so tests run side by side).
-    schema: String,
-}
-
-impl Cluster {
-    fn new(backend: Backend) -> Self {
-        Cluster {
-            dir: matches!(backend, Backend::Embedded).then(|| tempfile::tempdir().unwrap()),
-            mem: matches!(backend, Backend::Mem).then(|| Arc::new(MemStore::new())),
-            schema: format!("t_{}", RunId::new().to_string().replace('-', "_")),
-            backend,
-        }
-    }
-
-    fn shared(&self) -> bool {
-        !matches!(self.backend, Backend::Embedded)
-    }
-
-    /// A handle as host `name` (in embedded mode, another handle on the one directory).
-    fn host(&self, name: &str) -> Database {
-        let options = RemoteOptions::new("")
-            .host_id(format!("{name}-{}", self.schema))
-            .lease_ttl(Duration::from_secs(5));
-        match &self.backend {
-            Backend::Embedded => {
-                Database::open_with_mode(self.dir.as_ref().unwrap().path(), DurabilityMode::Strict)
-                    .unwrap()
-            }
-            Backend::Mem => {
-                let store: Arc<dyn RemoteStore> = self.mem.clone().unwrap();
-                Database::connect_store(store, options).unwrap()
-            }
-            Backend::Pg { url } => {
-                let pg = PgOptions {
-                    schema: Some(self.schema.clone()),
-                    request_timeout: Duration::from_secs(20),
-                    ..PgOptions::default()
-                };
-                let store = PgStore::connect(url, &pg).expect("connect to the test server");
-                Database::connect_store(Arc::new(store), options).unwrap()
-            }
-        }
-    }
-}
-
-/// The backends to run on: always embedded and `MemStore`; PostgreSQL when a server is named.
-fn backends() -> Vec<Backend> {
-    let mut all = vec![Backend::Embedded, Backend::Mem];
-    match std::env::var("INMEM_PG_URL") {
-        Ok(url) if !url.is_empty() => all.push(Backend::Pg { url }),
-        _ => {
-            assert!(
-                std::env::var_os("INMEM_PG_REQUIRED").is_none(),
-                "INMEM_PG_REQUIRED is set but INMEM_PG_URL is not: run `cargo xtask pg-test`"
-            );
-            eprintln!(
-                "PostgreSQL round skipped: INMEM_PG_URL is not set (`cargo xtask pg-test` \
-                 starts a private PostgreSQL and runs these tests against it)"
-            );
-        }
-    }
-    all
-}
-
-/// Runs `test` on every backend, naming the backend if it fails.
-fn on_every_backend(test: impl Fn(&Cluster)) {
-    for backend in backends() {
-        eprintln!("backend: {backend:?}");
-        test(&Cluster::new(backend));
-    }
-}
-
-/// Runs `test` on the shared-mode backends only.
-fn on_shared_backends(test: impl Fn(&Cluster)) {
-    on_every_backend(|cluster| {
-        if cluster.shared() {
-            test(cluster);
-        }
-    });
-}
+use in_mem_engine::{Database, Error, RemoteOptions, RetryPolicy, RunOptions, RunStatus};
 
 fn agent() -> AgentId {
     AgentId::new("tenant", "app", "agent")
@@ -566,22 +472,4 @@ fn options_that_cannot_work_are_refused() {
         Database::connect_store(store, nameless),
         Err(Error::InvalidOptions { .. })
     ));
-}
-
-/// A second connection to the cluster's store, to look at it directly.
-fn store_of(cluster: &Cluster) -> Arc<dyn RemoteStore> {
-    match &cluster.backend {
-        Backend::Mem => cluster.mem.clone().unwrap(),
-        Backend::Pg { url } => Arc::new(
-            PgStore::connect(
-                url,
-                &PgOptions {
-                    schema: Some(cluster.schema.clone()),
-                    ..PgOptions::default()
-                },
-            )
-            .unwrap(),
-        ),
-        Backend::Embedded => unreachable!("embedded mode has no store"),
-    }
 }

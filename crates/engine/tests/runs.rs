@@ -90,6 +90,10 @@ fn ended_runs_stay_readable_and_refuse_writes() {
     assert_eq!(db.get(run, b"k").unwrap(), Some(b"v".to_vec()));
     assert!(matches!(db.put(run, b"k", b"w"), Err(Error::RunEnded { run: r }) if r == run));
     assert!(matches!(db.delete(run, b"k"), Err(Error::RunEnded { .. })));
+    assert!(
+        matches!(db.delete(run, b"never-there"), Err(Error::RunEnded { .. })),
+        "a delete of an absent key is refused too"
+    );
     assert!(matches!(db.end_run(run), Err(Error::RunEnded { .. })));
     let info = db.run_info(run).unwrap();
     assert_eq!(info.status, RunStatus::Completed);

@@ -34,8 +34,12 @@ impl Instance {
 
     /// Calls `f` with `run`'s state (from the calling thread's cache when it can).
     pub fn with_run<T>(&self, run: RunId, f: impl FnOnce(&RunState) -> Result<T>) -> Result<T> {
-        if self.shared().is_none() {
+        let Some(shared) = self.shared() else {
             return self.runs.with(run, &|key| self.read_current(key), f);
+        };
+        if !shared.owns(run) {
+            // Loads the run if it is unknown here, and catches its agent up (see `run_state`).
+            self.run_state(run)?;
         }
         // In shared mode a run begun on another host is loaded from the store when first named;
         // `f` is called at most once either way.
@@ -62,6 +66,11 @@ impl Instance {
     /// `run`'s state: the live one, or one rebuilt from an ended run's record. In shared mode
     /// a run this host does not know yet is looked up in the store.
     pub fn run_state(&self, run: RunId) -> Result<Arc<RunState>> {
+        if let Some(shared) = self.shared().filter(|shared| !shared.owns(run)) {
+            // Another host's run (or one this host let go): its newest writes are in the store,
+            // not necessarily in this host's cache yet.
+            self.catch_up_foreign(shared, run)?;
+        }
         match self.runs.get(run, &|key| self.read_current(key)) {
             Err(Error::UnknownRun { .. }) if self.load_run(run)? => {
                 self.runs.get(run, &|key| self.read_current(key))

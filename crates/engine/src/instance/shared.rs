@@ -399,6 +399,33 @@ impl Instance {
         Ok(true)
     }
 
+    /// Shared mode: before a read of `run`, which this host does not own, catches its agent's
+    /// cache up to the store's clock, so that the read sees everything its owner committed
+    /// (a run already ended here needs none: its last writes came before its ending record).
+    /// Loads the run if this host does not know it yet.
+    pub(super) fn catch_up_foreign(&self, shared: &SharedLog, run: RunId) -> Result<()> {
+        let read = |key: &[u8]| self.read_newest(key);
+        let state = match self.runs.get(run, &read) {
+            Err(Error::UnknownRun { .. }) => {
+                // Loading it catches its agent up.
+                self.load_run(run)?;
+                return Ok(());
+            }
+            found => found?,
+        };
+        if state.info().status.is_terminal() {
+            return Ok(());
+        }
+        let cache = Arc::clone(
+            state
+                .agent
+                .cache
+                .get_or_init(|| shared.agent(&state.agent.id)),
+        );
+        let clock = shared.store.clock(&cache.agent)?;
+        self.catch_up(shared, &cache, clock.max(cache.highest()))
+    }
+
     /// Shared mode: makes this host the owner of `run` (Active, Paused, or Interrupted because
     /// its owner's lease ran out); commits of its former owner are refused from now on.
     pub fn take_over_run(&self, run: RunId) -> Result<()> {

@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use dashmap::DashMap;
 use std::time::Duration;
 
 use in_mem_core_types::{AgentId, RunId, Version};
@@ -19,8 +21,9 @@ pub(crate) struct SharedLog {
     /// Group commit at the network boundary: every commit goes through it.
     pub shipper: Shipper,
     pub host: String,
-    /// The runs this host owns, with the epoch it owns each at.
-    owned: Mutex<HashMap<RunId, u64>>,
+    /// The runs this host owns, with the epoch it owns each at (read on every call naming a
+    /// run, so sharded rather than behind one lock).
+    owned: DashMap<RunId, u64>,
     /// Every agent this host has cached something of.
     agents: Mutex<HashMap<AgentId, Arc<AgentCache>>>,
     /// Stand-in versions for writes sent and not yet answered (see `placeholder`).
@@ -40,7 +43,7 @@ impl SharedLog {
             store,
             shipper,
             host,
-            owned: Mutex::new(HashMap::new()),
+            owned: DashMap::new(),
             agents: Mutex::new(HashMap::new()),
             placeholders: AtomicU64::new(u64::MAX),
             lease: Mutex::new(Some(lease)),
@@ -65,23 +68,23 @@ impl SharedLog {
 
     /// Notes that this host owns `run` at `epoch`.
     pub fn own(&self, run: RunId, epoch: u64) {
-        lock(&self.owned).insert(run, epoch);
+        self.owned.insert(run, epoch);
     }
 
     /// Forgets that this host owns `run` (another host took it over, or it ended).
     pub fn disown(&self, run: RunId) {
-        lock(&self.owned).remove(&run);
+        self.owned.remove(&run);
     }
 
     /// Whether this host owns `run`.
     pub fn owns(&self, run: RunId) -> bool {
-        lock(&self.owned).contains_key(&run)
+        self.owned.contains_key(&run)
     }
 
     /// The epoch this host owns `run` at, or [`Error::NotOwner`] naming its owner.
     pub fn epoch(&self, run: RunId) -> Result<u64> {
-        if let Some(&epoch) = lock(&self.owned).get(&run) {
-            return Ok(epoch);
+        if let Some(epoch) = self.owned.get(&run) {
+            return Ok(*epoch);
         }
         let owner = self.store.run(run)?.map_or_else(
             || "(none: the store has no such run)".to_owned(),
@@ -102,7 +105,7 @@ impl SharedLog {
         update.error = error;
         self.store.update_run(&update)?;
         if status.is_ended() {
-            lock(&self.owned).remove(&run);
+            self.owned.remove(&run);
         }
         Ok(())
     }
