@@ -12,8 +12,9 @@
 //!   its oracles and flags are described in `docs/TESTING.md`, "The crash test".
 //! - `cargo xtask pg-test`: the shared-mode tests (`crates/pg`, the engine's backend suite,
 //!   `Database::connect` through the umbrella) against a private PostgreSQL that the task starts
-//!   and stops (`pg.rs`), then the failover drill (`pg_failover.rs`) and the two-host drill
-//!   (`pg_hosts.rs`, whose hosts are `cargo xtask pg-host`).
+//!   and stops (`pg.rs`), then the failover drills (`pg_failover.rs` on the store,
+//!   `pg_failover_db.rs` through `Database`) and the two-host drill (`pg_hosts.rs`, whose hosts
+//!   are `cargo xtask pg-host`).
 //! - `cargo xtask bench [--quick] [--plots]`: in-mem beside redb, fjall, sled, LMDB, `SQLite`
 //!   and the raw `SkipMap` floor (`benches/peers`, a package outside the workspace, so that the
 //!   tests never compile peer crates); see `docs/PERFORMANCE.md`. `cargo xtask bench --remote`:
@@ -26,6 +27,7 @@ mod bench_remote;
 mod crash;
 mod pg;
 mod pg_failover;
+mod pg_failover_db;
 mod pg_hosts;
 mod test_runner;
 #[cfg(test)]

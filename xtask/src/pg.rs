@@ -4,7 +4,8 @@
 //! of `crates/pg`, the engine's backend suite and model test (`crates/engine/tests/backends.rs`,
 //! `backend_model.rs`) and the umbrella's `connect` test; stops and removes the cluster, whatever
 //! the tests did; then runs the failover drill (`pg_failover.rs`) on a primary with a
-//! synchronous standby of its own, and the two-host drill (`pg_hosts.rs`).
+//! synchronous standby of its own, the same through `Database` (`pg_failover_db.rs`), and the
+//! two-host drill (`pg_hosts.rs`).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ use crate::cargo;
 pub fn pg_test() -> Result<(), String> {
     tests()?;
     crate::pg_failover::drill()?;
+    crate::pg_failover_db::drill()?;
     crate::pg_hosts::drill()
 }
 

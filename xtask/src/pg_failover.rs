@@ -37,38 +37,10 @@ struct Acknowledged {
 }
 
 pub fn drill() -> Result<(), String> {
-    let seed = match std::env::var("INMEM_FAILOVER_SEED") {
-        Ok(text) => text
-            .parse()
-            .map_err(|_| format!("INMEM_FAILOVER_SEED={text:?} is not a number"))?,
-        Err(_) => u64::from(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.subsec_nanos()),
-        ),
-    };
+    let seed = seed("INMEM_FAILOVER_SEED")?;
     let kill_after = Duration::from_millis(300 + seed % 1_200);
     eprintln!("failover drill: seed {seed} (INMEM_FAILOVER_SEED={seed} repeats it)");
-    let primary = Cluster::start("primary")?;
-    let standby = Cluster::standby_of(&primary, "s1")?;
-    primary.psql(&[
-        "ALTER SYSTEM SET synchronous_standby_names = 's1'",
-        "SELECT pg_reload_conf()",
-    ])?;
-    wait_for(
-        Duration::from_secs(30),
-        "the standby to be synchronous",
-        || {
-            primary
-                .psql(&["SELECT sync_state FROM pg_stat_replication WHERE application_name = 's1'"])
-                .is_ok_and(|state| state == "sync")
-        },
-    )?;
-    let url = format!(
-        "postgresql://postgres@127.0.0.1:{},127.0.0.1:{}/postgres?target_session_attrs=read-write",
-        primary.port(),
-        standby.port()
-    );
+    let (primary, standby, url) = synchronous_pair("primary")?;
     let store = Arc::new(
         PgStore::connect(
             &url,
@@ -126,6 +98,46 @@ pub fn drill() -> Result<(), String> {
     drop(standby);
     drop(primary);
     Ok(())
+}
+
+/// A primary named `name` with a synchronous standby, and a URL that names both (so that a
+/// client reconnects to whichever of them takes writes).
+pub fn synchronous_pair(name: &str) -> Result<(Cluster, Cluster, String), String> {
+    let primary = Cluster::start(name)?;
+    let standby = Cluster::standby_of(&primary, "s1")?;
+    primary.psql(&[
+        "ALTER SYSTEM SET synchronous_standby_names = 's1'",
+        "SELECT pg_reload_conf()",
+    ])?;
+    wait_for(
+        Duration::from_secs(30),
+        "the standby to be synchronous",
+        || {
+            primary
+                .psql(&["SELECT sync_state FROM pg_stat_replication WHERE application_name = 's1'"])
+                .is_ok_and(|state| state == "sync")
+        },
+    )?;
+    let url = format!(
+        "postgresql://postgres@127.0.0.1:{},127.0.0.1:{}/postgres?target_session_attrs=read-write",
+        primary.port(),
+        standby.port()
+    );
+    Ok((primary, standby, url))
+}
+
+/// The seed of a drill: `variable`'s value, or one from the clock.
+pub fn seed(variable: &str) -> Result<u64, String> {
+    match std::env::var(variable) {
+        Ok(text) => text
+            .parse()
+            .map_err(|_| format!("{variable}={text:?} is not a number")),
+        Err(_) => Ok(u64::from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos()),
+        )),
+    }
 }
 
 /// One writer: its own agent and run, one commit at a time, each resent under the same commit
@@ -231,7 +243,7 @@ fn value(writer: usize, seq: u64) -> Vec<u8> {
     format!("writer {writer} commit {seq}").into_bytes()
 }
 
-fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -> Result<(), String> {
+pub fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -> Result<(), String> {
     let started = Instant::now();
     while !done() {
         if started.elapsed() > limit {

@@ -44,16 +44,7 @@ struct Heard {
 }
 
 pub fn drill() -> Result<(), String> {
-    let seed = match std::env::var("INMEM_HOSTS_SEED") {
-        Ok(text) => text
-            .parse()
-            .map_err(|_| format!("INMEM_HOSTS_SEED={text:?} is not a number"))?,
-        Err(_) => u64::from(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.subsec_nanos()),
-        ),
-    };
+    let seed = crate::pg_failover::seed("INMEM_HOSTS_SEED")?;
     let kill_after = 50 + seed % 250;
     eprintln!("two-host drill: seed {seed} (INMEM_HOSTS_SEED={seed} repeats it)");
     let cluster = Cluster::start("hosts")?;
