@@ -16,9 +16,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backend_kit::{on_every_backend, on_shared_backends, store_of};
-use in_mem_core_types::{AgentId, Value};
+use in_mem_core_types::{AgentId, RunId, Value};
 use in_mem_engine::remote::{MemStore, MemStoreFault, RemoteError, RemoteStore, StoredRunStatus};
-use in_mem_engine::{Database, Error, RemoteOptions, RetryPolicy, RunOptions, RunStatus};
+use in_mem_engine::{
+    At, Database, Error, RemoteOptions, RetryPolicy, RunOptions, RunQuery, RunStatus,
+};
 
 fn agent() -> AgentId {
     AgentId::new("tenant", "app", "agent")
@@ -380,6 +382,75 @@ fn a_paused_run_taken_over_is_active_again_everywhere() {
 }
 
 #[test]
+fn run_queries_find_the_runs_of_every_host() {
+    on_every_backend(|cluster| {
+        let a = cluster.host("a");
+        let b = cluster.host("b");
+        let nightly = a
+            .begin_run_with(RunOptions::new().agent(agent()).tag("nightly"))
+            .unwrap();
+        let other = b
+            .begin_run_with(RunOptions::new().agent(agent()).tag("nightly"))
+            .unwrap();
+        let untagged = b.begin_run_in(&agent()).unwrap();
+        b.end_run(other).unwrap();
+        let c = cluster.host("c");
+        let tagged: Vec<RunId> = c
+            .try_query_runs(&RunQuery::new().tag("nightly"))
+            .unwrap()
+            .into_iter()
+            .map(|info| info.run)
+            .collect();
+        assert_eq!(
+            tagged,
+            vec![nightly, other],
+            "oldest first, from both hosts"
+        );
+        let active: Vec<RunId> = c
+            .query_runs(&RunQuery::new().agent_id(&agent()).status(RunStatus::Active))
+            .into_iter()
+            .map(|info| info.run)
+            .collect();
+        assert_eq!(active, vec![nightly, untagged]);
+    });
+}
+
+#[test]
+fn a_fork_sees_its_parent_up_to_the_fork_point_on_every_host() {
+    on_every_backend(|cluster| {
+        let a = cluster.host("a");
+        let parent = a.begin_run_in(&agent()).unwrap();
+        a.put(parent, b"plan", b"first").unwrap();
+        let fork = a.fork_run(parent, At::Now).unwrap();
+        a.put(parent, b"plan", b"second").unwrap();
+        a.put(fork, b"alternative", b"yes").unwrap();
+        let b = cluster.host("b");
+        for host in [&a, &b] {
+            assert_eq!(host.get(fork, b"plan").unwrap(), Some(b"first".to_vec()));
+            assert_eq!(
+                host.get(fork, b"alternative").unwrap(),
+                Some(b"yes".to_vec())
+            );
+            assert_eq!(host.get(parent, b"plan").unwrap(), Some(b"second".to_vec()));
+            assert_eq!(host.get(parent, b"alternative").unwrap(), None);
+            let info = host.run_info(fork).unwrap();
+            assert_eq!(info.parent, Some(parent));
+        }
+        // Another host forks a run it does not own, at its newest point.
+        let second = b.fork_run(parent, At::Now).unwrap();
+        assert_eq!(b.get(second, b"plan").unwrap(), Some(b"second".to_vec()));
+        b.put(second, b"plan", b"third").unwrap();
+        assert_eq!(a.get(second, b"plan").unwrap(), Some(b"third".to_vec()));
+        assert_eq!(a.get(parent, b"plan").unwrap(), Some(b"second".to_vec()));
+        let diff = a.diff_runs(parent, fork).unwrap();
+        assert!(
+            !diff.kv.is_empty(),
+            "the fork and its parent differ: {diff:?}"
+        );
+    });
+}
+
+#[test]
 fn what_shared_mode_does_not_offer_yet_is_refused_by_name() {
     on_shared_backends(|cluster| {
         let db = cluster.host("a");
@@ -387,10 +458,6 @@ fn what_shared_mode_does_not_offer_yet_is_refused_by_name() {
         db.put(run, b"k", b"v").unwrap();
         assert!(matches!(
             db.checkpoint(),
-            Err(Error::SharedModeUnsupported { .. })
-        ));
-        assert!(matches!(
-            db.fork_run(run, in_mem_engine::At::Now),
             Err(Error::SharedModeUnsupported { .. })
         ));
         db.end_run(run).unwrap();

@@ -207,9 +207,18 @@ impl Database {
     }
 
     /// The runs that match `query`, oldest first (or newest first, if it asks), answered from
-    /// indexes by status, tag, parent, agent and creation time.
+    /// indexes by status, tag, parent, agent and creation time. On a connected database (shared
+    /// mode) the runs every host began are found in the store first; if the store cannot be
+    /// reached, the answer covers the runs this host knows and the failure is logged
+    /// ([`Database::try_query_runs`] returns it instead).
     pub fn query_runs(&self, query: &RunQuery) -> Vec<RunInfo> {
         self.instance.query_runs(query)
+    }
+
+    /// [`Database::query_runs`], returning the error where it would fall back: in shared mode,
+    /// when the runs other hosts began cannot be loaded from the store.
+    pub fn try_query_runs(&self, query: &RunQuery) -> Result<Vec<RunInfo>> {
+        self.instance.try_query_runs(query)
     }
 
     /// How many runs are in each status (every status is present, with 0 if none).

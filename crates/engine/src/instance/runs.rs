@@ -283,8 +283,31 @@ impl Instance {
         Ok(self.run_state(run)?.info())
     }
 
-    /// The runs matching `query`, described, in its order.
+    /// The runs matching `query`, described, in its order. In shared mode, runs other hosts
+    /// began are loaded from the store first; if that fails, the answer covers the runs this
+    /// host knows, and the failure is logged ([`Instance::try_query_runs`] returns it).
     pub fn query_runs(&self, query: &RunQuery) -> Vec<RunInfo> {
+        if let Some(shared) = self.shared()
+            && let Err(e) = self.load_runs_matching(shared, query)
+        {
+            tracing::warn!(
+                error = %e,
+                "could not load the runs of other hosts; answering with the runs this host knows"
+            );
+        }
+        self.known_runs(query)
+    }
+
+    /// [`Instance::query_runs`], failing if shared mode cannot reach the store.
+    pub fn try_query_runs(&self, query: &RunQuery) -> Result<Vec<RunInfo>> {
+        if let Some(shared) = self.shared() {
+            self.load_runs_matching(shared, query)?;
+        }
+        Ok(self.known_runs(query))
+    }
+
+    /// The runs the registry knows that match `query`.
+    fn known_runs(&self, query: &RunQuery) -> Vec<RunInfo> {
         self.runs
             .query(query)
             .into_iter()

@@ -52,10 +52,13 @@ impl Instance {
             ended_retention: options.ended_run_retention,
             interrupted_grace: options.interrupted_run_grace,
         };
+        let runs = RunRegistry::new(policy);
+        // Nothing to recover: the registry keeps its indexes in step from the first run on.
+        runs.finish_recovery(options.clock.now(), &|_| None, true)?;
         Ok(Arc::new(Instance {
             path,
             memtable: Memtable::new(Version::ZERO),
-            runs: RunRegistry::new(policy),
+            runs,
             clock: Arc::clone(&options.clock),
             history: options.history,
             version_times: RecoveredTimes::new(options.clock.now()).finish(),
@@ -135,17 +138,16 @@ impl Instance {
         origin: &Origin,
         lifecycle: &Lifecycle,
     ) -> Result<()> {
-        if origin.fork_point.is_some() {
-            return Err(Error::SharedModeUnsupported {
-                operation: "forking a run",
-            });
-        }
         if let Some(parent) = origin.parent {
             // A parent begun on another host becomes known here first.
             self.load_run(parent)?;
         }
+        // A fork is O(1) here too: the store records its parent and fork point, and its view
+        // (its parent's snapshot, the parent's writes up to the fork point, then its own) is
+        // read from the agent's versions as they are, which catch-up brings into this cache.
         let mut begin = BeginRun::new(agent.clone(), run, shared.host.clone());
         begin.parent = origin.parent;
+        begin.fork_point = origin.fork_point;
         begin.tags.clone_from(&lifecycle.tags);
         if lifecycle.metadata != in_mem_core_types::Value::Null {
             begin.metadata = Some(lifecycle.metadata.encode()?);
@@ -424,6 +426,29 @@ impl Instance {
         );
         let clock = shared.store.clock(&cache.agent)?;
         self.catch_up(shared, &cache, clock.max(cache.highest()))
+    }
+
+    /// Shared mode: makes every run the store has that may match `query` known here (each of
+    /// their agents caught up to the store's clock, which registers their records).
+    pub(super) fn load_runs_matching(
+        &self,
+        shared: &SharedLog,
+        query: &crate::runs::RunQuery,
+    ) -> Result<()> {
+        let mut agents: Vec<AgentId> = shared
+            .store
+            .runs(&query.in_store())?
+            .into_iter()
+            .map(|row| row.agent)
+            .collect();
+        agents.sort_unstable();
+        agents.dedup();
+        for agent in agents {
+            let cache = shared.agent(&agent);
+            let clock = shared.store.clock(&agent)?;
+            self.catch_up(shared, &cache, clock.max(cache.highest()))?;
+        }
+        Ok(())
     }
 
     /// Shared mode: makes this host the owner of `run` (Active, Paused, or Interrupted because

@@ -101,6 +101,35 @@ impl RunQuery {
         self
     }
 
+    /// What a shared store can filter on (an agent named in full, a stored status, a tag, a
+    /// parent): a superset of the runs this query matches, which the run registry then narrows.
+    pub(crate) fn in_store(&self) -> in_mem_remote::RemoteRunQuery {
+        use in_mem_remote::StoredRunStatus as Stored;
+        let agent = match (&self.tenant, &self.app, &self.agent) {
+            (Some(tenant), Some(app), Some(agent)) => {
+                Some(AgentId::new(tenant.clone(), app.clone(), agent.clone()))
+            }
+            _ => None,
+        };
+        let status = self.status.and_then(|status| match status {
+            RunStatus::Active => Some(Stored::Active),
+            RunStatus::Paused => Some(Stored::Paused),
+            RunStatus::Completed => Some(Stored::Completed),
+            RunStatus::Failed => Some(Stored::Failed),
+            RunStatus::Cancelled => Some(Stored::Cancelled),
+            // Interrupted here means "its owner stopped": the store derives it from leases
+            // while the records may still say Active, so every run is asked for.
+            RunStatus::Interrupted => None,
+        });
+        in_mem_remote::RemoteRunQuery {
+            agent,
+            status,
+            tag: self.tag.clone(),
+            parent: self.parent,
+            limit: None,
+        }
+    }
+
     /// Newest first (by creation time) instead of oldest first.
     #[must_use]
     pub fn newest_first(mut self) -> Self {
