@@ -19,7 +19,8 @@ use backend_kit::{on_every_backend, on_shared_backends, store_of};
 use in_mem_core_types::{AgentId, RunId, Value};
 use in_mem_engine::remote::{MemStore, MemStoreFault, RemoteError, RemoteStore, StoredRunStatus};
 use in_mem_engine::{
-    At, Database, Error, RemoteOptions, RetryPolicy, RunOptions, RunQuery, RunStatus,
+    At, Database, Error, NewSpan, RemoteOptions, RetryPolicy, RunOptions, RunQuery, RunStatus,
+    SpanId, SpanKind, SpanStatus,
 };
 
 fn agent() -> AgentId {
@@ -226,6 +227,55 @@ fn events_cells_and_spans_work_and_are_read_on_another_host() {
             Ok::<_, Error>(())
         })
         .unwrap();
+    });
+}
+
+#[test]
+fn spans_and_ttls_hold_across_hosts() {
+    on_every_backend(|cluster| {
+        let a = cluster.host("a");
+        let run = a.begin_run_in(&agent()).unwrap();
+        let tool = SpanKind::ToolCall {
+            tool: "search".into(),
+            arguments: Value::from("agents"),
+            result: None,
+            duration_us: None,
+        };
+        let parent = a
+            .transaction(run, |tx| tx.spans().start(NewSpan::new(tool.clone())))
+            .unwrap();
+        let child = a
+            .transaction(run, |tx| {
+                tx.spans()
+                    .record(NewSpan::new(tool.clone()).parent(parent).tag("inner"))
+            })
+            .unwrap();
+        a.transaction(run, |tx| {
+            tx.spans()
+                .finish(parent, SpanStatus::Ok, Some(Value::from("3 hits")))
+                .map(drop)
+        })
+        .unwrap();
+        a.put_with_ttl(run, b"short", b"lived", Duration::from_millis(300))
+            .unwrap();
+        a.put_with_ttl(run, b"long", b"lived", Duration::from_secs(3600))
+            .unwrap();
+        let b = cluster.host("b");
+        b.transaction(run, |tx| {
+            let mut spans = tx.spans();
+            let finished = spans.get(parent)?.unwrap();
+            assert_eq!(finished.status, SpanStatus::Ok);
+            let children: Vec<SpanId> = spans.children(parent)?.iter().map(|s| s.id).collect();
+            assert_eq!(children, vec![child]);
+            assert_eq!(spans.by_tag("inner")?.len(), 1);
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+        for host in [&a, &b] {
+            assert_eq!(host.get(run, b"short").unwrap(), None, "expired");
+            assert_eq!(host.get(run, b"long").unwrap(), Some(b"lived".to_vec()));
+        }
     });
 }
 
