@@ -404,12 +404,28 @@ fn an_owner_that_stops_renewing_its_lease_leaves_its_runs_interrupted() {
         std::thread::sleep(Duration::from_millis(50));
         let row = store.run(run).unwrap().unwrap();
         assert_eq!(row.status, StoredRunStatus::Interrupted);
+        // Other hosts see it so too, in its description and in run queries.
+        assert_eq!(b.run_info(run).unwrap().status, RunStatus::Interrupted);
+        let interrupted = RunQuery::new().status(RunStatus::Interrupted);
+        let found: Vec<RunId> = b
+            .try_query_runs(&interrupted)
+            .unwrap()
+            .iter()
+            .map(|i| i.run)
+            .collect();
+        assert_eq!(found, vec![run]);
+        let c = cluster.host("c");
+        let active = RunQuery::new().agent_id(&agent()).status(RunStatus::Active);
+        assert!(c.try_query_runs(&active).unwrap().is_empty());
+        assert_eq!(c.try_query_runs(&interrupted).unwrap().len(), 1);
         b.take_over_run(run).unwrap();
         b.put(run, b"k", b"after").unwrap();
         assert_eq!(
             store.run(run).unwrap().unwrap().status,
             StoredRunStatus::Active
         );
+        assert_eq!(b.run_info(run).unwrap().status, RunStatus::Active);
+        assert_eq!(c.run_info(run).unwrap().status, RunStatus::Active);
     });
 }
 

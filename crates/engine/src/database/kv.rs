@@ -109,8 +109,7 @@ impl Database {
         let key = key.as_ref();
         // A write call, whether or not the key is there: an ended run refuses it either way
         // (the transaction alone would commit nothing for an absent key, and say `false`).
-        self.instance
-            .with_run(run, |state| state.writable().map(drop))?;
+        self.instance.check_writable(run)?;
         self.transaction_with_retry(run, RetryPolicy::default(), |tx| tx.delete(key))
     }
 

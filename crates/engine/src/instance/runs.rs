@@ -183,7 +183,7 @@ impl Instance {
         next.updated_at = now;
         if to.is_terminal() {
             next.ended_at = Some(now);
-            next.error.clone_from(&error);
+            next.error = error;
         }
         // In shared mode the store takes commits (the record too) only from an Active run: a
         // paused one is made Active first, and the new status is set after the record.
@@ -192,11 +192,17 @@ impl Instance {
             shared.set_status(run, stored_status(RunStatus::Active), None)?;
         }
         self.write_run_record(&state, &next, wait)?;
-        if let Some(shared) = shared.filter(|_| to != RunStatus::Active) {
-            shared.set_status(run, stored_status(to), error)?;
-        }
+        // The record says it now, for every host: so does this one, whatever follows.
         *lifecycle = next;
+        let error = lifecycle.error.clone().filter(|_| to.is_terminal());
         self.runs.transitioned(&state, from, to, now, view_held);
+        drop(lifecycle);
+        if let Some(shared) = shared.filter(|_| to != RunStatus::Active) {
+            // If this fails, the store still takes the run's commits, but this host refuses
+            // them (the run is `to` here), and a host taking the run over finishes the change
+            // (`take_over_run`).
+            shared.set_status_retrying(run, stored_status(to), error.as_deref())?;
+        }
         Ok(())
     }
 
@@ -306,14 +312,30 @@ impl Instance {
         Ok(self.known_runs(query))
     }
 
-    /// The runs the registry knows that match `query`.
+    /// The runs the registry knows that match `query`, described as the registry has them
+    /// (in shared mode, without catching each one up: the query's loading did).
     fn known_runs(&self, query: &RunQuery) -> Vec<RunInfo> {
         self.runs
             .query(query)
             .into_iter()
             // A run deleted between the query and here is simply not described.
-            .filter_map(|run| self.run_info(run).ok())
+            .filter_map(|run| {
+                self.runs
+                    .get(run, &|key| self.read_current(key))
+                    .ok()
+                    .map(|state| state.info())
+            })
             .collect()
+    }
+
+    /// Fails unless `run` takes writes now, from this host: it is Active (and, in shared mode,
+    /// owned here).
+    pub fn check_writable(&self, run: RunId) -> Result<()> {
+        self.with_run(run, |state| state.writable().map(drop))?;
+        if let Some(shared) = self.shared() {
+            shared.epoch(run)?;
+        }
+        Ok(())
     }
 
     /// How many runs are in each status.

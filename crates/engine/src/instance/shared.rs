@@ -362,7 +362,10 @@ impl Instance {
         touched.sort_unstable();
         touched.dedup();
         for run in touched {
-            self.runs.refreshed(run, &|key| self.read_newest(key))?;
+            // Checked again under the run table's lock: a takeover on another thread may have
+            // made this host the run's owner since the record was applied.
+            self.runs
+                .refreshed_unless(run, &|key| self.read_newest(key), &|| shared.owns(run))?;
         }
         Ok(())
     }
@@ -398,6 +401,7 @@ impl Instance {
         let cache = shared.agent(&row.agent);
         let clock = shared.store.clock(&row.agent)?;
         self.catch_up(shared, &cache, clock.max(cache.highest()))?;
+        self.observe_store_status(shared, &row);
         Ok(true)
     }
 
@@ -408,11 +412,8 @@ impl Instance {
     pub(super) fn catch_up_foreign(&self, shared: &SharedLog, run: RunId) -> Result<()> {
         let read = |key: &[u8]| self.read_newest(key);
         let state = match self.runs.get(run, &read) {
-            Err(Error::UnknownRun { .. }) => {
-                // Loading it catches its agent up.
-                self.load_run(run)?;
-                return Ok(());
-            }
+            // Loading it catches its agent up and takes its status from the store.
+            Err(Error::UnknownRun { .. }) => return self.load_run(run).map(drop),
             found => found?,
         };
         if state.info().status.is_terminal() {
@@ -425,7 +426,37 @@ impl Instance {
                 .get_or_init(|| shared.agent(&state.agent.id)),
         );
         let clock = shared.store.clock(&cache.agent)?;
-        self.catch_up(shared, &cache, clock.max(cache.highest()))
+        self.catch_up(shared, &cache, clock.max(cache.highest()))?;
+        if let Some(row) = shared.store.run(run)? {
+            self.observe_store_status(shared, &row);
+        }
+        Ok(())
+    }
+
+    /// Shared mode: a run another host owns reads Interrupted once its owner's lease has run out,
+    /// which no record says (its owner is gone): the store's derived status is taken over into
+    /// the registry, and back to Active if the owner renews its lease or a host takes it over.
+    fn observe_store_status(&self, shared: &SharedLog, row: &in_mem_remote::RunRow) {
+        let observed = match row.status {
+            StoredRunStatus::Interrupted => RunStatus::Interrupted,
+            StoredRunStatus::Active => RunStatus::Active,
+            _ => return,
+        };
+        if shared.owns(row.run) {
+            return;
+        }
+        let Ok(state) = self.runs.get(row.run, &|key| self.read_newest(key)) else {
+            return;
+        };
+        let mut lifecycle = state.transition();
+        let from = lifecycle.status;
+        if from == observed || !matches!(from, RunStatus::Active | RunStatus::Interrupted) {
+            return;
+        }
+        lifecycle.status = observed;
+        drop(lifecycle);
+        self.runs
+            .transitioned(&state, from, observed, self.clock.now(), false);
     }
 
     /// Shared mode: makes every run the store has that may match `query` known here (each of
@@ -435,18 +466,17 @@ impl Instance {
         shared: &SharedLog,
         query: &crate::runs::RunQuery,
     ) -> Result<()> {
-        let mut agents: Vec<AgentId> = shared
-            .store
-            .runs(&query.in_store())?
-            .into_iter()
-            .map(|row| row.agent)
-            .collect();
+        let rows = shared.store.runs(&query.in_store())?;
+        let mut agents: Vec<&AgentId> = rows.iter().map(|row| &row.agent).collect();
         agents.sort_unstable();
         agents.dedup();
         for agent in agents {
-            let cache = shared.agent(&agent);
-            let clock = shared.store.clock(&agent)?;
+            let cache = shared.agent(agent);
+            let clock = shared.store.clock(agent)?;
             self.catch_up(shared, &cache, clock.max(cache.highest()))?;
+        }
+        for row in &rows {
+            self.observe_store_status(shared, row);
         }
         Ok(())
     }
@@ -462,6 +492,10 @@ impl Instance {
             });
         };
         let row = shared.store.run(run)?.ok_or(Error::UnknownRun { run })?;
+        // A run whose record never reached the store (its owner died as it began) is not taken
+        // over: no host could ever describe it.
+        self.load_run(run)?;
+        self.runs.get(run, &|key| self.read_newest(key))?;
         let start = shared.store.take_over_run(run, &shared.host)?;
         let cache = shared.agent(&row.agent);
         let clock = shared.store.clock(&row.agent)?;

@@ -112,14 +112,14 @@ impl RunQuery {
             _ => None,
         };
         let status = self.status.and_then(|status| match status {
-            RunStatus::Active => Some(Stored::Active),
             RunStatus::Paused => Some(Stored::Paused),
             RunStatus::Completed => Some(Stored::Completed),
             RunStatus::Failed => Some(Stored::Failed),
             RunStatus::Cancelled => Some(Stored::Cancelled),
-            // Interrupted here means "its owner stopped": the store derives it from leases
-            // while the records may still say Active, so every run is asked for.
-            RunStatus::Interrupted => None,
+            // The store reports an Active run whose owner's lease ran out as Interrupted, and
+            // this host's registry may not know yet: both are asked for, and the registry (told
+            // what the store derives) narrows them.
+            RunStatus::Active | RunStatus::Interrupted => None,
         });
         in_mem_remote::RemoteRunQuery {
             agent,

@@ -481,7 +481,21 @@ impl RunRegistry {
     /// or metadata, a deletion): its live state is rebuilt from the stored record (or dropped,
     /// for an ended or deleted run), and every thread's cached state is forgotten.
     pub fn refreshed(&self, run: RunId, read: ReadRecord<'_>) -> Result<()> {
+        self.refreshed_unless(run, read, &|| false)
+    }
+
+    /// [`RunRegistry::refreshed`], unless `keep()` says, under the run table's lock, that the
+    /// live state must stay (shared mode: a run this host has just come to own).
+    pub fn refreshed_unless(
+        &self,
+        run: RunId,
+        read: ReadRecord<'_>,
+        keep: &dyn Fn() -> bool,
+    ) -> Result<()> {
         let mut table = self.table();
+        if keep() {
+            return Ok(());
+        }
         self.live.remove(&run);
         let ancestors = table.ancestors(run);
         let Some(summary) = table.get(run).cloned() else {

@@ -110,6 +110,27 @@ impl SharedLog {
         Ok(())
     }
 
+    /// [`SharedLog::set_status`], tried three times over about a second before its error is
+    /// returned: the record saying so is written already.
+    pub fn set_status_retrying(
+        &self,
+        run: RunId,
+        status: StoredRunStatus,
+        error: Option<&str>,
+    ) -> Result<()> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.set_status(run, status, error.map(str::to_owned)) {
+                Err(Error::Remote(e)) if tries < 3 => {
+                    tracing::warn!(%run, error = %e, "setting a run's status in the store failed; trying again");
+                    std::thread::sleep(Duration::from_millis(400));
+                }
+                done => return done,
+            }
+        }
+    }
+
     /// Sets the stored tags of a run this host owns (what run queries of other hosts find).
     pub fn set_tags(&self, run: RunId, tags: Vec<String>) -> Result<()> {
         let mut update = RunUpdate::new(run, self.epoch(run)?);
