@@ -568,6 +568,30 @@ fn an_unreachable_store_is_ridden_out_by_commits_and_a_typed_error_elsewhere() {
 }
 
 #[test]
+fn a_store_away_longer_than_the_outage_limit_fails_commits_typed_and_they_go_on_after() {
+    let store = Arc::new(MemStore::new());
+    let options = RemoteOptions::new("")
+        .lease_ttl(Duration::from_secs(600))
+        .outage_limit(Duration::ZERO);
+    let db = Database::connect_store(store.clone(), options).unwrap();
+    let run = db.begin_run();
+    let first = db.put(run, b"k", b"1").unwrap();
+    store.inject(MemStoreFault::Unavailable);
+    let failed = db.put(run, b"k", b"2");
+    assert!(
+        matches!(failed, Err(Error::Remote(RemoteError::Unavailable(_)))),
+        "{failed:?}"
+    );
+    assert_eq!(db.get(run, b"k").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(
+        db.put(run, b"k", b"3").unwrap(),
+        first + 1,
+        "the failed put took no version"
+    );
+    assert_eq!(db.stats().visible_version, first + 1);
+}
+
+#[test]
 fn a_lost_reply_is_resolved_by_commit_id_and_applied_once() {
     let store = Arc::new(MemStore::new());
     let db = Database::connect_store(store.clone(), RemoteOptions::new("")).unwrap();

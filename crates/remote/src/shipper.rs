@@ -84,7 +84,8 @@ struct State {
 enum Finished {
     Outcome(CommitOutcome),
     Unknown(String),
-    Refused(String),
+    /// Nothing was applied: the store refused the batch, or was never reached.
+    Refused(RemoteError),
     Poisoned(String),
 }
 
@@ -152,7 +153,7 @@ impl Shipper {
                 return match finished {
                     Finished::Outcome(outcome) => Ok(outcome),
                     Finished::Unknown(why) => Err(RemoteError::OutcomeUnknown(why)),
-                    Finished::Refused(why) => Err(RemoteError::Store(why)),
+                    Finished::Refused(error) => Err(error),
                     Finished::Poisoned(why) => Err(RemoteError::Poisoned(why)),
                 };
             }
@@ -244,7 +245,7 @@ impl Shared {
                     );
                     poison(&mut state, &tickets, &why);
                 }
-                Err(RemoteError::Store(why) | RemoteError::Unavailable(why))
+                Err(error @ (RemoteError::Store(_) | RemoteError::Unavailable(_)))
                     if !sent.maybe_applied =>
                 {
                     // Refused as a whole, or never reached the store: nothing was applied, so
@@ -252,7 +253,7 @@ impl Shared {
                     for ticket in tickets {
                         state
                             .finished
-                            .insert(ticket, Finished::Refused(why.clone()));
+                            .insert(ticket, Finished::Refused(error.clone()));
                     }
                 }
                 Err(e) => poison(&mut state, &tickets, &e.to_string()),

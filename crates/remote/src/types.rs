@@ -9,7 +9,7 @@ use in_mem_core_types::{AgentId, RunId, Timestamp, TypeTag, Version};
 pub type RemoteResult<T> = std::result::Result<T, RemoteError>;
 
 /// Why a call to the store failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum RemoteError {
     /// The store could not be reached or the connection broke before anything was sent; nothing

@@ -319,10 +319,10 @@ fn a_store_unreachable_for_the_whole_retry_window_refuses_the_batch_without_pois
     for _ in 0..1_000 {
         store.fail_next(RemoteError::Unavailable("connection refused".into()));
     }
-    // Nothing reached the store: the commit fails, and the shipper goes on.
+    // Nothing reached the store: the commit fails, saying so, and the shipper goes on.
     assert!(matches!(
         shipper.commit(request(&agent, run, epoch, 1)),
-        Err(RemoteError::Store(_))
+        Err(RemoteError::Unavailable(_))
     ));
     assert!(shipper.poisoned().is_none());
     store.failures.lock().expect("failures").clear();

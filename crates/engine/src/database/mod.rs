@@ -262,7 +262,8 @@ pub struct DatabaseStats {
     /// Versions held in memory (values and tombstones of every key); the sweeper reclaims those
     /// no run can see any more.
     pub versions: u64,
-    /// The newest commit version every reader can see.
+    /// The newest commit version every reader can see (on a connected database, where versions
+    /// are per agent, the highest over the agents this host has cached).
     pub visible_version: u64,
     /// Runs the database knows (active, interrupted and ended).
     pub runs: u64,

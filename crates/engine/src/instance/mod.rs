@@ -264,7 +264,16 @@ impl Instance {
         (
             self.memtable.key_count(),
             self.memtable.version_count(),
-            self.memtable.versions().visible(),
+            match &self.log {
+                // Versions are per agent there: the highest every agent's readers can see.
+                Log::Shared(shared) => shared
+                    .agents()
+                    .iter()
+                    .map(|cache| cache.visible())
+                    .max()
+                    .unwrap_or(Version::ZERO),
+                _ => self.memtable.versions().visible(),
+            },
         )
     }
 

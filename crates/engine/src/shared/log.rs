@@ -37,7 +37,13 @@ impl SharedLog {
     pub fn start(store: Arc<dyn RemoteStore>, options: &RemoteOptions) -> Result<Self> {
         let host = options.host_id.clone();
         store.renew_lease(&host, options.lease_ttl)?;
-        let shipper = Shipper::start(Arc::clone(&store), ShipperOptions::default())?;
+        let shipper = Shipper::start(
+            Arc::clone(&store),
+            ShipperOptions {
+                retry_for: options.outage_limit,
+                ..ShipperOptions::default()
+            },
+        )?;
         let lease = start_lease_renewal(Arc::clone(&store), host.clone(), options.lease_ttl)?;
         Ok(SharedLog {
             store,

@@ -28,6 +28,11 @@ pub struct RemoteOptions {
     pub mode: DurabilityMode,
     /// PostgreSQL schema holding the tables (`None`: the connection's default, `public`).
     pub schema: Option<String>,
+    /// How long a commit that could not reach the store, or whose outcome was lost, is sent
+    /// again (by its commit id, so never applied twice) before it fails. After a failure with
+    /// an unknown outcome, this host sends no more commits (`RemoteError::Poisoned`): connect
+    /// again. Long enough to ride out a failover.
+    pub outage_limit: Duration,
 }
 
 impl RemoteOptions {
@@ -41,6 +46,7 @@ impl RemoteOptions {
             lease_ttl: Duration::from_secs(10),
             mode: DurabilityMode::Strict,
             schema: None,
+            outage_limit: Duration::from_secs(30),
         }
     }
 
@@ -69,6 +75,13 @@ impl RemoteOptions {
     #[must_use]
     pub fn mode(mut self, mode: DurabilityMode) -> Self {
         self.mode = mode;
+        self
+    }
+
+    /// How long commits are sent again through an outage before they fail.
+    #[must_use]
+    pub fn outage_limit(mut self, limit: Duration) -> Self {
+        self.outage_limit = limit;
         self
     }
 
