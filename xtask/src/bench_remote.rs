@@ -302,6 +302,9 @@ fn one_agent(store: &Arc<PgStore>, through_shipper: bool) -> Result<f64, String>
             .collect()
     });
     let total: u64 = counts.into_iter().sum::<Result<u64, String>>()?;
+    if let Some(shipper) = &shipper {
+        eprintln!("shipper: {total} commits in {} batches", shipper.batches());
+    }
     Ok(per_second(total, started.elapsed()))
 }
 

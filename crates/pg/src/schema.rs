@@ -9,7 +9,11 @@ use in_mem_remote::{RemoteError, RemoteResult};
 use crate::errors::store_error;
 
 /// The migrations, in order: migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("schema/v1.sql"), include_str!("schema/v2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema/v1.sql"),
+    include_str!("schema/v2.sql"),
+    include_str!("schema/v3.sql"),
+];
 
 /// The schema version this build writes and reads.
 #[allow(clippy::cast_possible_wrap)] // A handful of migrations.

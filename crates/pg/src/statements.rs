@@ -38,6 +38,8 @@ statements! {
     update_run = "SELECT o_status, o_epoch, o_run_status FROM inmem_update_run($1, $2, $3, $4, $5, $6)";
     commit_batch = "SELECT o_status, o_version, o_ts_us, o_detail
          FROM inmem_commit_batch($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    commit_set = "SELECT o_status, o_version, o_ts_us, o_detail
+         FROM inmem_commit_set($1, $2, $3, $4, $5, $6, $7, $8, $9)";
     commit_status = "SELECT version FROM inmem_commit WHERE agent = $1 AND commit_id = $2";
     clock = "SELECT clock FROM inmem_agent WHERE agent = $1";
     catch_up_commits = "SELECT version, run_id, commit_id, ts_us FROM inmem_commit

@@ -9,7 +9,7 @@ use tokio::runtime::Runtime;
 use tokio_postgres::Config;
 use uuid::Uuid;
 
-use in_mem_core_types::{AgentId, RunId, Timestamp, Version};
+use in_mem_core_types::{AgentId, RunId, Timestamp, TypeTag, Version};
 use in_mem_remote::{
     BeginRun, CatchUp, CommitId, CommitOutcome, CommitRecord, CommitRequest, GcReport, RemoteError,
     RemoteResult, RemoteRunQuery, RemoteStore, RemoteView, RunRow, RunStart, RunUpdate,
@@ -326,11 +326,23 @@ impl RemoteStore for PgStore {
         }
         let arrays = BatchArrays::of(batch)?;
         let sent = batch.len();
+        // Several commits without create-only keys go in a fixed number of statements
+        // (`inmem_commit_set`); the others are checked commit by commit (`inmem_commit_batch`).
+        let set_wise = sent > 1
+            && batch
+                .iter()
+                .flat_map(|r| &r.writes)
+                .all(|w| w.tag != TypeTag::Event);
         let rows = self.call(IfNoAnswer::OutcomeUnknown, move |c| async move {
             let a = arrays;
+            let statement = if set_wise {
+                &c.statements.commit_set
+            } else {
+                &c.statements.commit_batch
+            };
             c.client
                 .query(
-                    &c.statements.commit_batch,
+                    statement,
                     &[
                         &a.agents, &a.runs, &a.epochs, &a.commits, &a.counts, &a.keys, &a.tags,
                         &a.values, &a.ttls,

@@ -531,6 +531,59 @@ fn a_batchs_commits_have_their_own_outcomes(kit: &Kit<'_>) -> RemoteResult<()> {
         &CommitOutcome::RunNotWritable,
         "the ended run's commit",
     )?;
+    // A batch that sends one of those again, one with a stale epoch, and new writes: a deletion
+    // and a value with a time to live, to both agents.
+    let mut stale = s.request(run, start, vec![put("x", "1")]);
+    stale.epoch += 1;
+    let mut short = put("t", "short");
+    short.ttl = Some(Duration::from_secs(3600));
+    let again = [
+        batch[0].clone(),
+        stale,
+        s.request(run, start, vec![delete("a"), short]),
+        other.request(run_o, start_o, vec![put("c", "2")]),
+    ];
+    let outcomes = kit.store.commit_batch(&again)?;
+    check_eq(
+        &outcomes[0],
+        &CommitOutcome::AlreadyCommitted {
+            version: Version::new(1),
+        },
+        "a commit sent again in a later batch",
+    )?;
+    check_eq(
+        &outcomes[1],
+        &CommitOutcome::Fenced {
+            current: start.epoch,
+        },
+        "a commit with a stale epoch in a batch",
+    )?;
+    let versions: Vec<Option<u64>> = outcomes[2..]
+        .iter()
+        .map(|o| o.version().map(Version::get))
+        .collect();
+    check_eq(
+        versions,
+        vec![Some(3), Some(2)],
+        "the new commits' versions",
+    )?;
+    check_eq(
+        kit.store.clock(&s.agent)?,
+        Version::new(3),
+        "the clock after two batches",
+    )?;
+    let view = s.view(Version::new(3), None)?;
+    check_eq(s.value_of(b"a", &view)?, None, "a key deleted in a batch")?;
+    check_eq(
+        s.value_of(b"t", &view)?,
+        Some(bytes("short")),
+        "a value with a TTL",
+    )?;
+    let stored = kit.store.get(&s.agent, b"t", &view)?;
+    check(
+        stored.is_some_and(|v| v.expires_at.is_some()),
+        "a value written with a TTL in a batch expires",
+    )?;
     check_eq(kit.store.commit_batch(&[])?.len(), 0, "an empty batch")?;
     Ok(())
 }

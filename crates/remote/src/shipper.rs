@@ -33,6 +33,11 @@ pub struct ShipperOptions {
     pub retry_for: Duration,
     /// The pause between two sends of a batch with an unknown outcome.
     pub retry_pause: Duration,
+    /// How long the shipper waits, with fewer commits queued than it sent last time, for the
+    /// committers of the last batch to queue their next ones (they are about to: their commits
+    /// have just been answered), so that batches stay full. A lone committer never waits: it
+    /// sent a batch of one.
+    pub linger: Duration,
 }
 
 impl Default for ShipperOptions {
@@ -42,6 +47,7 @@ impl Default for ShipperOptions {
             max_batch_bytes: 8 << 20,
             retry_for: Duration::from_secs(30),
             retry_pause: Duration::from_millis(100),
+            linger: Duration::from_micros(200),
         }
     }
 }
@@ -78,6 +84,8 @@ struct State {
     /// False once the shipping thread has exited (normally or not).
     running: bool,
     batches: u64,
+    /// Commits in the batch sent last.
+    last_batch: usize,
 }
 
 /// What became of a commit, kept until its committer collects it.
@@ -284,6 +292,19 @@ impl Shared {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
+        // Woken by each commit queued; the deadline bounds the wait.
+        let deadline = Instant::now() + self.options.linger;
+        while state.queue.len() < state.last_batch && !state.closing {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            state = self
+                .work
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
         let mut batch = Vec::new();
         let mut bytes = 0;
         while let Some((_, next)) = state.queue.front() {
@@ -300,6 +321,7 @@ impl Shared {
             bytes += size;
             batch.extend(state.queue.pop_front());
         }
+        state.last_batch = batch.len();
         Some(batch)
     }
 

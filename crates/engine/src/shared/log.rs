@@ -23,7 +23,7 @@ pub(crate) struct SharedLog {
     pub host: String,
     /// The runs this host owns, with the epoch it owns each at (read on every call naming a
     /// run, so sharded rather than behind one lock).
-    owned: DashMap<RunId, u64>,
+    owned: DashMap<RunId, u64, foldhash::fast::RandomState>,
     /// Every agent this host has cached something of.
     agents: Mutex<HashMap<AgentId, Arc<AgentCache>>>,
     /// Stand-in versions for writes sent and not yet answered (see `placeholder`).
@@ -49,7 +49,7 @@ impl SharedLog {
             store,
             shipper,
             host,
-            owned: DashMap::new(),
+            owned: DashMap::default(),
             agents: Mutex::new(HashMap::new()),
             placeholders: AtomicU64::new(u64::MAX),
             lease: Mutex::new(Some(lease)),
