@@ -328,11 +328,19 @@ impl RemoteStore for PgStore {
         let sent = batch.len();
         // Several commits without create-only keys go in a fixed number of statements
         // (`inmem_commit_set`); the others are checked commit by commit (`inmem_commit_batch`).
+        // A commit id twice in one batch is answered commit by commit too (the second is
+        // "already committed"; set-wise both would reach the unique index and fail the batch).
         let set_wise = sent > 1
             && batch
                 .iter()
                 .flat_map(|r| &r.writes)
-                .all(|w| w.tag != TypeTag::Event);
+                .all(|w| w.tag != TypeTag::Event)
+            && batch
+                .iter()
+                .map(|r| (&r.agent, r.commit))
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+                == sent;
         let rows = self.call(IfNoAnswer::OutcomeUnknown, move |c| async move {
             let a = arrays;
             let statement = if set_wise {

@@ -71,6 +71,14 @@ pub const CHECKS: &[Check] = &[
         "beginning_needs_a_lease_and_a_new_id",
         beginning_needs_a_lease_and_a_new_id,
     ),
+    (
+        "a_batch_resends_fences_deletes_and_expires",
+        a_batch_resends_fences_deletes_and_expires,
+    ),
+    (
+        "a_batch_answers_odd_requests_one_by_one",
+        a_batch_answers_odd_requests_one_by_one,
+    ),
 ];
 
 /// Runs every check, naming the one that fails.
@@ -500,6 +508,45 @@ fn create_only_keys_are_written_once(kit: &Kit<'_>) -> RemoteResult<()> {
     )
 }
 
+/// Two agents' scenes, a run of each, and a run of the first that has ended, after a first batch
+/// of one commit of each: the first agent's clock is at 1, the second's at 1.
+struct Batches<'a> {
+    s: Scene<'a>,
+    other: Scene<'a>,
+    run: (RunId, RunStart),
+    run_o: (RunId, RunStart),
+    first: CommitRequest,
+}
+
+impl<'a> Batches<'a> {
+    fn new(kit: &'a Kit<'a>, name: &str) -> RemoteResult<Self> {
+        let s = Scene::new(kit, name)?;
+        let other = Scene::new(kit, &format!("{name}-other"))?;
+        let run = s.begin()?;
+        let run_o = other.begin()?;
+        let first = s.request(run.0, run.1, vec![put("a", "1")]);
+        let batch = [
+            first.clone(),
+            other.request(run_o.0, run_o.1, vec![put("c", "1")]),
+        ];
+        kit.store.commit_batch(&batch)?;
+        Ok(Batches {
+            s,
+            other,
+            run,
+            run_o,
+            first,
+        })
+    }
+}
+
+fn versions_of(outcomes: &[CommitOutcome]) -> Vec<Option<u64>> {
+    outcomes
+        .iter()
+        .map(|o| o.version().map(Version::get))
+        .collect()
+}
+
 fn a_batchs_commits_have_their_own_outcomes(kit: &Kit<'_>) -> RemoteResult<()> {
     let s = Scene::new(kit, "batch")?;
     let other = Scene::new(kit, "batch-other")?;
@@ -517,12 +564,8 @@ fn a_batchs_commits_have_their_own_outcomes(kit: &Kit<'_>) -> RemoteResult<()> {
         s.request(run, start, vec![put("a", "2")]),
     ];
     let outcomes = kit.store.commit_batch(&batch)?;
-    let versions: Vec<Option<u64>> = outcomes
-        .iter()
-        .map(|o| o.version().map(Version::get))
-        .collect();
     check_eq(
-        versions,
+        versions_of(&outcomes),
         vec![Some(1), None, Some(1), Some(2)],
         "a batch's versions",
     )?;
@@ -531,61 +574,108 @@ fn a_batchs_commits_have_their_own_outcomes(kit: &Kit<'_>) -> RemoteResult<()> {
         &CommitOutcome::RunNotWritable,
         "the ended run's commit",
     )?;
-    // A batch that sends one of those again, one with a stale epoch, and new writes: a deletion
-    // and a value with a time to live, to both agents.
-    let mut stale = s.request(run, start, vec![put("x", "1")]);
+    check_eq(kit.store.commit_batch(&[])?.len(), 0, "an empty batch")?;
+    Ok(())
+}
+
+fn a_batch_resends_fences_deletes_and_expires(kit: &Kit<'_>) -> RemoteResult<()> {
+    let b = Batches::new(kit, "batch-again")?;
+    let ((run, start), (run_o, start_o)) = (b.run, b.run_o);
+    let mut stale = b.s.request(run, start, vec![put("x", "1")]);
     stale.epoch += 1;
     let mut short = put("t", "short");
     short.ttl = Some(Duration::from_secs(3600));
     let again = [
-        batch[0].clone(),
+        b.first.clone(),
         stale,
-        s.request(run, start, vec![delete("a"), short]),
-        other.request(run_o, start_o, vec![put("c", "2")]),
+        b.s.request(run, start, vec![delete("a"), short]),
+        b.other.request(run_o, start_o, vec![put("c", "2")]),
     ];
     let outcomes = kit.store.commit_batch(&again)?;
     check_eq(
-        &outcomes[0],
-        &CommitOutcome::AlreadyCommitted {
-            version: Version::new(1),
-        },
-        "a commit sent again in a later batch",
+        &outcomes[..2],
+        &[
+            CommitOutcome::AlreadyCommitted {
+                version: Version::new(1),
+            },
+            CommitOutcome::Fenced {
+                current: start.epoch,
+            },
+        ][..],
+        "a commit sent again in a later batch, and one with a stale epoch",
     )?;
     check_eq(
-        &outcomes[1],
-        &CommitOutcome::Fenced {
-            current: start.epoch,
-        },
-        "a commit with a stale epoch in a batch",
-    )?;
-    let versions: Vec<Option<u64>> = outcomes[2..]
-        .iter()
-        .map(|o| o.version().map(Version::get))
-        .collect();
-    check_eq(
-        versions,
-        vec![Some(3), Some(2)],
+        versions_of(&outcomes[2..]),
+        vec![Some(2), Some(2)],
         "the new commits' versions",
     )?;
+    check_eq(kit.store.clock(&b.s.agent)?, Version::new(2), "the clock")?;
     check_eq(
-        kit.store.clock(&s.agent)?,
-        Version::new(3),
-        "the clock after two batches",
+        kit.store.clock(&b.other.agent)?,
+        Version::new(2),
+        "the other agent's clock",
     )?;
-    let view = s.view(Version::new(3), None)?;
-    check_eq(s.value_of(b"a", &view)?, None, "a key deleted in a batch")?;
+    let view = b.s.view(Version::new(2), None)?;
+    check_eq(b.s.value_of(b"a", &view)?, None, "a key deleted in a batch")?;
     check_eq(
-        s.value_of(b"t", &view)?,
+        b.s.value_of(b"t", &view)?,
         Some(bytes("short")),
         "a value with a TTL",
     )?;
-    let stored = kit.store.get(&s.agent, b"t", &view)?;
+    let stored = kit.store.get(&b.s.agent, b"t", &view)?;
     check(
         stored.is_some_and(|v| v.expires_at.is_some()),
         "a value written with a TTL in a batch expires",
+    )
+}
+
+fn a_batch_answers_odd_requests_one_by_one(kit: &Kit<'_>) -> RemoteResult<()> {
+    let b = Batches::new(kit, "batch-odd")?;
+    let ((run, start), (run_o, start_o)) = (b.run, b.run_o);
+    // One commit twice in a batch (resent by a caller of its own).
+    let twice = b.s.request(run, start, vec![put("d", "1")]);
+    let outcomes = kit.store.commit_batch(&[twice.clone(), twice])?;
+    check(
+        matches!(outcomes[0], CommitOutcome::Committed { version, .. } if version.get() == 2),
+        "a commit twice in a batch: the first is committed",
     )?;
-    check_eq(kit.store.commit_batch(&[])?.len(), 0, "an empty batch")?;
-    Ok(())
+    check_eq(
+        &outcomes[1],
+        &CommitOutcome::AlreadyCommitted {
+            version: Version::new(2),
+        },
+        "a commit twice in a batch: the second",
+    )?;
+    // A run never begun and a run named with another agent, between two good commits.
+    let mut foreign = b.other.request(run_o, start_o, vec![put("e", "1")]);
+    foreign.agent = b.s.agent.clone();
+    let odd = [
+        b.s.request(run, start, vec![put("g", "1")]),
+        b.s.request(RunId::new(), start, vec![put("f", "1")]),
+        foreign,
+        b.s.request(run, start, vec![put("g", "2")]),
+    ];
+    let outcomes = kit.store.commit_batch(&odd)?;
+    check_eq(
+        versions_of(&outcomes),
+        vec![Some(3), None, None, Some(4)],
+        "a run never begun and a run named with another agent take no version",
+    )?;
+    check_eq(
+        &outcomes[1..3],
+        &[CommitOutcome::RunNotWritable, CommitOutcome::RunNotWritable][..],
+        "a run never begun, a run named with another agent",
+    )?;
+    check_eq(
+        kit.store.clock(&b.s.agent)?,
+        Version::new(4),
+        "the clock after them",
+    )?;
+    check_eq(
+        kit.store.clock(&b.other.agent)?,
+        Version::new(1),
+        "the other agent's clock",
+    )
 }
 
 fn reads_see_the_newest_version_of_their_view(kit: &Kit<'_>) -> RemoteResult<()> {

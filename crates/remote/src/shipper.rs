@@ -3,7 +3,9 @@
 //! ([`RemoteStore::commit_batch`]: one round trip, one durable flush), then wakes the committers
 //! with their outcomes. While a batch is in flight, new commits queue, and the next batch takes
 //! them all, so the commit rate grows with the number of committers instead of each paying a
-//! round trip of its own.
+//! round trip of its own. When a batch has just been answered, its committers are about to queue
+//! their next commits: the thread waits for them a moment ([`ShipperOptions::linger`]) if fewer
+//! are queued than it sent last time, so that batches stay full.
 //!
 //! Order and failures, as the log's: batches are sent one at a time, in the order commits were
 //! queued. A batch whose outcome is unknown (the connection broke, the store did not answer) is
@@ -84,8 +86,9 @@ struct State {
     /// False once the shipping thread has exited (normally or not).
     running: bool,
     batches: u64,
-    /// Commits in the batch sent last.
+    /// Commits in the batch sent last, and when it was answered.
     last_batch: usize,
+    answered_at: Option<Instant>,
 }
 
 /// What became of a commit, kept until its committer collects it.
@@ -239,6 +242,7 @@ impl Shared {
             let result = sent.result;
             let mut state = self.lock();
             state.batches += 1;
+            state.answered_at = Some(Instant::now());
             match result {
                 Ok(outcomes) if outcomes.len() == tickets.len() => {
                     for (ticket, outcome) in tickets.into_iter().zip(outcomes) {
@@ -292,8 +296,11 @@ impl Shared {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        // Woken by each commit queued; the deadline bounds the wait.
-        let deadline = Instant::now() + self.options.linger;
+        // Woken by each commit queued; the deadline, from the last answer, bounds the wait (so a
+        // commit after a quiet spell goes at once).
+        let deadline = state
+            .answered_at
+            .map_or_else(Instant::now, |at| at + self.options.linger);
         while state.queue.len() < state.last_batch && !state.closing {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
