@@ -478,6 +478,9 @@ fn run_queries_find_the_runs_of_every_host() {
             .map(|info| info.run)
             .collect();
         assert_eq!(active, vec![nightly, untagged]);
+        let counts = c.run_counts();
+        assert_eq!(counts[&RunStatus::Active], 2);
+        assert_eq!(counts[&RunStatus::Completed], 1);
     });
 }
 

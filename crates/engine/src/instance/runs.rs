@@ -338,8 +338,14 @@ impl Instance {
         Ok(())
     }
 
-    /// How many runs are in each status.
+    /// How many runs are in each status. In shared mode, of every host's runs: they are loaded
+    /// from the store first (on failure, logged, the counts cover the runs this host knows).
     pub fn run_counts(&self) -> BTreeMap<RunStatus, u64> {
+        if let Some(shared) = self.shared()
+            && let Err(e) = self.load_runs_matching(shared, &RunQuery::new())
+        {
+            tracing::warn!(error = %e, "could not load the runs of other hosts; counting the runs this host knows");
+        }
         self.runs.counts()
     }
 
