@@ -4,14 +4,18 @@
 //! Its fields are private; the rest of the engine goes through the narrow interface below and
 //! in the submodules: `commit.rs` (the commit pipeline), `read.rs` (the one read path, for
 //! `Database` and `Transaction` alike), `lineage.rs` (records read through a fork's ancestors),
-//! `maintenance.rs` (sweeps and checkpoints).
+//! `maintenance.rs` (sweeps and checkpoints); for a connected database (shared mode),
+//! `shared.rs` (opening on a store, beginning runs there), `shared_commit.rs` (commits through
+//! the shipper) and `catch_up.rs` (other hosts' commits and runs).
 
+mod catch_up;
 mod commit;
 mod lineage;
 mod maintenance;
 mod read;
 mod runs;
 mod shared;
+mod shared_commit;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;

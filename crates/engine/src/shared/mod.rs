@@ -5,8 +5,9 @@
 //! touched, the run registry holds the runs it knows, and the commit pipeline validates a
 //! transaction locally (a run has one owner) before the shipper sends the commit. What differs
 //! lives here: `SharedLog` (the store, the shipper, the lease, the runs this host owns, one
-//! `AgentCache` per agent), and the catch-up that fills an agent's cache with other hosts'
-//! commits (`instance/shared.rs`).
+//! `AgentCache` per agent); the instance's side (opening, commits, the catch-up that fills an
+//! agent's cache with other hosts' commits) is in `instance/shared.rs`, `shared_commit.rs` and
+//! `catch_up.rs`.
 
 mod agent_cache;
 mod log;

@@ -1,0 +1,240 @@
+//! Catch-up in shared mode: filling an agent's part of the cache with the commits this host
+//! has not applied (other hosts', and its own another thread has not applied yet), and the runs
+//! begun elsewhere: loading one, reading one (its agent caught up first, its status as the store
+//! derives it), finding them by query, taking one over.
+
+use std::sync::Arc;
+
+use in_mem_core_types::{AgentId, Key, RunId, TypeTag, Version};
+use in_mem_durability::{ReplayRejected, WaitFor};
+use in_mem_remote::StoredRunStatus;
+use in_mem_storage::{Mutation, MutationKind};
+
+use super::runs::stored_status;
+use super::{Instance, Refreshed};
+use crate::error::{Error, Result};
+use crate::recovery::recover_run_record;
+use crate::runs::RunStatus;
+use crate::shared::{AgentCache, SharedLog};
+
+impl Instance {
+    /// Fills `cache`'s agent in the memtable with every commit through `through` (other hosts'
+    /// commits, and this host's that another thread has not applied yet). Run records of runs
+    /// this host does not own update the run registry, as a read-only open's refresh does.
+    pub(super) fn catch_up(
+        &self,
+        shared: &SharedLog,
+        cache: &AgentCache,
+        through: Version,
+    ) -> Result<()> {
+        let after = cache.visible();
+        if after >= through {
+            return Ok(());
+        }
+        // Fetched without the lock, so that this host's own commits of the agent are applied
+        // meanwhile; whatever they (or a concurrent catch-up) applied first is skipped below.
+        let found = shared.store.catch_up(&cache.agent, after, through)?;
+        found.check_dense(&cache.agent, after, through)?;
+        let mut applying = cache.applying();
+        let mut versions = found.versions.into_iter().peekable();
+        let mut touched = Vec::new();
+        for commit in &found.commits {
+            while versions.next_if(|v| v.version < commit.version).is_some() {}
+            let mut mutations = Vec::new();
+            let apply = !applying.has(commit.version);
+            while let Some(stored) = versions.next_if(|v| v.version == commit.version) {
+                if !apply {
+                    continue;
+                }
+                if Key::decode_type_tag(&stored.key).is_ok_and(|t| t == TypeTag::Run) {
+                    let (_, run, _) = Key::decode_owner(&stored.key)?;
+                    if let Some(value) = stored.value.as_ref().filter(|_| !shared.owns(run)) {
+                        recover_run_record(&self.runs, &stored.key, value)
+                            .map_err(|e| rejected(&e))?;
+                        touched.push(run);
+                    }
+                }
+                mutations.push(Mutation {
+                    key: Arc::from(stored.key),
+                    kind: match stored.value {
+                        Some(value) => MutationKind::Put {
+                            value: Arc::from(value),
+                            expires_at: stored.expires_at,
+                        },
+                        None => MutationKind::Delete,
+                    },
+                });
+            }
+            if apply {
+                self.memtable
+                    .apply(commit.version, commit.run, commit.timestamp, &mutations);
+                applying.applied(commit.version);
+            }
+        }
+        drop(applying);
+        touched.sort_unstable();
+        touched.dedup();
+        for run in touched {
+            // Checked again under the run table's lock: a takeover on another thread may have
+            // made this host the run's owner since the record was applied.
+            self.runs
+                .refreshed_unless(run, &|key| self.read_newest(key), &|| shared.owns(run))?;
+        }
+        Ok(())
+    }
+
+    /// Shared mode's refresh: every cached agent caught up to the store's clock.
+    pub(super) fn refresh_shared(&self, shared: &SharedLog) -> Result<Refreshed> {
+        let mut commits = 0;
+        let mut last_version = 0;
+        for cache in shared.agents() {
+            let before = cache.visible();
+            let clock = shared.store.clock(&cache.agent)?;
+            self.catch_up(shared, &cache, clock.max(cache.highest()))?;
+            commits += cache.visible().get() - before.get();
+            last_version = last_version.max(cache.visible().get());
+        }
+        Ok(Refreshed {
+            commits,
+            last_version,
+            unread_tail: None,
+        })
+    }
+
+    /// Shared mode: makes run `run`, begun by another host, known here (its agent's cache
+    /// caught up to the store's clock, which registers its record). False if the store has no
+    /// such run, and always in embedded mode.
+    pub(crate) fn load_run(&self, run: RunId) -> Result<bool> {
+        let Some(shared) = self.shared() else {
+            return Ok(false);
+        };
+        let Some(row) = shared.store.run(run)? else {
+            return Ok(false);
+        };
+        let cache = shared.agent(&row.agent);
+        let clock = shared.store.clock(&row.agent)?;
+        self.catch_up(shared, &cache, clock.max(cache.highest()))?;
+        self.observe_store_status(shared, &row);
+        Ok(true)
+    }
+
+    /// Shared mode: before a read of `run`, which this host does not own, catches its agent's
+    /// cache up to the store's clock, so that the read sees everything its owner committed
+    /// (a run already ended here needs none: its last writes came before its ending record).
+    /// Loads the run if this host does not know it yet.
+    pub(super) fn catch_up_foreign(&self, shared: &SharedLog, run: RunId) -> Result<()> {
+        let read = |key: &[u8]| self.read_newest(key);
+        let state = match self.runs.get(run, &read) {
+            // Loading it catches its agent up and takes its status from the store.
+            Err(Error::UnknownRun { .. }) => return self.load_run(run).map(drop),
+            found => found?,
+        };
+        if state.info().status.is_terminal() {
+            return Ok(());
+        }
+        let cache = Arc::clone(
+            state
+                .agent
+                .cache
+                .get_or_init(|| shared.agent(&state.agent.id)),
+        );
+        let clock = shared.store.clock(&cache.agent)?;
+        self.catch_up(shared, &cache, clock.max(cache.highest()))?;
+        if let Some(row) = shared.store.run(run)? {
+            self.observe_store_status(shared, &row);
+        }
+        Ok(())
+    }
+
+    /// Shared mode: a run another host owns reads Interrupted once its owner's lease has run out,
+    /// which no record says (its owner is gone): the store's derived status is taken over into
+    /// the registry, and back to Active if the owner renews its lease or a host takes it over.
+    fn observe_store_status(&self, shared: &SharedLog, row: &in_mem_remote::RunRow) {
+        let observed = match row.status {
+            StoredRunStatus::Interrupted => RunStatus::Interrupted,
+            StoredRunStatus::Active => RunStatus::Active,
+            _ => return,
+        };
+        if shared.owns(row.run) {
+            return;
+        }
+        let Ok(state) = self.runs.get(row.run, &|key| self.read_newest(key)) else {
+            return;
+        };
+        let mut lifecycle = state.transition();
+        let from = lifecycle.status;
+        if from == observed || !matches!(from, RunStatus::Active | RunStatus::Interrupted) {
+            return;
+        }
+        lifecycle.status = observed;
+        drop(lifecycle);
+        self.runs
+            .transitioned(&state, from, observed, self.clock.now(), false);
+    }
+
+    /// Shared mode: makes every run the store has that may match `query` known here (each of
+    /// their agents caught up to the store's clock, which registers their records).
+    pub(super) fn load_runs_matching(
+        &self,
+        shared: &SharedLog,
+        query: &crate::runs::RunQuery,
+    ) -> Result<()> {
+        let rows = shared.store.runs(&query.in_store())?;
+        let mut agents: Vec<&AgentId> = rows.iter().map(|row| &row.agent).collect();
+        agents.sort_unstable();
+        agents.dedup();
+        for agent in agents {
+            let cache = shared.agent(agent);
+            let clock = shared.store.clock(agent)?;
+            self.catch_up(shared, &cache, clock.max(cache.highest()))?;
+        }
+        for row in &rows {
+            self.observe_store_status(shared, row);
+        }
+        Ok(())
+    }
+
+    /// Shared mode: makes this host the owner of `run` (Active, Paused, or Interrupted because
+    /// its owner's lease ran out); commits of its former owner are refused from now on.
+    pub fn take_over_run(&self, run: RunId) -> Result<()> {
+        let Some(shared) = self.shared() else {
+            return Err(Error::InvalidOptions {
+                reason: "take_over_run is for a connected (shared mode) database: an embedded \
+                         one owns all its runs"
+                    .to_owned(),
+            });
+        };
+        let row = shared.store.run(run)?.ok_or(Error::UnknownRun { run })?;
+        // A run whose record never reached the store (its owner died as it began) is not taken
+        // over: no host could ever describe it.
+        self.load_run(run)?;
+        self.runs.get(run, &|key| self.read_newest(key))?;
+        let start = shared.store.take_over_run(run, &shared.host)?;
+        let cache = shared.agent(&row.agent);
+        let clock = shared.store.clock(&row.agent)?;
+        // If this fails, the store's takeover stands and taking over again recovers (at the
+        // next epoch).
+        self.catch_up(shared, &cache, clock.max(cache.highest()))?;
+        // Its state as its newest record says, now owned here.
+        self.runs.refreshed(run, &|key| self.read_newest(key))?;
+        shared.own(run, start.epoch);
+        let status = self.run_state(run)?.info().status;
+        if status.is_terminal() {
+            // Its former owner wrote the ending record and died before the store heard of it:
+            // the store is told now, and the run stays ended.
+            shared.set_status(run, stored_status(status), None)?;
+        } else if status != RunStatus::Active {
+            // The store made it Active: so does its record.
+            self.transition_run(run, RunStatus::Active, None, WaitFor::Synced)?;
+        }
+        Ok(())
+    }
+}
+
+/// A run record from the store that does not decode.
+fn rejected(e: &ReplayRejected) -> Error {
+    Error::Damaged {
+        what: "a run record from the shared store".to_owned(),
+        damage: crate::error::Damage::Record(e.to_string()),
+    }
+}
