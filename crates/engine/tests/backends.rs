@@ -430,6 +430,30 @@ fn an_owner_that_stops_renewing_its_lease_leaves_its_runs_interrupted() {
 }
 
 #[test]
+fn a_host_meeting_a_long_history_catches_up_in_chunks() {
+    on_shared_backends(|cluster| {
+        let a = cluster.host("a");
+        let run = a.begin_run_in(&agent()).unwrap();
+        // More commits than one catch-up request fetches.
+        for i in 0u32..2_500 {
+            a.put(run, format!("k{}", i % 100), i.to_be_bytes())
+                .unwrap();
+        }
+        let b = cluster.host("b");
+        let later = b.begin_run_in(&agent()).unwrap();
+        assert_eq!(b.list(later, b"k").unwrap().len(), 100);
+        assert_eq!(
+            b.get(later, b"k99").unwrap(),
+            Some(2_499u32.to_be_bytes().to_vec())
+        );
+        assert_eq!(
+            b.get(run, b"k0").unwrap(),
+            Some(2_400u32.to_be_bytes().to_vec())
+        );
+    });
+}
+
+#[test]
 fn a_paused_run_taken_over_is_active_again_everywhere() {
     on_shared_backends(|cluster| {
         let a = cluster.host("a");

@@ -17,6 +17,9 @@ use crate::recovery::recover_run_record;
 use crate::runs::RunStatus;
 use crate::shared::{AgentCache, SharedLog};
 
+/// Commits fetched from the store in one catch-up request at most.
+const CATCH_UP_CHUNK: u64 = 1024;
+
 impl Instance {
     /// Fills `cache`'s agent in the memtable with every commit through `through` (other hosts'
     /// commits, and this host's that another thread has not applied yet). Run records of runs
@@ -27,10 +30,31 @@ impl Instance {
         cache: &AgentCache,
         through: Version,
     ) -> Result<()> {
-        let after = cache.visible();
-        if after >= through {
-            return Ok(());
+        // In chunks: a host meeting a long-lived agent for the first time neither asks the
+        // store for its whole history in one answer nor holds all of it twice at once. Each
+        // chunk leaves the agent's visible version at its end (its commits are dense).
+        loop {
+            let after = cache.visible();
+            if after >= through {
+                return Ok(());
+            }
+            let upto = Version::new(
+                through
+                    .get()
+                    .min(after.get().saturating_add(CATCH_UP_CHUNK)),
+            );
+            self.catch_up_chunk(shared, cache, after, upto)?;
         }
+    }
+
+    /// One chunk of [`Instance::catch_up`]: the commits `after < v <= through`.
+    fn catch_up_chunk(
+        &self,
+        shared: &SharedLog,
+        cache: &AgentCache,
+        after: Version,
+        through: Version,
+    ) -> Result<()> {
         // Fetched without the lock, so that this host's own commits of the agent are applied
         // meanwhile; whatever they (or a concurrent catch-up) applied first is skipped below.
         let found = shared.store.catch_up(&cache.agent, after, through)?;
