@@ -14,7 +14,7 @@ use super::runs::stored_status;
 use super::{Instance, Refreshed};
 use crate::error::{Error, Result};
 use crate::recovery::recover_run_record;
-use crate::runs::RunStatus;
+use crate::runs::{RunState, RunStatus};
 use crate::shared::{AgentCache, SharedLog};
 
 /// Commits fetched from the store in one catch-up request at most.
@@ -140,6 +140,20 @@ impl Instance {
         self.catch_up(shared, &cache, clock.max(cache.highest()))?;
         self.observe_store_status(shared, &row);
         Ok(true)
+    }
+
+    /// Shared mode: before a call on `run`, if a catch-up after one of this host's commits of its
+    /// agent failed (the commit is acknowledged and in the cache, but commits of other hosts
+    /// below it are not, so the run's view stops short of it), the catch-up is tried again: the
+    /// call then sees the run's own writes, or fails with the store's error, never reads short.
+    /// Two atomic loads when there is no gap.
+    pub(super) fn close_own_gap(&self, shared: &SharedLog, state: &RunState) -> Result<()> {
+        match state.agent.cache.get() {
+            Some(cache) if cache.highest() > cache.visible() => {
+                self.catch_up(shared, cache, cache.highest())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Shared mode: before a read of `run`, which this host does not own, catches its agent's

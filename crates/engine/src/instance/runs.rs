@@ -47,6 +47,7 @@ impl Instance {
         let mut f = Some(f);
         let mut call = |state: &RunState| {
             called.set(true);
+            self.close_own_gap(shared, state)?;
             match f.take() {
                 Some(f) => f(state),
                 None => Err(Error::UnknownRun { run }),
@@ -71,12 +72,16 @@ impl Instance {
             // not necessarily in this host's cache yet.
             self.catch_up_foreign(shared, run)?;
         }
-        match self.runs.get(run, &|key| self.read_current(key)) {
+        let state = match self.runs.get(run, &|key| self.read_current(key)) {
             Err(Error::UnknownRun { .. }) if self.load_run(run)? => {
-                self.runs.get(run, &|key| self.read_current(key))
+                self.runs.get(run, &|key| self.read_current(key))?
             }
-            found => found,
+            found => found?,
+        };
+        if let Some(shared) = self.shared() {
+            self.close_own_gap(shared, &state)?;
         }
+        Ok(state)
     }
 
     /// Begins run `run` of `agent` and logs its record.
