@@ -754,7 +754,12 @@ fn options_that_cannot_work_are_refused() {
     ));
     let nameless = RemoteOptions::new("").host_id("");
     assert!(matches!(
-        Database::connect_store(store, nameless),
+        Database::connect_store(Arc::clone(&store), nameless),
+        Err(Error::InvalidOptions { .. })
+    ));
+    let unconnected = RemoteOptions::new("").connections(0);
+    assert!(matches!(
+        Database::connect_store(store, unconnected),
         Err(Error::InvalidOptions { .. })
     ));
 }

@@ -20,6 +20,7 @@ impl Database {
     /// feature; without it this returns [`Error::InvalidOptions`] saying so.
     #[allow(clippy::needless_pass_by_value)] // As `open_with_options`: a builder chain.
     pub fn connect(options: RemoteOptions) -> Result<Database> {
+        options.check()?;
         let store = connect_postgres(&options)?;
         Self::connect_store(store, options)
     }
@@ -65,6 +66,7 @@ fn connect_postgres(options: &RemoteOptions) -> Result<Arc<dyn RemoteStore>> {
     let pg = PgOptions {
         schema: options.schema.clone(),
         application_name: format!("in-mem {}", options.host_id),
+        connections: options.connections,
         synchronous_commit: match options.mode {
             DurabilityMode::Strict => SynchronousCommit::On,
             DurabilityMode::Batched { .. } => SynchronousCommit::Local,

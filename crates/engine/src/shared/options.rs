@@ -28,6 +28,9 @@ pub struct RemoteOptions {
     pub mode: DurabilityMode,
     /// PostgreSQL schema holding the tables (`None`: the connection's default, `public`).
     pub schema: Option<String>,
+    /// Connections this host keeps open to the store (reads of runs and agents not cached, run
+    /// changes and catch-ups use them side by side; commits go one batch at a time).
+    pub connections: usize,
     /// How long a commit that could not reach the store, or whose outcome was lost, is sent
     /// again (by its commit id, so never applied twice) before it fails. After a failure with
     /// an unknown outcome, this host sends no more commits (`RemoteError::Poisoned`): connect
@@ -47,6 +50,7 @@ impl RemoteOptions {
             mode: DurabilityMode::Strict,
             schema: None,
             outage_limit: Duration::from_secs(30),
+            connections: 4,
         }
     }
 
@@ -85,6 +89,13 @@ impl RemoteOptions {
         self
     }
 
+    /// Connections to keep open to the store.
+    #[must_use]
+    pub fn connections(mut self, connections: usize) -> Self {
+        self.connections = connections;
+        self
+    }
+
     /// The PostgreSQL schema of the tables.
     #[must_use]
     pub fn schema(mut self, schema: impl Into<String>) -> Self {
@@ -99,6 +110,12 @@ impl RemoteOptions {
             return invalid(format!(
                 "host_id must be 1 to 200 bytes, it is {}",
                 self.host_id.len()
+            ));
+        }
+        if self.connections == 0 || self.connections > 1024 {
+            return invalid(format!(
+                "connections must be 1 to 1024, it is {}",
+                self.connections
             ));
         }
         if self.lease_ttl < Duration::from_millis(300) {
