@@ -180,6 +180,34 @@ fn timed(mut step: impl FnMut() -> Result<(), String>) -> Result<f64, String> {
     Ok(per_second(n, started.elapsed()))
 }
 
+/// Runs `step(thread, n)` on `THREADS` threads for `CASE`; the steps taken and their total rate.
+fn timed_threads(
+    step: impl Fn(usize, u64) -> Result<(), String> + Sync,
+) -> Result<(u64, f64), String> {
+    let started = Instant::now();
+    let counts: Vec<Result<u64, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let step = &step;
+                scope.spawn(move || {
+                    let mut n = 0u64;
+                    while started.elapsed() < CASE {
+                        step(t, n)?;
+                        n += 1;
+                    }
+                    Ok(n)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("a thread panicked".into())))
+            .collect()
+    });
+    let total: u64 = counts.into_iter().sum::<Result<u64, String>>()?;
+    Ok((total, per_second(total, started.elapsed())))
+}
+
 fn fdatasync_floor(dir: &std::path::Path) -> Result<f64, String> {
     let file = OpenOptions::new()
         .create(true)
@@ -274,38 +302,19 @@ fn one_agent(store: &Arc<PgStore>, through_shipper: bool) -> Result<f64, String>
                 .map_err(|e| e.to_string())
         })
         .collect::<Result<_, _>>()?;
-    let started = Instant::now();
-    let counts: Vec<Result<u64, String>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = runs
-            .iter()
-            .enumerate()
-            .map(|(t, &(run, epoch))| {
-                let (agent, shipper) = (&agent, shipper.as_ref());
-                scope.spawn(move || {
-                    let mut n = 0u64;
-                    while started.elapsed() < CASE {
-                        let commit = request(agent, run, epoch, format!("t{t}-{n}"));
-                        let result = match shipper {
-                            Some(shipper) => shipper.commit(commit).map(drop),
-                            None => store.commit_batch(&[commit]).map(drop),
-                        };
-                        result.map_err(|e| e.to_string())?;
-                        n += 1;
-                    }
-                    Ok(n)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err("a thread panicked".into())))
-            .collect()
-    });
-    let total: u64 = counts.into_iter().sum::<Result<u64, String>>()?;
+    let (total, rate) = timed_threads(|t, n| {
+        let (run, epoch) = runs[t];
+        let commit = request(&agent, run, epoch, format!("t{t}-{n}"));
+        let result = match &shipper {
+            Some(shipper) => shipper.commit(commit).map(drop),
+            None => store.commit_batch(&[commit]).map(drop),
+        };
+        result.map_err(|e| e.to_string())
+    })?;
     if let Some(shipper) = &shipper {
         eprintln!("shipper: {total} commits in {} batches", shipper.batches());
     }
-    Ok(per_second(total, started.elapsed()))
+    Ok(rate)
 }
 
 /// (remote get, embedded get, remote scan, embedded scan) rates.
@@ -435,31 +444,11 @@ fn connected_database(url: &str) -> Result<Connected, String> {
             .map_err(|e| e.to_string())
     })?;
     let runs: Vec<RunId> = (0..THREADS).map(|_| db.begin_run()).collect();
-    let started = Instant::now();
-    let counts: Vec<Result<u64, String>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = runs
-            .iter()
-            .enumerate()
-            .map(|(t, &run)| {
-                let db = &db;
-                scope.spawn(move || {
-                    let mut n = 0u64;
-                    while started.elapsed() < CASE {
-                        db.put(run, format!("t{t}-{n}").as_bytes(), b"value")
-                            .map_err(|e| e.to_string())?;
-                        n += 1;
-                    }
-                    Ok(n)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err("a thread panicked".into())))
-            .collect()
-    });
-    let total: u64 = counts.into_iter().sum::<Result<u64, String>>()?;
-    let put_threads = per_second(total, started.elapsed());
+    let (_, put_threads) = timed_threads(|t, n| {
+        db.put(runs[t], format!("t{t}-{n}").as_bytes(), b"value")
+            .map(drop)
+            .map_err(|e| e.to_string())
+    })?;
     let keys: Vec<String> = (0..SCAN_KEYS).map(|i| format!("user:{i:06}")).collect();
     let reader = db.begin_run();
     db.transaction(reader, |tx| {

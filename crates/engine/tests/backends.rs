@@ -13,16 +13,11 @@
 mod backend_kit;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use backend_kit::{on_every_backend, on_shared_backends, store_of};
-use in_mem_core_types::{AgentId, RunId, Timestamp, Value, Version};
-use in_mem_engine::remote::{
-    BeginRun, CatchUp, CommitId, CommitOutcome, CommitRequest, GcReport, MemStore, MemStoreFault,
-    RemoteError, RemoteResult, RemoteRunQuery, RemoteStore, RemoteView, RunRow, RunStart,
-    RunUpdate, StoredRunStatus, StoredVersion,
-};
+use in_mem_core_types::{AgentId, RunId, Value};
+use in_mem_engine::remote::{MemStore, MemStoreFault, RemoteError, RemoteStore, StoredRunStatus};
 use in_mem_engine::{
     At, Database, Error, NewSpan, RemoteOptions, RetryPolicy, RunOptions, RunQuery, RunStatus,
     SpanId, SpanKind, SpanStatus,
@@ -625,24 +620,20 @@ fn a_store_away_longer_than_the_outage_limit_fails_commits_typed_and_they_go_on_
 
 #[test]
 fn a_run_reads_its_acknowledged_write_once_a_failed_catch_up_succeeds_and_never_short_of_it() {
-    let inner = Arc::new(MemStore::new());
-    let store = Arc::new(CatchUpGate {
-        inner: Arc::clone(&inner),
-        failing: AtomicBool::new(false),
-    });
+    let store = Arc::new(MemStore::new());
     let options = RemoteOptions::new("").lease_ttl(Duration::from_secs(600));
     let a = Database::connect_store(store.clone(), options.clone().host_id("a")).unwrap();
-    let b = Database::connect_store(inner, options.host_id("b")).unwrap();
+    let b = Database::connect_store(store.clone(), options.host_id("b")).unwrap();
     let run = a.begin_run_in(&agent()).unwrap();
     let other = b.begin_run_in(&agent()).unwrap();
     a.put(run, b"k", b"1").unwrap();
     // Host b's commit sits below host a's next one, and host a cannot fetch it for a while.
     b.put(other, b"elsewhere", b"x").unwrap();
-    store.failing.store(true, Ordering::SeqCst);
+    store.set_catch_up_unavailable(true);
     let version = a.put(run, b"k", b"2").unwrap();
     // Acknowledged, but the run's view would stop short of it: the read fails instead.
     assert!(matches!(a.get(run, b"k"), Err(Error::Remote(_))));
-    store.failing.store(false, Ordering::SeqCst);
+    store.set_catch_up_unavailable(false);
     assert_eq!(a.get(run, b"k").unwrap(), Some(b"2".to_vec()));
     assert_eq!(
         a.get_versioned(run, b"k").unwrap().unwrap().version,
@@ -650,73 +641,6 @@ fn a_run_reads_its_acknowledged_write_once_a_failed_catch_up_succeeds_and_never_
     );
     a.put(run, b"k", b"3").unwrap();
     assert_eq!(a.get(run, b"k").unwrap(), Some(b"3".to_vec()));
-}
-
-/// A `MemStore` whose catch-up fails while `failing` is set.
-struct CatchUpGate {
-    inner: Arc<MemStore>,
-    failing: AtomicBool,
-}
-
-impl RemoteStore for CatchUpGate {
-    fn describe(&self) -> String {
-        "MemStore with a catch-up gate".into()
-    }
-    fn now(&self) -> RemoteResult<Timestamp> {
-        self.inner.now()
-    }
-    fn renew_lease(&self, host: &str, ttl: Duration) -> RemoteResult<()> {
-        self.inner.renew_lease(host, ttl)
-    }
-    fn begin_run(&self, begin: &BeginRun) -> RemoteResult<RunStart> {
-        self.inner.begin_run(begin)
-    }
-    fn take_over_run(&self, run: RunId, host: &str) -> RemoteResult<RunStart> {
-        self.inner.take_over_run(run, host)
-    }
-    fn update_run(&self, update: &RunUpdate) -> RemoteResult<RunRow> {
-        self.inner.update_run(update)
-    }
-    fn commit_batch(&self, batch: &[CommitRequest]) -> RemoteResult<Vec<CommitOutcome>> {
-        self.inner.commit_batch(batch)
-    }
-    fn commit_status(&self, agent: &AgentId, commit: CommitId) -> RemoteResult<Option<Version>> {
-        self.inner.commit_status(agent, commit)
-    }
-    fn clock(&self, agent: &AgentId) -> RemoteResult<Version> {
-        self.inner.clock(agent)
-    }
-    fn catch_up(&self, agent: &AgentId, after: Version, through: Version) -> RemoteResult<CatchUp> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(RemoteError::Unavailable("catch-up gate closed".into()));
-        }
-        self.inner.catch_up(agent, after, through)
-    }
-    fn get(
-        &self,
-        agent: &AgentId,
-        key: &[u8],
-        view: &RemoteView,
-    ) -> RemoteResult<Option<StoredVersion>> {
-        self.inner.get(agent, key, view)
-    }
-    fn scan(
-        &self,
-        agent: &AgentId,
-        prefix: &[u8],
-        view: &RemoteView,
-    ) -> RemoteResult<Vec<StoredVersion>> {
-        self.inner.scan(agent, prefix, view)
-    }
-    fn run(&self, run: RunId) -> RemoteResult<Option<RunRow>> {
-        self.inner.run(run)
-    }
-    fn runs(&self, query: &RemoteRunQuery) -> RemoteResult<Vec<RunRow>> {
-        self.inner.runs(query)
-    }
-    fn collect_garbage(&self, agent: &AgentId, horizon: Version) -> RemoteResult<Option<GcReport>> {
-        self.inner.collect_garbage(agent, horizon)
-    }
 }
 
 #[test]

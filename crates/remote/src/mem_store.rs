@@ -45,6 +45,8 @@ struct State {
     /// Runs in the order they began, for queries.
     run_order: Vec<RunId>,
     faults: VecDeque<MemStoreFault>,
+    /// While set, every catch-up fails with `Unavailable`.
+    catch_up_unavailable: bool,
 }
 
 #[derive(Debug, Default)]
@@ -74,6 +76,12 @@ impl MemStore {
             clock,
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// While `unavailable`, every catch-up fails with `Unavailable` (other calls go on): the
+    /// store lost between a commit's reply and the fetch that follows it.
+    pub fn set_catch_up_unavailable(&self, unavailable: bool) {
+        self.lock().catch_up_unavailable = unavailable;
     }
 
     /// Queues `fault` for a later call (faults fire in the order they were queued).
@@ -324,6 +332,11 @@ impl RemoteStore for MemStore {
 
     fn catch_up(&self, agent: &AgentId, after: Version, through: Version) -> RemoteResult<CatchUp> {
         let state = self.enter()?;
+        if state.catch_up_unavailable {
+            return Err(RemoteError::Unavailable(
+                "injected: catch-up unavailable".into(),
+            ));
+        }
         let Some(agent) = state.agents.get(agent) else {
             return Ok(CatchUp::default());
         };

@@ -11,6 +11,7 @@ use in_mem_remote::StoredRunStatus;
 use in_mem_storage::{Mutation, MutationKind};
 
 use super::runs::stored_status;
+use super::shared::agent_cache;
 use super::{Instance, Refreshed};
 use crate::error::{Error, Result};
 use crate::recovery::recover_run_record;
@@ -170,12 +171,7 @@ impl Instance {
         if state.info().status.is_terminal() {
             return Ok(());
         }
-        let cache = Arc::clone(
-            state
-                .agent
-                .cache
-                .get_or_init(|| shared.agent(&state.agent.id)),
-        );
+        let cache = Arc::clone(agent_cache(shared, &state));
         let clock = shared.store.clock(&cache.agent)?;
         self.catch_up(shared, &cache, clock.max(cache.highest()))?;
         if let Some(row) = shared.store.run(run)? {

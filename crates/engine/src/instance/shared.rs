@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::options::OpenOptions;
 use crate::recovery::{Log, RecoveryReport};
 use crate::runs::{Lifecycle, Origin, PinPolicy, RunRegistry, RunState};
-use crate::shared::{RemoteOptions, SharedLog};
+use crate::shared::{AgentCache, RemoteOptions, SharedLog};
 use crate::version_times::RecoveredTimes;
 
 impl Instance {
@@ -92,11 +92,7 @@ impl Instance {
     /// [`Instance::visible_for`] `run`'s agent, without a lookup by name after the first.
     pub(crate) fn visible_for_run(&self, run: &RunState) -> Version {
         match self.shared() {
-            Some(shared) => run
-                .agent
-                .cache
-                .get_or_init(|| shared.agent(&run.agent.id))
-                .visible(),
+            Some(shared) => agent_cache(shared, run).visible(),
             None => self.memtable.versions().visible(),
         }
     }
@@ -151,4 +147,9 @@ impl Instance {
         }
         shared.disown(run);
     }
+}
+
+/// The cache state of `run`'s agent: found by name once, then kept with the interned agent.
+pub(super) fn agent_cache<'a>(shared: &SharedLog, run: &'a RunState) -> &'a Arc<AgentCache> {
+    run.agent.cache.get_or_init(|| shared.agent(&run.agent.id))
 }

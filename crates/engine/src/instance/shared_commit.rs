@@ -10,6 +10,7 @@ use in_mem_remote::{CommitId, CommitOutcome, CommitRequest, RemoteError, RemoteW
 use in_mem_storage::Mutation;
 
 use super::Instance;
+use super::shared::agent_cache;
 use crate::error::{Error, Result};
 use crate::runs::RunState;
 use crate::shared::{AgentCache, SharedLog};
@@ -28,7 +29,7 @@ impl Instance {
         reads: &[ReadCheck],
     ) -> Result<Version> {
         let epoch = shared.epoch(run.id)?;
-        let cache = Arc::clone(run.agent.cache.get_or_init(|| shared.agent(&run.agent.id)));
+        let cache = Arc::clone(agent_cache(shared, run));
         if cache.highest() > cache.visible() {
             // An earlier commit's catch-up failed: the run's view lacks writes below its newest,
             // so validating against it now could pass a stale read.
