@@ -9,12 +9,12 @@
 //! over the simulated file system).
 
 #[cfg(inmem_loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 #[cfg(inmem_loom)]
 pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
 
 #[cfg(not(inmem_loom))]
-pub(crate) use std::sync::atomic::{AtomicBool, Ordering};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 #[cfg(not(inmem_loom))]
 pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
 

@@ -414,3 +414,49 @@ fn a_failed_group_sync_fails_every_uncovered_waiter() {
         records.len()
     );
 }
+
+/// `synced_version` names what a completed fdatasync covered, and never moves after a failed
+/// one; the after-sync hook runs with it before the sync's committer returns.
+#[test]
+fn the_after_sync_hook_sees_each_sync_before_its_committers_return() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fs = TestFs::new();
+    let (_dir, wal) = open_test(tmp.path(), &fs);
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let hook_seen = Arc::clone(&seen);
+    wal.set_after_sync(Box::new(move |synced| {
+        hook_seen.lock().unwrap().push(synced);
+    }));
+    assert_eq!(wal.synced_version(), Version::ZERO);
+    for v in 1..=3 {
+        let ticket = wal.append(&body(v), || Version::new(v)).unwrap();
+        wal.wait(ticket, WaitFor::Written).unwrap();
+        assert_eq!(
+            wal.synced_version(),
+            Version::new(v - 1),
+            "written is not synced"
+        );
+        wal.wait(ticket, WaitFor::Synced).unwrap();
+        assert_eq!(wal.synced_version(), Version::new(v));
+        assert_eq!(
+            seen.lock().unwrap().last(),
+            Some(&Version::new(v)),
+            "the hook ran for this sync before the wait returned"
+        );
+    }
+    fs.set_faults(Faults {
+        fail_sync: Some(1),
+        ..Faults::default()
+    });
+    let failing = wal.append(&body(4), || Version::new(4)).unwrap();
+    wal.wait(failing, WaitFor::Synced).unwrap_err();
+    assert_eq!(
+        wal.synced_version(),
+        Version::new(3),
+        "a failed fdatasync covers nothing"
+    );
+    assert!(
+        seen.lock().unwrap().iter().all(|v| *v <= Version::new(3)),
+        "the hook never saw the failed sync's record as synced"
+    );
+}

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use in_mem_core_types::{Key, Timestamp, Version};
+use in_mem_core_types::{Key, RunId, Timestamp, Version};
 use in_mem_storage::{Memtable, Mutation, MutationKind, ReadView};
 
 /// One write waiting to be committed.
@@ -92,4 +92,48 @@ pub(crate) fn live_keys_under<'a>(
     memtable
         .scan_prefix(prefix, ReadView::at(Version::MAX), Timestamp::EPOCH)
         .map(|(key, _)| key)
+}
+
+/// Applies one acknowledged commit's writes to `memtable` at `version`, each prefix deletion
+/// expanded (see [`expand`]).
+pub(crate) fn apply_writes(
+    memtable: &Memtable,
+    version: Version,
+    run: RunId,
+    timestamp: Timestamp,
+    writes: &[PendingWrite],
+) {
+    if writes
+        .iter()
+        .any(|w| matches!(w.op, PendingOp::DeletePrefix))
+    {
+        let mutations = expand(memtable, writes, timestamp);
+        memtable.apply(version, run, timestamp, &mutations);
+    } else {
+        let mutations = map_small(writes, |w| mutation(w, timestamp));
+        memtable.apply(version, run, timestamp, &mutations);
+    }
+}
+
+/// A slice mapped to a new list, without a heap allocation for the common one-write commit.
+pub(crate) enum Small<T> {
+    One([T; 1]),
+    Many(Vec<T>),
+}
+
+impl<T> std::ops::Deref for Small<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        match self {
+            Small::One(one) => one,
+            Small::Many(many) => many,
+        }
+    }
+}
+
+pub(crate) fn map_small<'a, T, U>(items: &'a [T], mut f: impl FnMut(&'a T) -> U) -> Small<U> {
+    match items {
+        [one] => Small::One([f(one)]),
+        _ => Small::Many(items.iter().map(f).collect()),
+    }
 }

@@ -389,6 +389,20 @@ impl Wal {
         self.shared.last_version()
     }
 
+    /// Every record at or below this version is durable (an fdatasync that completed before
+    /// any failure covered it), so every commit at or below it is acknowledged, whatever its
+    /// [`WaitFor`]: what lets one committer apply the commits its sync covered for all of
+    /// them. Never goes down.
+    pub fn synced_version(&self) -> Version {
+        self.shared.synced_version()
+    }
+
+    /// Installs what the leader of every sync calls once its fdatasync completed, before it
+    /// wakes the threads that sync covered (at most once per log; a second call is ignored).
+    pub fn set_after_sync(&self, after_sync: writer::AfterSync) {
+        let _ = self.shared.after_sync.set(after_sync);
+    }
+
     /// Bytes appended to the log since it was opened (frames and segment headers): what the
     /// engine measures to decide when a checkpoint is due.
     pub fn appended_bytes(&self) -> u64 {

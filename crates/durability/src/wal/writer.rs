@@ -30,7 +30,7 @@ use super::segment;
 use super::{SyncPolicy, Ticket};
 use crate::error::{Error, Result};
 use crate::identity::Stamp;
-use crate::sync::{AtomicBool, Clock, Condvar, Mutex, MutexGuard, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, Clock, Condvar, Mutex, MutexGuard, Ordering};
 use crate::vfs::Vfs;
 
 mod waits;
@@ -60,9 +60,17 @@ pub(crate) struct Shared {
     pub(super) spare_changed: Condvar,
     /// Mirrors `State::poison.is_some()` for the lock-free `Buffered` wait.
     poisoned: AtomicBool,
+    /// Mirrors the version of `GroupCommit::synced` (what the last fdatasync completed before
+    /// any poisoning covered), for [`Shared::synced_version`] without the log lock.
+    synced_version: AtomicU64,
+    /// Called by a sync's leader after the sync, before it wakes the threads it covered.
+    pub(super) after_sync: std::sync::OnceLock<AfterSync>,
     /// Time, for the gathering window and the sync cadence (a logical clock under loom).
     pub(super) clock: Clock,
 }
+
+/// What [`Wal::set_after_sync`](super::Wal::set_after_sync) installs.
+pub type AfterSync = Box<dyn Fn(Version) + Send + Sync>;
 
 /// State behind the log lock, one part per concern.
 pub(super) struct State {
@@ -206,6 +214,8 @@ impl Shared {
             sync_thread: Condvar::new(),
             spare_changed: Condvar::new(),
             poisoned: AtomicBool::new(false),
+            synced_version: AtomicU64::new(recovered.last_version.get()),
+            after_sync: std::sync::OnceLock::new(),
             clock,
         }
     }
@@ -219,6 +229,20 @@ impl Shared {
 
     pub(crate) fn last_version(&self) -> Version {
         self.lock().marks.appended.version
+    }
+
+    /// Every record at or below this version is durable, covered by an fdatasync that
+    /// completed before any poisoning: each of their commits is acknowledged whatever its
+    /// wait. Loaded without the log lock; never goes down.
+    pub(crate) fn synced_version(&self) -> Version {
+        Version::new(self.synced_version.load(Ordering::Acquire))
+    }
+
+    /// Publishes `GroupCommit::synced` to [`Shared::synced_version`]; called under the log
+    /// lock after every sync, before the threads it covered are woken.
+    pub(super) fn note_synced(&self, st: &State) {
+        self.synced_version
+            .fetch_max(st.group.synced().version.get(), Ordering::Release);
     }
 
     /// Appends a record: rotates if it does not fit, then allocates its version and buffers it.

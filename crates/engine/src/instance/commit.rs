@@ -1,7 +1,8 @@
 //! The commit pipeline: encode -> (under the run's commit lock: validate the read set, append to
 //! the log, where the version is allocated, register the writes as pending) -> wait for the
 //! durability the handle's mode promises -> apply to the memtable -> publish the version ->
-//! deregister the pending writes.
+//! deregister the pending writes. A `Strict` commit is applied and published by the first of
+//! the committers its fdatasync released (`group_apply.rs`).
 //!
 //! The log lock covers only version allocation and a buffer append, so log order is version
 //! order while encoding, syscalls and memtable inserts run outside it. Applying after the
@@ -23,7 +24,7 @@ use in_mem_durability::{CommitBody, OpRef, WaitFor, WriteRef};
 use super::Instance;
 use crate::error::{Error, Result};
 use crate::runs::{PendingWrites, RunState};
-use crate::write::{PendingOp, PendingWrite, ReadCheck, describe_key, expand, mutation};
+use crate::write::{PendingOp, PendingWrite, ReadCheck, apply_writes, describe_key, map_small};
 
 impl Instance {
     /// Commits `writes` atomically as one log record on behalf of `run`, provided that every key
@@ -57,6 +58,7 @@ impl Instance {
         });
         let body = CommitBody::encode(timestamp, run.id, &refs)?;
         let versions = self.memtable.versions();
+        let grouped = matches!(wait, WaitFor::Synced);
         let ticket = {
             let mut pending = run.pending();
             self.validate(run, &pending, reads)?;
@@ -71,26 +73,28 @@ impl Instance {
             for write in writes {
                 pending.insert(Arc::clone(&write.key), ticket.version);
             }
+            if grouped {
+                self.group_apply
+                    .enqueue(ticket.version, run.id, timestamp, writes);
+            }
             ticket
         };
         let outcome = wal.wait(ticket, wait);
-        if outcome.is_ok() {
-            if writes
-                .iter()
-                .any(|w| matches!(w.op, PendingOp::DeletePrefix))
-            {
-                let mutations = expand(&self.memtable, writes, timestamp);
-                self.memtable
-                    .apply(ticket.version, run.id, timestamp, &mutations);
-            } else {
-                let mutations = map_small(writes, |w| mutation(w, timestamp));
-                self.memtable
-                    .apply(ticket.version, run.id, timestamp, &mutations);
+        if grouped {
+            // This commit and every other one its sync covered, applied by whoever is first
+            // back (see `group_apply.rs`); possibly none, if another committer took them.
+            let taken =
+                self.group_apply
+                    .take_ready(ticket.version, outcome.is_ok(), wal.synced_version());
+            self.group_apply.apply(taken);
+        } else {
+            if outcome.is_ok() {
+                apply_writes(&self.memtable, ticket.version, run.id, timestamp, writes);
             }
+            // On failure the version is published empty, so that later versions can still
+            // become visible; the log is poisoned, so no later commit will be acknowledged.
+            versions.publish(ticket.version);
         }
-        // On failure the version is published empty, so that later versions can still become
-        // visible; the log is poisoned, so no later commit will be acknowledged anyway.
-        versions.publish(ticket.version);
         // Read-your-writes: the caller's next read must see this commit, so wait until every
         // earlier version has been applied too.
         versions.wait_visible(ticket.version);
@@ -134,28 +138,5 @@ impl Instance {
             }
         }
         Ok(())
-    }
-}
-
-/// A slice mapped to a new list, without a heap allocation for the common one-write commit.
-enum Small<T> {
-    One([T; 1]),
-    Many(Vec<T>),
-}
-
-impl<T> std::ops::Deref for Small<T> {
-    type Target = [T];
-    fn deref(&self) -> &[T] {
-        match self {
-            Small::One(one) => one,
-            Small::Many(many) => many,
-        }
-    }
-}
-
-fn map_small<'a, T, U>(items: &'a [T], mut f: impl FnMut(&'a T) -> U) -> Small<U> {
-    match items {
-        [one] => Small::One([f(one)]),
-        _ => Small::Many(items.iter().map(f).collect()),
     }
 }

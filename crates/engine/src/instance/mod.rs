@@ -10,6 +10,7 @@
 
 mod catch_up;
 mod commit;
+mod group_apply;
 mod lineage;
 mod maintenance;
 mod read;
@@ -37,11 +38,12 @@ use crate::options::{HistoryRetention, OpenOptions};
 use crate::recovery::{self, Log, Recovered, RecoveryReport};
 use crate::runs::RunRegistry;
 use crate::version_times::VersionTimes;
+use group_apply::GroupApply;
 use maintenance::SweepDue;
 
 pub(crate) struct Instance {
     path: PathBuf,
-    memtable: Memtable,
+    memtable: Arc<Memtable>,
     runs: RunRegistry,
     clock: Arc<dyn Clock>,
     history: HistoryRetention,
@@ -51,6 +53,8 @@ pub(crate) struct Instance {
     swept_horizon: AtomicU64,
     /// When a background sweep is worth its cost (a sweep walks every stored version).
     sweep_due: SweepDue,
+    /// `Strict` commits logged and not yet applied, for whoever their sync releases first.
+    group_apply: Arc<GroupApply>,
     recovery: RecoveryReport,
     checkpoints: Checkpoints,
     /// The sweeps and background checkpoints; stopped before anything below goes.
@@ -88,6 +92,10 @@ impl Instance {
         let recovered = recovery::recover(&dir, path, options)?;
         let instance = Self::assemble(path, Some(dir), recovered, Some(registration), options);
         let weak = Arc::downgrade(&instance);
+        if let Log::Writer(wal) = &instance.log {
+            let group_apply = Arc::clone(&instance.group_apply);
+            wal.set_after_sync(Box::new(move |synced| group_apply.apply_synced(synced)));
+        }
         let periodic = Periodic::start("in-mem-sweeper", options.sweep_interval, move || {
             background_round(&weak)
         })
@@ -128,8 +136,10 @@ impl Instance {
             history_from,
             version_times,
         } = recovered;
+        let memtable = Arc::new(memtable);
         Arc::new(Instance {
             path: path.to_path_buf(),
+            group_apply: Arc::new(GroupApply::new(Arc::clone(&memtable))),
             memtable,
             runs,
             clock: Arc::clone(&options.clock),

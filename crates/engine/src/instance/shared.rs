@@ -12,6 +12,7 @@ use in_mem_remote::{BeginRun, RemoteStore, StoredRunStatus};
 use in_mem_storage::Memtable;
 
 use super::Instance;
+use super::group_apply::GroupApply;
 use super::maintenance::SweepDue;
 use crate::checkpoint::Checkpoints;
 use crate::error::{Error, Result};
@@ -38,9 +39,11 @@ impl Instance {
         let runs = RunRegistry::new(policy);
         // Nothing to recover: the registry keeps its indexes in step from the first run on.
         runs.finish_recovery(options.clock.now(), &|_| None, true)?;
+        let memtable = Arc::new(Memtable::new(Version::ZERO));
         Ok(Arc::new(Instance {
             path,
-            memtable: Memtable::new(Version::ZERO),
+            group_apply: Arc::new(GroupApply::new(Arc::clone(&memtable))),
+            memtable,
             runs,
             clock: Arc::clone(&options.clock),
             history: options.history,

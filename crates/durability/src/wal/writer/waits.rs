@@ -107,6 +107,7 @@ impl Shared {
                     let (guard, synced, started, ended) = self.lead(st);
                     st = guard;
                     let woken = st.sync_ended(id, synced, started, ended);
+                    self.note_synced(&st);
                     let next = st.group.resume(id, ended);
                     if let Step::Done | Step::Failed = next {
                         let result = match next {
@@ -118,6 +119,9 @@ impl Shared {
                         // marked awake already, so a notification that lands late (or on the
                         // next owner of its condvar, as a spurious wake-up) loses nothing.
                         drop(st);
+                        if let Some(after_sync) = self.after_sync.get() {
+                            after_sync(self.synced_version());
+                        }
                         for cv in woken {
                             cv.notify_one();
                         }
