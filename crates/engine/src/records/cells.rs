@@ -11,7 +11,7 @@
 use in_mem_core_types::{Timestamp, TypeTag, Value};
 
 use super::RunData;
-use super::fields::{Record, RecordBuilder, check_canonical, check_name, damaged};
+use super::fields::{OwnedRecord, RecordBuilder, check_canonical, check_name, damaged};
 use super::machine::{MachineDefinition, Transition};
 use crate::error::{Error, Result};
 
@@ -121,7 +121,7 @@ impl<'t> Cells<'t> {
         for (key, stored) in self.data.scan(TypeTag::State, CELL_PREFIX)? {
             let name = key.get(CELL_PREFIX.len()..).unwrap_or_default();
             let name = String::from_utf8_lossy(name).into_owned();
-            if let Some(cell) = Stored::decode(&stored.value)?.live() {
+            if let Some(cell) = Stored::decode(stored.value)?.live() {
                 out.push((name, cell));
             }
         }
@@ -235,7 +235,7 @@ impl<'t> Cells<'t> {
 
     fn read(&mut self, key: CellKey<'_>) -> Result<Option<Stored>> {
         let stored = self.data.get(TypeTag::State, &key.bytes()?)?;
-        stored.map(|v| Stored::decode(&v.value)).transpose()
+        stored.map(|v| Stored::decode(v.value)).transpose()
     }
 
     fn write(&mut self, key: CellKey<'_>, stored: &Stored) -> Result<u64> {
@@ -317,13 +317,19 @@ impl Stored {
             .build()
     }
 
-    fn decode(value: &Value) -> Result<Self> {
-        let record = Record::new("state cell", value)?;
+    fn decode(value: Value) -> Result<Self> {
+        let mut record = OwnedRecord::new("state cell", value)?;
+        let fields = record.fields();
+        let (version, updated_at, deleted) = (
+            fields.count("version")?,
+            fields.time("updated_at")?,
+            fields.flag("deleted")?,
+        );
         Ok(Stored {
-            value: record.value("value")?.clone(),
-            version: record.count("version")?,
-            updated_at: record.time("updated_at")?,
-            deleted: record.flag("deleted")?,
+            value: record.take("value")?,
+            version,
+            updated_at,
+            deleted,
         })
     }
 }

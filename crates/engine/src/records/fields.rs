@@ -144,6 +144,66 @@ impl<'a> Record<'a> {
     }
 }
 
+/// A stored record read to be taken apart: the caller owns the decoded map, so text, lists and
+/// the caller's own values (payloads, arguments, attributes) are moved out of it rather than
+/// copied, which is most of what reading a run back costs. Small fields (counts, times,
+/// hashes) are read through [`OwnedRecord::fields`].
+pub(crate) struct OwnedRecord<'w> {
+    what: &'w str,
+    map: BTreeMap<String, Value>,
+}
+
+impl<'w> OwnedRecord<'w> {
+    pub fn new(what: &'w str, value: Value) -> Result<Self> {
+        match value {
+            Value::Map(map) => Ok(OwnedRecord { what, map }),
+            other => Err(damaged(
+                what,
+                format!("is a {}, not a map", other.type_name()),
+            )),
+        }
+    }
+
+    /// The fields still in the record, to read in place.
+    pub fn fields(&self) -> Record<'_> {
+        Record {
+            what: self.what,
+            map: &self.map,
+        }
+    }
+
+    pub fn take(&mut self, name: &str) -> Result<Value> {
+        self.map
+            .remove(name)
+            .ok_or_else(|| damaged(self.what, format!("lacks the field {name}")))
+    }
+
+    pub fn take_text(&mut self, name: &str) -> Result<String> {
+        match self.take(name)? {
+            Value::String(s) => Ok(s),
+            other => Err(self.fields().mistyped(name, "text", &other)),
+        }
+    }
+
+    pub fn take_texts(&mut self, name: &str) -> Result<Vec<String>> {
+        let mistyped =
+            |record: &Self, found: &Value| record.fields().mistyped(name, "a list of text", found);
+        match self.take(name)? {
+            Value::Array(items) => {
+                let mut texts = Vec::with_capacity(items.len());
+                for item in items {
+                    match item {
+                        Value::String(s) => texts.push(s),
+                        other => return Err(mistyped(self, &other)),
+                    }
+                }
+                Ok(texts)
+            }
+            other => Err(mistyped(self, &other)),
+        }
+    }
+}
+
 pub(crate) fn damaged(what: &str, reason: impl Into<String>) -> Error {
     Error::Damaged {
         what: what.to_owned(),

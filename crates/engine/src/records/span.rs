@@ -7,7 +7,7 @@ use std::time::Duration;
 use in_mem_core_types::{Timestamp, Value};
 use serde::{Deserialize, Serialize};
 
-use super::fields::damaged;
+use super::fields::{OwnedRecord, damaged};
 use crate::error::Result;
 
 /// A span's id: deterministic within its run (1, 2, 3 ... in the order spans were begun), so a
@@ -111,72 +111,51 @@ impl SpanKind {
         )]))
     }
 
-    /// Reads the stored form written by [`SpanKind::to_value`].
-    pub(crate) fn from_value(value: &Value) -> Result<SpanKind> {
+    /// Reads the stored form written by [`SpanKind::to_value`], moving the caller's values
+    /// out of it.
+    pub(crate) fn from_value(value: Value) -> Result<SpanKind> {
         let bad = |reason: &str| damaged("span kind", reason);
         let Value::Map(outer) = value else {
             return Err(bad("is not a map"));
         };
-        let mut entries = outer.iter();
-        let (Some((variant, Value::Map(fields))), None) = (entries.next(), entries.next()) else {
+        let mut entries = outer.into_iter();
+        let (Some((variant, fields @ Value::Map(_))), None) = (entries.next(), entries.next())
+        else {
             return Err(bad("is not one variant with its fields"));
         };
-        let field = |name: &str| {
-            fields
-                .get(name)
-                .ok_or_else(|| damaged("span kind", format!("lacks the field {name}")))
-        };
-        let text = |name: &str| match field(name)? {
-            Value::String(s) => Ok(s.clone()),
-            _ => Err(damaged("span kind", format!("field {name} is not text"))),
-        };
-        let optional = |name: &str| {
-            Ok::<_, crate::Error>(match field(name)? {
-                Value::Null => None,
-                other => Some(other.clone()),
-            })
-        };
+        let mut fields = OwnedRecord::new("span kind", fields)?;
         Ok(match variant.as_str() {
             "ToolCall" => SpanKind::ToolCall {
-                tool: text("tool")?,
-                arguments: field("arguments")?.clone(),
-                result: optional("result")?,
-                duration_us: match field("duration_us")? {
+                tool: fields.take_text("tool")?,
+                arguments: fields.take("arguments")?,
+                duration_us: match fields.take("duration_us")? {
                     Value::Null => None,
                     Value::I64(n) => {
-                        Some(u64::try_from(*n).map_err(|_| bad("duration_us is negative"))?)
+                        Some(u64::try_from(n).map_err(|_| bad("duration_us is negative"))?)
                     }
                     _ => return Err(bad("duration_us is not a count")),
                 },
+                result: optional(&mut fields, "result")?,
             },
             "Decision" => SpanKind::Decision {
-                question: text("question")?,
-                options: match field("options")? {
-                    Value::Array(items) => items
-                        .iter()
-                        .map(|item| match item {
-                            Value::String(s) => Ok(s.clone()),
-                            _ => Err(bad("an option is not text")),
-                        })
-                        .collect::<Result<_>>()?,
-                    _ => return Err(bad("options are not a list")),
-                },
-                chosen: text("chosen")?,
-                reasoning: text("reasoning")?,
+                question: fields.take_text("question")?,
+                options: fields.take_texts("options")?,
+                chosen: fields.take_text("chosen")?,
+                reasoning: fields.take_text("reasoning")?,
             },
             "Query" => SpanKind::Query {
-                query: text("query")?,
-                result: optional("result")?,
+                query: fields.take_text("query")?,
+                result: optional(&mut fields, "result")?,
             },
             "Thought" => SpanKind::Thought {
-                text: text("text")?,
+                text: fields.take_text("text")?,
             },
             "Error" => SpanKind::Error {
-                message: text("message")?,
+                message: fields.take_text("message")?,
             },
             "Custom" => SpanKind::Custom {
-                name: text("name")?,
-                data: field("data")?.clone(),
+                name: fields.take_text("name")?,
+                data: fields.take("data")?,
             },
             _ => return Err(bad("names an unknown variant")),
         })
@@ -421,4 +400,12 @@ impl NewSpan {
 /// A count as stored (records hold counts as non-negative `I64`s).
 fn count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A field that must be present and may be null (`None`).
+fn optional(fields: &mut OwnedRecord<'_>, name: &str) -> Result<Option<Value>> {
+    Ok(match fields.take(name)? {
+        Value::Null => None,
+        other => Some(other),
+    })
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use in_mem_core_types::{Timestamp, TypeTag, Value};
 
 use super::RunData;
-use super::fields::{Record, RecordBuilder, check_canonical, check_name, damaged};
+use super::fields::{OwnedRecord, Record, RecordBuilder, check_canonical, check_name, damaged};
 use super::span::{NewSpan, Span, SpanId, SpanKind, SpanStatus, SpanTree};
 use crate::error::{Error, Result};
 
@@ -118,7 +118,7 @@ impl<'t> Spans<'t> {
     /// The span with this id.
     pub fn get(&mut self, id: SpanId) -> Result<Option<Span>> {
         let stored = self.data.get(TypeTag::Trace, &id.to_be_bytes())?;
-        stored.map(|v| decode(id, &v.value)).transpose()
+        stored.map(|v| decode(id, v.value)).transpose()
     }
 
     /// The spans whose parent is `id`, in id order.
@@ -164,8 +164,8 @@ impl<'t> Spans<'t> {
     /// Every span of the run, in id order.
     pub fn all(&mut self) -> Result<Vec<Span>> {
         let rows = self.data.scan(TypeTag::Trace, b"")?;
-        rows.iter()
-            .map(|(key, v)| decode(id_of(key)?, &v.value))
+        rows.into_iter()
+            .map(|(key, v)| decode(id_of(&key)?, v.value))
             .collect()
     }
 
@@ -294,29 +294,33 @@ fn encode(span: &Span) -> Result<Value> {
     Ok(record.build())
 }
 
-fn decode(id: SpanId, value: &Value) -> Result<Span> {
-    let record = Record::new("span", value)?;
-    let kind = SpanKind::from_value(record.value("kind")?)?;
-    let status = SpanStatus::parse(record.text("status")?)
+fn decode(id: SpanId, value: Value) -> Result<Span> {
+    let mut record = OwnedRecord::new("span", value)?;
+    let fields = record.fields();
+    let status = SpanStatus::parse(fields.text("status")?)
         .ok_or_else(|| damaged("span", "unknown status"))?;
-    let attributes = match record.value("attributes")? {
-        Value::Map(map) => map.clone(),
+    let parent = fields
+        .optional("parent")
+        .map(|_| fields.count("parent"))
+        .transpose()?;
+    let start = fields.time("start")?;
+    let end = fields
+        .optional("end")
+        .map(|_| fields.time("end"))
+        .transpose()?;
+    let kind = SpanKind::from_value(record.take("kind")?)?;
+    let attributes = match record.take("attributes")? {
+        Value::Map(map) => map,
         _ => BTreeMap::new(),
     };
     Ok(Span {
         id,
-        parent: record
-            .optional("parent")
-            .map(|_| record.count("parent"))
-            .transpose()?,
+        parent,
         kind,
         status,
-        start: record.time("start")?,
-        end: record
-            .optional("end")
-            .map(|_| record.time("end"))
-            .transpose()?,
-        tags: record.texts("tags")?,
+        start,
+        end,
+        tags: record.take_texts("tags")?,
         attributes,
     })
 }
