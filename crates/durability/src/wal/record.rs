@@ -19,9 +19,8 @@ use std::time::Duration;
 
 use in_mem_core_types::limits::COMMIT_BYTES_MAX;
 use in_mem_core_types::{RunId, Timestamp, Version};
+use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
-use serde::ser::{SerializeStructVariant, SerializeTuple, Serializer};
-use serde::{Deserialize, Serialize};
 
 use super::format::COMBINE_BYTES_MIN;
 use crate::error::{Error, Result};
@@ -111,22 +110,17 @@ impl CommitBody {
                 max: COMMIT_BYTES_MAX,
             });
         }
-        let body = BodySer {
-            timestamp: timestamp.as_micros(),
-            writer: writer.to_bytes(),
-            writes,
-        };
-        let len: usize =
-            postcard::serialize_with_flavor(&body, postcard::ser_flavors::Size::default())
-                .expect("sizing integers and bytes cannot fail");
+        let timestamp = timestamp.as_micros();
+        let len = encode::body_len(timestamp, writes);
         if len > COMMIT_BYTES_MAX {
             return Err(Error::CommitTooLarge {
                 len,
                 max: COMMIT_BYTES_MAX,
             });
         }
-        let bytes = postcard::to_extend(&body, Vec::with_capacity(len))
-            .expect("encoding integers and bytes into a Vec cannot fail");
+        let mut bytes = Vec::with_capacity(len);
+        encode::encode_body(&mut bytes, timestamp, &writer.to_bytes(), writes);
+        debug_assert_eq!(bytes.len(), len, "body_len is the encoded length");
         let crc = (bytes.len() >= COMBINE_BYTES_MIN).then(|| crc32c::crc32c(&bytes));
         Ok(CommitBody { bytes, crc })
     }
@@ -174,69 +168,6 @@ pub(crate) fn decode_body(
 
 fn ttl_micros(ttl: Option<Duration>) -> Option<u64> {
     ttl.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-}
-
-// ---- encoding -------------------------------------------------------------------------------
-
-struct BodySer<'a> {
-    timestamp: u64,
-    writer: [u8; 16],
-    writes: &'a [WriteRef<'a>],
-}
-
-impl Serialize for BodySer<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut t = s.serialize_tuple(3)?;
-        t.serialize_element(&self.timestamp)?;
-        t.serialize_element(&self.writer)?;
-        t.serialize_element(&WritesSer(self.writes))?;
-        t.end()
-    }
-}
-
-struct WritesSer<'a>(&'a [WriteRef<'a>]);
-
-impl Serialize for WritesSer<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(WriteSer))
-    }
-}
-
-struct WriteSer<'a>(&'a WriteRef<'a>);
-
-impl Serialize for WriteSer<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut t = s.serialize_tuple(2)?;
-        t.serialize_element(&Bytes(self.0.key))?;
-        t.serialize_element(&OpSer(&self.0.op))?;
-        t.end()
-    }
-}
-
-struct OpSer<'a>(&'a OpRef<'a>);
-
-impl Serialize for OpSer<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        match *self.0 {
-            OpRef::Put { value, ttl } => {
-                let mut v = s.serialize_struct_variant("Op", 0, "Put", 2)?;
-                v.serialize_field("value", &Bytes(value))?;
-                v.serialize_field("ttl", &ttl_micros(ttl))?;
-                v.end()
-            }
-            OpRef::Delete => s.serialize_unit_variant("Op", 1, "Delete"),
-            OpRef::DeletePrefix => s.serialize_unit_variant("Op", 2, "DeletePrefix"),
-        }
-    }
-}
-
-/// Bytes serialized as bytes (a length and one copy), not as a sequence of `u8`.
-struct Bytes<'a>(&'a [u8]);
-
-impl Serialize for Bytes<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_bytes(self.0)
-    }
 }
 
 // ---- decoding -------------------------------------------------------------------------------
@@ -315,5 +246,8 @@ impl<'de> Deserialize<'de> for ByteBuf {
     }
 }
 
+mod encode;
+#[cfg(test)]
+mod serde_oracle;
 #[cfg(test)]
 mod tests;

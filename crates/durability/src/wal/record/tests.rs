@@ -149,3 +149,61 @@ fn garbage_bodies_are_errors() {
     lying.extend_from_slice(&[0x80, 0x94, 0xEB, 0xDC, 0x03]);
     assert!(decode_body(Version::new(1), &lying).is_err());
 }
+
+mod one_pass {
+    use proptest::prelude::*;
+
+    use super::super::serde_oracle;
+    use super::*;
+
+    fn op() -> impl Strategy<Value = (u8, Vec<u8>, Option<u64>)> {
+        (
+            0u8..3,
+            proptest::collection::vec(any::<u8>(), 0..300),
+            proptest::option::of(prop_oneof![
+                0u64..200,
+                any::<u64>(),
+                Just(u64::MAX),
+                Just(127),
+                Just(128)
+            ]),
+        )
+    }
+
+    proptest! {
+        /// The one-pass encoder writes exactly the bytes the serde encoding did, and its length
+        /// is the length it promised.
+        #[test]
+        fn one_pass_encoding_matches_the_serde_encoding(
+            timestamp in prop_oneof![any::<u64>(), 0u64..300, Just(u64::MAX)],
+            writer in any::<[u8; 16]>(),
+            keys in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 0..20),
+            ops in proptest::collection::vec(op(), 20),
+        ) {
+            let writes: Vec<WriteRef<'_>> = keys
+                .iter()
+                .zip(&ops)
+                .map(|(key, (kind, value, ttl))| WriteRef {
+                    key,
+                    op: match kind {
+                        0 => OpRef::Put {
+                            value,
+                            ttl: ttl.map(Duration::from_micros),
+                        },
+                        1 => OpRef::Delete,
+                        _ => OpRef::DeletePrefix,
+                    },
+                })
+                .collect();
+            let body = CommitBody::encode(
+                Timestamp::from_micros(timestamp),
+                RunId::from_bytes(writer),
+                &writes,
+            )
+            .unwrap();
+            let expected = serde_oracle::encode(timestamp, writer, &writes);
+            prop_assert_eq!(body.bytes(), expected.as_slice());
+            prop_assert_eq!(encode::body_len(timestamp, &writes), expected.len());
+        }
+    }
+}
