@@ -460,3 +460,45 @@ fn the_after_sync_hook_sees_each_sync_before_its_committers_return() {
         "the hook never saw the failed sync's record as synced"
     );
 }
+
+/// A panic in the after-sync hook fails only the thread that ran it: the committers its sync
+/// covered are still woken (they are marked awake before the hook runs) and every other
+/// commit goes on.
+#[test]
+fn a_panicking_after_sync_hook_leaves_no_committer_asleep() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fs = TestFs::new();
+    let (_dir, wal) = open_test(tmp.path(), &fs);
+    let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let hook_calls = Arc::clone(&calls);
+    wal.set_after_sync(Box::new(move |_| {
+        let call = hook_calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        assert!(call % 5 != 2, "the hook fails on call {call}");
+    }));
+    let next = std::sync::atomic::AtomicU64::new(0);
+    let panicked = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                s.spawn(|| {
+                    for _ in 0..40 {
+                        let ticket = wal
+                            .append(&body(1), || {
+                                Version::new(
+                                    next.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1,
+                                )
+                            })
+                            .unwrap();
+                        wal.wait(ticket, WaitFor::Synced).unwrap();
+                    }
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().is_err())
+            .filter(|failed| *failed)
+            .count()
+    });
+    assert!(panicked > 0, "the hook panicked in some committer");
+    assert!(calls.load(std::sync::atomic::Ordering::SeqCst) > 3);
+}

@@ -118,13 +118,16 @@ impl Shared {
                         // threads it wakes do not wake only to wait for the lock. Each is
                         // marked awake already, so a notification that lands late (or on the
                         // next owner of its condvar, as a spurious wake-up) loses nothing.
+                        // The after-sync hook (the engine applies the commits this sync
+                        // covered) runs first, so that they wake to find them visible; the
+                        // notifications are a guard's, so that a panic in the hook still wakes
+                        // every waiter (marked awake, they would otherwise sleep for good).
                         drop(st);
+                        let wake = WakeOnDrop(woken);
                         if let Some(after_sync) = self.after_sync.get() {
                             after_sync(self.synced_version());
                         }
-                        for cv in woken {
-                            cv.notify_one();
-                        }
+                        drop(wake);
                         return result;
                     }
                     // A sync covers its leader (which wrote its own record before looking)
@@ -228,6 +231,17 @@ impl State {
                 (unsynced && self.cadence.interval_min.is_some()).then_some(started);
         }
         self.take_woken()
+    }
+}
+
+/// Notifies each condition variable when dropped, on a panic too.
+struct WakeOnDrop(Vec<Arc<Condvar>>);
+
+impl Drop for WakeOnDrop {
+    fn drop(&mut self) {
+        for cv in &self.0 {
+            cv.notify_one();
+        }
     }
 }
 
