@@ -99,18 +99,33 @@ impl RecoveredTimes {
 
     /// Notes a version found in the checkpoint or the log, in any order.
     pub fn note(&self, at: Timestamp, version: Version) {
-        let bucket = at.as_micros() / BUCKET_MICROS;
+        self.note_bucket(at.as_micros() / BUCKET_MICROS, version, version);
+    }
+
+    /// A note-taker for one reader of many versions: it keeps the bucket it is in and its
+    /// smallest and largest version itself, and notes them here only when the bucket changes
+    /// and when it is dropped (a checkpoint's entries, in key order, mostly come bucket after
+    /// bucket; a lock and a tree step per entry were ~4 % of opening one).
+    pub fn batch(&self) -> TimesBatch<'_> {
+        TimesBatch {
+            times: self,
+            open: None,
+        }
+    }
+
+    /// Notes that `bucket` holds versions `smallest..=largest` (among others).
+    fn note_bucket(&self, bucket: u64, smallest: Version, largest: Version) {
         let mut state = self
             .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if bucket < self.window_start {
-            state.largest_before_window = state.largest_before_window.max(version);
+            state.largest_before_window = state.largest_before_window.max(largest);
             return;
         }
-        let entry = state.buckets.entry(bucket).or_insert((version, version));
-        entry.0 = entry.0.min(version);
-        entry.1 = entry.1.max(version);
+        let entry = state.buckets.entry(bucket).or_insert((smallest, largest));
+        entry.0 = entry.0.min(smallest);
+        entry.1 = entry.1.max(largest);
     }
 
     /// The samples, each lowered as the type's doc says.
@@ -132,6 +147,42 @@ impl RecoveredTimes {
             last_bucket: AtomicU64::new(last_bucket),
             samples: Mutex::new(samples),
         }
+    }
+}
+
+/// See [`RecoveredTimes::batch`].
+pub(crate) struct TimesBatch<'t> {
+    times: &'t RecoveredTimes,
+    /// The bucket being noted, and its smallest and largest version so far.
+    open: Option<(u64, Version, Version)>,
+}
+
+impl TimesBatch<'_> {
+    /// Notes a version, as [`RecoveredTimes::note`] does.
+    pub fn note(&mut self, at: Timestamp, version: Version) {
+        let bucket = at.as_micros() / BUCKET_MICROS;
+        match &mut self.open {
+            Some((open, smallest, largest)) if *open == bucket => {
+                *smallest = (*smallest).min(version);
+                *largest = (*largest).max(version);
+            }
+            _ => {
+                self.flush();
+                self.open = Some((bucket, version, version));
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some((bucket, smallest, largest)) = self.open.take() {
+            self.times.note_bucket(bucket, smallest, largest);
+        }
+    }
+}
+
+impl Drop for TimesBatch<'_> {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 
@@ -189,5 +240,32 @@ mod tests {
             times.horizon_at(t(15_000), Version::new(60)),
             Version::new(5)
         );
+    }
+
+    #[test]
+    fn a_batch_notes_what_one_note_per_version_would() {
+        let t = |ms: u64| Timestamp::from_micros(ms * 1000);
+        // Versions in buckets that come and go and come back, some before the window.
+        let notes: Vec<(Timestamp, Version)> = (1..=300u64)
+            .map(|v| (t(5_000 + (v * 7919 % 23) * 60), Version::new(v)))
+            .chain([(t(100), Version::new(301)), (t(6_000), Version::new(302))])
+            .collect();
+        let one_by_one = RecoveredTimes::new(t(5_500));
+        let batched = RecoveredTimes::new(t(5_500));
+        {
+            let mut batch = batched.batch();
+            for &(at, version) in &notes {
+                one_by_one.note(at, version);
+                batch.note(at, version);
+            }
+        }
+        let (one_by_one, batched) = (one_by_one.finish(), batched.finish());
+        for at in (0..8_000).step_by(25) {
+            assert_eq!(
+                batched.horizon_at(t(at), Version::new(400)),
+                one_by_one.horizon_at(t(at), Version::new(400)),
+                "horizon at {at} ms"
+            );
+        }
     }
 }

@@ -41,8 +41,9 @@ pub(crate) fn load_newest(
         let runs = RunRegistry::new(policy);
         let mut last_run_key: Option<Arc<[u8]>> = None;
         let read = memtable.load(|loader| {
+            let mut times = version_times.batch();
             let mut apply = |entry: CheckpointEntry| {
-                version_times.note(entry.timestamp, entry.version);
+                times.note(entry.timestamp, entry.version);
                 load_entry(loader, &runs, &mut last_run_key, entry)
             };
             read_checkpoint(dir, &file, &mut apply)
