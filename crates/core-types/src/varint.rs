@@ -40,6 +40,12 @@ pub(crate) fn read_u64(bytes: &[u8], pos: &mut usize) -> Option<u64> {
     None
 }
 
+/// The length of `n`'s encoding by [`write_u64`].
+pub(crate) fn len_u64(n: u64) -> usize {
+    let bits = 64 - (n | 1).leading_zeros() as usize;
+    bits.div_ceil(7)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,6 +55,7 @@ mod tests {
         for n in [0, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX] {
             let mut buf = Vec::new();
             write_u64(&mut buf, n);
+            assert_eq!(len_u64(n), buf.len(), "len_u64({n})");
             let mut pos = 0;
             assert_eq!(read_u64(&buf, &mut pos), Some(n));
             assert_eq!(pos, buf.len());

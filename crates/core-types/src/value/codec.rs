@@ -67,37 +67,62 @@ impl Value {
     /// Levels of nesting: 1 for a scalar or an empty array or map, one more per array or map
     /// around it. Walks without recursion, so any value built in memory can be measured.
     pub fn depth(&self) -> usize {
-        if !matches!(self, Value::Array(_) | Value::Map(_)) {
-            return 1;
-        }
-        let mut deepest = 0;
-        let mut stack = vec![(self, 1usize)];
-        while let Some((value, depth)) = stack.pop() {
+        self.measure().0
+    }
+
+    /// Its depth (see [`Value::depth`]) and the length of its encoding, in one walk without
+    /// recursion: so that an encoding too deep or too large is refused before it is built,
+    /// and any other is built into one allocation of the exact size.
+    pub(crate) fn measure(&self) -> (usize, usize) {
+        let (mut deepest, mut len) = (1, 0usize);
+        let mut stack: Vec<(&Value, usize)> = Vec::new();
+        let mut next = Some((self, 1usize));
+        while let Some((value, depth)) = next.take().or_else(|| stack.pop()) {
             deepest = deepest.max(depth);
-            match value {
-                Value::Array(items) => stack.extend(items.iter().map(|v| (v, depth + 1))),
-                Value::Map(map) => stack.extend(map.values().map(|v| (v, depth + 1))),
-                _ => {}
-            }
+            let own = match value {
+                Value::Null => 0,
+                Value::Bool(_) => 1,
+                Value::I64(_) | Value::U64(_) | Value::F64(_) => 8,
+                Value::String(s) => varint::len_u64(s.len() as u64).saturating_add(s.len()),
+                Value::Bytes(b) => varint::len_u64(b.len() as u64).saturating_add(b.len()),
+                Value::Array(items) => {
+                    stack.extend(items.iter().map(|v| (v, depth + 1)));
+                    varint::len_u64(items.len() as u64)
+                }
+                Value::Map(map) => {
+                    let mut keys = varint::len_u64(map.len() as u64);
+                    for (k, v) in map {
+                        keys = keys
+                            .saturating_add(varint::len_u64(k.len() as u64))
+                            .saturating_add(k.len());
+                        stack.push((v, depth + 1));
+                    }
+                    keys
+                }
+            };
+            // The tag byte, then what follows it.
+            len = len.saturating_add(1).saturating_add(own);
         }
-        deepest
+        (deepest, len)
     }
 
     fn encode_within(&self, depth_max: usize) -> Result<Vec<u8>> {
-        if self.depth() > depth_max {
+        let (depth, len) = self.measure();
+        if depth > depth_max {
             return Err(Error::ValueTooDeep {
-                depth: self.depth(),
+                depth,
                 max: depth_max,
             });
         }
-        let mut out = Vec::new();
-        encode_into(self, &mut out)?;
-        if out.len() > VALUE_BYTES_MAX {
+        if len > VALUE_BYTES_MAX {
             return Err(Error::ValueTooLarge {
-                len: out.len(),
+                len,
                 max: VALUE_BYTES_MAX,
             });
         }
+        let mut out = Vec::with_capacity(len);
+        encode_into(self, &mut out)?;
+        debug_assert_eq!(out.len(), len, "measure gives the encoded length");
         Ok(out)
     }
 

@@ -35,6 +35,15 @@ proptest! {
         prop_assert_eq!(Value::decode(&bytes).unwrap(), v);
     }
 
+    /// The encoding is refused or sized from one measuring walk: its length must be exact
+    /// (the encoder allocates that much once), and its depth the one the limits are held to.
+    #[test]
+    fn the_measuring_walk_gives_the_exact_length_and_depth(v in arb_value()) {
+        let (depth, len) = v.measure();
+        prop_assert_eq!(len, v.encode().unwrap().len());
+        prop_assert_eq!(depth, depth_by_recursion(&v));
+    }
+
     #[test]
     fn garbage_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
         let _ = Value::decode(&bytes);
@@ -231,4 +240,13 @@ fn lying_lengths_do_not_allocate_or_panic() {
     let mut bytes = vec![0x06];
     bytes.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f]);
     assert!(Value::decode(&bytes).is_err());
+}
+
+/// Depth by plain recursion, the definition the walk is checked against.
+fn depth_by_recursion(v: &Value) -> usize {
+    match v {
+        Value::Array(items) => 1 + items.iter().map(depth_by_recursion).max().unwrap_or(0),
+        Value::Map(map) => 1 + map.values().map(depth_by_recursion).max().unwrap_or(0),
+        _ => 1,
+    }
 }
