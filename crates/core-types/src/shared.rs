@@ -31,6 +31,27 @@ pub fn concat_shared(parts: &[&[u8]]) -> Arc<[u8]> {
     })
 }
 
+/// The bytes `fill` writes, as an `Arc<[u8]>` of their exact size: built in the same reused
+/// per-thread buffer as [`concat_shared`], so one allocation (the `Arc`) rather than two.
+pub(crate) fn build_shared<E>(
+    fill: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+) -> Result<Arc<[u8]>, E> {
+    SCRATCH.with(|cell| {
+        let Ok(mut buf) = cell.try_borrow_mut() else {
+            // Filled from inside another fill on this thread: a buffer of its own.
+            let mut own = Vec::new();
+            fill(&mut own)?;
+            return Ok(Arc::from(own));
+        };
+        buf.clear();
+        let shared = fill(&mut buf).map(|()| Arc::from(buf.as_slice()));
+        if buf.capacity() > 64 * 1024 {
+            *buf = Vec::new();
+        }
+        shared
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

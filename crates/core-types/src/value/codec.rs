@@ -106,7 +106,27 @@ impl Value {
         (deepest, len)
     }
 
-    fn encode_within(&self, depth_max: usize) -> Result<Vec<u8>> {
+    /// [`Value::encode`] into a shared allocation of the exact size (what the engine stores),
+    /// with one allocation instead of a `Vec` and a copy of it.
+    pub fn encode_shared(&self) -> Result<std::sync::Arc<[u8]>> {
+        self.encode_shared_within(VALUE_DEPTH_MAX)
+    }
+
+    /// [`Value::encode_record`] into a shared allocation of the exact size.
+    pub fn encode_record_shared(&self) -> Result<std::sync::Arc<[u8]>> {
+        self.encode_shared_within(STORED_DEPTH_MAX)
+    }
+
+    fn encode_shared_within(&self, depth_max: usize) -> Result<std::sync::Arc<[u8]>> {
+        let len = self.checked_len(depth_max)?;
+        crate::shared::build_shared(|out| {
+            out.reserve(len);
+            encode_into(self, out)
+        })
+    }
+
+    /// The encoded length, once the value is known to be within `depth_max` and the size limit.
+    fn checked_len(&self, depth_max: usize) -> Result<usize> {
         let (depth, len) = self.measure();
         if depth > depth_max {
             return Err(Error::ValueTooDeep {
@@ -120,6 +140,11 @@ impl Value {
                 max: VALUE_BYTES_MAX,
             });
         }
+        Ok(len)
+    }
+
+    fn encode_within(&self, depth_max: usize) -> Result<Vec<u8>> {
+        let len = self.checked_len(depth_max)?;
         let mut out = Vec::with_capacity(len);
         encode_into(self, &mut out)?;
         debug_assert_eq!(out.len(), len, "measure gives the encoded length");

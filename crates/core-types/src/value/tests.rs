@@ -42,6 +42,10 @@ proptest! {
         let (depth, len) = v.measure();
         prop_assert_eq!(len, v.encode().unwrap().len());
         prop_assert_eq!(depth, depth_by_recursion(&v));
+        let (shared, plain) = (v.encode_shared().unwrap(), v.encode().unwrap());
+        prop_assert_eq!(&*shared, plain.as_slice());
+        let (shared, plain) = (v.encode_record_shared().unwrap(), v.encode_record().unwrap());
+        prop_assert_eq!(&*shared, plain.as_slice());
     }
 
     #[test]

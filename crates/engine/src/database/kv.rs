@@ -27,7 +27,7 @@ impl Database {
 
     /// Stores a typed [`Value`] under `key` (what `KVStore` builds on).
     pub fn put_value(&self, run: RunId, key: impl AsRef<[u8]>, value: &Value) -> Result<u64> {
-        self.put_encoded(run, key.as_ref(), Arc::from(value.encode()?), None)
+        self.put_encoded(run, key.as_ref(), value.encode_shared()?, None)
     }
 
     /// Stores a typed [`Value`] under `key` with a time to live.
@@ -38,7 +38,7 @@ impl Database {
         value: &Value,
         ttl: Duration,
     ) -> Result<u64> {
-        self.put_encoded(run, key.as_ref(), Arc::from(value.encode()?), Some(ttl))
+        self.put_encoded(run, key.as_ref(), value.encode_shared()?, Some(ttl))
     }
 
     fn put_encoded(

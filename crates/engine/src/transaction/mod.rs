@@ -139,7 +139,7 @@ impl<'a> Transaction<'a> {
 
     /// Stores a typed value under `key`.
     pub fn put_value(&mut self, key: impl AsRef<[u8]>, value: &Value) -> Result<()> {
-        let value = Arc::from(value.encode()?);
+        let value = value.encode_shared()?;
         self.write(
             self.kv_key(key.as_ref())?,
             PendingOp::Put { value, ttl: None },
@@ -154,7 +154,7 @@ impl<'a> Transaction<'a> {
         value: &Value,
         ttl: Duration,
     ) -> Result<()> {
-        let value = Arc::from(value.encode()?);
+        let value = value.encode_shared()?;
         self.write(
             self.kv_key(key.as_ref())?,
             PendingOp::Put {
@@ -258,7 +258,7 @@ impl<'a> Transaction<'a> {
                 key: crate::write::describe_key(&full),
             });
         }
-        let value = Arc::from(value.encode_record()?);
+        let value = value.encode_record_shared()?;
         self.write(full, PendingOp::Put { value, ttl: None });
         Ok(())
     }
