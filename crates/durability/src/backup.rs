@@ -24,8 +24,13 @@ use crate::identity;
 use crate::vfs::{OpenMode, Vfs, read_exact_at, write_all_at};
 use crate::wal::LogFollower;
 
-/// How many times a backup starts again when the writer removed a file it was copying.
-const BACKUP_ATTEMPTS_MAX: usize = 8;
+/// A backup starts again when the writer removed a file it was copying: at least this many
+/// times, and for as long as [`BACKUP_RETRY_FOR`] has not passed. A writer that checkpoints
+/// often (every 256 KiB of log in the CLI's tests) can outrun several attempts in a row on a
+/// loaded machine; a count alone gave up after a second or two.
+const BACKUP_ATTEMPTS_MIN: usize = 8;
+/// How long a backup keeps starting again (see [`BACKUP_ATTEMPTS_MIN`]).
+const BACKUP_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 /// Bytes copied per read and write.
 const CHUNK_BYTES: usize = 1 << 20;
 
@@ -48,11 +53,13 @@ pub struct Backup {
 /// history up to the backup's last version). `from` is only read.
 pub fn backup_database(vfs: &Arc<dyn Vfs>, from: &Path, to: &Path) -> Result<Backup> {
     prepare_target(&**vfs, to)?;
+    let started = std::time::Instant::now();
     let mut attempt = 0;
     loop {
         attempt += 1;
+        let again = attempt < BACKUP_ATTEMPTS_MIN || started.elapsed() < BACKUP_RETRY_FOR;
         match copy_once(vfs, from, to) {
-            Err(e) if attempt < BACKUP_ATTEMPTS_MAX && moved_on(&e) => {
+            Err(e) if again && moved_on(&e) => {
                 tracing::debug!(attempt, error = %e, "the writer removed a file being backed up; starting again");
                 clear(&**vfs, to)?;
             }
