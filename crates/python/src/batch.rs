@@ -27,17 +27,14 @@ use crate::target::Target;
 /// One put: key, value, and an optional time to live.
 type Put = (Vec<u8>, Value, Option<Duration>);
 
-/// Writes `puts` (each `(key, value)` or `(key, value, ttl)`), then `create` (the same, each
-/// written only if its key holds nothing in the commit's view: checked inside the commit, so a
-/// concurrent writer makes it a conflict, retried), then `newest` (the same, each written only
-/// if its key holds nothing or a value that sorts before it: `str` after `str`, `int` after
-/// `int` ...), then deletes `deletes`, in one atomic commit of `run` in `db`. Returns the
+/// Writes `puts` (each `(key, value)` or `(key, value, ttl)`), then deletes `deletes`, in one
+/// atomic commit of `run` in `db`. Returns the
 /// commit's version (`None` if nothing was written). Blocks until the commit is as durable as
 /// the database's mode promises.
 #[pyfunction]
 #[pyo3(
     name = "_commit_writes",
-    signature = (db, run, puts, deletes = Vec::new(), create = Vec::new(), newest = Vec::new())
+    signature = (db, run, puts, deletes = Vec::new())
 )]
 pub(crate) fn commit_writes(
     py: Python<'_>,
@@ -45,19 +42,9 @@ pub(crate) fn commit_writes(
     run: &Bound<'_, PyAny>,
     puts: Vec<Bound<'_, PyTuple>>,
     deletes: Vec<Bound<'_, PyAny>>,
-    create: Vec<Bound<'_, PyTuple>>,
-    newest: Vec<Bound<'_, PyTuple>>,
 ) -> PyResult<Option<u64>> {
     let target = target_of(db, run)?;
     let puts: Vec<Put> = puts
-        .into_iter()
-        .map(|p| put_of(&p))
-        .collect::<PyResult<_>>()?;
-    let create: Vec<Put> = create
-        .into_iter()
-        .map(|p| put_of(&p))
-        .collect::<PyResult<_>>()?;
-    let newest: Vec<Put> = newest
         .into_iter()
         .map(|p| put_of(&p))
         .collect::<PyResult<_>>()?;
@@ -69,37 +56,12 @@ pub(crate) fn commit_writes(
         for (key, value, ttl) in &puts {
             put(tx, key, value, *ttl)?;
         }
-        for (key, value, ttl) in &create {
-            if !tx.exists(key)? {
-                put(tx, key, value, *ttl)?;
-            }
-        }
-        for (key, value, ttl) in &newest {
-            let older = match tx.get_value(key)? {
-                None => true,
-                Some(stored) => sorts_before(&stored, value),
-            };
-            if older {
-                put(tx, key, value, *ttl)?;
-            }
-        }
         for key in &deletes {
             tx.delete(key)?;
         }
         Ok(())
     })?;
     Ok(version)
-}
-
-/// Whether `stored` sorts before `value`: both text, both integers or both bytes; values of
-/// other or different types never do.
-fn sorts_before(stored: &Value, value: &Value) -> bool {
-    match (stored, value) {
-        (Value::String(a), Value::String(b)) => a < b,
-        (Value::I64(a), Value::I64(b)) => a < b,
-        (Value::Bytes(a), Value::Bytes(b)) => a < b,
-        _ => false,
-    }
 }
 
 fn put(

@@ -311,6 +311,8 @@ def test_values_larger_than_an_in_mem_value_are_stored_in_parts(saver: InMemSave
     t = Thread(saver, "big")
     t.put(0, {"doc": big, "n": 0})
     saver.put_writes(cfg("big", cid=t.ids[0]), [("doc", "W" * (5 << 20))], "task")
+    # The same task writing again keeps what is stored, stored in parts or not.
+    saver.put_writes(cfg("big", cid=t.ids[0]), [("doc", "V" * (5 << 20))], "task")
     t.put(1, {"doc": "small now", "n": 1})
     first = saver.get_tuple(cfg("big", cid=t.ids[0]))
     assert first.checkpoint["channel_values"] == {"doc": big, "n": 0}

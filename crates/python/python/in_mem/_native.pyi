@@ -574,12 +574,8 @@ def _commit_writes(
     run: RunLike,
     puts: Sequence[Union[tuple[Key, Storable], tuple[Key, Storable, Seconds | None]]],
     deletes: Sequence[Key] = (),
-    create: Sequence[Union[tuple[Key, Storable], tuple[Key, Storable, Seconds | None]]] = (),
-    newest: Sequence[Union[tuple[Key, Storable], tuple[Key, Storable, Seconds | None]]] = (),
 ) -> int | None:
-    """Puts (key, value[, ttl]), then `create` (each only where its key holds nothing), then
-    `newest` (each only where its key holds nothing or a smaller value of the same type), then
-    deletes keys of `run`, in one atomic commit, without a transaction object (no worker thread,
+    """Puts (key, value[, ttl]), then deletes keys of `run`, in one atomic commit, without a transaction object (no worker thread,
     no round trip per write). Blocks. Used by `in_mem.langgraph`; not part of the stable API."""
 
 def _read_many(
@@ -588,8 +584,8 @@ def _read_many(
     """The values of `keys` (None where absent) and every (key, value) under `prefix`, read in
     one snapshot of `run`. Blocks. Used by `in_mem.langgraph`; not part of the stable API."""
 
-# The LangGraph saver's key layout and checkpoint reads (`in_mem.langgraph._keys`); not part of
-# the stable API.
+# The LangGraph saver's key layout, checkpoint writes and reads (`in_mem.langgraph._keys`); not
+# part of the stable API.
 _LG_PART_BYTES_MAX: int
 
 def _lg_key(kind: str, *parts: object) -> str:
@@ -598,8 +594,34 @@ def _lg_key(kind: str, *parts: object) -> str:
 def _lg_split(key: str) -> list[str]:
     """The parts of a key made by `_lg_key`; ValueError if it is not one."""
 
-def _lg_spill(key: str, value: bytes) -> list[tuple[str, bytes]]:
-    """The (key, value) pairs that store `value` under `key`: itself, or a head and parts."""
+def _lg_put(
+    db: Database,
+    run: RunLike,
+    ns: str,
+    checkpoint_id: str,
+    checkpoint: tuple[str, bytes],
+    metadata: tuple[str, bytes],
+    parent_id: str | None,
+    run_id: str | None,
+    values: dict[str, Any],
+    versions: dict[str, Any],
+    new_blobs: Sequence[tuple[str, Any, tuple[str, bytes]]],
+) -> int | None:
+    """Stores a checkpoint in one commit: a blob per `(channel, version, value)` of `new_blobs`,
+    its record (naming the channels of `values` and their blobs at `versions`) and the
+    namespace's newest pointer (moved forward only). Blocks."""
+
+def _lg_put_writes(
+    db: Database,
+    run: RunLike,
+    ns: str,
+    checkpoint_id: str,
+    task_id: str,
+    task_path: str,
+    writes: Sequence[tuple[int, str, tuple[str, bytes]]],
+) -> int | None:
+    """Stores a task's pending writes `(idx, channel, value)` in one commit; one with `idx >= 0`
+    keeps a write already stored under its key. Blocks."""
 
 def _lg_whole(db: Database, run: RunLike, rows: list[tuple[Key, Any]]) -> list[tuple[Key, Any]]:
     """`rows` with every value stored in parts put back together (one snapshot)."""

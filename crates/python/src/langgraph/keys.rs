@@ -12,6 +12,7 @@ const ESC: char = '\u{1}';
 
 /// Kinds of keys (the first letter).
 pub(crate) const CHECKPOINT: &str = "c";
+pub(crate) const BLOB: &str = "b";
 pub(crate) const WRITE: &str = "w";
 pub(crate) const LATEST: &str = "l";
 pub(crate) const PART: &str = "x";
@@ -73,15 +74,20 @@ pub(crate) fn split(key: &str) -> Option<Vec<String>> {
 #[pyfunction]
 #[pyo3(name = "_lg_key", signature = (kind, *parts))]
 pub(crate) fn key_py(kind: &str, parts: &Bound<'_, PyTuple>) -> PyResult<String> {
-    let mut texts = Vec::with_capacity(parts.len());
-    for part in parts.iter() {
-        texts.push(match part.cast::<PyString>() {
-            Ok(text) => text.to_cow()?.into_owned(),
-            Err(_) => part.str()?.to_cow()?.into_owned(),
-        });
-    }
+    let texts = parts
+        .iter()
+        .map(|part| part_text(&part))
+        .collect::<PyResult<Vec<_>>>()?;
     let parts: Vec<&str> = texts.iter().map(String::as_str).collect();
     Ok(key(kind, &parts))
+}
+
+/// A key part as text: a `str` as it is, anything else as its `str()` (so ints in decimal).
+pub(crate) fn part_text(part: &Bound<'_, PyAny>) -> PyResult<String> {
+    Ok(match part.cast::<PyString>() {
+        Ok(text) => text.to_cow()?.into_owned(),
+        Err(_) => part.str()?.to_cow()?.into_owned(),
+    })
 }
 
 /// `split(key)`: the parts of a key made by `_lg_key`, unescaped.

@@ -84,29 +84,21 @@ pub(crate) fn whole(
     Ok(Ok(Value::Bytes(joined)))
 }
 
-/// `spill(key, value)`: the (key, value) pairs that store `value` under `key`: itself if it is
-/// short enough, else a head and its parts.
-#[pyfunction]
-#[pyo3(name = "_lg_spill")]
-pub(crate) fn spill_py<'py>(
-    py: Python<'py>,
-    key_text: &str,
-    value: &Bound<'py, PyBytes>,
-) -> PyResult<Bound<'py, PyList>> {
-    let bytes = value.as_bytes();
-    let out = PyList::empty(py);
-    if bytes.len() <= PART_BYTES_MAX {
-        out.append((key_text, value))?;
-        return Ok(out);
+/// The (key, value) pairs that store `value` under `key_text`, the value's own key first:
+/// itself if it is short enough, else a head and its parts.
+pub(crate) fn spill(key_text: String, value: Vec<u8>) -> Vec<(String, Vec<u8>)> {
+    if value.len() <= PART_BYTES_MAX {
+        return vec![(key_text, value)];
     }
-    let chunks: Vec<&[u8]> = bytes.chunks(PART_BYTES_MAX).collect();
+    let chunks: Vec<&[u8]> = value.chunks(PART_BYTES_MAX).collect();
     let mut head = vec![PARTS_MARK];
     head.extend_from_slice(chunks.len().to_string().as_bytes());
-    out.append((key_text, PyBytes::new(py, &head)))?;
-    for (index, chunk) in chunks.into_iter().enumerate() {
-        out.append((part_key(key_text, index), PyBytes::new(py, chunk)))?;
+    let mut out = Vec::with_capacity(chunks.len() + 1);
+    for (index, chunk) in chunks.iter().enumerate() {
+        out.push((part_key(&key_text, index), chunk.to_vec()));
     }
-    Ok(out)
+    out.insert(0, (key_text, head));
+    out
 }
 
 /// `whole(db, run, rows)`: `rows` (key, value) with every value stored in parts put back

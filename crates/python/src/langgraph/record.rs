@@ -101,3 +101,67 @@ fn binary<'a>(value: &ValueRef<'a>) -> Option<&'a [u8]> {
         _ => None,
     }
 }
+
+/// A checkpoint's record: `[type, bytes, metadata type, metadata bytes, parent id, run id,
+/// channels, [[channel, blob key], ...]]`.
+pub(crate) fn pack_record(
+    checkpoint: (&str, &[u8]),
+    metadata: (&str, &[u8]),
+    parent: Option<&str>,
+    run_id: Option<&str>,
+    channels: &[String],
+    blobs: &[(String, String)],
+) -> Vec<u8> {
+    pack(&ValueRef::Array(vec![
+        ValueRef::from(checkpoint.0),
+        ValueRef::Binary(checkpoint.1),
+        ValueRef::from(metadata.0),
+        ValueRef::Binary(metadata.1),
+        parent.map_or(ValueRef::Nil, ValueRef::from),
+        run_id.map_or(ValueRef::Nil, ValueRef::from),
+        ValueRef::Array(
+            channels
+                .iter()
+                .map(|c| ValueRef::from(c.as_str()))
+                .collect(),
+        ),
+        ValueRef::Array(
+            blobs
+                .iter()
+                .map(|(channel, key)| {
+                    ValueRef::Array(vec![
+                        ValueRef::from(channel.as_str()),
+                        ValueRef::from(key.as_str()),
+                    ])
+                })
+                .collect(),
+        ),
+    ]))
+}
+
+/// A pending write's value: `[task_id, channel, type, bytes, task_path, idx]`.
+pub(crate) fn pack_write(write: &Write<'_>) -> Vec<u8> {
+    pack(&ValueRef::Array(vec![
+        ValueRef::from(write.task_id.as_str()),
+        ValueRef::from(write.channel.as_str()),
+        ValueRef::from(write.value.0.as_str()),
+        ValueRef::Binary(write.value.1),
+        ValueRef::from(write.task_path.as_str()),
+        ValueRef::from(write.idx),
+    ]))
+}
+
+/// A blob's value: the type, NUL, the bytes.
+pub(crate) fn pack_blob(type_name: &str, bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(type_name.len() + 1 + bytes.len());
+    out.extend_from_slice(type_name.as_bytes());
+    out.push(0);
+    out.extend_from_slice(bytes);
+    out
+}
+
+fn pack(value: &ValueRef<'_>) -> Vec<u8> {
+    let mut out = Vec::new();
+    rmpv::encode::write_value_ref(&mut out, value).expect("writing to a Vec cannot fail");
+    out
+}

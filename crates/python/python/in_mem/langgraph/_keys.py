@@ -31,8 +31,10 @@ time a list of six does. The escape
 writes NUL as `\\x01\\x01` and `\\x01` as `\\x01\\x02`, so no escaped part contains NUL and two
 different parts never share an escaped prefix that ends in NUL.
 
-Keys are built and split, and values split into parts and put back together, by the native
-module (`crates/python/src/langgraph/`), which reads checkpoints back with them in one call.
+Keys are built and split, values packed, split into parts and put back together, by the native
+module (`crates/python/src/langgraph/`), which writes a checkpoint or a task's writes in one
+call, and reads a checkpoint back in one call. This module unpacks what the saver reads in bulk
+(`list`, deletions).
 """
 
 from __future__ import annotations
@@ -55,26 +57,10 @@ key = _native._lg_key
 prefix = _native._lg_key
 #: `split(key)`: the parts of a key made by `key`, unescaped (without the kind).
 split = _native._lg_split
-#: `spill(key, value)`: the (key, value) pairs that store `value`: itself, or a head and parts.
-spill = _native._lg_spill
 #: `whole(db, run, rows)`: rows (key, value) with values stored in parts put back together.
 whole = _native._lg_whole
 #: The longest value stored whole: in-mem's 4 MiB value limit less room for its own encoding.
 PART_BYTES_MAX: int = _native._LG_PART_BYTES_MAX
-
-
-def pack_checkpoint(
-    checkpoint: tuple[str, bytes],
-    metadata: tuple[str, bytes],
-    parent: Optional[str],
-    run_id: Optional[str],
-    channels: list[str],
-    blobs: list[tuple[str, str]],
-) -> bytes:
-    """A checkpoint's value."""
-    return ormsgpack.packb(
-        [checkpoint[0], checkpoint[1], metadata[0], metadata[1], parent, run_id, channels, blobs]
-    )
 
 
 def unpack_checkpoint(value: bytes) -> dict[str, Any]:
@@ -89,22 +75,10 @@ def unpack_checkpoint(value: bytes) -> dict[str, Any]:
     }
 
 
-def pack_blob(typed: tuple[str, bytes]) -> bytes:
-    """A blob's value: the type, NUL, the bytes."""
-    return typed[0].encode() + b"\x00" + typed[1]
-
-
 def unpack_blob(value: bytes) -> tuple[str, bytes]:
     """(type, bytes) of a blob's value."""
     cut = value.index(0)
     return value[:cut].decode(), value[cut + 1 :]
-
-
-def pack_write(
-    task_id: str, channel: str, typed: tuple[str, bytes], task_path: str, idx: int
-) -> bytes:
-    """A pending write's value."""
-    return ormsgpack.packb([task_id, channel, typed[0], typed[1], task_path, idx])
 
 
 def unpack_write(value: bytes) -> list[Any]:

@@ -12,9 +12,10 @@ one), a blob for each channel whose version changed (`new_versions`) and holds a
 namespace's newest-checkpoint pointer (see `_keys` for the layout).
 A checkpoint therefore costs what changed, not the whole state; an unchanged channel is read
 from the blob of its current version. Pending writes (`put_writes`) are one commit per call.
-Commits go through `in_mem._native._commit_writes` (one engine call, no transaction held open
-across Python calls); `get_tuple` reads a checkpoint, its blobs and its writes through
-`_native._lg_read_checkpoint` (one snapshot, one call).
+A checkpoint is written through `in_mem._native._lg_put` and a task's writes through
+`_lg_put_writes` (keys built, values packed and committed in one engine call, no transaction
+held open across Python calls: Python only serializes); `get_tuple` reads a checkpoint, its
+blobs and its writes through `_native._lg_read_checkpoint` (one snapshot, one call).
 Every commit is durable as the database's mode promises: "batched" (the default) loses nothing
 acknowledged when the process is killed; "strict" also survives power loss.
 
@@ -270,35 +271,24 @@ class InMemSaver(BaseCheckpointSaver[str]):
         rest = dict(checkpoint)
         values: dict[str, Any] = rest.pop("channel_values")  # type: ignore[misc]
         cid = checkpoint["id"]
-        versions = checkpoint["channel_versions"]
-        blob_keys = [(ch, K.key(K.BLOB, ns, ch, versions[ch])) for ch in values if ch in versions]
-        writes = [
-            (K.key(K.BLOB, ns, ch, ver), K.pack_blob(dumps(values[ch])))
-            for ch, ver in new_versions.items()
-            if ch in values
-        ]
+        new_blobs = [(ch, ver, dumps(values[ch])) for ch, ver in new_versions.items() if ch in values]
         full_metadata = get_checkpoint_metadata(config, metadata)
         run_id = full_metadata.get("run_id")
-        writes.append(
-            (
-                K.key(K.CHECKPOINT, ns, cid),
-                K.pack_checkpoint(
-                    dumps(rest),
-                    dumps(full_metadata),
-                    conf.get("checkpoint_id"),
-                    run_id if isinstance(run_id, str) else None,
-                    list(values),
-                    blob_keys,
-                ),
-            )
+        parts = (
+            ns,
+            cid,
+            dumps(rest),
+            dumps(full_metadata),
+            conf.get("checkpoint_id"),
+            run_id if isinstance(run_id, str) else None,
+            values,
+            checkpoint["channel_versions"],
+            new_blobs,
         )
-        writes = _spilled(writes)
-        # The newest pointer moves only forward (ids sort by time), checked inside the commit.
-        newest = [(K.key(K.LATEST, ns), cid)]
 
         def write(run: _native.Run) -> None:
             with _lock(run):
-                _native._commit_writes(self.db, run, writes, [], [], newest)
+                _native._lg_put(self.db, run, *parts)
 
         self.threads.call(thread_id, write, create=True)
         return _config(thread_id, ns, cid)
@@ -318,30 +308,14 @@ class InMemSaver(BaseCheckpointSaver[str]):
         ns: str = conf.get("checkpoint_ns", "")
         cid: str = conf["checkpoint_id"]
         dumps = self.serde.dumps_typed
-        rows = []
-        for idx, (channel, value) in enumerate(writes):
-            i = WRITES_IDX_MAP.get(channel, idx)
-            row = K.pack_write(task_id, channel, dumps(value), task_path, i)
-            rows.append((K.key(K.WRITE, ns, cid, task_id, i), i >= 0, row))
+        rows = [
+            (WRITES_IDX_MAP.get(channel, idx), channel, dumps(value))
+            for idx, (channel, value) in enumerate(writes)
+        ]
 
         def write(run: _native.Run) -> None:
-            if all(len(row) <= K.PART_BYTES_MAX for _, _, row in rows):
-                # The usual case: "keep what is stored" checked inside the commit itself.
-                puts = [(key, row) for key, keep, row in rows if not keep]
-                create = [(key, row) for key, keep, row in rows if keep]
-                with _lock(run):
-                    _native._commit_writes(self.db, run, puts, [], create)
-                return
             with _lock(run):
-                existing = set(run.kv.keys(K.prefix(K.WRITE, ns, cid, task_id)))
-                puts = [
-                    pair
-                    for key, keep, row in rows
-                    if not (keep and key in existing)
-                    for pair in _spilled([(key, row)])
-                ]
-                if puts:
-                    _native._commit_writes(self.db, run, puts)
+                _native._lg_put_writes(self.db, run, ns, cid, task_id, task_path, rows)
 
         self.threads.call(thread_id, write, create=True)
 
@@ -495,13 +469,6 @@ class InMemSaver(BaseCheckpointSaver[str]):
 
 def _config(thread_id: str, ns: str, cid: str) -> RunnableConfig:
     return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": cid}}
-
-
-def _spilled(pairs: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
-    """`pairs` with every value too long for one in-mem value split into parts."""
-    if all(len(value) <= K.PART_BYTES_MAX for _, value in pairs):
-        return pairs
-    return [spilled for key, value in pairs for spilled in K.spill(key, value)]
 
 
 def _records(rows: list[tuple[Any, Any]]) -> list[tuple[str, dict[str, Any]]]:
