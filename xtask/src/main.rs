@@ -45,13 +45,14 @@ fn main() -> ExitCode {
         "test" => test_runner::test(),
         "loom" => loom(),
         "pg-test" => pg::pg_test(),
+        "pg-run" => pg::pg_run(rest),
         "crash-test" => crash_test(rest),
         "bench" => bench(rest),
         "crash-child" => crash::crash_child(rest),
         "pg-host" => pg_hosts::host(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test | ci | loom | pg-test | crash-test [--help] | bench [--quick] [--plots] | bench --remote>"
+                "usage: cargo xtask <test | ci | loom | pg-test | pg-run <command...> | crash-test [--help] | bench [--quick] [--plots] | bench --remote>"
             );
             return ExitCode::from(2);
         }

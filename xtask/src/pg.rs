@@ -5,7 +5,8 @@
 //! `backend_model.rs`) and the umbrella's `connect` test; stops and removes the cluster, whatever
 //! the tests did; then runs the failover drill (`pg_failover.rs`) on a primary with a
 //! synchronous standby of its own, the same through `Database` (`pg_failover_db.rs`), and the
-//! two-host drill (`pg_hosts.rs`).
+//! two-host drill (`pg_hosts.rs`). `cargo xtask pg-run <command>` runs any command against a
+//! private cluster of its own (CI: the Python binding's shared-mode tests).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -81,6 +82,34 @@ fn tests() -> Result<(), String> {
     }
     drop(cluster);
     result
+}
+
+/// `cargo xtask pg-run <program> [args...]`: runs one command against a private cluster, with
+/// `INMEM_PG_URL` set to it and `INMEM_PG_REQUIRED=1` (so tests that need the server cannot
+/// skip); the cluster is stopped and removed afterwards, whatever the command did. CI runs the
+/// Python binding's shared-mode tests this way; so can a developer, any command.
+pub fn pg_run(command: &[String]) -> Result<(), String> {
+    let Some((program, args)) = command.split_first() else {
+        return Err("usage: cargo xtask pg-run <program> [args...]".to_owned());
+    };
+    let cluster = Cluster::start("run")?;
+    let url = cluster.url();
+    eprintln!("PostgreSQL started: {url}");
+    let status = Command::new(program)
+        .args(args)
+        .env("INMEM_PG_URL", &url)
+        .env("INMEM_PG_REQUIRED", "1")
+        .status()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    if status.success() {
+        return Ok(());
+    }
+    eprintln!(
+        "server log ({}):\n{}",
+        cluster.log().display(),
+        cluster.log_tail()
+    );
+    Err(format!("{program} failed ({status})"))
 }
 
 /// A running private server; stopped (immediately) and deleted on drop.

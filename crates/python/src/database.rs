@@ -13,6 +13,7 @@ use in_mem::{RunStatus, TailState, Timestamp};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyType};
 
+use crate::connect::{self, ConnectArgs};
 use crate::convert::{duration, key_bytes, to_timestamp, to_value};
 use crate::errors::{OrRaise, invalid};
 use crate::history;
@@ -33,17 +34,37 @@ use crate::transaction::{Transaction, with_retry};
 /// manager, or call `close()`. `history_keep_for` (default 10 minutes) and
 /// `history_keep_min_versions` (default 1) say how long superseded versions stay readable for
 /// views of the past (`run_view_at`, `key_history`, `diff_run`, `replay`).
+///
+/// `Database.connect(url, ...)` connects to a shared store on PostgreSQL instead (shared mode,
+/// see `connect`).
 #[pyclass(module = "in_mem", frozen)]
 pub(crate) struct Database {
     shared: Shared,
-    path: PathBuf,
+    place: Place,
     mode: DurabilityMode,
+}
+
+/// Where a database's data is.
+enum Place {
+    /// An embedded database's directory.
+    Directory(PathBuf),
+    /// A connected database: this host's id among those sharing the store.
+    Host(String),
 }
 
 impl Database {
     /// The database the handle reaches (for `batch.rs`).
     pub(crate) fn shared(&self) -> &Shared {
         &self.shared
+    }
+
+    /// A handle on `db`, opened or connected with `mode`, its data at `place`.
+    fn new(db: in_mem::Database, place: Place, mode: DurabilityMode) -> Self {
+        Database {
+            shared: Shared::new(db),
+            place,
+            mode,
+        }
     }
 }
 
@@ -122,17 +143,95 @@ impl Database {
         let db = py
             .detach(move || in_mem::Database::open_with_options(open_path, options))
             .or_raise(py)?;
-        Ok(Database {
-            shared: Shared::new(db),
-            path,
-            mode,
-        })
+        Ok(Database::new(db, Place::Directory(path), mode))
     }
 
-    /// The database's directory.
+    /// Connects to a store shared by many hosts (shared mode): `url` is a PostgreSQL URL
+    /// (`postgres://user@host:5432/db`; several hosts with `target_session_attrs=read-write`
+    /// ride out a failover). The calls are those of an embedded database; what differs (versions
+    /// counted per agent, runs owned by the host that began them, a few calls not offered) is in
+    /// docs/REMOTE.md. `durability` maps onto PostgreSQL's `synchronous_commit`: "strict" = on,
+    /// "batched" (the default) = local, "async" = off. `host_id` names this host (unique per
+    /// process; by default the machine's name, the process id and a random suffix);
+    /// `lease_ttl` (seconds or a timedelta, default 10 s, at least 0.3 s) is how long this
+    /// host's runs stay its own without it being heard from; `outage_limit` (default 30 s) how
+    /// long a commit is sent again through an outage before it fails; `schema` the PostgreSQL
+    /// schema of the tables; `connections` (default 4) the connections kept open;
+    /// `cache_bytes` the cache's budget (recorded; not yet enforced).
+    #[staticmethod]
+    #[pyo3(signature = (
+        url,
+        durability = "batched",
+        *,
+        interval_ms = None,
+        max_commits = None,
+        host_id = None,
+        cache_bytes = None,
+        lease_ttl = None,
+        schema = None,
+        connections = None,
+        outage_limit = None,
+    ))]
+    #[allow(clippy::too_many_arguments)] // Python keywords, each optional
+    fn connect(
+        py: Python<'_>,
+        url: String,
+        durability: &str,
+        interval_ms: Option<u64>,
+        max_commits: Option<u64>,
+        host_id: Option<String>,
+        cache_bytes: Option<u64>,
+        lease_ttl: Option<&Bound<'_, PyAny>>,
+        schema: Option<String>,
+        connections: Option<usize>,
+        outage_limit: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let mode = durability_mode(py, durability, interval_ms, max_commits)?;
+        let args = ConnectArgs {
+            mode,
+            host_id,
+            cache_bytes,
+            lease_ttl,
+            schema,
+            connections,
+            outage_limit,
+        };
+        let (db, host_id) = connect::connect(py, url, args)?;
+        Ok(Database::new(db, Place::Host(host_id), mode))
+    }
+
+    /// Whether this database is connected to a shared store (`Database.connect`).
     #[getter]
-    fn path(&self) -> PathBuf {
-        self.path.clone()
+    fn connected(&self) -> bool {
+        matches!(self.place, Place::Host(_))
+    }
+
+    /// Shared mode: makes this host the owner of the run (active, paused, or interrupted because
+    /// its owner's lease ran out), so that it can write to it; its former owner's commits are
+    /// refused from now on (`in_mem.Fenced`). An embedded database owns all its runs:
+    /// `InvalidInput` there.
+    fn take_over_run(&self, py: Python<'_>, run: &Bound<'_, PyAny>) -> PyResult<()> {
+        let run = run_id_of(run)?;
+        let db = self.shared.db(py)?;
+        py.detach(move || db.take_over_run(run)).or_raise(py)
+    }
+
+    /// The database's directory; None for a connected database.
+    #[getter]
+    fn path(&self) -> Option<PathBuf> {
+        match &self.place {
+            Place::Directory(path) => Some(path.clone()),
+            Place::Host(_) => None,
+        }
+    }
+
+    /// This host's id among those sharing the store; None for an embedded database.
+    #[getter]
+    fn host_id(&self) -> Option<String> {
+        match &self.place {
+            Place::Directory(_) => None,
+            Place::Host(host) => Some(host.clone()),
+        }
     }
 
     /// This handle's durability mode: "strict", "batched" or "async".
@@ -567,11 +666,11 @@ impl Database {
         } else {
             "open"
         };
-        format!(
-            "<in_mem.Database {} ({}, {state})>",
-            quoted(&self.path.display().to_string()),
-            self.durability()
-        )
+        let place = match &self.place {
+            Place::Directory(path) => quoted(&path.display().to_string()),
+            Place::Host(host) => format!("connected as host {}", quoted(host)),
+        };
+        format!("<in_mem.Database {place} ({}, {state})>", self.durability())
     }
 }
 

@@ -6,6 +6,7 @@
 //! ValueError)`, cannot be declared through `PyO3`), so they are looked up by name, once.
 
 use in_mem::Error;
+use in_mem::remote::RemoteError;
 use in_mem_core_types::Error as CoreError;
 use in_mem_durability::Error as DurabilityError;
 use pyo3::IntoPyObjectExt;
@@ -219,9 +220,38 @@ fn describe<'py>(py: Python<'py>, err: &Error) -> (&'static str, Vec<Attr<'py>>)
         Error::UnknownSpan { id } => ("UnknownSpan", vec![attr("span", int(*id))]),
         Error::SpanFinished { id } => ("SpanFinished", vec![attr("span", int(*id))]),
         Error::Durability(inner) => return durability(py, inner),
+        Error::Remote(inner) => return remote(py, inner),
+        Error::SharedModeUnsupported { operation } => (
+            "SharedModeUnsupported",
+            vec![attr("operation", text(operation))],
+        ),
+        Error::NotOwner { run: r, owner } => ("NotOwner", vec![run(r), attr("owner", text(owner))]),
         Error::Damaged { .. } => ("CorruptionError", Vec::new()),
         // The engine's error is non-exhaustive: a variant added later is still an in_mem.Error.
         _ => ("Error", Vec::new()),
+    };
+    (class, attrs.into_iter().flatten().collect())
+}
+
+/// The class and attributes of an error of the shared store (shared mode).
+fn remote<'py>(py: Python<'py>, err: &RemoteError) -> (&'static str, Vec<Attr<'py>>) {
+    let run = |r: &in_mem::RunId| r.to_string().into_bound_py_any(py).ok().map(|v| ("run", v));
+    let int = |name: &'static str, n: u64| n.into_bound_py_any(py).ok().map(|v| (name, v));
+    let (class, attrs) = match err {
+        RemoteError::Unavailable(_) | RemoteError::OutcomeUnknown(_) => {
+            ("StoreUnavailable", Vec::new())
+        }
+        RemoteError::Fenced {
+            run: r,
+            held,
+            current,
+        } => (
+            "Fenced",
+            vec![run(r), int("held", *held), int("current", *current)],
+        ),
+        RemoteError::NoSuchRun(r) => ("UnknownRun", vec![run(r)]),
+        RemoteError::RunEnded { run: r, .. } => ("RunEnded", vec![run(r)]),
+        _ => ("RemoteError", Vec::new()),
     };
     (class, attrs.into_iter().flatten().collect())
 }

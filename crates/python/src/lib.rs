@@ -15,8 +15,9 @@
 //! cassettes),
 //! `point.rs` (points in a run's history), `convert.rs` (Python values and stored values),
 //! `errors.rs` (engine errors as Python exceptions), `shared.rs` (the closable handle),
-//! `batch.rs` (`_commit_writes` and `_read_many`: many writes in one commit, many reads in one
-//! snapshot, one engine call each, for `in_mem.langgraph`).
+//! `connect.rs` (`Database.connect`: shared mode), `batch.rs` (`_commit_writes` and
+//! `_read_many`: many writes in one commit, many reads in one snapshot, one engine call each,
+//! for `in_mem.langgraph`), `langgraph/` (the saver's keys, writes and reads).
 //!
 //! ```python
 //! import in_mem
@@ -31,6 +32,7 @@
 //! ```
 
 mod batch;
+mod connect;
 mod convert;
 mod database;
 mod errors;

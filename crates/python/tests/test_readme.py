@@ -1,9 +1,11 @@
 """The examples of the package's README.md run as written (in a fresh directory, in order); the
-LangGraph one where LangGraph is installed."""
+LangGraph one where LangGraph is installed; the shared-mode one against the PostgreSQL that
+`INMEM_PG_URL` names (its example URL replaced by that one)."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 from pathlib import Path
 
@@ -12,10 +14,19 @@ import pytest
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def examples(langgraph: bool) -> list[str]:
-    """The README's Python examples: those that use `in_mem.langgraph`, or the others."""
+#: The URL the README's shared-mode example connects to.
+EXAMPLE_URL = "postgres://agents@db.internal/agents"
+
+
+def examples(langgraph: bool, connected: bool = False) -> list[str]:
+    """The README's Python examples: those that use `in_mem.langgraph`, those that connect to a
+    shared store, or the others."""
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
-    return [b for b in blocks if ("in_mem.langgraph" in b) == langgraph]
+    return [
+        b
+        for b in blocks
+        if ("in_mem.langgraph" in b) == langgraph and ("Database.connect(" in b) == connected
+    ]
 
 
 def run(blocks: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -40,3 +51,16 @@ def test_the_langgraph_example_of_the_readme_runs(
     blocks = examples(langgraph=True)
     assert len(blocks) == 1, "the README's LangGraph example was not found"
     run(blocks, tmp_path, monkeypatch)
+
+
+def test_the_shared_mode_example_of_the_readme_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = os.environ.get("INMEM_PG_URL")
+    if not url:
+        if os.environ.get("INMEM_PG_REQUIRED"):
+            pytest.fail("INMEM_PG_REQUIRED is set but INMEM_PG_URL is not")
+        pytest.skip("INMEM_PG_URL is not set (`cargo xtask pg-run python -m pytest ...` sets it)")
+    blocks = examples(langgraph=False, connected=True)
+    assert len(blocks) == 1 and EXAMPLE_URL in blocks[0], "the shared-mode example was not found"
+    run([blocks[0].replace(EXAMPLE_URL, url)], tmp_path, monkeypatch)

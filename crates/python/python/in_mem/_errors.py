@@ -43,6 +43,11 @@ __all__ = [
     "LockedError",
     "CorruptionError",
     "PoisonedError",
+    "RemoteError",
+    "StoreUnavailable",
+    "Fenced",
+    "NotOwner",
+    "SharedModeUnsupported",
 ]
 
 
@@ -205,6 +210,38 @@ class CorruptionError(DurabilityError):
 
 class PoisonedError(DurabilityError):
     """An earlier write or fdatasync failed: every later write fails; reopen the database."""
+
+
+# ----- shared mode (Database.connect) -----------------------------------------------------------
+
+
+class RemoteError(Error):
+    """The shared store refused or failed a request (shared mode)."""
+
+
+class StoreUnavailable(RemoteError, ConnectionError):
+    """The store could not be reached, for longer than the database's `outage_limit`.
+
+    A commit that fails with this took no version and was not applied.
+    """
+
+
+class Fenced(RemoteError):
+    """Another host took the run over: this host's writes to it are refused from now on.
+
+    Attributes `run`, `held` (this host's epoch of the run) and `current` (the run's epoch).
+    """
+
+
+class NotOwner(RunError):
+    """A write to a run another host owns (attributes `run`, `owner`); nothing was written.
+
+    `Database.take_over_run(run)` makes this host its owner once the other host's lease ran out.
+    """
+
+
+class SharedModeUnsupported(Error):
+    """A call a connected database does not offer yet (attribute `operation`); nothing changed."""
 
 
 # Shown as `in_mem.Conflict` (where users import them from) in tracebacks and reprs, and

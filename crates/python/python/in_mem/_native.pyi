@@ -59,8 +59,39 @@ class Database:
         `history_keep_for` (default 10 minutes) and `history_keep_min_versions` (default 1): how
         long superseded versions stay readable for views of the past.
         """
+    @staticmethod
+    def connect(
+        url: str,
+        durability: Durability = "batched",
+        *,
+        interval_ms: int | None = None,
+        max_commits: int | None = None,
+        host_id: str | None = None,
+        cache_bytes: int | None = None,
+        lease_ttl: Seconds | None = None,
+        schema: str | None = None,
+        connections: int | None = None,
+        outage_limit: Seconds | None = None,
+    ) -> Database:
+        """Connects to a store shared by many hosts (shared mode, PostgreSQL at `url`). Blocks.
+
+        The calls are those of an embedded database; versions are counted per agent, a run is
+        owned by the host that began it (`take_over_run` once its lease ran out), and a few
+        calls (checkpoint, sweep, run deletion) raise `SharedModeUnsupported`. `durability`:
+        "strict" = `synchronous_commit` on, "batched" = local, "async" = off. `lease_ttl`
+        (default 10 s), `outage_limit` (default 30 s), `connections` (default 4).
+        """
     @property
-    def path(self) -> str: ...
+    def path(self) -> str | None:
+        """The database's directory; None for a connected database."""
+    @property
+    def host_id(self) -> str | None:
+        """This host's id among those sharing the store; None for an embedded database."""
+    @property
+    def connected(self) -> bool:
+        """Whether the database is connected to a shared store (`Database.connect`)."""
+    def take_over_run(self, run: Run | str) -> None:
+        """Shared mode: makes this host the run's owner (its former owner is then `Fenced`). Blocks."""
     @property
     def durability(self) -> Durability: ...
     @property

@@ -580,10 +580,41 @@ class AsyncDatabase:
         db = await loop.run_in_executor(executor, opener)
         return cls(db, max_workers=max_workers, executor=executor)
 
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        durability: str = "batched",
+        *,
+        max_workers: int = DEFAULT_MAX_WORKERS,
+        executor: Optional[Executor] = None,
+        **options: Any,
+    ) -> AsyncDatabase:
+        """Connects to a shared store (shared mode) without blocking the loop; `durability` and
+        `options` as for `in_mem.Database.connect`."""
+        loop = asyncio.get_running_loop()
+        connector = functools.partial(Database.connect, url, durability, **options)
+        db = await loop.run_in_executor(executor, connector)
+        return cls(db, max_workers=max_workers, executor=executor)
+
     @property
-    def path(self) -> str:
-        """The database's directory."""
+    def path(self) -> Optional[str]:
+        """The database's directory; None for a connected database."""
         return self.sync.path
+
+    @property
+    def host_id(self) -> Optional[str]:
+        """This host's id among those sharing the store; None for an embedded database."""
+        return self.sync.host_id
+
+    @property
+    def connected(self) -> bool:
+        """Whether the database is connected to a shared store."""
+        return self.sync.connected
+
+    async def take_over_run(self, run: Any) -> None:
+        """Shared mode: makes this host the run's owner."""
+        await self._pool.call(self.sync.take_over_run, run)
 
     @property
     def durability(self) -> str:

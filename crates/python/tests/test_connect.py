@@ -1,0 +1,170 @@
+"""`Database.connect`: shared mode from Python, against the PostgreSQL that `INMEM_PG_URL` names.
+
+`cargo xtask pg-run python -m pytest tests/test_connect.py` starts a private server for them (CI
+does). Without `INMEM_PG_URL` the tests that need a server skip, saying why, unless
+`INMEM_PG_REQUIRED` is set, when they fail instead. Every test uses a schema of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+import in_mem
+from in_mem.aio import AsyncDatabase
+
+class Hosts:
+    """Hosts connected to one fresh schema of the test server, closed after the test."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.schema = "py_" + uuid.uuid4().hex
+        self.open: list[in_mem.Database] = []
+
+    def __call__(self, durability: str = "batched", **options: object) -> in_mem.Database:
+        db = in_mem.Database.connect(self.url, durability, schema=self.schema, **options)
+        self.open.append(db)
+        return db
+
+
+@pytest.fixture
+def connect() -> Iterator[Hosts]:
+    """Connects hosts to one fresh schema of the test server; closes them after the test."""
+    url = os.environ.get("INMEM_PG_URL")
+    if not url:
+        if os.environ.get("INMEM_PG_REQUIRED"):
+            pytest.fail("INMEM_PG_REQUIRED is set but INMEM_PG_URL is not")
+        pytest.skip("INMEM_PG_URL is not set (`cargo xtask pg-run python -m pytest ...` sets it)")
+    hosts = Hosts(url)
+    yield hosts
+    for db in hosts.open:
+        db.close()
+
+
+@pytest.mark.parametrize("durability", ["strict", "batched", "async"])
+def test_the_calls_of_an_embedded_database_work_connected(connect: Hosts, durability: str) -> None:
+    db = connect(durability, host_id=f"first-{durability}")
+    assert db.connected and db.path is None and db.host_id == f"first-{durability}"
+    assert db.durability == durability
+    assert "connected as host" in repr(db)
+    with db.run(agent=("acme", "app", "agent")) as run:
+        assert run.kv.put("user:123", "Alice") > 0
+        assert run.kv.get("user:123") == "Alice"
+        run.kv.put("session:abc", b"data", ttl=3600)
+        run.kv.put("config", {"retries": 3, "tags": ["a", "b"]})
+        assert run.kv.list("user:") == [("user:123", "Alice")]
+        assert run.kv.delete("user:123") is True
+        assert run.events.append("tool_call", {"name": "search"}) == 0
+        run.state.init("phase", "planning")
+        run.state.cas("phase", run.state.read("phase").version, "acting")
+        span = run.trace.start("tool_call", tool="search")
+        run.trace.finish(span, result="ok")
+        run_id = run.id
+    db.flush()
+    # Another host reads what this one wrote; the ended run stays readable.
+    other = connect(durability, host_id=f"second-{durability}")
+    view = other.get_run(run_id)
+    assert view.status == "completed"
+    assert view.kv.get("config") == {"retries": 3, "tags": ["a", "b"]}
+    assert view.kv.get("user:123") is None
+    assert [e.type for e in view.events.range()] == ["tool_call"]
+    assert view.events.verify_chain().events == 1
+    assert view.state.read("phase").value == "acting"
+    assert [(s.kind, s.status) for s in view.trace.all()] == [("tool_call", "ok")]
+
+
+def test_a_run_sees_its_agent_as_it_was_when_it_began_across_hosts(connect: Hosts) -> None:
+    agent = ("acme", "app", "shared-agent")
+    a, b = connect(host_id="a"), connect(host_id="b")
+    writer = a.begin_run(agent=agent)
+    early = b.begin_run(agent=agent)  # begun before the write: never sees it
+    writer.kv.put("memory", "from a")
+    writer.end()
+    late = b.begin_run(agent=agent)  # begun after: sees it
+    assert late.kv.get("memory") == "from a"
+    assert early.kv.get("memory") is None
+    early.kv.put("memory", "from b")  # isolated: its own write only
+    assert early.kv.get("memory") == "from b"
+    assert late.kv.get("memory") == "from a"
+
+
+def test_a_run_is_written_by_its_owner_until_another_host_takes_it_over(connect: Hosts) -> None:
+    a = connect(host_id="owner", lease_ttl=0.3)
+    b = connect(host_id="taker")
+    run = a.begin_run(agent=("acme", "app", "handoff"))
+    run.kv.put("step", 1)
+    other_side = b.get_run(run.id)
+    with pytest.raises(in_mem.NotOwner) as refused:
+        other_side.kv.put("step", 2)
+    assert refused.value.run == str(run.id) and refused.value.owner == "owner"
+    assert isinstance(refused.value, in_mem.RunError)
+    a.close()  # the owner goes away without ending its run: its lease runs out
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            b.take_over_run(run.id)
+            break
+        except in_mem.Error:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    taken = b.get_run(run.id)
+    assert taken.kv.get("step") == 1
+    taken.kv.put("step", 2)
+    assert taken.kv.get("step") == 2
+
+
+def test_calls_shared_mode_does_not_offer_raise_a_typed_error(connect: Hosts) -> None:
+    db = connect()
+    with pytest.raises(in_mem.SharedModeUnsupported) as refused:
+        db.checkpoint()
+    assert refused.value.operation
+    assert "shared mode" in str(refused.value)
+
+
+def test_the_async_twin_connects(connect: Hosts) -> None:
+    async def main() -> None:
+        async with await AsyncDatabase.connect(
+            connect.url, host_id="async-side", schema=connect.schema
+        ) as db:
+            assert db.connected and db.host_id == "async-side" and db.path is None
+            run = await db.begin_run()
+            await run.kv.put("k", "v")
+            assert await run.kv.get("k") == "v"
+
+    asyncio.run(main())
+
+
+def test_a_store_that_cannot_be_reached_is_store_unavailable() -> None:
+    # Port 1 on loopback: nothing listens there, so the connection is refused at once.
+    with pytest.raises(in_mem.StoreUnavailable) as refused:
+        in_mem.Database.connect("postgres://postgres@127.0.0.1:1/postgres", outage_limit=1)
+    assert isinstance(refused.value, ConnectionError)
+    assert isinstance(refused.value, in_mem.RemoteError)
+
+
+def test_the_langgraph_saver_works_on_a_connected_database(connect: Hosts) -> None:
+    pytest.importorskip("langgraph")
+    from in_mem.langgraph import InMemSaver
+    from langgraph.checkpoint.base import empty_checkpoint
+
+    saver = InMemSaver(connect(host_id="saver"))
+    config = {"configurable": {"thread_id": "t1", "checkpoint_ns": ""}}
+    first = empty_checkpoint()
+    first["channel_values"] = {"messages": ["hi"]}
+    first["channel_versions"] = {"messages": "1"}
+    stored = saver.put(config, first, {"step": 0}, {"messages": "1"})
+    saver.put_writes(stored, [("messages", "pending")], "task-1")
+    got = saver.get_tuple(config)
+    assert got is not None
+    assert got.checkpoint["channel_values"] == {"messages": ["hi"]}
+    assert got.pending_writes == [("task-1", "messages", "pending")]
+    assert [t.config["configurable"]["checkpoint_id"] for t in saver.list(config)] == [first["id"]]
+    saver.copy_thread("t1", "t2")  # a fork of the thread's run, in the store
+    copied = saver.get_tuple({"configurable": {"thread_id": "t2", "checkpoint_ns": ""}})
+    assert copied is not None and copied.checkpoint["channel_values"] == {"messages": ["hi"]}
