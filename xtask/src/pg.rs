@@ -2,11 +2,12 @@
 //! on a free loopback port, as the `postgres` user when run as root, since `initdb` refuses
 //! root), runs against it, with `INMEM_PG_REQUIRED=1` so that none of them can skip, the tests
 //! of `crates/pg`, the engine's backend suite and model test (`crates/engine/tests/backends.rs`,
-//! `backend_model.rs`) and the umbrella's `connect` test; stops and removes the cluster, whatever
-//! the tests did; then runs the failover drill (`pg_failover.rs`) on a primary with a
-//! synchronous standby of its own, the same through `Database` (`pg_failover_db.rs`), and the
-//! two-host drill (`pg_hosts.rs`). `cargo xtask pg-run <command>` runs any command against a
-//! private cluster of its own (CI: the Python binding's shared-mode tests).
+//! `backend_model.rs`), the umbrella's `connect` test and the tool's
+//! (`crates/cli/tests/connect.rs`); stops and removes the cluster, whatever the tests did; then
+//! runs the failover drill (`pg_failover.rs`) on a primary with a synchronous standby of its
+//! own, the same through `Database` (`pg_failover_db.rs`), and the two-host drill
+//! (`pg_hosts.rs`). `cargo xtask pg-run <command>` runs any command against a private cluster
+//! of its own (CI: the Python binding's shared-mode tests).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -72,7 +73,9 @@ fn tests() -> Result<(), String> {
             ],
             &env,
         )
-    });
+    })
+    // The tool's reading commands on a shared store.
+    .and_then(|()| cargo(&["test", "-p", "in-mem-cli", "--test", "connect"], &env));
     if result.is_err() {
         eprintln!(
             "server log ({}):\n{}",

@@ -1,5 +1,6 @@
 //! The command line: every command, its arguments and options (clap derive). The first
-//! argument of every command is the data directory.
+//! argument of every command is the data directory, or for the commands that read, a
+//! PostgreSQL URL (`postgres://...`: a store in shared mode).
 
 use std::path::PathBuf;
 
@@ -8,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Inspect an in-mem database: runs, their traces, events, state and memory; verify, export,
 /// import, back up, and ship traces to OpenTelemetry. Every command opens the database
 /// read-only (beside a live writer if there is one) except `import`, which creates one.
+/// Commands that read also take a PostgreSQL URL instead of a directory (shared mode).
 #[derive(Debug, Parser)]
 #[command(name = "in-mem", version, about, max_term_width = 100)]
 pub struct Cli {
@@ -17,6 +19,10 @@ pub struct Cli {
     /// always or never.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Where the database argument is a PostgreSQL URL (shared mode): the schema holding the
+    /// store's tables (default: the connection's, `public`).
+    #[arg(long, global = true)]
+    pub schema: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

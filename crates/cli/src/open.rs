@@ -1,15 +1,58 @@
-//! Opening the database for a command (read-only, beside any writer) and finding the run a
-//! command names by its id or a unique prefix of it.
+//! Opening the database for a command (read-only, beside any writer; or connected to a shared
+//! store when given a PostgreSQL URL) and finding the run a command names by its id or a
+//! unique prefix of it.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
-use in_mem::{Database, RunId};
+use in_mem::{Database, RemoteOptions, RunId};
 
 use crate::error::{CliError, Result};
 
+/// The `--schema` option: the PostgreSQL schema of a shared store. Set once, before the
+/// command runs (one invocation, one store), so that every command's opening sees it without
+/// each command passing it along.
+static SCHEMA: OnceLock<Option<String>> = OnceLock::new();
+
+/// Records the `--schema` option for [`read_only`].
+pub fn set_schema(schema: Option<String>) {
+    // A second call cannot happen (main calls it once); if it did, the first value stands.
+    let _ = SCHEMA.set(schema);
+}
+
+/// The URL `dir` is, if it names a PostgreSQL store rather than a directory.
+pub fn store_url(dir: &Path) -> Option<&str> {
+    dir.to_str()
+        .filter(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+}
+
 /// Opens the database at `dir` read-only: no lock, nothing written, a writer may be running.
+/// A PostgreSQL URL connects to that shared store as a host of its own instead (it begins and
+/// writes no run; its lease row says it was there).
 pub fn read_only(dir: &Path) -> Result<Database> {
-    Ok(Database::open_read_only(dir)?)
+    let Some(url) = store_url(dir) else {
+        return Ok(Database::open_read_only(dir)?);
+    };
+    let mut options = RemoteOptions::new(url);
+    if let Some(schema) = SCHEMA.get().cloned().flatten() {
+        options = options.schema(schema);
+    }
+    Ok(Database::connect(options)?)
+}
+
+/// Refuses a PostgreSQL URL where `command` works on a directory's files.
+pub fn directory_only(dir: &Path, command: &'static str) -> Result<()> {
+    match store_url(dir) {
+        None => Ok(()),
+        // The URL itself is not repeated: it may carry a password.
+        Some(_) => Err(CliError::BadArgument {
+            what: "database",
+            given: "(a PostgreSQL URL)".to_owned(),
+            expected: format!(
+                "a data directory: `{command}` works on its files, not on a shared store"
+            ),
+        }),
+    }
 }
 
 /// The run `given` names: a whole id, or the start of exactly one run's id (as git takes

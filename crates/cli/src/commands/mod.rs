@@ -37,6 +37,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         stdout: std::io::stdout().lock(),
         style: Style::detect(cli.color),
     };
+    crate::open::set_schema(cli.schema);
     let out = &mut out;
     match cli.command {
         Command::Runs {
@@ -88,9 +89,18 @@ pub fn run(cli: Cli) -> Result<u8> {
             json,
         } => diff::diff(&dir, &run_a, &run_b, json.json, out)?,
         Command::Export { dir, run } => transfer::export(&dir, run.as_deref(), out)?,
-        Command::Import { dir } => transfer::import(&dir)?,
-        Command::Stats { dir, json } => stats::stats(&dir, json.json, out)?,
-        Command::Backup { dir, dest } => ship::backup(&dir, &dest, out)?,
+        Command::Import { dir } => {
+            crate::open::directory_only(&dir, "import")?;
+            transfer::import(&dir)?;
+        }
+        Command::Stats { dir, json } => {
+            crate::open::directory_only(&dir, "stats")?;
+            stats::stats(&dir, json.json, out)?;
+        }
+        Command::Backup { dir, dest } => {
+            crate::open::directory_only(&dir, "backup")?;
+            ship::backup(&dir, &dest, out)?;
+        }
         Command::Otlp {
             dir,
             run,
@@ -98,6 +108,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             service_name,
         } => ship::otlp(&dir, run.as_deref(), &endpoint, &service_name, out)?,
         Command::Verify { dir, json } => {
+            crate::open::directory_only(&dir, "verify")?;
             let code = verify::verify(&dir, json.json, out)?;
             out.stdout.flush().map_err(stdout_error)?;
             return Ok(code);

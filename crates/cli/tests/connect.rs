@@ -1,0 +1,90 @@
+//! The inspecting commands on a shared store: the database argument a PostgreSQL URL (the one
+//! `INMEM_PG_URL` names; `cargo xtask pg-test` starts a server and runs this), the schema given
+//! with `--schema`. Without a server the test says why and passes, unless `INMEM_PG_REQUIRED`
+//! is set.
+#![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml)
+
+mod common;
+
+use common::{in_mem, ok};
+use in_mem::primitives::{EventLog, NewSpan, SpanStatus, StateMachine, TraceStore};
+use in_mem::{AgentId, Database, DurabilityMode, RemoteOptions, RunId, RunOptions, Value};
+
+fn server_url() -> Option<String> {
+    let url = std::env::var("INMEM_PG_URL").ok().filter(|u| !u.is_empty());
+    if url.is_none() {
+        assert!(
+            std::env::var_os("INMEM_PG_REQUIRED").is_none(),
+            "INMEM_PG_REQUIRED is set but INMEM_PG_URL is not: run `cargo xtask pg-test`"
+        );
+        eprintln!("skipped: INMEM_PG_URL is not set (`cargo xtask pg-test` sets it)");
+    }
+    url
+}
+
+/// One finished run in a fresh schema: a fact, an event, a state cell and a tool call.
+fn write_run(url: &str, schema: &str) -> RunId {
+    let db = Database::connect(
+        RemoteOptions::new(url)
+            .schema(schema)
+            .host_id("cli-test-writer")
+            .mode(DurabilityMode::Strict),
+    )
+    .unwrap();
+    let agent = AgentId::new("acme", "travel", "planner");
+    let run = db
+        .begin_run_with(RunOptions::new().agent(agent).tag("demo"))
+        .unwrap();
+    db.put_value(run, "fact:weather:Oslo", &Value::from("rain, 9 C"))
+        .unwrap();
+    EventLog::new(&db)
+        .append(run, "observation", ("weather", "Oslo"))
+        .unwrap();
+    StateMachine::new(&db)
+        .init(run, "phase", "deciding")
+        .unwrap();
+    let trace = TraceStore::new(&db);
+    let span = trace
+        .start(run, NewSpan::tool_call("weather", Value::from("Oslo")))
+        .unwrap();
+    trace.finish(run, span, SpanStatus::Ok).unwrap();
+    db.end_run(run).unwrap();
+    db.close().unwrap();
+    run
+}
+
+#[test]
+fn the_reading_commands_read_a_shared_store_and_the_file_commands_refuse_it() {
+    let Some(url) = server_url() else { return };
+    let schema = format!("cli_{}", RunId::new().to_string().replace('-', "_"));
+    let run = write_run(&url, &schema);
+    let id = run.to_string();
+    let with = |args: &[&str]| -> String {
+        let mut all = args.to_vec();
+        all.extend(["--schema", &schema]);
+        ok(&all)
+    };
+    let runs = with(&["runs", &url]);
+    assert!(runs.lines().nth(1).unwrap().starts_with(&id[..8]), "{runs}");
+    assert!(runs.contains("acme/travel/planner") && runs.contains("completed"));
+    let show = with(&["show", &url, &id[..8]]);
+    assert!(show.contains("1 events, 1 state cells"), "{show}");
+    assert!(with(&["tree", &url, &id]).contains("weather"));
+    assert!(with(&["events", &url, &id]).contains("observation"));
+    assert!(with(&["state", &url, &id]).contains("deciding"));
+    assert!(with(&["kv", &url, &id]).contains("rain, 9 C"));
+    assert!(with(&["diff", &url, &id, &id]).contains("no differences"));
+    // Another schema of the same server holds nothing.
+    let other = format!("{schema}_empty");
+    let empty = ok(&["runs", &url, "--schema", &other]);
+    assert!(empty.contains("(no runs)"), "{empty}");
+    // What works on a directory's files says so, without echoing the URL (it may hold a
+    // password).
+    for command in ["verify", "stats"] {
+        let out = in_mem(&[command, &url, "--schema", &schema]);
+        assert_eq!(out.status.code(), Some(1), "{command}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("not on a shared store"), "{stderr}");
+        assert!(!stderr.contains(&url), "{stderr}");
+    }
+}
