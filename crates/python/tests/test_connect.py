@@ -11,7 +11,7 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -168,3 +168,33 @@ def test_the_langgraph_saver_works_on_a_connected_database(connect: Hosts) -> No
     saver.copy_thread("t1", "t2")  # a fork of the thread's run, in the store
     copied = saver.get_tuple({"configurable": {"thread_id": "t2", "checkpoint_ns": ""}})
     assert copied is not None and copied.checkpoint["channel_values"] == {"messages": ["hi"]}
+
+
+def test_the_langgraph_conformance_suite_passes_on_a_connected_database(connect: Hosts) -> None:
+    pytest.importorskip("langgraph.checkpoint.conformance")
+    from langgraph.checkpoint.conformance import checkpointer_test, validate
+    from langgraph.checkpoint.conformance.capabilities import (
+        BASE_CAPABILITIES,
+        EXTENDED_CAPABILITIES,
+    )
+
+    from in_mem.langgraph import InMemSaver
+
+    @checkpointer_test(name="InMemSaver on PostgreSQL")
+    async def connected_saver() -> AsyncIterator[InMemSaver]:
+        # A schema of its own per capability suite, as the suite asks of a factory.
+        hosts = Hosts(connect.url)
+        saver = InMemSaver(hosts(host_id="conformance"))
+        try:
+            yield saver
+        finally:
+            for db in hosts.open:
+                db.close()
+
+    report = asyncio.run(validate(connected_saver))
+    report.print_report()
+    failures = {name: r.failures for name, r in report.results.items() if r.failures}
+    assert report.passed_all_base(), failures
+    for cap in sorted(BASE_CAPABILITIES | EXTENDED_CAPABILITIES, key=lambda c: c.value):
+        result = report.results[cap.value]
+        assert result.passed is True, (cap.value, result.failures)

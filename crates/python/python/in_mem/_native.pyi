@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import pathlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Literal, TypeVar, Union
 
@@ -82,7 +83,7 @@ class Database:
         (default 10 s), `outage_limit` (default 30 s), `connections` (default 4).
         """
     @property
-    def path(self) -> str | None:
+    def path(self) -> pathlib.Path | None:
         """The database's directory; None for a connected database."""
     @property
     def host_id(self) -> str | None:

@@ -33,6 +33,7 @@ import asyncio
 import functools
 import inspect
 import os
+import pathlib
 from collections.abc import AsyncIterator, Callable, Generator, Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, Generic, Optional, TypeVar, Union
@@ -598,7 +599,7 @@ class AsyncDatabase:
         return cls(db, max_workers=max_workers, executor=executor)
 
     @property
-    def path(self) -> Optional[str]:
+    def path(self) -> Optional[pathlib.Path]:
         """The database's directory; None for a connected database."""
         return self.sync.path
 

@@ -30,7 +30,14 @@ from collections.abc import Iterator
 from typing import Callable, Optional, TypeVar
 
 from .. import _native
-from .._errors import HasForks, RunEnded, RunInterrupted, RunStateError, UnknownRun
+from .._errors import (
+    HasForks,
+    RunEnded,
+    RunInterrupted,
+    RunStateError,
+    SharedModeUnsupported,
+    UnknownRun,
+)
 
 _T = TypeVar("_T")
 
@@ -191,6 +198,10 @@ class Threads:
             try:
                 self.db.delete_run(run_id)
             except (HasForks, RunStateError, UnknownRun):
+                return
+            except SharedModeUnsupported:
+                # A connected database deletes no runs yet: the ended run stays, holding none
+                # of the thread's keys (deleted before), and no lookup finds an ended run.
                 return
             run_id = info.parent
 
