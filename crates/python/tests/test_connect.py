@@ -198,3 +198,25 @@ def test_the_langgraph_conformance_suite_passes_on_a_connected_database(connect:
     for cap in sorted(BASE_CAPABILITIES | EXTENDED_CAPABILITIES, key=lambda c: c.value):
         result = report.results[cap.value]
         assert result.passed is True, (cap.value, result.failures)
+
+
+def test_the_langgraph_store_is_shared_between_hosts(connect: Hosts) -> None:
+    pytest.importorskip("langgraph")
+    from in_mem.langgraph import InMemStore
+
+    first = InMemStore(connect(host_id="memory-a"))
+    first.put(("users", "42"), "profile", {"name": "Ada", "rank": 3})
+    first.put(("users", "43"), "profile", {"name": "Bo", "rank": 1})
+    # Another host's session sees what was written before it began, and writes on its own.
+    second = InMemStore(connect(host_id="memory-b"))
+    assert second.get(("users", "42"), "profile").value == {"name": "Ada", "rank": 3}
+    found = second.search(("users",), filter={"rank": {"$gte": 2}})
+    assert [(i.namespace, i.value["name"]) for i in found] == [(("users", "42"), "Ada")]
+    second.delete(("users", "43"), "profile")
+    second.put(("users", "44"), "profile", {"name": "Cy", "rank": 2})
+    # The first host's session began before those writes: it sees them once renewed.
+    assert first.get(("users", "43"), "profile") is not None
+    first.renew_session()
+    assert first.get(("users", "43"), "profile") is None
+    assert first.get(("users", "44"), "profile").value == {"name": "Cy", "rank": 2}
+    assert sorted(first.list_namespaces()) == [("users", "42"), ("users", "44")]

@@ -15,6 +15,10 @@ the stores of that process and database): it sees everything committed before it
 including what a killed process wrote, plus its own writes. A new session ends and deletes the
 sessions of earlier processes; their keys stay, as they are the agent's memory.
 
+On a connected database (shared mode) each host has its own session: a host sees what every
+host wrote before its session began, plus its own writes, and a host's later writes reach the
+others' sessions begun after them (a new `InMemStore` process, or `renew_session()`).
+
 Values are stored as in-mem values (JSON-like: None, bool, int, float, str, bytes, lists and
 dicts with str keys), so filters compare them without decoding. A TTL is in-mem's own: an
 expired item reads as absent at once (LangGraph's `omit_expired`, always) and the sweeper frees
@@ -145,14 +149,19 @@ class InMemStore(BaseStore):
     def _session(self, failed: Optional[_native.Run] = None) -> _native.Run:
         """The run this process reads and writes the store through (see the module doc); a new
         one if it is `failed` (another thread may have made the new one already)."""
-        slot = (self.db.path, self.app)
+        # A connected database has no path: its host id names it (each host has its own).
+        where = self.db.path if self.db.path is not None else ("host", self.db.host_id)
+        slot = (where, self.app)
         with _SESSIONS_LOCK:
             run = _SESSIONS.get(slot)
             if run is not None and run is not failed:
                 return run
             agent = (TENANT, self.app, _AGENT)
             run = self.db.begin_run(agent, tags=[_SESSION_TAG])
-            for info in self.db.query_runs(agent=agent, tag=_SESSION_TAG):
+            # Shared mode: the other sessions are other hosts' (their runs, not this one's to
+            # end), and a connected database deletes no runs yet.
+            others = [] if self.db.connected else self.db.query_runs(agent=agent, tag=_SESSION_TAG)
+            for info in others:
                 if info.id == run.id:
                     continue
                 old = self.db.get_run(info.id)
@@ -164,6 +173,17 @@ class InMemStore(BaseStore):
                     pass
             _SESSIONS[slot] = run
             return run
+
+    def renew_session(self) -> None:
+        """Begins a new session run, which sees everything committed so far, by every process
+        or host (the old one is ended). Only useful on a connected database, where other hosts
+        write while this one's session stays at what it saw when it began."""
+        old = self._session()
+        self._session(failed=old)
+        try:
+            old.end()
+        except (RunEnded, UnknownRun, ClosedError):
+            pass
 
     def _with_session(self, f: Any) -> Any:
         session = self._session()
