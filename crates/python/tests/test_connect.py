@@ -170,6 +170,31 @@ def test_the_langgraph_saver_works_on_a_connected_database(connect: Hosts) -> No
     assert copied is not None and copied.checkpoint["channel_values"] == {"messages": ["hi"]}
 
 
+def test_a_thread_is_written_by_its_host_and_read_fresh_by_the_others(connect: Hosts) -> None:
+    pytest.importorskip("langgraph")
+    from in_mem.langgraph import InMemSaver
+    from langgraph.checkpoint.base import create_checkpoint, empty_checkpoint
+
+    owner = InMemSaver(connect(host_id="worker-a"))
+    reader = InMemSaver(connect(host_id="worker-b"))
+    config = {"configurable": {"thread_id": "shared", "checkpoint_ns": ""}}
+    checkpoint = empty_checkpoint()
+    for step in range(3):
+        checkpoint = create_checkpoint(checkpoint, None, step)
+        checkpoint["channel_values"] = {"step": step}
+        checkpoint["channel_versions"] = {"step": str(step + 1)}
+        stored = owner.put(config, checkpoint, {"step": step}, {"step": str(step + 1)})
+        owner.put_writes(stored, [("step", step + 1)], f"task-{step}")
+        # The other host reads the thread as its owner left it, every time.
+        newest = reader.get_tuple(config)
+        assert newest.checkpoint["channel_values"] == {"step": step}
+        assert newest.pending_writes == [(f"task-{step}", "step", step + 1)]
+    # Writing it is the owner's: another host is refused, and nothing is written.
+    with pytest.raises(in_mem.NotOwner):
+        reader.put_writes(stored, [("step", 99)], "intruder")
+    assert owner.get_tuple(config).pending_writes == [("task-2", "step", 3)]
+
+
 def test_the_langgraph_conformance_suite_passes_on_a_connected_database(connect: Hosts) -> None:
     pytest.importorskip("langgraph.checkpoint.conformance")
     from langgraph.checkpoint.conformance import checkpointer_test, validate
