@@ -238,9 +238,9 @@ fn remote<'py>(py: Python<'py>, err: &RemoteError) -> (&'static str, Vec<Attr<'p
     let run = |r: &in_mem::RunId| r.to_string().into_bound_py_any(py).ok().map(|v| ("run", v));
     let int = |name: &'static str, n: u64| n.into_bound_py_any(py).ok().map(|v| (name, v));
     let (class, attrs) = match err {
-        RemoteError::Unavailable(_) | RemoteError::OutcomeUnknown(_) => {
-            ("StoreUnavailable", Vec::new())
-        }
+        RemoteError::Unavailable(_) => ("StoreUnavailable", Vec::new()),
+        RemoteError::OutcomeUnknown(_) => ("OutcomeUnknown", Vec::new()),
+        RemoteError::Poisoned(_) => ("StorePoisoned", Vec::new()),
         RemoteError::Fenced {
             run: r,
             held,

@@ -195,6 +195,47 @@ def test_a_thread_is_written_by_its_host_and_read_fresh_by_the_others(connect: H
     assert owner.get_tuple(config).pending_writes == [("task-2", "step", 3)]
 
 
+def test_a_thread_whose_host_is_gone_is_taken_over_by_the_next_writer(connect: Hosts) -> None:
+    pytest.importorskip("langgraph")
+    from in_mem.langgraph import InMemSaver
+    from langgraph.checkpoint.base import create_checkpoint, empty_checkpoint
+
+    config = {"configurable": {"thread_id": "restarted", "checkpoint_ns": ""}}
+    first_host = connect(host_id="before-restart", lease_ttl=0.3)
+    first = empty_checkpoint()
+    first["channel_values"] = {"step": 0}
+    first["channel_versions"] = {"step": "1"}
+    InMemSaver(first_host).put(config, first, {"step": 0}, {"step": "1"})
+    first_host.close()  # the process stops; its lease runs out
+    after = InMemSaver(connect(host_id="after-restart"))
+    second = create_checkpoint(first, None, 1)
+    second["channel_values"] = {"step": 1}
+    second["channel_versions"] = {"step": "2"}
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            after.put(config, second, {"step": 1}, {"step": "2"})
+            break
+        except in_mem.NotOwner:  # the old host's lease has not run out yet
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    assert after.get_tuple(config).checkpoint["channel_values"] == {"step": 1}
+    assert [t.checkpoint["id"] for t in after.list(config)] == [second["id"], first["id"]]
+
+
+def test_the_former_owner_of_a_taken_over_run_is_fenced(connect: Hosts) -> None:
+    a, b = connect(host_id="former"), connect(host_id="new-owner")
+    run = a.begin_run(agent=("acme", "app", "fenced"))
+    run.kv.put("k", 1)
+    b.take_over_run(run.id)
+    b.get_run(run.id).kv.put("k", 2)
+    with pytest.raises((in_mem.Fenced, in_mem.NotOwner)) as refused:
+        run.kv.put("k", 3)  # a still thinks it owns the run: the store refuses the commit
+    assert refused.value.run == str(run.id)
+    assert b.get_run(run.id).kv.get("k") == 2
+
+
 def test_the_langgraph_conformance_suite_passes_on_a_connected_database(connect: Hosts) -> None:
     pytest.importorskip("langgraph.checkpoint.conformance")
     from langgraph.checkpoint.conformance import checkpointer_test, validate

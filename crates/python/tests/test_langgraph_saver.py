@@ -306,6 +306,16 @@ def test_the_async_twins_match_the_sync_calls(saver: InMemSaver) -> None:
     asyncio.run(main())
 
 
+def test_bytearray_values_are_stored_as_the_serializer_gives_them(saver: InMemSaver) -> None:
+    # LangGraph's serializer hands a bytearray over as it is, not as bytes.
+    t = Thread(saver, "raw")
+    t.put(0, {"blob": bytearray(b"\x00\x01raw"), "n": 0})
+    saver.put_writes(cfg("raw", cid=t.ids[0]), [("blob", bytearray(b"pending"))], "task")
+    got = saver.get_tuple(cfg("raw"))
+    assert got.checkpoint["channel_values"] == {"blob": bytearray(b"\x00\x01raw"), "n": 0}
+    assert got.pending_writes == [("task", "blob", bytearray(b"pending"))]
+
+
 def test_values_larger_than_an_in_mem_value_are_stored_in_parts(saver: InMemSaver) -> None:
     big = "B" * (9 << 20)  # over two 4 MiB in-mem values
     t = Thread(saver, "big")

@@ -99,6 +99,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         }
         Command::Backup { dir, dest } => {
             crate::open::directory_only(&dir, "backup")?;
+            crate::open::directory_only(&dest, "backup")?;
             ship::backup(&dir, &dest, out)?;
         }
         Command::Otlp {

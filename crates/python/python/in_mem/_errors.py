@@ -45,6 +45,8 @@ __all__ = [
     "PoisonedError",
     "RemoteError",
     "StoreUnavailable",
+    "OutcomeUnknown",
+    "StorePoisoned",
     "Fenced",
     "NotOwner",
     "SharedModeUnsupported",
@@ -222,8 +224,22 @@ class RemoteError(Error):
 class StoreUnavailable(RemoteError, ConnectionError):
     """The store could not be reached, for longer than the database's `outage_limit`.
 
-    A commit that fails with this took no version and was not applied.
+    A commit that fails with this never reached the store: it took no version and was not
+    applied.
     """
+
+
+class OutcomeUnknown(RemoteError, ConnectionError):
+    """The connection was lost after a commit was sent, and no answer came within the
+    database's `outage_limit`: the commit may or may not have been applied. Read it back on a
+    new connection before writing it again; this connection sends no more commits
+    (`StorePoisoned`).
+    """
+
+
+class StorePoisoned(RemoteError):
+    """An earlier commit's outcome is unknown, so this connection sends no more commits (one
+    could land while an earlier one is lost): close the database and connect again."""
 
 
 class Fenced(RemoteError):

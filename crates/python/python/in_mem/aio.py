@@ -615,7 +615,7 @@ class AsyncDatabase:
 
     async def take_over_run(self, run: Any) -> None:
         """Shared mode: makes this host the run's owner."""
-        await self._pool.call(self.sync.take_over_run, run)
+        await self._pool.call(self.sync.take_over_run, _sync_run(run))
 
     @property
     def durability(self) -> str:

@@ -5,9 +5,12 @@
 //! tuple per value: a graph step was ~70 us, of which ~25 us were that glue and the garbage
 //! collections its objects brought on.
 
+use std::borrow::Cow;
+
 use in_mem::{Transaction, Value};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyByteArray, PyBytes, PyDict};
 
 use super::keys::{BLOB, CHECKPOINT, LATEST, WRITE, key, part_text};
 use super::parts::spill;
@@ -16,7 +19,22 @@ use crate::batch::target_of;
 use crate::database::Database;
 
 /// A serialized value as Python hands it over: (type name, bytes).
-type PyTyped<'py> = (String, Bound<'py, PyBytes>);
+type PyTyped<'py> = (String, Bound<'py, PyAny>);
+
+/// The bytes of a serialized value: the saver's serializer gives `bytes`, or a `bytearray`
+/// (as it is) for a `bytearray` value.
+fn bytes_of<'a>(data: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, [u8]>> {
+    if let Ok(bytes) = data.cast::<PyBytes>() {
+        return Ok(Cow::Borrowed(bytes.as_bytes()));
+    }
+    if let Ok(array) = data.cast::<PyByteArray>() {
+        return Ok(Cow::Owned(array.to_vec()));
+    }
+    Err(PyTypeError::new_err(format!(
+        "a serialized value is bytes or bytearray, not {}",
+        data.get_type().name()?
+    )))
+}
 
 /// `_lg_put(db, run, ns, checkpoint_id, checkpoint, metadata, parent_id, run_id, values,
 /// versions, new_blobs)`: stores one checkpoint in one commit of `run`: a blob for each
@@ -58,12 +76,12 @@ pub(crate) fn put_checkpoint(
     }
     let mut puts = Vec::with_capacity(new_blobs.len() + 1);
     for (channel, version, (type_name, bytes)) in &new_blobs {
-        let value = pack_blob(type_name, bytes.as_bytes());
+        let value = pack_blob(type_name, &bytes_of(bytes)?);
         puts.extend(spill(blob_key(channel, version)?, value));
     }
     let record = pack_record(
-        (&checkpoint.0, checkpoint.1.as_bytes()),
-        (&metadata.0, metadata.1.as_bytes()),
+        (&checkpoint.0, &bytes_of(&checkpoint.1)?),
+        (&metadata.0, &bytes_of(&metadata.1)?),
         parent_id,
         run_id,
         &channels,
@@ -109,23 +127,25 @@ pub(crate) fn put_writes(
     writes: Vec<(i64, String, PyTyped<'_>)>,
 ) -> PyResult<Option<u64>> {
     let target = target_of(db, run)?;
+    let (mut task_id, mut task_path) = (task_id, task_path);
     let mut rows = Vec::with_capacity(writes.len());
-    let mut write = Write {
-        task_id,
-        channel: String::new(),
-        value: (String::new(), &[]),
-        task_path,
-        idx: 0,
-    };
     for (idx, channel, (type_name, bytes)) in &writes {
-        write.channel.clone_from(channel);
-        write.value = (type_name.clone(), bytes.as_bytes());
-        write.idx = *idx;
+        let data = bytes_of(bytes)?;
+        // The task's id and path move into each write and back out (no copy per write).
+        let mut write = Write {
+            task_id,
+            channel: channel.clone(),
+            value: (type_name.clone(), &data),
+            task_path,
+            idx: *idx,
+        };
         let key = key(
             WRITE,
             &[ns, checkpoint_id, &write.task_id, &idx.to_string()],
         );
         rows.push((*idx >= 0, spill(key, pack_write(&write))));
+        task_id = std::mem::take(&mut write.task_id);
+        task_path = std::mem::take(&mut write.task_path);
     }
     let ((), version) = target.call_committed(py, move |tx| {
         for (keep_stored, pairs) in &rows {

@@ -126,8 +126,9 @@ class Threads:
 
         A cached run that ended or vanished meanwhile (another saver deleted the thread) is
         looked up again; an interrupted one (found so after a crash, or interrupted by a close
-        and reopen in this process) is resumed when `f` writes; then `f` runs again. `f` must be
-        safe to run twice if it failed.
+        and reopen in this process; in shared mode, one whose host's lease ran out, taken over
+        first) is resumed when `f` writes; then `f` runs again. `f` must be safe to run twice if
+        it failed.
         """
         for attempt in range(3):
             run = self.get_or_create(thread_id) if create else self.get(thread_id)
@@ -137,6 +138,10 @@ class Threads:
                 return f(run)
             except RunInterrupted:
                 with self._lock:
+                    if self.db.connected:
+                        # Shared mode: the run's host is gone (its lease ran out; a restarted
+                        # process is a new host), so this host takes the thread's run over.
+                        self.db.take_over_run(run.id)
                     try:
                         run.resume()
                     except RunStateError:
