@@ -509,6 +509,43 @@ fn run_queries_find_the_runs_of_every_host() {
 }
 
 #[test]
+fn run_queries_by_tenant_and_app_find_exactly_theirs_on_every_host() {
+    on_every_backend(|cluster| {
+        let a = cluster.host("a");
+        let begin =
+            |tenant: &str, app: &str| a.begin_run_in(&AgentId::new(tenant, app, "agent")).unwrap();
+        let (mail, chat) = (begin("acme", "mail"), begin("acme", "chat"));
+        // Names that extend another's: not that tenant's, not that app's.
+        let (longer_app, longer_tenant) = (begin("acme", "mailx"), begin("acmex", "mail"));
+        let c = cluster.host("c");
+        let ids = |query: RunQuery| -> Vec<RunId> {
+            let mut ids: Vec<RunId> = c
+                .try_query_runs(&query)
+                .unwrap()
+                .into_iter()
+                .map(|info| info.run)
+                .collect();
+            ids.sort_unstable();
+            ids
+        };
+        let sorted = |mut runs: Vec<RunId>| {
+            runs.sort_unstable();
+            runs
+        };
+        assert_eq!(
+            ids(RunQuery::new().tenant("acme")),
+            sorted(vec![mail, chat, longer_app])
+        );
+        assert_eq!(ids(RunQuery::new().tenant("acme").app("mail")), vec![mail]);
+        // An app without its tenant is not a prefix the store can use: still exact.
+        assert_eq!(
+            ids(RunQuery::new().app("mail")),
+            sorted(vec![mail, longer_tenant])
+        );
+    });
+}
+
+#[test]
 fn a_fork_sees_its_parent_up_to_the_fork_point_on_every_host() {
     on_every_backend(|cluster| {
         let a = cluster.host("a");

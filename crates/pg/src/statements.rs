@@ -61,6 +61,7 @@ statements! {
     runs = format!("SELECT {RUN_COLUMNS} FROM inmem_run_seen
          WHERE ($1::bytea IS NULL OR agent = $1) AND ($2::smallint IS NULL OR seen_status = $2)
            AND ($3::text IS NULL OR tags @> ARRAY[$3::text]) AND ($4::uuid IS NULL OR parent = $4)
+           AND ($6::bytea IS NULL OR (agent >= $6 AND ($7::bytea IS NULL OR agent < $7)))
          ORDER BY seq LIMIT $5");
     collect_garbage = "SELECT inmem_collect_garbage($1, $2)";
 }

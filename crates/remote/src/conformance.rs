@@ -64,6 +64,10 @@ pub const CHECKS: &[Check] = &[
         run_queries_filter_and_keep_begin_order,
     ),
     (
+        "run_queries_filter_by_tenant_and_app",
+        run_queries_filter_by_tenant_and_app,
+    ),
+    (
         "garbage_collection_changes_no_answer_at_or_above_the_horizon",
         garbage_collection_changes_no_answer_at_or_above_the_horizon,
     ),
@@ -877,6 +881,54 @@ fn run_queries_filter_and_keep_begin_order(kit: &Kit<'_>) -> RemoteResult<()> {
         "lineage",
     )?;
     check_eq(kit.store.run(RunId::new())?, None, "an unknown run")
+}
+
+fn run_queries_filter_by_tenant_and_app(kit: &Kit<'_>) -> RemoteResult<()> {
+    // A tenant, and an app in it, without the agent: an app whose name extends another's, and
+    // a tenant whose name extends this one's, are not theirs.
+    let s = Scene::new(kit, "tenants")?;
+    // A fresh tenant: the scene's unique agent name.
+    let tenant = s.agent.agent().to_owned();
+    let in_app = AgentId::new(tenant.clone(), "app", "a");
+    let (in_app_run, _) = s.begin_with(&in_app, &s.host, &[], None)?;
+    let (longer_app_run, _) = s.begin_with(
+        &AgentId::new(tenant.clone(), "appx", "a"),
+        &s.host,
+        &[],
+        None,
+    )?;
+    let (other_tenant_run, _) = s.begin_with(
+        &AgentId::new(format!("{tenant}x"), "app", "a"),
+        &s.host,
+        &[],
+        None,
+    )?;
+    let by_tenant = |app: Option<&str>| -> RemoteResult<Vec<RunId>> {
+        Ok(kit
+            .store
+            .runs(&RemoteRunQuery {
+                tenant_app: Some((tenant.clone(), app.map(str::to_owned))),
+                ..RemoteRunQuery::default()
+            })?
+            .into_iter()
+            .map(|r| r.run)
+            .collect())
+    };
+    check_eq(
+        by_tenant(None)?,
+        vec![in_app_run, longer_app_run],
+        "by tenant",
+    )?;
+    check_eq(
+        by_tenant(Some("app"))?,
+        vec![in_app_run],
+        "by tenant and app",
+    )?;
+    check(
+        !by_tenant(None)?.contains(&other_tenant_run),
+        "a tenant whose name extends another's is not that tenant",
+    )?;
+    Ok(())
 }
 
 fn garbage_collection_changes_no_answer_at_or_above_the_horizon(kit: &Kit<'_>) -> RemoteResult<()> {

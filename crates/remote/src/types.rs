@@ -440,6 +440,9 @@ impl CatchUp {
 pub struct RemoteRunQuery {
     /// Runs of this agent.
     pub agent: Option<AgentId>,
+    /// Runs of any agent of this tenant, and of this app in it if one is given (a prefix of
+    /// the agent's encoding, so a store can answer it as a range of agents).
+    pub tenant_app: Option<(String, Option<String>)>,
     /// Runs with this status (`Interrupted` as derived).
     pub status: Option<StoredRunStatus>,
     /// Runs with this tag.
@@ -454,6 +457,9 @@ impl RemoteRunQuery {
     /// Whether `row` matches.
     pub fn matches(&self, row: &RunRow) -> bool {
         self.agent.as_ref().is_none_or(|a| *a == row.agent)
+            && self.tenant_app.as_ref().is_none_or(|(tenant, app)| {
+                row.agent.tenant() == tenant && app.as_ref().is_none_or(|a| row.agent.app() == a)
+            })
             && self.status.is_none_or(|s| s == row.status)
             && self.tag.as_ref().is_none_or(|t| row.tags.contains(t))
             && self.parent.is_none_or(|p| row.parent == Some(p))

@@ -101,8 +101,9 @@ impl RunQuery {
         self
     }
 
-    /// What a shared store can filter on (an agent named in full, a stored status, a tag, a
-    /// parent): a superset of the runs this query matches, which the run registry then narrows.
+    /// What a shared store can filter on (an agent named in full, or a tenant and maybe its app;
+    /// a stored status, a tag, a parent): a superset of the runs this query matches, which the
+    /// run registry then narrows.
     pub(crate) fn in_store(&self) -> in_mem_remote::RemoteRunQuery {
         use in_mem_remote::StoredRunStatus as Stored;
         let agent = match (&self.tenant, &self.app, &self.agent) {
@@ -121,8 +122,14 @@ impl RunQuery {
             // what the store derives) narrows them.
             RunStatus::Active | RunStatus::Interrupted => None,
         });
+        // Without the agent in full, a tenant (and its app) still narrows the store's rows.
+        let tenant_app = match (&agent, &self.tenant) {
+            (None, Some(tenant)) => Some((tenant.clone(), self.app.clone())),
+            _ => None,
+        };
         in_mem_remote::RemoteRunQuery {
             agent,
+            tenant_app,
             status,
             tag: self.tag.clone(),
             parent: self.parent,
