@@ -658,6 +658,12 @@ def _lg_put_writes(
 def _lg_whole(db: Database, run: RunLike, rows: list[tuple[Key, Any]]) -> list[tuple[Key, Any]]:
     """`rows` with every value stored in parts put back together (one snapshot)."""
 
+def _lg_read_checkpoints(
+    db: Database, run: RunLike, ns: str, checkpoint_ids: list[str]
+) -> list[tuple[str, Any, list[tuple[str, tuple[str, bytes]]] | None, Any] | None]:
+    """The checkpoints with these ids, read in one snapshot, in order: for each what
+    `_lg_read_checkpoint` returns for it (None for one that is not there)."""
+
 def _lg_read_checkpoint(
     db: Database, run: RunLike, ns: str, checkpoint_id: str | None = None
 ) -> tuple[str, Any, list[tuple[str, tuple[str, bytes]]] | None, Any] | None:

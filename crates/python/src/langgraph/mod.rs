@@ -21,6 +21,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(keys::split_py, m)?)?;
     m.add_function(wrap_pyfunction!(parts::whole_py, m)?)?;
     m.add_function(wrap_pyfunction!(read::read_checkpoint, m)?)?;
+    m.add_function(wrap_pyfunction!(read::read_checkpoints, m)?)?;
     m.add_function(wrap_pyfunction!(write::put_checkpoint, m)?)?;
     m.add_function(wrap_pyfunction!(write::put_writes, m)?)?;
     m.add("_LG_PART_BYTES_MAX", parts::PART_BYTES_MAX)?;

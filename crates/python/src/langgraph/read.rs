@@ -1,4 +1,4 @@
-//! Reading one checkpoint back in one call: the newest-checkpoint pointer (when no id is
+//! Reading a checkpoint back in one call (or a page of them, for `list`): the newest-checkpoint pointer (when no id is
 //! given), the checkpoint's record, the blob of every channel that holds a value at it, and its
 //! pending writes, all in one snapshot of the thread's run, each value put back together if it
 //! was stored in parts, and handed to Python decoded down to what its serializer must load. A
@@ -44,9 +44,47 @@ pub(crate) fn read_checkpoint<'py>(
 ) -> PyResult<Option<Bound<'py, PyTuple>>> {
     let target = target_of(db, run)?;
     let found = target.read_now(py, move |tx| read(tx, &ns, checkpoint_id.as_deref()))?;
-    let Some(found) = found? else {
-        return Ok(None);
-    };
+    match found? {
+        Some(found) => to_python(py, found).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// `_lg_read_checkpoints(db, run, ns, checkpoint_ids)`: the checkpoints of namespace `ns` with
+/// these ids, read in one snapshot, in the order given: for each, what `_lg_read_checkpoint`
+/// returns for it (`None` for one that is not there). `list` reads its page of checkpoints so.
+#[pyfunction]
+#[pyo3(name = "_lg_read_checkpoints")]
+pub(crate) fn read_checkpoints<'py>(
+    py: Python<'py>,
+    db: &Bound<'_, Database>,
+    run: &Bound<'_, PyAny>,
+    ns: String,
+    checkpoint_ids: Vec<String>,
+) -> PyResult<Bound<'py, PyList>> {
+    let target = target_of(db, run)?;
+    let all = target.read_now(py, move |tx| {
+        let mut all = Vec::with_capacity(checkpoint_ids.len());
+        for id in &checkpoint_ids {
+            match read(tx, &ns, Some(id))? {
+                Ok(found) => all.push(found),
+                Err(unreadable) => return Ok(Err(unreadable)),
+            }
+        }
+        Ok(Ok(all))
+    })?;
+    let out = PyList::empty(py);
+    for found in all? {
+        match found {
+            Some(found) => out.append(to_python(py, found)?)?,
+            None => out.append(py.None())?,
+        }
+    }
+    Ok(out)
+}
+
+/// One checkpoint as read, as the tuple `_lg_read_checkpoint` returns.
+fn to_python(py: Python<'_>, found: Found) -> PyResult<Bound<'_, PyTuple>> {
     let corrupt = |what: &str| {
         PyRuntimeError::new_err(format!(
             "checkpoint {:?}: {what} is not the saver's",
@@ -60,7 +98,7 @@ pub(crate) fn read_checkpoint<'py>(
             py.None().into_bound(py),
             py.None().into_bound(py),
         ];
-        return Ok(Some(PyTuple::new(py, fields)?));
+        return PyTuple::new(py, fields);
     };
     let stored = record::record(&found.record).ok_or_else(|| corrupt("its record"))?;
     let head = (
@@ -91,7 +129,7 @@ pub(crate) fn read_checkpoint<'py>(
         values.into_any(),
         pending.into_any(),
     ];
-    Ok(Some(PyTuple::new(py, fields)?))
+    PyTuple::new(py, fields)
 }
 
 /// A serialized value as the serializer's `loads_typed` takes it: `(type, bytes)`.

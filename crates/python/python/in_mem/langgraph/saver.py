@@ -180,9 +180,32 @@ class InMemSaver(BaseCheckpointSaver[str]):
                         left -= 1
                         if left <= 0:
                             break
-                yield from self._load(run, thread_id, ns, chosen)
+                yield from self._read_page(run, thread_id, ns, chosen)
                 if left is not None and left <= 0:
                     return
+
+    def _read_page(
+        self, run: _native.Run, thread_id: str, ns: str, chosen: list[tuple[str, dict[str, Any]]]
+    ) -> list[CheckpointTuple]:
+        """The tuples of `chosen` checkpoints of one namespace, read in one native call and one
+        snapshot; one deleted since it was listed is left out."""
+        if not chosen:
+            return []
+        found = _native._lg_read_checkpoints(self.db, run, ns, [cid for cid, _ in chosen])
+        if any(got is not None and got[2] is None for got in found):
+            # Records written before records named their blobs: the long way, for the page.
+            return self._load(run, thread_id, ns, chosen)
+        loads = self.serde.loads_typed
+        out = []
+        for got in found:
+            if got is None:
+                continue
+            cid, (checkpoint, metadata, parent), blobs, pending = got
+            values = {channel: loads(typed) for channel, typed in blobs}
+            out.append(
+                self._tuple(thread_id, ns, cid, metadata, parent, loads(checkpoint), values, pending)
+            )
+        return out
 
     def _load(
         self, run: _native.Run, thread_id: str, ns: str, chosen: list[tuple[str, dict[str, Any]]]
