@@ -92,6 +92,17 @@ impl AgentId {
         self.encode_into(&mut out);
         out
     }
+
+    /// The start of the encoding of every agent of `tenant` (and of `app` in it, if given), and
+    /// of no other agent: the names so far, each with its terminator.
+    pub fn encoded_prefix(tenant: &str, app: Option<&str>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(tenant.len() + app.map_or(0, str::len) + 2);
+        for part in std::iter::once(tenant).chain(app) {
+            out.extend_from_slice(part.as_bytes());
+            out.push(0);
+        }
+        out
+    }
 }
 
 impl fmt::Display for AgentId {
@@ -205,6 +216,15 @@ impl fmt::Display for Namespace {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_encoded_prefix_starts_exactly_its_tenants_and_apps_agents() {
+        let agent = AgentId::new("acme", "mail", "bot").encode();
+        assert!(agent.starts_with(&AgentId::encoded_prefix("acme", None)));
+        assert!(agent.starts_with(&AgentId::encoded_prefix("acme", Some("mail"))));
+        assert!(!agent.starts_with(&AgentId::encoded_prefix("acm", None)));
+        assert!(!agent.starts_with(&AgentId::encoded_prefix("acme", Some("mai"))));
+    }
 
     #[test]
     fn bad_names_are_typed_errors_naming_the_part() {

@@ -511,17 +511,11 @@ impl RemoteStore for PgStore {
         let tag = query.tag.clone();
         let parent = query.parent.map(uuid);
         let limit = query.limit.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
-        // A tenant (and app) is a prefix of the agent's encoding (each part ends in a NUL,
-        // which no part contains): a range of the agent column.
-        let from = query.tenant_app.as_ref().map(|(tenant, app)| {
-            let mut prefix = tenant.as_bytes().to_vec();
-            prefix.push(0);
-            if let Some(app) = app {
-                prefix.extend_from_slice(app.as_bytes());
-                prefix.push(0);
-            }
-            prefix
-        });
+        // A tenant (and app) is a prefix of the agent's encoding: a range of the agent column.
+        let from = query
+            .tenant_app
+            .as_ref()
+            .map(|(tenant, app)| AgentId::encoded_prefix(tenant, app.as_deref()));
         let until = from.as_deref().and_then(prefix_end);
         self.call(IfNoAnswer::Unavailable, move |c| async move {
             c.client

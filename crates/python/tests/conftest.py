@@ -30,6 +30,18 @@ def db(db_path: Path) -> Iterator[in_mem.Database]:
 
 
 @pytest.fixture
+def pg_url() -> str:
+    """The PostgreSQL server `INMEM_PG_URL` names (`cargo xtask pg-run` starts one and sets it);
+    the test is skipped without it, or fails if `INMEM_PG_REQUIRED` is set."""
+    url = os.environ.get("INMEM_PG_URL")
+    if not url:
+        if os.environ.get("INMEM_PG_REQUIRED"):
+            pytest.fail("INMEM_PG_REQUIRED is set but INMEM_PG_URL is not")
+        pytest.skip("INMEM_PG_URL is not set (`cargo xtask pg-run python -m pytest ...` sets it)")
+    return url
+
+
+@pytest.fixture
 def run(db: in_mem.Database) -> in_mem.Run:
     """An active run of the default agent."""
     return db.begin_run()

@@ -8,7 +8,6 @@ does). Without `INMEM_PG_URL` the tests that need a server skip, saying why, unl
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -33,14 +32,9 @@ class Hosts:
 
 
 @pytest.fixture
-def connect() -> Iterator[Hosts]:
+def connect(pg_url: str) -> Iterator[Hosts]:
     """Connects hosts to one fresh schema of the test server; closes them after the test."""
-    url = os.environ.get("INMEM_PG_URL")
-    if not url:
-        if os.environ.get("INMEM_PG_REQUIRED"):
-            pytest.fail("INMEM_PG_REQUIRED is set but INMEM_PG_URL is not")
-        pytest.skip("INMEM_PG_URL is not set (`cargo xtask pg-run python -m pytest ...` sets it)")
-    hosts = Hosts(url)
+    hosts = Hosts(pg_url)
     yield hosts
     for db in hosts.open:
         db.close()

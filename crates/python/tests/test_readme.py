@@ -5,7 +5,6 @@ LangGraph one where LangGraph is installed; the shared-mode one against the Post
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 from pathlib import Path
 
@@ -54,13 +53,8 @@ def test_the_langgraph_example_of_the_readme_runs(
 
 
 def test_the_shared_mode_example_of_the_readme_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_url: str
 ) -> None:
-    url = os.environ.get("INMEM_PG_URL")
-    if not url:
-        if os.environ.get("INMEM_PG_REQUIRED"):
-            pytest.fail("INMEM_PG_REQUIRED is set but INMEM_PG_URL is not")
-        pytest.skip("INMEM_PG_URL is not set (`cargo xtask pg-run python -m pytest ...` sets it)")
     blocks = examples(langgraph=False, connected=True)
     assert len(blocks) == 1 and EXAMPLE_URL in blocks[0], "the shared-mode example was not found"
-    run([blocks[0].replace(EXAMPLE_URL, url)], tmp_path, monkeypatch)
+    run([blocks[0].replace(EXAMPLE_URL, pg_url)], tmp_path, monkeypatch)

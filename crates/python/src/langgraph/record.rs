@@ -139,15 +139,22 @@ pub(crate) fn pack_record(
     ]))
 }
 
-/// A pending write's value: `[task_id, channel, type, bytes, task_path, idx]`.
-pub(crate) fn pack_write(write: &Write<'_>) -> Vec<u8> {
+/// A pending write's value: `[task_id, channel, type, bytes, task_path, idx]` (what [`write`]
+/// reads back).
+pub(crate) fn pack_write(
+    task_id: &str,
+    channel: &str,
+    value: (&str, &[u8]),
+    task_path: &str,
+    idx: i64,
+) -> Vec<u8> {
     pack(&ValueRef::Array(vec![
-        ValueRef::from(write.task_id.as_str()),
-        ValueRef::from(write.channel.as_str()),
-        ValueRef::from(write.value.0.as_str()),
-        ValueRef::Binary(write.value.1),
-        ValueRef::from(write.task_path.as_str()),
-        ValueRef::from(write.idx),
+        ValueRef::from(task_id),
+        ValueRef::from(channel),
+        ValueRef::from(value.0),
+        ValueRef::Binary(value.1),
+        ValueRef::from(task_path),
+        ValueRef::from(idx),
     ]))
 }
 

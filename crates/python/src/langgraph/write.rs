@@ -14,7 +14,7 @@ use pyo3::types::{PyByteArray, PyBytes, PyDict};
 
 use super::keys::{BLOB, CHECKPOINT, LATEST, WRITE, key, part_text};
 use super::parts::spill;
-use super::record::{Write, pack_blob, pack_record, pack_write};
+use super::record::{pack_blob, pack_record, pack_write};
 use crate::batch::target_of;
 use crate::database::Database;
 
@@ -122,30 +122,17 @@ pub(crate) fn put_writes(
     run: &Bound<'_, PyAny>,
     ns: &str,
     checkpoint_id: &str,
-    task_id: String,
-    task_path: String,
+    task_id: &str,
+    task_path: &str,
     writes: Vec<(i64, String, PyTyped<'_>)>,
 ) -> PyResult<Option<u64>> {
     let target = target_of(db, run)?;
-    let (mut task_id, mut task_path) = (task_id, task_path);
     let mut rows = Vec::with_capacity(writes.len());
     for (idx, channel, (type_name, bytes)) in &writes {
-        let data = bytes_of(bytes)?;
-        // The task's id and path move into each write and back out (no copy per write).
-        let mut write = Write {
-            task_id,
-            channel: channel.clone(),
-            value: (type_name.clone(), &data),
-            task_path,
-            idx: *idx,
-        };
-        let key = key(
-            WRITE,
-            &[ns, checkpoint_id, &write.task_id, &idx.to_string()],
-        );
-        rows.push((*idx >= 0, spill(key, pack_write(&write))));
-        task_id = std::mem::take(&mut write.task_id);
-        task_path = std::mem::take(&mut write.task_path);
+        let value = (type_name.as_str(), &*bytes_of(bytes)?);
+        let packed = pack_write(task_id, channel, value, task_path, *idx);
+        let key = key(WRITE, &[ns, checkpoint_id, task_id, &idx.to_string()]);
+        rows.push((*idx >= 0, spill(key, packed)));
     }
     let ((), version) = target.call_committed(py, move |tx| {
         for (keep_stored, pairs) in &rows {

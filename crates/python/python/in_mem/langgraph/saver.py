@@ -119,15 +119,10 @@ class InMemSaver(BaseCheckpointSaver[str]):
             found = _native._lg_read_checkpoint(self.db, run, ns, checkpoint_id)
             if found is None:
                 return None
-            cid, record, blobs, pending = found
+            cid, record, blobs, _ = found
             if blobs is None:  # a record written before records named their blobs
                 return self._load(run, thread_id, ns, [(cid, K.unpack_checkpoint(record))])[0]
-            loads = self.serde.loads_typed
-            checkpoint, metadata, parent = record
-            values = {channel: loads(typed) for channel, typed in blobs}
-            return self._tuple(
-                thread_id, ns, cid, metadata, parent, loads(checkpoint), values, pending
-            )
+            return self._from_native(thread_id, ns, found)
 
         return self.threads.call(thread_id, read, create=False)
 
@@ -195,17 +190,15 @@ class InMemSaver(BaseCheckpointSaver[str]):
         if any(got is not None and got[2] is None for got in found):
             # Records written before records named their blobs: the long way, for the page.
             return self._load(run, thread_id, ns, chosen)
+        return [self._from_native(thread_id, ns, got) for got in found if got is not None]
+
+    def _from_native(self, thread_id: str, ns: str, found: tuple[Any, ...]) -> CheckpointTuple:
+        """The tuple of a checkpoint as `_native._lg_read_checkpoint(s)` read it (a record that
+        names its blobs)."""
         loads = self.serde.loads_typed
-        out = []
-        for got in found:
-            if got is None:
-                continue
-            cid, (checkpoint, metadata, parent), blobs, pending = got
-            values = {channel: loads(typed) for channel, typed in blobs}
-            out.append(
-                self._tuple(thread_id, ns, cid, metadata, parent, loads(checkpoint), values, pending)
-            )
-        return out
+        cid, (checkpoint, metadata, parent), blobs, pending = found
+        values = {channel: loads(typed) for channel, typed in blobs}
+        return self._tuple(thread_id, ns, cid, metadata, parent, loads(checkpoint), values, pending)
 
     def _load(
         self, run: _native.Run, thread_id: str, ns: str, chosen: list[tuple[str, dict[str, Any]]]
