@@ -50,6 +50,7 @@ pub fn drill() -> Result<(), String> {
                 connections: WRITERS,
                 synchronous_commit: SynchronousCommit::On,
                 request_timeout: Duration::from_secs(5),
+                ..PgOptions::default()
             },
         )
         .map_err(|e| format!("connect: {e}"))?,

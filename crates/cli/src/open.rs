@@ -28,12 +28,14 @@ pub fn store_url(dir: &Path) -> Option<&str> {
 
 /// Opens the database at `dir` read-only: no lock, nothing written, a writer may be running.
 /// A PostgreSQL URL connects to that shared store as a host of its own instead (it begins and
-/// writes no run; its lease row says it was there).
+/// writes no run; its lease row says it was there). It never creates or migrates the store's
+/// schema: that is for the hosts that run on it, and a newer tool migrating a production
+/// schema would leave older hosts unable to reconnect.
 pub fn read_only(dir: &Path) -> Result<Database> {
     let Some(url) = store_url(dir) else {
         return Ok(Database::open_read_only(dir)?);
     };
-    let mut options = RemoteOptions::new(url);
+    let mut options = RemoteOptions::new(url).migrate_schema(false);
     if let Some(schema) = SCHEMA.get().cloned().flatten() {
         options = options.schema(schema);
     }

@@ -74,10 +74,17 @@ fn the_reading_commands_read_a_shared_store_and_the_file_commands_refuse_it() {
     assert!(with(&["state", &url, &id]).contains("deciding"));
     assert!(with(&["kv", &url, &id]).contains("rain, 9 C"));
     assert!(with(&["diff", &url, &id, &id]).contains("no differences"));
-    // Another schema of the same server holds nothing.
+    // Another schema of the same server has no store: the tool says so and creates none.
     let other = format!("{schema}_empty");
-    let empty = ok(&["runs", &url, "--schema", &other]);
-    assert!(empty.contains("(no runs)"), "{empty}");
+    for _ in 0..2 {
+        let out = in_mem(&["runs", &url, "--schema", &other]);
+        assert_eq!(out.status.code(), Some(1));
+        let refused = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            refused.contains("no in-mem store") && refused.contains(&other),
+            "{refused}"
+        );
+    }
     // What works on a directory's files says so, without echoing the URL (it may hold a
     // password).
     for command in ["verify", "stats"] {

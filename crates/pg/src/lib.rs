@@ -46,9 +46,14 @@ impl SynchronousCommit {
 /// How to connect.
 #[derive(Debug, Clone)]
 pub struct PgOptions {
-    /// The PostgreSQL schema the store's tables live in (created if missing); `None` for the
-    /// connection's default `search_path`. Letters, digits and `_` only.
+    /// The PostgreSQL schema the store's tables live in (created if missing, when `migrate`);
+    /// `None` for the connection's default `search_path`. Letters, digits and `_` only.
     pub schema: Option<String>,
+    /// Whether connecting may change the database's schema: create it where it is missing and
+    /// migrate an older one (what a host does). With `false` (what a reader such as the
+    /// `in-mem` tool wants) the schema must exist at this build's version; a missing or older
+    /// one is an error and nothing is written.
+    pub migrate: bool,
     /// The `application_name` the connections report (in `pg_stat_activity`, the server log).
     pub application_name: String,
     /// How many connections to keep open.
@@ -64,6 +69,7 @@ impl Default for PgOptions {
     fn default() -> Self {
         PgOptions {
             schema: None,
+            migrate: true,
             application_name: "in-mem".to_owned(),
             connections: 4,
             synchronous_commit: SynchronousCommit::On,

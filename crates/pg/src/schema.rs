@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/v1.sql"),
     include_str!("schema/v2.sql"),
     include_str!("schema/v3.sql"),
+    include_str!("schema/v4.sql"),
 ];
 
 /// The schema version this build writes and reads.
@@ -51,12 +52,7 @@ pub async fn migrate(client: &mut Client, schema: Option<&str>) -> RemoteResult<
         .await
         .map_err(store_error)?
         .map_or(0, |row| row.get(0));
-    if found > SCHEMA_VERSION {
-        return Err(RemoteError::Store(format!(
-            "the database's in-mem schema is version {found}, newer than this build's \
-             {SCHEMA_VERSION}: upgrade in-mem before connecting"
-        )));
-    }
+    refuse_newer(found)?;
     let applied = usize::try_from(found).map_err(|_| {
         RemoteError::Store(format!("the database's in-mem schema has version {found}"))
     })?;
@@ -72,4 +68,48 @@ pub async fn migrate(client: &mut Client, schema: Option<&str>) -> RemoteResult<
     .map_err(store_error)?;
     tx.commit().await.map_err(store_error)?;
     Ok(found)
+}
+
+/// Checks, changing nothing, that the schema exists at [`SCHEMA_VERSION`] (a connection that
+/// may not migrate: see `PgOptions::migrate`).
+pub async fn check(client: &Client, schema: Option<&str>) -> RemoteResult<()> {
+    let place = schema.map_or_else(
+        || "the connection's search_path".to_owned(),
+        |s| format!("schema {s}"),
+    );
+    let exists: bool = client
+        .query_one("SELECT to_regclass('inmem_schema') IS NOT NULL", &[])
+        .await
+        .map_err(store_error)?
+        .get(0);
+    if !exists {
+        return Err(RemoteError::Store(format!(
+            "no in-mem store in {place} of this database: nothing to read (a host that \
+             connects creates it)"
+        )));
+    }
+    let found: i32 = client
+        .query_opt("SELECT version FROM inmem_schema", &[])
+        .await
+        .map_err(store_error)?
+        .map_or(0, |row| row.get(0));
+    refuse_newer(found)?;
+    if found < SCHEMA_VERSION {
+        return Err(RemoteError::Store(format!(
+            "the in-mem store in {place} has schema version {found}, older than this build's \
+             {SCHEMA_VERSION}, and this connection may not migrate it: connect a host of this \
+             version first (it migrates the schema), or use the in-mem build that matches it"
+        )));
+    }
+    Ok(())
+}
+
+fn refuse_newer(found: i32) -> RemoteResult<()> {
+    if found > SCHEMA_VERSION {
+        return Err(RemoteError::Store(format!(
+            "the database's in-mem schema is version {found}, newer than this build's \
+             {SCHEMA_VERSION}: upgrade in-mem before connecting"
+        )));
+    }
+    Ok(())
 }

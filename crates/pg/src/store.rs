@@ -75,6 +75,7 @@ impl PgStore {
             .build()
             .map_err(|e| RemoteError::Store(format!("cannot start the store's runtime: {e}")))?;
         let schema = options.schema.clone();
+        let migrate = options.migrate;
         let setup_config = config.clone();
         runtime.block_on(async move {
             let (mut client, connection) = setup_config
@@ -82,7 +83,11 @@ impl PgStore {
                 .await
                 .map_err(store_error)?;
             let driver = tokio::spawn(connection);
-            schema::migrate(&mut client, schema.as_deref()).await?;
+            if migrate {
+                schema::migrate(&mut client, schema.as_deref()).await?;
+            } else {
+                schema::check(&client, schema.as_deref()).await?;
+            }
             drop(client);
             let _ = driver.await;
             Ok::<_, RemoteError>(())
@@ -243,10 +248,10 @@ impl RemoteStore for PgStore {
                 .await
                 .map_err(store_error)?;
             match row.get::<_, i16>(0) {
-                0 => Ok(RunStart {
-                    snapshot: Version::new(unsigned(row.get(1), "snapshot")?),
-                    epoch: 1,
-                }),
+                0 => Ok(RunStart::begun(Version::new(unsigned(
+                    row.get(1),
+                    "snapshot",
+                )?))),
                 1 => Err(RemoteError::NoLease(begin.host)),
                 _ => Err(RemoteError::RunExists(begin.run)),
             }
@@ -265,6 +270,7 @@ impl RemoteStore for PgStore {
                 0 => Ok(RunStart {
                     snapshot: Version::new(unsigned(row.get(1), "snapshot")?),
                     epoch: unsigned(row.get(2), "epoch")?,
+                    former_lease_left: Duration::from_micros(unsigned(row.get(4), "former lease")?),
                 }),
                 1 => Err(RemoteError::NoLease(host)),
                 2 => Err(RemoteError::NoSuchRun(run)),
@@ -273,6 +279,24 @@ impl RemoteStore for PgStore {
                     status: status(row.get(3))?,
                 }),
             }
+        })
+    }
+
+    fn owned_runs(&self, host: &str) -> RemoteResult<Vec<(RunId, u64)>> {
+        let host = host.to_owned();
+        self.call(IfNoAnswer::Unavailable, move |c| async move {
+            c.client
+                .query(&c.statements.owned_runs, &[&host])
+                .await
+                .map_err(store_error)?
+                .iter()
+                .map(|row| {
+                    Ok((
+                        run_id(row.get::<_, Uuid>(0)),
+                        unsigned(row.get(1), "epoch")?,
+                    ))
+                })
+                .collect()
         })
     }
 

@@ -125,6 +125,52 @@ fn a_schema_newer_than_the_build_is_refused() {
 }
 
 #[test]
+fn a_connection_that_may_not_migrate_changes_no_schema() {
+    let Some(url) = server_url() else { return };
+    let schema = fresh_schema();
+    let reader = PgOptions {
+        migrate: false,
+        ..options(&schema)
+    };
+    let refused = |what: &str| match PgStore::connect(&url, &reader) {
+        Err(RemoteError::Store(message)) => message,
+        other => panic!("{what}: {other:?}"),
+    };
+    for attempt in [
+        "a missing schema",
+        "still missing: the first attempt created nothing",
+    ] {
+        let message = refused(attempt);
+        assert!(
+            message.contains("no in-mem store") && message.contains(&schema),
+            "{attempt}: {message}"
+        );
+    }
+    // A host creates it; then a reader connects and reads.
+    let host = connect(&url, &schema);
+    let (agent, run, epoch) = begun(&host);
+    host.commit_batch(&[request(&agent, run, epoch)])
+        .expect("commit");
+    let store = PgStore::connect(&url, &reader).expect("the schema is there at this version");
+    assert_eq!(store.clock(&agent).expect("clock"), Version::new(1));
+    // An older schema is left as it is.
+    admin(
+        &url,
+        &format!(
+            "UPDATE {schema}.inmem_schema SET version = {}",
+            SCHEMA_VERSION - 1
+        ),
+    );
+    for attempt in ["an older schema", "still older"] {
+        let message = refused(attempt);
+        assert!(
+            message.contains("older than this build"),
+            "{attempt}: {message}"
+        );
+    }
+}
+
+#[test]
 fn a_bad_schema_name_or_url_is_a_clear_error() {
     let Some(url) = server_url() else { return };
     for schema in ["", "Upper", "1st", "semi;colon", "x y"] {

@@ -208,8 +208,10 @@ impl Database {
 
     /// Shared mode: makes this host the owner of the run (active, paused, or interrupted because
     /// its owner's lease ran out), so that it can write to it; its former owner's commits are
-    /// refused from now on (`in_mem.Fenced`). An embedded database owns all its runs:
-    /// `InvalidInput` there.
+    /// refused from now on (`in_mem.Fenced`). A run whose owner is alive is handed over once
+    /// that host's lease has run out (up to its `lease_ttl`; meanwhile it may still read the
+    /// run from its cache), so this can block that long; an interrupted run is taken at once.
+    /// An embedded database owns all its runs: `InvalidInput` there.
     fn take_over_run(&self, py: Python<'_>, run: &Bound<'_, PyAny>) -> PyResult<()> {
         let run = run_id_of(run)?;
         let db = self.shared.db(py)?;

@@ -219,13 +219,17 @@ def test_a_thread_whose_host_is_gone_is_taken_over_by_the_next_writer(connect: H
 
 
 def test_the_former_owner_of_a_taken_over_run_is_fenced(connect: Hosts) -> None:
-    a, b = connect(host_id="former"), connect(host_id="new-owner")
+    a, b = connect(host_id="former", lease_ttl=1.0), connect(host_id="new-owner")
     run = a.begin_run(agent=("acme", "app", "fenced"))
     run.kv.put("k", 1)
-    b.take_over_run(run.id)
+    assert run.kv.get("k") == 1
+    b.take_over_run(run.id)  # a is alive: this waits out a's lease
     b.get_run(run.id).kv.put("k", 2)
+    # Host a learned of the takeover meanwhile: it reads what b wrote, not its cache ...
+    assert run.kv.get("k") == 2
+    # ... and its write is refused (NotOwner here; Fenced by the store had it not learned yet).
     with pytest.raises((in_mem.Fenced, in_mem.NotOwner)) as refused:
-        run.kv.put("k", 3)  # a still thinks it owns the run: the store refuses the commit
+        run.kv.put("k", 3)
     assert refused.value.run == str(run.id)
     assert b.get_run(run.id).kv.get("k") == 2
 

@@ -376,8 +376,42 @@ fn a_takeover_fences_the_former_owner(kit: &Kit<'_>) -> RemoteResult<()> {
     kit.store.renew_lease(&other, LEASE)?;
     let (run, start) = s.begin()?;
     s.commit_ok(run, start, vec![put("k", "a")])?;
+    check_eq(
+        kit.store.owned_runs(&s.host)?,
+        vec![(run, start.epoch)],
+        "the runs the owner holds",
+    )?;
+    check_eq(
+        kit.store.owned_runs(&other)?,
+        vec![],
+        "the runs another host holds",
+    )?;
     let taken = kit.store.take_over_run(run, &other)?;
     check_eq(taken.epoch, start.epoch + 1, "the epoch after a takeover")?;
+    // The former owner's lease (a minute) had almost all of it to run.
+    check(
+        taken.former_lease_left > LEASE / 2 && taken.former_lease_left <= LEASE,
+        "a takeover from a live owner reports what its lease had left",
+    )?;
+    check_eq(
+        kit.store.owned_runs(&s.host)?,
+        vec![],
+        "the runs the former owner holds",
+    )?;
+    check_eq(
+        kit.store.owned_runs(&other)?,
+        vec![(run, taken.epoch)],
+        "the runs the new owner holds",
+    )?;
+    check_eq(
+        kit.store.take_over_run(run, &other)?.former_lease_left,
+        Duration::ZERO,
+        "taking over a run the host owns already waits for nobody",
+    )?;
+    let taken = RunStart {
+        epoch: taken.epoch + 1,
+        ..taken
+    };
     check_eq(
         taken.snapshot,
         start.snapshot,
@@ -801,6 +835,11 @@ fn a_lapsed_lease_interrupts_its_active_runs(kit: &Kit<'_>) -> RemoteResult<()> 
         "a host whose lease lapsed begins no run",
     )?;
     let taken = kit.store.take_over_run(run, &s.host)?;
+    check_eq(
+        taken.former_lease_left,
+        Duration::ZERO,
+        "the wait for a former owner whose lease ran out",
+    )?;
     check_eq(status(run)?, StoredRunStatus::Active, "after a takeover")?;
     s.commit_ok(run, taken, vec![put("k", "resumed")])?;
     check_eq(

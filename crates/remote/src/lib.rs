@@ -61,7 +61,12 @@ pub trait RemoteStore: Send + Sync {
 
     /// Makes `host` the owner of an Active, Paused or Interrupted run, at the next epoch: commits
     /// and updates of the former owner are fenced from now on. The run becomes Active.
+    /// [`RunStart::former_lease_left`] says how long the former owner's lease still had to run.
     fn take_over_run(&self, run: RunId, host: &str) -> RemoteResult<RunStart>;
+
+    /// The runs `host` owns that have not ended, each with the epoch it owns it at. A host asks
+    /// after renewing its lease, to learn which of its runs another host took over.
+    fn owned_runs(&self, host: &str) -> RemoteResult<Vec<(RunId, u64)>>;
 
     /// Changes a run's status, tags or metadata on behalf of its owner at `update.epoch`.
     fn update_run(&self, update: &RunUpdate) -> RemoteResult<RunRow>;

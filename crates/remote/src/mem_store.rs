@@ -222,7 +222,7 @@ impl RemoteStore for MemStore {
         };
         state.runs.insert(begin.run, row);
         state.run_order.push(begin.run);
-        Ok(RunStart { snapshot, epoch: 1 })
+        Ok(RunStart::begun(snapshot))
     }
 
     fn take_over_run(&self, run: RunId, host: &str) -> RemoteResult<RunStart> {
@@ -231,16 +231,20 @@ impl RemoteStore for MemStore {
         if !state.lease_holds(host, now) {
             return Err(RemoteError::NoLease(host.to_owned()));
         }
-        let row = state
-            .runs
-            .get_mut(&run)
-            .ok_or(RemoteError::NoSuchRun(run))?;
+        let row = state.runs.get(&run).ok_or(RemoteError::NoSuchRun(run))?;
         if row.status.is_ended() {
             return Err(RemoteError::RunEnded {
                 run,
                 status: row.status,
             });
         }
+        let former_until = (row.owner != host)
+            .then(|| state.leases.get(&row.owner).copied())
+            .flatten();
+        let row = state
+            .runs
+            .get_mut(&run)
+            .ok_or(RemoteError::NoSuchRun(run))?;
         row.epoch += 1;
         host.clone_into(&mut row.owner);
         row.status = StoredRunStatus::Active;
@@ -248,7 +252,20 @@ impl RemoteStore for MemStore {
         Ok(RunStart {
             snapshot: row.snapshot,
             epoch: row.epoch,
+            former_lease_left: former_until
+                .map_or(Duration::ZERO, |until| until.saturating_since(now)),
         })
+    }
+
+    fn owned_runs(&self, host: &str) -> RemoteResult<Vec<(RunId, u64)>> {
+        let state = self.enter()?;
+        Ok(state
+            .run_order
+            .iter()
+            .filter_map(|run| state.runs.get(run))
+            .filter(|row| row.owner == host && !row.status.is_ended())
+            .map(|row| (row.run, row.epoch))
+            .collect())
     }
 
     fn update_run(&self, update: &RunUpdate) -> RemoteResult<RunRow> {

@@ -183,6 +183,22 @@ pub struct RunStart {
     pub snapshot: Version,
     /// The owner's epoch: every commit and update carries it.
     pub epoch: u64,
+    /// After a takeover, how long the former owner's lease still had to run (zero when it had
+    /// run out, when the former owner is the new one, and for a run just begun). Until then the
+    /// former owner may still serve reads of the run from its cache (its commits are fenced at
+    /// once), so the new owner writes only after it.
+    pub former_lease_left: Duration,
+}
+
+impl RunStart {
+    /// A run just begun: nobody owned it before.
+    pub fn begun(snapshot: Version) -> Self {
+        RunStart {
+            snapshot,
+            epoch: 1,
+            former_lease_left: Duration::ZERO,
+        }
+    }
 }
 
 /// A change to a run by its owner. `None` fields stay as they are.

@@ -77,6 +77,9 @@ impl RemoteStore for GatedStore {
     fn take_over_run(&self, run: RunId, host: &str) -> RemoteResult<RunStart> {
         self.inner.take_over_run(run, host)
     }
+    fn owned_runs(&self, host: &str) -> RemoteResult<Vec<(RunId, u64)>> {
+        self.inner.owned_runs(host)
+    }
     fn update_run(&self, update: &RunUpdate) -> RemoteResult<RunRow> {
         self.inner.update_run(update)
     }

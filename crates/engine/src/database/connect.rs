@@ -52,8 +52,12 @@ impl Database {
 
     /// Shared mode: makes this host the owner of `run`, which another host began (it may be
     /// Active, Paused, or Interrupted because its owner's lease ran out). Its former owner's
-    /// commits are refused from now on (`RemoteError::Fenced`). In embedded mode this is an
-    /// error: the process owns every run.
+    /// commits are refused from now on (`RemoteError::Fenced`). If the former owner is alive
+    /// (its lease holds), this returns only once that lease, as it stood at the takeover, has
+    /// run out (up to its `lease_ttl`, 10 s by default): until then the former owner may still
+    /// serve reads of the run from its cache, and by then it has learned of the takeover and
+    /// reads the run as another host's. An Interrupted run is taken at once. In embedded mode
+    /// this is an error: the process owns every run.
     pub fn take_over_run(&self, run: RunId) -> Result<()> {
         self.instance.take_over_run(run)
     }
@@ -65,6 +69,7 @@ fn connect_postgres(options: &RemoteOptions) -> Result<Arc<dyn RemoteStore>> {
     use in_mem_pg::{PgOptions, PgStore, SynchronousCommit};
     let pg = PgOptions {
         schema: options.schema.clone(),
+        migrate: options.migrate_schema,
         application_name: format!("in-mem {}", options.host_id),
         connections: options.connections,
         synchronous_commit: match options.mode {

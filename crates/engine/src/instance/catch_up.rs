@@ -229,7 +229,10 @@ impl Instance {
     }
 
     /// Shared mode: makes this host the owner of `run` (Active, Paused, or Interrupted because
-    /// its owner's lease ran out); commits of its former owner are refused from now on.
+    /// its owner's lease ran out); commits of its former owner are refused from now on. A run
+    /// whose owner is alive is handed over only once the former owner's lease (as it stood at
+    /// the takeover) has run out, so this waits up to that host's lease length; an Interrupted
+    /// run is taken at once.
     pub fn take_over_run(&self, run: RunId) -> Result<()> {
         let Some(shared) = self.shared() else {
             return Err(Error::InvalidOptions {
@@ -244,6 +247,13 @@ impl Instance {
         self.load_run(run)?;
         self.runs.get(run, &|key| self.read_newest(key))?;
         let start = shared.store.take_over_run(run, &shared.host)?;
+        if !start.former_lease_left.is_zero() {
+            // The former owner is alive and may serve reads of the run from its cache until its
+            // lease would run out; by then it has learned of the takeover (its renewal asks)
+            // or stopped serving. Writing before that would let it read a stale run.
+            tracing::info!(%run, wait = ?start.former_lease_left, "waiting out the former owner's lease");
+            std::thread::sleep(start.former_lease_left);
+        }
         let cache = shared.agent(&row.agent);
         let clock = shared.store.clock(&row.agent)?;
         // If this fails, the store's takeover stands and taking over again recovers (at the

@@ -37,7 +37,7 @@ impl Instance {
         let Some(shared) = self.shared() else {
             return self.runs.with(run, &|key| self.read_current(key), f);
         };
-        if !shared.owns(run) {
+        if !shared.owns_confirmed(run)? {
             // Loads the run if it is unknown here, and catches its agent up (see `run_state`).
             self.run_state(run)?;
         }
@@ -67,9 +67,11 @@ impl Instance {
     /// `run`'s state: the live one, or one rebuilt from an ended run's record. In shared mode
     /// a run this host does not know yet is looked up in the store.
     pub fn run_state(&self, run: RunId) -> Result<Arc<RunState>> {
-        if let Some(shared) = self.shared().filter(|shared| !shared.owns(run)) {
-            // Another host's run (or one this host let go): its newest writes are in the store,
-            // not necessarily in this host's cache yet.
+        if let Some(shared) = self.shared()
+            && !shared.owns_confirmed(run)?
+        {
+            // Another host's run (or one this host let go, or that another host took over):
+            // its newest writes are in the store, not necessarily in this host's cache yet.
             self.catch_up_foreign(shared, run)?;
         }
         let state = match self.runs.get(run, &|key| self.read_current(key)) {

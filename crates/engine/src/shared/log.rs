@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use dashmap::DashMap;
 use std::time::Duration;
 
 use in_mem_core_types::{AgentId, RunId, Version};
@@ -12,6 +11,7 @@ use in_mem_remote::{RemoteStore, RunUpdate, Shipper, ShipperOptions, StoredRunSt
 
 use super::AgentCache;
 use super::options::RemoteOptions;
+use super::ownership::Ownership;
 use crate::background::{Next, Periodic};
 use crate::error::{Error, Result};
 
@@ -21,9 +21,8 @@ pub(crate) struct SharedLog {
     /// Group commit at the network boundary: every commit goes through it.
     pub shipper: Shipper,
     pub host: String,
-    /// The runs this host owns, with the epoch it owns each at (read on every call naming a
-    /// run, so sharded rather than behind one lock).
-    owned: DashMap<RunId, u64, foldhash::fast::RandomState>,
+    /// The runs this host owns, with the epoch it owns each at, and whether that is confirmed.
+    ownership: Arc<Ownership>,
     /// Every agent this host has cached something of.
     agents: Mutex<HashMap<AgentId, Arc<AgentCache>>>,
     /// Stand-in versions for writes sent and not yet answered (see `placeholder`).
@@ -36,7 +35,12 @@ impl SharedLog {
     /// Registers the host's lease with `store` and starts renewing it and shipping commits.
     pub fn start(store: Arc<dyn RemoteStore>, options: &RemoteOptions) -> Result<Self> {
         let host = options.host_id.clone();
-        store.renew_lease(&host, options.lease_ttl)?;
+        let ownership = Arc::new(Ownership::new(
+            Arc::clone(&store),
+            host.clone(),
+            options.lease_ttl,
+        ));
+        ownership.renew_and_confirm()?;
         let shipper = Shipper::start(
             Arc::clone(&store),
             ShipperOptions {
@@ -44,12 +48,12 @@ impl SharedLog {
                 ..ShipperOptions::default()
             },
         )?;
-        let lease = start_lease_renewal(Arc::clone(&store), host.clone(), options.lease_ttl)?;
+        let lease = start_lease_renewal(Arc::clone(&ownership), host.clone(), options.lease_ttl)?;
         Ok(SharedLog {
             store,
             shipper,
             host,
-            owned: DashMap::default(),
+            ownership,
             agents: Mutex::new(HashMap::new()),
             placeholders: AtomicU64::new(u64::MAX),
             lease: Mutex::new(Some(lease)),
@@ -74,23 +78,29 @@ impl SharedLog {
 
     /// Notes that this host owns `run` at `epoch`.
     pub fn own(&self, run: RunId, epoch: u64) {
-        self.owned.insert(run, epoch);
+        self.ownership.own(run, epoch);
     }
 
     /// Forgets that this host owns `run` (another host took it over, or it ended).
     pub fn disown(&self, run: RunId) {
-        self.owned.remove(&run);
+        self.ownership.disown(run);
     }
 
-    /// Whether this host owns `run`.
+    /// Whether this host owns `run`, as far as it knows.
     pub fn owns(&self, run: RunId) -> bool {
-        self.owned.contains_key(&run)
+        self.ownership.owns(run)
+    }
+
+    /// Whether this host owns `run`, confirmed by the store within the lease, so that the run
+    /// may be read from this host's cache: a run another host took over is let go here.
+    pub fn owns_confirmed(&self, run: RunId) -> Result<bool> {
+        Ok(self.ownership.owns_confirmed(run)?)
     }
 
     /// The epoch this host owns `run` at, or [`Error::NotOwner`] naming its owner.
     pub fn epoch(&self, run: RunId) -> Result<u64> {
-        if let Some(epoch) = self.owned.get(&run) {
-            return Ok(*epoch);
+        if let Some(epoch) = self.ownership.epoch(run) {
+            return Ok(epoch);
         }
         let owner = self.store.run(run)?.map_or_else(
             || "(none: the store has no such run)".to_owned(),
@@ -111,7 +121,7 @@ impl SharedLog {
         update.error = error;
         self.store.update_run(&update)?;
         if status.is_ended() {
-            self.owned.remove(&run);
+            self.ownership.disown(run);
         }
         Ok(())
     }
@@ -177,15 +187,12 @@ impl Drop for SharedLog {
 }
 
 /// Renews `host`'s lease every third of `ttl`, so that two renewals in a row can fail before it
-/// runs out. A failure is logged, never fatal: the next round tries again, and if the lease
-/// does run out, the store fences this host's late commits.
-fn start_lease_renewal(
-    store: Arc<dyn RemoteStore>,
-    host: String,
-    ttl: Duration,
-) -> Result<Periodic> {
+/// runs out, and confirms which runs the host still owns. A failure is logged, never fatal: the
+/// next round tries again, a read that finds the confirmation too old asks itself, and if the
+/// lease does run out, the store fences this host's late commits.
+fn start_lease_renewal(ownership: Arc<Ownership>, host: String, ttl: Duration) -> Result<Periodic> {
     Periodic::start("in-mem-lease", ttl / 3, move || {
-        if let Err(e) = store.renew_lease(&host, ttl) {
+        if let Err(e) = ownership.renew_and_confirm() {
             tracing::warn!(host = %host, error = %e, "could not renew this host's lease");
         }
         Next::Continue

@@ -4,14 +4,15 @@
 //! The engine keeps its shape: the memtable becomes this host's cache of the agents it has
 //! touched, the run registry holds the runs it knows, and the commit pipeline validates a
 //! transaction locally (a run has one owner) before the shipper sends the commit. What differs
-//! lives here: `SharedLog` (the store, the shipper, the lease, the runs this host owns, one
-//! `AgentCache` per agent); the instance's side (opening, commits, the catch-up that fills an
-//! agent's cache with other hosts' commits) is in `instance/shared.rs`, `shared_commit.rs` and
-//! `catch_up.rs`.
+//! lives here: `SharedLog` (the store, the shipper, the lease, one `AgentCache` per agent),
+//! `Ownership` (the runs this host owns, confirmed with the store at each lease renewal); the
+//! instance's side (opening, commits, the catch-up that fills an agent's cache with other hosts'
+//! commits) is in `instance/shared.rs`, `shared_commit.rs` and `catch_up.rs`.
 
 mod agent_cache;
 mod log;
 mod options;
+mod ownership;
 
 pub(crate) use agent_cache::AgentCache;
 pub(crate) use log::SharedLog;

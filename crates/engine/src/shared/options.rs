@@ -36,6 +36,11 @@ pub struct RemoteOptions {
     /// an unknown outcome, this host sends no more commits (`RemoteError::Poisoned`): connect
     /// again. Long enough to ride out a failover.
     pub outage_limit: Duration,
+    /// Whether connecting may create the store's schema where it is missing and migrate an
+    /// older one (true, what a host does). With `false` a missing or older schema is an error
+    /// and nothing is changed: for readers such as the `in-mem` tool, which must never migrate
+    /// a production schema under the hosts that use it.
+    pub migrate_schema: bool,
 }
 
 impl RemoteOptions {
@@ -51,6 +56,7 @@ impl RemoteOptions {
             schema: None,
             outage_limit: Duration::from_secs(30),
             connections: 4,
+            migrate_schema: true,
         }
     }
 
@@ -58,6 +64,14 @@ impl RemoteOptions {
     #[must_use]
     pub fn host_id(mut self, host_id: impl Into<String>) -> Self {
         self.host_id = host_id.into();
+        self
+    }
+
+    /// Whether connecting may create or migrate the store's schema (see
+    /// [`RemoteOptions::migrate_schema`]).
+    #[must_use]
+    pub fn migrate_schema(mut self, migrate: bool) -> Self {
+        self.migrate_schema = migrate;
         self
     }
 

@@ -92,7 +92,11 @@ class Database:
     def connected(self) -> bool:
         """Whether the database is connected to a shared store (`Database.connect`)."""
     def take_over_run(self, run: Run | str) -> None:
-        """Shared mode: makes this host the run's owner (its former owner is then `Fenced`). Blocks."""
+        """Shared mode: makes this host the run's owner (its former owner is then `Fenced`).
+
+        Blocks; for a run whose owner is alive, until that host's lease has run out (up to its
+        `lease_ttl`), since until then it may still read the run from its cache.
+        """
     @property
     def durability(self) -> Durability: ...
     @property

@@ -1,0 +1,159 @@
+//! Which runs this host owns, and for how long it may trust that without asking the store.
+//!
+//! A host serves reads of the runs it owns from its cache. That is only right while no other
+//! host has taken one of them over, since the new owner's writes never reach this cache. So
+//! ownership is a lease of its own: each renewal of the host's lease is followed by a question
+//! to the store (`owned_runs`), runs taken over meanwhile are let go, and the answer is trusted
+//! until the renewed lease would run out, measured from *before* the renewal was sent, so the
+//! host stops trusting no later than the store's lease ends. A takeover of a run whose owner is
+//! alive makes the new owner wait out the former owner's lease (`RunStart::former_lease_left`),
+//! so by the time the new owner writes, the former one has asked again or stopped serving.
+//! A read that finds the answer too old asks again itself before it goes on.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+
+use in_mem_core_types::RunId;
+use in_mem_remote::{RemoteResult, RemoteStore};
+
+/// A run this host owns.
+#[derive(Debug, Clone, Copy)]
+struct Owned {
+    /// The epoch the store gave this host for it.
+    epoch: u64,
+    /// The confirmation round in which it became this host's: the store's answer of an earlier
+    /// round cannot know of it, so that round leaves it alone.
+    round: u64,
+}
+
+/// The runs this host owns, and until when that list is known to be right.
+pub(crate) struct Ownership {
+    store: Arc<dyn RemoteStore>,
+    host: String,
+    lease_ttl: Duration,
+    /// Read on every call naming a run, so sharded rather than behind one lock.
+    owned: DashMap<RunId, Owned, foldhash::fast::RandomState>,
+    /// The current confirmation round (see `Owned::round`).
+    round: AtomicU64,
+    /// Nanoseconds after `base` until which the list is trusted (0: not yet confirmed).
+    trusted_until: AtomicU64,
+    base: Instant,
+    /// One confirmation at a time: readers that find the list stale wait for one answer.
+    confirming: Mutex<()>,
+}
+
+impl Ownership {
+    /// No runs owned yet, and nothing confirmed.
+    pub fn new(store: Arc<dyn RemoteStore>, host: String, lease_ttl: Duration) -> Self {
+        Ownership {
+            store,
+            host,
+            lease_ttl,
+            owned: DashMap::default(),
+            round: AtomicU64::new(0),
+            trusted_until: AtomicU64::new(0),
+            base: Instant::now(),
+            confirming: Mutex::new(()),
+        }
+    }
+
+    /// Notes that this host owns `run` at `epoch`.
+    pub fn own(&self, run: RunId, epoch: u64) {
+        let round = self.round.load(Ordering::SeqCst);
+        self.owned.insert(run, Owned { epoch, round });
+    }
+
+    /// Forgets that this host owns `run` (it ended, or another host took it over).
+    pub fn disown(&self, run: RunId) {
+        self.owned.remove(&run);
+    }
+
+    /// Whether this host owns `run`, as far as it knows (see [`Ownership::owns_confirmed`]).
+    pub fn owns(&self, run: RunId) -> bool {
+        self.owned.contains_key(&run)
+    }
+
+    /// The epoch this host owns `run` at, if it does.
+    pub fn epoch(&self, run: RunId) -> Option<u64> {
+        self.owned.get(&run).map(|owned| owned.epoch)
+    }
+
+    /// Whether this host owns `run`, confirmed by the store within the lease: what a read of
+    /// the run from the cache needs. Asks the store first if the last answer is too old, and
+    /// fails with the store's error if it cannot.
+    pub fn owns_confirmed(&self, run: RunId) -> RemoteResult<bool> {
+        if !self.owns(run) {
+            return Ok(false);
+        }
+        if !self.trusted() {
+            let _one = self
+                .confirming
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            // Another reader may have confirmed while this one waited.
+            if !self.trusted() {
+                self.confirm_now()?;
+            }
+        }
+        Ok(self.owns(run))
+    }
+
+    /// Renews the lease and confirms which runs this host still owns (the renewal thread's
+    /// round; readers call it through [`Ownership::owns_confirmed`] when the last one is old).
+    pub fn renew_and_confirm(&self) -> RemoteResult<()> {
+        let _one = self
+            .confirming
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.confirm_now()
+    }
+
+    /// Whether the last confirmation still holds, with a tenth of the lease to spare for the
+    /// read that relies on it and for clocks that tick at slightly different rates.
+    fn trusted(&self) -> bool {
+        let now = self.nanos_since_base(Instant::now());
+        let spare = u64::try_from((self.lease_ttl / 10).as_nanos()).unwrap_or(u64::MAX);
+        now.saturating_add(spare) < self.trusted_until.load(Ordering::Acquire)
+    }
+
+    /// One confirmation round; the caller holds `confirming`.
+    fn confirm_now(&self) -> RemoteResult<()> {
+        // Measured before the renewal leaves: the store's lease ends no earlier than this plus
+        // the lease's length.
+        let sent = Instant::now();
+        self.store.renew_lease(&self.host, self.lease_ttl)?;
+        // Runs owned from here on may be missing from the answer: they belong to a later round.
+        let round = self.round.fetch_add(1, Ordering::SeqCst);
+        let held: HashMap<RunId, u64> = self.store.owned_runs(&self.host)?.into_iter().collect();
+        self.owned.retain(|run, owned| {
+            let kept = owned.round > round || held.get(run) == Some(&owned.epoch);
+            if !kept {
+                tracing::info!(%run, host = %self.host, "another host took this run over; letting it go");
+            }
+            kept
+        });
+        let until = self.nanos_since_base(sent + self.lease_ttl);
+        self.trusted_until.fetch_max(until, Ordering::AcqRel);
+        Ok(())
+    }
+
+    fn nanos_since_base(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+impl std::fmt::Debug for Ownership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ownership")
+            .field("host", &self.host)
+            .field("owned", &self.owned.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests;

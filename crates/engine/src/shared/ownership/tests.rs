@@ -1,0 +1,87 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use in_mem_core_types::{AgentId, RunId};
+use in_mem_remote::{BeginRun, MemStore, RemoteStore};
+
+use super::Ownership;
+
+const LEASE: Duration = Duration::from_millis(400);
+
+fn begun(store: &MemStore, host: &str) -> (RunId, u64) {
+    let run = RunId::new();
+    let start = store
+        .begin_run(&BeginRun::new(AgentId::new("t", "a", "x"), run, host))
+        .unwrap();
+    (run, start.epoch)
+}
+
+#[test]
+fn a_run_taken_over_is_let_go_at_the_next_confirmation() {
+    let store = Arc::new(MemStore::new());
+    let ownership = Ownership::new(store.clone(), "a".into(), LEASE);
+    ownership.renew_and_confirm().unwrap();
+    store.renew_lease("b", LEASE).unwrap();
+    let (kept, kept_epoch) = begun(&store, "a");
+    let (taken, taken_epoch) = begun(&store, "a");
+    ownership.own(kept, kept_epoch);
+    ownership.own(taken, taken_epoch);
+    store.take_over_run(taken, "b").unwrap();
+    // Within the confirmed lease the list is trusted as it is.
+    assert!(ownership.owns_confirmed(taken).unwrap());
+    ownership.renew_and_confirm().unwrap();
+    assert!(!ownership.owns(taken));
+    assert_eq!(ownership.epoch(kept), Some(kept_epoch));
+}
+
+#[test]
+fn a_read_after_the_confirmation_went_stale_asks_the_store_itself() {
+    let store = Arc::new(MemStore::new());
+    let ownership = Ownership::new(store.clone(), "a".into(), LEASE);
+    ownership.renew_and_confirm().unwrap();
+    store.renew_lease("b", LEASE).unwrap();
+    let (run, epoch) = begun(&store, "a");
+    ownership.own(run, epoch);
+    // No renewal thread here: the confirmation ages past its lease, as if the host had paused,
+    // and meanwhile another host takes the run over.
+    std::thread::sleep(LEASE);
+    store.renew_lease("b", LEASE).unwrap();
+    store.take_over_run(run, "b").unwrap();
+    assert!(!ownership.owns_confirmed(run).unwrap());
+    assert!(!ownership.owns(run));
+}
+
+#[test]
+fn a_run_owned_after_the_question_left_is_not_let_go() {
+    use std::sync::atomic::Ordering;
+    let store = Arc::new(MemStore::new());
+    let ownership = Ownership::new(store.clone(), "a".into(), LEASE);
+    ownership.renew_and_confirm().unwrap();
+    // Neither run is in the store's answer: one was owned before the question left (so the
+    // store would have listed it, had this host still owned it), the other in the round after
+    // it, as a run whose begin raced the question is.
+    let before = RunId::new();
+    let after = RunId::new();
+    ownership.own(before, 1);
+    let round = ownership.round.load(Ordering::SeqCst);
+    ownership.round.store(round + 1, Ordering::SeqCst);
+    ownership.own(after, 1);
+    ownership.round.store(round, Ordering::SeqCst);
+    ownership.renew_and_confirm().unwrap();
+    assert!(!ownership.owns(before));
+    assert!(ownership.owns(after));
+}
+
+#[test]
+fn a_store_out_of_reach_fails_a_read_whose_confirmation_is_stale() {
+    let store = Arc::new(MemStore::new());
+    let ownership = Ownership::new(store.clone(), "a".into(), LEASE);
+    ownership.renew_and_confirm().unwrap();
+    let (run, epoch) = begun(&store, "a");
+    ownership.own(run, epoch);
+    std::thread::sleep(LEASE);
+    store.inject(in_mem_remote::MemStoreFault::Unavailable);
+    assert!(ownership.owns_confirmed(run).is_err());
+    // Once the store answers again, so does the read.
+    assert!(ownership.owns_confirmed(run).unwrap());
+}
