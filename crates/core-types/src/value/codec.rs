@@ -28,15 +28,15 @@ use crate::error::{Error, Result};
 use crate::limits::{STORED_DEPTH_MAX, VALUE_BYTES_MAX, VALUE_DEPTH_MAX};
 use crate::varint;
 
-const TAG_NULL: u8 = 0x00;
-const TAG_BOOL: u8 = 0x01;
-const TAG_I64: u8 = 0x02;
-const TAG_F64: u8 = 0x03;
-const TAG_STRING: u8 = 0x04;
-const TAG_BYTES: u8 = 0x05;
-const TAG_ARRAY: u8 = 0x06;
-const TAG_MAP: u8 = 0x07;
-const TAG_U64: u8 = 0x08;
+pub(super) const TAG_NULL: u8 = 0x00;
+pub(super) const TAG_BOOL: u8 = 0x01;
+pub(super) const TAG_I64: u8 = 0x02;
+pub(super) const TAG_F64: u8 = 0x03;
+pub(super) const TAG_STRING: u8 = 0x04;
+pub(super) const TAG_BYTES: u8 = 0x05;
+pub(super) const TAG_ARRAY: u8 = 0x06;
+pub(super) const TAG_MAP: u8 = 0x07;
+pub(super) const TAG_U64: u8 = 0x08;
 
 impl Value {
     /// The canonical encoding. Errors if the value nests deeper than [`VALUE_DEPTH_MAX`] or
@@ -280,7 +280,7 @@ fn encode_into(value: &Value, out: &mut Vec<u8>) -> Result<()> {
     Ok(())
 }
 
-fn decode_at(bytes: &[u8], pos: &mut usize, depth: usize) -> Result<Value> {
+pub(super) fn decode_at(bytes: &[u8], pos: &mut usize, depth: usize) -> Result<Value> {
     if depth > STORED_DEPTH_MAX {
         return Err(malformed(*pos, "value nests deeper than the limit"));
     }
@@ -345,7 +345,7 @@ fn decode_at(bytes: &[u8], pos: &mut usize, depth: usize) -> Result<Value> {
     })
 }
 
-fn malformed(offset: usize, reason: &'static str) -> Error {
+pub(super) fn malformed(offset: usize, reason: &'static str) -> Error {
     Error::Malformed {
         what: "value",
         offset,
@@ -353,13 +353,13 @@ fn malformed(offset: usize, reason: &'static str) -> Error {
     }
 }
 
-fn read_len(bytes: &[u8], pos: &mut usize) -> Result<usize> {
+pub(super) fn read_len(bytes: &[u8], pos: &mut usize) -> Result<usize> {
     let at = *pos;
     let n = varint::read_u64(bytes, pos).ok_or(malformed(at, "length is not a valid varint"))?;
     usize::try_from(n).map_err(|_| malformed(at, "length does not fit in memory"))
 }
 
-fn take<'a>(bytes: &'a [u8], pos: &mut usize, len: usize) -> Result<&'a [u8]> {
+pub(super) fn take<'a>(bytes: &'a [u8], pos: &mut usize, len: usize) -> Result<&'a [u8]> {
     let end = pos.checked_add(len).filter(|&end| end <= bytes.len());
     let end = end.ok_or(malformed(*pos, "length runs past the end of the value"))?;
     let slice = &bytes[*pos..end];
@@ -367,7 +367,7 @@ fn take<'a>(bytes: &'a [u8], pos: &mut usize, len: usize) -> Result<&'a [u8]> {
     Ok(slice)
 }
 
-fn take_array<const N: usize>(bytes: &[u8], pos: &mut usize) -> Result<[u8; N]> {
+pub(super) fn take_array<const N: usize>(bytes: &[u8], pos: &mut usize) -> Result<[u8; N]> {
     let slice = take(bytes, pos, N)?;
     Ok(slice.try_into().expect("take returned exactly N bytes"))
 }
@@ -376,7 +376,7 @@ fn read_string(bytes: &[u8], pos: &mut usize) -> Result<String> {
     read_str(bytes, pos).map(str::to_owned)
 }
 
-fn read_str<'a>(bytes: &'a [u8], pos: &mut usize) -> Result<&'a str> {
+pub(super) fn read_str<'a>(bytes: &'a [u8], pos: &mut usize) -> Result<&'a str> {
     let len = read_len(bytes, pos)?;
     let at = *pos;
     let raw = take(bytes, pos, len)?;

@@ -8,7 +8,7 @@ use super::*;
 use crate::error::Error;
 use crate::limits::{VALUE_BYTES_MAX, VALUE_DEPTH_MAX};
 
-fn arb_value() -> impl Strategy<Value = Value> {
+pub(super) fn arb_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),

@@ -7,7 +7,7 @@ use in_mem_storage::{ReadView, StoredValue};
 
 use crate::error::{Error, Result};
 use crate::instance::{Instance, Upper, bytes_of, versioned, view_at};
-use crate::records::{Cells, Events, RunData, Spans};
+use crate::records::{Cells, EncodedRows, Events, RunData, Spans};
 use crate::runs::RunState;
 use crate::transaction::check_prefix;
 
@@ -149,44 +149,35 @@ impl RunView {
             .collect()
     }
 
-    fn records(
-        &self,
-        tag: TypeTag,
-        lo: &[u8],
-        upper: Upper<'_>,
-    ) -> Result<Vec<(Vec<u8>, VersionedValue)>> {
+    fn records(&self, tag: TypeTag, lo: &[u8], upper: Upper<'_>) -> Result<EncodedRows> {
         let merged =
             self.instance
                 .scan_lineage(&self.run, &self.view, lo, upper, self.instance.now())?;
-        merged
+        Ok(merged
             .into_iter()
             .map(|(suffix, stored)| {
-                let key = &suffix[1..];
                 debug_assert_eq!(suffix.first(), Some(&tag.as_byte()));
-                Ok((key.to_vec(), versioned(key, &stored)?))
+                (suffix[1..].to_vec(), stored.value)
             })
-            .collect()
+            .collect())
     }
 }
 
 impl RunData for RunView {
-    fn get(&mut self, tag: TypeTag, key: &[u8]) -> Result<Option<VersionedValue>> {
+    fn get(&mut self, tag: TypeTag, key: &[u8]) -> Result<Option<Arc<[u8]>>> {
         check_prefix(key)?;
         let suffix = [&[tag.as_byte()][..], key].concat();
         let found =
             self.instance
                 .lookup_record(&self.run, &self.view, &suffix, self.instance.now())?;
-        found
-            .and_then(|l| l.live)
-            .map(|stored| versioned(key, &stored))
-            .transpose()
+        Ok(found.and_then(|l| l.live).map(|stored| stored.value))
     }
 
     fn put(&mut self, _tag: TypeTag, _key: &[u8], _value: &Value) -> Result<()> {
         Err(Error::ReadOnlyView { run: self.run.id })
     }
 
-    fn scan(&mut self, tag: TypeTag, prefix: &[u8]) -> Result<Vec<(Vec<u8>, VersionedValue)>> {
+    fn scan(&mut self, tag: TypeTag, prefix: &[u8]) -> Result<EncodedRows> {
         check_prefix(prefix)?;
         let lo = [&[tag.as_byte()][..], prefix].concat();
         self.records(tag, &lo, Upper::WithinPrefix(&lo))
@@ -197,7 +188,7 @@ impl RunData for RunView {
         tag: TypeTag,
         start: &[u8],
         end: Option<&[u8]>,
-    ) -> Result<Vec<(Vec<u8>, VersionedValue)>> {
+    ) -> Result<EncodedRows> {
         let lo = [&[tag.as_byte()][..], start].concat();
         let type_prefix = [tag.as_byte()];
         let hi = end.map(|end| [&[tag.as_byte()][..], end].concat());

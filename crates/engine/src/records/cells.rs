@@ -11,7 +11,7 @@
 use in_mem_core_types::{Timestamp, TypeTag, Value};
 
 use super::RunData;
-use super::fields::{OwnedRecord, RecordBuilder, check_canonical, check_name, damaged};
+use super::fields::{EncodedRecord, RecordBuilder, check_canonical, check_name, damaged};
 use super::machine::{MachineDefinition, Transition};
 use crate::error::{Error, Result};
 
@@ -121,7 +121,7 @@ impl<'t> Cells<'t> {
         for (key, stored) in self.data.scan(TypeTag::State, CELL_PREFIX)? {
             let name = key.get(CELL_PREFIX.len()..).unwrap_or_default();
             let name = String::from_utf8_lossy(name).into_owned();
-            if let Some(cell) = Stored::decode(stored.value)?.live() {
+            if let Some(cell) = Stored::decode(&stored)?.live() {
                 out.push((name, cell));
             }
         }
@@ -150,9 +150,7 @@ impl<'t> Cells<'t> {
     /// Machine `name`'s definition.
     pub fn definition(&mut self, name: &str) -> Result<Option<MachineDefinition>> {
         let stored = self.data.get(TypeTag::State, &definition_key(name)?)?;
-        stored
-            .map(|v| MachineDefinition::decode(&v.value))
-            .transpose()
+        stored.map(|v| MachineDefinition::decode(&v)).transpose()
     }
 
     /// Machine `name`'s current state, with its version and update time.
@@ -235,7 +233,7 @@ impl<'t> Cells<'t> {
 
     fn read(&mut self, key: CellKey<'_>) -> Result<Option<Stored>> {
         let stored = self.data.get(TypeTag::State, &key.bytes()?)?;
-        stored.map(|v| Stored::decode(v.value)).transpose()
+        stored.map(|v| Stored::decode(&v)).transpose()
     }
 
     fn write(&mut self, key: CellKey<'_>, stored: &Stored) -> Result<u64> {
@@ -317,19 +315,13 @@ impl Stored {
             .build()
     }
 
-    fn decode(value: Value) -> Result<Self> {
-        let mut record = OwnedRecord::new("state cell", value)?;
-        let fields = record.fields();
-        let (version, updated_at, deleted) = (
-            fields.count("version")?,
-            fields.time("updated_at")?,
-            fields.flag("deleted")?,
-        );
+    fn decode(encoded: &[u8]) -> Result<Self> {
+        let record = EncodedRecord::new("state cell", encoded)?;
         Ok(Stored {
-            value: record.take("value")?,
-            version,
-            updated_at,
-            deleted,
+            value: record.value("value")?,
+            version: record.count("version")?,
+            updated_at: record.time("updated_at")?,
+            deleted: record.flag("deleted")?,
         })
     }
 }

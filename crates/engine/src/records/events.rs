@@ -12,7 +12,7 @@ use in_mem_core_types::{RunId, Timestamp, TypeTag, Value};
 
 use super::RunData;
 use super::chain::{GENESIS, event_hash};
-use super::fields::{OwnedRecord, Record, RecordBuilder, check_canonical, check_name, damaged};
+use super::fields::{EncodedRecord, RecordBuilder, check_canonical, check_name, damaged};
 use crate::error::{Error, Result};
 
 const HEAD_KEY: &[u8] = b"event-head";
@@ -108,7 +108,7 @@ impl<'t> Events<'t> {
     pub fn get(&mut self, sequence: u64) -> Result<Option<Event>> {
         let key = sequence.to_be_bytes();
         let stored = self.data.get(TypeTag::Event, &key)?;
-        stored.map(|v| decode_event(&key, v.value)).transpose()
+        stored.map(|v| decode_event(&key, &v)).transpose()
     }
 
     /// The events with sequences in `range`, in order.
@@ -122,7 +122,7 @@ impl<'t> Events<'t> {
             Some(&range.end.to_be_bytes()),
         )?;
         rows.into_iter()
-            .map(|(key, v)| decode_event(&key, v.value))
+            .map(|(key, v)| decode_event(&key, &v))
             .collect()
     }
 
@@ -228,7 +228,7 @@ impl<'t> Events<'t> {
         let Some(head) = self.data.get(TypeTag::Index, HEAD_KEY)? else {
             return Ok((0, GENESIS));
         };
-        let record = Record::new("event-log head", &head.value)?;
+        let record = EncodedRecord::new("event-log head", &head)?;
         Ok((record.count("next")?, hash_of(&record, "hash")?))
     }
 }
@@ -239,26 +239,19 @@ impl std::fmt::Debug for Events<'_> {
     }
 }
 
-fn decode_event(key: &[u8], value: Value) -> Result<Event> {
-    let sequence = sequence_of(key)?;
-    let mut record = OwnedRecord::new("event", value)?;
-    let fields = record.fields();
-    let (timestamp, prev_hash, hash) = (
-        fields.time("timestamp")?,
-        hash_of(&fields, "prev")?,
-        hash_of(&fields, "hash")?,
-    );
+fn decode_event(key: &[u8], encoded: &[u8]) -> Result<Event> {
+    let record = EncodedRecord::new("event", encoded)?;
     Ok(Event {
-        sequence,
-        event_type: record.take_text("type")?,
-        payload: record.take("payload")?,
-        timestamp,
-        prev_hash,
-        hash,
+        sequence: sequence_of(key)?,
+        event_type: record.text("type")?.to_owned(),
+        payload: record.value("payload")?,
+        timestamp: record.time("timestamp")?,
+        prev_hash: hash_of(&record, "prev")?,
+        hash: hash_of(&record, "hash")?,
     })
 }
 
-fn hash_of(record: &Record<'_>, field: &str) -> Result<[u8; 32]> {
+fn hash_of(record: &EncodedRecord<'_>, field: &str) -> Result<[u8; 32]> {
     record
         .bytes(field)?
         .try_into()

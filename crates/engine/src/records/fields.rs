@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use in_mem_core_types::{Timestamp, Value};
+use in_mem_core_types::{Encoded, Timestamp, Value};
 
 use crate::error::{Damage, Error, Result};
 
@@ -64,45 +64,77 @@ impl RecordBuilder {
     }
 }
 
-/// A stored record being read; `what` names it in errors.
-pub(crate) struct Record<'a> {
+/// A stored record read in place from its encoding: each field is decoded only when asked for,
+/// scalars (counts, times, hashes, names) without building anything, the caller's own values
+/// (payloads, arguments, attributes) straight into the `Value` returned. Reading a run back is
+/// mostly this, and building a `Value::Map` per record (a `String` per field name, a `Vec` per
+/// hash) to take it apart again was most of its cost. The encoding's structure is checked whole
+/// first, as decoding would check it, so a damaged record is refused whichever fields are read;
+/// text is checked as UTF-8 when it is read, and the decoders read every field.
+pub(crate) struct EncodedRecord<'a> {
     what: &'a str,
-    map: &'a BTreeMap<String, Value>,
+    /// The fields, in the (ascending) order the encoding keeps them.
+    fields: Vec<(&'a str, Encoded<'a>)>,
 }
 
-impl<'a> Record<'a> {
-    pub fn new(what: &'a str, value: &'a Value) -> Result<Self> {
-        match value {
-            Value::Map(map) => Ok(Record { what, map }),
-            other => Err(damaged(
-                what,
-                format!("is a {}, not a map", other.type_name()),
-            )),
-        }
+impl<'a> EncodedRecord<'a> {
+    pub fn new(what: &'a str, bytes: &'a [u8]) -> Result<Self> {
+        // Every field of a record is read by its decoder, which checks text as it reads it.
+        let encoded = Encoded::new_text_unchecked(bytes).map_err(|e| Error::Damaged {
+            what: what.to_owned(),
+            damage: e.into(),
+        })?;
+        let fields = encoded
+            .map_fields()
+            .ok_or_else(|| damaged(what, format!("is a {}, not a map", encoded.type_name())))?;
+        Ok(EncodedRecord { what, fields })
     }
 
-    pub fn value(&self, name: &str) -> Result<&'a Value> {
-        self.map
-            .get(name)
+    /// A field's encoding.
+    pub fn encoded(&self, name: &str) -> Result<Encoded<'a>> {
+        // A record has a handful of fields: comparing each name for equality beats ordering
+        // comparisons in a binary search.
+        self.fields
+            .iter()
+            .find(|(field, _)| *field == name)
+            .map(|(_, value)| *value)
             .ok_or_else(|| damaged(self.what, format!("lacks the field {name}")))
     }
 
-    pub fn optional(&self, name: &str) -> Option<&'a Value> {
-        self.map.get(name).filter(|v| **v != Value::Null)
+    /// A field's value, decoded.
+    pub fn value(&self, name: &str) -> Result<Value> {
+        self.encoded(name)?
+            .decode()
+            .map_err(|e| damaged(self.what, format!("field {name}: {e}")))
+    }
+
+    /// A field that must be present and may be null (`None`).
+    pub fn nullable(&self, name: &str) -> Result<Option<Value>> {
+        let field = self.encoded(name)?;
+        if field.is_null() {
+            return Ok(None);
+        }
+        self.value(name).map(Some)
+    }
+
+    /// A field that may be absent or null (both `None`).
+    pub fn optional(&self, name: &str) -> Option<Encoded<'a>> {
+        self.encoded(name).ok().filter(|field| !field.is_null())
     }
 
     pub fn text(&self, name: &str) -> Result<&'a str> {
-        match self.value(name)? {
-            Value::String(s) => Ok(s),
-            other => Err(self.mistyped(name, "text", other)),
-        }
+        let field = self.encoded(name)?;
+        field
+            .as_str()
+            .ok_or_else(|| self.mistyped(name, "text", field))
     }
 
     pub fn count(&self, name: &str) -> Result<u64> {
-        match self.value(name)? {
-            Value::I64(n) if *n >= 0 => Ok(n.unsigned_abs()),
-            other => Err(self.mistyped(name, "a count", other)),
-        }
+        let field = self.encoded(name)?;
+        field
+            .as_i64()
+            .and_then(|n| u64::try_from(n).ok())
+            .ok_or_else(|| self.mistyped(name, "a count", field))
     }
 
     pub fn time(&self, name: &str) -> Result<Timestamp> {
@@ -110,97 +142,49 @@ impl<'a> Record<'a> {
     }
 
     pub fn bytes(&self, name: &str) -> Result<&'a [u8]> {
-        match self.value(name)? {
-            Value::Bytes(b) => Ok(b),
-            other => Err(self.mistyped(name, "bytes", other)),
-        }
+        let field = self.encoded(name)?;
+        field
+            .as_bytes()
+            .ok_or_else(|| self.mistyped(name, "bytes", field))
     }
 
     pub fn flag(&self, name: &str) -> Result<bool> {
-        match self.value(name)? {
-            Value::Bool(b) => Ok(*b),
-            other => Err(self.mistyped(name, "a bool", other)),
-        }
+        let field = self.encoded(name)?;
+        field
+            .as_bool()
+            .ok_or_else(|| self.mistyped(name, "a bool", field))
     }
 
     pub fn texts(&self, name: &str) -> Result<Vec<String>> {
-        match self.value(name)? {
-            Value::Array(items) => items
-                .iter()
-                .map(|item| match item {
-                    Value::String(s) => Ok(s.clone()),
-                    other => Err(self.mistyped(name, "a list of text", other)),
-                })
-                .collect(),
-            other => Err(self.mistyped(name, "a list of text", other)),
-        }
+        let field = self.encoded(name)?;
+        let not_texts = || self.mistyped(name, "a list of text", field);
+        field
+            .array_items()
+            .ok_or_else(not_texts)?
+            .into_iter()
+            .map(|item| item.as_str().map(str::to_owned).ok_or_else(not_texts))
+            .collect()
     }
 
-    fn mistyped(&self, name: &str, want: &str, found: &Value) -> Error {
+    /// A field that is a record of its own (a map), read in place too.
+    pub fn record(&self, name: &str, what: &'a str) -> Result<EncodedRecord<'a>> {
+        let field = self.encoded(name)?;
+        let fields = field
+            .map_fields()
+            .ok_or_else(|| damaged(what, format!("is a {}, not a map", field.type_name())))?;
+        Ok(EncodedRecord { what, fields })
+    }
+
+    /// The fields, in order.
+    pub fn fields(&self) -> &[(&'a str, Encoded<'a>)] {
+        &self.fields
+    }
+
+    fn mistyped(&self, name: &str, want: &str, found: Encoded<'_>) -> Error {
         damaged(
             self.what,
             format!("field {name} is a {}, not {want}", found.type_name()),
         )
-    }
-}
-
-/// A stored record read to be taken apart: the caller owns the decoded map, so text, lists and
-/// the caller's own values (payloads, arguments, attributes) are moved out of it rather than
-/// copied, which is most of what reading a run back costs. Small fields (counts, times,
-/// hashes) are read through [`OwnedRecord::fields`].
-pub(crate) struct OwnedRecord<'w> {
-    what: &'w str,
-    map: BTreeMap<String, Value>,
-}
-
-impl<'w> OwnedRecord<'w> {
-    pub fn new(what: &'w str, value: Value) -> Result<Self> {
-        match value {
-            Value::Map(map) => Ok(OwnedRecord { what, map }),
-            other => Err(damaged(
-                what,
-                format!("is a {}, not a map", other.type_name()),
-            )),
-        }
-    }
-
-    /// The fields still in the record, to read in place.
-    pub fn fields(&self) -> Record<'_> {
-        Record {
-            what: self.what,
-            map: &self.map,
-        }
-    }
-
-    pub fn take(&mut self, name: &str) -> Result<Value> {
-        self.map
-            .remove(name)
-            .ok_or_else(|| damaged(self.what, format!("lacks the field {name}")))
-    }
-
-    pub fn take_text(&mut self, name: &str) -> Result<String> {
-        match self.take(name)? {
-            Value::String(s) => Ok(s),
-            other => Err(self.fields().mistyped(name, "text", &other)),
-        }
-    }
-
-    pub fn take_texts(&mut self, name: &str) -> Result<Vec<String>> {
-        let mistyped =
-            |record: &Self, found: &Value| record.fields().mistyped(name, "a list of text", found);
-        match self.take(name)? {
-            Value::Array(items) => {
-                let mut texts = Vec::with_capacity(items.len());
-                for item in items {
-                    match item {
-                        Value::String(s) => texts.push(s),
-                        other => return Err(mistyped(self, &other)),
-                    }
-                }
-                Ok(texts)
-            }
-            other => Err(mistyped(self, &other)),
-        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use in_mem_core_types::Value;
 
-use super::fields::{Record, RecordBuilder, check_name, damaged};
+use super::fields::{EncodedRecord, RecordBuilder, check_name, damaged};
 use crate::error::{Error, Result};
 
 /// A machine's definition. Build it with [`MachineDefinition::new`] and the builder methods;
@@ -131,29 +131,23 @@ impl MachineDefinition {
             .build()
     }
 
-    pub(crate) fn decode(value: &Value) -> Result<Self> {
-        let record = Record::new("machine definition", value)?;
+    pub(crate) fn decode(encoded: &[u8]) -> Result<Self> {
+        let record = EncodedRecord::new("machine definition", encoded)?;
+        let bad = |reason: &str| damaged("machine definition", reason);
         let mut moves = BTreeMap::new();
-        let Value::Array(items) = record.value("transitions")? else {
-            return Err(damaged("machine definition", "transitions are not a list"));
-        };
+        let items = record
+            .encoded("transitions")?
+            .array_items()
+            .ok_or_else(|| bad("transitions are not a list"))?;
         for item in items {
-            match item {
-                Value::Array(parts) => match parts.as_slice() {
-                    [Value::String(from), Value::String(event), Value::String(to)] => {
-                        moves.insert((from.clone(), event.clone()), to.clone());
-                    }
-                    _ => {
-                        return Err(damaged(
-                            "machine definition",
-                            "a transition is not [from, event, to]",
-                        ));
-                    }
-                },
-                _ => {
-                    return Err(damaged("machine definition", "a transition is not a list"));
-                }
-            }
+            let parts = item
+                .array_items()
+                .ok_or_else(|| bad("a transition is not a list"))?;
+            let texts: Option<Vec<&str>> = parts.iter().map(|part| part.as_str()).collect();
+            let [from, event, to] = texts.as_deref().unwrap_or_default() else {
+                return Err(bad("a transition is not [from, event, to]"));
+            };
+            moves.insert(((*from).to_owned(), (*event).to_owned()), (*to).to_owned());
         }
         Ok(MachineDefinition {
             initial: record.text("initial")?.to_owned(),

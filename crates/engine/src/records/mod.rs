@@ -69,7 +69,9 @@ mod machine;
 mod span;
 mod spans;
 
-use in_mem_core_types::{Timestamp, TypeTag, Value, VersionedValue};
+use std::sync::Arc;
+
+use in_mem_core_types::{Timestamp, TypeTag, Value};
 
 use crate::error::Result;
 
@@ -82,23 +84,25 @@ pub use machine::{MachineDefinition, Transition};
 pub use span::{NewSpan, Span, SpanId, SpanKind, SpanStatus, SpanTree};
 pub use spans::{SPAN_TREE_DEPTH_MAX, Spans};
 
+/// Rows of a record scan: each key (below the run's namespace and the tag) with its stored
+/// encoding, in key order.
+pub(crate) type EncodedRows = Vec<(Vec<u8>, Arc<[u8]>)>;
+
 /// A transaction's access to its run's own records, by type tag and key (the key below the
 /// run's namespace and the tag). Reads see the run's view plus the transaction's writes and are
-/// validated at commit like every other read.
+/// validated at commit like every other read. Reads return the stored encodings, which the
+/// accessors read in place (`fields::EncodedRecord`) rather than decode whole.
 pub(crate) trait RunData {
-    /// The value under `key`, if any.
-    fn get(&mut self, tag: TypeTag, key: &[u8]) -> Result<Option<VersionedValue>>;
+    /// The encoded value under `key`, if any.
+    fn get(&mut self, tag: TypeTag, key: &[u8]) -> Result<Option<Arc<[u8]>>>;
     /// Stores `value` under `key` (event records refuse to be overwritten).
     fn put(&mut self, tag: TypeTag, key: &[u8], value: &Value) -> Result<()>;
-    /// Every (key, value) under `prefix`, in key order.
-    fn scan(&mut self, tag: TypeTag, prefix: &[u8]) -> Result<Vec<(Vec<u8>, VersionedValue)>>;
-    /// Every (key, value) with `start <= key < end` (`None`: to the end of the tag's keys).
-    fn scan_range(
-        &mut self,
-        tag: TypeTag,
-        start: &[u8],
-        end: Option<&[u8]>,
-    ) -> Result<Vec<(Vec<u8>, VersionedValue)>>;
+    /// Every (key, encoded value) under `prefix`, in key order.
+    fn scan(&mut self, tag: TypeTag, prefix: &[u8]) -> Result<EncodedRows>;
+    /// Every (key, encoded value) with `start <= key < end` (`None`: to the end of the tag's
+    /// keys).
+    fn scan_range(&mut self, tag: TypeTag, start: &[u8], end: Option<&[u8]>)
+    -> Result<EncodedRows>;
     /// The database clock's time now (what the commit will be stamped with).
     fn now(&self) -> Timestamp;
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use in_mem_core_types::{Timestamp, Value};
 use serde::{Deserialize, Serialize};
 
-use super::fields::{OwnedRecord, damaged};
+use super::fields::{EncodedRecord, damaged};
 use crate::error::Result;
 
 /// A span's id: deterministic within its run (1, 2, 3 ... in the order spans were begun), so a
@@ -111,51 +111,49 @@ impl SpanKind {
         )]))
     }
 
-    /// Reads the stored form written by [`SpanKind::to_value`], moving the caller's values
-    /// out of it.
-    pub(crate) fn from_value(value: Value) -> Result<SpanKind> {
+    /// Reads the stored form written by [`SpanKind::to_value`] from a span record's `kind`
+    /// field, in place: the caller's values are decoded straight from their bytes.
+    pub(crate) fn from_record(span: &EncodedRecord<'_>) -> Result<SpanKind> {
         let bad = |reason: &str| damaged("span kind", reason);
-        let Value::Map(outer) = value else {
-            return Err(bad("is not a map"));
-        };
-        let mut entries = outer.into_iter();
-        let (Some((variant, fields @ Value::Map(_))), None) = (entries.next(), entries.next())
-        else {
+        let outer = span.record("kind", "span kind")?;
+        let [(variant, _)] = outer.fields() else {
             return Err(bad("is not one variant with its fields"));
         };
-        let mut fields = OwnedRecord::new("span kind", fields)?;
-        Ok(match variant.as_str() {
+        let fields = outer.record(variant, "span kind")?;
+        Ok(match *variant {
             "ToolCall" => SpanKind::ToolCall {
-                tool: fields.take_text("tool")?,
-                arguments: fields.take("arguments")?,
-                duration_us: match fields.take("duration_us")? {
-                    Value::Null => None,
-                    Value::I64(n) => {
+                tool: fields.text("tool")?.to_owned(),
+                arguments: fields.value("arguments")?,
+                duration_us: match fields.encoded("duration_us")? {
+                    field if field.is_null() => None,
+                    field => {
+                        let n = field
+                            .as_i64()
+                            .ok_or_else(|| bad("duration_us is not a count"))?;
                         Some(u64::try_from(n).map_err(|_| bad("duration_us is negative"))?)
                     }
-                    _ => return Err(bad("duration_us is not a count")),
                 },
-                result: optional(&mut fields, "result")?,
+                result: fields.nullable("result")?,
             },
             "Decision" => SpanKind::Decision {
-                question: fields.take_text("question")?,
-                options: fields.take_texts("options")?,
-                chosen: fields.take_text("chosen")?,
-                reasoning: fields.take_text("reasoning")?,
+                question: fields.text("question")?.to_owned(),
+                options: fields.texts("options")?,
+                chosen: fields.text("chosen")?.to_owned(),
+                reasoning: fields.text("reasoning")?.to_owned(),
             },
             "Query" => SpanKind::Query {
-                query: fields.take_text("query")?,
-                result: optional(&mut fields, "result")?,
+                query: fields.text("query")?.to_owned(),
+                result: fields.nullable("result")?,
             },
             "Thought" => SpanKind::Thought {
-                text: fields.take_text("text")?,
+                text: fields.text("text")?.to_owned(),
             },
             "Error" => SpanKind::Error {
-                message: fields.take_text("message")?,
+                message: fields.text("message")?.to_owned(),
             },
             "Custom" => SpanKind::Custom {
-                name: fields.take_text("name")?,
-                data: fields.take("data")?,
+                name: fields.text("name")?.to_owned(),
+                data: fields.value("data")?,
             },
             _ => return Err(bad("names an unknown variant")),
         })
@@ -400,12 +398,4 @@ impl NewSpan {
 /// A count as stored (records hold counts as non-negative `I64`s).
 fn count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-/// A field that must be present and may be null (`None`).
-fn optional(fields: &mut OwnedRecord<'_>, name: &str) -> Result<Option<Value>> {
-    Ok(match fields.take(name)? {
-        Value::Null => None,
-        other => Some(other),
-    })
 }

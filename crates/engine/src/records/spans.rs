@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use in_mem_core_types::{Timestamp, TypeTag, Value};
 
 use super::RunData;
-use super::fields::{OwnedRecord, Record, RecordBuilder, check_canonical, check_name, damaged};
+use super::fields::{EncodedRecord, RecordBuilder, check_canonical, check_name, damaged};
 use super::span::{NewSpan, Span, SpanId, SpanKind, SpanStatus, SpanTree};
 use crate::error::{Error, Result};
 
@@ -118,7 +118,7 @@ impl<'t> Spans<'t> {
     /// The span with this id.
     pub fn get(&mut self, id: SpanId) -> Result<Option<Span>> {
         let stored = self.data.get(TypeTag::Trace, &id.to_be_bytes())?;
-        stored.map(|v| decode(id, v.value)).transpose()
+        stored.map(|v| decode(id, &v)).transpose()
     }
 
     /// The spans whose parent is `id`, in id order.
@@ -165,7 +165,7 @@ impl<'t> Spans<'t> {
     pub fn all(&mut self) -> Result<Vec<Span>> {
         let rows = self.data.scan(TypeTag::Trace, b"")?;
         rows.into_iter()
-            .map(|(key, v)| decode(id_of(&key)?, v.value))
+            .map(|(key, v)| decode(id_of(&key)?, &v))
             .collect()
     }
 
@@ -218,7 +218,7 @@ impl<'t> Spans<'t> {
         tags.sort();
         tags.dedup();
         let next = match self.data.get(TypeTag::Index, NEXT_KEY)? {
-            Some(stored) => Record::new("span counter", &stored.value)?.count("next")?,
+            Some(stored) => EncodedRecord::new("span counter", &stored)?.count("next")?,
             None => 1,
         };
         let span = Span {
@@ -294,33 +294,30 @@ fn encode(span: &Span) -> Result<Value> {
     Ok(record.build())
 }
 
-fn decode(id: SpanId, value: Value) -> Result<Span> {
-    let mut record = OwnedRecord::new("span", value)?;
-    let fields = record.fields();
-    let status = SpanStatus::parse(fields.text("status")?)
+fn decode(id: SpanId, encoded: &[u8]) -> Result<Span> {
+    let record = EncodedRecord::new("span", encoded)?;
+    let status = SpanStatus::parse(record.text("status")?)
         .ok_or_else(|| damaged("span", "unknown status"))?;
-    let parent = fields
+    let parent = record
         .optional("parent")
-        .map(|_| fields.count("parent"))
+        .map(|_| record.count("parent"))
         .transpose()?;
-    let start = fields.time("start")?;
-    let end = fields
+    let end = record
         .optional("end")
-        .map(|_| fields.time("end"))
+        .map(|_| record.time("end"))
         .transpose()?;
-    let kind = SpanKind::from_value(record.take("kind")?)?;
-    let attributes = match record.take("attributes")? {
+    let attributes = match record.value("attributes")? {
         Value::Map(map) => map,
         _ => BTreeMap::new(),
     };
     Ok(Span {
         id,
         parent,
-        kind,
+        kind: SpanKind::from_record(&record)?,
         status,
-        start,
+        start: record.time("start")?,
         end,
-        tags: record.take_texts("tags")?,
+        tags: record.texts("tags")?,
         attributes,
     })
 }

@@ -23,7 +23,7 @@ pub use retry::RetryPolicy;
 
 use crate::error::{Error, Result};
 use crate::instance::{Instance, Upper, bytes_of, damaged};
-use crate::records::{Cells, Events, RunData, Spans};
+use crate::records::{Cells, EncodedRows, Events, RunData, Spans};
 use crate::runs::RunState;
 use crate::write::{PendingOp, PendingWrite, ReadCheck};
 
@@ -226,12 +226,12 @@ impl<'a> Transaction<'a> {
 
     /// The value under `key` in this run's data of type `tag` (events, state cells, spans): its
     /// own, or for a fork the nearest ancestor's as the fork's view sees it.
-    fn get_run_value(&mut self, tag: TypeTag, key: &[u8]) -> Result<Option<VersionedValue>> {
+    fn get_run_value(&mut self, tag: TypeTag, key: &[u8]) -> Result<Option<Arc<[u8]>>> {
         let full = self.run_key(tag, key)?;
         // The run's own key is read (and validated at commit) even when a fork then finds the
         // value in an ancestor: a concurrent commit of the fork that creates it must conflict.
         if let Some(found) = self.read(full)? {
-            return versioned(key, &found).map(Some);
+            return Ok(Some(found.value));
         }
         if self.run.ancestors.is_empty() {
             return Ok(None);
@@ -240,10 +240,7 @@ impl<'a> Transaction<'a> {
         let inherited =
             self.instance
                 .lookup_inherited(self.run, &self.view, &suffix, self.instance.now())?;
-        inherited
-            .and_then(|l| l.live)
-            .map(|stored| crate::instance::versioned(key, &stored))
-            .transpose()
+        Ok(inherited.and_then(|l| l.live).map(|stored| stored.value))
     }
 
     /// Stores `value` under `key` in this run's data of type `tag`.
@@ -264,18 +261,14 @@ impl<'a> Transaction<'a> {
     }
 
     /// Every (key, value) of this run's data of type `tag` under `prefix`, in key order.
-    fn scan_run_values(
-        &mut self,
-        tag: TypeTag,
-        prefix: &[u8],
-    ) -> Result<Vec<(Vec<u8>, VersionedValue)>> {
+    fn scan_run_values(&mut self, tag: TypeTag, prefix: &[u8]) -> Result<EncodedRows> {
         let type_prefix = self.run_key(tag, b"")?;
         let full = concat_shared(&[&type_prefix, prefix]);
         self.scan(
             &full,
             Upper::WithinPrefix(&full),
             type_prefix.len(),
-            versioned,
+            encoded,
         )
     }
 
@@ -286,7 +279,7 @@ impl<'a> Transaction<'a> {
         tag: TypeTag,
         start: &[u8],
         end: Option<&[u8]>,
-    ) -> Result<Vec<(Vec<u8>, VersionedValue)>> {
+    ) -> Result<EncodedRows> {
         let type_prefix = self.run_key(tag, b"")?;
         let lo = concat_shared(&[&type_prefix, start]);
         let hi = end.map(|end| concat_shared(&[&type_prefix, end]));
@@ -294,7 +287,7 @@ impl<'a> Transaction<'a> {
             Some(hi) => Upper::Before(hi),
             None => Upper::WithinPrefix(&type_prefix),
         };
-        self.scan(&lo, upper, type_prefix.len(), versioned)
+        self.scan(&lo, upper, type_prefix.len(), encoded)
     }
 
     fn kv_key(&self, user_key: &[u8]) -> Result<Arc<[u8]>> {
@@ -441,6 +434,12 @@ impl<'a> Transaction<'a> {
     }
 }
 
+/// A found value's stored encoding, as the records read it.
+#[allow(clippy::unnecessary_wraps)] // The shape `scan` converts with.
+fn encoded(_key: &[u8], found: &Found) -> Result<Arc<[u8]>> {
+    Ok(Arc::clone(&found.value))
+}
+
 fn versioned(key: &[u8], found: &Found) -> Result<VersionedValue> {
     match &found.stored {
         Some(stored) => crate::instance::versioned(key, stored),
@@ -467,7 +466,7 @@ pub(crate) fn check_prefix(prefix: &[u8]) -> Result<()> {
 }
 
 impl RunData for Transaction<'_> {
-    fn get(&mut self, tag: TypeTag, key: &[u8]) -> Result<Option<VersionedValue>> {
+    fn get(&mut self, tag: TypeTag, key: &[u8]) -> Result<Option<Arc<[u8]>>> {
         self.get_run_value(tag, key)
     }
 
@@ -475,7 +474,7 @@ impl RunData for Transaction<'_> {
         self.put_run_value(tag, key, value)
     }
 
-    fn scan(&mut self, tag: TypeTag, prefix: &[u8]) -> Result<Vec<(Vec<u8>, VersionedValue)>> {
+    fn scan(&mut self, tag: TypeTag, prefix: &[u8]) -> Result<EncodedRows> {
         self.scan_run_values(tag, prefix)
     }
 
@@ -484,7 +483,7 @@ impl RunData for Transaction<'_> {
         tag: TypeTag,
         start: &[u8],
         end: Option<&[u8]>,
-    ) -> Result<Vec<(Vec<u8>, VersionedValue)>> {
+    ) -> Result<EncodedRows> {
         self.scan_run_range(tag, start, end)
     }
 
