@@ -42,7 +42,7 @@ pub use run_id::RunId;
 pub use shared::concat_shared;
 pub use time::Timestamp;
 pub use type_tag::TypeTag;
-pub use value::{BigU64, Encoded, Value};
+pub use value::{BigU64, Encoded, Encoder, Value};
 pub use value_serde::{ConvertError, from_value, to_value};
 pub use version::Version;
 pub use versioned::VersionedValue;

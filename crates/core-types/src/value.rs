@@ -6,12 +6,14 @@ mod big_u64;
 mod codec;
 mod display;
 mod encoded;
+mod encoder;
 mod serde_impl;
 #[cfg(test)]
 mod tests;
 
 pub use big_u64::BigU64;
 pub use encoded::Encoded;
+pub use encoder::Encoder;
 
 /// A stored value. Maps are `BTreeMap`s so that every value has exactly one encoding, whatever
 /// process built it (hashes over encodings stay stable).

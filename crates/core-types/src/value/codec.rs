@@ -126,7 +126,7 @@ impl Value {
     }
 
     /// The encoded length, once the value is known to be within `depth_max` and the size limit.
-    fn checked_len(&self, depth_max: usize) -> Result<usize> {
+    pub(super) fn checked_len(&self, depth_max: usize) -> Result<usize> {
         let (depth, len) = self.measure();
         if depth > depth_max {
             return Err(Error::ValueTooDeep {
@@ -227,7 +227,7 @@ impl Value {
 }
 
 /// Encodes `value`, whose depth the caller has checked (so the recursion is bounded).
-fn encode_into(value: &Value, out: &mut Vec<u8>) -> Result<()> {
+pub(super) fn encode_into(value: &Value, out: &mut Vec<u8>) -> Result<()> {
     match value {
         Value::Null => out.push(TAG_NULL),
         Value::Bool(b) => out.extend_from_slice(&[TAG_BOOL, u8::from(*b)]),

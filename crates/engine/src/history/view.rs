@@ -173,7 +173,7 @@ impl RunData for RunView {
         Ok(found.and_then(|l| l.live).map(|stored| stored.value))
     }
 
-    fn put(&mut self, _tag: TypeTag, _key: &[u8], _value: &Value) -> Result<()> {
+    fn put(&mut self, _tag: TypeTag, _key: &[u8], _value: Arc<[u8]>) -> Result<()> {
         Err(Error::ReadOnlyView { run: self.run.id })
     }
 

@@ -8,6 +8,8 @@
 //! never succeed against it. A machine's definition lives under `machine:<name>` and its current
 //! state in a cell of its own, `machine-state:<name>`.
 
+use std::sync::Arc;
+
 use in_mem_core_types::{Timestamp, TypeTag, Value};
 
 use super::RunData;
@@ -139,7 +141,7 @@ impl<'t> Cells<'t> {
                 name: name.to_owned(),
             });
         }
-        self.data.put(TypeTag::State, &key, &definition.encode())?;
+        self.data.put(TypeTag::State, &key, definition.encode()?)?;
         self.init_key(
             CellKey::MachineState(name),
             Value::from(definition.initial()),
@@ -239,7 +241,7 @@ impl<'t> Cells<'t> {
     fn write(&mut self, key: CellKey<'_>, stored: &Stored) -> Result<u64> {
         check_canonical(&stored.value)?;
         self.data
-            .put(TypeTag::State, &key.bytes()?, &stored.encode())?;
+            .put(TypeTag::State, &key.bytes()?, stored.encode()?)?;
         Ok(stored.version)
     }
 }
@@ -306,9 +308,9 @@ impl Stored {
         })
     }
 
-    fn encode(&self) -> Value {
+    fn encode(&self) -> Result<Arc<[u8]>> {
         RecordBuilder::new()
-            .field("value", self.value.clone())
+            .field("value", &self.value)
             .count("version", self.version)
             .time("updated_at", self.updated_at)
             .flag("deleted", self.deleted)

@@ -32,7 +32,23 @@ pub(crate) fn event_hash(
     event_type: &str,
     payload: &Value,
 ) -> Result<[u8; 32]> {
-    let payload = payload.encode()?;
+    Ok(event_hash_encoded(
+        prev,
+        sequence,
+        timestamp,
+        event_type,
+        &payload.encode()?,
+    ))
+}
+
+/// The hash of an event whose payload is encoded already (what the append stores as well).
+pub(crate) fn event_hash_encoded(
+    prev: &[u8; 32],
+    sequence: u64,
+    timestamp: Timestamp,
+    event_type: &str,
+    payload: &[u8],
+) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update([HASH_VERSION]);
     hasher.update(prev);
@@ -41,8 +57,8 @@ pub(crate) fn event_hash(
     hasher.update(length(event_type.len()).to_be_bytes());
     hasher.update(event_type.as_bytes());
     hasher.update(length(payload.len()).to_be_bytes());
-    hasher.update(&payload);
-    Ok(hasher.finalize().into())
+    hasher.update(payload);
+    hasher.finalize().into()
 }
 
 fn length(n: usize) -> u32 {

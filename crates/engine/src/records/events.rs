@@ -10,9 +10,9 @@ use std::ops::Range;
 
 use in_mem_core_types::{RunId, Timestamp, TypeTag, Value};
 
-use super::RunData;
-use super::chain::{GENESIS, event_hash};
+use super::chain::{GENESIS, event_hash, event_hash_encoded};
 use super::fields::{EncodedRecord, RecordBuilder, check_canonical, check_name, damaged};
+use super::{RunData, index_entry};
 use crate::error::{Error, Result};
 
 const HEAD_KEY: &[u8] = b"event-head";
@@ -81,26 +81,28 @@ impl<'t> Events<'t> {
         check_canonical(payload)?;
         let (sequence, prev_hash) = self.head_entry()?;
         let timestamp = self.data.now();
-        let hash = event_hash(&prev_hash, sequence, timestamp, event_type, payload)?;
+        // Encoded once: hashed, then stored as it is.
+        let encoded = payload.encode()?;
+        let hash = event_hash_encoded(&prev_hash, sequence, timestamp, event_type, &encoded);
         let record = RecordBuilder::new()
             .text("type", event_type)
-            .field("payload", payload.clone())
+            .encoded("payload", &encoded)
             .time("timestamp", timestamp)
             .bytes("prev", &prev_hash)
             .bytes("hash", &hash)
-            .build();
+            .build()?;
         self.data
-            .put(TypeTag::Event, &sequence.to_be_bytes(), &record)?;
+            .put(TypeTag::Event, &sequence.to_be_bytes(), record)?;
         self.data.put(
             TypeTag::Index,
             &type_index_key(event_type, sequence),
-            &Value::Null,
+            index_entry(),
         )?;
         let head = RecordBuilder::new()
             .count("next", sequence + 1)
             .bytes("hash", &hash)
-            .build();
-        self.data.put(TypeTag::Index, HEAD_KEY, &head)?;
+            .build()?;
+        self.data.put(TypeTag::Index, HEAD_KEY, head)?;
         Ok(sequence)
     }
 

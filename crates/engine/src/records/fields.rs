@@ -1,66 +1,155 @@
-//! Building and reading the fields of stored records, which are `Value::Map`s, and the checks on
-//! names and values that every record applies.
+//! Building and reading the fields of stored records, which are maps in the `Value` encoding
+//! (written and read in place, never built as a `Value::Map`), and the checks on names and
+//! values that every record applies.
 //!
 //! Records are built and read field by field rather than through serde derive so that their
 //! stored form is explicit (it is part of the on-disk format, see docs/FORMAT.md) and every
 //! missing or mistyped field is an error naming it, never a silent default.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use in_mem_core_types::{Encoded, Timestamp, Value};
+use in_mem_core_types::limits::STORED_DEPTH_MAX;
+use in_mem_core_types::{Encoded, Encoder, Timestamp, Value};
 
 use crate::error::{Damage, Error, Result};
 
-/// A record being built.
-#[derive(Debug, Default)]
-pub(crate) struct RecordBuilder(BTreeMap<String, Value>);
+type CoreResult<T> = std::result::Result<T, in_mem_core_types::Error>;
 
-impl RecordBuilder {
+/// A record being built: its fields borrowed from the caller and written straight into the
+/// record's encoding by [`RecordBuilder::build`] (no `Value::Map` built to be encoded, no copy
+/// of the caller's values).
+#[derive(Debug, Default)]
+pub(crate) struct RecordBuilder<'a> {
+    fields: Vec<(&'a str, Field<'a>)>,
+}
+
+/// One field of a record being built.
+#[derive(Debug)]
+enum Field<'a> {
+    Value(&'a Value),
+    /// A caller's value encoded already (and checked by that encoding).
+    Encoded(&'a [u8]),
+    Null,
+    Text(&'a str),
+    Count(u64),
+    Bytes(&'a [u8]),
+    Flag(bool),
+    Texts(&'a [String]),
+    /// A map of the caller's values (span attributes).
+    Entries(&'a BTreeMap<String, Value>),
+    /// A record inside this one.
+    Record(RecordBuilder<'a>),
+}
+
+impl<'a> RecordBuilder<'a> {
     pub fn new() -> Self {
         Self::default()
     }
 
-    #[must_use]
-    pub fn field(mut self, name: &str, value: Value) -> Self {
-        self.0.insert(name.to_owned(), value);
+    fn with(mut self, name: &'a str, field: Field<'a>) -> Self {
+        self.fields.push((name, field));
         self
     }
 
     #[must_use]
-    pub fn text(self, name: &str, text: &str) -> Self {
-        self.field(name, Value::String(text.to_owned()))
+    pub fn field(self, name: &'a str, value: &'a Value) -> Self {
+        self.with(name, Field::Value(value))
+    }
+
+    /// A caller's value encoded already by `Value::encode`, which checked it.
+    #[must_use]
+    pub fn encoded(self, name: &'a str, encoded: &'a [u8]) -> Self {
+        self.with(name, Field::Encoded(encoded))
     }
 
     #[must_use]
-    pub fn count(self, name: &str, n: u64) -> Self {
-        self.field(name, Value::I64(i64::try_from(n).unwrap_or(i64::MAX)))
+    pub fn null(self, name: &'a str) -> Self {
+        self.with(name, Field::Null)
     }
 
     #[must_use]
-    pub fn time(self, name: &str, t: Timestamp) -> Self {
+    pub fn text(self, name: &'a str, text: &'a str) -> Self {
+        self.with(name, Field::Text(text))
+    }
+
+    #[must_use]
+    pub fn count(self, name: &'a str, n: u64) -> Self {
+        self.with(name, Field::Count(n))
+    }
+
+    #[must_use]
+    pub fn time(self, name: &'a str, t: Timestamp) -> Self {
         self.count(name, t.as_micros())
     }
 
     #[must_use]
-    pub fn bytes(self, name: &str, bytes: &[u8]) -> Self {
-        self.field(name, Value::Bytes(bytes.to_vec()))
+    pub fn bytes(self, name: &'a str, bytes: &'a [u8]) -> Self {
+        self.with(name, Field::Bytes(bytes))
     }
 
     #[must_use]
-    pub fn flag(self, name: &str, b: bool) -> Self {
-        self.field(name, Value::Bool(b))
+    pub fn flag(self, name: &'a str, b: bool) -> Self {
+        self.with(name, Field::Flag(b))
     }
 
     #[must_use]
-    pub fn texts(self, name: &str, items: &[String]) -> Self {
-        self.field(
-            name,
-            Value::Array(items.iter().cloned().map(Value::String).collect()),
-        )
+    pub fn texts(self, name: &'a str, items: &'a [String]) -> Self {
+        self.with(name, Field::Texts(items))
     }
 
-    pub fn build(self) -> Value {
-        Value::Map(self.0)
+    #[must_use]
+    pub fn entries(self, name: &'a str, map: &'a BTreeMap<String, Value>) -> Self {
+        self.with(name, Field::Entries(map))
+    }
+
+    #[must_use]
+    pub fn record(self, name: &'a str, record: RecordBuilder<'a>) -> Self {
+        self.with(name, Field::Record(record))
+    }
+
+    /// The record's canonical encoding (fields in name order), as stored.
+    pub fn build(self) -> Result<Arc<[u8]>> {
+        Ok(Encoder::shared(|encoder| self.write(encoder, 1))?)
+    }
+
+    /// Writes the record as a map at nesting `level` (1 for a stored record itself): a
+    /// caller's value in it may nest as deep as what is left of the stored-value limit.
+    fn write(mut self, encoder: &mut Encoder<'_>, level: usize) -> CoreResult<()> {
+        self.fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        debug_assert!(
+            self.fields.windows(2).all(|pair| pair[0].0 != pair[1].0),
+            "a record names each field once"
+        );
+        let inside = STORED_DEPTH_MAX.saturating_sub(level);
+        encoder.map(self.fields.len());
+        for (name, field) in self.fields {
+            encoder.key(name);
+            match field {
+                Field::Value(value) => encoder.value(value, inside)?,
+                Field::Encoded(bytes) => encoder.raw(bytes),
+                Field::Null => encoder.null(),
+                Field::Text(text) => encoder.text(text),
+                Field::Count(n) => encoder.i64(i64::try_from(n).unwrap_or(i64::MAX)),
+                Field::Bytes(bytes) => encoder.bytes(bytes),
+                Field::Flag(b) => encoder.bool(b),
+                Field::Texts(items) => {
+                    encoder.array(items.len());
+                    for item in items {
+                        encoder.text(item);
+                    }
+                }
+                Field::Entries(map) => {
+                    encoder.map(map.len());
+                    for (key, value) in map {
+                        encoder.key(key);
+                        encoder.value(value, inside.saturating_sub(1))?;
+                    }
+                }
+                Field::Record(record) => record.write(encoder, level + 1)?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -238,3 +327,74 @@ pub(crate) fn check_name(what: &'static str, name: &str) -> Result<()> {
 
 /// Longest event type, cell, machine or tag name, in bytes.
 pub const NAME_BYTES_MAX: usize = 128;
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use in_mem_core_types::{Timestamp, Value};
+
+    use super::{EncodedRecord, RecordBuilder};
+
+    /// The stored form is part of the on-disk format: a record written field by field must be
+    /// byte for byte the `Value::Map` it stands for, encoded.
+    #[test]
+    fn a_record_is_written_as_the_map_it_stands_for() {
+        let payload = Value::Array(vec![Value::from("x"), Value::I64(2)]);
+        let attributes = BTreeMap::from([("k".to_owned(), Value::from(1.5))]);
+        let tags = vec!["a".to_owned(), "b".to_owned()];
+        let written = RecordBuilder::new()
+            .time("timestamp", Timestamp::from_micros(7))
+            .field("payload", &payload)
+            .text("type", "observed")
+            .bytes("hash", &[9; 4])
+            .flag("deleted", false)
+            .null("result")
+            .texts("tags", &tags)
+            .entries("attributes", &attributes)
+            .record("kind", RecordBuilder::new().count("n", 3).text("tool", "t"))
+            .build()
+            .unwrap();
+        let map = |entries: Vec<(&str, Value)>| {
+            Value::Map(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect(),
+            )
+        };
+        let expected = map(vec![
+            ("timestamp", Value::I64(7)),
+            ("payload", payload.clone()),
+            ("type", Value::from("observed")),
+            ("hash", Value::Bytes(vec![9; 4])),
+            ("deleted", Value::Bool(false)),
+            ("result", Value::Null),
+            (
+                "tags",
+                Value::Array(vec![Value::from("a"), Value::from("b")]),
+            ),
+            ("attributes", Value::Map(attributes.clone())),
+            (
+                "kind",
+                map(vec![("n", Value::I64(3)), ("tool", Value::from("t"))]),
+            ),
+        ]);
+        assert_eq!(&*written, expected.encode_record().unwrap().as_slice());
+        // And read back in place.
+        let record = EncodedRecord::new("test", &written).unwrap();
+        assert_eq!(record.time("timestamp").unwrap(), Timestamp::from_micros(7));
+        assert_eq!(record.value("payload").unwrap(), payload);
+        assert_eq!(record.text("type").unwrap(), "observed");
+        assert_eq!(record.bytes("hash").unwrap(), &[9; 4]);
+        assert!(!record.flag("deleted").unwrap());
+        assert_eq!(record.nullable("result").unwrap(), None);
+        assert!(record.optional("result").is_none());
+        assert_eq!(record.texts("tags").unwrap(), tags);
+        assert_eq!(
+            record.record("kind", "kind").unwrap().count("n").unwrap(),
+            3
+        );
+        assert!(record.text("payload").is_err() && record.count("missing").is_err());
+    }
+}

@@ -3,6 +3,7 @@
 //! state and the event.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use in_mem_core_types::Value;
 
@@ -109,7 +110,7 @@ impl MachineDefinition {
         Ok(())
     }
 
-    pub(crate) fn encode(&self) -> Value {
+    pub(crate) fn encode(&self) -> Result<Arc<[u8]>> {
         let moves = self
             .moves
             .iter()
@@ -123,11 +124,12 @@ impl MachineDefinition {
             .collect();
         let states: Vec<String> = self.states.iter().cloned().collect();
         let terminal: Vec<String> = self.terminal.iter().cloned().collect();
+        let moves = Value::Array(moves);
         RecordBuilder::new()
             .text("initial", &self.initial)
             .texts("states", &states)
             .texts("terminal", &terminal)
-            .field("transitions", Value::Array(moves))
+            .field("transitions", &moves)
             .build()
     }
 

@@ -71,7 +71,7 @@ mod spans;
 
 use std::sync::Arc;
 
-use in_mem_core_types::{Timestamp, TypeTag, Value};
+use in_mem_core_types::{Timestamp, TypeTag};
 
 use crate::error::Result;
 
@@ -95,8 +95,8 @@ pub(crate) type EncodedRows = Vec<(Vec<u8>, Arc<[u8]>)>;
 pub(crate) trait RunData {
     /// The encoded value under `key`, if any.
     fn get(&mut self, tag: TypeTag, key: &[u8]) -> Result<Option<Arc<[u8]>>>;
-    /// Stores `value` under `key` (event records refuse to be overwritten).
-    fn put(&mut self, tag: TypeTag, key: &[u8], value: &Value) -> Result<()>;
+    /// Stores the encoded `value` under `key` (event records refuse to be overwritten).
+    fn put(&mut self, tag: TypeTag, key: &[u8], value: Arc<[u8]>) -> Result<()>;
     /// Every (key, encoded value) under `prefix`, in key order.
     fn scan(&mut self, tag: TypeTag, prefix: &[u8]) -> Result<EncodedRows>;
     /// Every (key, encoded value) with `start <= key < end` (`None`: to the end of the tag's
@@ -105,4 +105,10 @@ pub(crate) trait RunData {
     -> Result<EncodedRows>;
     /// The database clock's time now (what the commit will be stamped with).
     fn now(&self) -> Timestamp;
+}
+
+/// An index entry's value: `Null` (its key says everything), encoded once per thread's use.
+pub(crate) fn index_entry() -> Arc<[u8]> {
+    static NULL: std::sync::OnceLock<Arc<[u8]>> = std::sync::OnceLock::new();
+    Arc::clone(NULL.get_or_init(|| Arc::from(&[0u8][..])))
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use in_mem_core_types::{Timestamp, Value};
 use serde::{Deserialize, Serialize};
 
-use super::fields::{EncodedRecord, damaged};
+use super::fields::{EncodedRecord, RecordBuilder, damaged};
 use crate::error::Result;
 
 /// A span's id: deterministic within its run (1, 2, 3 ... in the order spans were begun), so a
@@ -61,57 +61,53 @@ impl SpanKind {
     /// The stored form: `{ "<Variant>": { field: value ... } }`, `None` as `Null`, counts as
     /// integers (the shape serde's external tagging gives, which is what the first stored spans
     /// used). Written by hand so that the stored form is explicit and checked field by field.
-    pub(crate) fn to_value(&self) -> Value {
-        let fields: Vec<(&str, Value)> = match self {
+    pub(crate) fn record(&self) -> RecordBuilder<'_> {
+        let fields = match self {
             SpanKind::ToolCall {
                 tool,
                 arguments,
                 result,
                 duration_us,
-            } => vec![
-                ("tool", Value::from(tool.as_str())),
-                ("arguments", arguments.clone()),
-                ("result", result.clone().unwrap_or(Value::Null)),
-                (
-                    "duration_us",
-                    duration_us.map_or(Value::Null, |d| Value::I64(count(d))),
-                ),
-            ],
+            } => {
+                let fields = RecordBuilder::new()
+                    .text("tool", tool)
+                    .field("arguments", arguments);
+                let fields = match result {
+                    Some(result) => fields.field("result", result),
+                    None => fields.null("result"),
+                };
+                match duration_us {
+                    Some(d) => fields.count("duration_us", *d),
+                    None => fields.null("duration_us"),
+                }
+            }
             SpanKind::Decision {
                 question,
                 options,
                 chosen,
                 reasoning,
-            } => vec![
-                ("question", Value::from(question.as_str())),
-                (
-                    "options",
-                    Value::Array(options.iter().map(|o| Value::from(o.as_str())).collect()),
-                ),
-                ("chosen", Value::from(chosen.as_str())),
-                ("reasoning", Value::from(reasoning.as_str())),
-            ],
-            SpanKind::Query { query, result } => vec![
-                ("query", Value::from(query.as_str())),
-                ("result", result.clone().unwrap_or(Value::Null)),
-            ],
-            SpanKind::Thought { text } => vec![("text", Value::from(text.as_str()))],
-            SpanKind::Error { message } => vec![("message", Value::from(message.as_str()))],
+            } => RecordBuilder::new()
+                .text("question", question)
+                .texts("options", options)
+                .text("chosen", chosen)
+                .text("reasoning", reasoning),
+            SpanKind::Query { query, result } => {
+                let fields = RecordBuilder::new().text("query", query);
+                match result {
+                    Some(result) => fields.field("result", result),
+                    None => fields.null("result"),
+                }
+            }
+            SpanKind::Thought { text } => RecordBuilder::new().text("text", text),
+            SpanKind::Error { message } => RecordBuilder::new().text("message", message),
             SpanKind::Custom { name, data } => {
-                vec![("name", Value::from(name.as_str())), ("data", data.clone())]
+                RecordBuilder::new().text("name", name).field("data", data)
             }
         };
-        let fields = fields
-            .into_iter()
-            .map(|(name, value)| (name.to_owned(), value))
-            .collect();
-        Value::Map(BTreeMap::from([(
-            self.variant().to_owned(),
-            Value::Map(fields),
-        )]))
+        RecordBuilder::new().record(self.variant(), fields)
     }
 
-    /// Reads the stored form written by [`SpanKind::to_value`] from a span record's `kind`
+    /// Reads the stored form written by [`SpanKind::record`] from a span record's `kind`
     /// field, in place: the caller's values are decoded straight from their bytes.
     pub(crate) fn from_record(span: &EncodedRecord<'_>) -> Result<SpanKind> {
         let bad = |reason: &str| damaged("span kind", reason);
@@ -393,9 +389,4 @@ impl NewSpan {
         }
         self
     }
-}
-
-/// A count as stored (records hold counts as non-negative `I64`s).
-fn count(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }

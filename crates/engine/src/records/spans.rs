@@ -7,12 +7,13 @@
 //! in the same commit as the span, so queries always agree with the spans.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use in_mem_core_types::{Timestamp, TypeTag, Value};
 
-use super::RunData;
 use super::fields::{EncodedRecord, RecordBuilder, check_canonical, check_name, damaged};
 use super::span::{NewSpan, Span, SpanId, SpanKind, SpanStatus, SpanTree};
+use super::{RunData, index_entry};
 use crate::error::{Error, Result};
 
 const NEXT_KEY: &[u8] = b"trace-next";
@@ -111,7 +112,7 @@ impl<'t> Spans<'t> {
         span.status = status;
         span.end = Some(end);
         self.data
-            .put(TypeTag::Trace, &id.to_be_bytes(), &encode(&span)?)?;
+            .put(TypeTag::Trace, &id.to_be_bytes(), encode(&span)?)?;
         Ok(span)
     }
 
@@ -233,28 +234,28 @@ impl<'t> Spans<'t> {
         };
         let id_bytes = next.to_be_bytes();
         let data = &mut *self.data;
-        data.put(TypeTag::Trace, &id_bytes, &encode(&span)?)?;
+        data.put(TypeTag::Trace, &id_bytes, encode(&span)?)?;
         let parent_bytes = span.parent.unwrap_or(0).to_be_bytes();
         data.put(
             TypeTag::Index,
             &[CHILD_INDEX, &parent_bytes, &id_bytes].concat(),
-            &Value::Null,
+            index_entry(),
         )?;
         let kind_key = [KIND_INDEX, span.kind.name().as_bytes(), &[0], &id_bytes].concat();
-        data.put(TypeTag::Index, &kind_key, &Value::Null)?;
+        data.put(TypeTag::Index, &kind_key, index_entry())?;
         for tag in &span.tags {
             data.put(
                 TypeTag::Index,
                 &[TAG_INDEX, tag.as_bytes(), &[0], &id_bytes].concat(),
-                &Value::Null,
+                index_entry(),
             )?;
         }
         let start_key = [START_INDEX, &start.as_micros().to_be_bytes()[..], &id_bytes].concat();
-        data.put(TypeTag::Index, &start_key, &Value::Null)?;
+        data.put(TypeTag::Index, &start_key, index_entry())?;
         data.put(
             TypeTag::Index,
             NEXT_KEY,
-            &RecordBuilder::new().count("next", next + 1).build(),
+            RecordBuilder::new().count("next", next + 1).build()?,
         )?;
         Ok(next)
     }
@@ -273,25 +274,24 @@ fn id_of(key: &[u8]) -> Result<SpanId> {
     Ok(u64::from_be_bytes(bytes))
 }
 
-fn encode(span: &Span) -> Result<Value> {
+fn encode(span: &Span) -> Result<Arc<[u8]>> {
     // The caller's values are checked as they are (the kind's wrapping is the record's own).
     for value in span.kind.caller_values().chain(span.attributes.values()) {
         check_canonical(value)?;
     }
-    let kind = span.kind.to_value();
     let mut record = RecordBuilder::new()
-        .field("kind", kind)
+        .record("kind", span.kind.record())
         .text("status", span.status.as_str())
         .time("start", span.start)
         .texts("tags", &span.tags)
-        .field("attributes", Value::Map(span.attributes.clone()));
+        .entries("attributes", &span.attributes);
     if let Some(parent) = span.parent {
         record = record.count("parent", parent);
     }
     if let Some(end) = span.end {
         record = record.time("end", end);
     }
-    Ok(record.build())
+    record.build()
 }
 
 fn decode(id: SpanId, encoded: &[u8]) -> Result<Span> {

@@ -248,14 +248,13 @@ impl<'a> Transaction<'a> {
     /// Event records are append-only: storing over an existing `TypeTag::Event` key is
     /// [`Error::Immutable`]. (The read that checks this is validated at commit, so two
     /// transactions creating the same event key cannot both succeed.)
-    fn put_run_value(&mut self, tag: TypeTag, key: &[u8], value: &Value) -> Result<()> {
+    fn put_run_value(&mut self, tag: TypeTag, key: &[u8], value: Arc<[u8]>) -> Result<()> {
         let full = self.run_key(tag, key)?;
         if tag == TypeTag::Event && self.get_run_value(tag, key)?.is_some() {
             return Err(Error::Immutable {
                 key: crate::write::describe_key(&full),
             });
         }
-        let value = value.encode_record_shared()?;
         self.write(full, PendingOp::Put { value, ttl: None });
         Ok(())
     }
@@ -470,7 +469,7 @@ impl RunData for Transaction<'_> {
         self.get_run_value(tag, key)
     }
 
-    fn put(&mut self, tag: TypeTag, key: &[u8], value: &Value) -> Result<()> {
+    fn put(&mut self, tag: TypeTag, key: &[u8], value: Arc<[u8]>) -> Result<()> {
         self.put_run_value(tag, key, value)
     }
 
