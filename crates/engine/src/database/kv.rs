@@ -144,19 +144,17 @@ impl Database {
             let full_prefix = [&*state.kv_prefix, prefix].concat();
             let strip = state.kv_prefix.len();
             let now = instance.now();
-            let found = instance.scan(
+            instance.scan_with(
                 state,
                 &view,
                 &full_prefix,
                 Upper::WithinPrefix(&full_prefix),
                 now,
-            )?;
-            let mut out = Vec::with_capacity(found.len());
-            for (key, stored) in found {
-                let user_key = key.get(strip..).unwrap_or_default();
-                out.push((user_key.to_vec(), convert(user_key, &stored)?));
-            }
-            Ok(out)
+                |key, stored| {
+                    let user_key = key.get(strip..).unwrap_or_default();
+                    Ok((user_key.to_vec(), convert(user_key, &stored)?))
+                },
+            )
         })
     }
 }

@@ -98,22 +98,40 @@ impl Instance {
         upper: Upper<'_>,
         now: Timestamp,
     ) -> Result<Rows> {
+        self.scan_with(run, view, lo, upper, now, |key, stored| Ok((key, stored)))
+    }
+
+    /// [`Instance::scan`], each entry turned by `each` into what the caller returns as the scan
+    /// goes (no list of the entries built first and then converted).
+    pub fn scan_with<T>(
+        &self,
+        run: &RunState,
+        view: &ReadView,
+        lo: &[u8],
+        upper: Upper<'_>,
+        now: Timestamp,
+        mut each: impl FnMut(Arc<[u8]>, StoredValue) -> Result<T>,
+    ) -> Result<Vec<T>> {
         let memtable = &self.memtable;
         let records = run.owns_lineage(lo);
-        let (found, exact): (Rows, bool) = match upper {
+        let mut found = Vec::new();
+        let mut collect = |scan: &mut dyn Iterator<Item = (Arc<[u8]>, StoredValue)>| {
+            for (key, stored) in scan {
+                found.push(each(key, stored)?);
+            }
+            Ok::<(), Error>(())
+        };
+        let exact = match upper {
             Upper::WithinPrefix(prefix) if prefix == lo => {
                 let mut scan = memtable.scan_prefix(prefix, view.clone(), now);
-                let found = scan.by_ref().collect();
-                (found, scan.is_exact())
+                collect(&mut scan)?;
+                scan.is_exact()
             }
             Upper::WithinPrefix(prefix) => {
                 let mut scan =
                     memtable.scan_range(Bound::Included(lo), Bound::Unbounded, view.clone(), now);
-                let found = scan
-                    .by_ref()
-                    .take_while(|(k, _)| k.starts_with(prefix))
-                    .collect();
-                (found, scan.is_exact())
+                collect(&mut scan.by_ref().take_while(|(k, _)| k.starts_with(prefix)))?;
+                scan.is_exact()
             }
             Upper::Before(hi) => {
                 let mut scan = memtable.scan_range(
@@ -122,8 +140,8 @@ impl Instance {
                     view.clone(),
                     now,
                 );
-                let found = scan.by_ref().collect();
-                (found, scan.is_exact())
+                collect(&mut scan)?;
+                scan.is_exact()
             }
         };
         // As for `lookup`: at or above the horizon every answer is right; below it, a scan of
