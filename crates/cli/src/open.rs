@@ -20,10 +20,43 @@ pub fn set_schema(schema: Option<String>) {
     let _ = SCHEMA.set(schema);
 }
 
-/// The URL `dir` is, if it names a PostgreSQL store rather than a directory.
+/// The connection string `dir` is, if it names a PostgreSQL store rather than a directory:
+/// a `postgres://` or `postgresql://` URL, or libpq's `keyword=value` form
+/// (`host=db.internal dbname=agents user=reader`). A directory whose name looks like the
+/// latter is named as a path instead (`./host=x`).
 pub fn store_url(dir: &Path) -> Option<&str> {
-    dir.to_str()
-        .filter(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+    dir.to_str().filter(|s| is_connection_string(s))
+}
+
+/// Keywords libpq accepts in a `keyword=value` connection string (the common ones).
+const CONNECTION_KEYWORDS: &[&str] = &[
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "passfile",
+    "connect_timeout",
+    "options",
+    "application_name",
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "service",
+    "target_session_attrs",
+];
+
+fn is_connection_string(s: &str) -> bool {
+    if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        return true;
+    }
+    // The first token decides: `keyword=` with a keyword libpq knows.
+    s.split_whitespace()
+        .next()
+        .and_then(|first| first.split_once('='))
+        .is_some_and(|(keyword, _)| CONNECTION_KEYWORDS.contains(&keyword))
 }
 
 /// Opens the database at `dir` read-only: no lock, nothing written, a writer may be running.
@@ -93,4 +126,32 @@ pub fn run(db: &Database, given: &str) -> Result<RunId> {
 /// The first eight characters of a run's id, as tables show it.
 pub fn short(run: RunId) -> String {
     run.to_string().chars().take(8).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_connection_string;
+
+    #[test]
+    fn urls_and_keyword_strings_name_a_store_and_paths_do_not() {
+        for store in [
+            "postgres://u@h/db",
+            "postgresql://h:5433/db?sslmode=require",
+            "host=db.internal dbname=agents user=reader password=secret",
+            "dbname=agents",
+            "  port=5432 host=h",
+        ] {
+            assert!(is_connection_string(store), "{store}");
+        }
+        for path in [
+            "./my-agent-db",
+            "/var/lib/agents",
+            "./host=x",
+            "data=old",
+            "postgres",
+            "",
+        ] {
+            assert!(!is_connection_string(path), "{path}");
+        }
+    }
 }

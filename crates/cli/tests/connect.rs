@@ -85,6 +85,11 @@ fn the_reading_commands_read_a_shared_store_and_the_file_commands_refuse_it() {
             "{refused}"
         );
     }
+    // libpq's keyword=value form names the same store.
+    if let Some(keywords) = keyword_form(&url) {
+        let runs = ok(&["runs", &keywords, "--schema", &schema]);
+        assert!(runs.contains(&id[..8]), "{runs}");
+    }
     // What works on a directory's files says so, without echoing the URL (it may hold a
     // password).
     for command in ["verify", "stats"] {
@@ -93,5 +98,29 @@ fn the_reading_commands_read_a_shared_store_and_the_file_commands_refuse_it() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("not on a shared store"), "{stderr}");
         assert!(!stderr.contains(&url), "{stderr}");
+    }
+}
+
+/// `postgresql://user@host:port/dbname` in libpq's keyword form, if the URL has that shape.
+fn keyword_form(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let (user, rest) = rest.split_once('@')?;
+    let (host_port, dbname) = rest.split_once('/')?;
+    let (host, port) = host_port.split_once(':')?;
+    Some(format!(
+        "host={host} port={port} user={user} dbname={dbname}"
+    ))
+}
+
+#[test]
+fn a_keyword_connection_string_is_never_echoed() {
+    // No server needed: the file commands refuse any store, and the reading ones fail to reach
+    // this one, without repeating what was given (it holds a password).
+    let given = "host=127.0.0.1 port=1 user=nobody password=hunter2 connect_timeout=2";
+    for command in [&["verify", given][..], &["stats", given], &["runs", given]] {
+        let out = in_mem(command);
+        assert_ne!(out.status.code(), Some(0), "{command:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("hunter2"), "{command:?}: {stderr}");
     }
 }
