@@ -346,15 +346,15 @@ impl<'a> Transaction<'a> {
         strip: usize,
         mut convert: impl FnMut(&[u8], &Found) -> Result<T>,
     ) -> Result<Vec<(Vec<u8>, T)>> {
-        // Both lists are in key order, so they merge in one pass; an own write replaces a
-        // committed entry of the same key.
-        let committed = self.committed(lo, upper)?;
+        // Both lists are in key order, so they merge in one pass as the committed entries come
+        // (no list of them built first); an own write replaces a committed entry of the same
+        // key.
         let mut own = self
             .writes
             .range::<[u8], _>((Bound::Included(lo), Bound::Unbounded))
             .take_while(|(k, _)| upper.admits(k))
             .peekable();
-        let mut out = Vec::with_capacity(committed.len());
+        let mut out = Vec::new();
         let mut emit = |key: &[u8], found: Option<Found>| -> Result<()> {
             if let Some(found) = found {
                 let user_key = &key[strip..];
@@ -362,13 +362,12 @@ impl<'a> Transaction<'a> {
             }
             Ok(())
         };
-        for (key, stored) in committed {
+        self.for_each_committed(lo, upper, &mut |key, stored| {
             while let Some((own_key, op)) = own.next_if(|(k, _)| ***k < *key) {
                 emit(own_key, own_found(op))?;
             }
             if let Some((own_key, op)) = own.next_if(|(k, _)| ***k == *key) {
-                emit(own_key, own_found(op))?;
-                continue;
+                return emit(own_key, own_found(op));
             }
             let value = Arc::clone(&stored.value);
             emit(
@@ -377,21 +376,29 @@ impl<'a> Transaction<'a> {
                     value,
                     stored: Some(stored),
                 }),
-            )?;
-        }
+            )
+        })?;
         for (own_key, op) in own {
             emit(own_key, own_found(op))?;
         }
         Ok(out)
     }
 
-    /// The committed live entries from `lo` up to `upper` that the view sees. Under the run's
-    /// records, a fork's are merged with its ancestors' (as if they were the fork's own keys).
-    fn committed(&self, lo: &[u8], upper: Upper<'_>) -> Result<Vec<(Arc<[u8]>, StoredValue)>> {
+    /// Calls `each` with the committed live entries from `lo` up to `upper` that the view sees,
+    /// in key order. Under the run's records, a fork's are merged with its ancestors' (as if
+    /// they were the fork's own keys).
+    fn for_each_committed(
+        &self,
+        lo: &[u8],
+        upper: Upper<'_>,
+        each: &mut dyn FnMut(Arc<[u8]>, StoredValue) -> Result<()>,
+    ) -> Result<()> {
         let now = self.instance.now();
         let own = &self.run.data_prefix[..];
         if self.run.ancestors.is_empty() || !lo.starts_with(own) {
-            return self.instance.scan(self.run, &self.view, lo, upper, now);
+            self.instance
+                .scan_with(self.run, &self.view, lo, upper, now, each)?;
+            return Ok(());
         }
         let suffix_upper = match upper {
             Upper::WithinPrefix(p) => Upper::WithinPrefix(&p[own.len()..]),
@@ -404,10 +411,10 @@ impl<'a> Transaction<'a> {
             suffix_upper,
             now,
         )?;
-        Ok(merged
-            .into_iter()
-            .map(|(suffix, value)| (concat_shared(&[own, &suffix]), value))
-            .collect())
+        for (suffix, value) in merged {
+            each(concat_shared(&[own, &suffix]), value)?;
+        }
+        Ok(())
     }
 
     /// Commits the buffered writes (nothing at all for a read-only transaction). Returns the
