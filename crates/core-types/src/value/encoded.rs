@@ -37,6 +37,64 @@ impl<'a> Encoded<'a> {
         Self::checked(bytes, Text::OnRead)
     }
 
+    /// The entries of the map `bytes` encodes, read in one pass that checks the whole encoding
+    /// as [`Encoded::new_text_unchecked`] does: each key as its bytes (checked as UTF-8 by
+    /// nobody: a reader compares them with the names it knows), each value as an encoding.
+    /// `Ok(None)` if `bytes` is a well-formed value that is not a map.
+    #[allow(clippy::type_complexity)] // A list of (name, value) pairs.
+    pub fn map_entries(bytes: &'a [u8]) -> Result<Option<Vec<(&'a [u8], Encoded<'a>)>>> {
+        if bytes.first() != Some(&TAG_MAP) {
+            Self::new_text_unchecked(bytes)?;
+            return Ok(None);
+        }
+        let mut pos = 1;
+        let count = read_len(bytes, &mut pos)?;
+        // Every entry takes at least two bytes: a count above that is a lie (see `decode_at`).
+        let mut entries = Vec::with_capacity(count.min(bytes.len() / 2));
+        let mut previous: Option<&[u8]> = None;
+        for _ in 0..count {
+            let key_at = pos;
+            let key = read_text(bytes, &mut pos, Text::OnRead)?;
+            if previous.is_some_and(|p| p >= key) {
+                return Err(malformed(key_at, "map keys are not strictly ascending"));
+            }
+            previous = Some(key);
+            let start = pos;
+            skip_at(bytes, &mut pos, 2, Text::OnRead)?;
+            entries.push((
+                key,
+                Encoded {
+                    bytes: &bytes[start..pos],
+                    depth: 2,
+                },
+            ));
+        }
+        if pos != bytes.len() {
+            return Err(malformed(pos, "trailing bytes after the value"));
+        }
+        Ok(Some(entries))
+    }
+
+    /// A map's entries like [`Encoded::map_fields`], each key as its bytes (not checked as
+    /// UTF-8 again); `None` if it is not a map.
+    #[allow(clippy::type_complexity)] // A list of (name, value) pairs.
+    pub fn entries(self) -> Option<Vec<(&'a [u8], Encoded<'a>)>> {
+        if self.bytes.first() != Some(&TAG_MAP) {
+            return None;
+        }
+        let mut pos = 1;
+        let count = read_len(self.bytes, &mut pos).ok()?;
+        let mut entries = Vec::with_capacity(count.min(self.bytes.len() / 2));
+        for _ in 0..count {
+            let len = read_len(self.bytes, &mut pos).ok()?;
+            let key = take(self.bytes, &mut pos, len).ok()?;
+            let start = pos;
+            pos = end_of(self.bytes, pos)?;
+            entries.push((key, self.child(start, pos)));
+        }
+        Some(entries)
+    }
+
     fn checked(bytes: &'a [u8], text: Text) -> Result<Self> {
         let mut pos = 0;
         skip_at(bytes, &mut pos, 1, text)?;

@@ -162,20 +162,25 @@ impl<'a> RecordBuilder<'a> {
 /// text is checked as UTF-8 when it is read, and the decoders read every field.
 pub(crate) struct EncodedRecord<'a> {
     what: &'a str,
-    /// The fields, in the (ascending) order the encoding keeps them.
-    fields: Vec<(&'a str, Encoded<'a>)>,
+    /// The fields (names as their bytes), in the (ascending) order the encoding keeps them.
+    fields: Vec<(&'a [u8], Encoded<'a>)>,
 }
 
 impl<'a> EncodedRecord<'a> {
     pub fn new(what: &'a str, bytes: &'a [u8]) -> Result<Self> {
-        // Every field of a record is read by its decoder, which checks text as it reads it.
-        let encoded = Encoded::new_text_unchecked(bytes).map_err(|e| Error::Damaged {
-            what: what.to_owned(),
-            damage: e.into(),
-        })?;
-        let fields = encoded
-            .map_fields()
-            .ok_or_else(|| damaged(what, format!("is a {}, not a map", encoded.type_name())))?;
+        // One pass checks the structure and splits the fields. Every field of a record is read
+        // by its decoder, which checks text as it reads it; names are compared as bytes.
+        let fields = Encoded::map_entries(bytes)
+            .map_err(|e| Error::Damaged {
+                what: what.to_owned(),
+                damage: e.into(),
+            })?
+            .ok_or_else(|| {
+                damaged(
+                    what,
+                    format!("is a {}, not a map", Value::encoded_type_name(bytes)),
+                )
+            })?;
         Ok(EncodedRecord { what, fields })
     }
 
@@ -185,7 +190,7 @@ impl<'a> EncodedRecord<'a> {
         // comparisons in a binary search.
         self.fields
             .iter()
-            .find(|(field, _)| *field == name)
+            .find(|(field, _)| *field == name.as_bytes())
             .map(|(_, value)| *value)
             .ok_or_else(|| damaged(self.what, format!("lacks the field {name}")))
     }
@@ -259,13 +264,13 @@ impl<'a> EncodedRecord<'a> {
     pub fn record(&self, name: &str, what: &'a str) -> Result<EncodedRecord<'a>> {
         let field = self.encoded(name)?;
         let fields = field
-            .map_fields()
+            .entries()
             .ok_or_else(|| damaged(what, format!("is a {}, not a map", field.type_name())))?;
         Ok(EncodedRecord { what, fields })
     }
 
     /// The fields, in order.
-    pub fn fields(&self) -> &[(&'a str, Encoded<'a>)] {
+    pub fn fields(&self) -> &[(&'a [u8], Encoded<'a>)] {
         &self.fields
     }
 

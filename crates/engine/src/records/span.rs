@@ -115,9 +115,10 @@ impl SpanKind {
         let [(variant, _)] = outer.fields() else {
             return Err(bad("is not one variant with its fields"));
         };
-        let fields = outer.record(variant, "span kind")?;
+        let name = std::str::from_utf8(variant).map_err(|_| bad("names an unknown variant"))?;
+        let fields = outer.record(name, "span kind")?;
         Ok(match *variant {
-            "ToolCall" => SpanKind::ToolCall {
+            b"ToolCall" => SpanKind::ToolCall {
                 tool: fields.text("tool")?.to_owned(),
                 arguments: fields.value("arguments")?,
                 duration_us: match fields.encoded("duration_us")? {
@@ -131,23 +132,23 @@ impl SpanKind {
                 },
                 result: fields.nullable("result")?,
             },
-            "Decision" => SpanKind::Decision {
+            b"Decision" => SpanKind::Decision {
                 question: fields.text("question")?.to_owned(),
                 options: fields.texts("options")?,
                 chosen: fields.text("chosen")?.to_owned(),
                 reasoning: fields.text("reasoning")?.to_owned(),
             },
-            "Query" => SpanKind::Query {
+            b"Query" => SpanKind::Query {
                 query: fields.text("query")?.to_owned(),
                 result: fields.nullable("result")?,
             },
-            "Thought" => SpanKind::Thought {
+            b"Thought" => SpanKind::Thought {
                 text: fields.text("text")?.to_owned(),
             },
-            "Error" => SpanKind::Error {
+            b"Error" => SpanKind::Error {
                 message: fields.text("message")?.to_owned(),
             },
-            "Custom" => SpanKind::Custom {
+            b"Custom" => SpanKind::Custom {
                 name: fields.text("name")?.to_owned(),
                 data: fields.value("data")?,
             },

@@ -29,6 +29,13 @@ proptest! {
             good[..cut % (good.len() + 1)].to_vec(),
         ] {
             let decoded = Value::decode(&bytes);
+            // The one-pass map reader accepts what the two-pass one does.
+            let entries = Encoded::map_entries(&bytes);
+            let unchecked = Encoded::new_text_unchecked(&bytes);
+            prop_assert_eq!(entries.is_ok(), unchecked.is_ok(), "{:?}", bytes);
+            if let (Ok(Some(entries)), Ok(unchecked)) = (&entries, unchecked) {
+                prop_assert_eq!(entries, &unchecked.entries().unwrap());
+            }
             let read = Encoded::new(&bytes);
             prop_assert_eq!(read.is_ok(), decoded.is_ok(), "{:?}", bytes);
             // Leaving text to be checked on reading accepts at least as much.
