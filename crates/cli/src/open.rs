@@ -46,17 +46,31 @@ const CONNECTION_KEYWORDS: &[&str] = &[
     "sslkey",
     "service",
     "target_session_attrs",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
+    "channel_binding",
+    "load_balance_hosts",
+    "sslnegotiation",
+    "gssencmode",
+    "krbsrvname",
+    "requiressl",
+    "require_auth",
 ];
 
 fn is_connection_string(s: &str) -> bool {
     if s.starts_with("postgres://") || s.starts_with("postgresql://") {
         return true;
     }
-    // The first token decides: `keyword=` with a keyword libpq knows.
-    s.split_whitespace()
-        .next()
-        .and_then(|first| first.split_once('='))
-        .is_some_and(|(keyword, _)| CONNECTION_KEYWORDS.contains(&keyword))
+    // The start decides: a keyword libpq knows, then `=` (libpq allows spaces around it).
+    let s = s.trim_start();
+    let keyword_end = s
+        .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+        .unwrap_or(s.len());
+    let (keyword, rest) = s.split_at(keyword_end);
+    CONNECTION_KEYWORDS.contains(&keyword) && rest.trim_start().starts_with('=')
 }
 
 /// Opens the database at `dir` read-only: no lock, nothing written, a writer may be running.
@@ -140,6 +154,8 @@ mod tests {
             "host=db.internal dbname=agents user=reader password=secret",
             "dbname=agents",
             "  port=5432 host=h",
+            "host = h password = secret",
+            "keepalives=1 host=h",
         ] {
             assert!(is_connection_string(store), "{store}");
         }

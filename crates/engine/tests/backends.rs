@@ -744,6 +744,12 @@ fn options_that_cannot_work_are_refused() {
         Database::connect_store(Arc::clone(&store), short),
         Err(Error::InvalidOptions { .. })
     ));
+    // A lease so long that a takeover would wait it out for a day.
+    let long = RemoteOptions::new("").lease_ttl(Duration::from_secs(86_400));
+    assert!(matches!(
+        Database::connect_store(Arc::clone(&store), long),
+        Err(Error::InvalidOptions { reason }) if reason.contains("one hour")
+    ));
     let nameless = RemoteOptions::new("").host_id("");
     assert!(matches!(
         Database::connect_store(Arc::clone(&store), nameless),

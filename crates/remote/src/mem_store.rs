@@ -47,6 +47,8 @@ struct State {
     faults: VecDeque<MemStoreFault>,
     /// While set, every catch-up fails with `Unavailable`.
     catch_up_unavailable: bool,
+    /// Each run's handover: until when its former owner may still read it from its cache.
+    handovers: HashMap<RunId, Timestamp>,
 }
 
 #[derive(Debug, Default)]
@@ -238,9 +240,19 @@ impl RemoteStore for MemStore {
                 status: row.status,
             });
         }
-        let former_until = (row.owner != host)
-            .then(|| state.leases.get(&row.owner).copied())
-            .flatten();
+        // The handover lasts until the former owner's lease ends; taking the run again (a
+        // retry, another thread of the new owner) waits out what is left of it.
+        let mut until = state
+            .handovers
+            .get(&run)
+            .copied()
+            .unwrap_or(Timestamp::EPOCH);
+        if row.owner != host
+            && let Some(&lease) = state.leases.get(&row.owner)
+        {
+            until = until.max(lease);
+        }
+        state.handovers.insert(run, until);
         let row = state
             .runs
             .get_mut(&run)
@@ -252,8 +264,7 @@ impl RemoteStore for MemStore {
         Ok(RunStart {
             snapshot: row.snapshot,
             epoch: row.epoch,
-            former_lease_left: former_until
-                .map_or(Duration::ZERO, |until| until.saturating_since(now)),
+            former_lease_left: until.saturating_since(now),
         })
     }
 

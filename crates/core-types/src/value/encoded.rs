@@ -4,9 +4,10 @@
 //! The engine's records are maps whose fields are mostly small scalars (counts, times, hashes,
 //! names) around one caller's value. Decoding a whole record builds a `BTreeMap` with a `String`
 //! per field name, a `Vec` per hash, and then takes the fields apart again, which is most of
-//! what reading a run back costs. [`Encoded::map_fields`] checks the map exactly as
+//! what reading a run back costs. [`Encoded::new`] checks an encoding exactly as
 //! [`Value::decode`] would (every tag, length, depth, UTF-8 text, canonical form and key order,
-//! so damage is found just the same) and hands out each field's bytes.
+//! so damage is found just the same) and [`Encoded::map_fields`] then hands out each field's
+//! bytes; [`Encoded::map_entries`] does both in one pass, leaving text to be checked when read.
 
 use super::codec::{
     TAG_ARRAY, TAG_BOOL, TAG_BYTES, TAG_F64, TAG_I64, TAG_MAP, TAG_NULL, TAG_STRING, TAG_U64,

@@ -168,12 +168,18 @@ impl Instance {
             Err(Error::UnknownRun { .. }) => return self.load_run(run).map(drop),
             found => found?,
         };
-        if state.info().status.is_terminal() {
+        let let_go = shared.take_let_go(run);
+        if state.info().status.is_terminal() && !let_go {
             return Ok(());
         }
         let cache = Arc::clone(agent_cache(shared, &state));
         let clock = shared.store.clock(&cache.agent)?;
         self.catch_up(shared, &cache, clock.max(cache.highest()))?;
+        if let_go {
+            // While this host thought it owned the run, catch-up skipped the new owner's run
+            // records as its own: its state here is taken from the newest one now.
+            self.runs.refreshed(run, &|key| self.read_newest(key))?;
+        }
         if let Some(row) = shared.store.run(run)? {
             self.observe_store_status(shared, &row);
         }
@@ -254,6 +260,16 @@ impl Instance {
             tracing::info!(%run, wait = ?start.former_lease_left, "waiting out the former owner's lease");
             std::thread::sleep(start.former_lease_left);
         }
+        // Another host may have taken the run in turn while this one waited: ownership counts
+        // from a check made now (its round read first, see `Ownership::own_since`).
+        let round = shared.ownership_round();
+        let current = shared.store.run(run)?.ok_or(Error::UnknownRun { run })?;
+        if current.owner != shared.host || current.epoch != start.epoch {
+            return Err(Error::NotOwner {
+                run,
+                owner: current.owner,
+            });
+        }
         let cache = shared.agent(&row.agent);
         let clock = shared.store.clock(&row.agent)?;
         // If this fails, the store's takeover stands and taking over again recovers (at the
@@ -261,7 +277,7 @@ impl Instance {
         self.catch_up(shared, &cache, clock.max(cache.highest()))?;
         // Its state as its newest record says, now owned here.
         self.runs.refreshed(run, &|key| self.read_newest(key))?;
-        shared.own(run, start.epoch);
+        shared.own(run, start.epoch, round);
         let status = self.run_state(run)?.info().status;
         if status.is_terminal() {
             // Its former owner wrote the ending record and died before the store heard of it:

@@ -117,10 +117,14 @@ impl<'a> RecordBuilder<'a> {
     /// caller's value in it may nest as deep as what is left of the stored-value limit.
     fn write(mut self, encoder: &mut Encoder<'_>, level: usize) -> CoreResult<()> {
         self.fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        debug_assert!(
-            self.fields.windows(2).all(|pair| pair[0].0 != pair[1].0),
-            "a record names each field once"
-        );
+        // A map with a name twice would not read back: refused, never written.
+        if self.fields.windows(2).any(|pair| pair[0].0 == pair[1].0) {
+            return Err(in_mem_core_types::Error::Malformed {
+                what: "record",
+                offset: 0,
+                reason: "a field name given twice",
+            });
+        }
         let inside = STORED_DEPTH_MAX.saturating_sub(level);
         encoder.map(self.fields.len());
         for (name, field) in self.fields {

@@ -107,7 +107,7 @@ pub(crate) trait RunData {
     fn now(&self) -> Timestamp;
 }
 
-/// An index entry's value: `Null` (its key says everything), encoded once per thread's use.
+/// An index entry's value: `Null` (its key says everything), encoded once for the process.
 pub(crate) fn index_entry() -> Arc<[u8]> {
     static NULL: std::sync::OnceLock<Arc<[u8]>> = std::sync::OnceLock::new();
     Arc::clone(NULL.get_or_init(|| Arc::from(&[0u8][..])))

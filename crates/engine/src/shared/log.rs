@@ -76,9 +76,20 @@ impl SharedLog {
         lock(&self.agents).values().cloned().collect()
     }
 
-    /// Notes that this host owns `run` at `epoch`.
-    pub fn own(&self, run: RunId, epoch: u64) {
-        self.ownership.own(run, epoch);
+    /// The current ownership confirmation round: read before the store call that makes this
+    /// host a run's owner, then given to [`SharedLog::own`].
+    pub fn ownership_round(&self) -> u64 {
+        self.ownership.round()
+    }
+
+    /// Notes that this host owns `run` at `epoch`, as the store said after `round` began.
+    pub fn own(&self, run: RunId, epoch: u64, round: u64) {
+        self.ownership.own_since(run, epoch, round);
+    }
+
+    /// Whether `run` was let go because another host took it over, since the last call here.
+    pub fn take_let_go(&self, run: RunId) -> bool {
+        self.ownership.take_let_go(run)
     }
 
     /// Forgets that this host owns `run` (another host took it over, or it ended).
@@ -193,7 +204,7 @@ impl Drop for SharedLog {
 fn start_lease_renewal(ownership: Arc<Ownership>, host: String, ttl: Duration) -> Result<Periodic> {
     Periodic::start("in-mem-lease", ttl / 3, move || {
         if let Err(e) = ownership.renew_and_confirm() {
-            tracing::warn!(host = %host, error = %e, "could not renew this host's lease");
+            tracing::warn!(host = %host, error = %e, "could not renew this host's lease and confirm the runs it owns");
         }
         Next::Continue
     })

@@ -20,8 +20,9 @@ pub struct RemoteOptions {
     /// Memory this host may use to cache agents' data (bytes). Today's cache keeps every agent
     /// it has loaded; the budget is recorded for the eviction to come.
     pub cache_bytes: u64,
-    /// How long this host's lease lasts without renewal; it is renewed every third of that.
-    /// Another host may take over this host's active runs once it has run out.
+    /// How long this host's lease lasts without renewal (300 ms to one hour); it is renewed
+    /// every third of that. Another host may take over this host's active runs at once once it
+    /// has run out, and a takeover while it holds waits out what is left of it.
     pub lease_ttl: Duration,
     /// Durability of commits, mapped onto the store's own commit settings (for PostgreSQL:
     /// `Strict` = `synchronous_commit = on`, `Batched` = `local`, `Async` = `off`).
@@ -138,9 +139,19 @@ impl RemoteOptions {
                 self.lease_ttl
             ));
         }
+        if self.lease_ttl > LEASE_TTL_MAX {
+            return invalid(format!(
+                "lease_ttl is {:?}, above the maximum of one hour (a takeover of this host's \
+                 runs waits out its lease)",
+                self.lease_ttl
+            ));
+        }
         Ok(())
     }
 }
+
+/// The longest lease: taking over a live host's run waits out what is left of its lease.
+const LEASE_TTL_MAX: Duration = Duration::from_secs(3600);
 
 /// `<host name>-<pid>-<random>`: unique per process, readable in the store's tables.
 fn default_host_id() -> String {

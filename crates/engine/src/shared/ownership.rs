@@ -10,7 +10,7 @@
 //! so by the time the new owner writes, the former one has asked again or stopped serving.
 //! A read that finds the answer too old asks again itself before it goes on.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 
 use in_mem_core_types::RunId;
-use in_mem_remote::{RemoteResult, RemoteStore};
+use in_mem_remote::{RemoteError, RemoteResult, RemoteStore};
 
 /// A run this host owns.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +44,14 @@ pub(crate) struct Ownership {
     base: Instant,
     /// One confirmation at a time: readers that find the list stale wait for one answer.
     confirming: Mutex<()>,
+    /// Confirmation attempts finished, and the last one's error (`None` if it succeeded): a
+    /// reader that waited while an attempt failed takes its error rather than try again at
+    /// once (readers queued behind a store that is down would each wait out a timeout).
+    attempts: AtomicU64,
+    last_error: Mutex<Option<RemoteError>>,
+    /// Runs let go because another host took them over, until a call on each notices (its
+    /// state here may predate the new owner's records, which this host skipped as its own).
+    let_go: Mutex<HashSet<RunId>>,
 }
 
 impl Ownership {
@@ -58,13 +66,36 @@ impl Ownership {
             trusted_until: AtomicU64::new(0),
             base: Instant::now(),
             confirming: Mutex::new(()),
+            attempts: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+            let_go: Mutex::new(HashSet::new()),
         }
     }
 
-    /// Notes that this host owns `run` at `epoch`.
-    pub fn own(&self, run: RunId, epoch: u64) {
-        let round = self.round.load(Ordering::SeqCst);
+    /// The current confirmation round: read it *before* the store call that makes this host a
+    /// run's owner, and give it to [`Ownership::own_since`].
+    pub fn round(&self) -> u64 {
+        self.round.load(Ordering::SeqCst)
+    }
+
+    /// Notes that this host owns `run` at `epoch`, as the store said after `round` began: a
+    /// confirmation whose question left before that cannot know of it and leaves it alone;
+    /// every later one checks it.
+    pub fn own_since(&self, run: RunId, epoch: u64, round: u64) {
         self.owned.insert(run, Owned { epoch, round });
+        lock(&self.let_go).remove(&run);
+    }
+
+    /// [`Ownership::own_since`] the current round.
+    #[cfg(test)]
+    pub fn own(&self, run: RunId, epoch: u64) {
+        self.own_since(run, epoch, self.round());
+    }
+
+    /// Whether `run` was let go because another host took it over, since the last call here
+    /// (which the caller answers by refreshing the run's state from its newest record).
+    pub fn take_let_go(&self, run: RunId) -> bool {
+        lock(&self.let_go).remove(&run)
     }
 
     /// Forgets that this host owns `run` (it ended, or another host took it over).
@@ -90,12 +121,15 @@ impl Ownership {
             return Ok(false);
         }
         if !self.trusted() {
-            let _one = self
-                .confirming
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            // Another reader may have confirmed while this one waited.
+            let attempts = self.attempts.load(Ordering::SeqCst);
+            let _one = lock(&self.confirming);
+            // Another call may have confirmed while this one waited, or failed to.
             if !self.trusted() {
+                if self.attempts.load(Ordering::SeqCst) != attempts
+                    && let Some(failed) = lock(&self.last_error).clone()
+                {
+                    return Err(failed);
+                }
                 self.confirm_now()?;
             }
         }
@@ -105,10 +139,7 @@ impl Ownership {
     /// Renews the lease and confirms which runs this host still owns (the renewal thread's
     /// round; readers call it through [`Ownership::owns_confirmed`] when the last one is old).
     pub fn renew_and_confirm(&self) -> RemoteResult<()> {
-        let _one = self
-            .confirming
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _one = lock(&self.confirming);
         self.confirm_now()
     }
 
@@ -122,6 +153,13 @@ impl Ownership {
 
     /// One confirmation round; the caller holds `confirming`.
     fn confirm_now(&self) -> RemoteResult<()> {
+        let result = self.ask_store();
+        *lock(&self.last_error) = result.as_ref().err().cloned();
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        result
+    }
+
+    fn ask_store(&self) -> RemoteResult<()> {
         // Measured before the renewal leaves: the store's lease ends no earlier than this plus
         // the lease's length.
         let sent = Instant::now();
@@ -129,14 +167,19 @@ impl Ownership {
         // Runs owned from here on may be missing from the answer: they belong to a later round.
         let round = self.round.fetch_add(1, Ordering::SeqCst);
         let held: HashMap<RunId, u64> = self.store.owned_runs(&self.host)?.into_iter().collect();
+        let mut let_go = Vec::new();
         self.owned.retain(|run, owned| {
             let kept = owned.round > round || held.get(run) == Some(&owned.epoch);
             if !kept {
                 tracing::info!(%run, host = %self.host, "another host took this run over; letting it go");
+                let_go.push(*run);
             }
             kept
         });
-        let until = self.nanos_since_base(sent + self.lease_ttl);
+        lock(&self.let_go).extend(let_go);
+        let until = sent
+            .checked_add(self.lease_ttl)
+            .map_or(u64::MAX, |until| self.nanos_since_base(until));
         self.trusted_until.fetch_max(until, Ordering::AcqRel);
         Ok(())
     }
@@ -144,6 +187,11 @@ impl Ownership {
     fn nanos_since_base(&self, at: Instant) -> u64 {
         u64::try_from(at.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX)
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every change under these locks is a single assignment, insert or remove.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl std::fmt::Debug for Ownership {

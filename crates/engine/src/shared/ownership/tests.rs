@@ -85,3 +85,40 @@ fn a_store_out_of_reach_fails_a_read_whose_confirmation_is_stale() {
     // Once the store answers again, so does the read.
     assert!(ownership.owns_confirmed(run).unwrap());
 }
+
+#[test]
+fn a_failed_confirmation_is_counted_and_a_later_reader_asks_again() {
+    let store = Arc::new(MemStore::new());
+    let ownership = Arc::new(Ownership::new(store.clone(), "a".into(), LEASE));
+    ownership.renew_and_confirm().unwrap();
+    let (run, epoch) = begun(&store, "a");
+    ownership.own(run, epoch);
+    std::thread::sleep(LEASE);
+    // One confirmation fails and is counted (a reader that waited on it answers with its
+    // error); a reader that comes later asks the store again.
+    store.inject(in_mem_remote::MemStoreFault::Unavailable);
+    let attempts = ownership.attempts.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(ownership.renew_and_confirm().is_err());
+    assert_eq!(
+        ownership.attempts.load(std::sync::atomic::Ordering::SeqCst),
+        attempts + 1
+    );
+    assert!(
+        ownership.owns_confirmed(run).unwrap(),
+        "a fresh reader asks again"
+    );
+}
+
+#[test]
+fn a_run_let_go_is_reported_once() {
+    let store = Arc::new(MemStore::new());
+    let ownership = Ownership::new(store.clone(), "a".into(), LEASE);
+    ownership.renew_and_confirm().unwrap();
+    store.renew_lease("b", LEASE).unwrap();
+    let (run, epoch) = begun(&store, "a");
+    ownership.own(run, epoch);
+    store.take_over_run(run, "b").unwrap();
+    ownership.renew_and_confirm().unwrap();
+    assert!(ownership.take_let_go(run));
+    assert!(!ownership.take_let_go(run));
+}
