@@ -11,7 +11,7 @@ use std::ops::Range;
 use in_mem_core_types::{RunId, Timestamp, TypeTag, Value};
 
 use super::chain::{GENESIS, event_hash, event_hash_encoded};
-use super::fields::{EncodedRecord, RecordBuilder, check_canonical, check_name, damaged};
+use super::fields::{EncodedRecord, RecordBuilder, check_canonical, check_name, damaged, naming};
 use super::{RunData, index_entry};
 use crate::error::{Error, Result};
 
@@ -242,9 +242,14 @@ impl std::fmt::Debug for Events<'_> {
 }
 
 fn decode_event(key: &[u8], encoded: &[u8]) -> Result<Event> {
+    let sequence = sequence_of(key)?;
+    decode_event_fields(sequence, encoded).map_err(|e| naming(e, || format!("event {sequence}")))
+}
+
+fn decode_event_fields(sequence: u64, encoded: &[u8]) -> Result<Event> {
     let record = EncodedRecord::new("event", encoded)?;
     Ok(Event {
-        sequence: sequence_of(key)?,
+        sequence,
         event_type: record.text("type")?.to_owned(),
         payload: record.value("payload")?,
         timestamp: record.time("timestamp")?,

@@ -279,10 +279,13 @@ impl<'a> EncodedRecord<'a> {
     }
 
     fn mistyped(&self, name: &str, want: &str, found: Encoded<'_>) -> Error {
-        damaged(
-            self.what,
-            format!("field {name} is a {}, not {want}", found.type_name()),
-        )
+        // Text is checked as UTF-8 only when read: a string that fails is damaged text, not a
+        // field of the wrong type.
+        let found = match found.type_name() {
+            "string" if want.contains("text") => "string that is not UTF-8",
+            other => other,
+        };
+        damaged(self.what, format!("field {name} is a {found}, not {want}"))
     }
 }
 
@@ -290,6 +293,18 @@ pub(crate) fn damaged(what: &str, reason: impl Into<String>) -> Error {
     Error::Damaged {
         what: what.to_owned(),
         damage: Damage::Record(reason.into()),
+    }
+}
+
+/// `e`, if it says a record is damaged, naming which record (`"event 17"`, `"span 3"`) rather
+/// than only its kind.
+pub(crate) fn naming(e: Error, which: impl FnOnce() -> String) -> Error {
+    match e {
+        Error::Damaged { damage, .. } => Error::Damaged {
+            what: which(),
+            damage,
+        },
+        other => other,
     }
 }
 
@@ -405,5 +420,24 @@ mod tests {
             3
         );
         assert!(record.text("payload").is_err() && record.count("missing").is_err());
+    }
+
+    #[test]
+    fn damaged_text_is_called_so_and_the_record_named() {
+        let mut bytes = RecordBuilder::new()
+            .text("type", "xy")
+            .build()
+            .unwrap()
+            .to_vec();
+        let at = bytes.windows(2).position(|w| w == b"xy").unwrap();
+        bytes[at] = 0xff;
+        let record = EncodedRecord::new("event", &bytes).unwrap();
+        let e = record.text("type").unwrap_err();
+        assert!(e.to_string().contains("not UTF-8"), "{e}");
+        let named = super::naming(e, || "event 17".to_owned());
+        assert!(
+            matches!(&named, crate::error::Error::Damaged { what, .. } if what == "event 17"),
+            "{named:?}"
+        );
     }
 }

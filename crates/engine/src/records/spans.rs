@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use in_mem_core_types::{Timestamp, TypeTag, Value};
 
-use super::fields::{EncodedRecord, RecordBuilder, check_canonical, check_name, damaged};
+use super::fields::{EncodedRecord, RecordBuilder, check_canonical, check_name, damaged, naming};
 use super::span::{NewSpan, Span, SpanId, SpanKind, SpanStatus, SpanTree};
 use super::{RunData, index_entry};
 use crate::error::{Error, Result};
@@ -295,6 +295,10 @@ fn encode(span: &Span) -> Result<Arc<[u8]>> {
 }
 
 fn decode(id: SpanId, encoded: &[u8]) -> Result<Span> {
+    decode_fields(id, encoded).map_err(|e| naming(e, || format!("span {id}")))
+}
+
+fn decode_fields(id: SpanId, encoded: &[u8]) -> Result<Span> {
     let record = EncodedRecord::new("span", encoded)?;
     let status = SpanStatus::parse(record.text("status")?)
         .ok_or_else(|| damaged("span", "unknown status"))?;
