@@ -6,7 +6,7 @@
 //! per field name, a `Vec` per hash, and then takes the fields apart again, which is most of
 //! what reading a run back costs. [`Encoded::new`] checks an encoding exactly as
 //! [`Value::decode`] would (every tag, length, depth, UTF-8 text, canonical form and key order,
-//! so damage is found just the same) and [`Encoded::map_fields`] then hands out each field's
+//! so damage is found just the same) and [`Encoded::entries`] then hands out each field's
 //! bytes; [`Encoded::map_entries`] does both in one pass, leaving text to be checked when read.
 
 use super::codec::{
@@ -76,8 +76,8 @@ impl<'a> Encoded<'a> {
         Ok(Some(entries))
     }
 
-    /// A map's entries like [`Encoded::map_fields`], each key as its bytes (not checked as
-    /// UTF-8 again); `None` if it is not a map.
+    /// A map's entries in key order, each key as its bytes (not checked as UTF-8 again), each
+    /// value as its own encoding; `None` if it is not a map.
     #[allow(clippy::type_complexity)] // A list of (name, value) pairs.
     pub fn entries(self) -> Option<Vec<(&'a [u8], Encoded<'a>)>> {
         if self.bytes.first() != Some(&TAG_MAP) {
@@ -163,25 +163,6 @@ impl<'a> Encoded<'a> {
             [TAG_BOOL, b] => Some(*b == 1),
             _ => None,
         }
-    }
-
-    /// A map's fields in key order, each as its own encoding; `None` if it is not a map.
-    pub fn map_fields(self) -> Option<Vec<(&'a str, Encoded<'a>)>> {
-        if self.bytes.first() != Some(&TAG_MAP) {
-            return None;
-        }
-        let mut pos = 1;
-        // Checked when this encoding was made: every step below succeeds, and the values need
-        // only be stepped over, not checked again.
-        let count = read_len(self.bytes, &mut pos).ok()?;
-        let mut fields = Vec::with_capacity(count.min(self.bytes.len()));
-        for _ in 0..count {
-            let name = read_str(self.bytes, &mut pos).ok()?;
-            let start = pos;
-            pos = end_of(self.bytes, pos)?;
-            fields.push((name, self.child(start, pos)));
-        }
-        Some(fields)
     }
 
     /// An array's items in order, each as its own encoding; `None` if it is not an array.

@@ -259,16 +259,16 @@ impl Instance {
             // or stopped serving. Writing before that would let it read a stale run.
             tracing::info!(%run, wait = ?start.former_lease_left, "waiting out the former owner's lease");
             std::thread::sleep(start.former_lease_left);
-        }
-        // Another host may have taken the run in turn while this one waited: ownership counts
-        // from a check made now (its round read first, see `Ownership::own_since`).
-        let round = shared.ownership_round();
-        let current = shared.store.run(run)?.ok_or(Error::UnknownRun { run })?;
-        if current.owner != shared.host || current.epoch != start.epoch {
-            return Err(Error::NotOwner {
-                run,
-                owner: current.owner,
-            });
+            // A third host may have taken the run in turn while this one waited (waiting out
+            // this host's lease as it stood then, which a long wait can outlast): ownership is
+            // noted from a check made now.
+            let current = shared.store.run(run)?.ok_or(Error::UnknownRun { run })?;
+            if current.owner != shared.host || current.epoch != start.epoch {
+                return Err(Error::NotOwner {
+                    run,
+                    owner: current.owner,
+                });
+            }
         }
         let cache = shared.agent(&row.agent);
         let clock = shared.store.clock(&row.agent)?;
@@ -277,7 +277,7 @@ impl Instance {
         self.catch_up(shared, &cache, clock.max(cache.highest()))?;
         // Its state as its newest record says, now owned here.
         self.runs.refreshed(run, &|key| self.read_newest(key))?;
-        shared.own(run, start.epoch, round);
+        shared.own(run, start.epoch);
         let status = self.run_state(run)?.info().status;
         if status.is_terminal() {
             // Its former owner wrote the ending record and died before the store heard of it:

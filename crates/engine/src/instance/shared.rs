@@ -134,9 +134,8 @@ impl Instance {
         if lifecycle.metadata != in_mem_core_types::Value::Null {
             begin.metadata = Some(lifecycle.metadata.encode()?);
         }
-        let round = shared.ownership_round();
         let start = shared.store.begin_run(&begin)?;
-        shared.own(run, start.epoch, round);
+        shared.own(run, start.epoch);
         let cache = shared.agent(agent);
         self.catch_up(shared, &cache, start.snapshot.max(cache.highest()))
             .inspect_err(|_| self.abandon_in_store(run))

@@ -76,15 +76,9 @@ impl SharedLog {
         lock(&self.agents).values().cloned().collect()
     }
 
-    /// The current ownership confirmation round: read before the store call that makes this
-    /// host a run's owner, then given to [`SharedLog::own`].
-    pub fn ownership_round(&self) -> u64 {
-        self.ownership.round()
-    }
-
-    /// Notes that this host owns `run` at `epoch`, as the store said after `round` began.
-    pub fn own(&self, run: RunId, epoch: u64, round: u64) {
-        self.ownership.own_since(run, epoch, round);
+    /// Notes that this host owns `run` at `epoch` (once the store's answer saying so is in).
+    pub fn own(&self, run: RunId, epoch: u64) {
+        self.ownership.own(run, epoch);
     }
 
     /// Whether `run` was let go because another host took it over, since the last call here.

@@ -72,24 +72,13 @@ impl Ownership {
         }
     }
 
-    /// The current confirmation round: read it *before* the store call that makes this host a
-    /// run's owner, and give it to [`Ownership::own_since`].
-    pub fn round(&self) -> u64 {
-        self.round.load(Ordering::SeqCst)
-    }
-
-    /// Notes that this host owns `run` at `epoch`, as the store said after `round` began: a
-    /// confirmation whose question left before that cannot know of it and leaves it alone;
-    /// every later one checks it.
-    pub fn own_since(&self, run: RunId, epoch: u64, round: u64) {
+    /// Notes that this host owns `run` at `epoch`. Called once the store's answer that says
+    /// so is in: a confirmation whose question left before this call cannot know of the run and
+    /// leaves it alone (its answer is trusted for a lease either way); every later one checks it.
+    pub fn own(&self, run: RunId, epoch: u64) {
+        let round = self.round.load(Ordering::SeqCst);
         self.owned.insert(run, Owned { epoch, round });
         lock(&self.let_go).remove(&run);
-    }
-
-    /// [`Ownership::own_since`] the current round.
-    #[cfg(test)]
-    pub fn own(&self, run: RunId, epoch: u64) {
-        self.own_since(run, epoch, self.round());
     }
 
     /// Whether `run` was let go because another host took it over, since the last call here

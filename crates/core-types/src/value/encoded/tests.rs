@@ -55,10 +55,10 @@ proptest! {
         prop_assert_eq!(read.type_name(), v.type_name());
         match &v {
             Value::Map(map) => {
-                let fields = read.map_fields().unwrap();
+                let fields = read.entries().unwrap();
                 prop_assert_eq!(fields.len(), map.len());
                 for ((name, field), (key, value)) in fields.iter().zip(map) {
-                    prop_assert_eq!(*name, key.as_str());
+                    prop_assert_eq!(*name, key.as_bytes());
                     prop_assert_eq!(&field.decode().unwrap(), value);
                 }
             }
@@ -70,7 +70,7 @@ proptest! {
                 }
             }
             _ => {
-                prop_assert!(read.map_fields().is_none() && read.array_items().is_none());
+                prop_assert!(read.entries().is_none() && read.array_items().is_none());
             }
         }
         prop_assert_eq!(read.as_str(), if let Value::String(s) = &v { Some(s.as_str()) } else { None });
@@ -123,7 +123,7 @@ fn text_left_unchecked_is_checked_when_read() {
     bad[at + 1] = 0xfe;
     assert!(Value::decode(&bad).is_err() && Encoded::new(&bad).is_err());
     let read = Encoded::new_text_unchecked(&bad).unwrap();
-    let fields = read.map_fields().unwrap();
+    let fields = read.entries().unwrap();
     assert_eq!(fields[0].1.as_str(), Some("ok"));
     assert_eq!(fields[1].1.as_str(), None);
     assert!(fields[1].1.decode().is_err());

@@ -16,11 +16,17 @@ fn begun(store: &MemStore, host: &str) -> (RunId, u64) {
     (run, start.epoch)
 }
 
-#[test]
-fn a_run_taken_over_is_let_go_at_the_next_confirmation() {
+/// A store, and host "a"'s ownership on it, confirmed once.
+fn confirmed() -> (Arc<MemStore>, Ownership) {
     let store = Arc::new(MemStore::new());
     let ownership = Ownership::new(store.clone(), "a".into(), LEASE);
     ownership.renew_and_confirm().unwrap();
+    (store, ownership)
+}
+
+#[test]
+fn a_run_taken_over_is_let_go_at_the_next_confirmation() {
+    let (store, ownership) = confirmed();
     store.renew_lease("b", LEASE).unwrap();
     let (kept, kept_epoch) = begun(&store, "a");
     let (taken, taken_epoch) = begun(&store, "a");
@@ -36,9 +42,7 @@ fn a_run_taken_over_is_let_go_at_the_next_confirmation() {
 
 #[test]
 fn a_read_after_the_confirmation_went_stale_asks_the_store_itself() {
-    let store = Arc::new(MemStore::new());
-    let ownership = Ownership::new(store.clone(), "a".into(), LEASE);
-    ownership.renew_and_confirm().unwrap();
+    let (store, ownership) = confirmed();
     store.renew_lease("b", LEASE).unwrap();
     let (run, epoch) = begun(&store, "a");
     ownership.own(run, epoch);
@@ -54,9 +58,7 @@ fn a_read_after_the_confirmation_went_stale_asks_the_store_itself() {
 #[test]
 fn a_run_owned_after_the_question_left_is_not_let_go() {
     use std::sync::atomic::Ordering;
-    let store = Arc::new(MemStore::new());
-    let ownership = Ownership::new(store.clone(), "a".into(), LEASE);
-    ownership.renew_and_confirm().unwrap();
+    let (_store, ownership) = confirmed();
     // Neither run is in the store's answer: one was owned before the question left (so the
     // store would have listed it, had this host still owned it), the other in the round after
     // it, as a run whose begin raced the question is.
@@ -74,9 +76,7 @@ fn a_run_owned_after_the_question_left_is_not_let_go() {
 
 #[test]
 fn a_store_out_of_reach_fails_a_read_whose_confirmation_is_stale() {
-    let store = Arc::new(MemStore::new());
-    let ownership = Ownership::new(store.clone(), "a".into(), LEASE);
-    ownership.renew_and_confirm().unwrap();
+    let (store, ownership) = confirmed();
     let (run, epoch) = begun(&store, "a");
     ownership.own(run, epoch);
     std::thread::sleep(LEASE);
@@ -88,9 +88,7 @@ fn a_store_out_of_reach_fails_a_read_whose_confirmation_is_stale() {
 
 #[test]
 fn a_failed_confirmation_is_counted_and_a_later_reader_asks_again() {
-    let store = Arc::new(MemStore::new());
-    let ownership = Arc::new(Ownership::new(store.clone(), "a".into(), LEASE));
-    ownership.renew_and_confirm().unwrap();
+    let (store, ownership) = confirmed();
     let (run, epoch) = begun(&store, "a");
     ownership.own(run, epoch);
     std::thread::sleep(LEASE);
@@ -111,9 +109,7 @@ fn a_failed_confirmation_is_counted_and_a_later_reader_asks_again() {
 
 #[test]
 fn a_run_let_go_is_reported_once() {
-    let store = Arc::new(MemStore::new());
-    let ownership = Ownership::new(store.clone(), "a".into(), LEASE);
-    ownership.renew_and_confirm().unwrap();
+    let (store, ownership) = confirmed();
     store.renew_lease("b", LEASE).unwrap();
     let (run, epoch) = begun(&store, "a");
     ownership.own(run, epoch);
