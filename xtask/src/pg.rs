@@ -39,7 +39,7 @@ fn tests() -> Result<(), String> {
                 "-p",
                 "in-mem-engine",
                 "-E",
-                "package(in-mem-pg) | binary(backends) | binary(backend_model)",
+                "package(in-mem-pg) | binary(backends) | binary(backend_model) | binary(cache_budget)",
             ],
             &env,
         )
@@ -54,6 +54,8 @@ fn tests() -> Result<(), String> {
                     "backends",
                     "--test",
                     "backend_model",
+                    "--test",
+                    "cache_budget",
                 ],
                 &env,
             )

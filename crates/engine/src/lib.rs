@@ -61,6 +61,6 @@ pub use records::{
 };
 pub use recovery::RecoveryReport;
 pub use runs::{RunInfo, RunQuery, RunStatus};
-pub use shared::RemoteOptions;
+pub use shared::{CacheStats, RemoteOptions};
 pub use transaction::{RetryPolicy, Transaction};
 pub use transfer::{Content, Dump, DumpEntry, RunFields};

@@ -83,7 +83,7 @@ pub use in_mem_engine::{FollowStop, Refreshed};
 /// Shared mode: many hosts, one agent memory, in a shared store ([`Database::connect`], with
 /// the `postgres` feature). [`remote`] is the backend boundary itself, for tests and for new
 /// backends.
-pub use in_mem_engine::{RemoteOptions, remote};
+pub use in_mem_engine::{CacheStats, RemoteOptions, remote};
 
 /// The agent primitives: `KVStore`, `EventLog`, `StateMachine`, `TraceStore`, `RunIndex`, and
 /// `Cassette` (a run's recorded tool answers, to execute it again).

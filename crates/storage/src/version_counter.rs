@@ -147,6 +147,22 @@ impl VersionCounter {
         }
     }
 
+    /// Starts the counter over at `last`, which may be below where it stands: for a cache that
+    /// dropped everything it held (shared mode's eviction of an agent) and will be filled again
+    /// from the start. Versions published above `last` are forgotten.
+    ///
+    /// # Panics
+    /// If a thread waits in `wait_visible`: it waits for a version the reset takes back. The
+    /// caller must also keep `allocate` and `publish` from running meanwhile.
+    pub fn reset(&self, last: Version) {
+        let mut pending = self.lock();
+        assert_eq!(pending.waiters, 0, "a version counter reset under a waiter");
+        pending.visible = last.get();
+        pending.published.clear();
+        self.allocated.store(last.get(), Ordering::Relaxed);
+        self.visible.store(last.get(), Ordering::Release);
+    }
+
     /// Every version up to this one is applied; readers snapshot here.
     pub fn visible(&self) -> Version {
         Version::new(self.visible.load(Ordering::Acquire))

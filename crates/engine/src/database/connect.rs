@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::error::Result;
 use crate::instance::Instance;
 use crate::options::OpenOptions;
-use crate::shared::RemoteOptions;
+use crate::shared::{CacheStats, RemoteOptions};
 
 impl Database {
     /// Connects to the shared store at `options.url` (PostgreSQL) as one of the hosts that
@@ -60,6 +60,14 @@ impl Database {
     /// this is an error: the process owns every run.
     pub fn take_over_run(&self, run: RunId) -> Result<()> {
         self.instance.take_over_run(run)
+    }
+
+    /// Shared mode: what the host's cache of agents holds against its budget
+    /// (`RemoteOptions::cache_bytes`), and how many agents it has evicted; `None` for an
+    /// embedded database. Bytes are approximate: keys and values plus a fixed overhead per
+    /// cached version.
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.instance.shared().map(crate::shared::SharedLog::cache_stats)
     }
 }
 

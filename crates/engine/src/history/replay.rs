@@ -10,9 +10,8 @@ use in_mem_core_types::Version;
 
 use super::{RunView, Step};
 use crate::error::{Error, Result};
-use crate::instance::Instance;
+use crate::instance::{Instance, RunRef};
 use crate::records::event_hash;
-use crate::runs::RunState;
 
 /// One step of a replay: what the commit wrote, and the run as it was right after it.
 #[derive(Debug)]
@@ -28,7 +27,8 @@ pub struct ReplayStep {
 #[derive(Debug)]
 pub struct Replay {
     instance: Arc<Instance>,
-    run: Arc<RunState>,
+    /// Its agent held in a connected database's cache while this lives.
+    run: RunRef,
     steps: std::vec::IntoIter<Step>,
     next_event: u64,
     prev_hash: [u8; 32],
@@ -38,11 +38,11 @@ pub struct Replay {
 impl Replay {
     pub(crate) fn new(
         instance: Arc<Instance>,
-        run: Arc<RunState>,
+        run: RunRef,
         steps: Vec<Step>,
     ) -> Result<Self> {
         // The run as it began: a fork's log continues its parent's head at the fork point.
-        let mut start = RunView::new(Arc::clone(&instance), Arc::clone(&run), run.snapshot, false);
+        let mut start = RunView::new(Arc::clone(&instance), run.clone(), run.snapshot, false);
         let (next_event, prev_hash) = match start.events().head()? {
             Some(head) => (head.sequence + 1, head.hash),
             None => (0, crate::records::GENESIS),
@@ -129,7 +129,7 @@ impl Iterator for Replay {
         let step = self.steps.next()?;
         let mut view = RunView::new(
             Arc::clone(&self.instance),
-            Arc::clone(&self.run),
+            self.run.clone(),
             Version::new(step.version),
             false,
         );

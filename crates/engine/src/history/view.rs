@@ -6,9 +6,8 @@ use in_mem_core_types::{Key, RunId, Timestamp, TypeTag, Value, VersionedValue, c
 use in_mem_storage::{ReadView, StoredValue};
 
 use crate::error::{Error, Result};
-use crate::instance::{Instance, Upper, bytes_of, versioned, view_at};
+use crate::instance::{Instance, RunRef, Upper, bytes_of, versioned, view_at};
 use crate::records::{Cells, EncodedRows, Events, RunData, Spans};
-use crate::runs::RunState;
 use crate::transaction::check_prefix;
 
 /// A run as it was right after one of its points: its snapshot of the agent's memory, its own
@@ -21,7 +20,8 @@ use crate::transaction::check_prefix;
 /// value.
 pub struct RunView {
     instance: Arc<Instance>,
-    run: Arc<RunState>,
+    /// Its agent held in a connected database's cache while this lives.
+    run: RunRef,
     view: ReadView,
     point: u64,
 }
@@ -38,7 +38,7 @@ impl std::fmt::Debug for RunView {
 impl RunView {
     pub(crate) fn new(
         instance: Arc<Instance>,
-        run: Arc<RunState>,
+        run: RunRef,
         point: in_mem_core_types::Version,
         current: bool,
     ) -> Self {

@@ -25,12 +25,22 @@ impl Instance {
     /// Fills `cache`'s agent in the memtable with every commit through `through` (other hosts'
     /// commits, and this host's that another thread has not applied yet). Run records of runs
     /// this host does not own update the run registry, as a read-only open's refresh does.
+    /// Then keeps the cache within its budget (the agent is held meanwhile, so it stays).
     pub(super) fn catch_up(
         &self,
         shared: &SharedLog,
-        cache: &AgentCache,
+        cache: &Arc<AgentCache>,
         through: Version,
     ) -> Result<()> {
+        let hold = cache.hold();
+        let filled = self.fill(shared, cache, through);
+        self.keep_cache_in_budget(shared);
+        drop(hold);
+        filled
+    }
+
+    /// [`Instance::catch_up`] without the budget, the agent held by the caller.
+    fn fill(&self, shared: &SharedLog, cache: &AgentCache, through: Version) -> Result<()> {
         // In chunks: a host meeting a long-lived agent for the first time neither asks the
         // store for its whole history in one answer nor holds all of it twice at once. Each
         // chunk leaves the agent's visible version at its end (its commits are dense).
@@ -93,7 +103,7 @@ impl Instance {
             if apply {
                 self.memtable
                     .apply(commit.version, commit.run, commit.timestamp, &mutations);
-                applying.applied(commit.version);
+                applying.applied(commit.version, &mutations);
             }
         }
         drop(applying);
@@ -113,10 +123,15 @@ impl Instance {
         let mut commits = 0;
         let mut last_version = 0;
         for cache in shared.agents() {
+            if cache.is_evicted() {
+                // Nothing of it is cached to refresh: the next call that needs it loads it.
+                continue;
+            }
             let before = cache.visible();
             let clock = shared.store.clock(&cache.agent)?;
             self.catch_up(shared, &cache, clock.max(cache.highest()))?;
-            commits += cache.visible().get() - before.get();
+            // An eviction meanwhile may have taken the agent back below where it was.
+            commits += cache.visible().get().saturating_sub(before.get());
             last_version = last_version.max(cache.visible().get());
         }
         Ok(Refreshed {
@@ -271,13 +286,17 @@ impl Instance {
             }
         }
         let cache = shared.agent(&row.agent);
+        // Held until the run is owned here (after which the agent is not evicted): the records
+        // caught up are read next.
+        let hold = self.hold_cache(shared, &cache)?;
         let clock = shared.store.clock(&row.agent)?;
         // If this fails, the store's takeover stands and taking over again recovers (at the
         // next epoch).
         self.catch_up(shared, &cache, clock.max(cache.highest()))?;
         // Its state as its newest record says, now owned here.
         self.runs.refreshed(run, &|key| self.read_newest(key))?;
-        shared.own(run, start.epoch);
+        shared.own(run, start.epoch, &cache);
+        drop(hold);
         let status = self.run_state(run)?.info().status;
         if status.is_terminal() {
             // Its former owner wrote the ending record and died before the store heard of it:

@@ -6,10 +6,12 @@
 //! `Database` and `Transaction` alike), `lineage.rs` (records read through a fork's ancestors),
 //! `maintenance.rs` (sweeps and checkpoints); for a connected database (shared mode),
 //! `shared.rs` (opening on a store, beginning runs there), `shared_commit.rs` (commits through
-//! the shipper) and `catch_up.rs` (other hosts' commits and runs).
+//! the shipper), `catch_up.rs` (other hosts' commits and runs) and `eviction.rs` (the cache's
+//! byte budget).
 
 mod catch_up;
 mod commit;
+mod eviction;
 mod group_apply;
 mod lineage;
 mod maintenance;
@@ -26,6 +28,7 @@ use in_mem_core_types::{Key, Timestamp, TypeTag, Version};
 use in_mem_durability::{DataDir, FollowStop, LogOp, SyncPolicy, SyncPolicyGuard, Wal};
 use in_mem_storage::{Memtable, VersionCounter};
 
+pub(crate) use eviction::RunRef;
 pub(crate) use read::{Upper, bytes_of, damaged, versioned, view_at};
 pub(crate) use runs::OnLogFailure;
 

@@ -9,7 +9,7 @@ use in_mem_core_types::{AgentId, RunId};
 use in_mem_durability::WaitFor;
 use in_mem_storage::ReadView;
 
-use super::Instance;
+use super::{Instance, RunRef};
 use crate::error::{Error, Result};
 use crate::runs::{Lifecycle, Origin, RunInfo, RunQuery, RunState, RunStatus};
 use crate::write::{PendingOp, PendingWrite};
@@ -38,15 +38,19 @@ impl Instance {
             return self.runs.with(run, &|key| self.read_current(key), f);
         };
         if !shared.owns_confirmed(run)? {
-            // Loads the run if it is unknown here, and catches its agent up (see `run_state`).
-            self.run_state(run)?;
+            // Loads the run if it is unknown here, catches its agent up and holds it (see
+            // `run_state`).
+            let state = self.run_state(run)?;
+            return f(&state);
         }
-        // In shared mode a run begun on another host is loaded from the store when first named;
-        // `f` is called at most once either way.
+        // A run owned here is live in the registry (nothing is read to find it) and its agent
+        // stays cached; it is held for the call all the same, as a takeover may let it go
+        // meanwhile. `f` is called at most once.
         let called = std::cell::Cell::new(false);
         let mut f = Some(f);
         let mut call = |state: &RunState| {
             called.set(true);
+            let _hold = self.hold_cache(shared, super::shared::agent_cache(shared, state))?;
             self.close_own_gap(shared, state)?;
             match f.take() {
                 Some(f) => f(state),
@@ -65,25 +69,30 @@ impl Instance {
     }
 
     /// `run`'s state: the live one, or one rebuilt from an ended run's record. In shared mode
-    /// a run this host does not know yet is looked up in the store.
-    pub fn run_state(&self, run: RunId) -> Result<Arc<RunState>> {
-        if let Some(shared) = self.shared()
-            && !shared.owns_confirmed(run)?
-        {
+    /// a run this host does not know yet is looked up in the store, and the run's agent is held
+    /// in the cache for as long as the returned `RunRef` lives.
+    pub fn run_state(&self, run: RunId) -> Result<RunRef> {
+        let Some(shared) = self.shared() else {
+            return Ok(RunRef::embedded(
+                self.runs.get(run, &|key| self.read_current(key))?,
+            ));
+        };
+        // The agent is held before anything of it is read (an ended run's state is rebuilt
+        // from its record), and loaded again first if it was evicted.
+        let agent = match self.runs.agent_of(run) {
+            Some(agent) => agent,
+            None if self.load_run(run)? => self.runs.agent_of(run).ok_or(Error::UnknownRun { run })?,
+            None => return Err(Error::UnknownRun { run }),
+        };
+        let hold = self.hold_cache(shared, super::eviction::interned_cache(shared, &agent))?;
+        if !shared.owns_confirmed(run)? {
             // Another host's run (or one this host let go, or that another host took over):
             // its newest writes are in the store, not necessarily in this host's cache yet.
             self.catch_up_foreign(shared, run)?;
         }
-        let state = match self.runs.get(run, &|key| self.read_current(key)) {
-            Err(Error::UnknownRun { .. }) if self.load_run(run)? => {
-                self.runs.get(run, &|key| self.read_current(key))?
-            }
-            found => found?,
-        };
-        if let Some(shared) = self.shared() {
-            self.close_own_gap(shared, &state)?;
-        }
-        Ok(state)
+        let state = self.runs.get(run, &|key| self.read_current(key))?;
+        self.close_own_gap(shared, &state)?;
+        Ok(RunRef::held(state, hold))
     }
 
     /// Begins run `run` of `agent` and logs its record.

@@ -135,8 +135,10 @@ impl Instance {
             begin.metadata = Some(lifecycle.metadata.encode()?);
         }
         let start = shared.store.begin_run(&begin)?;
-        shared.own(run, start.epoch);
         let cache = shared.agent(agent);
+        // Owned before the catch-up: the agent is not evicted from here on, so the snapshot the
+        // run is given next (the agent's visible version) is what the catch-up reached.
+        shared.own(run, start.epoch, &cache);
         self.catch_up(shared, &cache, start.snapshot.max(cache.highest()))
             .inspect_err(|_| self.abandon_in_store(run))
     }
@@ -154,5 +156,5 @@ impl Instance {
 
 /// The cache state of `run`'s agent: found by name once, then kept with the interned agent.
 pub(super) fn agent_cache<'a>(shared: &SharedLog, run: &'a RunState) -> &'a Arc<AgentCache> {
-    run.agent.cache.get_or_init(|| shared.agent(&run.agent.id))
+    super::eviction::interned_cache(shared, &run.agent)
 }

@@ -89,7 +89,7 @@ impl Instance {
         &self,
         shared: &SharedLog,
         run: &RunState,
-        cache: &AgentCache,
+        cache: &Arc<AgentCache>,
         epoch: u64,
         writes: &[PendingWrite],
         ticket: Ticket,
@@ -107,7 +107,7 @@ impl Instance {
                 let mut applying = cache.applying();
                 if !applying.has(version) {
                     self.memtable.apply(version, run.id, timestamp, &mutations);
-                    applying.applied(version);
+                    applying.applied(version, &mutations);
                 }
                 version
             }

@@ -23,7 +23,7 @@ use in_mem_core_types::{AgentId, Namespace, RunId, Timestamp, Value};
 pub use query::RunQuery;
 pub(crate) use record::{RecordHead, RunRecord, StoredStatus};
 pub(crate) use registry::{PinPolicy, RunRegistry};
-pub(crate) use state::{Lifecycle, Origin, PendingWrites, RunState};
+pub(crate) use state::{Agent, Lifecycle, Origin, PendingWrites, RunState};
 
 /// Where a run is in its life.
 ///

@@ -19,7 +19,7 @@ use super::cache;
 use super::pins::Pins;
 use super::query::RunQuery;
 use super::record::{RecordHead, RunRecord};
-use super::state::{Lifecycle, Origin, RunState, data_prefix};
+use super::state::{Agent, Lifecycle, Origin, RunState, data_prefix};
 use super::table::{Pin, RunSummary, RunTable};
 use crate::error::{Damage, Error, Result};
 
@@ -105,6 +105,14 @@ impl RunRegistry {
             summary.created_at,
             Lifecycle::from_record(record),
         )))
+    }
+
+    /// The interned agent of `run`, if the run is known here.
+    pub fn agent_of(&self, run: RunId) -> Option<Arc<Agent>> {
+        if let Some(state) = self.live.get(&run) {
+            return Some(Arc::clone(&state.agent));
+        }
+        self.table().get(run).map(|summary| Arc::clone(&summary.agent))
     }
 
     /// Calls `f` with `run`'s state; the hot path of every operation, served from a per-thread

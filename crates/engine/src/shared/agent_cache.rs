@@ -1,4 +1,5 @@
-//! One agent's part of the host's cache: which of its versions the memtable holds.
+//! One agent's part of the host's cache: which of its versions the memtable holds, how many
+//! bytes they take, and who is reading them (so that an eviction never happens under a reader).
 //!
 //! Versions are the agent's own (the store hands them out, dense and in commit order), so each
 //! agent has its own `VersionCounter`: *visible* is the version through which the memtable
@@ -6,12 +7,27 @@
 //! host's own commits are applied as soon as the store has given them a version, possibly above
 //! a gap left by other hosts' commits; catch-up fills the gaps, skipping what is applied
 //! already.
+//!
+//! Evicting an agent (see `instance/eviction.rs`) drops its keys from the memtable and starts
+//! its counter over at zero; it remembers how far the cache had got (`reload_mark`), and the
+//! next call that holds the agent catches it up that far again before it reads.
 
 use std::collections::BTreeSet;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use in_mem_core_types::{AgentId, Version};
-use in_mem_storage::VersionCounter;
+use in_mem_storage::{Memtable, Mutation, MutationKind, VersionCounter};
+
+use super::CacheBudget;
+
+/// Set in `AgentCache::holds` while the agent is being evicted; the bits below count holds.
+const EVICTING: u64 = 1 << 63;
+
+/// What one cached version costs beyond its key and value bytes: the skiplist node, the index
+/// entry's share, the record and its reference counts (the memory benchmark measures ~325
+/// bytes of overhead per small entry in embedded mode).
+pub(crate) const VERSION_OVERHEAD_BYTES: u64 = 320;
 
 /// The cache state of one agent.
 #[derive(Debug)]
@@ -19,8 +35,23 @@ pub(crate) struct AgentCache {
     pub agent: AgentId,
     /// Publishes the agent's versions as the memtable gets them.
     pub versions: VersionCounter,
-    /// Versions applied above `versions.visible()`; its lock serializes applying.
+    /// Versions applied above `versions.visible()`; its lock serializes applying, and an
+    /// eviction holds it throughout.
     applied: Mutex<BTreeSet<u64>>,
+    /// Calls that read or fill the agent's part of the memtable now (`CacheHold`s), and
+    /// `EVICTING` while an eviction runs: one excludes the other.
+    holds: AtomicU64,
+    /// The highest version the cache held when it was last evicted: a hold catches the agent
+    /// up this far before its caller reads (0: never evicted).
+    reload_mark: AtomicU64,
+    /// Approximate memory of the agent's cached versions (see `VERSION_OVERHEAD_BYTES`).
+    bytes: AtomicU64,
+    /// The budget's eviction round in which a call last held the agent (least recent goes first).
+    used_in_round: AtomicU64,
+    /// Runs of the agent this host owns: such an agent stays cached (its runs read from the
+    /// cache without asking the store).
+    owned_runs: AtomicUsize,
+    budget: Arc<CacheBudget>,
 }
 
 /// The lock under which an agent's commits are applied: a commit is applied once, whether by
@@ -30,13 +61,26 @@ pub(crate) struct Applying<'a> {
     above: MutexGuard<'a, BTreeSet<u64>>,
 }
 
+/// A call's claim on an agent's cached data: no eviction of the agent starts while one is
+/// held (one in progress finishes first). Released when dropped.
+#[derive(Debug)]
+pub(crate) struct CacheHold {
+    cache: Arc<AgentCache>,
+}
+
 impl AgentCache {
-    /// An agent of which nothing is cached yet.
-    pub fn new(agent: AgentId) -> Self {
+    /// An agent of which nothing is cached yet, its bytes counted against `budget`.
+    pub fn new(agent: AgentId, budget: Arc<CacheBudget>) -> Self {
         AgentCache {
             agent,
             versions: VersionCounter::new(Version::ZERO),
             applied: Mutex::new(BTreeSet::new()),
+            holds: AtomicU64::new(0),
+            reload_mark: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            used_in_round: AtomicU64::new(budget.round()),
+            owned_runs: AtomicUsize::new(0),
+            budget,
         }
     }
 
@@ -59,6 +103,112 @@ impl AgentCache {
             above: self.applied.lock().unwrap_or_else(PoisonError::into_inner),
         }
     }
+
+    /// Holds the agent's cached data for a call (waiting out an eviction in progress). The
+    /// caller then catches the agent up to [`AgentCache::reload_needed`] before it reads.
+    pub fn hold(self: &Arc<Self>) -> CacheHold {
+        loop {
+            let holds = self.holds.load(Ordering::SeqCst);
+            if holds & EVICTING != 0 {
+                // The eviction holds the applying lock from before it sets the mark until after
+                // it clears it: taking the lock waits for the eviction to end.
+                drop(self.applying());
+                continue;
+            }
+            if self
+                .holds
+                .compare_exchange_weak(holds, holds + 1, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                break;
+            }
+        }
+        self.used_in_round
+            .store(self.budget.round(), Ordering::Relaxed);
+        CacheHold {
+            cache: Arc::clone(self),
+        }
+    }
+
+    /// The version the agent must be caught up to before a read, if it was evicted since it
+    /// last held that much.
+    pub fn reload_needed(&self) -> Option<Version> {
+        let mark = Version::new(self.reload_mark.load(Ordering::SeqCst));
+        (self.visible() < mark).then_some(mark)
+    }
+
+    /// Whether the agent was evicted and nothing of it has been loaded again.
+    pub fn is_evicted(&self) -> bool {
+        self.reload_mark.load(Ordering::SeqCst) > 0 && self.highest() == Version::ZERO
+    }
+
+    /// Approximate bytes of the agent's cached versions.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// The eviction round in which the agent was last held.
+    pub fn used_in_round(&self) -> u64 {
+        self.used_in_round.load(Ordering::Relaxed)
+    }
+
+    /// Notes a run of this agent that this host now owns.
+    pub fn note_owned(&self) {
+        self.owned_runs.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Notes that this host no longer owns one of the agent's runs.
+    pub fn note_disowned(&self) {
+        self.owned_runs.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Drops the agent's versions from `memtable` unless a call holds it or this host owns one
+    /// of its runs; returns the bytes freed (`None` if it stayed).
+    pub fn try_evict(&self, memtable: &Memtable) -> Option<u64> {
+        // The applying lock first: appliers hold it briefly, and a hold that meets the mark
+        // waits on it (see `hold`).
+        let mut applying = self.applying();
+        if self.owned_runs.load(Ordering::SeqCst) > 0
+            || self
+                .holds
+                .compare_exchange(0, EVICTING, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
+        {
+            return None;
+        }
+        // Checked again after the mark: a run owned meanwhile is caught up under a hold, which
+        // waits for this eviction to end and then reloads what it drops.
+        if self.owned_runs.load(Ordering::SeqCst) > 0 {
+            self.holds.store(0, Ordering::SeqCst);
+            return None;
+        }
+        self.reload_mark
+            .fetch_max(self.highest().get(), Ordering::SeqCst);
+        memtable.remove_prefix(&self.agent.encode());
+        self.versions.reset(Version::ZERO);
+        applying.above.clear();
+        let freed = self.bytes.swap(0, Ordering::Relaxed);
+        self.budget.evicted(freed);
+        self.holds.store(0, Ordering::SeqCst);
+        drop(applying);
+        Some(freed)
+    }
+}
+
+impl Clone for CacheHold {
+    /// Another hold of the same agent (no wait: no eviction starts while this one lives).
+    fn clone(&self) -> Self {
+        self.cache.holds.fetch_add(1, Ordering::SeqCst);
+        CacheHold {
+            cache: Arc::clone(&self.cache),
+        }
+    }
+}
+
+impl Drop for CacheHold {
+    fn drop(&mut self) {
+        self.cache.holds.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Applying<'_> {
@@ -67,8 +217,8 @@ impl Applying<'_> {
         v <= self.cache.versions.visible() || self.above.contains(&v.get())
     }
 
-    /// Marks commit `v` applied (its writes are in the memtable) and publishes it.
-    pub fn applied(&mut self, v: Version) {
+    /// Marks commit `v`, whose `mutations` are now in the memtable, applied and publishes it.
+    pub fn applied(&mut self, v: Version, mutations: &[Mutation]) {
         self.cache.versions.allocate_through(v);
         self.cache.versions.publish(v);
         let visible = self.cache.versions.visible().get();
@@ -79,5 +229,22 @@ impl Applying<'_> {
         while self.above.first().is_some_and(|&first| first <= visible) {
             self.above.pop_first();
         }
+        let bytes = cached_bytes(mutations);
+        self.cache.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.cache.budget.charge(bytes);
     }
+}
+
+/// Approximate memory `mutations` take once applied.
+fn cached_bytes(mutations: &[Mutation]) -> u64 {
+    mutations
+        .iter()
+        .map(|m| {
+            let value = match &m.kind {
+                MutationKind::Put { value, .. } => value.len(),
+                MutationKind::Delete => 0,
+            };
+            u64::try_from(m.key.len() + value).unwrap_or(u64::MAX) + VERSION_OVERHEAD_BYTES
+        })
+        .sum()
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use in_mem_core_types::{AgentId, RunId, Version};
 use in_mem_remote::{RemoteStore, RunUpdate, Shipper, ShipperOptions, StoredRunStatus};
 
-use super::AgentCache;
+use super::{AgentCache, CacheBudget, CacheStats};
 use super::options::RemoteOptions;
 use super::ownership::Ownership;
 use crate::background::{Next, Periodic};
@@ -23,8 +23,10 @@ pub(crate) struct SharedLog {
     pub host: String,
     /// The runs this host owns, with the epoch it owns each at, and whether that is confirmed.
     ownership: Arc<Ownership>,
-    /// Every agent this host has cached something of.
+    /// Every agent this host has cached something of (an evicted one stays, holding nothing).
     agents: Mutex<HashMap<AgentId, Arc<AgentCache>>>,
+    /// What the cached agents take, against `RemoteOptions::cache_bytes`.
+    pub budget: Arc<CacheBudget>,
     /// Stand-in versions for writes sent and not yet answered (see `placeholder`).
     placeholders: AtomicU64,
     /// Renews the host's lease; stopped at shutdown.
@@ -55,6 +57,7 @@ impl SharedLog {
             host,
             ownership,
             agents: Mutex::new(HashMap::new()),
+            budget: Arc::new(CacheBudget::new(options.cache_bytes)),
             placeholders: AtomicU64::new(u64::MAX),
             lease: Mutex::new(Some(lease)),
         })
@@ -66,19 +69,34 @@ impl SharedLog {
         if let Some(cache) = agents.get(agent) {
             return Arc::clone(cache);
         }
-        let cache = Arc::new(AgentCache::new(agent.clone()));
+        let cache = Arc::new(AgentCache::new(agent.clone(), Arc::clone(&self.budget)));
         agents.insert(agent.clone(), Arc::clone(&cache));
         cache
     }
 
-    /// The agents cached so far.
+    /// The agents cached so far (evicted ones included).
     pub fn agents(&self) -> Vec<Arc<AgentCache>> {
         lock(&self.agents).values().cloned().collect()
     }
 
-    /// Notes that this host owns `run` at `epoch` (once the store's answer saying so is in).
-    pub fn own(&self, run: RunId, epoch: u64) {
-        self.ownership.own(run, epoch);
+    /// The cache's state now.
+    pub fn cache_stats(&self) -> CacheStats {
+        let agents = lock(&self.agents)
+            .values()
+            .filter(|cache| cache.highest() > Version::ZERO)
+            .count();
+        CacheStats {
+            bytes: self.budget.used(),
+            limit: self.budget.limit(),
+            agents,
+            evictions: self.budget.evictions(),
+        }
+    }
+
+    /// Notes that this host owns `run` of the agent `cache` is for, at `epoch` (once the
+    /// store's answer saying so is in); the agent stays cached while it does.
+    pub fn own(&self, run: RunId, epoch: u64, cache: &Arc<AgentCache>) {
+        self.ownership.own(run, epoch, cache);
     }
 
     /// Whether `run` was let go because another host took it over, since the last call here.

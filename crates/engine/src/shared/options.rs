@@ -17,8 +17,11 @@ pub struct RemoteOptions {
     /// and its lease says it is alive. Unique per process; by default the machine's host name,
     /// the process id and a random suffix.
     pub host_id: String,
-    /// Memory this host may use to cache agents' data (bytes). Today's cache keeps every agent
-    /// it has loaded; the budget is recorded for the eviction to come.
+    /// Memory this host may use to cache agents' data (bytes, approximate: keys and values plus
+    /// a fixed overhead per version). Past it, the agents used least recently are evicted whole
+    /// and loaded again from the store when next read; agents with runs this host owns, and
+    /// agents a call or a live view is reading, stay (so the cache can exceed the budget when
+    /// those alone do). See [`Database::cache_stats`](crate::Database::cache_stats).
     pub cache_bytes: u64,
     /// How long this host's lease lasts without renewal (300 ms to one hour); it is renewed
     /// every third of that. Another host may take over this host's active runs at once once it

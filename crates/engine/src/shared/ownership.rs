@@ -20,14 +20,18 @@ use dashmap::DashMap;
 use in_mem_core_types::RunId;
 use in_mem_remote::{RemoteError, RemoteResult, RemoteStore};
 
+use super::AgentCache;
+
 /// A run this host owns.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Owned {
     /// The epoch the store gave this host for it.
     epoch: u64,
     /// The confirmation round in which it became this host's: the store's answer of an earlier
     /// round cannot know of it, so that round leaves it alone.
     round: u64,
+    /// Its agent's cache, which counts the runs owned here (such an agent is not evicted).
+    cache: Arc<AgentCache>,
 }
 
 /// The runs this host owns, and until when that list is known to be right.
@@ -75,9 +79,19 @@ impl Ownership {
     /// Notes that this host owns `run` at `epoch`. Called once the store's answer that says
     /// so is in: a confirmation whose question left before this call cannot know of the run and
     /// leaves it alone (its answer is trusted for a lease either way); every later one checks it.
-    pub fn own(&self, run: RunId, epoch: u64) {
+    pub fn own(&self, run: RunId, epoch: u64, cache: &Arc<AgentCache>) {
         let round = self.round.load(Ordering::SeqCst);
-        self.owned.insert(run, Owned { epoch, round });
+        // Counted before the run is listed: an eviction that misses the count misses nothing
+        // (see `AgentCache::try_evict`).
+        cache.note_owned();
+        let owned = Owned {
+            epoch,
+            round,
+            cache: Arc::clone(cache),
+        };
+        if let Some(before) = self.owned.insert(run, owned) {
+            before.cache.note_disowned();
+        }
         lock(&self.let_go).remove(&run);
     }
 
@@ -89,7 +103,9 @@ impl Ownership {
 
     /// Forgets that this host owns `run` (it ended, or another host took it over).
     pub fn disown(&self, run: RunId) {
-        self.owned.remove(&run);
+        if let Some((_, owned)) = self.owned.remove(&run) {
+            owned.cache.note_disowned();
+        }
     }
 
     /// Whether this host owns `run`, as far as it knows (see [`Ownership::owns_confirmed`]).
@@ -161,6 +177,7 @@ impl Ownership {
             let kept = owned.round > round || held.get(run) == Some(&owned.epoch);
             if !kept {
                 tracing::info!(%run, host = %self.host, "another host took this run over; letting it go");
+                owned.cache.note_disowned();
                 let_go.push(*run);
             }
             kept

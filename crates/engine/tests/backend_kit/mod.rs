@@ -46,9 +46,16 @@ impl Cluster {
 
     /// A handle as host `name` (in embedded mode, another handle on the one directory).
     pub fn host(&self, name: &str) -> Database {
-        let options = RemoteOptions::new("")
-            .host_id(format!("{name}-{}", self.schema))
-            .lease_ttl(Duration::from_secs(5));
+        self.host_with(name, |options| options)
+    }
+
+    /// [`Cluster::host`] with `tune` applied to its connection options (shared mode).
+    pub fn host_with(&self, name: &str, tune: impl FnOnce(RemoteOptions) -> RemoteOptions) -> Database {
+        let options = tune(
+            RemoteOptions::new("")
+                .host_id(format!("{name}-{}", self.schema))
+                .lease_ttl(Duration::from_secs(5)),
+        );
         match &self.backend {
             Backend::Embedded => {
                 Database::open_with_mode(self.dir.as_ref().unwrap().path(), DurabilityMode::Strict)

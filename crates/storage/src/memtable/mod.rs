@@ -252,6 +252,45 @@ impl Memtable {
             .map(|entry| stored_version(&entry))
     }
 
+    /// Removes every stored version of the keys starting with `prefix`, and those keys from the
+    /// index; returns how many versions went. For a cache that drops a range it can fetch again
+    /// (shared mode evicting an agent).
+    ///
+    /// The caller must keep readers of the range and writers into it away until this returns:
+    /// a reader meeting the range half removed would take a missing version for an absent one.
+    /// Sweeps wait (they decide what to remove from what they see).
+    pub fn remove_prefix(&self, prefix: &[u8]) -> u64 {
+        let _no_sweep = self
+            .sweep_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let start = Probe::before_all_versions_of(prefix);
+        let mut cursor = self
+            .history
+            .lower_bound(Bound::Included(&start as &dyn SeekKey));
+        let mut removed = 0;
+        while let Some(entry) = cursor.filter(|e| e.key().key_bytes().starts_with(prefix)) {
+            let newest = Arc::clone(entry.value());
+            let key = Arc::clone(&entry.key().key);
+            // One key at a time: its versions (newest first), then its index entry, which
+            // still names the newest of them (nothing writes into the range meanwhile).
+            let mut version = Some(entry);
+            cursor = loop {
+                match version {
+                    Some(current) if current.key().key == key => {
+                        version = current.next();
+                        if current.remove() {
+                            removed += 1;
+                        }
+                    }
+                    other => break other,
+                }
+            };
+            self.index.remove_if_newest(&key, &newest);
+        }
+        removed
+    }
+
     /// Sets again the cut marks a checkpoint recorded for `key` at `version` (recovery, after
     /// applying the version): reads that step past a reclaimed version keep saying so after a
     /// restart. Does nothing if the version is not stored.

@@ -299,3 +299,41 @@ fn lookup_names_the_version_seen_even_when_it_is_a_tombstone_or_expired() {
         None
     );
 }
+
+#[test]
+fn remove_prefix_takes_every_version_of_the_range_and_nothing_beside_it() {
+    let memtable = Memtable::new(Version::ZERO);
+    let run = RunId::new();
+    for round in 0..3u8 {
+        commit(
+            &memtable,
+            run,
+            &[
+                Mutation::put(&b"a/1"[..], &[round][..]),
+                Mutation::put(&b"b/1"[..], &[round][..]),
+                Mutation::put(&b"b/2"[..], &[round][..]),
+                Mutation::put(&b"b0"[..], &[round][..]),
+                Mutation::put(&b"c/1"[..], &[round][..]),
+            ],
+        );
+    }
+    commit(&memtable, run, &[Mutation::delete(&b"b/2"[..])]);
+    let now = ReadView::at(memtable.versions().visible());
+
+    // Three versions of b/1, three values and a tombstone of b/2.
+    assert_eq!(memtable.remove_prefix(b"b/"), 7);
+
+    assert_eq!(value_at(&memtable, b"b/1", &now), None);
+    assert_eq!(memtable.newest_version(b"b/1"), None);
+    assert_eq!(memtable.newest_version(b"b/2"), None);
+    assert_eq!(memtable.scan_prefix(b"b/", now.clone(), NOW).count(), 0);
+    for kept in [&b"a/1"[..], b"b0", b"c/1"] {
+        assert_eq!(value_at(&memtable, kept, &now).unwrap(), [2]);
+        assert_eq!(memtable.newest_version(kept), Some(v(3)));
+    }
+    assert_eq!(memtable.key_count(), 3);
+    assert_eq!(memtable.version_count(), 9);
+    // The range can be filled again, at versions it held before.
+    memtable.apply(v(2), run, NOW, &[Mutation::put(&b"b/1"[..], &b"again"[..])]);
+    assert_eq!(value_at(&memtable, b"b/1", &now).unwrap(), b"again");
+}

@@ -183,3 +183,23 @@ fn concurrent_out_of_order_publication_ends_with_everything_visible() {
     assert_eq!(counter.allocated(), total);
     assert_eq!(highest_seen.load(Ordering::Relaxed), total.get());
 }
+
+#[test]
+fn a_reset_starts_over_and_forgets_what_waited_above_a_gap() {
+    let counter = VersionCounter::new(v(0));
+    counter.allocate_through(v(5));
+    for n in [1, 2, 4] {
+        counter.publish(v(n));
+    }
+    assert_eq!(counter.visible(), v(2));
+    counter.reset(v(0));
+    assert_eq!((counter.visible(), counter.allocated()), (v(0), v(0)));
+    // v4, published above the gap at v3 before the reset, must be published again.
+    counter.allocate_through(v(4));
+    for n in [1, 2, 3] {
+        counter.publish(v(n));
+    }
+    assert_eq!(counter.visible(), v(3));
+    counter.publish(v(4));
+    assert_eq!(counter.visible(), v(4));
+}

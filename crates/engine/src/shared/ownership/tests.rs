@@ -5,6 +5,7 @@ use in_mem_core_types::{AgentId, RunId};
 use in_mem_remote::{BeginRun, MemStore, RemoteStore};
 
 use super::Ownership;
+use crate::shared::{AgentCache, CacheBudget};
 
 const LEASE: Duration = Duration::from_millis(400);
 
@@ -14,6 +15,13 @@ fn begun(store: &MemStore, host: &str) -> (RunId, u64) {
         .begin_run(&BeginRun::new(AgentId::new("t", "a", "x"), run, host))
         .unwrap();
     (run, start.epoch)
+}
+
+fn agent_cache() -> Arc<AgentCache> {
+    Arc::new(AgentCache::new(
+        AgentId::new("t", "a", "x"),
+        Arc::new(CacheBudget::new(u64::MAX)),
+    ))
 }
 
 /// A store, and host "a"'s ownership on it, confirmed once.
@@ -30,8 +38,8 @@ fn a_run_taken_over_is_let_go_at_the_next_confirmation() {
     store.renew_lease("b", LEASE).unwrap();
     let (kept, kept_epoch) = begun(&store, "a");
     let (taken, taken_epoch) = begun(&store, "a");
-    ownership.own(kept, kept_epoch);
-    ownership.own(taken, taken_epoch);
+    ownership.own(kept, kept_epoch, &agent_cache());
+    ownership.own(taken, taken_epoch, &agent_cache());
     store.take_over_run(taken, "b").unwrap();
     // Within the confirmed lease the list is trusted as it is.
     assert!(ownership.owns_confirmed(taken).unwrap());
@@ -45,7 +53,7 @@ fn a_read_after_the_confirmation_went_stale_asks_the_store_itself() {
     let (store, ownership) = confirmed();
     store.renew_lease("b", LEASE).unwrap();
     let (run, epoch) = begun(&store, "a");
-    ownership.own(run, epoch);
+    ownership.own(run, epoch, &agent_cache());
     // No renewal thread here: the confirmation ages past its lease, as if the host had paused,
     // and meanwhile another host takes the run over.
     std::thread::sleep(LEASE);
@@ -64,10 +72,10 @@ fn a_run_owned_after_the_question_left_is_not_let_go() {
     // it, as a run whose begin raced the question is.
     let before = RunId::new();
     let after = RunId::new();
-    ownership.own(before, 1);
+    ownership.own(before, 1, &agent_cache());
     let round = ownership.round.load(Ordering::SeqCst);
     ownership.round.store(round + 1, Ordering::SeqCst);
-    ownership.own(after, 1);
+    ownership.own(after, 1, &agent_cache());
     ownership.round.store(round, Ordering::SeqCst);
     ownership.renew_and_confirm().unwrap();
     assert!(!ownership.owns(before));
@@ -78,7 +86,7 @@ fn a_run_owned_after_the_question_left_is_not_let_go() {
 fn a_store_out_of_reach_fails_a_read_whose_confirmation_is_stale() {
     let (store, ownership) = confirmed();
     let (run, epoch) = begun(&store, "a");
-    ownership.own(run, epoch);
+    ownership.own(run, epoch, &agent_cache());
     std::thread::sleep(LEASE);
     store.inject(in_mem_remote::MemStoreFault::Unavailable);
     assert!(ownership.owns_confirmed(run).is_err());
@@ -90,7 +98,7 @@ fn a_store_out_of_reach_fails_a_read_whose_confirmation_is_stale() {
 fn a_failed_confirmation_is_counted_and_a_later_reader_asks_again() {
     let (store, ownership) = confirmed();
     let (run, epoch) = begun(&store, "a");
-    ownership.own(run, epoch);
+    ownership.own(run, epoch, &agent_cache());
     std::thread::sleep(LEASE);
     // One confirmation fails and is counted (a reader that waited on it answers with its
     // error); a reader that comes later asks the store again.
@@ -112,9 +120,35 @@ fn a_run_let_go_is_reported_once() {
     let (store, ownership) = confirmed();
     store.renew_lease("b", LEASE).unwrap();
     let (run, epoch) = begun(&store, "a");
-    ownership.own(run, epoch);
+    ownership.own(run, epoch, &agent_cache());
     store.take_over_run(run, "b").unwrap();
     ownership.renew_and_confirm().unwrap();
     assert!(ownership.take_let_go(run));
     assert!(!ownership.take_let_go(run));
+}
+
+#[test]
+fn an_agent_stays_cached_while_a_run_of_it_is_owned_here() {
+    let (store, ownership) = confirmed();
+    store.renew_lease("b", LEASE).unwrap();
+    let cache = agent_cache();
+    let memtable = in_mem_storage::Memtable::new(in_mem_core_types::Version::ZERO);
+    let (ended, ended_epoch) = begun(&store, "a");
+    let (taken, taken_epoch) = begun(&store, "a");
+    ownership.own(ended, ended_epoch, &cache);
+    ownership.own(taken, taken_epoch, &cache);
+    // Owned again (a takeover by this host itself): still one run.
+    ownership.own(taken, taken_epoch, &cache);
+    assert_eq!(cache.try_evict(&memtable), None);
+    ownership.disown(ended);
+    assert_eq!(cache.try_evict(&memtable), None);
+    store.take_over_run(taken, "b").unwrap();
+    ownership.renew_and_confirm().unwrap();
+    assert!(!ownership.owns(taken));
+    assert_eq!(cache.try_evict(&memtable), Some(0));
+    // A hold keeps it too.
+    let hold = cache.hold();
+    assert_eq!(cache.try_evict(&memtable), None);
+    drop(hold);
+    assert_eq!(cache.try_evict(&memtable), Some(0));
 }
