@@ -107,7 +107,9 @@ fn a_host_over_its_budget_evicts_cold_agents_and_reads_them_again() {
         // What the owner writes after an eviction is read too: the reload goes to the store's
         // newest commit, not just to where the cache had got.
         for i in 0..AGENTS {
-            writer.put(written.live[i], b"live", value(i, 0, 2)).unwrap();
+            writer
+                .put(written.live[i], b"live", value(i, 0, 2))
+                .unwrap();
         }
         for i in (0..AGENTS).rev() {
             assert_eq!(

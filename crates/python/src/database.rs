@@ -157,7 +157,9 @@ impl Database {
     /// host's runs stay its own without it being heard from; `outage_limit` (default 30 s) how
     /// long a commit is sent again through an outage before it fails; `schema` the PostgreSQL
     /// schema of the tables; `connections` (default 4) the connections kept open;
-    /// `cache_bytes` the cache's budget (recorded; not yet enforced).
+    /// `cache_bytes` (default 1 GiB) the budget of this host's cache of agents: past it, the
+    /// agents used least recently are dropped and read again from the store when next needed
+    /// (see `cache_stats`).
     #[staticmethod]
     #[pyo3(signature = (
         url,
@@ -225,6 +227,22 @@ impl Database {
             Place::Directory(path) => Some(path.clone()),
             Place::Host(_) => None,
         }
+    }
+
+    /// Shared mode: this host's cache against its budget, as a dict with `bytes` (approximate:
+    /// keys and values plus a fixed overhead per version), `limit` (`cache_bytes`), `agents`
+    /// (agents with data cached) and `evictions` (agents dropped so far); None for an embedded
+    /// database.
+    fn cache_stats<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(stats) = self.shared.db(py)?.cache_stats() else {
+            return Ok(None);
+        };
+        let dict = PyDict::new(py);
+        dict.set_item("bytes", stats.bytes)?;
+        dict.set_item("limit", stats.limit)?;
+        dict.set_item("agents", stats.agents)?;
+        dict.set_item("evictions", stats.evictions)?;
+        Ok(Some(dict))
     }
 
     /// This host's id among those sharing the store; None for an embedded database.

@@ -87,6 +87,26 @@ def test_a_run_sees_its_agent_as_it_was_when_it_began_across_hosts(connect: Host
     assert late.kv.get("memory") == "from a"
 
 
+def test_a_host_keeps_its_cache_within_its_budget(connect: Hosts) -> None:
+    writer = connect(host_id="writer")
+    runs = []
+    for i in range(5):
+        with writer.run(agent=("acme", "cache", f"agent-{i}")) as run:
+            for k in range(8):
+                run.kv.put(f"key-{k}", f"agent {i} key {k} " + "." * 2000)
+            runs.append(run.id)
+    reader = connect(host_id="reader", cache_bytes=40_000)
+    for _ in range(2):
+        for i, run_id in enumerate(runs):
+            view = reader.get_run(run_id)
+            assert view.kv.get("key-3") == f"agent {i} key 3 " + "." * 2000
+            assert len(view.kv.list("key-")) == 8
+    stats = reader.cache_stats()
+    assert stats is not None and stats["limit"] == 40_000
+    assert stats["evictions"] > 0 and stats["agents"] < 5
+    assert connect(host_id="unbounded").cache_stats()["evictions"] == 0
+
+
 def test_a_run_is_written_by_its_owner_until_another_host_takes_it_over(connect: Hosts) -> None:
     a = connect(host_id="owner", lease_ttl=0.3)
     b = connect(host_id="taker")

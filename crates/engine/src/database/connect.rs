@@ -67,7 +67,9 @@ impl Database {
     /// embedded database. Bytes are approximate: keys and values plus a fixed overhead per
     /// cached version.
     pub fn cache_stats(&self) -> Option<CacheStats> {
-        self.instance.shared().map(crate::shared::SharedLog::cache_stats)
+        self.instance
+            .shared()
+            .map(crate::shared::SharedLog::cache_stats)
     }
 }
 

@@ -36,11 +36,7 @@ pub struct Replay {
 }
 
 impl Replay {
-    pub(crate) fn new(
-        instance: Arc<Instance>,
-        run: RunRef,
-        steps: Vec<Step>,
-    ) -> Result<Self> {
+    pub(crate) fn new(instance: Arc<Instance>, run: RunRef, steps: Vec<Step>) -> Result<Self> {
         // The run as it began: a fork's log continues its parent's head at the fork point.
         let mut start = RunView::new(Arc::clone(&instance), run.clone(), run.snapshot, false);
         let (next_event, prev_hash) = match start.events().head()? {

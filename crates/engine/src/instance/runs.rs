@@ -81,7 +81,9 @@ impl Instance {
         // from its record), and loaded again first if it was evicted.
         let agent = match self.runs.agent_of(run) {
             Some(agent) => agent,
-            None if self.load_run(run)? => self.runs.agent_of(run).ok_or(Error::UnknownRun { run })?,
+            None if self.load_run(run)? => {
+                self.runs.agent_of(run).ok_or(Error::UnknownRun { run })?
+            }
             None => return Err(Error::UnknownRun { run }),
         };
         let hold = self.hold_cache(shared, super::eviction::interned_cache(shared, &agent))?;

@@ -112,7 +112,9 @@ impl RunRegistry {
         if let Some(state) = self.live.get(&run) {
             return Some(Arc::clone(&state.agent));
         }
-        self.table().get(run).map(|summary| Arc::clone(&summary.agent))
+        self.table()
+            .get(run)
+            .map(|summary| Arc::clone(&summary.agent))
     }
 
     /// Calls `f` with `run`'s state; the hot path of every operation, served from a per-thread

@@ -9,9 +9,9 @@ use std::time::Duration;
 use in_mem_core_types::{AgentId, RunId, Version};
 use in_mem_remote::{RemoteStore, RunUpdate, Shipper, ShipperOptions, StoredRunStatus};
 
-use super::{AgentCache, CacheBudget, CacheStats};
 use super::options::RemoteOptions;
 use super::ownership::Ownership;
+use super::{AgentCache, CacheBudget, CacheStats};
 use crate::background::{Next, Periodic};
 use crate::error::{Error, Result};
 

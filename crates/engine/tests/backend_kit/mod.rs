@@ -50,7 +50,11 @@ impl Cluster {
     }
 
     /// [`Cluster::host`] with `tune` applied to its connection options (shared mode).
-    pub fn host_with(&self, name: &str, tune: impl FnOnce(RemoteOptions) -> RemoteOptions) -> Database {
+    pub fn host_with(
+        &self,
+        name: &str,
+        tune: impl FnOnce(RemoteOptions) -> RemoteOptions,
+    ) -> Database {
         let options = tune(
             RemoteOptions::new("")
                 .host_id(format!("{name}-{}", self.schema))

@@ -91,6 +91,9 @@ class Database:
     @property
     def connected(self) -> bool:
         """Whether the database is connected to a shared store (`Database.connect`)."""
+    def cache_stats(self) -> dict[str, int] | None:
+        """Shared mode: this host's cache against its budget (`bytes`, `limit`, `agents`,
+        `evictions`); None for an embedded database."""
     def take_over_run(self, run: Run | str) -> None:
         """Shared mode: makes this host the run's owner (its former owner is then `Fenced`).
 

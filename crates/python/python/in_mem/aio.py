@@ -613,6 +613,11 @@ class AsyncDatabase:
         """Whether the database is connected to a shared store."""
         return self.sync.connected
 
+    def cache_stats(self) -> Optional[dict]:
+        """Shared mode: this host's cache against its budget; None for an embedded database
+        (it reads counters, so it does not block)."""
+        return self.sync.cache_stats()
+
     async def take_over_run(self, run: Any) -> None:
         """Shared mode: makes this host the run's owner."""
         await self._pool.call(self.sync.take_over_run, _sync_run(run))
