@@ -10,7 +10,7 @@ mod backend_kit;
 
 use backend_kit::{Cluster, on_shared_backends};
 use in_mem_core_types::{AgentId, RunId};
-use in_mem_engine::{At, Database};
+use in_mem_engine::{At, Database, RunQuery, RunStatus};
 
 const AGENTS: usize = 6;
 const KEYS: usize = 12;
@@ -103,6 +103,20 @@ fn a_host_over_its_budget_evicts_cold_agents_and_reads_them_again() {
         // Six agents through a cache of two, three times over.
         assert!(stats.evictions >= 10, "{stats:?}");
         assert!(stats.agents < AGENTS, "{stats:?}");
+
+        // A listing loads agent after agent, evicting the ones it loaded before: each run is
+        // still described, its agent loaded again if need be (an ended run is described from
+        // its record).
+        for listing in [
+            reader.runs(),
+            reader.try_query_runs(&RunQuery::new()).unwrap(),
+        ] {
+            let ended = listing
+                .iter()
+                .filter(|info| info.status == RunStatus::Completed)
+                .count();
+            assert_eq!((listing.len(), ended), (2 * AGENTS, AGENTS), "{listing:?}");
+        }
 
         // What the owner writes after an eviction is read too: the reload goes to the store's
         // newest commit, not just to where the cache had got.

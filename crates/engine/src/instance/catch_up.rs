@@ -77,11 +77,13 @@ impl Instance {
             while versions.next_if(|v| v.version < commit.version).is_some() {}
             let mut mutations = Vec::new();
             let apply = !applying.has(commit.version);
+            // A reload after an eviction applies commits the registry has seen already.
+            let register = !cache.registered(commit.version);
             while let Some(stored) = versions.next_if(|v| v.version == commit.version) {
                 if !apply {
                     continue;
                 }
-                if Key::decode_type_tag(&stored.key).is_ok_and(|t| t == TypeTag::Run) {
+                if register && Key::decode_type_tag(&stored.key).is_ok_and(|t| t == TypeTag::Run) {
                     let (_, run, _) = Key::decode_owner(&stored.key)?;
                     if let Some(value) = stored.value.as_ref().filter(|_| !shared.owns(run)) {
                         recover_run_record(&self.runs, &stored.key, value)
@@ -263,6 +265,10 @@ impl Instance {
             });
         };
         let row = shared.store.run(run)?.ok_or(Error::UnknownRun { run })?;
+        let cache = shared.agent(&row.agent);
+        // Held until the run is owned here (after which the agent is not evicted): its records
+        // are read as it is loaded and taken over.
+        let hold = self.hold_cache(shared, &cache)?;
         // A run whose record never reached the store (its owner died as it began) is not taken
         // over: no host could ever describe it.
         self.load_run(run)?;
@@ -285,10 +291,6 @@ impl Instance {
                 });
             }
         }
-        let cache = shared.agent(&row.agent);
-        // Held until the run is owned here (after which the agent is not evicted): the records
-        // caught up are read next.
-        let hold = self.hold_cache(shared, &cache)?;
         let clock = shared.store.clock(&row.agent)?;
         // If this fails, the store's takeover stands and taking over again recovers (at the
         // next epoch).

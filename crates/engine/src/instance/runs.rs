@@ -319,7 +319,14 @@ impl Instance {
                 "could not load the runs of other hosts; answering with the runs this host knows"
             );
         }
-        self.known_runs(query)
+        let (infos, failed) = self.known_runs(query);
+        if let Some(e) = failed {
+            tracing::warn!(
+                error = %e,
+                "could not load an evicted agent again; its ended runs are left out of the answer"
+            );
+        }
+        infos
     }
 
     /// [`Instance::query_runs`], failing if shared mode cannot reach the store.
@@ -327,23 +334,39 @@ impl Instance {
         if let Some(shared) = self.shared() {
             self.load_runs_matching(shared, query)?;
         }
-        Ok(self.known_runs(query))
+        match self.known_runs(query) {
+            (infos, None) => Ok(infos),
+            (_, Some(e)) => Err(e),
+        }
     }
 
     /// The runs the registry knows that match `query`, described as the registry has them
-    /// (in shared mode, without catching each one up: the query's loading did).
-    fn known_runs(&self, query: &RunQuery) -> Vec<RunInfo> {
-        self.runs
-            .query(query)
-            .into_iter()
+    /// (in shared mode, without catching each one up: the query's loading did, though each
+    /// run's agent is held, and loaded again if it was evicted since, as an ended run's state
+    /// is rebuilt from its record). With the first error met, if any: the runs it kept from
+    /// being described are left out.
+    fn known_runs(&self, query: &RunQuery) -> (Vec<RunInfo>, Option<Error>) {
+        let mut infos = Vec::new();
+        let mut failed = None;
+        for run in self.runs.query(query) {
+            let _hold = match (self.shared(), self.runs.agent_of(run)) {
+                (Some(shared), Some(agent)) => {
+                    match self.hold_cache(shared, super::eviction::interned_cache(shared, &agent)) {
+                        Ok(hold) => Some(hold),
+                        Err(e) => {
+                            failed.get_or_insert(e);
+                            continue;
+                        }
+                    }
+                }
+                _ => None,
+            };
             // A run deleted between the query and here is simply not described.
-            .filter_map(|run| {
-                self.runs
-                    .get(run, &|key| self.read_current(key))
-                    .ok()
-                    .map(|state| state.info())
-            })
-            .collect()
+            if let Ok(state) = self.runs.get(run, &|key| self.read_current(key)) {
+                infos.push(state.info());
+            }
+        }
+        (infos, failed)
     }
 
     /// Fails unless `run` takes writes now, from this host: it is Active (and, in shared mode,

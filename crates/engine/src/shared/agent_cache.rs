@@ -44,6 +44,11 @@ pub(crate) struct AgentCache {
     /// The highest version the cache held when it was last evicted: a hold catches the agent
     /// up this far before its caller reads (0: never evicted).
     reload_mark: AtomicU64,
+    /// The version through which every commit was applied (and its run records registered)
+    /// when the agent was last evicted: a reload applies those commits again but leaves the
+    /// run registry alone, which already has their records (replaying them would take runs
+    /// back through their past states while the reload goes on).
+    registered_through: AtomicU64,
     /// Approximate memory of the agent's cached versions (see `VERSION_OVERHEAD_BYTES`).
     bytes: AtomicU64,
     /// The budget's eviction round in which a call last held the agent (least recent goes first).
@@ -77,6 +82,7 @@ impl AgentCache {
             applied: Mutex::new(BTreeSet::new()),
             holds: AtomicU64::new(0),
             reload_mark: AtomicU64::new(0),
+            registered_through: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             used_in_round: AtomicU64::new(budget.round()),
             owned_runs: AtomicUsize::new(0),
@@ -137,6 +143,12 @@ impl AgentCache {
         (self.visible() < mark).then_some(mark)
     }
 
+    /// Whether the run records of commit `v` are in the run registry already: it was applied
+    /// before the agent's last eviction.
+    pub fn registered(&self, v: Version) -> bool {
+        v.get() <= self.registered_through.load(Ordering::SeqCst)
+    }
+
     /// Whether the agent was evicted and nothing of it has been loaded again.
     pub fn is_evicted(&self) -> bool {
         self.reload_mark.load(Ordering::SeqCst) > 0 && self.highest() == Version::ZERO
@@ -165,8 +177,13 @@ impl AgentCache {
     /// Drops the agent's versions from `memtable` unless a call holds it or this host owns one
     /// of its runs; returns the bytes freed (`None` if it stayed).
     pub fn try_evict(&self, memtable: &Memtable) -> Option<u64> {
-        // The applying lock first: appliers hold it briefly, and a hold that meets the mark
-        // waits on it (see `hold`).
+        // Agents in use are passed over without waiting for their lock (a catch-up may hold it
+        // for a whole chunk); the checks are made again under it.
+        if self.owned_runs.load(Ordering::SeqCst) > 0 || self.holds.load(Ordering::SeqCst) != 0 {
+            return None;
+        }
+        // The applying lock before the mark: appliers hold it briefly, and a hold that meets
+        // the mark waits on it (see `hold`).
         let mut applying = self.applying();
         if self.owned_runs.load(Ordering::SeqCst) > 0
             || self
@@ -176,22 +193,35 @@ impl AgentCache {
         {
             return None;
         }
+        // Cleared however this ends, a panic included: a mark left set would keep every later
+        // hold waiting.
+        let _mark = ClearOnDrop(&self.holds);
         // Checked again after the mark: a run owned meanwhile is caught up under a hold, which
         // waits for this eviction to end and then reloads what it drops.
         if self.owned_runs.load(Ordering::SeqCst) > 0 {
-            self.holds.store(0, Ordering::SeqCst);
             return None;
         }
         self.reload_mark
             .fetch_max(self.highest().get(), Ordering::SeqCst);
-        memtable.remove_prefix(&self.agent.encode());
+        self.registered_through
+            .fetch_max(self.visible().get(), Ordering::SeqCst);
+        // The counter first: from here on the agent reads as evicted, whatever is left of it.
         self.versions.reset(Version::ZERO);
         applying.above.clear();
+        memtable.remove_prefix(&self.agent.encode());
         let freed = self.bytes.swap(0, Ordering::Relaxed);
         self.budget.evicted(freed);
-        self.holds.store(0, Ordering::SeqCst);
-        drop(applying);
         Some(freed)
+    }
+}
+
+/// Clears an agent's eviction mark when dropped (before the applying lock is released, as it
+/// is declared after it).
+struct ClearOnDrop<'a>(&'a AtomicU64);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(0, Ordering::SeqCst);
     }
 }
 
