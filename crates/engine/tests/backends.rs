@@ -125,6 +125,34 @@ fn a_run_begun_on_one_host_is_read_on_another() {
 }
 
 #[test]
+fn a_run_id_chosen_by_two_hosts_is_begun_once() {
+    on_every_backend(|cluster| {
+        let (a, b) = (cluster.host("a"), cluster.host("b"));
+        let id = RunId::new();
+        a.begin_run_with(RunOptions::new().agent(agent()).id(id))
+            .unwrap();
+        a.put(id, b"k", b"from a").unwrap();
+        // The same error whichever host asks, and whatever agent it names.
+        for (host, other_agent) in [
+            (&a, agent()),
+            (&b, agent()),
+            (&b, AgentId::new("t", "a", "other")),
+        ] {
+            let again = host.begin_run_with(RunOptions::new().agent(other_agent).id(id));
+            assert!(
+                matches!(again, Err(Error::RunState { run, status: "existing", .. }) if run == id),
+                "{again:?}"
+            );
+        }
+        // The run is untouched, and reads the same from both hosts.
+        for host in [&a, &b] {
+            assert_eq!(host.get(id, b"k").unwrap(), Some(b"from a".to_vec()));
+            assert_eq!(host.run_info(id).unwrap().agent, agent());
+        }
+    });
+}
+
+#[test]
 fn a_transaction_that_read_a_key_changed_since_conflicts_and_retries() {
     on_every_backend(|cluster| {
         let db = cluster.host("a");

@@ -209,6 +209,39 @@ def test_a_thread_is_written_by_its_host_and_read_fresh_by_the_others(connect: H
     assert owner.get_tuple(config).pending_writes == [("task-2", "step", 3)]
 
 
+def test_two_hosts_creating_one_thread_at_once_create_it_once(
+    connect: Hosts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("langgraph")
+    from in_mem.langgraph import InMemSaver
+    from langgraph.checkpoint.base import empty_checkpoint
+
+    first = InMemSaver(connect(host_id="creator-a"))
+    second = InMemSaver(connect(host_id="creator-b"))
+    config = {"configurable": {"thread_id": "raced", "checkpoint_ns": ""}}
+    checkpoint = empty_checkpoint()
+    checkpoint["channel_values"] = {"step": 0}
+    stored = first.put(config, checkpoint, {"step": 0}, {})
+    # The second host looked for the thread (the cached lookup, the one under the creation
+    # lock, and the count its new run's id comes from) just before the first created it. It must
+    # not begin a second run for the thread: its run id is taken, and it finds the first's run.
+    real_runs_of = second.threads._runs_of
+    looks = []
+
+    def stale_then_real(thread_id: str):  # type: ignore[no-untyped-def]
+        looks.append(thread_id)
+        return [] if len(looks) <= 3 else real_runs_of(thread_id)
+
+    monkeypatch.setattr(second.threads, "_runs_of", stale_then_real)
+    run = second.threads.get_or_create("raced")
+    assert run.id == first.threads.get("raced").id and len(looks) == 4
+    # So the thread is the first host's: the second reads its checkpoint and may not write.
+    assert second.get_tuple(config).checkpoint["id"] == checkpoint["id"]
+    with pytest.raises(in_mem.NotOwner):
+        second.put_writes(stored, [("step", 1)], "task")
+    assert len(list(first.list(config))) == 1
+
+
 def test_a_thread_whose_host_is_gone_is_taken_over_by_the_next_writer(connect: Hosts) -> None:
     pytest.importorskip("langgraph")
     from in_mem.langgraph import InMemSaver

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use in_mem_core_types::{AgentId, Key, RunId, Version};
 use in_mem_durability::DataDir;
-use in_mem_remote::{BeginRun, RemoteStore, StoredRunStatus};
+use in_mem_remote::{BeginRun, RemoteError, RemoteStore, StoredRunStatus};
 use in_mem_storage::Memtable;
 
 use super::Instance;
@@ -134,7 +134,16 @@ impl Instance {
         if lifecycle.metadata != in_mem_core_types::Value::Null {
             begin.metadata = Some(lifecycle.metadata.encode()?);
         }
-        let start = shared.store.begin_run(&begin)?;
+        let start = shared.store.begin_run(&begin).map_err(|e| match e {
+            // Begun already (perhaps by another host, with an id both derived from the same
+            // name): the same error as an embedded database's for an id it knows.
+            RemoteError::RunExists(run) => Error::RunState {
+                run,
+                status: "existing",
+                action: "begun again",
+            },
+            other => other.into(),
+        })?;
         let cache = shared.agent(agent);
         // Owned before the catch-up: the agent is not evicted from here on, so the snapshot the
         // run is given next (the agent's visible version) is what the catch-up reached.

@@ -18,7 +18,10 @@ the last of them.
 Lookups are cached per registry (one per saver); a cached run that another saver in the same
 process deleted is noticed when a call on it fails (`RunEnded`, `UnknownRun`), and looked up
 afresh. Creation takes a process-wide lock per database, so two savers never begin two runs for
-one thread.
+one thread. On a connected database (shared mode) two hosts may create one thread at once: there
+the new run's id is derived from the app, the thread id and how many runs the thread had before
+(`_shared_run_id`), so both begin the same id, the store takes the first, and the second host
+finds that run and uses it (as another host's thread, until that host is gone).
 """
 
 from __future__ import annotations
@@ -48,6 +51,11 @@ THREAD_FIELD = "langgraph_thread_id"
 #: Statuses of runs that hold a thread.
 _LIVE = ("active", "interrupted", "paused")
 
+#: The namespace of the run ids of threads created on a connected database (`_shared_run_id`).
+_SHARED_THREAD_RUNS = uuid.UUID("6f1d2c4e-8b0a-4f5e-9c3d-2a7b1e0f4d68")
+#: Attempts at creating a thread on a connected database before giving up.
+_SHARED_CREATE_TRIES = 3
+
 _CREATE_LOCKS: dict[str, threading.Lock] = {}
 _CREATE_LOCKS_GUARD = threading.Lock()
 
@@ -74,18 +82,25 @@ class Threads:
 
     # ----- lookups -------------------------------------------------------------------------------
 
-    def _find(self, thread_id: str) -> Optional[_native.Run]:
-        """The live run holding `thread_id` (maybe interrupted); None if none."""
-        infos = [
+    def _runs_of(self, thread_id: str) -> list[_native.RunInfo]:
+        """Every run that held or holds `thread_id`, ended ones included, oldest first."""
+        return [
             info
             for info in self.db.query_runs(tag=thread_tag(thread_id), app=self.app, tenant=TENANT)
-            if info.status in _LIVE and _thread_of(info.metadata) == thread_id
+            if _thread_of(info.metadata) == thread_id
         ]
-        if not infos:
+
+    def _find(self, thread_id: str) -> Optional[_native.Run]:
+        """The live run holding `thread_id` (maybe interrupted); None if none."""
+        return self._live_run(self._runs_of(thread_id))
+
+    def _live_run(self, infos: list[_native.RunInfo]) -> Optional[_native.Run]:
+        live = [info for info in infos if info.status in _LIVE]
+        if not live:
             return None
         # Normally one. Two only if a process stopped between forking a thread and retagging
         # the fork, and the fork was retagged later by hand: the oldest holds the thread.
-        return self.db.get_run(infos[0].id)
+        return self.db.get_run(live[0].id)
 
     def get(self, thread_id: str) -> Optional[_native.Run]:
         """The run of `thread_id`, or None if the thread has no checkpoints."""
@@ -107,14 +122,38 @@ class Threads:
         with self._create:
             run = self._find(thread_id)
             if run is None:
-                run = self.db.begin_run(
-                    (TENANT, self.app, uuid.uuid4().hex),
-                    tags=[thread_tag(thread_id)],
-                    metadata={THREAD_FIELD: thread_id},
-                )
+                run = self._begin(thread_id)
         with self._lock:
             self._cache[thread_id] = run
         return run
+
+    def _begin(self, thread_id: str) -> _native.Run:
+        """Begins the run of the new thread `thread_id` (see the module docs)."""
+        if not self.db.connected:
+            return self._begin_with_id(thread_id, None)
+        for _ in range(_SHARED_CREATE_TRIES):
+            earlier = self._runs_of(thread_id)
+            run = self._live_run(earlier)
+            if run is not None:
+                return run  # another host created it since this one looked
+            try:
+                return self._begin_with_id(thread_id, _shared_run_id(self.app, thread_id, earlier))
+            except RunStateError:
+                pass  # another host began that id first: the next look finds its run
+        raise RunStateError(
+            f"could not create LangGraph thread {thread_id!r}: other hosts kept creating and "
+            "ending it"
+        )
+
+    def _begin_with_id(self, thread_id: str, run_id: Optional[str]) -> _native.Run:
+        return self.db.begin_run(
+            (TENANT, self.app, uuid.uuid4().hex),
+            tags=[thread_tag(thread_id)],
+            metadata={THREAD_FIELD: thread_id},
+            id=run_id,
+        )
+
+
 
     def forget(self, thread_id: str) -> None:
         """Drops the cached run of `thread_id` (the next lookup asks the run index)."""
@@ -209,6 +248,13 @@ class Threads:
                 # of the thread's keys (deleted before), and no lookup finds an ended run.
                 return
             run_id = info.parent
+
+
+def _shared_run_id(app: str, thread_id: str, earlier: list[_native.RunInfo]) -> str:
+    """The id of the thread's next run on a connected database, given its `earlier` runs (all
+    ended): the same on every host that sees the same runs of the thread."""
+    name = "\0".join((app, thread_id, str(len(earlier))))
+    return str(uuid.uuid5(_SHARED_THREAD_RUNS, name))
 
 
 def _thread_of(metadata: object) -> Optional[str]:
