@@ -25,6 +25,9 @@ pub(super) struct Chunk {
 #[derive(Default)]
 pub(super) struct Buffer {
     pending: Vec<Chunk>,
+    /// The list the last written chunks came back in, emptied: the next `take` hands it out
+    /// again, so a commit does not allocate a list for its one chunk.
+    spare: Vec<Chunk>,
     pending_bytes: usize,
     free: Vec<Vec<u8>>,
     /// Segments written since the last sync took them, in sequence order.
@@ -65,12 +68,12 @@ impl Buffer {
     /// Takes everything pending, to be written in order; empty if nothing is.
     pub(super) fn take(&mut self) -> Vec<Chunk> {
         self.pending_bytes = 0;
-        mem::take(&mut self.pending)
+        mem::replace(&mut self.pending, mem::take(&mut self.spare))
     }
 
     /// `chunks` were written: their segments are dirty, their buffers free for reuse.
-    pub(super) fn written(&mut self, chunks: Vec<Chunk>) {
-        for chunk in chunks {
+    pub(super) fn written(&mut self, mut chunks: Vec<Chunk>) {
+        for chunk in chunks.drain(..) {
             if !self
                 .dirty
                 .last()
@@ -84,6 +87,7 @@ impl Buffer {
                 self.free.push(bytes);
             }
         }
+        self.spare = chunks;
     }
 
     /// Takes the segments written since the last call, for a sync.

@@ -57,7 +57,8 @@ impl Database {
         mut f: impl FnMut(&mut Transaction<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<(T, Option<u64>), E> {
         let state = self.instance.run_state(run)?;
-        let salt = retry_salt();
+        // Drawn at the first conflict: most transactions never need it.
+        let mut salt = None;
         let mut attempt = 1;
         loop {
             let mut tx = Transaction::new(&self.instance, &state);
@@ -70,7 +71,7 @@ impl Database {
                         self.instance.wait_applied(Version::new(found));
                     }
                     attempt += 1;
-                    std::thread::sleep(policy.delay(attempt, salt));
+                    std::thread::sleep(policy.delay(attempt, *salt.get_or_insert_with(retry_salt)));
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -61,7 +61,7 @@ impl Instance {
         let grouped = matches!(wait, WaitFor::Synced);
         let ticket = {
             let mut pending = run.pending();
-            self.validate(run, &pending, reads)?;
+            self.validate(run, &pending, reads, timestamp)?;
             // The time sample is noted with the version, under the log lock: samples then come
             // in version order, so a bucket's sample is never above a smaller version of it
             // noted later (see `version_times.rs`).
@@ -110,18 +110,19 @@ impl Instance {
     }
 
     /// Checks that every read key still has the version that was read, in the run's view as it
-    /// is now: its snapshot plus every write of its own that is visible or pending.
+    /// is now: its snapshot plus every write of its own that is visible or pending. `now` is the
+    /// commit's time (a version's number does not depend on it; only whether it is live does).
     pub(super) fn validate(
         &self,
         run: &RunState,
         pending: &PendingWrites,
         reads: &[ReadCheck],
+        now: in_mem_core_types::Timestamp,
     ) -> Result<()> {
         if reads.is_empty() {
             return Ok(());
         }
         let view = self.view_of(run);
-        let now = self.clock.now();
         for read in reads {
             let current = pending.get(&read.key).copied().or_else(|| {
                 self.memtable

@@ -45,7 +45,7 @@ impl Instance {
         let placeholder = shared.placeholder();
         let ticket = {
             let mut pending = run.pending();
-            self.validate(run, &pending, reads)?;
+            self.validate(run, &pending, reads, self.clock.now())?;
             // Queued under the lock: the run's commits reach the store, and get their versions,
             // in the order they were validated and registered here, so the newest entry of a key
             // in the pending map is always its newest commit (as in embedded mode).

@@ -67,22 +67,24 @@ impl<'t> Cells<'t> {
 
     /// The cell, if it exists.
     pub fn get(&mut self, name: &str) -> Result<Option<Cell>> {
-        Ok(self.read(CellKey::Cell(name))?.and_then(Stored::live))
+        Ok(self
+            .read(&CellKey::Cell(name).locate()?)?
+            .and_then(Stored::live))
     }
 
     /// Sets the cell's value whatever it was (creating it if needed); returns the new version.
     pub fn set(&mut self, name: &str, value: Value) -> Result<u64> {
-        let key = CellKey::Cell(name);
-        let previous = self.read(key)?.map_or(0, |s| s.version);
+        let key = CellKey::Cell(name).locate()?;
+        let previous = self.read(&key)?.map_or(0, |s| s.version);
         let now = self.data.now();
-        self.write(key, &Stored::live_at(value, previous + 1, now))
+        self.write(&key, &Stored::live_at(value, previous + 1, now))
     }
 
     /// Sets the cell to `value` only if its version is `expected`; returns the new version.
     /// [`Error::CellMissing`] if there is no such cell, [`Error::StaleVersion`] if its version
     /// has moved on.
     pub fn cas(&mut self, name: &str, expected: u64, value: Value) -> Result<u64> {
-        self.cas_key(CellKey::Cell(name), expected, value)
+        self.cas_key(&CellKey::Cell(name).locate()?, expected, value)
     }
 
     /// Applies `f` to the cell's value and stores the result; returns the new value and version.
@@ -91,26 +93,26 @@ impl<'t> Cells<'t> {
         name: &str,
         f: impl FnOnce(&Value) -> Result<Value>,
     ) -> Result<(Value, u64)> {
-        let key = CellKey::Cell(name);
-        let cell = self.live_or_missing(key)?;
+        let key = CellKey::Cell(name).locate()?;
+        let cell = self.live_or_missing(&key)?;
         let next = f(&cell.value)?;
         let now = self.data.now();
-        let version = self.write(key, &Stored::live_at(next.clone(), cell.version + 1, now))?;
+        let version = self.write(&key, &Stored::live_at(next.clone(), cell.version + 1, now))?;
         Ok((next, version))
     }
 
     /// Deletes the cell; returns whether it existed. Its version is kept, so re-creating it
     /// continues from there.
     pub fn delete(&mut self, name: &str) -> Result<bool> {
-        let key = CellKey::Cell(name);
-        match self.read(key)? {
+        let key = CellKey::Cell(name).locate()?;
+        match self.read(&key)? {
             Some(stored) if !stored.deleted => {
                 let tombstone = Stored {
                     deleted: true,
                     updated_at: self.data.now(),
                     ..stored
                 };
-                self.write(key, &tombstone)?;
+                self.write(&key, &tombstone)?;
                 Ok(true)
             }
             _ => Ok(false),
@@ -158,7 +160,7 @@ impl<'t> Cells<'t> {
     /// Machine `name`'s current state, with its version and update time.
     pub fn machine_state(&mut self, name: &str) -> Result<Option<Cell>> {
         Ok(self
-            .read(CellKey::MachineState(name))?
+            .read(&CellKey::MachineState(name).locate()?)?
             .and_then(Stored::live))
     }
 
@@ -170,9 +172,9 @@ impl<'t> Cells<'t> {
             .ok_or_else(|| Error::UnknownMachine {
                 name: name.to_owned(),
             })?;
-        let key = CellKey::MachineState(name);
+        let key = CellKey::MachineState(name).locate()?;
         let current =
-            self.read(key)?
+            self.read(&key)?
                 .and_then(Stored::live)
                 .ok_or_else(|| Error::UnknownMachine {
                     name: name.to_owned(),
@@ -188,7 +190,7 @@ impl<'t> Cells<'t> {
                 event: event.to_owned(),
                 terminal: definition.is_terminal(state),
             })?;
-        let version = self.cas_key(key, current.version, Value::from(to))?;
+        let version = self.cas_key(&key, current.version, Value::from(to))?;
         Ok(Transition {
             from: state.clone(),
             event: event.to_owned(),
@@ -198,7 +200,8 @@ impl<'t> Cells<'t> {
     }
 
     fn init_key(&mut self, key: CellKey<'_>, value: Value) -> Result<u64> {
-        let previous = match self.read(key)? {
+        let key = key.locate()?;
+        let previous = match self.read(&key)? {
             Some(stored) if !stored.deleted => {
                 return Err(Error::CellExists {
                     name: key.name().to_owned(),
@@ -208,10 +211,10 @@ impl<'t> Cells<'t> {
             None => 0,
         };
         let now = self.data.now();
-        self.write(key, &Stored::live_at(value, previous + 1, now))
+        self.write(&key, &Stored::live_at(value, previous + 1, now))
     }
 
-    fn cas_key(&mut self, key: CellKey<'_>, expected: u64, value: Value) -> Result<u64> {
+    fn cas_key(&mut self, key: &Located<'_>, expected: u64, value: Value) -> Result<u64> {
         let cell = self.live_or_missing(key)?;
         if cell.version != expected {
             return Err(Error::StaleVersion {
@@ -225,7 +228,7 @@ impl<'t> Cells<'t> {
         self.write(key, &Stored::live_at(value, cell.version + 1, now))
     }
 
-    fn live_or_missing(&mut self, key: CellKey<'_>) -> Result<Cell> {
+    fn live_or_missing(&mut self, key: &Located<'_>) -> Result<Cell> {
         self.read(key)?
             .and_then(Stored::live)
             .ok_or_else(|| Error::CellMissing {
@@ -233,15 +236,15 @@ impl<'t> Cells<'t> {
             })
     }
 
-    fn read(&mut self, key: CellKey<'_>) -> Result<Option<Stored>> {
-        let stored = self.data.get(TypeTag::State, &key.bytes()?)?;
+    fn read(&mut self, key: &Located<'_>) -> Result<Option<Stored>> {
+        let stored = self.data.get(TypeTag::State, &key.bytes)?;
         stored.map(|v| Stored::decode(&v)).transpose()
     }
 
-    fn write(&mut self, key: CellKey<'_>, stored: &Stored) -> Result<u64> {
+    fn write(&mut self, key: &Located<'_>, stored: &Stored) -> Result<u64> {
         check_canonical(&stored.value)?;
         self.data
-            .put(TypeTag::State, &key.bytes()?, stored.encode()?)?;
+            .put(TypeTag::State, &key.bytes, stored.encode()?)?;
         Ok(stored.version)
     }
 }
@@ -266,13 +269,30 @@ impl<'a> CellKey<'a> {
         }
     }
 
-    fn bytes(self) -> Result<Vec<u8>> {
+    /// The record's key, its name checked: built once per operation, which reads the record
+    /// and then writes it.
+    fn locate(self) -> Result<Located<'a>> {
         let (prefix, what) = match self {
             CellKey::Cell(_) => (CELL_PREFIX, "cell name"),
             CellKey::MachineState(_) => (MACHINE_STATE_PREFIX, "machine name"),
         };
         check_name(what, self.name())?;
-        Ok([prefix, self.name().as_bytes()].concat())
+        Ok(Located {
+            name: self.name(),
+            bytes: [prefix, self.name().as_bytes()].concat(),
+        })
+    }
+}
+
+/// A cell record's name and key (see `CellKey::locate`).
+struct Located<'a> {
+    name: &'a str,
+    bytes: Vec<u8>,
+}
+
+impl<'a> Located<'a> {
+    fn name(&self) -> &'a str {
+        self.name
     }
 }
 

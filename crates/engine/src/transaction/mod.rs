@@ -34,6 +34,9 @@ pub struct Transaction<'a> {
     view: ReadView,
     reads: Vec<ReadCheck>,
     writes: BTreeMap<Arc<[u8]>, PendingOp>,
+    /// The record key built last: a record operation reads a key and then writes the same one
+    /// (a cell's compare-and-swap, an event's create-only check), so it is built once.
+    last_run_key: Option<Arc<[u8]>>,
 }
 
 impl std::fmt::Debug for Transaction<'_> {
@@ -62,6 +65,7 @@ impl<'a> Transaction<'a> {
             view: instance.view_of(run),
             reads: Vec::new(),
             writes: BTreeMap::new(),
+            last_run_key: None,
         }
     }
 
@@ -296,17 +300,23 @@ impl<'a> Transaction<'a> {
 
     /// The full key of `user_key` in this run's records of type `tag` (never KV data or the run
     /// record, which have their own calls).
-    fn run_key(&self, tag: TypeTag, user_key: &[u8]) -> Result<Arc<[u8]>> {
+    fn run_key(&mut self, tag: TypeTag, user_key: &[u8]) -> Result<Arc<[u8]>> {
         debug_assert!(
             !matches!(tag, TypeTag::Kv | TypeTag::Run),
             "records are events, cells, spans and their indexes"
         );
         check_prefix(user_key)?;
-        Ok(concat_shared(&[
-            &self.run.data_prefix,
-            &[tag.as_byte()],
-            user_key,
-        ]))
+        let at = self.run.data_prefix.len();
+        if let Some(last) = &self.last_run_key
+            && last.len() == at + 1 + user_key.len()
+            && last[at] == tag.as_byte()
+            && last[at + 1..] == *user_key
+        {
+            return Ok(Arc::clone(last));
+        }
+        let full = concat_shared(&[&self.run.data_prefix, &[tag.as_byte()], user_key]);
+        self.last_run_key = Some(Arc::clone(&full));
+        Ok(full)
     }
 
     /// Reads `key`: this transaction's own write if any, else the view (recording the version
