@@ -153,6 +153,59 @@ fn a_run_id_chosen_by_two_hosts_is_begun_once() {
 }
 
 #[test]
+fn a_fork_is_begun_with_its_id_tags_and_metadata() {
+    on_every_backend(|cluster| {
+        let (a, b) = (cluster.host("a"), cluster.host("b"));
+        let parent = a.begin_run_in(&agent()).unwrap();
+        a.put(parent, b"k", b"parent's").unwrap();
+        let id = RunId::new();
+        let options = || {
+            RunOptions::new()
+                .id(id)
+                .tag("copy")
+                .metadata(Value::from("of the parent"))
+        };
+        let fork = a.fork_run_with(parent, At::Now, options()).unwrap();
+        assert_eq!(fork, id);
+        for host in [&a, &b] {
+            let info = host.run_info(fork).unwrap();
+            assert_eq!(
+                (info.parent, info.tags.clone(), info.metadata.clone()),
+                (
+                    Some(parent),
+                    vec!["copy".to_owned()],
+                    Value::from("of the parent")
+                )
+            );
+            assert_eq!(host.get(fork, b"k").unwrap(), Some(b"parent's".to_vec()));
+        }
+        // The id is taken, from either host; a fork runs in its parent's agent.
+        for host in [&a, &b] {
+            let again = host.fork_run_with(parent, At::Now, options());
+            assert!(
+                matches!(
+                    again,
+                    Err(Error::RunState {
+                        status: "existing",
+                        ..
+                    })
+                ),
+                "{again:?}"
+            );
+        }
+        let elsewhere = a.fork_run_with(
+            parent,
+            At::Now,
+            RunOptions::new().agent(AgentId::new("t", "a", "other")),
+        );
+        assert!(
+            matches!(elsewhere, Err(Error::InvalidOptions { .. })),
+            "{elsewhere:?}"
+        );
+    });
+}
+
+#[test]
 fn a_transaction_that_read_a_key_changed_since_conflicts_and_retries() {
     on_every_backend(|cluster| {
         let db = cluster.host("a");

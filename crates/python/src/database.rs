@@ -515,8 +515,13 @@ impl Database {
     /// after that point (the parent's snapshot of agent memory, its own keys, events, cells and
     /// spans up to the point), then its own writes; nothing is copied, so a fork costs the same
     /// whatever the parent's size. The parent may be active or ended; the fork's `RunInfo`
-    /// (`parent`, `fork_point`) and `query_runs(forked_from=...)` give the lineage.
-    #[pyo3(signature = (run, *, version = None, event = None, time = None))]
+    /// (`parent`, `fork_point`) and `query_runs(forked_from=...)` give the lineage. `tags`,
+    /// `metadata` and `id` are the fork's, as for `begin_run`, written in its first record.
+    #[pyo3(signature = (
+        run, *, version = None, event = None, time = None, tags = Vec::new(), metadata = None,
+        id = None,
+    ))]
+    #[allow(clippy::too_many_arguments)] // Python keywords, each optional
     fn fork_run(
         &self,
         py: Python<'_>,
@@ -524,11 +529,26 @@ impl Database {
         version: Option<u64>,
         event: Option<u64>,
         time: Option<&Bound<'_, PyAny>>,
+        tags: Vec<String>,
+        metadata: Option<&Bound<'_, PyAny>>,
+        id: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Run> {
         let parent = run_id_of(run)?;
         let at = at_of(py, version, event, time)?;
+        let mut options = RunOptions::new();
+        for tag in tags {
+            options = options.tag(tag);
+        }
+        if let Some(metadata) = metadata {
+            options = options.metadata(to_value(metadata)?);
+        }
+        if let Some(id) = id {
+            options = options.id(run_id_of(id)?);
+        }
         let db = self.shared.db(py)?;
-        let fork = py.detach(move || db.fork_run(parent, at)).or_raise(py)?;
+        let fork = py
+            .detach(move || db.fork_run_with(parent, at, options))
+            .or_raise(py)?;
         Ok(Run::new(self.shared.clone(), fork))
     }
 

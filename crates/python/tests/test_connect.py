@@ -242,6 +242,44 @@ def test_two_hosts_creating_one_thread_at_once_create_it_once(
     assert len(list(first.list(config))) == 1
 
 
+def test_two_hosts_copying_into_one_thread_at_once_make_one_copy(
+    connect: Hosts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("langgraph")
+    from in_mem.langgraph import InMemSaver
+    from in_mem.langgraph._threads import thread_tag
+    from langgraph.checkpoint.base import empty_checkpoint
+
+    first = InMemSaver(connect(host_id="copier-a"))
+    second = InMemSaver(connect(host_id="copier-b"))
+    source = {"configurable": {"thread_id": "source", "checkpoint_ns": ""}}
+    checkpoint = empty_checkpoint()
+    checkpoint["channel_values"] = {"step": 0}
+    first.put(source, checkpoint, {"step": 0}, {})
+    assert first.threads.copy("source", "target")
+    # The second host looked for "target" just before the first copied into it.
+    real_runs_of = second.threads._runs_of
+    looks = []
+
+    def stale_once(thread_id: str):  # type: ignore[no-untyped-def]
+        if thread_id == "target":
+            looks.append(thread_id)
+        return [] if looks == ["target"] and thread_id == "target" else real_runs_of(thread_id)
+
+    monkeypatch.setattr(second.threads, "_runs_of", stale_once)
+    with pytest.raises(ValueError, match="already has checkpoints"):
+        second.threads.copy("source", "target")
+    assert looks == ["target"]  # the stale look was the one the copy went by
+    holders = [
+        info
+        for info in second.db.query_runs(tenant="langgraph")
+        if info.metadata == {"langgraph_thread_id": "target"}
+    ]
+    assert len(holders) == 1 and holders[0].tags == [thread_tag("target")]
+    target = {"configurable": {"thread_id": "target", "checkpoint_ns": ""}}
+    assert second.get_tuple(target).checkpoint["id"] == checkpoint["id"]
+
+
 def test_a_thread_whose_host_is_gone_is_taken_over_by_the_next_writer(connect: Hosts) -> None:
     pytest.importorskip("langgraph")
     from in_mem.langgraph import InMemSaver

@@ -3,7 +3,7 @@
 
 use std::ops::RangeBounds;
 
-use super::{Database, Lifecycle, Result, RunId, Value};
+use super::{Database, Lifecycle, Result, RunId};
 use crate::history::{self, At, KeyHistory, Replay, RunDiff, RunView, Timeline};
 use crate::runs::RunStatus;
 
@@ -56,13 +56,25 @@ impl Database {
     /// # Ok::<(), in_mem_engine::Error>(())
     /// ```
     pub fn fork_run(&self, parent: RunId, at: At) -> Result<RunId> {
+        self.fork_run_with(parent, at, crate::RunOptions::new())
+    }
+
+    /// [`Database::fork_run`] with the fork's id, tags and metadata from `options`, written in
+    /// the fork's first record (so nothing ever finds the fork without them). A fork runs in
+    /// its parent's agent: `options`' agent and parent, if set, must be the parent's.
+    pub fn fork_run_with(
+        &self,
+        parent: RunId,
+        at: At,
+        options: crate::RunOptions,
+    ) -> Result<RunId> {
         let parent_state = self.instance.run_state(parent)?;
+        let begin = options.for_fork_of(parent, &parent_state.agent.id)?;
         let point = history::resolve(&self.instance, &parent_state, at)?;
-        let run = RunId::new();
-        let lifecycle = Lifecycle::begun(self.instance.now(), Vec::new(), Value::Null);
+        let lifecycle = Lifecycle::begun(self.instance.now(), begin.tags, begin.metadata);
         self.instance
-            .fork_run(&parent_state, run, point, lifecycle, self.handle.wait)?;
-        Ok(run)
+            .fork_run(&parent_state, begin.run, point, lifecycle, self.handle.wait)?;
+        Ok(begin.run)
     }
 
     /// Deletes `run` and every run forked from it (and from those, and so on), forks first.

@@ -232,6 +232,39 @@ impl Database {
     }
 }
 
+/// A fork's id, tags and metadata, checked (see [`RunOptions::for_fork_of`]).
+pub(crate) struct ForkBegin {
+    pub run: RunId,
+    pub tags: Vec<String>,
+    pub metadata: Value,
+}
+
+impl RunOptions {
+    /// These options checked for a fork of `parent`, a run of `agent`.
+    pub(crate) fn for_fork_of(self, parent: RunId, agent: &AgentId) -> Result<ForkBegin> {
+        if self.agent.as_ref().is_some_and(|a| a != agent)
+            || self.parent.is_some_and(|p| p != parent)
+        {
+            return Err(Error::InvalidOptions {
+                reason: format!(
+                    "a fork of run {parent} runs in its agent {agent} and names it as its \
+                     parent: leave the options' agent and parent unset"
+                ),
+            });
+        }
+        let run = self.id.unwrap_or_else(RunId::new);
+        if run.is_nil() {
+            return Err(in_mem_core_types::Error::NilRunId.into());
+        }
+        self.metadata.check_depth()?;
+        Ok(ForkBegin {
+            run,
+            tags: clean_tags(self.tags)?,
+            metadata: self.metadata,
+        })
+    }
+}
+
 /// Checks tags (1 to 128 bytes, no control characters) and returns them sorted, without
 /// duplicates.
 fn clean_tags(mut tags: Vec<String>) -> Result<Vec<String>> {

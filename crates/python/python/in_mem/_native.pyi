@@ -168,8 +168,12 @@ class Database:
         version: int | None = None,
         event: int | None = None,
         time: datetime.datetime | None = None,
+        tags: list[str] = ...,
+        metadata: Any = None,
+        id: RunLike | None = None,
     ) -> Run:
-        """Forks `run` at one point (none given: now); O(1), nothing copied. Blocks (logs the fork)."""
+        """Forks `run` at one point (none given: now); O(1), nothing copied. `tags`, `metadata`
+        and `id` are the fork's, as for `begin_run`. Blocks (logs the fork)."""
     def delete_run_tree(self, run: RunLike) -> int:
         """Deletes an ended run and every run forked from it, forks first; returns how many. Blocks."""
     def run_view_at(

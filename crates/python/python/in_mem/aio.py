@@ -707,7 +707,8 @@ class AsyncDatabase:
         await self._pool.call(self.sync.delete_run, _sync_run(run))
 
     async def fork_run(self, run: Union[AsyncRun, Run, str], **point: Any) -> AsyncRun:
-        """Forks `run` at a point (`version=`, `event=` or `time=`; none: now)."""
+        """Forks `run` at a point (`version=`, `event=` or `time=`; none: now), with the
+        fork's `tags=`, `metadata=` and `id=` if given."""
         fork = await self._pool.call(self.sync.fork_run, _sync_run(run), **point)
         return AsyncRun(fork, self._pool)
 

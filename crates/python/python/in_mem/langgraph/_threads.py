@@ -4,7 +4,8 @@ A thread is one run of its own agent, `("langgraph", app, <random hex>)`, so tha
 thread's writes are ever in its view. The run carries the tag `"langgraph-thread:" +
 sha256(thread_id)` (the run index finds it in one lookup) and the metadata
 `{"langgraph_thread_id": thread_id}` (the id exactly as given, which the lookup checks). A
-thread copied with `copy_thread` is a fork of the source's run, tagged for the target.
+thread copied with `copy_thread` is a fork of the source's run, begun with the target's tag and
+metadata in its first record.
 
 Only a run that is not ended holds a thread. A run found "interrupted" (its process stopped
 without ending it: a crash, a SIGKILL, or a close) is read as it is, and resumed, with the view
@@ -21,7 +22,9 @@ afresh. Creation takes a process-wide lock per database, so two savers never beg
 one thread. On a connected database (shared mode) two hosts may create one thread at once: there
 the new run's id is derived from the app, the thread id and how many runs the thread had before
 (`_shared_run_id`), so both begin the same id, the store takes the first, and the second host
-finds that run and uses it (as another host's thread, until that host is gone).
+finds that run and uses it (as another host's thread, until that host is gone); two hosts
+copying into one new thread at once likewise make one copy, and the second is told the thread
+has checkpoints.
 """
 
 from __future__ import annotations
@@ -207,16 +210,21 @@ class Threads:
         run = self.get(source)
         if run is None:
             return False
+        taken = ValueError(
+            f"thread {target!r} already has checkpoints; delete it before copying into it"
+        )
         with self._create:
-            if self._find(target) is not None:
-                raise ValueError(
-                    f"thread {target!r} already has checkpoints; delete it before copying into it"
+            earlier = self._runs_of(target)
+            if self._live_run(earlier) is not None:
+                raise taken
+            # Tagged in its first record: no lookup ever finds the fork half made.
+            run_id = _shared_run_id(self.app, target, earlier) if self.db.connected else None
+            try:
+                fork = self.db.fork_run(
+                    run, tags=[thread_tag(target)], metadata={THREAD_FIELD: target}, id=run_id
                 )
-            fork = self.db.fork_run(run)
-            # The tag goes last: until it is set, no lookup finds the fork, so a process that
-            # stops in between leaves an untagged run behind, never a second holder of a thread.
-            fork.set_metadata({THREAD_FIELD: target})
-            fork.set_tags([thread_tag(target)])
+            except RunStateError:
+                raise taken from None  # another host copied into it first
         with self._lock:
             self._cache[target] = fork
         return True
