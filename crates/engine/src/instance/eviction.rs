@@ -67,7 +67,7 @@ impl Instance {
     /// running goes on. Agents held or with runs owned here are passed over.
     pub(super) fn keep_cache_in_budget(&self, shared: &SharedLog) {
         let budget = &shared.budget;
-        if !budget.over() {
+        if !budget.round_due() {
             return;
         }
         let Some(_round) = budget.begin_round() else {
@@ -78,12 +78,13 @@ impl Instance {
         agents.sort_by_key(|cache| (cache.used_in_round(), Reverse(cache.bytes())));
         for cache in agents {
             if budget.low_enough() {
-                return;
+                break;
             }
             if let Some(freed) = cache.try_evict(&self.memtable) {
                 tracing::debug!(agent = %cache.agent, freed, "evicted an agent from the cache");
             }
         }
+        budget.round_ended();
         if budget.over() {
             tracing::debug!(
                 used = budget.used(),

@@ -7,6 +7,10 @@ use std::sync::{Mutex, MutexGuard, TryLockError};
 /// How much of the budget an eviction round leaves in use: evicting down to a little below
 /// the limit keeps the next few catch-ups from starting another round at once.
 const LOW_WATER_PERCENT: u64 = 90;
+/// After a round that could not get under the budget (the agents left were held or owned),
+/// the next waits until the cache has grown by this share of the budget: a host whose owned
+/// agents alone exceed it would otherwise sort every agent after every commit.
+const RETRY_GROWTH_DIVISOR: u64 = 16;
 
 /// The bytes the host's cached agents take, against the limit.
 #[derive(Debug)]
@@ -17,6 +21,8 @@ pub(crate) struct CacheBudget {
     round: AtomicU64,
     /// Agents evicted so far.
     evictions: AtomicU64,
+    /// Usage when the last round ended still over the budget (0: it did not).
+    stuck_at: AtomicU64,
     /// One eviction round at a time (another caller over the budget goes on without waiting).
     evicting: Mutex<()>,
 }
@@ -42,6 +48,7 @@ impl CacheBudget {
             used: AtomicU64::new(0),
             round: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
+            stuck_at: AtomicU64::new(0),
             evicting: Mutex::new(()),
         }
     }
@@ -78,6 +85,22 @@ impl CacheBudget {
         self.used() > self.limit
     }
 
+    /// Whether an eviction round is worth starting: over the budget, and grown since a round
+    /// last failed to get under it (see `RETRY_GROWTH_DIVISOR`).
+    pub fn round_due(&self) -> bool {
+        let used = self.used();
+        let stuck_at = self.stuck_at.load(Ordering::Relaxed);
+        used > self.limit
+            && (stuck_at == 0 || used >= stuck_at.saturating_add(self.limit / RETRY_GROWTH_DIVISOR))
+    }
+
+    /// Notes how a round ended: still over the budget or not.
+    pub fn round_ended(&self) {
+        let used = self.used();
+        let stuck_at = if used > self.limit { used.max(1) } else { 0 };
+        self.stuck_at.store(stuck_at, Ordering::Relaxed);
+    }
+
     /// Whether an eviction round may stop: usage is down to the low-water mark.
     pub fn low_enough(&self) -> bool {
         self.used() <= self.limit / 100 * LOW_WATER_PERCENT
@@ -93,5 +116,31 @@ impl CacheBudget {
         };
         self.round.fetch_add(1, Ordering::Relaxed);
         Some(round)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CacheBudget;
+
+    #[test]
+    fn after_a_round_that_stayed_over_the_next_waits_for_growth() {
+        let budget = CacheBudget::new(1600);
+        budget.charge(1000);
+        assert!(!budget.round_due());
+        budget.charge(1000);
+        assert!(budget.round_due());
+        // Nothing could be evicted: 2000 of 1600 stay.
+        budget.round_ended();
+        assert!(budget.over() && !budget.round_due());
+        budget.charge(99);
+        assert!(!budget.round_due(), "grown by less than a sixteenth of the budget");
+        budget.charge(1);
+        assert!(budget.round_due());
+        // A round that gets under the budget clears the wait.
+        budget.evicted(1500);
+        budget.round_ended();
+        budget.charge(1100);
+        assert!(budget.round_due());
     }
 }
