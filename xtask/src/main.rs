@@ -9,12 +9,14 @@
 //!   `tests/loom.rs`, bounded (`RUSTFLAGS="--cfg inmem_loom" LOOM_MAX_PREEMPTIONS=2`), in release,
 //!   in their own target directory (`<target>/loom`: the cfg changes every crate's build).
 //! - `cargo xtask crash-test [flags]`: the kill-under-load crash test (`crash/`); what it does,
-//!   its oracles and flags are described in `docs/TESTING.md`, "The crash test".
+//!   its oracles and flags are described in `docs/TESTING.md`, "The crash test". With
+//!   `--remote`, the same against shared mode: the children are client hosts of the PostgreSQL
+//!   server `INMEM_PG_URL` names.
 //! - `cargo xtask pg-test`: the shared-mode tests (`crates/pg`, the engine's backend suite,
 //!   `Database::connect` through the umbrella) against a private PostgreSQL that the task starts
 //!   and stops (`pg.rs`), then the failover drills (`pg_failover.rs` on the store,
-//!   `pg_failover_db.rs` through `Database`) and the two-host drill (`pg_hosts.rs`, whose hosts
-//!   are `cargo xtask pg-host`).
+//!   `pg_failover_db.rs` through `Database`), the two-host drill (`pg_hosts.rs`, whose hosts
+//!   are `cargo xtask pg-host`) and a short shared-mode crash test (`crash-test --remote`).
 //! - `cargo xtask bench [--quick] [--plots]`: in-mem beside redb, fjall, sled, LMDB, `SQLite`
 //!   and the raw `SkipMap` floor (`benches/peers`, a package outside the workspace, so that the
 //!   tests never compile peer crates); see `docs/PERFORMANCE.md`. `cargo xtask bench --remote`:
@@ -52,7 +54,7 @@ fn main() -> ExitCode {
         "pg-host" => pg_hosts::host(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test | ci | loom | pg-test | pg-run <command...> | crash-test [--help] | bench [--quick] [--plots] | bench --remote>"
+                "usage: cargo xtask <test | ci | loom | pg-test | pg-run <command...> | crash-test [--remote] [--help] | bench [--quick] [--plots] | bench --remote>"
             );
             return ExitCode::from(2);
         }
@@ -186,6 +188,23 @@ fn crash_test(args: &[String]) -> Result<(), String> {
     } else {
         crash::crash_test(args)
     }
+}
+
+/// `crash-test --remote <args>` against the server at `url`, in a release build of this task
+/// (as `crash_test`) in a process of its own, which `INMEM_PG_URL` is set for.
+fn crash_test_remote(url: &str, args: &[&str]) -> Result<(), String> {
+    let mut cargo_args = vec![
+        "run",
+        "--release",
+        "--quiet",
+        "-p",
+        "xtask",
+        "--",
+        "crash-test",
+        "--remote",
+    ];
+    cargo_args.extend(args);
+    cargo(&cargo_args, &[(crash::URL_VAR, url)])
 }
 
 /// Loom checks run in their own target directory: `--cfg inmem_loom` changes every crate's

@@ -5,9 +5,10 @@
 //! `backend_model.rs`), the umbrella's `connect` test and the tool's
 //! (`crates/cli/tests/connect.rs`); stops and removes the cluster, whatever the tests did; then
 //! runs the failover drill (`pg_failover.rs`) on a primary with a synchronous standby of its
-//! own, the same through `Database` (`pg_failover_db.rs`), and the two-host drill
-//! (`pg_hosts.rs`). `cargo xtask pg-run <command>` runs any command against a private cluster
-//! of its own (CI: the Python binding's shared-mode tests).
+//! own, the same through `Database` (`pg_failover_db.rs`), the two-host drill
+//! (`pg_hosts.rs`), and a short crash test of shared mode (`crash-test --remote`: client hosts
+//! killed under load, `Strict` and `Batched`). `cargo xtask pg-run <command>` runs any command
+//! against a private cluster of its own (CI: the Python binding's shared-mode tests).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -15,12 +16,34 @@ use std::process::Command;
 
 use crate::cargo;
 
-/// Runs the PostgreSQL tests against a private cluster, then the failover drill.
+/// Seconds the shared-mode crash test of `pg-test` runs (shared between its modes): a few
+/// iterations of each, each a kill, a lease waited out and a check.
+const CRASH_TEST_SECS: &str = "24";
+
+/// Runs the PostgreSQL tests against a private cluster, then the drills and the crash test.
 pub fn pg_test() -> Result<(), String> {
     tests()?;
     crate::pg_failover::drill()?;
     crate::pg_failover_db::drill()?;
-    crate::pg_hosts::drill()
+    crate::pg_hosts::drill()?;
+    crash_test()
+}
+
+/// The kill-under-load crash test in shared mode, against a cluster of its own, in `Strict`
+/// and `Batched` (`synchronous_commit` on and local; a killed client host loses nothing
+/// acknowledged in either, and `Async`'s `off` differs from them only in a server crash).
+fn crash_test() -> Result<(), String> {
+    let cluster = Cluster::start("crash")?;
+    let args = ["--mode", "strict,batched", "--duration", CRASH_TEST_SECS];
+    let result = crate::crash_test_remote(&cluster.url(), &args);
+    if result.is_err() {
+        eprintln!(
+            "server log ({}):\n{}",
+            cluster.log().display(),
+            cluster.log_tail()
+        );
+    }
+    result
 }
 
 fn tests() -> Result<(), String> {

@@ -16,6 +16,7 @@ mod history;
 
 use super::args::Args;
 use super::rng::{Rng, derive};
+use super::shared::Store;
 use super::workload::{
     AGENTS, AckResult, AckVersion, AgentIdx, BeginHow, CELL_NAMES, CHECK_SEGMENT_BYTES,
     EVENT_TYPES, KEYS_PER_THREAD, Line, Mode, Op, OpId, Payload, SPAN_TAGS, SpanShape, SpanSpec,
@@ -52,7 +53,7 @@ const PARKED_PER_MILLE: u64 = 500;
 
 /// What the child was told on its command line.
 struct ChildOptions {
-    dir: PathBuf,
+    place: Place,
     mode: Mode,
     seed: u64,
     threads: u16,
@@ -67,11 +68,15 @@ struct ChildOptions {
 impl ChildOptions {
     fn parse(raw: &[String]) -> Result<Self, String> {
         let mut args = Args::new(raw);
-        let dir = PathBuf::from(args.required("--dir")?);
+        let place = match (args.value("--dir")?, args.value("--schema")?) {
+            (Some(dir), None) => Place::Dir(PathBuf::from(dir)),
+            (None, Some(schema)) => Place::Schema(schema),
+            _ => return Err("give either --dir or --schema".to_owned()),
+        };
         let mode = args.required("--mode")?;
         let mode = Mode::parse(&mode).ok_or_else(|| format!("unknown mode {mode:?}"))?;
         let options = ChildOptions {
-            dir,
+            place,
             mode,
             seed: args.number("--seed")?.unwrap_or(1),
             threads: args.number("--threads")?.unwrap_or(4),
@@ -84,6 +89,15 @@ impl ChildOptions {
         args.finish()?;
         Ok(options)
     }
+}
+
+/// Where the child's database is.
+enum Place {
+    /// A data directory (`--dir`): embedded mode.
+    Dir(PathBuf),
+    /// A schema of the shared store (`--schema`; the server is the one `INMEM_PG_URL` names):
+    /// shared mode, the child one client host of it.
+    Schema(String),
 }
 
 /// The options every open in the crash test uses (the child's in its mode; the parent's
@@ -109,11 +123,26 @@ pub fn main(raw: &[String]) -> Result<(), String> {
     let options = ChildOptions::parse(raw)?;
     let out = Output::default();
     out.emit(&Line::Opening)?;
-    let db = Database::open_with_options(
-        &options.dir,
-        open_options(options.mode, options.segment_bytes, true),
-    )
-    .map_err(|e| format!("open failed: {e}"))?;
+    let db = match &options.place {
+        Place::Dir(dir) => Database::open_with_options(
+            dir,
+            open_options(options.mode, options.segment_bytes, true),
+        )
+        .map_err(|e| format!("open failed: {e}"))?,
+        Place::Schema(schema) => {
+            // A name no other host of the store has had: this process.
+            let host = format!(
+                "crash-{}-{}-{}",
+                options.mode.name(),
+                options.iteration,
+                std::process::id()
+            );
+            Store::from_env(schema)?.connect(&host, options.mode.durability())?
+        }
+    };
+    // Shared mode refuses checkpoints and run deletion, and returns no visible version of an
+    // agent to bound a call by (see `Worker::ranged`).
+    let shared = db.is_connected();
     out.emit(&Line::Ready {
         last_version: db.recovery_report().last_version,
     })?;
@@ -129,7 +158,7 @@ pub fn main(raw: &[String]) -> Result<(), String> {
             .zip(0..threads)
             .map(|(mine, thread)| {
                 let mut timer = Rng::new(derive(&[options.seed, 98, u64::from(thread)]));
-                let next_checkpoint = timer.chance(CHECKPOINT_PER_MILLE).then(|| {
+                let next_checkpoint = (timer.chance(CHECKPOINT_PER_MILLE) && !shared).then(|| {
                     let within = CHECKPOINT_WITHIN.as_millis() as u64;
                     Instant::now() + Duration::from_millis(timer.below(within))
                 });
@@ -140,6 +169,7 @@ pub fn main(raw: &[String]) -> Result<(), String> {
                     state: StateMachine::new(&db),
                     trace: TraceStore::new(&db),
                     out: &out,
+                    shared,
                     segment_bytes: options.segment_bytes,
                     rng: Rng::new(derive(&[options.seed, u64::from(thread)])),
                     iteration: options.iteration,
@@ -204,6 +234,8 @@ struct Worker<'a> {
     state: StateMachine,
     trace: TraceStore,
     out: &'a Output,
+    /// Connected to the shared store (`--schema`) rather than a directory.
+    shared: bool,
     segment_bytes: u64,
     rng: Rng,
     iteration: u32,
@@ -592,11 +624,26 @@ impl Worker<'_> {
                 Ok((range, AckResult::Run(run)))
             }
             Op::End { run } => {
-                let ((), range) = self.ranged(|| db.end_run(*run))?;
+                let ((), range) = self.ranged(|| {
+                    if self.shared && self.leftovers.iter().any(|(r, _)| r == run) {
+                        // Another host's run (its lease has run out): this host's first.
+                        db.take_over_run(*run)?;
+                    }
+                    db.end_run(*run)
+                })?;
                 Ok((range, AckResult::Nothing))
             }
             Op::Resume { run } => {
-                let ((), range) = self.ranged(|| db.resume_run(*run))?;
+                // In shared mode the takeover is the resumption: the store makes the run
+                // Active again, owned by this host, and its record says so (`resume_run` of
+                // an Active run would be refused).
+                let ((), range) = self.ranged(|| {
+                    if self.shared {
+                        db.take_over_run(*run)
+                    } else {
+                        db.resume_run(*run)
+                    }
+                })?;
                 Ok((range, AckResult::Nothing))
             }
             Op::Txn { run, writes, .. } => self.execute_txn(id, *run, writes),
@@ -739,11 +786,16 @@ impl Worker<'_> {
     }
 
     /// Calls `f`, a call that commits once but returns no version, and bounds its version by
-    /// the visible version before and after it.
+    /// the visible version before and after it. Shared mode has no such bound
+    /// ([`AckVersion::Unbounded`]).
     fn ranged<T, E: std::fmt::Display>(
         &self,
         f: impl FnOnce() -> Result<T, E>,
     ) -> Result<(T, AckVersion), String> {
+        if self.shared {
+            let out = f().map_err(|e| e.to_string())?;
+            return Ok((out, AckVersion::Unbounded));
+        }
         let before = self.db.stats().visible_version;
         let out = f().map_err(|e| e.to_string())?;
         let after = self.db.stats().visible_version;

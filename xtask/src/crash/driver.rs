@@ -1,5 +1,6 @@
-//! The parent process: for each mode, iterations of spawn a child on the mode's data directory,
-//! kill it with SIGKILL at a seeded moment, recover, and check the oracles; then a summary.
+//! The parent process: for each mode, iterations of spawn a child on the mode's data directory
+//! (or, with `--remote`, on a schema of the shared store), kill it with SIGKILL at a seeded
+//! moment, recover (or connect as a fresh host), and check the oracles; then a summary.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -16,9 +17,10 @@ use std::time::{Duration, Instant};
 use in_mem::RunId;
 
 use super::args::Args;
-use super::observe::{Probe, observe, panic_text};
+use super::observe::{Probe, observe, observe_shared, panic_text};
 use super::oracle::{self, OpRecord, Outcome, Params, Promise, State};
 use super::rng::{Rng, derive};
+use super::shared::{self, Store};
 use super::workload::{ASYNC_INTERVAL_MS, AckResult, Line, Mode, Op, OpId, SEGMENT_BYTES, now_us};
 
 /// How long a child may take to open its directory before the run counts as hung.
@@ -40,6 +42,9 @@ pub struct Options {
     pub dir: Option<PathBuf>,
     pub keep: bool,
     pub verbose: bool,
+    /// Shared mode: the children are client hosts of the PostgreSQL store `INMEM_PG_URL`
+    /// names, one schema per mode and `--fresh-every` window.
+    pub remote: bool,
 }
 
 /// Default total duration when neither `--iterations` nor `--duration` is given.
@@ -55,17 +60,22 @@ const DEFAULT_ASYNC_SLACK_MS: u64 = 400;
 const DEFAULT_FRESH_EVERY: u64 = 8;
 
 pub const USAGE: &str = "\
-usage: cargo xtask crash-test [--mode strict|batched|async|all] [--iterations N] [--seed S]
-                              [--duration SECS] [--threads N] [--kill-max-ms MS]
+usage: cargo xtask crash-test [--mode strict|batched|async|all|<mode>,<mode>] [--iterations N]
+                              [--seed S] [--duration SECS] [--threads N] [--kill-max-ms MS]
                               [--async-slack-ms MS] [--fresh-every N] [--dir PATH] [--keep]
-                              [--verbose]";
+                              [--verbose] [--remote]
+--remote: shared mode, against the PostgreSQL server INMEM_PG_URL names
+          (cargo xtask pg-run cargo xtask crash-test --remote starts a private one)";
 
 impl Options {
     pub fn parse(raw: &[String]) -> Result<Self, String> {
         let mut args = Args::new(raw);
         let modes = match args.value("--mode")?.as_deref() {
             None | Some("all") => Mode::ALL.to_vec(),
-            Some(name) => vec![Mode::parse(name).ok_or_else(|| format!("unknown mode {name:?}"))?],
+            Some(names) => names
+                .split(',')
+                .map(|name| Mode::parse(name).ok_or_else(|| format!("unknown mode {name:?}")))
+                .collect::<Result<Vec<_>, _>>()?,
         };
         let iterations = args.number("--iterations")?;
         let duration = args.number::<f64>("--duration")?;
@@ -97,15 +107,22 @@ impl Options {
             dir: args.value("--dir")?.map(PathBuf::from),
             keep: args.flag("--keep")?,
             verbose: args.flag("--verbose")?,
+            remote: args.flag("--remote")?,
         };
         args.finish()?;
         Ok(options)
     }
 
-    /// The command that replays `mode` up to and including iteration `iteration`.
+    /// The command that replays `mode` up to and including iteration `iteration` (in shared
+    /// mode on a private server: every invocation starts on schemas of its own anyway).
     fn command(&self, mode: Mode, iteration: u64) -> String {
         let mut cmd = format!(
-            "cargo xtask crash-test --mode {} --seed {} --iterations {}",
+            "cargo xtask {}crash-test --mode {} --seed {} --iterations {}",
+            if self.remote {
+                "pg-run cargo xtask "
+            } else {
+                ""
+            },
             mode.name(),
             self.seed,
             iteration + 1
@@ -121,6 +138,9 @@ impl Options {
         }
         if self.fresh_every != DEFAULT_FRESH_EVERY {
             let _ = write!(cmd, " --fresh-every {}", self.fresh_every);
+        }
+        if self.remote {
+            cmd.push_str(" --remote");
         }
         cmd
     }
@@ -158,7 +178,10 @@ impl ModeSummary {
         self.deleted_runs += report.deleted_runs;
         self.refused_deletes += report.refused_deletes;
         self.checkpoints += report.checkpoints;
-        self.from_checkpoint += u64::from(report.from != RecoveredFrom::Log);
+        self.from_checkpoint += u64::from(matches!(
+            report.from,
+            RecoveredFrom::Checkpoint | RecoveredFrom::PrunedLog
+        ));
         self.pruned += u64::from(report.from == RecoveredFrom::PrunedLog);
         self.lost += report.lost;
         if let Some(age) = report.oldest_loss_us {
@@ -175,6 +198,13 @@ pub fn run(options: &Options) -> Result<(), String> {
         Some(dir) => dir.clone(),
         None => std::env::temp_dir().join(format!("in-mem-crash-test-{}", std::process::id())),
     };
+    // Shared mode: the server (refused at once when none is named) and a tag for the names of
+    // this invocation's schemas.
+    let remote = if options.remote {
+        Some((shared::url_from_env()?, shared::invocation_tag()))
+    } else {
+        None
+    };
     let watchdog = Watchdog::start();
     let mut summaries = Vec::new();
     for (n, &mode) in options.modes.iter().enumerate() {
@@ -184,7 +214,15 @@ pub fn run(options: &Options) -> Result<(), String> {
             started + d / modes * done
         });
         let dir = root.join(mode.name());
-        let summary = run_mode(options, mode, &exe, &dir, deadline, &watchdog)?;
+        let summary = run_mode(
+            options,
+            mode,
+            &exe,
+            &dir,
+            remote.as_ref(),
+            deadline,
+            &watchdog,
+        )?;
         if !summary.failed && !options.keep {
             let _ = std::fs::remove_dir_all(&dir);
         }
@@ -214,6 +252,9 @@ pub fn run(options: &Options) -> Result<(), String> {
 }
 
 fn describe_summary(mode: Mode, s: &ModeSummary, options: &Options) -> String {
+    if options.remote {
+        return describe_shared_summary(mode, s);
+    }
     let mut text = format!(
         "{}: {} iterations, {} kills ({} during recovery, {} during a checkpoint), {} \
          acknowledged commits checked ({} on events, state and spans; {} forks, {} runs \
@@ -251,12 +292,33 @@ fn describe_summary(mode: Mode, s: &ModeSummary, options: &Options) -> String {
     text
 }
 
-/// The iterations of one mode on one directory, each continuing from the last one's state.
+/// A mode's summary in shared mode, which has no recovery, checkpoints or run deletion to
+/// count (a kill "during connect" lands while the child connects or loads the runs it shares
+/// out).
+fn describe_shared_summary(mode: Mode, s: &ModeSummary) -> String {
+    format!(
+        "{} (shared): {} iterations, {} kills ({} during connect), {} acknowledged commits \
+         checked ({} on events, state and spans; {} forks), {} lost{}",
+        mode.name(),
+        s.iterations,
+        s.kills,
+        s.kills_in_open,
+        s.acked_commits,
+        s.acked_primitive,
+        s.forks,
+        s.lost,
+        if s.failed { " FAILED" } else { "" }
+    )
+}
+
+/// The iterations of one mode on one directory (or schema of the shared store: `remote` names
+/// the server and this invocation's tag), each continuing from the last one's state.
 fn run_mode(
     options: &Options,
     mode: Mode,
     exe: &Path,
     dir: &Path,
+    remote: Option<&(String, String)>,
     deadline: Option<Instant>,
     watchdog: &Watchdog,
 ) -> Result<ModeSummary, String> {
@@ -283,17 +345,25 @@ fn run_mode(
         );
         watchdog.phase(format!("{context}: running"));
         if i > 0 && i % options.fresh_every == 0 {
-            std::fs::remove_dir_all(&data)
-                .map_err(|e| format!("cannot clear {}: {e}", data.display()))?;
+            // Shared mode starts on a new schema instead (`store` below).
+            if remote.is_none() {
+                std::fs::remove_dir_all(&data)
+                    .map_err(|e| format!("cannot clear {}: {e}", data.display()))?;
+            }
             base = State::default();
             open_estimate = Duration::from_millis(20);
         }
+        let store = remote.map(|(url, tag)| Store {
+            url: url.clone(),
+            schema: shared::schema_name(tag, mode, i / options.fresh_every),
+        });
         let iteration = Iteration {
             options,
             mode,
             exe,
             dir,
             data: &data,
+            store: store.as_ref(),
             i,
             seed: derive(&[mode_seed, i]),
         };
@@ -303,36 +373,7 @@ fn run_mode(
             Ok(report) => {
                 summary.add(&report);
                 if options.verbose {
-                    eprintln!(
-                        "{} #{i}: {} ops, {} acked commits ({} on primitives; {} forks, {} runs \
-                         deleted, {} deletions refused), {} lost, {} checkpoints{}, killed {}{} \
-                         ({}), recovered from {}, last version {}",
-                        mode.name(),
-                        report.ops,
-                        report.acked_commits,
-                        report.acked_primitive,
-                        report.forks,
-                        report.deleted_runs,
-                        report.refused_deletes,
-                        report.lost,
-                        report.checkpoints,
-                        report
-                            .longest_checkpoint_us
-                            .map_or(String::new(), |us| format!(" (longest {} ms)", us / 1000)),
-                        report.kill,
-                        if report.in_checkpoint {
-                            " during a checkpoint"
-                        } else {
-                            ""
-                        },
-                        report.tail,
-                        match report.from {
-                            RecoveredFrom::Log => "the log",
-                            RecoveredFrom::Checkpoint => "a checkpoint",
-                            RecoveredFrom::PrunedLog => "a checkpoint and a pruned log",
-                        },
-                        base.last_version
-                    );
+                    print_iteration(mode, i, &report, base.last_version);
                 }
             }
             Err(failures) => {
@@ -342,7 +383,12 @@ fn run_mode(
                 for failure in &failures {
                     eprintln!("  - {failure}");
                 }
-                eprintln!("  data directory kept: {}", data.display());
+                match &store {
+                    Some(store) => {
+                        eprintln!("  schema kept: {} (of {})", store.schema, shared::URL_VAR);
+                    }
+                    None => eprintln!("  data directory kept: {}", data.display()),
+                }
                 eprintln!("  child output kept: {}\n", dir.display());
                 // Later iterations would start from a state the oracle does not know.
                 break;
@@ -351,6 +397,41 @@ fn run_mode(
     }
     watchdog.idle();
     Ok(summary)
+}
+
+/// One iteration's line under `--verbose`.
+fn print_iteration(mode: Mode, i: u64, report: &IterationReport, last_version: u64) {
+    eprintln!(
+        "{} #{i}: {} ops, {} acked commits ({} on primitives; {} forks, {} runs deleted, {} \
+         deletions refused), {} lost, {} checkpoints{}, killed {}{} ({}), recovered from {}, \
+         last version {}",
+        mode.name(),
+        report.ops,
+        report.acked_commits,
+        report.acked_primitive,
+        report.forks,
+        report.deleted_runs,
+        report.refused_deletes,
+        report.lost,
+        report.checkpoints,
+        report
+            .longest_checkpoint_us
+            .map_or(String::new(), |us| format!(" (longest {} ms)", us / 1000)),
+        report.kill,
+        if report.in_checkpoint {
+            " during a checkpoint"
+        } else {
+            ""
+        },
+        report.tail,
+        match report.from {
+            RecoveredFrom::Log => "the log",
+            RecoveredFrom::Checkpoint => "a checkpoint",
+            RecoveredFrom::PrunedLog => "a checkpoint and a pruned log",
+            RecoveredFrom::Store => "nothing (read from the store)",
+        },
+        last_version
+    );
 }
 
 /// What one iteration found.
@@ -385,6 +466,8 @@ enum RecoveredFrom {
     Checkpoint,
     /// A checkpoint, and a log whose first segments an earlier checkpoint had deleted.
     PrunedLog,
+    /// Nothing: shared mode reads the store.
+    Store,
 }
 
 /// Forks of earlier children whose parents' views at the fork point a check reads again: at
@@ -430,6 +513,8 @@ struct Iteration<'a> {
     dir: &'a Path,
     /// The data directory.
     data: &'a Path,
+    /// Shared mode: the store's schema, where the child connects instead of opening `data`.
+    store: Option<&'a Store>,
     i: u64,
     seed: u64,
 }
@@ -487,20 +572,21 @@ impl Iteration<'_> {
         // A panic anywhere in recovery or the reads is a failure of this iteration, reported
         // with its seed like any other.
         let observed =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| observe(self.data, &probe)))
-                .map_err(|panic| {
-                    vec![format!(
-                        "the database panicked during recovery or the reads after it: {}",
-                        panic_text(&*panic)
-                    )]
-                })??;
-        let promise = match self.mode {
-            Mode::Strict | Mode::Batched => Promise::Lossless,
-            Mode::Async => Promise::Window {
-                window_us: (ASYNC_INTERVAL_MS + self.options.async_slack_ms) * 1000,
-            },
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match self.store {
+                None => observe(self.data, &probe),
+                Some(store) => observe_shared(store, kill_us, &self.check_host(), &probe),
+            }))
+            .map_err(|panic| {
+                vec![format!(
+                    "the database panicked during recovery or the reads after it: {}",
+                    panic_text(&*panic)
+                )]
+            })??;
+        let params = Params {
+            promise: self.promise(),
+            kill_us,
         };
-        let verdict = oracle::check(&Params { promise, kill_us }, base, &records, &observed);
+        let verdict = oracle::check(&params, base, &records, &observed);
         if !verdict.failures.is_empty() {
             return Err(verdict.failures);
         }
@@ -528,6 +614,7 @@ impl Iteration<'_> {
                 })
                 .max(),
             from: match (observed.checkpoint, pruned) {
+                _ if self.store.is_some() => RecoveredFrom::Store,
                 (None, _) => RecoveredFrom::Log,
                 (Some(_), false) => RecoveredFrom::Checkpoint,
                 (Some(_), true) => RecoveredFrom::PrunedLog,
@@ -536,12 +623,39 @@ impl Iteration<'_> {
                 KillPlan::DuringOpen(d) => format!("{} us after spawn", d.as_micros()),
                 KillPlan::AfterReady(d) => format!("{} ms after open", d.as_millis()),
             },
-            tail: format!(
-                "{} KiB segments, recovered version {}",
-                segment_bytes >> 10,
-                observed.last_version
-            ),
+            tail: match &observed.agent_versions {
+                Some(versions) => format!("agents' versions {versions:?}"),
+                None => format!(
+                    "{} KiB segments, recovered version {}",
+                    segment_bytes >> 10,
+                    observed.last_version
+                ),
+            },
         })
+    }
+
+    /// What the mode promises of acknowledged commits through the kill.
+    fn promise(&self) -> Promise {
+        match self.mode {
+            // A killed client host loses nothing it was told was committed, in any mode: the
+            // store answers a commit only once it has it (docs/REMOTE.md, "Durability modes").
+            _ if self.store.is_some() => Promise::Lossless,
+            Mode::Strict | Mode::Batched => Promise::Lossless,
+            Mode::Async => Promise::Window {
+                window_us: (ASYNC_INTERVAL_MS + self.options.async_slack_ms) * 1000,
+            },
+        }
+    }
+
+    /// Shared mode: the name of the hosts that check this iteration (a suffix tells the two
+    /// connections apart).
+    fn check_host(&self) -> String {
+        format!(
+            "crash-check-{}-{}-{}",
+            self.mode.name(),
+            self.i,
+            std::process::id()
+        )
     }
 
     /// Runs the child until the plan's moment, kills it, and returns its complete lines and
@@ -555,10 +669,14 @@ impl Iteration<'_> {
         let stderr_path = self.dir.join(format!("child-{}.stderr", self.i));
         let stderr = File::create(&stderr_path).map_err(|e| vec![format!("stderr file: {e}")])?;
         let spawned_at = Instant::now();
-        let mut child = Command::new(self.exe)
-            .arg("crash-child")
-            .arg("--dir")
-            .arg(self.data)
+        let mut command = Command::new(self.exe);
+        command.arg("crash-child");
+        match self.store {
+            // The child reads the server's URL from `INMEM_PG_URL`, as this process did.
+            Some(store) => command.args(["--schema", &store.schema]),
+            None => command.arg("--dir").arg(self.data),
+        };
+        let mut child = command
             .args(["--mode", self.mode.name()])
             .args(["--seed", &self.seed.to_string()])
             .args(["--threads", &self.options.threads.to_string()])

@@ -1,6 +1,7 @@
 //! The parent's side after a kill: recover the directory twice (recovery must be idempotent),
 //! then read back every key and run for the oracle, each fork's parent's view at the fork point
-//! (`run_view_at`), and the deleted runs (which every read must find unknown).
+//! (`run_view_at`), and the deleted runs (which every read must find unknown). In shared mode
+//! (`shared.rs`) two fresh hosts connect instead, and the second reads back the same way.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -10,12 +11,17 @@ use in_mem::primitives::{Event, EventLog, Span, StateMachine, TraceStore};
 use in_mem::{At, Database, RunId, RunInfo, RunQuery, RunStatus};
 
 use super::child::open_options;
+use super::oracle::AgentVersions;
 use super::oracle::{
     CellRec, EventRec, ForkKv, ForkView, KvKey, KvView, Observed, RunEntry, SpanRec, Stored,
 };
 use super::workload::{
     AGENTS, AgentIdx, CHECK_SEGMENT_BYTES, Mode, OpId, agent_id, agent_index, now_us, view_prefixes,
 };
+
+mod shared;
+
+pub use shared::observe_shared;
 
 /// What the oracle asks to be read besides everything in the run index.
 #[derive(Debug, Default)]
@@ -124,8 +130,36 @@ pub fn observe(dir: &Path, probe: &Probe) -> Result<Observed, Vec<String>> {
         checkpoints_skipped: second.checkpoints_skipped.clone(),
         ..Observed::default()
     };
-    check_run_index(&db, &second.runs, &mut failures);
-    for info in &second.runs {
+    if second.visible_version != second.last_version {
+        failures.push(format!(
+            "after recovery the visible version is {}, the recovered last version {}",
+            second.visible_version, second.last_version
+        ));
+    }
+    read_back(&db, &second.runs, probe, &mut observed, &mut failures);
+    observed.final_version = db.stats().visible_version;
+    if let Err(e) = db.close() {
+        failures.push(format!("closing after the check failed: {e}"));
+    }
+    if failures.is_empty() {
+        Ok(observed)
+    } else {
+        Err(failures)
+    }
+}
+
+/// Reads back, for the oracle, every run in `runs` (the run index as found, before the
+/// check's own runs began), every key of every agent, each run's event log, state cells and
+/// trace, the forks' parents' views, and the runs deleted; the same in both modes.
+fn read_back(
+    db: &Database,
+    runs: &[RunInfo],
+    probe: &Probe,
+    observed: &mut Observed,
+    failures: &mut Vec<String>,
+) {
+    check_run_index(db, runs, failures);
+    for info in runs {
         match agent_index(&info.agent) {
             Some(agent) => {
                 observed.runs.insert(
@@ -144,24 +178,18 @@ pub fn observe(dir: &Path, probe: &Probe) -> Result<Observed, Vec<String>> {
             )),
         }
     }
-    if second.visible_version != second.last_version {
-        failures.push(format!(
-            "after recovery the visible version is {}, the recovered last version {}",
-            second.visible_version, second.last_version
-        ));
-    }
 
-    if let Err(e) = read_all(&db, &probe.keys, &mut observed, &mut failures) {
+    if let Err(e) = read_all(db, &probe.keys, observed, failures) {
         failures.push(e);
     }
-    for info in &second.runs {
-        if let Err(e) = read_primitives(&db, info.run, &mut observed) {
+    for info in runs {
+        if let Err(e) = read_primitives(db, info.run, observed) {
             failures.push(e);
         }
         let wanted = !probe.known.contains(&info.run) || probe.old_forks.contains(&info.run);
         if let (Some(parent), Some(point), true) = (info.parent, info.fork_point, wanted) {
             let made = probe.forks.get(&info.run).copied();
-            match read_fork_view(&db, info.run, parent, point, made) {
+            match read_fork_view(db, info.run, parent, point, made) {
                 Ok(view) => {
                     observed.fork_views.insert(info.run, view);
                 }
@@ -171,17 +199,8 @@ pub fn observe(dir: &Path, probe: &Probe) -> Result<Observed, Vec<String>> {
     }
     for &run in &probe.deleted {
         if !observed.runs.contains_key(&run) {
-            observed.unknown_reads.insert(run, known_reads(&db, run));
+            observed.unknown_reads.insert(run, known_reads(db, run));
         }
-    }
-    observed.final_version = db.stats().visible_version;
-    if let Err(e) = db.close() {
-        failures.push(format!("closing after the check failed: {e}"));
-    }
-    if failures.is_empty() {
-        Ok(observed)
-    } else {
-        Err(failures)
     }
 }
 
@@ -201,6 +220,9 @@ fn read_all(
             .map_err(|e| format!("cannot begin a reader run after recovery: {e}"))?;
         readers.insert(agent, run);
         observed.checker_runs.push((run, agent));
+    }
+    if db.is_connected() {
+        observed.agent_versions = Some(agent_versions(db, &readers, false)?);
     }
     let get = |observed: &mut Observed, key: &KvKey| -> Result<(), String> {
         let run = readers[&key.0];
@@ -283,6 +305,9 @@ fn read_all(
         db.end_run(run)
             .map_err(|e| format!("cannot end the reader run of agent {agent}: {e}"))?;
     }
+    if db.is_connected() {
+        observed.final_agent_versions = agent_versions(db, &readers, true)?;
+    }
     // Not needed by the oracle, but a reader run that is not completed is a bug worth naming.
     for (&agent, &run) in &readers {
         let status = db.run_info(run).map(|i| i.status);
@@ -293,6 +318,29 @@ fn read_all(
         }
     }
     Ok(())
+}
+
+/// Shared mode, where versions are per agent: each agent's newest version, read through its
+/// reader run in `readers`. Before they `ended`, the snapshot each began at, the store's clock
+/// of the agent (the killed host commits no more); after, the newest version the agent's
+/// readers see, their own run records included (what the next check starts from).
+fn agent_versions(
+    db: &Database,
+    readers: &BTreeMap<AgentIdx, RunId>,
+    ended: bool,
+) -> Result<AgentVersions, String> {
+    let mut versions = AgentVersions::new();
+    for (&agent, &run) in readers {
+        let version = if ended {
+            db.run_view_at(run, At::Now).map(|view| view.version())
+        } else {
+            db.run_info(run).map(|info| info.snapshot)
+        };
+        let version =
+            version.map_err(|e| format!("no version of agent {agent} from its reader run: {e}"))?;
+        versions.insert(agent, version);
+    }
+    Ok(versions)
 }
 
 /// Reads `run`'s event log (and verifies its chain), state cells and trace.

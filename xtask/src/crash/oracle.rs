@@ -42,6 +42,10 @@
 //! "nothing, once the run is gone" (`Expect::Gone`), which makes it whole or nothing; a tree
 //! deletion that may have stopped half way lets each run go or stay, and `oracle/history.rs`
 //! requires that no fork outlives its parent.
+//!
+//! In shared mode (`--remote`) versions are per agent: `V` is each agent's newest version, an
+//! op is compared with its own agent's, and calls that return no version are placed by the
+//! promise alone (`oracle/versions.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -57,6 +61,7 @@ mod invariants;
 mod matching;
 #[cfg(test)]
 mod tests;
+mod versions;
 
 use invariants::{check_checkpoints, check_returns, check_runs_with_data, check_structure};
 
@@ -149,7 +154,12 @@ pub struct State {
     /// The version of the newest checkpoint recovery started from; it never goes away (only
     /// checkpoints older than the previous one are deleted).
     pub checkpoint: Option<u64>,
+    /// Shared mode: each agent's newest version (empty in embedded mode).
+    pub agent_versions: AgentVersions,
 }
+
+/// Shared mode: a version per agent (each agent has its own counter there).
+pub type AgentVersions = BTreeMap<AgentIdx, u64>;
 
 /// One operation the child submitted, and what became of it.
 #[derive(Debug, Clone)]
@@ -183,7 +193,7 @@ pub enum Outcome {
 pub struct Observed {
     /// `recovery_report().last_version`.
     pub last_version: u64,
-    /// `recovery_report().interrupted_runs`.
+    /// `recovery_report().interrupted_runs` (none in shared mode: nothing is recovered).
     pub interrupted: Vec<RunId>,
     /// Every present key of every agent.
     pub kv: BTreeMap<KvKey, Stored>,
@@ -215,6 +225,22 @@ pub struct Observed {
     /// Each run an operation deleted (or may have) that the run index does not list: the reads
     /// of it that did not fail with `Error::UnknownRun` (none, if it is unknown as it must be).
     pub unknown_reads: BTreeMap<RunId, Vec<String>>,
+    /// Shared mode: each agent's newest version as the check found it, the store's clock of
+    /// the agent (what `last_version` is in embedded mode; `last_version` is then the highest
+    /// of them, for display). `None` in embedded mode.
+    pub agent_versions: Option<AgentVersions>,
+    /// Shared mode: each agent's newest version after the check's own runs began and ended.
+    pub final_agent_versions: AgentVersions,
+}
+
+impl Observed {
+    /// The recovered last version a version of agent `agent` is compared with.
+    pub fn last_version_of(&self, agent: AgentIdx) -> u64 {
+        match &self.agent_versions {
+            Some(versions) => versions.get(&agent).copied().unwrap_or(0),
+            None => self.last_version,
+        }
+    }
 }
 
 /// What the mode promises about acknowledged commits through a process kill.
@@ -371,7 +397,6 @@ enum Expect {
 /// Checks `observed` against `base` plus `ops`; see the module docs.
 pub fn check(params: &Params, base: &State, ops: &[OpRecord], observed: &Observed) -> Verdict {
     let mut failures = Vec::new();
-    let v = observed.last_version;
 
     check_versions(base, ops, observed, &mut failures);
     check_run_report(observed, &mut failures);
@@ -403,14 +428,13 @@ pub fn check(params: &Params, base: &State, ops: &[OpRecord], observed: &Observe
     for (&thread, records) in &mut threads {
         records.sort_by_key(|r| r.id.seq);
         let mut steps = Vec::new();
-        let mut prev_lo = base.last_version;
+        let mut order = ThreadOrder::new(base, observed);
         for record in records.iter() {
             let Some(step) = prepare(
                 record,
-                &mut prev_lo,
+                &mut order,
                 params,
                 flush_line,
-                v,
                 &mut failures,
                 &mut losses,
             ) else {
@@ -418,7 +442,7 @@ pub fn check(params: &Params, base: &State, ops: &[OpRecord], observed: &Observe
             };
             if let Outcome::Acked { us, .. } = record.outcome {
                 acked_commits += 1;
-                if step.lo > v {
+                if step.lo > order.recovered(record) {
                     lost += 1;
                     let age = params.kill_us.saturating_sub(us);
                     oldest_loss_us = Some(oldest_loss_us.map_or(age, |o: u64| o.max(age)));
@@ -431,10 +455,14 @@ pub fn check(params: &Params, base: &State, ops: &[OpRecord], observed: &Observe
         steps_by_thread.insert(thread, steps);
     }
     if !losses.is_empty() {
+        let recovered = match &observed.agent_versions {
+            Some(versions) => format!("agents' newest versions {versions:?}"),
+            None => format!("recovered last version {}", observed.last_version),
+        };
         failures.insert(
             0,
             format!(
-                "{} acknowledged commits lost (recovered last version {v}): {}",
+                "{} acknowledged commits lost ({recovered}): {}",
                 losses.len(),
                 list(&losses)
             ),
@@ -482,6 +510,7 @@ fn next_base(observed: &Observed) -> State {
         spans: observed.spans.clone(),
         last_version: observed.final_version,
         checkpoint: observed.checkpoint,
+        agent_versions: observed.final_agent_versions.clone(),
     };
     for &(run, agent) in &observed.checker_runs {
         next.runs.insert(
@@ -504,99 +533,21 @@ fn count_acked(ops: &[OpRecord], f: impl Fn(&Op) -> bool) -> u64 {
         .count() as u64
 }
 
-/// The recovered last version against what can be true at all.
-fn check_versions(base: &State, ops: &[OpRecord], observed: &Observed, failures: &mut Vec<String>) {
-    let v = observed.last_version;
-    if v < base.last_version {
-        failures.push(format!(
-            "recovered last version {v} is below {}, which the previous check made durable",
-            base.last_version
-        ));
-    }
-    let submitted: u64 = ops.iter().map(|r| r.op.commits_max()).sum();
-    if v > base.last_version + submitted {
-        failures.push(format!(
-            "recovered last version {v} is beyond every commit submitted ({} + {submitted})",
-            base.last_version
-        ));
-    }
-    for (key, stored) in &observed.kv {
-        if stored.version > v {
-            failures.push(format!(
-                "{} has version {} above the recovered last version {v}",
-                describe_key(key),
-                stored.version
-            ));
-        }
-    }
-}
-
-/// Runs after recovery: none active, and the report's interrupted list is exactly the
-/// interrupted runs.
-fn check_run_report(observed: &Observed, failures: &mut Vec<String>) {
-    let interrupted: BTreeSet<RunId> = observed
-        .runs
-        .iter()
-        .filter(|(_, e)| e.status == RunStatus::Interrupted)
-        .map(|(r, _)| *r)
-        .collect();
-    let reported: BTreeSet<RunId> = observed.interrupted.iter().copied().collect();
-    if interrupted != reported {
-        failures.push(format!(
-            "recovery reports {} interrupted runs, but {} runs are interrupted",
-            reported.len(),
-            interrupted.len()
-        ));
-    }
-    for (run, entry) in &observed.runs {
-        if !matches!(entry.status, RunStatus::Interrupted | RunStatus::Completed) {
-            failures.push(format!("run {run} is {} after recovery", entry.status));
-        }
-    }
-}
-
 /// Bounds one op's version and decides its standing; `None` for ops that commit nothing.
 /// Promised commits that recovery lost go to `losses`.
 fn prepare<'a>(
     record: &'a OpRecord,
-    prev_lo: &mut u64,
+    order: &mut ThreadOrder<'_>,
     params: &Params,
     flush_line: Option<u64>,
-    v: u64,
     failures: &mut Vec<String>,
     losses: &mut Vec<String>,
 ) -> Option<Step<'a>> {
     if !record.op.commits() {
         return None;
     }
-    let (lo, hi, ack) = match &record.outcome {
-        Outcome::Acked {
-            version: AckVersion::None,
-            ..
-        } => return None,
-        Outcome::Acked {
-            version: AckVersion::Exact(x),
-            line,
-            us,
-            ..
-        } => {
-            if *x <= *prev_lo {
-                failures.push(format!(
-                    "operation {} got version {x}, not above its thread's previous commit ({})",
-                    record.id, *prev_lo
-                ));
-            }
-            (*x, *x, Some((*line, *us)))
-        }
-        Outcome::Acked {
-            version: AckVersion::Range { lo, hi },
-            line,
-            us,
-            ..
-        } => ((*lo).max(*prev_lo + 1), *hi, Some((*line, *us))),
-        Outcome::InFlight | Outcome::Failed { .. } => (*prev_lo + 1, u64::MAX, None),
-    };
-    *prev_lo = lo;
+    let (lo, hi, ack) = order.bound(record, failures)?;
+    let v = order.recovered(record);
     let promised = ack.is_some_and(|(line, us)| {
         let by_mode = match params.promise {
             Promise::Lossless => true,
@@ -1020,3 +971,4 @@ use history::{
     Model, check_deleted, check_forks, data_run, settle_tree_deletes, unreported_fork_differs,
 };
 use matching::{cell_matches, first_event_difference, first_span_difference};
+use versions::{ThreadOrder, check_run_report, check_versions};

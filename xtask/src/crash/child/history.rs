@@ -124,9 +124,10 @@ impl Worker<'_> {
         !self.active.is_empty() && self.active.len() < FORK_ACTIVE_MAX
     }
 
-    /// Whether the thread has a run it may delete (or try to).
+    /// Whether the thread has a run it may delete (or try to). Never in shared mode, which
+    /// refuses run deletion (`Error::SharedModeUnsupported`).
     pub(super) fn can_delete(&self) -> bool {
-        !self.ended.is_empty() || !self.leftovers.is_empty()
+        !self.shared && (!self.ended.is_empty() || !self.leftovers.is_empty())
     }
 
     /// A fork of one of the thread's active runs: as it is now, or (more often, when the thread

@@ -204,10 +204,10 @@ pub(super) fn check_forks(
             )),
             Some(_) => {}
         }
-        if point > observed.last_version {
+        let newest = observed.last_version_of(entry.agent);
+        if point > newest {
             wrong.push(format!(
-                "fork {run} has fork point {point}, beyond the recovered last version {}",
-                observed.last_version
+                "fork {run} has fork point {point}, beyond the recovered last version {newest}"
             ));
         }
         // Forks the previous check saw are read again only now and then (see the driver).

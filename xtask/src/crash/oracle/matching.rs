@@ -1,13 +1,19 @@
 //! Whether a recovered key, run, event log, state cell or trace is one of the states the
 //! oracle accepts for it.
 
+use super::super::workload::AgentIdx;
 use super::{
     Cell, CellExpect, CellRec, EventExpect, EventRec, Expect, KvExpect, Observed, RunExpect,
     SpanExpect, SpanRec, Stored,
 };
 
 /// Whether an observed key matches one acceptable state.
-pub(super) fn kv_matches(expect: &KvExpect, got: Option<&Stored>, observed: &Observed) -> bool {
+pub(super) fn kv_matches(
+    expect: &KvExpect,
+    agent: AgentIdx,
+    got: Option<&Stored>,
+    observed: &Observed,
+) -> bool {
     match (expect, got) {
         (KvExpect::Absent, None) => true,
         (KvExpect::Absent, Some(_)) => false,
@@ -23,7 +29,7 @@ pub(super) fn kv_matches(expect: &KvExpect, got: Option<&Stored>, observed: &Obs
         ) => {
             s.value == *value
                 && version.0 <= s.version
-                && s.version <= version.1.min(observed.last_version)
+                && s.version <= version.1.min(observed.last_version_of(agent))
                 && ts.0 <= s.timestamp_us
                 && s.timestamp_us <= ts.1
                 && s.ttl_us == *ttl_us
@@ -40,7 +46,7 @@ pub(super) fn cell_matches(expect: &Expect, cell: &Cell, observed: &Observed) ->
     match (expect, cell) {
         (Expect::Kv(states), Cell::Kv(key)) => {
             let got = observed.kv.get(key);
-            states.iter().any(|e| kv_matches(e, got, observed))
+            states.iter().any(|e| kv_matches(e, key.0, got, observed))
         }
         (
             Expect::Run {

@@ -1215,3 +1215,4 @@ fn recovery_must_start_from_the_newest_checkpoint() {
 }
 
 mod history;
+mod shared;

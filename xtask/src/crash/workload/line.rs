@@ -17,6 +17,11 @@ pub enum AckVersion {
     /// version just before the call plus one, and just after it (the commit waits until its own
     /// version is visible), bound it: `lo..=hi`.
     Range { lo: u64, hi: u64 },
+    /// Shared mode: the call commits but returns no version, and nothing bounds it. Versions
+    /// are per agent there and the host has no visible version of its own to read before and
+    /// after (`stats().visible_version` is the highest of any agent's), so the oracle places
+    /// the call by program order and the promise alone.
+    Unbounded,
     /// Nothing was committed (`delete` of an absent key, `flush`).
     None,
 }
@@ -26,6 +31,7 @@ impl fmt::Display for AckVersion {
         match self {
             AckVersion::Exact(v) => write!(f, "{v}"),
             AckVersion::Range { lo, hi } => write!(f, "{lo}..{hi}"),
+            AckVersion::Unbounded => write!(f, "?"),
             AckVersion::None => write!(f, "-"),
         }
     }
@@ -150,6 +156,7 @@ impl FromStr for Line {
                 let us = parse_num(words.next(), "time")?;
                 let version = match words.next() {
                     Some("-") => AckVersion::None,
+                    Some("?") => AckVersion::Unbounded,
                     Some(v) => match v.split_once("..") {
                         Some((lo, hi)) => AckVersion::Range {
                             lo: parse_num(Some(lo), "version")?,

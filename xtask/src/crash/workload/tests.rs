@@ -182,6 +182,7 @@ fn every_line_round_trips_through_its_text() {
         ),
         (AckVersion::None, AckResult::Refused(2)),
         (AckVersion::Range { lo: 90, hi: 93 }, AckResult::Runs(4)),
+        (AckVersion::Unbounded, AckResult::Run(run)),
     ] {
         lines.push(Line::Ack {
             id: id(),
