@@ -112,16 +112,12 @@ impl RunQuery {
             }
             _ => None,
         };
-        let status = self.status.and_then(|status| match status {
-            RunStatus::Paused => Some(Stored::Paused),
-            RunStatus::Completed => Some(Stored::Completed),
-            RunStatus::Failed => Some(Stored::Failed),
-            RunStatus::Cancelled => Some(Stored::Cancelled),
-            // The store reports an Active run whose owner's lease ran out as Interrupted, and
-            // this host's registry may not know yet: both are asked for, and the registry (told
-            // what the store derives) narrows them.
-            RunStatus::Active | RunStatus::Interrupted => None,
-        });
+        // The store's status of a run can lag its record: a host writes the record that pauses
+        // or ends a run, then tells the store, and may die in between (a takeover tells it
+        // later). The record decides, so every status is asked for and the registry (its
+        // records loaded) narrows them. (The store also reports an Active run whose owner's
+        // lease ran out as Interrupted, which the registry is told.)
+        let status: Option<Stored> = None;
         // Without the agent in full, a tenant (and its app) still narrows the store's rows.
         let tenant_app = match (&agent, &self.tenant) {
             (None, Some(tenant)) => Some((tenant.clone(), self.app.clone())),
