@@ -584,6 +584,31 @@ fn a_paused_run_taken_over_is_active_again_everywhere() {
 }
 
 #[test]
+fn a_retagged_run_is_found_by_its_new_tags_from_every_host() {
+    on_every_backend(|cluster| {
+        let a = cluster.host("a");
+        let run = a
+            .begin_run_with(RunOptions::new().agent(agent()).tag("old").tag("kept"))
+            .unwrap();
+        a.set_run_tags(run, ["kept", "new"]).unwrap();
+        let c = cluster.host("c");
+        for (tag, found) in [("old", false), ("kept", true), ("new", true)] {
+            let runs: Vec<RunId> = c
+                .try_query_runs(&RunQuery::new().tag(tag))
+                .unwrap()
+                .into_iter()
+                .map(|info| info.run)
+                .collect();
+            assert_eq!(runs.contains(&run), found, "tag {tag}: {runs:?}");
+        }
+        assert_eq!(
+            c.run_info(run).unwrap().tags,
+            vec!["kept".to_owned(), "new".to_owned()]
+        );
+    });
+}
+
+#[test]
 fn run_queries_find_the_runs_of_every_host() {
     on_every_backend(|cluster| {
         let a = cluster.host("a");

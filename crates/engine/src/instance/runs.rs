@@ -251,11 +251,25 @@ impl Instance {
             if paused {
                 shared.set_status(run, stored_status(RunStatus::Active), None)?;
             }
+            // The store's tags find runs for other hosts' queries by tag, and the record
+            // decides among what they find: so the store holds the old and the new tags while
+            // the record changes (a host that dies in between leaves it a superset, never
+            // short of a tag the record has), and only the new ones after.
+            let both: Vec<String> = {
+                let mut both = lifecycle.tags.clone();
+                both.extend(next.tags.iter().cloned());
+                both.sort();
+                both.dedup();
+                both
+            };
+            if retagged && both != lifecycle.tags {
+                shared.set_tags(run, both.clone())?;
+            }
             self.write_run_record(&state, &next, wait)?;
             if paused {
                 shared.set_status(run, stored_status(RunStatus::Paused), None)?;
             }
-            if retagged {
+            if retagged && both != next.tags {
                 shared.set_tags(run, next.tags.clone())?;
             }
         } else {

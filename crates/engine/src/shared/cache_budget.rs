@@ -134,7 +134,10 @@ mod tests {
         budget.round_ended();
         assert!(budget.over() && !budget.round_due());
         budget.charge(99);
-        assert!(!budget.round_due(), "grown by less than a sixteenth of the budget");
+        assert!(
+            !budget.round_due(),
+            "grown by less than a sixteenth of the budget"
+        );
         budget.charge(1);
         assert!(budget.round_due());
         // A round that gets under the budget clears the wait.
