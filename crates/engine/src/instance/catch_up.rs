@@ -79,23 +79,24 @@ impl Instance {
             let apply = !applying.has(commit.version);
             // A reload after an eviction applies commits the registry has seen already.
             let register = !cache.registered(commit.version);
+            let mut records = Vec::new();
             while let Some(stored) = versions.next_if(|v| v.version == commit.version) {
                 if !apply {
                     continue;
                 }
-                if register && Key::decode_type_tag(&stored.key).is_ok_and(|t| t == TypeTag::Run) {
-                    let (_, run, _) = Key::decode_owner(&stored.key)?;
-                    if let Some(value) = stored.value.as_ref().filter(|_| !shared.owns(run)) {
-                        recover_run_record(&self.runs, &stored.key, value)
-                            .map_err(|e| rejected(&e))?;
-                        touched.push(run);
+                let key: Arc<[u8]> = Arc::from(stored.key);
+                let value: Option<Arc<[u8]>> = stored.value.map(Arc::from);
+                if register && Key::decode_type_tag(&key).is_ok_and(|t| t == TypeTag::Run) {
+                    let (_, run, _) = Key::decode_owner(&key)?;
+                    if let Some(value) = value.as_ref().filter(|_| !shared.owns(run)) {
+                        records.push((Arc::clone(&key), Arc::clone(value), run));
                     }
                 }
                 mutations.push(Mutation {
-                    key: Arc::from(stored.key),
-                    kind: match stored.value {
+                    key,
+                    kind: match value {
                         Some(value) => MutationKind::Put {
-                            value: Arc::from(value),
+                            value,
                             expires_at: stored.expires_at,
                         },
                         None => MutationKind::Delete,
@@ -106,6 +107,14 @@ impl Instance {
                 self.memtable
                     .apply(commit.version, commit.run, commit.timestamp, &mutations);
                 applying.applied(commit.version, &mutations);
+            }
+            // Registered once the commit is visible (the commits below it are applied already,
+            // in this chunk or before): a thread that finds the run in the registry then finds
+            // its record in the cache. Registered before it, a call on the run from another
+            // thread read its record as missing while this catch-up was under way.
+            for (key, value, run) in records {
+                recover_run_record(&self.runs, &key, &value).map_err(|e| rejected(&e))?;
+                touched.push(run);
             }
         }
         drop(applying);
