@@ -174,17 +174,8 @@ fn bench_remote(args: &[String]) -> Result<(), String> {
 /// hands over to a release build of itself.
 fn crash_test(args: &[String]) -> Result<(), String> {
     if cfg!(debug_assertions) {
-        let mut cargo_args = vec![
-            "run",
-            "--release",
-            "--quiet",
-            "-p",
-            "xtask",
-            "--",
-            "crash-test",
-        ];
-        cargo_args.extend(args.iter().map(String::as_str));
-        cargo(&cargo_args, &[])
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        release_crash_test(&args, &[])
     } else {
         crash::crash_test(args)
     }
@@ -193,6 +184,13 @@ fn crash_test(args: &[String]) -> Result<(), String> {
 /// `crash-test --remote <args>` against the server at `url`, in a release build of this task
 /// (as `crash_test`) in a process of its own, which `INMEM_PG_URL` is set for.
 fn crash_test_remote(url: &str, args: &[&str]) -> Result<(), String> {
+    let mut remote_args = vec!["--remote"];
+    remote_args.extend(args);
+    release_crash_test(&remote_args, &[(crash::URL_VAR, url)])
+}
+
+/// `crash-test <args>` in a release build of this task, with `env` set.
+fn release_crash_test(args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
     let mut cargo_args = vec![
         "run",
         "--release",
@@ -201,10 +199,9 @@ fn crash_test_remote(url: &str, args: &[&str]) -> Result<(), String> {
         "xtask",
         "--",
         "crash-test",
-        "--remote",
     ];
     cargo_args.extend(args);
-    cargo(&cargo_args, &[(crash::URL_VAR, url)])
+    cargo(&cargo_args, env)
 }
 
 /// Loom checks run in their own target directory: `--cfg inmem_loom` changes every crate's

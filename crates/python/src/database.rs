@@ -367,18 +367,9 @@ impl Database {
         parent: Option<&Bound<'_, PyAny>>,
         id: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Run> {
-        let mut options = RunOptions::new().agent(agent_of(agent)?);
-        for tag in tags {
-            options = options.tag(tag);
-        }
-        if let Some(metadata) = metadata {
-            options = options.metadata(to_value(metadata)?);
-        }
+        let mut options = new_run_options(tags, metadata, id)?.agent(agent_of(agent)?);
         if let Some(parent) = parent {
             options = options.parent(run_id_of(parent)?);
-        }
-        if let Some(id) = id {
-            options = options.id(run_id_of(id)?);
         }
         let db = self.shared.db(py)?;
         let run = py.detach(move || db.begin_run_with(options)).or_raise(py)?;
@@ -535,16 +526,7 @@ impl Database {
     ) -> PyResult<Run> {
         let parent = run_id_of(run)?;
         let at = at_of(py, version, event, time)?;
-        let mut options = RunOptions::new();
-        for tag in tags {
-            options = options.tag(tag);
-        }
-        if let Some(metadata) = metadata {
-            options = options.metadata(to_value(metadata)?);
-        }
-        if let Some(id) = id {
-            options = options.id(run_id_of(id)?);
-        }
+        let options = new_run_options(tags, metadata, id)?;
         let db = self.shared.db(py)?;
         let fork = py
             .detach(move || db.fork_run_with(parent, at, options))
@@ -822,4 +804,23 @@ fn report_dict<'py>(py: Python<'py>, report: &RecoveryReport) -> PyResult<Bound<
     }
     out.set_item("quarantined", quarantined)?;
     Ok(out)
+}
+
+/// The options a new run (begun or forked) takes from Python keywords: tags, metadata, id.
+fn new_run_options(
+    tags: Vec<String>,
+    metadata: Option<&Bound<'_, PyAny>>,
+    id: Option<&Bound<'_, PyAny>>,
+) -> PyResult<RunOptions> {
+    let mut options = RunOptions::new();
+    for tag in tags {
+        options = options.tag(tag);
+    }
+    if let Some(metadata) = metadata {
+        options = options.metadata(to_value(metadata)?);
+    }
+    if let Some(id) = id {
+        options = options.id(run_id_of(id)?);
+    }
+    Ok(options)
 }

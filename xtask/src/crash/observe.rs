@@ -138,6 +138,15 @@ pub fn observe(dir: &Path, probe: &Probe) -> Result<Observed, Vec<String>> {
     }
     read_back(&db, &second.runs, probe, &mut observed, &mut failures);
     observed.final_version = db.stats().visible_version;
+    finish(db, observed, failures)
+}
+
+/// Closes the checking handle; the observations, or every failure met.
+fn finish(
+    db: Database,
+    observed: Observed,
+    mut failures: Vec<String>,
+) -> Result<Observed, Vec<String>> {
     if let Err(e) = db.close() {
         failures.push(format!("closing after the check failed: {e}"));
     }

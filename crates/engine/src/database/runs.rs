@@ -110,17 +110,20 @@ impl Database {
 
     /// Begins a run as `options` say: agent, id, parent, tags, metadata.
     pub fn begin_run_with(&self, options: RunOptions) -> Result<RunId> {
-        let agent = options.agent.unwrap_or_else(AgentId::default_agent);
+        let RunOptions {
+            agent,
+            id,
+            parent,
+            tags,
+            metadata,
+        } = options;
+        let agent = agent.unwrap_or_else(AgentId::default_agent);
         agent.validate()?;
-        let run = options.id.unwrap_or_else(RunId::new);
-        if run.is_nil() {
-            return Err(in_mem_core_types::Error::NilRunId.into());
-        }
-        let tags = clean_tags(options.tags)?;
-        options.metadata.check_depth()?;
-        let lifecycle = Lifecycle::begun(self.instance.now(), tags, options.metadata);
+        let begin = checked_begin(id, tags, metadata)?;
+        let run = begin.run;
+        let lifecycle = Lifecycle::begun(self.instance.now(), begin.tags, begin.metadata);
         let origin = Origin {
-            parent: options.parent,
+            parent,
             ..Origin::default()
         };
         self.instance.begin_run(
@@ -232,8 +235,8 @@ impl Database {
     }
 }
 
-/// A fork's id, tags and metadata, checked (see [`RunOptions::for_fork_of`]).
-pub(crate) struct ForkBegin {
+/// A new run's id, tags and metadata, checked (see [`checked_begin`]).
+pub(crate) struct CheckedBegin {
     pub run: RunId,
     pub tags: Vec<String>,
     pub metadata: Value,
@@ -241,7 +244,7 @@ pub(crate) struct ForkBegin {
 
 impl RunOptions {
     /// These options checked for a fork of `parent`, a run of `agent`.
-    pub(crate) fn for_fork_of(self, parent: RunId, agent: &AgentId) -> Result<ForkBegin> {
+    pub(crate) fn for_fork_of(self, parent: RunId, agent: &AgentId) -> Result<CheckedBegin> {
         if self.agent.as_ref().is_some_and(|a| a != agent)
             || self.parent.is_some_and(|p| p != parent)
         {
@@ -252,17 +255,24 @@ impl RunOptions {
                 ),
             });
         }
-        let run = self.id.unwrap_or_else(RunId::new);
-        if run.is_nil() {
-            return Err(in_mem_core_types::Error::NilRunId.into());
-        }
-        self.metadata.check_depth()?;
-        Ok(ForkBegin {
-            run,
-            tags: clean_tags(self.tags)?,
-            metadata: self.metadata,
-        })
+        checked_begin(self.id, self.tags, self.metadata)
     }
+}
+
+/// A new run's id (a fresh one if none is given; never nil), its tags cleaned and its metadata
+/// checked: what beginning a run and forking one both take from `RunOptions`.
+fn checked_begin(id: Option<RunId>, tags: Vec<String>, metadata: Value) -> Result<CheckedBegin> {
+    let run = id.unwrap_or_else(RunId::new);
+    if run.is_nil() {
+        return Err(in_mem_core_types::Error::NilRunId.into());
+    }
+    let tags = clean_tags(tags)?;
+    metadata.check_depth()?;
+    Ok(CheckedBegin {
+        run,
+        tags,
+        metadata,
+    })
 }
 
 /// Checks tags (1 to 128 bytes, no control characters) and returns them sorted, without

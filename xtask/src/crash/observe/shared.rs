@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use in_mem::{Database, DurabilityMode, RunInfo, RunStatus};
 
-use super::{Observed, Probe, read_back};
+use super::{Observed, Probe, finish, read_back};
 use crate::crash::shared::{LEASE, Store};
 use crate::crash::workload::now_us;
 
@@ -52,14 +52,7 @@ pub fn observe_shared(
         .and_then(newest)
         .unwrap_or(0);
     observed.final_version = newest(&observed.final_agent_versions).unwrap_or(0);
-    if let Err(e) = db.close() {
-        failures.push(format!("closing after the check failed: {e}"));
-    }
-    if failures.is_empty() {
-        Ok(observed)
-    } else {
-        Err(failures)
-    }
+    finish(db, observed, failures)
 }
 
 fn connect(store: &Store, host: &str) -> Result<Database, Vec<String>> {
