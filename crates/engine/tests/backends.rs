@@ -757,15 +757,85 @@ fn an_unreachable_store_is_ridden_out_by_commits_and_a_typed_error_elsewhere() {
     store.inject(MemStoreFault::Unavailable);
     let version = db.put(run, b"k", b"2").unwrap();
     assert_eq!(db.get(run, b"k").unwrap(), Some(b"2".to_vec()));
-    // A call that is not a commit reports it, typed, and changes nothing.
+    // So is a run's begin (the store makes it once however often it is sent).
     store.inject(MemStoreFault::Unavailable);
-    let failed = db.try_begin_run();
+    let begun = db.try_begin_run().unwrap();
+    let in_new_run = db.put(begun, b"k", b"in the new run").unwrap();
+    assert!(in_new_run > version);
+    // A read that is not a commit reports it, typed, and changes nothing.
+    store.inject(MemStoreFault::Unavailable);
+    let failed = db.try_query_runs(&RunQuery::default());
     assert!(
         matches!(failed, Err(Error::Remote(RemoteError::Unavailable(_)))),
         "{failed:?}"
     );
-    assert_eq!(db.put(run, b"k", b"3").unwrap(), version + 1);
+    assert_eq!(db.put(run, b"k", b"3").unwrap(), in_new_run + 1);
     assert_eq!(db.get(run, b"k").unwrap(), Some(b"3".to_vec()));
+}
+
+#[test]
+fn a_begin_whose_answer_was_lost_is_sent_again_and_begins_the_run_once() {
+    let store = Arc::new(MemStore::new());
+    let options = RemoteOptions::new("")
+        .lease_ttl(Duration::from_secs(600))
+        .host_id("h");
+    let db = Database::connect_store(store.clone(), options).unwrap();
+    let run = RunId::new();
+    // The store registers the run, and the answer saying so is lost.
+    store.inject(MemStoreFault::LoseRunReply);
+    let begun = db.begin_run_with(RunOptions::new().id(run)).unwrap();
+    assert_eq!(begun, run);
+    db.put(run, b"k", b"v").unwrap();
+    assert_eq!(db.get(run, b"k").unwrap(), Some(b"v".to_vec()));
+    // Begun once: another begin of the same id is refused, here and in the store.
+    assert!(matches!(
+        db.begin_run_with(RunOptions::new().id(run)),
+        Err(Error::RunState {
+            status: "existing",
+            ..
+        })
+    ));
+    let row = store.run(run).unwrap().unwrap();
+    assert_eq!((row.owner.as_str(), row.epoch), ("h", 1));
+}
+
+#[test]
+fn a_begin_still_unanswered_after_the_outage_limit_is_resolved_by_beginning_it_again() {
+    let store = Arc::new(MemStore::new());
+    let options = RemoteOptions::new("")
+        .lease_ttl(Duration::from_secs(600))
+        .outage_limit(Duration::ZERO);
+    let db = Database::connect_store(store.clone(), options).unwrap();
+    let run = RunId::new();
+    store.inject(MemStoreFault::LoseRunReply);
+    let lost = db.begin_run_with(RunOptions::new().id(run));
+    assert!(
+        matches!(lost, Err(Error::Remote(RemoteError::OutcomeUnknown(_)))),
+        "{lost:?}"
+    );
+    // The run was registered; beginning it again from this host finds its own begin.
+    assert!(store.run(run).unwrap().is_some());
+    db.begin_run_with(RunOptions::new().id(run)).unwrap();
+    db.put(run, b"k", b"v").unwrap();
+    assert_eq!(db.get(run, b"k").unwrap(), Some(b"v".to_vec()));
+}
+
+#[test]
+fn an_end_whose_answer_was_lost_is_sent_again_and_the_run_ends_once() {
+    let store = Arc::new(MemStore::new());
+    let options = RemoteOptions::new("").lease_ttl(Duration::from_secs(600));
+    let db = Database::connect_store(store.clone(), options).unwrap();
+    let run = db.begin_run();
+    db.put(run, b"k", b"v").unwrap();
+    store.inject(MemStoreFault::LoseRunReply);
+    db.end_run(run).unwrap();
+    let row = store.run(run).unwrap().unwrap();
+    assert_eq!(row.status, StoredRunStatus::Completed);
+    assert!(matches!(
+        db.put(run, b"k", b"late"),
+        Err(Error::RunEnded { .. })
+    ));
+    assert_eq!(db.get(run, b"k").unwrap(), Some(b"v".to_vec()));
 }
 
 #[test]

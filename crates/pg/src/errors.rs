@@ -4,7 +4,8 @@ use in_mem_remote::RemoteError;
 
 /// A failed request whose effect is known: nothing was applied (a refused statement rolls back
 /// its transaction), or nothing was sent. A broken connection is `Unavailable` here; commits
-/// use [`commit_error`] instead, because a commit may have landed before the connection broke.
+/// and run changes use [`commit_error`] instead, because they may have landed before the
+/// connection broke.
 #[allow(clippy::needless_pass_by_value)] // A `map_err` adapter.
 pub fn store_error(e: tokio_postgres::Error) -> RemoteError {
     if e.is_closed() || e.as_db_error().is_none() || connection_lost(&e) {

@@ -33,7 +33,7 @@ statements! {
     now = "SELECT inmem_now_us()";
     renew_lease = "INSERT INTO inmem_host (host_id, lease_until_us) VALUES ($1, inmem_now_us() + $2)
          ON CONFLICT (host_id) DO UPDATE SET lease_until_us = EXCLUDED.lease_until_us";
-    begin_run = "SELECT o_status, o_snapshot FROM inmem_begin_run($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    begin_run = "SELECT o_status, o_snapshot FROM inmem_begin_run($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
     take_over_run = "SELECT o_status, o_snapshot, o_epoch, o_run_status, o_former_lease_us
          FROM inmem_take_over_run($1, $2)";
     owned_runs = "SELECT run_id, owner_epoch FROM inmem_run

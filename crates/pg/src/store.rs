@@ -227,7 +227,8 @@ impl RemoteStore for PgStore {
     fn begin_run(&self, begin: &BeginRun) -> RemoteResult<RunStart> {
         let begin = begin.clone();
         let fork_point = begin.fork_point.map(version_param).transpose()?;
-        self.call(IfNoAnswer::Unavailable, move |c| async move {
+        // Sent again after a lost answer, the same request answers as its first send did.
+        self.call(IfNoAnswer::OutcomeUnknown, move |c| async move {
             let row = c
                 .client
                 .query_one(
@@ -243,10 +244,11 @@ impl RemoteStore for PgStore {
                         &begin.host,
                         &begin.tags,
                         &begin.metadata,
+                        &begin.request,
                     ],
                 )
                 .await
-                .map_err(store_error)?;
+                .map_err(commit_error)?;
             match row.get::<_, i16>(0) {
                 0 => Ok(RunStart::begun(Version::new(unsigned(
                     row.get(1),
@@ -260,12 +262,13 @@ impl RemoteStore for PgStore {
 
     fn take_over_run(&self, run: RunId, host: &str) -> RemoteResult<RunStart> {
         let host = host.to_owned();
-        self.call(IfNoAnswer::Unavailable, move |c| async move {
+        // Sent again after a lost answer, a takeover takes the run at the next epoch once more.
+        self.call(IfNoAnswer::OutcomeUnknown, move |c| async move {
             let row = c
                 .client
                 .query_one(&c.statements.take_over_run, &[&uuid(run), &host])
                 .await
-                .map_err(store_error)?;
+                .map_err(commit_error)?;
             match row.get::<_, i16>(0) {
                 0 => Ok(RunStart {
                     snapshot: Version::new(unsigned(row.get(1), "snapshot")?),
@@ -309,7 +312,8 @@ impl RemoteStore for PgStore {
         let run = update.run;
         let update = update.clone();
         let epoch = signed(update.epoch, "epoch")?;
-        let result = self.call(IfNoAnswer::Unavailable, move |c| async move {
+        // Sent again after a lost answer, an update makes the same change (an end, the same end).
+        let result = self.call(IfNoAnswer::OutcomeUnknown, move |c| async move {
             let row = c
                 .client
                 .query_one(
@@ -324,7 +328,7 @@ impl RemoteStore for PgStore {
                     ],
                 )
                 .await
-                .map_err(store_error)?;
+                .map_err(commit_error)?;
             match row.get::<_, i16>(0) {
                 0 => Ok(()),
                 1 => Err(RemoteError::Fenced {
@@ -340,8 +344,13 @@ impl RemoteStore for PgStore {
             }
         });
         result?;
-        self.run(run)?
-            .ok_or_else(|| RemoteError::Store("the updated run vanished".into()))
+        match self.run(run) {
+            Ok(Some(row)) => Ok(row),
+            Ok(None) => Err(RemoteError::Store("the updated run vanished".into())),
+            // Made, but the row could not be read back: the caller cannot tell that from a
+            // change that was lost, so it sends it again, which changes nothing more.
+            Err(e) => Err(RemoteError::OutcomeUnknown(e.to_string())),
+        }
     }
 
     fn commit_batch(&self, batch: &[CommitRequest]) -> RemoteResult<Vec<CommitOutcome>> {

@@ -83,6 +83,10 @@ pub const CHECKS: &[Check] = &[
         "a_batch_answers_odd_requests_one_by_one",
         a_batch_answers_odd_requests_one_by_one,
     ),
+    (
+        "run_changes_sent_again_are_made_once",
+        run_changes_sent_again_are_made_once,
+    ),
 ];
 
 /// Runs every check, naming the one that fails.
@@ -1049,5 +1053,57 @@ fn beginning_needs_a_lease_and_a_new_id(kit: &Kit<'_>) -> RemoteResult<()> {
             Err(RemoteError::NoSuchRun(_))
         ),
         "taking over an unknown run",
+    )
+}
+
+/// A begin or an end sent again after a lost answer (the same request) answers as the first
+/// send did, and makes no second change; another request for the same run is still refused.
+fn run_changes_sent_again_are_made_once(kit: &Kit<'_>) -> RemoteResult<()> {
+    let s = Scene::new(kit, "resend")?;
+    let run = RunId::new();
+    let begin = BeginRun::new(s.agent.clone(), run, s.host.clone());
+    let first = kit.store.begin_run(&begin)?;
+    let (other, other_start) = s.begin()?;
+    s.commit_ok(other, other_start, vec![put("k", "moves the clock")])?;
+    check_eq(
+        kit.store.begin_run(&begin)?,
+        first,
+        "the same begin sent again (the first snapshot, epoch 1)",
+    )?;
+    check(
+        matches!(
+            kit.store.begin_run(&BeginRun::new(s.agent.clone(), run, s.host.clone())),
+            Err(RemoteError::RunExists(r)) if r == run
+        ),
+        "another begin of the same run",
+    )?;
+    let end = RunUpdate {
+        status: Some(StoredRunStatus::Completed),
+        ..RunUpdate::new(run, first.epoch)
+    };
+    let ended = kit.store.update_run(&end)?;
+    let again = kit.store.update_run(&end)?;
+    check_eq(
+        again.status,
+        StoredRunStatus::Completed,
+        "the end sent again",
+    )?;
+    check_eq(
+        again.ended_at,
+        ended.ended_at,
+        "an end sent again changes nothing",
+    )?;
+    check(
+        matches!(
+            kit.store.update_run(&RunUpdate {
+                status: Some(StoredRunStatus::Failed),
+                ..RunUpdate::new(run, first.epoch)
+            }),
+            Err(RemoteError::RunEnded {
+                status: StoredRunStatus::Completed,
+                ..
+            })
+        ),
+        "an ended run takes no other end",
     )
 }

@@ -56,7 +56,10 @@ pub trait RemoteStore: Send + Sync {
     fn renew_lease(&self, host: &str, ttl: Duration) -> RemoteResult<()>;
 
     /// Begins a run owned by `begin.host` (whose lease must exist), with its agent's current
-    /// clock as its snapshot and epoch 1.
+    /// clock as its snapshot and epoch 1. Sent again after a lost answer (the same
+    /// [`BeginRun::request`]), it answers as the first send did if that one registered the run,
+    /// rather than [`RemoteError::RunExists`]. Like every call that changes a run, it returns
+    /// [`RemoteError::OutcomeUnknown`] when the connection broke after the request was sent.
     fn begin_run(&self, begin: &BeginRun) -> RemoteResult<RunStart>;
 
     /// Makes `host` the owner of an Active, Paused or Interrupted run, at the next epoch: commits
@@ -69,6 +72,8 @@ pub trait RemoteStore: Send + Sync {
     fn owned_runs(&self, host: &str) -> RemoteResult<Vec<(RunId, u64)>>;
 
     /// Changes a run's status, tags or metadata on behalf of its owner at `update.epoch`.
+    /// Ending a run its owner ended already with the same status (an update sent again after a
+    /// lost answer) succeeds and changes nothing.
     fn update_run(&self, update: &RunUpdate) -> RemoteResult<RunRow>;
 
     /// Commits each request atomically, in order; one batch is one round trip and one durable

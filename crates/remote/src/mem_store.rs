@@ -1,7 +1,8 @@
 //! `MemStore`: the backend boundary implemented in process, for unit and model tests. It keeps
 //! the same semantics as a real store (per-agent dense clocks, fencing, idempotent commits,
 //! create-only keys, leases on the store's clock) deterministically, and fails on request:
-//! unavailable calls, and commits whose request or reply is lost.
+//! unavailable calls, commits whose request or reply is lost, and run changes whose reply is
+//! lost.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -16,6 +17,7 @@ use super::types::{
     StoredVersion,
 };
 use in_mem_core_types::{Clock, SystemClock};
+use uuid::Uuid;
 
 /// A failure `MemStore` injects into a later call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +28,8 @@ pub enum MemStoreFault {
     LoseCommitRequest,
     /// The next commit batch is applied but its reply is lost: `OutcomeUnknown`.
     LoseCommitReply,
+    /// The next `begin_run` or `update_run` is applied but its reply is lost: `OutcomeUnknown`.
+    LoseRunReply,
 }
 
 /// An in-process [`RemoteStore`].
@@ -42,6 +46,8 @@ struct State {
     agents: BTreeMap<AgentId, AgentState>,
     /// Each run's row with its stored status (`visible_row` derives `Interrupted`).
     runs: HashMap<RunId, RunRow>,
+    /// The request that registered each run (see `BeginRun::request`).
+    begin_requests: HashMap<RunId, Uuid>,
     /// Runs in the order they began, for queries.
     run_order: Vec<RunId>,
     faults: VecDeque<MemStoreFault>,
@@ -107,9 +113,107 @@ impl MemStore {
         }
         Ok(state)
     }
+
+    /// `answer`, or `OutcomeUnknown` if a `LoseRunReply` fault was first in line when `state`
+    /// was entered (the change is made either way).
+    fn lose_run_reply<T>(
+        state: &mut State,
+        answer: impl FnOnce(&mut State) -> RemoteResult<T>,
+    ) -> RemoteResult<T> {
+        let lose = state.faults.front() == Some(&MemStoreFault::LoseRunReply);
+        if lose {
+            state.faults.pop_front();
+        }
+        let answer = answer(state);
+        if lose {
+            return Err(RemoteError::OutcomeUnknown("injected: reply lost".into()));
+        }
+        answer
+    }
 }
 
 impl State {
+    fn begin_run(&mut self, begin: &BeginRun, now: Timestamp) -> RemoteResult<RunStart> {
+        if !self.lease_holds(&begin.host, now) {
+            return Err(RemoteError::NoLease(begin.host.clone()));
+        }
+        if let Some(row) = self.runs.get(&begin.run) {
+            // Sent again after a lost answer: answered as the first send was.
+            if self.begin_requests.get(&begin.run) == Some(&begin.request) {
+                return Ok(RunStart::begun(row.snapshot));
+            }
+            return Err(RemoteError::RunExists(begin.run));
+        }
+        let snapshot = Version::new(self.agents.entry(begin.agent.clone()).or_default().clock);
+        let row = RunRow {
+            run: begin.run,
+            agent: begin.agent.clone(),
+            parent: begin.parent,
+            fork_point: begin.fork_point,
+            snapshot,
+            status: StoredRunStatus::Active,
+            owner: begin.host.clone(),
+            epoch: 1,
+            created_at: now,
+            updated_at: now,
+            ended_at: None,
+            tags: tag_set(&begin.tags),
+            metadata: begin.metadata.clone(),
+            error: None,
+        };
+        self.runs.insert(begin.run, row);
+        self.run_order.push(begin.run);
+        self.begin_requests.insert(begin.run, begin.request);
+        Ok(RunStart::begun(snapshot))
+    }
+
+    fn update_run(&mut self, update: &RunUpdate, now: Timestamp) -> RemoteResult<RunRow> {
+        if update.status == Some(StoredRunStatus::Interrupted) {
+            return Err(RemoteError::Store(
+                "Interrupted is derived from the owner's lease and is never set".into(),
+            ));
+        }
+        let row = self
+            .runs
+            .get_mut(&update.run)
+            .ok_or(RemoteError::NoSuchRun(update.run))?;
+        if row.epoch != update.epoch {
+            return Err(RemoteError::Fenced {
+                run: update.run,
+                held: update.epoch,
+                current: row.epoch,
+            });
+        }
+        if row.status.is_ended() {
+            if ends_again(update, row.status) {
+                let row = row.clone();
+                return Ok(self.visible_row(&row, now));
+            }
+            return Err(RemoteError::RunEnded {
+                run: update.run,
+                status: row.status,
+            });
+        }
+        if let Some(status) = update.status {
+            row.status = status;
+            if status.is_ended() {
+                row.ended_at = Some(now);
+            }
+        }
+        if let Some(error) = &update.error {
+            row.error = Some(error.clone());
+        }
+        if let Some(tags) = &update.tags {
+            row.tags = tag_set(tags);
+        }
+        if let Some(metadata) = &update.metadata {
+            row.metadata = Some(metadata.clone());
+        }
+        row.updated_at = now;
+        let row = row.clone();
+        Ok(self.visible_row(&row, now))
+    }
+
     fn lease_holds(&self, host: &str, now: Timestamp) -> bool {
         self.leases.get(host).is_some_and(|until| now < *until)
     }
@@ -199,32 +303,7 @@ impl RemoteStore for MemStore {
     fn begin_run(&self, begin: &BeginRun) -> RemoteResult<RunStart> {
         let mut state = self.enter()?;
         let now = self.clock.now();
-        if !state.lease_holds(&begin.host, now) {
-            return Err(RemoteError::NoLease(begin.host.clone()));
-        }
-        if state.runs.contains_key(&begin.run) {
-            return Err(RemoteError::RunExists(begin.run));
-        }
-        let snapshot = Version::new(state.agents.entry(begin.agent.clone()).or_default().clock);
-        let row = RunRow {
-            run: begin.run,
-            agent: begin.agent.clone(),
-            parent: begin.parent,
-            fork_point: begin.fork_point,
-            snapshot,
-            status: StoredRunStatus::Active,
-            owner: begin.host.clone(),
-            epoch: 1,
-            created_at: now,
-            updated_at: now,
-            ended_at: None,
-            tags: tag_set(&begin.tags),
-            metadata: begin.metadata.clone(),
-            error: None,
-        };
-        state.runs.insert(begin.run, row);
-        state.run_order.push(begin.run);
-        Ok(RunStart::begun(snapshot))
+        Self::lose_run_reply(&mut state, |state| state.begin_run(begin, now))
     }
 
     fn take_over_run(&self, run: RunId, host: &str) -> RemoteResult<RunStart> {
@@ -282,46 +361,7 @@ impl RemoteStore for MemStore {
     fn update_run(&self, update: &RunUpdate) -> RemoteResult<RunRow> {
         let mut state = self.enter()?;
         let now = self.clock.now();
-        if update.status == Some(StoredRunStatus::Interrupted) {
-            return Err(RemoteError::Store(
-                "Interrupted is derived from the owner's lease and is never set".into(),
-            ));
-        }
-        let row = state
-            .runs
-            .get_mut(&update.run)
-            .ok_or(RemoteError::NoSuchRun(update.run))?;
-        if row.epoch != update.epoch {
-            return Err(RemoteError::Fenced {
-                run: update.run,
-                held: update.epoch,
-                current: row.epoch,
-            });
-        }
-        if row.status.is_ended() {
-            return Err(RemoteError::RunEnded {
-                run: update.run,
-                status: row.status,
-            });
-        }
-        if let Some(status) = update.status {
-            row.status = status;
-            if status.is_ended() {
-                row.ended_at = Some(now);
-            }
-        }
-        if let Some(error) = &update.error {
-            row.error = Some(error.clone());
-        }
-        if let Some(tags) = &update.tags {
-            row.tags = tag_set(tags);
-        }
-        if let Some(metadata) = &update.metadata {
-            row.metadata = Some(metadata.clone());
-        }
-        row.updated_at = now;
-        let row = row.clone();
-        Ok(state.visible_row(&row, now))
+        Self::lose_run_reply(&mut state, |state| state.update_run(update, now))
     }
 
     fn commit_batch(&self, batch: &[CommitRequest]) -> RemoteResult<Vec<CommitOutcome>> {
@@ -477,4 +517,10 @@ fn newest_seen<'a>(
         .values()
         .rev()
         .find(|v| view.sees(v.version, v.run))
+}
+
+/// Whether `update` only ends a run again with the status it ended with (sent again after a
+/// lost answer): done already, so it succeeds and changes nothing.
+fn ends_again(update: &RunUpdate, ended: StoredRunStatus) -> bool {
+    update.status == Some(ended) && update.tags.is_none() && update.metadata.is_none()
 }

@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use in_mem_core_types::{AgentId, RunId, Timestamp, TypeTag, Version};
+use uuid::Uuid;
 
 /// The result of a call to a [`RemoteStore`](super::RemoteStore).
 pub type RemoteResult<T> = std::result::Result<T, RemoteError>;
@@ -17,7 +18,9 @@ pub enum RemoteError {
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
     /// The connection broke after a request was sent: it may or may not have been applied.
-    /// Commits are resolved by their commit id ([`RemoteStore::commit_status`](super::RemoteStore::commit_status)).
+    /// Commits are resolved by their commit id ([`RemoteStore::commit_status`](super::RemoteStore::commit_status));
+    /// a run's begin by its request id, its end by sending it again (see
+    /// [`RemoteStore::begin_run`](super::RemoteStore::begin_run)).
     #[error("the outcome is unknown, the connection was lost after the request was sent: {0}")]
     OutcomeUnknown(String),
     /// The run is owned by a later epoch: another host took it over.
@@ -159,10 +162,15 @@ pub struct BeginRun {
     pub tags: Vec<String>,
     /// The caller's metadata, as canonical `Value` bytes (`None` for none).
     pub metadata: Option<Vec<u8>>,
+    /// A random id of this request, kept with the run it registers: the same request sent
+    /// again after a lost answer finds the run its first send registered and answers as that
+    /// one did, where another request for the same run id is refused.
+    pub request: Uuid,
 }
 
 impl BeginRun {
-    /// A run of `agent` owned by `host`, with no lineage, tags or metadata.
+    /// A run of `agent` owned by `host`, with no lineage, tags or metadata, under a new
+    /// request id.
     pub fn new(agent: AgentId, run: RunId, host: impl Into<String>) -> Self {
         BeginRun {
             agent,
@@ -172,7 +180,19 @@ impl BeginRun {
             host: host.into(),
             tags: Vec::new(),
             metadata: None,
+            request: Uuid::new_v4(),
         }
+    }
+
+    /// Whether `other` asks for the same run as this one (request ids aside).
+    pub fn same_run_as(&self, other: &BeginRun) -> bool {
+        self.agent == other.agent
+            && self.run == other.run
+            && self.parent == other.parent
+            && self.fork_point == other.fork_point
+            && self.host == other.host
+            && self.tags == other.tags
+            && self.metadata == other.metadata
     }
 }
 

@@ -219,7 +219,7 @@ impl Instance {
             // If this fails, the store still takes the run's commits, but this host refuses
             // them (the run is `to` here), and a host taking the run over finishes the change
             // (`take_over_run`).
-            shared.set_status_retrying(run, stored_status(to), error.as_deref())?;
+            shared.set_status(run, stored_status(to), error)?;
         }
         Ok(())
     }

@@ -134,7 +134,7 @@ impl Instance {
         if lifecycle.metadata != in_mem_core_types::Value::Null {
             begin.metadata = Some(lifecycle.metadata.encode()?);
         }
-        let start = shared.store.begin_run(&begin).map_err(|e| match e {
+        let start = shared.begin_run(begin).map_err(|e| match e {
             // Begun already (perhaps by another host, with an id both derived from the same
             // name): the same error as an embedded database's for an id it knows.
             RemoteError::RunExists(run) => Error::RunState {

@@ -4,10 +4,13 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use in_mem_core_types::{AgentId, RunId, Version};
-use in_mem_remote::{RemoteStore, RunUpdate, Shipper, ShipperOptions, StoredRunStatus};
+use in_mem_remote::{
+    BeginRun, RemoteError, RemoteResult, RemoteStore, RunStart, RunUpdate, Shipper, ShipperOptions,
+    StoredRunStatus,
+};
 
 use super::options::RemoteOptions;
 use super::ownership::Ownership;
@@ -31,6 +34,12 @@ pub(crate) struct SharedLog {
     placeholders: AtomicU64,
     /// Renews the host's lease; stopped at shutdown.
     lease: Mutex<Option<Periodic>>,
+    /// How long a run change is sent again through an outage (`RemoteOptions::outage_limit`).
+    outage_limit: Duration,
+    /// Begins whose outcome stayed unknown through the outage limit, by run: beginning the
+    /// same run again here sends the same request, which the store answers as it answered the
+    /// first (a new request would be refused: the run may exist, registered by the first).
+    unresolved_begins: Mutex<HashMap<RunId, BeginRun>>,
 }
 
 impl SharedLog {
@@ -60,6 +69,8 @@ impl SharedLog {
             budget: Arc::new(CacheBudget::new(options.cache_bytes)),
             placeholders: AtomicU64::new(u64::MAX),
             lease: Mutex::new(Some(lease)),
+            outage_limit: options.outage_limit,
+            unresolved_begins: Mutex::new(HashMap::new()),
         })
     }
 
@@ -132,38 +143,69 @@ impl SharedLog {
         Err(Error::NotOwner { run, owner })
     }
 
-    /// Sets the stored status of a run this host owns.
+    /// Registers `begin`'s run in the store, sending it again through an outage (the same
+    /// request, which the store answers as it answered the first send: see
+    /// [`RemoteStore::begin_run`]).
+    pub fn begin_run(&self, mut begin: BeginRun) -> RemoteResult<RunStart> {
+        {
+            let unresolved = lock(&self.unresolved_begins);
+            if let Some(earlier) = unresolved.get(&begin.run)
+                && earlier.same_run_as(&begin)
+            {
+                begin.request = earlier.request;
+            }
+        }
+        let result = self.through_outage("registering a run", || self.store.begin_run(&begin));
+        let mut unresolved = lock(&self.unresolved_begins);
+        match &result {
+            Err(RemoteError::OutcomeUnknown(_)) => {
+                unresolved.insert(begin.run, begin);
+            }
+            _ => {
+                unresolved.remove(&begin.run);
+            }
+        }
+        result
+    }
+
+    /// Sets the stored status of a run this host owns, sending the change again through an
+    /// outage (the same change: an end sent again after a lost answer succeeds and changes
+    /// nothing more).
     pub fn set_status(
         &self,
         run: RunId,
         status: StoredRunStatus,
         error: Option<String>,
     ) -> Result<()> {
+        // Read once: a renewal meanwhile may find an ended run no longer this host's (the
+        // store lists unended runs only) and let it go, and the change sent again is the same.
         let mut update = RunUpdate::new(run, self.epoch(run)?);
         update.status = Some(status);
         update.error = error;
-        self.store.update_run(&update)?;
+        self.through_outage("setting a run's status", || self.store.update_run(&update))?;
         if status.is_ended() {
             self.ownership.disown(run);
         }
         Ok(())
     }
 
-    /// [`SharedLog::set_status`], tried three times over about a second before its error is
-    /// returned: the record saying so is written already.
-    pub fn set_status_retrying(
+    /// Runs `change` (a run change the store makes at most once however often it is sent),
+    /// and again while the store is unavailable or its answer lost, for up to the outage limit.
+    fn through_outage<T>(
         &self,
-        run: RunId,
-        status: StoredRunStatus,
-        error: Option<&str>,
-    ) -> Result<()> {
-        let mut tries = 0;
+        what: &str,
+        mut change: impl FnMut() -> RemoteResult<T>,
+    ) -> RemoteResult<T> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(50);
         loop {
-            tries += 1;
-            match self.set_status(run, status, error.map(str::to_owned)) {
-                Err(Error::Remote(e)) if tries < 3 => {
-                    tracing::warn!(%run, error = %e, "setting a run's status in the store failed; trying again");
-                    std::thread::sleep(Duration::from_millis(400));
+            match change() {
+                Err(e @ (RemoteError::Unavailable(_) | RemoteError::OutcomeUnknown(_)))
+                    if started.elapsed() + pause < self.outage_limit =>
+                {
+                    tracing::warn!(error = %e, "{what} failed; sending it again");
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_secs(1));
                 }
                 done => return done,
             }
