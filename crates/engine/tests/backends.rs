@@ -821,6 +821,28 @@ fn a_begin_still_unanswered_after_the_outage_limit_is_resolved_by_beginning_it_a
 }
 
 #[test]
+fn a_takeover_whose_answer_was_lost_is_sent_again_and_the_run_is_this_hosts() {
+    let store = Arc::new(MemStore::new());
+    let options = RemoteOptions::new("").lease_ttl(Duration::from_millis(300));
+    let a = Database::connect_store(store.clone(), options.clone().host_id("a")).unwrap();
+    let run = a.begin_run_in(&agent()).unwrap();
+    a.put(run, b"step", b"1").unwrap();
+    drop(a);
+    let b = Database::connect_store(store.clone(), options.host_id("b")).unwrap();
+    store.inject(MemStoreFault::LoseRunReply);
+    b.take_over_run(run).unwrap();
+    b.put(run, b"step", b"2").unwrap();
+    let row = store.run(run).unwrap().unwrap();
+    assert_eq!(
+        (row.owner.as_str(), row.epoch),
+        ("b", 3),
+        "taken twice, by b"
+    );
+    b.end_run(run).unwrap();
+    assert_eq!(b.get(run, b"step").unwrap(), Some(b"2".to_vec()));
+}
+
+#[test]
 fn an_end_whose_answer_was_lost_is_sent_again_and_the_run_ends_once() {
     let store = Arc::new(MemStore::new());
     let options = RemoteOptions::new("").lease_ttl(Duration::from_secs(600));

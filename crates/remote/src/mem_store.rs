@@ -28,7 +28,8 @@ pub enum MemStoreFault {
     LoseCommitRequest,
     /// The next commit batch is applied but its reply is lost: `OutcomeUnknown`.
     LoseCommitReply,
-    /// The next `begin_run` or `update_run` is applied but its reply is lost: `OutcomeUnknown`.
+    /// The next `begin_run`, `take_over_run` or `update_run` is applied but its reply is lost:
+    /// `OutcomeUnknown`.
     LoseRunReply,
 }
 
@@ -165,6 +166,42 @@ impl State {
         self.run_order.push(begin.run);
         self.begin_requests.insert(begin.run, begin.request);
         Ok(RunStart::begun(snapshot))
+    }
+
+    fn take_over_run(&mut self, run: RunId, host: &str, now: Timestamp) -> RemoteResult<RunStart> {
+        if !self.lease_holds(host, now) {
+            return Err(RemoteError::NoLease(host.to_owned()));
+        }
+        let row = self.runs.get(&run).ok_or(RemoteError::NoSuchRun(run))?;
+        if row.status.is_ended() {
+            return Err(RemoteError::RunEnded {
+                run,
+                status: row.status,
+            });
+        }
+        // The handover lasts until the former owner's lease ends; taking the run again (a
+        // retry, another thread of the new owner) waits out what is left of it.
+        let mut until = self
+            .handovers
+            .get(&run)
+            .copied()
+            .unwrap_or(Timestamp::EPOCH);
+        if row.owner != host
+            && let Some(&lease) = self.leases.get(&row.owner)
+        {
+            until = until.max(lease);
+        }
+        self.handovers.insert(run, until);
+        let row = self.runs.get_mut(&run).ok_or(RemoteError::NoSuchRun(run))?;
+        row.epoch += 1;
+        host.clone_into(&mut row.owner);
+        row.status = StoredRunStatus::Active;
+        row.updated_at = now;
+        Ok(RunStart {
+            snapshot: row.snapshot,
+            epoch: row.epoch,
+            former_lease_left: until.saturating_since(now),
+        })
     }
 
     fn update_run(&mut self, update: &RunUpdate, now: Timestamp) -> RemoteResult<RunRow> {
@@ -309,42 +346,7 @@ impl RemoteStore for MemStore {
     fn take_over_run(&self, run: RunId, host: &str) -> RemoteResult<RunStart> {
         let mut state = self.enter()?;
         let now = self.clock.now();
-        if !state.lease_holds(host, now) {
-            return Err(RemoteError::NoLease(host.to_owned()));
-        }
-        let row = state.runs.get(&run).ok_or(RemoteError::NoSuchRun(run))?;
-        if row.status.is_ended() {
-            return Err(RemoteError::RunEnded {
-                run,
-                status: row.status,
-            });
-        }
-        // The handover lasts until the former owner's lease ends; taking the run again (a
-        // retry, another thread of the new owner) waits out what is left of it.
-        let mut until = state
-            .handovers
-            .get(&run)
-            .copied()
-            .unwrap_or(Timestamp::EPOCH);
-        if row.owner != host
-            && let Some(&lease) = state.leases.get(&row.owner)
-        {
-            until = until.max(lease);
-        }
-        state.handovers.insert(run, until);
-        let row = state
-            .runs
-            .get_mut(&run)
-            .ok_or(RemoteError::NoSuchRun(run))?;
-        row.epoch += 1;
-        host.clone_into(&mut row.owner);
-        row.status = StoredRunStatus::Active;
-        row.updated_at = now;
-        Ok(RunStart {
-            snapshot: row.snapshot,
-            epoch: row.epoch,
-            former_lease_left: until.saturating_since(now),
-        })
+        Self::lose_run_reply(&mut state, |state| state.take_over_run(run, host, now))
     }
 
     fn owned_runs(&self, host: &str) -> RemoteResult<Vec<(RunId, u64)>> {

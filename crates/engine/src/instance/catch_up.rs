@@ -282,7 +282,7 @@ impl Instance {
         // over: no host could ever describe it.
         self.load_run(run)?;
         self.runs.get(run, &|key| self.read_newest(key))?;
-        let start = shared.store.take_over_run(run, &shared.host)?;
+        let start = shared.take_over_run(run)?;
         if !start.former_lease_left.is_zero() {
             // The former owner is alive and may serve reads of the run from its cache until its
             // lease would run out; by then it has learned of the takeover (its renewal asks)

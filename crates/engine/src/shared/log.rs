@@ -168,6 +168,14 @@ impl SharedLog {
         result
     }
 
+    /// Makes this host the owner of `run` in the store, sending the takeover again through an
+    /// outage (sent again, it takes the run at the next epoch once more, from this host).
+    pub fn take_over_run(&self, run: RunId) -> RemoteResult<RunStart> {
+        self.through_outage("taking a run over", || {
+            self.store.take_over_run(run, &self.host)
+        })
+    }
+
     /// Sets the stored status of a run this host owns, sending the change again through an
     /// outage (the same change: an end sent again after a lost answer succeeds and changes
     /// nothing more).
@@ -212,11 +220,12 @@ impl SharedLog {
         }
     }
 
-    /// Sets the stored tags of a run this host owns (what run queries of other hosts find).
+    /// Sets the stored tags of a run this host owns (what run queries of other hosts find),
+    /// sending the change again through an outage (the same tags again change nothing).
     pub fn set_tags(&self, run: RunId, tags: Vec<String>) -> Result<()> {
         let mut update = RunUpdate::new(run, self.epoch(run)?);
         update.tags = Some(tags);
-        self.store.update_run(&update)?;
+        self.through_outage("setting a run's tags", || self.store.update_run(&update))?;
         Ok(())
     }
 
