@@ -11,12 +11,14 @@
 //! - `cargo xtask crash-test [flags]`: the kill-under-load crash test (`crash/`); what it does,
 //!   its oracles and flags are described in `docs/TESTING.md`, "The crash test". With
 //!   `--remote`, the same against shared mode: the children are client hosts of the PostgreSQL
-//!   server `INMEM_PG_URL` names.
+//!   server `INMEM_PG_URL` names; with `--remote --failover`, on a primary with a synchronous
+//!   standby that the task starts itself, whose primary it kills under load (`crash/failover.rs`).
 //! - `cargo xtask pg-test`: the shared-mode tests (`crates/pg`, the engine's backend suite,
 //!   `Database::connect` through the umbrella) against a private PostgreSQL that the task starts
 //!   and stops (`pg.rs`), then the failover drills (`pg_failover.rs` on the store,
 //!   `pg_failover_db.rs` through `Database`), the two-host drill (`pg_hosts.rs`, whose hosts
-//!   are `cargo xtask pg-host`) and a short shared-mode crash test (`crash-test --remote`).
+//!   are `cargo xtask pg-host`) and short shared-mode crash tests (`crash-test --remote`, then
+//!   with `--failover`).
 //! - `cargo xtask bench [--quick] [--plots]`: in-mem beside redb, fjall, sled, LMDB, `SQLite`
 //!   and the raw `SkipMap` floor (`benches/peers`, a package outside the workspace, so that the
 //!   tests never compile peer crates); see `docs/PERFORMANCE.md`. `cargo xtask bench --remote`:
@@ -54,7 +56,7 @@ fn main() -> ExitCode {
         "pg-host" => pg_hosts::host(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test | ci | loom | pg-test | pg-run <command...> | crash-test [--remote] [--help] | bench [--quick] [--plots] | bench --remote>"
+                "usage: cargo xtask <test | ci | loom | pg-test | pg-run <command...> | crash-test [--remote [--failover]] [--help] | bench [--quick] [--plots] | bench --remote>"
             );
             return ExitCode::from(2);
         }

@@ -6,9 +6,12 @@
 //! (`crates/cli/tests/connect.rs`); stops and removes the cluster, whatever the tests did; then
 //! runs the failover drill (`pg_failover.rs`) on a primary with a synchronous standby of its
 //! own, the same through `Database` (`pg_failover_db.rs`), the two-host drill
-//! (`pg_hosts.rs`), and a short crash test of shared mode (`crash-test --remote`: client hosts
-//! killed under load, `Strict` and `Batched`). `cargo xtask pg-run <command>` runs any command
-//! against a private cluster of its own (CI: the Python binding's shared-mode tests).
+//! (`pg_hosts.rs`), a short crash test of shared mode (`crash-test --remote`: client hosts
+//! killed under load, `Strict` and `Batched`), and a short one with failovers
+//! (`crash-test --remote --failover`: the primary killed under load and its synchronous standby
+//! promoted, on servers the crash test starts itself, `Strict`). `cargo xtask pg-run <command>`
+//! runs any command against a private cluster of its own (CI: the Python binding's shared-mode
+//! tests).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -20,13 +23,19 @@ use crate::cargo;
 /// iterations of each, each a kill, a lease waited out and a check.
 const CRASH_TEST_SECS: &str = "24";
 
+/// Seconds of the crash test with failovers: its iterations take 4 to 10 s each on a loaded
+/// two-core machine (a base backup, the kill and promotion, a lease waited out, the check), so
+/// this is a few failovers; the last iteration may end past it.
+const FAILOVER_CRASH_TEST_SECS: &str = "20";
+
 /// Runs the PostgreSQL tests against a private cluster, then the drills and the crash test.
 pub fn pg_test() -> Result<(), String> {
     tests()?;
     crate::pg_failover::drill()?;
     crate::pg_failover_db::drill()?;
     crate::pg_hosts::drill()?;
-    crash_test()
+    crash_test()?;
+    failover_crash_test()
 }
 
 /// The kill-under-load crash test in shared mode, against a cluster of its own, in `Strict`
@@ -43,6 +52,25 @@ fn crash_test() -> Result<(), String> {
             cluster.log_tail()
         );
     }
+    result
+}
+
+/// The crash test with failovers (`Strict` only: the mode that waits for the synchronous
+/// standby). It runs its own primaries and standbys, so it needs no cluster from here.
+fn failover_crash_test() -> Result<(), String> {
+    let args = [
+        "--remote",
+        "--failover",
+        "--duration",
+        FAILOVER_CRASH_TEST_SECS,
+    ]
+    .map(String::from);
+    let started = std::time::Instant::now();
+    let result = crate::crash_test(&args);
+    eprintln!(
+        "crash test with failovers: {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
     result
 }
 
@@ -174,8 +202,12 @@ impl Cluster {
                 .pg_command("pg_basebackup")
                 .args(["-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-D"])
                 .arg(cluster.data())
+                // `-c fast`: a server with dirty buffers (a promoted standby, after the crash
+                // test's load) would otherwise spread its checkpoint over most of a minute.
                 .args([
                     "-R",
+                    "-c",
+                    "fast",
                     "-X",
                     "stream",
                     "-d",

@@ -105,9 +105,19 @@ pub fn drill() -> Result<(), String> {
 /// client reconnects to whichever of them takes writes).
 pub fn synchronous_pair(name: &str) -> Result<(Cluster, Cluster, String), String> {
     let primary = Cluster::start(name)?;
-    let standby = Cluster::standby_of(&primary, "s1")?;
+    let (standby, url) = synchronous_standby(&primary, "s1")?;
+    Ok((primary, standby, url))
+}
+
+/// A new standby of `primary` named `name`, made its synchronous standby (the only one), and a
+/// URL that names both. The crash test's failover chain (`crash/failover.rs`) calls it again on
+/// each promoted standby: the base backup is taken before the primary names its synchronous
+/// standby, so the new standby does not inherit that setting, and once promoted it takes
+/// commits without a standby of its own, as the drills' promoted servers do.
+pub fn synchronous_standby(primary: &Cluster, name: &str) -> Result<(Cluster, String), String> {
+    let standby = Cluster::standby_of(primary, name)?;
     primary.psql(&[
-        "ALTER SYSTEM SET synchronous_standby_names = 's1'",
+        &format!("ALTER SYSTEM SET synchronous_standby_names = '{name}'"),
         "SELECT pg_reload_conf()",
     ])?;
     wait_for(
@@ -115,7 +125,9 @@ pub fn synchronous_pair(name: &str) -> Result<(Cluster, Cluster, String), String
         "the standby to be synchronous",
         || {
             primary
-                .psql(&["SELECT sync_state FROM pg_stat_replication WHERE application_name = 's1'"])
+                .psql(&[&format!(
+                    "SELECT sync_state FROM pg_stat_replication WHERE application_name = '{name}'"
+                )])
                 .is_ok_and(|state| state == "sync")
         },
     )?;
@@ -124,7 +136,7 @@ pub fn synchronous_pair(name: &str) -> Result<(Cluster, Cluster, String), String
         primary.port(),
         standby.port()
     );
-    Ok((primary, standby, url))
+    Ok((standby, url))
 }
 
 /// The seed of a drill: `variable`'s value, or one from the clock.

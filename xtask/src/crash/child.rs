@@ -13,6 +13,7 @@ use in_mem::{Database, Namespace, OpenOptions, RetryPolicy, RunId};
 use serde::Serialize;
 
 mod history;
+mod outage;
 
 use super::args::Args;
 use super::rng::{Rng, derive};
@@ -63,6 +64,9 @@ struct ChildOptions {
     /// Stop after this many operations per thread and close cleanly (for trying the protocol by
     /// hand); unset, the child runs until it is killed.
     ops: Option<u64>,
+    /// The store fails over during this child's life: calls that fail with it out of reach are
+    /// made again (`outage.rs`).
+    failover: bool,
 }
 
 impl ChildOptions {
@@ -85,6 +89,7 @@ impl ChildOptions {
                 .number("--segment-bytes")?
                 .unwrap_or(CHECK_SEGMENT_BYTES),
             ops: args.number("--ops")?,
+            failover: args.flag("--failover")?,
         };
         args.finish()?;
         Ok(options)
@@ -170,6 +175,7 @@ pub fn main(raw: &[String]) -> Result<(), String> {
                     trace: TraceStore::new(&db),
                     out: &out,
                     shared,
+                    failover: options.failover,
                     segment_bytes: options.segment_bytes,
                     rng: Rng::new(derive(&[options.seed, u64::from(thread)])),
                     iteration: options.iteration,
@@ -236,6 +242,8 @@ struct Worker<'a> {
     out: &'a Output,
     /// Connected to the shared store (`--schema`) rather than a directory.
     shared: bool,
+    /// `--failover`: calls that fail with the store out of reach are made again.
+    failover: bool,
     segment_bytes: u64,
     rng: Rng,
     iteration: u32,
@@ -291,7 +299,7 @@ impl Worker<'_> {
             match self.execute(id, &op) {
                 Ok((version, result)) => {
                     let us = now_us();
-                    self.note(&op, result)?;
+                    self.note(id, &op, result)?;
                     self.note_history(id, &op, version, result);
                     self.out.emit(&Line::Ack {
                         id,
@@ -530,22 +538,20 @@ impl Worker<'_> {
     }
 
     /// What a resumed run's primitives hold, read from the database.
-    fn read_prims(&self, run: RunId) -> Result<Prims, String> {
+    fn read_prims(&self, id: OpId, run: RunId) -> Result<Prims, String> {
         let err = |e: in_mem::Error| format!("reading the primitives of resumed run {run}: {e}");
         let mut prims = Prims {
-            events: self.events.len(run).map_err(err)?,
+            events: self.again(id, || self.events.len(run)).map_err(err)?,
             ..Prims::default()
         };
         for (version, name) in prims.cells.iter_mut().zip(CELL_NAMES) {
             *version = self
-                .state
-                .read(run, name)
+                .again(id, || self.state.read(run, name))
                 .map_err(err)?
                 .map_or(0, |c| c.version);
         }
         prims.spans = self
-            .trace
-            .spans(run)
+            .again(id, || self.trace.spans(run))
             .map_err(err)?
             .iter()
             .map(|s| s.id)
@@ -583,18 +589,22 @@ impl Worker<'_> {
             } => {
                 let ttl = ttl_ms.map(Duration::from_millis);
                 let version = match *payload {
-                    Payload::Bytes(len) => {
-                        let value = bytes_value(id, 0, len);
-                        match ttl {
-                            Some(ttl) => db.put_with_ttl(*run, key, value, ttl).map_err(err)?,
-                            None => db.put(*run, key, value).map_err(err)?,
-                        }
-                    }
+                    // The value is made again for each try (it is derived from the id).
+                    Payload::Bytes(len) => self
+                        .again(id, || {
+                            let value = bytes_value(id, 0, len);
+                            match ttl {
+                                Some(ttl) => db.put_with_ttl(*run, key, value, ttl),
+                                None => db.put(*run, key, value),
+                            }
+                        })
+                        .map_err(err)?,
                     Payload::Typed(typed) => typed.with_value(
                         id,
                         0,
                         TypedPut {
-                            kv: &self.kv,
+                            worker: self,
+                            id,
                             run: *run,
                             key,
                             ttl,
@@ -604,17 +614,19 @@ impl Worker<'_> {
                 Ok((AckVersion::Exact(version), AckResult::Nothing))
             }
             Op::Delete { run, key, .. } => {
-                let (existed, range) = self.ranged(|| db.delete(*run, key))?;
+                let (existed, range) = self.ranged(|| self.again(id, || db.delete(*run, key)))?;
                 let version = if existed { range } else { AckVersion::None };
                 Ok((version, AckResult::Deleted(existed)))
             }
             Op::Begin { agent, how } => {
-                let (run, range) = self.ranged(|| match how {
-                    BeginHow::Default => db.try_begin_run(),
-                    BeginHow::In => db.begin_run_in(&agent_id(*agent)),
-                    BeginHow::WithId(run) => {
-                        db.begin_run_with_namespace(&Namespace::for_run(agent_id(*agent), *run))
-                    }
+                let (run, range) = self.ranged(|| {
+                    self.again(id, || match how {
+                        BeginHow::Default => db.try_begin_run(),
+                        BeginHow::In => db.begin_run_in(&agent_id(*agent)),
+                        BeginHow::WithId(run) => {
+                            db.begin_run_with_namespace(&Namespace::for_run(agent_id(*agent), *run))
+                        }
+                    })
                 })?;
                 if let BeginHow::WithId(asked) = how
                     && *asked != run
@@ -627,9 +639,9 @@ impl Worker<'_> {
                 let ((), range) = self.ranged(|| {
                     if self.shared && self.leftovers.iter().any(|(r, _)| r == run) {
                         // Another host's run (its lease has run out): this host's first.
-                        db.take_over_run(*run)?;
+                        self.again(id, || db.take_over_run(*run))?;
                     }
-                    db.end_run(*run)
+                    self.end_run_again(id, *run)
                 })?;
                 Ok((range, AckResult::Nothing))
             }
@@ -638,17 +650,19 @@ impl Worker<'_> {
                 // Active again, owned by this host, and its record says so (`resume_run` of
                 // an Active run would be refused).
                 let ((), range) = self.ranged(|| {
-                    if self.shared {
-                        db.take_over_run(*run)
-                    } else {
-                        db.resume_run(*run)
-                    }
+                    self.again(id, || {
+                        if self.shared {
+                            db.take_over_run(*run)
+                        } else {
+                            db.resume_run(*run)
+                        }
+                    })
                 })?;
                 Ok((range, AckResult::Nothing))
             }
             Op::Txn { run, writes, .. } => self.execute_txn(id, *run, writes),
             Op::Flush => {
-                db.flush().map_err(err)?;
+                self.again(id, || db.flush()).map_err(err)?;
                 Ok((AckVersion::None, AckResult::Nothing))
             }
             Op::Checkpoint => {
@@ -662,7 +676,7 @@ impl Worker<'_> {
             Op::Fork { .. }
             | Op::DeleteRun { .. }
             | Op::DeleteRefused { .. }
-            | Op::DeleteTree { .. } => self.execute_history(op),
+            | Op::DeleteTree { .. } => self.execute_history(id, op),
         }
     }
 
@@ -685,23 +699,25 @@ impl Worker<'_> {
                 TxnWrite::Delete { .. } => Ok(None),
             })
             .collect::<Result<Vec<_>, String>>()?;
-        let (mask, version) = db
-            .transaction_committed(run, RetryPolicy::default(), |tx| {
-                let mut mask = 0u8;
-                for ((write, value), bit) in writes.iter().zip(&values).zip(0u32..) {
-                    match (write, value) {
-                        (TxnWrite::Put { key, .. }, Some(value)) => {
-                            tx.put_value(key, value)?;
-                        }
-                        (TxnWrite::Delete { key }, _) => {
-                            if tx.delete(key)? {
-                                mask |= 1 << bit;
+        let (mask, version) = self
+            .again(id, || {
+                db.transaction_committed(run, RetryPolicy::default(), |tx| {
+                    let mut mask = 0u8;
+                    for ((write, value), bit) in writes.iter().zip(&values).zip(0u32..) {
+                        match (write, value) {
+                            (TxnWrite::Put { key, .. }, Some(value)) => {
+                                tx.put_value(key, value)?;
                             }
+                            (TxnWrite::Delete { key }, _) => {
+                                if tx.delete(key)? {
+                                    mask |= 1 << bit;
+                                }
+                            }
+                            (TxnWrite::Put { .. }, None) => {}
                         }
-                        (TxnWrite::Put { .. }, None) => {}
                     }
-                }
-                Ok::<u8, in_mem::Error>(mask)
+                    Ok::<u8, in_mem::Error>(mask)
+                })
             })
             .map_err(err)?;
         let version = version.map_or(AckVersion::None, AckVersion::Exact);
@@ -718,7 +734,8 @@ impl Worker<'_> {
                 payload,
             } => {
                 let value = payload.expected(id, 0)?;
-                let (seq, range) = self.ranged(|| self.events.append(*run, event_type, &value))?;
+                let (seq, range) = self
+                    .ranged(|| self.again(id, || self.events.append(*run, event_type, &value)))?;
                 Ok((range, AckResult::Seq(seq)))
             }
             Op::StateCas {
@@ -729,17 +746,20 @@ impl Worker<'_> {
             } => {
                 let value = payload.expected(id, 0)?;
                 let (version, range) = self.ranged(|| {
-                    if *expected == 0 {
-                        self.state.init(*run, cell, &value)
-                    } else {
-                        self.state.cas(*run, cell, *expected, &value)
-                    }
+                    self.again(id, || {
+                        if *expected == 0 {
+                            self.state.init(*run, cell, &value)
+                        } else {
+                            self.state.cas(*run, cell, *expected, &value)
+                        }
+                    })
                 })?;
                 Ok((range, AckResult::CellVersion(version)))
             }
             Op::TraceSpan { run, span } => {
                 let new = span.new_span(id, 0)?;
-                let (span_id, range) = self.ranged(|| self.trace.record(*run, new))?;
+                let (span_id, range) =
+                    self.ranged(|| self.again(id, || self.trace.record(*run, new.clone())))?;
                 Ok((range, AckResult::Span(span_id)))
             }
             Op::Mixed {
@@ -757,17 +777,19 @@ impl Worker<'_> {
                 let event_value = event_payload.expected(id, 1)?;
                 let cell_value = event_payload.expected(id, 2)?;
                 let new = span.new_span(id, 3)?;
-                let ((seq, cell_version, span_id), version) = db
-                    .transaction_committed(*run, RetryPolicy::default(), |tx| {
-                        tx.put_value(key, &kv_value)?;
-                        let seq = EventLog::append_in(tx, event_type, &event_value)?;
-                        let cell_version = if *expected == 0 {
-                            StateMachine::init_in(tx, cell, &cell_value)?
-                        } else {
-                            StateMachine::cas_in(tx, cell, *expected, &cell_value)?
-                        };
-                        let span_id = TraceStore::record_in(tx, new.clone())?;
-                        Ok::<_, in_mem::Error>((seq, cell_version, span_id))
+                let ((seq, cell_version, span_id), version) = self
+                    .again(id, || {
+                        db.transaction_committed(*run, RetryPolicy::default(), |tx| {
+                            tx.put_value(key, &kv_value)?;
+                            let seq = EventLog::append_in(tx, event_type, &event_value)?;
+                            let cell_version = if *expected == 0 {
+                                StateMachine::init_in(tx, cell, &cell_value)?
+                            } else {
+                                StateMachine::cas_in(tx, cell, *expected, &cell_value)?
+                            };
+                            let span_id = TraceStore::record_in(tx, new.clone())?;
+                            Ok::<_, in_mem::Error>((seq, cell_version, span_id))
+                        })
                     })
                     .map_err(|e| e.to_string())?;
                 let version =
@@ -810,7 +832,7 @@ impl Worker<'_> {
 
     /// Updates the thread's runs and what their primitives hold after an acknowledged
     /// operation.
-    fn note(&mut self, op: &Op, result: AckResult) -> Result<(), String> {
+    fn note(&mut self, id: OpId, op: &Op, result: AckResult) -> Result<(), String> {
         let cell_index = |cell: &str| CELL_NAMES.iter().position(|c| *c == cell).unwrap_or(0);
         match (op, result) {
             (Op::Begin { agent, .. }, AckResult::Run(run)) => {
@@ -837,7 +859,7 @@ impl Worker<'_> {
                     let entry = self.leftovers.swap_remove(at);
                     self.active.push(entry);
                 }
-                let prims = self.read_prims(*run)?;
+                let prims = self.read_prims(id, *run)?;
                 self.prims.insert(*run, prims);
             }
             (Op::EventAppend { run, .. }, AckResult::Seq(seq)) => {
@@ -861,21 +883,24 @@ impl Worker<'_> {
     }
 }
 
-/// Puts a typed value through `KVStore`.
-struct TypedPut<'a> {
-    kv: &'a KVStore,
+/// Puts a typed value through `KVStore` (operation `id` of `worker`'s).
+struct TypedPut<'a, 'w> {
+    worker: &'a Worker<'w>,
+    id: OpId,
     run: RunId,
     key: &'a str,
     ttl: Option<Duration>,
 }
 
-impl TypedSink for TypedPut<'_> {
+impl TypedSink for TypedPut<'_, '_> {
     type Out = Result<u64, String>;
     fn take<T: Serialize>(self, value: &T) -> Self::Out {
-        match self.ttl {
-            Some(ttl) => self.kv.put_with_ttl(self.run, self.key, value, ttl),
-            None => self.kv.put(self.run, self.key, value),
-        }
-        .map_err(|e| e.to_string())
+        let kv = &self.worker.kv;
+        self.worker
+            .again(self.id, || match self.ttl {
+                Some(ttl) => kv.put_with_ttl(self.run, self.key, value, ttl),
+                None => kv.put(self.run, self.key, value),
+            })
+            .map_err(|e| e.to_string())
     }
 }

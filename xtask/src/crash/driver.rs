@@ -1,6 +1,10 @@
 //! The parent process: for each mode, iterations of spawn a child on the mode's data directory
 //! (or, with `--remote`, on a schema of the shared store), kill it with SIGKILL at a seeded
-//! moment, recover (or connect as a fresh host), and check the oracles; then a summary.
+//! moment, recover (or connect as a fresh host), and check the oracles; then a summary. With
+//! `--failover`, the parent kills the store's primary first and promotes its synchronous standby
+//! (`failover.rs`). The totals and the lines that report them are in `driver/summary.rs`.
+
+mod summary;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -9,6 +13,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -17,11 +22,13 @@ use std::time::{Duration, Instant};
 use in_mem::RunId;
 
 use super::args::Args;
+use super::failover::{self, Failover, Moments, Pair, Servers};
 use super::observe::{Probe, observe, observe_shared, panic_text};
-use super::oracle::{self, OpRecord, Outcome, Params, Promise, State};
+use super::oracle::{self, Observed, OpRecord, Outcome, Params, Promise, State};
 use super::rng::{Rng, derive};
 use super::shared::{self, Store};
 use super::workload::{ASYNC_INTERVAL_MS, AckResult, Line, Mode, Op, OpId, SEGMENT_BYTES, now_us};
+use summary::{IterationReport, ModeSummary, RecoveredFrom, describe_summary, print_iteration};
 
 /// How long a child may take to open its directory before the run counts as hung.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(90);
@@ -42,9 +49,19 @@ pub struct Options {
     pub dir: Option<PathBuf>,
     pub keep: bool,
     pub verbose: bool,
-    /// Shared mode: the children are client hosts of the PostgreSQL store `INMEM_PG_URL`
-    /// names, one schema per mode and `--fresh-every` window.
-    pub remote: bool,
+    /// Shared mode (`--remote`), and on which store.
+    pub remote: Option<Remote>,
+}
+
+/// The store of shared mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Remote {
+    /// The PostgreSQL server `INMEM_PG_URL` names, one schema per mode and `--fresh-every`
+    /// window; the children are client hosts of it.
+    Server,
+    /// `--failover`: a primary with a synchronous standby that the parent runs itself, and
+    /// whose primary it kills (then promotes the standby) before it kills each child.
+    Failover,
 }
 
 /// Default total duration when neither `--iterations` nor `--duration` is given.
@@ -63,14 +80,31 @@ pub const USAGE: &str = "\
 usage: cargo xtask crash-test [--mode strict|batched|async|all|<mode>,<mode>] [--iterations N]
                               [--seed S] [--duration SECS] [--threads N] [--kill-max-ms MS]
                               [--async-slack-ms MS] [--fresh-every N] [--dir PATH] [--keep]
-                              [--verbose] [--remote]
+                              [--verbose] [--remote [--failover]]
 --remote: shared mode, against the PostgreSQL server INMEM_PG_URL names
-          (cargo xtask pg-run cargo xtask crash-test --remote starts a private one)";
+          (cargo xtask pg-run cargo xtask crash-test --remote starts a private one)
+--failover: with --remote, Strict only: on a primary with a synchronous standby that this
+          task starts; each iteration SIGKILLs the primary under load, promotes the standby,
+          and kills the child once it has gone on on the promoted server";
 
 impl Options {
     pub fn parse(raw: &[String]) -> Result<Self, String> {
         let mut args = Args::new(raw);
+        let remote = args.flag("--remote")?;
+        let failover = args.flag("--failover")?;
+        if failover && !remote {
+            return Err("--failover is a variant of shared mode: give --remote too".to_owned());
+        }
         let modes = match args.value("--mode")?.as_deref() {
+            // Only `Strict` waits for the synchronous standby: the others may lose acknowledged
+            // commits in a failover by design (docs/REMOTE.md, "Durability modes").
+            None if failover => vec![Mode::Strict],
+            Some(names) if failover && names.split(',').any(|n| n != "strict") => {
+                return Err(format!(
+                    "--failover runs in strict mode only (got --mode {names}): batched and \
+                     async may lose acknowledged commits when the primary is lost"
+                ));
+            }
             None | Some("all") => Mode::ALL.to_vec(),
             Some(names) => names
                 .split(',')
@@ -107,7 +141,11 @@ impl Options {
             dir: args.value("--dir")?.map(PathBuf::from),
             keep: args.flag("--keep")?,
             verbose: args.flag("--verbose")?,
-            remote: args.flag("--remote")?,
+            remote: match (remote, failover) {
+                (false, _) => None,
+                (true, false) => Some(Remote::Server),
+                (true, true) => Some(Remote::Failover),
+            },
         };
         args.finish()?;
         Ok(options)
@@ -118,7 +156,7 @@ impl Options {
     fn command(&self, mode: Mode, iteration: u64) -> String {
         let mut cmd = format!(
             "cargo xtask {}crash-test --mode {} --seed {} --iterations {}",
-            if self.remote {
+            if self.remote == Some(Remote::Server) {
                 "pg-run cargo xtask "
             } else {
                 ""
@@ -139,54 +177,12 @@ impl Options {
         if self.fresh_every != DEFAULT_FRESH_EVERY {
             let _ = write!(cmd, " --fresh-every {}", self.fresh_every);
         }
-        if self.remote {
-            cmd.push_str(" --remote");
+        match self.remote {
+            None => {}
+            Some(Remote::Server) => cmd.push_str(" --remote"),
+            Some(Remote::Failover) => cmd.push_str(" --remote --failover"),
         }
         cmd
-    }
-}
-
-/// Totals of one mode.
-#[derive(Debug, Default)]
-struct ModeSummary {
-    iterations: u64,
-    kills: u64,
-    kills_in_open: u64,
-    kills_in_checkpoint: u64,
-    acked_commits: u64,
-    acked_primitive: u64,
-    forks: u64,
-    deleted_runs: u64,
-    refused_deletes: u64,
-    checkpoints: u64,
-    from_checkpoint: u64,
-    pruned: u64,
-    lost: u64,
-    oldest_loss_us: Option<u64>,
-    failed: bool,
-}
-
-impl ModeSummary {
-    /// Adds an iteration that passed.
-    fn add(&mut self, report: &IterationReport) {
-        self.kills += 1;
-        self.kills_in_open += u64::from(report.in_open);
-        self.kills_in_checkpoint += u64::from(report.in_checkpoint);
-        self.acked_commits += report.acked_commits;
-        self.acked_primitive += report.acked_primitive;
-        self.forks += report.forks;
-        self.deleted_runs += report.deleted_runs;
-        self.refused_deletes += report.refused_deletes;
-        self.checkpoints += report.checkpoints;
-        self.from_checkpoint += u64::from(matches!(
-            report.from,
-            RecoveredFrom::Checkpoint | RecoveredFrom::PrunedLog
-        ));
-        self.pruned += u64::from(report.from == RecoveredFrom::PrunedLog);
-        self.lost += report.lost;
-        if let Some(age) = report.oldest_loss_us {
-            self.oldest_loss_us = Some(self.oldest_loss_us.unwrap_or(0).max(age));
-        }
     }
 }
 
@@ -198,12 +194,12 @@ pub fn run(options: &Options) -> Result<(), String> {
         Some(dir) => dir.clone(),
         None => std::env::temp_dir().join(format!("in-mem-crash-test-{}", std::process::id())),
     };
-    // Shared mode: the server (refused at once when none is named) and a tag for the names of
-    // this invocation's schemas.
-    let remote = if options.remote {
-        Some((shared::url_from_env()?, shared::invocation_tag()))
-    } else {
-        None
+    // Shared mode: the server (refused at once when none is named; none with `--failover`,
+    // whose servers this process runs) and a tag for the names of this invocation's schemas.
+    let remote = match options.remote {
+        None => None,
+        Some(Remote::Server) => Some((Some(shared::url_from_env()?), shared::invocation_tag())),
+        Some(Remote::Failover) => Some((None, shared::invocation_tag())),
     };
     let watchdog = Watchdog::start();
     let mut summaries = Vec::new();
@@ -251,74 +247,15 @@ pub fn run(options: &Options) -> Result<(), String> {
     }
 }
 
-fn describe_summary(mode: Mode, s: &ModeSummary, options: &Options) -> String {
-    if options.remote {
-        return describe_shared_summary(mode, s);
-    }
-    let mut text = format!(
-        "{}: {} iterations, {} kills ({} during recovery, {} during a checkpoint), {} \
-         acknowledged commits checked ({} on events, state and spans; {} forks, {} runs \
-         deleted, {} deletions refused), {} checkpoints, {} recoveries from a checkpoint ({} \
-         after log pruning), {} lost",
-        mode.name(),
-        s.iterations,
-        s.kills,
-        s.kills_in_open,
-        s.kills_in_checkpoint,
-        s.acked_commits,
-        s.acked_primitive,
-        s.forks,
-        s.deleted_runs,
-        s.refused_deletes,
-        s.checkpoints,
-        s.from_checkpoint,
-        s.pruned,
-        s.lost
-    );
-    if mode == Mode::Async {
-        let _ = write!(
-            text,
-            " (allowed: acknowledged < {}+{} ms before the kill",
-            ASYNC_INTERVAL_MS, options.async_slack_ms
-        );
-        if let Some(age) = s.oldest_loss_us {
-            let _ = write!(text, "; oldest lost {} ms", age / 1000);
-        }
-        text.push(')');
-    }
-    if s.failed {
-        text.push_str(" FAILED");
-    }
-    text
-}
-
-/// A mode's summary in shared mode, which has no recovery, checkpoints or run deletion to
-/// count (a kill "during connect" lands while the child connects or loads the runs it shares
-/// out).
-fn describe_shared_summary(mode: Mode, s: &ModeSummary) -> String {
-    format!(
-        "{} (shared): {} iterations, {} kills ({} during connect), {} acknowledged commits \
-         checked ({} on events, state and spans; {} forks), {} lost{}",
-        mode.name(),
-        s.iterations,
-        s.kills,
-        s.kills_in_open,
-        s.acked_commits,
-        s.acked_primitive,
-        s.forks,
-        s.lost,
-        if s.failed { " FAILED" } else { "" }
-    )
-}
-
 /// The iterations of one mode on one directory (or schema of the shared store: `remote` names
-/// the server and this invocation's tag), each continuing from the last one's state.
+/// the server, none with `--failover`, and this invocation's tag), each continuing from the last
+/// one's state.
 fn run_mode(
     options: &Options,
     mode: Mode,
     exe: &Path,
     dir: &Path,
-    remote: Option<&(String, String)>,
+    remote: Option<&(Option<String>, String)>,
     deadline: Option<Instant>,
     watchdog: &Watchdog,
 ) -> Result<ModeSummary, String> {
@@ -331,6 +268,7 @@ fn run_mode(
     let mut base = State::default();
     let mut open_estimate = Duration::from_millis(20);
     let mode_seed = derive(&[options.seed, mode.salt()]);
+    let mut servers = (options.remote == Some(Remote::Failover)).then(|| Servers::new(mode));
     for i in 0.. {
         if options.iterations.is_some_and(|n| i >= n)
             || deadline.is_some_and(|d| Instant::now() >= d)
@@ -343,7 +281,6 @@ fn run_mode(
             options.seed,
             options.command(mode, i)
         );
-        watchdog.phase(format!("{context}: running"));
         if i > 0 && i % options.fresh_every == 0 {
             // Shared mode starts on a new schema instead (`store` below).
             if remote.is_none() {
@@ -353,10 +290,21 @@ fn run_mode(
             base = State::default();
             open_estimate = Duration::from_millis(20);
         }
+        // `--failover`: this iteration's primary and standby; a new chain with each window.
+        let pair = match &mut servers {
+            Some(servers) => {
+                watchdog.phase(format!("{context}: starting a primary and its standby"));
+                Some(servers.pair(i % options.fresh_every == 0)?)
+            }
+            None => None,
+        };
         let store = remote.map(|(url, tag)| Store {
-            url: url.clone(),
+            url: pair
+                .as_ref()
+                .map_or_else(|| url.clone().unwrap_or_default(), |p| p.url.clone()),
             schema: shared::schema_name(tag, mode, i / options.fresh_every),
         });
+        watchdog.phase(format!("{context}: running"));
         let iteration = Iteration {
             options,
             mode,
@@ -364,10 +312,21 @@ fn run_mode(
             dir,
             data: &data,
             store: store.as_ref(),
+            pair: pair.as_ref(),
             i,
             seed: derive(&[mode_seed, i]),
         };
         let outcome = iteration.run(&mut base, &mut open_estimate, watchdog, &context);
+        if let (Some(servers), Some(pair)) = (&mut servers, pair) {
+            if outcome.is_err() {
+                eprintln!(
+                    "server log of the promoted standby ({}):\n{}",
+                    pair.standby.log().display(),
+                    pair.standby.log_tail()
+                );
+            }
+            servers.after(pair);
+        }
         summary.iterations += 1;
         match outcome {
             Ok(report) => {
@@ -384,6 +343,8 @@ fn run_mode(
                     eprintln!("  - {failure}");
                 }
                 match &store {
+                    // The servers go with this process; the seed repeats the run.
+                    Some(_) if options.remote == Some(Remote::Failover) => {}
                     Some(store) => {
                         eprintln!("  schema kept: {} (of {})", store.schema, shared::URL_VAR);
                     }
@@ -397,77 +358,6 @@ fn run_mode(
     }
     watchdog.idle();
     Ok(summary)
-}
-
-/// One iteration's line under `--verbose`.
-fn print_iteration(mode: Mode, i: u64, report: &IterationReport, last_version: u64) {
-    eprintln!(
-        "{} #{i}: {} ops, {} acked commits ({} on primitives; {} forks, {} runs deleted, {} \
-         deletions refused), {} lost, {} checkpoints{}, killed {}{} ({}), recovered from {}, \
-         last version {}",
-        mode.name(),
-        report.ops,
-        report.acked_commits,
-        report.acked_primitive,
-        report.forks,
-        report.deleted_runs,
-        report.refused_deletes,
-        report.lost,
-        report.checkpoints,
-        report
-            .longest_checkpoint_us
-            .map_or(String::new(), |us| format!(" (longest {} ms)", us / 1000)),
-        report.kill,
-        if report.in_checkpoint {
-            " during a checkpoint"
-        } else {
-            ""
-        },
-        report.tail,
-        match report.from {
-            RecoveredFrom::Log => "the log",
-            RecoveredFrom::Checkpoint => "a checkpoint",
-            RecoveredFrom::PrunedLog => "a checkpoint and a pruned log",
-            RecoveredFrom::Store => "nothing (read from the store)",
-        },
-        last_version
-    );
-}
-
-/// What one iteration found.
-struct IterationReport {
-    ops: usize,
-    acked_commits: u64,
-    acked_primitive: u64,
-    forks: u64,
-    deleted_runs: u64,
-    refused_deletes: u64,
-    lost: u64,
-    oldest_loss_us: Option<u64>,
-    in_open: bool,
-    /// Checkpoints the child wrote (that returned).
-    checkpoints: u64,
-    /// Whether a checkpoint was in progress at the kill.
-    in_checkpoint: bool,
-    /// The longest checkpoint call that returned.
-    longest_checkpoint_us: Option<u64>,
-    /// Where the parent's recovery started.
-    from: RecoveredFrom,
-    kill: String,
-    tail: String,
-}
-
-/// Where a recovery started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RecoveredFrom {
-    /// The whole log.
-    Log,
-    /// A checkpoint and the log after it.
-    Checkpoint,
-    /// A checkpoint, and a log whose first segments an earlier checkpoint had deleted.
-    PrunedLog,
-    /// Nothing: shared mode reads the store.
-    Store,
 }
 
 /// Forks of earlier children whose parents' views at the fork point a check reads again: at
@@ -502,6 +392,10 @@ enum KillPlan {
     DuringOpen(Duration),
     /// This long after the child reported its open complete.
     AfterReady(Duration),
+    /// `--failover`: after the child reported its connection complete, the primary is killed
+    /// and the standby promoted; the child is killed after the promotion, and no earlier than
+    /// its first acknowledgement after it.
+    AfterFailover(Moments),
 }
 
 /// One iteration: its place in the run, and where its files go.
@@ -515,6 +409,8 @@ struct Iteration<'a> {
     data: &'a Path,
     /// Shared mode: the store's schema, where the child connects instead of opening `data`.
     store: Option<&'a Store>,
+    /// `--failover`: the primary `store` is on and its synchronous standby.
+    pair: Option<&'a Pair>,
     i: u64,
     seed: u64,
 }
@@ -529,20 +425,12 @@ impl Iteration<'_> {
         context: &str,
     ) -> Result<IterationReport, Vec<String>> {
         let mut rng = Rng::new(self.seed);
-        let plan = if self.i > 0 && rng.chance(150) {
-            let max = u64::try_from(open_estimate.as_micros()).unwrap_or(u64::MAX);
-            KillPlan::DuringOpen(Duration::from_micros(rng.below(max + 1)))
-        } else if rng.chance(200) {
-            KillPlan::AfterReady(Duration::from_millis(rng.range(1, 50)))
-        } else {
-            let max = self.options.kill_max_ms;
-            KillPlan::AfterReady(Duration::from_millis(rng.range(50, max)))
-        };
+        let plan = self.plan(&mut rng, *open_estimate);
         let segment_bytes = SEGMENT_BYTES[rng.below(SEGMENT_BYTES.len() as u64) as usize];
-        let (lines, kill_us) = self.spawn_and_kill(plan, segment_bytes, open_estimate)?;
+        let (lines, kill_us, failover) = self.spawn_and_kill(plan, segment_bytes, open_estimate)?;
         let (records, protocol) = records_of(&lines);
         if !protocol.is_empty() {
-            return Err(protocol);
+            return Err(self.keep_lines(&lines, protocol));
         }
 
         watchdog.phase(format!("{context}: recovering and checking"));
@@ -569,28 +457,21 @@ impl Iteration<'_> {
         };
         // Whether the log starts after segment 1: a checkpoint pruned its first segments.
         let pruned = first_segment(self.data).is_some_and(|s| s > 1);
-        // A panic anywhere in recovery or the reads is a failure of this iteration, reported
-        // with its seed like any other.
-        let observed =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match self.store {
-                None => observe(self.data, &probe),
-                Some(store) => observe_shared(store, kill_us, &self.check_host(), &probe),
-            }))
-            .map_err(|panic| {
-                vec![format!(
-                    "the database panicked during recovery or the reads after it: {}",
-                    panic_text(&*panic)
-                )]
-            })??;
+        let observed = self
+            .observe(kill_us, &probe)
+            .map_err(|failures| self.keep_lines(&lines, failures))?;
         let params = Params {
             promise: self.promise(),
             kill_us,
         };
         let verdict = oracle::check(&params, base, &records, &observed);
         if !verdict.failures.is_empty() {
-            return Err(verdict.failures);
+            return Err(self.keep_lines(&lines, verdict.failures));
         }
         *base = verdict.next_base;
+        if self.options.keep {
+            self.keep_lines(&lines, Vec::new());
+        }
         let in_open = matches!(plan, KillPlan::DuringOpen(_))
             && !lines.iter().any(|(_, l)| matches!(l, Line::Ready { .. }));
         Ok(IterationReport {
@@ -619,10 +500,12 @@ impl Iteration<'_> {
                 (Some(_), false) => RecoveredFrom::Checkpoint,
                 (Some(_), true) => RecoveredFrom::PrunedLog,
             },
-            kill: match plan {
-                KillPlan::DuringOpen(d) => format!("{} us after spawn", d.as_micros()),
-                KillPlan::AfterReady(d) => format!("{} ms after open", d.as_millis()),
-            },
+            kill: describe_kill(plan, failover.as_ref()),
+            retries: lines
+                .iter()
+                .filter(|(_, l)| matches!(l, Line::Retry { .. }))
+                .count() as u64,
+            failover,
             tail: match &observed.agent_versions {
                 Some(versions) => format!("agents' versions {versions:?}"),
                 None => format!(
@@ -632,6 +515,66 @@ impl Iteration<'_> {
                 ),
             },
         })
+    }
+
+    /// When this iteration kills the child (and, with `--failover`, the primary).
+    fn plan(&self, rng: &mut Rng, open_estimate: Duration) -> KillPlan {
+        if self.pair.is_some() {
+            // The primary dies under load, the outage lasts up to 2 s (past the child's
+            // lease half the time), and the child goes on for up to 1.5 s after the promotion,
+            // so that some of what is checked was committed on the promoted server.
+            KillPlan::AfterFailover(Moments {
+                kill_primary: Duration::from_millis(rng.range(50, self.options.kill_max_ms)),
+                promote_after: Duration::from_millis(rng.range(0, 2000)),
+                go_on: Duration::from_millis(rng.range(0, 1500)),
+            })
+        } else if self.i > 0 && rng.chance(150) {
+            let max = u64::try_from(open_estimate.as_micros()).unwrap_or(u64::MAX);
+            KillPlan::DuringOpen(Duration::from_micros(rng.below(max + 1)))
+        } else if rng.chance(200) {
+            KillPlan::AfterReady(Duration::from_millis(rng.range(1, 50)))
+        } else {
+            let max = self.options.kill_max_ms;
+            KillPlan::AfterReady(Duration::from_millis(rng.range(50, max)))
+        }
+    }
+
+    /// Recovers (or connects as fresh hosts: with `--failover`, to the promoted standby
+    /// alone) and reads back what `probe` asks for.
+    fn observe(&self, kill_us: u64, probe: &Probe) -> Result<Observed, Vec<String>> {
+        let promoted = self.store.zip(self.pair).map(|(store, pair)| Store {
+            url: pair.standby.url(),
+            schema: store.schema.clone(),
+        });
+        // A panic anywhere in recovery or the reads is a failure of this iteration, reported
+        // with its seed like any other.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            match promoted.as_ref().or(self.store) {
+                None => observe(self.data, probe),
+                Some(store) => observe_shared(store, kill_us, &self.check_host(), probe),
+            }
+        }))
+        .map_err(|panic| {
+            vec![format!(
+                "the database panicked during recovery or the reads after it: {}",
+                panic_text(&*panic)
+            )]
+        })?
+    }
+
+    /// Writes the child's lines beside its standard error, for a failed check (the oracle's
+    /// messages name operations by id), and returns `failures` with where they are.
+    fn keep_lines(&self, lines: &[(u64, Line)], mut failures: Vec<String>) -> Vec<String> {
+        let path = self.dir.join(format!("child-{}.out", self.i));
+        let text = lines.iter().fold(String::new(), |mut text, (_, line)| {
+            let _ = writeln!(text, "{line}");
+            text
+        });
+        match std::fs::write(&path, text) {
+            Ok(()) => failures.push(format!("the child's lines: {}", path.display())),
+            Err(e) => failures.push(format!("cannot keep the child's lines: {e}")),
+        }
+        failures
     }
 
     /// What the mode promises of acknowledged commits through the kill.
@@ -658,24 +601,30 @@ impl Iteration<'_> {
         )
     }
 
-    /// Runs the child until the plan's moment, kills it, and returns its complete lines and
-    /// the time of the kill.
+    /// Runs the child until the plan's moment (failing the store over first with
+    /// `--failover`), kills it, and returns its complete lines, the time of the kill and what
+    /// the failover did.
     fn spawn_and_kill(
         &self,
         plan: KillPlan,
         segment_bytes: u64,
         open_estimate: &mut Duration,
-    ) -> Result<(Numbered, u64), Vec<String>> {
+    ) -> Result<(Numbered, u64, Option<Failover>), Vec<String>> {
         let stderr_path = self.dir.join(format!("child-{}.stderr", self.i));
         let stderr = File::create(&stderr_path).map_err(|e| vec![format!("stderr file: {e}")])?;
         let spawned_at = Instant::now();
         let mut command = Command::new(self.exe);
         command.arg("crash-child");
         match self.store {
-            // The child reads the server's URL from `INMEM_PG_URL`, as this process did.
-            Some(store) => command.args(["--schema", &store.schema]),
+            // The child reads the server's URL from `INMEM_PG_URL`.
+            Some(store) => command
+                .args(["--schema", &store.schema])
+                .env(shared::URL_VAR, &store.url),
             None => command.arg("--dir").arg(self.data),
         };
+        if self.pair.is_some() {
+            command.arg("--failover");
+        }
         let mut child = command
             .args(["--mode", self.mode.name()])
             .args(["--seed", &self.seed.to_string()])
@@ -691,10 +640,21 @@ impl Iteration<'_> {
             let _ = child.kill();
             return Err(vec!["the child has no standard output".to_owned()]);
         };
-        let (events, reader) = read_lines(stdout);
+        let (events, acks, reader) = read_lines(stdout);
 
         let mut failures = Vec::new();
-        let kill_us = match wait_for_kill(plan, &events, spawned_at, open_estimate) {
+        let mut failover = None;
+        let waited = match (plan, self.pair) {
+            (KillPlan::AfterFailover(moments), Some(pair)) => {
+                wait_for_ready(&events, spawned_at, open_estimate).and_then(|()| {
+                    let done = failover::fail_over(pair, &events, &acks, moments)?;
+                    failover = Some(done);
+                    Ok(())
+                })
+            }
+            _ => wait_for_kill(plan, &events, spawned_at, open_estimate),
+        };
+        let kill_us = match waited {
             Ok(()) => {
                 if let Ok(Some(status)) = child.try_wait() {
                     failures.push(format!("the child exited by itself ({status})"));
@@ -710,6 +670,10 @@ impl Iteration<'_> {
             }
         };
         let status = child.wait();
+        if let Some(done) = &mut failover {
+            // The reader has read every line by now (the child is dead and its output ended).
+            done.acks_after = acks.load(Ordering::SeqCst) - done.acks_at_promotion;
+        }
         let (lines, bad) = reader.join().unwrap_or_else(|_| {
             (
                 Vec::new(),
@@ -733,10 +697,27 @@ impl Iteration<'_> {
             ));
         }
         if failures.is_empty() {
-            Ok((lines, kill_us))
+            Ok((lines, kill_us, failover))
         } else {
             Err(failures)
         }
+    }
+}
+
+/// How an iteration's kill came, for `--verbose`.
+fn describe_kill(plan: KillPlan, failover: Option<&Failover>) -> String {
+    match (plan, failover) {
+        (KillPlan::DuringOpen(d), _) => format!("{} us after spawn", d.as_micros()),
+        (KillPlan::AfterReady(d), _) => format!("{} ms after open", d.as_millis()),
+        (KillPlan::AfterFailover(moments), Some(f)) => format!(
+            "{} ms after a promotion {} ms after the primary's kill (which came {} ms after \
+             connect; {} calls acknowledged after the promotion)",
+            f.since_promotion.as_millis(),
+            f.promotion.as_millis(),
+            moments.kill_primary.as_millis(),
+            f.acks_after
+        ),
+        (KillPlan::AfterFailover(_), None) => "after a failover".to_owned(),
     }
 }
 
@@ -764,18 +745,7 @@ fn wait_for_kill(
             }
         }
         KillPlan::AfterReady(delay) => {
-            match events.recv_timeout(OPEN_TIMEOUT) {
-                Ok(Event::Ready) => *open_estimate = spawned_at.elapsed(),
-                Ok(Event::Eof) | Err(RecvTimeoutError::Disconnected) => {
-                    return Err("the child stopped before its open completed".to_owned());
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    return Err(format!(
-                        "the child did not complete open within {} s",
-                        OPEN_TIMEOUT.as_secs()
-                    ));
-                }
-            }
+            wait_for_ready(events, spawned_at, open_estimate)?;
             match events.recv_timeout(delay) {
                 Ok(Event::Eof) | Err(RecvTimeoutError::Disconnected) => {
                     Err("the child's output ended before the kill".to_owned())
@@ -783,23 +753,49 @@ fn wait_for_kill(
                 Ok(Event::Ready) | Err(RecvTimeoutError::Timeout) => Ok(()),
             }
         }
+        KillPlan::AfterFailover(_) => Err("a failover plan without servers".to_owned()),
+    }
+}
+
+/// Waits until the child reports its open (or connection) complete, learning how long it took.
+fn wait_for_ready(
+    events: &Receiver<Event>,
+    spawned_at: Instant,
+    open_estimate: &mut Duration,
+) -> Result<(), String> {
+    match events.recv_timeout(OPEN_TIMEOUT) {
+        Ok(Event::Ready) => {
+            *open_estimate = spawned_at.elapsed();
+            Ok(())
+        }
+        Ok(Event::Eof) | Err(RecvTimeoutError::Disconnected) => {
+            Err("the child stopped before its open completed".to_owned())
+        }
+        Err(RecvTimeoutError::Timeout) => Err(format!(
+            "the child did not complete open within {} s",
+            OPEN_TIMEOUT.as_secs()
+        )),
     }
 }
 
 /// What the reader thread tells the main thread as it happens.
-enum Event {
+pub enum Event {
     Ready,
     Eof,
 }
 
 type Numbered = Vec<(u64, Line)>;
 
+/// The thread that reads the child's lines: they, and what was wrong with them.
+type Reader = JoinHandle<(Numbered, Vec<String>)>;
+
 /// Reads the child's lines on a thread; a last line without its newline was cut by the kill
-/// and is dropped (its call either never started, or never acknowledged).
-fn read_lines(
-    stdout: impl Read + Send + 'static,
-) -> (Receiver<Event>, JoinHandle<(Numbered, Vec<String>)>) {
+/// and is dropped (its call either never started, or never acknowledged). The counter counts
+/// the `ACK` lines read so far (`--failover` waits for one after the promotion).
+fn read_lines(stdout: impl Read + Send + 'static) -> (Receiver<Event>, Arc<AtomicU64>, Reader) {
     let (tx, rx) = mpsc::channel();
+    let acks = Arc::new(AtomicU64::new(0));
+    let counted = Arc::clone(&acks);
     let handle = std::thread::spawn(move || {
         let mut reader = BufReader::with_capacity(1 << 16, stdout);
         let mut lines = Vec::new();
@@ -815,8 +811,14 @@ fn read_lines(
                     n += 1;
                     match buf.trim_end_matches('\n').parse::<Line>() {
                         Ok(line) => {
-                            if matches!(line, Line::Ready { .. }) {
-                                let _ = tx.send(Event::Ready);
+                            match line {
+                                Line::Ready { .. } => {
+                                    let _ = tx.send(Event::Ready);
+                                }
+                                Line::Ack { .. } => {
+                                    counted.fetch_add(1, Ordering::SeqCst);
+                                }
+                                _ => {}
                             }
                             lines.push((n, line));
                         }
@@ -832,7 +834,7 @@ fn read_lines(
         let _ = tx.send(Event::Eof);
         (lines, bad)
     });
-    (rx, handle)
+    (rx, acks, handle)
 }
 
 /// Pairs `SUBMIT` lines with their `ACK` / `FAIL` lines.
@@ -852,6 +854,7 @@ fn records_of(lines: &[(u64, Line)]) -> (Vec<OpRecord>, Vec<String>) {
                     submit_us: *us,
                     op: op.clone(),
                     outcome: Outcome::InFlight,
+                    retries: 0,
                 });
             }
             Line::Ack {
@@ -869,6 +872,14 @@ fn records_of(lines: &[(u64, Line)]) -> (Vec<OpRecord>, Vec<String>) {
                     };
                 }
                 _ => problems.push(format!("acknowledgement of {id} without a submission")),
+            },
+            // A call of the operation failed with the store out of reach and is made again:
+            // the operation is still in flight.
+            Line::Retry { id, .. } => match index.get(id) {
+                Some(&at) if matches!(records[at].outcome, Outcome::InFlight) => {
+                    records[at].retries += 1;
+                }
+                _ => problems.push(format!("retry of {id} without a submission in flight")),
             },
             Line::Fail { id, message, .. } => match index.get(id) {
                 Some(&at) => {

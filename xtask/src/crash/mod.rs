@@ -2,11 +2,15 @@
 //! acknowledged write (docs/TESTING.md, "Kill under load"). `docs/TESTING.md` ("The crash test") describes the
 //! harness as a user sees it; this module is the code:
 //!
-//! - `driver.rs`: the parent: iterations of spawn, kill, recover, check; flags; the summary;
+//! - `driver.rs`: the parent: iterations of spawn, kill, recover, check; flags; the summary
+//!   (`driver/summary.rs`);
 //! - `child.rs`: the child (`xtask crash-child`, hidden): opens the directory (or connects to
 //!   the shared store) and runs the seeded workload on several threads until killed, printing
 //!   `SUBMIT` / `ACK` lines;
 //! - `shared.rs`: shared mode (`--remote`): the store's URL and schemas, the hosts' lease;
+//! - `failover.rs`: `--remote --failover`: the chain of primaries with a synchronous standby the
+//!   parent runs, and the SIGKILL of the primary and promotion of the standby under load (the
+//!   child makes calls again while the store is out of reach: `child/outage.rs`);
 //! - `workload.rs`: the operations (the agents' memory, runs, event logs, state cells, traces,
 //!   mixed transactions, forks and run deletion, flushes and checkpoints), the values they write, the modes, the line
 //!   protocol, and the extension point;
@@ -26,6 +30,7 @@
 mod args;
 mod child;
 mod driver;
+mod failover;
 mod observe;
 mod oracle;
 mod rng;

@@ -170,6 +170,9 @@ pub struct OpRecord {
     pub submit_us: u64,
     pub op: Op,
     pub outcome: Outcome,
+    /// `--failover`: tries of it that failed with the store out of reach before the one that
+    /// returned (`RETRY` lines).
+    pub retries: u32,
 }
 
 /// How an operation ended.
@@ -927,22 +930,24 @@ fn check_unknown_runs(
         }
     }
     // Begin and fork calls whose run id was never printed, and that may have committed: the
-    // agent, and the parent of a fork.
+    // agent, and the parent of a fork. Also one per try of a begin or fork that failed with the
+    // store out of reach and was made again (`--failover`): the store may have registered the
+    // run before the host failed to catch up after it, and the host's cancel of such a run is
+    // best effort (it fails too while the store is out of reach), so it reads Interrupted once
+    // the host is dead.
     let mut allowance: Vec<(AgentIdx, Option<RunId>)> = Vec::new();
     for steps in steps_by_thread.values() {
         for step in steps {
-            if matches!(step.record.outcome, Outcome::Acked { .. })
-                || step.standing == Standing::Out
-            {
-                continue;
-            }
-            match &step.record.op {
-                Op::Begin { agent, how } if !matches!(how, BeginHow::WithId(_)) => {
-                    allowance.push((*agent, None));
-                }
-                Op::Fork { parent, agent, .. } => allowance.push((*agent, Some(*parent))),
-                _ => {}
-            }
+            let record = step.record;
+            let (agent, parent) = match &record.op {
+                Op::Begin { agent, how } if !matches!(how, BeginHow::WithId(_)) => (*agent, None),
+                Op::Fork { parent, agent, .. } => (*agent, Some(*parent)),
+                _ => continue,
+            };
+            let unprinted =
+                !matches!(record.outcome, Outcome::Acked { .. }) && step.standing != Standing::Out;
+            let tries = usize::from(unprinted) + record.retries as usize;
+            allowance.extend(std::iter::repeat_n((agent, parent), tries));
         }
     }
     for (run, entry) in &observed.runs {

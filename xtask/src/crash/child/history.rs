@@ -171,7 +171,11 @@ impl Worker<'_> {
     }
 
     /// Performs a fork or a deletion.
-    pub(super) fn execute_history(&self, op: &Op) -> Result<(AckVersion, AckResult), String> {
+    pub(super) fn execute_history(
+        &self,
+        id: OpId,
+        op: &Op,
+    ) -> Result<(AckVersion, AckResult), String> {
         let db = self.db;
         match op {
             Op::Fork { parent, at, .. } => {
@@ -179,9 +183,10 @@ impl Worker<'_> {
                     ForkAt::Now => At::Now,
                     ForkAt::Version { version, .. } => At::Version(*version),
                 };
-                let (run, range) = self.ranged(|| db.fork_run(*parent, point))?;
-                let info = db
-                    .run_info(run)
+                let (run, range) =
+                    self.ranged(|| self.again(id, || db.fork_run(*parent, point)))?;
+                let info = self
+                    .again(id, || db.run_info(run))
                     .map_err(|e| format!("the new fork {run} has no run info: {e}"))?;
                 let fork_point = info
                     .fork_point
@@ -199,7 +204,7 @@ impl Worker<'_> {
                         "fork {run} of {parent} at version {version} has fork point {fork_point}"
                     ));
                 }
-                let kv = self.own_kv_digest(run)?;
+                let kv = self.own_kv_digest(id, run)?;
                 Ok((
                     range,
                     AckResult::Fork {
@@ -238,15 +243,14 @@ impl Worker<'_> {
 
     /// The [`kv_digest`] of `run`'s view of the keys this thread may change in this child
     /// (`view_prefixes`; its agent's, without a time to live), as it reads now.
-    fn own_kv_digest(&self, run: RunId) -> Result<u64, String> {
+    fn own_kv_digest(&self, id: OpId, run: RunId) -> Result<u64, String> {
         let view = self
-            .db
-            .run_view_at(run, At::Now)
+            .again(id, || self.db.run_view_at(run, At::Now))
             .map_err(|e| format!("no view of {run}: {e}"))?;
         let mut entries = BTreeMap::new();
         for prefix in view_prefixes(self.thread, self.iteration) {
-            let listed = view
-                .list_versioned(&prefix)
+            let listed = self
+                .again(id, || view.list_versioned(&prefix))
                 .map_err(|e| format!("listing the view of {run}: {e}"))?;
             entries.extend(
                 listed

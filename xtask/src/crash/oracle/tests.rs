@@ -70,6 +70,7 @@ impl Log {
             submit_us,
             op,
             outcome,
+            retries: 0,
         });
         id
     }

@@ -114,6 +114,9 @@ pub enum Line {
     },
     /// The call returned an error: never expected in this workload.
     Fail { id: OpId, us: u64, message: String },
+    /// With `--failover` only: a call of the operation failed because the store was out of
+    /// reach (`RemoteError::Unavailable`: nothing was applied), and is made again.
+    Retry { id: OpId, us: u64, message: String },
 }
 
 impl fmt::Display for Line {
@@ -130,6 +133,9 @@ impl fmt::Display for Line {
             } => write!(f, "ACK {id} {us} {version} {result}"),
             Line::Fail { id, us, message } => {
                 write!(f, "FAIL {id} {us} {}", message.replace('\n', " "))
+            }
+            Line::Retry { id, us, message } => {
+                write!(f, "RETRY {id} {us} {}", message.replace('\n', " "))
             }
         }
     }
@@ -215,9 +221,18 @@ impl FromStr for Line {
                 us: parse_num(words.next(), "time")?,
                 message: words.by_ref().collect::<Vec<_>>().join(" "),
             },
+            "RETRY" => Line::Retry {
+                id: parse_num(words.next(), "id")?,
+                us: parse_num(words.next(), "time")?,
+                message: words.by_ref().collect::<Vec<_>>().join(" "),
+            },
             other => return Err(format!("unknown line {other:?}")),
         };
-        if !matches!(parsed, Line::Fail { .. } | Line::Submit { .. }) && words.next().is_some() {
+        let free_text = matches!(
+            parsed,
+            Line::Fail { .. } | Line::Retry { .. } | Line::Submit { .. }
+        );
+        if !free_text && words.next().is_some() {
             return Err(format!("trailing words in {line:?}"));
         }
         Ok(parsed)

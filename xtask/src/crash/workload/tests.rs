@@ -196,6 +196,11 @@ fn every_line_round_trips_through_its_text() {
         us: 1,
         message: "the log is poisoned: write failed".to_owned(),
     });
+    lines.push(Line::Retry {
+        id: id(),
+        us: 2,
+        message: "the store is unavailable: connection refused".to_owned(),
+    });
     for line in lines {
         let text = line.to_string();
         assert!(!text.contains('\n'), "{text}");

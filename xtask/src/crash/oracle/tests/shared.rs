@@ -166,3 +166,33 @@ fn an_agents_newest_version_never_goes_back() {
     let verdict = check(&lossless(), &base, &[], &obs);
     assert_fails(&verdict, "below the 10 the previous check left");
 }
+
+#[test]
+fn a_begin_made_again_through_an_outage_may_leave_the_run_of_its_failed_try() {
+    // `--failover`: the begin failed once with the store out of reach, then returned run 1.
+    let (mut log, ops) = two_agents();
+    log.records[0].retries = 1;
+    let mut obs = all_of_two_agents(&log, ops);
+    // The failed try's run, registered before its answer was lost, Interrupted with its host.
+    let stranger = run_id(9);
+    obs.runs.insert(stranger, interrupted(1));
+    assert_passes(&check(&lossless(), &State::default(), &log.records, &obs));
+    // Not without the failed try, not of another agent, and one run per failed try.
+    let mut once = log.records.clone();
+    once[0].retries = 0;
+    assert_fails(
+        &check(&lossless(), &State::default(), &once, &obs),
+        "never begun",
+    );
+    obs.runs.insert(stranger, interrupted(2));
+    assert_fails(
+        &check(&lossless(), &State::default(), &log.records, &obs),
+        "never begun",
+    );
+    obs.runs.insert(stranger, interrupted(1));
+    obs.runs.insert(run_id(10), interrupted(1));
+    assert_fails(
+        &check(&lossless(), &State::default(), &log.records, &obs),
+        "never begun",
+    );
+}
