@@ -821,6 +821,26 @@ fn a_begin_still_unanswered_after_the_outage_limit_is_resolved_by_beginning_it_a
 }
 
 #[test]
+fn a_begin_whose_answer_was_lost_stays_unknown_when_the_store_then_goes_away() {
+    let store = Arc::new(MemStore::new());
+    let options = RemoteOptions::new("")
+        .lease_ttl(Duration::from_secs(600))
+        .outage_limit(Duration::from_millis(120));
+    let db = Database::connect_store(store.clone(), options).unwrap();
+    let run = RunId::new();
+    // The first send registers the run and its answer is lost; the store is away for the next.
+    store.inject(MemStoreFault::LoseRunReply);
+    store.inject(MemStoreFault::Unavailable);
+    let lost = db.begin_run_with(RunOptions::new().id(run));
+    assert!(
+        matches!(lost, Err(Error::Remote(RemoteError::OutcomeUnknown(_)))),
+        "not 'unavailable': the first send may have begun it: {lost:?}"
+    );
+    db.begin_run_with(RunOptions::new().id(run)).unwrap();
+    db.put(run, b"k", b"v").unwrap();
+}
+
+#[test]
 fn a_takeover_whose_answer_was_lost_is_sent_again_and_the_run_is_this_hosts() {
     let store = Arc::new(MemStore::new());
     let options = RemoteOptions::new("").lease_ttl(Duration::from_millis(300));

@@ -198,7 +198,10 @@ impl SharedLog {
     }
 
     /// Runs `change` (a run change the store makes at most once however often it is sent),
-    /// and again while the store is unavailable or its answer lost, for up to the outage limit.
+    /// and again while the store is unavailable, its answer lost, or this host's lease lapsed
+    /// (during an outage longer than the lease; the renewal thread renews it once the store is
+    /// back), for up to the outage limit. Once one send's answer was lost, a later failure is
+    /// reported as an unknown outcome too: that send may have made the change.
     fn through_outage<T>(
         &self,
         what: &str,
@@ -206,14 +209,23 @@ impl SharedLog {
     ) -> RemoteResult<T> {
         let started = Instant::now();
         let mut pause = Duration::from_millis(50);
+        let mut lost_answer = false;
         loop {
             match change() {
-                Err(e @ (RemoteError::Unavailable(_) | RemoteError::OutcomeUnknown(_)))
-                    if started.elapsed() + pause < self.outage_limit =>
-                {
+                Err(
+                    e @ (RemoteError::Unavailable(_)
+                    | RemoteError::OutcomeUnknown(_)
+                    | RemoteError::NoLease(_)),
+                ) if started.elapsed() + pause < self.outage_limit => {
+                    lost_answer |= matches!(e, RemoteError::OutcomeUnknown(_));
                     tracing::warn!(error = %e, "{what} failed; sending it again");
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_secs(1));
+                }
+                Err(e @ (RemoteError::Unavailable(_) | RemoteError::NoLease(_))) if lost_answer => {
+                    return Err(RemoteError::OutcomeUnknown(format!(
+                        "{what}: an earlier send's answer was lost, and the last send failed: {e}"
+                    )));
                 }
                 done => return done,
             }
