@@ -127,7 +127,8 @@ pub enum Command {
         #[command(flatten)]
         json: Json,
     },
-    /// Keys, versions, memory and disk use, segments, checkpoints, runs by status.
+    /// Keys, versions, memory and disk use, segments, checkpoints, runs by status (of a shared
+    /// store: agents, commits, stored versions and keys, bytes, runs, live hosts).
     Stats {
         dir: PathBuf,
         #[command(flatten)]

@@ -92,13 +92,27 @@ fn the_reading_commands_read_a_shared_store_and_the_file_commands_refuse_it() {
     }
     // What works on a directory's files says so, without echoing the URL (it may hold a
     // password).
-    for command in ["verify", "stats"] {
-        let out = in_mem(&[command, &url, "--schema", &schema]);
-        assert_eq!(out.status.code(), Some(1), "{command}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("not on a shared store"), "{stderr}");
-        assert!(!stderr.contains(&url), "{stderr}");
-    }
+    let out = in_mem(&["verify", &url, "--schema", &schema]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not on a shared store"), "{stderr}");
+    assert!(!stderr.contains(&url), "{stderr}");
+    // `stats` counts the store: one agent, its run completed, the run's keys and more (its
+    // records), and never the URL.
+    let stats = with(&["stats", &url]);
+    assert!(stats.contains("agents       1"), "{stats}");
+    assert!(stats.contains("runs         1 (1 completed)"), "{stats}");
+    assert!(
+        stats.contains("bytes on disk") && !stats.contains(&url),
+        "{stats}"
+    );
+    let stats: serde_json::Value = serde_json::from_str(&with(&["stats", &url, "--json"])).unwrap();
+    assert_eq!(stats["runs_by_status"]["completed"], 1, "{stats}");
+    assert!(stats["keys"].as_u64().unwrap() >= 4, "{stats}");
+    assert!(
+        stats["versions"].as_u64().unwrap() >= stats["keys"].as_u64().unwrap(),
+        "{stats}"
+    );
 }
 
 /// `postgresql://user@host:port/dbname` in libpq's keyword form, if the URL has that shape.

@@ -774,6 +774,32 @@ fn an_unreachable_store_is_ridden_out_by_commits_and_a_typed_error_elsewhere() {
 }
 
 #[test]
+fn store_stats_count_the_store_and_embedded_has_none() {
+    on_every_backend(|cluster| {
+        let a = cluster.host("a");
+        let run = a.begin_run_in(&agent()).unwrap();
+        a.put(run, b"k1", b"1").unwrap();
+        a.put(run, b"k1", b"2").unwrap();
+        a.put(run, b"k2", b"3").unwrap();
+        a.end_run(run).unwrap();
+        let Some(stats) = a.store_stats().unwrap() else {
+            assert!(!cluster.shared(), "a connected database counts its store");
+            return;
+        };
+        assert!(cluster.shared());
+        assert_eq!(stats.agents, 1);
+        // The run's records are commits and keys too.
+        assert!(stats.commits >= 4, "{stats:?}");
+        assert!(
+            stats.keys >= 2 && stats.versions >= stats.keys + 1,
+            "{stats:?}"
+        );
+        assert_eq!(stats.runs, vec![(StoredRunStatus::Completed, 1)]);
+        assert!(stats.live_hosts >= 1, "{stats:?}");
+    });
+}
+
+#[test]
 fn a_begin_whose_answer_was_lost_is_sent_again_and_begins_the_run_once() {
     let store = Arc::new(MemStore::new());
     let options = RemoteOptions::new("")

@@ -67,4 +67,15 @@ statements! {
            AND ($6::bytea IS NULL OR (agent >= $6 AND ($7::bytea IS NULL OR agent < $7)))
          ORDER BY seq LIMIT $5");
     collect_garbage = "SELECT inmem_collect_garbage($1, $2)";
+    // Every table of the store is in the schema the connection's search_path names first.
+    stats_counts = "SELECT (SELECT count(*) FROM inmem_agent),
+           (SELECT coalesce(sum(clock), 0)::bigint FROM inmem_agent),
+           (SELECT count(*) FROM inmem_version),
+           (SELECT count(*) FROM (SELECT DISTINCT agent, key FROM inmem_version) k),
+           (SELECT count(*) FROM inmem_host WHERE lease_until_us > inmem_now_us()),
+           (SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
+              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = current_schema() AND c.relkind = 'r'
+                AND c.relname LIKE 'inmem\\_%')";
+    stats_runs = "SELECT seen_status, count(*) FROM inmem_run_seen GROUP BY seen_status";
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use in_mem_core_types::{AgentId, RunId, Timestamp, TypeTag, Version};
 use in_mem_remote::{
     BeginRun, CatchUp, CommitId, CommitOutcome, CommitRecord, CommitRequest, GcReport, RemoteError,
-    RemoteResult, RemoteRunQuery, RemoteStore, RemoteView, RunRow, RunStart, RunUpdate,
+    RemoteResult, RemoteRunQuery, RemoteStore, RemoteView, RunRow, RunStart, RunUpdate, StoreStats,
     StoredRunStatus, StoredVersion,
 };
 
@@ -576,6 +576,36 @@ impl RemoteStore for PgStore {
             row.get::<_, Option<i64>>(0)
                 .map(|n| unsigned(n, "count").map(|removed| GcReport { removed }))
                 .transpose()
+        })
+    }
+
+    fn stats(&self) -> RemoteResult<StoreStats> {
+        self.call(IfNoAnswer::Unavailable, move |c| async move {
+            let counts = c
+                .client
+                .query_one(&c.statements.stats_counts, &[])
+                .await
+                .map_err(store_error)?;
+            let count = |i: usize, what: &str| unsigned(counts.get(i), what);
+            let mut runs = Vec::new();
+            for row in c
+                .client
+                .query(&c.statements.stats_runs, &[])
+                .await
+                .map_err(store_error)?
+            {
+                runs.push((status(row.get(0))?, unsigned(row.get(1), "run count")?));
+            }
+            runs.sort_unstable();
+            Ok(StoreStats {
+                agents: count(0, "agent count")?,
+                commits: count(1, "commit count")?,
+                versions: count(2, "version count")?,
+                keys: count(3, "key count")?,
+                runs,
+                live_hosts: count(4, "host count")?,
+                bytes: Some(count(5, "byte count")?),
+            })
         })
     }
 }

@@ -245,6 +245,30 @@ impl Database {
         Ok(Some(dict))
     }
 
+    /// Shared mode: what the store holds, counted over every agent and host, as a dict with
+    /// `agents`, `commits`, `versions` (stored versions of keys), `keys`, `bytes` (on disk, or
+    /// None), `live_hosts` (hosts whose lease holds) and `runs` (a dict from status name to
+    /// count); None for an embedded database. A full count: it reads every stored version once.
+    fn store_stats<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let db = self.shared.db(py)?;
+        let Some(stats) = py.detach(move || db.store_stats()).or_raise(py)? else {
+            return Ok(None);
+        };
+        let runs = PyDict::new(py);
+        for (status, count) in &stats.runs {
+            runs.set_item(stored_status_name(*status), count)?;
+        }
+        let dict = PyDict::new(py);
+        dict.set_item("agents", stats.agents)?;
+        dict.set_item("commits", stats.commits)?;
+        dict.set_item("versions", stats.versions)?;
+        dict.set_item("keys", stats.keys)?;
+        dict.set_item("bytes", stats.bytes)?;
+        dict.set_item("live_hosts", stats.live_hosts)?;
+        dict.set_item("runs", runs)?;
+        Ok(Some(dict))
+    }
+
     /// This host's id among those sharing the store; None for an embedded database.
     #[getter]
     fn host_id(&self) -> Option<String> {
@@ -823,4 +847,17 @@ fn new_run_options(
         options = options.id(run_id_of(id)?);
     }
     Ok(options)
+}
+
+/// A stored run status by the name the module gives run statuses everywhere else.
+fn stored_status_name(status: in_mem::remote::StoredRunStatus) -> &'static str {
+    use in_mem::remote::StoredRunStatus as Stored;
+    match status {
+        Stored::Active => RunStatus::Active.as_str(),
+        Stored::Paused => RunStatus::Paused.as_str(),
+        Stored::Completed => RunStatus::Completed.as_str(),
+        Stored::Failed => RunStatus::Failed.as_str(),
+        Stored::Cancelled => RunStatus::Cancelled.as_str(),
+        Stored::Interrupted => RunStatus::Interrupted.as_str(),
+    }
 }

@@ -105,6 +105,10 @@ def test_a_host_keeps_its_cache_within_its_budget(connect: Hosts) -> None:
     assert stats is not None and stats["limit"] == 40_000
     assert stats["evictions"] > 0 and stats["agents"] < 5
     assert connect(host_id="unbounded").cache_stats()["evictions"] == 0
+    store = reader.store_stats()
+    assert store is not None and store["agents"] == 5 and store["runs"] == {"completed": 5}
+    assert store["keys"] >= 40 and store["versions"] >= store["keys"] and store["bytes"] > 0
+    assert store["live_hosts"] >= 3
 
 
 def test_a_run_is_written_by_its_owner_until_another_host_takes_it_over(connect: Hosts) -> None:

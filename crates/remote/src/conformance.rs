@@ -13,7 +13,7 @@ use in_mem_core_types::{AgentId, RunId, TypeTag, Version};
 use super::RemoteStore;
 use super::types::{
     BeginRun, CommitId, CommitOutcome, CommitRequest, RemoteError, RemoteResult, RemoteRunQuery,
-    RemoteView, RemoteWrite, RunStart, RunUpdate, StoredRunStatus,
+    RemoteView, RemoteWrite, RunStart, RunUpdate, StoreStats, StoredRunStatus,
 };
 
 /// What a check needs: the store, and a way to let time pass on the store's clock.
@@ -87,6 +87,7 @@ pub const CHECKS: &[Check] = &[
         "run_changes_sent_again_are_made_once",
         run_changes_sent_again_are_made_once,
     ),
+    ("stats_count_what_was_written", stats_count_what_was_written),
 ];
 
 /// Runs every check, naming the one that fails.
@@ -1105,5 +1106,33 @@ fn run_changes_sent_again_are_made_once(kit: &Kit<'_>) -> RemoteResult<()> {
             })
         ),
         "an ended run takes no other end",
+    )
+}
+
+/// A new agent's run, commit and versions show in the counts, one for one.
+fn stats_count_what_was_written(kit: &Kit<'_>) -> RemoteResult<()> {
+    let before = kit.store.stats()?;
+    let s = Scene::new(kit, "stats")?;
+    let (run, start) = s.begin()?;
+    s.commit_ok(run, start, vec![put("a", "1"), put("b", "2")])?;
+    s.commit_ok(run, start, vec![put("a", "3")])?;
+    let after = kit.store.stats()?;
+    check_eq(after.agents, before.agents + 1, "agents")?;
+    check_eq(after.commits, before.commits + 2, "commits")?;
+    check_eq(after.versions, before.versions + 3, "versions")?;
+    check_eq(after.keys, before.keys + 2, "keys")?;
+    check_eq(after.total_runs(), before.total_runs() + 1, "runs")?;
+    let active = |stats: &StoreStats| {
+        stats
+            .runs
+            .iter()
+            .find(|(status, _)| *status == StoredRunStatus::Active)
+            .map_or(0, |(_, n)| *n)
+    };
+    check_eq(active(&after), active(&before) + 1, "active runs")?;
+    check(after.live_hosts >= 1, "the scene's host holds a lease")?;
+    check(
+        after.bytes.is_none_or(|bytes| bytes > 0),
+        "bytes on disk, where told",
     )
 }

@@ -33,7 +33,7 @@ pub use mem_store::{MemStore, MemStoreFault};
 pub use shipper::{Shipper, ShipperOptions, Ticket};
 pub use types::{
     BeginRun, CatchUp, CommitId, CommitOutcome, CommitRecord, CommitRequest, GcReport, RemoteError,
-    RemoteResult, RemoteRunQuery, RemoteView, RemoteWrite, RunRow, RunStart, RunUpdate,
+    RemoteResult, RemoteRunQuery, RemoteView, RemoteWrite, RunRow, RunStart, RunUpdate, StoreStats,
     StoredRunStatus, StoredVersion,
 };
 
@@ -119,4 +119,8 @@ pub trait RemoteStore: Send + Sync {
     /// superseded at or below the horizon, and keys whose newest version at or below it is a
     /// deletion or expired. `None` when another host is collecting the same agent right now.
     fn collect_garbage(&self, agent: &AgentId, horizon: Version) -> RemoteResult<Option<GcReport>>;
+
+    /// What the store holds, counted (for `in-mem stats` of a shared store): a full count, so
+    /// as slow as reading every version once on a store that keeps them on disk.
+    fn stats(&self) -> RemoteResult<StoreStats>;
 }

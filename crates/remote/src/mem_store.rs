@@ -13,8 +13,8 @@ use in_mem_core_types::{AgentId, RunId, Timestamp, TypeTag, Version};
 use super::RemoteStore;
 use super::types::{
     BeginRun, CatchUp, CommitId, CommitOutcome, CommitRecord, CommitRequest, GcReport, RemoteError,
-    RemoteResult, RemoteRunQuery, RemoteView, RunRow, RunStart, RunUpdate, StoredRunStatus,
-    StoredVersion,
+    RemoteResult, RemoteRunQuery, RemoteView, RunRow, RunStart, RunUpdate, StoreStats,
+    StoredRunStatus, StoredVersion,
 };
 use in_mem_core_types::{Clock, SystemClock};
 use uuid::Uuid;
@@ -499,6 +499,29 @@ impl RemoteStore for MemStore {
             !versions.is_empty()
         });
         Ok(Some(report))
+    }
+
+    fn stats(&self) -> RemoteResult<StoreStats> {
+        let state = self.enter()?;
+        let now = self.clock.now();
+        let mut runs = BTreeMap::<StoredRunStatus, u64>::new();
+        for row in state.runs.values() {
+            *runs.entry(state.visible_row(row, now).status).or_default() += 1;
+        }
+        let agents = state.agents.values();
+        Ok(StoreStats {
+            agents: state.agents.len() as u64,
+            commits: agents.clone().map(|a| a.clock).sum(),
+            versions: agents
+                .clone()
+                .flat_map(|a| a.keys.values())
+                .map(|versions| versions.len() as u64)
+                .sum(),
+            keys: agents.map(|a| a.keys.len() as u64).sum(),
+            runs: runs.into_iter().collect(),
+            live_hosts: state.leases.values().filter(|until| now < **until).count() as u64,
+            bytes: None,
+        })
     }
 }
 

@@ -96,7 +96,7 @@ impl fmt::Display for CommitId {
 
 /// A run's status as the store keeps it; `Interrupted` is derived: an Active run whose owner's
 /// lease has run out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum StoredRunStatus {
     /// Taking writes from its owner.
     Active,
@@ -507,4 +507,31 @@ impl RemoteRunQuery {
 pub struct GcReport {
     /// Stored versions removed.
     pub removed: u64,
+}
+
+/// What a store holds, counted ([`RemoteStore::stats`](super::RemoteStore::stats)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Agents with a clock (every agent a run was begun in).
+    pub agents: u64,
+    /// Commits, over all agents (the sum of their clocks).
+    pub commits: u64,
+    /// Stored versions of keys (garbage collection removes the ones no view can see).
+    pub versions: u64,
+    /// Distinct keys those versions are of.
+    pub keys: u64,
+    /// Runs in each status as readers see them (`Interrupted` derived from leases), only the
+    /// statuses some run is in, in the order of [`StoredRunStatus`]'s variants.
+    pub runs: Vec<(StoredRunStatus, u64)>,
+    /// Hosts whose lease holds now.
+    pub live_hosts: u64,
+    /// Bytes the store's tables and indexes take on disk, where the store can tell.
+    pub bytes: Option<u64>,
+}
+
+impl StoreStats {
+    /// Runs of every status.
+    pub fn total_runs(&self) -> u64 {
+        self.runs.iter().map(|(_, n)| n).sum()
+    }
 }

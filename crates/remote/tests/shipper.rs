@@ -137,6 +137,10 @@ impl RemoteStore for GatedStore {
     fn collect_garbage(&self, agent: &AgentId, horizon: Version) -> RemoteResult<Option<GcReport>> {
         self.inner.collect_garbage(agent, horizon)
     }
+
+    fn stats(&self) -> RemoteResult<in_mem_remote::StoreStats> {
+        self.inner.stats()
+    }
 }
 
 fn begun(store: &dyn RemoteStore) -> (AgentId, RunId, u64) {

@@ -93,10 +93,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             crate::open::directory_only(&dir, "import")?;
             transfer::import(&dir)?;
         }
-        Command::Stats { dir, json } => {
-            crate::open::directory_only(&dir, "stats")?;
-            stats::stats(&dir, json.json, out)?;
-        }
+        Command::Stats { dir, json } => stats::stats(&dir, json.json, out)?,
         Command::Backup { dir, dest } => {
             crate::open::directory_only(&dir, "backup")?;
             crate::open::directory_only(&dest, "backup")?;

@@ -1,9 +1,10 @@
 //! `stats`: keys, versions and bytes in memory; segments, checkpoints and bytes on disk; runs
-//! by status.
+//! by status. Of a shared store (a PostgreSQL URL): what the store holds, counted there.
 
 use std::io::Write;
 use std::path::Path;
 
+use in_mem::remote::{StoreStats, StoredRunStatus};
 use in_mem::{Content, RunStatus};
 use serde_json::json;
 
@@ -31,6 +32,10 @@ fn files(dir: &Path, suffix: &str) -> Result<(u64, u64)> {
 
 pub fn stats(dir: &Path, json: bool, out: &mut Out) -> Result<()> {
     let db = open::read_only(dir)?;
+    // A PostgreSQL URL opens a connected database, whose store counts itself.
+    if let Some(store) = db.store_stats()? {
+        return store_stats(&store, json, out);
+    }
     let stats = db.stats();
     // What memory holds: every stored version's key and value bytes.
     let dump = db.dump(None)?;
@@ -94,4 +99,70 @@ pub fn stats(dir: &Path, json: bool, out: &mut Out) -> Result<()> {
         writeln!(out.stdout, "{line}").map_err(stdout_error)?;
     }
     Ok(())
+}
+
+/// `stats` of a shared store: its counts, as the store keeps them.
+fn store_stats(stats: &StoreStats, json: bool, out: &mut Out) -> Result<()> {
+    let runs: Vec<(&str, u64)> = stats
+        .runs
+        .iter()
+        .map(|(status, n)| (status_name(*status), *n))
+        .collect();
+    if json {
+        let by_status: serde_json::Map<String, serde_json::Value> = runs
+            .iter()
+            .map(|(name, n)| ((*name).to_owned(), json!(n)))
+            .collect();
+        return out.json_line(&json!({
+            "agents": stats.agents,
+            "commits": stats.commits,
+            "versions": stats.versions,
+            "keys": stats.keys,
+            "bytes": stats.bytes,
+            "live_hosts": stats.live_hosts,
+            "runs": stats.total_runs(),
+            "runs_by_status": by_status,
+        }));
+    }
+    let by_status: Vec<String> = runs.iter().map(|(name, n)| format!("{n} {name}")).collect();
+    let s = out.style;
+    let bytes = stats
+        .bytes
+        .map_or_else(String::new, |b| format!(", {b} bytes on disk"));
+    let lines = [
+        // The URL is not repeated: it may carry a password.
+        format!("{} (a PostgreSQL store)", s.bold("shared store")),
+        format!("  agents       {}", stats.agents),
+        format!("  commits      {}", stats.commits),
+        format!(
+            "  stored       {} versions of {} keys{bytes}",
+            stats.versions, stats.keys
+        ),
+        format!("  hosts        {} with a live lease", stats.live_hosts),
+        format!(
+            "  runs         {}{}",
+            stats.total_runs(),
+            if by_status.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", by_status.join(", "))
+            }
+        ),
+    ];
+    for line in lines {
+        writeln!(out.stdout, "{line}").map_err(stdout_error)?;
+    }
+    Ok(())
+}
+
+/// A stored status by the name runs have everywhere else in the tool.
+fn status_name(status: StoredRunStatus) -> &'static str {
+    match status {
+        StoredRunStatus::Active => RunStatus::Active.as_str(),
+        StoredRunStatus::Paused => RunStatus::Paused.as_str(),
+        StoredRunStatus::Completed => RunStatus::Completed.as_str(),
+        StoredRunStatus::Failed => RunStatus::Failed.as_str(),
+        StoredRunStatus::Cancelled => RunStatus::Cancelled.as_str(),
+        StoredRunStatus::Interrupted => RunStatus::Interrupted.as_str(),
+    }
 }

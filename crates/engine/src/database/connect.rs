@@ -71,6 +71,17 @@ impl Database {
             .shared()
             .map(crate::shared::SharedLog::cache_stats)
     }
+
+    /// Shared mode: what the store holds, counted over every agent and host (agents, commits,
+    /// stored versions and keys, runs by status, hosts with a live lease, bytes on disk); `None`
+    /// for an embedded database ([`Database::stats`] counts its memory). A full count: it reads
+    /// every stored version once.
+    pub fn store_stats(&self) -> Result<Option<in_mem_remote::StoreStats>> {
+        let Some(shared) = self.instance.shared() else {
+            return Ok(None);
+        };
+        Ok(Some(shared.store.stats()?))
+    }
 }
 
 #[cfg(feature = "postgres")]

@@ -94,6 +94,10 @@ class Database:
     def cache_stats(self) -> dict[str, int] | None:
         """Shared mode: this host's cache against its budget (`bytes`, `limit`, `agents`,
         `evictions`); None for an embedded database."""
+    def store_stats(self) -> dict[str, Any] | None:
+        """Shared mode: what the store holds (`agents`, `commits`, `versions`, `keys`, `bytes`,
+        `live_hosts`, and `runs`: status name to count); None for an embedded database. A full
+        count: it reads every stored version once."""
     def take_over_run(self, run: Run | str) -> None:
         """Shared mode: makes this host the run's owner (its former owner is then `Fenced`).
 

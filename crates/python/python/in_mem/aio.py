@@ -618,6 +618,10 @@ class AsyncDatabase:
         (it reads counters, so it does not block)."""
         return self.sync.cache_stats()
 
+    async def store_stats(self) -> Optional[dict]:
+        """Shared mode: what the store holds, counted; None for an embedded database."""
+        return await self._pool.call(self.sync.store_stats)
+
     async def take_over_run(self, run: Any) -> None:
         """Shared mode: makes this host the run's owner."""
         await self._pool.call(self.sync.take_over_run, _sync_run(run))
