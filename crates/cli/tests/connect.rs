@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{in_mem, ok};
+use common::{import, in_mem, ok};
 use in_mem::primitives::{EventLog, NewSpan, SpanStatus, StateMachine, TraceStore};
 use in_mem::{AgentId, Database, DurabilityMode, RemoteOptions, RunId, RunOptions, Value};
 
@@ -92,6 +92,16 @@ fn the_reading_commands_read_a_shared_store_and_the_file_commands_refuse_it() {
     }
     // What works on a directory's files says so, without echoing the URL (it may hold a
     // password).
+    // An export of the store imports into a directory that reads the same, and exports the
+    // same bytes again.
+    let export = with(&["export", &url]);
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("copy");
+    import(&copy, export.as_bytes());
+    let copy = copy.to_str().unwrap();
+    assert_eq!(ok(&["kv", copy, &id]), with(&["kv", &url, &id]));
+    assert_eq!(ok(&["events", copy, &id]), with(&["events", &url, &id]));
+    assert_eq!(ok(&["export", copy]), export);
     let out = in_mem(&["verify", &url, "--schema", &schema]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Writer, in_mem, ok, path};
+use common::{Writer, import, in_mem, ok, path};
 
 #[test]
 #[ignore = "the writer process the other tests start (common::Writer), not a test on its own"]
@@ -25,24 +25,6 @@ fn export(dir: &Path) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
-}
-
-/// `in-mem import DIR < export`.
-fn import(dir: &Path, export: &[u8]) {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_in-mem"))
-        .args(["import", path(dir)])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(export).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn commits(export: &[u8]) -> u64 {

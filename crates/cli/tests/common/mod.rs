@@ -26,6 +26,24 @@ pub fn ok(args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
+/// `in-mem import DIR < export`.
+pub fn import(dir: &Path, export: &[u8]) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_in-mem"))
+        .args(["import", path(dir)])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(export).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 pub fn path(p: &Path) -> &str {
     p.to_str().expect("a UTF-8 temp path")
 }

@@ -11,12 +11,12 @@ impl Database {
     /// Every version the database keeps, decoded, in commit order (see [`Dump`]); with
     /// `runs`, only those runs' records and the memory they wrote. What it holds is a
     /// consistent state: the newest commit visible when it was called, and everything before.
+    ///
+    /// Connected to a shared store, it dumps the store: each agent as the store had it when
+    /// the dump reached it (caught up to the store's clock then), the agents' commits ranked
+    /// in one sequence that keeps each agent's order and otherwise follows commit time (see
+    /// `transfer/shared_dump.rs`). It holds everything in memory, as it does embedded.
     pub fn dump(&self, runs: Option<&[RunId]>) -> Result<Dump> {
-        if self.is_connected() {
-            return Err(Error::SharedModeUnsupported {
-                operation: "dumping the database",
-            });
-        }
         let runs: Option<BTreeSet<RunId>> = runs.map(|r| r.iter().copied().collect());
         transfer::dump(&self.instance, runs.as_ref())
     }

@@ -19,6 +19,7 @@ mod read;
 mod runs;
 mod shared;
 mod shared_commit;
+mod shared_dump;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;

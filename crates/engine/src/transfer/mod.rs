@@ -14,11 +14,12 @@
 //! same checks that guard every checkpoint load guard it; nothing is left behind if it fails.
 
 mod restore;
+mod shared_dump;
 
 use std::collections::BTreeSet;
 
 use in_mem_core_types::{Key, RunId, Timestamp, TypeTag, Value, Version};
-use in_mem_storage::MutationKind;
+use in_mem_storage::{MutationKind, StoredVersion};
 
 pub(crate) use restore::write_restore;
 
@@ -143,35 +144,47 @@ struct Taken {
     cuts: (bool, bool),
 }
 
+impl From<StoredVersion> for Taken {
+    fn from(stored: StoredVersion) -> Self {
+        Taken {
+            key: stored.key.to_vec(),
+            version: stored.version,
+            writer: stored.writer,
+            timestamp: stored.timestamp,
+            value: match stored.kind {
+                MutationKind::Put { value, expires_at } => Some((value.to_vec(), expires_at)),
+                MutationKind::Delete => None,
+            },
+            cuts: (stored.cuts.below, stored.cuts.above),
+        }
+    }
+}
+
+/// Whether a dump of `runs` (all, for `None`) holds `stored`: those runs' records and the
+/// memory they wrote.
+fn dumped(
+    stored: &StoredVersion,
+    runs: Option<&BTreeSet<RunId>>,
+) -> std::result::Result<bool, in_mem_core_types::Error> {
+    let Some(runs) = runs else { return Ok(true) };
+    let owner = Key::decode_owner(&stored.key)?.1;
+    Ok(runs.contains(&owner) || (owner.is_nil() && runs.contains(&stored.writer)))
+}
+
 /// Dumps what `instance` holds now; with `runs`, only those runs' records and the memory
 /// they wrote.
 pub(crate) fn dump(instance: &Instance, runs: Option<&BTreeSet<RunId>>) -> Result<Dump> {
+    if let Some(shared) = instance.shared() {
+        return shared_dump::dump(instance, shared, runs);
+    }
     let visible = instance.versions().visible();
     let mut taken = Vec::new();
     instance
         .memtable()
         .for_each_version_upto(visible, |stored| {
-            let keep = match runs {
-                None => true,
-                Some(runs) => {
-                    let owner = Key::decode_owner(&stored.key)?.1;
-                    runs.contains(&owner) || (owner.is_nil() && runs.contains(&stored.writer))
-                }
-            };
+            let keep = dumped(&stored, runs)?;
             if keep {
-                taken.push(Taken {
-                    key: stored.key.to_vec(),
-                    version: stored.version,
-                    writer: stored.writer,
-                    timestamp: stored.timestamp,
-                    value: match stored.kind {
-                        MutationKind::Put { value, expires_at } => {
-                            Some((value.to_vec(), expires_at))
-                        }
-                        MutationKind::Delete => None,
-                    },
-                    cuts: (stored.cuts.below, stored.cuts.above),
-                });
+                taken.push(Taken::from(stored));
             }
             Ok::<_, in_mem_core_types::Error>(())
         })?;
@@ -182,26 +195,31 @@ pub(crate) fn dump(instance: &Instance, runs: Option<&BTreeSet<RunId>>) -> Resul
     let rank = |v: u64| commits.partition_point(|&c| c <= v) as u64;
     let mut entries = Vec::with_capacity(taken.len());
     for t in taken {
-        let key = Key::decode(&t.key)?;
-        let (content, expires_at) = match t.value {
-            None => (Content::Tombstone, None),
-            Some((bytes, expires_at)) => (content(key.type_tag(), bytes, &rank), expires_at),
-        };
-        entries.push(DumpEntry {
-            version: rank(t.version.get()),
-            key,
-            writer: t.writer,
-            timestamp: t.timestamp,
-            content,
-            expires_at,
-            cut_below: t.cuts.0,
-            cut_above: t.cuts.1,
-        });
+        entries.push(entry(t, &rank)?);
     }
     entries.sort_by_key(|e| (e.version, e.key.encode()));
     Ok(Dump {
         history_from: rank(instance.swept_horizon().get()),
         entries,
+    })
+}
+
+/// `t` as a dump holds it, its versions (and those its run record names) turned into ranks.
+fn entry(t: Taken, rank: &dyn Fn(u64) -> u64) -> Result<DumpEntry> {
+    let key = Key::decode(&t.key)?;
+    let (content, expires_at) = match t.value {
+        None => (Content::Tombstone, None),
+        Some((bytes, expires_at)) => (content(key.type_tag(), bytes, rank), expires_at),
+    };
+    Ok(DumpEntry {
+        version: rank(t.version.get()),
+        key,
+        writer: t.writer,
+        timestamp: t.timestamp,
+        content,
+        expires_at,
+        cut_below: t.cuts.0,
+        cut_above: t.cuts.1,
     })
 }
 
