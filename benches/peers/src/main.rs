@@ -2,7 +2,8 @@
 //! `crossbeam_skiplist::SkipMap`, every workload of docs/PERFORMANCE.md in one invocation, engines
 //! interleaved round by round after a warm-up round, medians reported as ratios. The read
 //! workloads run each engine in a child process of this binary (`reads.rs`), as the memory
-//! measurement does (`memory.rs`).
+//! measurement does (`memory.rs`), and so do the workloads users will run themselves (value
+//! sizes, missing and Zipfian gets, mixed gets and puts: `workloads.rs`, `--only workloads`).
 //!
 //! ```sh
 //! cargo run --release --manifest-path benches/peers/Cargo.toml -- [--quick] [--out target/bench] [--plots docs]
@@ -21,6 +22,8 @@ mod profile;
 mod reads;
 mod report;
 mod workload;
+mod workloads;
+mod zipf;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -39,6 +42,7 @@ struct Args {
     only: Option<Vec<String>>,
     memory_child: Option<String>,
     read_child: Option<String>,
+    workload_child: Option<String>,
     plan: Option<String>,
     profile: Option<String>,
     engine: Option<String>,
@@ -48,7 +52,7 @@ struct Args {
 }
 
 const USAGE: &str = "usage: in-mem-peers [--quick] [--out DIR] [--plots DIR] \
-[--only durable,nosync,reads,agent,recovery,memory] | --profile NAME [--ops N] [--engine PEER]";
+[--only durable,nosync,reads,workloads,agent,recovery,memory] [--plan JSON] | --profile NAME [--ops N] [--engine PEER]";
 
 fn parse_args() -> Result<Args> {
     let mut args = Args {
@@ -58,6 +62,7 @@ fn parse_args() -> Result<Args> {
         only: None,
         memory_child: None,
         read_child: None,
+        workload_child: None,
         plan: None,
         profile: None,
         engine: None,
@@ -78,6 +83,7 @@ fn parse_args() -> Result<Args> {
             "--only" => args.only = Some(value()?.split(',').map(str::to_string).collect()),
             "--memory-child" => args.memory_child = Some(value()?),
             "--read-child" => args.read_child = Some(value()?),
+            "--workload-child" => args.workload_child = Some(value()?),
             "--plan" => args.plan = Some(value()?),
             "--entries" => args.entries = value()?.parse()?,
             "--profile" => args.profile = Some(value()?),
@@ -161,11 +167,39 @@ fn others_cores(from: (u64, u64), seconds: f64) -> f64 {
     others / 100.0 / seconds.max(1e-3)
 }
 
+/// The sizes of this run, and its name in the report: `--plan` (the JSON of `workload::Plan`,
+/// as report.md prints it) sets every size, to try a workload at small sizes (the children get
+/// theirs the same way); otherwise `--quick` or the full plan.
+fn chosen_plan(args: &Args) -> Result<(Plan, &'static str)> {
+    Ok(match &args.plan {
+        Some(json) => (serde_json::from_str(json)?, "custom-plan"),
+        None if args.quick => (Plan::quick(), "quick"),
+        None => (Plan::full(), "full"),
+    })
+}
+
 fn main() {
     if let Err(e) = run() {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
+}
+
+/// Runs this process as the child it was started as (memory, reads, workloads), if it was one.
+fn as_child(args: &Args, scratch_dir: &std::path::Path) -> Option<Result<()>> {
+    let plan = |flag: &str| {
+        args.plan
+            .as_deref()
+            .ok_or_else(|| format!("{flag} needs --plan").into())
+    };
+    if let Some(engine) = &args.memory_child {
+        return Some(memory::child(engine, args.entries, scratch_dir));
+    }
+    if let Some(engine) = &args.read_child {
+        return Some(plan("--read-child").and_then(|p| reads::child(engine, p, scratch_dir)));
+    }
+    let engine = args.workload_child.as_ref()?;
+    Some(plan("--workload-child").and_then(|p| workloads::child(engine, p, scratch_dir)))
 }
 
 fn run() -> Result<()> {
@@ -174,23 +208,15 @@ fn run() -> Result<()> {
         .scratch
         .clone()
         .unwrap_or_else(|| args.out.join("scratch"));
-    if let Some(engine) = &args.memory_child {
-        return memory::child(engine, args.entries, &scratch_dir);
-    }
-    if let Some(engine) = &args.read_child {
-        let plan = args.plan.as_deref().ok_or("--read-child needs --plan")?;
-        return reads::child(engine, plan, &scratch_dir);
+    if let Some(outcome) = as_child(&args, &scratch_dir) {
+        return outcome;
     }
     if let Some(name) = &args.profile {
         let outcome = profile::run(name, args.ops, &scratch_dir, args.engine.as_deref());
         let _ = std::fs::remove_dir_all(&scratch_dir);
         return outcome;
     }
-    let plan = if args.quick {
-        Plan::quick()
-    } else {
-        Plan::full()
-    };
+    let (plan, mode) = chosen_plan(&args)?;
     let wants = |part: &str| {
         args.only
             .as_ref()
@@ -201,15 +227,15 @@ fn run() -> Result<()> {
     let load_before = load_average();
     eprintln!(
         "in-mem-peers: {} run, {} rounds, load average {load_before}",
-        if args.quick { "quick" } else { "full" },
-        plan.rounds
+        mode, plan.rounds
     );
     let started = Instant::now();
     let mut results = bench::Results::default();
-    let phases: [(&str, Phase); 5] = [
+    let phases: [(&str, Phase); 6] = [
         ("durable", bench::durable),
         ("nosync", bench::nosync),
         ("reads", reads::reads),
+        ("workloads", workloads::workloads),
         ("agent", bench::agent),
         ("recovery", bench::recovery),
     ];
@@ -233,7 +259,7 @@ fn run() -> Result<()> {
         Vec::new()
     };
     let ctx = report::Context {
-        mode: if args.quick { "quick" } else { "full" },
+        mode,
         cpu: cpu_model(),
         cores: std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
         memory_gib: memory_gib(),

@@ -30,10 +30,10 @@ use crate::workload::{Plan, Rng, SCAN_PREFIX, key, scan_key, shuffled, value_for
 const LOAD_BATCH: usize = 10_000;
 
 /// One in this many gets has its value checked (a power of two).
-const CHECK_EVERY: usize = 1024;
+pub(crate) const CHECK_EVERY: usize = 1024;
 
 /// Values a thread kept for checking, by the index of the key it asked for.
-type Sampled = Vec<(usize, Vec<u8>)>;
+pub(crate) type Sampled = Vec<(usize, Vec<u8>)>;
 
 /// What the parent asks a child to do.
 #[derive(Debug, Serialize, Deserialize)]
@@ -51,18 +51,19 @@ enum Ask {
     Scans { round: usize },
 }
 
-/// A child's answer: a rate, or latency samples, or what went wrong.
+/// A child's answer: a rate, or latency samples, or what went wrong (also the answer of the
+/// children of `workloads.rs`).
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct Answer {
-    rate: Option<f64>,
-    samples: Vec<u32>,
-    loaded_seconds: Option<f64>,
-    error: Option<String>,
+pub(crate) struct Answer {
+    pub(crate) rate: Option<f64>,
+    pub(crate) samples: Vec<u32>,
+    pub(crate) loaded_seconds: Option<f64>,
+    pub(crate) error: Option<String>,
 }
 
-/// The parent's handle on one child.
-struct Reader {
-    engine: Engine,
+/// The parent's handle on one child (of this module, or of `workloads.rs`).
+pub(crate) struct Reader {
+    pub(crate) engine: Engine,
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
@@ -70,8 +71,19 @@ struct Reader {
 
 impl Reader {
     fn spawn(engine: Engine, plan: &Plan, scratch: &Path) -> Result<Self> {
+        Self::spawn_as("--read-child", engine, plan, scratch)
+    }
+
+    /// Starts this binary as a child with `flag` (`--read-child`, `--workload-child`) for
+    /// `engine`.
+    pub(crate) fn spawn_as(
+        flag: &str,
+        engine: Engine,
+        plan: &Plan,
+        scratch: &Path,
+    ) -> Result<Self> {
         let mut child = Command::new(std::env::current_exe()?)
-            .arg("--read-child")
+            .arg(flag)
             .arg(engine.name())
             .arg("--plan")
             .arg(serde_json::to_string(plan)?)
@@ -91,7 +103,7 @@ impl Reader {
     }
 
     /// Reads the child's next answer.
-    fn answer(&mut self) -> Result<Answer> {
+    pub(crate) fn answer(&mut self) -> Result<Answer> {
         let mut line = String::new();
         if self.stdout.read_line(&mut line)? == 0 {
             return Err(format!("the read child for {} ended early", self.engine.name()).into());
@@ -103,10 +115,17 @@ impl Reader {
         }
     }
 
-    fn ask(&mut self, ask: &Ask) -> Result<Answer> {
+    pub(crate) fn ask(&mut self, ask: &impl Serialize) -> Result<Answer> {
         writeln!(self.stdin, "{}", serde_json::to_string(ask)?)?;
         self.stdin.flush()?;
         self.answer()
+    }
+
+    /// Ends the child: closing its standard input ends its loop.
+    pub(crate) fn finish(self) {
+        drop(self.stdin);
+        let mut child = self.child;
+        let _ = child.wait();
     }
 }
 
@@ -125,10 +144,8 @@ pub fn reads(plan: &Plan, scratch: &Scratch, results: &mut Results) -> Result<()
         readers.push(reader);
     }
     let outcome = interleave(plan, &mut readers, results);
-    for mut r in readers {
-        // Closing its standard input ends the child.
-        drop(r.stdin);
-        let _ = r.child.wait();
+    for r in readers {
+        r.finish();
     }
     results.warming = false;
     outcome
@@ -236,7 +253,7 @@ pub fn child(engine: &str, plan: &str, scratch: &Path) -> Result<()> {
 
 /// Loads the read set: 1M keys and the 1,000 scan keys in one shuffled order (the same for
 /// every engine), [`LOAD_BATCH`] per commit, each with its own value. Returns the seconds taken.
-fn load(store: &dyn Store, plan: &Plan) -> Result<f64> {
+pub(crate) fn load(store: &dyn Store, plan: &Plan) -> Result<f64> {
     let order = shuffled(plan.read_keys + 1000, 0x10ad);
     let entries: Vec<([u8; 24], [u8; 100])> = order
         .iter()
@@ -269,7 +286,7 @@ fn get_keys(plan: &Plan, round: usize, thread: usize, n: u64, seed: u64) -> Vec<
 }
 
 /// Checks sampled `(key, value)` pairs a workload read against what was loaded.
-fn check(samples: &[(&[u8; 24], Vec<u8>)]) -> Result<()> {
+pub(crate) fn check(samples: &[(&[u8; 24], Vec<u8>)]) -> Result<()> {
     match samples.iter().find(|(k, v)| v.as_slice() != value_for(*k)) {
         Some(_) => Err("a get returned a value that was not loaded under its key".into()),
         None => Ok(()),

@@ -379,17 +379,23 @@ pub fn like_for_like_table(r: &Results) -> String {
     s
 }
 
-/// The ratio table as markdown (also what the terminal shows).
-pub fn ratio_table(r: &Results) -> String {
-    let mut s = String::from("| workload | in-mem |");
-    for p in PEERS {
-        let _ = write!(s, " {p} |");
+/// A markdown table's header and separator rows: `first` columns, then one per peer.
+fn table_header(first: &[&str], peers: &[&str]) -> String {
+    let mut s = String::from("|");
+    for column in first.iter().chain(peers) {
+        let _ = write!(s, " {column} |");
     }
-    s.push_str("\n| --- | --- |");
-    for _ in PEERS {
+    s.push_str("\n|");
+    for _ in first.iter().chain(peers) {
         s.push_str(" --- |");
     }
     s.push('\n');
+    s
+}
+
+/// The ratio table as markdown (also what the terminal shows).
+pub fn ratio_table(r: &Results) -> String {
+    let mut s = table_header(&["workload", "in-mem"], &PEERS);
     for (w, me, unit) in rows() {
         let Some(mine) = r.median(&w, me) else {
             continue;
@@ -422,6 +428,42 @@ pub fn ratio_table(r: &Results) -> String {
         s.push('\n');
     }
     s
+}
+
+/// Columns of the table of the workloads users will run themselves (`workloads.rs`): fjall twice,
+/// plain and on Batched's sync schedule.
+const WORKLOAD_PEERS: [&str; 7] = [
+    "skipmap floor",
+    "redb",
+    "fjall",
+    "fjall sync 100 ms",
+    "sled",
+    "lmdb",
+    "sqlite",
+];
+
+/// The workloads users will run themselves, one row each with what it measures, as markdown;
+/// empty when none ran.
+pub fn workloads_table(r: &Results, plan: &Plan) -> String {
+    let mut s = table_header(&["workload", "what it measures", "in-mem"], &WORKLOAD_PEERS);
+    let mut any = false;
+    for (w, what) in crate::workloads::rows(plan) {
+        let Some(mine) = r.median(&w, "in-mem") else {
+            continue;
+        };
+        any = true;
+        let _ = write!(s, "| {w} | {what} | {} |", fmt_rate(mine, Unit::PerSecond));
+        for p in WORKLOAD_PEERS {
+            match r.median(&w, p) {
+                Some(x) => {
+                    let _ = write!(s, " {} ({:.2}x) |", fmt_rate(x, Unit::PerSecond), mine / x);
+                }
+                None => s.push_str(" |"),
+            }
+        }
+        s.push('\n');
+    }
+    if any { s } else { String::new() }
 }
 
 /// Get-latency percentiles per engine, as markdown.
@@ -503,6 +545,18 @@ pub fn markdown(ctx: &Context, r: &Results, memory: &[Memory], targets: &[Target
     );
     s.push_str("\n## Like for like: fjall with in-mem's sync schedules\n\n");
     s.push_str(&like_for_like_table(r));
+    let workloads = workloads_table(r, &ctx.plan);
+    if !workloads.is_empty() {
+        s.push_str("\n## Workloads users will run themselves (median; in parentheses: in-mem / that engine)\n\n");
+        s.push_str(&workloads);
+        s.push_str(
+            "\nin-mem runs in Batched (its default) beside each peer without a sync per commit, \
+             and fjall again with a sync every 100 ms or 1,000 inserts (like for like). LMDB syncs \
+             every commit, so it has no rows with puts; fjall with the sync thread reads as plain \
+             fjall does, so it runs only the rows with puts. Each engine in a child process of \
+             its own; a fresh store per round for the value sizes.\n",
+        );
+    }
     s.push_str("\n## Get latency, 1 thread, 1M keys, random\n\n");
     s.push_str(&latency_table(r));
     s.push_str("\n## Memory, resident delta in a fresh process\n\n| engine | entries | bytes/entry | x raw (124 B) |\n| --- | --- | --- | --- |\n");

@@ -31,16 +31,22 @@ pub const VALUE_BYTES: usize = 100;
 /// seeded by the key (FNV-1a), so no two keys share a value, nothing compresses, and a sampled
 /// get can be checked against the key it asked for.
 pub fn value_for(key: &[u8]) -> [u8; VALUE_BYTES] {
+    let mut out = [0u8; VALUE_BYTES];
+    fill_value(key, &mut out);
+    out
+}
+
+/// Fills `out` with the pseudo-random bytes seeded by `key` ([`value_for`]'s, at any length:
+/// the value-size workloads' 4 KiB to 1 MiB values).
+pub fn fill_value(key: &[u8], out: &mut [u8]) {
     let seed = key.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     });
     let mut rng = Rng::new(seed);
-    let mut out = [0u8; VALUE_BYTES];
     for chunk in out.chunks_mut(8) {
         let bytes = rng.next_u64().to_le_bytes();
         chunk.copy_from_slice(&bytes[..chunk.len()]);
     }
-    out
 }
 
 /// Keys and their values ([`value_for`]), built before a timer starts.
@@ -113,13 +119,19 @@ pub struct Plan {
     pub recovery_commits: u64,
     /// Entries in the memory measurement.
     pub memory_entries: u64,
+    /// Entries put per engine per round in the value-size workloads, for 4 KiB, 64 KiB and
+    /// 1 MiB values (fewer for bigger values, so that each case takes seconds, not minutes).
+    pub value_entries: [u64; 3],
+    /// Operations per engine per round of each mixed get/put workload (split over 8 threads).
+    pub mixed_ops: u64,
 }
 
 /// Writes per agent run, of each kind (KV puts, event appends, state CAS, trace spans).
 pub const AGENT_OPS: u64 = 100;
 
 impl Plan {
-    /// `--quick`: about 5 minutes on a busy 2-core VM (3 rounds after the warm-up).
+    /// `--quick`: about 5 minutes on a busy 2-core VM (3 rounds after the warm-up), and ~3 more
+    /// for the `workloads` group.
     pub fn quick() -> Self {
         Plan {
             rounds: 3,
@@ -133,10 +145,13 @@ impl Plan {
             agent_runs: 10,
             recovery_commits: 200_000,
             memory_entries: 1_000_000,
+            value_entries: [5_000, 500, 50],
+            mixed_ops: 80_000,
         }
     }
 
-    /// The full run: under 20 minutes.
+    /// The full run: ~12 minutes without the `workloads` group, which adds ~8-11 (663 s on
+    /// 2026-12-07 with other work using half of the 2-core VM).
     pub fn full() -> Self {
         Plan {
             rounds: 5,
@@ -150,6 +165,8 @@ impl Plan {
             agent_runs: 40,
             recovery_commits: 1_000_000,
             memory_entries: 1_000_000,
+            value_entries: [25_000, 2_500, 250],
+            mixed_ops: 240_000,
         }
     }
 }
