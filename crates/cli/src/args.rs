@@ -119,9 +119,9 @@ pub enum Command {
         #[command(flatten)]
         json: Json,
     },
-    /// Check every checksum of every file and every run's event hash chain. The exit code
-    /// says what failed (see `docs/cli.md`): 0 all verified, 4 a log segment, 8 a checkpoint,
-    /// 16 a run's records, added together.
+    /// Check every checksum of every file and every run's event hash chain (of a shared
+    /// store: every run's records). The exit code says what failed (see `docs/cli.md`): 0 all
+    /// verified, 4 a log segment, 8 a checkpoint, 16 a run's records, added together.
     Verify {
         dir: PathBuf,
         #[command(flatten)]

@@ -90,8 +90,6 @@ fn the_reading_commands_read_a_shared_store_and_the_file_commands_refuse_it() {
         let runs = ok(&["runs", &keywords, "--schema", &schema]);
         assert!(runs.contains(&id[..8]), "{runs}");
     }
-    // What works on a directory's files says so, without echoing the URL (it may hold a
-    // password).
     // An export of the store imports into a directory that reads the same, and exports the
     // same bytes again.
     let export = with(&["export", &url]);
@@ -102,7 +100,16 @@ fn the_reading_commands_read_a_shared_store_and_the_file_commands_refuse_it() {
     assert_eq!(ok(&["kv", copy, &id]), with(&["kv", &url, &id]));
     assert_eq!(ok(&["events", copy, &id]), with(&["events", &url, &id]));
     assert_eq!(ok(&["export", copy]), export);
-    let out = in_mem(&["verify", &url, "--schema", &schema]);
+    // `verify` checks every run's records (the store's files are PostgreSQL's own).
+    let verified = with(&["verify", &url]);
+    assert!(
+        verified.contains("1 runs, 1 events in their hash chains: ok"),
+        "{verified}"
+    );
+    assert!(!verified.contains(&url), "{verified}");
+    // What works on a directory's files says so, without echoing the URL (it may hold a
+    // password).
+    let out = in_mem(&["backup", &url, "/tmp/never-written", "--schema", &schema]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not on a shared store"), "{stderr}");

@@ -106,7 +106,6 @@ pub fn run(cli: Cli) -> Result<u8> {
             service_name,
         } => ship::otlp(&dir, run.as_deref(), &endpoint, &service_name, out)?,
         Command::Verify { dir, json } => {
-            crate::open::directory_only(&dir, "verify")?;
             let code = verify::verify(&dir, json.json, out)?;
             out.stdout.flush().map_err(stdout_error)?;
             return Ok(code);
