@@ -893,8 +893,24 @@ fn a_begin_still_unanswered_after_the_outage_limit_is_resolved_by_beginning_it_a
         matches!(lost, Err(Error::Remote(RemoteError::OutcomeUnknown(_)))),
         "{lost:?}"
     );
-    // The run was registered; beginning it again from this host finds its own begin.
+    // The run was registered. A try that finds the store away is still unknown (not
+    // "unavailable": the kept request may have begun it), and keeps the request.
     assert!(store.run(run).unwrap().is_some());
+    store.inject(MemStoreFault::Unavailable);
+    let away = db.begin_run_with(RunOptions::new().id(run));
+    assert!(
+        matches!(away, Err(Error::Remote(RemoteError::OutcomeUnknown(_)))),
+        "{away:?}"
+    );
+    // A begin with other tags is another request: refused, the run being there.
+    assert!(matches!(
+        db.begin_run_with(RunOptions::new().id(run).tag("other")),
+        Err(Error::RunState {
+            status: "existing",
+            ..
+        })
+    ));
+    // Beginning it again as first asked finds this host's own begin.
     db.begin_run_with(RunOptions::new().id(run)).unwrap();
     db.put(run, b"k", b"v").unwrap();
     assert_eq!(db.get(run, b"k").unwrap(), Some(b"v".to_vec()));
@@ -940,6 +956,35 @@ fn a_takeover_whose_answer_was_lost_is_sent_again_and_the_run_is_this_hosts() {
     );
     b.end_run(run).unwrap();
     assert_eq!(b.get(run, b"step").unwrap(), Some(b"2".to_vec()));
+}
+
+#[test]
+fn a_pause_sent_again_after_a_lost_answer_never_lands_after_a_later_resume() {
+    let store = Arc::new(MemStore::new());
+    let options = RemoteOptions::new("").lease_ttl(Duration::from_secs(600));
+    let db = Database::connect_store(store.clone(), options).unwrap();
+    let run = db.begin_run();
+    // The pause is made, its answer lost, and it is sent again 50 ms later.
+    store.inject(MemStoreFault::LoseRunReply);
+    std::thread::scope(|s| {
+        s.spawn(|| db.pause_run(run).unwrap());
+        // Resumed as soon as the pause is made here (before its resend).
+        loop {
+            match db.resume_run(run) {
+                Ok(()) => break,
+                Err(Error::RunState { .. }) => std::thread::sleep(Duration::from_millis(2)),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    });
+    let row = store.run(run).unwrap().unwrap();
+    assert_eq!(
+        row.status,
+        StoredRunStatus::Active,
+        "the store kept the resume"
+    );
+    assert_eq!(db.run_info(run).unwrap().status, RunStatus::Active);
+    db.put(run, b"k", b"written after the resume").unwrap();
 }
 
 #[test]

@@ -105,6 +105,31 @@ fn hosts_starting_together_migrate_the_schema_once() {
 }
 
 #[test]
+fn a_host_of_the_previous_schema_version_still_begins_runs() {
+    let Some(url) = server_url() else { return };
+    let schema = fresh_schema();
+    let store = connect(&url, &schema);
+    store
+        .renew_lease("old-host", Duration::from_secs(60))
+        .expect("lease");
+    // Schema version 4's call, as such a host makes it (its connection's search_path names the
+    // store's schema): no request id.
+    let run = RunId::new();
+    admin(
+        &url,
+        &format!(
+            "SET search_path = {schema};
+             DO $$ DECLARE s smallint; BEGIN
+               SELECT o_status INTO s FROM inmem_begin_run('\\x01'::bytea, 't', 'a',
+                 'n', '{run}'::uuid, NULL, NULL, 'old-host', ARRAY[]::text[], NULL);
+               IF s <> 0 THEN RAISE EXCEPTION 'status %', s; END IF; END $$"
+        ),
+    );
+    let row = store.run(run).expect("read").expect("begun");
+    assert_eq!((row.owner.as_str(), row.epoch), ("old-host", 1));
+}
+
+#[test]
 fn a_schema_newer_than_the_build_is_refused() {
     let Some(url) = server_url() else { return };
     let schema = fresh_schema();

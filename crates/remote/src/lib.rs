@@ -121,6 +121,12 @@ pub trait RemoteStore: Send + Sync {
     fn collect_garbage(&self, agent: &AgentId, horizon: Version) -> RemoteResult<Option<GcReport>>;
 
     /// What the store holds, counted (for `in-mem stats` of a shared store): a full count, so
-    /// as slow as reading every version once on a store that keeps them on disk.
-    fn stats(&self) -> RemoteResult<StoreStats>;
+    /// as slow as reading every version once on a store that keeps them on disk. A store that
+    /// cannot count says so (the default).
+    fn stats(&self) -> RemoteResult<StoreStats> {
+        Err(RemoteError::Store(format!(
+            "{} does not count what it holds",
+            self.describe()
+        )))
+    }
 }

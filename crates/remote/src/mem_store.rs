@@ -139,8 +139,10 @@ impl State {
             return Err(RemoteError::NoLease(begin.host.clone()));
         }
         if let Some(row) = self.runs.get(&begin.run) {
-            // Sent again after a lost answer: answered as the first send was.
-            if self.begin_requests.get(&begin.run) == Some(&begin.request) {
+            // Sent again after a lost answer: answered as the first send was, while nothing
+            // happened to the run since (no takeover, no end).
+            let untouched = row.owner == begin.host && row.epoch == 1 && !row.status.is_ended();
+            if untouched && self.begin_requests.get(&begin.run) == Some(&begin.request) {
                 return Ok(RunStart::begun(row.snapshot));
             }
             return Err(RemoteError::RunExists(begin.run));

@@ -523,7 +523,7 @@ pub struct StoreStats {
     /// Runs in each status as readers see them (`Interrupted` derived from leases), only the
     /// statuses some run is in, in the order of [`StoredRunStatus`]'s variants.
     pub runs: Vec<(StoredRunStatus, u64)>,
-    /// Hosts whose lease holds now.
+    /// Hosts whose lease holds now (the asking host among them: connecting takes a lease).
     pub live_hosts: u64,
     /// Bytes the store's tables and indexes take on disk, where the store can tell.
     pub bytes: Option<u64>,

@@ -138,7 +138,10 @@ fn store_stats(stats: &StoreStats, json: bool, out: &mut Out) -> Result<()> {
             "  stored       {} versions of {} keys{bytes}",
             stats.versions, stats.keys
         ),
-        format!("  hosts        {} with a live lease", stats.live_hosts),
+        format!(
+            "  hosts        {} with a live lease (this tool's connection among them)",
+            stats.live_hosts
+        ),
         format!(
             "  runs         {}{}",
             stats.total_runs(),

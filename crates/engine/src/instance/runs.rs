@@ -204,8 +204,10 @@ impl Instance {
             next.error = error;
         }
         // In shared mode the store takes commits (the record too) only from an Active run: a
-        // paused one is made Active first, and the new status is set after the record.
+        // paused one is made Active first, and the new status is set after the record. The
+        // store's changes of this run are made in turn, in the order of the lifecycle's.
         let shared = self.shared();
+        let store_turn = shared.map(|_| state.store_changes());
         if let Some(shared) = shared.filter(|_| from != RunStatus::Active) {
             shared.set_status(run, stored_status(RunStatus::Active), None)?;
         }
@@ -221,6 +223,7 @@ impl Instance {
             // (`take_over_run`).
             shared.set_status(run, stored_status(to), error)?;
         }
+        drop(store_turn);
         Ok(())
     }
 
@@ -247,6 +250,8 @@ impl Instance {
                     operation: "changing an ended run's tags or metadata",
                 });
             }
+            // After a status change of this run still being sent (see `transition_run`).
+            let _store_turn = state.store_changes();
             let paused = lifecycle.status == RunStatus::Paused;
             if paused {
                 shared.set_status(run, stored_status(RunStatus::Active), None)?;

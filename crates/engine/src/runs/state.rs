@@ -126,6 +126,10 @@ pub(crate) struct RunState {
     pending: Mutex<PendingWrites>,
     /// Set once the run is deleted, for threads that still hold its state in their cache.
     deleted: AtomicBool,
+    /// Shared mode: held while the run's status is changed in the store, taken before the
+    /// lifecycle lock is let go, so the store's changes follow the order of this host's (a
+    /// change whose answer was lost is sent again, and must not land after a later one).
+    store_changes: Mutex<()>,
 }
 
 impl RunState {
@@ -150,7 +154,16 @@ impl RunState {
             lifecycle: RwLock::new(lifecycle),
             pending: Mutex::new(PendingWrites::default()),
             deleted: AtomicBool::new(false),
+            store_changes: Mutex::new(()),
         }
+    }
+
+    /// Shared mode: the run's turn to change its status in the store (see `store_changes`);
+    /// taken while holding [`RunState::transition`]'s guard.
+    pub fn store_changes(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.store_changes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Marks the run deleted: calls that still hold its state refuse it as unknown.

@@ -147,23 +147,29 @@ impl SharedLog {
     /// request, which the store answers as it answered the first send: see
     /// [`RemoteStore::begin_run`]).
     pub fn begin_run(&self, mut begin: BeginRun) -> RemoteResult<RunStart> {
-        {
-            let unresolved = lock(&self.unresolved_begins);
-            if let Some(earlier) = unresolved.get(&begin.run)
-                && earlier.same_run_as(&begin)
-            {
-                begin.request = earlier.request;
+        // Claimed, not read: a second thread beginning the same run meanwhile sends a request
+        // of its own, which the store refuses if the first one registered the run (two
+        // threads answered "begun" would both go on, and the loser would cancel the run).
+        let resent = {
+            let mut unresolved = lock(&self.unresolved_begins);
+            match unresolved.remove(&begin.run) {
+                Some(earlier) if earlier.same_run_as(&begin) => {
+                    begin.request = earlier.request;
+                    true
+                }
+                Some(other) => {
+                    // Asked with other tags or metadata: refused if the earlier one registered
+                    // the run; the earlier request stays for a begin that matches it.
+                    unresolved.insert(other.run, other);
+                    false
+                }
+                None => false,
             }
-        }
-        let result = self.through_outage("registering a run", || self.store.begin_run(&begin));
-        let mut unresolved = lock(&self.unresolved_begins);
-        match &result {
-            Err(RemoteError::OutcomeUnknown(_)) => {
-                unresolved.insert(begin.run, begin);
-            }
-            _ => {
-                unresolved.remove(&begin.run);
-            }
+        };
+        let result =
+            self.through_outage("registering a run", resent, || self.store.begin_run(&begin));
+        if let Err(RemoteError::OutcomeUnknown(_)) = &result {
+            lock(&self.unresolved_begins).insert(begin.run, begin);
         }
         result
     }
@@ -171,7 +177,7 @@ impl SharedLog {
     /// Makes this host the owner of `run` in the store, sending the takeover again through an
     /// outage (sent again, it takes the run at the next epoch once more, from this host).
     pub fn take_over_run(&self, run: RunId) -> RemoteResult<RunStart> {
-        self.through_outage("taking a run over", || {
+        self.through_outage("taking a run over", false, || {
             self.store.take_over_run(run, &self.host)
         })
     }
@@ -190,7 +196,9 @@ impl SharedLog {
         let mut update = RunUpdate::new(run, self.epoch(run)?);
         update.status = Some(status);
         update.error = error;
-        self.through_outage("setting a run's status", || self.store.update_run(&update))?;
+        self.through_outage("setting a run's status", false, || {
+            self.store.update_run(&update)
+        })?;
         if status.is_ended() {
             self.ownership.disown(run);
         }
@@ -200,16 +208,19 @@ impl SharedLog {
     /// Runs `change` (a run change the store makes at most once however often it is sent),
     /// and again while the store is unavailable, its answer lost, or this host's lease lapsed
     /// (during an outage longer than the lease; the renewal thread renews it once the store is
-    /// back), for up to the outage limit. Once one send's answer was lost, a later failure is
-    /// reported as an unknown outcome too: that send may have made the change.
+    /// back), for up to the outage limit. Once one send's answer was lost (or, with
+    /// `answer_lost_before`, an earlier call's), a later failure that is not a definite answer
+    /// (`Unavailable`, `NoLease`, a `Store` error such as too many connections) is reported as
+    /// an unknown outcome: that send may have made the change.
     fn through_outage<T>(
         &self,
         what: &str,
+        answer_lost_before: bool,
         mut change: impl FnMut() -> RemoteResult<T>,
     ) -> RemoteResult<T> {
         let started = Instant::now();
         let mut pause = Duration::from_millis(50);
-        let mut lost_answer = false;
+        let mut lost_answer = answer_lost_before;
         loop {
             match change() {
                 Err(
@@ -222,7 +233,11 @@ impl SharedLog {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_secs(1));
                 }
-                Err(e @ (RemoteError::Unavailable(_) | RemoteError::NoLease(_))) if lost_answer => {
+                Err(
+                    e @ (RemoteError::Unavailable(_)
+                    | RemoteError::NoLease(_)
+                    | RemoteError::Store(_)),
+                ) if lost_answer => {
                     return Err(RemoteError::OutcomeUnknown(format!(
                         "{what}: an earlier send's answer was lost, and the last send failed: {e}"
                     )));
@@ -237,7 +252,9 @@ impl SharedLog {
     pub fn set_tags(&self, run: RunId, tags: Vec<String>) -> Result<()> {
         let mut update = RunUpdate::new(run, self.epoch(run)?);
         update.tags = Some(tags);
-        self.through_outage("setting a run's tags", || self.store.update_run(&update))?;
+        self.through_outage("setting a run's tags", false, || {
+            self.store.update_run(&update)
+        })?;
         Ok(())
     }
 

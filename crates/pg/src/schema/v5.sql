@@ -30,13 +30,28 @@ BEGIN
     ON CONFLICT (run_id) DO NOTHING;
   IF FOUND THEN o_status := 0; RETURN; END IF;
   -- The insert waited for a begin of the same run in flight (the run id's unique index), so
-  -- the row it conflicted with is committed.
-  SELECT x.begin_request, x.start_version INTO r FROM inmem_run x WHERE x.run_id = p_run;
-  IF r.begin_request IS NOT DISTINCT FROM p_request THEN
+  -- the row it conflicted with is committed. It is this request's if it carries its id, and
+  -- "begun" is still the answer only while nothing happened to the run since (no takeover,
+  -- no end): otherwise the caller learns what did from the run itself.
+  SELECT x.begin_request, x.start_version, x.owner_host, x.owner_epoch, x.status INTO r
+    FROM inmem_run x WHERE x.run_id = p_run;
+  IF r.begin_request = p_request AND r.owner_host = p_host AND r.owner_epoch = 1
+     AND r.status < 2 THEN
     o_status := 0; o_snapshot := r.start_version; RETURN;
   END IF;
   o_status := 2; o_snapshot := NULL;
 END $$;
+
+-- The begin of hosts of schema version 4, which stay connected while the store is upgraded
+-- (upgrade every host together; until then their begins are not resolved after a lost
+-- answer): a request id of its own each time.
+CREATE FUNCTION inmem_begin_run(p_agent bytea, p_tenant text, p_app text, p_name text,
+    p_run uuid, p_parent uuid, p_fork_point bigint, p_host text, p_tags text[], p_metadata bytea,
+    OUT o_status smallint, OUT o_snapshot bigint)
+LANGUAGE sql AS $$
+  SELECT b.o_status, b.o_snapshot FROM inmem_begin_run(p_agent, p_tenant, p_app, p_name, p_run,
+    p_parent, p_fork_point, p_host, p_tags, p_metadata, gen_random_uuid()) b
+$$;
 
 DROP FUNCTION inmem_update_run(uuid, bigint, smallint, text, text[], bytea);
 
