@@ -1106,6 +1106,11 @@ fn run_changes_sent_again_are_made_once(kit: &Kit<'_>) -> RemoteResult<()> {
             })
         ),
         "an ended run takes no other end",
+    )?;
+    // Once the run has changed (ended here), its begin sent again is no longer "begun".
+    check(
+        matches!(kit.store.begin_run(&begin), Err(RemoteError::RunExists(r)) if r == run),
+        "the same begin sent again after the run ended",
     )
 }
 
