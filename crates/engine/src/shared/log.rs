@@ -18,6 +18,9 @@ use super::{AgentCache, CacheBudget, CacheStats};
 use crate::background::{Next, Periodic};
 use crate::error::{Error, Result};
 
+/// Begins whose outcome stayed unknown that a host keeps to resolve (see `begin_run`).
+const UNRESOLVED_BEGINS_MAX: usize = 10_000;
+
 /// The shared store and this host's standing in it.
 pub(crate) struct SharedLog {
     pub store: Arc<dyn RemoteStore>,
@@ -169,7 +172,13 @@ impl SharedLog {
         let result =
             self.through_outage("registering a run", resent, || self.store.begin_run(&begin));
         if let Err(RemoteError::OutcomeUnknown(_)) = &result {
-            lock(&self.unresolved_begins).insert(begin.run, begin);
+            let mut unresolved = lock(&self.unresolved_begins);
+            // Kept for a begin of the same run again, which may never come: bounded, so a long
+            // outage that leaves many begins unknown cannot grow it without end (past the bound,
+            // a begin again is refused as existing if the first one registered the run).
+            if unresolved.len() < UNRESOLVED_BEGINS_MAX {
+                unresolved.insert(begin.run, begin);
+            }
         }
         result
     }
