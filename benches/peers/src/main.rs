@@ -3,7 +3,9 @@
 //! interleaved round by round after a warm-up round, medians reported as ratios. The read
 //! workloads run each engine in a child process of this binary (`reads.rs`), as the memory
 //! measurement does (`memory.rs`), and so do the workloads users will run themselves (value
-//! sizes, missing and Zipfian gets, mixed gets and puts: `workloads.rs`, `--only workloads`).
+//! sizes, missing and Zipfian gets, mixed gets and puts: `workloads.rs`; scans, writes on 4
+//! threads, deletes, overwrites, TTLs, contended read-modify-writes, runs: `workloads2/`;
+//! `--only workloads` runs both, `--only workloads1` or `--only workloads2` one).
 //!
 //! ```sh
 //! cargo run --release --manifest-path benches/peers/Cargo.toml -- [--quick] [--out target/bench] [--plots docs]
@@ -23,6 +25,7 @@ mod reads;
 mod report;
 mod workload;
 mod workloads;
+mod workloads2;
 mod zipf;
 
 use std::path::PathBuf;
@@ -43,6 +46,7 @@ struct Args {
     memory_child: Option<String>,
     read_child: Option<String>,
     workload_child: Option<String>,
+    workload2_child: Option<String>,
     plan: Option<String>,
     profile: Option<String>,
     engine: Option<String>,
@@ -52,7 +56,7 @@ struct Args {
 }
 
 const USAGE: &str = "usage: in-mem-peers [--quick] [--out DIR] [--plots DIR] \
-[--only durable,nosync,reads,workloads,agent,recovery,memory] [--plan JSON] | --profile NAME [--ops N] [--engine PEER]";
+[--only durable,nosync,reads,workloads,workloads1,workloads2,agent,recovery,memory] [--plan JSON] | --profile NAME [--ops N] [--engine PEER]";
 
 fn parse_args() -> Result<Args> {
     let mut args = Args {
@@ -63,6 +67,7 @@ fn parse_args() -> Result<Args> {
         memory_child: None,
         read_child: None,
         workload_child: None,
+        workload2_child: None,
         plan: None,
         profile: None,
         engine: None,
@@ -84,6 +89,7 @@ fn parse_args() -> Result<Args> {
             "--memory-child" => args.memory_child = Some(value()?),
             "--read-child" => args.read_child = Some(value()?),
             "--workload-child" => args.workload_child = Some(value()?),
+            "--workload2-child" => args.workload2_child = Some(value()?),
             "--plan" => args.plan = Some(value()?),
             "--entries" => args.entries = value()?.parse()?,
             "--profile" => args.profile = Some(value()?),
@@ -198,6 +204,11 @@ fn as_child(args: &Args, scratch_dir: &std::path::Path) -> Option<Result<()>> {
     if let Some(engine) = &args.read_child {
         return Some(plan("--read-child").and_then(|p| reads::child(engine, p, scratch_dir)));
     }
+    if let Some(engine) = &args.workload2_child {
+        return Some(
+            plan("--workload2-child").and_then(|p| workloads2::child(engine, p, scratch_dir)),
+        );
+    }
     let engine = args.workload_child.as_ref()?;
     Some(plan("--workload-child").and_then(|p| workloads::child(engine, p, scratch_dir)))
 }
@@ -217,10 +228,13 @@ fn run() -> Result<()> {
         return outcome;
     }
     let (plan, mode) = chosen_plan(&args)?;
+    // `workloads` names both batches of the workloads users will run themselves;
+    // `workloads1` and `workloads2` name one each.
     let wants = |part: &str| {
-        args.only
-            .as_ref()
-            .is_none_or(|o| o.iter().any(|x| x == part))
+        args.only.as_ref().is_none_or(|o| {
+            o.iter()
+                .any(|x| x == part || (x == "workloads" && part.starts_with("workloads")))
+        })
     };
     std::fs::create_dir_all(&args.out)?;
     let scratch = bench::Scratch::new(&scratch_dir)?;
@@ -231,11 +245,12 @@ fn run() -> Result<()> {
     );
     let started = Instant::now();
     let mut results = bench::Results::default();
-    let phases: [(&str, Phase); 6] = [
+    let phases: [(&str, Phase); 7] = [
         ("durable", bench::durable),
         ("nosync", bench::nosync),
         ("reads", reads::reads),
-        ("workloads", workloads::workloads),
+        ("workloads1", workloads::workloads),
+        ("workloads2", workloads2::workloads),
         ("agent", bench::agent),
         ("recovery", bench::recovery),
     ];

@@ -58,6 +58,9 @@ pub(crate) struct Answer {
     pub(crate) rate: Option<f64>,
     pub(crate) samples: Vec<u32>,
     pub(crate) loaded_seconds: Option<f64>,
+    /// Conflicts retried (the contended read-modify-writes of `workloads2/`).
+    #[serde(default)]
+    pub(crate) retried: Option<u64>,
     pub(crate) error: Option<String>,
 }
 

@@ -447,7 +447,10 @@ const WORKLOAD_PEERS: [&str; 7] = [
 pub fn workloads_table(r: &Results, plan: &Plan) -> String {
     let mut s = table_header(&["workload", "what it measures", "in-mem"], &WORKLOAD_PEERS);
     let mut any = false;
-    for (w, what) in crate::workloads::rows(plan) {
+    let rows = crate::workloads::rows(plan)
+        .into_iter()
+        .chain(crate::workloads2::rows(plan));
+    for (w, what) in rows {
         let Some(mine) = r.median(&w, "in-mem") else {
             continue;
         };
@@ -554,7 +557,9 @@ pub fn markdown(ctx: &Context, r: &Results, memory: &[Memory], targets: &[Target
              and fjall again with a sync every 100 ms or 1,000 inserts (like for like). LMDB syncs \
              every commit, so it has no rows with puts; fjall with the sync thread reads as plain \
              fjall does, so it runs only the rows with puts. Each engine in a child process of \
-             its own; a fresh store per round for the value sizes.\n",
+             its own; a fresh store per round for the value sizes and the second batch's write \
+             rows. `write_4t_async` is in-mem Async beside the same peer figures as `write_4t`. \
+             The rows marked in-mem only have no peer figures: no peer here has a TTL or runs.\n",
         );
     }
     s.push_str("\n## Get latency, 1 thread, 1M keys, random\n\n");

@@ -124,6 +124,58 @@ pub struct Plan {
     pub value_entries: [u64; 3],
     /// Operations per engine per round of each mixed get/put workload (split over 8 threads).
     pub mixed_ops: u64,
+    /// The second batch of the workloads users will run themselves (`workloads2.rs`); a
+    /// `--plan` without it gets the full sizes.
+    #[serde(default = "SecondBatch::full")]
+    pub second: SecondBatch,
+}
+
+/// Sizes of the second batch of the workloads users will run themselves (`workloads2.rs`),
+/// per engine per round.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct SecondBatch {
+    /// Scans of the 100,000 keys under one prefix of the read set.
+    pub scans_100k: u64,
+    /// Range scans of 1,000 keys from a random start (not a prefix).
+    pub ranges: u64,
+    /// Fresh-key puts over 4 threads.
+    pub writes_4t: u64,
+    /// Fresh keys put, then deleted, one commit each (and put with a TTL, for in-mem).
+    pub deletes: u64,
+    /// Puts over 1,000 keys (overwrites).
+    pub overwrites: u64,
+    /// Read-modify-writes of 16 keys over 4 threads.
+    pub cas: u64,
+    /// Runs begun and ended (in-mem only).
+    pub runs: u64,
+}
+
+impl SecondBatch {
+    /// The full sizes.
+    pub fn full() -> Self {
+        SecondBatch {
+            scans_100k: 5,
+            ranges: 500,
+            writes_4t: 200_000,
+            deletes: 100_000,
+            overwrites: 200_000,
+            cas: 100_000,
+            runs: 100_000,
+        }
+    }
+
+    /// `--quick`.
+    pub fn quick() -> Self {
+        SecondBatch {
+            scans_100k: 2,
+            ranges: 100,
+            writes_4t: 40_000,
+            deletes: 20_000,
+            overwrites: 40_000,
+            cas: 20_000,
+            runs: 20_000,
+        }
+    }
 }
 
 /// Writes per agent run, of each kind (KV puts, event appends, state CAS, trace spans).
@@ -131,7 +183,7 @@ pub const AGENT_OPS: u64 = 100;
 
 impl Plan {
     /// `--quick`: about 5 minutes on a busy 2-core VM (3 rounds after the warm-up), and ~3 more
-    /// for the `workloads` group.
+    /// for the first batch of the `workloads` group (the second's quick size is not timed yet).
     pub fn quick() -> Self {
         Plan {
             rounds: 3,
@@ -147,11 +199,13 @@ impl Plan {
             memory_entries: 1_000_000,
             value_entries: [5_000, 500, 50],
             mixed_ops: 80_000,
+            second: SecondBatch::quick(),
         }
     }
 
-    /// The full run: ~12 minutes without the `workloads` group, which adds ~8-11 (663 s on
-    /// 2026-12-07 with other work using half of the 2-core VM).
+    /// The full run: ~12 minutes without the `workloads` group, whose first batch adds ~8-11
+    /// (663 s on 2026-12-07 with other work using half of the 2-core VM) and its second ~8
+    /// (476 s on 2026-12-07, other work using 0.75 of the 2 cores).
     pub fn full() -> Self {
         Plan {
             rounds: 5,
@@ -167,6 +221,7 @@ impl Plan {
             memory_entries: 1_000_000,
             value_entries: [25_000, 2_500, 250],
             mixed_ops: 240_000,
+            second: SecondBatch::full(),
         }
     }
 }

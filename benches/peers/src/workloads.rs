@@ -61,7 +61,7 @@ const LOAD_COMMIT_BYTES: usize = 32 << 20;
 
 /// Background work that opening a store starts (segment preallocation, first flushes) gets
 /// this long to end before a timer starts, as `bench.rs` gives it.
-const SETTLE_AFTER_OPEN: Duration = Duration::from_millis(300);
+pub(crate) const SETTLE_AFTER_OPEN: Duration = Duration::from_millis(300);
 
 /// The skew of the Zipfian gets (YCSB's default).
 pub const ZIPF_THETA: f64 = 0.99;
@@ -73,7 +73,7 @@ const MIXED_THREADS: usize = 8;
 const MIXES: [(&str, u64); 2] = [("mixed_90_10_8t", 10), ("mixed_50_50_8t", 50)];
 
 /// `n` with thousands separated by commas, or as `1M` for whole millions.
-fn count(n: u64) -> String {
+pub(crate) fn count(n: u64) -> String {
     if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
         return format!("{}M", n / 1_000_000);
     }
@@ -244,13 +244,13 @@ fn on_read_set(plan: &Plan, children: &mut [Reader], results: &mut Results) -> R
 
 /// A store in a directory of its own; the directory goes when the store has been dropped
 /// (fields drop in order).
-struct Opened {
-    store: Box<dyn Store>,
+pub(crate) struct Opened {
+    pub(crate) store: Box<dyn Store>,
     _dir: tempfile::TempDir,
 }
 
 impl Opened {
-    fn new(engine: Engine, scratch: &Path) -> Result<Self> {
+    pub(crate) fn new(engine: Engine, scratch: &Path) -> Result<Self> {
         let dir = tempfile::tempdir_in(scratch)?;
         Ok(Opened {
             store: engine.open(dir.path())?,
@@ -271,6 +271,24 @@ struct Child {
     zipf: Option<(Zipf, Vec<u64>)>,
 }
 
+/// A child's loop: answers each request line on standard input with one answer line (an
+/// error as the answer's `error`), until standard input closes.
+pub(crate) fn serve<A: serde::de::DeserializeOwned>(
+    mut answer: impl FnMut(A) -> Result<Answer>,
+) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    for line in std::io::stdin().lock().lines() {
+        let ask: A = serde_json::from_str(&line?)?;
+        let answer = answer(ask).unwrap_or_else(|e| Answer {
+            error: Some(e.to_string()),
+            ..Answer::default()
+        });
+        writeln!(out, "{}", serde_json::to_string(&answer)?)?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
 /// The child: answers requests until its standard input closes.
 pub fn child(engine: &str, plan: &str, scratch: &Path) -> Result<()> {
     let engine = ENGINES
@@ -286,17 +304,7 @@ pub fn child(engine: &str, plan: &str, scratch: &Path) -> Result<()> {
         values: None,
         zipf: None,
     };
-    let mut out = std::io::stdout().lock();
-    for line in std::io::stdin().lock().lines() {
-        let ask: Ask = serde_json::from_str(&line?)?;
-        let answer = me.run(&ask).unwrap_or_else(|e| Answer {
-            error: Some(e.to_string()),
-            ..Answer::default()
-        });
-        writeln!(out, "{}", serde_json::to_string(&answer)?)?;
-        out.flush()?;
-    }
-    Ok(())
+    serve(|ask: Ask| me.run(&ask))
 }
 
 /// Key `i` of the read set with its last digit replaced by `:` (which sorts after `9`): absent,

@@ -132,6 +132,8 @@ pub struct Fjall {
     db: Database,
     keyspace: Keyspace,
     mode: FjallMode,
+    /// Held across a read-modify-write (see [`Store::read_modify_write`]).
+    rmw_lock: Mutex<()>,
 }
 
 impl Fjall {
@@ -152,6 +154,7 @@ impl Fjall {
             db,
             keyspace,
             mode,
+            rmw_lock: Mutex::new(()),
         })
     }
 
@@ -204,6 +207,48 @@ impl Store for Fjall {
             out.push((k.to_vec(), v.to_vec()));
         }
         Ok(out)
+    }
+
+    fn delete(&self, _t: usize, key: &[u8]) -> Result<()> {
+        self.keyspace.remove(key)?;
+        if self.mode == FjallMode::Durable {
+            self.db.persist(PersistMode::SyncData)?;
+        }
+        self.committed();
+        Ok(())
+    }
+
+    fn range(&self, _t: usize, start: &[u8], end: Option<&[u8]>) -> Result<Pairs> {
+        let mut out = Vec::new();
+        let mut push = |guard: fjall::Guard| -> Result<()> {
+            let (k, v) = guard.into_inner()?;
+            out.push((k.to_vec(), v.to_vec()));
+            Ok(())
+        };
+        match end {
+            Some(end) => self.keyspace.range(start..end).try_for_each(&mut push)?,
+            None => self.keyspace.range(start..).try_for_each(&mut push)?,
+        }
+        Ok(out)
+    }
+
+    /// fjall's plain database has no read-write transaction: the read and the write happen
+    /// under a lock of the harness's, one writer at a time, as fjall's own
+    /// `SingleWriterTxDatabase` does with its write lock (nothing conflicts).
+    fn read_modify_write(
+        &self,
+        _t: usize,
+        key: &[u8],
+        f: &dyn Fn(Option<&[u8]>) -> Vec<u8>,
+    ) -> Result<u64> {
+        let _one_writer = self
+            .rmw_lock
+            .lock()
+            .map_err(|_| "fjall rmw lock poisoned")?;
+        let current = self.keyspace.get(key)?;
+        let value = f(current.as_deref());
+        self.commit(&[(key, value.as_slice())])?;
+        Ok(0)
     }
 
     /// fjall's plain database has no read-write transaction: a read, then one atomic batch.

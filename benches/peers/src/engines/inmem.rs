@@ -2,10 +2,10 @@
 //! `Database::transaction`, and the agent workload through its primitives.
 
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use in_mem::primitives::{EventLog, NewSpan, StateMachine, TraceStore};
-use in_mem::{Database, DurabilityMode, OpenOptions, RunId, Value};
+use in_mem::{Database, DurabilityMode, OpenOptions, RetryPolicy, RunId, Value};
 
 use super::{AgentTimes, Pairs, Result, Store, Writes};
 use crate::workload::{AGENT_OPS, VALUE};
@@ -70,6 +70,85 @@ impl Store for InMem {
 
     fn scan(&self, _t: usize, prefix: &[u8]) -> Result<Pairs> {
         Ok(self.db.list(self.run, prefix)?)
+    }
+
+    fn delete(&self, _t: usize, key: &[u8]) -> Result<()> {
+        self.db.delete(self.run, key)?;
+        Ok(())
+    }
+
+    /// in-mem lists by prefix only, so a range is listed as a user must list it today: where
+    /// `start` and `end` first differ (byte `i`), the prefix `start[..=i]` (keeping the keys
+    /// from `start` on), each prefix `start[..i]` + a byte between the two, and the prefix
+    /// `end[..=i]` (keeping the keys before `end`). For the 1,000-key ranges of the read set
+    /// that lists at most ~2,000 keys. Without `end`, everything from `start` on.
+    fn range(&self, _t: usize, start: &[u8], end: Option<&[u8]>) -> Result<Pairs> {
+        let Some(end) = end else {
+            let mut pairs = self.db.list(self.run, b"")?;
+            pairs.retain(|(k, _)| k.as_slice() >= start);
+            return Ok(pairs);
+        };
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        let i = start.iter().zip(end).take_while(|(a, b)| a == b).count();
+        let in_range = |k: &[u8]| k >= start && k < end;
+        if i == start.len() {
+            // `start` is a prefix of `end`.
+            let mut pairs = self.db.list(self.run, start)?;
+            pairs.retain(|(k, _)| in_range(k));
+            return Ok(pairs);
+        }
+        let mut pairs = self.db.list(self.run, &start[..=i])?;
+        pairs.retain(|(k, _)| in_range(k));
+        let mut prefix = start[..=i].to_vec();
+        for b in start[i] + 1..end[i] {
+            prefix[i] = b;
+            pairs.extend(self.db.list(self.run, &prefix)?);
+        }
+        let mut tail = self.db.list(self.run, &end[..=i])?;
+        tail.retain(|(k, _)| in_range(k));
+        pairs.extend(tail);
+        Ok(pairs)
+    }
+
+    /// `Database::transaction_with_retry` (its default policy); a transaction that still
+    /// conflicts after the policy's attempts is begun again. Every attempt after the first
+    /// counts as a conflict retried.
+    fn read_modify_write(
+        &self,
+        _t: usize,
+        key: &[u8],
+        f: &dyn Fn(Option<&[u8]>) -> Vec<u8>,
+    ) -> Result<u64> {
+        let mut attempts = 0u64;
+        loop {
+            let outcome = self
+                .db
+                .transaction_with_retry(self.run, RetryPolicy::default(), |tx| {
+                    attempts += 1;
+                    let current = tx.get(key)?;
+                    tx.put(key, f(current.as_deref()))
+                });
+            match outcome {
+                Ok(()) => return Ok(attempts - 1),
+                Err(in_mem::Error::Conflict { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn put_with_ttl(&self, _t: usize, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
+        self.db.put_with_ttl(self.run, key, value, ttl)?;
+        Ok(())
+    }
+
+    fn begin_and_end_runs(&self, n: u64) -> Result<()> {
+        for _ in 0..n {
+            let run = self.db.try_begin_run()?;
+            self.db.end_run(run)?;
+        }
+        Ok(())
     }
 
     fn update(

@@ -2,6 +2,7 @@
 //! flags, so every commit is synced (fdatasync on Linux 3.6 and later). A get opens a read
 //! transaction; `get_each` reuses one for many gets.
 
+use std::ops::Bound;
 use std::path::Path;
 
 use heed::types::ByteSlice;
@@ -82,6 +83,46 @@ impl Store for Lmdb {
             out.push((k.to_vec(), v.to_vec()));
         }
         Ok(out)
+    }
+
+    fn delete(&self, _t: usize, key: &[u8]) -> Result<()> {
+        let mut tx = self.env.write_txn().map_err(text)?;
+        self.db.delete(&mut tx, key).map_err(text)?;
+        tx.commit().map_err(text)?;
+        Ok(())
+    }
+
+    fn range(&self, _t: usize, start: &[u8], end: Option<&[u8]>) -> Result<Pairs> {
+        let tx = self.env.read_txn().map_err(text)?;
+        // LMDB refuses an empty key, even as a bound.
+        let from = if start.is_empty() {
+            Bound::Unbounded
+        } else {
+            Bound::Included(start)
+        };
+        let bounds = (from, end.map_or(Bound::Unbounded, Bound::Excluded));
+        let mut out = Vec::new();
+        for entry in self.db.range(&tx, &bounds).map_err(text)? {
+            let (k, v) = entry.map_err(text)?;
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// One write transaction (LMDB admits one writer at a time: nothing conflicts).
+    fn read_modify_write(
+        &self,
+        _t: usize,
+        key: &[u8],
+        f: &dyn Fn(Option<&[u8]>) -> Vec<u8>,
+    ) -> Result<u64> {
+        let mut tx = self.env.write_txn().map_err(text)?;
+        let current = self.db.get(&tx, key).map_err(text)?.map(<[u8]>::to_vec);
+        self.db
+            .put(&mut tx, key, &f(current.as_deref()))
+            .map_err(text)?;
+        tx.commit().map_err(text)?;
+        Ok(0)
     }
 
     fn update(

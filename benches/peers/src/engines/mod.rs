@@ -73,6 +73,35 @@ pub trait Store: Send + Sync {
         key: &[u8],
         f: &mut dyn FnMut(Option<&[u8]>) -> Writes,
     ) -> Result<()>;
+    /// Deletes `key` as one commit (the second batch of `workloads2`).
+    fn delete(&self, _t: usize, _key: &[u8]) -> Result<()> {
+        Err("this engine has no delete here".into())
+    }
+    /// Every pair with `start <= key < end` (`end: None`: to the last key), in key order, copied
+    /// out.
+    fn range(&self, _t: usize, _start: &[u8], _end: Option<&[u8]>) -> Result<Pairs> {
+        Err("this engine has no range scan here".into())
+    }
+    /// Replaces the value under `key` with `f(current)`, atomically: in one read-write
+    /// transaction, or where the engine has none, under a lock of the harness's. Returns how
+    /// many times a conflict made the engine (or the harness) run `f` again.
+    fn read_modify_write(
+        &self,
+        _t: usize,
+        _key: &[u8],
+        _f: &dyn Fn(Option<&[u8]>) -> Vec<u8>,
+    ) -> Result<u64> {
+        Err("this engine has no atomic read-modify-write here".into())
+    }
+    /// Stores one pair as one commit that reads as absent after `ttl` (in-mem only: no peer
+    /// here has a time to live).
+    fn put_with_ttl(&self, _t: usize, _key: &[u8], _value: &[u8], _ttl: Duration) -> Result<()> {
+        Err("this engine has no time to live".into())
+    }
+    /// Begins and ends `n` runs, one after another (in-mem only: the peers have no runs).
+    fn begin_and_end_runs(&self, _n: u64) -> Result<()> {
+        Err("this engine has no runs".into())
+    }
     /// Waits for background writes this store started (so they do not run during the next
     /// engine's turn); untimed.
     fn settle(&self) -> Result<()> {

@@ -93,6 +93,43 @@ impl Store for Redb {
         Ok(out)
     }
 
+    fn delete(&self, _t: usize, key: &[u8]) -> Result<()> {
+        self.write(|table| {
+            table.remove(key)?;
+            Ok(())
+        })
+    }
+
+    fn range(&self, _t: usize, start: &[u8], end: Option<&[u8]>) -> Result<Pairs> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(TABLE)?;
+        let mut out = Vec::new();
+        let entries = match end {
+            Some(end) => table.range(start..end)?,
+            None => table.range(start..)?,
+        };
+        for entry in entries {
+            let (k, v) = entry?;
+            out.push((k.value().to_vec(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// One write transaction (redb admits one writer at a time: nothing conflicts).
+    fn read_modify_write(
+        &self,
+        _t: usize,
+        key: &[u8],
+        f: &dyn Fn(Option<&[u8]>) -> Vec<u8>,
+    ) -> Result<u64> {
+        self.write(|table| {
+            let current = table.get(key)?.map(|v| v.value().to_vec());
+            table.insert(key, f(current.as_deref()).as_slice())?;
+            Ok(())
+        })?;
+        Ok(0)
+    }
+
     fn update(
         &self,
         _t: usize,

@@ -1,6 +1,8 @@
 //! The in-memory floor: a raw `crossbeam_skiplist::SkipMap<Vec<u8>, Vec<u8>>`, no versions, no
 //! log.
 
+use std::ops::Bound;
+
 use crossbeam_skiplist::SkipMap;
 
 use super::{Pairs, Result, Store, Writes};
@@ -32,6 +34,23 @@ impl Store for Floor {
             .map
             .range(prefix.to_vec()..)
             .take_while(|e| e.key().starts_with(prefix))
+            .map(|e| (e.key().clone(), e.value().clone()))
+            .collect())
+    }
+
+    fn delete(&self, _t: usize, key: &[u8]) -> Result<()> {
+        self.map.remove(key);
+        Ok(())
+    }
+
+    fn range(&self, _t: usize, start: &[u8], end: Option<&[u8]>) -> Result<Pairs> {
+        let bounds = (
+            Bound::Included(start.to_vec()),
+            end.map_or(Bound::Unbounded, |e| Bound::Excluded(e.to_vec())),
+        );
+        Ok(self
+            .map
+            .range(bounds)
             .map(|e| (e.key().clone(), e.value().clone()))
             .collect())
     }

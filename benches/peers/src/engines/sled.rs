@@ -60,6 +60,42 @@ impl Store for Sled {
         Ok(out)
     }
 
+    fn delete(&self, _t: usize, key: &[u8]) -> Result<()> {
+        self.db.remove(key)?;
+        self.synced()
+    }
+
+    fn range(&self, _t: usize, start: &[u8], end: Option<&[u8]>) -> Result<Pairs> {
+        let entries = match end {
+            Some(end) => self.db.range(start..end),
+            None => self.db.range(start..),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let (k, v) = entry?;
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// sled's transaction, which runs its closure again on a conflict (sled does not say how
+    /// often: the count returned is 0).
+    fn read_modify_write(
+        &self,
+        _t: usize,
+        key: &[u8],
+        f: &dyn Fn(Option<&[u8]>) -> Vec<u8>,
+    ) -> Result<u64> {
+        let outcome: sled::transaction::TransactionResult<(), ()> = self.db.transaction(|tx| {
+            let current = tx.get(key)?;
+            tx.insert(key, f(current.as_deref()))?;
+            Ok(())
+        });
+        outcome.map_err(|e| format!("sled transaction: {e:?}"))?;
+        self.synced()?;
+        Ok(0)
+    }
+
     /// A read, then one atomic batch (sled's transactions retry closures; a batch is closer to
     /// what the other engines do).
     fn update(

@@ -148,6 +148,63 @@ impl Store for Sqlite {
         })
     }
 
+    fn delete(&self, _t: usize, key: &[u8]) -> Result<()> {
+        self.write(|conn| {
+            conn.prepare_cached("DELETE FROM kv WHERE k = ?1")?
+                .execute(params![key])?;
+            Ok(())
+        })
+    }
+
+    fn range(&self, t: usize, start: &[u8], end: Option<&[u8]>) -> Result<Pairs> {
+        self.read(t, |conn| {
+            let mut out = Vec::new();
+            let mut push = |row: &rusqlite::Row<'_>| -> rusqlite::Result<()> {
+                out.push((row.get(0)?, row.get(1)?));
+                Ok(())
+            };
+            if let Some(end) = end {
+                let mut select =
+                    conn.prepare_cached("SELECT k, v FROM kv WHERE k >= ?1 AND k < ?2 ORDER BY k")?;
+                let mut rows = select.query(params![start, end])?;
+                while let Some(row) = rows.next()? {
+                    push(row)?;
+                }
+            } else {
+                let mut select =
+                    conn.prepare_cached("SELECT k, v FROM kv WHERE k >= ?1 ORDER BY k")?;
+                let mut rows = select.query(params![start])?;
+                while let Some(row) = rows.next()? {
+                    push(row)?;
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// One `BEGIN IMMEDIATE` transaction on the shared write connection (one writer at a
+    /// time: nothing conflicts).
+    fn read_modify_write(
+        &self,
+        _t: usize,
+        key: &[u8],
+        f: &dyn Fn(Option<&[u8]>) -> Vec<u8>,
+    ) -> Result<u64> {
+        self.write(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let current: Option<Vec<u8>> = tx
+                    .prepare_cached(SELECT)?
+                    .query_row(params![key], |row| row.get(0))
+                    .optional()?;
+                tx.prepare_cached(INSERT)?
+                    .execute(params![key, f(current.as_deref())])?;
+            }
+            tx.commit()?;
+            Ok(0)
+        })
+    }
+
     fn update(
         &self,
         _t: usize,
