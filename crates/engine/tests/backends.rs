@@ -12,6 +12,7 @@
 
 mod backend_kit;
 
+use std::ops::Bound;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -827,6 +828,50 @@ fn a_dump_of_a_shared_store_restores_to_an_embedded_database_that_reads_the_same
         let writers: std::collections::BTreeSet<RunId> =
             of_fork.entries.iter().map(|e| e.writer).collect();
         assert_eq!(writers, [first, fork].into_iter().collect());
+    });
+}
+
+#[test]
+fn a_key_range_reads_the_runs_view_between_two_keys() {
+    on_every_backend(|cluster| {
+        let db = cluster.host("a");
+        let run = db.begin_run_in(&agent()).unwrap();
+        for key in ["log:1", "log:2", "log:3", "log:4", "other"] {
+            db.put(run, key, key.as_bytes()).unwrap();
+        }
+        db.delete(run, "log:3").unwrap();
+        // Written by a run begun later: not in this run's view.
+        let later = db.begin_run_in(&agent()).unwrap();
+        db.put(later, "log:25", b"later").unwrap();
+        let keys = |pairs: Vec<(Vec<u8>, Vec<u8>)>| -> Vec<String> {
+            pairs
+                .into_iter()
+                .map(|(k, _)| String::from_utf8(k).unwrap())
+                .collect()
+        };
+        assert_eq!(keys(db.range(run, "log:2".."log:4").unwrap()), ["log:2"]);
+        assert_eq!(
+            keys(db.range(run, "log:2"..="log:4").unwrap()),
+            ["log:2", "log:4"]
+        );
+        assert_eq!(
+            keys(db.range(run, "log:2"..).unwrap()),
+            ["log:2", "log:4", "other"]
+        );
+        assert_eq!(
+            keys(
+                db.range::<&str>(run, (Bound::Excluded("log:2"), Bound::Unbounded))
+                    .unwrap()
+            ),
+            ["log:4", "other"]
+        );
+        assert_eq!(
+            keys(db.range(later, "log:2".."log:3").unwrap()),
+            ["log:2", "log:25"]
+        );
+        assert!(db.range(run, "log:4".."log:1").unwrap().is_empty());
+        let long = vec![b'k'; 100_000];
+        assert!(db.range(run, long.as_slice()..).is_err());
     });
 }
 

@@ -83,33 +83,10 @@ impl Store for InMem {
     /// `end[..=i]` (keeping the keys before `end`). For the 1,000-key ranges of the read set
     /// that lists at most ~2,000 keys. Without `end`, everything from `start` on.
     fn range(&self, _t: usize, start: &[u8], end: Option<&[u8]>) -> Result<Pairs> {
-        let Some(end) = end else {
-            let mut pairs = self.db.list(self.run, b"")?;
-            pairs.retain(|(k, _)| k.as_slice() >= start);
-            return Ok(pairs);
-        };
-        if start >= end {
-            return Ok(Vec::new());
-        }
-        let i = start.iter().zip(end).take_while(|(a, b)| a == b).count();
-        let in_range = |k: &[u8]| k >= start && k < end;
-        if i == start.len() {
-            // `start` is a prefix of `end`.
-            let mut pairs = self.db.list(self.run, start)?;
-            pairs.retain(|(k, _)| in_range(k));
-            return Ok(pairs);
-        }
-        let mut pairs = self.db.list(self.run, &start[..=i])?;
-        pairs.retain(|(k, _)| in_range(k));
-        let mut prefix = start[..=i].to_vec();
-        for b in start[i] + 1..end[i] {
-            prefix[i] = b;
-            pairs.extend(self.db.list(self.run, &prefix)?);
-        }
-        let mut tail = self.db.list(self.run, &end[..=i])?;
-        tail.retain(|(k, _)| in_range(k));
-        pairs.extend(tail);
-        Ok(pairs)
+        Ok(match end {
+            Some(end) => self.db.range(self.run, start..end)?,
+            None => self.db.range(self.run, start..)?,
+        })
     }
 
     /// `Database::transaction_with_retry` (its default policy); a transaction that still

@@ -5,6 +5,7 @@ use super::{
     Value, VersionedValue, bytes_of, kv_key, versioned, with_joined,
 };
 use crate::instance::{Upper, damaged};
+use std::ops::{Bound, RangeBounds};
 
 impl Database {
     /// Stores `value` (bytes) under `key` in `run`'s agent memory. Returns the commit version.
@@ -115,7 +116,53 @@ impl Database {
 
     /// Every (key, bytes) pair in `run`'s view whose key starts with `prefix`, in key order.
     pub fn list(&self, run: RunId, prefix: impl AsRef<[u8]>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.scan(run, prefix.as_ref(), |key, stored| {
+        let prefix = prefix.as_ref();
+        self.scan(run, prefix, KvEnd::Prefix(prefix), |key, stored| {
+            bytes_of(key, &stored.value).map(<[u8]>::to_vec)
+        })
+    }
+
+    /// Every (key, bytes) pair in `run`'s view whose key is in `keys`, a range of keys
+    /// (`"a".."m"`, `"a"..="m"`, `"m"..`), in key order. A range that is not a prefix (`list`
+    /// is the prefix's) is read as one walk, not prefix by prefix.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), in_mem_engine::Error> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = in_mem_engine::Database::open(dir.path())?;
+    /// let run = db.begin_run();
+    /// for day in ["2026-12-01", "2026-12-05", "2026-12-09"] {
+    ///     db.put(run, format!("log:{day}"), b"...")?;
+    /// }
+    /// let first_week = db.range(run, "log:2026-12-01".."log:2026-12-08")?;
+    /// assert_eq!(first_week.len(), 2);
+    /// assert_eq!(db.range(run, "log:2026-12-05"..)?.len(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn range<K: AsRef<[u8]>>(
+        &self,
+        run: RunId,
+        keys: impl RangeBounds<K>,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        // Every bound as an inclusive start and an exclusive end: the key right after `k` in
+        // byte order is `k` followed by a zero byte.
+        let after = |k: &K| [k.as_ref(), &[0]].concat();
+        let start = match keys.start_bound() {
+            Bound::Included(k) => k.as_ref().to_vec(),
+            Bound::Excluded(k) => after(k),
+            Bound::Unbounded => Vec::new(),
+        };
+        let end = match keys.end_bound() {
+            Bound::Included(k) => Some(after(k)),
+            Bound::Excluded(k) => Some(k.as_ref().to_vec()),
+            Bound::Unbounded => None,
+        };
+        if end.as_ref().is_some_and(|end| *end <= start) {
+            crate::transaction::check_prefix(&start)?;
+            return Ok(Vec::new());
+        }
+        self.scan(run, &start, KvEnd::Before(end.as_deref()), |key, stored| {
             bytes_of(key, &stored.value).map(<[u8]>::to_vec)
         })
     }
@@ -126,35 +173,53 @@ impl Database {
         run: RunId,
         prefix: impl AsRef<[u8]>,
     ) -> Result<Vec<(Vec<u8>, Value)>> {
-        self.scan(run, prefix.as_ref(), |key, stored| {
+        let prefix = prefix.as_ref();
+        self.scan(run, prefix, KvEnd::Prefix(prefix), |key, stored| {
             Value::decode(&stored.value).map_err(|e| damaged(key, &e))
         })
     }
 
+    /// The pairs of `run`'s agent memory from user key `from` on, to `to`, each value turned
+    /// by `convert`.
     fn scan<T>(
         &self,
         run: RunId,
-        prefix: &[u8],
+        from: &[u8],
+        to: KvEnd<'_>,
         mut convert: impl FnMut(&[u8], &StoredValue) -> Result<T>,
     ) -> Result<Vec<(Vec<u8>, T)>> {
-        crate::transaction::check_prefix(prefix)?;
+        crate::transaction::check_prefix(from)?;
+        if let KvEnd::Before(Some(end)) = to {
+            crate::transaction::check_prefix(end)?;
+        }
         let instance = &self.instance;
         instance.with_run(run, |state| {
             let view = instance.view_of(state);
-            let full_prefix = [&*state.kv_prefix, prefix].concat();
+            let lo = [&*state.kv_prefix, from].concat();
+            let hi = match to {
+                KvEnd::Prefix(prefix) => [&*state.kv_prefix, prefix].concat(),
+                KvEnd::Before(Some(end)) => [&*state.kv_prefix, end].concat(),
+                KvEnd::Before(None) => state.kv_prefix.to_vec(),
+            };
+            let upper = match to {
+                KvEnd::Before(Some(_)) => Upper::Before(&hi),
+                KvEnd::Prefix(_) | KvEnd::Before(None) => Upper::WithinPrefix(&hi),
+            };
             let strip = state.kv_prefix.len();
             let now = instance.now();
-            instance.scan_with(
-                state,
-                &view,
-                &full_prefix,
-                Upper::WithinPrefix(&full_prefix),
-                now,
-                |key, stored| {
-                    let user_key = key.get(strip..).unwrap_or_default();
-                    Ok((user_key.to_vec(), convert(user_key, &stored)?))
-                },
-            )
+            instance.scan_with(state, &view, &lo, upper, now, |key, stored| {
+                let user_key = key.get(strip..).unwrap_or_default();
+                Ok((user_key.to_vec(), convert(user_key, &stored)?))
+            })
         })
     }
+}
+
+/// Where a scan of agent memory ends.
+#[derive(Clone, Copy)]
+enum KvEnd<'k> {
+    /// At the first key without this prefix.
+    Prefix(&'k [u8]),
+    /// Before this key (`None`: at the end of the agent's memory).
+    Before(Option<&'k [u8]>),
 }
