@@ -90,7 +90,8 @@ fn tests() -> Result<(), String> {
                 "-p",
                 "in-mem-engine",
                 "-E",
-                "package(in-mem-pg) | binary(backends) | binary(backend_model) | binary(cache_budget)",
+                "package(in-mem-pg) | binary(backends) | binary(backend_model) | binary(cache_budget) \
+                 | binary(shared_collections)",
             ],
             &env,
         )
@@ -107,6 +108,8 @@ fn tests() -> Result<(), String> {
                     "backend_model",
                     "--test",
                     "cache_budget",
+                    "--test",
+                    "shared_collections",
                 ],
                 &env,
             )

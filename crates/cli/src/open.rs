@@ -82,7 +82,11 @@ pub fn read_only(dir: &Path) -> Result<Database> {
     let Some(url) = store_url(dir) else {
         return Ok(Database::open_read_only(dir)?);
     };
-    let mut options = RemoteOptions::new(url).migrate_schema(false);
+    // A reader: it neither migrates the schema nor asks the store to collect (what the hosts'
+    // own retention settings decide).
+    let mut options = RemoteOptions::new(url)
+        .migrate_schema(false)
+        .collect_every(std::time::Duration::ZERO);
     if let Some(schema) = SCHEMA.get().cloned().flatten() {
         options = options.schema(schema);
     }

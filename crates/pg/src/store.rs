@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 use in_mem_core_types::{AgentId, RunId, Timestamp, TypeTag, Version};
 use in_mem_remote::{
-    BeginRun, CatchUp, CommitId, CommitOutcome, CommitRecord, CommitRequest, GcReport, RemoteError,
-    RemoteResult, RemoteRunQuery, RemoteStore, RemoteView, RunRow, RunStart, RunUpdate, StoreStats,
-    StoredRunStatus, StoredVersion,
+    BeginRun, CatchUp, CommitId, CommitOutcome, CommitRecord, CommitRequest, GcPolicy, GcReport,
+    RemoteError, RemoteResult, RemoteRunQuery, RemoteStore, RemoteView, RunRow, RunStart,
+    RunUpdate, StoreStats, StoredRunStatus, StoredVersion,
 };
 
 use crate::errors::{commit_error, store_error};
@@ -255,6 +255,10 @@ impl RemoteStore for PgStore {
                     "snapshot",
                 )?))),
                 1 => Err(RemoteError::NoLease(begin.host)),
+                3 => Err(RemoteError::ForkPruned {
+                    parent: begin.parent.unwrap_or(begin.run),
+                    horizon: Version::new(unsigned(row.get(1), "collection horizon")?),
+                }),
                 _ => Err(RemoteError::RunExists(begin.run)),
             }
         })
@@ -453,12 +457,17 @@ impl RemoteStore for PgStore {
         self.call(IfNoAnswer::Unavailable, move |c| async move {
             let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
                 [&agent, &after, &through];
-            let (commits, versions) = tokio::try_join!(
+            let of_agent: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&agent];
+            // Sent in this order on one connection, so run in it: the horizon is read after the
+            // versions, and covers any collection that removed some of them.
+            let (commits, versions, horizon) = tokio::try_join!(
                 c.client.query(&c.statements.catch_up_commits, &params),
                 c.client.query(&c.statements.catch_up_versions, &params),
+                c.client.query_one(&c.statements.gc_horizon, &of_agent),
             )
             .map_err(store_error)?;
             Ok(CatchUp {
+                gc_horizon: Version::new(unsigned(horizon.get(0), "collection horizon")?),
                 commits: commits
                     .iter()
                     .map(|r| {
@@ -564,18 +573,30 @@ impl RemoteStore for PgStore {
         })
     }
 
-    fn collect_garbage(&self, agent: &AgentId, horizon: Version) -> RemoteResult<Option<GcReport>> {
+    fn collect_garbage(
+        &self,
+        agent: &AgentId,
+        policy: &GcPolicy,
+    ) -> RemoteResult<Option<GcReport>> {
         let agent = agent.encode();
-        let horizon = version_param(horizon)?;
+        let (keep_for, retention) = (micros(policy.keep_for), micros(policy.ended_retention));
+        let keep_min = i32::try_from(policy.keep_min_versions).unwrap_or(i32::MAX);
         self.call(IfNoAnswer::Unavailable, move |c| async move {
             let row = c
                 .client
-                .query_one(&c.statements.collect_garbage, &[&agent, &horizon])
+                .query_one(
+                    &c.statements.collect_garbage,
+                    &[&agent, &keep_for, &retention, &keep_min],
+                )
                 .await
                 .map_err(store_error)?;
-            row.get::<_, Option<i64>>(0)
-                .map(|n| unsigned(n, "count").map(|removed| GcReport { removed }))
-                .transpose()
+            let Some(horizon) = row.get::<_, Option<i64>>(0) else {
+                return Ok(None);
+            };
+            Ok(Some(GcReport {
+                horizon: Version::new(unsigned(horizon, "horizon")?),
+                removed: unsigned(row.get(1), "count")?,
+            }))
         })
     }
 

@@ -18,6 +18,10 @@ pub(crate) struct ConnectArgs<'a, 'py> {
     pub(crate) schema: Option<String>,
     pub(crate) connections: Option<usize>,
     pub(crate) outage_limit: Option<&'a Bound<'py, PyAny>>,
+    pub(crate) ended_run_retention: Option<&'a Bound<'py, PyAny>>,
+    pub(crate) history_keep_for: Option<&'a Bound<'py, PyAny>>,
+    pub(crate) history_keep_min_versions: Option<usize>,
+    pub(crate) collect_every: Option<&'a Bound<'py, PyAny>>,
 }
 
 /// Connects to the store at `url` as one host; blocks (without the GIL) while it connects,
@@ -46,6 +50,19 @@ pub(crate) fn connect(
     }
     if let Some(limit) = args.outage_limit {
         options = options.outage_limit(duration(limit, "outage_limit")?);
+    }
+    // What the store's collections keep, as an embedded database's sweeps (`Database(...)`).
+    if let Some(d) = args.ended_run_retention {
+        options = options.ended_run_retention(duration(d, "ended_run_retention")?);
+    }
+    if let Some(d) = args.history_keep_for {
+        options.history.keep_for = duration(d, "history_keep_for")?;
+    }
+    if let Some(n) = args.history_keep_min_versions {
+        options.history.keep_min_versions = n;
+    }
+    if let Some(d) = args.collect_every {
+        options = options.collect_every(duration(d, "collect_every")?);
     }
     let host_id = options.host_id.clone();
     let db = py

@@ -159,7 +159,10 @@ impl Database {
     /// schema of the tables; `connections` (default 4) the connections kept open;
     /// `cache_bytes` (default 1 GiB) the budget of this host's cache of agents: past it, the
     /// agents used least recently are dropped and read again from the store when next needed
-    /// (see `cache_stats`).
+    /// (see `cache_stats`). `history_keep_for`, `history_keep_min_versions` and
+    /// `ended_run_retention` say what the store's collections keep, as for an embedded
+    /// database; `collect_every` (default 10 s, 0: only on `sweep()`) how often this host asks
+    /// the store to collect the agents it caches.
     #[staticmethod]
     #[pyo3(signature = (
         url,
@@ -173,6 +176,10 @@ impl Database {
         schema = None,
         connections = None,
         outage_limit = None,
+        ended_run_retention = None,
+        history_keep_for = None,
+        history_keep_min_versions = None,
+        collect_every = None,
     ))]
     #[allow(clippy::too_many_arguments)] // Python keywords, each optional
     fn connect(
@@ -187,6 +194,10 @@ impl Database {
         schema: Option<String>,
         connections: Option<usize>,
         outage_limit: Option<&Bound<'_, PyAny>>,
+        ended_run_retention: Option<&Bound<'_, PyAny>>,
+        history_keep_for: Option<&Bound<'_, PyAny>>,
+        history_keep_min_versions: Option<usize>,
+        collect_every: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let mode = durability_mode(py, durability, interval_ms, max_commits)?;
         let args = ConnectArgs {
@@ -197,6 +208,10 @@ impl Database {
             schema,
             connections,
             outage_limit,
+            ended_run_retention,
+            history_keep_for,
+            history_keep_min_versions,
+            collect_every,
         };
         let (db, host_id) = connect::connect(py, url, args)?;
         Ok(Database::new(db, Place::Host(host_id), mode))

@@ -137,6 +137,25 @@ def test_a_run_is_written_by_its_owner_until_another_host_takes_it_over(connect:
     assert taken.kv.get("step") == 2
 
 
+def test_sweep_asks_the_store_to_collect_what_no_view_reads(connect: Hosts) -> None:
+    db = connect(history_keep_for=0, ended_run_retention=0, collect_every=0)
+    with db.run(agent=("acme", "gc", "agent")) as run:
+        for i in range(5):
+            run.kv.put("plan", f"version {i}")
+        first = run.id
+    with db.run(agent=("acme", "gc", "agent")) as run:
+        run.kv.put("plan", "rewritten")
+        later = run.id
+    before = db.store_stats()["versions"]
+    removed = db.sweep()["versions_removed"]
+    # The first run's four superseded versions of "plan" go; its newest stays readable.
+    assert removed >= 4
+    assert db.store_stats()["versions"] == before - removed
+    reader = connect(host_id="reader")
+    assert reader.get_run(first).kv.get("plan") == "version 4"
+    assert reader.get_run(later).kv.get("plan") == "rewritten"
+
+
 def test_calls_shared_mode_does_not_offer_raise_a_typed_error(connect: Hosts) -> None:
     db = connect()
     with pytest.raises(in_mem.SharedModeUnsupported) as refused:

@@ -10,10 +10,17 @@ use std::time::Duration;
 
 use in_mem_core_types::{AgentId, RunId, TypeTag, Version};
 
+mod collections;
+
 use super::RemoteStore;
 use super::types::{
     BeginRun, CommitId, CommitOutcome, CommitRequest, RemoteError, RemoteResult, RemoteRunQuery,
     RemoteView, RemoteWrite, RunStart, RunUpdate, StoreStats, StoredRunStatus,
+};
+use collections::{
+    a_fork_of_a_fork_keeps_what_it_reads_of_its_grandparent,
+    collections_keep_what_the_policy_keeps,
+    garbage_collection_changes_no_answer_at_or_above_the_horizon,
 };
 
 /// What a check needs: the store, and a way to let time pass on the store's clock.
@@ -88,6 +95,14 @@ pub const CHECKS: &[Check] = &[
         run_changes_sent_again_are_made_once,
     ),
     ("stats_count_what_was_written", stats_count_what_was_written),
+    (
+        "collections_keep_what_the_policy_keeps",
+        collections_keep_what_the_policy_keeps,
+    ),
+    (
+        "a_fork_of_a_fork_keeps_what_it_reads_of_its_grandparent",
+        a_fork_of_a_fork_keeps_what_it_reads_of_its_grandparent,
+    ),
 ];
 
 /// Runs every check, naming the one that fails.
@@ -975,60 +990,6 @@ fn run_queries_filter_by_tenant_and_app(kit: &Kit<'_>) -> RemoteResult<()> {
         "a tenant whose name extends another's is not that tenant",
     )?;
     Ok(())
-}
-
-fn garbage_collection_changes_no_answer_at_or_above_the_horizon(kit: &Kit<'_>) -> RemoteResult<()> {
-    let s = Scene::new(kit, "gc")?;
-    let (run, start) = s.begin()?;
-    let mut versions = Vec::new();
-    versions.push(s.commit_ok(
-        run,
-        start,
-        vec![put("a", "1"), put("b", "1"), put("c", "1")],
-    )?);
-    versions.push(s.commit_ok(run, start, vec![put("a", "2"), delete("b")])?);
-    let mut brief = put("d", "1");
-    brief.ttl = Some(Duration::from_millis(200));
-    versions.push(s.commit_ok(run, start, vec![put("a", "3"), brief])?);
-    versions.push(s.commit_ok(run, start, vec![put("a", "4"), put("b", "again")])?);
-    (kit.pass_time)(Duration::from_millis(300));
-    let horizon = versions[2];
-    let keys = ["a", "b", "c", "d"];
-    let answers = |v: Version| -> RemoteResult<Vec<Option<Vec<u8>>>> {
-        let view = s.view(v, None)?;
-        let mut found: Vec<Option<Vec<u8>>> = keys
-            .iter()
-            .map(|k| s.value_of(k.as_bytes(), &view))
-            .collect::<RemoteResult<_>>()?;
-        found.push(Some(
-            format!("{:?}", s.scan_pairs(b"", &view)?).into_bytes(),
-        ));
-        Ok(found)
-    };
-    let before: Vec<_> = versions[2..]
-        .iter()
-        .map(|v| answers(*v))
-        .collect::<RemoteResult<_>>()?;
-    let report = kit
-        .store
-        .collect_garbage(&s.agent, horizon)?
-        .ok_or_else(|| fail("nobody else is collecting this agent"))?;
-    // a@1, a@2 superseded; b@1 and its deletion b@2 (newest at the horizon); d@3 expired.
-    check_eq(report.removed, 5, "versions removed")?;
-    let after: Vec<_> = versions[2..]
-        .iter()
-        .map(|v| answers(*v))
-        .collect::<RemoteResult<_>>()?;
-    check_eq(after, before, "answers at and above the horizon")?;
-    let kept = kit.store.catch_up(&s.agent, Version::ZERO, versions[3])?;
-    check_eq(kept.commits.len(), 4, "commit records stay")?;
-    check_eq(
-        kit.store
-            .collect_garbage(&s.agent, horizon)?
-            .map(|r| r.removed),
-        Some(0),
-        "a second collection at the same horizon",
-    )
 }
 
 fn beginning_needs_a_lease_and_a_new_id(kit: &Kit<'_>) -> RemoteResult<()> {

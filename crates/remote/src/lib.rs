@@ -32,9 +32,9 @@ mod types;
 pub use mem_store::{MemStore, MemStoreFault};
 pub use shipper::{Shipper, ShipperOptions, Ticket};
 pub use types::{
-    BeginRun, CatchUp, CommitId, CommitOutcome, CommitRecord, CommitRequest, GcReport, RemoteError,
-    RemoteResult, RemoteRunQuery, RemoteView, RemoteWrite, RunRow, RunStart, RunUpdate, StoreStats,
-    StoredRunStatus, StoredVersion,
+    BeginRun, CatchUp, CommitId, CommitOutcome, CommitRecord, CommitRequest, GcPolicy, GcReport,
+    RemoteError, RemoteResult, RemoteRunQuery, RemoteView, RemoteWrite, RunRow, RunStart,
+    RunUpdate, StoreStats, StoredRunStatus, StoredVersion,
 };
 
 use std::time::Duration;
@@ -115,10 +115,17 @@ pub trait RemoteStore: Send + Sync {
     /// The runs that match `query`, oldest first.
     fn runs(&self, query: &RemoteRunQuery) -> RemoteResult<Vec<RunRow>>;
 
-    /// Removes the versions of `agent` that no view at or above `horizon` can see: versions
-    /// superseded at or below the horizon, and keys whose newest version at or below it is a
-    /// deletion or expired. `None` when another host is collecting the same agent right now.
-    fn collect_garbage(&self, agent: &AgentId, horizon: Version) -> RemoteResult<Option<GcReport>>;
+    /// Removes the versions of `agent` that no view can read any more, at a horizon the store
+    /// computes from every host's runs (the oldest snapshot of the agent's unended runs and of
+    /// those ended within `policy.ended_retention`, forks counting their lineage's; with
+    /// `policy.keep_for`, the newest commit that old) and records ([`CatchUp::gc_horizon`]).
+    /// A version goes when a newer version of its key is at or below the horizon, its run
+    /// wrote the key again after it (a run's newest write of each key stays), no fork of its
+    /// run reads it (forked at or after it with no write of the run to the key between), and
+    /// `policy.keep_min_versions` newer versions of the key remain. `None` when another host
+    /// is collecting the agent, or a fork of one of its runs is beginning, right now.
+    fn collect_garbage(&self, agent: &AgentId, policy: &GcPolicy)
+    -> RemoteResult<Option<GcReport>>;
 
     /// What the store holds, counted (for `in-mem stats` of a shared store): a full count, so
     /// as slow as reading every version once on a store that keeps them on disk. A store that

@@ -12,8 +12,8 @@ use in_mem_core_types::{AgentId, RunId, Timestamp, TypeTag, Version};
 
 use super::RemoteStore;
 use super::types::{
-    BeginRun, CatchUp, CommitId, CommitOutcome, CommitRecord, CommitRequest, GcReport, RemoteError,
-    RemoteResult, RemoteRunQuery, RemoteView, RunRow, RunStart, RunUpdate, StoreStats,
+    BeginRun, CatchUp, CommitId, CommitOutcome, CommitRecord, CommitRequest, GcPolicy, GcReport,
+    RemoteError, RemoteResult, RemoteRunQuery, RemoteView, RunRow, RunStart, RunUpdate, StoreStats,
     StoredRunStatus, StoredVersion,
 };
 use in_mem_core_types::{Clock, SystemClock};
@@ -61,6 +61,8 @@ struct State {
 #[derive(Debug, Default)]
 struct AgentState {
     clock: u64,
+    /// The horizon of the newest collection: versions below it may be gone.
+    gc_horizon: Version,
     /// Every stored version of every key, by key then version.
     keys: BTreeMap<Vec<u8>, BTreeMap<Version, StoredVersion>>,
     commits: BTreeMap<Version, CommitRecord>,
@@ -134,6 +136,102 @@ impl MemStore {
 }
 
 impl State {
+    /// The oldest snapshot in `run`'s lineage (itself and the runs it was forked from): what
+    /// its view, and a fork of it, reads from. A fork's own snapshot is the clock at its fork.
+    fn lineage_snapshot(&self, run: RunId) -> Version {
+        let mut oldest = Version::MAX;
+        let mut next = Some(run);
+        while let Some(id) = next {
+            let Some(row) = self.runs.get(&id) else { break };
+            oldest = oldest.min(row.snapshot);
+            next = row.parent.filter(|p| *p != id);
+        }
+        oldest
+    }
+
+    /// See [`RemoteStore::collect_garbage`]: the horizon computed from the runs, recorded, and
+    /// what no view reads below it removed.
+    fn collect_garbage(&mut self, agent: &AgentId, policy: &GcPolicy, now: Timestamp) -> GcReport {
+        let Some(clock) = self.agents.get(agent).map(|a| Version::new(a.clock)) else {
+            return GcReport::default();
+        };
+        let retained_since = now
+            .as_micros()
+            .saturating_sub(micros(policy.ended_retention));
+        let mut horizon = clock;
+        for row in self.runs.values().filter(|r| r.agent == *agent) {
+            let retained = row
+                .ended_at
+                .is_none_or(|ended| ended.as_micros() > retained_since);
+            if !row.status.is_ended() || retained {
+                horizon = horizon.min(self.lineage_snapshot(row.run));
+            }
+        }
+        let Some(state) = self.agents.get(agent) else {
+            return GcReport::default();
+        };
+        if !policy.keep_for.is_zero() {
+            let cutoff = now.as_micros().saturating_sub(micros(policy.keep_for));
+            let by_time = state
+                .commits
+                .values()
+                .filter(|c| c.timestamp.as_micros() <= cutoff)
+                .map(|c| c.version)
+                .max()
+                .unwrap_or(Version::ZERO);
+            horizon = horizon.min(by_time);
+        }
+        let horizon = horizon.max(state.gc_horizon);
+        // Each run's bounds in forks' views: a fork reads its parent up to its fork point, that
+        // parent's parent up to the lower of the two fork points, and so on up its lineage.
+        let mut forks: HashMap<RunId, Vec<Version>> = HashMap::new();
+        for row in self.runs.values() {
+            let (mut parent, mut bound) = (row.parent, row.fork_point);
+            let mut steps = 0;
+            while let (Some(run), Some(upto)) = (parent, bound) {
+                forks.entry(run).or_default().push(upto);
+                let Some(up) = self.runs.get(&run) else { break };
+                parent = up.parent.filter(|p| *p != run);
+                bound = up.fork_point.map(|point| point.min(upto));
+                steps += 1;
+                if steps > self.runs.len() {
+                    break;
+                }
+            }
+        }
+        let Some(state) = self.agents.get_mut(agent) else {
+            return GcReport::default();
+        };
+        state.gc_horizon = horizon;
+        let mut removed = 0;
+        for versions in state.keys.values_mut() {
+            let all: Vec<(Version, RunId)> =
+                versions.values().map(|v| (v.version, v.run)).collect();
+            let doomed: Vec<Version> = all
+                .iter()
+                .enumerate()
+                .filter(|&(i, &(version, run))| {
+                    let newer = &all[i + 1..];
+                    let superseded = version < horizon && newer.iter().any(|(n, _)| *n <= horizon);
+                    let written_again = newer.iter().any(|(_, r)| *r == run);
+                    let forked_from = forks.get(&run).is_some_and(|points| {
+                        points.iter().any(|point| {
+                            *point >= version && !newer.iter().any(|(n, r)| *r == run && n <= point)
+                        })
+                    });
+                    let enough_newer = newer.iter().filter(|(n, _)| *n <= horizon).count()
+                        >= policy.keep_min_versions as usize;
+                    superseded && written_again && !forked_from && enough_newer
+                })
+                .map(|(_, &(version, _))| version)
+                .collect();
+            for version in doomed {
+                versions.remove(&version);
+                removed += 1;
+            }
+        }
+        GcReport { removed, horizon }
+    }
     fn begin_run(&mut self, begin: &BeginRun, now: Timestamp) -> RemoteResult<RunStart> {
         if !self.lease_holds(&begin.host, now) {
             return Err(RemoteError::NoLease(begin.host.clone()));
@@ -146,6 +244,15 @@ impl State {
                 return Ok(RunStart::begun(row.snapshot));
             }
             return Err(RemoteError::RunExists(begin.run));
+        }
+        if let Some(parent) = begin.parent {
+            let horizon = self
+                .agents
+                .get(&begin.agent)
+                .map_or(Version::ZERO, |a| a.gc_horizon);
+            if self.lineage_snapshot(parent) < horizon {
+                return Err(RemoteError::ForkPruned { parent, horizon });
+            }
         }
         let snapshot = Version::new(self.agents.entry(begin.agent.clone()).or_default().clock);
         let row = RunRow {
@@ -427,7 +534,12 @@ impl RemoteStore for MemStore {
             .flat_map(|versions| versions.range(range.clone()).map(|(_, v)| v.clone()))
             .collect();
         versions.sort_by(|a, b| (a.version, &a.key).cmp(&(b.version, &b.key)));
-        Ok(CatchUp { commits, versions })
+        let gc_horizon = agent.gc_horizon;
+        Ok(CatchUp {
+            commits,
+            versions,
+            gc_horizon,
+        })
     }
 
     fn get(
@@ -483,24 +595,14 @@ impl RemoteStore for MemStore {
             .collect())
     }
 
-    fn collect_garbage(&self, agent: &AgentId, horizon: Version) -> RemoteResult<Option<GcReport>> {
+    fn collect_garbage(
+        &self,
+        agent: &AgentId,
+        policy: &GcPolicy,
+    ) -> RemoteResult<Option<GcReport>> {
         let mut state = self.enter()?;
         let now = self.clock.now();
-        let mut report = GcReport::default();
-        let Some(agent) = state.agents.get_mut(agent) else {
-            return Ok(Some(report));
-        };
-        agent.keys.retain(|_, versions| {
-            let Some((&newest_below, newest)) = versions.range(..=horizon).next_back() else {
-                return true;
-            };
-            let drop_newest = !newest.is_live_at(now);
-            let before = versions.len();
-            versions.retain(|v, _| *v > newest_below || (*v == newest_below && !drop_newest));
-            report.removed += (before - versions.len()) as u64;
-            !versions.is_empty()
-        });
-        Ok(Some(report))
+        Ok(Some(state.collect_garbage(agent, policy, now)))
     }
 
     fn stats(&self) -> RemoteResult<StoreStats> {
@@ -550,4 +652,8 @@ fn newest_seen<'a>(
 /// lost answer): done already, so it succeeds and changes nothing.
 fn ends_again(update: &RunUpdate, ended: StoredRunStatus) -> bool {
     update.status == Some(ended) && update.tags.is_none() && update.metadata.is_none()
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }

@@ -39,6 +39,15 @@ pub enum RemoteError {
     /// The run exists already (`begin_run` with an id in use).
     #[error("run {0} exists already in the store")]
     RunExists(RunId),
+    /// A fork refused: its view would read versions a collection removed (its parent's
+    /// lineage began below the agent's recorded horizon).
+    #[error("run {parent} cannot be forked: its history below version {horizon} was collected")]
+    ForkPruned {
+        /// The run it was to be forked from.
+        parent: RunId,
+        /// The agent's recorded collection horizon.
+        horizon: Version,
+    },
     /// The run has ended and takes no more changes.
     #[error("run {run} has ended ({status:?})")]
     RunEnded {
@@ -438,6 +447,9 @@ pub struct CatchUp {
     pub commits: Vec<CommitRecord>,
     /// The versions they wrote that still exist, in version order, then key order.
     pub versions: Vec<StoredVersion>,
+    /// The agent's recorded collection horizon, read after the versions: a collection that
+    /// removed any of them had recorded at least this much. Below it, versions may be missing.
+    pub gc_horizon: Version,
 }
 
 impl CatchUp {
@@ -507,6 +519,22 @@ impl RemoteRunQuery {
 pub struct GcReport {
     /// Stored versions removed.
     pub removed: u64,
+    /// The horizon collected at, now the agent's recorded horizon: versions below it may be
+    /// gone (never lower than an earlier collection's).
+    pub horizon: Version,
+}
+
+/// What a garbage collection keeps beyond what views read (see
+/// [`RemoteStore::collect_garbage`](super::RemoteStore::collect_garbage)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GcPolicy {
+    /// Superseded versions stay readable by views this far back in time (zero: none kept for
+    /// time's sake).
+    pub keep_for: Duration,
+    /// An ended run's view stays readable this long after it ended.
+    pub ended_retention: Duration,
+    /// Each key keeps at least this many versions.
+    pub keep_min_versions: u32,
 }
 
 /// What a store holds, counted ([`RemoteStore::stats`](super::RemoteStore::stats)).

@@ -134,8 +134,12 @@ impl RemoteStore for GatedStore {
     fn runs(&self, query: &RemoteRunQuery) -> RemoteResult<Vec<RunRow>> {
         self.inner.runs(query)
     }
-    fn collect_garbage(&self, agent: &AgentId, horizon: Version) -> RemoteResult<Option<GcReport>> {
-        self.inner.collect_garbage(agent, horizon)
+    fn collect_garbage(
+        &self,
+        agent: &AgentId,
+        policy: &in_mem_remote::GcPolicy,
+    ) -> RemoteResult<Option<GcReport>> {
+        self.inner.collect_garbage(agent, policy)
     }
 
     fn stats(&self) -> RemoteResult<in_mem_remote::StoreStats> {

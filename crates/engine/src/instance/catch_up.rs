@@ -70,6 +70,11 @@ impl Instance {
         // meanwhile; whatever they (or a concurrent catch-up) applied first is skipped below.
         let found = shared.store.catch_up(&cache.agent, after, through)?;
         found.check_dense(&cache.agent, after, through)?;
+        // Everything at or below `after` was here before; above it, a collection may have
+        // removed versions below its horizon before this catch-up read them.
+        if found.gc_horizon > after {
+            cache.note_collected(found.gc_horizon);
+        }
         let mut applying = cache.applying();
         let mut versions = found.versions.into_iter().peekable();
         let mut touched = Vec::new();

@@ -48,10 +48,16 @@ impl SweepRules for Rules<'_> {
 impl Instance {
     /// One sweep now: reclaims versions below the oldest snapshot any run may still read at.
     pub fn sweep(&self) -> SweepStats {
-        if self.shared().is_some() {
+        if let Some(shared) = self.shared() {
             // A connected host's memtable mixes the version spaces of many agents, which one
-            // horizon cannot cover; the store collects garbage on its own side.
-            return SweepStats::default();
+            // horizon cannot cover: the store collects every cached agent now instead, at the
+            // horizon it computes from every host's runs (this host's cache keeps what it
+            // holds; hosts filled after the collection know what they lack).
+            let collected = shared.collector.collect(0);
+            return SweepStats {
+                versions_removed: collected.removed,
+                keys_removed: 0,
+            };
         }
         let now = self.clock.now();
         self.sweep_at(self.horizon(now), now)

@@ -67,7 +67,14 @@ impl Instance {
         // (sweeps remove a key's versions oldest first and mark the survivors before they do),
         // and so is an exact "none" for records (never removed whole while their run exists);
         // an exact "none" for shared memory is not: a sweep may have removed every version.
-        let trusted = self.retained(view) || (exact && (found.is_some() || run.owns_lineage(key)));
+        let trusted = if self.shared().is_some() {
+            // Shared mode: a collection in the store, not a sweep here, removed what the cache
+            // may lack; see `kept_by_collections`.
+            self.retained_in(run, view)
+                || kept_by_collections(view, run.owns_lineage(key), found.as_ref())
+        } else {
+            self.retained(view) || (exact && (found.is_some() || run.owns_lineage(key)))
+        };
         if !trusted {
             return Err(self.pruned(run, view));
         }
@@ -147,7 +154,12 @@ impl Instance {
         // As for `lookup`: at or above the horizon every answer is right; below it, a scan of
         // records is right if exact, and a scan of shared memory never is (a sweep may have
         // removed keys whole). Checked after the scan, so a sweep that began meanwhile counts.
-        if !(self.retained(view) || exact && records) {
+        let trusted = if self.shared().is_some() {
+            self.retained_in(run, view) || kept_by_collections(view, records, None)
+        } else {
+            self.retained(view) || exact && records
+        };
+        if !trusted {
             return Err(self.pruned(run, view));
         }
         Ok(found)
@@ -158,6 +170,29 @@ impl Instance {
     /// sweeper publishes its horizon before it removes anything).
     fn retained(&self, view: &ReadView) -> bool {
         view.snapshot.get() >= self.swept_horizon.load(Ordering::SeqCst)
+    }
+
+    /// [`Instance::retained`] for `run`'s agent: in shared mode, whether its cache holds every
+    /// version `view`'s snapshot sees (it was filled before any collection above the snapshot).
+    fn retained_in(&self, run: &RunState, view: &ReadView) -> bool {
+        match self.shared() {
+            Some(shared) => {
+                let cache = super::eviction::interned_cache(shared, &run.agent);
+                view.snapshot >= cache.history_from()
+            }
+            None => self.retained(view),
+        }
+    }
+
+    /// The version below which `run`'s reads may be `HistoryPruned`: the newest sweep's horizon,
+    /// or in shared mode what the agent's cache may lack of collected history.
+    fn oldest_kept(&self, run: &RunState) -> u64 {
+        match self.shared() {
+            Some(shared) => super::eviction::interned_cache(shared, &run.agent)
+                .history_from()
+                .get(),
+            None => self.swept_horizon.load(Ordering::SeqCst),
+        }
     }
 
     /// The error for a read of `view` of `run` that a sweep may have answered wrongly.
@@ -172,9 +207,21 @@ impl Instance {
         Error::HistoryPruned {
             run: run.id,
             at: at.get(),
-            oldest_kept: self.swept_horizon.load(Ordering::SeqCst),
+            oldest_kept: self.oldest_kept(run),
         }
     }
+}
+
+/// Shared mode, for a view whose snapshot is below what its agent's cache may lack: whether
+/// the answer is one a store collection keeps. Collections keep each run's newest write of
+/// every key and a parent's newest write at or below each fork point, so a current view
+/// (every writer pinned: the run's own writes, its ancestors' up to the fork points) is
+/// answered right by its writers: an answer above the snapshot is one of theirs, and for the
+/// records of its lineage (only its writers write them) "none" is right too. An answer from
+/// the snapshot part, or a view into the past, may have lost versions: not trusted.
+fn kept_by_collections(view: &ReadView, records: bool, found: Option<&Lookup>) -> bool {
+    view.writers().iter().all(|w| w.pinned)
+        && (records || found.is_some_and(|l| l.version > view.snapshot))
 }
 
 /// The view of `run` as it was right after commit `point`: its snapshot, its own writes up

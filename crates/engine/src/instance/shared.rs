@@ -142,6 +142,12 @@ impl Instance {
                 status: "existing",
                 action: "begun again",
             },
+            // The parent's history the fork would read was collected in the store.
+            RemoteError::ForkPruned { parent, horizon } => Error::HistoryPruned {
+                run: parent,
+                at: origin.fork_point.map_or(0, in_mem_core_types::Version::get),
+                oldest_kept: horizon.get(),
+            },
             other => other.into(),
         })?;
         let cache = shared.agent(agent);

@@ -38,23 +38,25 @@ impl Instance {
     }
 
     /// Every version of `agent`'s keys the store had committed when this was called, as this
-    /// host's cache holds them once caught up to the store's clock. The agent is held
-    /// meanwhile, so no eviction takes them away half read.
+    /// host's cache holds them once caught up to the store's clock, and the version below
+    /// which the cache may lack what a collection in the store removed (0: it lacks nothing).
+    /// The agent is held meanwhile, so no eviction takes them away half read.
     pub(crate) fn agent_versions(
         &self,
         shared: &SharedLog,
         agent: &AgentId,
-    ) -> Result<Vec<StoredVersion>> {
+    ) -> Result<(Vec<StoredVersion>, in_mem_core_types::Version)> {
         let cache = shared.agent(agent);
         let _hold = self.hold_cache(shared, &cache)?;
         let clock = shared.store.clock(agent)?;
         self.catch_up(shared, &cache, clock.max(cache.highest()))?;
         let visible = self.visible_for(agent);
         let prefix = agent.encode();
-        Ok(self
+        let versions = self
             .memtable
             .versions_under(&prefix)
             .filter(|stored| stored.version <= visible)
-            .collect())
+            .collect();
+        Ok((versions, cache.history_from()))
     }
 }

@@ -56,6 +56,10 @@ pub(crate) struct AgentCache {
     /// Runs of the agent this host owns: such an agent stays cached (its runs read from the
     /// cache without asking the store).
     owned_runs: AtomicUsize,
+    /// Below this version the cache may lack versions a collection in the store removed (it
+    /// was filled from the store after the collection): views older than this are answered
+    /// only where the collection's keep rules kept the answer (see `instance/read.rs`).
+    history_from: AtomicU64,
     budget: Arc<CacheBudget>,
 }
 
@@ -86,6 +90,7 @@ impl AgentCache {
             bytes: AtomicU64::new(0),
             used_in_round: AtomicU64::new(budget.round()),
             owned_runs: AtomicUsize::new(0),
+            history_from: AtomicU64::new(0),
             budget,
         }
     }
@@ -152,6 +157,19 @@ impl AgentCache {
     /// Whether the agent was evicted and nothing of it has been loaded again.
     pub fn is_evicted(&self) -> bool {
         self.reload_mark.load(Ordering::SeqCst) > 0 && self.highest() == Version::ZERO
+    }
+
+    /// See `history_from`: the version below which old views may lack what a collection
+    /// removed.
+    pub fn history_from(&self) -> Version {
+        Version::new(self.history_from.load(Ordering::SeqCst))
+    }
+
+    /// Notes that versions below `horizon` may be missing from what a catch-up is about to
+    /// apply (the store collected them first). Called before the catch-up's versions are
+    /// published, so no reader trusts an old view over them.
+    pub fn note_collected(&self, horizon: Version) {
+        self.history_from.fetch_max(horizon.get(), Ordering::SeqCst);
     }
 
     /// Approximate bytes of the agent's cached versions.

@@ -14,7 +14,7 @@ use in_mem_remote::{
 
 use super::options::RemoteOptions;
 use super::ownership::Ownership;
-use super::{AgentCache, CacheBudget, CacheStats};
+use super::{AgentCache, COLLECT_AFTER_COMMITS, CacheBudget, CacheStats, Collector};
 use crate::background::{Next, Periodic};
 use crate::error::{Error, Result};
 
@@ -30,7 +30,12 @@ pub(crate) struct SharedLog {
     /// The runs this host owns, with the epoch it owns each at, and whether that is confirmed.
     ownership: Arc<Ownership>,
     /// Every agent this host has cached something of (an evicted one stays, holding nothing).
-    agents: Mutex<HashMap<AgentId, Arc<AgentCache>>>,
+    agents: Arc<Mutex<HashMap<AgentId, Arc<AgentCache>>>>,
+    /// Asks the store to collect the cached agents' garbage (in the background, and on
+    /// `sweep`).
+    pub collector: Arc<Collector>,
+    /// The background collections; stopped at shutdown.
+    collecting: Mutex<Option<Periodic>>,
     /// What the cached agents take, against `RemoteOptions::cache_bytes`.
     pub budget: Arc<CacheBudget>,
     /// Stand-in versions for writes sent and not yet answered (see `placeholder`).
@@ -63,12 +68,36 @@ impl SharedLog {
             },
         )?;
         let lease = start_lease_renewal(Arc::clone(&ownership), host.clone(), options.lease_ttl)?;
+        let agents = Arc::new(Mutex::new(HashMap::new()));
+        let collector = Arc::new(Collector::new(
+            Arc::clone(&store),
+            Arc::clone(&agents),
+            options.gc_policy(),
+        ));
+        let collecting = if options.collect_every.is_zero() {
+            None
+        } else {
+            let collector = Arc::clone(&collector);
+            Some(
+                Periodic::start("in-mem-collector", options.collect_every, move || {
+                    collector.collect(COLLECT_AFTER_COMMITS);
+                    Next::Continue
+                })
+                .map_err(|e| {
+                    Error::Remote(in_mem_remote::RemoteError::Store(format!(
+                        "cannot start the collection thread: {e}"
+                    )))
+                })?,
+            )
+        };
         Ok(SharedLog {
             store,
             shipper,
             host,
             ownership,
-            agents: Mutex::new(HashMap::new()),
+            agents,
+            collector,
+            collecting: Mutex::new(collecting),
             budget: Arc::new(CacheBudget::new(options.cache_bytes)),
             placeholders: AtomicU64::new(u64::MAX),
             lease: Mutex::new(Some(lease)),
@@ -274,8 +303,12 @@ impl SharedLog {
         Version::new(self.placeholders.fetch_sub(1, Ordering::Relaxed))
     }
 
-    /// Stops renewing the lease (the runs this host owns become Interrupted once it runs out).
+    /// Stops renewing the lease (the runs this host owns become Interrupted once it runs out)
+    /// and collecting.
     pub fn stop(&self) {
+        if let Some(mut collecting) = lock(&self.collecting).take() {
+            collecting.stop();
+        }
         let lease = lock(&self.lease).take();
         if let Some(mut lease) = lease {
             lease.stop();

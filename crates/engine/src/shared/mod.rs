@@ -12,6 +12,7 @@
 
 mod agent_cache;
 mod cache_budget;
+mod collector;
 mod log;
 mod options;
 mod ownership;
@@ -19,5 +20,6 @@ mod ownership;
 pub(crate) use agent_cache::{AgentCache, CacheHold};
 pub(crate) use cache_budget::CacheBudget;
 pub use cache_budget::CacheStats;
+pub(crate) use collector::{COLLECT_AFTER_COMMITS, Collector};
 pub(crate) use log::SharedLog;
 pub use options::RemoteOptions;

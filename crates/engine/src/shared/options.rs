@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::options::DurabilityMode;
+use crate::options::{DurabilityMode, HistoryRetention};
 
 /// How [`Database::connect`](crate::Database::connect) reaches the shared store and behaves
 /// there. Start from [`RemoteOptions::new`] with the store's URL.
@@ -45,6 +45,15 @@ pub struct RemoteOptions {
     /// and nothing is changed: for readers such as the `in-mem` tool, which must never migrate
     /// a production schema under the hosts that use it.
     pub migrate_schema: bool,
+    /// What collections in the store keep of superseded versions, by age and count (as an
+    /// embedded database's sweeps do: `OpenOptions::history`). Default 10 minutes, 1 version.
+    pub history: HistoryRetention,
+    /// How long an ended run's view stays readable whole (its own data stays readable for
+    /// as long as the run exists). Default 10 minutes.
+    pub ended_run_retention: Duration,
+    /// How often this host asks the store to collect the agents it caches that grew since
+    /// (zero: never in the background; `Database::sweep` still does). Default 10 s.
+    pub collect_every: Duration,
 }
 
 impl RemoteOptions {
@@ -61,6 +70,40 @@ impl RemoteOptions {
             outage_limit: Duration::from_secs(30),
             connections: 4,
             migrate_schema: true,
+            history: HistoryRetention::default(),
+            ended_run_retention: Duration::from_secs(600),
+            collect_every: Duration::from_secs(10),
+        }
+    }
+
+    /// What collections keep of superseded versions (see `history`).
+    #[must_use]
+    pub fn history(mut self, history: HistoryRetention) -> Self {
+        self.history = history;
+        self
+    }
+
+    /// How long an ended run's view stays readable whole (see `ended_run_retention`).
+    #[must_use]
+    pub fn ended_run_retention(mut self, retention: Duration) -> Self {
+        self.ended_run_retention = retention;
+        self
+    }
+
+    /// How often this host asks the store to collect (see `collect_every`).
+    #[must_use]
+    pub fn collect_every(mut self, every: Duration) -> Self {
+        self.collect_every = every;
+        self
+    }
+
+    /// The store's collection policy these options ask for.
+    pub(crate) fn gc_policy(&self) -> in_mem_remote::GcPolicy {
+        in_mem_remote::GcPolicy {
+            keep_for: self.history.keep_for,
+            ended_retention: self.ended_run_retention,
+            keep_min_versions: u32::try_from(self.history.keep_min_versions.max(1))
+                .unwrap_or(u32::MAX),
         }
     }
 

@@ -21,6 +21,8 @@ use crate::shared::SharedLog;
 /// One agent's part of the dump.
 struct AgentPart {
     taken: Vec<Taken>,
+    /// Below this version, the host's cache may lack what a collection in the store removed.
+    collected_below: u64,
     /// Its commits (versions, ascending) with their times, and each one's rank once merged.
     commits: Vec<(u64, Timestamp)>,
     ranks: Vec<u64>,
@@ -42,9 +44,18 @@ pub(super) fn dump(
     let mut parts = Vec::new();
     for agent in instance.agents_to_dump(shared, runs)? {
         let mut taken = Vec::new();
-        for stored in instance.agent_versions(shared, &agent)? {
+        let (versions, collected_below) = instance.agent_versions(shared, &agent)?;
+        let collected_below = collected_below.get();
+        for stored in versions {
             if dumped(&stored, runs)? {
-                taken.push(Taken::from(stored));
+                let mut t = Taken::from(stored);
+                // Versions next to it may be gone: cut marks tell a restored database's reads
+                // of the past, as a sweep's do (answers its keep rules keep stay trusted).
+                // At the horizon too: the survivor nearest above a removed stretch may be there.
+                if t.version.get() <= collected_below {
+                    t.cuts = (true, true);
+                }
+                taken.push(t);
             }
         }
         let mut commits: Vec<_> = taken
@@ -56,11 +67,20 @@ pub(super) fn dump(
         let ranks = vec![0; commits.len()];
         parts.push(AgentPart {
             taken,
+            collected_below,
             commits,
             ranks,
         });
     }
     merge_ranks(&mut parts);
+    // Views below the newest collection's horizon (in ranks: past the agent's newest dumped
+    // commit below it) may have lost versions.
+    let history_from = parts
+        .iter()
+        .filter(|part| part.collected_below > 0)
+        .map(|part| part.rank(part.collected_below - 1) + 1)
+        .max()
+        .unwrap_or(0);
     let mut entries = Vec::new();
     for part in &mut parts {
         let taken = std::mem::take(&mut part.taken);
@@ -69,9 +89,8 @@ pub(super) fn dump(
         }
     }
     entries.sort_by_key(|e| (e.version, e.key.encode()));
-    // Nothing was swept from a shared store's caches, and the store keeps every version.
     Ok(Dump {
-        history_from: 0,
+        history_from,
         entries,
     })
 }

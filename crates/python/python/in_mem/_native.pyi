@@ -73,14 +73,20 @@ class Database:
         schema: str | None = None,
         connections: int | None = None,
         outage_limit: Seconds | None = None,
+        ended_run_retention: Seconds | None = None,
+        history_keep_for: Seconds | None = None,
+        history_keep_min_versions: int | None = None,
+        collect_every: Seconds | None = None,
     ) -> Database:
         """Connects to a store shared by many hosts (shared mode, PostgreSQL at `url`). Blocks.
 
         The calls are those of an embedded database; versions are counted per agent, a run is
         owned by the host that began it (`take_over_run` once its lease ran out), and a few
-        calls (checkpoint, sweep, run deletion) raise `SharedModeUnsupported`. `durability`:
-        "strict" = `synchronous_commit` on, "batched" = local, "async" = off. `lease_ttl`
-        (default 10 s), `outage_limit` (default 30 s), `connections` (default 4).
+        calls (checkpoint, run deletion) raise `SharedModeUnsupported`; `sweep()` asks the store
+        to collect. `durability`: "strict" = `synchronous_commit` on, "batched" = local,
+        "async" = off. `lease_ttl` (default 10 s), `outage_limit` (default 30 s), `connections`
+        (default 4); `history_keep_for`, `history_keep_min_versions`, `ended_run_retention` what
+        the store's collections keep, `collect_every` (default 10 s) how often this host asks.
         """
     @property
     def path(self) -> pathlib.Path | None:
