@@ -174,19 +174,24 @@ pub fn workloads(plan: &Plan, scratch: &Scratch, results: &mut Results) -> Resul
     children.into_iter().for_each(Reader::finish);
     outcome?;
     let mut children = spawn(plan, scratch.root())?;
-    // Children load one after another, so that no load runs beside another.
-    let outcome = children.iter_mut().try_for_each(|c| {
-        let seconds = c.ask(&Ask::Load)?.loaded_seconds.unwrap_or(f64::NAN);
+    let outcome = load_in_turn(&mut children, &Ask::Load);
+    let outcome = outcome.and_then(|()| on_read_set(plan, &mut children, results));
+    children.into_iter().for_each(Reader::finish);
+    results.warming = false;
+    outcome
+}
+
+/// Has each child load its data set with `load`, one after another, so that no load runs
+/// beside another.
+pub(crate) fn load_in_turn(children: &mut [Reader], load: &impl Serialize) -> Result<()> {
+    children.iter_mut().try_for_each(|c| {
+        let seconds = c.ask(load)?.loaded_seconds.unwrap_or(f64::NAN);
         eprintln!(
             "  loaded {} in {seconds:.1} s (own process)",
             c.engine.name()
         );
         Ok(())
-    });
-    let outcome = outcome.and_then(|()| on_read_set(plan, &mut children, results));
-    children.into_iter().for_each(Reader::finish);
-    results.warming = false;
-    outcome
+    })
 }
 
 fn spawn(plan: &Plan, scratch: &Path) -> Result<Vec<Reader>> {

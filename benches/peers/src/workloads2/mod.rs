@@ -22,7 +22,7 @@ use crate::bench::{Results, Scratch, round_name};
 use crate::engines::{Engine, FjallMode, InMemMode, Pairs, Result};
 use crate::reads::{Answer, CHECK_EVERY, Reader, load};
 use crate::workload::{Plan, key, shuffled, value_for};
-use crate::workloads::{Opened, SETTLE_AFTER_OPEN, count, serve};
+use crate::workloads::{Opened, SETTLE_AFTER_OPEN, count, load_in_turn, serve};
 
 mod scans;
 mod writes;
@@ -216,15 +216,7 @@ pub fn workloads(plan: &Plan, scratch: &Scratch, results: &mut Results) -> Resul
     children.into_iter().for_each(Reader::finish);
     outcome?;
     let mut children = spawn(plan, scratch.root(), reads)?;
-    // Children load one after another, so that no load runs beside another.
-    let outcome = children.iter_mut().try_for_each(|c| {
-        let seconds = c.ask(&Ask::Load)?.loaded_seconds.unwrap_or(f64::NAN);
-        eprintln!(
-            "  loaded {} in {seconds:.1} s (own process)",
-            c.engine.name()
-        );
-        Ok(())
-    });
+    let outcome = load_in_turn(&mut children, &Ask::Load);
     let outcome = outcome.and_then(|()| scan_rows(plan, &mut children, results));
     children.into_iter().for_each(Reader::finish);
     results.warming = false;

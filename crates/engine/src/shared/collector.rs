@@ -4,7 +4,6 @@
 //! once are turned away by the store but one, so any host may ask.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use in_mem_core_types::AgentId;
@@ -31,7 +30,6 @@ pub(crate) struct Collector {
     policy: GcPolicy,
     /// For each agent, the highest version its cache held when it was last collected.
     last: Mutex<HashMap<AgentId, u64>>,
-    rounds: AtomicU64,
 }
 
 impl Collector {
@@ -45,7 +43,6 @@ impl Collector {
             agents,
             policy,
             last: Mutex::new(HashMap::new()),
-            rounds: AtomicU64::new(0),
         }
     }
 
@@ -53,7 +50,6 @@ impl Collector {
     /// commits since its last collection here. A failure is logged and the agent is asked
     /// again next round; an agent another host is collecting is skipped.
     pub fn collect(&self, min_new: u64) -> Collected {
-        self.rounds.fetch_add(1, Ordering::Relaxed);
         let agents: Vec<Arc<AgentCache>> = lock(&self.agents).values().cloned().collect();
         let mut done = Collected::default();
         for cache in agents {
