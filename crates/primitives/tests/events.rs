@@ -183,26 +183,28 @@ fn verify_chain_names_the_first_forged_event() {
 #[test]
 fn a_damaged_head_is_an_error_not_a_restart_at_zero() {
     // Named regression (docs/TESTING.md): a metadata decode failure silently reset an event sequence
-    // to 0.
+    // to 0. The log's head is its newest event now: one that does not decode fails the append.
     let dir = tempfile::tempdir().unwrap();
     let run = {
         let db = open(dir.path());
         let run = db.begin_run();
-        EventLog::new(&db).append(run, "step", 1).unwrap();
+        let log = EventLog::new(&db);
+        log.append(run, "step", 1).unwrap();
+        log.append(run, "step", 2).unwrap();
         run
     };
     common::forge(
         dir.path(),
         run,
         &[(
-            TypeTag::Index,
-            b"event-head".to_vec(),
+            TypeTag::Event,
+            1u64.to_be_bytes().to_vec(),
             Value::from("garbage"),
         )],
     );
     let db = open(dir.path());
     let log = EventLog::new(&db);
-    let err = log.append(run, "step", 2).unwrap_err();
+    let err = log.append(run, "step", 3).unwrap_err();
     assert!(matches!(err, Error::Damaged { .. }), "{err}");
     assert_eq!(log.read(run, 0).unwrap().unwrap().payload, Value::I64(1));
 }
@@ -240,4 +242,41 @@ fn bad_input_is_refused_and_writes_nothing() {
         Err(Error::RunEnded { .. })
     ));
     assert_eq!(log.len(run).unwrap(), 0);
+}
+
+#[test]
+fn head_records_of_older_databases_are_ignored() {
+    // Databases written before the log's end was read off its newest event kept a head record
+    // (`event-head`) and a span counter (`trace-next`); stale or damaged, they change nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let run = {
+        let db = open(dir.path());
+        let run = db.begin_run();
+        let log = EventLog::new(&db);
+        log.append(run, "step", 1).unwrap();
+        log.append(run, "step", 2).unwrap();
+        run
+    };
+    common::forge(
+        dir.path(),
+        run,
+        &[
+            (
+                TypeTag::Index,
+                b"event-head".to_vec(),
+                Value::from("garbage"),
+            ),
+            (TypeTag::Index, b"trace-next".to_vec(), Value::I64(0)),
+        ],
+    );
+    let db = open(dir.path());
+    db.resume_run(run).unwrap();
+    let log = EventLog::new(&db);
+    assert_eq!(log.append(run, "step", 3).unwrap(), 2);
+    assert_eq!(log.verify_chain(run).unwrap().events, 3);
+    let trace = in_mem_primitives::TraceStore::new(&db);
+    let id = trace
+        .record(run, in_mem_engine::NewSpan::thought("step"))
+        .unwrap();
+    assert_eq!(id, 1);
 }

@@ -7,7 +7,7 @@ use in_mem_storage::{ReadView, StoredValue};
 
 use crate::error::{Error, Result};
 use crate::instance::{Instance, RunRef, Upper, bytes_of, versioned, view_at};
-use crate::records::{Cells, EncodedRows, Events, RunData, Spans};
+use crate::records::{Cells, EncodedRows, Events, RunData, Sequence, Spans};
 use crate::transaction::check_prefix;
 
 /// A run as it was right after one of its points: its snapshot of the agent's memory, its own
@@ -175,6 +175,11 @@ impl RunData for RunView {
 
     fn put(&mut self, _tag: TypeTag, _key: &[u8], _value: Arc<[u8]>) -> Result<()> {
         Err(Error::ReadOnlyView { run: self.run.id })
+    }
+
+    fn hint(&self, sequence: Sequence) -> u64 {
+        // Where the run is now: a view of an earlier point finds its own end below it.
+        self.run.record_hints.get(sequence)
     }
 
     fn scan(&mut self, tag: TypeTag, prefix: &[u8]) -> Result<EncodedRows> {

@@ -2,20 +2,22 @@
 //! [`Events::verify_chain`] checks.
 //!
 //! Stored under the run's namespace: each event as `TypeTag::Event` key = sequence (u64
-//! big-endian), which the engine keeps create-only (events cannot be changed or deleted); the
-//! log's head (next sequence and last hash) and the by-type index under `TypeTag::Index`,
-//! written in the same commit as the event.
+//! big-endian), which the engine keeps create-only (events cannot be changed or deleted), and
+//! its by-type index entry under `TypeTag::Index`, written in the same commit as the event.
+//! There is no head record: the log's length and newest hash are read off its newest event,
+//! found from the run's hint (`dense.rs`). Databases written before kept one (`event-head`);
+//! it is no longer read or written.
 
 use std::ops::Range;
 
 use in_mem_core_types::{RunId, Timestamp, TypeTag, Value};
 
 use super::chain::{GENESIS, event_hash, event_hash_encoded};
+use super::dense::{End, Sequence, find_end};
 use super::fields::{EncodedRecord, RecordBuilder, check_canonical, check_name, damaged, naming};
 use super::{RunData, index_entry};
 use crate::error::{Error, Result};
 
-const HEAD_KEY: &[u8] = b"event-head";
 pub(super) const TYPE_INDEX: &[u8] = b"event-type:";
 /// Events read per batch by [`Events::verify_chain`].
 const VERIFY_BATCH: u64 = 256;
@@ -75,7 +77,8 @@ impl<'t> Events<'t> {
     }
 
     /// Appends an event; returns its sequence number. Two transactions of one run appending at
-    /// once conflict at commit (the head is in both read sets), so sequences stay dense.
+    /// once conflict at commit (both read the sequence they take as absent), so sequences stay
+    /// dense.
     pub fn append(&mut self, event_type: &str, payload: &Value) -> Result<u64> {
         check_name("event type", event_type)?;
         check_canonical(payload)?;
@@ -98,11 +101,7 @@ impl<'t> Events<'t> {
             &type_index_key(event_type, sequence),
             index_entry(),
         )?;
-        let head = RecordBuilder::new()
-            .count("next", sequence + 1)
-            .bytes("hash", &hash)
-            .build()?;
-        self.data.put(TypeTag::Index, HEAD_KEY, head)?;
+        self.data.extended(Sequence::Events, sequence + 1);
         Ok(sequence)
     }
 
@@ -149,7 +148,7 @@ impl<'t> Events<'t> {
 
     /// The number of events in the log.
     pub fn len(&mut self) -> Result<u64> {
-        Ok(self.head_entry()?.0)
+        Ok(self.end()?.len)
     }
 
     /// Whether the log is empty.
@@ -159,15 +158,15 @@ impl<'t> Events<'t> {
 
     /// The newest event, if any.
     pub fn head(&mut self) -> Result<Option<Event>> {
-        match self.len()?.checked_sub(1) {
-            Some(last) => self.get(last),
-            None => Ok(None),
-        }
+        let end = self.end()?;
+        end.last
+            .map(|newest| decode_event(&(end.len - 1).to_be_bytes(), &newest))
+            .transpose()
     }
 
     /// Checks the whole chain: sequences dense from 0, each event's `prev_hash` equal to the
-    /// hash of the event before it, each hash recomputed from the event's content, and the head
-    /// agreeing with the newest event. The first bad event is [`Error::ChainBroken`] naming it
+    /// hash of the event before it, each hash recomputed from the event's content, and the log's
+    /// end (what appends go on from) right after the newest event. The first bad event is [`Error::ChainBroken`] naming it
     /// (`run` names the run in that error).
     pub fn verify_chain(&mut self, run: RunId) -> Result<ChainSummary> {
         let mut prev = GENESIS;
@@ -210,12 +209,12 @@ impl<'t> Events<'t> {
                 break;
             }
         }
-        let (next, head_hash) = self.head_entry()?;
-        if next != expected || head_hash != prev {
+        let next = self.end()?.len;
+        if next != expected {
             return Err(Error::ChainBroken {
                 run,
                 sequence: expected,
-                reason: format!("the log's head says {next} events, {expected} were found"),
+                reason: format!("the log ends at {next} events, {expected} were found in order"),
             });
         }
         Ok(ChainSummary {
@@ -224,14 +223,26 @@ impl<'t> Events<'t> {
         })
     }
 
-    /// The next sequence and the newest hash. A head that does not decode is an error: never a
-    /// silent restart at sequence 0 (a named regression).
+    /// The next sequence and the newest hash, read off the newest event. An event that does not
+    /// decode is an error: never a silent restart at sequence 0 (a named regression, from when
+    /// a head record kept these).
     fn head_entry(&mut self) -> Result<(u64, [u8; 32])> {
-        let Some(head) = self.data.get(TypeTag::Index, HEAD_KEY)? else {
+        let end = self.end()?;
+        let Some(newest) = end.last else {
             return Ok((0, GENESIS));
         };
-        let record = EncodedRecord::new("event-log head", &head)?;
-        Ok((record.count("next")?, hash_of(&record, "hash")?))
+        let record = EncodedRecord::new("event", &newest)
+            .map_err(|e| naming(e, || format!("event {}", end.len - 1)))?;
+        Ok((end.len, hash_of(&record, "hash")?))
+    }
+
+    /// The log's length and its newest event's record.
+    fn end(&mut self) -> Result<End> {
+        let data = &mut *self.data;
+        let hint = data.hint(Sequence::Events);
+        find_end(hint, |sequence| {
+            data.get(TypeTag::Event, &sequence.to_be_bytes())
+        })
     }
 }
 

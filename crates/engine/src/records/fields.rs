@@ -44,7 +44,10 @@ enum Field<'a> {
 
 impl<'a> RecordBuilder<'a> {
     pub fn new() -> Self {
-        Self::default()
+        // Records have up to seven fields (a span): one allocation, never grown.
+        RecordBuilder {
+            fields: Vec::with_capacity(8),
+        }
     }
 
     fn with(mut self, name: &'a str, field: Field<'a>) -> Self {

@@ -14,7 +14,8 @@
 //! There is no other way in: a transaction has no call that writes, deletes or reads a record
 //! by its raw key (those calls used to exist, and let a user reset a state cell to version 1,
 //! delete a span so that `roots()` failed for good, or delete the event log's head so that the
-//! log could never append again). Each of these stays a compile error:
+//! log could never append again; the log has no head record now, its end is found from the
+//! events themselves). Each of these stays a compile error:
 //!
 //! ```compile_fail
 //! # use in_mem_core_types::{TypeTag, Value};
@@ -42,8 +43,8 @@
 //! # let dir = tempfile::tempdir().unwrap();
 //! # let db = Database::open(dir.path()).unwrap();
 //! # let run = db.begin_run();
-//! // Deleting the event log's head:
-//! db.transaction(run, |tx| tx.delete_run_value(TypeTag::Index, b"event-head"));
+//! // Deleting an event:
+//! db.transaction(run, |tx| tx.delete_run_value(TypeTag::Event, &0u64.to_be_bytes()));
 //! ```
 //!
 //! The same calls written against what does exist compile (so the examples above fail for the
@@ -62,6 +63,7 @@
 
 mod cells;
 mod chain;
+mod dense;
 mod events;
 mod fields;
 mod keys;
@@ -77,6 +79,7 @@ use crate::error::Result;
 
 pub use cells::{Cell, Cells};
 pub(crate) use chain::{GENESIS, event_hash};
+pub(crate) use dense::{RecordHints, Sequence};
 pub use events::{ChainSummary, Event, Events};
 pub use fields::NAME_BYTES_MAX;
 pub(crate) use keys::{RecordKey, classify};
@@ -105,6 +108,17 @@ pub(crate) trait RunData {
     -> Result<EncodedRows>;
     /// The database clock's time now (what the commit will be stamped with).
     fn now(&self) -> Timestamp;
+    /// Where `sequence` ends, as far as the run knows (0 when it does not): where
+    /// [`dense::find_end`] starts looking. Only a hint; the reads decide.
+    fn hint(&self, sequence: Sequence) -> u64 {
+        let _ = sequence;
+        0
+    }
+    /// Notes that this transaction's writes leave `sequence` `len` long, for the run's hint
+    /// once it commits.
+    fn extended(&mut self, sequence: Sequence, len: u64) {
+        let _ = (sequence, len);
+    }
 }
 
 /// An index entry's value: `Null` (its key says everything), encoded once for the process.

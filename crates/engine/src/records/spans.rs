@@ -3,20 +3,22 @@
 //!
 //! Each span is stored under `TypeTag::Trace` key = id (u64 big-endian). Its index entries
 //! (`TypeTag::Index`: `trace-child:` parent id + id, `trace-kind:` kind 0x00 id, `trace-tag:` tag
-//! 0x00 id, `trace-start:` start time + id) and the run's next span id (`trace-next`) are written
-//! in the same commit as the span, so queries always agree with the spans.
+//! 0x00 id, `trace-start:` start time + id) are written in the same commit as the span, so
+//! queries always agree with the spans. Ids are dense from 1; the next one is found from the
+//! run's hint (`dense.rs`). Databases written before kept a counter (`trace-next`); it is no
+//! longer read or written.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use in_mem_core_types::{Timestamp, TypeTag, Value};
 
+use super::dense::{Sequence, find_end};
 use super::fields::{EncodedRecord, RecordBuilder, check_canonical, check_name, damaged, naming};
 use super::span::{NewSpan, Span, SpanId, SpanKind, SpanStatus, SpanTree};
 use super::{RunData, index_entry};
 use crate::error::{Error, Result};
 
-const NEXT_KEY: &[u8] = b"trace-next";
 const CHILD_INDEX: &[u8] = b"trace-child:";
 const KIND_INDEX: &[u8] = b"trace-kind:";
 const TAG_INDEX: &[u8] = b"trace-tag:";
@@ -218,10 +220,11 @@ impl<'t> Spans<'t> {
         }
         tags.sort();
         tags.dedup();
-        let next = match self.data.get(TypeTag::Index, NEXT_KEY)? {
-            Some(stored) => EncodedRecord::new("span counter", &stored)?.count("next")?,
-            None => 1,
-        };
+        // Position i of the dense sequence is span id i + 1.
+        let hint = self.data.hint(Sequence::Spans);
+        let data = &mut *self.data;
+        let count = find_end(hint, |i| data.get(TypeTag::Trace, &(i + 1).to_be_bytes()))?.len;
+        let next = count + 1;
         let span = Span {
             id: next,
             parent: new.parent,
@@ -252,11 +255,7 @@ impl<'t> Spans<'t> {
         }
         let start_key = [START_INDEX, &start.as_micros().to_be_bytes()[..], &id_bytes].concat();
         data.put(TypeTag::Index, &start_key, index_entry())?;
-        data.put(
-            TypeTag::Index,
-            NEXT_KEY,
-            RecordBuilder::new().count("next", next + 1).build()?,
-        )?;
+        data.extended(Sequence::Spans, next);
         Ok(next)
     }
 }

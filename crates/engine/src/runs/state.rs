@@ -10,6 +10,7 @@ use in_mem_core_types::{AgentId, Key, Namespace, RunId, Timestamp, TypeTag, Valu
 use super::record::{RecordHead, RunRecord, StoredStatus};
 use super::{RunInfo, RunStatus};
 use crate::error::{Error, Result};
+use crate::records::RecordHints;
 
 /// A run's writes that are logged but not yet visible: key to newest pending version. Hashed with
 /// a seeded foldhash (every write of a run passes through it twice).
@@ -130,6 +131,9 @@ pub(crate) struct RunState {
     /// lifecycle lock is let go, so the store's changes follow the order of this host's (a
     /// change whose answer was lost is sent again, and must not land after a later one).
     store_changes: Mutex<()>,
+    /// Where the run's event log and span ids ended after its last commit that extended them
+    /// (a place to start looking: `records/dense.rs`).
+    pub record_hints: RecordHints,
 }
 
 impl RunState {
@@ -155,6 +159,7 @@ impl RunState {
             pending: Mutex::new(PendingWrites::default()),
             deleted: AtomicBool::new(false),
             store_changes: Mutex::new(()),
+            record_hints: RecordHints::default(),
         }
     }
 

@@ -21,9 +21,9 @@ use in_mem_storage::{ReadView, StoredValue};
 
 pub use retry::RetryPolicy;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::instance::{Instance, Upper, bytes_of, damaged};
-use crate::records::{Cells, EncodedRows, Events, RunData, Spans};
+use crate::records::{Cells, EncodedRows, Events, RunData, Sequence, Spans};
 use crate::runs::RunState;
 use crate::write::{PendingOp, PendingWrite, ReadCheck};
 
@@ -37,6 +37,9 @@ pub struct Transaction<'a> {
     /// The record key built last: a record operation reads a key and then writes the same one
     /// (a cell's compare-and-swap, an event's create-only check), so it is built once.
     last_run_key: Option<Arc<[u8]>>,
+    /// The lengths this transaction's appends leave the run's dense sequences (events, spans),
+    /// handed to the run's hints once it commits.
+    extended: [Option<u64>; 2],
 }
 
 impl std::fmt::Debug for Transaction<'_> {
@@ -66,6 +69,7 @@ impl<'a> Transaction<'a> {
             reads: Vec::new(),
             writes: BTreeMap::new(),
             last_run_key: None,
+            extended: [None; 2],
         }
     }
 
@@ -249,16 +253,11 @@ impl<'a> Transaction<'a> {
 
     /// Stores `value` under `key` in this run's data of type `tag`.
     ///
-    /// Event records are append-only: storing over an existing `TypeTag::Event` key is
-    /// [`Error::Immutable`]. (The read that checks this is validated at commit, so two
-    /// transactions creating the same event key cannot both succeed.)
+    /// Event records are append-only: only `Events::append` writes a `TypeTag::Event` key, and
+    /// only one it has just read as absent in this transaction. That read is validated at
+    /// commit, so two transactions creating the same event key cannot both succeed.
     fn put_run_value(&mut self, tag: TypeTag, key: &[u8], value: Arc<[u8]>) -> Result<()> {
         let full = self.run_key(tag, key)?;
-        if tag == TypeTag::Event && self.get_run_value(tag, key)?.is_some() {
-            return Err(Error::Immutable {
-                key: crate::write::describe_key(&full),
-            });
-        }
         self.write(full, PendingOp::Put { value, ttl: None });
         Ok(())
     }
@@ -440,6 +439,14 @@ impl<'a> Transaction<'a> {
             .map(|(key, op)| PendingWrite { key, op })
             .collect();
         let version = self.instance.commit(self.run, &writes, &self.reads, wait)?;
+        for (sequence, len) in [Sequence::Events, Sequence::Spans]
+            .into_iter()
+            .zip(self.extended)
+        {
+            if let Some(len) = len {
+                self.run.record_hints.note(sequence, len);
+            }
+        }
         if writes
             .iter()
             .any(|w| matches!(w.op, PendingOp::Put { ttl: Some(_), .. }))
@@ -505,6 +512,14 @@ impl RunData for Transaction<'_> {
 
     fn now(&self) -> in_mem_core_types::Timestamp {
         self.instance.now()
+    }
+
+    fn hint(&self, sequence: Sequence) -> u64 {
+        self.extended[sequence as usize].unwrap_or_else(|| self.run.record_hints.get(sequence))
+    }
+
+    fn extended(&mut self, sequence: Sequence, len: u64) {
+        self.extended[sequence as usize] = Some(len);
     }
 }
 
