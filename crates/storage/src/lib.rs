@@ -58,5 +58,5 @@ pub use memtable::{KeepNothing, Loader, Memtable, Scan, SweepPause, SweepRules, 
 pub use mutation::{Mutation, MutationKind};
 pub use read_view::ReadView;
 pub use read_view::Writer;
-pub use stored::{Cuts, Lookup, Read, StoredValue, StoredVersion};
+pub use stored::{Cuts, Lookup, Read, StoredRef, StoredValue, StoredVersion};
 pub use version_counter::VersionCounter;

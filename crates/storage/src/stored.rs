@@ -21,6 +21,36 @@ pub struct StoredValue {
     pub writer: RunId,
 }
 
+/// A live value as a scan visits it ([`Scan::visit_next`](crate::Scan::visit_next)): borrowed
+/// from the memtable for the visit, so a caller that copies the bytes out touches no reference
+/// count.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredRef<'s> {
+    /// The value bytes.
+    pub value: &'s Arc<[u8]>,
+    /// The commit that wrote it.
+    pub version: Version,
+    /// The commit's timestamp.
+    pub timestamp: Timestamp,
+    /// When it stops being readable, if ever.
+    pub expires_at: Option<Timestamp>,
+    /// The run that wrote it.
+    pub writer: RunId,
+}
+
+impl StoredRef<'_> {
+    /// The value as an owned [`StoredValue`] (the bytes shared, not copied).
+    pub fn to_stored(&self) -> StoredValue {
+        StoredValue {
+            value: Arc::clone(self.value),
+            version: self.version,
+            timestamp: self.timestamp,
+            expires_at: self.expires_at,
+            writer: self.writer,
+        }
+    }
+}
+
 /// What [`Memtable::lookup`](crate::Memtable::lookup) found: the newest version a view sees, and
 /// its value if that version is a live value (not a tombstone, not expired).
 #[derive(Debug, Clone, PartialEq, Eq)]

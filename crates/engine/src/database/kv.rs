@@ -5,6 +5,7 @@ use super::{
     Value, VersionedValue, bytes_of, kv_key, versioned, with_joined,
 };
 use crate::instance::{Upper, damaged};
+use in_mem_storage::StoredRef;
 use std::ops::{Bound, RangeBounds};
 
 impl Database {
@@ -118,7 +119,7 @@ impl Database {
     pub fn list(&self, run: RunId, prefix: impl AsRef<[u8]>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let prefix = prefix.as_ref();
         self.scan(run, prefix, KvEnd::Prefix(prefix), |key, stored| {
-            bytes_of(key, &stored.value).map(<[u8]>::to_vec)
+            bytes_of(key, stored.value).map(<[u8]>::to_vec)
         })
     }
 
@@ -163,7 +164,7 @@ impl Database {
             return Ok(Vec::new());
         }
         self.scan(run, &start, KvEnd::Before(end.as_deref()), |key, stored| {
-            bytes_of(key, &stored.value).map(<[u8]>::to_vec)
+            bytes_of(key, stored.value).map(<[u8]>::to_vec)
         })
     }
 
@@ -175,7 +176,7 @@ impl Database {
     ) -> Result<Vec<(Vec<u8>, Value)>> {
         let prefix = prefix.as_ref();
         self.scan(run, prefix, KvEnd::Prefix(prefix), |key, stored| {
-            Value::decode(&stored.value).map_err(|e| damaged(key, &e))
+            Value::decode(stored.value).map_err(|e| damaged(key, &e))
         })
     }
 
@@ -186,7 +187,7 @@ impl Database {
         run: RunId,
         from: &[u8],
         to: KvEnd<'_>,
-        mut convert: impl FnMut(&[u8], &StoredValue) -> Result<T>,
+        mut convert: impl FnMut(&[u8], StoredRef<'_>) -> Result<T>,
     ) -> Result<Vec<(Vec<u8>, T)>> {
         crate::transaction::check_prefix(from)?;
         if let KvEnd::Before(Some(end)) = to {
@@ -209,7 +210,7 @@ impl Database {
             let now = instance.now();
             instance.scan_with(state, &view, &lo, upper, now, |key, stored| {
                 let user_key = key.get(strip..).unwrap_or_default();
-                Ok((user_key.to_vec(), convert(user_key, &stored)?))
+                Ok((user_key.to_vec(), convert(user_key, stored)?))
             })
         })
     }

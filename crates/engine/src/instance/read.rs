@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use in_mem_core_types::{Timestamp, Value, Version, VersionedValue};
-use in_mem_storage::{Lookup, Read, ReadView, StoredValue, Writer};
+use in_mem_storage::{Lookup, Read, ReadView, Scan, StoredRef, StoredValue, Writer};
 
 use super::Instance;
 use crate::error::{Error, Result};
@@ -105,7 +105,9 @@ impl Instance {
         upper: Upper<'_>,
         now: Timestamp,
     ) -> Result<Rows> {
-        self.scan_with(run, view, lo, upper, now, |key, stored| Ok((key, stored)))
+        self.scan_with(run, view, lo, upper, now, |key, stored| {
+            Ok((Arc::clone(key), stored.to_stored()))
+        })
     }
 
     /// [`Instance::scan`], each entry turned by `each` into what the caller returns as the scan
@@ -117,27 +119,35 @@ impl Instance {
         lo: &[u8],
         upper: Upper<'_>,
         now: Timestamp,
-        mut each: impl FnMut(Arc<[u8]>, StoredValue) -> Result<T>,
+        mut each: impl FnMut(&Arc<[u8]>, StoredRef<'_>) -> Result<T>,
     ) -> Result<Vec<T>> {
         let memtable = &self.memtable;
         let records = run.owns_lineage(lo);
         let mut found = Vec::new();
-        let mut collect = |scan: &mut dyn Iterator<Item = (Arc<[u8]>, StoredValue)>| {
-            for (key, stored) in scan {
-                found.push(each(key, stored)?);
+        // Each entry is visited where it lies (borrowed, no reference count touched); keys past
+        // `within`, if given, end the scan.
+        let mut collect = |scan: &mut Scan<'_>, within: Option<&[u8]>| {
+            while let Some(item) = scan.visit_next(|key, stored| {
+                if within.is_some_and(|prefix| !key.starts_with(prefix)) {
+                    return None;
+                }
+                Some(each(key, stored))
+            }) {
+                let Some(item) = item else { break };
+                found.push(item?);
             }
             Ok::<(), Error>(())
         };
         let exact = match upper {
             Upper::WithinPrefix(prefix) if prefix == lo => {
                 let mut scan = memtable.scan_prefix(prefix, view.clone(), now);
-                collect(&mut scan)?;
+                collect(&mut scan, None)?;
                 scan.is_exact()
             }
             Upper::WithinPrefix(prefix) => {
                 let mut scan =
                     memtable.scan_range(Bound::Included(lo), Bound::Unbounded, view.clone(), now);
-                collect(&mut scan.by_ref().take_while(|(k, _)| k.starts_with(prefix)))?;
+                collect(&mut scan, Some(prefix))?;
                 scan.is_exact()
             }
             Upper::Before(hi) => {
@@ -147,7 +157,7 @@ impl Instance {
                     view.clone(),
                     now,
                 );
-                collect(&mut scan)?;
+                collect(&mut scan, None)?;
                 scan.is_exact()
             }
         };

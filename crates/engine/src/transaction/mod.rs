@@ -406,7 +406,9 @@ impl<'a> Transaction<'a> {
         let own = &self.run.data_prefix[..];
         if self.run.ancestors.is_empty() || !lo.starts_with(own) {
             self.instance
-                .scan_with(self.run, &self.view, lo, upper, now, each)?;
+                .scan_with(self.run, &self.view, lo, upper, now, |key, stored| {
+                    each(Arc::clone(key), stored.to_stored())
+                })?;
             return Ok(());
         }
         let suffix_upper = match upper {

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 use in_mem_core_types::{RunId, Timestamp, Version};
 
-use crate::{MutationKind, StoredValue};
+use crate::{MutationKind, StoredRef, StoredValue};
 
 /// The stored form of "no expiry": the largest expiry the field holds, a time that never comes
 /// (microseconds since the epoch stay below 2^62 for the next 146,000 years), so folding any
@@ -117,12 +117,17 @@ impl Record {
 
     /// What a read at `now` that lands on this version returns.
     pub(crate) fn read(&self, now: Timestamp) -> Option<StoredValue> {
+        self.visit(now).map(|stored| stored.to_stored())
+    }
+
+    /// [`Record::read`], borrowed.
+    pub(crate) fn visit(&self, now: Timestamp) -> Option<StoredRef<'_>> {
         if self.has_expired(now) {
             return None;
         }
         let value = self.value.as_ref()?;
-        Some(StoredValue {
-            value: Arc::clone(value),
+        Some(StoredRef {
+            value,
             version: self.version,
             timestamp: self.timestamp,
             expires_at: self.expires_at(),

@@ -11,7 +11,7 @@ use in_mem_core_types::Timestamp;
 
 use super::record::{Probe, SeekKey, same_key};
 use super::{History, HistoryEntry, walk};
-use crate::{ReadView, StoredValue};
+use crate::{ReadView, StoredRef, StoredValue};
 
 /// Older versions of a key the scan steps over one by one before it seeks past the rest. A step
 /// is one cache miss; a seek is a descent from the top of the skiplist, about as costly as a
@@ -110,13 +110,9 @@ impl<'a> Scan<'a> {
     }
 
     /// Finds the newest version the view sees of the key whose newest stored version is
-    /// `entry`, knowing whether the view sees `entry` itself. Returns the key and what a get
-    /// would return, and the next key's position.
-    fn resolve(
-        &mut self,
-        entry: HistoryEntry<'a>,
-        sees_entry: bool,
-    ) -> (Option<ScanItem>, Option<Cursor<'a>>) {
+    /// `entry`, knowing whether the view sees `entry` itself: that version (which may read as
+    /// absent), or, if the view sees none, the next key's position.
+    fn resolve(&mut self, entry: HistoryEntry<'a>, sees_entry: bool) -> Resolved<'a> {
         let mut version = entry;
         let mut sees = sees_entry;
         let mut steps = 0;
@@ -150,16 +146,40 @@ impl<'a> Scan<'a> {
                 // The view sees no version of this key.
                 other => {
                     self.exact &= !crossed;
-                    return (None, other.map(|next| Cursor::at(next, &self.view)));
+                    return Resolved::Unseen(other.map(|next| Cursor::at(next, &self.view)));
                 }
             }
             let record = version.value();
             sees = self.view.sees(record.version, record.writer);
         }
         self.exact &= !crossed || self.view.pins(version.value().writer);
-        let answer = version.value().read(self.now);
-        let answer = answer.map(|value| (Arc::clone(&version.key().key), value));
-        (answer, self.skip_rest(version))
+        Resolved::Seen(version)
+    }
+
+    /// Visits the next live key: `visit` gets the key and its value borrowed from the memtable
+    /// (no reference count touched) and its answer is returned; `None` once the scan is over.
+    /// The iterator (`next`) is this with the key and value cloned out.
+    pub fn visit_next<R>(
+        &mut self,
+        visit: impl FnOnce(&Arc<[u8]>, StoredRef<'_>) -> R,
+    ) -> Option<R> {
+        loop {
+            let Cursor { entry, sees } = self.cursor.take()?;
+            if !self.end.admits(&entry.key().key) {
+                return None;
+            }
+            match self.resolve(entry, sees) {
+                Resolved::Unseen(next_key) => self.cursor = next_key,
+                Resolved::Seen(version) => {
+                    if let Some(stored) = version.value().visit(self.now) {
+                        let answer = visit(&version.key().key, stored);
+                        self.cursor = self.skip_rest(version);
+                        return Some(answer);
+                    }
+                    self.cursor = self.skip_rest(version);
+                }
+            }
+        }
     }
 
     /// Moves from `version` to the newest version of the next key.
@@ -177,6 +197,14 @@ impl<'a> Scan<'a> {
             .lower_bound(Bound::Excluded(&past as &dyn SeekKey))?;
         Some(Cursor::at(next, &self.view))
     }
+}
+
+/// Where [`Scan::resolve`] lands.
+enum Resolved<'a> {
+    /// The newest version of the key the view sees (it may read as absent).
+    Seen(HistoryEntry<'a>),
+    /// The view sees no version of the key; the next key's position.
+    Unseen(Option<Cursor<'a>>),
 }
 
 /// The scan's position: the newest stored version of the next key to look at, and whether the
@@ -213,17 +241,7 @@ impl Iterator for Scan<'_> {
     type Item = ScanItem;
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            let Cursor { entry, sees } = self.cursor.take()?;
-            if !self.end.admits(&entry.key().key) {
-                return None;
-            }
-            let (answer, next_key) = self.resolve(entry, sees);
-            self.cursor = next_key;
-            if answer.is_some() {
-                return answer;
-            }
-        }
+        self.visit_next(|key, stored| (Arc::clone(key), stored.to_stored()))
     }
 }
 
