@@ -1,6 +1,7 @@
 //! `cargo xtask bench --remote`: shared mode's costs beside embedded mode's and the disk's, in
 //! one run on one machine: the fdatasync floor of the disk the server writes to, an embedded
-//! `Strict` put, a remote commit (PostgreSQL on loopback, `synchronous_commit = on`, no
+//! `Strict` put, PostgreSQL's own one-row durable INSERT and a remote commit's statement, both
+//! run by pgbench, a remote commit (PostgreSQL on loopback, `synchronous_commit = on`, no
 //! standby), one agent's commits from 8 threads sent one by one against the same commits
 //! through the shipper (group commit), and point gets and 1,000-key prefix scans read from the
 //! server against embedded reads; then the same through `Database::connect` (a put's whole
@@ -19,7 +20,7 @@ use in_mem_engine::remote::{
     BeginRun, CommitId, CommitRequest, RemoteStore, RemoteView, RemoteWrite, Shipper,
     ShipperOptions,
 };
-use in_mem_pg::{PgOptions, PgStore, SynchronousCommit};
+use in_mem_pg::{COMMIT_ALONE, PgOptions, PgStore, SynchronousCommit};
 
 use crate::pg::Cluster;
 
@@ -64,6 +65,12 @@ pub fn bench_remote() -> Result<(), String> {
         "PostgreSQL's own floor: a one-row durable INSERT (pgbench, 1 client)",
         insert,
         Some(("floor", insert / floor)),
+    ));
+    let statement = commit_statement(&cluster, &*store, &dir)?;
+    rows.push(row(
+        "a remote commit's statement alone (pgbench, 1 client: the server's share)",
+        statement,
+        Some(("floor", statement / floor)),
     ));
     let (remote, p50, p99) = remote_commits(&*store)?;
     rows.push(row(
@@ -242,7 +249,49 @@ fn durable_insert(cluster: &Cluster, dir: &std::path::Path) -> Result<f64, Strin
     let script = dir.join("insert.sql");
     std::fs::write(&script, "INSERT INTO floor_insert VALUES (1);\n").map_err(|e| e.to_string())?;
     let seconds = u32::try_from(CASE.as_secs()).unwrap_or(3);
-    cluster.pgbench_tps(&script, seconds)
+    cluster.pgbench_tps(&script, seconds, None)
+}
+
+/// The commit statement alone: the statement a one-write commit sends ([`COMMIT_ALONE`]),
+/// run by pgbench (its client loop, prepared, no Rust, no runtime), so that the report tells
+/// the server's share of a remote commit from the client's.
+fn commit_statement(
+    cluster: &Cluster,
+    store: &dyn RemoteStore,
+    dir: &std::path::Path,
+) -> Result<f64, String> {
+    let (agent, run, epoch) = begun(store, "pgbench")?;
+    let agent = agent.encode().iter().fold(String::new(), |mut hex, b| {
+        let _ = write!(hex, "{b:02x}");
+        hex
+    });
+    let tag = in_mem_core_types::TypeTag::Kv.as_byte();
+    // Highest first, so that `$1` does not replace the start of a `$1x`.
+    let arguments = [
+        ("$8", "ARRAY[NULL::bigint]".to_owned()),
+        ("$7", "ARRAY[convert_to('value', 'UTF8')]".to_owned()),
+        ("$6", format!("ARRAY[{tag}::smallint]")),
+        ("$5", "ARRAY[convert_to('key' || :k, 'UTF8')]".to_owned()),
+        ("$4", "gen_random_uuid()".to_owned()),
+        ("$3", format!("{epoch}::bigint")),
+        ("$2", format!("'{run}'::uuid")),
+        ("$1", format!("'\\x{agent}'::bytea")),
+    ];
+    let statement = arguments
+        .iter()
+        .fold(COMMIT_ALONE.to_owned(), |sql, (at, value)| {
+            sql.replace(at, value)
+        });
+    // pgbench reads a statement up to the first `;` at the end of a line.
+    let statement = statement.replace('\n', " ");
+    let script = dir.join("commit.sql");
+    std::fs::write(
+        &script,
+        format!("\\set k random(1, 1000000000)\n{statement};\n"),
+    )
+    .map_err(|e| e.to_string())?;
+    let seconds = u32::try_from(CASE.as_secs()).unwrap_or(3);
+    cluster.pgbench_tps(&script, seconds, Some("bench"))
 }
 
 fn begun(store: &dyn RemoteStore, name: &str) -> Result<(AgentId, RunId, u64), String> {

@@ -300,10 +300,19 @@ impl Cluster {
     }
 
     /// Transactions per second of pgbench running `script` (one client, prepared statements,
-    /// `seconds` long), as pgbench reports them.
-    pub fn pgbench_tps(&self, script: &std::path::Path, seconds: u32) -> Result<f64, String> {
+    /// `seconds` long, with `search_path` if given), as pgbench reports them.
+    pub fn pgbench_tps(
+        &self,
+        script: &std::path::Path,
+        seconds: u32,
+        search_path: Option<&str>,
+    ) -> Result<f64, String> {
         let port = self.port.to_string();
-        let out = Command::new(self.bin.join("pgbench"))
+        let mut command = Command::new(self.bin.join("pgbench"));
+        if let Some(path) = search_path {
+            command.env("PGOPTIONS", format!("-c search_path={path}"));
+        }
+        let out = command
             .args([
                 "-n",
                 "-M",

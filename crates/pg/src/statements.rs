@@ -14,6 +14,36 @@ const VERSION_COLUMNS: &str = "key, version, run_id, ts_us, expires_us, value";
 pub const RUN_COLUMNS: &str = "run_id, tenant, app, name, parent, fork_point, start_version, \
      seen_status, owner_host, owner_epoch, created_us, updated_us, ended_us, tags, metadata, error";
 
+/// One commit in one statement, on the path where every check passes: the run's row locked
+/// and checked (live, owned at this epoch, of this agent), the agent's clock moved, the
+/// commit and its versions inserted. No row back when a check fails, and a unique violation
+/// when the commit id was committed already or an event's key exists: nothing is changed
+/// then (the statement is its own transaction), and the caller asks `commit_batch` for the
+/// answer, whose checks say which it was.
+///
+/// Public so that the benchmark (`cargo xtask bench --remote`) can run it through pgbench.
+pub const COMMIT_ALONE: &str = "WITH r AS (
+       SELECT 1 FROM inmem_run x
+       WHERE x.run_id = $2 AND x.agent = $1 AND x.status = 0 AND x.owner_epoch = $3
+       FOR SHARE
+     ), n AS (
+       SELECT inmem_now_us() AS us
+     ), a AS (
+       UPDATE inmem_agent g SET clock = g.clock + 1
+       WHERE g.agent = $1 AND EXISTS (SELECT 1 FROM r)
+       RETURNING g.clock
+     ), c AS (
+       INSERT INTO inmem_commit (agent, version, commit_id, run_id, ts_us)
+       SELECT $1, a.clock, $4, $2, n.us FROM a, n
+       RETURNING version, ts_us
+     ), w AS (
+       INSERT INTO inmem_version (agent, key, version, run_id, tag, ts_us, expires_us, value)
+       SELECT $1, u.k, a.clock, $2, u.t, n.us, n.us + u.ttl, u.val
+       FROM a, n, unnest($5::bytea[], $6::smallint[], $7::bytea[], $8::bigint[])
+         AS u(k, t, val, ttl)
+     )
+     SELECT version, ts_us FROM c";
+
 macro_rules! statements {
     ($($name:ident = $sql:expr;)*) => {
         /// The prepared statements of one connection.
@@ -43,6 +73,7 @@ statements! {
          FROM inmem_commit_batch($1, $2, $3, $4, $5, $6, $7, $8, $9)";
     commit_set = "SELECT o_status, o_version, o_ts_us, o_detail
          FROM inmem_commit_set($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    commit_alone = COMMIT_ALONE;
     commit_status = "SELECT version FROM inmem_commit WHERE agent = $1 AND commit_id = $2";
     clock = "SELECT clock FROM inmem_agent WHERE agent = $1";
     catch_up_commits = "SELECT version, run_id, commit_id, ts_us FROM inmem_commit

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::runtime::Runtime;
 use tokio_postgres::Config;
+use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 use in_mem_core_types::{AgentId, RunId, Timestamp, TypeTag, Version};
@@ -193,6 +194,41 @@ fn version_param(v: Version) -> RemoteResult<i64> {
     signed(v.get(), "version")
 }
 
+impl PgStore {
+    /// One commit sent alone, in one statement (`commit_alone`): its outcome when it committed,
+    /// `None` when a check failed or its commit id or an event key was there already, which
+    /// changed nothing and which `inmem_commit_batch` then tells apart. One statement instead
+    /// of a PL/pgSQL function's five is about a quarter less of the server's time per commit.
+    fn commit_alone(&self, request: &CommitRequest) -> RemoteResult<Option<CommitOutcome>> {
+        let a = BatchArrays::of(std::slice::from_ref(request))?;
+        let (agent, run, epoch, commit) =
+            (a.agents[0].clone(), a.runs[0], a.epochs[0], a.commits[0]);
+        let row = self.call(IfNoAnswer::OutcomeUnknown, move |c| async move {
+            let sent = c
+                .client
+                .query_opt(
+                    &c.statements.commit_alone,
+                    &[
+                        &agent, &run, &epoch, &commit, &a.keys, &a.tags, &a.values, &a.ttls,
+                    ],
+                )
+                .await;
+            match sent {
+                Ok(row) => Ok(row),
+                Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Ok(None),
+                Err(e) => Err(commit_error(e)),
+            }
+        })?;
+        row.map(|row| {
+            Ok(CommitOutcome::Committed {
+                version: Version::new(unsigned(row.get(0), "version")?),
+                timestamp: timestamp(row.get(1)),
+            })
+        })
+        .transpose()
+    }
+}
+
 fn commit_uuid(commit: CommitId) -> Uuid {
     Uuid::from_bytes(commit.0)
 }
@@ -360,6 +396,11 @@ impl RemoteStore for PgStore {
     fn commit_batch(&self, batch: &[CommitRequest]) -> RemoteResult<Vec<CommitOutcome>> {
         if batch.is_empty() {
             return Ok(Vec::new());
+        }
+        if let [alone] = batch
+            && let Some(outcome) = self.commit_alone(alone)?
+        {
+            return Ok(vec![outcome]);
         }
         let arrays = BatchArrays::of(batch)?;
         let sent = batch.len();
