@@ -15,7 +15,7 @@ use std::sync::Arc;
 use super::Instance;
 use crate::error::Result;
 use crate::runs::{Agent, RunState};
-use crate::shared::{AgentCache, CacheHold, SharedLog};
+use crate::shared::{AgentCache, BriefHold, CacheHold, SharedLog};
 
 /// A run's state for one call; in shared mode its agent's cache is held as long as this lives
 /// (no eviction takes what the call reads meanwhile).
@@ -55,11 +55,27 @@ impl Instance {
         cache: &Arc<AgentCache>,
     ) -> Result<CacheHold> {
         let hold = cache.hold();
+        self.reload_if_evicted(shared, cache)?;
+        Ok(hold)
+    }
+
+    /// [`Instance::hold_cache`] for one call, borrowed.
+    pub(super) fn hold_cache_briefly<'c>(
+        &self,
+        shared: &SharedLog,
+        cache: &'c Arc<AgentCache>,
+    ) -> Result<BriefHold<'c>> {
+        let hold = cache.hold_briefly();
+        self.reload_if_evicted(shared, cache)?;
+        Ok(hold)
+    }
+
+    fn reload_if_evicted(&self, shared: &SharedLog, cache: &Arc<AgentCache>) -> Result<()> {
         if let Some(mark) = cache.reload_needed() {
             tracing::debug!(agent = %cache.agent, through = %mark, "loading an evicted agent again");
             self.catch_up(shared, cache, mark)?;
         }
-        Ok(hold)
+        Ok(())
     }
 
     /// Evicts the agents used least recently until the cache is back under its budget (down to

@@ -50,7 +50,8 @@ impl Instance {
         let mut f = Some(f);
         let mut call = |state: &RunState| {
             called.set(true);
-            let _hold = self.hold_cache(shared, super::shared::agent_cache(shared, state))?;
+            let _hold =
+                self.hold_cache_briefly(shared, super::shared::agent_cache(shared, state))?;
             self.close_own_gap(shared, state)?;
             match f.take() {
                 Some(f) => f(state),

@@ -77,6 +77,13 @@ pub(crate) struct CacheHold {
     cache: Arc<AgentCache>,
 }
 
+/// A [`CacheHold`] for the length of one call, borrowed from the caller's reference to the
+/// agent's cache (no reference count taken and given back: every read of a run takes one).
+#[derive(Debug)]
+pub(crate) struct BriefHold<'a> {
+    cache: &'a AgentCache,
+}
+
 impl AgentCache {
     /// An agent of which nothing is cached yet, its bytes counted against `budget`.
     pub fn new(agent: AgentId, budget: Arc<CacheBudget>) -> Self {
@@ -118,6 +125,19 @@ impl AgentCache {
     /// Holds the agent's cached data for a call (waiting out an eviction in progress). The
     /// caller then catches the agent up to [`AgentCache::reload_needed`] before it reads.
     pub fn hold(self: &Arc<Self>) -> CacheHold {
+        self.take_hold();
+        CacheHold {
+            cache: Arc::clone(self),
+        }
+    }
+
+    /// [`AgentCache::hold`], borrowed.
+    pub fn hold_briefly(&self) -> BriefHold<'_> {
+        self.take_hold();
+        BriefHold { cache: self }
+    }
+
+    fn take_hold(&self) {
         loop {
             let holds = self.holds.load(Ordering::SeqCst);
             if holds & EVICTING != 0 {
@@ -134,10 +154,11 @@ impl AgentCache {
                 break;
             }
         }
-        self.used_in_round
-            .store(self.budget.round(), Ordering::Relaxed);
-        CacheHold {
-            cache: Arc::clone(self),
+        // Written only when the round moved: readers of one agent on many threads would
+        // otherwise all write this one cache line on every read.
+        let round = self.budget.round();
+        if self.used_in_round.load(Ordering::Relaxed) != round {
+            self.used_in_round.store(round, Ordering::Relaxed);
         }
     }
 
@@ -254,6 +275,12 @@ impl Clone for CacheHold {
 }
 
 impl Drop for CacheHold {
+    fn drop(&mut self) {
+        self.cache.holds.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Drop for BriefHold<'_> {
     fn drop(&mut self) {
         self.cache.holds.fetch_sub(1, Ordering::SeqCst);
     }

@@ -17,7 +17,7 @@ mod log;
 mod options;
 mod ownership;
 
-pub(crate) use agent_cache::{AgentCache, CacheHold};
+pub(crate) use agent_cache::{AgentCache, BriefHold, CacheHold};
 pub(crate) use cache_budget::CacheBudget;
 pub use cache_budget::CacheStats;
 pub(crate) use collector::{COLLECT_AFTER_COMMITS, Collector};

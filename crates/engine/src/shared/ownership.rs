@@ -10,10 +10,11 @@
 //! so by the time the new owner writes, the former one has asked again or stopped serving.
 //! A read that finds the answer too old asks again itself before it goes on.
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dashmap::DashMap;
 
@@ -21,6 +22,28 @@ use in_mem_core_types::RunId;
 use in_mem_remote::{RemoteError, RemoteResult, RemoteStore};
 
 use super::AgentCache;
+
+/// The clock the trust is measured on: the kernel's coarse monotonic clock
+/// (`CLOCK_MONOTONIC_COARSE`, through `coarsetime`), which every read of a run owned here reads:
+/// a few nanoseconds where `Instant::now` costs about 17 (a sixth of a cached get). It is the
+/// monotonic clock as of the last kernel tick, so it may lag by up to one tick: a confirmation
+/// measured on it starts no later than it did, and a reader's "now" may be early by a tick,
+/// which `COARSE_TICK` (the longest tick, at 100 Hz) adds to the spare.
+fn now() -> coarsetime::Instant {
+    // Not `now()`, which also writes the crate's shared "recent" value on every call.
+    coarsetime::Instant::now_without_cache_update()
+}
+
+const COARSE_TICK: Duration = Duration::from_millis(10);
+
+/// Gives each [`Ownership`] its `id`.
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// The run this thread last found owned: its `Ownership`'s id, the run, and that
+    /// `Ownership`'s `owned_changes` when it was found.
+    static LAST_OWNED: Cell<Option<(u64, RunId, u64)>> = const { Cell::new(None) };
+}
 
 /// A run this host owns.
 #[derive(Debug, Clone)]
@@ -41,11 +64,19 @@ pub(crate) struct Ownership {
     lease_ttl: Duration,
     /// Read on every call naming a run, so sharded rather than behind one lock.
     owned: DashMap<RunId, Owned, foldhash::fast::RandomState>,
+    /// Bumped after every change to `owned`: a thread's memo of the run it last found owned
+    /// (`LAST_OWNED`) holds while this has not moved.
+    owned_changes: AtomicU64,
+    /// Tells this host's memos from another `Ownership`'s in the same process.
+    id: u64,
+    /// A tenth of the lease and a coarse clock's tick, in nanoseconds (see
+    /// [`Ownership::trusted`]).
+    spare_nanos: u64,
     /// The current confirmation round (see `Owned::round`).
     round: AtomicU64,
     /// Nanoseconds after `base` until which the list is trusted (0: not yet confirmed).
     trusted_until: AtomicU64,
-    base: Instant,
+    base: coarsetime::Instant,
     /// One confirmation at a time: readers that find the list stale wait for one answer.
     confirming: Mutex<()>,
     /// Confirmation attempts finished, and the last one's error (`None` if it succeeded): a
@@ -66,9 +97,13 @@ impl Ownership {
             host,
             lease_ttl,
             owned: DashMap::default(),
+            owned_changes: AtomicU64::new(0),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            spare_nanos: u64::try_from((lease_ttl / 10 + COARSE_TICK).as_nanos())
+                .unwrap_or(u64::MAX),
             round: AtomicU64::new(0),
             trusted_until: AtomicU64::new(0),
-            base: Instant::now(),
+            base: now(),
             confirming: Mutex::new(()),
             attempts: AtomicU64::new(0),
             last_error: Mutex::new(None),
@@ -92,6 +127,7 @@ impl Ownership {
         if let Some(before) = self.owned.insert(run, owned) {
             before.cache.note_disowned();
         }
+        self.owned_changes.fetch_add(1, Ordering::AcqRel);
         lock(&self.let_go).remove(&run);
     }
 
@@ -106,11 +142,25 @@ impl Ownership {
         if let Some((_, owned)) = self.owned.remove(&run) {
             owned.cache.note_disowned();
         }
+        self.owned_changes.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Whether this host owns `run`, as far as it knows (see [`Ownership::owns_confirmed`]).
+    /// Every read of a run asks, so the answer for the run a thread last found owned is kept
+    /// (in `LAST_OWNED`) until the list changes: a look-up of the map saved per read.
     pub fn owns(&self, run: RunId) -> bool {
-        self.owned.contains_key(&run)
+        // Loaded before the look-up: a change after it moves the count, so the memo stored
+        // below is never newer than the list it was read from.
+        let changes = self.owned_changes.load(Ordering::Acquire);
+        let memo = Some((self.id, run, changes));
+        if LAST_OWNED.with(Cell::get) == memo {
+            return true;
+        }
+        let owned = self.owned.contains_key(&run);
+        if owned {
+            LAST_OWNED.with(|last| last.set(memo));
+        }
+        owned
     }
 
     /// The epoch this host owns `run` at, if it does.
@@ -149,11 +199,11 @@ impl Ownership {
     }
 
     /// Whether the last confirmation still holds, with a tenth of the lease to spare for the
-    /// read that relies on it and for clocks that tick at slightly different rates.
+    /// read that relies on it and for clocks that tick at slightly different rates, and a tick
+    /// of the coarse clock (see [`now`]).
     fn trusted(&self) -> bool {
-        let now = self.nanos_since_base(Instant::now());
-        let spare = u64::try_from((self.lease_ttl / 10).as_nanos()).unwrap_or(u64::MAX);
-        now.saturating_add(spare) < self.trusted_until.load(Ordering::Acquire)
+        let now = self.nanos_since_base(now());
+        now.saturating_add(self.spare_nanos) < self.trusted_until.load(Ordering::Acquire)
     }
 
     /// One confirmation round; the caller holds `confirming`.
@@ -167,7 +217,7 @@ impl Ownership {
     fn ask_store(&self) -> RemoteResult<()> {
         // Measured before the renewal leaves: the store's lease ends no earlier than this plus
         // the lease's length.
-        let sent = Instant::now();
+        let sent = now();
         self.store.renew_lease(&self.host, self.lease_ttl)?;
         // Runs owned from here on may be missing from the answer: they belong to a later round.
         let round = self.round.fetch_add(1, Ordering::SeqCst);
@@ -182,16 +232,18 @@ impl Ownership {
             }
             kept
         });
+        if !let_go.is_empty() {
+            self.owned_changes.fetch_add(1, Ordering::AcqRel);
+        }
         lock(&self.let_go).extend(let_go);
-        let until = sent
-            .checked_add(self.lease_ttl)
-            .map_or(u64::MAX, |until| self.nanos_since_base(until));
+        let lease = u64::try_from(self.lease_ttl.as_nanos()).unwrap_or(u64::MAX);
+        let until = self.nanos_since_base(sent).saturating_add(lease);
         self.trusted_until.fetch_max(until, Ordering::AcqRel);
         Ok(())
     }
 
-    fn nanos_since_base(&self, at: Instant) -> u64 {
-        u64::try_from(at.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX)
+    fn nanos_since_base(&self, at: coarsetime::Instant) -> u64 {
+        u64::try_from(Duration::from(at - self.base).as_nanos()).unwrap_or(u64::MAX)
     }
 }
 

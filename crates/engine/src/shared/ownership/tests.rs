@@ -152,3 +152,26 @@ fn an_agent_stays_cached_while_a_run_of_it_is_owned_here() {
     drop(hold);
     assert_eq!(cache.try_evict(&memtable), Some(0));
 }
+
+#[test]
+fn a_thread_remembers_an_owned_run_only_until_the_list_changes() {
+    let (store, ownership) = confirmed();
+    let (run, epoch) = begun(&store, "a");
+    assert!(!ownership.owns(run));
+    ownership.own(run, epoch, &agent_cache());
+    // Found owned twice: the second answer is this thread's memo of the first.
+    assert!(ownership.owns(run));
+    assert!(ownership.owns(run));
+    ownership.disown(run);
+    assert!(
+        !ownership.owns(run),
+        "a run let go is not owned, memo or not"
+    );
+    ownership.own(run, epoch, &agent_cache());
+    assert!(ownership.owns(run));
+    // Another host's list in the same process, which lacks the run, is not answered from
+    // this one's memo.
+    let (_, other) = confirmed();
+    assert!(!other.owns(run));
+    assert!(ownership.owns(run));
+}
