@@ -334,3 +334,57 @@ fn a_commit_over_the_write_limit_is_refused() {
     );
     assert_eq!(db.get(run, 0usize.to_le_bytes()).unwrap(), None);
 }
+
+#[test]
+fn a_key_range_in_a_transaction_merges_its_own_writes_and_a_view_reads_its_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db(&dir);
+    let run = db.begin_run();
+    for key in ["log:1", "log:2", "log:3", "log:4", "other"] {
+        db.put(run, key, key.as_bytes()).unwrap();
+    }
+    let before = db.stats().visible_version;
+    let keys = |pairs: Vec<(Vec<u8>, in_mem_core_types::VersionedValue)>| -> Vec<String> {
+        pairs
+            .into_iter()
+            .map(|(k, _)| String::from_utf8(k).unwrap())
+            .collect()
+    };
+    db.transaction(run, |tx| {
+        // The transaction's own put and delete, merged into the committed keys.
+        tx.put(b"log:25", b"mine")?;
+        tx.delete(b"log:3")?;
+        assert_eq!(
+            keys(tx.range_versioned("log:2", Some(b"log:4".as_slice()))?),
+            ["log:2", "log:25"]
+        );
+        assert_eq!(
+            keys(tx.range_versioned("log:2", None)?),
+            ["log:2", "log:25", "log:4", "other"]
+        );
+        let found = tx.range_versioned("log:25", Some(b"log:26".as_slice()))?;
+        assert_eq!(found[0].1.value, Value::Bytes(b"mine".to_vec()));
+        assert!(
+            tx.range_versioned("log:4", Some(b"log:1".as_slice()))?
+                .is_empty()
+        );
+        assert!(tx.range_versioned(vec![b'k'; 100_000], None).is_err());
+        Ok::<(), Error>(())
+    })
+    .unwrap();
+    // A view of the run before the transaction: the deleted key is there, the new one is not.
+    let view = db
+        .run_view_at(run, in_mem_engine::At::Version(before))
+        .unwrap();
+    assert_eq!(
+        keys(
+            view.range_versioned("log:2", Some(b"log:4".as_slice()))
+                .unwrap()
+        ),
+        ["log:2", "log:3"]
+    );
+    assert_eq!(
+        keys(view.range_versioned("log:", None).unwrap()),
+        ["log:1", "log:2", "log:3", "log:4", "other"]
+    );
+}

@@ -102,6 +102,25 @@ impl Kv {
         pairs_to_py(py, rows, as_text)
     }
 
+    /// Every `(key, value)` whose key is from `start` up to `end` (excluded; `None`: every key
+    /// from `start` on), in key order: one walk, not prefix by prefix. Keys come back as
+    /// `str` when the bounds given are `str` (as for `list`), else as `bytes`.
+    #[pyo3(signature = (start = None, end = None))]
+    fn range<'py>(
+        &self,
+        py: Python<'py>,
+        start: Option<&Bound<'py, PyAny>>,
+        end: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let (start, start_text) = prefix_of(start)?;
+        let as_text = start_text && end.is_none_or(PyAnyMethods::is_instance_of::<PyString>);
+        let end = end.map(key_bytes).transpose()?;
+        let rows = self
+            .target
+            .read(py, move |tx| tx.range_versioned(&start, end.as_deref()))?;
+        pairs_to_py(py, rows, as_text)
+    }
+
     /// Every key that starts with `prefix`, in key order (typed as for `list`).
     #[pyo3(signature = (prefix = None))]
     fn keys<'py>(

@@ -55,6 +55,11 @@ impl ViewTarget {
 pub(crate) trait Reader {
     fn get_versioned(&mut self, key: &[u8]) -> in_mem::Result<Option<VersionedValue>>;
     fn list_versioned(&mut self, prefix: &[u8]) -> in_mem::Result<Vec<(Vec<u8>, VersionedValue)>>;
+    fn range_versioned(
+        &mut self,
+        start: &[u8],
+        end: Option<&[u8]>,
+    ) -> in_mem::Result<Vec<(Vec<u8>, VersionedValue)>>;
     fn events(&mut self) -> Events<'_>;
     fn cells(&mut self) -> Cells<'_>;
     fn spans(&mut self) -> Spans<'_>;
@@ -74,6 +79,13 @@ impl Reader for Transaction<'_> {
     }
     fn list_versioned(&mut self, prefix: &[u8]) -> in_mem::Result<Vec<(Vec<u8>, VersionedValue)>> {
         Transaction::list_versioned(self, prefix)
+    }
+    fn range_versioned(
+        &mut self,
+        start: &[u8],
+        end: Option<&[u8]>,
+    ) -> in_mem::Result<Vec<(Vec<u8>, VersionedValue)>> {
+        Transaction::range_versioned(self, start, end)
     }
     fn events(&mut self) -> Events<'_> {
         Transaction::events(self)
@@ -98,6 +110,13 @@ impl Reader for RunView {
     }
     fn list_versioned(&mut self, prefix: &[u8]) -> in_mem::Result<Vec<(Vec<u8>, VersionedValue)>> {
         RunView::list_versioned(self, prefix)
+    }
+    fn range_versioned(
+        &mut self,
+        start: &[u8],
+        end: Option<&[u8]>,
+    ) -> in_mem::Result<Vec<(Vec<u8>, VersionedValue)>> {
+        RunView::range_versioned(self, start, end)
     }
     fn events(&mut self) -> Events<'_> {
         RunView::events(self)

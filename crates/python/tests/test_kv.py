@@ -40,6 +40,26 @@ def test_list_and_keys_are_prefix_scans_in_key_order(run: in_mem.Run) -> None:
     assert run.kv.keys(b"user:1") == [b"user:1", b"user:10"]
 
 
+def test_range_reads_the_keys_between_two_bounds_in_one_walk(db: in_mem.Database, run: in_mem.Run) -> None:
+    for key in ["log:1", "log:2", "log:3", "log:4", "other"]:
+        run.kv.put(key, key.upper())
+    run.kv.delete("log:3")
+    before = run.kv.put("log:25", "LOG:25")
+    assert run.kv.range("log:2", "log:4") == [("log:2", "LOG:2"), ("log:25", "LOG:25")]
+    assert [k for k, _ in run.kv.range("log:2")] == ["log:2", "log:25", "log:4", "other"]
+    assert [k for k, _ in run.kv.range(end="log:2")] == ["log:1"]
+    assert [k for k, _ in run.kv.range(b"log:4", b"p")] == [b"log:4", b"other"]
+    assert run.kv.range("log:4", "log:1") == []
+    with db.transaction(run) as tx:
+        tx.kv.put("log:22", "mine")
+        tx.kv.delete("log:25")
+        assert [k for k, _ in tx.kv.range("log:2", "log:3")] == ["log:2", "log:22"]
+    view = run.view_at(version=before - 1)
+    assert [k for k, _ in view.kv.range("log:2", "log:3")] == ["log:2"]
+    with pytest.raises(in_mem.LimitExceeded):
+        run.kv.range("k" * 100_000)
+
+
 def test_listed_keys_that_are_not_utf8_come_back_as_bytes(run: in_mem.Run) -> None:
     run.kv.put(b"bin:\xff", 1)
     run.kv.put("bin:text", 2)

@@ -8,7 +8,7 @@ use in_mem_storage::{ReadView, StoredValue};
 use crate::error::{Error, Result};
 use crate::instance::{Instance, RunRef, Upper, bytes_of, versioned, view_at};
 use crate::records::{Cells, EncodedRows, Events, RunData, Sequence, Spans};
-use crate::transaction::check_prefix;
+use crate::transaction::{check_prefix, kv_range};
 
 /// A run as it was right after one of its points: its snapshot of the agent's memory, its own
 /// writes up to the point (a fork's: also what it was forked with). Every read of the run's
@@ -100,6 +100,23 @@ impl RunView {
         self.scan_kv(prefix.as_ref(), versioned)
     }
 
+    /// Every (key, typed value) pair whose key is from `start` up to `end` (excluded; `None`:
+    /// every key from `start` on), in key order, with versions.
+    pub fn range_versioned(
+        &self,
+        start: impl AsRef<[u8]>,
+        end: Option<&[u8]>,
+    ) -> Result<Vec<(Vec<u8>, VersionedValue)>> {
+        let Some((lo, hi)) = kv_range(&self.run.kv_prefix, start.as_ref(), end)? else {
+            return Ok(Vec::new());
+        };
+        let upper = match &hi {
+            Some(hi) => Upper::Before(hi),
+            None => Upper::WithinPrefix(&self.run.kv_prefix),
+        };
+        self.scan_kv_from(&lo, upper, versioned)
+    }
+
     // ----- the run's records ------------------------------------------------------------------
 
     /// The run's event log at this point.
@@ -133,13 +150,19 @@ impl RunView {
     ) -> Result<Vec<(Vec<u8>, T)>> {
         check_prefix(prefix)?;
         let full = concat_shared(&[&self.run.kv_prefix, prefix]);
-        let rows = self.instance.scan(
-            &self.run,
-            &self.view,
-            &full,
-            Upper::WithinPrefix(&full),
-            self.instance.now(),
-        )?;
+        self.scan_kv_from(&full, Upper::WithinPrefix(&full), convert)
+    }
+
+    /// The pairs from full key `lo` up to `upper`, each value turned by `convert`.
+    fn scan_kv_from<T>(
+        &self,
+        lo: &[u8],
+        upper: Upper<'_>,
+        convert: impl Fn(&[u8], &StoredValue) -> Result<T>,
+    ) -> Result<Vec<(Vec<u8>, T)>> {
+        let rows = self
+            .instance
+            .scan(&self.run, &self.view, lo, upper, self.instance.now())?;
         let strip = self.run.kv_prefix.len();
         rows.into_iter()
             .map(|(key, stored)| {

@@ -5,7 +5,7 @@
 //! writes visible then), sees its own writes, and buffers its writes. At commit, every key it
 //! read must still have the version it saw; otherwise the commit fails with
 //! `Error::Conflict` naming the key and writes nothing (`Database::transaction_with_retry` runs
-//! the closure again). Prefix scans are not validated: two transactions may each scan and write
+//! the closure again). Prefix scans and key ranges are not validated: two transactions may each scan and write
 //! disjoint keys (snapshot isolation's write skew), as with every snapshot-isolation store.
 //! A transaction that writes nothing commits nothing: no log record, no version.
 
@@ -211,6 +211,26 @@ impl<'a> Transaction<'a> {
             self.run.kv_prefix.len(),
             versioned,
         )
+    }
+
+    /// Every (key, typed value) pair whose key is from `start` up to `end` (excluded; `None`:
+    /// every key from `start` on), in key order, with versions: one walk, not prefix by
+    /// prefix. Like a prefix scan, not validated at commit.
+    pub fn range_versioned(
+        &mut self,
+        start: impl AsRef<[u8]>,
+        end: Option<&[u8]>,
+    ) -> Result<Vec<(Vec<u8>, VersionedValue)>> {
+        let start = start.as_ref();
+        let Some((lo, hi)) = kv_range(&self.run.kv_prefix, start, end)? else {
+            return Ok(Vec::new());
+        };
+        let kv_prefix = Arc::clone(&self.run.kv_prefix);
+        let upper = match &hi {
+            Some(hi) => Upper::Before(hi),
+            None => Upper::WithinPrefix(&kv_prefix),
+        };
+        self.scan(&lo, upper, kv_prefix.len(), versioned)
     }
 
     // ----- the run's own records ----------------------------------------------------------------
@@ -488,6 +508,29 @@ pub(crate) fn check_prefix(prefix: &[u8]) -> Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// A range of full keys: its first key and, if it has one, the key it ends before.
+pub(crate) type FullKeyRange = (Arc<[u8]>, Option<Arc<[u8]>>);
+
+/// The full keys a KV range of user keys from `start` up to `end` (excluded) covers under
+/// `kv_prefix`; `None` when it is empty. Both bounds are checked as prefixes (a key's length
+/// limit).
+pub(crate) fn kv_range(
+    kv_prefix: &[u8],
+    start: &[u8],
+    end: Option<&[u8]>,
+) -> Result<Option<FullKeyRange>> {
+    check_prefix(start)?;
+    if let Some(end) = end {
+        check_prefix(end)?;
+        if end <= start {
+            return Ok(None);
+        }
+    }
+    let lo = concat_shared(&[kv_prefix, start]);
+    let hi = end.map(|end| concat_shared(&[kv_prefix, end]));
+    Ok(Some((lo, hi)))
 }
 
 impl RunData for Transaction<'_> {

@@ -319,6 +319,8 @@ class KVStore:
     def delete(self, key: Key) -> bool: ...
     def list(self, prefix: Key | None = None) -> list[tuple[Key, Any]]:
         """(key, value) pairs under `prefix` in key order; str keys for a str prefix."""
+    def range(self, start: Key | None = None, end: Key | None = None) -> list[tuple[Key, Any]]:
+        """(key, value) pairs from `start` up to `end` (excluded), in key order."""
     def keys(self, prefix: Key | None = None) -> list[Key]: ...
     def compare_and_swap(self, key: Key, expected: int | None, value: Storable) -> int | None:
         """Stores only if the key's version is `expected` (None: absent); else StaleVersion."""

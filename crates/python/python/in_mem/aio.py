@@ -137,6 +137,14 @@ class AsyncKVStore:
         """Every (key, value) under `prefix`, in key order."""
         return await self._pool.call(self.sync.list, prefix)
 
+    async def range(
+        self,
+        start: Union[str, bytes, None] = None,
+        end: Union[str, bytes, None] = None,
+    ) -> list[tuple[Any, Any]]:
+        """Every (key, value) from `start` up to `end` (excluded), in key order."""
+        return await self._pool.call(self.sync.range, start, end)
+
     async def keys(self, prefix: Union[str, bytes, None] = None) -> list[Any]:
         """Every key under `prefix`, in key order."""
         return await self._pool.call(self.sync.keys, prefix)
