@@ -22,6 +22,7 @@ mod memory;
 mod plot;
 mod profile;
 mod reads;
+mod recovery;
 mod report;
 mod workload;
 mod workloads;
@@ -47,6 +48,7 @@ struct Args {
     read_child: Option<String>,
     workload_child: Option<String>,
     workload2_child: Option<String>,
+    open_child: Option<PathBuf>,
     plan: Option<String>,
     profile: Option<String>,
     engine: Option<String>,
@@ -68,6 +70,7 @@ fn parse_args() -> Result<Args> {
         read_child: None,
         workload_child: None,
         workload2_child: None,
+        open_child: None,
         plan: None,
         profile: None,
         engine: None,
@@ -90,6 +93,7 @@ fn parse_args() -> Result<Args> {
             "--read-child" => args.read_child = Some(value()?),
             "--workload-child" => args.workload_child = Some(value()?),
             "--workload2-child" => args.workload2_child = Some(value()?),
+            "--open-child" => args.open_child = Some(PathBuf::from(value()?)),
             "--plan" => args.plan = Some(value()?),
             "--entries" => args.entries = value()?.parse()?,
             "--profile" => args.profile = Some(value()?),
@@ -191,13 +195,17 @@ fn main() {
     }
 }
 
-/// Runs this process as the child it was started as (memory, reads, workloads), if it was one.
+/// Runs this process as the child it was started as (memory, reads, workloads, an open), if it
+/// was one.
 fn as_child(args: &Args, scratch_dir: &std::path::Path) -> Option<Result<()>> {
     let plan = |flag: &str| {
         args.plan
             .as_deref()
             .ok_or_else(|| format!("{flag} needs --plan").into())
     };
+    if let Some(dir) = &args.open_child {
+        return Some(recovery::open_child(dir));
+    }
     if let Some(engine) = &args.memory_child {
         return Some(memory::child(engine, args.entries, scratch_dir));
     }
@@ -252,7 +260,7 @@ fn run() -> Result<()> {
         ("workloads1", workloads::workloads),
         ("workloads2", workloads2::workloads),
         ("agent", bench::agent),
-        ("recovery", bench::recovery),
+        ("recovery", recovery::recovery),
     ];
     let mut disturbance = Vec::new();
     for (name, phase) in phases {

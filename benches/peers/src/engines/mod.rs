@@ -17,7 +17,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use fjall::FjallMode;
-pub use inmem::{InMemMode, memory_child as in_mem_memory, time_open, write_log};
+pub use inmem::{InMemMode, Opened, memory_child as in_mem_memory, time_open, write_log};
 pub use sqlite::SYNC_CALL as SQLITE_SYNC_CALL;
 
 /// Errors from any engine, boxed: the runner only reports them.
