@@ -49,6 +49,12 @@ pub trait Store: Send + Sync {
     fn put_batch(&self, t: usize, items: &[(&[u8], &[u8])]) -> Result<()>;
     /// The value under `key`, copied out.
     fn get(&self, t: usize, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Whether a get racing a put that overwrites its key always finds the old or the new
+    /// value. The raw `SkipMap`'s overwrite removes the old entry and then inserts the new one,
+    /// so a get in between finds nothing.
+    fn overwrite_is_atomic(&self) -> bool {
+        true
+    }
     /// Gets every key of `keys` in order, as [`Store::get`] does, handing each value to `each`
     /// with its index; an engine with read transactions reuses one for all of them (one read
     /// transaction per thread). The default is one `get` each.

@@ -29,6 +29,12 @@ impl Store for Floor {
         Ok(self.map.get(key).map(|e| e.value().clone()))
     }
 
+    fn overwrite_is_atomic(&self) -> bool {
+        // `SkipMap::insert` of a present key marks the old entry removed before the new one is
+        // linked in.
+        false
+    }
+
     fn scan(&self, _t: usize, prefix: &[u8]) -> Result<Pairs> {
         Ok(self
             .map
