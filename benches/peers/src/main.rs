@@ -221,6 +221,18 @@ fn as_child(args: &Args, scratch_dir: &std::path::Path) -> Option<Result<()>> {
     Some(plan("--workload-child").and_then(|p| workloads::child(engine, p, scratch_dir)))
 }
 
+/// Runs this binary again with `args` as a child process and returns what it printed; `what`
+/// names the child in the error if it fails.
+pub(crate) fn child_stdout(what: &str, args: &[&std::ffi::OsStr]) -> Result<String> {
+    let output = std::process::Command::new(std::env::current_exe()?)
+        .args(args)
+        .output()?;
+    if !output.status.success() {
+        return Err(format!("{what} failed: {}", String::from_utf8_lossy(&output.stderr)).into());
+    }
+    Ok(String::from_utf8(output.stdout)?)
+}
+
 fn run() -> Result<()> {
     let args = parse_args()?;
     let scratch_dir = args

@@ -2,7 +2,6 @@
 //! after loading, each engine in a fresh child process of this binary.
 
 use std::path::Path;
-use std::process::Command;
 
 use crossbeam_skiplist::SkipMap;
 use serde::{Deserialize, Serialize};
@@ -87,25 +86,20 @@ pub fn child(engine: &str, entries: u64, scratch: &Path) -> Result<()> {
 
 /// Measures every engine of [`ENGINES`] in its own child process.
 pub fn measure(entries: u64, scratch: &Path) -> Result<Vec<Memory>> {
-    let exe = std::env::current_exe()?;
+    let entries = entries.to_string();
     let mut out = Vec::new();
     for engine in ENGINES {
-        let output = Command::new(&exe)
-            .arg("--memory-child")
-            .arg(engine)
-            .arg("--entries")
-            .arg(entries.to_string())
-            .arg("--scratch")
-            .arg(scratch)
-            .output()?;
-        if !output.status.success() {
-            return Err(format!(
-                "memory child for {engine} failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            )
-            .into());
-        }
-        let line = String::from_utf8(output.stdout)?;
+        let line = crate::child_stdout(
+            &format!("memory child for {engine}"),
+            &[
+                "--memory-child".as_ref(),
+                engine.as_ref(),
+                "--entries".as_ref(),
+                entries.as_ref(),
+                "--scratch".as_ref(),
+                scratch.as_os_str(),
+            ],
+        )?;
         out.push(serde_json::from_str(line.trim())?);
     }
     Ok(out)

@@ -5,7 +5,6 @@
 //! open's time in a profile), which no process opening its database after a restart pays.
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::bench::{Recovery, Results, Scratch};
 use crate::engines::{Opened, Result, time_open};
@@ -50,43 +49,17 @@ pub fn recovery(plan: &Plan, scratch: &Scratch, results: &mut Results) -> Result
 }
 
 /// The child's side: opens the database in `dir`, closes it, and prints what the open took and
-/// read on one line: seconds, records replayed, and the checkpoint's version or `-`.
+/// read as one line of JSON.
 pub fn open_child(dir: &Path) -> Result<()> {
-    let opened = time_open(dir)?;
-    let checkpoint = opened
-        .checkpoint
-        .map_or_else(|| "-".to_owned(), |v| v.to_string());
-    println!(
-        "{} {} {checkpoint}",
-        opened.seconds, opened.records_replayed
-    );
+    println!("{}", serde_json::to_string(&time_open(dir)?)?);
     Ok(())
 }
 
 /// Opens the database in `dir` in a child process (`--open-child`) and reads its line.
 fn open_in_child(dir: &Path) -> Result<Opened> {
-    let output = Command::new(std::env::current_exe()?)
-        .arg("--open-child")
-        .arg(dir)
-        .output()?;
-    if !output.status.success() {
-        return Err(format!(
-            "the open child failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-        .into());
-    }
-    let line = String::from_utf8(output.stdout)?;
-    let fields: Vec<&str> = line.split_whitespace().collect();
-    let [seconds, records, checkpoint] = fields[..] else {
-        return Err(format!("the open child printed {line:?}").into());
-    };
-    Ok(Opened {
-        seconds: seconds.parse()?,
-        records_replayed: records.parse()?,
-        checkpoint: match checkpoint {
-            "-" => None,
-            v => Some(v.parse()?),
-        },
-    })
+    let line = crate::child_stdout(
+        "the open child",
+        &["--open-child".as_ref(), dir.as_os_str()],
+    )?;
+    Ok(serde_json::from_str(line.trim())?)
 }

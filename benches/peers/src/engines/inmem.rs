@@ -244,6 +244,7 @@ pub fn write_log(dir: &Path, commits: u64, checkpoint: bool) -> Result<()> {
 }
 
 /// What one timed open found.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Opened {
     pub seconds: f64,
     pub records_replayed: u64,

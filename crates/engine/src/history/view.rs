@@ -8,7 +8,7 @@ use in_mem_storage::{ReadView, StoredValue};
 use crate::error::{Error, Result};
 use crate::instance::{Instance, RunRef, Upper, bytes_of, versioned, view_at};
 use crate::records::{Cells, EncodedRows, Events, RunData, Sequence, Spans};
-use crate::transaction::{check_prefix, kv_range};
+use crate::transaction::{KvRange, check_prefix};
 
 /// A run as it was right after one of its points: its snapshot of the agent's memory, its own
 /// writes up to the point (a fork's: also what it was forked with). Every read of the run's
@@ -107,14 +107,11 @@ impl RunView {
         start: impl AsRef<[u8]>,
         end: Option<&[u8]>,
     ) -> Result<Vec<(Vec<u8>, VersionedValue)>> {
-        let Some((lo, hi)) = kv_range(&self.run.kv_prefix, start.as_ref(), end)? else {
+        let kv_prefix = &self.run.kv_prefix;
+        let Some(range) = KvRange::new(kv_prefix, start.as_ref(), end)? else {
             return Ok(Vec::new());
         };
-        let upper = match &hi {
-            Some(hi) => Upper::Before(hi),
-            None => Upper::WithinPrefix(&self.run.kv_prefix),
-        };
-        self.scan_kv_from(&lo, upper, versioned)
+        self.scan_kv_from(&range.lo, range.upper(kv_prefix), versioned)
     }
 
     // ----- the run's records ------------------------------------------------------------------

@@ -5,8 +5,9 @@
 //! writes visible then), sees its own writes, and buffers its writes. At commit, every key it
 //! read must still have the version it saw; otherwise the commit fails with
 //! `Error::Conflict` naming the key and writes nothing (`Database::transaction_with_retry` runs
-//! the closure again). Prefix scans and key ranges are not validated: two transactions may each scan and write
-//! disjoint keys (snapshot isolation's write skew), as with every snapshot-isolation store.
+//! the closure again). Prefix scans and key ranges are not validated: two transactions may
+//! each scan and write disjoint keys (snapshot isolation's write skew), as with every
+//! snapshot-isolation store.
 //! A transaction that writes nothing commits nothing: no log record, no version.
 
 mod retry;
@@ -221,16 +222,16 @@ impl<'a> Transaction<'a> {
         start: impl AsRef<[u8]>,
         end: Option<&[u8]>,
     ) -> Result<Vec<(Vec<u8>, VersionedValue)>> {
-        let start = start.as_ref();
-        let Some((lo, hi)) = kv_range(&self.run.kv_prefix, start, end)? else {
+        let kv_prefix = Arc::clone(&self.run.kv_prefix);
+        let Some(range) = KvRange::new(&kv_prefix, start.as_ref(), end)? else {
             return Ok(Vec::new());
         };
-        let kv_prefix = Arc::clone(&self.run.kv_prefix);
-        let upper = match &hi {
-            Some(hi) => Upper::Before(hi),
-            None => Upper::WithinPrefix(&kv_prefix),
-        };
-        self.scan(&lo, upper, kv_prefix.len(), versioned)
+        self.scan(
+            &range.lo,
+            range.upper(&kv_prefix),
+            kv_prefix.len(),
+            versioned,
+        )
     }
 
     // ----- the run's own records ----------------------------------------------------------------
@@ -510,27 +511,37 @@ pub(crate) fn check_prefix(prefix: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// A range of full keys: its first key and, if it has one, the key it ends before.
-pub(crate) type FullKeyRange = (Arc<[u8]>, Option<Arc<[u8]>>);
+/// The full keys a KV range of user keys covers: its first key and, if it has one, the key it
+/// ends before.
+pub(crate) struct KvRange {
+    pub lo: Arc<[u8]>,
+    hi: Option<Arc<[u8]>>,
+}
 
-/// The full keys a KV range of user keys from `start` up to `end` (excluded) covers under
-/// `kv_prefix`; `None` when it is empty. Both bounds are checked as prefixes (a key's length
-/// limit).
-pub(crate) fn kv_range(
-    kv_prefix: &[u8],
-    start: &[u8],
-    end: Option<&[u8]>,
-) -> Result<Option<FullKeyRange>> {
-    check_prefix(start)?;
-    if let Some(end) = end {
-        check_prefix(end)?;
-        if end <= start {
-            return Ok(None);
+impl KvRange {
+    /// The range of user keys from `start` up to `end` (excluded) under `kv_prefix`; `None`
+    /// when it is empty. Both bounds are checked as prefixes (a key's length limit).
+    pub fn new(kv_prefix: &[u8], start: &[u8], end: Option<&[u8]>) -> Result<Option<Self>> {
+        check_prefix(start)?;
+        if let Some(end) = end {
+            check_prefix(end)?;
+            if end <= start {
+                return Ok(None);
+            }
+        }
+        Ok(Some(KvRange {
+            lo: concat_shared(&[kv_prefix, start]),
+            hi: end.map(|end| concat_shared(&[kv_prefix, end])),
+        }))
+    }
+
+    /// Where a scan from `lo` stops: before `hi`, or at the end of `kv_prefix`.
+    pub fn upper<'k>(&'k self, kv_prefix: &'k [u8]) -> Upper<'k> {
+        match &self.hi {
+            Some(hi) => Upper::Before(hi),
+            None => Upper::WithinPrefix(kv_prefix),
         }
     }
-    let lo = concat_shared(&[kv_prefix, start]);
-    let hi = end.map(|end| concat_shared(&[kv_prefix, end]));
-    Ok(Some((lo, hi)))
 }
 
 impl RunData for Transaction<'_> {
