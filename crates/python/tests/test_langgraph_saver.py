@@ -336,6 +336,68 @@ def test_values_larger_than_an_in_mem_value_are_stored_in_parts(saver: InMemSave
     assert saver.get_tuple(cfg("big")).checkpoint["channel_values"] == {"doc": "small now", "n": 1}
 
 
+def test_a_tasks_writes_are_one_value_and_a_replaced_value_leaves_no_parts(
+    saver: InMemSaver,
+) -> None:
+    from in_mem.langgraph import _keys as K
+
+    t = Thread(saver, "task-value")
+    cid = t.put(0, {"n": 0})
+    saver.put_writes(cfg("task-value", cid=cid), [("a", 1), ("b", 2), ("c", 3)], "task", "path")
+    run = saver.threads.get("task-value")
+    assert run.kv.keys(K.prefix(K.WRITE)) == [K.key(K.WRITE, "", cid, "task")]
+    # A special channel's write replaces the stored one; stored in parts, then not.
+    saver.put_writes(cfg("task-value", cid=cid), [("__error__", "E" * (5 << 20))], "task", "path")
+    assert len(run.kv.keys("x\x00")) == 2
+    saver.put_writes(cfg("task-value", cid=cid), [("__error__", "small")], "task", "path")
+    assert run.kv.keys("x\x00") == []
+    assert saver.get_tuple(cfg("task-value")).pending_writes == [
+        ("task", "__error__", "small"),
+        ("task", "a", 1),
+        ("task", "b", 2),
+        ("task", "c", 3),
+    ]
+
+
+def test_writes_an_older_saver_stored_one_per_value_are_read_and_kept(saver: InMemSaver) -> None:
+    """Savers before a task's writes were one value stored each write under the task's key and
+    its index: those are read, kept unless a write replaces them, and deleted with the rest."""
+    import ormsgpack
+
+    from in_mem import _native
+    from in_mem.langgraph import _keys as K
+
+    t = Thread(saver, "per-write")
+    cid = t.put(0, {"n": 0})
+    run = saver.threads.get("per-write")
+
+    def older(idx: int, channel: str, value: Any) -> tuple[str, bytes]:
+        type_name, data = saver.serde.dumps_typed(value)
+        row = ["task", channel, type_name, data, "path", idx]
+        return K.key(K.WRITE, "", cid, "task", idx), ormsgpack.packb(row)
+
+    _native._commit_writes(saver.db, run, [older(0, "a", "old"), older(-1, "__error__", "old")])
+    assert saver.get_tuple(cfg("per-write")).pending_writes == [
+        ("task", "__error__", "old"),
+        ("task", "a", "old"),
+    ]
+    writes = [("a", "new"), ("b", "new"), ("__error__", "new")]
+    saver.put_writes(cfg("per-write", cid=cid), writes, "task", "path")
+    for got in (saver.get_tuple(cfg("per-write")), next(iter(saver.list(cfg("per-write"))))):
+        assert got.pending_writes == [
+            ("task", "__error__", "new"),
+            ("task", "a", "old"),
+            ("task", "b", "new"),
+        ]
+    assert run.kv.keys(K.prefix(K.WRITE)) == [
+        K.key(K.WRITE, "", cid, "task"),
+        K.key(K.WRITE, "", cid, "task", 0),
+    ]
+    t.put(1, {"n": 1})
+    saver.prune(["per-write"], strategy="keep_latest")
+    assert run.kv.keys(K.prefix(K.WRITE)) == []
+
+
 def test_threads_writing_at_once_to_an_interrupted_thread_resume_it_once(db_path: Path) -> None:
     import threading
 

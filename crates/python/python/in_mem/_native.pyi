@@ -675,8 +675,8 @@ def _lg_put_writes(
     task_path: str,
     writes: Sequence[tuple[int, str, tuple[str, bytes]]],
 ) -> int | None:
-    """Stores a task's pending writes `(idx, channel, value)` in one commit; one with `idx >= 0`
-    keeps a write already stored under its key. Blocks."""
+    """Stores a task's pending writes `(idx, channel, value)` in one commit, in the task's one
+    value; one with `idx >= 0` keeps a write the task already stored with that index. Blocks."""
 
 def _lg_whole(db: Database, run: RunLike, rows: list[tuple[Key, Any]]) -> list[tuple[Key, Any]]:
     """`rows` with every value stored in parts put back together (one snapshot)."""

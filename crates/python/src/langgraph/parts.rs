@@ -4,7 +4,7 @@
 //! named after it hold the parts in order. `x` keys are no prefix of any other kind, so no
 //! scan of checkpoints, blobs or writes meets them.
 
-use in_mem::Value;
+use in_mem::{Transaction, Value};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
@@ -43,6 +43,13 @@ pub(crate) struct Unreadable {
 }
 
 impl Unreadable {
+    pub(crate) fn not_a_write(key: &str) -> Self {
+        Unreadable {
+            key: key.to_owned(),
+            why: "is not a pending write the saver wrote",
+        }
+    }
+
     pub(crate) fn not_bytes(key: &str) -> Self {
         Unreadable {
             key: key.to_owned(),
@@ -84,6 +91,42 @@ pub(crate) fn whole(
     Ok(Ok(Value::Bytes(joined)))
 }
 
+/// The keys of the parts of a value stored under `key_text` (whose stored head is `head`) from
+/// part `kept` on: what is left over when a value that was stored in parts is replaced by one
+/// stored in `kept` parts (0 if stored whole), or deleted.
+pub(crate) fn parts_beyond(key_text: &str, head: &Value, kept: usize) -> Vec<String> {
+    (kept..parts_in(head).unwrap_or(0))
+        .map(|index| part_key(key_text, index))
+        .collect()
+}
+
+/// Puts `value` under `key_text` as [`spill`] lays it out, in `tx`; returns how many parts it
+/// took (0 if stored whole).
+pub(crate) fn put_spilled(
+    tx: &mut Transaction<'_>,
+    key_text: &str,
+    value: &[u8],
+) -> in_mem::Result<usize> {
+    if value.len() <= PART_BYTES_MAX {
+        tx.put(key_text, value)?;
+        return Ok(0);
+    }
+    let mut count = 0;
+    for (index, chunk) in value.chunks(PART_BYTES_MAX).enumerate() {
+        tx.put(part_key(key_text, index), chunk)?;
+        count += 1;
+    }
+    tx.put(key_text, head_of(count))?;
+    Ok(count)
+}
+
+/// The value stored under the key of a value stored in `count` parts.
+fn head_of(count: usize) -> Vec<u8> {
+    let mut head = vec![PARTS_MARK];
+    head.extend_from_slice(count.to_string().as_bytes());
+    head
+}
+
 /// The (key, value) pairs that store `value` under `key_text`, the value's own key first:
 /// itself if it is short enough, else a head and its parts.
 pub(crate) fn spill(key_text: String, value: Vec<u8>) -> Vec<(String, Vec<u8>)> {
@@ -91,8 +134,7 @@ pub(crate) fn spill(key_text: String, value: Vec<u8>) -> Vec<(String, Vec<u8>)> 
         return vec![(key_text, value)];
     }
     let chunks: Vec<&[u8]> = value.chunks(PART_BYTES_MAX).collect();
-    let mut head = vec![PARTS_MARK];
-    head.extend_from_slice(chunks.len().to_string().as_bytes());
+    let head = head_of(chunks.len());
     let mut out = Vec::with_capacity(chunks.len() + 1);
     for (index, chunk) in chunks.iter().enumerate() {
         out.push((part_key(&key_text, index), chunk.to_vec()));

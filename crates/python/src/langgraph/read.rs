@@ -24,6 +24,8 @@ struct Found {
     /// Each named blob's channel and value (channels whose blob is gone are left out); `None`
     /// if the record names none.
     blobs: Option<Vec<(String, Vec<u8>)>>,
+    /// The stored values of its pending writes: one per task (one per write if an older saver
+    /// stored them).
     writes: Vec<Vec<u8>>,
 }
 
@@ -111,12 +113,10 @@ fn to_python(py: Python<'_>, found: Found) -> PyResult<Bound<'_, PyTuple>> {
         let value = record::blob(value).ok_or_else(|| corrupt("a blob"))?;
         values.append((channel, typed(py, &value)))?;
     }
-    let mut writes = found
-        .writes
-        .iter()
-        .map(|w| record::write(w))
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| corrupt("a pending write"))?;
+    let mut writes = Vec::new();
+    for stored in &found.writes {
+        writes.extend(record::writes(stored).ok_or_else(|| corrupt("a pending write"))?);
+    }
     writes
         .sort_by(|a, b| (&a.task_path, &a.task_id, a.idx).cmp(&(&b.task_path, &b.task_id, b.idx)));
     let pending = PyList::empty(py);

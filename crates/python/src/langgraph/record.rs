@@ -1,6 +1,8 @@
-//! The saver's values, as `_keys.py` packs them: a checkpoint's record (msgpack `[type, bytes,
-//! metadata type, metadata bytes, parent id, run id, channels, blobs]`), a blob (type, NUL,
-//! bytes) and a pending write (msgpack `[task_id, channel, type, bytes, task_path, idx]`).
+//! The saver's values, as `_keys.py` describes them: a checkpoint's record (msgpack `[type,
+//! bytes, metadata type, metadata bytes, parent id, run id, channels, blobs]`), a blob (type,
+//! NUL, bytes) and a task's pending writes (msgpack `[task_id, task_path, [[channel, type,
+//! bytes, idx], ...]]`; before tasks had one value each, one write per value: `[task_id,
+//! channel, type, bytes, task_path, idx]`).
 //! "Typed" is what the saver's serializer made of a value: its type's name and its bytes.
 
 use rmpv::ValueRef;
@@ -56,18 +58,38 @@ pub(crate) fn record(bytes: &[u8]) -> Option<Record<'_>> {
     })
 }
 
-/// The pending write in `bytes`; `None` if it is not one.
-pub(crate) fn write(bytes: &[u8]) -> Option<Write<'_>> {
+/// The pending writes in `bytes`, a task's value or one write as stored before tasks had one
+/// value each; `None` if it is neither.
+pub(crate) fn writes(bytes: &[u8]) -> Option<Vec<Write<'_>>> {
     let fields = array(bytes)?;
+    let [task_id, task_path, ValueRef::Array(entries)] = fields.as_slice() else {
+        return Some(vec![one_write(&fields)?]);
+    };
+    let (task_id, task_path) = (text(task_id)?, text(task_path)?);
+    entries
+        .iter()
+        .map(|entry| match entry {
+            ValueRef::Array(f) if f.len() == 4 => Some(Write {
+                task_id: task_id.clone(),
+                channel: text(&f[0])?,
+                value: (text(&f[1])?, binary(&f[2])?),
+                task_path: task_path.clone(),
+                idx: integer(&f[3])?,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// One write as stored before tasks had one value each: `[task_id, channel, type, bytes,
+/// task_path, idx]`.
+fn one_write<'a>(fields: &[ValueRef<'a>]) -> Option<Write<'a>> {
     Some(Write {
         task_id: text(fields.first()?)?,
         channel: text(fields.get(1)?)?,
         value: (text(fields.get(2)?)?, binary(fields.get(3)?)?),
         task_path: text(fields.get(4)?)?,
-        idx: match fields.get(5)? {
-            ValueRef::Integer(n) => n.as_i64()?,
-            _ => return None,
-        },
+        idx: integer(fields.get(5)?)?,
     })
 }
 
@@ -91,6 +113,13 @@ fn array(bytes: &[u8]) -> Option<Vec<ValueRef<'_>>> {
 fn text(value: &ValueRef<'_>) -> Option<String> {
     match value {
         ValueRef::String(text) => text.as_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
+fn integer(value: &ValueRef<'_>) -> Option<i64> {
+    match value {
+        ValueRef::Integer(n) => n.as_i64(),
         _ => None,
     }
 }
@@ -139,22 +168,25 @@ pub(crate) fn pack_record(
     ]))
 }
 
-/// A pending write's value: `[task_id, channel, type, bytes, task_path, idx]` (what [`write`]
-/// reads back).
-pub(crate) fn pack_write(
-    task_id: &str,
-    channel: &str,
-    value: (&str, &[u8]),
-    task_path: &str,
-    idx: i64,
-) -> Vec<u8> {
+/// A task's pending writes: `[task_id, task_path, [[channel, type, bytes, idx], ...]]` (what
+/// [`writes`] reads back). Every write's task id and path are the task's.
+pub(crate) fn pack_writes(task_id: &str, task_path: &str, writes: &[Write<'_>]) -> Vec<u8> {
     pack(&ValueRef::Array(vec![
         ValueRef::from(task_id),
-        ValueRef::from(channel),
-        ValueRef::from(value.0),
-        ValueRef::Binary(value.1),
         ValueRef::from(task_path),
-        ValueRef::from(idx),
+        ValueRef::Array(
+            writes
+                .iter()
+                .map(|w| {
+                    ValueRef::Array(vec![
+                        ValueRef::from(w.channel.as_str()),
+                        ValueRef::from(w.value.0.as_str()),
+                        ValueRef::Binary(w.value.1),
+                        ValueRef::from(w.idx),
+                    ])
+                })
+                .collect(),
+        ),
     ]))
 }
 

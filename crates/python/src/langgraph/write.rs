@@ -7,14 +7,14 @@
 
 use std::borrow::Cow;
 
-use in_mem::{Transaction, Value};
+use in_mem::{Transaction, Value, VersionedValue};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict};
 
 use super::keys::{BLOB, CHECKPOINT, LATEST, WRITE, key, part_text};
-use super::parts::spill;
-use super::record::{pack_blob, pack_record, pack_write};
+use super::parts::{Unreadable, parts_beyond, put_spilled, spill, whole};
+use super::record::{self, Write, pack_blob, pack_record, pack_writes};
 use crate::batch::target_of;
 use crate::database::Database;
 
@@ -109,9 +109,10 @@ pub(crate) fn put_checkpoint(
 
 /// `_lg_put_writes(db, run, ns, checkpoint_id, task_id, task_path, writes)`: stores a task's
 /// pending writes, each `(idx, channel, (type, bytes))`, against the checkpoint in one commit
-/// of `run`. A write with `idx >= 0` is kept as stored if its key already holds one (checked in
-/// the commit); one with a negative `idx` (`LangGraph`'s special channels: errors, interrupts
-/// ...) replaces it. Returns the commit's version (`None` if nothing was written).
+/// of `run`, in the task's one value (see `_keys.py`). A write with `idx >= 0` is kept as
+/// stored if the task already stored one with that index (checked in the commit); one with a
+/// negative `idx` (`LangGraph`'s special channels: errors, interrupts ...) replaces it. Returns
+/// the commit's version (`None` if nothing was written).
 #[pyfunction]
 #[pyo3(name = "_lg_put_writes")]
 #[allow(clippy::too_many_arguments)] // one per part of a task's writes, as LangGraph gives them
@@ -127,23 +128,120 @@ pub(crate) fn put_writes(
     writes: Vec<(i64, String, PyTyped<'_>)>,
 ) -> PyResult<Option<u64>> {
     let target = target_of(db, run)?;
-    let mut rows = Vec::with_capacity(writes.len());
+    let mut given = Vec::with_capacity(writes.len());
     for (idx, channel, (type_name, bytes)) in &writes {
-        let value = (type_name.as_str(), &*bytes_of(bytes)?);
-        let packed = pack_write(task_id, channel, value, task_path, *idx);
-        let key = key(WRITE, &[ns, checkpoint_id, task_id, &idx.to_string()]);
-        rows.push((*idx >= 0, spill(key, packed)));
+        given.push((*idx, channel, type_name, bytes_of(bytes)?));
     }
-    let ((), version) = target.call_committed(py, move |tx| {
-        for (keep_stored, pairs) in &rows {
-            if *keep_stored && tx.exists(&pairs[0].0)? {
-                continue;
-            }
-            put_all(tx, pairs)?;
+    let mut mine: Vec<Write<'_>> = Vec::with_capacity(given.len());
+    for (idx, channel, type_name, bytes) in &given {
+        let write = Write {
+            task_id: task_id.to_owned(),
+            channel: (*channel).clone(),
+            value: ((*type_name).clone(), &**bytes),
+            task_path: task_path.to_owned(),
+            idx: *idx,
+        };
+        // One index twice in one call: as if written one after the other.
+        keep_or_replace(&mut mine, write);
+    }
+    // Packed once: what the commit writes when the task stored nothing yet (the usual case).
+    let packed = pack_writes(task_id, task_path, &mine);
+    let task = TaskKey {
+        key: key(WRITE, &[ns, checkpoint_id, task_id]),
+        task_id: task_id.to_owned(),
+        task_path: task_path.to_owned(),
+    };
+    let (stored, version) = target.call_committed(py, move |tx| {
+        // The task's value, and any writes of it stored one per value by an older saver (their
+        // keys are the task's key and an index).
+        let stored = tx.list_versioned(task.key.as_bytes())?;
+        if stored.is_empty() {
+            put_spilled(tx, &task.key, &packed)?;
+            return Ok(Ok(()));
         }
-        Ok(())
+        merge_writes(tx, &task, stored, &packed)
     })?;
+    stored?;
     Ok(version)
+}
+
+/// Where a task's writes go, and the task they are of.
+struct TaskKey {
+    key: String,
+    task_id: String,
+    task_path: String,
+}
+
+/// Adds `write` to `writes` as a `put_writes` stores it: one with `idx >= 0` is kept out if one
+/// with its index is there; one with a negative `idx` replaces it.
+fn keep_or_replace<'a>(writes: &mut Vec<Write<'a>>, write: Write<'a>) -> bool {
+    if let Some(at) = writes.iter().position(|w| w.idx == write.idx) {
+        if write.idx >= 0 {
+            return false;
+        }
+        writes.remove(at);
+    }
+    writes.push(write);
+    true
+}
+
+/// Stores the writes `packed` into what the task already stored (`stored`: its value, and any
+/// writes of it an older saver stored one per value), as `put_writes` says.
+fn merge_writes(
+    tx: &mut Transaction<'_>,
+    task: &TaskKey,
+    stored: Vec<(Vec<u8>, VersionedValue)>,
+    packed: &[u8],
+) -> in_mem::Result<Result<(), Unreadable>> {
+    let mut values = Vec::with_capacity(stored.len());
+    for (stored_key, versioned) in stored {
+        let stored_key = String::from_utf8_lossy(&stored_key).into_owned();
+        match whole(tx, &stored_key, versioned.value.clone())? {
+            Ok(Value::Bytes(bytes)) => values.push((stored_key, versioned.value, bytes)),
+            Ok(_) => return Ok(Err(Unreadable::not_bytes(&stored_key))),
+            Err(unreadable) => return Ok(Err(unreadable)),
+        }
+    }
+    let mut kept = Vec::new();
+    let mut older = Vec::new();
+    for (stored_key, head, bytes) in &values {
+        let Some(writes) = record::writes(bytes) else {
+            return Ok(Err(Unreadable::not_a_write(stored_key)));
+        };
+        if *stored_key == task.key {
+            kept.extend(writes);
+        } else {
+            older.extend(writes.into_iter().map(|w| (w.idx, stored_key, head)));
+        }
+    }
+    let mine = record::writes(packed).expect("the writes were packed by put_writes");
+    let mut changed = false;
+    for write in mine {
+        if write.idx >= 0 && older.iter().any(|(idx, ..)| *idx == write.idx) {
+            continue;
+        }
+        for (_, older_key, head) in older.iter().filter(|(idx, ..)| *idx == write.idx) {
+            tx.delete(older_key.as_bytes())?;
+            delete_all(tx, &parts_beyond(older_key, head, 0))?;
+        }
+        older.retain(|(idx, ..)| *idx != write.idx);
+        changed |= keep_or_replace(&mut kept, write);
+    }
+    if changed {
+        let value = pack_writes(&task.task_id, &task.task_path, &kept);
+        let parts = put_spilled(tx, &task.key, &value)?;
+        if let Some((_, head, _)) = values.iter().find(|(k, ..)| *k == task.key) {
+            delete_all(tx, &parts_beyond(&task.key, head, parts))?;
+        }
+    }
+    Ok(Ok(()))
+}
+
+fn delete_all(tx: &mut Transaction<'_>, keys: &[String]) -> in_mem::Result<()> {
+    for key in keys {
+        tx.delete(key.as_bytes())?;
+    }
+    Ok(())
 }
 
 fn put_all(tx: &mut Transaction<'_>, pairs: &[(String, Vec<u8>)]) -> in_mem::Result<()> {

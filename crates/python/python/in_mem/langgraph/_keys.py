@@ -9,7 +9,7 @@ namespace or one checkpoint are exactly the keys under one prefix:
 | --- | --- |
 | `c` ns id | a checkpoint: msgpack `[type, bytes, metadata type, metadata bytes, parent id, run id, channels, blobs]` |
 | `b` ns channel version | a channel's value at one version: type, NUL, bytes |
-| `w` ns id task idx | a pending write: msgpack `[task_id, channel, type, bytes, task_path, idx]` |
+| `w` ns id task | a task's pending writes: msgpack `[task_id, task_path, [[channel, type, bytes, idx], ...]]` |
 | `l` ns | the newest checkpoint id of the namespace (text) |
 | `x` key index | one part of a value too large for one in-mem value (see below) |
 
@@ -27,7 +27,10 @@ key], ...]` for those channels, so that a checkpoint is read back in one call wi
 `channel_versions` decoded first (records written before it existed have seven fields, and
 their blob keys are found from the checkpoint's `channel_versions`). Values are
 one `bytes` each, not in-mem lists: a `bytes` value crosses the binding in about a third of the
-time a list of six does. The escape
+time a list of six does. A task's writes are one value (one read and one write per `put_writes`
+instead of one of each per write); an older saver stored each write under `w` ns id task idx as
+msgpack `[task_id, channel, type, bytes, task_path, idx]`, and such keys are still read (they sit
+under their task's key) and kept as they are unless a write replaces them. The escape
 writes NUL as `\\x01\\x01` and `\\x01` as `\\x01\\x02`, so no escaped part contains NUL and two
 different parts never share an escaped prefix that ends in NUL.
 
@@ -81,6 +84,11 @@ def unpack_blob(value: bytes) -> tuple[str, bytes]:
     return value[:cut].decode(), value[cut + 1 :]
 
 
-def unpack_write(value: bytes) -> list[Any]:
-    """`[task_id, channel, type, bytes, task_path, idx]` of a value."""
-    return ormsgpack.unpackb(value)
+def unpack_writes(value: bytes) -> list[list[Any]]:
+    """`[[task_id, channel, type, bytes, task_path, idx], ...]`: the writes of a task's value (or
+    the one write of a value an older saver stored per write)."""
+    fields = ormsgpack.unpackb(value)
+    if len(fields) == 3 and isinstance(fields[2], list):
+        task_id, task_path, writes = fields
+        return [[task_id, channel, t, data, task_path, idx] for channel, t, data, idx in writes]
+    return [fields]

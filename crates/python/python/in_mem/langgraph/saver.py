@@ -225,10 +225,10 @@ class InMemSaver(BaseCheckpointSaver[str]):
         write_rows = K.whole(self.db, run, write_rows)
         writes: dict[str, list[list[Any]]] = {}
         if len(chosen) == 1:  # the prefix was the checkpoint's own
-            writes[chosen[0][0]] = [K.unpack_write(row) for _, row in write_rows]
+            writes[chosen[0][0]] = [w for _, row in write_rows for w in K.unpack_writes(row)]
         else:
             for key, row in write_rows:
-                writes.setdefault(K.split(key)[1], []).append(K.unpack_write(row))
+                writes.setdefault(K.split(key)[1], []).extend(K.unpack_writes(row))
         out = []
         for (cid, record, checkpoint), pairs in zip(checkpoints, wanted):
             values: dict[str, Any] = {}
