@@ -29,8 +29,8 @@ mod mem_store;
 mod shipper;
 mod types;
 
-pub use mem_store::{MemStore, MemStoreFault};
-pub use shipper::{Shipper, ShipperOptions, Ticket};
+pub use mem_store::{MemStore, MemStoreCalls, MemStoreFault};
+pub use shipper::{OnAnswered, Shipper, ShipperOptions, Ticket};
 pub use types::{
     BeginRun, CatchUp, CommitId, CommitOutcome, CommitRecord, CommitRequest, GcPolicy, GcReport,
     RemoteError, RemoteResult, RemoteRunQuery, RemoteView, RemoteWrite, RunRow, RunStart,

@@ -33,6 +33,17 @@ pub enum MemStoreFault {
     LoseRunReply,
 }
 
+/// How often some calls reached a [`MemStore`], for tests of what a host asks the store.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MemStoreCalls {
+    /// Commit batches that arrived.
+    pub commit_batches: u64,
+    /// Commits in them.
+    pub commits: u64,
+    /// Catch-ups that arrived.
+    pub catch_ups: u64,
+}
+
 /// An in-process [`RemoteStore`].
 #[derive(Debug)]
 pub struct MemStore {
@@ -54,6 +65,8 @@ struct State {
     faults: VecDeque<MemStoreFault>,
     /// While set, every catch-up fails with `Unavailable`.
     catch_up_unavailable: bool,
+    /// Calls so far (see [`MemStore::calls`]).
+    calls: MemStoreCalls,
     /// Each run's handover: until when its former owner may still read it from its cache.
     handovers: HashMap<RunId, Timestamp>,
 }
@@ -93,6 +106,11 @@ impl MemStore {
     /// store lost between a commit's reply and the fetch that follows it.
     pub fn set_catch_up_unavailable(&self, unavailable: bool) {
         self.lock().catch_up_unavailable = unavailable;
+    }
+
+    /// How often commit batches and catch-ups reached the store so far.
+    pub fn calls(&self) -> MemStoreCalls {
+        self.lock().calls
     }
 
     /// Queues `fault` for a later call (faults fire in the order they were queued).
@@ -477,6 +495,8 @@ impl RemoteStore for MemStore {
 
     fn commit_batch(&self, batch: &[CommitRequest]) -> RemoteResult<Vec<CommitOutcome>> {
         let mut state = self.enter()?;
+        state.calls.commit_batches += 1;
+        state.calls.commits += batch.len() as u64;
         let fault = match state.faults.front() {
             Some(f @ (MemStoreFault::LoseCommitRequest | MemStoreFault::LoseCommitReply)) => {
                 let f = *f;
@@ -510,7 +530,8 @@ impl RemoteStore for MemStore {
     }
 
     fn catch_up(&self, agent: &AgentId, after: Version, through: Version) -> RemoteResult<CatchUp> {
-        let state = self.enter()?;
+        let mut state = self.enter()?;
+        state.calls.catch_ups += 1;
         if state.catch_up_unavailable {
             return Err(RemoteError::Unavailable(
                 "injected: catch-up unavailable".into(),

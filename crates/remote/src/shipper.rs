@@ -54,6 +54,10 @@ impl Default for ShipperOptions {
     }
 }
 
+/// Told of every batch the store answered, before the batch's committers wake: its requests
+/// and their outcomes, in order. It runs on the shipping thread, so it must be quick.
+pub type OnAnswered = Box<dyn Fn(&[CommitRequest], &[CommitOutcome]) + Send + Sync>;
+
 /// A queued commit, to wait for with [`Shipper::wait`].
 #[derive(Debug)]
 #[must_use = "a queued commit's outcome is known only by waiting for it"]
@@ -68,6 +72,7 @@ pub struct Shipper {
 struct Shared {
     store: Arc<dyn RemoteStore>,
     options: ShipperOptions,
+    on_answered: Option<OnAnswered>,
     state: Mutex<State>,
     /// Wakes the shipping thread: a commit was queued, or the shipper is closing.
     work: Condvar,
@@ -106,9 +111,19 @@ const RECHECK: Duration = Duration::from_secs(1);
 impl Shipper {
     /// Starts the shipping thread for `store`.
     pub fn start(store: Arc<dyn RemoteStore>, options: ShipperOptions) -> RemoteResult<Self> {
+        Self::start_observed(store, options, None)
+    }
+
+    /// [`Shipper::start`], telling `on_answered` of every batch the store answers.
+    pub fn start_observed(
+        store: Arc<dyn RemoteStore>,
+        options: ShipperOptions,
+        on_answered: Option<OnAnswered>,
+    ) -> RemoteResult<Self> {
         let shared = Arc::new(Shared {
             store,
             options,
+            on_answered,
             state: Mutex::new(State {
                 running: true,
                 ..State::default()
@@ -240,6 +255,11 @@ impl Shared {
             let (tickets, requests): (Vec<u64>, Vec<CommitRequest>) = batch.into_iter().unzip();
             let sent = self.send(&requests);
             let result = sent.result;
+            if let (Ok(outcomes), Some(on_answered)) = (&result, &self.on_answered)
+                && outcomes.len() == requests.len()
+            {
+                on_answered(&requests, outcomes);
+            }
             let mut state = self.lock();
             state.batches += 1;
             state.answered_at = Some(Instant::now());

@@ -4,6 +4,7 @@
 //! derives it), finding them by query, taking one over.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use in_mem_core_types::{AgentId, Key, RunId, TypeTag, Version};
 use in_mem_durability::{ReplayRejected, WaitFor};
@@ -20,6 +21,10 @@ use crate::shared::{AgentCache, SharedLog};
 
 /// Commits fetched from the store in one catch-up request at most.
 const CATCH_UP_CHUNK: u64 = 1024;
+/// How long a catch-up waits for this host's own commits of a batch to be applied by their
+/// committers before it asks the store for them (they are applied as the committers wake,
+/// within microseconds unless a committer is descheduled).
+const OWN_COMMITS_PATIENCE: Duration = Duration::from_millis(50);
 
 impl Instance {
     /// Fills `cache`'s agent in the memtable with every commit through `through` (other hosts'
@@ -47,6 +52,11 @@ impl Instance {
         loop {
             let after = cache.visible();
             if after >= through {
+                return Ok(());
+            }
+            // This host's own commits of one batch are applied by their committers as they
+            // wake: wait for them rather than fetch what is about to be in memory.
+            if cache.wait_for_own(through, OWN_COMMITS_PATIENCE) {
                 return Ok(());
             }
             let upto = Version::new(

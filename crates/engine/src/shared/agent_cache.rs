@@ -11,10 +11,16 @@
 //! Evicting an agent (see `instance/eviction.rs`) drops its keys from the memtable and starts
 //! its counter over at zero; it remembers how far the cache had got (`reload_mark`), and the
 //! next call that holds the agent catches it up that far again before it reads.
+//!
+//! A catch-up through a commit of this host waits for the gap below it to close when the gap is
+//! this host's own commits of the same batch, which their committers are applying as they wake
+//! (`expect_own`, `wait_for_own`): asking the store for them would be a round trip per commit
+//! for what is about to be in memory anyway.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use in_mem_core_types::{AgentId, Version};
 use in_mem_storage::{Memtable, Mutation, MutationKind, VersionCounter};
@@ -35,9 +41,11 @@ pub(crate) struct AgentCache {
     pub agent: AgentId,
     /// Publishes the agent's versions as the memtable gets them.
     pub versions: VersionCounter,
-    /// Versions applied above `versions.visible()`; its lock serializes applying, and an
-    /// eviction holds it throughout.
-    applied: Mutex<BTreeSet<u64>>,
+    /// Versions applied above `versions.visible()` and versions on their way in; its lock
+    /// serializes applying, and an eviction holds it throughout.
+    arrivals: Mutex<Arrivals>,
+    /// Woken whenever a version is applied (waited on by `wait_for_own`).
+    landed: Condvar,
     /// Calls that read or fill the agent's part of the memtable now (`CacheHold`s), and
     /// `EVICTING` while an eviction runs: one excludes the other.
     holds: AtomicU64,
@@ -63,11 +71,19 @@ pub(crate) struct AgentCache {
     budget: Arc<CacheBudget>,
 }
 
+/// An agent's versions above its visible one: those applied, and those the store gave this
+/// host's commits whose committers have yet to apply them.
+#[derive(Debug, Default)]
+struct Arrivals {
+    above: BTreeSet<u64>,
+    landing: BTreeSet<u64>,
+}
+
 /// The lock under which an agent's commits are applied: a commit is applied once, whether by
 /// its own committer or by a catch-up that fetched it first.
 pub(crate) struct Applying<'a> {
     cache: &'a AgentCache,
-    above: MutexGuard<'a, BTreeSet<u64>>,
+    arrivals: MutexGuard<'a, Arrivals>,
 }
 
 /// A call's claim on an agent's cached data: no eviction of the agent starts while one is
@@ -90,7 +106,8 @@ impl AgentCache {
         AgentCache {
             agent,
             versions: VersionCounter::new(Version::ZERO),
-            applied: Mutex::new(BTreeSet::new()),
+            arrivals: Mutex::new(Arrivals::default()),
+            landed: Condvar::new(),
             holds: AtomicU64::new(0),
             reload_mark: AtomicU64::new(0),
             registered_through: AtomicU64::new(0),
@@ -116,9 +133,57 @@ impl AgentCache {
     pub fn applying(&self) -> Applying<'_> {
         Applying {
             cache: self,
-            // A panic while applying leaves the set as it was (the memtable insert comes
-            // first); going on can only re-apply a version, which `publish` refuses loudly.
-            above: self.applied.lock().unwrap_or_else(PoisonError::into_inner),
+            arrivals: self.lock_arrivals(),
+        }
+    }
+
+    fn lock_arrivals(&self) -> MutexGuard<'_, Arrivals> {
+        // A panic while applying leaves the sets as they were (the memtable insert comes
+        // first); going on can only re-apply a version, which `publish` refuses loudly.
+        self.arrivals.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Notes that the store gave `version` to a commit of this host, whose committer applies it
+    /// when it wakes. Called before any committer of the batch wakes, so that whichever wakes
+    /// first knows what the others are about to apply.
+    pub fn expect_own(&self, version: Version) {
+        let mut arrivals = self.lock_arrivals();
+        if version > self.visible() && !arrivals.above.contains(&version.get()) {
+            arrivals.landing.insert(version.get());
+        }
+    }
+
+    /// Waits until every commit through `through` is applied, if every one still missing is
+    /// this host's own on its way in (see [`AgentCache::expect_own`]); true once they are.
+    /// False at once if another host's commit is missing (only the store has it), and after
+    /// `patience` (a committer that never applied its commit): the caller asks the store.
+    pub fn wait_for_own(&self, through: Version, patience: Duration) -> bool {
+        let deadline = Instant::now() + patience;
+        let mut arrivals = self.lock_arrivals();
+        loop {
+            let visible = self.visible().get();
+            if visible >= through.get() {
+                return true;
+            }
+            let missing = through.get() - visible;
+            let known = arrivals.above.len() + arrivals.landing.len();
+            if usize::try_from(missing).map_or(true, |missing| missing > known)
+                || !(visible + 1..=through.get())
+                    .all(|v| arrivals.above.contains(&v) || arrivals.landing.contains(&v))
+            {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            // Woken by every `Applying::applied`; the deadline bounds a committer that never
+            // applies.
+            arrivals = self
+                .landed
+                .wait_timeout(arrivals, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
     }
 
@@ -246,7 +311,8 @@ impl AgentCache {
             .fetch_max(self.visible().get(), Ordering::SeqCst);
         // The counter first: from here on the agent reads as evicted, whatever is left of it.
         self.versions.reset(Version::ZERO);
-        applying.above.clear();
+        applying.arrivals.above.clear();
+        applying.arrivals.landing.clear();
         memtable.remove_prefix(&self.agent.encode());
         let freed = self.bytes.swap(0, Ordering::Relaxed);
         self.budget.evicted(freed);
@@ -289,7 +355,7 @@ impl Drop for BriefHold<'_> {
 impl Applying<'_> {
     /// Whether commit `v` is in the memtable already.
     pub fn has(&self, v: Version) -> bool {
-        v <= self.cache.versions.visible() || self.above.contains(&v.get())
+        v <= self.cache.versions.visible() || self.arrivals.above.contains(&v.get())
     }
 
     /// Marks commit `v`, whose `mutations` are now in the memtable, applied and publishes it.
@@ -297,13 +363,18 @@ impl Applying<'_> {
         self.cache.versions.allocate_through(v);
         self.cache.versions.publish(v);
         let visible = self.cache.versions.visible().get();
+        let arrivals = &mut *self.arrivals;
+        arrivals.landing.remove(&v.get());
         if v.get() > visible {
-            self.above.insert(v.get());
+            arrivals.above.insert(v.get());
         }
         // What `visible` has passed needs no remembering.
-        while self.above.first().is_some_and(|&first| first <= visible) {
-            self.above.pop_first();
+        for set in [&mut arrivals.above, &mut arrivals.landing] {
+            while set.first().is_some_and(|&first| first <= visible) {
+                set.pop_first();
+            }
         }
+        self.cache.landed.notify_all();
         let bytes = cached_bytes(mutations);
         self.cache.bytes.fetch_add(bytes, Ordering::Relaxed);
         self.cache.budget.charge(bytes);
@@ -323,3 +394,6 @@ fn cached_bytes(mutations: &[Mutation]) -> u64 {
         })
         .sum()
 }
+
+#[cfg(test)]
+mod tests;

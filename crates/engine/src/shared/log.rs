@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use in_mem_core_types::{AgentId, RunId, Version};
 use in_mem_remote::{
-    BeginRun, RemoteError, RemoteResult, RemoteStore, RunStart, RunUpdate, Shipper, ShipperOptions,
-    StoredRunStatus,
+    BeginRun, CommitOutcome, CommitRequest, OnAnswered, RemoteError, RemoteResult, RemoteStore,
+    RunStart, RunUpdate, Shipper, ShipperOptions, StoredRunStatus,
 };
 
 use super::options::RemoteOptions;
@@ -60,15 +60,16 @@ impl SharedLog {
             options.lease_ttl,
         ));
         ownership.renew_and_confirm()?;
-        let shipper = Shipper::start(
+        let agents = Arc::new(Mutex::new(HashMap::new()));
+        let shipper = Shipper::start_observed(
             Arc::clone(&store),
             ShipperOptions {
                 retry_for: options.outage_limit,
                 ..ShipperOptions::default()
             },
+            Some(expect_own_commits(Arc::clone(&agents))),
         )?;
         let lease = start_lease_renewal(Arc::clone(&ownership), host.clone(), options.lease_ttl)?;
-        let agents = Arc::new(Mutex::new(HashMap::new()));
         let collector = Arc::new(Collector::new(
             Arc::clone(&store),
             Arc::clone(&agents),
@@ -335,6 +336,31 @@ impl Drop for SharedLog {
 /// runs out, and confirms which runs the host still owns. A failure is logged, never fatal: the
 /// next round tries again, a read that finds the confirmation too old asks itself, and if the
 /// lease does run out, the store fences this host's late commits.
+/// Tells each agent's cache which versions the store gave this host's commits of a batch, before
+/// their committers wake (see `AgentCache::expect_own`).
+fn expect_own_commits(agents: Arc<Mutex<HashMap<AgentId, Arc<AgentCache>>>>) -> OnAnswered {
+    Box::new(
+        move |requests: &[CommitRequest], outcomes: &[CommitOutcome]| {
+            let committed: Vec<(Arc<AgentCache>, Version)> = {
+                let agents = lock(&agents);
+                requests
+                    .iter()
+                    .zip(outcomes)
+                    .filter_map(|(request, outcome)| match outcome {
+                        CommitOutcome::Committed { version, .. } => agents
+                            .get(&request.agent)
+                            .map(|cache| (Arc::clone(cache), *version)),
+                        _ => None,
+                    })
+                    .collect()
+            };
+            for (cache, version) in committed {
+                cache.expect_own(version);
+            }
+        },
+    )
+}
+
 fn start_lease_renewal(ownership: Arc<Ownership>, host: String, ttl: Duration) -> Result<Periodic> {
     Periodic::start("in-mem-lease", ttl / 3, move || {
         if let Err(e) = ownership.renew_and_confirm() {
