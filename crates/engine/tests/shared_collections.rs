@@ -9,7 +9,7 @@ mod backend_kit;
 
 use std::time::Duration;
 
-use backend_kit::on_shared_backends;
+use backend_kit::{on_shared_backends, store_of};
 use in_mem_core_types::{AgentId, Value};
 use in_mem_engine::{At, Database, Error, HistoryRetention, RemoteOptions};
 
@@ -69,6 +69,45 @@ fn a_collection_in_the_store_keeps_what_views_read_and_a_host_filled_after_it_kn
             restored.get(mid, b"k"),
             Err(Error::HistoryPruned { .. })
         ));
+    });
+}
+
+#[test]
+fn an_interrupted_run_past_its_grace_pins_nothing_and_then_reads_what_it_lost_as_pruned() {
+    on_shared_backends(|cluster| {
+        let patient =
+            |o: RemoteOptions| no_history(o).interrupted_run_grace(Duration::from_secs(3600));
+        let impatient = |o: RemoteOptions| no_history(o).interrupted_run_grace(Duration::ZERO);
+        let b = cluster.host_with("b", patient);
+        let writer = b.begin_run_in(&agent()).unwrap();
+        b.put(writer, b"k", b"1").unwrap();
+        // A run of host a reads k@1; host a then dies, and its lease runs out.
+        let a = cluster.host_with("a", patient);
+        let stuck = a.begin_run_in(&agent()).unwrap();
+        assert_eq!(a.get(stuck, b"k").unwrap(), Some(b"1".to_vec()));
+        drop(a);
+        store_of(cluster)
+            .renew_lease(&format!("a-{}", cluster.schema), Duration::from_millis(1))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        b.put(writer, b"k", b"2").unwrap();
+        b.end_run(writer).unwrap();
+        let live = b.begin_run_in(&agent()).unwrap();
+        // Within its grace the interrupted run's view is kept whole.
+        assert_eq!(b.sweep().versions_removed, 0);
+        // Past it (a host asking with no grace), k@1 goes.
+        let c = cluster.host_with("c", impatient);
+        assert_eq!(c.get(live, b"k").unwrap(), Some(b"2".to_vec()));
+        assert!(c.sweep().versions_removed >= 1);
+        // Taken over after that, the run reads what its view lost as pruned, never "2" or none.
+        let d = cluster.host_with("d", impatient);
+        d.take_over_run(stuck).unwrap();
+        assert!(matches!(
+            d.get(stuck, b"k"),
+            Err(Error::HistoryPruned { .. })
+        ));
+        d.put(stuck, b"own", b"x").unwrap();
+        assert_eq!(d.get(stuck, b"own").unwrap(), Some(b"x".to_vec()));
     });
 }
 

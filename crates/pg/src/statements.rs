@@ -97,7 +97,7 @@ statements! {
            AND ($3::text IS NULL OR tags @> ARRAY[$3::text]) AND ($4::uuid IS NULL OR parent = $4)
            AND ($6::bytea IS NULL OR (agent >= $6 AND ($7::bytea IS NULL OR agent < $7)))
          ORDER BY seq LIMIT $5");
-    collect_garbage = "SELECT o_horizon, o_removed FROM inmem_collect_garbage($1, $2, $3, $4)";
+    collect_garbage = "SELECT o_horizon, o_removed FROM inmem_collect_garbage($1, $2, $3, $4, $5)";
     gc_horizon = "SELECT coalesce((SELECT horizon FROM inmem_gc WHERE agent = $1), 0)";
     // Every table of the store is in the schema the connection's search_path names first.
     stats_counts = "SELECT (SELECT count(*) FROM inmem_agent),

@@ -621,13 +621,14 @@ impl RemoteStore for PgStore {
     ) -> RemoteResult<Option<GcReport>> {
         let agent = agent.encode();
         let (keep_for, retention) = (micros(policy.keep_for), micros(policy.ended_retention));
+        let grace = micros(policy.interrupted_grace);
         let keep_min = i32::try_from(policy.keep_min_versions).unwrap_or(i32::MAX);
         self.call(IfNoAnswer::Unavailable, move |c| async move {
             let row = c
                 .client
                 .query_one(
                     &c.statements.collect_garbage,
-                    &[&agent, &keep_for, &retention, &keep_min],
+                    &[&agent, &keep_for, &retention, &keep_min, &grace],
                 )
                 .await
                 .map_err(store_error)?;

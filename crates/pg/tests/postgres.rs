@@ -5,6 +5,7 @@
 //!
 //! Each test works in a PostgreSQL schema of its own, so they run side by side on one server.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use in_mem_core_types::{AgentId, RunId, Version};
@@ -127,6 +128,28 @@ fn a_host_of_the_previous_schema_version_still_begins_runs() {
     );
     let row = store.run(run).expect("read").expect("begun");
     assert_eq!((row.owner.as_str(), row.epoch), ("old-host", 1));
+}
+
+#[test]
+fn a_host_of_the_previous_schema_version_still_collects() {
+    let Some(url) = server_url() else { return };
+    let schema = fresh_schema();
+    let store = connect(&url, &schema);
+    let (agent, _run, _epoch) = begun(&store);
+    let agent = agent.encode().iter().fold(String::new(), |mut hex, b| {
+        let _ = write!(hex, "{b:02x}");
+        hex
+    });
+    // Schema version 6's call, as such a host makes it: four arguments, no interrupted grace.
+    admin(
+        &url,
+        &format!(
+            "SET search_path = {schema};
+             DO $$ DECLARE h bigint; BEGIN
+               SELECT o_horizon INTO h FROM inmem_collect_garbage('\\x{agent}'::bytea, 0, 0, 1);
+               IF h IS NULL THEN RAISE EXCEPTION 'no horizon'; END IF; END $$"
+        ),
+    );
 }
 
 #[test]

@@ -19,6 +19,7 @@ use super::types::{
 };
 use collections::{
     a_fork_of_a_fork_keeps_what_it_reads_of_its_grandparent,
+    an_interrupted_run_holds_the_horizon_for_its_grace_only,
     collections_keep_what_the_policy_keeps,
     garbage_collection_changes_no_answer_at_or_above_the_horizon,
 };
@@ -102,6 +103,10 @@ pub const CHECKS: &[Check] = &[
     (
         "a_fork_of_a_fork_keeps_what_it_reads_of_its_grandparent",
         a_fork_of_a_fork_keeps_what_it_reads_of_its_grandparent,
+    ),
+    (
+        "an_interrupted_run_holds_the_horizon_for_its_grace_only",
+        an_interrupted_run_holds_the_horizon_for_its_grace_only,
     ),
 ];
 

@@ -181,7 +181,15 @@ impl State {
             let retained = row
                 .ended_at
                 .is_none_or(|ended| ended.as_micros() > retained_since);
-            if !row.status.is_ended() || retained {
+            // An Interrupted run (Active, its owner's lease run out) pins for its grace.
+            let past_grace = row.status == StoredRunStatus::Active
+                && self.leases.get(&row.owner).is_some_and(|until| {
+                    until
+                        .as_micros()
+                        .saturating_add(micros(policy.interrupted_grace))
+                        <= now.as_micros()
+                });
+            if (!row.status.is_ended() && !past_grace) || (row.status.is_ended() && retained) {
                 horizon = horizon.min(self.lineage_snapshot(row.run));
             }
         }

@@ -535,6 +535,9 @@ pub struct GcPolicy {
     pub ended_retention: Duration,
     /// Each key keeps at least this many versions.
     pub keep_min_versions: u32,
+    /// An Interrupted run's view (its owner's lease ran out) stays readable this long after
+    /// the lease ran out; a run taken over later reads what it lost as `HistoryPruned`.
+    pub interrupted_grace: Duration,
 }
 
 /// What a store holds, counted ([`RemoteStore::stats`](super::RemoteStore::stats)).

@@ -51,6 +51,11 @@ pub struct RemoteOptions {
     /// How long an ended run's view stays readable whole (its own data stays readable for
     /// as long as the run exists). Default 10 minutes.
     pub ended_run_retention: Duration,
+    /// How long an Interrupted run (its owner's lease ran out) keeps its view whole, counted
+    /// from when the lease ran out: collections keep what it reads for that long, and a run
+    /// taken over later reads what its view lost as `HistoryPruned`. Default 10 minutes (an
+    /// embedded database's `OpenOptions::interrupted_run_grace`).
+    pub interrupted_run_grace: Duration,
     /// How often this host asks the store to collect the agents it caches that grew since
     /// (zero: never in the background; `Database::sweep` still does). Default 10 s.
     pub collect_every: Duration,
@@ -72,6 +77,7 @@ impl RemoteOptions {
             migrate_schema: true,
             history: HistoryRetention::default(),
             ended_run_retention: Duration::from_secs(600),
+            interrupted_run_grace: Duration::from_secs(600),
             collect_every: Duration::from_secs(10),
         }
     }
@@ -90,6 +96,13 @@ impl RemoteOptions {
         self
     }
 
+    /// How long an Interrupted run keeps its view whole (see `interrupted_run_grace`).
+    #[must_use]
+    pub fn interrupted_run_grace(mut self, grace: Duration) -> Self {
+        self.interrupted_run_grace = grace;
+        self
+    }
+
     /// How often this host asks the store to collect (see `collect_every`).
     #[must_use]
     pub fn collect_every(mut self, every: Duration) -> Self {
@@ -104,6 +117,7 @@ impl RemoteOptions {
             ended_retention: self.ended_run_retention,
             keep_min_versions: u32::try_from(self.history.keep_min_versions.max(1))
                 .unwrap_or(u32::MAX),
+            interrupted_grace: self.interrupted_run_grace,
         }
     }
 

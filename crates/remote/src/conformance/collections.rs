@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use in_mem_core_types::{RunId, Version};
 
-use super::{Kit, Scene, bytes, check, check_eq, fail, put};
+use super::{Kit, LEASE, Scene, bytes, check, check_eq, fail, put};
 use crate::types::{
     BeginRun, GcPolicy, RemoteError, RemoteResult, RemoteView, RunStart, RunUpdate, StoredRunStatus,
 };
@@ -19,6 +19,7 @@ pub(super) fn garbage_collection_changes_no_answer_at_or_above_the_horizon(
         keep_for: Duration::ZERO,
         ended_retention: Duration::ZERO,
         keep_min_versions: 1,
+        interrupted_grace: Duration::ZERO,
     };
     let end = |run: RunId, start: RunStart| {
         kit.store.update_run(&RunUpdate {
@@ -149,6 +150,7 @@ pub(super) fn collections_keep_what_the_policy_keeps(kit: &Kit<'_>) -> RemoteRes
                     keep_for: Duration::from_secs(keep_for),
                     ended_retention: Duration::from_secs(retention),
                     keep_min_versions: keep_min,
+                    interrupted_grace: Duration::ZERO,
                 },
             )?
             .ok_or_else(|| fail("nobody else is collecting this agent"))
@@ -214,6 +216,7 @@ pub(super) fn a_fork_of_a_fork_keeps_what_it_reads_of_its_grandparent(
                 keep_for: Duration::ZERO,
                 ended_retention: Duration::ZERO,
                 keep_min_versions: 1,
+                interrupted_grace: Duration::ZERO,
             },
         )?
         .ok_or_else(|| fail("nobody else is collecting this agent"))?;
@@ -229,5 +232,58 @@ pub(super) fn a_fork_of_a_fork_keeps_what_it_reads_of_its_grandparent(
     check(
         left.contains(&read_by_grandchild),
         "the grandparent's write the fork of a fork reads",
+    )
+}
+
+/// An Interrupted run (its owner's lease ran out) holds the horizon at its snapshot for its
+/// grace, counted from when the lease ran out, and no longer: a host that died and never came
+/// back does not keep its agents' superseded versions forever.
+pub(super) fn an_interrupted_run_holds_the_horizon_for_its_grace_only(
+    kit: &Kit<'_>,
+) -> RemoteResult<()> {
+    let s = Scene::new(kit, "interrupted")?;
+    let gone = format!("{}-gone", s.host);
+    kit.store.renew_lease(&gone, LEASE)?;
+    let end = |run: RunId, start: RunStart| {
+        kit.store.update_run(&RunUpdate {
+            status: Some(StoredRunStatus::Completed),
+            ..RunUpdate::new(run, start.epoch)
+        })
+    };
+    // k@1 is collectable once nothing reads below k@2: the run that reads it is the other
+    // host's, begun between the two.
+    let (writer, writer_start) = s.begin()?;
+    s.commit_ok(writer, writer_start, vec![put("k", "1")])?;
+    let (_stuck, stuck_start) = s.begin_with(&s.agent, &gone, &[], None)?;
+    s.commit_ok(writer, writer_start, vec![put("k", "2")])?;
+    end(writer, writer_start)?;
+    let (_live, live_start) = s.begin()?;
+    // The other host's lease runs out now.
+    kit.store.renew_lease(&gone, Duration::from_millis(1))?;
+    (kit.pass_time)(Duration::from_millis(20));
+    let collect = |grace: Duration| {
+        kit.store
+            .collect_garbage(
+                &s.agent,
+                &GcPolicy {
+                    keep_for: Duration::ZERO,
+                    ended_retention: Duration::ZERO,
+                    keep_min_versions: 1,
+                    interrupted_grace: grace,
+                },
+            )?
+            .ok_or_else(|| fail("nobody else is collecting this agent"))
+    };
+    let within = collect(Duration::from_secs(3600))?;
+    check_eq(
+        (within.horizon, within.removed),
+        (stuck_start.snapshot, 0),
+        "an Interrupted run within its grace holds the horizon at its snapshot",
+    )?;
+    let past = collect(Duration::ZERO)?;
+    check_eq(
+        (past.horizon, past.removed),
+        (live_start.snapshot, 1),
+        "an Interrupted run past its grace holds nothing: k@1 goes",
     )
 }
