@@ -19,6 +19,7 @@ pub(crate) struct ConnectArgs<'a, 'py> {
     pub(crate) connections: Option<usize>,
     pub(crate) outage_limit: Option<&'a Bound<'py, PyAny>>,
     pub(crate) ended_run_retention: Option<&'a Bound<'py, PyAny>>,
+    pub(crate) interrupted_run_grace: Option<&'a Bound<'py, PyAny>>,
     pub(crate) history_keep_for: Option<&'a Bound<'py, PyAny>>,
     pub(crate) history_keep_min_versions: Option<usize>,
     pub(crate) collect_every: Option<&'a Bound<'py, PyAny>>,
@@ -54,6 +55,9 @@ pub(crate) fn connect(
     // What the store's collections keep, as an embedded database's sweeps (`Database(...)`).
     if let Some(d) = args.ended_run_retention {
         options = options.ended_run_retention(duration(d, "ended_run_retention")?);
+    }
+    if let Some(d) = args.interrupted_run_grace {
+        options = options.interrupted_run_grace(duration(d, "interrupted_run_grace")?);
     }
     if let Some(d) = args.history_keep_for {
         options.history.keep_for = duration(d, "history_keep_for")?;

@@ -159,9 +159,9 @@ impl Database {
     /// schema of the tables; `connections` (default 4) the connections kept open;
     /// `cache_bytes` (default 1 GiB) the budget of this host's cache of agents: past it, the
     /// agents used least recently are dropped and read again from the store when next needed
-    /// (see `cache_stats`). `history_keep_for`, `history_keep_min_versions` and
-    /// `ended_run_retention` say what the store's collections keep, as for an embedded
-    /// database; `collect_every` (default 10 s, 0: only on `sweep()`) how often this host asks
+    /// (see `cache_stats`). `history_keep_for`, `history_keep_min_versions`,
+    /// `ended_run_retention` and `interrupted_run_grace` say what the store's collections keep,
+    /// as for an embedded database; `collect_every` (default 10 s, 0: only on `sweep()`) how often this host asks
     /// the store to collect the agents it caches.
     #[staticmethod]
     #[pyo3(signature = (
@@ -177,6 +177,7 @@ impl Database {
         connections = None,
         outage_limit = None,
         ended_run_retention = None,
+        interrupted_run_grace = None,
         history_keep_for = None,
         history_keep_min_versions = None,
         collect_every = None,
@@ -195,6 +196,7 @@ impl Database {
         connections: Option<usize>,
         outage_limit: Option<&Bound<'_, PyAny>>,
         ended_run_retention: Option<&Bound<'_, PyAny>>,
+        interrupted_run_grace: Option<&Bound<'_, PyAny>>,
         history_keep_for: Option<&Bound<'_, PyAny>>,
         history_keep_min_versions: Option<usize>,
         collect_every: Option<&Bound<'_, PyAny>>,
@@ -209,6 +211,7 @@ impl Database {
             connections,
             outage_limit,
             ended_run_retention,
+            interrupted_run_grace,
             history_keep_for,
             history_keep_min_versions,
             collect_every,

@@ -138,7 +138,7 @@ def test_a_run_is_written_by_its_owner_until_another_host_takes_it_over(connect:
 
 
 def test_sweep_asks_the_store_to_collect_what_no_view_reads(connect: Hosts) -> None:
-    db = connect(history_keep_for=0, ended_run_retention=0, collect_every=0)
+    db = connect(history_keep_for=0, ended_run_retention=0, interrupted_run_grace=0, collect_every=0)
     with db.run(agent=("acme", "gc", "agent")) as run:
         for i in range(5):
             run.kv.put("plan", f"version {i}")

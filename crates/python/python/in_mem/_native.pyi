@@ -74,6 +74,7 @@ class Database:
         connections: int | None = None,
         outage_limit: Seconds | None = None,
         ended_run_retention: Seconds | None = None,
+        interrupted_run_grace: Seconds | None = None,
         history_keep_for: Seconds | None = None,
         history_keep_min_versions: int | None = None,
         collect_every: Seconds | None = None,
@@ -85,8 +86,8 @@ class Database:
         calls (checkpoint, run deletion) raise `SharedModeUnsupported`; `sweep()` asks the store
         to collect. `durability`: "strict" = `synchronous_commit` on, "batched" = local,
         "async" = off. `lease_ttl` (default 10 s), `outage_limit` (default 30 s), `connections`
-        (default 4); `history_keep_for`, `history_keep_min_versions`, `ended_run_retention` what
-        the store's collections keep, `collect_every` (default 10 s) how often this host asks.
+        (default 4); `history_keep_for`, `history_keep_min_versions`, `ended_run_retention`,
+        `interrupted_run_grace` what the store's collections keep, `collect_every` (default 10 s) how often this host asks.
         """
     @property
     def path(self) -> pathlib.Path | None:
