@@ -8,7 +8,7 @@ mod common;
 
 use common::{import, in_mem, ok};
 use in_mem::primitives::{EventLog, NewSpan, SpanStatus, StateMachine, TraceStore};
-use in_mem::{AgentId, Database, DurabilityMode, RemoteOptions, RunId, RunOptions, Value};
+use in_mem::{AgentId, Database, DurabilityMode, RemoteOptions, RunId, RunOptions, TypeTag, Value};
 
 fn server_url() -> Option<String> {
     let url = std::env::var("INMEM_PG_URL").ok().filter(|u| !u.is_empty());
@@ -130,6 +130,48 @@ fn the_reading_commands_read_a_shared_store_and_the_file_commands_refuse_it() {
         stats["versions"].as_u64().unwrap() >= stats["keys"].as_u64().unwrap(),
         "{stats}"
     );
+}
+
+#[test]
+fn verify_finds_an_event_changed_in_the_store_behind_its_back() {
+    let Some(url) = server_url() else { return };
+    let schema = format!("cli_{}", RunId::new().to_string().replace('-', "_"));
+    write_run(&url, &schema);
+    // Someone with write access to the database changes the observation's payload in place.
+    admin(
+        &url,
+        &format!(
+            "UPDATE {schema}.inmem_version
+             SET value = overlay(value PLACING convert_to('Olso', 'UTF8')
+                                 FROM position(convert_to('Oslo', 'UTF8') IN value) FOR 4)
+             WHERE tag = {} AND position(convert_to('Oslo', 'UTF8') IN value) > 0",
+            TypeTag::Event.as_byte()
+        ),
+    );
+    let out = in_mem(&["verify", &url, "--schema", &schema]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(16), "{text}");
+    assert!(text.contains("event chain of run"), "{text}");
+    assert!(text.contains("is broken at event 0"), "{text}");
+    assert!(!text.contains(&url), "{text}");
+}
+
+/// Runs `sql` on a connection of its own.
+fn admin(url: &str, sql: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        let driver = tokio::spawn(connection);
+        let changed = client.execute(sql, &[]).await.unwrap();
+        assert_eq!(changed, 1, "one event row changed");
+        drop(client);
+        let _ = driver.await;
+    });
 }
 
 /// `postgresql://user@host:port/dbname` in libpq's keyword form, if the URL has that shape.
