@@ -473,17 +473,22 @@ impl Connected {
     }
 }
 
+/// A `Strict` host of the bench's store named `host_id`.
+fn connect_host(url: &str, host_id: &str) -> Result<Database, String> {
+    Database::connect(
+        RemoteOptions::new(url)
+            .schema("bench")
+            .host_id(host_id)
+            .mode(DurabilityMode::Strict),
+    )
+    .map_err(|e| format!("connect: {e}"))
+}
+
 /// A connected database's put (the whole path: local validation, the shipper, the store, the
 /// cache), `THREADS` threads putting to one agent (one run each), and gets and lists that the
 /// host's cache answers.
 fn connected_database(url: &str) -> Result<Connected, String> {
-    let db = Database::connect(
-        RemoteOptions::new(url)
-            .schema("bench")
-            .host_id("bench-database")
-            .mode(DurabilityMode::Strict),
-    )
-    .map_err(|e| format!("connect: {e}"))?;
+    let db = connect_host(url, "bench-database")?;
     let run = db.begin_run();
     let mut i = 0u64;
     let put = timed(|| {
@@ -502,13 +507,7 @@ fn connected_database(url: &str) -> Result<Connected, String> {
     // The reads on a host of their own, in an agent of their own: its cache holds what they
     // read, as the embedded database they are compared with does (the puts above left ~20k
     // entries in this host's memtable, whose larger index made a get slower, not the path).
-    let db = Database::connect(
-        RemoteOptions::new(url)
-            .schema("bench")
-            .host_id("bench-database-reads")
-            .mode(DurabilityMode::Strict),
-    )
-    .map_err(|e| format!("connect: {e}"))?;
+    let db = connect_host(url, "bench-database-reads")?;
     let keys: Vec<String> = (0..SCAN_KEYS).map(|i| format!("user:{i:06}")).collect();
     let reader = db
         .begin_run_in(&AgentId::new("bench", "reads", RunId::new().to_string()))

@@ -15,7 +15,7 @@ mod collections;
 use super::RemoteStore;
 use super::types::{
     BeginRun, CommitId, CommitOutcome, CommitRequest, RemoteError, RemoteResult, RemoteRunQuery,
-    RemoteView, RemoteWrite, RunStart, RunUpdate, StoreStats, StoredRunStatus,
+    RemoteView, RemoteWrite, RunRow, RunStart, RunUpdate, StoreStats, StoredRunStatus,
 };
 use collections::{
     a_fork_of_a_fork_keeps_what_it_reads_of_its_grandparent,
@@ -169,6 +169,14 @@ impl<'a> Scene<'a> {
             ..BeginRun::new(agent.clone(), run, host)
         })?;
         Ok((run, start))
+    }
+
+    /// Ends `run` (begun with `start`) as completed.
+    fn end(&self, run: RunId, start: RunStart) -> RemoteResult<RunRow> {
+        self.store().update_run(&RunUpdate {
+            status: Some(StoredRunStatus::Completed),
+            ..RunUpdate::new(run, start.epoch)
+        })
     }
 
     /// Commits one request and returns its outcome.

@@ -7,9 +7,7 @@ use std::time::Duration;
 use in_mem_core_types::{RunId, Version};
 
 use super::{Kit, LEASE, Scene, bytes, check, check_eq, fail, put};
-use crate::types::{
-    BeginRun, GcPolicy, RemoteError, RemoteResult, RemoteView, RunStart, RunUpdate, StoredRunStatus,
-};
+use crate::types::{BeginRun, GcPolicy, RemoteError, RemoteResult, RemoteView, RunStart};
 
 pub(super) fn garbage_collection_changes_no_answer_at_or_above_the_horizon(
     kit: &Kit<'_>,
@@ -20,12 +18,6 @@ pub(super) fn garbage_collection_changes_no_answer_at_or_above_the_horizon(
         ended_retention: Duration::ZERO,
         keep_min_versions: 1,
         interrupted_grace: Duration::ZERO,
-    };
-    let end = |run: RunId, start: RunStart| {
-        kit.store.update_run(&RunUpdate {
-            status: Some(StoredRunStatus::Completed),
-            ..RunUpdate::new(run, start.epoch)
-        })
     };
     // The first run writes a twice, then k twice, and is forked between its two writes of k.
     let (first, first_start) = s.begin()?;
@@ -39,12 +31,12 @@ pub(super) fn garbage_collection_changes_no_answer_at_or_above_the_horizon(
         ..BeginRun::new(s.agent.clone(), fork, s.host.clone())
     })?;
     s.commit_ok(first, first_start, vec![put("k", "2")])?;
-    end(fork, fork_start)?;
-    end(first, first_start)?;
+    s.end(fork, fork_start)?;
+    s.end(first, first_start)?;
     // A later run overwrites a; the newest run is live, and pins the horizon at its snapshot.
     let (second, second_start) = s.begin()?;
     s.commit_ok(second, second_start, vec![put("a", "3")])?;
-    end(second, second_start)?;
+    s.end(second, second_start)?;
     let (live, live_start) = s.begin()?;
     let horizon = live_start.snapshot;
     let keys = ["a", "b", "k"];
@@ -126,21 +118,15 @@ pub(super) fn garbage_collection_changes_no_answer_at_or_above_the_horizon(
 /// retention, commits younger than `keep_for`, and `keep_min_versions` versions of each key.
 pub(super) fn collections_keep_what_the_policy_keeps(kit: &Kit<'_>) -> RemoteResult<()> {
     let s = Scene::new(kit, "policy")?;
-    let end = |run: RunId, start: RunStart| {
-        kit.store.update_run(&RunUpdate {
-            status: Some(StoredRunStatus::Completed),
-            ..RunUpdate::new(run, start.epoch)
-        })
-    };
     // k@1 is collectable only at a horizon of 3 or more: its run wrote k again (k@2), and
     // k@3 (another run's) is at or below such a horizon.
     let (first, first_start) = s.begin()?;
     s.commit_ok(first, first_start, vec![put("k", "1")])?;
     s.commit_ok(first, first_start, vec![put("k", "2")])?;
-    end(first, first_start)?;
+    s.end(first, first_start)?;
     let (second, second_start) = s.begin()?;
     s.commit_ok(second, second_start, vec![put("k", "3")])?;
-    end(second, second_start)?;
+    s.end(second, second_start)?;
     let (_live, live_start) = s.begin()?;
     let collect = |keep_for: u64, retention: u64, keep_min: u32| {
         kit.store
@@ -187,12 +173,6 @@ pub(super) fn a_fork_of_a_fork_keeps_what_it_reads_of_its_grandparent(
         })?;
         Ok((run, start))
     };
-    let end = |run: RunId, start: RunStart| {
-        kit.store.update_run(&RunUpdate {
-            status: Some(StoredRunStatus::Completed),
-            ..RunUpdate::new(run, start.epoch)
-        })
-    };
     let (root, root_start) = s.begin()?;
     s.commit_ok(root, root_start, vec![put("k", "1")])?;
     let read_by_grandchild = s.commit_ok(root, root_start, vec![put("k", "2")])?;
@@ -206,7 +186,7 @@ pub(super) fn a_fork_of_a_fork_keeps_what_it_reads_of_its_grandparent(
         (child, child_start),
         (root, root_start),
     ] {
-        end(run, start)?;
+        s.end(run, start)?;
     }
     s.begin()?;
     kit.store
@@ -244,19 +224,13 @@ pub(super) fn an_interrupted_run_holds_the_horizon_for_its_grace_only(
     let s = Scene::new(kit, "interrupted")?;
     let gone = format!("{}-gone", s.host);
     kit.store.renew_lease(&gone, LEASE)?;
-    let end = |run: RunId, start: RunStart| {
-        kit.store.update_run(&RunUpdate {
-            status: Some(StoredRunStatus::Completed),
-            ..RunUpdate::new(run, start.epoch)
-        })
-    };
     // k@1 is collectable once nothing reads below k@2: the run that reads it is the other
     // host's, begun between the two.
     let (writer, writer_start) = s.begin()?;
     s.commit_ok(writer, writer_start, vec![put("k", "1")])?;
     let (_stuck, stuck_start) = s.begin_with(&s.agent, &gone, &[], None)?;
     s.commit_ok(writer, writer_start, vec![put("k", "2")])?;
-    end(writer, writer_start)?;
+    s.end(writer, writer_start)?;
     let (_live, live_start) = s.begin()?;
     // The other host's lease runs out now.
     kit.store.renew_lease(&gone, Duration::from_millis(1))?;
