@@ -193,13 +193,19 @@ impl<'a> EncodedRecord<'a> {
 
     /// A field's encoding.
     pub fn encoded(&self, name: &str) -> Result<Encoded<'a>> {
+        self.find(name)
+            .ok_or_else(|| damaged(self.what, format!("lacks the field {name}")))
+    }
+
+    /// A field's encoding, if the record has the field. (Not `encoded(..).ok()`: the error
+    /// it would build and drop, a formatted message, cost more than reading a whole span.)
+    fn find(&self, name: &str) -> Option<Encoded<'a>> {
         // A record has a handful of fields: comparing each name for equality beats ordering
         // comparisons in a binary search.
         self.fields
             .iter()
             .find(|(field, _)| *field == name.as_bytes())
             .map(|(_, value)| *value)
-            .ok_or_else(|| damaged(self.what, format!("lacks the field {name}")))
     }
 
     /// A field's value, decoded.
@@ -220,7 +226,7 @@ impl<'a> EncodedRecord<'a> {
 
     /// A field that may be absent or null (both `None`).
     pub fn optional(&self, name: &str) -> Option<Encoded<'a>> {
-        self.encoded(name).ok().filter(|field| !field.is_null())
+        self.find(name).filter(|field| !field.is_null())
     }
 
     pub fn text(&self, name: &str) -> Result<&'a str> {
