@@ -18,7 +18,7 @@ use crate::workload::{Rng, SCAN_PREFIX, VALUE, key, scan_key, shuffled};
 
 /// The workloads `--profile` knows.
 pub const NAMES: &str = "put-batched, put-async, put-random-batched, put-strict, get, scan, \
-event, cas, span, step, read-back, open-checkpoint, open-replay";
+event, cas, span, tx-2, tx-5, step, read-back, open-checkpoint, open-replay";
 
 /// Runs `name` for `ops` operations in a fresh database under `scratch`. `peer` names another
 /// engine to run the byte workloads (puts, get, scan) on instead, in its no-sync mode, for
@@ -153,6 +153,20 @@ fn profiled_loop(name: &str, ops: u64, store: &dyn Store, db: &in_mem::Database)
                     run,
                     NewSpan::tool_call("search", payload.clone()).tag("bench"),
                 )?;
+            }
+        }
+        "tx-2" | "tx-5" => {
+            // The floors of an event append and a span: one transaction of as many 100-byte
+            // puts as they write records (an event and its type index entry; a span with one
+            // tag and its child, kind, tag and start index entries), and nothing else.
+            let puts = if name == "tx-2" { 2 } else { 5 };
+            for i in 0..ops {
+                db.transaction(run, |tx| {
+                    for part in 0..puts {
+                        tx.put(key(i * puts + part), VALUE)?;
+                    }
+                    Ok::<_, in_mem::Error>(())
+                })?;
             }
         }
         "step" => {
