@@ -10,8 +10,8 @@
 use std::path::Path;
 use std::time::Instant;
 
-use in_mem::Value;
 use in_mem::primitives::{EventLog, NewSpan, StateMachine, TraceStore};
+use in_mem::{RunId, Value};
 
 use crate::engines::{Engine, InMemMode, Result, Store};
 use crate::workload::{Rng, SCAN_PREFIX, VALUE, key, scan_key, shuffled};
@@ -107,6 +107,21 @@ fn profiled_open(dir: &Path) -> Result<()> {
     crate::engines::time_open(dir).map(|_| ())
 }
 
+/// The floors of an event append and a span: `ops` transactions of as many 100-byte puts as
+/// they write records (an event and its type index entry: 2; a span with one tag and its
+/// child, kind, tag and start index entries: 5), and nothing else.
+fn put_transactions(db: &in_mem::Database, run: RunId, ops: u64, puts: u64) -> Result<()> {
+    for i in 0..ops {
+        db.transaction(run, |tx| {
+            for part in 0..puts {
+                tx.put(key(i * puts + part), VALUE)?;
+            }
+            Ok::<_, in_mem::Error>(())
+        })?;
+    }
+    Ok(())
+}
+
 #[inline(never)]
 fn profiled_loop(name: &str, ops: u64, store: &dyn Store, db: &in_mem::Database) -> Result<()> {
     let mut rng = Rng::new(0x5eed);
@@ -155,20 +170,8 @@ fn profiled_loop(name: &str, ops: u64, store: &dyn Store, db: &in_mem::Database)
                 )?;
             }
         }
-        "tx-2" | "tx-5" => {
-            // The floors of an event append and a span: one transaction of as many 100-byte
-            // puts as they write records (an event and its type index entry; a span with one
-            // tag and its child, kind, tag and start index entries), and nothing else.
-            let puts = if name == "tx-2" { 2 } else { 5 };
-            for i in 0..ops {
-                db.transaction(run, |tx| {
-                    for part in 0..puts {
-                        tx.put(key(i * puts + part), VALUE)?;
-                    }
-                    Ok::<_, in_mem::Error>(())
-                })?;
-            }
-        }
+        "tx-2" => put_transactions(db, run, ops, 2)?,
+        "tx-5" => put_transactions(db, run, ops, 5)?,
         "step" => {
             // A LangGraph checkpoint as `in_mem.langgraph` commits it: four ~300-byte values
             // and a record in one transaction, plus a pointer written only over an older one.
