@@ -18,7 +18,7 @@ use crate::workload::{Rng, SCAN_PREFIX, VALUE, key, scan_key, shuffled};
 
 /// The workloads `--profile` knows.
 pub const NAMES: &str = "put-batched, put-async, put-random-batched, put-strict, get, scan, \
-event, cas, span, tx-2, tx-5, step, read-back, open-checkpoint, open-replay";
+event, event-tx-10, cas, span, tx-2, tx-5, step, read-back, open-checkpoint, open-replay";
 
 /// Runs `name` for `ops` operations in a fresh database under `scratch`. `peer` names another
 /// engine to run the byte workloads (puts, get, scan) on instead, in its no-sync mode, for
@@ -122,6 +122,20 @@ fn put_transactions(db: &in_mem::Database, run: RunId, ops: u64, puts: u64) -> R
     Ok(())
 }
 
+/// Ten appends a transaction, `ops` transactions: what an agent step that logs several events
+/// at once saves by sharing one commit.
+fn event_transactions(db: &in_mem::Database, run: RunId, ops: u64, payload: &Value) -> Result<()> {
+    for _ in 0..ops {
+        db.transaction(run, |tx| {
+            for _ in 0..10 {
+                EventLog::append_in(tx, "observation", payload)?;
+            }
+            Ok::<_, in_mem::Error>(())
+        })?;
+    }
+    Ok(())
+}
+
 #[inline(never)]
 fn profiled_loop(name: &str, ops: u64, store: &dyn Store, db: &in_mem::Database) -> Result<()> {
     let mut rng = Rng::new(0x5eed);
@@ -170,6 +184,7 @@ fn profiled_loop(name: &str, ops: u64, store: &dyn Store, db: &in_mem::Database)
                 )?;
             }
         }
+        "event-tx-10" => event_transactions(db, run, ops, &payload)?,
         "tx-2" => put_transactions(db, run, ops, 2)?,
         "tx-5" => put_transactions(db, run, ops, 5)?,
         "step" => {
