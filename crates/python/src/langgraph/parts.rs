@@ -100,8 +100,8 @@ pub(crate) fn parts_beyond(key_text: &str, head: &Value, kept: usize) -> Vec<Str
         .collect()
 }
 
-/// Puts `value` under `key_text` as [`spill`] lays it out, in `tx`; returns how many parts it
-/// took (0 if stored whole).
+/// Puts `value` under `key_text` in `tx`: whole if it is short enough, else as parts and a head
+/// that counts them (see the module docs); returns how many parts it took (0 if stored whole).
 pub(crate) fn put_spilled(
     tx: &mut Transaction<'_>,
     key_text: &str,
@@ -125,22 +125,6 @@ fn head_of(count: usize) -> Vec<u8> {
     let mut head = vec![PARTS_MARK];
     head.extend_from_slice(count.to_string().as_bytes());
     head
-}
-
-/// The (key, value) pairs that store `value` under `key_text`, the value's own key first:
-/// itself if it is short enough, else a head and its parts.
-pub(crate) fn spill(key_text: String, value: Vec<u8>) -> Vec<(String, Vec<u8>)> {
-    if value.len() <= PART_BYTES_MAX {
-        return vec![(key_text, value)];
-    }
-    let chunks: Vec<&[u8]> = value.chunks(PART_BYTES_MAX).collect();
-    let head = head_of(chunks.len());
-    let mut out = Vec::with_capacity(chunks.len() + 1);
-    for (index, chunk) in chunks.iter().enumerate() {
-        out.push((part_key(&key_text, index), chunk.to_vec()));
-    }
-    out.insert(0, (key_text, head));
-    out
 }
 
 /// `whole(db, run, rows)`: `rows` (key, value) with every value stored in parts put back

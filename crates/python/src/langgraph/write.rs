@@ -13,7 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict};
 
 use super::keys::{BLOB, CHECKPOINT, LATEST, WRITE, key, part_text};
-use super::parts::{Unreadable, parts_beyond, put_spilled, spill, whole};
+use super::parts::{Unreadable, parts_beyond, put_spilled, whole};
 use super::record::{self, Write, pack_blob, pack_record, pack_writes};
 use crate::batch::target_of;
 use crate::database::Database;
@@ -77,7 +77,7 @@ pub(crate) fn put_checkpoint(
     let mut puts = Vec::with_capacity(new_blobs.len() + 1);
     for (channel, version, (type_name, bytes)) in &new_blobs {
         let value = pack_blob(type_name, &bytes_of(bytes)?);
-        puts.extend(spill(blob_key(channel, version)?, value));
+        puts.push((blob_key(channel, version)?, value));
     }
     let record = pack_record(
         (&checkpoint.0, &bytes_of(&checkpoint.1)?),
@@ -87,11 +87,13 @@ pub(crate) fn put_checkpoint(
         &channels,
         &blob_keys,
     );
-    puts.extend(spill(key(CHECKPOINT, &[ns, &checkpoint_id]), record));
+    puts.push((key(CHECKPOINT, &[ns, &checkpoint_id]), record));
     let newest_key = key(LATEST, &[ns]);
     let newest = Value::String(checkpoint_id.clone());
     let ((), version) = target.call_committed(py, move |tx| {
-        put_all(tx, &puts)?;
+        for (key_text, value) in &puts {
+            put_spilled(tx, key_text, value)?;
+        }
         // Checkpoint ids sort by time: the pointer only moves forward, checked in the commit
         // (a pointer that is not text was not written by the saver, and is left alone).
         let moves = match tx.get_value(&newest_key)? {
@@ -240,13 +242,6 @@ fn merge_writes(
 fn delete_all(tx: &mut Transaction<'_>, keys: &[String]) -> in_mem::Result<()> {
     for key in keys {
         tx.delete(key.as_bytes())?;
-    }
-    Ok(())
-}
-
-fn put_all(tx: &mut Transaction<'_>, pairs: &[(String, Vec<u8>)]) -> in_mem::Result<()> {
-    for (key, value) in pairs {
-        tx.put(key, value)?;
     }
     Ok(())
 }

@@ -4,21 +4,34 @@
 
 use std::time::Duration;
 
-use in_mem_core_types::{RunId, Version};
+use in_mem_core_types::{AgentId, RunId, Version};
 
 use super::{Kit, LEASE, Scene, bytes, check, check_eq, fail, put};
-use crate::types::{BeginRun, GcPolicy, RemoteError, RemoteResult, RemoteView, RunStart};
+use crate::types::{BeginRun, GcPolicy, GcReport, RemoteError, RemoteResult, RemoteView, RunStart};
+
+/// The policy that keeps the least a collection may: no time windows, each key's newest version,
+/// and an Interrupted run's view for `interrupted_grace`.
+fn keeping_least(interrupted_grace: Duration) -> GcPolicy {
+    GcPolicy {
+        keep_for: Duration::ZERO,
+        ended_retention: Duration::ZERO,
+        keep_min_versions: 1,
+        interrupted_grace,
+    }
+}
+
+/// A collection of `agent` under `policy`, which nobody else is running.
+fn collect(kit: &Kit<'_>, agent: &AgentId, policy: &GcPolicy) -> RemoteResult<GcReport> {
+    kit.store
+        .collect_garbage(agent, policy)?
+        .ok_or_else(|| fail("nobody else is collecting this agent"))
+}
 
 pub(super) fn garbage_collection_changes_no_answer_at_or_above_the_horizon(
     kit: &Kit<'_>,
 ) -> RemoteResult<()> {
     let s = Scene::new(kit, "gc")?;
-    let policy = GcPolicy {
-        keep_for: Duration::ZERO,
-        ended_retention: Duration::ZERO,
-        keep_min_versions: 1,
-        interrupted_grace: Duration::ZERO,
-    };
+    let policy = keeping_least(Duration::ZERO);
     // The first run writes a twice, then k twice, and is forked between its two writes of k.
     let (first, first_start) = s.begin()?;
     s.commit_ok(first, first_start, vec![put("a", "1"), put("b", "1")])?;
@@ -57,10 +70,7 @@ pub(super) fn garbage_collection_changes_no_answer_at_or_above_the_horizon(
         .into_iter()
         .map(&answers)
         .collect::<RemoteResult<Vec<_>>>()?;
-    let report = kit
-        .store
-        .collect_garbage(&s.agent, &policy)?
-        .ok_or_else(|| fail("nobody else is collecting this agent"))?;
+    let report = collect(kit, &s.agent, &policy)?;
     check_eq(
         report.horizon,
         horizon,
@@ -128,34 +138,34 @@ pub(super) fn collections_keep_what_the_policy_keeps(kit: &Kit<'_>) -> RemoteRes
     s.commit_ok(second, second_start, vec![put("k", "3")])?;
     s.end(second, second_start)?;
     let (_live, live_start) = s.begin()?;
-    let collect = |keep_for: u64, retention: u64, keep_min: u32| {
-        kit.store
-            .collect_garbage(
-                &s.agent,
-                &GcPolicy {
-                    keep_for: Duration::from_secs(keep_for),
-                    ended_retention: Duration::from_secs(retention),
-                    keep_min_versions: keep_min,
-                    interrupted_grace: Duration::ZERO,
-                },
-            )?
-            .ok_or_else(|| fail("nobody else is collecting this agent"))
+    let collect_under = |keep_for: u64, retention: u64, keep_min: u32| {
+        let policy = GcPolicy {
+            keep_for: Duration::from_secs(keep_for),
+            ended_retention: Duration::from_secs(retention),
+            keep_min_versions: keep_min,
+            interrupted_grace: Duration::ZERO,
+        };
+        collect(kit, &s.agent, &policy)
     };
-    let within_retention = collect(0, 3600, 1)?;
+    let within_retention = collect_under(0, 3600, 1)?;
     check_eq(
         (within_retention.horizon, within_retention.removed),
         (first_start.snapshot, 0),
         "ended runs within their retention hold the horizon at the oldest one's snapshot",
     )?;
-    let young = collect(3600, 0, 1)?;
+    let young = collect_under(3600, 0, 1)?;
     check_eq(young.removed, 0, "commits younger than keep_for")?;
-    let three = collect(0, 0, 3)?;
+    let three = collect_under(0, 0, 3)?;
     check_eq(
         (three.horizon, three.removed),
         (live_start.snapshot, 0),
         "three versions of k kept",
     )?;
-    check_eq(collect(0, 0, 1)?.removed, 1, "k@1 once nothing keeps it")
+    check_eq(
+        collect_under(0, 0, 1)?.removed,
+        1,
+        "k@1 once nothing keeps it",
+    )
 }
 
 /// A fork of a fork reads its grandparent up to the lower of the two fork points: that write
@@ -189,17 +199,7 @@ pub(super) fn a_fork_of_a_fork_keeps_what_it_reads_of_its_grandparent(
         s.end(run, start)?;
     }
     s.begin()?;
-    kit.store
-        .collect_garbage(
-            &s.agent,
-            &GcPolicy {
-                keep_for: Duration::ZERO,
-                ended_retention: Duration::ZERO,
-                keep_min_versions: 1,
-                interrupted_grace: Duration::ZERO,
-            },
-        )?
-        .ok_or_else(|| fail("nobody else is collecting this agent"))?;
+    collect(kit, &s.agent, &keeping_least(Duration::ZERO))?;
     let clock = kit.store.clock(&s.agent)?;
     let left: Vec<Version> = kit
         .store
@@ -235,26 +235,13 @@ pub(super) fn an_interrupted_run_holds_the_horizon_for_its_grace_only(
     // The other host's lease runs out now.
     kit.store.renew_lease(&gone, Duration::from_millis(1))?;
     (kit.pass_time)(Duration::from_millis(20));
-    let collect = |grace: Duration| {
-        kit.store
-            .collect_garbage(
-                &s.agent,
-                &GcPolicy {
-                    keep_for: Duration::ZERO,
-                    ended_retention: Duration::ZERO,
-                    keep_min_versions: 1,
-                    interrupted_grace: grace,
-                },
-            )?
-            .ok_or_else(|| fail("nobody else is collecting this agent"))
-    };
-    let within = collect(Duration::from_secs(3600))?;
+    let within = collect(kit, &s.agent, &keeping_least(Duration::from_secs(3600)))?;
     check_eq(
         (within.horizon, within.removed),
         (stuck_start.snapshot, 0),
         "an Interrupted run within its grace holds the horizon at its snapshot",
     )?;
-    let past = collect(Duration::ZERO)?;
+    let past = collect(kit, &s.agent, &keeping_least(Duration::ZERO))?;
     check_eq(
         (past.horizon, past.removed),
         (live_start.snapshot, 1),
