@@ -8,7 +8,7 @@
 //!
 //! Prefix and range scans walk the skiplist (`scan.rs`); the sweeper (`sweep.rs`) removes versions
 //! no reader at or above a horizon can observe; recovery fills a new memtable through `load.rs`,
-//! the two structures on two threads.
+//! the two structures on two helper threads while the caller decodes.
 
 mod index;
 mod load;
