@@ -70,12 +70,15 @@ pub(crate) fn recover(dir: &DataDir, path: &Path, options: &OpenOptions) -> Resu
         history_from,
     } = checkpoint::load_newest(dir, policy, &version_times)?;
     let after = checkpoint.as_ref().map_or(Version::ZERO, |c| c.version);
-    let mut replay = |record| replay::replay_record(&memtable, &runs, &version_times, record);
     let wal_options = WalOptions {
         segment_bytes: options.segment_bytes,
         recovery_mode: options.recovery_mode,
     };
-    let (wal, found) = Wal::open(dir, wal_options, after, &mut replay)?;
+    let (wal, found) = memtable.load(|loader| {
+        let mut replay =
+            |record| replay::replay_record(&memtable, loader, &runs, &version_times, record);
+        Wal::open(dir, wal_options, after, &mut replay)
+    })?;
     let visible = ReadView::at(memtable.versions().visible());
     let read = |key: &[u8]| memtable.get(key, &visible, now).map(|s| s.value);
     let interrupted_runs = runs.finish_recovery(now, &read, false)?;
@@ -137,8 +140,11 @@ fn load_read_only(dir: &DataDir, options: &OpenOptions) -> Result<Recovered> {
         history_from,
     } = checkpoint::load_newest(dir, policy, &version_times)?;
     let after = checkpoint.as_ref().map_or(Version::ZERO, |c| c.version);
-    let mut replay = |record| replay::replay_record(&memtable, &runs, &version_times, record);
-    let (follower, found) = LogFollower::open(dir, after, &mut replay)?;
+    let (follower, found) = memtable.load(|loader| {
+        let mut replay =
+            |record| replay::replay_record(&memtable, loader, &runs, &version_times, record);
+        LogFollower::open(dir, after, &mut replay)
+    })?;
     let visible = ReadView::at(memtable.versions().visible());
     let read = |key: &[u8]| memtable.get(key, &visible, now).map(|s| s.value);
     runs.finish_recovery(now, &read, true)?;

@@ -1,18 +1,22 @@
-//! `Loader`: filling a memtable that nobody reads yet (recovery loading a checkpoint), with the
-//! skiplist and the index filled on two helper threads while the caller decodes.
+//! `Loader`: filling a memtable that nobody reads yet (recovery loading a checkpoint and
+//! replaying the log), with the index and the skiplist filled on two helper threads while the
+//! caller decodes.
 //!
 //! Why: opening a checkpoint of a million keys spent about two thirds of its time in the two
 //! structures of an apply: the skiplist insert, and the index offer, a write to a random slot
-//! of a large hash table (a cache miss each, which the shard lock's release then waits for).
-//! The two are independent, and while a memtable is being loaded nobody reads or sweeps it, so
-//! neither the index-first order of `Memtable::apply` nor publishing matters. The work runs as
-//! a pipeline of three stages, handed over in batches: the calling thread reads and decodes the
-//! checkpoint and builds each version's record; a history thread inserts the batch into the
-//! skiplist and passes it on; an index thread offers it to the index. With the skiplist insert
-//! on the caller (one helper, the index's), the caller was the bottleneck: a profile of an open
-//! of 1M keys gave it about 2.3 times the helper's work. The scope joins both helpers before
-//! `Memtable::load` returns, so every insert and offer happens-before the first read of the
-//! loaded memtable.
+//! of a large hash table (a cache miss each, which the shard lock's release then waits for);
+//! a replay of a million one-put commits, over half. While a memtable is being loaded nobody
+//! reads or sweeps it, so neither the index-first order of `Memtable::apply` nor publishing
+//! needs to hold for each version as it goes in. The work runs as a pipeline of three stages,
+//! handed over in batches: the calling thread decodes and builds each version's record; an
+//! index thread offers the batch to the index (which hands back the key allocation every
+//! version of the key shares, as in an apply) and passes it on; a history thread inserts it
+//! into the skiplist. With the skiplist insert on the caller and one helper (the index's), the
+//! caller was the bottleneck: a profile of an open of 1M keys gave it about 2.3 times the
+//! helper's work. [`Loader::settle`] waits until the helpers have stored everything pushed so
+//! far, for a caller that must read what it loaded (a replayed prefix deletion lists the keys
+//! it deletes). The scope joins both helpers before `Memtable::load` returns, so every offer
+//! and insert happens-before the first read of the loaded memtable.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -27,22 +31,41 @@ use crate::{Cuts, MutationKind};
 /// Records handed to the next stage at a time: large enough that the channel costs nothing
 /// per entry, small enough that the helpers start early and the batches in flight stay small.
 const BATCH: usize = 4096;
-/// Batches that may wait for a stage before the one feeding it waits.
+/// Messages that may wait for a stage before the one feeding it waits.
 const BATCHES_IN_FLIGHT: usize = 4;
 
 type Batch = Vec<(Arc<[u8]>, Arc<Record>)>;
 
+/// What passes down the pipeline.
+enum Handover {
+    /// Versions to store.
+    Batch(Batch),
+    /// Answered by the last stage once every batch before it is stored.
+    Settle(SyncSender<()>),
+}
+
+/// The helper stages, in pipeline order.
+#[derive(Debug, Clone, Copy)]
+enum Stage {
+    /// Offers each record to the index, and takes the key allocation the index keeps.
+    Index,
+    /// Inserts each record into the skiplist.
+    History,
+}
+
+/// The way into each stage's thread; `None` where that thread is not running (it could not
+/// start, or this side never hands to it).
+#[derive(Default)]
+struct Senders {
+    index: Option<SyncSender<Handover>>,
+    history: Option<SyncSender<Handover>>,
+}
+
 /// Fills a memtable with versions; see [`Memtable::load`].
 pub struct Loader<'m> {
     memtable: &'m Memtable,
-    /// The key of the previous version pushed: versions of one key usually come together (a
-    /// checkpoint holds them key by key), and then share one key allocation, as applies do.
-    last_key: Option<Arc<[u8]>>,
     batch: Batch,
-    /// To the history thread; `None` if it could not be started (its work is then done here).
-    to_history: Option<SyncSender<Batch>>,
-    /// To the index thread, for batches this thread inserted into the skiplist itself.
-    to_index: Option<SyncSender<Batch>>,
+    senders: Senders,
 }
 
 impl Memtable {
@@ -51,101 +74,118 @@ impl Memtable {
     ///
     /// For a memtable that nobody reads, sweeps or applies to while it loads (recovery): the
     /// two structures are filled by two other threads, and a reader could find a version in
-    /// one and not yet in the other.
+    /// one and not yet in the other (except after [`Loader::settle`]).
     pub fn load<R>(&self, fill: impl FnOnce(&mut Loader<'_>) -> R) -> R {
         std::thread::scope(|scope| {
-            let to_index = self.spawn_index_stage(scope);
-            let to_history = self.spawn_history_stage(scope, to_index.clone());
+            let history = self.spawn_stage(scope, Stage::History, Senders::default());
+            let to_history = Senders {
+                index: None,
+                history: history.clone(),
+            };
+            let index = self.spawn_stage(scope, Stage::Index, to_history);
             let mut loader = Loader {
                 memtable: self,
-                last_key: None,
                 batch: Vec::with_capacity(BATCH),
-                to_history,
-                to_index,
+                senders: Senders { index, history },
             };
             let out = fill(&mut loader);
             loader.hand_over();
-            // Dropping the senders ends the helpers' loops (the history thread's end drops its
-            // sender to the index thread); the scope then joins them, and passes on a panic.
+            // Dropping the senders ends the helpers' loops (the index thread's end drops its
+            // sender to the history thread); the scope then joins them, and passes on a panic.
             drop(loader);
             out
         })
     }
 
-    /// Starts the thread that offers batches to the index; `None` if it could not start.
-    fn spawn_index_stage<'scope>(
+    /// Starts the thread of `stage`, which passes what it did on through `next`; `None` if it
+    /// could not start.
+    fn spawn_stage<'scope>(
         &'scope self,
         scope: &'scope Scope<'scope, '_>,
-    ) -> Option<SyncSender<Batch>> {
-        let (sender, batches) = sync_channel::<Batch>(BATCHES_IN_FLIGHT);
+        stage: Stage,
+        next: Senders,
+    ) -> Option<SyncSender<Handover>> {
+        let (sender, messages) = sync_channel::<Handover>(BATCHES_IN_FLIGHT);
+        let name = match stage {
+            Stage::Index => "in-mem-load-index",
+            Stage::History => "in-mem-load-history",
+        };
         std::thread::Builder::new()
-            .name("in-mem-load-index".into())
-            .spawn_scoped(scope, move || {
-                for batch in batches {
-                    self.offer_to_index(batch);
+            .name(name.into())
+            .spawn_scoped(scope, move || self.stage_loop(stage, &messages, &next))
+            .ok()
+            .map(|_| sender)
+    }
+
+    fn stage_loop(&self, stage: Stage, messages: &Receiver<Handover>, next: &Senders) {
+        for message in messages {
+            self.process(stage, next, message);
+        }
+    }
+
+    /// Does `stage`'s work on `message` here and passes it on to the next stage.
+    fn process(&self, stage: Stage, next: &Senders, message: Handover) {
+        let message = match message {
+            Handover::Batch(mut batch) => {
+                self.store(stage, &mut batch);
+                Handover::Batch(batch)
+            }
+            settle @ Handover::Settle(_) => settle,
+        };
+        match stage {
+            Stage::Index => self.deliver(Stage::History, next, message),
+            Stage::History => {
+                if let Handover::Settle(reply) = message {
+                    // The caller waits for this; if it is gone, so is the wait.
+                    let _ = reply.send(());
                 }
-            })
-            .ok()
-            .map(|_| sender)
-    }
-
-    /// Starts the thread that inserts batches into the skiplist and passes them to the index
-    /// stage (or offers them itself without one); `None` if it could not start.
-    fn spawn_history_stage<'scope>(
-        &'scope self,
-        scope: &'scope Scope<'scope, '_>,
-        to_index: Option<SyncSender<Batch>>,
-    ) -> Option<SyncSender<Batch>> {
-        let (sender, batches) = sync_channel::<Batch>(BATCHES_IN_FLIGHT);
-        std::thread::Builder::new()
-            .name("in-mem-load-history".into())
-            .spawn_scoped(scope, move || {
-                self.history_stage(&batches, to_index.as_ref());
-            })
-            .ok()
-            .map(|_| sender)
-    }
-
-    fn history_stage(&self, batches: &Receiver<Batch>, to_index: Option<&SyncSender<Batch>>) {
-        for batch in batches {
-            self.insert_into_history(&batch);
-            self.pass_to_index(to_index, batch);
+            }
         }
     }
 
-    fn insert_into_history(&self, batch: &Batch) {
-        for (key, record) in batch {
-            let key = VersionKey {
-                key: Arc::clone(key),
-                version: record.version,
-            };
-            self.history.insert(key, Arc::clone(record));
-        }
-    }
-
-    /// Sends `batch` to the index stage, or offers it here if there is none (it could not
-    /// start, or it panicked: the scope passes the panic on when it joins).
-    fn pass_to_index(&self, to_index: Option<&SyncSender<Batch>>, batch: Batch) {
-        let unsent = match to_index {
-            Some(sender) => match sender.send(batch) {
+    /// Hands `message` to the thread of `stage`, or does that stage's work here if the thread
+    /// is not running (it could not start, or it panicked: the scope passes the panic on when
+    /// it joins).
+    fn deliver(&self, stage: Stage, senders: &Senders, message: Handover) {
+        let sender = match stage {
+            Stage::Index => &senders.index,
+            Stage::History => &senders.history,
+        };
+        let unsent = match sender {
+            Some(sender) => match sender.send(message) {
                 Ok(()) => return,
                 Err(failed) => failed.0,
             },
-            None => batch,
+            None => message,
         };
-        self.offer_to_index(unsent);
+        self.process(stage, senders, unsent);
     }
 
-    fn offer_to_index(&self, batch: Batch) {
-        for (key, record) in batch {
-            self.index.offer(&key, &record);
+    /// The work of `stage` on one batch.
+    fn store(&self, stage: Stage, batch: &mut Batch) {
+        match stage {
+            Stage::Index => {
+                for (key, record) in batch.iter_mut() {
+                    *key = self.index.offer(key, record);
+                }
+            }
+            Stage::History => {
+                for (key, record) in batch.iter() {
+                    let key = VersionKey {
+                        key: Arc::clone(key),
+                        version: record.version,
+                    };
+                    self.history.insert(key, Arc::clone(record));
+                }
+            }
         }
     }
 }
 
 impl Loader<'_> {
     /// Stores one version of `key`: written by commit `version` of `writer` at `timestamp`,
-    /// with the cut marks a checkpoint kept for it. Versions may come in any order.
+    /// with the cut marks a checkpoint kept for it. Versions may come in any order; if one
+    /// version of a key is pushed twice, the later push wins (as in an apply).
     pub fn push(
         &mut self,
         version: Version,
@@ -155,13 +195,6 @@ impl Loader<'_> {
         kind: &MutationKind,
         cuts: Cuts,
     ) {
-        let key = match &self.last_key {
-            Some(last) if **last == *key => Arc::clone(last),
-            _ => {
-                self.last_key = Some(Arc::clone(&key));
-                key
-            }
-        };
         let record = Arc::new(Record::new(version, writer, timestamp, kind));
         if cuts.below {
             record.mark_cut_below();
@@ -175,21 +208,26 @@ impl Loader<'_> {
         }
     }
 
-    /// Sends the batch down the pipeline, doing here the work of a stage that is gone.
+    /// Returns once every version pushed so far is in the skiplist and the index, so that the
+    /// memtable's reads see them (nothing else may read or write it meanwhile).
+    pub fn settle(&mut self) {
+        self.hand_over();
+        let (reply, settled) = sync_channel(1);
+        self.memtable
+            .deliver(Stage::Index, &self.senders, Handover::Settle(reply));
+        // An error means a helper dropped the request as it panicked; the scope passes the
+        // panic on when it joins, so nothing is left to wait for.
+        let _ = settled.recv();
+    }
+
+    /// Sends the batch down the pipeline.
     fn hand_over(&mut self) {
         if self.batch.is_empty() {
             return;
         }
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
-        let unsent = match &self.to_history {
-            Some(sender) => match sender.send(batch) {
-                Ok(()) => return,
-                Err(failed) => failed.0,
-            },
-            None => batch,
-        };
-        self.memtable.insert_into_history(&unsent);
-        self.memtable.pass_to_index(self.to_index.as_ref(), unsent);
+        self.memtable
+            .deliver(Stage::Index, &self.senders, Handover::Batch(batch));
     }
 }
 

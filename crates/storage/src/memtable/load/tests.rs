@@ -123,14 +123,86 @@ fn loading_in_any_order_keeps_each_keys_newest_version_in_the_index() {
 }
 
 #[test]
-fn versions_of_a_key_loaded_together_share_one_key_allocation() {
-    let memtable = loaded(&versions(30, false));
-    let stored: Vec<StoredVersion> = memtable.iter_versions().collect();
-    for pair in stored.windows(2) {
-        if pair[0].key == pair[1].key {
-            assert!(Arc::ptr_eq(&pair[0].key, &pair[1].key));
+fn versions_of_a_key_share_one_key_allocation_in_any_order() {
+    for shuffled in [false, true] {
+        let memtable = loaded(&versions(300, shuffled));
+        let stored: Vec<StoredVersion> = memtable.iter_versions().collect();
+        let mut pairs_of_one_key = 0;
+        for pair in stored.windows(2) {
+            if pair[0].key == pair[1].key {
+                assert!(Arc::ptr_eq(&pair[0].key, &pair[1].key), "{pair:?}");
+                pairs_of_one_key += 1;
+            }
         }
+        assert!(pairs_of_one_key > 100, "{pairs_of_one_key}");
     }
+}
+
+#[test]
+fn settle_makes_everything_pushed_so_far_readable_while_loading() {
+    let writer = RunId::new();
+    let memtable = Memtable::new(Version::new(20_000));
+    let put = |n: u64| MutationKind::Put {
+        value: Arc::from(n.to_le_bytes().as_slice()),
+        expires_at: None,
+    };
+    memtable.load(|loader| {
+        // More than a batch, so that most of it has crossed to the helpers.
+        for n in 1..=10_000u64 {
+            let key: Arc<[u8]> = Arc::from(format!("key{n:08}").into_bytes());
+            loader.push(Version::new(n), writer, NOW, key, &put(n), Cuts::NONE);
+        }
+        loader.settle();
+        let view = ReadView::at(Version::new(20_000));
+        assert_eq!(memtable.key_count(), 10_000);
+        assert_eq!(
+            memtable.scan_prefix(b"key", view.clone(), NOW).count(),
+            10_000
+        );
+        let last = memtable
+            .get(b"key00010000", &view, NOW)
+            .expect("pushed before the settle");
+        assert_eq!(&last.value[..], 10_000u64.to_le_bytes().as_slice());
+        // The load goes on after a settle.
+        let key: Arc<[u8]> = Arc::from(&b"key00000001"[..]);
+        loader.push(
+            Version::new(10_001),
+            writer,
+            NOW,
+            key,
+            &MutationKind::Delete,
+            Cuts::NONE,
+        );
+    });
+    let view = ReadView::at(Version::new(20_000));
+    assert!(memtable.get(b"key00000001", &view, NOW).is_none());
+    assert_eq!(memtable.key_count(), 10_000);
+}
+
+#[test]
+fn a_version_pushed_twice_keeps_the_later_push() {
+    // What a replayed commit that writes one key twice does.
+    let writer = RunId::new();
+    let memtable = Memtable::new(Version::new(1));
+    memtable.load(|loader| {
+        for value in [&b"first"[..], &b"second"[..]] {
+            let kind = MutationKind::Put {
+                value: Arc::from(value),
+                expires_at: None,
+            };
+            loader.push(
+                Version::new(1),
+                writer,
+                NOW,
+                Arc::from(&b"k"[..]),
+                &kind,
+                Cuts::NONE,
+            );
+        }
+    });
+    let read = memtable.get(b"k", &ReadView::at(Version::new(1)), NOW);
+    assert_eq!(&read.expect("stored").value[..], b"second");
+    assert_eq!(memtable.iter_versions().count(), 1);
 }
 
 #[test]
