@@ -6,12 +6,14 @@ use std::path::Path;
 use crossbeam_skiplist::SkipMap;
 use serde::{Deserialize, Serialize};
 
-use crate::engines::{InMemMode, Result, in_mem_memory};
+use crate::engines::{Engine, InMemMode, Result, in_mem_memory};
 use crate::workload::{ENTRY_BYTES, VALUE, key};
 
 /// The engines measured (docs/PERFORMANCE.md: in-mem and the raw `SkipMap`); in-mem in its default mode
-/// (Batched) and in Async, whose in-process log buffer holds up to a second of commits.
-pub const ENGINES: [&str; 3] = ["in-mem", "in-mem async", "skipmap floor"];
+/// (Batched) and in Async, whose in-process log buffer holds up to a second of commits; and
+/// the design floor (`engines/design.rs`): a skiplist and a hash index sharing each key and
+/// value, what in-mem's layout holds at the least.
+pub const ENGINES: [&str; 4] = ["in-mem", "in-mem async", "skipmap floor", "design floor"];
 
 /// One child's measurement.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,6 +56,15 @@ pub fn child(engine: &str, entries: u64, scratch: &Path) -> Result<()> {
             let db = in_mem_memory(dir.path(), entries, mode)?;
             let after = resident_bytes()?;
             std::hint::black_box(&db);
+            after
+        }
+        "design floor" => {
+            let floor = Engine::DesignFloor { log: false }.open(dir.path())?;
+            for i in 0..entries {
+                floor.put(0, &key(i), &VALUE)?;
+            }
+            let after = resident_bytes()?;
+            std::hint::black_box(&floor);
             after
         }
         "skipmap floor" => {

@@ -54,6 +54,8 @@ pub fn run(name: &str, ops: u64, scratch: &Path, peer: Option<&str>) -> Result<(
         Some("sqlite") => Engine::Sqlite { durable: false },
         Some("lmdb") => Engine::Lmdb,
         Some("skipmap") => Engine::SkipMap,
+        Some("design-floor") => Engine::DesignFloor { log: true },
+        Some("design-floor-nolog") => Engine::DesignFloor { log: false },
         Some(other) => return Err(format!("no engine {other} for --profile").into()),
     };
     let store = engine.open(dir.path())?;

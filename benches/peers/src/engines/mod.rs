@@ -4,6 +4,7 @@
 //! opens its own read transaction where the engine has them, a scan materializes owned
 //! `(key, value)` pairs, as `in_mem::Database::list` does.
 
+mod design;
 mod fjall;
 mod floor;
 mod inmem;
@@ -127,6 +128,12 @@ pub enum Engine {
     FsyncFloor,
     /// The raw `crossbeam_skiplist::SkipMap` (the in-memory floor).
     SkipMap,
+    /// What in-mem's design does per put and nothing else (`design.rs`): a skiplist insert, a
+    /// hash index insert and, with `log`, one write(2) per put. Only for `--profile` and the
+    /// memory measurement.
+    DesignFloor {
+        log: bool,
+    },
     Redb {
         durable: bool,
     },
@@ -149,6 +156,8 @@ impl Engine {
             Engine::InMem(InMemMode::Async) => "in-mem async",
             Engine::FsyncFloor => "fdatasync floor",
             Engine::SkipMap => "skipmap floor",
+            Engine::DesignFloor { log: true } => "design floor",
+            Engine::DesignFloor { log: false } => "design floor, no log",
             Engine::Redb { .. } => "redb",
             Engine::Fjall(FjallMode::Durable | FjallMode::Plain) => "fjall",
             Engine::Fjall(FjallMode::SyncLikeBatched) => "fjall sync 100 ms",
@@ -170,6 +179,7 @@ impl Engine {
             Engine::InMem(mode) => Box::new(inmem::InMem::open(dir, mode)?),
             Engine::FsyncFloor => Box::new(floor::Floor::open(dir)?),
             Engine::SkipMap => Box::new(skipmap::Floor::default()),
+            Engine::DesignFloor { log } => Box::new(design::DesignFloor::open(log.then_some(dir))?),
             Engine::Redb { durable } => Box::new(redb::Redb::open(dir, durable)?),
             Engine::Fjall(mode) => Box::new(fjall::Fjall::open(dir, mode)?),
             Engine::Sled { durable } => Box::new(sled::Sled::open(dir, durable)?),
