@@ -11,9 +11,11 @@ use crate::memory::Memory;
 use crate::workload::Plan;
 
 /// Column order of the tables.
-pub const PEERS: [&str; 7] = [
+pub const PEERS: [&str; 9] = [
     "fdatasync floor",
     "skipmap floor",
+    "design floor",
+    "design floor, no log",
     "redb",
     "fjall",
     "sled",

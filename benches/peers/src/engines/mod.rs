@@ -129,8 +129,8 @@ pub enum Engine {
     /// The raw `crossbeam_skiplist::SkipMap` (the in-memory floor).
     SkipMap,
     /// What in-mem's design does per put and nothing else (`design.rs`): a skiplist insert, a
-    /// hash index insert and, with `log`, one write(2) per put. Only for `--profile` and the
-    /// memory measurement.
+    /// hash index insert and, with `log`, one write(2) per put (beside Batched; without, beside
+    /// Async).
     DesignFloor {
         log: bool,
     },
@@ -200,12 +200,15 @@ pub const DURABLE: [Engine; 6] = [
 ];
 
 /// In-mem's Batched and Async modes beside each peer's write path without a sync per commit,
-/// and fjall twice more with in-mem's two sync schedules (like for like).
-/// LMDB is absent: its no-sync mode needs heed's `unsafe` flag setter.
-pub const NOSYNC: [Engine; 9] = [
+/// fjall twice more with in-mem's two sync schedules (like for like), and the design floor
+/// with and without its write per put. LMDB is absent: its no-sync mode needs heed's `unsafe`
+/// flag setter.
+pub const NOSYNC: [Engine; 11] = [
     Engine::InMem(InMemMode::Batched),
     Engine::InMem(InMemMode::Async),
     Engine::SkipMap,
+    Engine::DesignFloor { log: true },
+    Engine::DesignFloor { log: false },
     Engine::Redb { durable: false },
     Engine::Fjall(FjallMode::Plain),
     Engine::Fjall(FjallMode::SyncLikeBatched),
@@ -264,6 +267,7 @@ pub fn modes_doc() -> String {
 | SQLite (rusqlite 0.37, bundled) | `journal_mode=WAL`, `synchronous=FULL`: the WAL synced with {sqlite_sync} at every commit; one shared write connection | yes | `journal_mode=WAL`, `synchronous=OFF` |
 | fdatasync floor | append 128 B to a preallocated, pre-written file, then `fdatasync` | yes | |
 | SkipMap floor | | | `SkipMap<Vec<u8>, Vec<u8>>::insert` |
+| design floor | | | what every in-mem put does at the least: the key and value in one `Arc` each, a `SkipMap` insert, a `DashMap` insert, one write(2) of 160 B appended to a file (`, no log`: without the write) |
 
 Caches: fjall's block cache 1 GiB (default 32 MiB), SQLite's page cache 1 GiB per reading
 connection (default 2 MiB, kept on the write connection, where 1 GiB slowed random inserts
