@@ -81,7 +81,7 @@ fn checkpoint_and_reload(memtable: &Memtable, restore: bool) -> Memtable {
                     entry.writer,
                     entry.timestamp,
                     entry.key,
-                    &kind,
+                    kind,
                     cuts,
                 );
                 Ok(())

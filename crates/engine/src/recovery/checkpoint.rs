@@ -103,7 +103,7 @@ fn load_entry(
         entry.writer,
         entry.timestamp,
         entry.key,
-        &kind,
+        kind,
         cuts,
     );
     Ok(())

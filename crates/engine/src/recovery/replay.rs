@@ -42,7 +42,7 @@ pub(crate) fn replay_record(
             record.writer,
             record.timestamp,
             key,
-            &kind,
+            kind,
             Cuts::NONE,
         );
     }

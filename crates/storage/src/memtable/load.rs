@@ -170,12 +170,13 @@ impl Memtable {
                 }
             }
             Stage::History => {
-                for (key, record) in batch.iter() {
+                // The batch's references move into the skiplist: no count taken and given back.
+                for (key, record) in batch.drain(..) {
                     let key = VersionKey {
-                        key: Arc::clone(key),
+                        key,
                         version: record.version,
                     };
-                    self.history.insert(key, Arc::clone(record));
+                    self.history.insert(key, record);
                 }
             }
         }
@@ -192,7 +193,7 @@ impl Loader<'_> {
         writer: RunId,
         timestamp: Timestamp,
         key: Arc<[u8]>,
-        kind: &MutationKind,
+        kind: MutationKind,
         cuts: Cuts,
     ) {
         let record = Arc::new(Record::new(version, writer, timestamp, kind));

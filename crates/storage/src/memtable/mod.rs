@@ -85,7 +85,12 @@ impl Memtable {
         mutations: &[Mutation],
     ) {
         for mutation in mutations {
-            let record = Arc::new(Record::new(version, writer, timestamp, &mutation.kind));
+            let record = Arc::new(Record::new(
+                version,
+                writer,
+                timestamp,
+                mutation.kind.clone(),
+            ));
             // The index first, then the skiplist: the index thus always holds at least the newest
             // version the skiplist has, which is what lets `get` trust an index miss, and the
             // version goes into the skiplist under the key allocation the index already shares.

@@ -48,11 +48,11 @@ impl Record {
         version: Version,
         writer: RunId,
         timestamp: Timestamp,
-        kind: &MutationKind,
+        kind: MutationKind,
     ) -> Self {
         let (value, expires_at) = match kind {
             MutationKind::Put { value, expires_at } => (
-                Some(Arc::clone(value)),
+                Some(value),
                 expires_at.map_or(NEVER_EXPIRES, |at| at.as_micros().min(NEVER_EXPIRES)),
             ),
             MutationKind::Delete => (None, NEVER_EXPIRES),

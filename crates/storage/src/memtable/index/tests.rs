@@ -12,7 +12,7 @@ fn record(version: u64) -> Arc<Record> {
         Version::new(version),
         RunId::NIL,
         Timestamp::EPOCH,
-        &MutationKind::Delete,
+        MutationKind::Delete,
     ))
 }
 

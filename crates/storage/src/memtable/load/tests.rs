@@ -72,7 +72,14 @@ fn loaded(versions: &[StoredVersion]) -> Memtable {
         for v in versions {
             // A fresh allocation per version, as a checkpoint reader makes them.
             let key: Arc<[u8]> = Arc::from(&v.key[..]);
-            loader.push(v.version, v.writer, v.timestamp, key, &v.kind, v.cuts);
+            loader.push(
+                v.version,
+                v.writer,
+                v.timestamp,
+                key,
+                v.kind.clone(),
+                v.cuts,
+            );
         }
     });
     memtable
@@ -150,7 +157,7 @@ fn settle_makes_everything_pushed_so_far_readable_while_loading() {
         // More than a batch, so that most of it has crossed to the helpers.
         for n in 1..=10_000u64 {
             let key: Arc<[u8]> = Arc::from(format!("key{n:08}").into_bytes());
-            loader.push(Version::new(n), writer, NOW, key, &put(n), Cuts::NONE);
+            loader.push(Version::new(n), writer, NOW, key, put(n), Cuts::NONE);
         }
         loader.settle();
         let view = ReadView::at(Version::new(20_000));
@@ -170,7 +177,7 @@ fn settle_makes_everything_pushed_so_far_readable_while_loading() {
             writer,
             NOW,
             key,
-            &MutationKind::Delete,
+            MutationKind::Delete,
             Cuts::NONE,
         );
     });
@@ -195,7 +202,7 @@ fn a_version_pushed_twice_keeps_the_later_push() {
                 writer,
                 NOW,
                 Arc::from(&b"k"[..]),
-                &kind,
+                kind,
                 Cuts::NONE,
             );
         }

@@ -102,7 +102,7 @@ fn a_value_reads_until_it_expires() {
         Version::new(1),
         RunId::NIL,
         Timestamp::EPOCH,
-        &put(b"x", Some(10)),
+        put(b"x", Some(10)),
     );
     assert_eq!(
         &record.read(Timestamp::from_micros(9)).unwrap().value[..],
@@ -122,7 +122,7 @@ fn a_tombstone_is_always_absent() {
         Version::new(1),
         RunId::NIL,
         Timestamp::EPOCH,
-        &MutationKind::Delete,
+        MutationKind::Delete,
     );
     assert!(record.read(Timestamp::EPOCH).is_none());
     assert!(record.is_absent_at(Timestamp::EPOCH));
@@ -136,7 +136,7 @@ fn a_read_returns_every_field_of_the_version() {
         Version::new(7),
         writer,
         Timestamp::from_micros(99),
-        &put(b"val", Some(500)),
+        put(b"val", Some(500)),
     );
     let read = record.read(Timestamp::from_micros(100)).unwrap();
     assert_eq!(read.version, Version::new(7));
@@ -152,7 +152,7 @@ fn an_expiry_at_the_end_of_time_is_no_expiry() {
         Version::new(1),
         RunId::NIL,
         Timestamp::EPOCH,
-        &put(b"x", Some(u64::MAX)),
+        put(b"x", Some(u64::MAX)),
     );
     assert_eq!(record.expires_at(), None);
     assert!(record.read(Timestamp::MAX).is_some());
