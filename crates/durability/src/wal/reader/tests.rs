@@ -46,3 +46,33 @@ fn zero_scans_find_the_first_and_last_nonzero_bytes() {
     assert_eq!(reader.nonzero_end(0).unwrap(), 4322);
     assert_eq!(reader.nonzero_end(4322).unwrap(), 4322);
 }
+
+#[test]
+fn the_block_scans_find_what_a_byte_by_byte_scan_finds() {
+    // Every length around the block size and its multiples, with a non-zero byte at every
+    // position (and none): the blocks' edges and the remainder are where a scan would slip.
+    for len in [0, 1, 63, 64, 65, 127, 128, 129, 200, 300] {
+        let zeros = vec![0u8; len];
+        assert_eq!(first_nonzero_in(&zeros), None, "{len}");
+        assert_eq!(last_nonzero_in(&zeros), None, "{len}");
+        for at in 0..len {
+            for other in [None, Some(0), Some(len / 2), Some(len - 1)] {
+                let mut bytes = zeros.clone();
+                bytes[at] = 0x80;
+                if let Some(o) = other {
+                    bytes[o] = 1;
+                }
+                assert_eq!(
+                    first_nonzero_in(&bytes),
+                    bytes.iter().position(|&b| b != 0),
+                    "{len} {at} {other:?}"
+                );
+                assert_eq!(
+                    last_nonzero_in(&bytes),
+                    bytes.iter().rposition(|&b| b != 0),
+                    "{len} {at} {other:?}"
+                );
+            }
+        }
+    }
+}
