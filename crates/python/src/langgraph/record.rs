@@ -200,7 +200,18 @@ pub(crate) fn pack_blob(type_name: &str, bytes: &[u8]) -> Vec<u8> {
 }
 
 fn pack(value: &ValueRef<'_>) -> Vec<u8> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(packed_len_bound(value));
     rmpv::encode::write_value_ref(&mut out, value).expect("writing to a Vec cannot fail");
     out
+}
+
+/// An upper bound of `value`'s msgpack length (a marker and a 4-byte length per item, and the
+/// bytes of strings and binaries), so that packing writes into one allocation.
+fn packed_len_bound(value: &ValueRef<'_>) -> usize {
+    5 + match value {
+        ValueRef::String(text) => text.as_bytes().len(),
+        ValueRef::Binary(bytes) => bytes.len(),
+        ValueRef::Array(items) => items.iter().map(packed_len_bound).sum(),
+        _ => 4,
+    }
 }

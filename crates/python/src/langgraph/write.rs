@@ -67,9 +67,10 @@ pub(crate) fn put_checkpoint(
     };
     let mut channels = Vec::with_capacity(values.len());
     let mut blob_keys = Vec::with_capacity(values.len());
-    for channel in values.keys() {
-        let channel: String = channel.extract()?;
-        if let Some(version) = versions.get_item(&channel)? {
+    for channel_py in values.keys() {
+        let channel: String = channel_py.extract()?;
+        // Looked up by the key object itself: its hash is cached, and no new str is made.
+        if let Some(version) = versions.get_item(&channel_py)? {
             blob_keys.push((channel.clone(), blob_key(&channel, &version)?));
         }
         channels.push(channel);

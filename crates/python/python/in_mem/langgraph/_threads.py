@@ -105,6 +105,11 @@ class Threads:
         # the fork, and the fork was retagged later by hand: the oldest holds the thread.
         return self.db.get_run(live[0].id)
 
+    def cached(self, thread_id: str) -> Optional[_native.Run]:
+        """The run of `thread_id` if this registry holds it already; None says nothing about
+        whether the thread exists (`get` asks the run index)."""
+        return self._cache.get(thread_id)
+
     def get(self, thread_id: str) -> Optional[_native.Run]:
         """The run of `thread_id`, or None if the thread has no checkpoints."""
         # One dict read is atomic; the lock orders the writes (here and in `forget`).

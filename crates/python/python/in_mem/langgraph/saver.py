@@ -49,6 +49,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from .. import _native
+from .._errors import RunEnded, RunInterrupted, UnknownRun
 from . import _keys as K
 from ._threads import Threads
 
@@ -290,7 +291,9 @@ class InMemSaver(BaseCheckpointSaver[str]):
         new_blobs = [(ch, ver, dumps(values[ch])) for ch, ver in new_versions.items() if ch in values]
         full_metadata = get_checkpoint_metadata(config, metadata)
         run_id = full_metadata.get("run_id")
-        parts = (
+        self._write(
+            thread_id,
+            _native._lg_put,
             ns,
             cid,
             dumps(rest),
@@ -301,12 +304,6 @@ class InMemSaver(BaseCheckpointSaver[str]):
             checkpoint["channel_versions"],
             new_blobs,
         )
-
-        def write(run: _native.Run) -> None:
-            with _lock(run):
-                _native._lg_put(self.db, run, *parts)
-
-        self.threads.call(thread_id, write, create=True)
         return _config(thread_id, ns, cid)
 
     def put_writes(
@@ -328,10 +325,27 @@ class InMemSaver(BaseCheckpointSaver[str]):
             (WRITES_IDX_MAP.get(channel, idx), channel, dumps(value))
             for idx, (channel, value) in enumerate(writes)
         ]
+        self._write(thread_id, _native._lg_put_writes, ns, cid, task_id, task_path, rows)
+
+    def _write(self, thread_id: str, native: Callable[..., Any], *args: Any) -> None:
+        """`native(db, run, *args)` on the thread's run (begun if the thread is new), under the
+        thread's lock. A cached run is written straight away, so a graph step's two writes pay
+        no lookup and no retry loop. `Threads.call` handles a thread not cached yet, and a write
+        that failed on the cached run because it ended, vanished or was interrupted: it looks
+        the run up again (or resumes it) and writes again, which is safe since a native write
+        that failed wrote nothing."""
+        run = self.threads.cached(thread_id)
+        if run is not None:
+            try:
+                with _lock(run):
+                    native(self.db, run, *args)
+                return
+            except (RunInterrupted, RunEnded, UnknownRun):
+                pass  # `call` resumes, takes over or looks up the run, and writes again
 
         def write(run: _native.Run) -> None:
             with _lock(run):
-                _native._lg_put_writes(self.db, run, ns, cid, task_id, task_path, rows)
+                native(self.db, run, *args)
 
         self.threads.call(thread_id, write, create=True)
 
