@@ -359,6 +359,39 @@ def test_a_tasks_writes_are_one_value_and_a_replaced_value_leaves_no_parts(
     ]
 
 
+def test_records_and_writes_are_packed_as_msgpack_packs_them(saver: InMemSaver) -> None:
+    """The native side writes records and a task's writes straight into msgpack; each must be
+    byte for byte what msgpack itself makes of the same fields (its most compact forms), with
+    lengths on every side of the one-byte, two-byte and four-byte headers, and a negative write
+    index."""
+    import ormsgpack
+
+    from in_mem.langgraph import _keys as K
+
+    t = Thread(saver, "packed")
+    cid = t.put(0, {"short": "s", "long": "L" * 70_000, "empty": ""})
+    writes = [
+        ("__error__", "e" * 300),
+        ("x" * 40, b"\x00" * 70_000),
+        ("n", -(2**40)),
+    ]
+    saver.put_writes(cfg("packed", cid=cid), writes, "t" * 33, "p" * 256)
+    saver.put_writes(cfg("packed", cid=cid), [("big", 1)], "t" * 33, "p" * 256)
+    run = saver.threads.get("packed")
+    record = run.kv.get(K.key(K.CHECKPOINT, "", cid))
+    task = run.kv.get(K.key(K.WRITE, "", cid, "t" * 33))
+    for packed in (record, task):
+        assert packed == ormsgpack.packb(ormsgpack.unpackb(packed))
+    fields = ormsgpack.unpackb(task)
+    # Indexes: the error's (a special channel's, negative), then each write's place in its call.
+    assert [(w[0], w[3]) for w in fields[2]] == [
+        ("__error__", -1),
+        ("x" * 40, 1),
+        ("n", 2),
+        ("big", 0),
+    ]
+
+
 def test_writes_an_older_saver_stored_one_per_value_are_read_and_kept(saver: InMemSaver) -> None:
     """Savers before a task's writes were one value stored each write under the task's key and
     its index: those are read, kept unless a write replaces them, and deleted with the rest."""

@@ -141,53 +141,94 @@ pub(crate) fn pack_record(
     channels: &[String],
     blobs: &[(String, String)],
 ) -> Vec<u8> {
-    pack(&ValueRef::Array(vec![
-        ValueRef::from(checkpoint.0),
-        ValueRef::Binary(checkpoint.1),
-        ValueRef::from(metadata.0),
-        ValueRef::Binary(metadata.1),
-        parent.map_or(ValueRef::Nil, ValueRef::from),
-        run_id.map_or(ValueRef::Nil, ValueRef::from),
-        ValueRef::Array(
-            channels
-                .iter()
-                .map(|c| ValueRef::from(c.as_str()))
-                .collect(),
-        ),
-        ValueRef::Array(
-            blobs
-                .iter()
-                .map(|(channel, key)| {
-                    ValueRef::Array(vec![
-                        ValueRef::from(channel.as_str()),
-                        ValueRef::from(key.as_str()),
-                    ])
-                })
-                .collect(),
-        ),
-    ]))
+    let texts = checkpoint.0.len()
+        + metadata.0.len()
+        + parent.map_or(0, str::len)
+        + run_id.map_or(0, str::len)
+        + channels.iter().map(|c| c.len() + HEAD_BYTES).sum::<usize>()
+        + blobs
+            .iter()
+            .map(|(c, k)| c.len() + k.len() + 3 * HEAD_BYTES)
+            .sum::<usize>();
+    let mut out = Msgpack::with_capacity(texts + checkpoint.1.len() + metadata.1.len());
+    out.array(8);
+    out.str(checkpoint.0);
+    out.bin(checkpoint.1);
+    out.str(metadata.0);
+    out.bin(metadata.1);
+    out.optional_str(parent);
+    out.optional_str(run_id);
+    out.array(channels.len());
+    for channel in channels {
+        out.str(channel);
+    }
+    out.array(blobs.len());
+    for (channel, key) in blobs {
+        out.array(2);
+        out.str(channel);
+        out.str(key);
+    }
+    out.0
 }
 
 /// A task's pending writes: `[task_id, task_path, [[channel, type, bytes, idx], ...]]` (what
 /// [`writes`] reads back). Every write's task id and path are the task's.
 pub(crate) fn pack_writes(task_id: &str, task_path: &str, writes: &[Write<'_>]) -> Vec<u8> {
-    pack(&ValueRef::Array(vec![
-        ValueRef::from(task_id),
-        ValueRef::from(task_path),
-        ValueRef::Array(
-            writes
-                .iter()
-                .map(|w| {
-                    ValueRef::Array(vec![
-                        ValueRef::from(w.channel.as_str()),
-                        ValueRef::from(w.value.0.as_str()),
-                        ValueRef::Binary(w.value.1),
-                        ValueRef::from(w.idx),
-                    ])
-                })
-                .collect(),
-        ),
-    ]))
+    let each = writes
+        .iter()
+        .map(|w| w.channel.len() + w.value.0.len() + w.value.1.len() + 5 * HEAD_BYTES)
+        .sum::<usize>();
+    let mut out = Msgpack::with_capacity(task_id.len() + task_path.len() + each);
+    out.array(3);
+    out.str(task_id);
+    out.str(task_path);
+    out.array(writes.len());
+    for w in writes {
+        out.array(4);
+        out.str(&w.channel);
+        out.str(&w.value.0);
+        out.bin(w.value.1);
+        out.int(w.idx);
+    }
+    out.0
+}
+
+/// The longest msgpack header of a string, binary, array or integer (marker and length).
+const HEAD_BYTES: usize = 9;
+
+/// msgpack written straight into one buffer, in the most compact form of each item (as rmpv
+/// and `ormsgpack` write it, so a record reads the same whoever wrote it). Writing into a
+/// `Vec` cannot fail.
+struct Msgpack(Vec<u8>);
+
+impl Msgpack {
+    fn with_capacity(payload: usize) -> Self {
+        Msgpack(Vec::with_capacity(payload + 4 * HEAD_BYTES))
+    }
+
+    fn array(&mut self, len: usize) {
+        let len = u32::try_from(len).expect("an array of fewer than 2^32 items");
+        rmp::encode::write_array_len(&mut self.0, len).expect("writing to a Vec");
+    }
+
+    fn str(&mut self, text: &str) {
+        rmp::encode::write_str(&mut self.0, text).expect("writing to a Vec");
+    }
+
+    fn optional_str(&mut self, text: Option<&str>) {
+        match text {
+            Some(text) => self.str(text),
+            None => rmp::encode::write_nil(&mut self.0).expect("writing to a Vec"),
+        }
+    }
+
+    fn bin(&mut self, bytes: &[u8]) {
+        rmp::encode::write_bin(&mut self.0, bytes).expect("writing to a Vec");
+    }
+
+    fn int(&mut self, n: i64) {
+        rmp::encode::write_sint(&mut self.0, n).expect("writing to a Vec");
+    }
 }
 
 /// A blob's value: the type, NUL, the bytes.
@@ -197,21 +238,4 @@ pub(crate) fn pack_blob(type_name: &str, bytes: &[u8]) -> Vec<u8> {
     out.push(0);
     out.extend_from_slice(bytes);
     out
-}
-
-fn pack(value: &ValueRef<'_>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(packed_len_bound(value));
-    rmpv::encode::write_value_ref(&mut out, value).expect("writing to a Vec cannot fail");
-    out
-}
-
-/// An upper bound of `value`'s msgpack length (a marker and a 4-byte length per item, and the
-/// bytes of strings and binaries), so that packing writes into one allocation.
-fn packed_len_bound(value: &ValueRef<'_>) -> usize {
-    5 + match value {
-        ValueRef::String(text) => text.as_bytes().len(),
-        ValueRef::Binary(bytes) => bytes.len(),
-        ValueRef::Array(items) => items.iter().map(packed_len_bound).sum(),
-        _ => 4,
-    }
 }

@@ -67,18 +67,30 @@ pub(crate) fn put_checkpoint(
     };
     let mut channels = Vec::with_capacity(values.len());
     let mut blob_keys = Vec::with_capacity(values.len());
+    let mut blob_versions = Vec::with_capacity(values.len());
     for channel_py in values.keys() {
         let channel: String = channel_py.extract()?;
         // Looked up by the key object itself: its hash is cached, and no new str is made.
         if let Some(version) = versions.get_item(&channel_py)? {
             blob_keys.push((channel.clone(), blob_key(&channel, &version)?));
+            blob_versions.push(version);
         }
         channels.push(channel);
     }
     let mut puts = Vec::with_capacity(new_blobs.len() + 1);
     for (channel, version, (type_name, bytes)) in &new_blobs {
         let value = pack_blob(type_name, &bytes_of(bytes)?);
-        puts.push((blob_key(channel, version)?, value));
+        // LangGraph hands a new blob's version as the very object the checkpoint's versions
+        // hold, so its key is usually built already; otherwise it is built here.
+        let built = blob_keys
+            .iter()
+            .zip(&blob_versions)
+            .find(|((named, _), named_version)| named == channel && named_version.is(version));
+        let key = match built {
+            Some(((_, key), _)) => key.clone(),
+            None => blob_key(channel, version)?,
+        };
+        puts.push((key, value));
     }
     let record = pack_record(
         (&checkpoint.0, &bytes_of(&checkpoint.1)?),
