@@ -536,7 +536,8 @@ _LOCKS = [threading.RLock() for _ in range(64)]
 
 
 def _lock(run: _native.Run) -> threading.RLock:
-    return _LOCKS[hash(run.id) % len(_LOCKS)]
+    # A run's hash is its id's (two handles of one run hash alike), without making the id's text.
+    return _LOCKS[hash(run) % len(_LOCKS)]
 
 
 async def _in_thread(f: Callable[..., _T], *args: Any) -> _T:
