@@ -18,7 +18,8 @@ use crate::workload::{Rng, SCAN_PREFIX, VALUE, key, scan_key, shuffled};
 
 /// The workloads `--profile` knows.
 pub const NAMES: &str = "put-batched, put-async, put-random-batched, put-strict, get, scan, \
-event, event-tx-10, cas, span, tx-2, tx-5, step, read-back, open-checkpoint, open-replay";
+event, event-tx-10, cas, span, tx-2, tx-5, step, read-back, scan-overwritten, open-checkpoint, \
+open-replay";
 
 /// Runs `name` for `ops` operations in a fresh database under `scratch`. `peer` names another
 /// engine to run the byte workloads (puts, get, scan) on instead, in its no-sync mode, for
@@ -124,6 +125,30 @@ fn put_transactions(db: &in_mem::Database, run: RunId, ops: u64, puts: u64) -> R
     Ok(())
 }
 
+/// 100 keys written 200 times each (an agent's memory updated run after run; the history
+/// retention keeps every version), then `ops` lists of them: a scan that steps past long
+/// histories. Prints the lists' own time (the writes before them take ~50 ms).
+fn scan_overwritten(db: &in_mem::Database, run: RunId, ops: u64) -> Result<()> {
+    for round in 0..200u64 {
+        for i in 0..100u64 {
+            db.put(run, format!("memory:{i:04}"), round.to_le_bytes())?;
+        }
+    }
+    let start = Instant::now();
+    for _ in 0..ops {
+        let listed = db.list(run, "memory:")?;
+        if listed.len() != 100 {
+            return Err(format!("listed {} keys; expected 100", listed.len()).into());
+        }
+        std::hint::black_box(listed);
+    }
+    let per_list = start.elapsed() / u32::try_from(ops.max(1))?;
+    eprintln!(
+        "scan-overwritten: {ops} lists of 100 keys with 200 versions each: {per_list:?} a list"
+    );
+    Ok(())
+}
+
 /// Ten appends a transaction, `ops` transactions: what an agent step that logs several events
 /// at once saves by sharing one commit.
 fn event_transactions(db: &in_mem::Database, run: RunId, ops: u64, payload: &Value) -> Result<()> {
@@ -189,6 +214,7 @@ fn profiled_loop(name: &str, ops: u64, store: &dyn Store, db: &in_mem::Database)
         "event-tx-10" => event_transactions(db, run, ops, &payload)?,
         "tx-2" => put_transactions(db, run, ops, 2)?,
         "tx-5" => put_transactions(db, run, ops, 5)?,
+        "scan-overwritten" => scan_overwritten(db, run, ops)?,
         "step" => {
             // A LangGraph checkpoint as `in_mem.langgraph` commits it: four ~300-byte values
             // and a record in one transaction, plus a pointer written only over an older one.
