@@ -130,6 +130,40 @@ fn a_scan_over_keys_with_many_versions_returns_each_keys_visible_version() {
 }
 
 #[test]
+fn keys_with_long_short_and_single_histories_mixed_each_come_back_once() {
+    // The scan seeks after one step for the keys that follow a long history, and steps fully
+    // again later: every mix of history lengths must still yield each live key once, in order,
+    // with its newest value (deleted keys not at all).
+    let lengths: [u8; 14] = [20, 3, 1, 12, 2, 9, 1, 1, 30, 8, 40, 4, 1, 15];
+    let memtable = Memtable::new(Version::ZERO);
+    let run = RunId::new();
+    for round in 0u8..40 {
+        let mutations: Vec<Mutation> = (0u8..70)
+            .filter(|k| round < lengths[usize::from(k % 14)])
+            .map(|k| {
+                let key = vec![b'k', k];
+                // Every fifth key's last version deletes it.
+                if k % 5 == 4 && round + 1 == lengths[usize::from(k % 14)] {
+                    Mutation::delete(key)
+                } else {
+                    Mutation::put(key, vec![round])
+                }
+            })
+            .collect();
+        commit(&memtable, run, &mutations);
+    }
+    let expected: Vec<(Vec<u8>, Vec<u8>)> = (0u8..70)
+        .filter(|k| k % 5 != 4)
+        .map(|k| (vec![b'k', k], vec![lengths[usize::from(k % 14)] - 1]))
+        .collect();
+    let scanned: Vec<(Vec<u8>, Vec<u8>)> = memtable
+        .scan_prefix(b"k", ReadView::at(Version::MAX), NOW)
+        .map(|(k, r)| (k.to_vec(), r.value.to_vec()))
+        .collect();
+    assert_eq!(scanned, expected);
+}
+
+#[test]
 fn a_run_scans_its_own_writes_among_many_foreign_versions() {
     let memtable = Memtable::new(Version::ZERO);
     let (mine, theirs) = (RunId::new(), RunId::new());
