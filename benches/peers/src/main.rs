@@ -27,6 +27,7 @@ mod report;
 mod workload;
 mod workloads;
 mod workloads2;
+mod workloads3;
 mod zipf;
 
 use std::path::PathBuf;
@@ -48,6 +49,7 @@ struct Args {
     read_child: Option<String>,
     workload_child: Option<String>,
     workload2_child: Option<String>,
+    workload3_child: Option<String>,
     open_child: Option<PathBuf>,
     plan: Option<String>,
     profile: Option<String>,
@@ -58,7 +60,7 @@ struct Args {
 }
 
 const USAGE: &str = "usage: in-mem-peers [--quick] [--out DIR] [--plots DIR] \
-[--only durable,nosync,reads,workloads,workloads1,workloads2,agent,recovery,memory] [--plan JSON] | --profile NAME [--ops N] [--engine PEER]";
+[--only durable,nosync,reads,workloads,workloads1,workloads2,workloads3,agent,recovery,memory] [--plan JSON] | --profile NAME [--ops N] [--engine PEER]";
 
 fn parse_args() -> Result<Args> {
     let mut args = Args {
@@ -70,6 +72,7 @@ fn parse_args() -> Result<Args> {
         read_child: None,
         workload_child: None,
         workload2_child: None,
+        workload3_child: None,
         open_child: None,
         plan: None,
         profile: None,
@@ -93,6 +96,7 @@ fn parse_args() -> Result<Args> {
             "--read-child" => args.read_child = Some(value()?),
             "--workload-child" => args.workload_child = Some(value()?),
             "--workload2-child" => args.workload2_child = Some(value()?),
+            "--workload3-child" => args.workload3_child = Some(value()?),
             "--open-child" => args.open_child = Some(PathBuf::from(value()?)),
             "--plan" => args.plan = Some(value()?),
             "--entries" => args.entries = value()?.parse()?,
@@ -217,6 +221,11 @@ fn as_child(args: &Args, scratch_dir: &std::path::Path) -> Option<Result<()>> {
             plan("--workload2-child").and_then(|p| workloads2::child(engine, p, scratch_dir)),
         );
     }
+    if let Some(engine) = &args.workload3_child {
+        return Some(
+            plan("--workload3-child").and_then(|p| workloads3::child(engine, p, scratch_dir)),
+        );
+    }
     let engine = args.workload_child.as_ref()?;
     Some(plan("--workload-child").and_then(|p| workloads::child(engine, p, scratch_dir)))
 }
@@ -265,12 +274,13 @@ fn run() -> Result<()> {
     );
     let started = Instant::now();
     let mut results = bench::Results::default();
-    let phases: [(&str, Phase); 7] = [
+    let phases: [(&str, Phase); 8] = [
         ("durable", bench::durable),
         ("nosync", bench::nosync),
         ("reads", reads::reads),
         ("workloads1", workloads::workloads),
         ("workloads2", workloads2::workloads),
+        ("workloads3", workloads3::workloads),
         ("agent", bench::agent),
         ("recovery", recovery::recovery),
     ];

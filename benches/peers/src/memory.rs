@@ -27,7 +27,7 @@ pub struct Memory {
 }
 
 /// Resident memory of this process, in bytes.
-fn resident_bytes() -> Result<u64> {
+pub(crate) fn resident_bytes() -> Result<u64> {
     let text = std::fs::read_to_string("/proc/self/smaps_rollup")?;
     let line = text
         .lines()

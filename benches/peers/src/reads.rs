@@ -61,6 +61,9 @@ pub(crate) struct Answer {
     /// Conflicts retried (the contended read-modify-writes of `workloads2/`).
     #[serde(default)]
     pub(crate) retried: Option<u64>,
+    /// Anything else a child reports (the third batch's summaries, `workloads3/`).
+    #[serde(default)]
+    pub(crate) detail: Option<serde_json::Value>,
     pub(crate) error: Option<String>,
 }
 
@@ -85,9 +88,21 @@ impl Reader {
         plan: &Plan,
         scratch: &Path,
     ) -> Result<Self> {
+        Self::spawn_named(flag, engine.name(), engine, plan, scratch)
+    }
+
+    /// [`Reader::spawn_as`], naming the engine to the child as `name` (where one name, such
+    /// as `redb`, stands for more than one mode).
+    pub(crate) fn spawn_named(
+        flag: &str,
+        name: &str,
+        engine: Engine,
+        plan: &Plan,
+        scratch: &Path,
+    ) -> Result<Self> {
         let mut child = Command::new(std::env::current_exe()?)
             .arg(flag)
-            .arg(engine.name())
+            .arg(name)
             .arg("--plan")
             .arg(serde_json::to_string(plan)?)
             .arg("--scratch")

@@ -564,6 +564,11 @@ pub fn markdown(ctx: &Context, r: &Results, memory: &[Memory], targets: &[Target
              The rows marked in-mem only have no peer figures: no peer here has a TTL or runs.\n",
         );
     }
+    let third = crate::workloads3::markdown(&r.third);
+    if !third.is_empty() {
+        s.push_str("\n## Workloads users will run themselves: the third batch\n");
+        s.push_str(&third);
+    }
     s.push_str("\n## Get latency, 1 thread, 1M keys, random\n\n");
     s.push_str(&latency_table(r));
     s.push_str("\n## Memory, resident delta in a fresh process\n\n| engine | entries | bytes/entry | x raw (124 B) |\n| --- | --- | --- | --- |\n");

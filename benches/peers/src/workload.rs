@@ -128,6 +128,52 @@ pub struct Plan {
     /// `--plan` without it gets the full sizes.
     #[serde(default = "SecondBatch::full")]
     pub second: SecondBatch,
+    /// The third batch (`workloads3/`); a `--plan` without it gets the full sizes.
+    #[serde(default = "ThirdBatch::full")]
+    pub third: ThirdBatch,
+}
+
+/// Sizes of the third batch of the workloads users will run themselves (`workloads3/`).
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct ThirdBatch {
+    /// Durable commits per round, each timed, with 1 writer and with 8 (split over them).
+    pub strict_commits: u64,
+    /// Commits without a sync per commit per round, each timed, with 1 writer and with 8.
+    pub nosync_commits: u64,
+    /// Individually timed gets per round, idle and beside Strict writers.
+    pub gets_beside_writers: u64,
+    /// Seconds of the sustained write run.
+    pub sustained_seconds: u64,
+    /// The keys of the one-put-per-commit data set, and of the big data set (commits of 1,000).
+    pub data_set_keys: [u64; 2],
+    /// Random gets after each cold open.
+    pub open_gets: u64,
+}
+
+impl ThirdBatch {
+    /// The full sizes.
+    pub fn full() -> Self {
+        ThirdBatch {
+            strict_commits: 2_000,
+            nosync_commits: 100_000,
+            gets_beside_writers: 100_000,
+            sustained_seconds: 20,
+            data_set_keys: [1_000_000, 10_000_000],
+            open_gets: 500_000,
+        }
+    }
+
+    /// `--quick`.
+    pub fn quick() -> Self {
+        ThirdBatch {
+            strict_commits: 400,
+            nosync_commits: 20_000,
+            gets_beside_writers: 20_000,
+            sustained_seconds: 5,
+            data_set_keys: [100_000, 1_000_000],
+            open_gets: 100_000,
+        }
+    }
 }
 
 /// Sizes of the second batch of the workloads users will run themselves (`workloads2.rs`),
@@ -200,6 +246,7 @@ impl Plan {
             value_entries: [5_000, 500, 50],
             mixed_ops: 80_000,
             second: SecondBatch::quick(),
+            third: ThirdBatch::quick(),
         }
     }
 
@@ -222,6 +269,7 @@ impl Plan {
             value_entries: [25_000, 2_500, 250],
             mixed_ops: 240_000,
             second: SecondBatch::full(),
+            third: ThirdBatch::full(),
         }
     }
 }

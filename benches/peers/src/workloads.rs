@@ -251,7 +251,7 @@ fn on_read_set(plan: &Plan, children: &mut [Reader], results: &mut Results) -> R
 /// (fields drop in order).
 pub(crate) struct Opened {
     pub(crate) store: Box<dyn Store>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Opened {
@@ -259,8 +259,13 @@ impl Opened {
         let dir = tempfile::tempdir_in(scratch)?;
         Ok(Opened {
             store: engine.open(dir.path())?,
-            _dir: dir,
+            dir,
         })
+    }
+
+    /// The store's directory.
+    pub(crate) fn path(&self) -> &Path {
+        self.dir.path()
     }
 }
 
