@@ -15,7 +15,9 @@ fn spread(samples: &[u32]) -> [f64; 4] {
 }
 
 fn us(x: f64) -> String {
-    if x >= 1000.0 {
+    if x >= 1e6 {
+        format!("{:.2} s", x / 1e6)
+    } else if x >= 1000.0 {
         format!("{:.1} ms", x / 1e3)
     } else if x >= 10.0 {
         format!("{x:.0} us")

@@ -153,7 +153,11 @@ impl Instance {
             swept_horizon: AtomicU64::new(history_from.get()),
             sweep_due: SweepDue::new(options.sweep_interval),
             recovery: report,
-            checkpoints: Checkpoints::new(checkpoint, options.checkpoint_every_bytes),
+            checkpoints: Checkpoints::new(
+                checkpoint,
+                checkpoint_bytes(dir.as_ref(), checkpoint),
+                options.checkpoint_every_bytes,
+            ),
             background: Mutex::new(None),
             log,
             dir,
@@ -347,4 +351,17 @@ impl Drop for Instance {
         // The log's own drop flushes what is buffered; the lock goes after it, then the
         // registry entry.
     }
+}
+
+/// The size of the file of the checkpoint at `version` in `dir`, or 0 if there is none (or it
+/// cannot be read: the next background checkpoint then comes after the fixed log growth).
+fn checkpoint_bytes(dir: Option<&DataDir>, version: Option<Version>) -> u64 {
+    let (Some(dir), Some(version)) = (dir, version) else {
+        return 0;
+    };
+    in_mem_durability::checkpoint::list_checkpoints(dir)
+        .ok()
+        .and_then(|files| files.into_iter().find(|f| f.version == version))
+        .and_then(|file| dir.vfs().metadata(&file.path).ok().flatten())
+        .map_or(0, |meta| meta.len)
 }

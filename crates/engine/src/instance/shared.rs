@@ -51,7 +51,7 @@ impl Instance {
             swept_horizon: AtomicU64::new(0),
             sweep_due: SweepDue::new(options.sweep_interval),
             recovery: RecoveryReport::connected(),
-            checkpoints: Checkpoints::new(None, u64::MAX),
+            checkpoints: Checkpoints::new(None, 0, u64::MAX),
             background: Mutex::new(None),
             log: Log::Shared(log),
             dir: None,
