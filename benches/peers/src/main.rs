@@ -5,7 +5,9 @@
 //! measurement does (`memory.rs`), and so do the workloads users will run themselves (value
 //! sizes, missing and Zipfian gets, mixed gets and puts: `workloads.rs`; scans, writes on 4
 //! threads, deletes, overwrites, TTLs, contended read-modify-writes, runs: `workloads2/`;
-//! `--only workloads` runs both, `--only workloads1` or `--only workloads2` one).
+//! commit latency percentiles, gets beside Strict writers, a sustained write run, data sets of
+//! 1M commits and 10M keys with their disk, memory and cold open: `workloads3/`; `--only
+//! workloads` runs all three, `--only workloads1`, `workloads2` or `workloads3` one).
 //!
 //! ```sh
 //! cargo run --release --manifest-path benches/peers/Cargo.toml -- [--quick] [--out target/bench] [--plots docs]

@@ -251,8 +251,9 @@ impl Plan {
     }
 
     /// The full run: ~12 minutes without the `workloads` group, whose first batch adds ~8-11
-    /// (663 s on 2026-12-07 with other work using half of the 2-core VM) and its second ~8
-    /// (476 s on 2026-12-07, other work using 0.75 of the 2 cores).
+    /// (663 s on 2026-12-07 with other work using half of the 2-core VM), its second ~8
+    /// (476 s on 2026-12-07, other work using 0.75 of the 2 cores) and its third ~25 (1,522 s
+    /// on 2026-12-08, alone; the 10M-key data sets take ~16 of them).
     pub fn full() -> Self {
         Plan {
             rounds: 5,
