@@ -188,28 +188,35 @@ fn settle_makes_everything_pushed_so_far_readable_while_loading() {
 
 #[test]
 fn a_version_pushed_twice_keeps_the_later_push() {
-    // What a replayed commit that writes one key twice does.
+    // What a replayed commit that writes one key twice does; other keys pushed between the two
+    // (before and after "k" in key order) make the window's sort move them around it.
     let writer = RunId::new();
     let memtable = Memtable::new(Version::new(1));
+    let put = |value: &[u8]| MutationKind::Put {
+        value: Arc::from(value),
+        expires_at: None,
+    };
     memtable.load(|loader| {
-        for value in [&b"first"[..], &b"second"[..]] {
-            let kind = MutationKind::Put {
-                value: Arc::from(value),
-                expires_at: None,
-            };
+        for (key, value) in [
+            (&b"k"[..], &b"first"[..]),
+            (b"z", b"z"),
+            (b"a", b"a"),
+            (b"k", b"second"),
+            (b"b", b"b"),
+        ] {
             loader.push(
                 Version::new(1),
                 writer,
                 NOW,
-                Arc::from(&b"k"[..]),
-                kind,
+                Arc::from(key),
+                put(value),
                 Cuts::NONE,
             );
         }
     });
     let read = memtable.get(b"k", &ReadView::at(Version::new(1)), NOW);
     assert_eq!(&read.expect("stored").value[..], b"second");
-    assert_eq!(memtable.iter_versions().count(), 1);
+    assert_eq!(memtable.iter_versions().count(), 4);
 }
 
 #[test]
