@@ -164,9 +164,9 @@ impl OpenOptions {
     }
 
     /// Log growth (bytes appended since the last checkpoint) after which the background thread
-    /// writes a checkpoint, at the least: it also waits until the log has grown by the size of
-    /// the newest checkpoint, so that checkpoints of a big data set write about as much as the
-    /// log does rather than the whole data set every few megabytes. 0 turns background
+    /// writes a checkpoint, at the least: it also waits until the log has grown by a quarter of
+    /// the newest checkpoint's size, so that checkpoints of a big data set write at most about
+    /// four times what the log does rather than the whole data set every few megabytes. 0 turns background
     /// checkpoints off (`Database::checkpoint` still works). Default 64 MiB.
     #[must_use]
     pub fn checkpoint_every_bytes(mut self, bytes: u64) -> Self {

@@ -220,8 +220,8 @@ impl Database {
     /// stopping writers. Like [`Database::flush`], everything acknowledged before the call is
     /// durable when it returns, whatever the handle's mode. Recovery then starts from it; the checkpoints and log segments that
     /// the previous checkpoint made unnecessary are deleted. Background checkpoints also run
-    /// once the log has grown by `OpenOptions::checkpoint_every_bytes` and by the newest
-    /// checkpoint's size.
+    /// once the log has grown by `OpenOptions::checkpoint_every_bytes` and by a quarter of
+    /// the newest checkpoint's size.
     pub fn checkpoint(&self) -> Result<CheckpointInfo> {
         self.instance.checkpoint()
     }
