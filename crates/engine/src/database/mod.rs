@@ -244,10 +244,14 @@ impl Database {
     }
 
     /// Closes this handle, making everything acknowledged durable first. When it is the last
-    /// handle, the database shuts down (background threads stop, the directory lock is released)
-    /// and any failure of the final flush is returned.
+    /// handle, the database shuts down (background threads stop, waiting for a background
+    /// checkpoint in progress to finish; the directory lock is released) and any failure of the
+    /// final flush is returned. (A history view or replay still alive counts as a handle.)
     pub fn close(self) -> Result<()> {
-        if Arc::strong_count(&self.instance) == 1 {
+        // Not `Arc::strong_count`: the background thread holds a reference during each round,
+        // and a close during a long checkpoint then only flushed, leaving the directory locked
+        // until the checkpoint ended.
+        if self.instance.user_references() == 1 {
             self.instance.shutdown()
         } else {
             self.flush()

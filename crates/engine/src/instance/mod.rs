@@ -22,7 +22,7 @@ mod shared_commit;
 mod shared_dump;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use in_mem_core_types::{Key, Timestamp, TypeTag, Version};
@@ -63,6 +63,9 @@ pub(crate) struct Instance {
     checkpoints: Checkpoints,
     /// The sweeps and background checkpoints; stopped before anything below goes.
     background: Mutex<Option<Periodic>>,
+    /// References the background thread holds now (one during each of its rounds), which
+    /// [`Instance::user_references`] leaves out.
+    background_holds: AtomicUsize,
     // Field order is drop order: the log flushes and stops before the directory lock goes,
     // and the registry entry goes last, once the lock is free for a new open.
     log: Log,
@@ -159,6 +162,7 @@ impl Instance {
                 options.checkpoint_every_bytes,
             ),
             background: Mutex::new(None),
+            background_holds: AtomicUsize::new(0),
             log,
             dir,
             _registration: registration,
@@ -328,11 +332,49 @@ fn background_round(instance: &Weak<Instance>) -> Next {
     let Some(instance) = instance.upgrade() else {
         return Next::Stop;
     };
+    let instance = BackgroundHold::new(instance);
     instance.sweep_if_due();
     if let Some(Err(e)) = instance.checkpoint_if_due() {
         tracing::error!(error = %e, "background checkpoint failed; the log keeps growing until one succeeds");
     }
     Next::Continue
+}
+
+/// The background thread's reference during one round, counted in `background_holds` from
+/// just after it is taken to just before it is given back (so the count never exceeds the
+/// references the thread holds).
+struct BackgroundHold(Arc<Instance>);
+
+impl BackgroundHold {
+    fn new(instance: Arc<Instance>) -> Self {
+        instance
+            .background_holds
+            .fetch_add(1, AtomicOrdering::SeqCst);
+        BackgroundHold(instance)
+    }
+}
+
+impl std::ops::Deref for BackgroundHold {
+    type Target = Instance;
+    fn deref(&self) -> &Instance {
+        &self.0
+    }
+}
+
+impl Drop for BackgroundHold {
+    fn drop(&mut self) {
+        self.0.background_holds.fetch_sub(1, AtomicOrdering::SeqCst);
+    }
+}
+
+impl Instance {
+    /// References to this instance other than the background thread's: handles, views and
+    /// replays. Never fewer than there are (the background's count trails its references), so
+    /// 1 means the caller's is the only one.
+    pub(crate) fn user_references(self: &Arc<Self>) -> usize {
+        let holds = self.background_holds.load(AtomicOrdering::SeqCst);
+        Arc::strong_count(self).saturating_sub(holds)
+    }
 }
 
 impl std::fmt::Debug for Instance {

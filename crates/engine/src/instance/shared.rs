@@ -53,6 +53,7 @@ impl Instance {
             recovery: RecoveryReport::connected(),
             checkpoints: Checkpoints::new(None, 0, u64::MAX),
             background: Mutex::new(None),
+            background_holds: std::sync::atomic::AtomicUsize::new(0),
             log: Log::Shared(log),
             dir: None,
             _registration: None,
