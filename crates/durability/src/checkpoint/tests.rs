@@ -9,7 +9,7 @@ use super::*;
 use crate::RecoveryMode;
 use crate::dir::DataDir;
 use crate::error::{Error, Mismatch};
-use crate::vfs::StdFs;
+use crate::vfs::{SimFaults, SimFs, StdFs};
 
 fn dir() -> (tempfile::TempDir, DataDir) {
     let tmp = tempfile::tempdir().unwrap();
@@ -351,4 +351,50 @@ fn a_checkpoint_of_another_database_is_refused_or_set_aside() {
     );
     assert!(list_checkpoints(&ours).unwrap().is_empty());
     assert!(screen(&ours, RecoveryMode::Refuse).unwrap().is_empty());
+}
+
+#[test]
+fn a_big_checkpoint_is_synced_as_it_is_written_and_a_failed_sync_fails_it() {
+    // The writer writes in 1 MiB chunks and, under test, syncs after every chunk that ends
+    // 64 KiB or more past its last sync; these entries come to ~2.8 MB.
+    let fs = SimFs::new(3);
+    let path = std::path::Path::new("/checkpoint-syncs/db");
+    let dir = DataDir::open(Arc::new(fs.clone()), path).unwrap();
+    let entries = sample(40_000);
+    fs.set_faults(SimFaults::none().only_files_containing(".ckpt"));
+    let written = write(&dir, 40_000, &entries);
+    let (_, syncs) = fs.fault_counts();
+    assert!(written.bytes > 2 << 20, "{} bytes", written.bytes);
+    // One sync after each whole MiB, and the final one.
+    assert!(
+        syncs > written.bytes / (1 << 20),
+        "{syncs} syncs of a {}-byte checkpoint",
+        written.bytes
+    );
+    // A sync that fails while the next checkpoint is written fails that checkpoint; the one
+    // before stays the newest.
+    fs.set_faults(
+        SimFaults::none()
+            .only_files_containing(".ckpt")
+            .fail_sync(2),
+    );
+    let mut writer = CheckpointWriter::create(&dir, Version::new(80_000), Version::ZERO).unwrap();
+    let outcome = entries.iter().try_for_each(|e| {
+        let value = match &e.op {
+            CheckpointOp::Put { value, expires_at } => Some((&value[..], *expires_at)),
+            CheckpointOp::Delete => None,
+        };
+        writer.push(&e.key, e.version, e.writer, e.timestamp, value, e.cuts)
+    });
+    let error = outcome
+        .and_then(|()| writer.finish().map(drop))
+        .unwrap_err();
+    assert!(error.to_string().contains("sync checkpoint"), "{error}");
+    fs.set_faults(SimFaults::none());
+    let newest = list_checkpoints(&dir).unwrap();
+    assert_eq!(
+        newest.first().map(|c| c.version),
+        Some(Version::new(40_000))
+    );
+    assert_eq!(read_all(&dir, &newest[0]).unwrap(), entries);
 }
