@@ -140,6 +140,7 @@ impl Instance {
             log,
             report,
             checkpoint,
+            checkpoint_bytes,
             history_from,
             version_times,
         } = recovered;
@@ -158,7 +159,7 @@ impl Instance {
             recovery: report,
             checkpoints: Checkpoints::new(
                 checkpoint,
-                checkpoint_bytes(dir.as_ref(), checkpoint),
+                checkpoint_bytes,
                 options.checkpoint_every_bytes,
             ),
             background: Mutex::new(None),
@@ -393,17 +394,4 @@ impl Drop for Instance {
         // The log's own drop flushes what is buffered; the lock goes after it, then the
         // registry entry.
     }
-}
-
-/// The size of the file of the checkpoint at `version` in `dir`, or 0 if there is none (or it
-/// cannot be read: the next background checkpoint then comes after the fixed log growth).
-fn checkpoint_bytes(dir: Option<&DataDir>, version: Option<Version>) -> u64 {
-    let (Some(dir), Some(version)) = (dir, version) else {
-        return 0;
-    };
-    in_mem_durability::checkpoint::list_checkpoints(dir)
-        .ok()
-        .and_then(|files| files.into_iter().find(|f| f.version == version))
-        .and_then(|file| dir.vfs().metadata(&file.path).ok().flatten())
-        .map_or(0, |meta| meta.len)
 }

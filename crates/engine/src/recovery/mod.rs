@@ -43,6 +43,9 @@ pub(crate) struct Recovered {
     pub report: RecoveryReport,
     /// The version of the checkpoint recovery started from, if any.
     pub checkpoint: Option<Version>,
+    /// The size of that checkpoint's file (0 without one, or in a read-only open, which never
+    /// checkpoints): background checkpoints wait for the log to grow by a quarter of it.
+    pub checkpoint_bytes: u64,
     /// History below this version may be missing (the checkpoint's sweeps reclaimed it).
     pub history_from: Version,
     /// Which version was current when, from what was loaded and replayed.
@@ -89,12 +92,17 @@ pub(crate) fn recover(dir: &DataDir, path: &Path, options: &OpenOptions) -> Resu
     report.database_id = Some(dir.database_id());
     report.quarantined.splice(0..0, set_aside);
     report.log(path);
+    let checkpoint_bytes = checkpoint
+        .as_ref()
+        .and_then(|c| dir.vfs().metadata(&c.path).ok().flatten())
+        .map_or(0, |meta| meta.len);
     Ok(Recovered {
         memtable,
         runs,
         log: Log::Writer(wal),
         report,
         checkpoint: checkpoint.map(|c| c.version),
+        checkpoint_bytes,
         history_from,
         version_times: version_times.finish(),
     })
@@ -159,6 +167,7 @@ fn load_read_only(dir: &DataDir, options: &OpenOptions) -> Result<Recovered> {
         log: Log::Reader(Mutex::new(follower)),
         report,
         checkpoint: checkpoint.map(|c| c.version),
+        checkpoint_bytes: 0,
         history_from,
         version_times: version_times.finish(),
     })
