@@ -12,7 +12,8 @@ use in_mem_core_types::{AgentId, RunId, Version};
 use in_mem_pg::{PgOptions, PgStore, SCHEMA_VERSION, SynchronousCommit};
 use in_mem_remote::conformance::{self, Kit};
 use in_mem_remote::{
-    BeginRun, CommitId, CommitOutcome, CommitRequest, RemoteError, RemoteStore, RemoteWrite,
+    BeginRun, CommitId, CommitOutcome, CommitRequest, GcPolicy, RemoteError, RemoteStore,
+    RemoteWrite,
 };
 
 /// The server's URL, or `None` (after saying why) when the tests may skip.
@@ -136,10 +137,7 @@ fn a_host_of_the_previous_schema_version_still_collects() {
     let schema = fresh_schema();
     let store = connect(&url, &schema);
     let (agent, _run, _epoch) = begun(&store);
-    let agent = agent.encode().iter().fold(String::new(), |mut hex, b| {
-        let _ = write!(hex, "{b:02x}");
-        hex
-    });
+    let agent = hex(&agent.encode());
     // Schema version 6's call, as such a host makes it: four arguments, no interrupted grace.
     admin(
         &url,
@@ -149,6 +147,55 @@ fn a_host_of_the_previous_schema_version_still_collects() {
                SELECT o_horizon INTO h FROM inmem_collect_garbage('\\x{agent}'::bytea, 0, 0, 1);
                IF h IS NULL THEN RAISE EXCEPTION 'no horizon'; END IF; END $$"
         ),
+    );
+}
+
+#[test]
+fn an_agent_of_the_same_name_in_another_schema_takes_another_collection_lock() {
+    let Some(url) = server_url() else { return };
+    let (one, other) = (fresh_schema(), fresh_schema());
+    let (first, second) = (connect(&url, &one), connect(&url, &other));
+    let (agent, _, _) = begun(&first);
+    second
+        .renew_lease("host", Duration::from_secs(60))
+        .expect("lease");
+    let start = second
+        .begin_run(&BeginRun::new(agent.clone(), RunId::new(), "host"))
+        .expect("the same agent begun in the other schema");
+    assert_eq!(start.epoch, 1);
+    let policy = GcPolicy {
+        keep_for: Duration::ZERO,
+        ended_retention: Duration::ZERO,
+        keep_min_versions: 1,
+        interrupted_grace: Duration::ZERO,
+    };
+    // A collection of the agent in progress in the first schema (its lock held, as
+    // `inmem_collect_garbage` holds it) turns away another there, and only there.
+    let held = HeldTransaction::open(
+        &url,
+        &format!(
+            "SET LOCAL search_path = {one};
+             SELECT pg_advisory_xact_lock(inmem_gc_lock_key('\\x{}'::bytea))",
+            hex(&agent.encode())
+        ),
+    );
+    assert_eq!(
+        first.collect_garbage(&agent, &policy).expect("collect"),
+        None
+    );
+    assert!(
+        second
+            .collect_garbage(&agent, &policy)
+            .expect("collect")
+            .is_some(),
+        "a collection in another schema must not wait for this one's lock"
+    );
+    drop(held);
+    assert!(
+        first
+            .collect_garbage(&agent, &policy)
+            .expect("collect")
+            .is_some()
     );
 }
 
@@ -308,6 +355,53 @@ fn admin(url: &str, sql: &str) {
         drop(client);
         let _ = driver.await;
     });
+}
+
+/// A transaction left open on a connection of its own until dropped (for the locks it holds).
+struct HeldTransaction {
+    runtime: tokio::runtime::Runtime,
+    client: Option<tokio_postgres::Client>,
+}
+
+impl HeldTransaction {
+    fn open(url: &str, sql: &str) -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let client = runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .expect("held connection");
+            tokio::spawn(connection);
+            client
+                .batch_execute(&format!("BEGIN; {sql}"))
+                .await
+                .expect(sql);
+            client
+        });
+        HeldTransaction {
+            runtime,
+            client: Some(client),
+        }
+    }
+}
+
+impl Drop for HeldTransaction {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            // Ends the transaction before the connection closes, so its locks are gone when
+            // the drop returns.
+            let _ = self.runtime.block_on(client.batch_execute("ROLLBACK"));
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::new(), |mut hex, b| {
+        let _ = write!(hex, "{b:02x}");
+        hex
+    })
 }
 
 fn begun(store: &PgStore) -> (AgentId, RunId, u64) {
