@@ -7,7 +7,7 @@ mod common;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use in_mem_core_types::Value;
-use in_mem_engine::{Database, DurabilityMode, Error, RetryPolicy};
+use in_mem_engine::{At, Database, DurabilityMode, Error, RetryPolicy};
 
 fn db(dir: &tempfile::TempDir) -> Database {
     common::open(
@@ -267,6 +267,67 @@ fn eight_threads_incrementing_one_counter_lose_no_update() {
     let bytes = db.get(run, b"counter").unwrap().unwrap();
     assert_eq!(u64::from_le_bytes(bytes.try_into().unwrap()), 400);
     assert_eq!(commits.load(Ordering::SeqCst), 400);
+}
+
+#[test]
+fn a_transaction_whose_read_a_concurrent_put_changed_commits_only_over_what_it_read() {
+    // Puts outside transactions are not registered as pending (in every mode but Strict): a
+    // validation waits until they are visible instead. Every transaction that commits must
+    // have read the value the key has at its own commit version.
+    for mode in [
+        DurabilityMode::Batched {
+            interval_ms: 20,
+            max_commits: 100,
+        },
+        DurabilityMode::Async { interval_ms: 20 },
+        DurabilityMode::Strict,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = common::open(dir.path(), mode);
+        let run = db.begin_run();
+        db.put(run, b"k", 0u64.to_le_bytes()).unwrap();
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let committed = std::thread::scope(|s| {
+            let writer = s.spawn(|| {
+                for i in 1..=2_000u64 {
+                    db.put(run, b"k", i.to_le_bytes()).unwrap();
+                }
+                done.store(true, Ordering::SeqCst);
+            });
+            let mut committed = Vec::new();
+            while !done.load(Ordering::SeqCst) {
+                let attempt = db.transaction_committed(
+                    run,
+                    RetryPolicy {
+                        max_attempts: 1,
+                        ..RetryPolicy::default()
+                    },
+                    |tx| {
+                        let read = tx.get(b"k")?.unwrap();
+                        tx.put(b"copy", &read)?;
+                        Ok::<_, Error>(read)
+                    },
+                );
+                match attempt {
+                    Ok((read, version)) => committed.push((read, version.unwrap())),
+                    Err(Error::Conflict { .. }) => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            writer.join().unwrap();
+            committed
+        });
+        assert!(!committed.is_empty(), "{mode:?}: no transaction committed");
+        for (read, version) in committed {
+            let view = db.run_view_at(run, At::Version(version)).unwrap();
+            assert_eq!(
+                view.get(b"k").unwrap(),
+                Some(read),
+                "{mode:?}: a transaction committed at v{version} over a value the key no \
+                 longer had"
+            );
+        }
+    }
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! The commit pipeline: encode -> (under the run's commit lock: validate the read set, append to
-//! the log, where the version is allocated, register the writes as pending) -> wait for the
-//! durability the handle's mode promises -> apply to the memtable -> publish the version ->
-//! deregister the pending writes. A `Strict` commit is applied and published by the first of
-//! the committers its fdatasync released (`group_apply.rs`).
+//! the log, where the version is allocated, register a `Strict` commit's writes as pending) ->
+//! wait for the durability the handle's mode promises -> apply to the memtable -> publish the
+//! version -> deregister the pending writes. A `Strict` commit is applied and published by the
+//! first of the committers its fdatasync released (`group_apply.rs`).
 //!
 //! The log lock covers only version allocation and a buffer append, so log order is version
 //! order while encoding, syscalls and memtable inserts run outside it. Applying after the
@@ -11,9 +11,11 @@
 //!
 //! Optimistic concurrency: a run sees other runs' writes only up to its start snapshot, so only
 //! the run's own concurrent commits can change what one of its transactions read. Those are
-//! either visible in the memtable or registered in the run's pending map (logged, not yet
-//! visible); validating against both under the run's commit lock, and registering before that
-//! lock is released, makes every conflicting pair of commits see each other.
+//! visible in the memtable, or registered in the run's pending map (`Strict` commits, logged
+//! and waiting for a sync), or logged and about to be visible (every other commit: the run
+//! notes the highest such version, and a validation waits until it is visible). Validating
+//! under the run's commit lock, and registering or noting before that lock is released, makes
+//! every conflicting pair of commits see each other.
 
 use std::sync::Arc;
 
@@ -70,12 +72,18 @@ impl Instance {
                 self.version_times.note(timestamp, version);
                 version
             })?;
-            for write in writes {
-                pending.insert(Arc::clone(&write.key), ticket.version);
-            }
             if grouped {
+                // Visible only after a sync: a validation of this run meanwhile finds these
+                // writes here rather than waiting that long for them.
+                for write in writes {
+                    pending.insert(Arc::clone(&write.key), ticket.version);
+                }
                 self.group_apply
                     .enqueue(ticket.version, run.id, timestamp, writes);
+            } else {
+                // Visible within microseconds: a validation waits for it instead, which spares
+                // every such commit two map updates under the lock (see `validate`).
+                run.note_unregistered(&pending, ticket.version);
             }
             ticket
         };
@@ -98,13 +106,14 @@ impl Instance {
         // Read-your-writes: the caller's next read must see this commit, so wait until every
         // earlier version has been applied too.
         versions.wait_visible(ticket.version);
-        let mut pending = run.pending();
-        for write in writes {
-            if pending.get(&write.key) == Some(&ticket.version) {
-                pending.remove(&write.key);
+        if grouped {
+            let mut pending = run.pending();
+            for write in writes {
+                if pending.get(&write.key) == Some(&ticket.version) {
+                    pending.remove(&write.key);
+                }
             }
         }
-        drop(pending);
         outcome?;
         Ok(ticket.version)
     }
@@ -122,6 +131,13 @@ impl Instance {
         if reads.is_empty() {
             return Ok(());
         }
+        // The run's commits that were logged without registering their writes are waited for
+        // until visible: then the memtable answers for them. Nothing a version's visibility
+        // waits for takes a run's commit lock, so holding this one while waiting is safe; and
+        // as no commit of the run can be logged meanwhile, none is missed.
+        self.memtable
+            .versions()
+            .wait_visible(run.unregistered(pending));
         let view = self.view_of(run);
         for read in reads {
             let current = pending.get(&read.key).copied().or_else(|| {

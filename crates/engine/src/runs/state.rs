@@ -2,7 +2,7 @@
 //! writes), the agent it belongs to (`Agent`, shared by all its runs), and its `Lifecycle`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use in_mem_core_types::{AgentId, Key, Namespace, RunId, Timestamp, TypeTag, Value, Version};
@@ -121,10 +121,14 @@ pub(crate) struct RunState {
     pub snapshot: Version,
     pub created_at: Timestamp,
     lifecycle: RwLock<Lifecycle>,
-    /// Writes of this run that are in the log but not yet visible, newest version per key.
-    /// Its mutex is the run's commit lock: validating a transaction's reads, appending to the
-    /// log and registering here happen under it (see `instance/commit.rs`).
+    /// Writes of this run's `Strict` commits that are in the log but not yet visible, newest
+    /// version per key. Its mutex is the run's commit lock: validating a transaction's reads,
+    /// appending to the log and registering here happen under it (see `instance/commit.rs`).
     pending: Mutex<PendingWrites>,
+    /// The highest version of this run's commits that were logged without registering their
+    /// writes in `pending` (every commit that does not wait for a sync); changed only under the
+    /// commit lock. A validation waits until it is visible instead of looking them up.
+    unregistered: AtomicU64,
     /// Set once the run is deleted, for threads that still hold its state in their cache.
     deleted: AtomicBool,
     /// Shared mode: held while the run's status is changed in the store, taken before the
@@ -157,6 +161,7 @@ impl RunState {
             created_at,
             lifecycle: RwLock::new(lifecycle),
             pending: Mutex::new(PendingWrites::default()),
+            unregistered: AtomicU64::new(0),
             deleted: AtomicBool::new(false),
             store_changes: Mutex::new(()),
             record_hints: RecordHints::default(),
@@ -224,6 +229,19 @@ impl RunState {
     pub fn pending(&self) -> MutexGuard<'_, PendingWrites> {
         // Every update under this lock is a single insert or remove.
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Notes that commit `version` of this run was logged without registering its writes as
+    /// pending. The caller holds the commit lock ([`RunState::pending`]).
+    pub fn note_unregistered(&self, _commit_lock: &PendingWrites, version: Version) {
+        self.unregistered
+            .fetch_max(version.get(), Ordering::Relaxed);
+    }
+
+    /// The highest version this run logged without registering its writes; a validation
+    /// waits until it is visible. The caller holds the commit lock.
+    pub fn unregistered(&self, _commit_lock: &PendingWrites) -> Version {
+        Version::new(self.unregistered.load(Ordering::Relaxed))
     }
 
     /// Shared hold on the lifecycle for one commit; errors unless the run is active.
