@@ -48,6 +48,7 @@
 #[cfg(not(inmem_loom))]
 mod memtable;
 mod mutation;
+mod now;
 mod read_view;
 mod stored;
 mod sync;
@@ -56,6 +57,7 @@ mod version_counter;
 #[cfg(not(inmem_loom))]
 pub use memtable::{KeepNothing, Loader, Memtable, Scan, SweepPause, SweepRules, SweepStats};
 pub use mutation::{Mutation, MutationKind};
+pub use now::Now;
 pub use read_view::ReadView;
 pub use read_view::Writer;
 pub use stored::{Cuts, Lookup, Read, StoredRef, StoredValue, StoredVersion};

@@ -97,9 +97,8 @@ impl Database {
         let instance = &self.instance;
         instance.with_run(run, |state| {
             let view = instance.view_of(state);
-            let now = instance.now();
             with_joined(&state.kv_prefix, key, |full| {
-                instance.get(state, &view, full, now)
+                instance.get(state, &view, full, instance.clock_now())
             })
         })
     }

@@ -235,7 +235,7 @@ impl Instance {
     fn read_newest(&self, key: &[u8]) -> Option<Arc<[u8]>> {
         let view = in_mem_storage::ReadView::at(self.visible_for_key(key));
         self.memtable
-            .get(key, &view, self.clock.now())
+            .get(key, &view, self.clock_now())
             .map(|stored| stored.value)
     }
 
@@ -252,6 +252,11 @@ impl Instance {
     /// The database clock's time now.
     pub fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    /// The database clock, read only when a read asks it (see `in_mem_storage::Now`).
+    pub fn clock_now(&self) -> ClockNow<'_> {
+        ClockNow(&*self.clock)
     }
 
     /// The memtable, for dumps of everything it holds.
@@ -393,5 +398,15 @@ impl Drop for Instance {
         self.stop_background();
         // The log's own drop flushes what is buffered; the lock goes after it, then the
         // registry entry.
+    }
+}
+
+/// The database clock as a [`Now`](in_mem_storage::Now): read at the moment a read asks.
+#[derive(Clone, Copy)]
+pub struct ClockNow<'c>(&'c dyn Clock);
+
+impl in_mem_storage::Now for ClockNow<'_> {
+    fn now(self) -> Timestamp {
+        self.0.now()
     }
 }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use in_mem_core_types::{Timestamp, Value, Version, VersionedValue};
-use in_mem_storage::{Lookup, Read, ReadView, Scan, StoredRef, StoredValue, Writer};
+use in_mem_storage::{Lookup, Now, Read, ReadView, Scan, StoredRef, StoredValue, Writer};
 
 use super::Instance;
 use crate::error::{Error, Result};
@@ -58,7 +58,7 @@ impl Instance {
         run: &RunState,
         view: &ReadView,
         key: &[u8],
-        now: Timestamp,
+        now: impl Now,
     ) -> Result<Option<Lookup>> {
         let Read { found, exact } = self.memtable.read(key, view, now);
         // A view at or above the newest sweep's horizon is answered right whatever was removed
@@ -87,7 +87,7 @@ impl Instance {
         run: &RunState,
         view: &ReadView,
         key: &[u8],
-        now: Timestamp,
+        now: impl Now,
     ) -> Result<Option<StoredValue>> {
         if run.owns(key) && view.pins(run.id) {
             // The run's newest record: only the run writes it, and no sweep takes it.

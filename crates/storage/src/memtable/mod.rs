@@ -24,7 +24,9 @@ use std::sync::{Arc, Mutex};
 use crossbeam_skiplist::SkipMap;
 use in_mem_core_types::{RunId, Timestamp, Version};
 
-use crate::{Cuts, Lookup, Mutation, Read, ReadView, StoredValue, StoredVersion, VersionCounter};
+use crate::{
+    Cuts, Lookup, Mutation, Now, Read, ReadView, StoredValue, StoredVersion, VersionCounter,
+};
 use index::NewestIndex;
 pub use load::Loader;
 use record::{Probe, Record, SeekKey, VersionKey};
@@ -104,7 +106,7 @@ impl Memtable {
     /// `None` if the view sees no version of the key, or the newest one it sees is a tombstone or
     /// has expired (`expires_at <= now`); an expired value hides the versions below it, exactly
     /// like a tombstone.
-    pub fn get(&self, key: &[u8], view: &ReadView, now: Timestamp) -> Option<StoredValue> {
+    pub fn get(&self, key: &[u8], view: &ReadView, now: impl Now) -> Option<StoredValue> {
         // A key missing from the index has no version anyone may see: versions enter the index
         // before the skiplist and before they are published, and leave it only once swept.
         let from_index = self.index.with_newest(key, |newest| {
@@ -122,7 +124,7 @@ impl Memtable {
 
     /// The slow path of `get`: seeks the skiplist to the newest version the view could see and
     /// walks down to the first one it does see.
-    fn get_from_history(&self, key: &[u8], view: &ReadView, now: Timestamp) -> Option<StoredValue> {
+    fn get_from_history(&self, key: &[u8], view: &ReadView, now: impl Now) -> Option<StoredValue> {
         self.read_history(key, view, now).found?.live
     }
 
@@ -131,7 +133,7 @@ impl Memtable {
     ///
     /// Optimistic concurrency control records this version when a transaction reads a key and
     /// compares it at commit: a delete is a change just as a put is.
-    pub fn lookup(&self, key: &[u8], view: &ReadView, now: Timestamp) -> Option<Lookup> {
+    pub fn lookup(&self, key: &[u8], view: &ReadView, now: impl Now) -> Option<Lookup> {
         self.read(key, view, now).found
     }
 
@@ -141,7 +143,7 @@ impl Memtable {
     /// been among them. An answer of "no version" is only as exact as the view's knowledge that
     /// the key never had one: a sweep may remove every version of a key, which a read cannot
     /// see here (the caller compares the view with the sweeps' horizon for that).
-    pub fn read(&self, key: &[u8], view: &ReadView, now: Timestamp) -> Read {
+    pub fn read(&self, key: &[u8], view: &ReadView, now: impl Now) -> Read {
         let from_index = self.index.with_newest(key, |newest| {
             view.sees(newest.version, newest.writer).then(|| Lookup {
                 version: newest.version,
@@ -164,7 +166,7 @@ impl Memtable {
     }
 
     /// The slow path of `read`: walks the key's versions from the newest the view could see.
-    fn read_history(&self, key: &[u8], view: &ReadView, now: Timestamp) -> Read {
+    fn read_history(&self, key: &[u8], view: &ReadView, now: impl Now) -> Read {
         let bound = view.newest_visible_bound();
         let probe = Probe::at(key, bound);
         let landing = self

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 use in_mem_core_types::{RunId, Timestamp, Version};
 
-use crate::{MutationKind, StoredRef, StoredValue};
+use crate::{MutationKind, Now, StoredRef, StoredValue};
 
 /// The stored form of "no expiry": the largest expiry the field holds, a time that never comes
 /// (microseconds since the epoch stay below 2^62 for the next 146,000 years), so folding any
@@ -109,19 +109,19 @@ impl Record {
         self.value.is_none() || self.has_expired(now)
     }
 
-    /// True if the value has an expiry and it is at or before `now`.
-    fn has_expired(&self, now: Timestamp) -> bool {
+    /// True if the value has an expiry and it is at or before `now` (asked only then).
+    fn has_expired(&self, now: impl Now) -> bool {
         let expiry = self.expiry();
-        expiry <= now.as_micros() && expiry != NEVER_EXPIRES
+        expiry != NEVER_EXPIRES && expiry <= now.now().as_micros()
     }
 
     /// What a read at `now` that lands on this version returns.
-    pub(crate) fn read(&self, now: Timestamp) -> Option<StoredValue> {
+    pub(crate) fn read(&self, now: impl Now) -> Option<StoredValue> {
         self.visit(now).map(|stored| stored.to_stored())
     }
 
     /// [`Record::read`], borrowed.
-    pub(crate) fn visit(&self, now: Timestamp) -> Option<StoredRef<'_>> {
+    pub(crate) fn visit(&self, now: impl Now) -> Option<StoredRef<'_>> {
         if self.has_expired(now) {
             return None;
         }
