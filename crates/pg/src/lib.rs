@@ -19,7 +19,7 @@ use std::time::Duration;
 
 pub use in_mem_remote::RemoteStore;
 pub use schema::SCHEMA_VERSION;
-pub use statements::COMMIT_ALONE;
+pub use statements::{COMMIT_ALONE, COMMIT_ONE};
 pub use store::PgStore;
 
 /// When PostgreSQL acknowledges a commit, set per connection (`synchronous_commit`): in-mem's

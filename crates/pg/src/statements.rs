@@ -44,6 +44,28 @@ pub const COMMIT_ALONE: &str = "WITH r AS (
      )
      SELECT version, ts_us FROM c";
 
+/// [`COMMIT_ALONE`] for a commit of one write (most of them: a `put`, a `delete`), with the
+/// write's key, tag, value and TTL as plain parameters ($5 to $8), and the commit's time taken
+/// where the clock moves. Without the arrays' `unnest` and the time's own subquery the server
+/// runs it in about 27 us less (~10 %: pgbench of the two statements in turns, 1 client).
+pub const COMMIT_ONE: &str = "WITH r AS (
+       SELECT 1 FROM inmem_run x
+       WHERE x.run_id = $2 AND x.agent = $1 AND x.status = 0 AND x.owner_epoch = $3
+       FOR SHARE
+     ), a AS (
+       UPDATE inmem_agent g SET clock = g.clock + 1
+       WHERE g.agent = $1 AND EXISTS (SELECT 1 FROM r)
+       RETURNING g.clock, inmem_now_us() AS us
+     ), c AS (
+       INSERT INTO inmem_commit (agent, version, commit_id, run_id, ts_us)
+       SELECT $1, a.clock, $4, $2, a.us FROM a
+       RETURNING version, ts_us
+     ), w AS (
+       INSERT INTO inmem_version (agent, key, version, run_id, tag, ts_us, expires_us, value)
+       SELECT $1, $5::bytea, a.clock, $2, $6::smallint, a.us, a.us + $8::bigint, $7::bytea FROM a
+     )
+     SELECT version, ts_us FROM c";
+
 macro_rules! statements {
     ($($name:ident = $sql:expr;)*) => {
         /// The prepared statements of one connection.
@@ -74,6 +96,7 @@ statements! {
     commit_set = "SELECT o_status, o_version, o_ts_us, o_detail
          FROM inmem_commit_set($1, $2, $3, $4, $5, $6, $7, $8, $9)";
     commit_alone = COMMIT_ALONE;
+    commit_one = COMMIT_ONE;
     commit_status = "SELECT version FROM inmem_commit WHERE agent = $1 AND commit_id = $2";
     clock = "SELECT clock FROM inmem_agent WHERE agent = $1";
     catch_up_commits = "SELECT version, run_id, commit_id, ts_us FROM inmem_commit
