@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::runtime::Runtime;
 use tokio_postgres::Config;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use in_mem_core_types::{AgentId, RunId, Timestamp, TypeTag, Version};
@@ -204,35 +205,22 @@ impl PgStore {
         let a = BatchArrays::of(std::slice::from_ref(request))?;
         let (agent, run, epoch, commit) =
             (a.agents[0].clone(), a.runs[0], a.epochs[0], a.commits[0]);
-        let one = a.keys.len() == 1;
         let row = self.call(IfNoAnswer::OutcomeUnknown, move |c| async move {
-            let sent = if one {
-                // The one write as plain parameters (`COMMIT_ONE`).
-                c.client
-                    .query_opt(
-                        &c.statements.commit_one,
-                        &[
-                            &agent,
-                            &run,
-                            &epoch,
-                            &commit,
-                            &a.keys[0],
-                            &a.tags[0],
-                            &a.values[0],
-                            &a.ttls[0],
-                        ],
-                    )
-                    .await
+            let head: [&(dyn ToSql + Sync); 4] = [&agent, &run, &epoch, &commit];
+            // One write goes as plain parameters (`COMMIT_ONE`), more as arrays.
+            let (statement, writes): (_, [&(dyn ToSql + Sync); 4]) = if let [key] = &a.keys[..] {
+                (
+                    &c.statements.commit_one,
+                    [key, &a.tags[0], &a.values[0], &a.ttls[0]],
+                )
             } else {
-                c.client
-                    .query_opt(
-                        &c.statements.commit_alone,
-                        &[
-                            &agent, &run, &epoch, &commit, &a.keys, &a.tags, &a.values, &a.ttls,
-                        ],
-                    )
-                    .await
+                (
+                    &c.statements.commit_alone,
+                    [&a.keys, &a.tags, &a.values, &a.ttls],
+                )
             };
+            let params: Vec<&(dyn ToSql + Sync)> = head.into_iter().chain(writes).collect();
+            let sent = c.client.query_opt(statement, &params).await;
             match sent {
                 Ok(row) => Ok(row),
                 Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Ok(None),

@@ -227,16 +227,6 @@ impl Memtable {
     }
 }
 
-/// `batch` in the skiplist's order: key ascending, then version descending; versions pushed
-/// twice keep their push order (the sort is stable), so the later push is still inserted last
-/// and wins.
-///
-/// Why: a replayed log's keys come in commit order, which for most workloads is no order at
-/// all, and each insert into a skiplist of millions of keys missed the cache at most of its
-/// ~23 levels (an open of 10M keys, 6.3M of them replayed from the log, took 43 s against 6 s
-/// for the same keys from a checkpoint, which is in key order). Inserted in key order, the
-/// versions of a window share the upper part of their search paths. A checkpoint's versions
-/// arrive sorted already, and the sort finds that in one pass.
 /// Whether `batch` is in the skiplist's order, judged by 33 versions spread over it (its
 /// first, its last, and 31 between): a guess, which only decides whether the batch waits to be
 /// sorted, never what is stored. Spread rather than neighbours: a replayed log's batch is
@@ -257,6 +247,16 @@ fn looks_sorted(batch: &Batch) -> bool {
     })
 }
 
+/// `batch` in the skiplist's order: key ascending, then version descending; versions pushed
+/// twice keep their push order (the sort is stable), so the later push is still inserted last
+/// and wins.
+///
+/// Why: a replayed log's keys come in commit order, which for most workloads is no order at
+/// all, and each insert into a skiplist of millions of keys missed the cache at most of its
+/// ~23 levels (an open of 10M keys, 6.3M of them replayed from the log, took 43 s against 6 s
+/// for the same keys from a checkpoint, which is in key order). Inserted in key order, the
+/// versions of a window share the upper part of their search paths. A checkpoint's versions
+/// arrive sorted already, and the sort finds that in one pass.
 fn sorted(mut batch: Batch) -> Batch {
     batch.sort_by(skiplist_order);
     batch
