@@ -1,6 +1,7 @@
 //! `in-mem-pg`: the shared-mode backend on PostgreSQL. [`PgStore`] implements the engine's
-//! [`RemoteStore`] (the backend boundary) over `tokio-postgres`, on a private runtime, so that
-//! its API stays synchronous like the rest of in-mem.
+//! [`RemoteStore`] (the backend boundary) over `tokio-postgres`, with a synchronous API like the
+//! rest of in-mem: a calling thread drives a connection itself, or, inside a tokio runtime,
+//! hands the call to a private one.
 //!
 //! Agents are the shards: each has a clock row, and a commit takes the next version of its
 //! agent's clock under that row's lock, so versions are dense and in commit order per agent.
@@ -8,6 +9,7 @@
 //! WAL flush for all of them. The schema and its functions are in `schema/v1.sql`; what the
 //! mode changes for users is in docs/REMOTE.md.
 
+mod driven;
 mod errors;
 mod pool;
 mod rows;
@@ -57,7 +59,9 @@ pub struct PgOptions {
     pub migrate: bool,
     /// The `application_name` the connections report (in `pg_stat_activity`, the server log).
     pub application_name: String,
-    /// How many connections to keep open.
+    /// How many connections to keep open: at most this many calls are made at once, and a
+    /// caller beyond them waits for one to finish. Calls made from inside a tokio runtime use
+    /// up to this many more, opened the first time such a call comes.
     pub connections: usize,
     /// When a commit is acknowledged.
     pub synchronous_commit: SynchronousCommit,

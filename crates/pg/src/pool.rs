@@ -1,5 +1,6 @@
 //! A few connections on the store's private runtime, each with its statements prepared, opened
-//! again when one breaks.
+//! again when one breaks: for calls made from inside a tokio runtime, which cannot drive a
+//! connection of their own (`driven.rs` has the connections every other call uses).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

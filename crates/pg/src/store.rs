@@ -18,16 +18,20 @@ use in_mem_remote::{
     RunUpdate, StoreStats, StoredRunStatus, StoredVersion,
 };
 
+use crate::driven::{DrivenPool, Outcome};
 use crate::errors::{commit_error, store_error};
 use crate::pool::{Connection, Pool};
 use crate::rows::{run_id, run_row, signed, status, stored_version, timestamp, unsigned, uuid};
 use crate::{PgOptions, schema};
 
-/// A [`RemoteStore`] on PostgreSQL. Calls block the calling thread; the work runs on a private
-/// runtime of two threads.
+/// A [`RemoteStore`] on PostgreSQL. Calls block the calling thread. A thread outside any tokio
+/// runtime drives a connection of its own for the call ([`DrivenPool`]); inside one (a
+/// `spawn_blocking` task, say), where it cannot, the work runs on a private runtime of two
+/// threads with connections of its own, opened when first needed.
 pub struct PgStore {
     runtime: Option<Runtime>,
     pool: Arc<Pool>,
+    driven: DrivenPool,
     description: String,
     timeout: Duration,
 }
@@ -96,6 +100,7 @@ impl PgStore {
         })?;
         Ok(PgStore {
             runtime: Some(runtime),
+            driven: DrivenPool::new(config.clone(), options.connections),
             pool: Arc::new(Pool::new(config, options.connections)),
             description,
             timeout: options.request_timeout,
@@ -113,6 +118,13 @@ impl PgStore {
         let Some(runtime) = &self.runtime else {
             return Err(RemoteError::Unavailable("the store is closed".into()));
         };
+        if tokio::runtime::Handle::try_current().is_err() {
+            return match self.driven.call(self.timeout, work) {
+                Outcome::Answered(result) => result,
+                Outcome::NoConnection(e) => Err(e),
+                Outcome::TimedOut => Err(self.no_answer(if_no_answer)),
+            };
+        }
         let pool = Arc::clone(&self.pool);
         let (answer, answered) = sync_channel(1);
         runtime.spawn(async move {
@@ -125,19 +137,23 @@ impl PgStore {
         });
         match answered.recv_timeout(self.timeout) {
             Ok(result) => result,
-            Err(RecvTimeoutError::Timeout) => {
-                let why = format!(
-                    "no answer from {} within {:?}",
-                    self.description, self.timeout
-                );
-                Err(match if_no_answer {
-                    IfNoAnswer::Unavailable => RemoteError::Unavailable(why),
-                    IfNoAnswer::OutcomeUnknown => RemoteError::OutcomeUnknown(why),
-                })
-            }
+            Err(RecvTimeoutError::Timeout) => Err(self.no_answer(if_no_answer)),
             Err(RecvTimeoutError::Disconnected) => Err(RemoteError::Unavailable(
                 "the store's runtime stopped before answering".into(),
             )),
+        }
+    }
+}
+
+impl PgStore {
+    fn no_answer(&self, if_no_answer: IfNoAnswer) -> RemoteError {
+        let why = format!(
+            "no answer from {} within {:?}",
+            self.description, self.timeout
+        );
+        match if_no_answer {
+            IfNoAnswer::Unavailable => RemoteError::Unavailable(why),
+            IfNoAnswer::OutcomeUnknown => RemoteError::OutcomeUnknown(why),
         }
     }
 }

@@ -340,6 +340,164 @@ fn a_broken_connection_is_reopened_and_an_unknown_commit_resolved_by_its_id() {
     );
 }
 
+#[test]
+fn a_connection_the_server_closed_while_idle_is_replaced_before_a_call_uses_it() {
+    let Some(url) = server_url() else { return };
+    let schema = fresh_schema();
+    let store = PgStore::connect(
+        &url,
+        &PgOptions {
+            connections: 1,
+            application_name: schema.clone(),
+            ..options(&schema)
+        },
+    )
+    .expect("connect");
+    let (agent, _, _) = begun(&store);
+    let ours = format!("FROM pg_stat_activity WHERE application_name = '{schema}'");
+    admin(&url, &format!("SELECT pg_terminate_backend(pid) {ours}"));
+    for _ in 0..200 {
+        if admin_count(&url, &format!("SELECT count(*) {ours}")) == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(admin_count(&url, &format!("SELECT count(*) {ours}")), 0);
+    // Nothing drove the idle connection when the server closed it; the call must notice
+    // before it sends, and open another.
+    assert_eq!(
+        store
+            .clock(&agent)
+            .expect("a read after the server closed the idle connection"),
+        Version::new(0)
+    );
+}
+
+#[test]
+fn callers_beyond_the_connection_limit_wait_for_a_connection() {
+    let Some(url) = server_url() else { return };
+    let schema = fresh_schema();
+    let store = PgStore::connect(
+        &url,
+        &PgOptions {
+            connections: 2,
+            application_name: schema.clone(),
+            ..options(&schema)
+        },
+    )
+    .expect("connect");
+    let (agent, run, epoch) = begun(&store);
+    let (threads, each) = (6u64, 25u64);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                for _ in 0..each {
+                    let outcome = store
+                        .commit_batch(&[request(&agent, run, epoch)])
+                        .expect("a commit while every connection may be busy");
+                    assert!(outcome[0].version().is_some(), "{outcome:?}");
+                }
+            });
+        }
+    });
+    assert_eq!(
+        store.clock(&agent).expect("clock"),
+        Version::new(threads * each)
+    );
+    let open = admin_count(
+        &url,
+        &format!("SELECT count(*) FROM pg_stat_activity WHERE application_name = '{schema}'"),
+    );
+    assert!(
+        (1..=2).contains(&open),
+        "{open} connections open, at most 2 allowed"
+    );
+}
+
+#[test]
+fn a_call_that_outlives_its_timeout_gives_up_its_connection() {
+    let Some(url) = server_url() else { return };
+    let schema = fresh_schema();
+    let store = PgStore::connect(
+        &url,
+        &PgOptions {
+            connections: 1,
+            request_timeout: Duration::from_millis(500),
+            ..options(&schema)
+        },
+    )
+    .expect("connect");
+    let (agent, run, epoch) = begun(&store);
+    // The agent's clock row locked: a commit waits for it past its timeout.
+    let held = HeldTransaction::open(
+        &url,
+        &format!(
+            "SET LOCAL search_path = {schema};
+             SELECT 1 FROM inmem_agent WHERE agent = '\\x{}'::bytea FOR UPDATE",
+            hex(&agent.encode())
+        ),
+    );
+    let waited = store.commit_batch(&[request(&agent, run, epoch)]);
+    assert!(
+        matches!(waited, Err(RemoteError::OutcomeUnknown(_))),
+        "{waited:?}"
+    );
+    drop(held);
+    // The only connection was mid-request when the call gave up; the next call must get a
+    // new one rather than wait for it.
+    let version = store
+        .clock(&agent)
+        .expect("a read after a timed-out commit");
+    assert!(version <= Version::new(1), "{version:?}");
+}
+
+#[test]
+fn calls_from_async_code_go_through_the_stores_own_runtime() {
+    let Some(url) = server_url() else { return };
+    let store = std::sync::Arc::new(connect(&url, &fresh_schema()));
+    let (agent, _, _) = begun(&store);
+    // A thread running a runtime's tasks cannot drive a connection of its own (tokio refuses
+    // to block it in another runtime); a call made there must still be answered.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let in_task = runtime.block_on({
+        let (store, agent) = (std::sync::Arc::clone(&store), agent.clone());
+        async move { store.clock(&agent) }
+    });
+    assert_eq!(in_task.expect("a call inside a task"), Version::new(0));
+    let blocking = runtime.block_on({
+        let (store, agent) = (std::sync::Arc::clone(&store), agent.clone());
+        async move { tokio::task::spawn_blocking(move || store.clock(&agent)).await }
+    });
+    assert_eq!(
+        blocking.expect("join").expect("a call in spawn_blocking"),
+        Version::new(0)
+    );
+    drop(runtime);
+    assert_eq!(store.clock(&agent).expect("a call after"), Version::new(0));
+}
+
+/// The first column of the first row of one query, run on a connection of its own.
+fn admin_count(url: &str, sql: &str) -> i64 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .expect("admin connection");
+        let driver = tokio::spawn(connection);
+        let count = client.query_one(sql, &[]).await.expect(sql).get(0);
+        drop(client);
+        let _ = driver.await;
+        count
+    })
+}
+
 /// Runs one statement on a connection of its own (for what the store itself never does).
 fn admin(url: &str, sql: &str) {
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -33,7 +33,8 @@ pub struct RemoteOptions {
     /// PostgreSQL schema holding the tables (`None`: the connection's default, `public`).
     pub schema: Option<String>,
     /// Connections this host keeps open to the store (reads of runs and agents not cached, run
-    /// changes and catch-ups use them side by side; commits go one batch at a time).
+    /// changes and catch-ups use them side by side, one call each, and wait for one when all are
+    /// busy; commits go one batch at a time).
     pub connections: usize,
     /// How long a commit that could not reach the store, or whose outcome was lost, is sent
     /// again (by its commit id, so never applied twice) before it fails. After a failure with
