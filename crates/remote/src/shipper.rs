@@ -1,10 +1,13 @@
-//! The shipper: group commit at the network boundary. Committers hand their commit to one
-//! shipping thread and wait; the thread sends everything queued as one batch
+//! The shipper: group commit at the network boundary. Committers queue their commit and wait;
+//! whoever finds no batch in flight sends everything queued as one batch
 //! ([`RemoteStore::commit_batch`]: one round trip, one durable flush), then wakes the committers
-//! with their outcomes. While a batch is in flight, new commits queue, and the next batch takes
-//! them all, so the commit rate grows with the number of committers instead of each paying a
-//! round trip of its own. When a batch has just been answered, its committers are about to queue
-//! their next commits: the thread waits for them a moment ([`ShipperOptions::linger`]) if fewer
+//! with their outcomes. A lone committer (nothing in flight, the last batch a single commit)
+//! sends its own commit on its own thread, with no thread wake-up on the way; under load, and
+//! for commits nobody waits for and what is queued at close, the shipping thread sends.
+//! While a batch is in flight, new commits queue, and the next batch takes them all, so the
+//! commit rate grows with the number of committers instead of each paying a round trip of its
+//! own. When a batch has just been answered, its committers are about to queue
+//! their next commits: the sender waits for them a moment ([`ShipperOptions::linger`]) if fewer
 //! are queued than it sent last time, so that batches stay full.
 //!
 //! Order and failures, as the log's: batches are sent one at a time, in the order commits were
@@ -74,8 +77,13 @@ struct Shared {
     options: ShipperOptions,
     on_answered: Option<OnAnswered>,
     state: Mutex<State>,
-    /// Wakes the shipping thread: a commit was queued, or the shipper is closing.
+    /// Wakes the shipping thread: the shipper is closing, a commit was queued while the next
+    /// batch is the thread's, or a committer's batch was answered with commits queued behind
+    /// it. Not for a commit its committer will send itself; commits that nobody waits for are
+    /// sent by the thread within [`RECHECK`].
     work: Condvar,
+    /// Wakes a sender lingering over a batch: a commit was queued, or the shipper is closing.
+    queued: Condvar,
     /// Wakes committers: the shipping thread finished a batch, poisoned itself, or stopped.
     done: Condvar,
 }
@@ -88,12 +96,43 @@ struct State {
     /// Why the shipper stopped sending.
     poisoned: Option<String>,
     closing: bool,
+    /// Whether a batch is in flight, and whose the next is.
+    turn: Turn,
     /// False once the shipping thread has exited (normally or not).
     running: bool,
     batches: u64,
     /// Commits in the batch sent last, and when it was answered.
     last_batch: usize,
     answered_at: Option<Instant>,
+}
+
+/// Who may send the next batch.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+enum Turn {
+    /// Whoever comes first: the shipping thread, or a waiting committer (see
+    /// [`State::thread_sends_next`]).
+    #[default]
+    Open,
+    /// A batch is being gathered or sent (by the thread or a committer): no other may start
+    /// until it is answered, so batches go one at a time, in queue order.
+    Sending,
+    /// A committer sent the last batch and left commits queued behind it: the thread, woken for
+    /// them, sends the next.
+    Thread,
+}
+
+impl State {
+    fn sending(&self) -> bool {
+        self.turn == Turn::Sending
+    }
+
+    /// Whether the next batch is the shipping thread's to send rather than a waiting
+    /// committer's: after a batch of several (under load the thread goes from batch to batch
+    /// without sleeping, where committers taking turns would each need waking), or when a
+    /// committer's batch left commits queued behind it (the thread was woken for them).
+    fn thread_sends_next(&self) -> bool {
+        self.last_batch > 1 || self.turn == Turn::Thread
+    }
 }
 
 /// What became of a commit, kept until its committer collects it.
@@ -105,7 +144,8 @@ enum Finished {
     Poisoned(String),
 }
 
-/// How often a waiting committer re-checks that the shipping thread is still there.
+/// How often a waiting committer re-checks that the shipping thread is still there, and the
+/// longest a queued commit that nobody waits for stays unsent.
 const RECHECK: Duration = Duration::from_secs(1);
 
 impl Shipper {
@@ -129,6 +169,7 @@ impl Shipper {
                 ..State::default()
             }),
             work: Condvar::new(),
+            queued: Condvar::new(),
             done: Condvar::new(),
         });
         let thread_shared = Arc::clone(&shared);
@@ -165,11 +206,15 @@ impl Shipper {
         let ticket = state.next_ticket;
         state.next_ticket += 1;
         state.queue.push_back((ticket, request));
-        self.shared.work.notify_one();
+        self.shared.queued.notify_all();
+        if !state.sending() && state.thread_sends_next() {
+            self.shared.work.notify_one();
+        }
         Ok(Ticket(ticket))
     }
 
-    /// Waits until the batch of the commit `ticket` names has been sent; its outcome.
+    /// Waits until the batch of the commit `ticket` names has been sent, sending it on this
+    /// thread if no batch is in flight; its outcome.
     #[allow(clippy::needless_pass_by_value)] // Taken, so that each ticket is waited for once.
     pub fn wait(&self, ticket: Ticket) -> RemoteResult<CommitOutcome> {
         let Ticket(ticket) = ticket;
@@ -188,8 +233,23 @@ impl Shipper {
                     "the shipping thread stopped before sending this commit".into(),
                 ));
             }
-            // Woken by the shipping thread after each batch (`done`); the timeout re-checks
-            // that the thread is still running.
+            if !state.sending()
+                && !state.thread_sends_next()
+                && !state.queue.is_empty()
+                && state.poisoned.is_none()
+            {
+                // Nobody is sending, and the last batch was a lone commit: this committer sends
+                // the next batch itself rather than wake the shipping thread and wait to be
+                // woken in turn, two thread wake-ups of tens of microseconds each. Under load
+                // (batches of several) the thread sends: it goes from batch to batch without
+                // sleeping, where committers taking turns would each need waking.
+                let batch = self.shared.gather(state);
+                self.shared.ship(batch, Sender::Committer);
+                state = self.shared.lock();
+                continue;
+            }
+            // Woken after each batch (`done`); the timeout re-checks that the thread is still
+            // running.
             state = self
                 .shared
                 .done
@@ -219,6 +279,7 @@ impl Drop for Shipper {
     fn drop(&mut self) {
         self.shared.lock().closing = true;
         self.shared.work.notify_all();
+        self.shared.queued.notify_all();
         if let Some(thread) = self.thread.take() {
             // The thread sends what is queued, then exits.
             let _ = thread.join();
@@ -252,70 +313,100 @@ impl Shared {
 
     fn ship_until_closed(&self) {
         while let Some(batch) = self.next_batch() {
-            let (tickets, requests): (Vec<u64>, Vec<CommitRequest>) = batch.into_iter().unzip();
-            let sent = self.send(&requests);
-            let result = sent.result;
-            if let (Ok(outcomes), Some(on_answered)) = (&result, &self.on_answered)
-                && outcomes.len() == requests.len()
-            {
-                on_answered(&requests, outcomes);
-            }
-            let mut state = self.lock();
-            state.batches += 1;
-            state.answered_at = Some(Instant::now());
-            match result {
-                Ok(outcomes) if outcomes.len() == tickets.len() => {
-                    for (ticket, outcome) in tickets.into_iter().zip(outcomes) {
-                        state.finished.insert(ticket, Finished::Outcome(outcome));
-                    }
-                }
-                Ok(outcomes) => {
-                    let why = format!(
-                        "the store answered a batch of {} commits with {} outcomes",
-                        tickets.len(),
-                        outcomes.len()
-                    );
-                    poison(&mut state, &tickets, &why);
-                }
-                Err(error @ (RemoteError::Store(_) | RemoteError::Unavailable(_)))
-                    if !sent.maybe_applied =>
-                {
-                    // Refused as a whole, or never reached the store: nothing was applied, so
-                    // later commits may still go.
-                    for ticket in tickets {
-                        state
-                            .finished
-                            .insert(ticket, Finished::Refused(error.clone()));
-                    }
-                }
-                Err(e) => poison(&mut state, &tickets, &e.to_string()),
-            }
-            drop(state);
-            self.done.notify_all();
+            self.ship(batch, Sender::Thread);
         }
     }
 
-    /// The next batch, waiting for one; `None` once closing with nothing queued.
+    /// Sends a gathered batch, records its commits' outcomes, and wakes their committers, the
+    /// shipping thread and any committer that may lead the next batch.
+    fn ship(&self, batch: Vec<(u64, CommitRequest)>, sender: Sender) {
+        let (tickets, requests): (Vec<u64>, Vec<CommitRequest>) = batch.into_iter().unzip();
+        let _in_flight = InFlight {
+            shared: self,
+            tickets: tickets.clone(),
+        };
+        let sent = self.send(&requests);
+        let result = sent.result;
+        if let (Ok(outcomes), Some(on_answered)) = (&result, &self.on_answered)
+            && outcomes.len() == requests.len()
+        {
+            on_answered(&requests, outcomes);
+        }
+        let mut state = self.lock();
+        state.batches += 1;
+        state.answered_at = Some(Instant::now());
+        match result {
+            Ok(outcomes) if outcomes.len() == tickets.len() => {
+                for (ticket, outcome) in tickets.into_iter().zip(outcomes) {
+                    state.finished.insert(ticket, Finished::Outcome(outcome));
+                }
+            }
+            Ok(outcomes) => {
+                let why = format!(
+                    "the store answered a batch of {} commits with {} outcomes",
+                    tickets.len(),
+                    outcomes.len()
+                );
+                poison(&mut state, &tickets, &why);
+            }
+            Err(error @ (RemoteError::Store(_) | RemoteError::Unavailable(_)))
+                if !sent.maybe_applied =>
+            {
+                // Refused as a whole, or never reached the store: nothing was applied, so
+                // later commits may still go.
+                for ticket in tickets {
+                    state
+                        .finished
+                        .insert(ticket, Finished::Refused(error.clone()));
+                }
+            }
+            Err(e) => poison(&mut state, &tickets, &e.to_string()),
+        }
+        // The thread, having sent this batch, goes straight on to the next.
+        let wake_thread = sender == Sender::Committer && !state.queue.is_empty();
+        state.turn = if wake_thread {
+            Turn::Thread
+        } else {
+            Turn::Open
+        };
+        drop(state);
+        self.done.notify_all();
+        if wake_thread {
+            self.work.notify_one();
+        }
+    }
+
+    /// The shipping thread's next batch, waiting for one that no committer is sending; `None`
+    /// once closing with nothing queued.
     fn next_batch(&self) -> Option<Vec<(u64, CommitRequest)>> {
         let mut state = self.lock();
         loop {
             if state.poisoned.is_some() {
                 return None;
             }
-            if !state.queue.is_empty() {
+            if !state.queue.is_empty() && !state.sending() {
                 break;
             }
-            if state.closing {
+            if state.closing && state.queue.is_empty() && !state.sending() {
                 return None;
             }
-            // Woken by `commit` (a commit was queued) and by `drop` (closing); the timeout
-            // only bounds a missed wake-up.
+            // Woken by `drop` (closing), by `enqueue` when the next batch is the thread's, and
+            // after a committer's batch with commits queued behind it; the timeout sends,
+            // within it, commits that nobody waits for.
             state = self
                 .work
                 .wait_timeout(state, RECHECK)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
+        Some(self.gather(state))
+    }
+
+    /// Takes the next batch off a non-empty queue, marking it in flight (`Turn::Sending`). When fewer
+    /// commits are queued than the last batch held, waits up to `linger` after that batch's
+    /// answer for its committers' next ones.
+    fn gather(&self, mut state: MutexGuard<'_, State>) -> Vec<(u64, CommitRequest)> {
+        state.turn = Turn::Sending;
         // Woken by each commit queued; the deadline, from the last answer, bounds the wait (so a
         // commit after a quiet spell goes at once).
         let deadline = state
@@ -327,7 +418,7 @@ impl Shared {
                 break;
             }
             state = self
-                .work
+                .queued
                 .wait_timeout(state, left)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
@@ -349,7 +440,7 @@ impl Shared {
             batch.extend(state.queue.pop_front());
         }
         state.last_batch = batch.len();
-        Some(batch)
+        batch
     }
 
     /// Sends a batch, and again while its outcome is unknown, for up to `retry_for`.
@@ -380,6 +471,36 @@ impl Shared {
                     };
                 }
             }
+        }
+    }
+}
+
+/// Who sends a batch.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sender {
+    Thread,
+    /// A committer waiting for its commit, which found nobody sending.
+    Committer,
+}
+
+/// A batch being sent. Unwinding out of [`Shared::ship`] (a panic in the store or in
+/// `on_answered`, on the shipping thread or a committer leading a batch) leaves the batch's
+/// outcome unknown: the shipper is poisoned and the batch no longer in flight, so that nobody
+/// waits for an answer that will never come.
+struct InFlight<'a> {
+    shared: &'a Shared,
+    tickets: Vec<u64>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let mut state = self.shared.lock();
+            poison(&mut state, &self.tickets, "the batch's sender panicked");
+            state.turn = Turn::Open;
+            drop(state);
+            self.shared.done.notify_all();
+            self.shared.work.notify_all();
         }
     }
 }

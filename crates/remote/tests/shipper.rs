@@ -24,6 +24,10 @@ struct GatedStore {
     sizes: Mutex<Vec<usize>>,
     /// Errors the next batches get instead of reaching the store, in order.
     failures: Mutex<std::collections::VecDeque<RemoteError>>,
+    /// The threads that sent each batch.
+    senders: Mutex<Vec<std::thread::ThreadId>>,
+    /// The next batch panics in the store.
+    panic_next: std::sync::atomic::AtomicBool,
 }
 
 impl GatedStore {
@@ -35,7 +39,13 @@ impl GatedStore {
             arrived: AtomicUsize::new(0),
             sizes: Mutex::new(Vec::new()),
             failures: Mutex::new(std::collections::VecDeque::new()),
+            senders: Mutex::new(Vec::new()),
+            panic_next: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    fn senders(&self) -> Vec<std::thread::ThreadId> {
+        self.senders.lock().expect("senders").clone()
     }
 
     /// The next batch gets `error` without reaching the store.
@@ -84,6 +94,14 @@ impl RemoteStore for GatedStore {
         self.inner.update_run(update)
     }
     fn commit_batch(&self, batch: &[CommitRequest]) -> RemoteResult<Vec<CommitOutcome>> {
+        self.senders
+            .lock()
+            .expect("senders")
+            .push(std::thread::current().id());
+        assert!(
+            !self.panic_next.swap(false, Ordering::SeqCst),
+            "the store panics, as the test asked"
+        );
         self.arrived.fetch_add(1, Ordering::SeqCst);
         let mut held = self.held.lock().expect("gate");
         let since = Instant::now();
@@ -341,4 +359,68 @@ fn a_store_unreachable_for_the_whole_retry_window_refuses_the_batch_without_pois
         .commit(request(&agent, run, epoch, 2))
         .expect("commit");
     assert_eq!(next.version(), Some(Version::new(1)));
+}
+
+#[test]
+fn a_lone_committer_sends_its_own_commits() {
+    let store = Arc::new(GatedStore::new());
+    let (agent, run, epoch) = begun(&*store);
+    let shipper = Shipper::start(store.clone(), ShipperOptions::default()).expect("start");
+    for n in 1..=20 {
+        let outcome = shipper
+            .commit(request(&agent, run, epoch, n))
+            .expect("commit");
+        assert_eq!(outcome.version(), Some(Version::new(n)));
+    }
+    // Handing each commit to the shipping thread and being woken with its outcome costs two
+    // thread wake-ups a commit; with nobody else sending, the committer sends it itself.
+    let me = std::thread::current().id();
+    assert_eq!(store.senders(), vec![me; 20]);
+}
+
+#[test]
+fn a_commit_queued_that_nobody_waits_for_is_sent_by_the_shipping_thread() {
+    let store = Arc::new(GatedStore::new());
+    let (agent, run, epoch) = begun(&*store);
+    let shipper = Shipper::start(store.clone(), ShipperOptions::default()).expect("start");
+    let ticket = shipper
+        .enqueue(request(&agent, run, epoch, 1))
+        .expect("enqueue");
+    wait_until(|| store.arrived() == 1);
+    assert_ne!(store.senders(), vec![std::thread::current().id()]);
+    assert_eq!(
+        shipper.wait(ticket).expect("commit").version(),
+        Some(Version::new(1))
+    );
+}
+
+#[test]
+fn a_committer_that_panics_while_sending_poisons_the_shipper_instead_of_stalling_it() {
+    let store = Arc::new(GatedStore::new());
+    let (agent, run, epoch) = begun(&*store);
+    let shipper =
+        Arc::new(Shipper::start(store.clone(), ShipperOptions::default()).expect("start"));
+    store.panic_next.store(true, Ordering::SeqCst);
+    let panicked = std::thread::spawn({
+        let (shipper, agent) = (Arc::clone(&shipper), agent.clone());
+        move || shipper.commit(request(&agent, run, epoch, 1))
+    })
+    .join();
+    assert!(
+        panicked.is_err(),
+        "the committer sent its commit and panicked with the store"
+    );
+    // The batch in flight was never answered: a later commit must fail at once (its outcome
+    // cannot follow one that is unknown), not wait for that answer forever.
+    let (answer, answered) = std::sync::mpsc::channel();
+    std::thread::spawn({
+        let shipper = Arc::clone(&shipper);
+        move || {
+            let _ = answer.send(shipper.commit(request(&agent, run, epoch, 2)));
+        }
+    });
+    let later = answered
+        .recv_timeout(Duration::from_secs(20))
+        .expect("a commit after the panic is answered");
+    assert!(matches!(later, Err(RemoteError::Poisoned(_))), "{later:?}");
 }
