@@ -59,6 +59,27 @@ impl Drop for Driven {
     }
 }
 
+/// A connection in a caller's hands. Dropped, it goes back to the pool if its call was
+/// answered, and is closed otherwise: after a timeout (its request may still be in flight) or
+/// a panic in the call, so that the pool's count of open connections stays true.
+struct Lent<'p> {
+    pool: &'p DrivenPool,
+    driven: Option<Driven>,
+    reusable: bool,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        if let Some(driven) = self.driven.take() {
+            if self.reusable {
+                self.pool.give_back(driven);
+            } else {
+                self.pool.close(driven);
+            }
+        }
+    }
+}
+
 /// The idle connections, and how many exist (idle or in a caller's hands).
 struct Slots {
     idle: Vec<Driven>,
@@ -106,24 +127,26 @@ impl DrivenPool {
         Fut: Future<Output = RemoteResult<T>>,
     {
         let deadline = Instant::now() + timeout;
-        let driven = match self.take(deadline) {
-            Ok(driven) => driven,
+        let mut borrowed = match self.take(deadline) {
+            Ok(driven) => Lent {
+                pool: self,
+                driven: Some(driven),
+                reusable: false,
+            },
             Err(e) => return Outcome::NoConnection(e),
         };
+        let driven = borrowed.driven.as_ref().expect("lent until dropped");
         let left = deadline.saturating_duration_since(Instant::now());
         let answer = driven.runtime().block_on(async {
             tokio::time::timeout(left, work(Arc::clone(&driven.connection))).await
         });
         match answer {
             Ok(result) => {
-                self.give_back(driven);
+                borrowed.reusable = true;
                 Outcome::Answered(result)
             }
-            Err(_elapsed) => {
-                // The request may still be in flight on it: the connection cannot be reused.
-                self.close(driven);
-                Outcome::TimedOut
-            }
+            // The request may still be in flight on it: the connection is closed, not reused.
+            Err(_elapsed) => Outcome::TimedOut,
         }
     }
 
