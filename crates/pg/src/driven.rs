@@ -6,11 +6,12 @@
 //! round trip of about 130 us (docs/REMOTE.md, "Measured").
 //!
 //! A caller takes an idle connection for the whole of its call, so calls never share one: up to
-//! `limit` callers run side by side, and the next waits until one is given back (its waker),
-//! re-checking against its deadline. PostgreSQL runs one statement at a time per connection
-//! anyway, so this costs none of the parallelism that pipelining several callers' requests on
-//! one connection had.
+//! `limit` callers run side by side, and the next waits in line until one is given back (its
+//! waker), re-checking against its deadline. PostgreSQL runs one statement at a time per
+//! connection anyway; pipelining several callers' requests on one connection, as the private
+//! runtime's pool does, saves only the round trip between two of them.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -80,10 +81,16 @@ impl Drop for Lent<'_> {
     }
 }
 
-/// The idle connections, and how many exist (idle or in a caller's hands).
+/// The idle connections, how many exist (idle or in a caller's hands), and the callers waiting
+/// for one, served in the order they came.
 struct Slots {
     idle: Vec<Driven>,
     open: usize,
+    /// Tickets of the callers waiting, oldest first: only the oldest may take a connection, so
+    /// a thread calling in a loop cannot pass a waiter by (a renewal of the host's lease behind
+    /// busy readers, say) for as long as its deadline.
+    waiting: VecDeque<u64>,
+    next_ticket: u64,
 }
 
 /// Up to `limit` connections, each lent to one caller at a time.
@@ -91,7 +98,8 @@ pub struct DrivenPool {
     config: Config,
     limit: usize,
     slots: Mutex<Slots>,
-    /// Woken when a connection is given back or closed: a caller may take or open one.
+    /// Woken when a connection is given back or closed, or a waiter leaves the line: the
+    /// oldest waiter may take or open one.
     given_back: Condvar,
 }
 
@@ -113,6 +121,8 @@ impl DrivenPool {
             slots: Mutex::new(Slots {
                 idle: Vec::new(),
                 open: 0,
+                waiting: VecDeque::new(),
+                next_ticket: 0,
             }),
             given_back: Condvar::new(),
         }
@@ -135,8 +145,16 @@ impl DrivenPool {
             },
             Err(e) => return Outcome::NoConnection(e),
         };
-        let driven = borrowed.driven.as_ref().expect("lent until dropped");
         let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            // The wait for a connection took the whole time: nothing was sent, and the
+            // connection is as good as it was.
+            borrowed.reusable = true;
+            return Outcome::NoConnection(RemoteError::Unavailable(
+                "a connection was free only as the request timed out".into(),
+            ));
+        }
+        let driven = borrowed.driven.as_ref().expect("lent until dropped");
         let answer = driven.runtime().block_on(async {
             tokio::time::timeout(left, work(Arc::clone(&driven.connection))).await
         });
@@ -157,26 +175,35 @@ impl DrivenPool {
     }
 
     /// An idle connection that still works, or a new one if fewer than `limit` exist; else
-    /// waits for one to be given back, until `deadline`.
+    /// waits in line for one to be given back, until `deadline`.
     fn take(&self, deadline: Instant) -> RemoteResult<Driven> {
         let mut slots = self.lock();
+        let ticket = slots.next_ticket;
+        slots.next_ticket += 1;
+        slots.waiting.push_back(ticket);
         loop {
-            if let Some(driven) = slots.idle.pop() {
-                drop(slots);
-                if driven.still_open() {
-                    return Ok(driven);
+            if slots.waiting.front() == Some(&ticket) {
+                let idle = slots.idle.pop();
+                if idle.is_some() || slots.open < self.limit {
+                    if idle.is_none() {
+                        slots.open += 1;
+                    }
+                    slots.waiting.pop_front();
+                    drop(slots);
+                    // The next in line may find another connection or a free slot.
+                    self.given_back.notify_all();
+                    return match idle {
+                        Some(driven) if driven.still_open() => Ok(driven),
+                        // Closed while idle: a new connection takes its slot.
+                        _ => self.open(deadline).inspect_err(|_| self.forget_one()),
+                    };
                 }
-                self.close(driven);
-                slots = self.lock();
-                continue;
-            }
-            if slots.open < self.limit {
-                slots.open += 1;
-                drop(slots);
-                return self.open(deadline).inspect_err(|_| self.forget_one());
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
+                slots.waiting.retain(|t| *t != ticket);
+                drop(slots);
+                self.given_back.notify_all();
                 return Err(RemoteError::Unavailable(format!(
                     "all {} connections stayed busy until the request timed out",
                     self.limit
@@ -218,7 +245,7 @@ impl DrivenPool {
             return;
         }
         self.lock().idle.push(driven);
-        self.given_back.notify_one();
+        self.given_back.notify_all();
     }
 
     /// Drops a connection that broke or may be mid-request, freeing its slot.
@@ -229,6 +256,6 @@ impl DrivenPool {
 
     fn forget_one(&self) {
         self.lock().open -= 1;
-        self.given_back.notify_one();
+        self.given_back.notify_all();
     }
 }

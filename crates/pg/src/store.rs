@@ -25,9 +25,10 @@ use crate::rows::{run_id, run_row, signed, status, stored_version, timestamp, un
 use crate::{PgOptions, schema};
 
 /// A [`RemoteStore`] on PostgreSQL. Calls block the calling thread. A thread outside any tokio
-/// runtime drives a connection of its own for the call ([`DrivenPool`]); inside one (a
-/// `spawn_blocking` task, say), where it cannot, the work runs on a private runtime of two
-/// threads with connections of its own, opened when first needed.
+/// runtime drives a connection of its own for the call ([`DrivenPool`]). A thread in a
+/// runtime's context runs the work on a private runtime of two threads with connections of its
+/// own, opened when first needed: tokio refuses `block_on` on a thread running a runtime's
+/// tasks and has no way to ask whether this thread may block (a `spawn_blocking` one may).
 pub struct PgStore {
     runtime: Option<Runtime>,
     pool: Arc<Pool>,
@@ -107,8 +108,8 @@ impl PgStore {
         })
     }
 
-    /// Runs `work` on a connection of the private runtime and waits for its answer, at most
-    /// the request timeout.
+    /// Runs `work` on a connection (driven by this thread, or on the private runtime inside a
+    /// runtime's context) and waits for its answer, at most the request timeout.
     fn call<T, F, Fut>(&self, if_no_answer: IfNoAnswer, work: F) -> RemoteResult<T>
     where
         T: Send + 'static,

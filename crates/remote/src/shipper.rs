@@ -58,7 +58,8 @@ impl Default for ShipperOptions {
 }
 
 /// Told of every batch the store answered, before the batch's committers wake: its requests
-/// and their outcomes, in order. It runs on the shipping thread, so it must be quick.
+/// and their outcomes, in order. It runs on the thread that sent the batch (the shipping thread,
+/// or a committer sending its own), so it must be quick; a panic in it reaches that thread.
 pub type OnAnswered = Box<dyn Fn(&[CommitRequest], &[CommitOutcome]) + Send + Sync>;
 
 /// A queued commit, to wait for with [`Shipper::wait`].
@@ -84,7 +85,8 @@ struct Shared {
     work: Condvar,
     /// Wakes a sender lingering over a batch: a commit was queued, or the shipper is closing.
     queued: Condvar,
-    /// Wakes committers: the shipping thread finished a batch, poisoned itself, or stopped.
+    /// Wakes committers: a batch was answered (or its sender panicked), the shipper poisoned
+    /// itself, or the shipping thread stopped.
     done: Condvar,
 }
 
@@ -214,7 +216,8 @@ impl Shipper {
     }
 
     /// Waits until the batch of the commit `ticket` names has been sent, sending it on this
-    /// thread if no batch is in flight; its outcome.
+    /// thread if no batch is in flight; its outcome. A panic in the store or in `on_answered`
+    /// while this thread sends reaches this thread (after poisoning the shipper).
     #[allow(clippy::needless_pass_by_value)] // Taken, so that each ticket is waited for once.
     pub fn wait(&self, ticket: Ticket) -> RemoteResult<CommitOutcome> {
         let Ticket(ticket) = ticket;
@@ -321,9 +324,10 @@ impl Shared {
     /// shipping thread and any committer that may lead the next batch.
     fn ship(&self, batch: Vec<(u64, CommitRequest)>, sender: Sender) {
         let (tickets, requests): (Vec<u64>, Vec<CommitRequest>) = batch.into_iter().unzip();
-        let _in_flight = InFlight {
+        let mut in_flight = InFlight {
             shared: self,
             tickets: tickets.clone(),
+            answered: false,
         };
         let sent = self.send(&requests);
         let result = sent.result;
@@ -362,6 +366,7 @@ impl Shared {
             }
             Err(e) => poison(&mut state, &tickets, &e.to_string()),
         }
+        in_flight.answered = true;
         // The thread, having sent this batch, goes straight on to the next.
         let wake_thread = sender == Sender::Committer && !state.queue.is_empty();
         state.turn = if wake_thread {
@@ -490,11 +495,15 @@ enum Sender {
 struct InFlight<'a> {
     shared: &'a Shared,
     tickets: Vec<u64>,
+    /// Set once the batch's outcomes are recorded. Not `std::thread::panicking()`: a
+    /// committer may send a batch from a `Drop` that runs during a panic of its own, and that
+    /// batch, answered, must keep its outcomes.
+    answered: bool,
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        if !self.answered {
             let mut state = self.shared.lock();
             poison(&mut state, &self.tickets, "the batch's sender panicked");
             state.turn = Turn::Open;
