@@ -424,3 +424,52 @@ fn a_committer_that_panics_while_sending_poisons_the_shipper_instead_of_stalling
         .expect("a commit after the panic is answered");
     assert!(matches!(later, Err(RemoteError::Poisoned(_))), "{later:?}");
 }
+
+/// Commits when dropped, as code that records a failure on the way out might.
+struct CommitOnDrop<'a> {
+    shipper: &'a Shipper,
+    request: Option<CommitRequest>,
+    outcome: &'a Mutex<Option<RemoteResult<CommitOutcome>>>,
+}
+
+impl Drop for CommitOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(request) = self.request.take() {
+            *self.outcome.lock().expect("outcome") = Some(self.shipper.commit(request));
+        }
+    }
+}
+
+#[test]
+fn a_commit_sent_from_a_drop_during_a_panic_keeps_its_outcome() {
+    let store = Arc::new(GatedStore::new());
+    let (agent, run, epoch) = begun(&*store);
+    let shipper = Shipper::start(store.clone(), ShipperOptions::default()).expect("start");
+    let outcome = Mutex::new(None);
+    std::thread::scope(|scope| {
+        let panicked = scope
+            .spawn(|| {
+                let _on_drop = CommitOnDrop {
+                    shipper: &shipper,
+                    request: Some(request(&agent, run, epoch, 1)),
+                    outcome: &outcome,
+                };
+                panic!("the committer's own panic, not the shipper's");
+            })
+            .join();
+        assert!(panicked.is_err());
+    });
+    let sent = outcome
+        .lock()
+        .expect("outcome")
+        .take()
+        .expect("committed on drop");
+    assert_eq!(sent.expect("commit").version(), Some(Version::new(1)));
+    assert_eq!(
+        shipper
+            .commit(request(&agent, run, epoch, 2))
+            .expect("a later commit, with no poisoning")
+            .version(),
+        Some(Version::new(2))
+    );
+}
