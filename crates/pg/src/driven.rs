@@ -226,12 +226,11 @@ impl DrivenPool {
         let left = deadline.saturating_duration_since(Instant::now());
         let opened =
             runtime.block_on(async { tokio::time::timeout(left, open(&self.config)).await });
-        let driven = |connection| Driven {
-            runtime: Some(runtime),
-            connection: Arc::new(connection),
-        };
         match opened {
-            Ok(Ok(connection)) => Ok(driven(connection)),
+            Ok(Ok(connection)) => Ok(Driven {
+                runtime: Some(runtime),
+                connection: Arc::new(connection),
+            }),
             Ok(Err(e)) => Err(e),
             Err(_elapsed) => Err(RemoteError::Unavailable(
                 "no connection opened before the request timed out".into(),

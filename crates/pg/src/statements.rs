@@ -15,40 +15,16 @@ pub const RUN_COLUMNS: &str = "run_id, tenant, app, name, parent, fork_point, st
      seen_status, owner_host, owner_epoch, created_us, updated_us, ended_us, tags, metadata, error";
 
 /// One commit in one statement, on the path where every check passes: the run's row locked
-/// and checked (live, owned at this epoch, of this agent), the agent's clock moved, the
-/// commit and its versions inserted. No row back when a check fails, and a unique violation
-/// when the commit id was committed already or an event's key exists: nothing is changed
-/// then (the statement is its own transaction), and the caller asks `commit_batch` for the
-/// answer, whose checks say which it was.
-///
-/// Public so that the benchmark (`cargo xtask bench --remote`) can run it through pgbench.
-pub const COMMIT_ALONE: &str = "WITH r AS (
-       SELECT 1 FROM inmem_run x
-       WHERE x.run_id = $2 AND x.agent = $1 AND x.status = 0 AND x.owner_epoch = $3
-       FOR SHARE
-     ), n AS (
-       SELECT inmem_now_us() AS us
-     ), a AS (
-       UPDATE inmem_agent g SET clock = g.clock + 1
-       WHERE g.agent = $1 AND EXISTS (SELECT 1 FROM r)
-       RETURNING g.clock
-     ), c AS (
-       INSERT INTO inmem_commit (agent, version, commit_id, run_id, ts_us)
-       SELECT $1, a.clock, $4, $2, n.us FROM a, n
-       RETURNING version, ts_us
-     ), w AS (
-       INSERT INTO inmem_version (agent, key, version, run_id, tag, ts_us, expires_us, value)
-       SELECT $1, u.k, a.clock, $2, u.t, n.us, n.us + u.ttl, u.val
-       FROM a, n, unnest($5::bytea[], $6::smallint[], $7::bytea[], $8::bigint[])
-         AS u(k, t, val, ttl)
-     )
-     SELECT version, ts_us FROM c";
-
-/// [`COMMIT_ALONE`] for a commit of one write (most of them: a `put`, a `delete`), with the
-/// write's key, tag, value and TTL as plain parameters ($5 to $8), and the commit's time taken
-/// where the clock moves. Without the arrays' `unnest` and the time's own subquery the server
-/// runs it in about 27 us less (~10 %: pgbench of the two statements in turns, 1 client).
-pub const COMMIT_ONE: &str = "WITH r AS (
+/// and checked (live, owned at this epoch, of this agent), the agent's clock moved (and the
+/// commit's time taken there), the commit and its versions inserted. No row back when a check
+/// fails, and a unique violation when the commit id was committed already or an event's key
+/// exists: nothing is changed then (the statement is its own transaction), and the caller asks
+/// `commit_batch` for the answer, whose checks say which it was. `$writes` inserts the versions
+/// (`w`), from `a.clock` and `a.us`.
+macro_rules! commit_statement {
+    ($writes:literal) => {
+        concat!(
+            "WITH r AS (
        SELECT 1 FROM inmem_run x
        WHERE x.run_id = $2 AND x.agent = $1 AND x.status = 0 AND x.owner_epoch = $3
        FOR SHARE
@@ -60,11 +36,37 @@ pub const COMMIT_ONE: &str = "WITH r AS (
        INSERT INTO inmem_commit (agent, version, commit_id, run_id, ts_us)
        SELECT $1, a.clock, $4, $2, a.us FROM a
        RETURNING version, ts_us
-     ), w AS (
+     ), w AS (",
+            $writes,
+            ")
+     SELECT version, ts_us FROM c"
+        )
+    };
+}
+
+/// One commit in one statement (see `commit_statement!`), of any number of writes, as arrays
+/// ($5 to $8: keys, tags, values, TTLs). Public, like [`COMMIT_ONE`], which the benchmark
+/// (`cargo xtask bench --remote`) runs through pgbench.
+pub const COMMIT_ALONE: &str = commit_statement!(
+    "
+       INSERT INTO inmem_version (agent, key, version, run_id, tag, ts_us, expires_us, value)
+       SELECT $1, u.k, a.clock, $2, u.t, a.us, a.us + u.ttl, u.val
+       FROM a, unnest($5::bytea[], $6::smallint[], $7::bytea[], $8::bigint[])
+         AS u(k, t, val, ttl)
+     "
+);
+
+/// [`COMMIT_ALONE`] for a commit of one write (most of them: a `put`, a `delete`), with the
+/// write's key, tag, value and TTL as plain parameters ($5 to $8). The arrays' `unnest` and the
+/// time's own subquery (which the arrays' statement had then) cost the server about 27 us a
+/// commit together (~10 %: pgbench of the two statements in turns, 1 client); both statements
+/// now take the time at the clock.
+pub const COMMIT_ONE: &str = commit_statement!(
+    "
        INSERT INTO inmem_version (agent, key, version, run_id, tag, ts_us, expires_us, value)
        SELECT $1, $5::bytea, a.clock, $2, $6::smallint, a.us, a.us + $8::bigint, $7::bytea FROM a
-     )
-     SELECT version, ts_us FROM c";
+     "
+);
 
 macro_rules! statements {
     ($($name:ident = $sql:expr;)*) => {

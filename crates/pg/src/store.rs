@@ -144,9 +144,8 @@ impl PgStore {
             )),
         }
     }
-}
 
-impl PgStore {
+    /// The error of a call that had no answer within the request timeout.
     fn no_answer(&self, if_no_answer: IfNoAnswer) -> RemoteError {
         let why = format!(
             "no answer from {} within {:?}",

@@ -47,6 +47,16 @@ fn options(schema: &str) -> PgOptions {
     }
 }
 
+/// [`options`] with `connections` connections, reporting the schema as their
+/// `application_name`, so that `pg_stat_activity` tells this store's connections from others'.
+fn named(schema: &str, connections: usize) -> PgOptions {
+    PgOptions {
+        connections,
+        application_name: schema.to_owned(),
+        ..options(schema)
+    }
+}
+
 fn connect(url: &str, schema: &str) -> PgStore {
     PgStore::connect(url, &options(schema)).expect("connect to the test server")
 }
@@ -292,15 +302,7 @@ fn a_bad_schema_name_or_url_is_a_clear_error() {
 fn a_broken_connection_is_reopened_and_an_unknown_commit_resolved_by_its_id() {
     let Some(url) = server_url() else { return };
     let schema = fresh_schema();
-    let store = PgStore::connect(
-        &url,
-        &PgOptions {
-            connections: 1,
-            application_name: schema.clone(),
-            ..options(&schema)
-        },
-    )
-    .expect("connect");
+    let store = PgStore::connect(&url, &named(&schema, 1)).expect("connect");
     let (agent, run, epoch) = begun(&store);
     let first = store
         .commit_batch(&[request(&agent, run, epoch)])
@@ -344,15 +346,7 @@ fn a_broken_connection_is_reopened_and_an_unknown_commit_resolved_by_its_id() {
 fn a_connection_the_server_closed_while_idle_is_replaced_before_a_call_uses_it() {
     let Some(url) = server_url() else { return };
     let schema = fresh_schema();
-    let store = PgStore::connect(
-        &url,
-        &PgOptions {
-            connections: 1,
-            application_name: schema.clone(),
-            ..options(&schema)
-        },
-    )
-    .expect("connect");
+    let store = PgStore::connect(&url, &named(&schema, 1)).expect("connect");
     let (agent, _, _) = begun(&store);
     let ours = format!("FROM pg_stat_activity WHERE application_name = '{schema}'");
     admin(&url, &format!("SELECT pg_terminate_backend(pid) {ours}"));
@@ -377,15 +371,7 @@ fn a_connection_the_server_closed_while_idle_is_replaced_before_a_call_uses_it()
 fn callers_beyond_the_connection_limit_wait_for_a_connection() {
     let Some(url) = server_url() else { return };
     let schema = fresh_schema();
-    let store = PgStore::connect(
-        &url,
-        &PgOptions {
-            connections: 2,
-            application_name: schema.clone(),
-            ..options(&schema)
-        },
-    )
-    .expect("connect");
+    let store = PgStore::connect(&url, &named(&schema, 2)).expect("connect");
     let (agent, run, epoch) = begun(&store);
     let (threads, each) = (6u64, 25u64);
     std::thread::scope(|scope| {
@@ -481,8 +467,9 @@ fn calls_from_async_code_go_through_the_stores_own_runtime() {
     assert_eq!(store.clock(&agent).expect("a call after"), Version::new(0));
 }
 
-/// The first column of the first row of one query, run on a connection of its own.
-fn admin_count(url: &str, sql: &str) -> i64 {
+/// Runs `sql` (one or more statements) on a connection of its own (for what the store itself
+/// never does); the rows it returned, as text.
+fn admin_rows(url: &str, sql: &str) -> Vec<tokio_postgres::SimpleQueryRow> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -492,28 +479,28 @@ fn admin_count(url: &str, sql: &str) -> i64 {
             .await
             .expect("admin connection");
         let driver = tokio::spawn(connection);
-        let count = client.query_one(sql, &[]).await.expect(sql).get(0);
+        let messages = client.simple_query(sql).await.expect(sql);
         drop(client);
         let _ = driver.await;
-        count
+        messages
+            .into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(row),
+                _ => None,
+            })
+            .collect()
     })
 }
 
-/// Runs one statement on a connection of its own (for what the store itself never does).
 fn admin(url: &str, sql: &str) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-            .await
-            .expect("admin connection");
-        let driver = tokio::spawn(connection);
-        client.batch_execute(sql).await.expect(sql);
-        drop(client);
-        let _ = driver.await;
-    });
+    admin_rows(url, sql);
+}
+
+/// The first column of the first row `sql` returns, a count.
+fn admin_count(url: &str, sql: &str) -> i64 {
+    let rows = admin_rows(url, sql);
+    let count = rows.first().and_then(|row| row.get(0)).expect(sql);
+    count.parse().expect("a count")
 }
 
 /// A transaction left open on a connection of its own until dropped (for the locks it holds).
